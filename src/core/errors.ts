@@ -1,0 +1,82 @@
+/**
+ * How replayctl fails — the one place that decides it.
+ *
+ * UserError: the operator can fix it (a bad flag, an unknown topic, a broker that is down). It is
+ *   printed as one line — what is wrong, then what to do — never with a stack trace.
+ * BugError: replayctl itself is wrong. It is printed with its stack and a request to report it.
+ *
+ * Every UserError carries a stable string code (for scripts reading `--json`) and the code decides
+ * the process exit status:
+ *
+ *   0  OK           the command did what was asked
+ *   1  BUG          an internal error; please report it
+ *   2  USAGE        a flag, argument, time, file or config value is invalid
+ *   3  NOT_FOUND    the topic, partition, webhook or job does not exist
+ *   4  CONFLICT     it already exists, or is already in progress
+ *   5  UNAVAILABLE  a broker, the database or a webhook could not be reached in time
+ *   6  INCOMPLETE   the work ran but did not finish (for example a replay that ended FAILED)
+ */
+export const ExitCode = {
+  OK: 0,
+  BUG: 1,
+  USAGE: 2,
+  NOT_FOUND: 3,
+  CONFLICT: 4,
+  UNAVAILABLE: 5,
+  INCOMPLETE: 6,
+} as const
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+
+const exitCodeByErrorCode = {
+  INVALID_ARGUMENT: ExitCode.USAGE,
+  INVALID_TIME: ExitCode.USAGE,
+  INVALID_CONFIG: ExitCode.USAGE,
+  INVALID_INPUT: ExitCode.USAGE,
+  TOPIC_NOT_FOUND: ExitCode.NOT_FOUND,
+  PARTITION_NOT_FOUND: ExitCode.NOT_FOUND,
+  CONTEXT_NOT_FOUND: ExitCode.NOT_FOUND,
+  TOPIC_EXISTS: ExitCode.CONFLICT,
+  STACK_CONFLICT: ExitCode.CONFLICT,
+  KAFKA_UNAVAILABLE: ExitCode.UNAVAILABLE,
+  KAFKA_REJECTED: ExitCode.UNAVAILABLE,
+  DATABASE_UNAVAILABLE: ExitCode.UNAVAILABLE,
+  DEPENDENCY_MISSING: ExitCode.UNAVAILABLE,
+  STACK_FAILED: ExitCode.UNAVAILABLE,
+  INCOMPLETE: ExitCode.INCOMPLETE,
+} as const satisfies Record<string, ExitCode>
+
+export type UserErrorCode = keyof typeof exitCodeByErrorCode
+
+export class UserError extends Error {
+  override readonly name = 'UserError'
+  readonly exitCode: ExitCode
+
+  /**
+   * @param message what is wrong, as one sentence without a trailing period
+   * @param fix     what the operator can do about it
+   */
+  constructor(
+    readonly code: UserErrorCode,
+    message: string,
+    readonly fix?: string,
+    options?: {cause?: unknown},
+  ) {
+    super(message, options)
+    this.exitCode = exitCodeByErrorCode[code]
+  }
+
+  /** The single line shown to a person. */
+  get line(): string {
+    return this.fix ? `${this.message}: ${this.fix}` : this.message
+  }
+}
+
+export class BugError extends Error {
+  override readonly name = 'BugError'
+  readonly code = 'BUG'
+  readonly exitCode = ExitCode.BUG
+}
+
+export function invalidArgument(message: string, fix?: string): UserError {
+  return new UserError('INVALID_ARGUMENT', message, fix)
+}
