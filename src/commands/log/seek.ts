@@ -1,0 +1,45 @@
+import {Flags} from '@oclif/core'
+
+import {ConnectedCommand} from '../../cli/base-command.js'
+import {formatCount, table} from '../../cli/output.js'
+import {PARTITIONERS, type Partitioner} from '../../core/partitioner.js'
+import {seek, type SeekResult} from '../../core/seek.js'
+import {isoTime, parseTime, TIME_FORMS} from '../../core/time.js'
+
+export default class LogSeek extends ConnectedCommand<typeof LogSeek> {
+  static override summary = 'Find offsets by time: per partition, the first record at or after each time'
+  static override description = `Where no record is at or after a time, the answer is the partition's end offset (its high watermark) and no timestamp. --until is exclusive. Times: ${TIME_FORMS}.`
+  static override examples = [
+    '<%= config.bin %> log seek --topic delivery_log --since 2h',
+    '<%= config.bin %> log seek --topic delivery_log --since 202611200000 --until 202611201200 --key 1187231934829481984',
+    '<%= config.bin %> log seek -t delivery_log --since 2026-11-20T10:00Z --json',
+  ]
+  static override flags = {
+    topic: Flags.string({char: 't', description: 'topic to search', required: true}),
+    since: Flags.string({description: 'find the first offset at or after this time', required: true}),
+    until: Flags.string({description: 'also find the end offset for this time (exclusive)'}),
+    key: Flags.string({char: 'k', description: 'only the partition this key lives in'}),
+    partitioner: Flags.string({description: 'how the key was partitioned', options: [...PARTITIONERS], default: 'murmur2'}),
+  }
+
+  async run(): Promise<SeekResult> {
+    const now = Date.now()
+    const result = await seek(this.settings, {
+      topic: this.flags.topic,
+      since: parseTime(this.flags.since, '--since', now),
+      until: this.flags.until === undefined ? undefined : parseTime(this.flags.until, '--until', now),
+      key: this.flags.key,
+      partitioner: this.flags.partitioner as Partitioner,
+    })
+    const recordTime = (timestamp: number | null) => (timestamp === null ? 'none (end of log)' : isoTime(timestamp))
+    const head = ['partition', `offset at ${result.since.time}`, 'record time']
+    if (result.until) head.push(`offset at ${result.until.time}`, 'record time', 'messages')
+    this.print(table(head, result.since.offsets.map((at, index) => {
+      const row: (string | number)[] = [at.partition, at.offset, recordTime(at.timestamp)]
+      const end = result.until?.offsets[index]
+      if (end) row.push(end.offset, recordTime(end.timestamp), formatCount(end.offset - at.offset))
+      return row
+    })))
+    return result
+  }
+}

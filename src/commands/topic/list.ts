@@ -1,0 +1,20 @@
+import {Flags} from '@oclif/core'
+
+import {ConnectedCommand} from '../../cli/base-command.js'
+import {table} from '../../cli/output.js'
+import {listTopics, type TopicSummary} from '../../core/topics.js'
+
+export default class TopicList extends ConnectedCommand<typeof TopicList> {
+  static override summary = 'List topics with their partition count and replication factor'
+  static override examples = ['<%= config.bin %> topic list', '<%= config.bin %> topic list --internal --json']
+  static override flags = {
+    internal: Flags.boolean({description: 'include internal topics such as __consumer_offsets'}),
+  }
+
+  async run(): Promise<TopicSummary[]> {
+    const topics = await listTopics(this.settings, {internal: this.flags.internal})
+    if (topics.length === 0) this.print('no topics')
+    else this.print(table(['topic', 'partitions', 'replication'], topics.map((topic) => [topic.topic, topic.partitions, topic.replicationFactor])))
+    return topics
+  }
+}
