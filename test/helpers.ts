@@ -1,0 +1,74 @@
+import {spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {fileURLToPath} from 'node:url'
+
+import {resolveSettings, type Settings} from '../src/core/settings.js'
+
+/**
+ * Helpers for tests against the real local stack (`replayctl dev up`, started by scripts/test.sh).
+ * Each test file names its own topics and databases with uniqueName(), so files can run in any
+ * order and leave nothing another file depends on.
+ */
+export const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
+export const BROKERS = process.env.REPLAYCTL_BROKERS ?? '127.0.0.1:9092'
+export const MYSQL_URL = process.env.REPLAYCTL_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/replayctl'
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`
+}
+
+export function testSettings(overrides: Partial<Settings> = {}): Settings {
+  return {...resolveSettings({brokers: BROKERS, mysqlUrl: MYSQL_URL}, {}), ...overrides}
+}
+
+export interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+  /** stdout parsed as JSON, when it is JSON. */
+  json: any
+}
+
+/** Runs the built CLI as an operator would, with a clean environment pointing at the local stack. */
+export function runCli(args: string[], options: {env?: Record<string, string>; input?: string | Buffer; timeoutMs?: number} = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        REPLAYCTL_BROKERS: BROKERS,
+        REPLAYCTL_MYSQL_URL: MYSQL_URL,
+        ...(process.env.REPLAYCTL_STATE ? {REPLAYCTL_STATE: process.env.REPLAYCTL_STATE} : {}),
+        ...(process.env.REPLAYCTL_CACHE ? {REPLAYCTL_CACHE: process.env.REPLAYCTL_CACHE} : {}),
+        REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json',
+        ...options.env,
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`replayctl ${args.join(' ')} did not finish within ${options.timeoutMs ?? 60_000} ms`))
+    }, options.timeoutMs ?? 60_000)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk))
+    child.stdin.end(options.input ?? '')
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      let json: unknown
+      try {
+        json = JSON.parse(stdout)
+      } catch {
+        json = undefined
+      }
+      resolve({code: code ?? -1, stdout, stderr, json})
+    })
+  })
+}
+
+/** Asserts the operator-facing contract for bad input: one line on stderr, no stack trace. */
+export function isOneLineError(result: CliResult): boolean {
+  const lines = result.stderr.trim().split('\n')
+  return lines.length === 1 && lines[0]!.startsWith('replayctl: error: ') && !/\n\s+at /.test(result.stderr)
+}
