@@ -1,9 +1,12 @@
+import {EventEmitter} from 'node:events'
+
 /**
  * The one place that decides how a long-running command shows progress, always on stderr so
  * stdout stays clean for results:
  *   --json     nothing (the final JSON result is the only output)
- *   not a TTY  a plain line now and then (CI logs, systemd journal, pipes)
- *   a TTY      a live line that redraws in place
+ *   not a TTY  a plain line every few seconds (CI logs, systemd journal, pipes)
+ *   a TTY      a live ink view that redraws in place
+ * Commands update a ProgressState; the view subscribes to it.
  */
 export type UiMode = 'json' | 'plain' | 'tty'
 
@@ -16,4 +19,65 @@ export function uiMode(json: boolean): UiMode {
 /** Notes (one-off lines such as "starting Kafka node 1"): shown unless --json. */
 export function noteWriter(mode: UiMode): (line: string) => void {
   return mode === 'json' ? () => {} : (line) => process.stderr.write(`${line}\n`)
+}
+
+export interface ProgressSnapshot {
+  label: string
+  unit: string
+  done: number
+  total: number | null
+  rate: number
+  detail?: string
+}
+
+export class ProgressState extends EventEmitter {
+  private readonly started = Date.now()
+  private done = 0
+  private detail?: string
+
+  constructor(
+    readonly label: string,
+    readonly unit: string,
+    readonly total: number | null = null,
+  ) {
+    super()
+  }
+
+  update(done: number, detail?: string): void {
+    this.done = done
+    this.detail = detail
+    this.emit('change')
+  }
+
+  snapshot(): ProgressSnapshot {
+    const seconds = (Date.now() - this.started) / 1000
+    return {label: this.label, unit: this.unit, done: this.done, total: this.total, rate: seconds > 0 ? this.done / seconds : 0, detail: this.detail}
+  }
+}
+
+export interface ProgressView {
+  state: ProgressState
+  stop(): Promise<void>
+}
+
+export async function showProgress(mode: UiMode, state: ProgressState): Promise<ProgressView> {
+  if (mode === 'json') return {state, stop: async () => {}}
+  if (mode === 'plain') {
+    const line = () => {
+      const s = state.snapshot()
+      process.stderr.write(`${s.label}: ${s.done}${s.total ? `/${s.total}` : ''} ${s.unit} (${Math.round(s.rate)}/s)${s.detail ? ` ${s.detail}` : ''}\n`)
+    }
+    const timer = setInterval(line, 5000).unref()
+    return {state, stop: async () => clearInterval(timer)}
+  }
+  const [{render}, {createElement}, {ProgressBar}] = await Promise.all([import('ink'), import('react'), import('./ui/progress-bar.js')])
+  const app = render(createElement(ProgressBar, {state}), {stdout: process.stderr, patchConsole: false, exitOnCtrlC: false})
+  return {
+    state,
+    stop: async () => {
+      state.emit('change')
+      app.unmount()
+      await app.waitUntilExit()
+    },
+  }
 }
