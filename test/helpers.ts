@@ -72,3 +72,36 @@ export function isOneLineError(result: CliResult): boolean {
   const lines = result.stderr.trim().split('\n')
   return lines.length === 1 && lines[0]!.startsWith('replayctl: error: ') && !/\n\s+at /.test(result.stderr)
 }
+
+/** Runs one of Apache Kafka's own tools (from the jars `dev up` cached), feeding it `input`. */
+export async function apacheTool(mainClass: string, args: string[], input?: string): Promise<string> {
+  const {ensureKafkaDist} = await import('../src/core/kafka-dist.js')
+  const dist = await ensureKafkaDist()
+  return new Promise((resolve, reject) => {
+    const child = spawn(dist.java, ['-Xmx256m', `-Dlog4j2.configurationFile=${dist.toolsLog4j}`, '-cp', dist.classpath, mainClass, ...args], {stdio: ['pipe', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk))
+    child.stdin.end(input ?? '')
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${mainClass} exited ${code}: ${stderr}`))))
+  })
+}
+
+/** Where node 1 of the local stack keeps a partition's log segments. */
+export async function partitionDir(topic: string, partition: number): Promise<string> {
+  const {stateDir} = await import('../src/core/dev-stack.js')
+  const {join} = await import('node:path')
+  return join(stateDir(), 'node-1', 'data', `${topic}-${partition}`)
+}
+
+/** Deletes the topics a test file created. */
+export async function deleteTopics(topics: string[]): Promise<void> {
+  const {connectAdmin} = await import('../src/core/kafka.js')
+  const admin = await connectAdmin(testSettings())
+  try {
+    await Promise.all(topics.map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 10_000, () => resolve()))))
+  } finally {
+    admin.disconnect()
+  }
+}

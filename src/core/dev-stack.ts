@@ -200,15 +200,14 @@ async function waitForCluster(state: StackState, started: number[], progress: (l
 
 /** How many brokers the cluster reports, or 0 when it does not answer. */
 async function visibleBrokers(brokers: string): Promise<number> {
-  const {loadNative} = await import('./kafka.js')
+  const {loadNative, disconnect} = await import('./kafka.js')
   const native = await loadNative()
   const producer = new native.Producer({'bootstrap.servers': brokers, log_level: 0, 'socket.connection.setup.timeout.ms': 1000})
-  return new Promise((resolve) => {
-    producer.connect({timeout: 2000}, (error, metadata) => {
-      const count = error ? 0 : (metadata?.brokers.length ?? 0)
-      producer.disconnect(() => resolve(count))
-    })
+  const count = await new Promise<number>((resolve) => {
+    producer.connect({timeout: 2000}, (error, metadata) => resolve(error ? 0 : (metadata?.brokers.length ?? 0)))
   })
+  await disconnect(producer)
+  return count
 }
 
 function lastLogLine(id: number): string {

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict'
+import {mkdtempSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {describe, it} from 'node:test'
+
+import {UserError} from '../src/core/errors.js'
+import {DEFAULT_BROKERS, resolveSettings} from '../src/core/settings.js'
+
+function configFile(content: object): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'replayctl-')), 'config.json')
+  writeFileSync(path, JSON.stringify(content))
+  return path
+}
+
+describe('settings precedence: flags > env > context > dev defaults', () => {
+  const REPLAYCTL_CONFIG = configFile({
+    currentContext: 'dc1',
+    contexts: {
+      dc1: {brokers: 'ctx:9092', mysqlUrl: 'mysql://ctx/db', librdkafka: {'security.protocol': 'ssl', 'socket.timeout.ms': 1000}},
+      dc2: {brokers: 'dc2:9092'},
+    },
+  })
+
+  it('uses the dev defaults with no config at all', () => {
+    const settings = resolveSettings({}, {REPLAYCTL_CONFIG: '/nonexistent.json'})
+    assert.equal(settings.brokers, DEFAULT_BROKERS)
+    assert.deepEqual(settings.sources, {brokers: 'default', mysqlUrl: 'default'})
+  })
+
+  it('context beats defaults, env beats context, flags beat env', () => {
+    assert.equal(resolveSettings({}, {REPLAYCTL_CONFIG}).brokers, 'ctx:9092')
+    assert.equal(resolveSettings({}, {REPLAYCTL_CONFIG, REPLAYCTL_BROKERS: 'env:9092'}).brokers, 'env:9092')
+    const settings = resolveSettings({brokers: 'flag:9092'}, {REPLAYCTL_CONFIG, REPLAYCTL_BROKERS: 'env:9092'})
+    assert.equal(settings.brokers, 'flag:9092')
+    assert.equal(settings.mysqlUrl, 'mysql://ctx/db')
+    assert.deepEqual(settings.sources, {brokers: 'flag', mysqlUrl: 'context'})
+  })
+
+  it('--context and REPLAYCTL_CONTEXT choose a context other than the current one', () => {
+    assert.equal(resolveSettings({context: 'dc2'}, {REPLAYCTL_CONFIG}).brokers, 'dc2:9092')
+    assert.equal(resolveSettings({}, {REPLAYCTL_CONFIG, REPLAYCTL_CONTEXT: 'dc2'}).brokers, 'dc2:9092')
+  })
+
+  it('-X properties merge over the context librdkafka block', () => {
+    const settings = resolveSettings({librdkafka: ['security.protocol=sasl_ssl', 'sasl.password=a=b']}, {REPLAYCTL_CONFIG})
+    assert.deepEqual(settings.librdkafka, {'security.protocol': 'sasl_ssl', 'socket.timeout.ms': '1000', 'sasl.password': 'a=b'})
+  })
+
+  it('explains malformed -X and unknown contexts', () => {
+    assert.throws(() => resolveSettings({librdkafka: ['=x']}, {REPLAYCTL_CONFIG}), (error: unknown) => error instanceof UserError && error.code === 'INVALID_CONFIG')
+    assert.throws(() => resolveSettings({context: 'nope'}, {REPLAYCTL_CONFIG}), (error: unknown) => error instanceof UserError && error.code === 'CONTEXT_NOT_FOUND' && /dc1, dc2/.test(error.line))
+  })
+})
