@@ -65,7 +65,7 @@ function describeFailure(error: Error & {oclif?: {exit?: number}}): Failure {
   }
   if (error.oclif?.exit !== undefined && !(error instanceof BugError)) {
     // oclif's own parse errors (missing or unknown flags, bad options): usage errors.
-    const message = error.message.split('\n')[0]!.trim()
+    const message = error.message.split('\n')[0]!.trim().replace(/:$/, '')
     const fix = 'see --help for the flags it takes'
     return {code: 'INVALID_ARGUMENT', message, fix, line: `${message}: ${fix}`, exitCode: ExitCode.USAGE}
   }

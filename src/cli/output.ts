@@ -1,5 +1,11 @@
+import {createRequire} from 'node:module'
+
 import {Chalk, type ChalkInstance} from 'chalk'
-import Table from 'cli-table3'
+import type TableConstructor from 'cli-table3'
+
+// cli-table3 is loaded on the first table: commands that print none start faster.
+const require = createRequire(import.meta.url)
+let Table: typeof TableConstructor | undefined
 
 /**
  * Human output. Colour only on a terminal and never when NO_COLOR is set (no-color.org);
@@ -9,6 +15,7 @@ const colorful = process.stdout.isTTY === true && !('NO_COLOR' in process.env) &
 export const paint: ChalkInstance = new Chalk({level: colorful ? 1 : 0})
 
 export function table(head: string[], rows: (string | number | null | undefined)[][]): string {
+  Table ??= require('cli-table3') as typeof TableConstructor
   const rendered = new Table({
     head: head.map((title) => paint.bold(title)),
     style: {head: [], border: [], compact: false},

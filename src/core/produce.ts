@@ -72,8 +72,10 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
   const handleLine = async (line: Buffer) => {
     lineNumber++
     if (lineNumber <= options.skipLines) return
-    const text = line.toString('utf8').trim()
-    if (text === '') return
+    // Values are written as the input bytes, minus a CRLF's carriage return and surrounding blanks.
+    const value = trimBlanks(line)
+    if (value.length === 0) return
+    const text = value.toString('utf8')
     const fail = (why: string) => new UserError(
       'INVALID_INPUT',
       `line ${lineNumber} of ${options.source} ${why}; the ${writer.stats.written} events before it were written`,
@@ -106,7 +108,7 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
       firstTimestamp ??= timestamp
       lastTimestamp = timestamp
     }
-    await writer.write(String(key), Buffer.from(text, 'utf8'), timestamp, headers)
+    await writer.write(String(key), value, timestamp, headers)
     if (options.onProgress && lineNumber % 4096 === 0 && Date.now() - lastProgress > 200) {
       lastProgress = Date.now()
       options.onProgress({events: writer.stats.written, bytes: writer.stats.bytes, elapsedMs: lastProgress - started})
@@ -162,4 +164,14 @@ function pick(event: object, path: string[]): unknown {
     value = (value as Record<string, unknown>)[part]
   }
   return value
+}
+
+const isBlank = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a
+
+function trimBlanks(line: Buffer): Buffer {
+  let start = 0
+  let end = line.length
+  while (start < end && isBlank(line[start]!)) start++
+  while (end > start && isBlank(line[end - 1]!)) end--
+  return start === 0 && end === line.length ? line : line.subarray(start, end)
 }

@@ -38,8 +38,15 @@ export async function* readRanges(settings: Settings, topic: string, ranges: Par
     'fetch.max.bytes': 52_428_800,
     'max.partition.fetch.bytes': 8_388_608,
     'queued.min.messages': 200_000,
+    // librdkafka waits this long before fetching again once its queue was over the thresholds
+    // (default 1 s); a reader that drains the queue quickly would sit idle for most of that.
+    'fetch.queue.backoff.ms': 1,
     ...options.consumerConfig,
   })
+  // Return a batch as soon as the fetched queue runs dry instead of waiting out the timeout for
+  // every missing message of the batch (which stalls each batch and the end of every range).
+  ;(consumer as unknown as {setDefaultIsTimeoutOnlyForFirstMessage(value: boolean): void}).setDefaultIsTimeoutOnlyForFirstMessage(true)
+  consumer.setDefaultConsumeTimeout(200)
   const finished = new Set<number>()
   consumer.on('partition.eof', (eof: {partition: number}) => finished.add(eof.partition))
   try {

@@ -1,0 +1,68 @@
+import {spawn} from 'node:child_process'
+import {readFileSync, writeFileSync, existsSync} from 'node:fs'
+import {cpus, totalmem} from 'node:os'
+import {fileURLToPath} from 'node:url'
+
+/** Shared pieces of the benchmarks: timing whole commands and writing bench/RESULTS.md. */
+export const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
+export const BROKERS = process.env.REPLAYCTL_BROKERS ?? '127.0.0.1:9092'
+const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url))
+
+export interface Timed {
+  seconds: number
+  stdout: string
+  maxRssKb: number
+}
+
+/** Runs a command to completion (stdout captured unless sent to /dev/null) and times it. */
+export function timed(command: string, args: string[], options: {input?: string; discardStdout?: boolean; env?: NodeJS.ProcessEnv} = {}): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint()
+    const child = spawn('/usr/bin/time', ['-f', '%M', command, ...args], {
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
+      env: {...process.env, ...options.env},
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk))
+    if (options.input !== undefined) child.stdin!.end(options.input)
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      if (code !== 0) return reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr.slice(-500)}`))
+      resolve({seconds, stdout, maxRssKb: Number(stderr.trim().split('\n').at(-1))})
+    })
+  })
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]!
+}
+
+export async function medianOf(runs: number, run: () => Promise<Timed>): Promise<Timed> {
+  const results: Timed[] = []
+  for (let i = 0; i < runs; i++) results.push(await run())
+  const seconds = median(results.map((result) => result.seconds))
+  return {...results.find((result) => result.seconds === seconds)!, seconds}
+}
+
+export function cli(args: string[], options: Parameters<typeof timed>[2] = {}): Promise<Timed> {
+  return timed(process.execPath, [BIN, ...args], options)
+}
+
+export function machine(): string {
+  return `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+}
+
+/** Replaces the section between `<!-- name:start -->` and `<!-- name:end -->` in RESULTS.md. */
+export function writeSection(name: string, markdown: string): void {
+  const start = `<!-- ${name}:start -->`
+  const end = `<!-- ${name}:end -->`
+  const current = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Benchmark results\n'
+  const block = `${start}\n${markdown.trim()}\n${end}`
+  const next = current.includes(start)
+    ? current.slice(0, current.indexOf(start)) + block + current.slice(current.indexOf(end) + end.length)
+    : `${current.trimEnd()}\n\n${block}\n`
+  writeFileSync(RESULTS, next)
+}
