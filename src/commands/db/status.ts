@@ -1,0 +1,21 @@
+import {ConnectedCommand} from '../../cli/base-command.js'
+import {details, paint} from '../../cli/output.js'
+import {databaseStatus, type DatabaseStatus} from '../../core/db.js'
+
+export default class DbStatus extends ConnectedCommand<typeof DbStatus> {
+  static override summary = 'Show the replay database, its schema version and pending migrations (changes nothing)'
+  static override examples = ['<%= config.bin %> db status', '<%= config.bin %> db status --json']
+
+  async run(): Promise<DatabaseStatus> {
+    const status = await databaseStatus(this.settings)
+    const pending = status.pending.map((migration) => `${migration.version} ${migration.name}`).join(', ')
+    this.print(details([
+      ['server', `${status.host}:${status.port} (${status.serverVersion}) as ${status.user}`],
+      ['database', status.exists ? status.database : `${status.database} ${paint.yellow('(does not exist yet)')}`],
+      ['version', `${status.current} of ${status.latest}`],
+      ['pending', status.pending.length ? paint.yellow(`${pending}: run \`replayctl db migrate\``) : 'none'],
+      ...(status.ahead ? [['note', paint.yellow('the database was migrated by a newer replayctl')] as [string, string]] : []),
+    ]))
+    return status
+  }
+}
