@@ -1,0 +1,59 @@
+import {Flags} from '@oclif/core'
+
+import {ConnectedCommand} from '../../cli/base-command.js'
+import {details, paint} from '../../cli/output.js'
+import {noteWriter, uiMode} from '../../cli/progress.js'
+import {UserError} from '../../core/errors.js'
+import {followJob, type JobStatus, submitReplay} from '../../core/replay.js'
+import {isoTime, parseDuration, parseTime, TIME_FORMS} from '../../core/time.js'
+import type {ReplayJob} from '../../core/jobs/index.js'
+
+export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> {
+  static override summary = 'Queue a replay of a webhook\'s events for a time range'
+  static override description = `Validated as Twitter's Replay API does: --from before --to, --to not in the future, --from within the topic's retention, a known and valid webhook, and no other active job for it. --from is inclusive, --to exclusive. Times: ${TIME_FORMS}. Prints the job id; a worker (\`replayctl replay worker\`) picks it up.`
+  static override examples = [
+    '<%= config.bin %> replay submit --webhook-id 1187231934829481984 --from 202611200000 --to 202611201200',
+    '<%= config.bin %> replay submit --webhook-id 1187231934829481984 --from 6h --to now --wait',
+    'JOB=$(<%= config.bin %> replay submit --webhook-id W --from 2d --to 1d --json | jq .id)',
+  ]
+  static override flags = {
+    'webhook-id': Flags.string({char: 'w', description: 'the webhook whose events to replay', required: true}),
+    from: Flags.string({description: 'replay events at or after this time', required: true}),
+    to: Flags.string({description: 'replay events before this time', required: true}),
+    topic: Flags.string({char: 't', description: 'the delivery log topic', default: 'delivery_log'}),
+    retention: Flags.string({description: 'how far back --from may reach (the topic\'s retention)', default: '5d'}),
+    'max-attempts': Flags.integer({description: 'workers that may take the job over before it fails', default: 5}),
+    wait: Flags.boolean({description: 'follow the job to its end; exit non-zero unless it completed'}),
+  }
+
+  async run(): Promise<ReplayJob | JobStatus> {
+    const now = Date.now()
+    const job = await submitReplay(this.settings, {
+      webhookId: this.flags['webhook-id'],
+      fromMs: parseTime(this.flags.from, '--from', now),
+      toMs: parseTime(this.flags.to, '--to', now),
+      topic: this.flags.topic,
+      retentionMs: parseDuration(this.flags.retention, '--retention'),
+      maxAttempts: this.flags['max-attempts'],
+    })
+    this.print(`${paint.green('queued replay job')} ${paint.bold(String(job.id))} for webhook ${job.webhookId}: ${isoTime(job.fromMs)} .. ${isoTime(job.toMs)}`)
+    if (!this.flags.wait) return job
+
+    const note = noteWriter(uiMode(this.jsonEnabled()))
+    let lastState = ''
+    const final = await followJob(this.settings, job.id, (status) => {
+      if (status.state !== lastState) note(`job ${status.id}: ${status.state}`)
+      lastState = status.state
+    })
+    this.print(details([
+      ['state', final.state === 'COMPLETED' ? paint.green(final.state) : paint.red(final.state)],
+      ['delivered', final.delivered],
+      ['duplicates dropped', final.duplicates],
+      ['last error', final.lastError],
+    ]))
+    if (final.state !== 'COMPLETED') {
+      throw new UserError('INCOMPLETE', `replay job ${final.id} ended ${final.state}${final.lastError ? `: ${final.lastError}` : ''}`, `see \`replayctl replay status ${final.id}\`; continue it with \`replayctl replay retry ${final.id}\``)
+    }
+    return final
+  }
+}

@@ -1,0 +1,110 @@
+import {Flags} from '@oclif/core'
+
+import {ConnectedCommand} from '../../cli/base-command.js'
+import {details} from '../../cli/output.js'
+import {uiMode} from '../../cli/progress.js'
+import {WorkerModel} from '../../cli/worker-model.js'
+import {invalidArgument} from '../../core/errors.js'
+import type {ClaimedJob} from '../../core/jobs/index.js'
+import {serveMetrics} from '../../core/metrics.js'
+import {PARTITIONERS, type Partitioner} from '../../core/partitioner.js'
+import type {JobProgress} from '../../core/run-job.js'
+import {parseDuration} from '../../core/time.js'
+import {ReplayWorker, type WorkerSummary} from '../../core/worker.js'
+
+export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayWorkerCommand> {
+  static override summary = 'Run replay jobs from the queue until stopped (or, with --once, until none is left)'
+  static override description = `Claims jobs through MySQL (any number of workers on any machines), reads each webhook's partition from the offset found by time, drops duplicates and delivers every event to the webhook, saving a checkpoint as it goes. SIGTERM or Ctrl-C stops claiming, checkpoints and hands running jobs back to OPEN (in-flight requests are cut after --grace; a second signal cuts them at once). A job whose worker stops heartbeating for --stale-after is taken over by another worker. Logs JSON lines on stderr when not on a terminal; a live dashboard on one.`
+  static override examples = [
+    '<%= config.bin %> replay worker',
+    '<%= config.bin %> replay worker --concurrency 8 --max-in-flight 16 --rate-limit 2500 --metrics-port 9464',
+    '<%= config.bin %> replay worker --once --json   # from cron',
+  ]
+  static override flags = {
+    concurrency: Flags.integer({char: 'c', description: 'jobs run at once', default: 4, min: 1}),
+    once: Flags.boolean({description: 'exit 0 when no job is runnable and none is running'}),
+    'poll-interval': Flags.string({description: 'how often an idle worker looks for jobs', default: '500ms'}),
+    'heartbeat-interval': Flags.string({description: 'how often a running job proves its worker alive', default: '5s'}),
+    'stale-after': Flags.string({description: 'take over a job whose heartbeat is older than this', default: '30s'}),
+    'checkpoint-interval': Flags.string({description: 'how often a job saves its checkpoint (bounds re-delivery after a crash)', default: '1s'}),
+    'max-in-flight': Flags.integer({description: 'webhook requests under way per job (1 = strict log order)', default: 8, min: 1}),
+    'rate-limit': Flags.integer({description: 'requests per second per webhook (Twitter delivers at most 2500)', min: 1}),
+    'delivery-timeout': Flags.string({description: 'time allowed for one webhook request', default: '3s'}),
+    'delivery-attempts': Flags.integer({description: 'attempts per event before the job fails at it', default: 6, min: 1}),
+    'retry-base': Flags.string({description: 'first retry delay (doubles, with jitter, up to 30s)', default: '200ms'}),
+    'allow-private-targets': Flags.boolean({description: 'deliver to loopback, private and link-local addresses (local testing; env REPLAYCTL_ALLOW_PRIVATE_TARGETS=1)'}),
+    partitioner: Flags.string({description: 'how delivery_log was partitioned', options: [...PARTITIONERS], default: 'murmur2'}),
+    grace: Flags.string({description: 'after a stop signal, how long in-flight requests may finish', default: '20s'}),
+    'metrics-port': Flags.integer({description: 'serve Prometheus metrics on this port (/metrics)'}),
+    'metrics-host': Flags.string({description: 'address to serve metrics on', default: '127.0.0.1'}),
+  }
+
+  async run(): Promise<WorkerSummary> {
+    const {flags} = this
+    const heartbeatMs = parseDuration(flags['heartbeat-interval'], '--heartbeat-interval')
+    const staleAfterMs = parseDuration(flags['stale-after'], '--stale-after')
+    if (staleAfterMs < 2 * heartbeatMs) throw invalidArgument(`--stale-after (${flags['stale-after']}) must be at least twice --heartbeat-interval (${flags['heartbeat-interval']})`, 'or a live worker\'s jobs would be taken over')
+    const worker = new ReplayWorker(this.settings, {
+      concurrency: flags.concurrency,
+      once: flags.once,
+      pollIntervalMs: parseDuration(flags['poll-interval'], '--poll-interval'),
+      heartbeatMs,
+      staleAfterMs,
+      checkpointMs: parseDuration(flags['checkpoint-interval'], '--checkpoint-interval'),
+      maxInFlight: flags['max-in-flight'],
+      rateLimit: flags['rate-limit'],
+      deliveryTimeoutMs: parseDuration(flags['delivery-timeout'], '--delivery-timeout'),
+      retry: {attempts: flags['delivery-attempts'], baseMs: parseDuration(flags['retry-base'], '--retry-base')},
+      allowPrivate: flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1',
+      partitioner: flags.partitioner as Partitioner,
+    })
+    const graceMs = parseDuration(flags.grace, '--grace')
+    const onSignal = () => worker.stop(graceMs)
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+
+    const metrics = flags['metrics-port'] === undefined ? undefined : await serveMetrics(worker, flags['metrics-host'], flags['metrics-port'])
+    const mode = uiMode(this.jsonEnabled())
+    const stopView = mode === 'tty' ? await dashboard(worker) : mode === 'plain' ? logLines(worker) : () => {}
+    try {
+      const summary = await worker.run()
+      this.print(details(Object.entries(summary.jobs).map(([outcome, count]): [string, number] => [`jobs ${outcome.toLowerCase()}`, count ?? 0])))
+      return summary
+    } finally {
+      await stopView()
+      metrics?.close()
+      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', onSignal)
+    }
+  }
+}
+
+/** Non-TTY: one JSON object per line on stderr, for journald and log shippers. */
+function logLines(worker: ReplayWorker): () => void {
+  const log = (level: string, msg: string, fields: object = {}) => process.stderr.write(`${JSON.stringify({time: new Date().toISOString(), level, msg, worker: worker.owner, ...fields})}\n`)
+  const lastLogged = new Map<number, number>()
+  log('info', 'worker started')
+  worker.on('job-start', (job: ClaimedJob) => log('info', 'job claimed', {job: job.id, webhook: job.webhookId, attempt: job.attempt, checkpoint: job.checkpointOffset}))
+  worker.on('job-progress', (progress: JobProgress) => {
+    if (Date.now() - (lastLogged.get(progress.jobId) ?? 0) < 5000) return
+    lastLogged.set(progress.jobId, Date.now())
+    log('info', 'job progress', {job: progress.jobId, phase: progress.phase, checkpoint: progress.checkpointOffset, end: progress.endOffset, delivered: progress.delivered, duplicates: progress.duplicates, scanned: progress.scanned})
+  })
+  worker.on('job-end', ({job, outcome, error}: {job: ClaimedJob; outcome: string; error?: Error}) => {
+    lastLogged.delete(job.id)
+    log(outcome === 'ERROR' ? 'error' : 'info', 'job ended', {job: job.id, webhook: job.webhookId, outcome, ...(error ? {error: error.message} : {})})
+  })
+  worker.on('claim-error', (error: Error) => log('warn', 'cannot claim jobs', {error: error.message}))
+  return () => log('info', 'worker stopped')
+}
+
+async function dashboard(worker: ReplayWorker): Promise<() => Promise<void>> {
+  const [{render}, {createElement}, {WorkerDashboard}] = await Promise.all([import('ink'), import('react'), import('../../cli/ui/worker-dashboard.js')])
+  const model = new WorkerModel(worker)
+  const app = render(createElement(WorkerDashboard, {model}), {stdout: process.stderr, patchConsole: false, exitOnCtrlC: false})
+  return async () => {
+    model.emit('change')
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    app.unmount()
+  }
+}

@@ -1,0 +1,39 @@
+import {Args, Flags} from '@oclif/core'
+
+import {ConnectedCommand} from '../../cli/base-command.js'
+import {details, paint} from '../../cli/output.js'
+import {type CrcCheckResult, checkWebhook} from '../../core/crc-check.js'
+import {withDatabase} from '../../core/db.js'
+import {UserError} from '../../core/errors.js'
+import {parseDuration} from '../../core/time.js'
+import {getWebhook, recordCheck, validateWebhookId} from '../../core/webhooks.js'
+
+export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> {
+  static override summary = 'Run Twitter\'s CRC challenge against a webhook and record the result'
+  static override description = 'GETs the url with ?crc_token=T and expects {"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))} within the timeout. A webhook that passes is marked valid again (after a 410 or a failed check); one that fails is marked invalid and replays to it are refused.'
+  static override examples = ['<%= config.bin %> webhook check 1187231934829481984', '<%= config.bin %> webhook check my-hook --allow-private-targets --json']
+  static override args = {id: Args.string({description: 'webhook id', required: true})}
+  static override flags = {
+    'check-timeout': Flags.string({description: 'time allowed for the answer', default: '3s'}),
+    'allow-private-targets': Flags.boolean({description: 'allow loopback, private and link-local addresses (local testing; env REPLAYCTL_ALLOW_PRIVATE_TARGETS=1)'}),
+  }
+
+  async run(): Promise<CrcCheckResult & {webhookId: string}> {
+    validateWebhookId(this.args.id)
+    const timeoutMs = parseDuration(this.flags['check-timeout'], '--check-timeout')
+    const result = await withDatabase(this.settings, async (pool) => {
+      const webhook = await getWebhook(pool, this.args.id)
+      const check = await checkWebhook({url: webhook.url, secret: webhook.secret ?? '', timeoutMs, allowPrivate: this.flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1'})
+      await recordCheck(pool, webhook.id, check.ok, check.error ?? null)
+      return {webhookId: webhook.id, ...check}
+    })
+    this.print(details([
+      ['webhook', result.webhookId],
+      ['result', result.ok ? paint.green('passed') : paint.red(`failed: ${result.error}`)],
+      ['status', result.status],
+      ['latency', `${result.latencyMs.toFixed(0)} ms`],
+    ]))
+    if (!result.ok) throw new UserError('WEBHOOK_CHECK_FAILED', `webhook ${result.webhookId} failed the CRC check: ${result.error}`, 'make the endpoint answer GET ?crc_token=T with the HMAC-SHA256 response token, then check again')
+    return result
+  }
+}
