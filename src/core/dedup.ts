@@ -12,10 +12,11 @@ import {invalidArgument} from './errors.js'
  * collide (and one is wrongly dropped as a duplicate) at about n²/2⁶⁵: 3e-6 for 10 million events.
  *
  * The cache is an open-addressing set (linear probing) of 64-bit hashes in one Uint32Array, 8 bytes
- * a slot, kept at most half full: 16 bytes per event when it is about to grow, 32 just after a
- * doubling. It never grows past 2 * maxEvents slots, so it never holds more than 16 * maxEvents
- * bytes (plus, while growing, the previous table). Once maxEvents distinct hashes are held it is
- * full: add() answers 'full' for every hash it has not seen, and it forgets nothing it holds.
+ * a slot, kept at most 80% full and grown by half: 10 bytes per event when it is about to grow,
+ * 15 just after growing, so at most 15 bytes per event once past its first small table (16 slots).
+ * It never grows past maxEvents / 0.8 slots, so it never holds more than 10 * maxEvents bytes
+ * (plus, while growing, the previous table). Once maxEvents distinct hashes are held it is full:
+ * add() answers 'full' for every hash it has not seen, and it forgets nothing it holds.
  */
 
 const hasher = await xxhash()
@@ -87,10 +88,13 @@ export const DEFAULT_MAX_EVENTS = 2 ** 24
 export const MAX_MAX_EVENTS = 2 ** 28
 const MIN_CAPACITY = 16
 const SLOT_BYTES = 8
+/** The most a table is filled before it grows, and by how much it grows: 8 / 0.8 .. 8 * 1.5 / 0.8 bytes per event. */
+const MAX_LOAD = 0.8
+const GROWTH = 1.5
 const TWO_32 = 4294967296
 
 export class DedupCache {
-  /** The hard ceiling on table memory: 16 bytes per event at maxEvents. */
+  /** The hard ceiling on table memory: 10 bytes per event at maxEvents. */
   readonly maxBytes: number
   readonly maxEvents: number
   private readonly maxCapacity: number
@@ -108,11 +112,11 @@ export class DedupCache {
       throw invalidArgument(`the dedup cache size must be a whole number of events from 1 to ${MAX_MAX_EVENTS}, got ${maxEvents}`, `choose a maximum from 1 to ${MAX_MAX_EVENTS} events`)
     }
     this.maxEvents = maxEvents
-    this.maxCapacity = Math.max(MIN_CAPACITY, 2 * maxEvents)
+    this.maxCapacity = Math.max(MIN_CAPACITY, Math.ceil(maxEvents / MAX_LOAD))
     this.maxBytes = this.maxCapacity * SLOT_BYTES
     const expected = Math.min(Math.max(0, Math.floor(options.expectedEvents ?? 0)), maxEvents)
     let capacity = MIN_CAPACITY
-    while (capacity < 2 * expected) capacity *= 2
+    while (capacity * MAX_LOAD < expected) capacity = Math.ceil(capacity * GROWTH)
     this.capacity = Math.min(capacity, this.maxCapacity)
     this.table = new Uint32Array(2 * this.capacity)
     this.scale = this.capacity / TWO_32
@@ -129,7 +133,7 @@ export class DedupCache {
     return this.table.byteLength
   }
 
-  /** Bytes of table per event held now (16 when about to grow, up to 32 just after; the table size while empty). */
+  /** Bytes of table per event held now (10 when about to grow, up to 15 just after; the table size while empty). */
   get bytesPerEvent(): number {
     return this.count === 0 ? this.bytes : this.bytes / this.count
   }
@@ -204,9 +208,9 @@ export class DedupCache {
     return 'full'
   }
 
-  /** Slots a table of this capacity may fill: half of them, and never more than maxEvents. */
+  /** Slots a table of this capacity may fill: 80% of them, and never more than maxEvents. */
   private limitFor(capacity: number): number {
-    return capacity >= this.maxCapacity ? this.maxEvents : Math.floor(capacity / 2)
+    return capacity >= this.maxCapacity ? this.maxEvents : Math.floor(capacity * MAX_LOAD)
   }
 
   /** The first slot to probe: the hash's bits mixed (so sequential keys spread), scaled to the table. */
@@ -243,7 +247,9 @@ export class DedupCache {
   private grow(): void {
     const old = this.table
     const oldCapacity = this.capacity
-    this.capacity = Math.min(oldCapacity * 2, this.maxCapacity)
+    // Sized from the count, not the old capacity, so right after growing a table holds exactly
+    // 8 * GROWTH / MAX_LOAD = 15 bytes per event at most, whatever rounding did before.
+    this.capacity = Math.min(Math.floor(((this.count + 1) * GROWTH) / MAX_LOAD), this.maxCapacity)
     this.table = new Uint32Array(2 * this.capacity)
     this.scale = this.capacity / TWO_32
     this.growAt = this.limitFor(this.capacity)

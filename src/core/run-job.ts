@@ -123,7 +123,8 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
     const wanted = (message: Message) =>
       message.key !== undefined && message.key !== null && key.equals(message.key as Buffer) &&
       message.timestamp !== undefined && message.timestamp >= job.fromMs && message.timestamp < job.toMs
-    const dedup = new DedupCache({expectedEvents: Math.min(endOffset - startOffset, 1 << 20)})
+    // Grown as events arrive: sizing it by the offset range would overstate a quiet webhook's needs.
+    const dedup = new DedupCache()
 
     if (resumeAt > startOffset) {
       report({phase: 'rebuilding'})
