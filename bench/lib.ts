@@ -25,7 +25,7 @@ export function timed(command: string, args: string[], options: {input?: string;
     let stdout = ''
     let stderr = ''
     child.stdout?.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk))
+    child.stderr!.setEncoding('utf8').on('data', (chunk) => (stderr += chunk))
     if (options.input !== undefined) child.stdin!.end(options.input)
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
