@@ -65,7 +65,9 @@ function describeFailure(error: Error & {oclif?: {exit?: number}}): Failure {
   }
   if (error.oclif?.exit !== undefined && !(error instanceof BugError)) {
     // oclif's own parse errors (missing or unknown flags, bad options): usage errors.
-    const message = error.message.split('\n')[0]!.trim().replace(/:$/, '')
+    // oclif repeats the offending value whole; an operator's 10,000-character paste stays one short line.
+    const first = error.message.split('\n')[0]!.trim().replace(/:$/, '')
+    const message = first.length > 300 ? `${first.slice(0, 300)}... (${first.length} characters)` : first
     const fix = 'see --help for the flags it takes'
     return {code: 'INVALID_ARGUMENT', message, fix, line: `${message}: ${fix}`, exitCode: ExitCode.USAGE}
   }

@@ -72,6 +72,11 @@ export interface WebhookClientOptions {
   rateBurst?: number
   /** Aborting stops everything at once: in-flight requests are cut and no request is started after. */
   signal?: AbortSignal
+  /**
+   * Asked before every request, retries included; false: start no request (the send ends
+   * 'aborted'). A worker answers whether it can still prove it owns the job.
+   */
+  beforeRequest?: () => boolean | Promise<boolean>
   /** Allow loopback, private, link-local and CGNAT targets (local testing). */
   allowPrivate?: boolean
   /** Source of randomness for jitter, [0, 1) (tests). */
@@ -286,6 +291,7 @@ export class WebhookClient {
   readonly timeoutMs: number
   readonly retry: Required<RetryPolicy>
   readonly signal: AbortSignal | undefined
+  private readonly beforeRequest: (() => boolean | Promise<boolean>) | undefined
   private readonly pool: Pool
   private readonly path: string
   private readonly signer: WebhookSigner
@@ -341,6 +347,7 @@ export class WebhookClient {
     this.timeoutMs = timeoutMs
     this.retry = {...retry, retryAfterCapMs: retry.retryAfterCapMs ?? retry.capMs}
     this.signal = options.signal
+    this.beforeRequest = options.beforeRequest
     this.source = options.source
     this.signer = new WebhookSigner(options.secret)
     this.random = options.random ?? Math.random
@@ -407,6 +414,7 @@ export class WebhookClient {
         if (!(await this.sleep(wait))) return aborted()
       }
       if (this.limiter && !(await this.sleep(this.limiter.reserve()))) return aborted()
+      if (this.beforeRequest && !(await this.beforeRequest())) return aborted()
       if (this.signal?.aborted || this.closed) return aborted()
       attempts++
       this.counters.requests++

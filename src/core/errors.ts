@@ -92,3 +92,9 @@ export class BugError extends Error {
 export function invalidArgument(message: string, fix?: string): UserError {
   return new UserError('INVALID_ARGUMENT', message, fix)
 }
+
+/** Shows an operator's input in a message: bounded, control characters escaped. */
+export function quoteInput(input: string, max = 40): string {
+  const shown = input.length > max ? `${input.slice(0, max)}... (${input.length} characters)` : input
+  return `'${shown.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`
+}

@@ -1,6 +1,6 @@
 import {crc32} from 'node:zlib'
 
-import {UserError} from './errors.js'
+import {UserError, quoteInput} from './errors.js'
 
 /**
  * Where a keyed record lands, computed exactly as the producers do, so no record needs producing.
@@ -66,5 +66,5 @@ export function partitionFor(key: string | Uint8Array, partitions: number, parti
 
 export function parsePartitioner(value: string): Partitioner {
   if ((PARTITIONERS as readonly string[]).includes(value)) return value as Partitioner
-  throw new UserError('INVALID_ARGUMENT', `unknown partitioner '${value}'`, `use one of: ${PARTITIONERS.join(', ')}`)
+  throw new UserError('INVALID_ARGUMENT', `unknown partitioner ${quoteInput(value)}`, `use one of: ${PARTITIONERS.join(', ')}`)
 }

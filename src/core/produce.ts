@@ -1,6 +1,6 @@
 import type {Readable} from 'node:stream'
 
-import {UserError, invalidArgument} from './errors.js'
+import {UserError, invalidArgument, quoteInput} from './errors.js'
 import type {Partitioner} from './partitioner.js'
 import {type Headers, RecordWriter} from './record-writer.js'
 import type {Settings} from './settings.js'
@@ -50,7 +50,7 @@ const NEWLINE = 0x0a
 export function parseHeaders(pairs: string[]): Headers {
   return pairs.map((pair) => {
     const at = pair.indexOf('=')
-    if (at <= 0) throw invalidArgument(`malformed --header '${pair}'`, 'pass headers as --header key=value')
+    if (at <= 0) throw invalidArgument(`malformed --header ${quoteInput(pair)}`, 'pass headers as --header key=value')
     return {[pair.slice(0, at)]: pair.slice(at + 1)}
   })
 }

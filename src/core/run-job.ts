@@ -33,6 +33,8 @@ import {getWebhook, markInvalid} from './webhooks.js'
 export interface RunJobOptions {
   owner: string
   heartbeatMs: number
+  /** The claimers' --stale-after: requests stop once the last confirmed heartbeat is nearly this old. */
+  staleAfterMs: number
   checkpointMs: number
   maxInFlight: number
   rateLimit?: number
@@ -70,21 +72,46 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
   let cancelRequested = false
   let databaseDown: unknown = null
 
+  // Our own clock of the lease: claimers take the job over once its heartbeat is older than
+  // staleAfterMs (database clock), and a worker that was frozen meanwhile (SIGSTOP, a VM pause) or
+  // cut off from the database does not know it. So no request starts more than
+  // staleAfterMs - heartbeatMs after the last heartbeat the database confirmed (timed from when it
+  // was sent); past that the lease is proved again first, and a lost one sends nothing.
+  let confirmedAt = performance.now()
+  let confirming: Promise<boolean> | undefined
+  // Set once every event has settled: what is left (the fenced terminal write, then the completion
+  // event) needs no heartbeat, and a heartbeat that finds the job finished by us is no lost lease.
+  let drained = false
+  const beat = async (): Promise<boolean> => {
+    const sentAt = performance.now()
+    try {
+      const result = await heartbeatJob(pool, lease)
+      if (result.leaseLost) {
+        if (!drained) leaseLost.abort()
+        return false
+      }
+      confirmedAt = Math.max(confirmedAt, sentAt)
+      if (result.cancelRequested) {
+        cancelRequested = true
+        stopSending.abort()
+      }
+      return true
+    } catch (error) {
+      // The database stayed down through every retry: we can no longer prove we own the job.
+      databaseDown = error
+      leaseLost.abort()
+      return false
+    }
+  }
+  const leaseHeld = (): boolean | Promise<boolean> => {
+    if (leaseLost.signal.aborted) return false
+    if (drained) return true
+    if (performance.now() - confirmedAt < options.staleAfterMs - options.heartbeatMs) return true
+    confirming ??= beat().finally(() => (confirming = undefined))
+    return confirming
+  }
   const heartbeat = setInterval(() => {
-    heartbeatJob(pool, lease).then(
-      (beat) => {
-        if (beat.leaseLost) leaseLost.abort()
-        if (beat.cancelRequested) {
-          cancelRequested = true
-          stopSending.abort()
-        }
-      },
-      (error) => {
-        // The database stayed down through every retry: we can no longer prove we own the job.
-        databaseDown = error
-        leaseLost.abort()
-      },
-    )
+    if (!drained) void beat()
   }, options.heartbeatMs)
 
   const counters: Counters = {scanned: 0, matched: 0, delivered: 0, duplicates: 0, failed: 0}
@@ -103,20 +130,21 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
     if (webhook.state === 'invalid') {
       return await finishFailed(pool, lease, job, undefined, `webhook ${webhook.id} is marked invalid (${webhook.invalidReason ?? 'failed check'}); fix the endpoint, run \`replayctl webhook check ${webhook.id}\`, then \`replayctl replay retry ${job.id}\``, counters)
     }
+    const planned = await plan(settings, pool, lease, job, options.partitioner)
+    const {partition, startOffset, endOffset} = planned
     try {
       client = await WebhookClient.create({
         url: webhook.url, secret: webhook.secret ?? '', jobId: String(job.id),
         timeoutMs: options.timeoutMs, retry: options.retry, maxConnections: Math.max(options.maxInFlight, 1),
         rateLimit: options.rateLimit, signal: AbortSignal.any([leaseLost.signal, stopSending.signal]), allowPrivate: options.allowPrivate,
-        source: {topic: job.topic, partition: job.partition ?? 0},
+        beforeRequest: leaseHeld,
+        // The planned partition: on a job's first run job.partition is still null.
+        source: {topic: job.topic, partition},
       })
     } catch (error) {
       if (error instanceof UserError && error.code === 'TARGET_NOT_ALLOWED') return await finishFailed(pool, lease, job, undefined, error.line, counters)
       throw error
     }
-
-    const planned = await plan(settings, pool, lease, job, options.partitioner)
-    const {partition, startOffset, endOffset} = planned
     const resumeAt = planned.checkpointOffset ?? startOffset
     report({partition, startOffset, endOffset, checkpointOffset: resumeAt})
     const key = Buffer.from(job.webhookId, 'utf8')
@@ -145,6 +173,8 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
     const save = async () => {
       lastSave = Date.now()
       await checkpointJob(pool, {...lease, checkpointOffset: window.checkpoint, counters: {...counters, delivered: counters.delivered + window.stats.delivered}})
+      // Watchers (dashboard, metrics) see progress at least as often as the database does.
+      report({checkpointOffset: window.checkpoint, inFlight: window.stats.inFlight, delivered: counters.delivered + window.stats.delivered})
     }
     reading: for await (const batch of readRanges(settings, job.topic, [{partition, start: resumeAt, end: endOffset}], {signal: stopReading})) {
       for (const message of batch) {
@@ -161,6 +191,9 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
           continue
         }
         if (!(await window.push({offset: message.offset, body: message.value ?? Buffer.alloc(0), hash, headers: message.headers as never}))) break reading
+        // Inside the batch too: a slow webhook can take far longer than the interval per batch, and
+        // the interval bounds what a crash makes us deliver twice.
+        if (Date.now() - lastSave >= options.checkpointMs) await save()
       }
       if (Date.now() - lastSave >= options.checkpointMs) await save()
       report({checkpointOffset: window.checkpoint, inFlight: window.stats.inFlight, delivered: counters.delivered + window.stats.delivered})
@@ -168,6 +201,7 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
     // Offsets up to the end held nothing for this webhook (or were compacted away).
     if (!stopReading.aborted && !window.stopped) window.scanned(endOffset)
     const result = await window.drain()
+    drained = true
     counters.delivered += result.delivered
     counters.failed = result.failure ? 1 : 0
     report({phase: 'finishing', checkpointOffset: result.checkpoint, inFlight: 0})

@@ -2,7 +2,7 @@ import {readFileSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
 
-import {UserError} from './errors.js'
+import {UserError, quoteInput} from './errors.js'
 
 /**
  * Where replayctl connects, resolved the way kafkactl and rpk do it. For each setting the first
@@ -113,7 +113,7 @@ export function parseLibrdkafkaProperties(pairs: string[]): Record<string, strin
     const at = pair.indexOf('=')
     const key = at > 0 ? pair.slice(0, at).trim() : ''
     if (!key || /\s/.test(key)) {
-      throw new UserError('INVALID_CONFIG', `malformed -X '${pair}'`, 'pass librdkafka properties as -X key=value, e.g. -X security.protocol=SSL')
+      throw new UserError('INVALID_CONFIG', `malformed -X ${quoteInput(pair)}`, 'pass librdkafka properties as -X key=value, e.g. -X security.protocol=SSL')
     }
     properties[key] = pair.slice(at + 1)
   }

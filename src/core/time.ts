@@ -1,4 +1,4 @@
-import {UserError} from './errors.js'
+import {UserError, quoteInput} from './errors.js'
 
 /**
  * Points in time as operators write them. Every form resolves to epoch milliseconds (UTC):
@@ -21,7 +21,7 @@ export function parseTime(input: string, what = 'time', now = Date.now()): numbe
   const text = input.trim()
   const ms = parseOrNull(text, now)
   if (ms === null) {
-    throw new UserError('INVALID_TIME', `invalid ${what} '${input}'`, `use ${TIME_FORMS}`)
+    throw new UserError('INVALID_TIME', `invalid ${what} ${quoteInput(input)}`, `use ${TIME_FORMS}`)
   }
   return ms
 }
@@ -81,7 +81,7 @@ function zoneOffsetMs(zone: string | undefined): number {
 export function parseDuration(input: string, what = 'duration'): number {
   const match = /^(\d+)(ms|s|m|h|d|w)$/.exec(input.trim())
   if (!match) {
-    throw new UserError('INVALID_ARGUMENT', `invalid ${what} '${input}'`, 'use a number and a unit: ms, s, m, h, d or w (e.g. 5d, 36h)')
+    throw new UserError('INVALID_ARGUMENT', `invalid ${what} ${quoteInput(input)}`, 'use a number and a unit: ms, s, m, h, d or w (e.g. 5d, 36h)')
   }
   return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
 }

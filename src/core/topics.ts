@@ -1,4 +1,4 @@
-import {UserError, invalidArgument} from './errors.js'
+import {UserError, invalidArgument, quoteInput} from './errors.js'
 import {ensureKafkaDist, runKafkaTool} from './kafka-dist.js'
 import {call, connectAdmin, topicNotFound, type AdminClient} from './kafka.js'
 import {watermarks} from './offsets.js'
@@ -68,7 +68,7 @@ const LEGAL_TOPIC = /^[a-zA-Z0-9._-]{1,249}$/
 
 export function validateTopicName(topic: string): void {
   if (!LEGAL_TOPIC.test(topic) || topic === '.' || topic === '..') {
-    throw invalidArgument(`'${topic}' is not a legal topic name`, 'use 1 to 249 of the characters a-z A-Z 0-9 . _ -')
+    throw invalidArgument(`${quoteInput(topic)} is not a legal topic name`, 'use 1 to 249 of the characters a-z A-Z 0-9 . _ -')
   }
 }
 
@@ -113,7 +113,7 @@ export function topicConfigs(options: Pick<CreateTopicOptions, 'compression' | '
   }
   for (const pair of options.configs) {
     const at = pair.indexOf('=')
-    if (at <= 0) throw invalidArgument(`malformed --config '${pair}'`, 'pass topic configs as --config key=value, e.g. --config segment.bytes=104857600')
+    if (at <= 0) throw invalidArgument(`malformed --config ${quoteInput(pair)}`, 'pass topic configs as --config key=value, e.g. --config segment.bytes=104857600')
     configs[pair.slice(0, at).trim()] = pair.slice(at + 1)
   }
   return configs

@@ -1,5 +1,5 @@
 import {withRetry, withTransaction, mysqlErrorCode, type Pool} from './db.js'
-import {UserError, invalidArgument} from './errors.js'
+import {UserError, invalidArgument, quoteInput} from './errors.js'
 
 /**
  * The webhook registry: where replayed events go. Only storage lives here; the CRC check, SSRF
@@ -44,12 +44,6 @@ export interface RemoveWebhookResult {
 const WEBHOOK_ID = /^[A-Za-z0-9_-]{1,64}$/
 export const MAX_URL_LENGTH = 2048
 export const MAX_SECRET_LENGTH = 255
-
-/** Shows an operator's input in a message: bounded, control characters escaped. */
-export function quoteInput(input: string, max = 40): string {
-  const shown = input.length > max ? `${input.slice(0, max)}... (${input.length} characters)` : input
-  return `'${shown.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`
-}
 
 export function validateWebhookId(id: string): void {
   if (!WEBHOOK_ID.test(id)) {

@@ -118,6 +118,7 @@ export class ReplayWorker extends EventEmitter {
     const work = runJob(this.settings, pool, job, {
       owner: this.owner,
       heartbeatMs: this.options.heartbeatMs,
+      staleAfterMs: this.options.staleAfterMs,
       checkpointMs: this.options.checkpointMs,
       maxInFlight: this.options.maxInFlight,
       rateLimit: this.options.rateLimit,

@@ -1,6 +1,6 @@
 import {withRetry, type Pool} from '../db.js'
-import {invalidArgument} from '../errors.js'
-import {quoteInput, validateWebhookId} from '../webhooks.js'
+import {invalidArgument, quoteInput} from '../errors.js'
+import {validateWebhookId} from '../webhooks.js'
 import type {ReplayJob} from './index.js'
 import {JOB_COLUMNS, parseJobState, toJob, type JobRow, type JobState} from './model.js'
 

@@ -1,6 +1,5 @@
 import type {Pool, PoolConnection} from '../db.js'
-import {BugError, UserError, invalidArgument} from '../errors.js'
-import {quoteInput} from '../webhooks.js'
+import {BugError, UserError, invalidArgument, quoteInput} from '../errors.js'
 import type {Counters, Lease, Progress, ReplayJob} from './index.js'
 
 /** Shared pieces of the job operations: states, row mapping, fencing and argument checks. */
