@@ -50,7 +50,7 @@ describe('dev up --brokers 3', () => {
     // acks=all with two of three replicas in sync still succeeds.
     const events = Array.from({length: 20}, (_, index) => JSON.stringify({webhook_id: `w${index}`})).join('\n')
     const produced = await runCli(['log', 'produce', '-t', 'replicated', '--json'], {env, input: events, timeoutMs: 60_000})
-    assert.equal(produced.code, 0, produced.stderr)
+    assert.equal(produced.code, 0, produced.stdout + produced.stderr)
     assert.equal(produced.json.events, 20)
     const described = await cli(['topic', 'describe', 'replicated', '--no-configs', '--json'])
     assert.equal(described.json.messages, 20)

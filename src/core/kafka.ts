@@ -148,6 +148,25 @@ export function kafkaError(settings: Settings, error: unknown, topic?: string): 
   return new UserError('KAFKA_REJECTED', `Kafka refused the request: ${message}`, 'check the arguments and the broker log (`replayctl dev logs` on the local stack)', {cause: error})
 }
 
+/**
+ * A read-only admin request (metadata, offsets), retried within the same overall timeout. librdkafka
+ * sends it to any broker it knows; when that broker has just died the first attempt times out,
+ * while a second goes to a live one. So one dead broker of three does not fail `topic describe`.
+ */
+export async function callReadOnly<T>(settings: Settings, topic: string | undefined, invoke: (cb: (error: unknown, result?: T) => void, timeoutMs: number) => void): Promise<T> {
+  const attempts = 3
+  const perAttempt = Math.max(1000, Math.floor(settings.timeoutMs / attempts))
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call<T>(settings, topic, (cb) => invoke(cb, perAttempt))
+    } catch (error) {
+      const code = ((error as UserError).cause as {code?: number} | undefined)?.code
+      const transient = code === KafkaCode.TIMED_OUT || code === KafkaCode.TRANSPORT
+      if (!transient || attempt >= attempts) throw error
+    }
+  }
+}
+
 /** Promisifies a node-style librdkafka call and maps its error. */
 export function call<T>(settings: Settings, topic: string | undefined, invoke: (cb: (error: unknown, result?: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -1,4 +1,4 @@
-import {call, loadNative, type AdminClient} from './kafka.js'
+import {callReadOnly, loadNative, type AdminClient} from './kafka.js'
 import type {Settings} from './settings.js'
 
 /**
@@ -46,10 +46,10 @@ export async function offsetsForTime(settings: Settings, admin: AdminClient, top
 }
 
 async function listOffsets(settings: Settings, admin: AdminClient, topic: string, partitions: number[], spec: unknown) {
-  const results = await call<{partition: number; offset: number; timestamp: number}[]>(settings, topic, (cb) =>
+  const results = await callReadOnly<{partition: number; offset: number; timestamp: number}[]>(settings, topic, (cb, timeout) =>
     admin.listOffsets(
       partitions.map((partition) => ({topic, partition, offset: spec as never})),
-      {timeout: settings.timeoutMs},
+      {timeout},
       cb as never,
     ),
   )

@@ -1,6 +1,6 @@
 import {UserError, invalidArgument, quoteInput} from './errors.js'
 import {ensureKafkaDist, runKafkaTool} from './kafka-dist.js'
-import {call, connectAdmin, topicNotFound, type AdminClient} from './kafka.js'
+import {call, callReadOnly, connectAdmin, topicNotFound, type AdminClient} from './kafka.js'
 import {watermarks} from './offsets.js'
 import type {Settings} from './settings.js'
 import {parseDuration} from './time.js'
@@ -83,8 +83,8 @@ export async function withAdmin<T>(settings: Settings, work: (admin: AdminClient
 
 export async function topicMetadata(settings: Settings, admin: AdminClient, topic: string): Promise<TopicMetadata> {
   validateTopicName(topic)
-  const [description] = await call<{name: string; error?: {code: number; message: string}; partitions: {partition: number; leader: {id: number} | null; replicas: {id: number}[]; isr: {id: number}[]}[]}[]>(
-    settings, topic, (cb) => admin.describeTopics([topic], {timeout: settings.timeoutMs}, cb as never),
+  const [description] = await callReadOnly<{name: string; error?: {code: number; message: string}; partitions: {partition: number; leader: {id: number} | null; replicas: {id: number}[]; isr: {id: number}[]}[]}[]>(
+    settings, topic, (cb, timeout) => admin.describeTopics([topic], {timeout}, cb as never),
   )
   if (!description || description.error) {
     if (!description || description.error!.code === 3) throw topicNotFound(topic)
@@ -174,11 +174,11 @@ export interface TopicSummary {
 
 export async function listTopics(settings: Settings, options: {internal: boolean}): Promise<TopicSummary[]> {
   return withAdmin(settings, async (admin) => {
-    const names = await call<string[]>(settings, undefined, (cb) => admin.listTopics({timeout: settings.timeoutMs}, cb as never))
+    const names = await callReadOnly<string[]>(settings, undefined, (cb, timeout) => admin.listTopics({timeout}, cb as never))
     const visible = names.filter((name) => options.internal || !name.startsWith('__')).sort()
     if (visible.length === 0) return []
-    const described = await call<{name: string; partitions: {replicas: unknown[]}[]}[]>(settings, undefined, (cb) =>
-      admin.describeTopics(visible, {timeout: settings.timeoutMs}, cb as never),
+    const described = await callReadOnly<{name: string; partitions: {replicas: unknown[]}[]}[]>(settings, undefined, (cb, timeout) =>
+      admin.describeTopics(visible, {timeout}, cb as never),
     )
     return described
       .map((topic) => ({topic: topic.name, partitions: topic.partitions.length, replicationFactor: topic.partitions[0]?.replicas.length ?? 0}))
