@@ -1,6 +1,6 @@
 import {dbNow, withDatabase, type Pool} from './db.js'
 import {UserError} from './errors.js'
-import {getJob, submitJob, TERMINAL_STATES, type ReplayJob} from './jobs/index.js'
+import {checkRangeOrder, getJob, submitJob, TERMINAL_STATES, type ReplayJob} from './jobs/index.js'
 import type {Settings} from './settings.js'
 import {isoTime} from './time.js'
 import {topicMetadata, withAdmin} from './topics.js'
@@ -28,9 +28,7 @@ export interface SubmitReplayOptions {
 export async function submitReplay(settings: Settings, options: SubmitReplayOptions): Promise<ReplayJob> {
   return withDatabase(settings, async (pool) => {
     const now = await dbNow(pool)
-    if (options.fromMs >= options.toMs) {
-      throw new UserError('REPLAY_RANGE_INVALID', `from_date must be before to_date (got ${isoTime(options.fromMs)} to ${isoTime(options.toMs)})`, 'give a --to after --from; --to is exclusive')
-    }
+    checkRangeOrder(options.fromMs, options.toMs)
     if (options.toMs > now) {
       throw new UserError('REPLAY_TO_IN_FUTURE', `to_date ${isoTime(options.toMs)} is in the future`, 'replay only what has happened: give a --to of now or earlier')
     }

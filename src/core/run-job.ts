@@ -169,12 +169,14 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
 
     report({phase: 'delivering'})
     const window = new OrderedDelivery(client, {startOffset: resumeAt, maxInFlight: options.maxInFlight})
+    const delivering = () => ({checkpointOffset: window.checkpoint, inFlight: window.stats.inFlight, delivered: counters.delivered + window.stats.delivered})
     let lastSave = Date.now()
     const save = async () => {
       lastSave = Date.now()
-      await checkpointJob(pool, {...lease, checkpointOffset: window.checkpoint, counters: {...counters, delivered: counters.delivered + window.stats.delivered}})
+      const now = delivering()
+      await checkpointJob(pool, {...lease, checkpointOffset: now.checkpointOffset, counters: {...counters, delivered: now.delivered}})
       // Watchers (dashboard, metrics) see progress at least as often as the database does.
-      report({checkpointOffset: window.checkpoint, inFlight: window.stats.inFlight, delivered: counters.delivered + window.stats.delivered})
+      report(now)
     }
     reading: for await (const batch of readRanges(settings, job.topic, [{partition, start: resumeAt, end: endOffset}], {signal: stopReading})) {
       for (const message of batch) {
@@ -196,7 +198,7 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
         if (Date.now() - lastSave >= options.checkpointMs) await save()
       }
       if (Date.now() - lastSave >= options.checkpointMs) await save()
-      report({checkpointOffset: window.checkpoint, inFlight: window.stats.inFlight, delivered: counters.delivered + window.stats.delivered})
+      else report(delivering())
     }
     // Offsets up to the end held nothing for this webhook (or were compacted away).
     if (!stopReading.aborted && !window.stopped) window.scanned(endOffset)

@@ -31,6 +31,13 @@ const MAX_TIME_MS = 8_640_000_000_000_000
  * Range policy (minute granularity, the last 5 days, not in the future) is the submit command's;
  * here only what would make a row meaningless is refused.
  */
+/** Twitter's 400/356: the range must not be empty (to is exclusive). */
+export function checkRangeOrder(fromMs: number, toMs: number): void {
+  if (fromMs >= toMs) {
+    throw new UserError('REPLAY_RANGE_INVALID', `from_date must be before to_date (got ${isoTime(fromMs)} to ${isoTime(toMs)})`, 'give an end time after the start time; the end is exclusive')
+  }
+}
+
 export async function submitJob(pool: Pool, input: SubmitJobInput): Promise<ReplayJob> {
   validateWebhookId(input.webhookId)
   validateTopicName(input.topic)
@@ -38,9 +45,7 @@ export async function submitJob(pool: Pool, input: SubmitJobInput): Promise<Repl
   if (!isTime(input.fromMs) || !isTime(input.toMs) || !isTime(input.runAtMs)) {
     throw new BugError(`replay times must be non-negative integer epoch ms, got ${input.fromMs}..${input.toMs} run at ${input.runAtMs}`)
   }
-  if (input.fromMs >= input.toMs) {
-    throw new UserError('REPLAY_RANGE_INVALID', `from_date must be before to_date (got ${isoTime(input.fromMs)} to ${isoTime(input.toMs)})`, 'give an end time after the start time; the end is exclusive')
-  }
+  checkRangeOrder(input.fromMs, input.toMs)
   const maxAttempts = input.maxAttempts ?? 5
   if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 1000) {
     throw invalidArgument(`max attempts ${maxAttempts} is out of range`, 'give a whole number from 1 to 1000')
