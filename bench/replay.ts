@@ -11,11 +11,11 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {once} from 'node:events'
 
-import {DedupCache, xxh64} from '../src/core/dedup.js'
-import {connectAdmin} from '../src/core/kafka.js'
-import {partitionFor} from '../src/core/partitioner.js'
-import {webhookIds} from '../src/core/seed.js'
-import {resolveSettings} from '../src/core/settings.js'
+import {DedupCache, xxh64} from '../src/core/replay/dedup.js'
+import {connectAdmin} from '../src/core/kafka/client.js'
+import {partitionFor} from '../src/core/kafka/partitioner.js'
+import {webhookIds} from '../src/core/dev/seed.js'
+import {resolveSettings} from '../src/core/shared/settings.js'
 import {BIN, BROKERS, cli, machine, median, timed, writeSection} from './lib.js'
 
 const events = Number(process.argv[process.argv.indexOf('--events') + 1] || 300_000) || 300_000

@@ -10,9 +10,9 @@ import {createWriteStream, mkdirSync, statSync} from 'node:fs'
 import {once} from 'node:events'
 import {fileURLToPath} from 'node:url'
 
-import {connectAdmin} from '../src/core/kafka.js'
-import {accountActivityEvent, webhookIds} from '../src/core/seed.js'
-import {resolveSettings} from '../src/core/settings.js'
+import {connectAdmin} from '../src/core/kafka/client.js'
+import {accountActivityEvent, webhookIds} from '../src/core/dev/seed.js'
+import {resolveSettings} from '../src/core/shared/settings.js'
 import {BROKERS, cli, machine, medianOf, timed, writeSection} from './lib.js'
 
 const events = Number(process.argv[process.argv.indexOf('--events') + 1] || 300_000) || 300_000

@@ -7,7 +7,7 @@
 import {writeFileSync} from 'node:fs'
 import {createServer} from 'node:http'
 
-import {crcResponseToken, verifyStandardWebhooks, verifyTwitterSignature} from '../src/core/signing.js'
+import {crcResponseToken, verifyStandardWebhooks, verifyTwitterSignature} from '../src/core/webhooks/signing.js'
 
 const urlFile = process.argv[2] ?? '/tmp/replayctl-demo-receiver.url'
 const secret = process.argv[3] ?? 'demo-secret'

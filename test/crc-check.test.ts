@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {createHmac} from 'node:crypto'
 import {after, describe, test} from 'node:test'
 
-import {checkWebhook} from '../src/core/crc-check.js'
+import {checkWebhook} from '../src/core/webhooks/crc-check.js'
 import {type Receiver, closedPort, delay, startReceiver} from './webhook-receiver.js'
 
 const SECRET = 'consumer-secret-for-crc'

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 import {describe, test} from 'node:test'
 
-import {DedupCache, eventIdHeader, eventKey, hashHex, xxh64} from '../src/core/dedup.js'
+import {DedupCache, eventIdHeader, eventKey, hashHex, xxh64} from '../src/core/replay/dedup.js'
 
 describe('dedup', () => {
   test('XXH64 matches the reference vectors (the hash must stay stable: webhook-id derives from it)', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {after, describe, test} from 'node:test'
 
-import {eventKey} from '../src/core/dedup.js'
+import {eventKey} from '../src/core/replay/dedup.js'
 import {
   type DeliveryEvent,
   OrderedDelivery,
@@ -13,7 +13,7 @@ import {
   messageIdFor,
   parseRetryAfter,
   sendCompletionEvent,
-} from '../src/core/delivery.js'
+} from '../src/core/replay/delivery.js'
 import {type Receiver, closedPort, delay, startReceiver} from './webhook-receiver.js'
 
 const SECRET = 'whsec_' + Buffer.from('replay-test-secret-32-bytes-long!').toString('base64')

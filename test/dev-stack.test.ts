@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {isAlive} from '../src/core/processes.js'
+import {isAlive} from '../src/core/dev/processes.js'
 import {runCli} from './helpers.js'
 
 /**

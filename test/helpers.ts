@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {fileURLToPath} from 'node:url'
 
-import {resolveSettings, type Settings} from '../src/core/settings.js'
+import {resolveSettings, type Settings} from '../src/core/shared/settings.js'
 
 /**
  * Helpers for tests against the real local stack (`replayctl dev up`, started by scripts/test.sh).
@@ -75,7 +75,7 @@ export function isOneLineError(result: CliResult): boolean {
 
 /** Runs one of Apache Kafka's own tools (from the jars `dev up` cached), feeding it `input`. */
 export async function apacheTool(mainClass: string, args: string[], input?: string): Promise<string> {
-  const {ensureKafkaDist} = await import('../src/core/kafka-dist.js')
+  const {ensureKafkaDist} = await import('../src/core/kafka/apache-dist.js')
   const dist = await ensureKafkaDist()
   return new Promise((resolve, reject) => {
     const child = spawn(dist.java, ['-Xmx256m', `-Dlog4j2.configurationFile=${dist.toolsLog4j}`, '-cp', dist.classpath, mainClass, ...args], {stdio: ['pipe', 'pipe', 'pipe']})
@@ -90,14 +90,14 @@ export async function apacheTool(mainClass: string, args: string[], input?: stri
 
 /** Where node 1 of the local stack keeps a partition's log segments. */
 export async function partitionDir(topic: string, partition: number): Promise<string> {
-  const {stateDir} = await import('../src/core/dev-stack.js')
+  const {stateDir} = await import('../src/core/dev/stack.js')
   const {join} = await import('node:path')
   return join(stateDir(), 'node-1', 'data', `${topic}-${partition}`)
 }
 
 /** Deletes the topics a test file created. */
 export async function deleteTopics(topics: string[]): Promise<void> {
-  const {connectAdmin} = await import('../src/core/kafka.js')
+  const {connectAdmin} = await import('../src/core/kafka/client.js')
   const admin = await connectAdmin(testSettings())
   try {
     await Promise.all(topics.map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 10_000, () => resolve()))))

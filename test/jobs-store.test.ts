@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import {after, before, describe, test} from 'node:test'
 
-import {dbNow, openPool, withRetry, type Pool} from '../src/core/db.js'
-import {UserError} from '../src/core/errors.js'
+import {dbNow, openPool, withRetry, type Pool} from '../src/core/db/database.js'
+import {UserError} from '../src/core/shared/errors.js'
 import {
   cancelJob,
   checkpointJob,
@@ -20,9 +20,9 @@ import {
   startJob,
   submitJob,
   type ClaimedJob,
-} from '../src/core/jobs/index.js'
-import {LATEST_VERSION, migrate, migrationStatus, MIGRATIONS} from '../src/core/migrations.js'
-import {addWebhook, getWebhook, listWebhooks, markInvalid, recordCheck, removeWebhook} from '../src/core/webhooks.js'
+} from '../src/core/replay/jobs/index.js'
+import {LATEST_VERSION, migrate, migrationStatus, MIGRATIONS} from '../src/core/db/migrations.js'
+import {addWebhook, getWebhook, listWebhooks, markInvalid, recordCheck, removeWebhook} from '../src/core/webhooks/store.js'
 import {isOneLineError, runCli, uniqueName} from './helpers.js'
 
 /**

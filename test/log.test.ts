@@ -5,8 +5,8 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 
-import {loadNative} from '../src/core/kafka.js'
-import {partitionFor} from '../src/core/partitioner.js'
+import {loadNative} from '../src/core/kafka/client.js'
+import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {apacheTool, BROKERS, deleteTopics, partitionDir, runCli, uniqueName} from './helpers.js'
 
 /**

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import {crc32} from 'node:zlib'
 import {describe, it} from 'node:test'
 
-import {UserError} from '../src/core/errors.js'
-import {murmur2, partitionFor} from '../src/core/partitioner.js'
+import {UserError} from '../src/core/shared/errors.js'
+import {murmur2, partitionFor} from '../src/core/kafka/partitioner.js'
 
 describe('murmur2', () => {
   it("matches Kafka's published vectors (UtilsTest.testMurmur2)", () => {

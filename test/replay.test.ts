@@ -2,11 +2,11 @@ import assert from 'node:assert/strict'
 import type {ServerResponse} from 'node:http'
 import {after, before, describe, test} from 'node:test'
 
-import {eventKey} from '../src/core/dedup.js'
-import {messageIdFor} from '../src/core/delivery.js'
-import {partitionFor} from '../src/core/partitioner.js'
-import {submitReplay} from '../src/core/replay.js'
-import {addWebhook} from '../src/core/webhooks.js'
+import {eventKey} from '../src/core/replay/dedup.js'
+import {messageIdFor} from '../src/core/replay/delivery.js'
+import {partitionFor} from '../src/core/kafka/partitioner.js'
+import {submitReplay} from '../src/core/replay/jobs-service.js'
+import {addWebhook} from '../src/core/webhooks/store.js'
 import {deleteTopics, isOneLineError, testSettings, uniqueName, type CliResult} from './helpers.js'
 import {
   assertCovers, buildEvents, ConnectionOwners, counts, eventBodies, expectation, isCompletion, pastRange, produceLines, readPartition, scenario, settledCount, Stack, waitFor, Workers,

@@ -4,8 +4,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
-import {UserError} from '../src/core/errors.js'
-import {DEFAULT_BROKERS, resolveSettings} from '../src/core/settings.js'
+import {UserError} from '../src/core/shared/errors.js'
+import {DEFAULT_BROKERS, resolveSettings} from '../src/core/shared/settings.js'
 
 function configFile(content: object): string {
   const path = join(mkdtempSync(join(tmpdir(), 'replayctl-')), 'config.json')

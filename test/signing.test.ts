@@ -11,7 +11,7 @@ import {
   verifyCrcResponseToken,
   verifyStandardWebhooks,
   verifyTwitterSignature,
-} from '../src/core/signing.js'
+} from '../src/core/webhooks/signing.js'
 
 describe('signing', () => {
   test('Twitter body signature is sha256= + base64 HMAC-SHA256(secret, raw body)', () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {UserError} from '../src/core/errors.js'
-import {parseDuration, parseTime} from '../src/core/time.js'
+import {UserError} from '../src/core/shared/errors.js'
+import {parseDuration, parseTime} from '../src/core/shared/time.js'
 
 const NOW = Date.UTC(2026, 10, 21, 12, 0, 0)
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, test} from 'node:test'
 
-import {checkTarget, classifyAddress, guardedLookup, isAllowedAddress} from '../src/core/url-guard.js'
+import {checkTarget, classifyAddress, guardedLookup, isAllowedAddress} from '../src/core/webhooks/url-guard.js'
 
 describe('url guard', () => {
   test('address classes', () => {

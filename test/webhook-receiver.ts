@@ -1,7 +1,7 @@
 import {type IncomingMessage, type Server, type ServerResponse, createServer} from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
 
-import {crcResponseToken, verifyStandardWebhooks, verifyTwitterSignature} from '../src/core/signing.js'
+import {crcResponseToken, verifyStandardWebhooks, verifyTwitterSignature} from '../src/core/webhooks/signing.js'
 
 /**
  * A real webhook receiver on 127.0.0.1 (random port) for tests: it answers Twitter's CRC check,

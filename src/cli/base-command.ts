@@ -1,8 +1,8 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
-import {BugError, ExitCode, UserError} from '../core/errors.js'
-import {resolveSettings, type Settings} from '../core/settings.js'
-import {parseDuration} from '../core/time.js'
+import {BugError, ExitCode, UserError} from '../core/shared/errors.js'
+import {resolveSettings, type Settings} from '../core/shared/settings.js'
+import {parseDuration} from '../core/shared/time.js'
 import {paint} from './output.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>

@@ -1,8 +1,8 @@
 import {EventEmitter} from 'node:events'
 
-import type {ClaimedJob} from '../core/jobs/index.js'
-import type {JobProgress} from '../core/run-job.js'
-import type {ReplayWorker} from '../core/worker.js'
+import type {ClaimedJob} from '../core/replay/jobs/index.js'
+import type {JobProgress} from '../core/replay/run-job.js'
+import type {ReplayWorker} from '../core/replay/worker.js'
 
 /**
  * What a person watching a worker sees, kept as plain state built from the worker's events; the

@@ -1,6 +1,6 @@
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
-import {migrateDatabase, type DatabaseMigrateResult} from '../../core/db.js'
+import {migrateDatabase, type DatabaseMigrateResult} from '../../core/db/database.js'
 
 export default class DbMigrate extends ConnectedCommand<typeof DbMigrate> {
   static override summary = 'Create the replay database if needed and apply pending schema migrations'

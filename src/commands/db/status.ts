@@ -1,6 +1,6 @@
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
-import {databaseStatus, type DatabaseStatus} from '../../core/db.js'
+import {databaseStatus, type DatabaseStatus} from '../../core/db/database.js'
 
 export default class DbStatus extends ConnectedCommand<typeof DbStatus> {
   static override summary = 'Show the replay database, its schema version and pending migrations (changes nothing)'

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {paint} from '../../cli/output.js'
-import {down, type DownResult} from '../../core/dev-stack.js'
+import {down, type DownResult} from '../../core/dev/stack.js'
 
 export default class DevDown extends BaseCommand<typeof DevDown> {
   static override summary = 'Stop the processes `dev up` started'

@@ -4,7 +4,7 @@ import {createReadStream, statSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {logFile} from '../../core/dev-stack.js'
+import {logFile} from '../../core/dev/stack.js'
 
 export default class DevLogs extends BaseCommand<typeof DevLogs> {
   static override summary = 'Show a Kafka node\'s server log'

@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, formatBytes, formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
-import {seed, type SeedResult} from '../../core/seed.js'
+import {seed, type SeedResult} from '../../core/dev/seed.js'
 
 export default class DevSeed extends ConnectedCommand<typeof DevSeed> {
   static override summary = 'Write a realistic delivery_log: skewed webhooks, ~0.8 KB Account Activity events, duplicates'

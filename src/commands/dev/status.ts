@@ -1,6 +1,6 @@
 import {BaseCommand} from '../../cli/base-command.js'
 import {details, paint, table} from '../../cli/output.js'
-import {stackStatus, type StackStatus} from '../../core/dev-stack.js'
+import {stackStatus, type StackStatus} from '../../core/dev/stack.js'
 
 export default class DevStatus extends BaseCommand<typeof DevStatus> {
   static override summary = 'Show each part of the local stack with its address, pid and health'

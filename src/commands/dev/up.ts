@@ -3,8 +3,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {details, paint, table} from '../../cli/output.js'
 import {noteWriter, uiMode} from '../../cli/progress.js'
-import {DEFAULT_BASE_PORT, up, type UpResult} from '../../core/dev-stack.js'
-import {invalidArgument} from '../../core/errors.js'
+import {DEFAULT_BASE_PORT, up, type UpResult} from '../../core/dev/stack.js'
+import {invalidArgument} from '../../core/shared/errors.js'
 
 export default class DevUp extends BaseCommand<typeof DevUp> {
   static override summary = 'Start the local stack: Apache Kafka (KRaft) and MariaDB on 127.0.0.1'

@@ -2,9 +2,9 @@ import {Args, Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details} from '../../cli/output.js'
-import {invalidArgument} from '../../core/errors.js'
-import {type KeyLocation, locateKeyInTopic, locateKeyOffline} from '../../core/locate.js'
-import {PARTITIONERS, type Partitioner} from '../../core/partitioner.js'
+import {invalidArgument} from '../../core/shared/errors.js'
+import {type KeyLocation, locateKeyInTopic, locateKeyOffline} from '../../core/kafka/locate.js'
+import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 
 export default class LogPartitionFor extends ConnectedCommand<typeof LogPartitionFor> {
   static override summary = 'Which partition a key lives in, computed as producers do, without producing'

@@ -6,9 +6,9 @@ import {Flags} from '@oclif/core'
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, formatBytes, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
-import {invalidArgument} from '../../core/errors.js'
-import {PARTITIONERS, type Partitioner} from '../../core/partitioner.js'
-import {produce, type ProduceResult} from '../../core/produce.js'
+import {invalidArgument} from '../../core/shared/errors.js'
+import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
+import {produce, type ProduceResult} from '../../core/kafka/produce.js'
 
 export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
   static override summary = 'Write NDJSON events to a topic: keyed, CreateTime from a field, snappy'

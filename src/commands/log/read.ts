@@ -2,11 +2,11 @@ import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {formatCount, paint, table} from '../../cli/output.js'
-import {invalidArgument} from '../../core/errors.js'
-import {PARTITIONERS, type Partitioner} from '../../core/partitioner.js'
-import {planRead, type ReadPlan, readRecords, toReadRecord} from '../../core/read.js'
-import type {Message} from '../../core/range-reader.js'
-import {isoTime, parseTime, TIME_FORMS} from '../../core/time.js'
+import {invalidArgument} from '../../core/shared/errors.js'
+import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
+import {planRead, type ReadPlan, readRecords, toReadRecord} from '../../core/kafka/read.js'
+import type {Message} from '../../core/kafka/range-reader.js'
+import {isoTime, parseTime, TIME_FORMS} from '../../core/shared/time.js'
 
 interface RecordView {
   partition: number

@@ -2,9 +2,9 @@ import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {formatCount, table} from '../../cli/output.js'
-import {PARTITIONERS, type Partitioner} from '../../core/partitioner.js'
-import {seek, type SeekResult} from '../../core/seek.js'
-import {isoTime, parseTime, TIME_FORMS} from '../../core/time.js'
+import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
+import {seek, type SeekResult} from '../../core/kafka/seek.js'
+import {isoTime, parseTime, TIME_FORMS} from '../../core/shared/time.js'
 
 export default class LogSeek extends ConnectedCommand<typeof LogSeek> {
   static override summary = 'Find offsets by time: per partition, the first record at or after each time'

@@ -2,9 +2,9 @@ import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {formatCount, paint, table} from '../../cli/output.js'
-import {withDatabase} from '../../core/db.js'
-import {checkListJobsOptions, JOB_STATES, listJobs, MAX_LIST_LIMIT, type JobState, type ReplayJob} from '../../core/jobs/index.js'
-import {isoTime} from '../../core/time.js'
+import {withDatabase} from '../../core/db/database.js'
+import {checkListJobsOptions, JOB_STATES, listJobs, MAX_LIST_LIMIT, type JobState, type ReplayJob} from '../../core/replay/jobs/index.js'
+import {isoTime} from '../../core/shared/time.js'
 
 export default class ReplayList extends ConnectedCommand<typeof ReplayList> {
   static override summary = 'List replay jobs, newest first'

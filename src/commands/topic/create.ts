@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
-import {COMPRESSIONS, createTopic, type CreateTopicResult} from '../../core/topics.js'
+import {COMPRESSIONS, createTopic, type CreateTopicResult} from '../../core/kafka/topics.js'
 
 export default class TopicCreate extends ConnectedCommand<typeof TopicCreate> {
   static override summary = 'Create a topic; the defaults suit a delivery_log (snappy, delete policy, 5 days)'

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, formatCount, paint, table} from '../../cli/output.js'
-import {describeTopic, type TopicDescription} from '../../core/topics.js'
+import {describeTopic, type TopicDescription} from '../../core/kafka/topics.js'
 
 export default class TopicDescribe extends ConnectedCommand<typeof TopicDescribe> {
   static override summary = 'Show a topic\'s partitions (leader, replicas, ISR, watermarks, messages) and configs'

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {table} from '../../cli/output.js'
-import {listTopics, type TopicSummary} from '../../core/topics.js'
+import {listTopics, type TopicSummary} from '../../core/kafka/topics.js'
 
 export default class TopicList extends ConnectedCommand<typeof TopicList> {
   static override summary = 'List topics with their partition count and replication factor'

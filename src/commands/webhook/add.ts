@@ -2,8 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
-import {withDatabase} from '../../core/db.js'
-import {addWebhook, validateWebhookInput, webhookView, type WebhookView} from '../../core/webhooks.js'
+import {withDatabase} from '../../core/db/database.js'
+import {addWebhook, validateWebhookInput, webhookView, type WebhookView} from '../../core/webhooks/store.js'
 
 export default class WebhookAdd extends ConnectedCommand<typeof WebhookAdd> {
   static override summary = 'Register a webhook: the id its events are keyed by in Kafka, and the URL replays are delivered to'

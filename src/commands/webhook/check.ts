@@ -2,11 +2,11 @@ import {Args, Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
-import {type CrcCheckResult, checkWebhook} from '../../core/crc-check.js'
-import {withDatabase} from '../../core/db.js'
-import {UserError} from '../../core/errors.js'
-import {parseDuration} from '../../core/time.js'
-import {getWebhook, recordCheck, validateWebhookId} from '../../core/webhooks.js'
+import {type CrcCheckResult, checkWebhook} from '../../core/webhooks/crc-check.js'
+import {withDatabase} from '../../core/db/database.js'
+import {UserError} from '../../core/shared/errors.js'
+import {parseDuration} from '../../core/shared/time.js'
+import {getWebhook, recordCheck, validateWebhookId} from '../../core/webhooks/store.js'
 
 export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> {
   static override summary = 'Run Twitter\'s CRC challenge against a webhook and record the result'

@@ -1,7 +1,7 @@
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {paint, table} from '../../cli/output.js'
-import {withDatabase} from '../../core/db.js'
-import {listWebhooks, webhookView, type WebhookView} from '../../core/webhooks.js'
+import {withDatabase} from '../../core/db/database.js'
+import {listWebhooks, webhookView, type WebhookView} from '../../core/webhooks/store.js'
 
 export default class WebhookList extends ConnectedCommand<typeof WebhookList> {
   static override summary = 'List registered webhooks with their URL and state (secrets are never shown)'

@@ -2,8 +2,8 @@ import {Args} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {paint} from '../../cli/output.js'
-import {withDatabase} from '../../core/db.js'
-import {removeWebhook, validateWebhookId, type RemoveWebhookResult} from '../../core/webhooks.js'
+import {withDatabase} from '../../core/db/database.js'
+import {removeWebhook, validateWebhookId, type RemoveWebhookResult} from '../../core/webhooks/store.js'
 
 export default class WebhookRemove extends ConnectedCommand<typeof WebhookRemove> {
   static override summary = 'Remove a webhook and its finished replay jobs; refused while a replay for it is active'

@@ -1,0 +1,275 @@
+import {spawn} from 'node:child_process'
+import {existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync} from 'node:fs'
+import {homedir} from 'node:os'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {UserError} from '../shared/errors.js'
+import {ensureKafkaDist, KAFKA_VERSION, runKafkaTool, type KafkaDist} from '../kafka/apache-dist.js'
+import {ensureMariadb, mariadbStatus, stopMariadb, type MariadbState, type MariadbStatus} from './mariadb.js'
+import {isAlive, stopProcess} from './processes.js'
+
+/**
+ * The local stack: Apache Kafka in KRaft mode (each node a combined broker and controller) and the
+ * machine's MariaDB. State lives in one directory (REPLAYCTL_STATE, default
+ * ~/.local/state/replayctl/dev): stack.json records what was started, with pids, so `down` stops
+ * only what `up` started; node-N/ holds each node's config, data and server.log.
+ *
+ * Ports: node N listens for clients on basePort + 2(N-1) and for the controller quorum on the port
+ * after it, on 127.0.0.1 only. With 3 nodes the cluster runs replication factor 3 and
+ * min.insync.replicas 2, so one node can be stopped for failover tests.
+ */
+export const DEFAULT_BASE_PORT = 9092
+
+export interface NodeState {
+  id: number
+  port: number
+  controllerPort: number
+  pid: number | null
+}
+
+interface StackState {
+  kafkaVersion: string
+  clusterId: string
+  basePort: number
+  nodes: NodeState[]
+  mariadb?: MariadbState
+}
+
+export interface NodeStatus extends NodeState {
+  address: string
+  running: boolean
+  log: string
+}
+
+export interface StackStatus {
+  stateDir: string
+  kafkaVersion: string | null
+  brokers: string | null
+  nodes: NodeStatus[]
+  /** Whether the cluster answered a metadata request with every node. */
+  healthy: boolean
+  mysql: MariadbStatus
+}
+
+export interface UpResult extends StackStatus {
+  /** True when everything was already running and nothing was started. */
+  alreadyRunning: boolean
+  started: number[]
+  settings: {REPLAYCTL_BROKERS: string; REPLAYCTL_MYSQL_URL: string}
+}
+
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.REPLAYCTL_STATE) return env.REPLAYCTL_STATE
+  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'replayctl', 'dev')
+}
+
+const stateFile = () => join(stateDir(), 'stack.json')
+const nodeDir = (id: number) => join(stateDir(), `node-${id}`)
+export const nodeLog = (id: number) => join(nodeDir(id), 'server.log')
+
+function readState(): StackState | null {
+  if (!existsSync(stateFile())) return null
+  return JSON.parse(readFileSync(stateFile(), 'utf8')) as StackState
+}
+
+function writeState(state: StackState): void {
+  mkdirSync(stateDir(), {recursive: true})
+  writeFileSync(stateFile(), `${JSON.stringify(state, null, 2)}\n`)
+}
+
+function brokerList(state: StackState): string {
+  return state.nodes.map((node) => `127.0.0.1:${node.port}`).join(',')
+}
+
+function serverProperties(node: NodeState, nodes: NodeState[]): string {
+  const replication = Math.min(3, nodes.length)
+  const voters = nodes.map((peer) => `${peer.id}@127.0.0.1:${peer.controllerPort}`).join(',')
+  return [
+    'process.roles=broker,controller',
+    `node.id=${node.id}`,
+    `controller.quorum.voters=${voters}`,
+    `listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${join(nodeDir(node.id), 'data')}`,
+    'num.partitions=1',
+    `default.replication.factor=${replication}`,
+    `min.insync.replicas=${replication > 1 ? 2 : 1}`,
+    `offsets.topic.replication.factor=${replication}`,
+    `transaction.state.log.replication.factor=${replication}`,
+    `transaction.state.log.min.isr=${replication > 1 ? 2 : 1}`,
+    'group.initial.rebalance.delay.ms=0',
+    // Small segments and a fast cleaner so compaction and retention can be seen in tests.
+    'log.cleaner.backoff.ms=1000',
+    'log.retention.check.interval.ms=10000',
+    'auto.create.topics.enable=false',
+    '',
+  ].join('\n')
+}
+
+const nodeCommandLine = (id: number) => join(nodeDir(id), 'server.properties')
+
+export async function up(options: {brokers: number; basePort?: number; onProgress?: (line: string) => void}): Promise<UpResult> {
+  const progress = options.onProgress ?? (() => {})
+  const existing = readState()
+  if (existing && existing.nodes.length !== options.brokers) {
+    throw new UserError(
+      'STACK_CONFLICT',
+      `the local stack in ${stateDir()} was created with ${existing.nodes.length} broker(s), not ${options.brokers}`,
+      `run \`replayctl dev down --purge\` first, or \`replayctl dev up --brokers ${existing.nodes.length}\``,
+    )
+  }
+  const basePort = existing?.basePort ?? options.basePort ?? DEFAULT_BASE_PORT
+  const dist = await ensureKafkaDist(progress)
+  const mariadb = await ensureMariadb(existing?.mariadb, progress)
+
+  const state: StackState = existing ?? {
+    kafkaVersion: KAFKA_VERSION,
+    clusterId: (await runKafkaTool(dist, 'kafka.tools.StorageTool', ['random-uuid'])).trim(),
+    basePort,
+    nodes: Array.from({length: options.brokers}, (_, index) => ({
+      id: index + 1,
+      port: basePort + 2 * index,
+      controllerPort: basePort + 2 * index + 1,
+      pid: null,
+    })),
+  }
+  state.mariadb = mariadb
+  if (state.kafkaVersion !== KAFKA_VERSION) {
+    throw new UserError('STACK_CONFLICT', `the local stack holds data of Kafka ${state.kafkaVersion}; this replayctl runs ${KAFKA_VERSION}`, 'run `replayctl dev down --purge` to start afresh')
+  }
+
+  const started: number[] = []
+  for (const node of state.nodes) {
+    if (node.pid !== null && isAlive(node.pid, nodeCommandLine(node.id))) continue
+    await formatIfNeeded(dist, state, node)
+    progress(`starting Kafka node ${node.id} on 127.0.0.1:${node.port}`)
+    node.pid = startNode(dist, node)
+    started.push(node.id)
+  }
+  writeState(state)
+
+  await waitForCluster(state, started, progress)
+  const status = await stackStatus()
+  return {
+    ...status,
+    alreadyRunning: started.length === 0 && !mariadb.startedByUs,
+    started,
+    settings: {REPLAYCTL_BROKERS: brokerList(state), REPLAYCTL_MYSQL_URL: 'mysql://root@127.0.0.1:3306/replayctl'},
+  }
+}
+
+async function formatIfNeeded(dist: KafkaDist, state: StackState, node: NodeState): Promise<void> {
+  const dir = nodeDir(node.id)
+  mkdirSync(dir, {recursive: true})
+  writeFileSync(nodeCommandLine(node.id), serverProperties(node, state.nodes))
+  if (existsSync(join(dir, 'data', 'meta.properties'))) return
+  await runKafkaTool(dist, 'kafka.tools.StorageTool', ['format', '-t', state.clusterId, '-c', nodeCommandLine(node.id), '--ignore-formatted'])
+}
+
+function startNode(dist: KafkaDist, node: NodeState): number {
+  const log = openSync(nodeLog(node.id), 'a')
+  const heap = process.env.REPLAYCTL_KAFKA_HEAP ?? '1g'
+  const child = spawn(
+    dist.java,
+    [`-Xms256m`, `-Xmx${heap}`, '-XX:+UseG1GC', `-Dlog4j2.configurationFile=${dist.brokerLog4j}`, '-cp', dist.classpath, 'kafka.Kafka', nodeCommandLine(node.id)],
+    {detached: true, stdio: ['ignore', log, log]},
+  )
+  child.unref()
+  closeSync(log)
+  return child.pid!
+}
+
+async function waitForCluster(state: StackState, started: number[], progress: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + 90_000
+  if (started.length) progress(`waiting for ${state.nodes.length} broker(s) to answer metadata`)
+  while (Date.now() < deadline) {
+    for (const node of state.nodes) {
+      if (node.pid === null || !isAlive(node.pid, nodeCommandLine(node.id))) {
+        throw new UserError('STACK_FAILED', `Kafka node ${node.id} exited during start-up: ${lastLogLine(node.id)}`, `see ${nodeLog(node.id)} (\`replayctl dev logs --node ${node.id}\`)`)
+      }
+    }
+    if ((await visibleBrokers(brokerList(state))) === state.nodes.length) return
+    await sleep(300)
+  }
+  throw new UserError('STACK_FAILED', 'the Kafka cluster did not answer metadata within 90 s', 'see `replayctl dev logs`')
+}
+
+/** How many brokers the cluster reports, or 0 when it does not answer. */
+async function visibleBrokers(brokers: string): Promise<number> {
+  const {loadNative, disconnect} = await import('../kafka/client.js')
+  const native = await loadNative()
+  const producer = new native.Producer({'bootstrap.servers': brokers, log_level: 0, 'socket.connection.setup.timeout.ms': 1000})
+  const count = await new Promise<number>((resolve) => {
+    producer.connect({timeout: 2000}, (error, metadata) => resolve(error ? 0 : (metadata?.brokers.length ?? 0)))
+  })
+  await disconnect(producer)
+  return count
+}
+
+function lastLogLine(id: number): string {
+  try {
+    const lines = readFileSync(nodeLog(id), 'utf8').trim().split('\n')
+    return lines.findLast((line) => /ERROR|Exception/.test(line))?.slice(0, 300) ?? lines.at(-1)?.slice(0, 300) ?? 'no log output'
+  } catch {
+    return 'no log output'
+  }
+}
+
+export async function stackStatus(): Promise<StackStatus> {
+  const state = readState()
+  const nodes: NodeStatus[] = (state?.nodes ?? []).map((node) => ({
+    ...node,
+    address: `127.0.0.1:${node.port}`,
+    running: node.pid !== null && isAlive(node.pid, nodeCommandLine(node.id)),
+    log: nodeLog(node.id),
+  }))
+  const running = nodes.filter((node) => node.running)
+  const healthy = state !== null && running.length === nodes.length && (await visibleBrokers(brokerList(state))) === nodes.length
+  return {
+    stateDir: stateDir(),
+    kafkaVersion: state?.kafkaVersion ?? null,
+    brokers: state ? brokerList(state) : null,
+    nodes,
+    healthy,
+    mysql: await mariadbStatus(state?.mariadb),
+  }
+}
+
+export interface DownResult {
+  stopped: {what: string; pid: number; forced: boolean}[]
+  purged: boolean
+  stateDir: string
+}
+
+/** Stops what `up` started (graceful SIGTERM, SIGKILL after the timeout); `purge` deletes all data. */
+export async function down(options: {purge: boolean; timeoutMs?: number}): Promise<DownResult> {
+  const state = readState()
+  const stopped: DownResult['stopped'] = []
+  for (const node of state?.nodes ?? []) {
+    if (node.pid === null || !isAlive(node.pid, nodeCommandLine(node.id))) continue
+    const forced = await stopProcess(node.pid, options.timeoutMs ?? 30_000)
+    stopped.push({what: `kafka node ${node.id}`, pid: node.pid, forced})
+    node.pid = null
+  }
+  const mariadb = await stopMariadb(state?.mariadb, options.timeoutMs ?? 30_000)
+  if (mariadb) stopped.push(mariadb)
+  if (state) {
+    delete state.mariadb
+    writeState(state)
+  }
+  if (options.purge) rmSync(stateDir(), {recursive: true, force: true})
+  return {stopped, purged: options.purge, stateDir: stateDir()}
+}
+
+export function logFile(node: number): string {
+  const state = readState()
+  if (!state) throw new UserError('INVALID_ARGUMENT', `no local stack in ${stateDir()}`, 'start one with `replayctl dev up`')
+  if (!state.nodes.some((candidate) => candidate.id === node)) {
+    throw new UserError('INVALID_ARGUMENT', `the local stack has no node ${node}`, `use --node 1..${state.nodes.length}`)
+  }
+  return nodeLog(node)
+}

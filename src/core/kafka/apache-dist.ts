@@ -1,0 +1,144 @@
+import {execFile, spawnSync} from 'node:child_process'
+import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
+import {homedir} from 'node:os'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+
+import {BugError, UserError} from '../shared/errors.js'
+
+/**
+ * Apache Kafka as Maven Central ships it: the broker and Apache's own tools (ConfigCommand,
+ * GetOffsetShell, ConsoleProducer, DumpLogSegments) as jars, fetched once with mvn into a cache
+ * outside the repository and run with the machine's Java 17.
+ */
+export const KAFKA_VERSION = '4.1.1'
+const LOG4J_VERSION = '2.24.3'
+// Kafka 4.1 still depends on slf4j-api 1.7; log4j's slf4j2 binding needs the 2.x API to be picked.
+const SLF4J_VERSION = '2.0.17'
+
+const run = promisify(execFile)
+
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.REPLAYCTL_CACHE) return env.REPLAYCTL_CACHE
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'replayctl')
+}
+
+export function distDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(cacheDir(env), `kafka-${KAFKA_VERSION}`)
+}
+
+const POM = `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>replayctl</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>${KAFKA_VERSION}</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>${KAFKA_VERSION}</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>${KAFKA_VERSION}</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>${SLF4J_VERSION}</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>${LOG4J_VERSION}</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>${LOG4J_VERSION}</version></dependency>
+  </dependencies>
+</project>
+`
+
+// Tools log warnings to stderr only; the broker logs INFO to stdout, which dev up sends to a file.
+const TOOLS_LOG4J = `status = error
+appender.err.type = Console
+appender.err.name = err
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.err.ref = err
+`
+const BROKER_LOG4J = `status = error
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = out
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.controller.name = kafka.controller
+logger.controller.level = info
+`
+
+export interface KafkaDist {
+  version: string
+  dir: string
+  classpath: string
+  java: string
+  brokerLog4j: string
+  toolsLog4j: string
+}
+
+/** Returns the cached distribution, fetching it with mvn the first time (about 30 s). */
+export async function ensureKafkaDist(onProgress: (line: string) => void = () => {}): Promise<KafkaDist> {
+  const java = findJava()
+  const dir = distDir()
+  const libs = join(dir, 'libs')
+  const complete = join(dir, '.complete')
+  if (!existsSync(complete)) {
+    const mvn = findExecutable('mvn', 'Apache Maven (mvn) is needed once to fetch the Kafka jars', 'apt-get install -y maven')
+    mkdirSync(dir, {recursive: true})
+    writeFileSync(join(dir, 'pom.xml'), POM)
+    onProgress(`fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${libs}`)
+    try {
+      await run(mvn, ['-B', '-q', '-f', join(dir, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'], {maxBuffer: 64 * 1024 * 1024})
+    } catch (error) {
+      const output = `${(error as {stdout?: string}).stdout ?? ''}${(error as {stderr?: string}).stderr ?? ''}`.trim().split('\n').slice(-3).join(' ')
+      throw new UserError('STACK_FAILED', `could not fetch the Kafka ${KAFKA_VERSION} jars with mvn (${output})`, 'check that Maven Central is reachable and retry `replayctl dev up`', {cause: error})
+    }
+    if (!readdirSync(libs).some((name) => name.startsWith(`kafka_2.13-${KAFKA_VERSION}`))) {
+      throw new BugError(`mvn finished but ${libs} holds no kafka_2.13 jar`)
+    }
+    writeFileSync(join(dir, 'log4j2-broker.properties'), BROKER_LOG4J)
+    writeFileSync(join(dir, 'log4j2-tools.properties'), TOOLS_LOG4J)
+    writeFileSync(complete, `${new Date().toISOString()}\n`)
+  }
+  return {
+    version: KAFKA_VERSION,
+    dir,
+    classpath: join(libs, '*'),
+    java,
+    brokerLog4j: join(dir, 'log4j2-broker.properties'),
+    toolsLog4j: join(dir, 'log4j2-tools.properties'),
+  }
+}
+
+/** Runs one of Apache Kafka's own command-line tools from the cached jars and returns its stdout. */
+export async function runKafkaTool(dist: KafkaDist, mainClass: string, args: string[], timeoutMs = 60_000): Promise<string> {
+  try {
+    const {stdout} = await run(dist.java, ['-Xmx512m', `-Dlog4j2.configurationFile=${dist.toolsLog4j}`, '-cp', dist.classpath, mainClass, ...args], {
+      maxBuffer: 256 * 1024 * 1024,
+      timeout: timeoutMs,
+    })
+    return stdout
+  } catch (error) {
+    const stderr = String((error as {stderr?: string}).stderr ?? '').trim().split('\n').filter(Boolean).slice(-2).join(' ')
+    throw new UserError('KAFKA_REJECTED', `Apache Kafka's ${mainClass.split('.').pop()} failed: ${stderr || (error as Error).message}`, 'check the arguments and that the broker is up (`replayctl dev status`)', {cause: error})
+  }
+}
+
+function findJava(): string {
+  const candidate = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java'
+  const probe = spawnSync(candidate, ['-version'], {encoding: 'utf8'})
+  if (probe.error || probe.status !== 0) {
+    throw new UserError('DEPENDENCY_MISSING', 'Java 17 or newer is needed to run Apache Kafka and was not found', 'install it with `apt-get install -y openjdk-17-jre-headless` or set JAVA_HOME')
+  }
+  const major = Number(/version "(\d+)/.exec(probe.stderr)?.[1] ?? 0)
+  if (major < 17) {
+    throw new UserError('DEPENDENCY_MISSING', `Apache Kafka ${KAFKA_VERSION} needs Java 17 or newer; ${candidate} is Java ${major}`, 'install openjdk-17-jre-headless or point JAVA_HOME at a newer JDK')
+  }
+  return candidate
+}
+
+function findExecutable(name: string, why: string, install: string): string {
+  const probe = spawnSync('sh', ['-c', `command -v ${name}`], {encoding: 'utf8'})
+  const path = probe.stdout.trim()
+  if (!path) throw new UserError('DEPENDENCY_MISSING', `${why} and was not found`, `install it with \`${install}\``)
+  return path
+}

@@ -1,0 +1,178 @@
+import type * as Rdkafka from '@confluentinc/kafka-javascript'
+
+import {UserError} from '../shared/errors.js'
+import {LIBRDKAFKA_PARTITIONER, type Partitioner} from './partitioner.js'
+import {describeBrokers, type Settings} from '../shared/settings.js'
+
+/**
+ * The only door to librdkafka. Commands that never touch Kafka (partition-for with --partitions)
+ * must not pay for loading the native module, so it is imported on first use.
+ *
+ * We use the node-rdkafka-style API, not the KafkaJS-style one: it can assign a single partition
+ * without a consumer group, consume in large batches, and lets us set `partitioner` explicitly.
+ */
+export type Native = typeof Rdkafka
+export type AdminClient = Rdkafka.IAdminClient
+export type Consumer = Rdkafka.KafkaConsumer
+export type Producer = Rdkafka.Producer
+export type Message = Rdkafka.Message
+
+let nativeModule: Promise<Native> | undefined
+export function loadNative(): Promise<Native> {
+  nativeModule ??= import('@confluentinc/kafka-javascript').then((module) => (module.default ?? module) as Native)
+  return nativeModule
+}
+
+/** librdkafka error codes we act on (rdkafka.h, rd_kafka_resp_err_t). */
+export const KafkaCode = {
+  TIMED_OUT: -185,
+  TRANSPORT: -195,
+  ALL_BROKERS_DOWN: -187,
+  UNKNOWN_TOPIC_LOCAL: -188,
+  UNKNOWN_PARTITION_LOCAL: -190,
+  RESOLVE: -193,
+  QUEUE_FULL: -184,
+  INVALID_ARG: -186,
+  PARTITION_EOF: -191,
+  UNKNOWN_TOPIC_OR_PART: 3,
+  TOPIC_ALREADY_EXISTS: 36,
+  INVALID_PARTITIONS: 37,
+  INVALID_REPLICATION_FACTOR: 38,
+  INVALID_CONFIG: 40,
+  POLICY_VIOLATION: 44,
+} as const
+
+function baseConfig(settings: Settings, clientId: string): Record<string, string | number | boolean> {
+  return {
+    'bootstrap.servers': settings.brokers,
+    'client.id': clientId,
+    // Errors reach us through callbacks; librdkafka's own stderr logging would break the
+    // one-line error promise (it prints a line per failed connection attempt).
+    log_level: 0,
+    'socket.connection.setup.timeout.ms': Math.max(1000, settings.timeoutMs),
+    ...settings.librdkafka,
+  }
+}
+
+/** Wraps client construction: librdkafka rejects unknown or malformed properties synchronously. */
+function construct<T>(create: () => T): T {
+  try {
+    return create()
+  } catch (error) {
+    const message = (error as Error).message
+    throw new UserError('INVALID_CONFIG', `librdkafka refused the client configuration: ${message}`, 'check the -X properties and the context\'s "librdkafka" block', {cause: error})
+  }
+}
+
+export async function connectAdmin(settings: Settings): Promise<AdminClient> {
+  const native = await loadNative()
+  const admin = construct(() => native.AdminClient.create(baseConfig(settings, 'replayctl-admin')))
+  return admin
+}
+
+export interface ProducerOptions {
+  partitioner?: Partitioner
+  compression?: string
+  extra?: Record<string, string | number | boolean>
+}
+
+export async function connectProducer(settings: Settings, options: ProducerOptions = {}): Promise<Producer> {
+  const native = await loadNative()
+  const producer = construct(() => new native.Producer({
+    ...baseConfig(settings, 'replayctl-producer'),
+    partitioner: LIBRDKAFKA_PARTITIONER[options.partitioner ?? 'murmur2'],
+    'compression.codec': (options.compression ?? 'snappy') as 'snappy',
+    dr_cb: true,
+    ...options.extra,
+    ...settings.librdkafka,
+  }))
+  await connectClient(settings, producer)
+  return producer
+}
+
+export async function connectConsumer(settings: Settings, extra: Record<string, string | number | boolean> = {}): Promise<Consumer> {
+  const native = await loadNative()
+  const consumer = construct(() => new native.KafkaConsumer({
+    ...baseConfig(settings, 'replayctl-reader'),
+    // Partitions are assigned directly; the group id is required by librdkafka but never joins or commits.
+    'group.id': `replayctl-reader-${process.pid}`,
+    'enable.auto.commit': false,
+    'enable.auto.offset.store': false,
+    'enable.partition.eof': true,
+    'fetch.wait.max.ms': 100,
+    ...extra,
+    ...settings.librdkafka,
+  }, {'auto.offset.reset': 'earliest'}))
+  await connectClient(settings, consumer)
+  return consumer
+}
+
+function connectClient(settings: Settings, client: Producer | Consumer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.connect({timeout: settings.timeoutMs}, (error) => {
+      if (error) reject(unreachable(settings, error))
+      else resolve()
+    })
+  })
+}
+
+export function disconnect(client: Producer | Consumer): Promise<void> {
+  return new Promise((resolve) => {
+    if (!client.isConnected()) return resolve()
+    client.disconnect(() => resolve())
+  })
+}
+
+export function unreachable(settings: Settings, error: unknown): UserError {
+  const reason = (error as Error)?.message ?? String(error)
+  return new UserError(
+    'KAFKA_UNAVAILABLE',
+    `cannot reach Kafka at ${describeBrokers(settings)} (${reason})`,
+    'check --brokers / REPLAYCTL_BROKERS, or start the local stack with `replayctl dev up`',
+    {cause: error},
+  )
+}
+
+export function topicNotFound(topic: string): UserError {
+  return new UserError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`, 'list topics with `replayctl topic list`, or create it with `replayctl topic create`')
+}
+
+/** Turns a librdkafka callback error into the UserError an operator should see. */
+export function kafkaError(settings: Settings, error: unknown, topic?: string): UserError {
+  const code = (error as {code?: number})?.code
+  if (topic && (code === KafkaCode.UNKNOWN_TOPIC_OR_PART || code === KafkaCode.UNKNOWN_TOPIC_LOCAL)) return topicNotFound(topic)
+  if (code === KafkaCode.TIMED_OUT || code === KafkaCode.TRANSPORT || code === KafkaCode.ALL_BROKERS_DOWN || code === KafkaCode.RESOLVE) {
+    return unreachable(settings, error)
+  }
+  const message = (error as Error)?.message ?? String(error)
+  return new UserError('KAFKA_REJECTED', `Kafka refused the request: ${message}`, 'check the arguments and the broker log (`replayctl dev logs` on the local stack)', {cause: error})
+}
+
+/**
+ * A read-only admin request (metadata, offsets), retried within the same overall timeout. librdkafka
+ * sends it to any broker it knows; when that broker has just died the first attempt times out,
+ * while a second goes to a live one. So one dead broker of three does not fail `topic describe`.
+ */
+export async function callReadOnly<T>(settings: Settings, topic: string | undefined, invoke: (cb: (error: unknown, result?: T) => void, timeoutMs: number) => void): Promise<T> {
+  const attempts = 3
+  const perAttempt = Math.max(1000, Math.floor(settings.timeoutMs / attempts))
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call<T>(settings, topic, (cb) => invoke(cb, perAttempt))
+    } catch (error) {
+      const code = ((error as UserError).cause as {code?: number} | undefined)?.code
+      const transient = code === KafkaCode.TIMED_OUT || code === KafkaCode.TRANSPORT
+      if (!transient || attempt >= attempts) throw error
+    }
+  }
+}
+
+/** Promisifies a node-style librdkafka call and maps its error. */
+export function call<T>(settings: Settings, topic: string | undefined, invoke: (cb: (error: unknown, result?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    invoke((error, result) => {
+      if (error) reject(kafkaError(settings, error, topic))
+      else resolve(result as T)
+    })
+  })
+}

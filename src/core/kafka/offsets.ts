@@ -1,0 +1,57 @@
+import {callReadOnly, loadNative, type AdminClient} from './client.js'
+import type {Settings} from '../shared/settings.js'
+
+/**
+ * Offsets, asked of the partition leaders with one ListOffsets request per broker.
+ *
+ *   low watermark   the first offset still in the log (retention and compaction move it up)
+ *   high watermark  the offset the next record will get; a bounded read ends here
+ *   offset for time the first offset whose record timestamp is >= the time; when no record is that
+ *                   late, the high watermark (nothing at or after the time has been written yet)
+ */
+export interface Watermarks {
+  partition: number
+  low: number
+  high: number
+}
+
+export interface OffsetForTime {
+  partition: number
+  offset: number
+  /** Timestamp of the record at `offset`; null when no record is at or after the time. */
+  timestamp: number | null
+}
+
+export async function watermarks(settings: Settings, admin: AdminClient, topic: string, partitions: number[]): Promise<Watermarks[]> {
+  const native = await loadNative()
+  const [low, high] = await Promise.all([
+    listOffsets(settings, admin, topic, partitions, native.OffsetSpec.EARLIEST),
+    listOffsets(settings, admin, topic, partitions, native.OffsetSpec.LATEST),
+  ])
+  return partitions.map((partition) => ({partition, low: low.get(partition)!.offset, high: high.get(partition)!.offset}))
+}
+
+export async function offsetsForTime(settings: Settings, admin: AdminClient, topic: string, partitions: number[], time: number): Promise<OffsetForTime[]> {
+  const native = await loadNative()
+  const [found, high] = await Promise.all([
+    listOffsets(settings, admin, topic, partitions, new native.OffsetSpec(time)),
+    listOffsets(settings, admin, topic, partitions, native.OffsetSpec.LATEST),
+  ])
+  return partitions.map((partition) => {
+    const hit = found.get(partition)!
+    return hit.offset >= 0
+      ? {partition, offset: hit.offset, timestamp: hit.timestamp >= 0 ? hit.timestamp : null}
+      : {partition, offset: high.get(partition)!.offset, timestamp: null}
+  })
+}
+
+async function listOffsets(settings: Settings, admin: AdminClient, topic: string, partitions: number[], spec: unknown) {
+  const results = await callReadOnly<{partition: number; offset: number; timestamp: number}[]>(settings, topic, (cb, timeout) =>
+    admin.listOffsets(
+      partitions.map((partition) => ({topic, partition, offset: spec as never})),
+      {timeout},
+      cb as never,
+    ),
+  )
+  return new Map(results.map((result) => [result.partition, result]))
+}

@@ -1,0 +1,107 @@
+import {invalidArgument, UserError} from '../shared/errors.js'
+import {offsetsForTime, watermarks} from './offsets.js'
+import {type Partitioner, partitionFor} from './partitioner.js'
+import {type Message, type PartitionRange, readRanges} from './range-reader.js'
+import type {Settings} from '../shared/settings.js'
+import {topicMetadata, withAdmin} from './topics.js'
+
+/**
+ * `log read`: bounded reads. Each partition's range is fixed before the first fetch:
+ *   start  --from-offset O (negative: O records before the end, like kcat -o -N), --since T
+ *          (the first record at or after T), or the low watermark
+ *   end    --to-offset O (exclusive), --until T (exclusive), capped at the high watermark seen at
+ *          start, so a read always ends even while producers keep writing
+ * With --key only the key's partition is read and only that key's records are kept.
+ */
+export interface ReadPlanOptions {
+  topic: string
+  partition?: number
+  key?: string
+  partitioner: Partitioner
+  fromOffset?: number
+  since?: number
+  toOffset?: number
+  until?: number
+}
+
+export interface ReadPlan {
+  topic: string
+  key?: string
+  ranges: PartitionRange[]
+}
+
+export interface ReadRecord {
+  partition: number
+  offset: number
+  timestamp: number
+  key: Buffer | null
+  value: Buffer | null
+  headers: {key: string; value: Buffer}[]
+}
+
+export async function planRead(settings: Settings, options: ReadPlanOptions): Promise<ReadPlan> {
+  if (options.fromOffset !== undefined && options.since !== undefined) throw invalidArgument('--from-offset and --since both set the start', 'give only one of them')
+  if (options.toOffset !== undefined && options.until !== undefined) throw invalidArgument('--to-offset and --until both set the end', 'give only one of them')
+  if (options.partition !== undefined && options.key !== undefined) throw invalidArgument('--partition and --key both choose the partition', 'give only one of them')
+  if (options.partition !== undefined && options.partition < 0) throw invalidArgument(`--partition must be 0 or more, got ${options.partition}`, 'see `replayctl topic describe` for the partitions')
+
+  return withAdmin(settings, async (admin) => {
+    const metadata = await topicMetadata(settings, admin, options.topic)
+    const count = metadata.partitions.length
+    let partitions = metadata.partitions.map((partition) => partition.partition)
+    if (options.partition !== undefined) {
+      if (options.partition >= count) {
+        throw new UserError('PARTITION_NOT_FOUND', `topic '${options.topic}' has no partition ${options.partition}`, `it has partitions 0..${count - 1}`)
+      }
+      partitions = [options.partition]
+    }
+    if (options.key !== undefined) partitions = [partitionFor(options.key, count, options.partitioner)]
+
+    const marks = await watermarks(settings, admin, options.topic, partitions)
+    const sinceOffsets = options.since === undefined ? undefined : await offsetsForTime(settings, admin, options.topic, partitions, options.since)
+    const untilOffsets = options.until === undefined ? undefined : await offsetsForTime(settings, admin, options.topic, partitions, options.until)
+
+    const ranges = marks.map((mark, index) => {
+      let start = mark.low
+      if (options.fromOffset !== undefined) start = options.fromOffset < 0 ? Math.max(mark.low, mark.high + options.fromOffset) : Math.max(mark.low, options.fromOffset)
+      if (sinceOffsets) start = sinceOffsets[index]!.offset
+      let end = mark.high
+      if (options.toOffset !== undefined) end = Math.min(end, options.toOffset)
+      if (untilOffsets) end = Math.min(end, untilOffsets[index]!.offset)
+      return {partition: mark.partition, start, end: Math.max(start, end)}
+    })
+    return {topic: options.topic, ...(options.key === undefined ? {} : {key: options.key}), ranges}
+  })
+}
+
+/** Yields the plan's records in batches (per-partition offset order), honouring --key and --max. */
+export async function* readRecords(settings: Settings, plan: ReadPlan, options: {max?: number; signal?: AbortSignal} = {}): AsyncGenerator<Message[]> {
+  const key = plan.key === undefined ? undefined : Buffer.from(plan.key, 'utf8')
+  let remaining = options.max ?? Number.POSITIVE_INFINITY
+  if (remaining <= 0) return
+  const abort = new AbortController()
+  const stop = () => abort.abort()
+  options.signal?.addEventListener('abort', stop)
+  try {
+    for await (const batch of readRanges(settings, plan.topic, plan.ranges, {signal: abort.signal})) {
+      let kept = key ? batch.filter((message) => message.key !== undefined && message.key !== null && key.equals(message.key as Buffer)) : batch
+      if (kept.length > remaining) kept = kept.slice(0, remaining)
+      remaining -= kept.length
+      if (kept.length) yield kept
+      if (remaining <= 0) break
+    }
+  } finally {
+    options.signal?.removeEventListener('abort', stop)
+  }
+}
+
+export function toReadRecord(message: Message): ReadRecord {
+  return {
+    partition: message.partition,
+    offset: message.offset,
+    timestamp: message.timestamp ?? -1,
+    key: message.key === undefined || message.key === null ? null : Buffer.from(message.key as Buffer),
+    value: message.value ?? null,
+    headers: (message.headers ?? []).flatMap((header) => Object.entries(header).map(([name, value]) => ({key: name, value: Buffer.isBuffer(value) ? value : Buffer.from(String(value))}))),
+  }
+}

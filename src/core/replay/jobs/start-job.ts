@@ -1,0 +1,38 @@
+import {withRetry, type Pool} from '../../db/database.js'
+import {BugError} from '../../shared/errors.js'
+import {getJob} from './get-job.js'
+import type {Lease, ReplayJob} from './index.js'
+import {checkCount, fencedUpdate} from './model.js'
+
+export interface StartJobInput extends Lease {
+  partition: number
+  partitionCount: number
+  /** first offset at or after fromMs */
+  startOffset: number
+  /** first offset at or after toMs (exclusive end) */
+  endOffset: number
+}
+
+/**
+ * STARTED -> ONGOING once the worker knows where the range lies in the log. The checkpoint is kept
+ * from an earlier attempt (resume there), else set to startOffset; it never points before
+ * startOffset. Returns the job, whose checkpointOffset is where to read from. Fenced.
+ */
+export async function startJob(pool: Pool, input: StartJobInput): Promise<ReplayJob> {
+  checkCount(input.partition, 'partition')
+  checkCount(input.startOffset, 'startOffset')
+  checkCount(input.endOffset, 'endOffset')
+  if (!Number.isSafeInteger(input.partitionCount) || input.partitionCount <= input.partition) {
+    throw new BugError(`partitionCount ${input.partitionCount} must be an integer above partition ${input.partition}`)
+  }
+  await withRetry(pool, () => fencedUpdate(
+    pool,
+    'start',
+    input,
+    `state = 'ONGOING', \`partition\` = ?, partition_count = ?, start_offset = ?, end_offset = ?,
+     checkpoint_offset = GREATEST(COALESCE(checkpoint_offset, ?), ?), heartbeat_at = NOW(3)`,
+    [input.partition, input.partitionCount, input.startOffset, input.endOffset, input.startOffset, input.startOffset],
+    ['STARTED', 'ONGOING'],
+  ))
+  return getJob(pool, input.id)
+}

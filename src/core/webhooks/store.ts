@@ -1,0 +1,205 @@
+import {withRetry, withTransaction, mysqlErrorCode, type Pool} from '../db/database.js'
+import {UserError, invalidArgument, quoteInput} from '../shared/errors.js'
+
+/**
+ * The webhook registry: where replayed events go. Only storage lives here; the CRC check, SSRF
+ * rules and HTTP delivery belong to the delivery code, which records outcomes with recordCheck()
+ * and markInvalid().
+ *
+ * A webhook's id is the Kafka key its events were written with, so it is case-sensitive and
+ * limited to a plain alphabet that is safe in logs, URLs and shells.
+ */
+export type WebhookState = 'valid' | 'invalid'
+
+/** What commands show: never the secret itself. */
+export interface WebhookView {
+  id: string
+  url: string
+  hasSecret: boolean
+  state: WebhookState
+  createdAt: string
+  lastCheckAt: string | null
+  lastCheckOk: boolean | null
+  lastCheckError: string | null
+  invalidReason: string | null
+}
+
+/** What delivery needs: the view plus the signing secret. */
+export interface Webhook extends WebhookView {
+  secret: string | null
+}
+
+export interface AddWebhookInput {
+  id: string
+  url: string
+  secret?: string
+}
+
+export interface RemoveWebhookResult {
+  id: string
+  /** finished jobs of this webhook that were removed with it */
+  jobsRemoved: number
+}
+
+const WEBHOOK_ID = /^[A-Za-z0-9_-]{1,64}$/
+export const MAX_URL_LENGTH = 2048
+export const MAX_SECRET_LENGTH = 255
+
+export function validateWebhookId(id: string): void {
+  if (!WEBHOOK_ID.test(id)) {
+    const why = id.length === 0 ? 'is empty' : id.length > 64 ? 'is longer than 64 characters' : 'has characters other than A-Z a-z 0-9 _ -'
+    throw invalidArgument(`webhook id ${quoteInput(id)} ${why}`, 'use 1 to 64 of the characters A-Z a-z 0-9 _ -')
+  }
+}
+
+/** Returns the URL as it will be stored (WHATWG-normalised). */
+export function validateWebhookUrl(url: string): string {
+  const fix = 'give an absolute http:// or https:// URL, e.g. https://example.com/webhooks/twitter'
+  if (url.length === 0) throw invalidArgument('the webhook URL is empty', fix)
+  if (url.length > MAX_URL_LENGTH) throw invalidArgument(`the webhook URL is ${url.length} characters long, over the limit of ${MAX_URL_LENGTH}`, 'use a shorter URL')
+  if (/[\s\u0000-\u001f\u007f]/.test(url)) throw invalidArgument(`the webhook URL ${quoteInput(url, 60)} contains whitespace or control characters`, 'percent-encode them or remove them')
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw invalidArgument(`the webhook URL ${quoteInput(url, 60)} is not a valid absolute URL`, fix)
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw invalidArgument(`the webhook URL ${quoteInput(url, 60)} uses scheme '${parsed.protocol.replace(/:$/, '')}'; only http and https are delivered to`, fix)
+  }
+  if (!parsed.hostname) throw invalidArgument(`the webhook URL ${quoteInput(url, 60)} has no host`, fix)
+  if (parsed.username || parsed.password) {
+    // They would be shown by `webhook list` and logged with every delivery.
+    throw invalidArgument('the webhook URL contains a user name or password', 'remove them from the URL and pass a signing secret with --secret instead')
+  }
+  if (parsed.href.length > MAX_URL_LENGTH) throw invalidArgument(`the webhook URL is ${parsed.href.length} characters long once normalised, over the limit of ${MAX_URL_LENGTH}`, 'use a shorter URL')
+  return parsed.href
+}
+
+export function validateWebhookSecret(secret: string): void {
+  if (secret.length === 0) throw invalidArgument('the webhook secret is empty', 'leave out --secret, or give a non-empty secret')
+  if (secret.length > MAX_SECRET_LENGTH) throw invalidArgument(`the webhook secret is ${secret.length} characters long, over the limit of ${MAX_SECRET_LENGTH}`, 'use a shorter secret')
+  if (/[\u0000-\u001f\u007f]/.test(secret)) throw invalidArgument('the webhook secret contains control characters', 'use printable characters only')
+}
+
+export function webhookNotFound(id: string): UserError {
+  return new UserError('WEBHOOK_NOT_FOUND', `no webhook ${quoteInput(id, 64)}`, 'list webhooks with `replayctl webhook list`, or add it with `replayctl webhook add <id> --url <url>`')
+}
+
+interface WebhookRow {
+  id: string
+  url: string
+  secret: string | null
+  state: WebhookState
+  created_at: Date
+  last_check_at: Date | null
+  last_check_ok: number | null
+  last_check_error: string | null
+  invalid_reason: string | null
+}
+
+function toWebhook(row: WebhookRow): Webhook {
+  return {
+    id: row.id,
+    url: row.url,
+    hasSecret: row.secret !== null,
+    secret: row.secret,
+    state: row.state,
+    createdAt: row.created_at.toISOString(),
+    lastCheckAt: row.last_check_at?.toISOString() ?? null,
+    lastCheckOk: row.last_check_ok === null ? null : row.last_check_ok !== 0,
+    lastCheckError: row.last_check_error,
+    invalidReason: row.invalid_reason,
+  }
+}
+
+/** The webhook without its secret, for output. */
+export function webhookView(webhook: Webhook): WebhookView {
+  const {secret: _secret, ...view} = webhook
+  return view
+}
+
+/** Checks id, URL and secret; returns the input with the URL as it will be stored. */
+export function validateWebhookInput(input: AddWebhookInput): AddWebhookInput {
+  validateWebhookId(input.id)
+  const url = validateWebhookUrl(input.url)
+  if (input.secret !== undefined) validateWebhookSecret(input.secret)
+  return {...input, url}
+}
+
+export async function addWebhook(pool: Pool, input: AddWebhookInput): Promise<Webhook> {
+  const {url} = validateWebhookInput(input)
+  try {
+    await withRetry(pool, () => pool.query('INSERT INTO webhooks (id, url, secret) VALUES (?, ?, ?)', [input.id, url, input.secret ?? null]))
+  } catch (error) {
+    if (mysqlErrorCode(error) === 'ER_DUP_ENTRY') {
+      throw new UserError('WEBHOOK_EXISTS', `webhook '${input.id}' already exists`, `remove it first with \`replayctl webhook remove ${input.id}\`, or choose another id`)
+    }
+    throw error
+  }
+  return getWebhook(pool, input.id)
+}
+
+export async function listWebhooks(pool: Pool): Promise<Webhook[]> {
+  const [rows] = await withRetry(pool, () => pool.query('SELECT * FROM webhooks ORDER BY id'))
+  return (rows as WebhookRow[]).map(toWebhook)
+}
+
+export async function getWebhook(pool: Pool, id: string): Promise<Webhook> {
+  validateWebhookId(id)
+  const [rows] = await withRetry(pool, () => pool.query('SELECT * FROM webhooks WHERE id = ?', [id]))
+  const row = (rows as WebhookRow[])[0]
+  if (!row) throw webhookNotFound(id)
+  return toWebhook(row)
+}
+
+/**
+ * Removes a webhook and its finished jobs. Refused while it has an active job: the webhook row is
+ * locked first, so a concurrent submit either commits before (and is seen here) or waits and then
+ * fails its foreign key check.
+ */
+export async function removeWebhook(pool: Pool, id: string): Promise<RemoveWebhookResult> {
+  validateWebhookId(id)
+  return withRetry(pool, () => withTransaction(pool, async (connection) => {
+    const [found] = await connection.query('SELECT id FROM webhooks WHERE id = ? FOR UPDATE', [id])
+    if ((found as unknown[]).length === 0) throw webhookNotFound(id)
+    const [active] = await connection.query('SELECT id, state FROM replay_jobs WHERE active_webhook_id = ?', [id])
+    const job = (active as {id: number; state: string}[])[0]
+    if (job) {
+      throw new UserError('JOB_IN_PROGRESS', `webhook '${id}' has replay job ${job.id} in state ${job.state}`, `wait for it to finish, or cancel it with \`replayctl replay cancel ${job.id}\`, then remove the webhook`)
+    }
+    const [deleted] = await connection.query('DELETE FROM replay_jobs WHERE webhook_id = ?', [id])
+    await connection.query('DELETE FROM webhooks WHERE id = ?', [id])
+    return {id, jobsRemoved: (deleted as {affectedRows: number}).affectedRows}
+  }))
+}
+
+/**
+ * Records the outcome of a CRC check. A failed check makes the webhook invalid (replays to it are
+ * refused until a check passes); a passing one makes it valid again.
+ */
+export async function recordCheck(pool: Pool, id: string, ok: boolean, error?: string | null): Promise<Webhook> {
+  validateWebhookId(id)
+  const message = ok ? null : truncate(error ?? 'CRC check failed')
+  const [result] = await withRetry(pool, () => pool.query(
+    `UPDATE webhooks SET last_check_at = NOW(3), last_check_ok = ?, last_check_error = ?,
+       state = IF(?, 'valid', 'invalid'), invalid_reason = IF(?, NULL, ?)
+     WHERE id = ?`,
+    [ok, message, ok, ok, message === null ? null : `CRC check failed: ${message}`, id],
+  ))
+  if ((result as {affectedRows: number}).affectedRows === 0) throw webhookNotFound(id)
+  return getWebhook(pool, id)
+}
+
+/** Marks a webhook invalid outside a check, e.g. when it answered 410 Gone. */
+export async function markInvalid(pool: Pool, id: string, reason: string): Promise<Webhook> {
+  validateWebhookId(id)
+  const [result] = await withRetry(pool, () => pool.query("UPDATE webhooks SET state = 'invalid', invalid_reason = ? WHERE id = ?", [truncate(reason), id]))
+  if ((result as {affectedRows: number}).affectedRows === 0) throw webhookNotFound(id)
+  return getWebhook(pool, id)
+}
+
+/** TEXT holds 64 KiB; error texts from remote servers can be anything. */
+function truncate(text: string, max = 4000): string {
+  return text.length > max ? `${text.slice(0, max)}...` : text
+}

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict'
+import {readdirSync, readFileSync, statSync} from 'node:fs'
+import {dirname, join, relative, resolve} from 'node:path'
+import {describe, it} from 'node:test'
+import {fileURLToPath} from 'node:url'
+
+/**
+ * The folder map in src/core/README.md, enforced: each folder imports only the folders it lists,
+ * the map has no cycle, and the engine never reaches for the CLI's libraries.
+ */
+const CORE = fileURLToPath(new URL('../src/core/', import.meta.url))
+
+const MAY_IMPORT: Record<string, string[]> = {
+  shared: [],
+  kafka: ['shared'],
+  db: ['shared'],
+  webhooks: ['shared', 'db'],
+  replay: ['shared', 'kafka', 'db', 'webhooks'],
+  storage: ['shared', 'kafka'],
+  http: ['shared', 'kafka', 'db', 'webhooks', 'replay'],
+  dev: ['shared', 'kafka', 'db'],
+}
+const CLI_ONLY = /^(@oclif\/|oclif$|ink$|ink-|react$|chalk$|cli-table3$)/
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    if (statSync(path).isDirectory()) return sourceFiles(path)
+    return /\.tsx?$/.test(name) ? [path] : []
+  })
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8')
+  return [...text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)['"]([^'"]+)['"]/g)].map((match) => match[1])
+}
+
+const folderOf = (path: string) => relative(CORE, path).split('/')[0]
+
+describe('src/core layout', () => {
+  it('has only the folders the map names, and every module sits in one', () => {
+    for (const entry of readdirSync(CORE)) {
+      if (entry === 'README.md') continue
+      assert.ok(statSync(join(CORE, entry)).isDirectory(), `src/core/${entry} should live in one of the folders of src/core/README.md`)
+      assert.ok(entry in MAY_IMPORT, `src/core/${entry}/ is not in the folder map (src/core/README.md and this test)`)
+    }
+  })
+
+  it('each folder imports only what the map allows, and nothing of the CLI', () => {
+    const violations: string[] = []
+    for (const file of sourceFiles(CORE)) {
+      const from = folderOf(file)
+      for (const specifier of importsOf(file)) {
+        if (CLI_ONLY.test(specifier)) violations.push(`${relative(CORE, file)} imports ${specifier}`)
+        if (!specifier.startsWith('.')) continue
+        const target = resolve(dirname(file), specifier)
+        if (!target.startsWith(CORE)) {
+          violations.push(`${relative(CORE, file)} imports ${specifier}, outside src/core`)
+          continue
+        }
+        const to = folderOf(target)
+        if (to !== from && !MAY_IMPORT[from]?.includes(to)) violations.push(`${from}/ may not import ${to}/ (${relative(CORE, file)} -> ${specifier})`)
+      }
+    }
+    assert.deepEqual(violations, [])
+  })
+
+  it('the map itself has no cycle', () => {
+    const visiting = new Set<string>()
+    const done = new Set<string>()
+    const visit = (folder: string, path: string[]): void => {
+      assert.ok(!visiting.has(folder), `cycle: ${[...path, folder].join(' -> ')}`)
+      if (done.has(folder)) return
+      visiting.add(folder)
+      for (const next of MAY_IMPORT[folder]) visit(next, [...path, folder])
+      visiting.delete(folder)
+      done.add(folder)
+    }
+    for (const folder of Object.keys(MAY_IMPORT)) visit(folder, [])
+  })
+})
