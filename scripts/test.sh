@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README, CI): sets up, checks the committed oclif manifest, starts the local
-# stack and runs every test against it. Leaves the stack running for the next run.
+# The test command (README, CI): sets up, checks the committed oclif manifest, typechecks and lints,
+# starts the local stack and runs every test against it. Leaves the stack running for the next run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,10 @@ if ! git diff --quiet -- oclif.manifest.json 2>/dev/null; then
   git --no-pager diff --stat -- oclif.manifest.json >&2
   exit 1
 fi
+
+echo "==> typecheck (tests and benchmarks too) and lint" >&2
+npx tsc -p tsconfig.test.json
+npx eslint .
 
 node bin/run.js dev up
 export REPLAYCTL_BROKERS=127.0.0.1:9092

@@ -471,7 +471,7 @@ describe('transitions', () => {
     const next = await claim()
     const resumed = await startJob(pool, {id: next.id, leaseToken: next.leaseToken, partition: 0, partitionCount: 1, startOffset: 0, endOffset: 100})
     assert.equal(resumed.checkpointOffset, 42)
-    await completeJob(pool, next)
+    await completeJob(pool, {id: next.id, leaseToken: next.leaseToken})
     await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /COMPLETED/)
   })
 

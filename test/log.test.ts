@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
 import {readdirSync} from 'node:fs'
 import {join} from 'node:path'
-import {after, before, describe, it} from 'node:test'
+import {after, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 
 import {loadNative} from '../src/core/kafka/client.js'
