@@ -156,6 +156,13 @@ describe('log search', () => {
     const keyed = await search(['--key', 'w17', '--since', String(since), '--until', String(until), '--value-contains', '"kind":"favorite"'])
     sameRecords(keyed.records, all.filter((row) => row.key === 'w17' && inWindow(row) && parsed(row).kind === 'favorite'))
 
+    const empty = uniqueName('search_empty')
+    created.push(empty)
+    assert.equal((await runCli(['topic', 'create', empty, '--partitions', '3', '--json'])).code, 0)
+    const nothing = await runCli(['log', 'search', '-t', empty, '--value-contains', 'x', '--json'])
+    assert.equal(nothing.code, 0, nothing.stderr)
+    assert.deepEqual({matched: nothing.json.matched, scanned: nothing.json.scanned, complete: nothing.json.complete, partitions: nothing.json.partitions.length}, {matched: 0, scanned: 0, complete: true, partitions: 3})
+
     const future = await search(['--since', '+1h'])
     assert.deepEqual({matched: future.matched, scanned: future.scanned, complete: future.complete}, {matched: 0, scanned: 0, complete: true})
   })

@@ -47,13 +47,18 @@ export default class LogSearch extends ConnectedCommand<typeof LogSearch> {
     const out = new StdoutWriter()
     const stopOnClosedPipe = new AbortController()
     out.onClosed(() => stopOnClosedPipe.abort())
-    const progress = await showProgress(uiMode(this.jsonEnabled()), new ProgressState(`searching ${flags.topic}`, 'records'))
+    const progress = await showProgress(uiMode(this.jsonEnabled(), {streamsToStdout: !collect}), new ProgressState(`searching ${flags.topic}`, 'records'))
     let result: SearchResult
+    let matched = 0
     try {
       result = await searchLog(this.settings, {topic: flags.topic, key: flags.key, partitioner: flags.partitioner as Partitioner, filter, since, until, max: flags.max}, {
         signal: stopOnClosedPipe.signal,
-        onProgress: (scanned, total) => progress.state.update(scanned, `of ${formatCount(total)}`),
+        onProgress: (scanned, total) => {
+          progress.state.total = total
+          progress.state.update(scanned, `${formatCount(matched)} matches`)
+        },
         onMatches: async (matches) => {
+          matched += matches.length
           if (collect) for (const message of matches) records.push(recordView(message))
           else if (flags.format === 'raw') await out.write(rawLines(matches))
           else await out.write(jsonLines(matches))
