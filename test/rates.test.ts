@@ -92,6 +92,11 @@ describe('topic rates (live)', () => {
     const cli = await runCli(['topic', 'rates', topic, '--group', group, '--interval', '1s', '--json'])
     assert.equal(cli.code, 0, cli.stderr)
     assert.deepEqual({read: cli.json.total.read, lag: cli.json.total.lag}, {read: 0, lag: 75})
+    // Apache's ConsumerGroupCommand sees the same lag per partition.
+    const described = await apacheTool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', ['--bootstrap-server', BROKERS, '--group', group, '--describe'])
+    const apacheLag = new Map([...described.matchAll(new RegExp(`^${group}\\s+${topic}\\s+(\\d+)\\s+\\d+\\s+\\d+\\s+(\\d+)`, 'gm'))].map((match) => [Number(match[1]), Number(match[2])]))
+    assert.equal(apacheLag.size, 3, described)
+    for (const rate of cli.json.partitions) assert.equal(rate.group.lag, apacheLag.get(rate.partition), `partition ${rate.partition}`)
 
     const unknown = await runCli(['topic', 'rates', topic, '--group', uniqueName('nobody'), '--interval', '1s'])
     assert.equal(unknown.code, 3, unknown.stderr)

@@ -148,7 +148,7 @@ export async function searchLog(settings: Settings, options: SearchOptions, hook
 
   let scanned = 0
   let matched = 0
-  let complete = true
+  let stoppedEarly = false
   const remaining = () => (options.max ?? Number.POSITIVE_INFINITY) - matched
   hooks.onProgress?.(0, total)
   const stop = new AbortController()
@@ -170,11 +170,12 @@ export async function searchLog(settings: Settings, options: SearchOptions, hook
       if (found.length) await hooks.onMatches?.(found)
       hooks.onProgress?.(scanned, total)
       if (remaining() <= 0 || hooks.signal?.aborted) {
-        complete = scanned === total
+        stoppedEarly = scanned < total
         stop.abort()
         break
       }
     }
+    if (hooks.signal?.aborted) stoppedEarly = true
   } finally {
     hooks.signal?.removeEventListener('abort', forward)
   }
@@ -188,6 +189,6 @@ export async function searchLog(settings: Settings, options: SearchOptions, hook
     partitions: [...scans.values()],
     scanned,
     matched,
-    complete,
+    complete: !stoppedEarly,
   }
 }
