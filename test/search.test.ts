@@ -163,6 +163,18 @@ describe('log search', () => {
     assert.equal(nothing.code, 0, nothing.stderr)
     assert.deepEqual({matched: nothing.json.matched, scanned: nothing.json.scanned, complete: nothing.json.complete, partitions: nothing.json.partitions.length}, {matched: 0, scanned: 0, complete: true, partitions: 3})
 
+    // CreateTimes out of order inside the range: the record earlier than --since is scanned but not a match.
+    const unordered = uniqueName('search_unordered')
+    created.push(unordered)
+    assert.equal((await runCli(['topic', 'create', unordered, '--partitions', '1', '--json'])).code, 0)
+    const times = [base + 10_000, base + 2_000, base + 20_000, base + 60_000]
+    const written = await runCli(['log', 'produce', '-t', unordered, '--timestamp-field', 'ts', '--json'], {input: times.map((ts) => JSON.stringify({webhook_id: 'k', ts})).join('\n') + '\n'})
+    assert.equal(written.code, 0, written.stderr)
+    const skipped = await runCli(['log', 'search', '-t', unordered, '--since', String(base + 5_000), '--until', String(base + 50_000), '--json'])
+    assert.equal(skipped.code, 0, skipped.stderr)
+    assert.deepEqual(skipped.json.records.map((row: Row) => parsed(row).ts), [base + 10_000, base + 20_000])
+    assert.equal(skipped.json.scanned, 3)
+
     const future = await search(['--since', '+1h'])
     assert.deepEqual({matched: future.matched, scanned: future.scanned, complete: future.complete}, {matched: 0, scanned: 0, complete: true})
   })
