@@ -203,6 +203,23 @@ describe('log search', () => {
     assert.equal(raw.stdout, `${JSON.stringify(event(7))}\n`)
   })
 
+  it('ends while producers keep writing: each range stops at the high watermark seen at start', async () => {
+    const live = uniqueName('search_live')
+    created.push(live)
+    assert.equal((await runCli(['topic', 'create', live, '--partitions', '3', '--json'])).code, 0)
+    const batch = (from: number, count: number) => Array.from({length: count}, (_, index) => JSON.stringify({webhook_id: `k${index % 7}`, n: from + index})).join('\n') + '\n'
+    assert.equal((await runCli(['log', 'produce', '-t', live], {input: batch(0, 2000)})).code, 0)
+    const [searched, produced] = await Promise.all([
+      runCli(['log', 'search', '-t', live, '--value-contains', 'no-such-text', '--json']),
+      runCli(['log', 'produce', '-t', live, '--json'], {input: batch(2000, 5000)}),
+    ])
+    assert.equal(produced.code, 0, produced.stderr)
+    assert.equal(searched.code, 0, searched.stderr)
+    assert.equal(searched.json.complete, true)
+    assert.ok(searched.json.scanned >= 2000)
+    assert.equal(searched.json.scanned, searched.json.partitions.reduce((sum: number, scan: {start: number; end: number}) => sum + scan.end - scan.start, 0))
+  })
+
   it('refuses a bad regex, a bad --field or two value filters with one line and exit 2, and an unknown topic with exit 3', async () => {
     for (const args of [['--value-regex', '(unclosed'], ['--field', 'no-equals-sign'], ['--field', '=v'], ['--field', 'a..b=v'], ['--value-contains', 'a', '--field', 'a=b'], ['--since', '1h', '--until', '2h'], ['--max', '0']]) {
       const result = await runCli(['log', 'search', '-t', topic, ...args])
