@@ -26,6 +26,17 @@ r log partition-for "$hook" --partitions 12
 r log partition-for "$hook" --topic delivery_log
 r log seek --topic delivery_log --since 1d --until 12h --key "$hook"
 r log read --topic delivery_log --key "$hook" --since 1d --max 3 --format table
+r log search --topic delivery_log --key "$hook" --since 1d --value-contains favorite_events --max 3 --format table
+event=$(node bin/run.js log read -t delivery_log --from-offset -1 --json | node -e '
+  const {records} = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  console.log(records.map((record) => JSON.parse(record.value).event_id).find(Boolean));')
+r log search --topic delivery_log --field "event_id=$event" --since 1d --format table
+# Something to measure: 500 small events (their own keys, so the replay below is unchanged) written while rates watches.
+(sleep 2; node -e 'for (let i = 0; i < 500; i++) console.log(JSON.stringify({webhook_id: `rates-demo-${i % 50}`, ts: Date.now()}))' |
+  node bin/run.js log produce --topic delivery_log --timestamp-field ts >/dev/null) &
+r topic rates delivery_log --interval 6s
+wait $!
+r topic rates delivery_log --history 24h --bucket 2h
 printf '{"webhook_id":"%s","event":"hello","ts":%s}\n' "$hook" "$(date +%s%3N)" | r log produce --topic delivery_log --timestamp-field ts
 r topic create demo_compacted --partitions 3 --compact --if-not-exists
 

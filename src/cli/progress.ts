@@ -10,9 +10,11 @@ import {EventEmitter} from 'node:events'
  */
 export type UiMode = 'json' | 'plain' | 'tty'
 
-export function uiMode(json: boolean): UiMode {
+export function uiMode(json: boolean, options: {streamsToStdout?: boolean} = {}): UiMode {
   if (json) return 'json'
   if (!process.stderr.isTTY || process.env.CI || process.env.TERM === 'dumb') return 'plain'
+  // ink redraws lines in place; results streaming to the same terminal would tear its view.
+  if (options.streamsToStdout && process.stdout.isTTY) return 'plain'
   return 'tty'
 }
 
@@ -38,7 +40,8 @@ export class ProgressState extends EventEmitter {
   constructor(
     readonly label: string,
     readonly unit: string,
-    readonly total: number | null = null,
+    /** Settable: some totals are known only once the work is planned (a search's ranges). */
+    public total: number | null = null,
   ) {
     super()
   }

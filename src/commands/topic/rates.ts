@@ -1,0 +1,105 @@
+import {Args, Flags} from '@oclif/core'
+
+import {ConnectedCommand} from '../../cli/base-command.js'
+import {barChart, sparkline} from '../../cli/chart.js'
+import {formatBytes, formatCount, paint, table} from '../../cli/output.js'
+import {uiMode} from '../../cli/progress.js'
+import {invalidArgument} from '../../core/shared/errors.js'
+import {rateHistory, type RateHistory, type RatesSample, watchRates} from '../../core/storage/rates.js'
+import {parseDuration} from '../../core/shared/time.js'
+
+type RatesOutput = RatesSample | {samples: RatesSample[]} | RateHistory
+
+export default class TopicRates extends ConnectedCommand<typeof TopicRates> {
+  static override summary = 'Records/s and bytes/s written per partition now, a group\'s read rates, or records per hour over the past'
+  static override description = `Live: the high watermarks at the start and end of --interval give the records written (exact); bytes/s is the size (key + value + headers, uncompressed) of exactly those records, read back when the interval ends (--no-bytes skips that read). With --group, the group's committed offsets at both ends give what it read, and its lag. --watch repeats back to back until interrupted or --count samples.
+History: --history 24h --bucket 1h counts the records each partition took per bucket, from offsets by time at every bucket edge; buckets align to UTC multiples of their width and the last one is the one running now.`
+  static override examples = [
+    '<%= config.bin %> topic rates delivery_log',
+    '<%= config.bin %> topic rates delivery_log --interval 10s --watch --group replay-workers',
+    '<%= config.bin %> topic rates delivery_log --history 24h --bucket 1h',
+    '<%= config.bin %> topic rates delivery_log --history 5d --bucket 6h --json',
+  ]
+  static override args = {topic: Args.string({description: 'topic to measure', required: true})}
+  static override flags = {
+    interval: Flags.string({char: 'i', description: 'how long each live sample measures', default: '5s', exclusive: ['history']}),
+    watch: Flags.boolean({char: 'w', description: 'keep sampling, one sample per --interval', exclusive: ['history']}),
+    count: Flags.integer({description: 'with --watch: stop after this many samples (needed with --json)', dependsOn: ['watch']}),
+    group: Flags.string({char: 'g', description: 'also show this consumer group\'s read rates and lag', exclusive: ['history']}),
+    bytes: Flags.boolean({description: 'measure bytes/s by reading the interval\'s records back', default: true, allowNo: true}),
+    history: Flags.string({description: 'count records per bucket over this past span instead (e.g. 24h, 5d)'}),
+    bucket: Flags.string({description: 'with --history: bucket width', default: '1h'}),
+  }
+
+  async run(): Promise<RatesOutput> {
+    const {flags} = this
+    const topic = this.args.topic
+    if (flags.history !== undefined) {
+      const history = await rateHistory(this.settings, {topic, historyMs: parseDuration(flags.history, '--history'), bucketMs: parseDuration(flags.bucket, '--bucket')})
+      this.print(renderHistory(history))
+      return history
+    }
+
+    const intervalMs = parseDuration(flags.interval, '--interval')
+    if (flags.watch && flags.count === undefined && this.jsonEnabled()) throw invalidArgument('--watch under --json needs --count', 'pass --count N to get one JSON document with N samples')
+    const samples: RatesSample[] = []
+    const stop = new AbortController()
+    const interrupt = () => stop.abort()
+    process.once('SIGINT', interrupt)
+    try {
+      // A note while the first interval runs, for a person watching; logs and pipes get only results.
+      if (uiMode(this.jsonEnabled()) === 'tty') process.stderr.write(paint.dim(`measuring ${topic} over ${flags.interval}${flags.watch ? ' (Ctrl-C stops)' : ''}…\n`))
+      for await (const sample of watchRates(this.settings, {topic, group: flags.group, bytes: flags.bytes, intervalMs, count: flags.watch ? flags.count : 1, signal: stop.signal})) {
+        samples.push(sample)
+        this.print(renderSample(sample))
+      }
+    } finally {
+      process.removeListener('SIGINT', interrupt)
+    }
+    return flags.watch ? {samples} : samples[0]!
+  }
+}
+
+function renderSample(sample: RatesSample): string {
+  const group = sample.group !== undefined
+  const measuredBytes = sample.total.bytes !== null
+  const head = ['partition', 'high', 'records', 'records/s', ...(measuredBytes ? ['bytes/s'] : []), ...(group ? ['read', 'read/s', 'lag'] : [])]
+  const rows = sample.partitions.map((rate) => [
+    rate.partition,
+    rate.highEnd,
+    formatCount(rate.records),
+    rate.recordsPerSecond,
+    ...(measuredBytes ? [formatBytes(rate.bytesPerSecond ?? 0)] : []),
+    ...(group ? [rate.group!.read, rate.group!.readPerSecond, rate.group!.lag] : []),
+  ])
+  rows.push([
+    paint.bold('total'),
+    '',
+    formatCount(sample.total.records),
+    sample.total.recordsPerSecond,
+    ...(measuredBytes ? [formatBytes(sample.total.bytesPerSecond ?? 0)] : []),
+    ...(group ? [sample.total.read, sample.total.readPerSecond, sample.total.lag] : []),
+  ])
+  const title = `${sample.topic}${group ? ` · group ${sample.group}` : ''}: ${sample.seconds}s ending ${sample.to.slice(0, 19).replace('T', ' ')} UTC`
+  return `${paint.bold(title)}\n${table(head, rows)}${measuredBytes ? '' : `\n${paint.dim(`bytes/s ${sample.bytesSource}`)}`}`
+}
+
+function renderHistory(history: RateHistory): string {
+  const label = (iso: string) => iso.slice(5, 16).replace('T', ' ')
+  const chart = barChart(
+    history.buckets.map((bucket) => ({label: label(bucket.start), value: bucket.records, note: bucket.partial ? paint.dim('(so far)') : undefined})),
+    40,
+    formatCount,
+  )
+  const max = Math.max(0, ...history.buckets.flatMap((bucket) => bucket.byPartition))
+  const perPartition = table(['partition', `per ${formatSpan(history.bucketMs)}, ${label(history.from)} → now`, 'records'], history.partitions.map((partition, position) => {
+    const series = history.buckets.map((bucket) => bucket.byPartition[position]!)
+    return [partition, sparkline(series, max), formatCount(series.reduce((total, value) => total + value, 0))]
+  }))
+  return `${paint.bold(`${history.topic}: records per ${formatSpan(history.bucketMs)} (UTC), ${formatCount(history.total)} in all`)}\n${chart}\n\n${perPartition}`
+}
+
+function formatSpan(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`
+  return `${ms}ms`
+}
