@@ -272,7 +272,8 @@ describe('replay API over HTTP', () => {
   })
 
   test('loopback, private and link-local targets are refused unless the server allows them', async () => {
-    const strict = await new ApiProcess(['--topic', s.topic], {}).ready()
+    // This server reads a topic that does not exist: a replay it accepts cannot run (503/130).
+    const strict = await new ApiProcess(['--topic', 'api_no_such_topic'], {}).ready()
     const hook = await receiver()
     const snapshot = await stack.snapshot()
     for (const url of [hook.url, 'http://10.1.2.3/hook', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:8080/hook']) {
@@ -281,6 +282,8 @@ describe('replay API over HTTP', () => {
       assert.match(refused.json.errors[0].message, /loopback|private|link-local/, url)
     }
     assert.equal(hook.crcChecks, 0, 'no CRC request was sent to a refused target')
+    const now = Math.floor(Date.now() / MINUTE) * MINUTE
+    assertTwitterError(await call('POST', replayPath(s.webhookId, now - 120 * MINUTE, now - 60 * MINUTE), {server: strict}), 503, 130, 'a replay from a missing topic')
     assert.equal(await stack.snapshot(), snapshot)
     strict.child.kill('SIGTERM')
     assert.equal((await strict.exited).code, 0)
@@ -418,6 +421,7 @@ describe('replay API over HTTP', () => {
       const messages = server.lines.map((line) => line.msg)
       assert.ok(messages.includes('signal received') && messages.includes('stopped'), messages.join(' | '))
       assert.ok(!server.stderr.includes(ADMIN), 'tokens are never logged')
+      assert.ok(!server.stderr.includes('webhook_id=') && !server.stderr.includes(SECRET), 'query strings and bodies are never logged')
       const [rows] = await stack.pool.query('SELECT state FROM webhooks WHERE id = ?', ['api-sigterm-hook'])
       assert.deepEqual(rows, [{state: 'valid'}])
     } finally {
