@@ -127,7 +127,7 @@ Reproduce: \`npx tsx bench/api.ts --clients ${clients} --round-trips ${roundTrip
 | API round trip (submit + status), ${clients} clients | ${api.perSecond.toFixed(0)} round trips/s | ${ms(api.p50)} | ${ms(api.p99)} | ${ms(api.max)} | CLI \`replay submit\` + \`replay status\`: ${ms(cliRoundTrip)} per round trip (median of ${cliRoundTrips}, one at a time) | ${(api.perSecond * cliRoundTrip / 1000).toFixed(0)}x the CLI's round trips/s |
 | GET /healthz (one SELECT 1), ${clients} clients | ${healthz.perSecond.toFixed(0)} requests/s | ${ms(healthz.p50)} | ${ms(healthz.p99)} | ${ms(healthz.max)} | the server's floor | an API round trip costs ${(healthz.perSecond / api.perSecond).toFixed(1)} health checks |
 
-A submit is about six statements (the database clock, the webhook, the insert that the unique key guards, the row read back) and a status two more; the topic check is cached for 10 s. The CLI pays a process start, a pool with migrations check and a Kafka admin connection per command.
+A submit is four statements (the database clock, the webhook, the insert the unique key guards, the row read back) and a status two (the row, the clock); the topic check is cached for 10 s. The CLI pays a process start, a pool with migrations check and a Kafka admin connection per command.
 `
   writeSection('api', markdown)
   process.stdout.write(markdown)

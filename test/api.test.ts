@@ -7,7 +7,7 @@ import {after, before, describe, test} from 'node:test'
 import {request} from 'undici'
 
 import {crcResponseToken} from '../src/core/webhooks/signing.js'
-import {BIN, BROKERS, deleteTopics} from './helpers.js'
+import {BIN, BROKERS, deleteTopics, isOneLineError, runCli} from './helpers.js'
 import {assertCovers, eventBodies, isCompletion, MINUTE, scenario, Stack, waitFor, Workers, withWorkers, type Scenario} from './replay-harness.js'
 import {type Receiver, type ReceiverOptions, startReceiver} from './webhook-receiver.js'
 
@@ -395,6 +395,19 @@ describe('replay API over HTTP', () => {
     assert.equal((await call('GET', '/healthz', {token: null, server})).status, 200)
     server.child.kill('SIGTERM')
     assert.equal((await server.exited).code, 0)
+  })
+
+  test('api serve refuses to start without tokens, with malformed tokens, or on a port in use: one line, exit 2', async () => {
+    const noTokens = await runCli(['api', 'serve', '--port', '0'], {env: {REPLAYCTL_MYSQL_URL: stack.mysqlUrl}})
+    assert.equal(noTokens.code, 2, noTokens.stderr)
+    assert.ok(isOneLineError(noTokens), noTokens.stderr)
+    assert.match(noTokens.stderr, /no tokens/)
+    const short = await runCli(['api', 'serve', '--port', '0'], {env: {REPLAYCTL_MYSQL_URL: stack.mysqlUrl, REPLAYCTL_API_TOKENS: '[{"token":"tiny-secret","webhooks":"*"}]'}})
+    assert.equal(short.code, 2, short.stderr)
+    assert.ok(isOneLineError(short) && !short.stderr.includes('tiny-secret'), short.stderr)
+    const taken = await runCli(['api', 'serve', '--port', String(api.port)], {env: {REPLAYCTL_MYSQL_URL: stack.mysqlUrl, REPLAYCTL_API_TOKENS: JSON.stringify([{token: ADMIN, webhooks: '*'}])}})
+    assert.equal(taken.code, 2, taken.stderr)
+    assert.match(taken.stderr, /replayctl: error: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/)
   })
 
   test('SIGTERM lets in-flight requests finish, then the server exits 0', async () => {

@@ -5,7 +5,7 @@ import type {FastifyReply, FastifyRequest} from 'fastify'
 import {openPool, type Pool} from '../../db/database.js'
 import {connectAdmin, type AdminClient} from '../../kafka/client.js'
 import {topicMetadata} from '../../kafka/topics.js'
-import {getJob, listJobs, parseJobId, type ReplayJob} from '../../replay/jobs/index.js'
+import {listJobs, parseJobId, type ReplayJob} from '../../replay/jobs/index.js'
 import {jobStatus, submitReplayOn, type JobStatus} from '../../replay/jobs-service.js'
 import {UserError} from '../../shared/errors.js'
 import type {ApiTokenSpec, Settings} from '../../shared/settings.js'
@@ -149,10 +149,9 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
   )
 
   app.get<{Params: {job_id: string}}>('/1.1/account_activity/replay/jobs/:job_id.json', async (request): Promise<JobStatus> => {
-    const id = parseJobId(request.params.job_id)
-    const job = await getJob(pool, id)
-    requireWebhook(caller(request), job.webhookId)
-    return jobStatus(pool, id)
+    const status = await jobStatus(pool, parseJobId(request.params.job_id))
+    requireWebhook(caller(request), status.webhookId)
+    return status
   })
 
   app.get<{Params: {webhook_id: string}; Querystring: {state?: string; limit?: string}}>(
