@@ -42,11 +42,16 @@ export async function registerWebhook(pool: Pool, input: AddWebhookInput, policy
   return recordCheck(pool, checked.id, true)
 }
 
-/** Runs the CRC check again and records it; throws WEBHOOK_CHECK_FAILED (after recording) when it fails. */
-export async function revalidateWebhook(pool: Pool, id: string, policy: CheckPolicy = {}): Promise<{webhook: Webhook; check: CrcCheckResult}> {
+/** Runs the CRC check against a registered webhook and records the outcome (valid or invalid). */
+export async function recheckWebhook(pool: Pool, id: string, policy: CheckPolicy = {}): Promise<{webhook: Webhook; check: CrcCheckResult}> {
   const webhook = await getWebhook(pool, id)
   const check = await checkWebhook({url: webhook.url, secret: webhook.secret ?? '', timeoutMs: policy.timeoutMs, allowPrivate: policy.allowPrivate})
-  const recorded = await recordCheck(pool, webhook.id, check.ok, check.error ?? null)
+  return {webhook: await recordCheck(pool, webhook.id, check.ok, check.error ?? null), check}
+}
+
+/** recheckWebhook, throwing WEBHOOK_CHECK_FAILED (in Twitter's words) when the check failed. */
+export async function revalidateWebhook(pool: Pool, id: string, policy: CheckPolicy = {}): Promise<Webhook> {
+  const {webhook, check} = await recheckWebhook(pool, id, policy)
   if (!check.ok) throw crcFailed(check)
-  return {webhook: recorded, check}
+  return webhook
 }
