@@ -370,7 +370,7 @@ describe('replay API over HTTP', () => {
     assert.deepEqual(health.json, {status: 'ok', database: 'ok'})
     const metrics = await call('GET', '/metrics', {token: null})
     assert.equal(metrics.status, 200)
-    assert.match(metrics.text, /replayctl_api_http_requests_total\{route="\/1\.1\/account_activity\/replay\/jobs\/:job_id\.json",method="GET",status="200"\} \d+/)
+    assert.match(metrics.text, /replayctl_api_http_requests_total\{route="\/1\.1\/account_activity\/replay\/jobs\/:job_id\.json",method="GET",status="400"\} \d+/)
     assert.match(metrics.text, /replayctl_api_http_request_duration_seconds_bucket/)
   })
 

@@ -1,4 +1,4 @@
-import Fastify, {type FastifyInstance, type FastifyReply} from 'fastify'
+import Fastify, {LogController, type FastifyInstance, type FastifyReply} from 'fastify'
 import {Counter, Histogram, Registry, collectDefaultMetrics} from 'prom-client'
 
 import {UserError} from '../shared/errors.js'
@@ -39,6 +39,11 @@ export interface HttpServerOptions {
   /** Where JSON log lines go. Default stderr. */
   logStream?: NodeJS.WritableStream
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+  /**
+   * A line when a request arrives and one when it is answered (default true). A high-rate server
+   * (ingest) turns them off: at thousands of requests a second they cost more than the request.
+   */
+  logRequests?: boolean
   /**
    * The body of an error answer in the server's own dialect (e.g. Twitter's {"errors": [...]}).
    * `kind` says what went wrong before any route ran.
@@ -93,6 +98,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     // Unknown body fields are refused (additionalProperties: false), not silently dropped.
     ajv: {customOptions: {removeAdditional: false}},
     return503OnClosing: true,
+    logController: new LogController({disableRequestLogging: options.logRequests === false}),
     logger: {
       level: options.logLevel ?? 'info',
       stream: options.logStream ?? process.stderr,
