@@ -15,6 +15,13 @@ import {UserError} from '../shared/errors.js'
  * matched and what failed before a route ran, through the `errorBody` the server passes in.
  */
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A route any client may call: a server's auth hook lets it through (health, metrics). */
+    public?: boolean
+  }
+}
+
 export interface HttpServerOptions {
   /** Short name: the `service` field of log lines and the prefix of metric names (replayctl_<name>_...). */
   name: string

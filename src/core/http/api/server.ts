@@ -54,10 +54,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     caller?: Caller
   }
-  interface FastifyContextConfig {
-    /** Served without a token (health, metrics). */
-    public?: boolean
-  }
 }
 
 const TWITTER_MINUTE = {type: 'string', pattern: '^[0-9]{12}$'} as const
@@ -114,6 +110,7 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
   const {app} = server
 
   app.addHook('onRequest', async (request, reply) => {
+    // /healthz and /metrics are open to monitoring (server-common marks them public).
     if (request.routeOptions.config.public) return
     const caller = authority.authenticate(request.headers.authorization)
     const allowed = authority.take(caller)
