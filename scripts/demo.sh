@@ -57,6 +57,19 @@ echo "submitted replay job $job" >&2
 r replay worker --once
 r replay status "$job"
 r replay list --webhook-id "$hook"
+
+# The same replay over HTTP, as a customer of the Replay API sends it (Twitter's shapes).
+export REPLAYCTL_API_TOKENS='[{"token":"demo-token-0123456789abcdef","webhooks":"*"}]'
+node bin/run.js api serve --port 8089 2>/tmp/replayctl-demo-api.log &
+api=$!
+trap 'kill $receiver $api 2>/dev/null || true' EXIT
+until curl -sf http://127.0.0.1:8089/healthz >/dev/null; do sleep 0.2; done
+auth='Authorization: Bearer demo-token-0123456789abcdef'
+printf '\n\033[1;36m$ curl -X POST .../replay/webhooks/%s/subscriptions/all.json?from_date=...&to_date=...\033[0m\n' "$hook" >&2
+curl -s -X POST -H "$auth" "http://127.0.0.1:8089/1.1/account_activity/replay/webhooks/$hook/subscriptions/all.json?from_date=$(date -u -d '1 day ago' +%Y%m%d%H%M)&to_date=$(date -u +%Y%m%d%H%M)" | tee /tmp/replayctl-demo-job.json; echo
+r replay worker --once
+curl -s -H "$auth" "http://127.0.0.1:8089/1.1/account_activity/replay/jobs/$(node -e 'console.log(JSON.parse(require("fs").readFileSync("/tmp/replayctl-demo-job.json", "utf8")).job_id)').json"; echo
+kill -TERM $api; wait $api
 kill -TERM $receiver; wait $receiver || true
 trap - EXIT
 printf '\n\033[1mThe receiver got:\033[0m %s\n' "$(cat /tmp/replayctl-demo-receiver.out)"

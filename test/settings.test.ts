@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {UserError} from '../src/core/shared/errors.js'
-import {DEFAULT_BROKERS, resolveSettings} from '../src/core/shared/settings.js'
+import {DEFAULT_BROKERS, resolveApiTokens, resolveSettings} from '../src/core/shared/settings.js'
 
 function configFile(content: object): string {
   const path = join(mkdtempSync(join(tmpdir(), 'replayctl-')), 'config.json')
@@ -50,5 +50,45 @@ describe('settings precedence: flags > env > context > dev defaults', () => {
   it('explains malformed -X and unknown contexts', () => {
     assert.throws(() => resolveSettings({librdkafka: ['=x']}, {REPLAYCTL_CONFIG}), (error: unknown) => error instanceof UserError && error.code === 'INVALID_CONFIG')
     assert.throws(() => resolveSettings({context: 'nope'}, {REPLAYCTL_CONFIG}), (error: unknown) => error instanceof UserError && error.code === 'CONTEXT_NOT_FOUND' && /dc1, dc2/.test(error.line))
+  })
+})
+
+describe('API tokens: REPLAYCTL_API_TOKENS beats the context\'s apiTokens; a bad entry is named by position, never by value', () => {
+  const token = 'context-token-0123456789'
+  const REPLAYCTL_CONFIG = configFile({
+    currentContext: 'dc1',
+    contexts: {
+      dc1: {apiTokens: [{token, webhooks: '*'}, {token: 'scoped-token-0123456789', webhooks: ['acme', 'globex'], rateLimit: 50}]},
+      broken: {apiTokens: [{token: 'short-secret', webhooks: '*'}]},
+    },
+  })
+
+  it('reads the context\'s tokens with their scopes and limits', () => {
+    assert.deepEqual(resolveApiTokens(undefined, {REPLAYCTL_CONFIG}), [
+      {token, webhooks: '*'},
+      {token: 'scoped-token-0123456789', webhooks: ['acme', 'globex'], rateLimit: 50},
+    ])
+  })
+
+  it('prefers the environment', () => {
+    const env = {REPLAYCTL_CONFIG, REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'env-token-0123456789abc', webhooks: ['w1']}])}
+    assert.deepEqual(resolveApiTokens(undefined, env), [{token: 'env-token-0123456789abc', webhooks: ['w1']}])
+  })
+
+  it('refuses short, repeated or badly scoped tokens without echoing them', () => {
+    const cases: [string | undefined, Record<string, string>][] = [
+      ['broken', {}],
+      [undefined, {REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'env-token-0123456789abc', webhooks: '*'}, {token: 'env-token-0123456789abc', webhooks: '*'}])}],
+      [undefined, {REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'env-token-0123456789abc', webhooks: ['bad id']}])}],
+      [undefined, {REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'env-token-0123456789abc', webhooks: '*', rateLimit: 0}])}],
+      [undefined, {REPLAYCTL_API_TOKENS: '{"token": "env-token-0123456789abc"'}],
+    ]
+    for (const [context, env] of cases) {
+      assert.throws(() => resolveApiTokens(context, {REPLAYCTL_CONFIG, ...env}), (error: unknown) => {
+        assert.ok(error instanceof UserError && error.code === 'INVALID_CONFIG')
+        assert.ok(!error.line.includes('env-token-0123456789abc') && !error.line.includes('short-secret'), error.line)
+        return true
+      })
+    }
   })
 })

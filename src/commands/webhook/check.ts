@@ -2,11 +2,12 @@ import {Args, Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
-import {type CrcCheckResult, checkWebhook} from '../../core/webhooks/crc-check.js'
+import type {CrcCheckResult} from '../../core/webhooks/crc-check.js'
 import {withDatabase} from '../../core/db/database.js'
 import {UserError} from '../../core/shared/errors.js'
 import {parseDuration} from '../../core/shared/time.js'
-import {getWebhook, recordCheck, validateWebhookId} from '../../core/webhooks/store.js'
+import {recheckWebhook} from '../../core/webhooks/registration.js'
+import {validateWebhookId} from '../../core/webhooks/store.js'
 
 export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> {
   static override summary = 'Run Twitter\'s CRC challenge against a webhook and record the result'
@@ -22,9 +23,7 @@ export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> 
     validateWebhookId(this.args.id)
     const timeoutMs = parseDuration(this.flags['check-timeout'], '--check-timeout')
     const result = await withDatabase(this.settings, async (pool) => {
-      const webhook = await getWebhook(pool, this.args.id)
-      const check = await checkWebhook({url: webhook.url, secret: webhook.secret ?? '', timeoutMs, allowPrivate: this.flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1'})
-      await recordCheck(pool, webhook.id, check.ok, check.error ?? null)
+      const {webhook, check} = await recheckWebhook(pool, this.args.id, {timeoutMs, allowPrivate: this.flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1'})
       return {webhookId: webhook.id, ...check}
     })
     this.print(details([

@@ -26,24 +26,31 @@ export interface SubmitReplayOptions {
 }
 
 export async function submitReplay(settings: Settings, options: SubmitReplayOptions): Promise<ReplayJob> {
-  return withDatabase(settings, async (pool) => {
-    const now = await dbNow(pool)
-    checkRangeOrder(options.fromMs, options.toMs)
-    if (options.toMs > now) {
-      throw new UserError('REPLAY_TO_IN_FUTURE', `to_date ${isoTime(options.toMs)} is in the future`, 'replay only what has happened: give a --to of now or earlier')
-    }
-    // A minute of slack, Twitter's granularity: `--from 5d` is taken a moment before the check.
-    if (options.fromMs < now - options.retentionMs - 60_000) {
-      const days = Math.round(options.retentionMs / 86_400_000 * 10) / 10
-      throw new UserError('REPLAY_FROM_TOO_OLD', `from_date must be within the past ${days} days (the topic's retention); got ${isoTime(options.fromMs)}`, `give a --from after ${isoTime(now - options.retentionMs)}`)
-    }
-    const webhook = await getWebhook(pool, options.webhookId)
-    if (webhook.state === 'invalid') {
-      throw new UserError('WEBHOOK_INVALID', `webhook ${webhook.id} is marked invalid (${webhook.invalidReason ?? 'its last check failed'})`, `fix the endpoint and run \`replayctl webhook check ${webhook.id}\` first`)
-    }
-    await withAdmin(settings, (admin) => topicMetadata(settings, admin, options.topic))
-    return submitJob(pool, {webhookId: options.webhookId, topic: options.topic, fromMs: options.fromMs, toMs: options.toMs, maxAttempts: options.maxAttempts})
-  })
+  return withDatabase(settings, (pool) =>
+    submitReplayOn(pool, (topic) => withAdmin(settings, (admin) => topicMetadata(settings, admin, topic)), options))
+}
+
+/**
+ * submitReplay on an open pool, for long-running servers that keep their connections: `checkTopic`
+ * throws TOPIC_NOT_FOUND (or KAFKA_UNAVAILABLE) when the topic cannot be replayed from.
+ */
+export async function submitReplayOn(pool: Pool, checkTopic: (topic: string) => Promise<unknown>, options: SubmitReplayOptions): Promise<ReplayJob> {
+  const now = await dbNow(pool)
+  checkRangeOrder(options.fromMs, options.toMs)
+  if (options.toMs > now) {
+    throw new UserError('REPLAY_TO_IN_FUTURE', `to_date ${isoTime(options.toMs)} is in the future`, 'replay only what has happened: give a --to of now or earlier')
+  }
+  // A minute of slack, Twitter's granularity: `--from 5d` is taken a moment before the check.
+  if (options.fromMs < now - options.retentionMs - 60_000) {
+    const days = Math.round(options.retentionMs / 86_400_000 * 10) / 10
+    throw new UserError('REPLAY_FROM_TOO_OLD', `from_date must be within the past ${days} days (the topic's retention); got ${isoTime(options.fromMs)}`, `give a --from after ${isoTime(now - options.retentionMs)}`)
+  }
+  const webhook = await getWebhook(pool, options.webhookId)
+  if (webhook.state === 'invalid') {
+    throw new UserError('WEBHOOK_INVALID', `webhook ${webhook.id} is marked invalid (${webhook.invalidReason ?? 'its last check failed'})`, `fix the endpoint and run \`replayctl webhook check ${webhook.id}\` first`)
+  }
+  await checkTopic(options.topic)
+  return submitJob(pool, {webhookId: options.webhookId, topic: options.topic, fromMs: options.fromMs, toMs: options.toMs, maxAttempts: options.maxAttempts})
 }
 
 export interface JobStatus extends ReplayJob {

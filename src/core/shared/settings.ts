@@ -49,6 +49,7 @@ interface ContextEntry {
   brokers?: string
   mysqlUrl?: string
   librdkafka?: Record<string, string | number | boolean>
+  apiTokens?: unknown
 }
 
 interface ConfigFile {
@@ -66,22 +67,24 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, 'replayctl', 'config.json')
 }
 
-export function resolveSettings(input: SettingsInput, env: NodeJS.ProcessEnv = process.env): Settings {
+function loadContext(name: string | undefined, env: NodeJS.ProcessEnv): {contextName?: string; context: ContextEntry} {
   const file = readConfigFile(configPath(env))
-  const contextName = input.context ?? env.REPLAYCTL_CONTEXT ?? file.currentContext
-  let context: ContextEntry = {}
-  if (contextName !== undefined) {
-    const found = file.contexts?.[contextName]
-    if (!found) {
-      const known = Object.keys(file.contexts ?? {})
-      throw new UserError(
-        'CONTEXT_NOT_FOUND',
-        `no context '${contextName}' in ${configPath(env)}`,
-        known.length ? `use one of: ${known.join(', ')}` : 'add it under "contexts" in that file, or drop --context',
-      )
-    }
-    context = found
+  const contextName = name ?? env.REPLAYCTL_CONTEXT ?? file.currentContext
+  if (contextName === undefined) return {context: {}}
+  const found = file.contexts?.[contextName]
+  if (!found) {
+    const known = Object.keys(file.contexts ?? {})
+    throw new UserError(
+      'CONTEXT_NOT_FOUND',
+      `no context '${contextName}' in ${configPath(env)}`,
+      known.length ? `use one of: ${known.join(', ')}` : 'add it under "contexts" in that file, or drop --context',
+    )
   }
+  return {contextName, context: found}
+}
+
+export function resolveSettings(input: SettingsInput, env: NodeJS.ProcessEnv = process.env): Settings {
+  const {contextName, context} = loadContext(input.context, env)
 
   const pick = (flag: string | undefined, envValue: string | undefined, fromContext: string | undefined, fallback: string) =>
     flag ? {value: flag, source: 'flag' as const}
@@ -143,4 +146,56 @@ function readConfigFile(path: string): ConfigFile {
 /** Host:port pairs of a bootstrap list, for messages. */
 export function describeBrokers(settings: Settings): string {
   return `${settings.brokers}${settings.context ? ` (context ${settings.context})` : ''}`
+}
+
+/**
+ * A bearer token of the HTTP API (`replayctl api serve`), scoped to every webhook ("*") or to a
+ * list of webhook ids, with its own rate limit (requests per rate-limit window of the server).
+ */
+export interface ApiTokenSpec {
+  token: string
+  webhooks: '*' | string[]
+  rateLimit?: number
+}
+
+export const MIN_API_TOKEN_LENGTH = 16
+
+/**
+ * The API's tokens: REPLAYCTL_API_TOKENS (a JSON array) when set, else the context's `apiTokens`:
+ *   "apiTokens": [{"token": "...", "webhooks": "*"}, {"token": "...", "webhooks": ["acme"], "rateLimit": 100}]
+ * Messages name a token by its position, never by its value.
+ */
+export function resolveApiTokens(contextName: string | undefined, env: NodeJS.ProcessEnv = process.env): ApiTokenSpec[] {
+  let raw: unknown
+  let where: string
+  if (env.REPLAYCTL_API_TOKENS !== undefined && env.REPLAYCTL_API_TOKENS !== '') {
+    where = 'REPLAYCTL_API_TOKENS'
+    try {
+      raw = JSON.parse(env.REPLAYCTL_API_TOKENS)
+    } catch {
+      throw new UserError('INVALID_CONFIG', 'REPLAYCTL_API_TOKENS is not valid JSON', 'set it to a JSON array such as [{"token": "...", "webhooks": "*"}]')
+    }
+  } else {
+    const {contextName: name, context} = loadContext(contextName, env)
+    where = `apiTokens of context '${name ?? '(none)'}' in ${configPath(env)}`
+    raw = context.apiTokens ?? []
+  }
+  const fix = 'give [{"token": "<at least 16 characters>", "webhooks": "*" or ["<webhook id>", ...], "rateLimit": <requests per window, optional>}]'
+  if (!Array.isArray(raw)) throw new UserError('INVALID_CONFIG', `${where} must be a JSON array`, fix)
+  const seen = new Set<string>()
+  return raw.map((entry: unknown, index): ApiTokenSpec => {
+    const bad = (what: string) => new UserError('INVALID_CONFIG', `${where}: token #${index + 1} ${what}`, fix)
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('is not an object')
+    const {token, webhooks, rateLimit} = entry as Record<string, unknown>
+    if (typeof token !== 'string' || token.length < MIN_API_TOKEN_LENGTH || token.length > 512 || !/^[\x21-\x7e]+$/.test(token)) {
+      throw bad(`needs a "token" of ${MIN_API_TOKEN_LENGTH} to 512 printable characters without spaces`)
+    }
+    if (seen.has(token)) throw bad('repeats an earlier token')
+    seen.add(token)
+    if (webhooks !== '*' && !(Array.isArray(webhooks) && webhooks.every((id) => typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id)))) {
+      throw bad('needs "webhooks": "*" or a list of webhook ids')
+    }
+    if (rateLimit !== undefined && !(Number.isSafeInteger(rateLimit) && (rateLimit as number) > 0)) throw bad('has a "rateLimit" that is not a positive whole number')
+    return {token, webhooks: webhooks === '*' ? '*' : [...(webhooks as string[])], ...(rateLimit === undefined ? {} : {rateLimit: rateLimit as number})}
+  })
 }
