@@ -199,6 +199,9 @@ describe('ingest serve: POST /events', () => {
     const reused = await post(server.url, ndjson([{webhook_id: 'k1', id: 'other', ts: 1}]), {'idempotency-key': 'retry-1'})
     assert.equal(reused.status, 422)
     assert.match(reused.json.error, /different body/)
+    const longKey = await post(server.url, body, {'idempotency-key': 'k'.repeat(257)})
+    assert.equal(longKey.status, 400)
+    assert.match(longKey.json.error, /longer than 256 characters/)
 
     const stored = await readTopic(topic)
     assert.equal(stored.length, before + 10)
@@ -213,7 +216,7 @@ describe('ingest serve: POST /events', () => {
     const metrics = await request(`${server.url}/metrics`)
     const text = await metrics.body.text()
     assert.match(text, /replayctl_ingest_requests_total\{status="200"\} 4/)
-    assert.match(text, /replayctl_ingest_requests_total\{status="400"\} 6/)
+    assert.match(text, /replayctl_ingest_requests_total\{status="400"\} 7/)
     assert.match(text, /replayctl_ingest_requests_total\{status="413"\} 1/)
     assert.match(text, /replayctl_ingest_events_delivered\{outcome="written"\} 70/)
     assert.match(text, /replayctl_ingest_produce_latency_seconds_count 4/)
@@ -277,6 +280,7 @@ describe('ingest serve: backpressure', () => {
       assert.equal(refused.headers['retry-after'], '1')
       assert.equal(refused.json.written, 0)
       assert.match(refused.json.error, /producer queue is nearly full; 0 of 81 events were written/)
+      assert.match(refused.json.retry, /none of it was written/)
       const accepted = await post(server.url, events('r', 80))
       assert.equal(accepted.status, 200)
 

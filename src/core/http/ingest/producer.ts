@@ -15,14 +15,22 @@ import type {IngestRecord} from './events.js'
  */
 export const EventState = {UNSENT: 0, PENDING: 1, WRITTEN: 2, FAILED: 3} as const
 
-/** The events of one request (or of one Idempotency-Key, across the client's retries). */
+/**
+ * What became of the events of one request (or of one Idempotency-Key, across the client's
+ * retries): one state per event, by position. The events themselves are not kept, so a
+ * remembered key costs a byte per event.
+ */
 export class Batch {
   readonly states: Uint8Array
   private outstanding = 0
   private waiters: (() => void)[] = []
 
-  constructor(readonly records: IngestRecord[]) {
-    this.states = new Uint8Array(records.length)
+  constructor(events: number) {
+    this.states = new Uint8Array(events)
+  }
+
+  get size(): number {
+    return this.states.length
   }
 
   count(state: number): number {
@@ -156,14 +164,14 @@ export class IngestProducer {
   }
 
   /**
-   * Queues the events of `batch` that are neither written nor pending. Stops at the first one
+   * Queues the events (`records`, in the batch's order) that are neither written nor pending. Stops at the first one
    * librdkafka refuses (its queue is full): those left are UNSENT, never half-known.
    */
-  send(batch: Batch): void {
-    for (let index = 0; index < batch.records.length; index++) {
+  send(batch: Batch, records: IngestRecord[]): void {
+    for (let index = 0; index < records.length; index++) {
       const state = batch.states[index]
       if (state === EventState.WRITTEN || state === EventState.PENDING) continue
-      const record = batch.records[index]!
+      const record = records[index]!
       const pending: Pending = {batch, index, size: record.value.length}
       try {
         this.producer.produce(this.topic, null, record.value, record.key, record.timestamp ?? undefined, pending)

@@ -5,7 +5,7 @@ import {UserError} from '../../shared/errors.js'
 import type {Settings} from '../../shared/settings.js'
 import {topicMetadata, withAdmin} from '../../kafka/topics.js'
 import {compileRules, parseBody, type KeySource} from './events.js'
-import {IdempotencyStore} from './idempotency.js'
+import {IdempotencyStore, MAX_KEY_LENGTH} from './idempotency.js'
 import {Batch, EventState, IngestProducer, type QueueLimits} from './producer.js'
 
 /**
@@ -122,20 +122,32 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     return reply.code(status).send({error: error.message})
   })
 
-  const answerRefusal = (reply: FastifyReply, reason: Refusal, batch: Batch, message: string) => {
+  // One line per second at most: a broker outage under load would otherwise log every request.
+  let lastRefusalLog = 0
+  let refusalsSinceLog = 0
+  const answerRefusal = (reply: FastifyReply, reason: Refusal, batch: Batch, keyed: boolean, message: string) => {
     const written = batch.count(EventState.WRITTEN)
     const pending = batch.count(EventState.PENDING)
-    const total = batch.records.length
+    const total = batch.size
     refused.inc({reason})
     requests.inc({status: '503'})
     events.inc({outcome: 'unwritten'}, total - written)
-    log.warn({reason, events: total, written, pending}, 'answered 503')
+    refusalsSinceLog++
+    if (Date.now() - lastRefusalLog >= 1000) {
+      log.warn({reason, events: total, written, pending, refusedSinceLastLine: refusalsSinceLog}, 'answered 503')
+      lastRefusalLog = Date.now()
+      refusalsSinceLog = 0
+    }
     return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS[reason])).send({
       error: `${message}; ${written} of ${total} events were written${pending ? ` and ${pending} are still in flight` : ''}`,
       events: total,
       written,
       pending,
-      retry: 'send the same request again with the same Idempotency-Key header: events already written are not written twice',
+      retry: keyed
+        ? 'send the same request again with the same Idempotency-Key header: events already written are not written twice'
+        : written + pending === 0
+          ? 'send the same request again: none of it was written'
+          : 'sending it again without an Idempotency-Key writes its written events twice; give requests an Idempotency-Key header',
     })
   }
 
@@ -151,11 +163,16 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
       return reply.code(400).send({error: parsed.error, line: parsed.line, written: 0})
     }
 
+    const {records} = parsed
     const idempotencyKey = headerValue(request.headers['idempotency-key'])
     let batch: Batch
     let release = () => {}
     if (idempotencyKey) {
-      const claim = idempotency.claim(idempotencyKey, body, parsed.records)
+      if (idempotencyKey.length > MAX_KEY_LENGTH) {
+        requests.inc({status: '400'})
+        return reply.code(400).send({error: `the Idempotency-Key is longer than ${MAX_KEY_LENGTH} characters; nothing was written`, line: null, written: 0})
+      }
+      const claim = idempotency.claim(idempotencyKey, body, records.length)
       if ('conflict' in claim) {
         const status = claim.conflict === 'in_progress' ? 409 : 422
         requests.inc({status: String(status)})
@@ -168,34 +185,34 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
       batch = claim.batch
       release = claim.release
     } else {
-      batch = new Batch(parsed.records)
+      batch = new Batch(records.length)
     }
 
     try {
       let toSend = 0
       let sendBytes = 0
-      for (let index = 0; index < batch.records.length; index++) {
+      for (let index = 0; index < records.length; index++) {
         if (batch.states[index] === EventState.UNSENT || batch.states[index] === EventState.FAILED) {
           toSend++
-          sendBytes += batch.records[index]!.value.length
+          sendBytes += records[index]!.value.length
         }
       }
       if (toSend > 0) {
         const refusal = producer.refusal(toSend, sendBytes)
-        if (refusal) return answerRefusal(reply, refusal, batch, refusal === 'broker_down' ? 'no Kafka broker is acknowledging writes' : 'the producer queue is nearly full')
-        producer.send(batch)
+        if (refusal) return answerRefusal(reply, refusal, batch, Boolean(idempotencyKey), refusal === 'broker_down' ? 'no Kafka broker is acknowledging writes' : 'the producer queue is nearly full')
+        producer.send(batch, records)
       }
       const queuedAt = process.hrtime.bigint()
       const settled = await batch.settled(options.ackTimeoutMs)
       latency.observe(Number(process.hrtime.bigint() - queuedAt) / 1e9)
       const written = batch.count(EventState.WRITTEN)
-      if (written < batch.records.length) {
-        return answerRefusal(reply, 'not_acknowledged', batch, settled
+      if (written < batch.size) {
+        return answerRefusal(reply, 'not_acknowledged', batch, Boolean(idempotencyKey), settled
           ? 'Kafka did not acknowledge every event'
           : `not every event was acknowledged within ${options.ackTimeoutMs} ms`)
       }
       answeredOk.inc()
-      return reply.code(200).send({events: batch.records.length, written})
+      return reply.code(200).send({events: batch.size, written})
     } finally {
       release()
     }
