@@ -104,12 +104,15 @@ export class IngestProducer {
   readonly delivered = {written: 0, failed: 0}
   onDeliveryFailure: (error: Error) => void = () => {}
   onBrokerState: (up: boolean) => void = () => {}
+  /** librdkafka gave up on this producer (an idempotence invariant broke): it must be replaced. */
+  onFatal: (error: Error) => void = () => {}
 
   private constructor(
     private readonly settings: Settings,
     private readonly producer: Producer,
     readonly topic: string,
     readonly limits: QueueLimits,
+    private readonly messageTimeoutMs: number,
   ) {
     producer.on('delivery-report', (error, report) => {
       const pending = report.opaque as Pending
@@ -127,7 +130,8 @@ export class IngestProducer {
     })
     producer.on('event.error', (error) => {
       const code = (error as {code?: number}).code
-      if (code === KafkaCode.ALL_BROKERS_DOWN) this.setBrokersDown(true)
+      if ((error as {isFatal?: boolean}).isFatal) this.onFatal(error as unknown as Error)
+      else if (code === KafkaCode.ALL_BROKERS_DOWN) this.setBrokersDown(true)
     })
     this.probeTimer = setInterval(() => this.probe(), PROBE_INTERVAL_MS).unref()
   }
@@ -148,7 +152,7 @@ export class IngestProducer {
     })
     // Delivery reports are polled on librdkafka's thread, not on a timer of the event loop.
     producer.setPollInBackground(true)
-    return new IngestProducer(settings, producer, topic, options.limits)
+    return new IngestProducer(settings, producer, topic, options.limits, options.messageTimeoutMs)
   }
 
   health(): ProducerHealth {
@@ -189,7 +193,9 @@ export class IngestProducer {
   /** Waits until every queued event has its delivery report (bounded by message.timeout.ms), then disconnects. */
   async close(): Promise<void> {
     clearInterval(this.probeTimer)
-    while (this.queuedMessages > 0) {
+    // librdkafka reports every event by message.timeout.ms; the margin covers the report's way back.
+    const deadline = Date.now() + this.messageTimeoutMs + 10_000
+    while (this.queuedMessages > 0 && Date.now() < deadline) {
       await new Promise<void>((resolve) => this.producer.flush(1000, () => resolve()))
     }
     await disconnect(this.producer)

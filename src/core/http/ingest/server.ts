@@ -235,15 +235,28 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
   log.info({address, key: rules.keyName, timestampField: options.timestampField ?? null}, 'listening')
   options.onListening?.(address)
 
+  let fatal: Error | null = null
   await new Promise<void>((resolve) => {
     if (options.signal.aborted) return resolve()
     options.signal.addEventListener('abort', () => resolve(), {once: true})
+    producer.onFatal = (error) => {
+      fatal = error
+      log.fatal({err: error.message}, 'the Kafka producer failed for good: stopping')
+      resolve()
+    }
   })
   log.info({queued: producer.health().queuedMessages}, 'stopping: refusing new requests, finishing those under way')
   await app.close()
   log.info({queued: producer.health().queuedMessages}, 'flushing accepted events')
   await producer.close()
   log.info({requests: requestCount, ...producer.delivered}, 'stopped')
+  if (fatal) {
+    throw new UserError(
+      'KAFKA_UNAVAILABLE',
+      `the Kafka producer failed for good (${(fatal as Error).message}); requests under way were answered 503 with what was written`,
+      'start `ingest serve` again (the systemd unit restarts it); clients retry with their Idempotency-Key',
+    )
+  }
   return {topic: options.topic, address, requests: requestCount, eventsWritten: producer.delivered.written, eventsFailed: producer.delivered.failed, seconds: (Date.now() - started) / 1000}
 }
 
