@@ -8,7 +8,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {Pool, request} from 'undici'
 
-import {apacheTool, BIN, BROKERS, deleteTopics, partitionDir, runCli, uniqueName} from './helpers.js'
+import {apacheTool, BIN, BROKERS, deleteTopics, isOneLineError, partitionDir, runCli, uniqueName} from './helpers.js'
 
 /**
  * `ingest serve` as an operator runs it (the built CLI, its own process), driven over HTTP by
@@ -226,6 +226,19 @@ describe('ingest serve: POST /events', () => {
     const lines = server.stderr().split('\n').filter(Boolean)
     assert.ok(lines.length > 0)
     for (const line of lines) assert.equal(typeof tryJson(line), 'object', line)
+  })
+})
+
+describe('ingest serve: refusing to start', () => {
+  it('says in one line when the topic does not exist or the flags conflict', async () => {
+    const missing = await runCli(['ingest', 'serve', '-t', uniqueName('ingest_missing'), '--port', '0'])
+    assert.equal(missing.code, 3)
+    assert.ok(isOneLineError(missing), missing.stderr)
+    assert.match(missing.stderr, /topic 'ingest_missing_\w+' does not exist/)
+    const both = await runCli(['ingest', 'serve', '-t', 'x', '--key-field', 'a', '--key-header', 'B'])
+    assert.equal(both.code, 2)
+    assert.ok(isOneLineError(both), both.stderr)
+    assert.match(both.stderr, /--key-field and --key-header cannot both be given/)
   })
 })
 

@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
 import {serveIngest, type IngestSummary} from '../../core/http/ingest/server.js'
+import {invalidArgument} from '../../core/shared/errors.js'
 import {parseDuration} from '../../core/shared/time.js'
 
 export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
@@ -14,7 +15,7 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
   ]
   static override flags = {
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
-    'key-field': Flags.string({description: 'field (dotted path) whose value keys each event', default: 'webhook_id', exclusive: ['key-header']}),
+    'key-field': Flags.string({description: 'field (dotted path) whose value keys each event [default: webhook_id]'}),
     'key-header': Flags.string({description: 'request header whose value keys every event of the request (instead of --key-field)'}),
     'timestamp-field': Flags.string({description: 'field holding the CreateTime (epoch ms or a time); default: time of writing'}),
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
@@ -32,6 +33,9 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
 
   async run(): Promise<IngestSummary> {
     const {flags} = this
+    if (flags['key-field'] !== undefined && flags['key-header'] !== undefined) {
+      throw invalidArgument('--key-field and --key-header cannot both be given', 'key events by a field of each event (--key-field), or all events of a request by one of its headers (--key-header)')
+    }
     const controller = new AbortController()
     const onSignal = () => controller.abort()
     process.on('SIGTERM', onSignal)
@@ -39,7 +43,7 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
     try {
       const summary = await serveIngest(this.settings, {
         topic: flags.topic,
-        key: flags['key-header'] === undefined ? {field: flags['key-field']} : {header: flags['key-header']},
+        key: flags['key-header'] === undefined ? {field: flags['key-field'] ?? 'webhook_id'} : {header: flags['key-header']},
         timestampField: flags['timestamp-field'],
         host: flags.host,
         port: flags.port,
