@@ -206,9 +206,9 @@ Where the misses come from (measured while profiling, same machine, same load):
   tests (load average 18-45 while this was measured). The do-nothing fastify floor itself stays far
   below 8,000 requests/s here, so the requests/s target cannot be shown on this machine in this
   state; when \`ingest serve\` matches or beats the floor's requests/s, neither server is what sets
-  the rate: autocannon (in the benchmark's own process) and the scheduler are. The steadier figure is the server CPU per request: one free core serves about
-  1 s / that. Against the floor, the extra per request is the Kafka client library's per-message
-  cost plus the request's own work.
+  the rate: autocannon (in the benchmark's own process) and the scheduler are. The steadier figure
+  is the server CPU per request: one free core serves about 1 s / that. Against the floor, the
+  extra per request is the Kafka client library's per-message cost plus the request's own work.
 - **Per message, the client library**: a bare producer from \`@confluentinc/kafka-javascript\` with
   the same settings costs 7.5-8.5 µs of CPU per 0.8 KB message (all threads: the native
   \`produce()\` call, librdkafka's threads, and one JavaScript delivery report object per message),
@@ -218,9 +218,9 @@ Where the misses come from (measured while profiling, same machine, same load):
   request with a bad line writes nothing; with 100 events per request the main thread spends
   about 20 µs per event (\`--cpu-prof\`: parsing 18% self time, \`produce()\` 14%, delivery
   reports and GC most of the rest; the server's own bookkeeping, metrics and answers under 7%).
-- **Latency, not the server, bounds one client**: a request's events wait for acks=all from a
-  broker that is itself starved of CPU here (the server's own produce-latency histogram averaged
-  110 ms at 16 connections), and more connections did not raise the rate (CPU-bound).
+- **Latency bounds each connection**: a request's events wait for acks=all from a broker that is
+  itself starved of CPU here (the server's own produce-latency histogram averaged 110 ms at 16
+  connections of 100 events); 64 connections did not raise the rate, the two cores being busy.
 - \`log produce\`, which pays the same per-message costs without any HTTP, reaches 0.38x kcat in
   the toolkit section above; 0.5x kcat for HTTP ingest needs a batch produce API in the client
   library (one call and one report per batch), like \`log read\` needs a batch consume one.`)
