@@ -151,13 +151,13 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
   }
 }
 
-function fieldPath(field: string, flag: string): string[] {
+export function fieldPath(field: string, flag: string): string[] {
   const path = field.split('.')
   if (path.some((part) => part === '')) throw invalidArgument(`${flag} '${field}' is not a field name`, 'use a field name, or a dotted path such as user.id')
   return path
 }
 
-function pick(event: object, path: string[]): unknown {
+export function pick(event: object, path: string[]): unknown {
   let value: unknown = event
   for (const part of path) {
     if (typeof value !== 'object' || value === null) return undefined

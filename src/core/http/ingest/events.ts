@@ -1,0 +1,143 @@
+import {fieldPath, pick} from '../../kafka/produce.js'
+import {parseTime} from '../../shared/time.js'
+
+/**
+ * Turns one request body into the records it asks for, or into the reason it is refused. A body
+ * is one JSON object, or NDJSON (one object per line). Every event is checked before any is
+ * produced, so a request with one bad event writes nothing; the refusal names the line.
+ *
+ * The rules for keys and times are those of `log produce`: a key is a string or an exact integer,
+ * a time is epoch ms or any form parseTime accepts. Values are the event's bytes, unchanged.
+ */
+export interface IngestRecord {
+  key: string
+  value: Buffer
+  timestamp: number | null
+}
+
+export interface KeySource {
+  /** Dotted path of the field that keys each event. */
+  field?: string
+  /** Or: one key for the whole request, from this request header. */
+  header?: string
+}
+
+export interface EventRules {
+  key: KeySource
+  timestampField?: string
+  maxEventBytes: number
+}
+
+export interface CompiledRules {
+  keyPath: string[] | null
+  keyHeader: string | null
+  keyName: string
+  timestampPath: string[] | null
+  timestampField: string | undefined
+  maxEventBytes: number
+}
+
+export type ParsedBody = {records: IngestRecord[]} | {status: 400; line: number | null; error: string}
+
+const NEWLINE = 0x0a
+const isBlank = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a
+
+export function compileRules(rules: EventRules): CompiledRules {
+  const keyHeader = rules.key.header?.toLowerCase() ?? null
+  const keyField = keyHeader === null ? (rules.key.field ?? 'webhook_id') : null
+  return {
+    keyPath: keyField === null ? null : fieldPath(keyField, '--key-field'),
+    keyHeader,
+    keyName: keyField ?? `${rules.key.header} header`,
+    timestampPath: rules.timestampField === undefined ? null : fieldPath(rules.timestampField, '--timestamp-field'),
+    timestampField: rules.timestampField,
+    maxEventBytes: rules.maxEventBytes,
+  }
+}
+
+export function parseBody(body: Buffer, rules: CompiledRules, headerKey: string | undefined, singleJson: boolean): ParsedBody {
+  if (rules.keyHeader !== null && !headerKey) {
+    return {status: 400, line: null, error: `the ${rules.keyName} is missing: every request needs it to key its events`}
+  }
+  // A pretty-printed JSON object spans lines; it is one event when the whole body parses as one.
+  if (singleJson) {
+    const whole = trimBlanks(body)
+    if (whole.length > 0 && whole.indexOf(NEWLINE) !== -1) {
+      let event: unknown
+      try {
+        event = JSON.parse(whole.toString('utf8'))
+      } catch {
+        event = undefined
+      }
+      if (event !== undefined && !Array.isArray(event)) {
+        // Written compact, so the topic holds one event per line for NDJSON readers.
+        const record = toRecord(Buffer.from(JSON.stringify(event)), event, rules, headerKey)
+        return typeof record === 'string' ? {status: 400, line: 1, error: `line 1 ${record}`} : {records: [record]}
+      }
+    }
+  }
+
+  const records: IngestRecord[] = []
+  let line = 0
+  let start = 0
+  while (start < body.length) {
+    let end = body.indexOf(NEWLINE, start)
+    if (end === -1) end = body.length
+    line++
+    const value = trimBlanks(body.subarray(start, end))
+    start = end + 1
+    if (value.length === 0) continue
+    const refuse = (why: string): ParsedBody => ({status: 400, line, error: `line ${line} ${why}; nothing of this request was written`})
+    if (value.length > rules.maxEventBytes) return refuse(`is ${value.length} bytes, more than the ${rules.maxEventBytes} an event may have`)
+    let event: unknown
+    try {
+      event = JSON.parse(value.toString('utf8'))
+    } catch (error) {
+      return refuse(`is not valid JSON (${(error as Error).message})`)
+    }
+    const record = toRecord(value, event, rules, headerKey)
+    if (typeof record === 'string') return refuse(record)
+    records.push(record)
+  }
+  if (records.length === 0) return {status: 400, line: null, error: 'the request has no events: send one JSON object, or NDJSON (one object per line)'}
+  return {records}
+}
+
+/** The record for one parsed event, or why it cannot be one. */
+function toRecord(value: Buffer, event: unknown, rules: CompiledRules, headerKey: string | undefined): IngestRecord | string {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) return 'is not a JSON object'
+  if (value.length > rules.maxEventBytes) return `is ${value.length} bytes, more than the ${rules.maxEventBytes} an event may have`
+  let key: string
+  if (rules.keyPath === null) key = headerKey!
+  else {
+    const raw = pick(event, rules.keyPath)
+    if (typeof raw === 'string') key = raw
+    else if (typeof raw === 'number' && Number.isSafeInteger(raw)) key = String(raw)
+    else {
+      return raw === undefined
+        ? `has no ${rules.keyName} field to key it by`
+        : `has a ${rules.keyName} that is not a string or an exact integer (large ids must be JSON strings)`
+    }
+  }
+  let timestamp: number | null = null
+  if (rules.timestampPath !== null) {
+    const raw = pick(event, rules.timestampPath)
+    if (typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0) timestamp = raw
+    else if (typeof raw === 'string') {
+      try {
+        timestamp = parseTime(raw, rules.timestampField)
+      } catch {
+        return `has a ${rules.timestampField} that is not a time`
+      }
+    } else return `has no usable ${rules.timestampField} (epoch ms or a time string)`
+  }
+  return {key, value, timestamp}
+}
+
+function trimBlanks(line: Buffer): Buffer {
+  let start = 0
+  let end = line.length
+  while (start < end && isBlank(line[start]!)) start++
+  while (end > start && isBlank(line[end - 1]!)) end--
+  return start === 0 && end === line.length ? line : line.subarray(start, end)
+}

@@ -1,0 +1,265 @@
+import Fastify, {LogController, type FastifyReply, type FastifyRequest} from 'fastify'
+import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from 'prom-client'
+
+import {UserError} from '../../shared/errors.js'
+import type {Settings} from '../../shared/settings.js'
+import {topicMetadata, withAdmin} from '../../kafka/topics.js'
+import {compileRules, parseBody, type KeySource} from './events.js'
+import {IdempotencyStore, MAX_KEY_LENGTH} from './idempotency.js'
+import {Batch, EventState, IngestProducer, type QueueLimits} from './producer.js'
+
+/**
+ * The HTTP-to-Kafka ingest front (Chartbeat's design: one per front server, key from the request,
+ * snappy). POST /events takes one JSON event or NDJSON; the answer is 2xx only once every event
+ * of the request is acknowledged by all in-sync replicas. Anything else is a non-2xx that says how
+ * many were written; a retry with the same Idempotency-Key writes only the rest. When the queue
+ * nears its limits or no broker acknowledges, new requests get 503 + Retry-After instead of being
+ * queued into loss. Stopping (the signal) refuses new requests, finishes the ones under way,
+ * flushes everything accepted, then resolves.
+ *
+ * Also /healthz and Prometheus /metrics; logs are JSON lines on stderr (pino, through fastify).
+ */
+export interface IngestOptions {
+  topic: string
+  key: KeySource
+  timestampField?: string
+  host: string
+  port: number
+  maxRequestBytes: number
+  maxEventBytes: number
+  /** How long a request waits for its acknowledgements before answering 503. */
+  ackTimeoutMs: number
+  idempotencyWindowMs: number
+  idempotencyMaxKeys: number
+  queue: QueueLimits
+  lingerMs: number
+  /** librdkafka's message.timeout.ms: how long an accepted event is retried before it is failed. */
+  messageTimeoutMs: number
+  signal: AbortSignal
+  /** Called once the server listens, with its address. */
+  onListening?: (address: string) => void
+}
+
+export interface IngestSummary {
+  topic: string
+  address: string
+  requests: number
+  eventsWritten: number
+  eventsFailed: number
+  seconds: number
+}
+
+const RETRY_AFTER_SECONDS = {broker_down: 5, queue_full: 1, not_acknowledged: 2} as const
+type Refusal = keyof typeof RETRY_AFTER_SECONDS
+
+export async function serveIngest(settings: Settings, options: IngestOptions): Promise<IngestSummary> {
+  const rules = compileRules({key: options.key, timestampField: options.timestampField, maxEventBytes: options.maxEventBytes})
+  await withAdmin(settings, (admin) => topicMetadata(settings, admin, options.topic))
+  const producer = await IngestProducer.open(settings, options.topic, {limits: options.queue, lingerMs: options.lingerMs, messageTimeoutMs: options.messageTimeoutMs})
+  const idempotency = new IdempotencyStore({windowMs: options.idempotencyWindowMs, maxKeys: options.idempotencyMaxKeys})
+  const started = Date.now()
+  let requestCount = 0
+
+  const app = Fastify({
+    logger: {level: 'info', stream: process.stderr, base: {service: 'replayctl-ingest', topic: options.topic}},
+    // A line per request would cost more than the request at thousands per second; refusals are logged.
+    logController: new LogController({disableRequestLogging: true}),
+    bodyLimit: options.maxRequestBytes,
+    return503OnClosing: true,
+  })
+  const log = app.log
+
+  const registry = new Registry()
+  collectDefaultMetrics({register: registry, prefix: 'replayctl_ingest_'})
+  const requests = new Counter({name: 'replayctl_ingest_requests_total', help: 'POST /events requests, by HTTP status', labelNames: ['status'], registers: [registry]})
+  const events = new Counter({name: 'replayctl_ingest_events_total', help: 'Events of requests answered 503 that were not written (outcome=unwritten)', labelNames: ['outcome'], registers: [registry]})
+  new Gauge({name: 'replayctl_ingest_events_delivered', help: 'Events Kafka reported, by outcome: written (acknowledged by all in-sync replicas) or failed', labelNames: ['outcome'], registers: [registry], collect() {
+    this.set({outcome: 'written'}, producer.delivered.written)
+    this.set({outcome: 'failed'}, producer.delivered.failed)
+  }})
+  // Bound once: looking a label set up on every request costs more than the increment.
+  const answeredOk = requests.labels({status: '200'})
+  const bytes = new Counter({name: 'replayctl_ingest_request_bytes_total', help: 'Request body bytes received on POST /events', registers: [registry]})
+  const refused = new Counter({name: 'replayctl_ingest_refused_total', help: 'Requests answered 503, by reason (broker_down, queue_full, not_acknowledged)', labelNames: ['reason'], registers: [registry]})
+  const latency = new Histogram({
+    name: 'replayctl_ingest_produce_latency_seconds',
+    help: 'From queueing a request\'s events to the acknowledgement of the last one',
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  })
+  new Gauge({name: 'replayctl_ingest_queue_messages', help: 'Events queued in librdkafka awaiting acknowledgement', registers: [registry], collect() {
+    this.set(producer.health().queuedMessages)
+  }})
+  new Gauge({name: 'replayctl_ingest_queue_bytes', help: 'Bytes of events queued in librdkafka awaiting acknowledgement', registers: [registry], collect() {
+    this.set(producer.health().queuedBytes)
+  }})
+  new Gauge({name: 'replayctl_ingest_broker_up', help: '1 while brokers acknowledge writes', registers: [registry], collect() {
+    this.set(producer.health().brokerUp ? 1 : 0)
+  }})
+  new Gauge({name: 'replayctl_ingest_idempotency_keys', help: 'Idempotency-Keys remembered', registers: [registry], collect() {
+    this.set(idempotency.size)
+  }})
+
+  producer.onBrokerState = (up) => (up ? log.info('brokers acknowledge writes again') : log.warn('all brokers are down: answering 503 until one is back'))
+  let lastFailureLog = 0
+  producer.onDeliveryFailure = (error) => {
+    if (Date.now() - lastFailureLog < 1000) return
+    lastFailureLog = Date.now()
+    log.error({err: error.message}, 'an event was not acknowledged by Kafka')
+  }
+
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', {parseAs: 'buffer'}, (_request, body, done) => done(null, body))
+
+  app.setErrorHandler((error: Error & {code?: string; statusCode?: number}, request, reply) => {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      requests.inc({status: '413'})
+      return reply.code(413).send({error: `the request body is larger than ${options.maxRequestBytes} bytes (--max-request-bytes); send fewer events per request`})
+    }
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
+    if (status === 500) log.error({err: error.message, url: request.url}, 'request failed')
+    requests.inc({status: String(status)})
+    return reply.code(status).send({error: error.message})
+  })
+
+  // One line per second at most: a broker outage under load would otherwise log every request.
+  let lastRefusalLog = 0
+  let refusalsSinceLog = 0
+  const answerRefusal = (reply: FastifyReply, reason: Refusal, batch: Batch, keyed: boolean, message: string) => {
+    const written = batch.count(EventState.WRITTEN)
+    const pending = batch.count(EventState.PENDING)
+    const total = batch.size
+    refused.inc({reason})
+    requests.inc({status: '503'})
+    events.inc({outcome: 'unwritten'}, total - written)
+    refusalsSinceLog++
+    if (Date.now() - lastRefusalLog >= 1000) {
+      log.warn({reason, events: total, written, pending, refusedSinceLastLine: refusalsSinceLog}, 'answered 503')
+      lastRefusalLog = Date.now()
+      refusalsSinceLog = 0
+    }
+    return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS[reason])).send({
+      error: `${message}; ${written} of ${total} events were written${pending ? ` and ${pending} are still in flight` : ''}`,
+      events: total,
+      written,
+      pending,
+      retry: keyed
+        ? 'send the same request again with the same Idempotency-Key header: events already written are not written twice'
+        : written + pending === 0
+          ? 'send the same request again: none of it was written'
+          : 'sending it again without an Idempotency-Key writes its written events twice; give requests an Idempotency-Key header',
+    })
+  }
+
+  app.post('/events', async (request: FastifyRequest, reply: FastifyReply) => {
+    requestCount++
+    const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0)
+    bytes.inc(body.length)
+    const headerKey = rules.keyHeader === null ? undefined : headerValue(request.headers[rules.keyHeader])
+    const singleJson = (request.headers['content-type'] ?? '').startsWith('application/json')
+    const parsed = parseBody(body, rules, headerKey, singleJson)
+    if ('status' in parsed) {
+      requests.inc({status: '400'})
+      return reply.code(400).send({error: parsed.error, line: parsed.line, written: 0})
+    }
+
+    const {records} = parsed
+    const idempotencyKey = headerValue(request.headers['idempotency-key'])
+    let batch: Batch
+    let release = () => {}
+    if (idempotencyKey) {
+      if (idempotencyKey.length > MAX_KEY_LENGTH) {
+        requests.inc({status: '400'})
+        return reply.code(400).send({error: `the Idempotency-Key is longer than ${MAX_KEY_LENGTH} characters; nothing was written`, line: null, written: 0})
+      }
+      const claim = idempotency.claim(idempotencyKey, body, records.length)
+      if ('conflict' in claim) {
+        const status = claim.conflict === 'in_progress' ? 409 : 422
+        requests.inc({status: String(status)})
+        return reply.code(status).send({
+          error: claim.conflict === 'in_progress'
+            ? 'a request with this Idempotency-Key is still under way; wait for its answer, then retry'
+            : 'this Idempotency-Key was used with a different body; use a new key for new events',
+        })
+      }
+      batch = claim.batch
+      release = claim.release
+    } else {
+      batch = new Batch(records.length)
+    }
+
+    try {
+      let toSend = 0
+      let sendBytes = 0
+      for (let index = 0; index < records.length; index++) {
+        if (batch.states[index] === EventState.UNSENT || batch.states[index] === EventState.FAILED) {
+          toSend++
+          sendBytes += records[index]!.value.length
+        }
+      }
+      if (toSend > 0) {
+        const refusal = producer.refusal(toSend, sendBytes)
+        if (refusal) return answerRefusal(reply, refusal, batch, Boolean(idempotencyKey), refusal === 'broker_down' ? 'no Kafka broker is acknowledging writes' : 'the producer queue is nearly full')
+        producer.send(batch, records)
+      }
+      const queuedAt = process.hrtime.bigint()
+      const settled = await batch.settled(options.ackTimeoutMs)
+      latency.observe(Number(process.hrtime.bigint() - queuedAt) / 1e9)
+      const written = batch.count(EventState.WRITTEN)
+      if (written < batch.size) {
+        return answerRefusal(reply, 'not_acknowledged', batch, Boolean(idempotencyKey), settled
+          ? 'Kafka did not acknowledge every event'
+          : `not every event was acknowledged within ${options.ackTimeoutMs} ms`)
+      }
+      answeredOk.inc()
+      return reply.code(200).send({events: batch.size, written})
+    } finally {
+      release()
+    }
+  })
+
+  app.get('/healthz', async (_request, reply) => {
+    const health = producer.health()
+    return reply.code(health.brokerUp ? 200 : 503).send({status: health.brokerUp ? 'ok' : 'kafka_down', topic: options.topic, ...health})
+  })
+
+  app.get('/metrics', async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()))
+
+  let address: string
+  try {
+    address = await app.listen({host: options.host, port: options.port})
+  } catch (error) {
+    await producer.close()
+    throw new UserError('INVALID_ARGUMENT', `cannot listen on ${options.host}:${options.port} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'choose a free --port, or another --host')
+  }
+  log.info({address, key: rules.keyName, timestampField: options.timestampField ?? null}, 'listening')
+  options.onListening?.(address)
+
+  let fatal: Error | null = null
+  await new Promise<void>((resolve) => {
+    if (options.signal.aborted) return resolve()
+    options.signal.addEventListener('abort', () => resolve(), {once: true})
+    producer.onFatal = (error) => {
+      fatal = error
+      log.fatal({err: error.message}, 'the Kafka producer failed for good: stopping')
+      resolve()
+    }
+  })
+  log.info({queued: producer.health().queuedMessages}, 'stopping: refusing new requests, finishing those under way')
+  await app.close()
+  log.info({queued: producer.health().queuedMessages}, 'flushing accepted events')
+  await producer.close()
+  log.info({requests: requestCount, ...producer.delivered}, 'stopped')
+  if (fatal) {
+    throw new UserError(
+      'KAFKA_UNAVAILABLE',
+      `the Kafka producer failed for good (${(fatal as Error).message}); requests under way were answered 503 with what was written`,
+      'start `ingest serve` again (the systemd unit restarts it); clients retry with their Idempotency-Key',
+    )
+  }
+  return {topic: options.topic, address, requests: requestCount, eventsWritten: producer.delivered.written, eventsFailed: producer.delivered.failed, seconds: (Date.now() - started) / 1000}
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}

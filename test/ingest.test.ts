@@ -1,0 +1,448 @@
+import assert from 'node:assert/strict'
+import {spawn, type ChildProcess} from 'node:child_process'
+import {readdirSync, readFileSync, mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {after, before, describe, it} from 'node:test'
+
+import {Pool, request} from 'undici'
+
+import {apacheTool, BIN, BROKERS, deleteTopics, isOneLineError, partitionDir, runCli, uniqueName} from './helpers.js'
+
+/**
+ * `ingest serve` as an operator runs it (the built CLI, its own process), driven over HTTP by
+ * undici, against the real broker. What is in the topic is read back with kcat and compared with
+ * what the server answered; placement with `log partition-for`; compression with Apache's
+ * DumpLogSegments. The broker-loss case runs its own one-node stack on its own port and state
+ * directory, kills the broker with SIGKILL and starts it again with `dev up`.
+ */
+interface Server {
+  url: string
+  child: ChildProcess
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<number>
+}
+
+function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
+  const child = spawn(process.execPath, [BIN, 'ingest', 'serve', '--port', '0', ...args], {
+    env: {PATH: process.env.PATH, HOME: process.env.HOME, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json', ...env},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
+  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ingest serve did not listen within 60 s: ${stderr}`)), 60_000)
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+      const listening = stderr.split('\n').map(tryJson).find((line) => line?.msg === 'listening')
+      if (listening) {
+        clearTimeout(timer)
+        resolve({url: listening.address, child, stdout: () => stdout, stderr: () => stderr, exited})
+      }
+    })
+    exited.then((code) => reject(new Error(`ingest serve exited ${code}: ${stderr}`)))
+  })
+}
+
+function tryJson(line: string): any {
+  try {
+    return JSON.parse(line)
+  } catch {
+    return undefined
+  }
+}
+
+async function stopServer(server: Server): Promise<number> {
+  server.child.kill('SIGTERM')
+  return server.exited
+}
+
+async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<{status: number; json: any; headers: Record<string, unknown>}> {
+  const response = await request(`${url}/events`, {method: 'POST', body, headers: {'content-type': 'application/x-ndjson', ...headers}})
+  const text = await response.body.text()
+  return {status: response.statusCode, json: tryJson(text), headers: response.headers}
+}
+
+function run(command: string, args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, ...env}})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk))
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${command} exited ${code}: ${stderr}`))))
+  })
+}
+
+interface Stored {
+  key: string
+  partition: number
+  timestamp: number
+  value: any
+}
+
+async function readTopic(topic: string, brokers = BROKERS): Promise<Stored[]> {
+  const stdout = await run('kcat', ['-b', brokers, '-C', '-t', topic, '-e', '-q', '-f', '%k\t%p\t%T\t%s\n'])
+  return stdout.split('\n').filter(Boolean).map((line) => {
+    const [key, partition, timestamp, value] = line.split('\t')
+    return {key: key!, partition: Number(partition), timestamp: Number(timestamp), value: JSON.parse(value!)}
+  })
+}
+
+async function createTopic(prefix: string, partitions: number, env: Record<string, string> = {}): Promise<string> {
+  const topic = uniqueName(`ingest_${prefix}`)
+  const created = await runCli(['topic', 'create', topic, '--partitions', String(partitions), '--retention', '2d'], {env})
+  assert.equal(created.code, 0, created.stderr)
+  return topic
+}
+
+const ndjson = (events: object[]) => `${events.map((event) => JSON.stringify(event)).join('\n')}\n`
+
+/** Event ids in the topic, each with how often it is there. */
+function idCounts(stored: Stored[]): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const record of stored) counts.set(record.value.id, (counts.get(record.value.id) ?? 0) + 1)
+  return counts
+}
+
+const topics: string[] = []
+after(() => deleteTopics(topics))
+
+describe('ingest serve: POST /events', () => {
+  let server: Server
+  let topic: string
+  before(async () => {
+    topic = await createTopic('main', 4)
+    topics.push(topic)
+    server = await startServer(['-t', topic, '--timestamp-field', 'ts', '--max-request-bytes', '20000', '--max-event-bytes', '2000'])
+  })
+  after(() => stopServer(server))
+
+  it('writes keyed events where `log partition-for` says, with CreateTime from the field, snappy', async () => {
+    const base = Date.now() - 3_600_000
+    const events = Array.from({length: 60}, (_, index) => ({webhook_id: `w${index % 7}`, id: `a${index}`, ts: base + index, body: 'x'.repeat(100)}))
+    const batch = await post(server.url, ndjson(events.slice(0, 59)))
+    assert.equal(batch.status, 200, JSON.stringify(batch.json))
+    assert.deepEqual(batch.json, {events: 59, written: 59})
+    // One JSON object, pretty-printed, is one event.
+    const single = await post(server.url, JSON.stringify(events[59], null, 2), {'content-type': 'application/json'})
+    assert.equal(single.status, 200, JSON.stringify(single.json))
+    assert.deepEqual(single.json, {events: 1, written: 1})
+
+    const stored = await readTopic(topic)
+    assert.equal(stored.length, 60)
+    assert.deepEqual(stored.map((record) => record.value.id).sort(), events.map((event) => event.id).sort())
+    const placement = new Map<string, number>()
+    for (const key of new Set(events.map((event) => event.webhook_id))) {
+      const located = await runCli(['log', 'partition-for', key, '--topic', topic, '--json'])
+      assert.equal(located.code, 0, located.stderr)
+      placement.set(key, located.json.partition)
+    }
+    for (const record of stored) {
+      assert.equal(record.partition, placement.get(record.key), `key ${record.key}`)
+      assert.equal(record.key, record.value.webhook_id)
+      assert.equal(record.timestamp, record.value.ts)
+    }
+
+    const described = await runCli(['topic', 'describe', topic, '--json'])
+    assert.equal(described.json.configs['compression.type'], 'snappy')
+    const dir = await partitionDir(topic, placement.get('w0')!)
+    const segment = readdirSync(dir).find((name) => name.endsWith('.log'))!
+    const dump = await apacheTool('kafka.tools.DumpLogSegments', ['--files', join(dir, segment)])
+    const codecs = [...dump.matchAll(/compresscodec: (\w+)/g)].map((match) => match[1])
+    assert.ok(codecs.length > 0, dump)
+    assert.deepEqual([...new Set(codecs)], ['snappy'])
+  })
+
+  it('rejects a request with one bad event whole, naming its line, and writes nothing of it', async () => {
+    const before = (await readTopic(topic)).length
+    const good = (id: string) => JSON.stringify({webhook_id: 'w1', id, ts: Date.now()})
+    const cases: [string, number, RegExp][] = [
+      [`${good('b1')}\n${good('b2')}\n{"webhook_id": "w1", oops}\n${good('b3')}\n`, 3, /line 3 is not valid JSON/],
+      [`${good('c1')}\n\n${JSON.stringify({id: 'c2', ts: 1})}\n`, 3, /line 3 has no webhook_id field/],
+      [`${good('d1')}\n${JSON.stringify({webhook_id: 'w1', id: 'd2', ts: 'yesterday-ish'})}\n`, 2, /line 2 has a ts that is not a time/],
+      [`${good('e1')}\n[1,2]\n`, 2, /line 2 is not a JSON object/],
+      [`${good('f1')}\n${JSON.stringify({webhook_id: 'w1', id: 'f2', ts: 1, body: 'y'.repeat(2500)})}\n`, 2, /line 2 is 25\d\d bytes, more than the 2000 an event may have/],
+    ]
+    for (const [body, line, message] of cases) {
+      const answer = await post(server.url, body)
+      assert.equal(answer.status, 400, body)
+      assert.equal(answer.json.line, line)
+      assert.equal(answer.json.written, 0)
+      assert.match(answer.json.error, message)
+      assert.match(answer.json.error, /nothing of this request was written/)
+    }
+    const empty = await post(server.url, '\n\n')
+    assert.equal(empty.status, 400)
+    assert.match(empty.json.error, /no events/)
+
+    const tooLarge = await post(server.url, ndjson(Array.from({length: 200}, (_, index) => ({webhook_id: 'w1', id: `g${index}`, ts: 1, body: 'z'.repeat(100)}))))
+    assert.equal(tooLarge.status, 413)
+    assert.match(tooLarge.json.error, /larger than 20000 bytes \(--max-request-bytes\)/)
+
+    assert.equal((await readTopic(topic)).length, before)
+  })
+
+  it('writes nothing twice when a request is retried with the same Idempotency-Key', async () => {
+    const before = (await readTopic(topic)).length
+    const body = ndjson(Array.from({length: 10}, (_, index) => ({webhook_id: `k${index}`, id: `i${index}`, ts: Date.now()})))
+    const first = await post(server.url, body, {'idempotency-key': 'retry-1'})
+    assert.equal(first.status, 200)
+    assert.deepEqual(first.json, {events: 10, written: 10})
+    const again = await post(server.url, body, {'idempotency-key': 'retry-1'})
+    assert.equal(again.status, 200)
+    assert.deepEqual(again.json, {events: 10, written: 10})
+    const reused = await post(server.url, ndjson([{webhook_id: 'k1', id: 'other', ts: 1}]), {'idempotency-key': 'retry-1'})
+    assert.equal(reused.status, 422)
+    assert.match(reused.json.error, /different body/)
+    const longKey = await post(server.url, body, {'idempotency-key': 'k'.repeat(257)})
+    assert.equal(longKey.status, 400)
+    assert.match(longKey.json.error, /longer than 256 characters/)
+
+    const stored = await readTopic(topic)
+    assert.equal(stored.length, before + 10)
+    const counts = idCounts(stored)
+    for (let index = 0; index < 10; index++) assert.equal(counts.get(`i${index}`), 1)
+  })
+
+  it('serves /healthz and Prometheus /metrics', async () => {
+    const health = await request(`${server.url}/healthz`)
+    assert.equal(health.statusCode, 200)
+    assert.deepEqual(await health.body.json(), {status: 'ok', topic, brokerUp: true, queuedMessages: 0, queuedBytes: 0})
+    const metrics = await request(`${server.url}/metrics`)
+    const text = await metrics.body.text()
+    assert.match(text, /replayctl_ingest_requests_total\{status="200"\} 4/)
+    assert.match(text, /replayctl_ingest_requests_total\{status="400"\} 7/)
+    assert.match(text, /replayctl_ingest_requests_total\{status="413"\} 1/)
+    assert.match(text, /replayctl_ingest_events_delivered\{outcome="written"\} 70/)
+    assert.match(text, /replayctl_ingest_produce_latency_seconds_count 4/)
+    assert.match(text, /replayctl_ingest_queue_messages 0/)
+    assert.match(text, /replayctl_ingest_request_bytes_total \d+/)
+    // Log lines are JSON objects.
+    const lines = server.stderr().split('\n').filter(Boolean)
+    assert.ok(lines.length > 0)
+    for (const line of lines) assert.equal(typeof tryJson(line), 'object', line)
+  })
+})
+
+describe('ingest serve: refusing to start', () => {
+  it('says in one line when the topic does not exist or the flags conflict', async () => {
+    const missing = await runCli(['ingest', 'serve', '-t', uniqueName('ingest_missing'), '--port', '0'])
+    assert.equal(missing.code, 3)
+    assert.ok(isOneLineError(missing), missing.stderr)
+    assert.match(missing.stderr, /topic 'ingest_missing_\w+' does not exist/)
+    const both = await runCli(['ingest', 'serve', '-t', 'x', '--key-field', 'a', '--key-header', 'B'])
+    assert.equal(both.code, 2)
+    assert.ok(isOneLineError(both), both.stderr)
+    assert.match(both.stderr, /--key-field and --key-header cannot both be given/)
+  })
+})
+
+describe('ingest serve --key-header', () => {
+  it('keys every event of a request by the header, and refuses a request without it', async () => {
+    const topic = await createTopic('header', 3)
+    topics.push(topic)
+    const server = await startServer(['-t', topic, '--key-header', 'X-Webhook-Id'])
+    try {
+      const answer = await post(server.url, ndjson([{id: 'h1'}, {id: 'h2'}]), {'x-webhook-id': 'hook-9'})
+      assert.equal(answer.status, 200)
+      const missing = await post(server.url, ndjson([{id: 'h3'}]))
+      assert.equal(missing.status, 400)
+      assert.match(missing.json.error, /X-Webhook-Id header is missing/)
+      const located = await runCli(['log', 'partition-for', 'hook-9', '--topic', topic, '--json'])
+      const stored = await readTopic(topic)
+      assert.deepEqual(stored.map((record) => [record.key, record.partition, record.value.id]), [['hook-9', located.json.partition, 'h1'], ['hook-9', located.json.partition, 'h2']])
+    } finally {
+      assert.equal(await stopServer(server), 0)
+    }
+  })
+})
+
+describe('ingest serve --idempotency-window', () => {
+  it('forgets a key after the window: the same request is then written again', async () => {
+    const topic = await createTopic('window', 1)
+    topics.push(topic)
+    const server = await startServer(['-t', topic, '--idempotency-window', '1s'])
+    try {
+      const body = ndjson([{webhook_id: 'w1', id: 'once'}])
+      assert.equal((await post(server.url, body, {'idempotency-key': 'k'})).status, 200)
+      assert.equal((await post(server.url, body, {'idempotency-key': 'k'})).status, 200)
+      assert.equal((await readTopic(topic)).length, 1)
+      await sleep(1500)
+      assert.equal((await post(server.url, body, {'idempotency-key': 'k'})).status, 200)
+      assert.equal((await readTopic(topic)).length, 2)
+    } finally {
+      assert.equal(await stopServer(server), 0)
+    }
+  })
+})
+
+describe('ingest serve: backpressure', () => {
+  it('answers 503 with Retry-After, writing nothing, when a request would fill the producer queue past 80%', async () => {
+    const topic = await createTopic('queue', 3)
+    topics.push(topic)
+    const server = await startServer(['-t', topic, '--queue-messages', '100'])
+    try {
+      const events = (prefix: string, count: number) => ndjson(Array.from({length: count}, (_, index) => ({webhook_id: `w${index}`, id: `${prefix}${index}`})))
+      const refused = await post(server.url, events('q', 81))
+      assert.equal(refused.status, 503)
+      assert.equal(refused.headers['retry-after'], '1')
+      assert.equal(refused.json.written, 0)
+      assert.match(refused.json.error, /producer queue is nearly full; 0 of 81 events were written/)
+      assert.match(refused.json.retry, /none of it was written/)
+      const accepted = await post(server.url, events('r', 80))
+      assert.equal(accepted.status, 200)
+
+      // Concurrent requests of 30 against a queue admitting 80: some may wait their turn as 503s;
+      // whatever got a 2xx is in the topic once, and nothing is there twice.
+      const load = new Load(server.url, 's', 8, 30)
+      while (load.firstTry2xx.length < 20) await sleep(50)
+      await load.stop()
+      assert.deepEqual([...load.statuses.keys()].filter((status) => status !== 200 && status !== 503), [])
+      const counts = idCounts(await readTopic(topic))
+      assert.ok([...counts.values()].every((count) => count === 1))
+      for (const id of load.firstTry2xx.flat()) assert.equal(counts.get(id), 1)
+      assert.equal(counts.has('q0'), false)
+      const metrics = await (await request(`${server.url}/metrics`)).body.text()
+      assert.match(metrics, /replayctl_ingest_refused_total\{reason="queue_full"\} [1-9]/)
+    } finally {
+      assert.equal(await stopServer(server), 0)
+    }
+  })
+})
+
+/** Clients that keep POSTing requests of `perRequest` unique events, each with its own Idempotency-Key. */
+class Load {
+  readonly firstTry2xx: string[][] = []
+  readonly answered5xx: {key: string; body: string; ids: string[]}[] = []
+  readonly statuses = new Map<number | string, number>()
+  private stopped = false
+  private next = 0
+  private readonly runners: Promise<void>[]
+
+  constructor(url: string, private readonly prefix: string, clients: number, private readonly perRequest: number, private readonly pool = new Pool(url, {connections: clients})) {
+    this.runners = Array.from({length: clients}, () => this.runner())
+  }
+
+  private async runner(): Promise<void> {
+    while (!this.stopped) {
+      const number = this.next++
+      const ids = Array.from({length: this.perRequest}, (_, index) => `${this.prefix}${number}-${index}`)
+      const body = ndjson(ids.map((id, index) => ({webhook_id: `w${(number + index) % 13}`, id, ts: Date.now()})))
+      const key = `${this.prefix}${number}`
+      let status: number | string
+      try {
+        const response = await this.pool.request({path: '/events', method: 'POST', body, headers: {'content-type': 'application/x-ndjson', 'idempotency-key': key}})
+        await response.body.dump()
+        status = response.statusCode
+      } catch (error) {
+        status = (error as {code?: string}).code ?? 'error'
+        await sleep(50)
+      }
+      this.statuses.set(status, (this.statuses.get(status) ?? 0) + 1)
+      if (status === 200) this.firstTry2xx.push(ids)
+      else this.answered5xx.push({key, body, ids})
+      if (status === 503) await sleep(100)
+    }
+  }
+
+  count(status: number | string): number {
+    return this.statuses.get(status) ?? 0
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    await Promise.all(this.runners)
+    await this.pool.close()
+  }
+}
+
+describe('ingest serve: the broker killed under load', () => {
+  const port = 9180
+  const state = mkdtempSync(join(tmpdir(), 'replayctl-ingest-kill-'))
+  const env = {REPLAYCTL_STATE: state, REPLAYCTL_BROKERS: `127.0.0.1:${port}`, REPLAYCTL_KAFKA_HEAP: '384m'}
+  const dev = (args: string[]) => runCli(['dev', ...args], {env, timeoutMs: 240_000})
+  after(async () => {
+    await dev(['down', '--purge', '--grace', '5'])
+    rmSync(state, {recursive: true, force: true})
+  })
+
+  it('answers 503 while it is down; every 2xx event is in the topic once, and every retried 5xx event too', {timeout: 600_000}, async () => {
+    const up = await dev(['up', '--port', String(port), '--json'])
+    assert.equal(up.code, 0, up.stderr)
+    const topic = await createTopic('kill', 3, env)
+    const server = await startServer(['-t', topic, '--ack-timeout', '3s'], env)
+    const load = new Load(server.url, 'k', 8, 5)
+    try {
+      while (load.firstTry2xx.length < 50) await sleep(100)
+      const {nodes} = JSON.parse(readFileSync(join(state, 'stack.json'), 'utf8')) as {nodes: {pid: number}[]}
+      process.kill(nodes[0]!.pid, 'SIGKILL')
+      const deadline = Date.now() + 60_000
+      while (load.count(503) < 20 && Date.now() < deadline) await sleep(200)
+      assert.ok(load.count(503) >= 20, `clients got ${JSON.stringify([...load.statuses])}`)
+      const health = await request(`${server.url}/healthz`)
+      assert.equal(health.statusCode, 503)
+      await health.body.dump()
+
+      const restarted = await dev(['up', '--json'])
+      assert.equal(restarted.code, 0, restarted.stderr)
+      const okBefore = load.count(200)
+      const recovered = Date.now() + 120_000
+      while (load.count(200) < okBefore + 50 && Date.now() < recovered) await sleep(200)
+      assert.ok(load.count(200) >= okBefore + 50, `no 2xx after the restart: ${JSON.stringify([...load.statuses])}`)
+    } finally {
+      await load.stop()
+    }
+
+    // The client retries every request that did not get a 2xx, with its Idempotency-Key.
+    const pool = new Pool(server.url, {connections: 4})
+    for (const failed of load.answered5xx) {
+      for (let attempt = 1; ; attempt++) {
+        const response = await pool.request({path: '/events', method: 'POST', body: failed.body, headers: {'content-type': 'application/x-ndjson', 'idempotency-key': failed.key}})
+        await response.body.dump()
+        if (response.statusCode === 200) break
+        assert.ok(attempt < 60, `retry of ${failed.key} still answered ${response.statusCode}`)
+        await sleep(500)
+      }
+    }
+    await pool.close()
+    assert.equal(await stopServer(server), 0)
+
+    const counts = idCounts(await readTopic(topic, env.REPLAYCTL_BROKERS))
+    const acknowledged = load.firstTry2xx.flat()
+    const retried = load.answered5xx.flatMap((failed) => failed.ids)
+    assert.ok(retried.length > 0)
+    for (const id of acknowledged) assert.equal(counts.get(id), 1, `event ${id} (2xx) is in the topic ${counts.get(id) ?? 0} times`)
+    for (const id of retried) assert.equal(counts.get(id), 1, `event ${id} (5xx, then retried) is in the topic ${counts.get(id) ?? 0} times`)
+    assert.equal([...counts.values()].reduce((sum, count) => sum + count, 0), acknowledged.length + retried.length)
+  })
+})
+
+describe('ingest serve: SIGTERM under load', () => {
+  it('finishes the requests under way, flushes, exits 0, and loses nothing acknowledged', async () => {
+    const topic = await createTopic('term', 3)
+    topics.push(topic)
+    const server = await startServer(['-t', topic, '--json'])
+    const load = new Load(server.url, 't', 8, 20)
+    while (load.firstTry2xx.length < 30) await sleep(50)
+    server.child.kill('SIGTERM')
+    assert.equal(await server.exited, 0, server.stderr())
+    await load.stop()
+
+    const summary = JSON.parse(server.stdout())
+    const counts = idCounts(await readTopic(topic))
+    const acknowledged = load.firstTry2xx.flat()
+    assert.ok(acknowledged.length >= 600)
+    for (const id of acknowledged) assert.equal(counts.get(id), 1, `event ${id} (2xx) is in the topic ${counts.get(id) ?? 0} times`)
+    // Everything the server accepted was flushed and is counted, including requests whose client saw the connection close.
+    assert.equal(summary.eventsWritten, [...counts.values()].reduce((sum, count) => sum + count, 0))
+    assert.equal(summary.eventsFailed, 0)
+    const stages = ['stopping: refusing new requests, finishing those under way', 'flushing accepted events', 'stopped']
+    const log = server.stderr().split('\n').map(tryJson).filter((line) => stages.includes(line?.msg))
+    assert.deepEqual(log.map((line) => line.msg), stages)
+  })
+})
