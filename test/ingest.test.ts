@@ -44,7 +44,7 @@ function startServer(args: string[], env: Record<string, string> = {}): Promise<
         resolve({url: listening.address, child, stdout: () => stdout, stderr: () => stderr, exited})
       }
     })
-    exited.then((code) => reject(new Error(`ingest serve exited ${code}: ${stderr}`)))
+    void exited.then((code) => reject(new Error(`ingest serve exited ${code}: ${stderr}`)))
   })
 }
 
