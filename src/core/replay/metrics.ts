@@ -20,6 +20,8 @@ export async function serveMetrics(worker: ReplayWorker, host: string, port: num
   const inFlight = new Gauge({name: 'replayctl_deliveries_in_flight', help: 'Webhook requests under way', registers: [registry]})
   const lag = new Gauge({name: 'replayctl_job_offsets_remaining', help: 'Offsets between a job checkpoint and its end', labelNames: ['job_id', 'webhook_id'], registers: [registry]})
 
+  const databaseErrors = new Counter({name: 'replayctl_database_errors_total', help: 'Claims that failed because the database could not be reached', registers: [registry]})
+
   const last = new Map<number, JobProgress>()
   const kinds = ['scanned', 'matched', 'delivered', 'duplicates'] as const
   worker.on('job-start', () => active.inc())
@@ -41,6 +43,8 @@ export async function serveMetrics(worker: ReplayWorker, host: string, port: num
     last.delete(job.id)
     lag.remove({job_id: String(job.id), webhook_id: job.webhookId})
   })
+
+  worker.on('db-error', () => databaseErrors.inc())
 
   const server = createServer((request, response) => {
     if (request.url !== '/metrics') {

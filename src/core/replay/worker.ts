@@ -8,6 +8,8 @@ import {claimJob, type ClaimedJob} from './jobs/index.js'
 import type {Partitioner} from '../kafka/partitioner.js'
 import {runJob, type JobOutcome, type JobProgress} from './run-job.js'
 import type {Settings} from '../shared/settings.js'
+import {UserError} from '../shared/errors.js'
+import type {WorkerEvents} from './events.js'
 
 /**
  * The replay worker: a loop that claims runnable jobs from MySQL (never more than `concurrency`
@@ -21,8 +23,11 @@ import type {Settings} from '../shared/settings.js'
  *
  * --once (cron): work until no job is runnable and none is running, then return.
  *
- * Events: 'job-start' (job), 'job-progress' (JobProgress), 'job-end' ({job, outcome, error?}),
- * 'idle', 'claim-error' (error). The dashboard, the log lines and the metrics listen to these.
+ * Database errors (MySQL down, a failed claim) do not end the worker: it backs off exponentially
+ * (from the poll interval, capped at 30 s) and reports each one ('db-error'); with --once it gives
+ * up with DATABASE_UNAVAILABLE after `maxDatabaseErrors` in a row.
+ *
+ * Events: see events.ts (WorkerEvents). The dashboard, the log lines and the metrics listen to them.
  */
 export interface WorkerOptions {
   concurrency: number
@@ -38,6 +43,19 @@ export interface WorkerOptions {
   allowPrivate: boolean
   partitioner: Partitioner
   owner?: string
+  /** With `once`: consecutive database errors before giving up (DATABASE_UNAVAILABLE). */
+  maxDatabaseErrors?: number
+}
+
+const DEFAULT_MAX_DATABASE_ERRORS = 5
+const DATABASE_BACKOFF_CAP_MS = 30_000
+// The loop backs off itself; inside one claim only a short retry (a deadlock, a dropped connection).
+const CLAIM_RETRY = {maxAttempts: 3, maxElapsedMs: 2_000}
+
+/** Exponential from the poll interval, capped, with jitter so restarted workers do not stampede. */
+export function databaseBackoff(failures: number, baseMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(DATABASE_BACKOFF_CAP_MS, Math.max(baseMs, 100) * 2 ** (failures - 1))
+  return Math.round(ceiling * (0.75 + random() / 4))
 }
 
 export interface WorkerSummary {
@@ -46,7 +64,7 @@ export interface WorkerSummary {
   seconds: number
 }
 
-export class ReplayWorker extends EventEmitter {
+export class ReplayWorker extends EventEmitter<WorkerEvents> {
   readonly owner: string
   private readonly shutdown = new AbortController()
   private readonly force = new AbortController()
@@ -83,7 +101,9 @@ export class ReplayWorker extends EventEmitter {
 
   async run(): Promise<WorkerSummary> {
     const started = Date.now()
-    const pool = await openPool(this.settings.mysqlUrl, {timeoutMs: this.settings.timeoutMs})
+    let pool: Pool | undefined
+    let failures = 0
+    let lastFailure: Error | undefined
     try {
       while (!this.stopping) {
         if (this.running.size >= this.options.concurrency) {
@@ -92,12 +112,23 @@ export class ReplayWorker extends EventEmitter {
         }
         let job: ClaimedJob | null = null
         try {
-          job = await claimJob(pool, {owner: this.owner, staleAfterMs: this.options.staleAfterMs})
+          pool ??= await openPool(this.settings.mysqlUrl, {timeoutMs: this.settings.timeoutMs})
+          job = await claimJob(pool, {owner: this.owner, staleAfterMs: this.options.staleAfterMs, retry: CLAIM_RETRY})
         } catch (error) {
-          this.emit('claim-error', error)
-          await this.nextWake(this.options.pollIntervalMs * 4)
+          // A wrong URL or credentials will not heal by waiting.
+          if (error instanceof UserError && error.code !== 'DATABASE_UNAVAILABLE') throw error
+          failures++
+          lastFailure = error as Error
+          const giveUp = this.options.once && failures >= (this.options.maxDatabaseErrors ?? DEFAULT_MAX_DATABASE_ERRORS)
+          const retryInMs = giveUp ? null : databaseBackoff(failures, this.options.pollIntervalMs)
+          this.emit('claim-error', lastFailure)
+          this.emit('db-error', {error: lastFailure, consecutive: failures, retryInMs})
+          if (retryInMs === null) break
+          await this.nextWake(retryInMs)
           continue
         }
+        if (failures > 0) this.emit('db-recovered', {failures})
+        failures = 0
         if (job) {
           this.start(pool, job)
           continue
@@ -108,7 +139,15 @@ export class ReplayWorker extends EventEmitter {
       }
       await Promise.all(this.running.values())
     } finally {
-      await pool.end().catch(() => {})
+      await pool?.end().catch(() => {})
+    }
+    if (failures > 0 && this.options.once && !this.stopping) {
+      throw new UserError(
+        'DATABASE_UNAVAILABLE',
+        `gave up after ${failures} database errors in a row: ${lastFailure instanceof UserError ? lastFailure.message : lastFailure?.message}`,
+        'check --mysql-url / REPLAYCTL_MYSQL_URL and that MySQL is up; the next run carries on where this one stopped',
+        {cause: lastFailure},
+      )
     }
     return {owner: this.owner, jobs: this.outcomes, seconds: (Date.now() - started) / 1000}
   }
@@ -137,7 +176,7 @@ export class ReplayWorker extends EventEmitter {
       (error: unknown) => {
         // The job stays claimed with its last checkpoint and is taken over once it goes stale.
         this.outcomes.ERROR = (this.outcomes.ERROR ?? 0) + 1
-        this.emit('job-end', {job, outcome: 'ERROR', error})
+        this.emit('job-end', {job, outcome: 'ERROR', error: error as Error})
       },
     ).finally(() => {
       this.running.delete(job.id)
