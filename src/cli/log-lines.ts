@@ -43,5 +43,6 @@ export function logWorker(worker: ReplayWorker, options: WorkerLogOptions): () =
   worker.on('db-recovered', ({failures}) => log('info', 'database available again', {failures}))
   worker.on('completion-swept', (swept) =>
     log(swept.outcome === 'failed' ? 'warn' : 'info', 'completion event swept', {job: swept.jobId, webhook: swept.webhookId, state: swept.state, outcome: swept.outcome, ...(swept.reason ? {reason: swept.reason} : {})}))
+  worker.on('sweep-error', (error) => log('warn', 'completion sweep failed', {error: error.message}))
   return () => log('info', 'worker stopped')
 }

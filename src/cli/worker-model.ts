@@ -23,7 +23,7 @@ export interface WorkerSnapshot {
   database: {error: string; consecutive: number; retryAt: number | null} | null
 }
 
-const TONE: Record<string, WorkerSnapshot['recent'][number]['tone']> = {COMPLETED: 'good', RELEASED: 'warn', RETRY_LATER: 'warn', LEASE_LOST: 'warn', delivered: 'good', skipped: 'warn'}
+const TONE: Record<string, WorkerSnapshot['recent'][number]['tone']> = {COMPLETED: 'good', RELEASED: 'warn', RETRY_LATER: 'warn', LEASE_LOST: 'warn', delivered: 'good'}
 
 export class WorkerModel extends EventEmitter<{change: []}> {
   private readonly running = new Map<number, RunningJob>()

@@ -45,7 +45,7 @@ export interface CompletionSwept {
   jobId: number
   webhookId: string
   state: 'FAILED' | 'CANCELLED'
-  outcome: 'delivered' | 'failed' | 'skipped'
+  outcome: 'delivered' | 'failed'
   reason?: string
 }
 
@@ -62,7 +62,10 @@ export interface WorkerEvents {
   'db-error': [failure: DatabaseError]
   /** The database answers again after `failures` consecutive errors. */
   'db-recovered': [recovered: {failures: number}]
+  /** The sweeper sent (or failed to send) an owed completion event. */
   'completion-swept': [swept: CompletionSwept]
+  /** A sweep stopped on an error (the database, most likely); the next sweep carries on. */
+  'sweep-error': [error: Error]
   /** Kept for listeners written before 'db-error': the claim's error alone. */
   'claim-error': [error: Error]
 }

@@ -5,6 +5,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {openPool, type Pool} from '../db/database.js'
 import type {RetryPolicy} from './delivery.js'
 import {claimJob, type ClaimedJob} from './jobs/index.js'
+import {sweepCompletions} from './completion-sweeper.js'
 import type {Partitioner} from '../kafka/partitioner.js'
 import {runJob, type JobOutcome, type JobProgress} from './run-job.js'
 import type {Settings} from '../shared/settings.js'
@@ -21,7 +22,10 @@ import type {WorkerEvents} from './events.js'
  * resumes it at once. After `graceMs` in-flight requests are cut as well (their events stay
  * below the checkpoint and are delivered again by whoever resumes).
  *
- * --once (cron): work until no job is runnable and none is running, then return.
+ * --once (cron): work until no job is runnable and none is running, sweep once, then return.
+ *
+ * Every few seconds (and once before --once returns) the completion sweeper sends the final
+ * "Incomplete" event of jobs that ended without their worker (completion-sweeper.ts).
  *
  * Database errors (MySQL down, a failed claim) do not end the worker: it backs off exponentially
  * (from the poll interval, capped at 30 s) and reports each one ('db-error'); with --once it gives
@@ -43,11 +47,14 @@ export interface WorkerOptions {
   allowPrivate: boolean
   partitioner: Partitioner
   owner?: string
+  /** How often the completion sweeper looks for owed events (default 5 s). */
+  sweepIntervalMs?: number
   /** With `once`: consecutive database errors before giving up (DATABASE_UNAVAILABLE). */
   maxDatabaseErrors?: number
 }
 
 const DEFAULT_MAX_DATABASE_ERRORS = 5
+const DEFAULT_SWEEP_INTERVAL_MS = 5_000
 const DATABASE_BACKOFF_CAP_MS = 30_000
 // The loop backs off itself; inside one claim only a short retry (a deadlock, a dropped connection).
 const CLAIM_RETRY = {maxAttempts: 3, maxElapsedMs: 2_000}
@@ -71,6 +78,8 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
   private readonly running = new Map<number, Promise<void>>()
   private readonly outcomes: WorkerSummary['jobs'] = {}
   private wake: (() => void) | undefined
+  private sweeping: Promise<void> | undefined
+  private lastSweepAt = 0
 
   constructor(
     private readonly settings: Settings,
@@ -133,11 +142,17 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
           this.start(pool, job)
           continue
         }
-        if (this.options.once && this.running.size === 0) break
+        if (this.options.once && this.running.size === 0) {
+          // A cron worker settles what is owed before it leaves.
+          this.sweep(pool, true)
+          await this.sweeping
+          break
+        }
+        this.sweep(pool)
         this.emit('idle')
         await this.nextWake(this.options.pollIntervalMs)
       }
-      await Promise.all(this.running.values())
+      await Promise.all([...this.running.values(), this.sweeping])
     } finally {
       await pool?.end().catch(() => {})
     }
@@ -183,6 +198,24 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
       this.wake?.()
     })
     this.running.set(job.id, work)
+  }
+
+  /** Starts a completion sweep in the background when one is due and none is under way. */
+  private sweep(pool: Pool, now = false): void {
+    if (this.sweeping || (!now && Date.now() - this.lastSweepAt < (this.options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS))) return
+    this.lastSweepAt = Date.now()
+    this.sweeping = sweepCompletions(pool, {
+      allowPrivate: this.options.allowPrivate,
+      deliveryTimeoutMs: this.options.deliveryTimeoutMs,
+      retry: this.options.retry,
+      // A send under way may finish within the grace period, as a job's requests may.
+      signal: this.force.signal,
+    }, (swept) => this.emit('completion-swept', swept)).then(
+      () => {},
+      (error: Error) => {
+        this.emit('sweep-error', error)
+      },
+    ).finally(() => (this.sweeping = undefined))
   }
 
   private async nextWake(ms: number): Promise<void> {
