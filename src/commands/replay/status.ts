@@ -33,7 +33,7 @@ export default class ReplayStatus extends ConnectedCommand<typeof ReplayStatus> 
     let lastLine = ''
     const final = await followJob(this.settings, id, (status) => {
       if (mode === 'plain') {
-        const line = `${isoTime(Date.now())} job ${status.id} ${status.state} ${status.progressPercent === null ? '' : `${status.progressPercent.toFixed(1)}% `}delivered=${status.delivered} duplicates=${status.duplicates}${status.lastError ? ` error=${status.lastError}` : ''}`
+        const line = `${isoTime(Date.now())} job ${status.id} ${status.state} ${status.progressPercent === null ? '' : `${status.progressPercent.toFixed(1)}% `}delivered=${status.delivered} duplicates=${status.duplicates}${status.eventsPerSecond === null ? '' : ` events/s=${Math.round(status.eventsPerSecond)}`}${status.lastError ? ` error=${status.lastError}` : ''}`
         if (line.slice(25) !== lastLine.slice(25)) process.stderr.write(`${line}\n`)
         lastLine = line
       } else if (mode === 'tty') {
