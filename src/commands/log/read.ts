@@ -1,21 +1,12 @@
 import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
-import {formatCount, paint, table} from '../../cli/output.js'
+import {formatCount, paint} from '../../cli/output.js'
+import {formatRecordTable, jsonLines, rawLines, recordView, StdoutWriter, type RecordView} from '../../cli/records.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
-import {planRead, type ReadPlan, readRecords, toReadRecord} from '../../core/kafka/read.js'
-import type {Message} from '../../core/kafka/range-reader.js'
-import {isoTime, parseTime, TIME_FORMS} from '../../core/shared/time.js'
-
-interface RecordView {
-  partition: number
-  offset: number
-  timestamp: string | null
-  key: string | null
-  headers: Record<string, string>
-  value: string | null
-}
+import {planRead, type ReadPlan, readRecords} from '../../core/kafka/read.js'
+import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
 
 interface ReadResult {
   topic: string
@@ -72,71 +63,15 @@ export default class LogRead extends ConnectedCommand<typeof LogRead> {
     let count = 0
     for await (const batch of readRecords(this.settings, plan, {max: flags.max, signal: stopOnClosedPipe.signal})) {
       count += batch.length
-      if (collect) for (const message of batch) records.push(view(message))
+      if (collect) for (const message of batch) records.push(recordView(message))
       else if (flags.format === 'raw') await out.write(rawLines(batch))
-      else await out.write(batch.map((message) => `${JSON.stringify(view(message))}\n`).join(''))
+      else await out.write(jsonLines(batch))
     }
 
     if (!this.jsonEnabled() && flags.format === 'table') {
-      this.print(table(['partition', 'offset', 'timestamp', 'key', 'headers', 'value'], records.map((record) => [
-        record.partition,
-        record.offset,
-        record.timestamp,
-        record.key,
-        Object.entries(record.headers).map(([key, value]) => `${key}=${value}`).join(' '),
-        truncate(record.value ?? '', 100),
-      ])))
+      this.print(formatRecordTable(records))
     }
     if (!this.jsonEnabled() && process.stderr.isTTY) process.stderr.write(paint.dim(`${formatCount(count)} records\n`))
     return {topic: plan.topic, ranges: plan.ranges, count, ...(this.jsonEnabled() ? {records} : {})}
-  }
-}
-
-function view(message: Message): RecordView {
-  const record = toReadRecord(message)
-  return {
-    partition: record.partition,
-    offset: record.offset,
-    timestamp: record.timestamp >= 0 ? isoTime(record.timestamp) : null,
-    key: record.key === null ? null : record.key.toString('utf8'),
-    headers: Object.fromEntries(record.headers.map((header) => [header.key, header.value.toString('utf8')])),
-    value: record.value === null ? null : record.value.toString('utf8'),
-  }
-}
-
-function rawLines(batch: Message[]): Buffer {
-  const parts: Buffer[] = []
-  const newline = Buffer.from('\n')
-  for (const message of batch) {
-    if (message.value) parts.push(message.value)
-    parts.push(newline)
-  }
-  return Buffer.concat(parts)
-}
-
-function truncate(text: string, length: number): string {
-  return text.length > length ? `${text.slice(0, length - 1)}…` : text
-}
-
-/** stdout with back-pressure; a closed pipe (`| head`) ends the read quietly. */
-class StdoutWriter {
-  private closed = false
-  private readonly closedListeners: (() => void)[] = []
-
-  constructor() {
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error
-      this.closed = true
-      for (const listener of this.closedListeners) listener()
-    })
-  }
-
-  onClosed(listener: () => void): void {
-    this.closedListeners.push(listener)
-  }
-
-  async write(chunk: string | Buffer): Promise<void> {
-    if (this.closed || chunk.length === 0) return
-    if (!process.stdout.write(chunk)) await new Promise((resolve) => process.stdout.once('drain', resolve))
   }
 }

@@ -1,10 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
-import {details} from '../../cli/output.js'
-import {uiMode} from '../../cli/progress.js'
-import {WorkerModel} from '../../cli/worker-model.js'
-import {logWorker} from '../../cli/log-lines.js'
+import {formatWorkerSummary, showWorker} from '../../cli/worker-view.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {serveMetrics} from '../../core/replay/metrics.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
@@ -63,11 +60,10 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
     process.on('SIGINT', onSignal)
 
     const metrics = flags['metrics-port'] === undefined ? undefined : await serveMetrics(worker, flags['metrics-host'], flags['metrics-port'])
-    const mode = uiMode(this.jsonEnabled())
-    const stopView = mode === 'tty' ? await dashboard(worker) : logWorker(worker, {minLevel: mode === 'plain' ? 'info' : 'warn'})
+    const stopView = await showWorker(worker, this.jsonEnabled())
     try {
       const summary = await worker.run()
-      this.print(details(Object.entries(summary.jobs).map(([outcome, count]): [string, number] => [`jobs ${outcome.toLowerCase()}`, count ?? 0])))
+      this.print(formatWorkerSummary(summary))
       return summary
     } finally {
       await stopView()
@@ -75,16 +71,5 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
       process.off('SIGTERM', onSignal)
       process.off('SIGINT', onSignal)
     }
-  }
-}
-
-async function dashboard(worker: ReplayWorker): Promise<() => Promise<void>> {
-  const [{render}, {createElement}, {WorkerDashboard}] = await Promise.all([import('ink'), import('react'), import('../../cli/ui/worker-dashboard.js')])
-  const model = new WorkerModel(worker)
-  const app = render(createElement(WorkerDashboard, {model}), {stdout: process.stderr, patchConsole: false, exitOnCtrlC: false})
-  return async () => {
-    model.emit('change')
-    await new Promise((resolve) => setTimeout(resolve, 150))
-    app.unmount()
   }
 }
