@@ -69,7 +69,7 @@ describe('bad input', () => {
     await expectError(['replay', 'worker', '--concurrency', '0'], 2, /--concurrency expects a whole number >= 1, got '0'/)
     await expectError(['replay', 'status', '7', '--interval', '-1'], 2, /--interval expects a whole number >= 1, got '-1'/)
     // Arguments: missing, or one too many.
-    await expectError(['replay', 'status'], 2, /missing required argument <id>: pass it: see `replayctl replay status --help`/)
+    await expectError(['replay', 'status'], 2, /missing required argument <id>: see `replayctl replay status --help`/)
     await expectError(['log', 'partition-for'], 2, /missing required argument <key>/)
     await expectError(['replay', 'status', '1', '2'], 2, /unexpected argument '2': remove it/)
     // Flags that exclude each other, a flag without its value.

@@ -85,7 +85,7 @@ export function describeUsageError(error: Error & {args?: {name?: string}[] | st
   switch (error.constructor.name) {
     case 'RequiredArgsError': {
       const names = (error.args as {name?: string}[] | undefined ?? []).map((arg) => `<${arg.name}>`)
-      return {message: `missing required argument ${names.join(', ') || ''}`.trim(), fix: `pass it: ${help}`}
+      return {message: `missing required argument${names.length === 1 ? '' : 's'} ${names.join(', ')}`.trim(), fix: help}
     }
     case 'UnexpectedArgsError': {
       const extra = (error.args as string[] | undefined ?? []).map((arg) => quoteInput(String(arg)))
