@@ -8,8 +8,11 @@ import type {ReplayWorker} from '../core/replay/worker.js'
  * (core/replay/events.ts); the ink dashboard subscribes to 'change' (at most ten a second).
  */
 export interface RunningJob extends JobProgress {
+  /** delivered events per second since this run began delivering (events of earlier runs, re-counted while rebuilding, left out) */
   rate: number
   startedAt: number
+  /** when the delivering phase began, and the delivered count then */
+  delivering: {since: number; base: number} | null
 }
 
 export interface WorkerSnapshot {
@@ -33,20 +36,25 @@ export class WorkerModel extends EventEmitter<{change: []}> {
   private database: WorkerSnapshot['database'] = null
   private pending = false
 
-  constructor(private readonly worker: ReplayWorker) {
+  constructor(
+    private readonly worker: ReplayWorker,
+    private readonly clock: () => number = Date.now,
+  ) {
     super()
     worker.on('job-start', (job) => {
       this.running.set(job.id, {
         jobId: job.id, webhookId: job.webhookId, phase: 'planning', partition: job.partition, startOffset: job.startOffset,
         checkpointOffset: job.checkpointOffset, endOffset: job.endOffset, inFlight: 0,
-        scanned: 0, matched: 0, delivered: 0, duplicates: 0, failed: 0, rate: 0, startedAt: Date.now(),
+        scanned: 0, matched: 0, delivered: 0, duplicates: 0, failed: 0, rate: 0, startedAt: this.clock(), delivering: null,
       })
       this.changed()
     })
     worker.on('job-progress', (progress) => {
       const job = this.running.get(progress.jobId)
       if (!job) return
-      Object.assign(job, progress, {rate: progress.delivered / Math.max(0.001, (Date.now() - job.startedAt) / 1000)})
+      Object.assign(job, progress)
+      if (progress.phase === 'delivering' && !job.delivering) job.delivering = {since: this.clock(), base: progress.delivered}
+      if (job.delivering) job.rate = (progress.delivered - job.delivering.base) / Math.max(0.001, (this.clock() - job.delivering.since) / 1000)
       this.changed()
     })
     worker.on('job-end', ({job, outcome, error}) => {
