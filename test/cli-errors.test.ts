@@ -72,6 +72,15 @@ describe('bad input', () => {
     await expectError(['replay', 'status'], 2, /missing required argument <id>: see `replayctl replay status --help`/)
     await expectError(['log', 'partition-for'], 2, /missing required argument <key>/)
     await expectError(['replay', 'status', '1', '2'], 2, /unexpected argument '2': remove it/)
+    // Words after a command that takes no arguments, and unknown commands.
+    await expectError(['topic', 'list', 'extra'], 2, /unexpected argument 'extra': `replayctl topic list` takes none: see `replayctl topic list --help`/)
+    await expectError(['db', 'status', 'a', 'b'], 2, /unexpected arguments 'a', 'b': `replayctl db status` takes none/)
+    await expectError(['replay', 'bogus'], 2, /unknown command 'replay bogus': `replayctl replay` has cancel, list, retry, status, submit, worker/)
+    await expectError(['bogus'], 2, /unknown command 'bogus': see `replayctl --help` for the commands/)
+    const unknown = await runCli(['replay', 'bogus', '--json'])
+    assert.equal(unknown.code, 2)
+    assert.equal(unknown.json.error.code, 'INVALID_ARGUMENT')
+    assert.equal(unknown.stderr, '')
     // Flags that exclude each other, a flag without its value.
     await expectError(['log', 'partition-for', 'k', '--partitions', '3', '--topic', topic], 2, /--topic=.* cannot also be provided when using --partitions/)
     await expectError(['log', 'read', '-t', topic, '--max'], 2, /Flag --max expects a value/)
