@@ -1,4 +1,4 @@
-import type {Pool} from '../db/database.js'
+import type {Pool, RetryOptions} from '../db/database.js'
 import {UserError} from '../shared/errors.js'
 import {getWebhook} from '../webhooks/store.js'
 import {sendCompletionEvent, WebhookClient, type RetryPolicy} from './delivery.js'
@@ -23,6 +23,8 @@ export interface SweepOptions {
   signal?: AbortSignal
   /** jobs handled per sweep */
   maxJobs?: number
+  /** how hard the claim retries transient database failures (default: the pool's) */
+  claimRetry?: RetryOptions
 }
 
 const HOLD_MS = 120_000
@@ -34,7 +36,7 @@ const MAX_AGE_MS = 24 * 60 * 60_000
 export async function sweepCompletions(pool: Pool, options: SweepOptions, onSwept: (swept: CompletionSwept) => void = () => {}): Promise<CompletionSwept[]> {
   const swept: CompletionSwept[] = []
   for (let n = 0; n < (options.maxJobs ?? 10) && !options.signal?.aborted; n++) {
-    const job = await claimCompletion(pool, {holdMs: HOLD_MS, maxAttempts: MAX_ATTEMPTS, maxAgeMs: MAX_AGE_MS})
+    const job = await claimCompletion(pool, {holdMs: HOLD_MS, maxAttempts: MAX_ATTEMPTS, maxAgeMs: MAX_AGE_MS, retry: options.claimRetry})
     if (!job) break
     const result = await sendOwedCompletion(pool, job, options)
     swept.push(result)

@@ -115,6 +115,8 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
     let lastFailure: Error | undefined
     try {
       while (!this.stopping) {
+        // Busy or idle, every worker sweeps on its interval.
+        if (pool) this.sweep(pool)
         if (this.running.size >= this.options.concurrency) {
           await this.nextWake(this.options.pollIntervalMs)
           continue
@@ -148,7 +150,6 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
           await this.sweeping
           break
         }
-        this.sweep(pool)
         this.emit('idle')
         await this.nextWake(this.options.pollIntervalMs)
       }
@@ -159,7 +160,7 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
     if (failures > 0 && this.options.once && !this.stopping) {
       throw new UserError(
         'DATABASE_UNAVAILABLE',
-        `gave up after ${failures} database errors in a row: ${lastFailure instanceof UserError ? lastFailure.message : lastFailure?.message}`,
+        `gave up after ${failures} database errors in a row: ${lastFailure?.message}`,
         'check --mysql-url / REPLAYCTL_MYSQL_URL and that MySQL is up; the next run carries on where this one stopped',
         {cause: lastFailure},
       )
@@ -208,6 +209,8 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
       allowPrivate: this.options.allowPrivate,
       deliveryTimeoutMs: this.options.deliveryTimeoutMs,
       retry: this.options.retry,
+      // Like a claim: the loop (next sweep) is the retry, so a stop is not held up by a database that is down.
+      claimRetry: CLAIM_RETRY,
       // A send under way may finish within the grace period, as a job's requests may.
       signal: this.force.signal,
     }, (swept) => this.emit('completion-swept', swept)).then(

@@ -1,4 +1,4 @@
-import {withRetry, withTransaction, type Pool} from '../../db/database.js'
+import {withRetry, withTransaction, type Pool, type RetryOptions} from '../../db/database.js'
 import {BugError} from '../../shared/errors.js'
 import type {ReplayJob} from './index.js'
 import {JOB_COLUMNS, toJob, type JobRow} from './model.js'
@@ -10,6 +10,8 @@ export interface ClaimCompletionOptions {
   maxAttempts: number
   /** only jobs that finished at most this long ago (an old job's event would surprise its receiver) */
   maxAgeMs: number
+  /** how hard to retry transient failures (default: the pool's) */
+  retry?: RetryOptions
 }
 
 /**
@@ -23,7 +25,8 @@ export interface ClaimCompletionOptions {
  * Record the event sent with markCompletionSent() ({id} only: no lease is involved).
  */
 export async function claimCompletion(pool: Pool, options: ClaimCompletionOptions): Promise<(ReplayJob & {completionAttempt: number}) | null> {
-  for (const [name, value] of Object.entries(options)) {
+  for (const name of ['holdMs', 'maxAttempts', 'maxAgeMs'] as const) {
+    const value = options[name]
     if (!Number.isSafeInteger(value) || value < 1) throw new BugError(`${name} must be a positive integer, got ${value}`)
   }
   return withRetry(pool, () => withTransaction(pool, async (connection) => {
@@ -44,5 +47,5 @@ export async function claimCompletion(pool: Pool, options: ClaimCompletionOption
     )
     const [rows] = await connection.query(`SELECT ${JOB_COLUMNS} FROM replay_jobs WHERE id = ?`, [candidate.id])
     return {...toJob((rows as JobRow[])[0]!), completionAttempt: candidate.completion_attempts + 1}
-  }))
+  }), options.retry)
 }
