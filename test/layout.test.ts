@@ -79,3 +79,20 @@ describe('src/core layout', () => {
     for (const folder of Object.keys(MAY_IMPORT)) visit(folder, [])
   })
 })
+
+describe('CLI layout', () => {
+  const SRC = fileURLToPath(new URL('../src/', import.meta.url))
+  it('commands stay thin: no ink, React or log formatting in src/commands; ink is mounted in one place', () => {
+    const violations: string[] = []
+    for (const file of sourceFiles(join(SRC, 'commands'))) {
+      for (const specifier of importsOf(file)) if (/^(ink|react)$/.test(specifier) || specifier.includes('/ui/')) violations.push(`${relative(SRC, file)} imports ${specifier}`)
+      if (/JSON\.stringify\(\{time:/.test(readFileSync(file, 'utf8'))) violations.push(`${relative(SRC, file)} formats log lines (src/cli/log-lines.ts does)`)
+    }
+    for (const file of sourceFiles(SRC)) {
+      const text = readFileSync(file, 'utf8')
+      const rendersInk = /\{[^}]*\brender\b[^}]*\}\s*from\s*['"]ink['"]|import\(['"]ink['"]\)/.test(text)
+      if (rendersInk && relative(SRC, file) !== 'cli/ui/mount.ts') violations.push(`${relative(SRC, file)} mounts ink itself (use src/cli/ui/mount.ts)`)
+    }
+    assert.deepEqual(violations, [])
+  })
+})

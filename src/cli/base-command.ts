@@ -1,6 +1,6 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
-import {BugError, ExitCode, UserError} from '../core/shared/errors.js'
+import {BugError, ExitCode, quoteInput, UserError} from '../core/shared/errors.js'
 import {resolveSettings, type Settings} from '../core/shared/settings.js'
 import {parseDuration} from '../core/shared/time.js'
 import {paint} from './output.js'
@@ -39,7 +39,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected override async catch(error: Error & {oclif?: {exit?: number}}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
-    const failure = describeFailure(error)
+    const failure = describeFailure(error, `${this.config.bin} ${this.id?.replaceAll(':', ' ') ?? ''}`.trim())
     if (this.jsonEnabled()) {
       this.logJson({error: {code: failure.code, message: failure.message, fix: failure.fix, exitCode: failure.exitCode}})
     } else {
@@ -59,19 +59,74 @@ interface Failure {
   stack?: string
 }
 
-function describeFailure(error: Error & {oclif?: {exit?: number}}): Failure {
+function describeFailure(error: Error & {oclif?: {exit?: number}}, command: string): Failure {
   if (error instanceof UserError) {
     return {code: error.code, message: error.message, fix: error.fix, line: error.line, exitCode: error.exitCode}
   }
   if (error.oclif?.exit !== undefined && !(error instanceof BugError)) {
-    // oclif's own parse errors (missing or unknown flags, bad options): usage errors.
-    // oclif repeats the offending value whole; an operator's 10,000-character paste stays one short line.
-    const first = error.message.split('\n')[0]!.trim().replace(/:$/, '')
-    const message = first.length > 300 ? `${first.slice(0, 300)}... (${first.length} characters)` : first
-    const fix = 'see --help for the flags it takes'
+    const usage = describeUsageError(error, command)
+    // oclif repeats offending values whole; an operator's 10,000-character paste stays one short line.
+    const message = usage.message.length > 300 ? `${usage.message.slice(0, 300)}... (${usage.message.length} characters)` : usage.message
+    const fix = usage.fix
     return {code: 'INVALID_ARGUMENT', message, fix, line: `${message}: ${fix}`, exitCode: ExitCode.USAGE}
   }
   return {code: 'BUG', message: error.message, line: error.message, exitCode: ExitCode.BUG, stack: error.stack}
+}
+
+/**
+ * oclif's own parse errors (missing, unknown or malformed flags and arguments) as one line that
+ * names what is wrong. oclif's classes are not exported, so they are told apart by name and by the
+ * wording of the messages its parser builds; anything unrecognised keeps oclif's first line.
+ */
+export function describeUsageError(error: Error & {args?: {name?: string}[] | string[]; flags?: string[]}, command: string): {message: string; fix: string} {
+  const help = `see \`${command} --help\``
+  // oclif colours parts of its messages and appends a help hint; neither belongs in one line.
+  const lines = error.message.replace(/\u001b\[[0-9;]*m/g, '').split('\n').map((line) => line.trim()).filter((line) => line && line !== 'See more help with --help')
+  switch (error.constructor.name) {
+    case 'RequiredArgsError': {
+      const names = (error.args as {name?: string}[] | undefined ?? []).map((arg) => `<${arg.name}>`)
+      return {message: `missing required argument${names.length === 1 ? '' : 's'} ${names.join(', ')}`.trim(), fix: help}
+    }
+    case 'UnexpectedArgsError': {
+      const extra = (error.args as string[] | undefined ?? []).map((arg) => quoteInput(String(arg)))
+      return {message: `unexpected argument${extra.length === 1 ? '' : 's'} ${extra.join(', ')}`, fix: `remove ${extra.length === 1 ? 'it' : 'them'}, or quote a value that contains spaces; ${help}`}
+    }
+    case 'NonExistentFlagsError': {
+      const flags = (error.flags ?? []).map((flag) => quoteInput(flag))
+      return {message: `unknown flag${flags.length === 1 ? '' : 's'} ${flags.join(', ')}`, fix: `${help} for the flags it takes`}
+    }
+    case 'FailedFlagValidationError':
+    case 'ViolatedFlagConstraintError': {
+      const missing: string[] = []
+      const others: string[] = []
+      for (const reason of lines.slice(1)) {
+        const flag = /^Missing required flag (\S+)$/.exec(reason)?.[1]
+        if (flag) missing.push(`--${flag}`)
+        else others.push(reason)
+      }
+      const reasons = [...(missing.length ? [`missing required flag${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`] : []), ...others]
+      return {message: reasons.join('; ') || lines[0] || 'invalid flags', fix: help}
+    }
+    case 'FlagInvalidOptionError': {
+      const match = /^Expected --([^=]+)=(.*) to be one of: (.*)$/s.exec(lines[0] ?? '')
+      if (match) return {message: `--${match[1]} ${quoteInput(match[2]!)} is not one of ${match[3]}`, fix: `pass one of them; ${help}`}
+      break
+    }
+  }
+  // A flag's own parse function failed (oclif's integer flags among them).
+  const parsing = /^Parsing --(\S+)$/.exec(lines[0] ?? '')
+  if (parsing) {
+    const flag = `--${parsing[1]}`
+    const reason = lines[1] ?? ''
+    const integer = /^Expected an integer(?: (greater|less) than or equal to (-?\d+))? but received: (.*)$/s.exec(reason)
+    if (integer) {
+      const bound = integer[1] === 'greater' ? ` >= ${integer[2]}` : integer[1] === 'less' ? ` <= ${integer[2]}` : ''
+      return {message: `${flag} expects a whole number${bound}, got ${quoteInput(integer[3]!)}`, fix: `pass ${flag} N; ${help}`}
+    }
+    return {message: `invalid ${flag}: ${reason}`.replace(/:\s*$/, ''), fix: help}
+  }
+  // Everything else (a flag given without its value, ...): oclif's first line.
+  return {message: (lines[0] ?? error.message).replace(/:$/, ''), fix: `${help} for the flags it takes`}
 }
 
 /** Connection flags, for the commands that talk to Kafka or MySQL. */

@@ -1,11 +1,13 @@
 import {EventEmitter} from 'node:events'
 
+import {mountView} from './ui/mount.js'
+
 /**
  * The one place that decides how a long-running command shows progress, always on stderr so
  * stdout stays clean for results:
  *   --json     nothing (the final JSON result is the only output)
  *   not a TTY  a plain line every few seconds (CI logs, systemd journal, pipes)
- *   a TTY      a live ink view that redraws in place
+ *   a TTY      a live ink view that redraws in place (mounted by ui/mount.ts, as every live view)
  * Commands update a ProgressState; the view subscribes to it.
  */
 export type UiMode = 'json' | 'plain' | 'tty'
@@ -73,14 +75,12 @@ export async function showProgress(mode: UiMode, state: ProgressState): Promise<
     const timer = setInterval(line, 5000).unref()
     return {state, stop: async () => clearInterval(timer)}
   }
-  const [{render}, {createElement}, {ProgressBar}] = await Promise.all([import('ink'), import('react'), import('./ui/progress-bar.js')])
-  const app = render(createElement(ProgressBar, {state}), {stdout: process.stderr, patchConsole: false, exitOnCtrlC: false})
+  const view = await mountView(async () => (await import('./ui/progress-bar.js')).ProgressBar, {state}, {settleMs: 0})
   return {
     state,
     stop: async () => {
       state.emit('change')
-      app.unmount()
-      await app.waitUntilExit()
+      await view.unmount()
     },
   }
 }

@@ -35,8 +35,14 @@ export function WorkerDashboard({model}: {model: WorkerModel}) {
           </Text>
         )
       })}
-      {snapshot.finished.map((line) => (
-        <Text key={line.key} color={line.outcome === 'COMPLETED' ? 'green' : line.outcome === 'RELEASED' ? 'yellow' : 'red'}>
+      {snapshot.database && (
+        <Text color="red">
+          database unavailable ({snapshot.database.consecutive} in a row): {snapshot.database.error}
+          {snapshot.database.retryAt === null ? ' — giving up' : ` — retrying in ${Math.max(0, Math.ceil((snapshot.database.retryAt - Date.now()) / 1000))} s`}
+        </Text>
+      )}
+      {snapshot.recent.map((line) => (
+        <Text key={line.key} color={line.tone === 'good' ? 'green' : line.tone === 'warn' ? 'yellow' : 'red'}>
           {line.text}
         </Text>
       ))}

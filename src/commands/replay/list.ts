@@ -1,10 +1,9 @@
 import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
-import {formatCount, paint, table} from '../../cli/output.js'
+import {formatJobTable} from '../../cli/job-status.js'
 import {withDatabase} from '../../core/db/database.js'
-import {checkListJobsOptions, JOB_STATES, listJobs, MAX_LIST_LIMIT, type JobState, type ReplayJob} from '../../core/replay/jobs/index.js'
-import {isoTime} from '../../core/shared/time.js'
+import {checkListJobsOptions, JOB_STATES, listJobs, MAX_LIST_LIMIT, type ReplayJob} from '../../core/replay/jobs/index.js'
 
 export default class ReplayList extends ConnectedCommand<typeof ReplayList> {
   static override summary = 'List replay jobs, newest first'
@@ -22,35 +21,7 @@ export default class ReplayList extends ConnectedCommand<typeof ReplayList> {
   async run(): Promise<ReplayJob[]> {
     const options = checkListJobsOptions({state: this.flags.state, webhookId: this.flags['webhook-id'], limit: this.flags.limit})
     const jobs = await withDatabase(this.settings, (pool) => listJobs(pool, options))
-    if (jobs.length === 0) this.print('no replay jobs')
-    else this.print(table(
-      ['id', 'webhook', 'state', 'from', 'to', 'attempt', 'delivered', 'failed', 'owner', 'last error'],
-      jobs.map((job) => [
-        job.id,
-        job.webhookId,
-        colourState(job.state) + (job.cancelRequested && (job.state === 'STARTED' || job.state === 'ONGOING') ? ' (cancelling)' : ''),
-        minute(job.fromMs),
-        minute(job.toMs),
-        `${job.attempt}/${job.maxAttempts}`,
-        formatCount(job.delivered),
-        formatCount(job.failed),
-        job.owner,
-        job.lastError === null ? null : job.lastError.split('\n')[0]!.slice(0, 60),
-      ]),
-    ))
+    this.print(formatJobTable(jobs))
     return jobs
-  }
-}
-
-function minute(ms: number): string {
-  return isoTime(ms).replace(/:\d\d\.\d{3}Z$/, 'Z')
-}
-
-function colourState(state: JobState): string {
-  switch (state) {
-    case 'COMPLETED': return paint.green(state)
-    case 'FAILED': return paint.red(state)
-    case 'CANCELLED': return paint.yellow(state)
-    default: return state
   }
 }

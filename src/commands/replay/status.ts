@@ -1,18 +1,15 @@
-import {EventEmitter} from 'node:events'
-
 import {Args, Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
-import {details, formatCount, paint} from '../../cli/output.js'
+import {formatJobStatus, watchJob} from '../../cli/job-status.js'
 import {uiMode} from '../../cli/progress.js'
 import {withDatabase} from '../../core/db/database.js'
 import {parseJobId} from '../../core/replay/jobs/index.js'
 import {followJob, jobStatus, type JobStatus} from '../../core/replay/jobs-service.js'
-import {isoTime} from '../../core/shared/time.js'
 
 export default class ReplayStatus extends ConnectedCommand<typeof ReplayStatus> {
   static override summary = 'Show a replay job: state, offsets, progress, counts, rate, ETA, last error'
-  static override description = 'With --watch it follows the job to its end: a live view on a terminal, a plain line per change otherwise, and only the final JSON with --json.'
+  static override description = 'Events/s and ETA are measured over delivery: from the start of delivery of the job\'s latest run, or over the last interval with --watch; never over the time the job waited in the queue. With --watch it follows the job to its end: a live view on a terminal, a plain line per change otherwise, and only the final JSON with --json.'
   static override examples = ['<%= config.bin %> replay status 42', '<%= config.bin %> replay status 42 --watch', '<%= config.bin %> replay status 42 --json | jq .progressPercent']
   static override args = {id: Args.string({description: 'replay job id', required: true})}
   static override flags = {
@@ -24,59 +21,14 @@ export default class ReplayStatus extends ConnectedCommand<typeof ReplayStatus> 
     const id = parseJobId(this.args.id)
     if (!this.flags.watch) {
       const status = await withDatabase(this.settings, (pool) => jobStatus(pool, id))
-      this.print(render(status))
+      this.print(formatJobStatus(status))
       return status
     }
     const mode = uiMode(this.jsonEnabled())
-    const feed = new EventEmitter()
-    let stopView: (() => Promise<void>) | undefined
-    let lastLine = ''
-    const final = await followJob(this.settings, id, (status) => {
-      if (mode === 'plain') {
-        const line = `${isoTime(Date.now())} job ${status.id} ${status.state} ${status.progressPercent === null ? '' : `${status.progressPercent.toFixed(1)}% `}delivered=${status.delivered} duplicates=${status.duplicates}${status.lastError ? ` error=${status.lastError}` : ''}`
-        if (line.slice(25) !== lastLine.slice(25)) process.stderr.write(`${line}\n`)
-        lastLine = line
-      } else if (mode === 'tty') {
-        if (!stopView) stopView = startView(feed, status)
-        feed.emit('status', status)
-      }
-    }, this.flags.interval * 1000)
-    await stopView?.()
-    if (mode !== 'tty') this.print(render(final))
+    const watcher = watchJob(mode)
+    const final = await followJob(this.settings, id, (status) => watcher.update(status), this.flags.interval * 1000)
+    await watcher.stop()
+    if (mode !== 'tty') this.print(formatJobStatus(final))
     return final
   }
-}
-
-function startView(feed: EventEmitter, initial: JobStatus): () => Promise<void> {
-  const rendering = Promise.all([import('ink'), import('react'), import('../../cli/ui/job-view.js')]).then(([{render}, {createElement}, {JobView}]) =>
-    render(createElement(JobView, {feed, initial}), {stdout: process.stderr, patchConsole: false}))
-  return async () => {
-    const app = await rendering
-    await new Promise((resolve) => setTimeout(resolve, 150))
-    app.unmount()
-  }
-}
-
-function render(status: JobStatus): string {
-  const state = status.state === 'COMPLETED' ? paint.green(status.state) : status.state === 'FAILED' || status.state === 'CANCELLED' ? paint.red(status.state) : paint.cyan(status.state)
-  return details([
-    ['job', status.id],
-    ['webhook', status.webhookId],
-    ['range', `${isoTime(status.fromMs)} .. ${isoTime(status.toMs)}`],
-    ['state', `${state}${status.cancelRequested && !status.terminal ? ' (cancel requested)' : ''}`],
-    ['attempt', `${status.attempt} of ${status.maxAttempts}`],
-    ['owner', status.owner],
-    ['heartbeat', status.heartbeatAgeSeconds === null ? null : `${status.heartbeatAgeSeconds.toFixed(1)} s ago`],
-    ['partition', status.partition === null ? null : `${status.topic}[${status.partition}]`],
-    ['offsets', status.startOffset === null ? null : `${status.startOffset} → checkpoint ${status.checkpointOffset} → ${status.endOffset}`],
-    ['progress', status.progressPercent === null ? null : `${status.progressPercent.toFixed(1)}%`],
-    ['scanned', formatCount(status.scanned)],
-    ['matched', formatCount(status.matched)],
-    ['delivered', formatCount(status.delivered)],
-    ['duplicates', formatCount(status.duplicates)],
-    ['failed', formatCount(status.failed)],
-    ['events/s', status.eventsPerSecond === null ? null : formatCount(Math.round(status.eventsPerSecond))],
-    ['eta', status.etaSeconds === null ? null : `${Math.ceil(status.etaSeconds)} s`],
-    ['last error', status.lastError],
-  ])
 }

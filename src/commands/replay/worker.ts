@@ -1,20 +1,16 @@
 import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
-import {details} from '../../cli/output.js'
-import {uiMode} from '../../cli/progress.js'
-import {WorkerModel} from '../../cli/worker-model.js'
+import {formatWorkerSummary, showWorker} from '../../cli/worker-view.js'
 import {invalidArgument} from '../../core/shared/errors.js'
-import type {ClaimedJob} from '../../core/replay/jobs/index.js'
 import {serveMetrics} from '../../core/replay/metrics.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
-import type {JobProgress} from '../../core/replay/run-job.js'
 import {parseDuration} from '../../core/shared/time.js'
 import {ReplayWorker, type WorkerSummary} from '../../core/replay/worker.js'
 
 export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayWorkerCommand> {
   static override summary = 'Run replay jobs from the queue until stopped (or, with --once, until none is left)'
-  static override description = `Claims jobs through MySQL (any number of workers on any machines), reads each webhook's partition from the offset found by time, drops duplicates and delivers every event to the webhook, saving a checkpoint as it goes. SIGTERM or Ctrl-C stops claiming, checkpoints and hands running jobs back to OPEN (in-flight requests are cut after --grace; a second signal cuts them at once). A job whose worker stops heartbeating for --stale-after is taken over by another worker. Logs JSON lines on stderr when not on a terminal; a live dashboard on one.`
+  static override description = `Claims jobs through MySQL (any number of workers on any machines), reads each webhook's partition from the offset found by time, drops duplicates and delivers every event to the webhook, saving a checkpoint as it goes. SIGTERM or Ctrl-C stops claiming, checkpoints and hands running jobs back to OPEN (in-flight requests are cut after --grace; a second signal cuts them at once). A job whose worker stops heartbeating for --stale-after is taken over by another worker. Logs JSON lines on stderr when not on a terminal (under --json only warnings and errors); a live dashboard on one. When MySQL cannot be reached it backs off (doubling from --poll-interval up to 30 s) and logs every failure; with --once it exits 5 (DATABASE_UNAVAILABLE) after 5 failures in a row.`
   static override examples = [
     '<%= config.bin %> replay worker',
     '<%= config.bin %> replay worker --concurrency 8 --max-in-flight 16 --rate-limit 2500 --metrics-port 9464',
@@ -64,11 +60,10 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
     process.on('SIGINT', onSignal)
 
     const metrics = flags['metrics-port'] === undefined ? undefined : await serveMetrics(worker, flags['metrics-host'], flags['metrics-port'])
-    const mode = uiMode(this.jsonEnabled())
-    const stopView = mode === 'tty' ? await dashboard(worker) : mode === 'plain' ? logLines(worker) : () => {}
+    const stopView = await showWorker(worker, this.jsonEnabled())
     try {
       const summary = await worker.run()
-      this.print(details(Object.entries(summary.jobs).map(([outcome, count]): [string, number] => [`jobs ${outcome.toLowerCase()}`, count ?? 0])))
+      this.print(formatWorkerSummary(summary))
       return summary
     } finally {
       await stopView()
@@ -76,35 +71,5 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
       process.off('SIGTERM', onSignal)
       process.off('SIGINT', onSignal)
     }
-  }
-}
-
-/** Non-TTY: one JSON object per line on stderr, for journald and log shippers. */
-function logLines(worker: ReplayWorker): () => void {
-  const log = (level: string, msg: string, fields: object = {}) => process.stderr.write(`${JSON.stringify({time: new Date().toISOString(), level, msg, worker: worker.owner, ...fields})}\n`)
-  const lastLogged = new Map<number, number>()
-  log('info', 'worker started')
-  worker.on('job-start', (job: ClaimedJob) => log('info', 'job claimed', {job: job.id, webhook: job.webhookId, attempt: job.attempt, checkpoint: job.checkpointOffset}))
-  worker.on('job-progress', (progress: JobProgress) => {
-    if (Date.now() - (lastLogged.get(progress.jobId) ?? 0) < 5000) return
-    lastLogged.set(progress.jobId, Date.now())
-    log('info', 'job progress', {job: progress.jobId, phase: progress.phase, checkpoint: progress.checkpointOffset, end: progress.endOffset, delivered: progress.delivered, duplicates: progress.duplicates, scanned: progress.scanned})
-  })
-  worker.on('job-end', ({job, outcome, error}: {job: ClaimedJob; outcome: string; error?: Error}) => {
-    lastLogged.delete(job.id)
-    log(outcome === 'ERROR' ? 'error' : 'info', 'job ended', {job: job.id, webhook: job.webhookId, outcome, ...(error ? {error: error.message} : {})})
-  })
-  worker.on('claim-error', (error: Error) => log('warn', 'cannot claim jobs', {error: error.message}))
-  return () => log('info', 'worker stopped')
-}
-
-async function dashboard(worker: ReplayWorker): Promise<() => Promise<void>> {
-  const [{render}, {createElement}, {WorkerDashboard}] = await Promise.all([import('ink'), import('react'), import('../../cli/ui/worker-dashboard.js')])
-  const model = new WorkerModel(worker)
-  const app = render(createElement(WorkerDashboard, {model}), {stdout: process.stderr, patchConsole: false, exitOnCtrlC: false})
-  return async () => {
-    model.emit('change')
-    await new Promise((resolve) => setTimeout(resolve, 150))
-    app.unmount()
   }
 }

@@ -86,6 +86,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
     ],
   },
+  {
+    version: 2,
+    name: 'completion event sweeper, run start for rates',
+    statements: [
+      // A job ended by someone other than its worker (a stale claim, a cancel while OPEN) still
+      // owes its final event; a worker's sweeper claims the sending until this time, so exactly one
+      // sends it, and gives up after a few attempts.
+      `ALTER TABLE replay_jobs
+        ADD COLUMN IF NOT EXISTS completion_claimed_until DATETIME(3) NULL,
+        ADD COLUMN IF NOT EXISTS completion_attempts INT UNSIGNED NOT NULL DEFAULT 0`,
+      'CREATE INDEX IF NOT EXISTS ix_replay_jobs_completion ON replay_jobs (completion_sent, state, finished_at)',
+      // Where the current run began delivering (time, delivered count, checkpoint): `replay status`
+      // measures rates from here, not over time spent queued or between attempts.
+      `ALTER TABLE replay_jobs
+        ADD COLUMN IF NOT EXISTS run_started_at DATETIME(3) NULL,
+        ADD COLUMN IF NOT EXISTS run_start_delivered BIGINT UNSIGNED NULL,
+        ADD COLUMN IF NOT EXISTS run_start_checkpoint BIGINT NULL`,
+    ],
+  },
 ]
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)!.version

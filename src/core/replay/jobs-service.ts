@@ -58,7 +58,7 @@ export interface JobStatus extends ReplayJob {
   heartbeatAgeSeconds: number | null
   /** Share of the offset range below the checkpoint, 0..100; null before the range is known. */
   progressPercent: number | null
-  /** Delivered events per second since the job started (or between two --watch samples). */
+  /** Delivered events per second: between two --watch samples, else over the latest run since it began delivering. */
   eventsPerSecond: number | null
   /** Seconds to the end at the current pace; null when unknown. */
   etaSeconds: number | null
@@ -72,17 +72,19 @@ export async function jobStatus(pool: Pool, id: number, previous?: {job: JobStat
   const done = job.checkpointOffset !== null && job.startOffset !== null ? job.checkpointOffset - job.startOffset : null
   const progressPercent = range === null || done === null ? null : range === 0 ? 100 : Math.min(100, (done / range) * 100)
 
+  // Rates cover delivery only: the recent interval under --watch, else the latest run from its
+  // start of delivery, never the time the job sat queued or between attempts (none while it waits).
   let eventsPerSecond: number | null = null
   let offsetsPerSecond: number | null = null
-  if (previous && now > previous.at) {
+  if (previous && now > previous.at && !terminal) {
     const seconds = (now - previous.at) / 1000
-    eventsPerSecond = (job.delivered - previous.job.delivered) / seconds
-    offsetsPerSecond = ((job.checkpointOffset ?? 0) - (previous.job.checkpointOffset ?? 0)) / seconds
-  } else if (job.startedAt) {
-    const seconds = ((job.finishedAt ? Date.parse(job.finishedAt) : now) - Date.parse(job.startedAt)) / 1000
+    eventsPerSecond = Math.max(0, job.delivered - previous.job.delivered) / seconds
+    offsetsPerSecond = Math.max(0, (job.checkpointOffset ?? 0) - (previous.job.checkpointOffset ?? 0)) / seconds
+  } else if (job.run && (job.state === 'ONGOING' || terminal)) {
+    const seconds = ((job.finishedAt ? Date.parse(job.finishedAt) : now) - Date.parse(job.run.startedAt)) / 1000
     if (seconds > 0) {
-      eventsPerSecond = job.delivered / seconds
-      offsetsPerSecond = done === null ? null : done / seconds
+      eventsPerSecond = Math.max(0, job.delivered - job.run.startDelivered) / seconds
+      offsetsPerSecond = job.checkpointOffset === null || job.run.startCheckpoint === null ? null : Math.max(0, job.checkpointOffset - job.run.startCheckpoint) / seconds
     }
   }
   const etaSeconds = terminal || range === null || done === null || !offsetsPerSecond ? null : Math.max(0, (range - done) / offsetsPerSecond)

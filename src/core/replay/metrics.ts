@@ -7,7 +7,8 @@ import type {JobProgress} from './run-job.js'
 import type {ReplayWorker} from './worker.js'
 
 /**
- * Prometheus metrics for a worker (prom-client), served on /metrics. Counters grow by the
+ * Prometheus metrics for a worker (prom-client), served on /metrics, built from the worker's
+ * events (events.ts). Counters grow by the
  * difference between successive progress reports of a job, so a resumed job is not counted twice
  * within one worker.
  */
@@ -20,10 +21,13 @@ export async function serveMetrics(worker: ReplayWorker, host: string, port: num
   const inFlight = new Gauge({name: 'replayctl_deliveries_in_flight', help: 'Webhook requests under way', registers: [registry]})
   const lag = new Gauge({name: 'replayctl_job_offsets_remaining', help: 'Offsets between a job checkpoint and its end', labelNames: ['job_id', 'webhook_id'], registers: [registry]})
 
+  const swept = new Counter({name: 'replayctl_completion_events_swept_total', help: 'Owed completion events the sweeper sent, by outcome (delivered, failed)', labelNames: ['outcome'], registers: [registry]})
+  const databaseErrors = new Counter({name: 'replayctl_database_errors_total', help: 'Claims that failed because the database could not be reached', registers: [registry]})
+
   const last = new Map<number, JobProgress>()
   const kinds = ['scanned', 'matched', 'delivered', 'duplicates'] as const
   worker.on('job-start', () => active.inc())
-  worker.on('job-progress', (progress: JobProgress) => {
+  worker.on('job-progress', (progress) => {
     const before = last.get(progress.jobId)
     for (const kind of kinds) {
       const grown = progress[kind] - (before?.[kind] ?? 0)
@@ -35,12 +39,15 @@ export async function serveMetrics(worker: ReplayWorker, host: string, port: num
       lag.set({job_id: String(progress.jobId), webhook_id: progress.webhookId}, progress.endOffset - progress.checkpointOffset)
     }
   })
-  worker.on('job-end', ({job, outcome}: {job: {id: number; webhookId: string}; outcome: string}) => {
+  worker.on('job-end', ({job, outcome}) => {
     active.dec()
     jobs.inc({outcome})
     last.delete(job.id)
     lag.remove({job_id: String(job.id), webhook_id: job.webhookId})
   })
+
+  worker.on('db-error', () => databaseErrors.inc())
+  worker.on('completion-swept', ({outcome}) => swept.inc({outcome}))
 
   const server = createServer((request, response) => {
     if (request.url !== '/metrics') {

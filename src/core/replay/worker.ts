@@ -5,9 +5,12 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {openPool, type Pool} from '../db/database.js'
 import type {RetryPolicy} from './delivery.js'
 import {claimJob, type ClaimedJob} from './jobs/index.js'
+import {sweepCompletions} from './completion-sweeper.js'
 import type {Partitioner} from '../kafka/partitioner.js'
 import {runJob, type JobOutcome, type JobProgress} from './run-job.js'
 import type {Settings} from '../shared/settings.js'
+import {UserError} from '../shared/errors.js'
+import type {WorkerEvents} from './events.js'
 
 /**
  * The replay worker: a loop that claims runnable jobs from MySQL (never more than `concurrency`
@@ -19,10 +22,16 @@ import type {Settings} from '../shared/settings.js'
  * resumes it at once. After `graceMs` in-flight requests are cut as well (their events stay
  * below the checkpoint and are delivered again by whoever resumes).
  *
- * --once (cron): work until no job is runnable and none is running, then return.
+ * --once (cron): work until no job is runnable and none is running, sweep once, then return.
  *
- * Events: 'job-start' (job), 'job-progress' (JobProgress), 'job-end' ({job, outcome, error?}),
- * 'idle', 'claim-error' (error). The dashboard, the log lines and the metrics listen to these.
+ * Every few seconds (and once before --once returns) the completion sweeper sends the final
+ * "Incomplete" event of jobs that ended without their worker (completion-sweeper.ts).
+ *
+ * Database errors (MySQL down, a failed claim) do not end the worker: it backs off exponentially
+ * (from the poll interval, capped at 30 s) and reports each one ('db-error'); with --once it gives
+ * up with DATABASE_UNAVAILABLE after `maxDatabaseErrors` in a row.
+ *
+ * Events: see events.ts (WorkerEvents). The dashboard, the log lines and the metrics listen to them.
  */
 export interface WorkerOptions {
   concurrency: number
@@ -38,6 +47,22 @@ export interface WorkerOptions {
   allowPrivate: boolean
   partitioner: Partitioner
   owner?: string
+  /** How often the completion sweeper looks for owed events (default 5 s). */
+  sweepIntervalMs?: number
+  /** With `once`: consecutive database errors before giving up (DATABASE_UNAVAILABLE). */
+  maxDatabaseErrors?: number
+}
+
+const DEFAULT_MAX_DATABASE_ERRORS = 5
+const DEFAULT_SWEEP_INTERVAL_MS = 5_000
+const DATABASE_BACKOFF_CAP_MS = 30_000
+// The loop backs off itself; inside one claim only a short retry (a deadlock, a dropped connection).
+const CLAIM_RETRY = {maxAttempts: 3, maxElapsedMs: 2_000}
+
+/** Exponential from the poll interval, capped, with jitter so restarted workers do not stampede. */
+export function databaseBackoff(failures: number, baseMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(DATABASE_BACKOFF_CAP_MS, Math.max(baseMs, 100) * 2 ** (failures - 1))
+  return Math.round(ceiling * (0.75 + random() / 4))
 }
 
 export interface WorkerSummary {
@@ -46,13 +71,15 @@ export interface WorkerSummary {
   seconds: number
 }
 
-export class ReplayWorker extends EventEmitter {
+export class ReplayWorker extends EventEmitter<WorkerEvents> {
   readonly owner: string
   private readonly shutdown = new AbortController()
   private readonly force = new AbortController()
   private readonly running = new Map<number, Promise<void>>()
   private readonly outcomes: WorkerSummary['jobs'] = {}
   private wake: (() => void) | undefined
+  private sweeping: Promise<void> | undefined
+  private lastSweepAt = 0
 
   constructor(
     private readonly settings: Settings,
@@ -83,32 +110,60 @@ export class ReplayWorker extends EventEmitter {
 
   async run(): Promise<WorkerSummary> {
     const started = Date.now()
-    const pool = await openPool(this.settings.mysqlUrl, {timeoutMs: this.settings.timeoutMs})
+    let pool: Pool | undefined
+    let failures = 0
+    let lastFailure: Error | undefined
     try {
       while (!this.stopping) {
+        // Busy or idle, every worker sweeps on its interval.
+        if (pool) this.sweep(pool)
         if (this.running.size >= this.options.concurrency) {
           await this.nextWake(this.options.pollIntervalMs)
           continue
         }
         let job: ClaimedJob | null = null
         try {
-          job = await claimJob(pool, {owner: this.owner, staleAfterMs: this.options.staleAfterMs})
+          pool ??= await openPool(this.settings.mysqlUrl, {timeoutMs: this.settings.timeoutMs})
+          job = await claimJob(pool, {owner: this.owner, staleAfterMs: this.options.staleAfterMs, retry: CLAIM_RETRY})
         } catch (error) {
-          this.emit('claim-error', error)
-          await this.nextWake(this.options.pollIntervalMs * 4)
+          // A wrong URL or credentials will not heal by waiting.
+          if (error instanceof UserError && error.code !== 'DATABASE_UNAVAILABLE') throw error
+          failures++
+          lastFailure = error as Error
+          const giveUp = this.options.once && failures >= (this.options.maxDatabaseErrors ?? DEFAULT_MAX_DATABASE_ERRORS)
+          const retryInMs = giveUp ? null : databaseBackoff(failures, this.options.pollIntervalMs)
+          this.emit('claim-error', lastFailure)
+          this.emit('db-error', {error: lastFailure, consecutive: failures, retryInMs})
+          if (retryInMs === null) break
+          await this.nextWake(retryInMs)
           continue
         }
+        if (failures > 0) this.emit('db-recovered', {failures})
+        failures = 0
         if (job) {
           this.start(pool, job)
           continue
         }
-        if (this.options.once && this.running.size === 0) break
+        if (this.options.once && this.running.size === 0) {
+          // A cron worker settles what is owed before it leaves.
+          this.sweep(pool, true)
+          await this.sweeping
+          break
+        }
         this.emit('idle')
         await this.nextWake(this.options.pollIntervalMs)
       }
-      await Promise.all(this.running.values())
+      await Promise.all([...this.running.values(), this.sweeping])
     } finally {
-      await pool.end().catch(() => {})
+      await pool?.end().catch(() => {})
+    }
+    if (failures > 0 && this.options.once && !this.stopping) {
+      throw new UserError(
+        'DATABASE_UNAVAILABLE',
+        `gave up after ${failures} database errors in a row: ${lastFailure?.message}`,
+        'check --mysql-url / REPLAYCTL_MYSQL_URL and that MySQL is up; the next run carries on where this one stopped',
+        {cause: lastFailure},
+      )
     }
     return {owner: this.owner, jobs: this.outcomes, seconds: (Date.now() - started) / 1000}
   }
@@ -137,13 +192,33 @@ export class ReplayWorker extends EventEmitter {
       (error: unknown) => {
         // The job stays claimed with its last checkpoint and is taken over once it goes stale.
         this.outcomes.ERROR = (this.outcomes.ERROR ?? 0) + 1
-        this.emit('job-end', {job, outcome: 'ERROR', error})
+        this.emit('job-end', {job, outcome: 'ERROR', error: error as Error})
       },
     ).finally(() => {
       this.running.delete(job.id)
       this.wake?.()
     })
     this.running.set(job.id, work)
+  }
+
+  /** Starts a completion sweep in the background when one is due and none is under way. */
+  private sweep(pool: Pool, now = false): void {
+    if (this.sweeping || (!now && Date.now() - this.lastSweepAt < (this.options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS))) return
+    this.lastSweepAt = Date.now()
+    this.sweeping = sweepCompletions(pool, {
+      allowPrivate: this.options.allowPrivate,
+      deliveryTimeoutMs: this.options.deliveryTimeoutMs,
+      retry: this.options.retry,
+      // Like a claim: the loop (next sweep) is the retry, so a stop is not held up by a database that is down.
+      claimRetry: CLAIM_RETRY,
+      // A send under way may finish within the grace period, as a job's requests may.
+      signal: this.force.signal,
+    }, (swept) => this.emit('completion-swept', swept)).then(
+      () => {},
+      (error: Error) => {
+        this.emit('sweep-error', error)
+      },
+    ).finally(() => (this.sweeping = undefined))
   }
 
   private async nextWake(ms: number): Promise<void> {

@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 
-import {withRetry, withTransaction, type Pool, type PoolConnection} from '../../db/database.js'
+import {withRetry, withTransaction, type Pool, type PoolConnection, type RetryOptions} from '../../db/database.js'
 import {BugError} from '../../shared/errors.js'
 import type {ClaimedJob} from './index.js'
 import {selectJob, toJob} from './model.js'
@@ -10,6 +10,8 @@ export interface ClaimOptions {
   owner: string
   /** a STARTED/ONGOING job whose heartbeat is older than this (database clock) is taken over */
   staleAfterMs: number
+  /** how hard to retry transient failures (default: the pool's); a worker loop that backs off itself retries briefly */
+  retry?: RetryOptions
 }
 
 // Jobs found stale with no attempts left (or with a cancel pending) are settled inside the claim;
@@ -38,7 +40,7 @@ const MAX_SETTLED_PER_CLAIM = 20
 export async function claimJob(pool: Pool, options: ClaimOptions): Promise<ClaimedJob | null> {
   if (!Number.isSafeInteger(options.staleAfterMs) || options.staleAfterMs < 1) throw new BugError(`staleAfterMs must be a positive integer, got ${options.staleAfterMs}`)
   if (!options.owner || options.owner.length > 255) throw new BugError('owner must be 1 to 255 characters')
-  return withRetry(pool, () => withTransaction(pool, (connection) => claimIn(connection, options)))
+  return withRetry(pool, () => withTransaction(pool, (connection) => claimIn(connection, options)), options.retry)
 }
 
 async function claimIn(connection: PoolConnection, options: ClaimOptions): Promise<ClaimedJob | null> {

@@ -62,6 +62,8 @@ export interface ReplayJob extends Counters {
   finishedAt: string | null
   cancelRequested: boolean
   completionSent: boolean
+  /** Where the latest run began delivering (ONGOING): rates are measured from here. */
+  run: {startedAt: string; startDelivered: number; startCheckpoint: number | null} | null
 }
 
 /** A job as returned to the worker that claimed it: with the token its writes must carry. */
@@ -96,3 +98,4 @@ export {releaseJob} from './release-job.js'
 export {retryJob} from './retry-job.js'
 export {startJob, type StartJobInput} from './start-job.js'
 export {checkRangeOrder, submitJob, type SubmitJobInput} from './submit-job.js'
+export {claimCompletion, type ClaimCompletionOptions} from './claim-completion.js'

@@ -76,6 +76,9 @@ export interface JobRow {
   finished_at: Date | null
   cancel_requested: number
   completion_sent: number
+  run_started_at: Date | null
+  run_start_delivered: number | string | null
+  run_start_checkpoint: number | string | null
 }
 
 const num = (value: number | string): number => Number(value)
@@ -111,6 +114,11 @@ export function toJob(row: JobRow): ReplayJob {
     finishedAt: iso(row.finished_at),
     cancelRequested: row.cancel_requested !== 0,
     completionSent: row.completion_sent !== 0,
+    run: row.run_started_at === null ? null : {
+      startedAt: row.run_started_at.toISOString(),
+      startDelivered: numOrNull(row.run_start_delivered) ?? 0,
+      startCheckpoint: numOrNull(row.run_start_checkpoint),
+    },
   }
 }
 
@@ -118,7 +126,7 @@ export function toJob(row: JobRow): ReplayJob {
 export const JOB_COLUMNS = `id, webhook_id, topic, from_ms, to_ms, state, attempt, max_attempts, lease_token, owner,
   heartbeat_at, run_at, \`partition\`, partition_count, start_offset, checkpoint_offset, end_offset,
   scanned, matched, delivered, duplicates, failed, last_error, created_at, started_at, finished_at,
-  cancel_requested, completion_sent`
+  cancel_requested, completion_sent, run_started_at, run_start_delivered, run_start_checkpoint`
 
 type Queryable = Pick<Pool, 'query'> | PoolConnection
 

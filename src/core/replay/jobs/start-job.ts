@@ -16,7 +16,8 @@ export interface StartJobInput extends Lease {
 /**
  * STARTED -> ONGOING once the worker knows where the range lies in the log. The checkpoint is kept
  * from an earlier attempt (resume there), else set to startOffset; it never points before
- * startOffset. Returns the job, whose checkpointOffset is where to read from. Fenced.
+ * startOffset. Records where this run starts delivering from (time, delivered count, checkpoint),
+ * which rates are measured from. Returns the job, whose checkpointOffset is where to read from. Fenced.
  */
 export async function startJob(pool: Pool, input: StartJobInput): Promise<ReplayJob> {
   checkCount(input.partition, 'partition')
@@ -29,9 +30,14 @@ export async function startJob(pool: Pool, input: StartJobInput): Promise<Replay
     pool,
     'start',
     input,
-    `state = 'ONGOING', \`partition\` = ?, partition_count = ?, start_offset = ?, end_offset = ?,
+    // The run_* columns first: MySQL applies assignments left to right, and they read the state
+    // and checkpoint as they were (STARTED: this run's first start; ONGOING: a retried write).
+    `run_started_at = IF(state = 'STARTED', NOW(3), run_started_at),
+     run_start_delivered = IF(state = 'STARTED', delivered, run_start_delivered),
+     run_start_checkpoint = IF(state = 'STARTED', GREATEST(COALESCE(checkpoint_offset, ?), ?), run_start_checkpoint),
+     state = 'ONGOING', \`partition\` = ?, partition_count = ?, start_offset = ?, end_offset = ?,
      checkpoint_offset = GREATEST(COALESCE(checkpoint_offset, ?), ?), heartbeat_at = NOW(3)`,
-    [input.partition, input.partitionCount, input.startOffset, input.endOffset, input.startOffset, input.startOffset],
+    [input.startOffset, input.startOffset, input.partition, input.partitionCount, input.startOffset, input.endOffset, input.startOffset, input.startOffset],
     ['STARTED', 'ONGOING'],
   ))
   return getJob(pool, input.id)

@@ -1,0 +1,73 @@
+import type {ClaimedJob} from './jobs/index.js'
+import type {JobOutcome, JobProgress} from './run-job.js'
+
+/**
+ * What a replay worker reports while it runs: one set of event types, emitted by the worker (and
+ * by the job runner through it), read by the Prometheus metrics, the JSON log lines and the
+ * terminal dashboard alike. `ReplayWorker` is an `EventEmitter<WorkerEvents>`, so listeners get
+ * these payloads typed.
+ */
+export interface JobEnd {
+  job: ClaimedJob
+  outcome: JobOutcome | 'ERROR'
+  /** Set when the job ended by an error the worker did not expect (outcome ERROR). */
+  error?: Error
+}
+
+/** One webhook request of a job that will be tried again. */
+export interface DeliveryRetry {
+  jobId: number
+  offset: number
+  attempt: number
+  delayMs: number
+  reason: string
+}
+
+/** Events a job's requests settled with (delivered to the webhook). */
+export interface DeliveryDone {
+  jobId: number
+  offset: number
+  status: number
+  latencyMs: number
+}
+
+/** The database could not be reached (or a claim failed) several times in a row. */
+export interface DatabaseError {
+  error: Error
+  /** consecutive failures, this one included */
+  consecutive: number
+  /** when the worker tries again; null when it gives up (--once, after its bound) */
+  retryInMs: number | null
+}
+
+/** A finished job's final replay_job_status event, sent by the completion sweeper. */
+export interface CompletionSwept {
+  jobId: number
+  webhookId: string
+  state: 'FAILED' | 'CANCELLED'
+  outcome: 'delivered' | 'failed'
+  reason?: string
+}
+
+export interface WorkerEvents {
+  /** The worker claimed a job and starts it. */
+  'job-start': [job: ClaimedJob]
+  'job-progress': [progress: JobProgress]
+  /** A job ended for this worker: COMPLETED, FAILED, CANCELLED, RELEASED, LEASE_LOST, RETRY_LATER or ERROR. */
+  'job-end': [end: JobEnd]
+  'delivery-done': [done: DeliveryDone]
+  'delivery-retry': [retry: DeliveryRetry]
+  /** Nothing runnable: the worker polls again. */
+  'idle': []
+  'db-error': [failure: DatabaseError]
+  /** The database answers again after `failures` consecutive errors. */
+  'db-recovered': [recovered: {failures: number}]
+  /** The sweeper sent (or failed to send) an owed completion event. */
+  'completion-swept': [swept: CompletionSwept]
+  /** A sweep stopped on an error (the database, most likely); the next sweep carries on. */
+  'sweep-error': [error: Error]
+  /** Kept for listeners written before 'db-error': the claim's error alone. */
+  'claim-error': [error: Error]
+}
+
+export type WorkerEventName = keyof WorkerEvents
