@@ -65,6 +65,7 @@ describe('cluster status', () => {
     assert.equal(sick.code, 7, sick.stdout + sick.stderr)
     assert.equal(sick.json.healthy, false)
     assert.deepEqual(sick.json.brokers[2], {id: 3, address: null, rack: null, alive: false, controller: false, replicas: 8, leaders: 0})
+    assert.equal(sick.json.partitions, 8, 'the check itself created no topic (__consumer_offsets)')
     assert.equal(sick.json.underReplicated.length, 8)
     assert.ok(sick.json.underReplicated.every((problem: {isr: number[]}) => problem.isr.length === 2 && !problem.isr.includes(3)))
     // min.insync.replicas 3 with two in sync: acks=all writes to 'strict' now fail.

@@ -4,9 +4,9 @@ import {after, describe, it} from 'node:test'
 import {deleteTopics, runCli, uniqueName} from './helpers.js'
 
 /**
- * `topic describe` reads configs with Apache Kafka's ConfigCommand because the client library has
- * no DescribeConfigs. Without Java it still describes the partitions and says in one line that
- * configs need Java, instead of failing.
+ * `topic describe` reads configs, and `cluster status` the controller, with Apache Kafka's own tools
+ * because the client library has neither DescribeConfigs nor DescribeCluster. Without Java both
+ * still answer and say in one line what they could not learn, instead of failing.
  */
 const topic = uniqueName('cfg')
 
@@ -36,5 +36,19 @@ describe('topic describe without Java', () => {
 
     const withJava = await runCli(['topic', 'describe', topic, '--json'])
     assert.equal(withJava.json.configs['compression.type'], 'snappy')
+  })
+})
+
+describe('cluster status without Java', () => {
+  it('still judges health and says the controller is unknown', async () => {
+    const result = await runCli(['cluster', 'status', '--json'], {env: {PATH: '/nonexistent', JAVA_HOME: ''}})
+    assert.equal(result.code, 0, result.stdout + result.stderr)
+    assert.equal(result.json.healthy, true)
+    assert.equal(result.json.controller, null)
+    assert.match(result.json.controllerUnavailable, /Java 17 or newer is needed/)
+    assert.ok(result.json.brokers.length >= 1)
+    const table = await runCli(['cluster', 'status'], {env: {PATH: '/nonexistent', JAVA_HOME: ''}})
+    assert.equal(table.code, 0)
+    assert.match(table.stdout, /controller\s+unknown: Java 17 or newer is needed/)
   })
 })

@@ -1,5 +1,5 @@
 import {cachedKafkaDist, runKafkaTool} from '../kafka/apache-dist.js'
-import {callReadOnly} from '../kafka/client.js'
+import {callReadOnly, connectProducer, disconnect, type Producer} from '../kafka/client.js'
 import {withAdmin} from '../kafka/topics.js'
 import type {Settings} from '../shared/settings.js'
 
@@ -69,17 +69,16 @@ interface DescribedTopic {
 }
 
 export async function clusterStatus(settings: Settings, options: {controller: boolean}): Promise<ClusterStatus> {
-  const controllerLookup = options.controller ? activeController(settings) : Promise.resolve({id: null, reason: 'not looked up (--no-controller)'})
-  // A rejection here is handled when awaited below; without this, Node would call it unhandled first.
-  controllerLookup.catch(() => {})
-  const {brokers, topics} = await withAdmin(settings, async (admin) => {
-    const metadata = await callReadOnly<{brokers: MetadataBroker[]; topics: {name: string}[]}>(settings, undefined, (cb, timeout) =>
-      (admin as unknown as {_client: {getMetadata(options: object, cb: unknown): void}})._client.getMetadata({allTopics: true, timeout}, cb),
-    )
-    const names = metadata.topics.map((topic) => topic.name).sort()
-    const topics = names.length === 0 ? [] : await callReadOnly<DescribedTopic[]>(settings, undefined, (cb, timeout) => admin.describeTopics(names, {timeout}, cb as never))
-    return {brokers: metadata.brokers, topics}
-  })
+  // The admin API has no call that lists brokers; a client's metadata request does.
+  const metadata = await withMetadataClient(settings, (client) =>
+    callReadOnly<{brokers: MetadataBroker[]; topics: {name: string}[]}>(settings, undefined, (cb, timeout) => client.getMetadata({allTopics: true, timeout}, cb)),
+  )
+  const brokers = metadata.brokers
+  const names = metadata.topics.map((topic) => topic.name).sort()
+  // describeTopics, unlike metadata, names each replica's rack.
+  const topics = names.length === 0 ? [] : await withAdmin(settings, (admin) =>
+    callReadOnly<DescribedTopic[]>(settings, undefined, (cb, timeout) => admin.describeTopics(names, {timeout}, cb as never)),
+  )
 
   const byId = new Map<number, BrokerStatus>()
   const broker = (id: number): BrokerStatus => {
@@ -115,30 +114,22 @@ export async function clusterStatus(settings: Settings, options: {controller: bo
     }
   }
 
-  let minIsrUnavailable: string | undefined
+  // Both Java lookups start only once the cluster has answered, so a failure never leaves a JVM behind.
   const lagging = problems.filter((problem) => problem.isr.length < problem.replicas.length)
-  if (lagging.length > 0) {
-    try {
-      const minIsr = await minInsyncReplicas(settings, [...new Set(lagging.map((problem) => problem.topic))])
-      for (const problem of lagging) problem.minIsr = minIsr.get(problem.topic) ?? null
-    } catch (error) {
-      minIsrUnavailable = (error as Error).message
-    }
-  }
+  const [minIsrLookup, controllerLookup] = await Promise.allSettled([
+    lagging.length > 0 ? minInsyncReplicas(settings, [...new Set(lagging.map((problem) => problem.topic))]) : Promise.resolve(new Map<string, number>()),
+    options.controller ? activeController(settings) : Promise.resolve({id: null, reason: 'not looked up (--no-controller)'}),
+  ])
+  let minIsrUnavailable: string | undefined
+  if (minIsrLookup.status === 'rejected') minIsrUnavailable = (minIsrLookup.reason as Error).message
+  else for (const problem of lagging) problem.minIsr = minIsrLookup.value.get(problem.topic) ?? null
   for (const problem of lagging) {
     if (problem.minIsr !== null && problem.isr.length < problem.minIsr) problem.problems.push('under-min-isr')
     problem.problems.push('under-replicated')
   }
 
-  let controller: number | null = null
-  let controllerUnavailable: string | undefined
-  try {
-    const found = await controllerLookup
-    controller = found.id
-    controllerUnavailable = found.reason
-  } catch (error) {
-    controllerUnavailable = (error as Error).message
-  }
+  const controller = controllerLookup.status === 'fulfilled' ? controllerLookup.value.id : null
+  const controllerUnavailable = controllerLookup.status === 'fulfilled' ? controllerLookup.value.reason : (controllerLookup.reason as Error).message
   if (controller !== null) broker(controller).controller = true
 
   const statuses = [...byId.values()].sort((a, b) => a.id - b.id)
@@ -154,6 +145,16 @@ export async function clusterStatus(settings: Settings, options: {controller: bo
     underMinIsr: pick('under-min-isr'),
     underReplicated: pick('under-replicated'),
     ...(minIsrUnavailable === undefined ? {} : {minIsrUnavailable}),
+  }
+}
+
+/** A producer that never produces: unlike a consumer it looks up no group coordinator, so the check creates nothing (not even __consumer_offsets). */
+async function withMetadataClient<T>(settings: Settings, work: (client: Producer) => Promise<T>): Promise<T> {
+  const client = await connectProducer(settings)
+  try {
+    return await work(client)
+  } finally {
+    await disconnect(client)
   }
 }
 

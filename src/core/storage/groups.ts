@@ -99,16 +99,16 @@ function groupNotFound(group: string): UserError {
 }
 
 export async function groupLag(settings: Settings, group: string, options: {topic?: string} = {}): Promise<GroupLag> {
-  const {description, committed, logEnds} = await withAdmin(settings, async (admin) => {
+  const {description, committed, logs} = await withAdmin(settings, async (admin) => {
     const [description, committed] = await Promise.all([describeGroup(settings, admin, group), committedOffsets(settings, admin, group)])
     const assigned = description.members.flatMap((member) => member.assignment?.topicPartitions ?? [])
     const topics = [...new Set([...committed, ...assigned].map((entry) => entry.topic))].filter((topic) => options.topic === undefined || topic === options.topic).sort()
-    const logEnds = new Map<string, number>()
+    const logs = new Map<string, {low: number; high: number}>()
     for (const topic of topics) {
       const partitions = [...new Set([...committed, ...assigned].filter((entry) => entry.topic === topic).map((entry) => entry.partition))]
-      for (const mark of await watermarks(settings, admin, topic, partitions)) logEnds.set(`${topic}:${mark.partition}`, mark.high)
+      for (const mark of await watermarks(settings, admin, topic, partitions)) logs.set(`${topic}:${mark.partition}`, mark)
     }
-    return {description, committed, logEnds}
+    return {description, committed, logs}
   })
   if (description.members.length === 0 && committed.length === 0) throw groupNotFound(group)
 
@@ -120,25 +120,29 @@ export async function groupLag(settings: Settings, group: string, options: {topi
   })
   const committedAt = new Map(committed.map((entry) => [`${entry.topic}:${entry.partition}`, entry.offset]))
   const at = Date.now()
-  const partitions: PartitionLag[] = [...logEnds.entries()].map(([key, logEnd]) => {
+  const logStarts = new Map<PartitionLag, number>()
+  const partitions: PartitionLag[] = [...logs.entries()].map(([key, {low, high: logEnd}]) => {
     const [topic, partition] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))]
     const offset = committedAt.get(key) ?? null
     const member = owner.get(key)
-    return {
+    const lag: PartitionLag = {
       topic,
       partition,
       committed: offset,
       logEnd,
-      lag: offset === null ? null : Math.max(0, logEnd - offset),
+      // Not clamped: a commit past the log end (a truncated log) shows negative, as in ConsumerGroupCommand.
+      lag: offset === null ? null : logEnd - offset,
       nextTimestamp: null,
       lagMs: offset !== null && offset >= logEnd ? 0 : null,
       memberId: member?.memberId ?? null,
       clientId: member?.clientId ?? null,
       host: member?.clientHost ?? null,
     }
+    logStarts.set(lag, low)
+    return lag
   }).sort(byTopicPartition)
 
-  await fillNextTimestamps(settings, partitions.filter((partition) => partition.committed !== null && partition.committed < partition.logEnd), at)
+  await fillNextTimestamps(settings, partitions.filter((partition) => partition.committed !== null && partition.committed < partition.logEnd), logStarts, at)
   const known = partitions.map((partition) => partition.lagMs).filter((lag): lag is number => lag !== null)
   return {
     group,
@@ -158,18 +162,22 @@ function byTopicPartition(a: {topic: string; partition: number}, b: {topic: stri
   return a.topic.localeCompare(b.topic) || a.partition - b.partition
 }
 
-/**
- * Reads the first record at or after each committed offset, one topic at a time. A short range is
- * enough: only compaction or transaction markers put gaps after an offset, and when the range holds
- * no record the time lag stays unknown rather than guessed.
- */
 const PROBE_RANGE = 1000
 
-async function fillNextTimestamps(settings: Settings, behind: PartitionLag[], now: number): Promise<void> {
+/**
+ * Reads the first record at or after each committed offset (or the log start, when retention has
+ * deleted the records there), one topic at a time. A short range is enough: only compaction or
+ * transaction markers put gaps after an offset, and when the range holds no record the time lag
+ * stays unknown rather than guessed.
+ */
+async function fillNextTimestamps(settings: Settings, behind: PartitionLag[], logStarts: Map<PartitionLag, number>, now: number): Promise<void> {
   for (const topic of new Set(behind.map((partition) => partition.topic))) {
     const wanted = new Map(behind.filter((partition) => partition.topic === topic).map((partition) => [partition.partition, partition]))
     const abort = new AbortController()
-    const ranges = [...wanted.values()].map((partition) => ({partition: partition.partition, start: partition.committed!, end: Math.min(partition.logEnd, partition.committed! + PROBE_RANGE)}))
+    const ranges = [...wanted.values()].map((partition) => {
+      const start = Math.max(partition.committed!, logStarts.get(partition)!)
+      return {partition: partition.partition, start, end: Math.min(partition.logEnd, start + PROBE_RANGE)}
+    })
     for await (const batch of readRanges(settings, topic, ranges, {batchSize: 100, signal: abort.signal, consumerConfig: {'max.partition.fetch.bytes': 262_144}})) {
       for (const message of batch) {
         const partition = wanted.get(message.partition)
