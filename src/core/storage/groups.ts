@@ -95,7 +95,8 @@ async function committedOffsets(settings: Settings, admin: AdminClient, group: s
 }
 
 function groupNotFound(group: string): UserError {
-  return new UserError('GROUP_NOT_FOUND', `consumer group '${group}' does not exist (no members, no committed offsets)`, 'list groups with `replayctl group list`')
+  // Kafka drops a group's offsets with their topic, so an empty group whose topics were deleted lands here too.
+  return new UserError('GROUP_NOT_FOUND', `consumer group '${group}' does not exist or has neither members nor committed offsets`, 'list groups with `replayctl group list`')
 }
 
 export async function groupLag(settings: Settings, group: string, options: {topic?: string} = {}): Promise<GroupLag> {
