@@ -24,7 +24,7 @@ after(async () => {
 })
 
 /** The problems of the replicated topics (not 'solo'). */
-const replicated = (problems: {topic: string}[]) => problems.filter((problem) => problem.topic !== 'solo')
+const replicated = (problems: any[]): any[] => problems.filter((problem) => problem.topic !== 'solo')
 
 /** Runs `cluster status --json` until `done` holds; the broker's session timeout decides when a dead node is noticed. */
 async function statusUntil(done: (result: CliResult) => boolean, args: string[] = [], deadlineMs = 90_000): Promise<CliResult> {
