@@ -16,6 +16,12 @@ r dev status
 node bin/run.js topic describe delivery_log --no-configs --json >/dev/null 2>&1 || r dev seed --events 100000 --webhooks 2000
 r topic list
 r topic describe delivery_log
+r cluster status
+r cluster plan --brokers 3 --disk 2TiB --partitions 12 --replication 3 --rate 5
+r group reset-offsets demo-archiver --topic delivery_log --to-time 1d
+r group list
+r group lag demo-archiver
+r group reset-offsets demo-archiver --topic delivery_log --to-time 2h --dry-run
 
 hook=$(node bin/run.js log read -t delivery_log --max 2000 --json | node -e '
   const {records} = JSON.parse(require("fs").readFileSync(0, "utf8"));

@@ -99,10 +99,28 @@ export async function ensureKafkaDist(onProgress: (line: string) => void = () =>
     writeFileSync(join(dir, 'log4j2-tools.properties'), TOOLS_LOG4J)
     writeFileSync(complete, `${new Date().toISOString()}\n`)
   }
+  return distAt(dir, java)
+}
+
+/**
+ * The distribution only when Java and the cached jars are both there, for commands whose Apache
+ * tool use is an extra (configs, the controller): they say what is missing at once instead of
+ * fetching jars for half a minute.
+ */
+export function cachedKafkaDist(): KafkaDist {
+  const java = findJava()
+  const dir = distDir()
+  if (!existsSync(join(dir, '.complete'))) {
+    throw new UserError('DEPENDENCY_MISSING', `Apache Kafka's ${KAFKA_VERSION} jars are not cached in ${dir}`, 'run `replayctl dev up` once (it fetches them with mvn)')
+  }
+  return distAt(dir, java)
+}
+
+function distAt(dir: string, java: string): KafkaDist {
   return {
     version: KAFKA_VERSION,
     dir,
-    classpath: join(libs, '*'),
+    classpath: join(dir, 'libs', '*'),
     java,
     brokerLog4j: join(dir, 'log4j2-broker.properties'),
     toolsLog4j: join(dir, 'log4j2-tools.properties'),

@@ -1,5 +1,5 @@
 import {UserError, invalidArgument, quoteInput} from '../shared/errors.js'
-import {ensureKafkaDist, runKafkaTool} from './apache-dist.js'
+import {cachedKafkaDist, runKafkaTool} from './apache-dist.js'
 import {call, callReadOnly, connectAdmin, topicNotFound, type AdminClient} from './client.js'
 import {watermarks} from './offsets.js'
 import type {Settings} from '../shared/settings.js'
@@ -9,9 +9,10 @@ import {parseDuration} from '../shared/time.js'
  * Topics: create them with delivery_log defaults, list them, and describe partitions (leader,
  * replicas, ISR, watermarks) and configs.
  *
- * The client library has no DescribeConfigs, so `describe` reads configs with Apache Kafka's own
- * ConfigCommand from the jars `dev up` caches (Java needed); where that is not possible the
- * description says so in `configsUnavailable` instead of guessing.
+ * The client library (@confluentinc/kafka-javascript 1.10) binds neither DescribeConfigs nor a
+ * KafkaJS-style describeConfigs, so `describe` reads configs with Apache Kafka's own ConfigCommand
+ * from the jars `dev up` caches (Java needed). Without Java or the jars it says so at once, in one
+ * line in `configsUnavailable`, and still describes the partitions.
  */
 export const COMPRESSIONS = ['snappy', 'lz4', 'zstd', 'gzip', 'none'] as const
 export type Compression = (typeof COMPRESSIONS)[number]
@@ -212,14 +213,14 @@ export async function describeTopic(settings: Settings, topic: string, options: 
   try {
     description.configs = await readTopicConfigs(settings, topic)
   } catch (error) {
-    description.configsUnavailable = (error as Error).message
+    description.configsUnavailable = `they need Java and Apache Kafka's ConfigCommand, the client library having no DescribeConfigs (${(error as Error).message}); --no-configs skips them`
   }
   return description
 }
 
 /** Configs set on the topic, read with Apache Kafka's ConfigCommand. */
 export async function readTopicConfigs(settings: Settings, topic: string): Promise<Record<string, string>> {
-  const dist = await ensureKafkaDist()
+  const dist = cachedKafkaDist()
   const output = await runKafkaTool(dist, 'kafka.admin.ConfigCommand', ['--bootstrap-server', settings.brokers, '--entity-type', 'topics', '--entity-name', topic, '--describe'])
   const configs: Record<string, string> = {}
   for (const match of output.matchAll(/^\s+([\w.]+)=(.*?) sensitive=(true|false)/gm)) configs[match[1]!] = match[3] === 'true' ? '(sensitive)' : match[2]!

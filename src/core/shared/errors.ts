@@ -15,6 +15,8 @@
  *   4  CONFLICT     it already exists, or is already in progress
  *   5  UNAVAILABLE  a broker, the database or a webhook could not be reached in time
  *   6  INCOMPLETE   the work ran but did not finish (for example a replay that ended FAILED)
+ *   7  UNHEALTHY    the check ran and found a problem (`cluster status`: a partition offline,
+ *                   under min ISR or under-replicated, or a broker gone); the report is printed
  */
 export const ExitCode = {
   OK: 0,
@@ -24,6 +26,7 @@ export const ExitCode = {
   CONFLICT: 4,
   UNAVAILABLE: 5,
   INCOMPLETE: 6,
+  UNHEALTHY: 7,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
@@ -48,6 +51,7 @@ const exitCodeByErrorCode = {
   JOB_IN_PROGRESS: ExitCode.CONFLICT,
   JOB_STATE_CONFLICT: ExitCode.CONFLICT,
   WEBHOOK_INVALID: ExitCode.CONFLICT,
+  GROUP_ACTIVE: ExitCode.CONFLICT,
   KAFKA_UNAVAILABLE: ExitCode.UNAVAILABLE,
   KAFKA_REJECTED: ExitCode.UNAVAILABLE,
   DATABASE_UNAVAILABLE: ExitCode.UNAVAILABLE,
