@@ -21,6 +21,11 @@ export interface WriterStats {
 
 export type Headers = {[key: string]: string | Buffer}[]
 
+// A zero-length Buffer may have no memory behind it, and the client then writes a null key or
+// value; a zero-length view into a real allocation keeps "empty" apart from "null".
+const EMPTY = Buffer.alloc(1).subarray(0, 0)
+const keepEmpty = <T extends Buffer | string | null>(bytes: T): T => (Buffer.isBuffer(bytes) && bytes.length === 0 ? EMPTY as T : bytes)
+
 export class RecordWriter {
   readonly stats: WriterStats = {written: 0, acknowledged: 0, failed: 0, bytes: 0}
   private firstFailure: unknown = null
@@ -65,7 +70,7 @@ export class RecordWriter {
   async write(key: Buffer | string | null, value: Buffer | null, timestamp: number | null, headers?: Headers, partition?: number): Promise<void> {
     for (;;) {
       try {
-        this.producer.produce(this.topic, partition ?? null, value, key, timestamp ?? undefined, undefined, headers)
+        this.producer.produce(this.topic, partition ?? null, keepEmpty(value), keepEmpty(key), timestamp ?? undefined, undefined, headers)
         this.stats.written++
         this.stats.bytes += value?.length ?? 0
         return
