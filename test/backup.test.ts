@@ -261,9 +261,10 @@ describe('topic backup --since/--until', () => {
     assert.equal(backup.json.until, until)
     const target = uniqueName('bk_time_dst')
     created.push(target)
-    const restore = await cli(['topic', 'restore', dir, '--topic', target, '--json'])
+    const restore = await cli(['topic', 'restore', dir, '--topic', target, '--config', 'retention.ms=-1', '--json'])
     assert.equal(restore.code, 0, restore.stderr)
     assert.ok(restore.json.notes.some((note: string) => /no topic configs/.test(note)))
+    assert.equal((await cli(['topic', 'describe', target, '--json'])).json.configs['retention.ms'], '-1', '--config applies to the created target')
     const inside = records.filter((record) => record.timestamp >= since && record.timestamp < until)
     assert.equal(inside.length, 150)
     expectSameRecords(await readTopic(target), byPartition(inside, 2), 'bounded restore')
@@ -307,7 +308,8 @@ describe('damaged backups', () => {
     const at = Math.floor(bytes.length / 2)
     bytes[at] = bytes[at]! ^ 0x10
     writeFileSync(file, bytes)
-    for (const args of [['topic', 'verify', dir], ['topic', 'restore', dir, '--topic', uniqueName('bk_never')]]) {
+    const target = uniqueName('bk_never')
+    for (const args of [['topic', 'verify', dir], ['topic', 'restore', dir, '--topic', target]]) {
       const result = await cli(args)
       assert.equal(result.code, 2, result.stderr)
       assert.ok(isOneLineError(result), result.stderr)
@@ -315,6 +317,8 @@ describe('damaged backups', () => {
       const [, start, end] = /at bytes (\d+)\.\.(\d+)/.exec(result.stderr)!
       assert.ok(Number(start) <= at && at < Number(end), `byte ${at} lies in the named chunk ${start}..${end}`)
     }
+    const listed = await cli(['topic', 'list', '--json'])
+    assert.ok(!listed.json.some((entry: {topic: string}) => entry.topic === target), 'no target topic was created')
   })
 
   it('an interrupted backup is not restored', async () => {

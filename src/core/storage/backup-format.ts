@@ -132,6 +132,8 @@ export class FrameEncoder {
   firstOffset = -1
   lastOffset = -1
 
+  private readonly headerNames = new Map<string, Buffer>()
+
   constructor(private readonly sink: ContentSink) {}
 
   add(message: Message): void {
@@ -139,40 +141,51 @@ export class FrameEncoder {
     const value = message.value
     const headers = message.headers
     let size = 4 + 8 + 8 + 4 + (key ? key.length : 0) + 4 + (value ? value.length : 0) + 4
-    const names: Buffer[] = []
-    const values: Buffer[] = []
+    let headerCount = 0
     if (headers) {
       for (const header of headers) {
         for (const name in header) {
           const raw = header[name]!
-          const nameBytes = Buffer.from(name, 'utf8')
-          const valueBytes = Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw), 'utf8')
-          names.push(nameBytes)
-          values.push(valueBytes)
-          size += 4 + nameBytes.length + 4 + valueBytes.length
+          size += 4 + this.headerName(name).length + 4 + (Buffer.isBuffer(raw) ? raw.length : Buffer.byteLength(String(raw)))
+          headerCount++
         }
       }
     }
     this.reserve(size)
     const buffer = this.buffer
-    const frameStart = this.length
-    let at = buffer.writeUInt32BE(size - 4, frameStart)
-    at = buffer.writeBigInt64BE(BigInt(message.offset), at)
+    let at = buffer.writeUInt32BE(size - 4, this.length)
+    at = writeInt64(buffer, at, message.offset)
     const contentStart = at
-    at = buffer.writeBigInt64BE(BigInt(message.timestamp ?? -1), at)
+    at = writeInt64(buffer, at, message.timestamp ?? -1)
     at = writeBytes(buffer, at, key ?? null)
     at = writeBytes(buffer, at, value ?? null)
-    at = buffer.writeUInt32BE(names.length, at)
-    for (let index = 0; index < names.length; index++) {
-      at = buffer.writeUInt32BE(names[index]!.length, at)
-      at += names[index]!.copy(buffer, at)
-      at = writeBytes(buffer, at, values[index]!)
+    at = buffer.writeUInt32BE(headerCount, at)
+    if (headers) {
+      for (const header of headers) {
+        for (const name in header) {
+          const nameBytes = this.headerName(name)
+          at = buffer.writeUInt32BE(nameBytes.length, at)
+          at += nameBytes.copy(buffer, at)
+          const raw = header[name]!
+          at = writeBytes(buffer, at, Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw), 'utf8'))
+        }
+      }
     }
     this.sink.update(buffer.subarray(contentStart, at))
     this.length = at
     if (this.records === 0) this.firstOffset = message.offset
     this.lastOffset = message.offset
     this.records++
+  }
+
+  /** Header names repeat from record to record: encode each once. */
+  private headerName(name: string): Buffer {
+    let bytes = this.headerNames.get(name)
+    if (!bytes) {
+      bytes = Buffer.from(name, 'utf8')
+      if (this.headerNames.size < 10_000) this.headerNames.set(name, bytes)
+    }
+    return bytes
   }
 
   /** Drops the frames gathered so far (a reader that only wants the checksums). */
@@ -183,7 +196,8 @@ export class FrameEncoder {
 
   /** Hands over the frames gathered so far and starts a new chunk. */
   take(): {frames: Buffer} & ChunkSummary {
-    const taken = {frames: Buffer.from(this.buffer.subarray(0, this.length)), records: this.records, firstOffset: this.firstOffset, lastOffset: this.lastOffset}
+    const taken = {frames: this.buffer.subarray(0, this.length), records: this.records, firstOffset: this.firstOffset, lastOffset: this.lastOffset}
+    this.buffer = Buffer.allocUnsafe(this.buffer.length)
     this.length = 0
     this.records = 0
     this.firstOffset = -1
@@ -197,6 +211,13 @@ export class FrameEncoder {
     this.buffer.copy(grown, 0, 0, this.length)
     this.buffer = grown
   }
+}
+
+/** An i64 from a safe integer without a BigInt per call (offsets and timestamps fit in 53 bits). */
+function writeInt64(buffer: Buffer, at: number, value: number): number {
+  const high = Math.floor(value / 0x1_0000_0000)
+  at = buffer.writeInt32BE(high, at)
+  return buffer.writeUInt32BE(value - high * 0x1_0000_0000, at)
 }
 
 function writeBytes(buffer: Buffer, at: number, bytes: Buffer | null): number {

@@ -113,9 +113,12 @@ export async function backupTopic(settings: Settings, options: BackupOptions): P
   let lastProgress = 0
   try {
     for await (const batch of readRanges(settings, options.topic, ranges)) {
-      for (const message of batch) byPartition.get(message.partition)!.add(message)
+      for (const message of batch) {
+        const writer = byPartition.get(message.partition)!
+        writer.add(message)
+        if (writer.full) await writer.flush()
+      }
       records += batch.length
-      for (const writer of writers) if (writer.full) await writer.flush()
       if (options.onProgress && Date.now() - lastProgress > 200) {
         lastProgress = Date.now()
         options.onProgress({records, offsets})
