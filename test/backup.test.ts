@@ -333,6 +333,22 @@ describe('damaged backups', () => {
   })
 })
 
+describe('backup directories', () => {
+  it('refuse a directory holding another topic\'s backup, or other files', async () => {
+    const other = await cli(['topic', 'backup', `${source}_other`, '--to', backupDir])
+    assert.equal(other.code, 4)
+    assert.ok(isOneLineError(other), other.stderr)
+    assert.match(other.stderr, new RegExp(`holds a backup of topic '${source}'`))
+
+    const cluttered = tempDir()
+    writeFileSync(join(cluttered, 'notes.txt'), 'not a backup')
+    const refused = await cli(['topic', 'backup', source, '--to', cluttered, '--json'])
+    assert.equal(refused.code, 4)
+    assert.equal(refused.json.error.code, 'BACKUP_DIR_CONFLICT')
+    assert.deepEqual(readdirSync(cluttered), ['notes.txt'], 'nothing was written')
+  })
+})
+
 describe('an interrupted backup', () => {
   it('killed with SIGKILL mid-way, continues when run again and ends identical to an uninterrupted one', async () => {
     const topic = await newTopic('bk_kill', 3)
