@@ -98,11 +98,11 @@ export async function backupTopic(settings: Settings, options: BackupOptions): P
   }
   if (manifest?.complete) return result(options, manifest, {resumed: false, alreadyComplete: true, recordsThisRun: 0, started})
 
+  manifest ??= await startManifest(settings, options)
   // Configs come from a JVM (ConfigCommand): started now, it runs while the records stream.
   const configs = options.configs
     ? readTopicConfigs(settings, options.topic).then((read) => ({read, reason: undefined}), (error: Error) => ({read: null, reason: error.message}))
     : Promise.resolve({read: null, reason: 'not requested (--no-configs)'})
-  manifest ??= await startManifest(settings, options)
 
   const writers = await Promise.all(manifest.partitions.filter((entry) => !entry.complete).map((entry) => PartitionWriter.resume(options.dir, entry, options.chunkBytes)))
   const offsets = manifest.partitions.reduce((sum, entry) => sum + entry.endOffset - entry.startOffset, 0)
