@@ -46,6 +46,14 @@ r topic rates delivery_log --history 24h --bucket 2h
 printf '{"webhook_id":"%s","event":"hello","ts":%s}\n' "$hook" "$(date +%s%3N)" | r log produce --topic delivery_log --timestamp-field ts
 r topic create demo_compacted --partitions 3 --compact --if-not-exists
 
+# Back up one topic, restore it elsewhere, verify the copy.
+backup_dir=$(mktemp -d)/delivery_log
+restored=delivery_log_restored_$(date +%s)
+r topic backup delivery_log --to "$backup_dir" --since 1d
+r topic verify "$backup_dir"
+r topic restore "$backup_dir" --topic "$restored"
+r topic verify "$backup_dir" --topic "$restored"
+
 r db migrate
 r db status
 rm -f /tmp/replayctl-demo-receiver.url

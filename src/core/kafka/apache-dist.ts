@@ -130,7 +130,8 @@ function distAt(dir: string, java: string): KafkaDist {
 /** Runs one of Apache Kafka's own command-line tools from the cached jars and returns its stdout. */
 export async function runKafkaTool(dist: KafkaDist, mainClass: string, args: string[], timeoutMs = 60_000): Promise<string> {
   try {
-    const {stdout} = await run(dist.java, ['-Xmx512m', `-Dlog4j2.configurationFile=${dist.toolsLog4j}`, '-cp', dist.classpath, mainClass, ...args], {
+    // A tool lives for seconds: C1 only and the serial collector cut its CPU by about a third.
+    const {stdout} = await run(dist.java, ['-Xmx512m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', `-Dlog4j2.configurationFile=${dist.toolsLog4j}`, '-cp', dist.classpath, mainClass, ...args], {
       maxBuffer: 256 * 1024 * 1024,
       timeout: timeoutMs,
     })

@@ -19,7 +19,12 @@ export interface WriterStats {
   bytes: number
 }
 
-export type Headers = {[key: string]: string}[]
+export type Headers = {[key: string]: string | Buffer}[]
+
+// A zero-length Buffer may have no memory behind it, and the client then writes a null key or
+// value; a zero-length view into a real allocation keeps "empty" apart from "null".
+const EMPTY = Buffer.alloc(1).subarray(0, 0)
+const keepEmpty = <T extends Buffer | string | null>(bytes: T): T => (Buffer.isBuffer(bytes) && bytes.length === 0 ? EMPTY as T : bytes)
 
 export class RecordWriter {
   readonly stats: WriterStats = {written: 0, acknowledged: 0, failed: 0, bytes: 0}
@@ -58,13 +63,16 @@ export class RecordWriter {
     return new RecordWriter(settings, producer, topic)
   }
 
-  /** Queues one record; waits while librdkafka's queue is full. */
-  async write(key: Buffer | string, value: Buffer, timestamp: number | null, headers?: Headers): Promise<void> {
+  /**
+   * Queues one record (to `partition` when given, else where the partitioner puts its key);
+   * waits while librdkafka's queue is full. A null key or value is written as null, not empty.
+   */
+  async write(key: Buffer | string | null, value: Buffer | null, timestamp: number | null, headers?: Headers, partition?: number): Promise<void> {
     for (;;) {
       try {
-        this.producer.produce(this.topic, null, value, key, timestamp ?? undefined, undefined, headers)
+        this.producer.produce(this.topic, partition ?? null, keepEmpty(value), keepEmpty(key), timestamp ?? undefined, undefined, headers)
         this.stats.written++
-        this.stats.bytes += value.length
+        this.stats.bytes += value?.length ?? 0
         return
       } catch (error) {
         if ((error as {code?: number}).code !== KafkaCode.QUEUE_FULL) throw kafkaError(this.settings, error, this.topic)

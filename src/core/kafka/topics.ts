@@ -38,6 +38,8 @@ export interface CreateTopicOptions {
   retention?: string
   configs: string[]
   ifNotExists: boolean
+  /** Exactly these configs instead of the delivery_log defaults (a restore copies the source's). */
+  exactConfigs?: Record<string, string>
 }
 
 export interface CreateTopicResult {
@@ -128,7 +130,7 @@ export async function createTopic(settings: Settings, options: CreateTopicOption
   if (options.replicationFactor !== undefined && (!Number.isInteger(options.replicationFactor) || options.replicationFactor <= 0)) {
     throw invalidArgument(`--replication-factor must be a positive whole number, got ${options.replicationFactor}`, 'leave it out to use the broker default')
   }
-  const configs = topicConfigs(options)
+  const configs = options.exactConfigs ?? topicConfigs(options)
   return withAdmin(settings, async (admin) => {
     try {
       await call<void>(settings, options.topic, (cb) =>

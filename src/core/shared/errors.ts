@@ -35,6 +35,7 @@ const exitCodeByErrorCode = {
   INVALID_TIME: ExitCode.USAGE,
   INVALID_CONFIG: ExitCode.USAGE,
   INVALID_INPUT: ExitCode.USAGE,
+  BACKUP_CORRUPT: ExitCode.USAGE,
   TARGET_NOT_ALLOWED: ExitCode.USAGE,
   REPLAY_RANGE_INVALID: ExitCode.USAGE,
   REPLAY_FROM_TOO_OLD: ExitCode.USAGE,
@@ -50,6 +51,8 @@ const exitCodeByErrorCode = {
   WEBHOOK_EXISTS: ExitCode.CONFLICT,
   JOB_IN_PROGRESS: ExitCode.CONFLICT,
   JOB_STATE_CONFLICT: ExitCode.CONFLICT,
+  TOPIC_NOT_EMPTY: ExitCode.CONFLICT,
+  BACKUP_DIR_CONFLICT: ExitCode.CONFLICT,
   WEBHOOK_INVALID: ExitCode.CONFLICT,
   GROUP_ACTIVE: ExitCode.CONFLICT,
   KAFKA_UNAVAILABLE: ExitCode.UNAVAILABLE,
@@ -60,6 +63,8 @@ const exitCodeByErrorCode = {
   WEBHOOK_UNREACHABLE: ExitCode.UNAVAILABLE,
   WEBHOOK_CHECK_FAILED: ExitCode.UNAVAILABLE,
   INCOMPLETE: ExitCode.INCOMPLETE,
+  BACKUP_INCOMPLETE: ExitCode.INCOMPLETE,
+  BACKUP_MISMATCH: ExitCode.INCOMPLETE,
 } as const satisfies Record<string, ExitCode>
 
 export type UserErrorCode = keyof typeof exitCodeByErrorCode

@@ -1,0 +1,44 @@
+import {Args, Flags} from '@oclif/core'
+
+import {ConnectedCommand} from '../../cli/base-command.js'
+import {formatCount, paint, table} from '../../cli/output.js'
+import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
+import {mismatchError, verifyBackup, type VerifyResult} from '../../core/storage/backup-verify.js'
+
+export default class TopicVerify extends ConnectedCommand<typeof TopicVerify> {
+  static override summary = 'Check a backup\'s files, and with --topic that the topic holds exactly the backup\'s records'
+  static override description = 'The files are checked against the manifest (chunk checksums, sizes, record counts, sha256). With --topic the whole topic is read: with the backup\'s partition count, each partition\'s record count and records sha256 must equal the manifest\'s; with another count (a rehash restore), each key\'s records must be the same, in the same order. Exits 6 (BACKUP_MISMATCH) when they differ, 2 (BACKUP_CORRUPT) when a file is damaged.'
+  static override examples = [
+    '<%= config.bin %> topic verify /backups/delivery_log-2026-11-30',
+    '<%= config.bin %> topic verify /backups/delivery_log-2026-11-30 --topic delivery_log_restored',
+  ]
+  static override args = {dir: Args.string({description: 'backup directory', required: true})}
+  static override flags = {
+    topic: Flags.string({char: 't', description: 'topic to compare with the backup (a restore target)'}),
+  }
+
+  async run(): Promise<VerifyResult> {
+    const progress = await showProgress(uiMode(this.jsonEnabled() || this.flags.topic === undefined), new ProgressState(`reading ${this.flags.topic}`, 'records'))
+    let result: VerifyResult
+    try {
+      result = await verifyBackup(this.settings, {
+        dir: this.args.dir,
+        topic: this.flags.topic,
+        onProgress: (p) => progress.state.update(p.records, `of ${formatCount(p.total)}`),
+      })
+    } finally {
+      await progress.stop()
+    }
+    if (result.partitions) {
+      this.print(table(['partition', 'records', 'expected', 'sha256', 'match'], result.partitions.map((partition) => [
+        partition.partition, formatCount(partition.actualRecords), formatCount(partition.expectedRecords), partition.actualSha256.slice(0, 16),
+        partition.match ? paint.green('yes') : paint.red('no'),
+      ])))
+    }
+    if (!result.match) throw mismatchError(result)
+    this.print(paint.green(result.topic === null
+      ? `the backup of ${result.sourceTopic} in ${result.dir} is intact: ${formatCount(result.records)} records in ${result.files} files`
+      : `topic ${result.topic} matches the backup of ${result.sourceTopic}: ${formatCount(result.records)} records${result.mode === 'keys' ? `, ${formatCount(result.keys!.keys)} keys each in order` : ''}`))
+    return result
+  }
+}

@@ -1,0 +1,159 @@
+import {createHash} from 'node:crypto'
+
+import {UserError} from '../shared/errors.js'
+import type {Settings} from '../shared/settings.js'
+import {watermarks} from '../kafka/offsets.js'
+import {readRanges} from '../kafka/range-reader.js'
+import {topicMetadata, withAdmin} from '../kafka/topics.js'
+import {FrameEncoder, readPartitionRecords} from './backup-format.js'
+import {checkBackupFiles, loadCompleteBackup} from './restore.js'
+
+/**
+ * `topic verify`: is a backup intact, and does a topic hold exactly what it holds?
+ *
+ * The files are always checked against the manifest (chunk checksums, sizes, counts, sha256).
+ * With --topic the whole topic is read and its records are digested the way the backup was:
+ *   partitions  same partition count: per partition, the record count and the sha256 of the
+ *               records' canonical encoding (key, value, headers, timestamp, in log order) must
+ *               equal the manifest's
+ *   keys        a different count (a `--partitions rehash` restore): per key, the sequence of
+ *               its records must be the same; records without a key are compared as a set
+ */
+export interface VerifyOptions {
+  dir: string
+  topic?: string
+  onProgress?: (progress: {records: number; total: number}) => void
+}
+
+export interface VerifyPartition {
+  partition: number
+  expectedRecords: number
+  actualRecords: number
+  expectedSha256: string
+  actualSha256: string
+  match: boolean
+}
+
+export interface VerifyResult {
+  dir: string
+  sourceTopic: string
+  records: number
+  files: number
+  topic: string | null
+  mode: 'files' | 'partitions' | 'keys'
+  match: boolean
+  partitions?: VerifyPartition[]
+  keys?: {keys: number; differing: number; nullKeyRecords: number; actualRecords: number}
+}
+
+export async function verifyBackup(settings: Settings, options: VerifyOptions): Promise<VerifyResult> {
+  const manifest = await loadCompleteBackup(options.dir)
+  await checkBackupFiles(options.dir, manifest)
+  const base = {dir: options.dir, sourceTopic: manifest.source.topic, records: manifest.records, files: manifest.partitions.length}
+  if (options.topic === undefined) return {...base, topic: null, mode: 'files', match: true}
+
+  const topic = options.topic
+  const ranges = await withAdmin(settings, async (admin) => {
+    const metadata = await topicMetadata(settings, admin, topic)
+    const marks = await watermarks(settings, admin, topic, metadata.partitions.map((partition) => partition.partition))
+    return marks.map((mark) => ({partition: mark.partition, start: mark.low, end: mark.high}))
+  })
+  const total = ranges.reduce((sum, range) => sum + range.end - range.start, 0)
+  let read = 0
+  const progress = () => options.onProgress?.({records: read, total})
+
+  if (ranges.length === manifest.source.partitions) {
+    const hashes = ranges.map(() => createHash('sha256'))
+    const encoders = hashes.map((hash) => new FrameEncoder(hash))
+    const counts = ranges.map(() => 0)
+    for await (const batch of readRanges(settings, topic, ranges)) {
+      for (const message of batch) {
+        encoders[message.partition]!.add(message)
+        counts[message.partition]!++
+      }
+      for (const encoder of encoders) encoder.clear()
+      read += batch.length
+      progress()
+    }
+    const partitions = manifest.partitions.map((entry) => {
+      const actualSha256 = hashes[entry.partition]!.digest('hex')
+      const actualRecords = counts[entry.partition]!
+      return {
+        partition: entry.partition,
+        expectedRecords: entry.records,
+        actualRecords,
+        expectedSha256: entry.recordsSha256!,
+        actualSha256,
+        match: actualRecords === entry.records && actualSha256 === entry.recordsSha256,
+      }
+    })
+    return {...base, topic, mode: 'partitions', match: partitions.every((partition) => partition.match), partitions}
+  }
+
+  const expected = new KeyDigests()
+  for (const entry of manifest.partitions) {
+    for await (const batch of readPartitionRecords(options.dir, entry, (content) => expected.pending.push(Buffer.from(content)))) {
+      batch.forEach((record, index) => expected.add(record.key, expected.pending[index]!))
+      expected.pending.length = 0
+    }
+  }
+  const actual = new KeyDigests()
+  let currentKey: Buffer | null = null
+  const encoder = new FrameEncoder({update: (content) => actual.add(currentKey, content)})
+  for await (const batch of readRanges(settings, topic, ranges)) {
+    for (const message of batch) {
+      currentKey = (message.key as Buffer | null | undefined) ?? null
+      encoder.add(message)
+    }
+    encoder.clear()
+    read += batch.length
+    progress()
+  }
+  const differing = expected.differences(actual)
+  return {
+    ...base,
+    topic,
+    mode: 'keys',
+    match: differing === 0 && actual.records === expected.records,
+    keys: {keys: expected.keys.size, differing, nullKeyRecords: expected.nullRecords, actualRecords: actual.records},
+  }
+}
+
+/** Per key, a chained sha256 over its records in order; records without a key, an order-free sum. */
+class KeyDigests {
+  readonly keys = new Map<string, Buffer>()
+  readonly pending: Buffer[] = []
+  records = 0
+  nullRecords = 0
+  private nullSum = 0n
+
+  add(key: Buffer | null, content: Buffer): void {
+    this.records++
+    if (key === null) {
+      this.nullRecords++
+      this.nullSum = (this.nullSum + createHash('sha256').update(content).digest().readBigUInt64BE(0)) & 0xffffffffffffffffn
+      return
+    }
+    const name = key.toString('base64')
+    const previous = this.keys.get(name)
+    const chained = createHash('sha256')
+    if (previous) chained.update(previous)
+    this.keys.set(name, chained.update(content).digest())
+  }
+
+  /** Keys whose sequences differ (or exist on one side only), plus one if the keyless records differ. */
+  differences(other: KeyDigests): number {
+    let differing = 0
+    for (const [name, digest] of this.keys) if (!other.keys.get(name)?.equals(digest)) differing++
+    for (const name of other.keys.keys()) if (!this.keys.has(name)) differing++
+    if (this.nullRecords !== other.nullRecords || this.nullSum !== other.nullSum) differing++
+    return differing
+  }
+}
+
+export function mismatchError(result: VerifyResult): UserError {
+  const detail = result.mode === 'partitions'
+    ? result.partitions!.filter((partition) => !partition.match).slice(0, 3).map((partition) => `partition ${partition.partition}: ${partition.actualRecords} records, expected ${partition.expectedRecords}${partition.actualRecords === partition.expectedRecords ? ' (contents differ)' : ''}`).join('; ')
+    : `${result.keys!.differing} keys differ, ${result.keys!.actualRecords} records read, expected ${result.records}`
+  return new UserError('BACKUP_MISMATCH', `topic '${result.topic}' does not match the backup in ${result.dir}: ${detail}`, 'restore into an empty topic and verify again')
+}
