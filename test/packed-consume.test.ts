@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {after, before, describe, it} from 'node:test'
 
 import {connectConsumer, connectProducer, disconnect, loadNative, type Consumer, type Message, type PackedMessageBatch} from '../src/core/kafka/client.js'
+import {readRanges} from '../src/core/kafka/range-reader.js'
 import {deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
@@ -123,5 +124,25 @@ describe('consumePacked (client patch)', () => {
     const emptyExpected = (await readAll(oldPath)).filter((message) => message.key !== null && message.key !== undefined && (message.key as Buffer).length === 0)
     const empty = await readAll(async (consumer) => (await packed(consumer, Buffer.alloc(0))).toMessages())
     assert.deepEqual(empty.map(plain), emptyExpected.map(plain))
+  })
+
+  it('readRanges yields the same records as the old path, with and without a key, and reports progress', async () => {
+    const expected = (await readAll(oldPath)).filter((message) => message.partition === 1 && message.offset >= 100 && message.offset < 1200)
+    const settings = testSettings()
+    const read = async (key?: Buffer) => {
+      const messages: Message[] = []
+      let scannedTo = 0
+      for await (const batch of readRanges(settings, topic, [{partition: 1, start: 100, end: 1200}], {batchSize: 97, key, onScanned: (_, next) => (scannedTo = next)})) {
+        // Views into a batch must stay valid after the next batch was fetched.
+        messages.push(...batch)
+      }
+      return {messages, scannedTo}
+    }
+    const all = await read()
+    assert.deepEqual(all.messages.map(plain), expected.map(plain))
+    assert.equal(all.scannedTo, 1200)
+    const keyed = await read(Buffer.from('key-4'))
+    assert.deepEqual(keyed.messages.map(plain), expected.filter((message) => message.key && Buffer.from('key-4').equals(message.key as Buffer)).map(plain))
+    assert.equal(keyed.scannedTo, 1200)
   })
 })
