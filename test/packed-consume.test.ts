@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
+import {createRequire} from 'node:module'
 import {after, before, describe, it} from 'node:test'
 
 import {connectConsumer, connectProducer, disconnect, loadNative, type Consumer, type Message, type PackedMessageBatch} from '../src/core/kafka/client.js'
 import {readRanges} from '../src/core/kafka/range-reader.js'
+import {UserError} from '../src/core/shared/errors.js'
 import {deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
@@ -78,6 +80,19 @@ describe('consumePacked (client patch)', () => {
       assert.equal(typeof (consumer as unknown as {_client: {consumePacked?: unknown}})._client.consumePacked, 'function', 'the native addon was built without the patch: rebuild it (scripts/setup.sh)')
     } finally {
       await disconnect(consumer)
+    }
+  })
+
+  it('a build without the patch makes reads stop with DEPENDENCY_MISSING, naming the fix', async () => {
+    const binding = createRequire(import.meta.url)('@confluentinc/kafka-javascript/librdkafka.js') as {KafkaConsumer: {prototype: Record<string, unknown>}}
+    const consumePacked = binding.KafkaConsumer.prototype.consumePacked
+    delete binding.KafkaConsumer.prototype.consumePacked
+    try {
+      await assert.rejects(async () => {
+        for await (const batch of readRanges(testSettings(), topic, [{partition: 0, start: 0, end: 10}])) assert.fail(`read ${batch.length} records`)
+      }, (error: unknown) => error instanceof UserError && error.code === 'DEPENDENCY_MISSING' && /scripts\/setup\.sh/.test(error.fix ?? ''))
+    } finally {
+      binding.KafkaConsumer.prototype.consumePacked = consumePacked
     }
   })
 
