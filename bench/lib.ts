@@ -12,13 +12,15 @@ export interface Timed {
   seconds: number
   stdout: string
   maxRssKb: number
+  /** User plus system CPU time: on a loaded machine a steadier measure than wall time. */
+  cpuSeconds: number
 }
 
 /** Runs a command to completion (stdout captured unless sent to /dev/null) and times it. */
 export function timed(command: string, args: string[], options: {input?: string; discardStdout?: boolean; env?: NodeJS.ProcessEnv} = {}): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
-    const child = spawn('/usr/bin/time', ['-f', '%M', command, ...args], {
+    const child = spawn('/usr/bin/time', ['-f', '%M %U %S', command, ...args], {
       stdio: [options.input === undefined ? 'ignore' : 'pipe', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
       env: {...process.env, ...options.env},
     })
@@ -30,7 +32,8 @@ export function timed(command: string, args: string[], options: {input?: string;
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       if (code !== 0) return reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr.slice(-500)}`))
-      resolve({seconds, stdout, maxRssKb: Number(stderr.trim().split('\n').at(-1))})
+      const [maxRssKb, user, system] = stderr.trim().split('\n').at(-1)!.split(' ').map(Number)
+      resolve({seconds, stdout, maxRssKb: maxRssKb!, cpuSeconds: user! + system!})
     })
   })
 }
@@ -40,8 +43,8 @@ export function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!
 }
 
-export async function medianOf(runs: number, run: () => Promise<Timed>): Promise<Timed> {
-  const results: Timed[] = []
+export async function medianOf<T extends Timed>(runs: number, run: () => Promise<T>): Promise<T> {
+  const results: T[] = []
   for (let i = 0; i < runs; i++) results.push(await run())
   const seconds = median(results.map((result) => result.seconds))
   return {...results.find((result) => result.seconds === seconds)!, seconds}

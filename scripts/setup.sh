@@ -41,5 +41,10 @@ if [ ! -f node_modules/@confluentinc/kafka-javascript/build/Release/confluent-ka
   npm ci --no-audit --no-fund
 fi
 
+# The client's addon is built by its own install script before patch-package (postinstall) patches
+# its sources: rebuild it from the patched sources when needed, and check that it is in place.
+say "checking the patched Kafka client (patches/)"
+bash scripts/patched-client.sh
+
 say "building"
 npm run -s build >/dev/null

@@ -62,7 +62,7 @@ async function produceAll(topic: string, records: Produced[]): Promise<void> {
   const writer = await RecordWriter.open(settings, topic)
   for (const record of records) {
     const headers: Headers | undefined = record.headers.length ? record.headers.map((header) => ({[header.key]: header.value})) : undefined
-    await writer.write(record.key, record.value, record.timestamp, headers, record.partition)
+    await writer.write(record.key, record.value, record.timestamp, headers, {partition: record.partition})
   }
   await writer.close()
 }

@@ -12,7 +12,7 @@ import {produce, type ProduceResult} from '../../core/kafka/produce.js'
 
 export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
   static override summary = 'Write NDJSON events to a topic: keyed, CreateTime from a field, snappy'
-  static override description = `Each line is one JSON object, written unchanged as the record value. Records are placed with Java's murmur2 partitioner (librdkafka's murmur2_random) unless --partitioner says otherwise, so \`log partition-for\` and Java consumers agree. Waits until every record is acknowledged by all in-sync replicas.`
+  static override description = `Each line is one JSON object, written unchanged as the record value. With --file every line is checked before anything is written; from stdin, a bad line stops the run after the lines before it were written, and the error says how to continue. Records are placed with Java's murmur2 partitioner (librdkafka's murmur2_random) unless --partitioner says otherwise, so \`log partition-for\` and Java consumers agree. Waits until every record is acknowledged by all in-sync replicas.`
   static override examples = [
     '<%= config.bin %> log produce --topic delivery_log --file events.ndjson --timestamp-field created_at_ms',
     'cat events.ndjson | <%= config.bin %> log produce -t delivery_log --key-field for_user_id --header source=backfill',
@@ -40,6 +40,8 @@ export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
       result = await produce(this.settings, {
         topic: this.flags.topic,
         input: file === undefined ? process.stdin : createReadStream(file, {highWaterMark: 1 << 20}),
+        // A file is checked whole before the first write, so bad input writes nothing.
+        ...(file === undefined ? {} : {recheck: () => createReadStream(file, {highWaterMark: 1 << 20})}),
         source: file ?? 'stdin',
         keyField: this.flags['key-field'],
         timestampField: this.flags['timestamp-field'],

@@ -16,6 +16,7 @@ export type AdminClient = Rdkafka.IAdminClient
 export type Consumer = Rdkafka.KafkaConsumer
 export type Producer = Rdkafka.Producer
 export type Message = Rdkafka.Message
+export type PackedMessageBatch = Rdkafka.PackedMessageBatch
 
 let nativeModule: Promise<Native> | undefined
 export function loadNative(): Promise<Native> {

@@ -5,6 +5,7 @@ import type {Partitioner} from './partitioner.js'
 import {type Headers, RecordWriter} from './record-writer.js'
 import type {Settings} from '../shared/settings.js'
 import {parseTime} from '../shared/time.js'
+import {topLevelFieldFinder} from './json-fields.js'
 import {topicMetadata, withAdmin} from './topics.js'
 
 /**
@@ -12,12 +13,20 @@ import {topicMetadata, withAdmin} from './topics.js'
  * keyed by a field (webhook_id by default) and stamped with CreateTime from another field when
  * one is named (epoch ms or any form parseTime accepts), else the time of writing.
  *
- * A line that is not an object, or lacks the key, stops the run: what came before it has been
- * written and acknowledged, and the error says how many lines to skip when running again.
+ * Top-level fields are found by a grammar-checking scan (json-fields.ts) instead of a full parse;
+ * dotted paths, and any line the scan is unsure of, are parsed fully.
+ *
+ * A line that is not an object, or lacks the key, stops the run. When the input can be read twice
+ * (a file: `recheck`), every line is checked before the first record is written, so bad input
+ * writes nothing. From stdin, what came before the bad line has been written and acknowledged, and
+ * the error names those lines and how to continue. Records that Kafka fails to take are reported by
+ * line number.
  */
 export interface ProduceOptions {
   topic: string
   input: Readable
+  /** Opens the same input again, for a checking pass before any write (files; not stdin). */
+  recheck?: () => Readable
   source: string
   keyField: string
   timestampField?: string
@@ -46,6 +55,8 @@ export interface ProduceResult {
 }
 
 const NEWLINE = 0x0a
+/** About 100 bytes each: a bound of ~100 MB on what the checking pass of a file keeps. */
+const CHECKED_EVENTS_KEPT = 1_000_000
 
 export function parseHeaders(pairs: string[]): Headers {
   return pairs.map((pair) => {
@@ -55,78 +66,71 @@ export function parseHeaders(pairs: string[]): Headers {
   })
 }
 
+interface Event {
+  key: string
+  timestamp: number | null
+}
+
+/** Why a line cannot be written, before the caller words where the run stands. */
+class BadLine extends Error {}
+
 export async function produce(settings: Settings, options: ProduceOptions): Promise<ProduceResult> {
   const headers = options.headers.length ? parseHeaders(options.headers) : undefined
-  const keyPath = fieldPath(options.keyField, '--key-field')
-  const timestampPath = options.timestampField === undefined ? undefined : fieldPath(options.timestampField, '--timestamp-field')
+  const readEvent = eventReader(options)
   await withAdmin(settings, (admin) => topicMetadata(settings, admin, options.topic))
+
+  // The checking pass keeps what it read for the first CHECKED_EVENTS_KEPT events, so the writing
+  // pass reads each of those lines' fields once.
+  const checked: Event[] = []
+  if (options.recheck) {
+    await eachLine(options.recheck(), options.skipLines, (value, lineNumber) => {
+      let event: Event
+      try {
+        event = readEvent(value)
+      } catch (error) {
+        if (!(error instanceof BadLine)) throw error
+        throw new UserError('INVALID_INPUT', `line ${lineNumber} of ${options.source} ${error.message}; nothing was written`, 'fix that line and run again')
+      }
+      if (checked.length < CHECKED_EVENTS_KEPT) checked.push(event)
+    })
+  }
+  let nextChecked = 0
 
   const writer = await RecordWriter.open(settings, options.topic, {partitioner: options.partitioner})
   const started = Date.now()
-  let lineNumber = 0
   let firstTimestamp: number | null = null
   let lastTimestamp: number | null = null
   let badLine: UserError | null = null
   let lastProgress = started
+  let lines = 0
 
-  const handleLine = async (line: Buffer) => {
-    lineNumber++
-    if (lineNumber <= options.skipLines) return
-    // Values are written as the input bytes, minus a CRLF's carriage return and surrounding blanks.
-    const value = trimBlanks(line)
-    if (value.length === 0) return
-    const text = value.toString('utf8')
-    const fail = (why: string) => new UserError(
-      'INVALID_INPUT',
-      `line ${lineNumber} of ${options.source} ${why}; the ${writer.stats.written} events before it were written`,
-      `fix that line and run again with --skip-lines ${lineNumber - 1} to continue after them`,
-    )
-    let event: unknown
+  const handleLine = (value: Buffer, lineNumber: number): Promise<void> | void => {
+    lines = lineNumber
+    let event: Event
     try {
-      event = JSON.parse(text)
+      event = nextChecked < checked.length ? checked[nextChecked++]! : readEvent(value)
     } catch (error) {
-      throw fail(`is not valid JSON (${(error as Error).message})`)
+      if (!(error instanceof BadLine)) throw error
+      const done = lineNumber - 1 > options.skipLines ? ` (lines ${options.skipLines + 1}-${lineNumber - 1})` : ''
+      throw new UserError(
+        'INVALID_INPUT',
+        `line ${lineNumber} of ${options.source} ${error.message}; the ${writer.stats.written} events before it were written${done}`,
+        `fix that line and run again with --skip-lines ${lineNumber - 1} to continue after them, or leave it out with --skip-lines ${lineNumber} (what \`tail -n +${lineNumber + 1}\` of the input would give)`,
+      )
     }
-    if (typeof event !== 'object' || event === null || Array.isArray(event)) throw fail('is not a JSON object')
-    const key = pick(event, keyPath)
-    if (typeof key !== 'string' && !(typeof key === 'number' && Number.isSafeInteger(key))) {
-      throw fail(key === undefined
-        ? `has no ${options.keyField} field to key it by`
-        : `has a ${options.keyField} that is not a string or an exact integer (large ids must be JSON strings)`)
+    if (event.timestamp !== null) {
+      firstTimestamp ??= event.timestamp
+      lastTimestamp = event.timestamp
     }
-    let timestamp: number | null = null
-    if (timestampPath) {
-      const raw = pick(event, timestampPath)
-      if (typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0) timestamp = raw
-      else if (typeof raw === 'string') {
-        try {
-          timestamp = parseTime(raw, options.timestampField)
-        } catch {
-          throw fail(`has a ${options.timestampField} that is not a time`)
-        }
-      } else throw fail(`has no usable ${options.timestampField} (epoch ms or a time string)`)
-      firstTimestamp ??= timestamp
-      lastTimestamp = timestamp
-    }
-    await writer.write(String(key), value, timestamp, headers)
     if (options.onProgress && lineNumber % 4096 === 0 && Date.now() - lastProgress > 200) {
       lastProgress = Date.now()
       options.onProgress({events: writer.stats.written, bytes: writer.stats.bytes, elapsedMs: lastProgress - started})
     }
+    return writer.write(event.key, value, event.timestamp, headers, {lineNumber})
   }
 
   try {
-    let pending: Buffer = Buffer.alloc(0)
-    for await (const chunk of options.input as AsyncIterable<Buffer>) {
-      const data = pending.length ? Buffer.concat([pending, chunk]) : chunk
-      let start = 0
-      for (let end = data.indexOf(NEWLINE, start); end !== -1; end = data.indexOf(NEWLINE, start)) {
-        await handleLine(data.subarray(start, end))
-        start = end + 1
-      }
-      pending = Buffer.from(data.subarray(start))
-    }
-    if (pending.length) await handleLine(pending)
+    lines = await eachLine(options.input, options.skipLines, handleLine)
   } catch (error) {
     if (!(error instanceof UserError) || error.code !== 'INVALID_INPUT') {
       await writer.close().catch(() => {})
@@ -145,10 +149,84 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
     seconds,
     eventsPerSecond: Math.round(stats.acknowledged / Math.max(seconds, 0.001)),
     partitioner: options.partitioner,
-    skippedLines: Math.min(options.skipLines, lineNumber),
+    skippedLines: Math.min(options.skipLines, lines),
     firstTimestamp,
     lastTimestamp,
   }
+}
+
+/** Reads the key and CreateTime of one line; throws BadLine saying what is wrong with it. */
+function eventReader(options: ProduceOptions): (value: Buffer) => Event {
+  const keyPath = fieldPath(options.keyField, '--key-field')
+  const timestampPath = options.timestampField === undefined ? undefined : fieldPath(options.timestampField, '--timestamp-field')
+  const topLevel = keyPath.length === 1 && (timestampPath === undefined || timestampPath.length === 1)
+  const findFields = topLevelFieldFinder(timestampPath ? [keyPath[0]!, timestampPath[0]!] : [keyPath[0]!])
+
+  return (value) => {
+    let key: unknown
+    let rawTimestamp: unknown
+    const found = topLevel ? findFields(value) : undefined
+    if (found) {
+      key = found[0]
+      rawTimestamp = found[1]
+    } else {
+      let event: unknown
+      try {
+        event = JSON.parse(value.toString('utf8'))
+      } catch (error) {
+        throw new BadLine(`is not valid JSON (${(error as Error).message})`)
+      }
+      if (typeof event !== 'object' || event === null || Array.isArray(event)) throw new BadLine('is not a JSON object')
+      key = pick(event, keyPath)
+      if (timestampPath) rawTimestamp = pick(event, timestampPath)
+    }
+    if (typeof key !== 'string' && !(typeof key === 'number' && Number.isSafeInteger(key))) {
+      throw new BadLine(key === undefined
+        ? `has no ${options.keyField} field to key it by`
+        : `has a ${options.keyField} that is not a string or an exact integer (large ids must be JSON strings)`)
+    }
+    let timestamp: number | null = null
+    if (timestampPath) {
+      if (typeof rawTimestamp === 'number' && Number.isSafeInteger(rawTimestamp) && rawTimestamp >= 0) timestamp = rawTimestamp
+      else if (typeof rawTimestamp === 'string') {
+        try {
+          timestamp = parseTime(rawTimestamp, options.timestampField)
+        } catch {
+          throw new BadLine(`has a ${options.timestampField} that is not a time`)
+        }
+      } else throw new BadLine(`has no usable ${options.timestampField} (epoch ms or a time string)`)
+    }
+    return {key: String(key), timestamp}
+  }
+}
+
+/**
+ * Calls `handle` with each non-blank line after the first `skipLines` (trimmed of blanks and a
+ * CRLF's carriage return) and its 1-based number; waits only when `handle` returns a promise.
+ * Returns the number of lines seen.
+ */
+async function eachLine(input: Readable, skipLines: number, handle: (line: Buffer, lineNumber: number) => Promise<void> | void): Promise<number> {
+  let lineNumber = 0
+  const take = (line: Buffer) => {
+    lineNumber++
+    if (lineNumber <= skipLines) return
+    const value = trimBlanks(line)
+    if (value.length === 0) return
+    return handle(value, lineNumber)
+  }
+  let pending: Buffer = Buffer.alloc(0)
+  for await (const chunk of input as AsyncIterable<Buffer>) {
+    const data = pending.length ? Buffer.concat([pending, chunk]) : chunk
+    let start = 0
+    for (let end = data.indexOf(NEWLINE, start); end !== -1; end = data.indexOf(NEWLINE, start)) {
+      const waiting = take(data.subarray(start, end))
+      if (waiting) await waiting
+      start = end + 1
+    }
+    pending = Buffer.from(data.subarray(start))
+  }
+  if (pending.length) await take(pending)
+  return lineNumber
 }
 
 export function fieldPath(field: string, flag: string): string[] {

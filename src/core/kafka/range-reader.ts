@@ -1,4 +1,5 @@
-import {connectConsumer, disconnect, kafkaError, type Consumer, type Message} from './client.js'
+import {connectConsumer, disconnect, kafkaError, type Consumer, type Message, type PackedMessageBatch} from './client.js'
+import {UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 
 /**
@@ -12,6 +13,15 @@ import type {Settings} from '../shared/settings.js'
  *   - end of partition (EOF)                  (`end` lies beyond what the log holds; read-committed
  *                                               consumers see EOF at the last stable offset)
  * so empty, compacted and transactional ranges end as surely as plain ones.
+ *
+ * Batches come from the client's packed consume (patches/: one buffer per batch, built on the
+ * consume worker thread), and the next batch is fetched while the caller works on this one. A
+ * `key` filter is applied inside the client: other keys' records are never copied out of
+ * librdkafka, which is what makes scanning a quiet webhook's partition cheap. Keys and values are
+ * views into their batch's buffer: copy one to keep it long after the batch.
+ *
+ * librdkafka's prefetch queue is bounded (see PREFETCH) so a long read holds a few batches in
+ * memory, not the partition.
  */
 export interface PartitionRange {
   partition: number
@@ -22,22 +32,39 @@ export interface PartitionRange {
 }
 
 export interface RangeReaderOptions {
-  /** Records per consume call: large batches amortise the native call. */
+  /** Records per consume call (default 2000): a batch is one native call and one buffer. */
   batchSize?: number
   signal?: AbortSignal
   consumerConfig?: Record<string, string | number | boolean>
+  /** Yield only records whose key is exactly these bytes (null keys never match). */
+  key?: Buffer
+  /**
+   * After each batch (once the caller is done with what was yielded for it): the partition has
+   * been read up to `nextOffset` (exclusive), matching records or not. With `key` set, this is the
+   * only sign of progress through stretches without a match.
+   */
+  onScanned?: (partition: number, nextOffset: number) => void
 }
 
 export type {Message}
+
+/**
+ * Prefetch bounds: about 4 MB queued per partition and fetches of at most 4 MB. Larger ones did
+ * not read faster here, and every megabyte of them is resident memory for the whole read.
+ */
+const PREFETCH = {
+  'fetch.max.bytes': 4_194_304,
+  'max.partition.fetch.bytes': 4_194_304,
+  'queued.min.messages': 5_000,
+  'queued.max.messages.kbytes': 4_096,
+}
 
 export async function* readRanges(settings: Settings, topic: string, ranges: PartitionRange[], options: RangeReaderOptions = {}): AsyncGenerator<Message[]> {
   const open = new Map(ranges.filter((range) => range.end > range.start).map((range) => [range.partition, range]))
   if (open.size === 0) return
 
   const consumer = await connectConsumer(settings, {
-    'fetch.max.bytes': 52_428_800,
-    'max.partition.fetch.bytes': 8_388_608,
-    'queued.min.messages': 200_000,
+    ...PREFETCH,
     // librdkafka waits this long before fetching again once its queue was over the thresholds
     // (default 1 s); a reader that drains the queue quickly would sit idle for most of that.
     'fetch.queue.backoff.ms': 1,
@@ -49,22 +76,37 @@ export async function* readRanges(settings: Settings, topic: string, ranges: Par
   consumer.setDefaultConsumeTimeout(200)
   const finished = new Set<number>()
   consumer.on('partition.eof', (eof: {partition: number}) => finished.add(eof.partition))
+  const batchSize = options.batchSize ?? 2_000
+  const fetch = () => consumePacked(settings, consumer, batchSize, topic, options.key)
+  let inFlight: Promise<PackedMessageBatch> | undefined
   try {
+    assertPatchedBuild(consumer)
     consumer.assign([...open.values()].map((range) => ({topic, partition: range.partition, offset: range.start})))
-    const batchSize = options.batchSize ?? 10_000
+    inFlight = fetch()
     while (open.size > 0 && !options.signal?.aborted) {
-      const messages = await consumeBatch(settings, consumer, batchSize, topic)
-      const kept = messages.filter((message) => {
-        const range = open.get(message.partition)
-        if (!range) return false
-        if (message.offset < range.end) return true
-        finished.add(message.partition)
-        return false
-      })
+      const batch = await inFlight!
+      inFlight = undefined
+      const scannedTo = new Map<number, number>()
+      for (const scanned of batch.scanned) {
+        const range = open.get(scanned.partition)
+        if (!range) continue
+        if (scanned.lastOffset >= range.end) finished.add(scanned.partition)
+        scannedTo.set(scanned.partition, Math.min(scanned.lastOffset + 1, range.end))
+      }
+      const kept: Message[] = []
+      for (let index = 0; index < batch.length; index++) {
+        const range = open.get(batch.partition(index))
+        if (range && batch.offset(index) < range.end) kept.push(batch.message(index))
+      }
+      if (batch.scanned.length === 0 || finished.size > 0) closeFinished(consumer, topic, open, finished)
+      // Fetch the next batch on the worker thread while the caller handles this one.
+      if (open.size > 0 && !options.signal?.aborted) inFlight = fetch()
       if (kept.length) yield kept
-      if (messages.length === 0 || finished.size > 0) closeFinished(consumer, topic, open, finished)
+      if (options.onScanned) for (const [partition, nextOffset] of scannedTo) options.onScanned(partition, nextOffset)
     }
   } finally {
+    // The consume call must be over before the consumer is closed under it.
+    await inFlight?.catch(() => {})
     await disconnect(consumer)
   }
 }
@@ -80,8 +122,14 @@ function closeFinished(consumer: Consumer, topic: string, open: Map<number, Part
   consumer.pause(done.map((partition) => ({topic, partition})))
 }
 
-function consumeBatch(settings: Settings, consumer: Consumer, size: number, topic: string): Promise<Message[]> {
+function consumePacked(settings: Settings, consumer: Consumer, size: number, topic: string, key: Buffer | undefined): Promise<PackedMessageBatch> {
   return new Promise((resolve, reject) => {
-    consumer.consume(size, (error, messages) => (error ? reject(kafkaError(settings, error, topic)) : resolve(messages)))
+    consumer.consumePacked(size, {keyFilter: key ?? null}, (error, batch) => (error ? reject(kafkaError(settings, error, topic)) : resolve(batch)))
   })
+}
+
+/** `npm ci` alone builds the client before patch-package patches it; scripts/setup.sh rebuilds. */
+function assertPatchedBuild(consumer: Consumer): void {
+  if (typeof (consumer as unknown as {_client?: {consumePacked?: unknown}})._client?.consumePacked === 'function') return
+  throw new UserError('DEPENDENCY_MISSING', 'the Kafka client was built without replayctl\'s patch (patches/), so it cannot read in packed batches', 'run scripts/setup.sh, which rebuilds @confluentinc/kafka-javascript after patch-package')
 }

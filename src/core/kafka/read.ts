@@ -74,7 +74,10 @@ export async function planRead(settings: Settings, options: ReadPlanOptions): Pr
   })
 }
 
-/** Yields the plan's records in batches (per-partition offset order), honouring --key and --max. */
+/**
+ * Yields the plan's records in batches (per-partition offset order), honouring --key (filtered
+ * inside the client) and --max. Keys and values are views into their batch: copy to keep.
+ */
 export async function* readRecords(settings: Settings, plan: ReadPlan, options: {max?: number; signal?: AbortSignal} = {}): AsyncGenerator<Message[]> {
   const key = plan.key === undefined ? undefined : Buffer.from(plan.key, 'utf8')
   let remaining = options.max ?? Number.POSITIVE_INFINITY
@@ -83,8 +86,8 @@ export async function* readRecords(settings: Settings, plan: ReadPlan, options: 
   const stop = () => abort.abort()
   options.signal?.addEventListener('abort', stop)
   try {
-    for await (const batch of readRanges(settings, plan.topic, plan.ranges, {signal: abort.signal})) {
-      let kept = key ? batch.filter((message) => message.key !== undefined && message.key !== null && key.equals(message.key as Buffer)) : batch
+    for await (const batch of readRanges(settings, plan.topic, plan.ranges, {signal: abort.signal, key})) {
+      let kept = batch
       if (kept.length > remaining) kept = kept.slice(0, remaining)
       remaining -= kept.length
       if (kept.length) yield kept

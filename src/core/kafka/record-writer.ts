@@ -8,9 +8,12 @@ import type {Settings} from '../shared/settings.js'
  * were acknowledged. Records are keyed and placed by the partitioner named here (murmur2 unless
  * told otherwise, so Java clients and `log partition-for` agree), compressed with snappy.
  *
- * Back-pressure: when librdkafka's local queue is full, `write` waits for delivery reports to
- * drain it instead of failing. `close` flushes and resolves only once every record is either
- * acknowledged by the brokers or reported failed.
+ * Back-pressure: when librdkafka's local queue is full, `write` returns a promise that waits for
+ * delivery reports to drain it instead of failing; otherwise it returns nothing, so a caller that
+ * only awaits when given a promise pays no microtask per record. `close` flushes and resolves only
+ * once every record is either acknowledged by the brokers or reported failed. A record written
+ * with a line number (librdkafka's opaque, handed back in its delivery report) is named by that
+ * number if it fails.
  */
 export interface WriterStats {
   written: number
@@ -28,6 +31,8 @@ const keepEmpty = <T extends Buffer | string | null>(bytes: T): T => (Buffer.isB
 
 export class RecordWriter {
   readonly stats: WriterStats = {written: 0, acknowledged: 0, failed: 0, bytes: 0}
+  /** Line numbers of the failed records that were written with one. */
+  readonly failedLines: number[] = []
   private firstFailure: unknown = null
 
   private constructor(
@@ -35,10 +40,12 @@ export class RecordWriter {
     private readonly producer: Producer,
     private readonly topic: string,
   ) {
-    producer.on('delivery-report', (error) => {
+    producer.on('delivery-report', (error, report) => {
       if (error) {
         this.stats.failed++
         this.firstFailure ??= error
+        const line = (report as {opaque?: unknown} | undefined)?.opaque
+        if (typeof line === 'number') this.failedLines.push(line)
       } else {
         this.stats.acknowledged++
       }
@@ -59,27 +66,39 @@ export class RecordWriter {
         acks: 'all',
       },
     })
-    producer.setPollInterval(25)
+    // Delivery reports are served on librdkafka's background thread, not by polling on the event loop
+    // (that polling cost as much main-thread time as produce() itself).
+    producer.setPollInBackground(true)
     return new RecordWriter(settings, producer, topic)
   }
 
   /**
-   * Queues one record (to `partition` when given, else where the partitioner puts its key);
-   * waits while librdkafka's queue is full. A null key or value is written as null, not empty.
+   * Queues one record (to `partition` when given, else where the partitioner puts its key); a
+   * null key or value is written as null, an empty one as empty. Returns a promise only when
+   * librdkafka's queue is full and it must wait. `lineNumber` is kept for failure reports.
    */
-  async write(key: Buffer | string | null, value: Buffer | null, timestamp: number | null, headers?: Headers, partition?: number): Promise<void> {
-    for (;;) {
-      try {
-        this.producer.produce(this.topic, partition ?? null, keepEmpty(value), keepEmpty(key), timestamp ?? undefined, undefined, headers)
-        this.stats.written++
-        this.stats.bytes += value?.length ?? 0
-        return
-      } catch (error) {
-        if ((error as {code?: number}).code !== KafkaCode.QUEUE_FULL) throw kafkaError(this.settings, error, this.topic)
-        this.producer.poll()
-        await new Promise((resolve) => setTimeout(resolve, 5))
-      }
+  write(key: Buffer | string | null, value: Buffer | null, timestamp: number | null, headers?: Headers, target: {partition?: number; lineNumber?: number} = {}): Promise<void> | void {
+    if (this.tryWrite(key, value, timestamp, headers, target)) return
+    return this.writeWhenRoom(key, value, timestamp, headers, target)
+  }
+
+  private async writeWhenRoom(key: Buffer | string | null, value: Buffer | null, timestamp: number | null, headers: Headers | undefined, target: {partition?: number; lineNumber?: number}): Promise<void> {
+    do {
+      this.producer.poll()
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    } while (!this.tryWrite(key, value, timestamp, headers, target))
+  }
+
+  private tryWrite(key: Buffer | string | null, value: Buffer | null, timestamp: number | null, headers: Headers | undefined, target: {partition?: number; lineNumber?: number}): boolean {
+    try {
+      this.producer.produce(this.topic, target.partition ?? null, keepEmpty(value), keepEmpty(key), timestamp ?? undefined, target.lineNumber, headers)
+    } catch (error) {
+      if ((error as {code?: number}).code !== KafkaCode.QUEUE_FULL) throw kafkaError(this.settings, error, this.topic)
+      return false
     }
+    this.stats.written++
+    this.stats.bytes += value?.length ?? 0
+    return true
   }
 
   /** Flushes, waits for every delivery report, disconnects; throws if any record failed. */
@@ -99,13 +118,27 @@ export class RecordWriter {
     if (this.firstFailure || this.stats.acknowledged < this.stats.written) {
       const unacknowledged = this.stats.written - this.stats.acknowledged
       const reason = (this.firstFailure as Error | null)?.message ?? 'no delivery report before the timeout'
+      const lines = this.failedLines.length ? `; failed lines: ${lineRanges(this.failedLines)}` : ''
       throw new UserError(
         'KAFKA_UNAVAILABLE',
-        `${unacknowledged} of ${this.stats.written} records were not acknowledged by Kafka (${reason})`,
-        'check the cluster (`replayctl topic describe` shows ISR) and write the input again; acknowledged records are not lost',
+        `${unacknowledged} of ${this.stats.written} records were not acknowledged by Kafka (${reason})${lines}`,
+        'check the cluster (`replayctl topic describe` shows ISR) and write those records again; acknowledged records are not lost',
       )
     }
     if (this.stats.acknowledged > this.stats.written) throw new BugError('more delivery reports than records written')
     return this.stats
   }
+}
+
+/** 3, 4, 5, 9 -> "3-5, 9": failures come in runs (a partition, a broker), so ranges stay short. */
+export function lineRanges(lines: number[]): string {
+  const sorted = [...lines].sort((a, b) => a - b)
+  const ranges: string[] = []
+  for (let index = 0; index < sorted.length; ) {
+    let last = index
+    while (last + 1 < sorted.length && sorted[last + 1]! <= sorted[last]! + 1) last++
+    ranges.push(sorted[last] === sorted[index] ? String(sorted[index]) : `${sorted[index]}-${sorted[last]}`)
+    index = last + 1
+  }
+  return ranges.join(', ')
 }

@@ -93,7 +93,7 @@ export async function restoreTopic(settings: Settings, options: RestoreOptions):
             ? entry.partition
             : record.key === null ? entry.partition % target.partitions : partitionFor(record.key, target.partitions, 'murmur2')
           const headers: Headers | undefined = record.headers.length ? record.headers.map((header) => ({[header.key]: header.value ?? Buffer.alloc(0)})) : undefined
-          await writer.write(record.key, record.value, record.timestamp >= 0 ? record.timestamp : null, headers, partition)
+          await writer.write(record.key, record.value, record.timestamp >= 0 ? record.timestamp : null, headers, {partition})
         }
         records += batch.length
         if (options.onProgress && Date.now() - lastProgress > 200) {

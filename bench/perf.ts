@@ -1,0 +1,140 @@
+/**
+ * The read/scan/produce benchmark (issue #9): replayctl side by side with kcat in one run, on the
+ * same seeded data and the same local broker. Writes the `perf` section of RESULTS.md.
+ *
+ *   npx tsx bench/perf.ts [--events 300000]
+ *
+ * Needs the local stack (`replayctl dev up`), kcat, and the patched client (scripts/setup.sh).
+ */
+import {createWriteStream, mkdirSync, statSync} from 'node:fs'
+import {once} from 'node:events'
+import {fileURLToPath} from 'node:url'
+
+import {connectAdmin, connectConsumer, disconnect, type Message, type PackedMessageBatch} from '../src/core/kafka/client.js'
+import {readRanges} from '../src/core/kafka/range-reader.js'
+import {accountActivityEvent, webhookIds} from '../src/core/dev/seed.js'
+import {resolveSettings} from '../src/core/shared/settings.js'
+import {BROKERS, cli, machine, medianOf, timed, type Timed, writeSection} from './lib.js'
+
+const events = Number(process.argv[process.argv.indexOf('--events') + 1] || 300_000) || 300_000
+const out = fileURLToPath(new URL('./out/', import.meta.url))
+mkdirSync(out, {recursive: true})
+const stamp = Date.now().toString(36)
+/** A webhook with a handful of events spread over the log: the replay scan's worst ratio. */
+const QUIET = 'quiet-webhook-1'
+const QUIET_EVERY = Math.floor(events / 9)
+
+async function writeInputs(): Promise<{ndjson: string; keyed: string; bytes: number}> {
+  const ndjson = `${out}perf-events.ndjson`
+  const keyed = `${out}perf-events.keyed`
+  const json = createWriteStream(ndjson)
+  const tabbed = createWriteStream(keyed)
+  const ids = webhookIds(1000, 1)
+  const start = Date.now() - 86_400_000
+  for (let index = 0; index < events; index++) {
+    const webhookId = index % QUIET_EVERY === QUIET_EVERY - 1 ? QUIET : ids[index % ids.length]!
+    const line = accountActivityEvent(index, webhookId, start + index, 1)
+    if (!json.write(`${line}\n`)) await once(json, 'drain')
+    if (!tabbed.write(`${webhookId}\t${line}\n`)) await once(tabbed, 'drain')
+  }
+  json.end()
+  tabbed.end()
+  await Promise.all([once(json, 'finish'), once(tabbed, 'finish')])
+  return {ndjson, keyed, bytes: statSync(ndjson).size}
+}
+
+const rate = (count: number, seconds: number) => `${Math.round(count / seconds).toLocaleString('en-US')}/s`
+
+/** readRanges with the key filter, as the replay engine scans one webhook's partition. */
+async function scanQuiet(topic: string, from: number, to: number): Promise<Timed & {matched: number}> {
+  const settings = resolveSettings({brokers: BROKERS})
+  const started = process.hrtime.bigint()
+  let matched = 0
+  for await (const batch of readRanges(settings, topic, [{partition: 0, start: from, end: to}], {key: Buffer.from(QUIET)})) matched += batch.length
+  return {seconds: Number(process.hrtime.bigint() - started) / 1e9, stdout: '', maxRssKb: 0, cpuSeconds: 0, matched}
+}
+
+/** The client alone: the stock consume(n) loop against the patched consumePacked(n) loop. */
+async function bareLoop(topic: string, packed: boolean): Promise<{seconds: number; cpuSeconds: number}> {
+  const settings = resolveSettings({brokers: BROKERS})
+  const consumer = await connectConsumer(settings, {'fetch.queue.backoff.ms': 1})
+  ;(consumer as unknown as {setDefaultIsTimeoutOnlyForFirstMessage(value: boolean): void}).setDefaultIsTimeoutOnlyForFirstMessage(true)
+  consumer.setDefaultConsumeTimeout(200)
+  let eof = false
+  consumer.on('partition.eof', () => (eof = true))
+  consumer.assign([{topic, partition: 0, offset: 0}])
+  const cpu = process.cpuUsage()
+  const started = process.hrtime.bigint()
+  let count = 0
+  while (!eof) {
+    count += packed
+      ? (await new Promise<PackedMessageBatch>((resolve, reject) => consumer.consumePacked(2000, null, (error, batch) => (error ? reject(error) : resolve(batch))))).toMessages().length
+      : (await new Promise<Message[]>((resolve, reject) => consumer.consume(2000, (error, messages) => (error ? reject(error) : resolve(messages))))).length
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  const used = process.cpuUsage(cpu)
+  await disconnect(consumer)
+  if (count !== events) throw new Error(`bare loop read ${count} of ${events}`)
+  return {seconds, cpuSeconds: (used.user + used.system) / 1e6}
+}
+
+async function main() {
+  console.error(`writing ${events} events as NDJSON and as kcat key\\tvalue lines`)
+  const input = await writeInputs()
+  const topics = {ours: `perf_produce_ours_${stamp}`, kcat: `perf_produce_kcat_${stamp}`, read: `perf_read_${stamp}`}
+  for (const topic of Object.values(topics)) await cli(['topic', 'create', topic, '--partitions', topic === topics.read ? '1' : '12', '--retention', '2d'])
+
+  console.error('produce')
+  const produceOurs = await cli(['log', 'produce', '-t', topics.ours, '-f', input.ndjson, '--timestamp-field', 'created_at_ms'])
+  const produceKcat = await timed('kcat', ['-b', BROKERS, '-P', '-t', topics.kcat, '-z', 'snappy', '-K', '\t', '-X', 'partitioner=murmur2_random', '-X', 'linger.ms=20', '-X', 'batch.num.messages=10000', '-l', input.keyed])
+
+  console.error('read one partition')
+  await cli(['log', 'produce', '-t', topics.read, '-f', input.ndjson, '--timestamp-field', 'created_at_ms'])
+  const readOurs = await medianOf(3, () => cli(['log', 'read', '-t', topics.read, '-p', '0', '--format', 'raw'], {discardStdout: true}))
+  const readKcat = await medianOf(3, () => timed('kcat', ['-b', BROKERS, '-C', '-t', topics.read, '-p', '0', '-o', 'beginning', '-c', String(events), '-e', '-q', '-f', '%s\n'], {discardStdout: true}))
+
+  console.error('scan for a quiet webhook')
+  const from = Math.floor(events * 0.1)
+  const to = Math.floor(events * 0.9)
+  const scanOurs = await medianOf(3, () => scanQuiet(topics.read, from, to))
+  const scanKcat = await medianOf(3, () => timed('kcat', ['-b', BROKERS, '-C', '-t', topics.read, '-p', '0', '-o', String(from), '-c', String(to - from), '-e', '-q', '-f', '%s\n'], {discardStdout: true}))
+
+  console.error('the client alone')
+  const bareStock = await bareLoop(topics.read, false)
+  const barePacked = await bareLoop(topics.read, true)
+
+  const rows: string[] = []
+  const row = (name: string, ours: string, theirs: string, ratio: string, target: string, met: boolean) => rows.push(`| ${name} | ${ours} | ${theirs} | ${ratio} | ${target} | ${met ? 'yes' : '**no**'} |`)
+  const produceRatio = produceKcat.seconds / produceOurs.seconds
+  row(`log produce ${events.toLocaleString('en-US')} NDJSON events (${(input.bytes / 2 ** 20).toFixed(0)} MiB), 12 partitions`, `${produceOurs.seconds.toFixed(2)} s (${rate(events, produceOurs.seconds)})`, `kcat -P -z snappy ${produceKcat.seconds.toFixed(2)} s (${rate(events, produceKcat.seconds)})`, `${produceRatio.toFixed(2)}x kcat's events/s`, '>= 0.8', produceRatio >= 0.8)
+  const readRatio = readKcat.seconds / readOurs.seconds
+  row(`log read --format raw, one partition of ${events.toLocaleString('en-US')} records`, `${readOurs.seconds.toFixed(2)} s (${rate(events, readOurs.seconds)})`, `kcat -C -e ${readKcat.seconds.toFixed(2)} s (${rate(events, readKcat.seconds)})`, `${readRatio.toFixed(2)}x kcat's records/s`, '>= 0.6', readRatio >= 0.6)
+  const scanRatio = scanOurs.seconds / scanKcat.seconds
+  row(`replay scan: readRanges with the key filter over ${(to - from).toLocaleString('en-US')} offsets (${scanOurs.matched} matches)`, `${scanOurs.seconds.toFixed(2)} s`, `kcat -C same offsets ${scanKcat.seconds.toFixed(2)} s`, `${scanRatio.toFixed(2)}x kcat's time`, '<= 2', scanRatio <= 2)
+  row(`client alone: consume(2000) loop vs consumePacked(2000) loop, ${events.toLocaleString('en-US')} records (in process)`, `packed ${barePacked.seconds.toFixed(2)} s, ${barePacked.cpuSeconds.toFixed(2)} s CPU`, `stock ${bareStock.seconds.toFixed(2)} s, ${bareStock.cpuSeconds.toFixed(2)} s CPU`, `${(bareStock.seconds / barePacked.seconds).toFixed(2)}x faster`, 'reported', true)
+  const readRssMb = readOurs.maxRssKb / 1024
+  row('log read peak RSS', `${readRssMb.toFixed(0)} MiB`, `kcat ${(readKcat.maxRssKb / 1024).toFixed(0)} MiB`, '', '<= 150 MiB', readRssMb <= 150)
+
+  const table = ['| operation | replayctl | reference | ratio | target | met |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n')
+  const cpu = (name: string, ours: Timed, theirs: Timed) => `| ${name} | ${ours.cpuSeconds.toFixed(2)} s | ${theirs.cpuSeconds.toFixed(2)} s | ${(ours.cpuSeconds / theirs.cpuSeconds).toFixed(1)}x |`
+  const cpuTable = ['| CPU time (user + system) | replayctl | kcat | ratio |', '| --- | --- | --- | --- |', cpu('log produce', produceOurs, produceKcat), cpu('log read', readOurs, readKcat)].join('\n')
+  writeSection('perf', `## Read, scan and produce speed (issue #9)
+
+Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker (\`replayctl dev up\`), both tools in the same run on the same data (${events.toLocaleString('en-US')} account activity events of ~0.75 KB, snappy).
+Reproduce: \`npx tsx bench/perf.ts --events ${events}\` (with the stack up). Whole commands timed with process start, except the scan, which is timed inside one process as the replay engine runs it (consumer connect included); read and scan are the median of 3 runs.
+
+${table}
+
+${cpuTable}`)
+  console.log(table)
+  console.log(cpuTable)
+  await deleteTopics(Object.values(topics))
+}
+
+async function deleteTopics(names: string[]): Promise<void> {
+  const admin = await connectAdmin(resolveSettings({brokers: BROKERS}))
+  await Promise.all(names.map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve()))))
+  admin.disconnect()
+}
+
+await main()
