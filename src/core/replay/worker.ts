@@ -3,7 +3,7 @@ import {hostname} from 'node:os'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {openPool, type Pool} from '../db/database.js'
-import type {RetryPolicy} from './delivery.js'
+import type {RetryPolicy} from './delivery/index.js'
 import {claimJob, type ClaimedJob} from './jobs/index.js'
 import type {Partitioner} from '../kafka/partitioner.js'
 import {runJob, type JobOutcome, type JobProgress} from './run-job.js'
