@@ -34,6 +34,14 @@ export class JobTally {
   }
 }
 
+/**
+ * How far delivery may run past the oldest event the webhook has not accepted yet, by default.
+ * Eight times the default --max-in-flight (8): room for one slow answer without stalling the other
+ * sends, while a crash sends at most 2 x 64 + 3 x 8 = 152 events of a job twice. (The window used
+ * to allow 1,024, and a retried event let ~200 run past it: 7% of a 2,000-event replay re-sent.)
+ */
+export const DEFAULT_MAX_AHEAD = 64
+
 export interface DeliverOptions {
   checkpointMs: number
   maxInFlight: number
@@ -51,15 +59,19 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
     message.key !== undefined && message.key !== null && key.equals(message.key as Buffer) &&
     message.timestamp !== undefined && message.timestamp >= job.fromMs && message.timestamp < job.toMs
   const dedup = new JobDedup()
-  const window = new OrderedDelivery(client, {startOffset: resumeAt, maxInFlight: options.maxInFlight, maxOutstanding: options.maxAhead})
+  const window = new OrderedDelivery(client, {startOffset: resumeAt, maxInFlight: options.maxInFlight, maxOutstanding: options.maxAhead ?? Math.max(DEFAULT_MAX_AHEAD, options.maxInFlight)})
   tally.window = window
 
   const now = () => ({checkpointOffset: window.checkpoint, inFlight: window.stats.inFlight})
   let lastSave = Date.now()
   let deliveredAtSave = 0
   // A save is due on the interval, and also once the window has delivered maxOutstanding events since
-  // the last one: what a crash makes us send again is what was delivered at or past the saved
-  // checkpoint, so this keeps it bounded by counts, not only by time (see the README).
+  // the last one. What a crash sends again is what was delivered at or past the saved checkpoint:
+  // those ahead of it when it was taken (< maxAhead: the oldest outstanding one is undelivered),
+  // plus those delivered since (< maxAhead until the next check, plus the sends in flight, which
+  // settle while no new one starts: at most maxInFlight during a push's wait and again during the
+  // save itself), plus the sends the receiver accepted but the dead worker never heard back about
+  // (maxInFlight): fewer than 2 x maxAhead + 3 x maxInFlight, whatever --checkpoint-interval is.
   const saveDue = () => Date.now() - lastSave >= options.checkpointMs || window.stats.delivered - deliveredAtSave >= window.maxOutstanding
   const save = async () => {
     lastSave = Date.now()

@@ -32,6 +32,8 @@ export interface WorkerOptions {
   staleAfterMs: number
   checkpointMs: number
   maxInFlight: number
+  /** Events delivery may run past the oldest undelivered one (bounds re-sends after a crash). */
+  maxAhead?: number
   rateLimit?: number
   deliveryTimeoutMs: number
   retry?: Partial<RetryPolicy>
@@ -121,6 +123,7 @@ export class ReplayWorker extends EventEmitter {
       staleAfterMs: this.options.staleAfterMs,
       checkpointMs: this.options.checkpointMs,
       maxInFlight: this.options.maxInFlight,
+      maxAhead: this.options.maxAhead,
       rateLimit: this.options.rateLimit,
       timeoutMs: this.options.deliveryTimeoutMs,
       retry: this.options.retry,
