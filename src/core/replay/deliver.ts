@@ -1,17 +1,23 @@
 import type {Pool} from '../db/database.js'
-import {checkpointJob, type Counters, type ReplayJob} from './jobs/index.js'
+import {checkpointJob, type Counters, type ReplayJob, type SourcePlan} from './jobs/index.js'
 import {OrderedDelivery, type WebhookClient, type WindowResult} from './delivery/index.js'
 import type {LeaseKeeper} from './lease.js'
+import {readMerged} from './merge.js'
 import type {Plan} from './plan.js'
-import {readRanges, type Message} from '../kafka/range-reader.js'
+import type {Message} from '../kafka/range-reader.js'
 import {JobDedup} from './rebuild-dedup.js'
 import type {Settings} from '../shared/settings.js'
 
 /**
- * The deliver step of a job: ONE read of the planned range [start, end). Records below the
- * checkpoint only rebuild the duplicate filter (an earlier run delivered them); from the checkpoint
- * on, records whose key is the webhook id and whose timestamp lies in [from, to) and whose hash was
- * not seen go through the ordered window, and the checkpoint is saved on an interval.
+ * The deliver step of a job: ONE read of each planned source [start, end), merged in timestamp
+ * order (merge.ts). Records below a source's checkpoint only rebuild the duplicate filter (an
+ * earlier run delivered them); past it, records whose key is the webhook id, whose timestamp lies
+ * in [from, to) and whose hash was not seen (in any source: byte-identical cross-datacenter copies
+ * collapse) go through the ordered window, and the checkpoints are saved as they move.
+ *
+ * The window orders events by a sequence number in merged order. A source's checkpoint is the
+ * lowest offset of its events still in the window (pushed, not yet behind the window's own
+ * checkpoint), else the offset after the last record of it the merge handed over.
  *
  * The tally owns the job's counters; `delivered` is the one count of delivered events: those an
  * earlier run delivered (rebuilt) plus what this run's window delivered.
@@ -52,17 +58,50 @@ export interface DeliverOptions {
   report: (update: {phase?: 'rebuilding' | 'delivering'; checkpointOffset?: number; inFlight?: number}) => void
 }
 
-export async function deliverRange(settings: Settings, pool: Pool, keeper: LeaseKeeper, job: ReplayJob, plan: Plan, client: WebhookClient, tally: JobTally, options: DeliverOptions): Promise<WindowResult> {
-  const {partition, startOffset, endOffset, resumeAt} = plan
+export interface DeliverResult extends WindowResult {
+  /** The sources with the checkpoints this run reached. */
+  sources: SourcePlan[]
+  /** Where the first failed event was read, when one failed. */
+  failedAt?: {topic: string; partition: number; offset: number}
+}
+
+interface Pushed {
+  sequence: number
+  source: number
+  offset: number
+}
+
+export async function deliverRange(settings: Settings, pool: Pool, keeper: LeaseKeeper, job: ReplayJob, plan: Plan, client: WebhookClient, tally: JobTally, options: DeliverOptions): Promise<DeliverResult> {
+  const {sources} = plan
   const key = Buffer.from(job.webhookId, 'utf8')
   const wanted = (message: Message) =>
     message.key !== undefined && message.key !== null && key.equals(message.key as Buffer) &&
     message.timestamp !== undefined && message.timestamp >= job.fromMs && message.timestamp < job.toMs
   const dedup = new JobDedup()
-  const window = new OrderedDelivery(client, {startOffset: resumeAt, maxInFlight: options.maxInFlight, maxOutstanding: options.maxAhead ?? Math.max(DEFAULT_MAX_AHEAD, options.maxInFlight)})
+  const window = new OrderedDelivery(client, {startOffset: 0, maxInFlight: options.maxInFlight, maxOutstanding: options.maxAhead ?? Math.max(DEFAULT_MAX_AHEAD, options.maxInFlight)})
   tally.window = window
 
-  const now = () => ({checkpointOffset: window.checkpoint, inFlight: window.stats.inFlight})
+  // Per source: the offset after the last record handed over by the merge.
+  const handed = sources.map((source) => source.checkpointOffset)
+  const pushed: Pushed[] = []
+  let pushedHead = 0
+  let sequence = 0
+  const checkpoints = (): SourcePlan[] => {
+    const below = window.checkpoint
+    while (pushedHead < pushed.length && pushed[pushedHead]!.sequence < below) pushedHead++
+    if (pushedHead > 4096) {
+      pushed.splice(0, pushedHead)
+      pushedHead = 0
+    }
+    const offsets = handed.slice()
+    for (let index = pushedHead; index < pushed.length; index++) {
+      const entry = pushed[index]!
+      if (entry.offset < offsets[entry.source]!) offsets[entry.source] = entry.offset
+    }
+    return sources.map((source, index) => ({...source, checkpointOffset: offsets[index]!}))
+  }
+  const now = () => ({checkpointOffset: checkpoints()[0]!.checkpointOffset, inFlight: window.stats.inFlight})
+
   let lastSave = Date.now()
   let deliveredAtSave = 0
   // A save is due on the interval, and also once the window has delivered maxOutstanding events since
@@ -76,26 +115,27 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
   const save = async () => {
     lastSave = Date.now()
     deliveredAtSave = window.stats.delivered
-    const progress = now()
-    await checkpointJob(pool, {...keeper.lease, checkpointOffset: progress.checkpointOffset, counters: tally.counters()})
+    const saved = checkpoints()
+    await checkpointJob(pool, {...keeper.lease, checkpointOffset: saved[0]!.checkpointOffset, sources: saved, counters: tally.counters()})
     // Watchers (dashboard, metrics) see progress at least as often as the database does.
-    options.report(progress)
+    options.report({checkpointOffset: saved[0]!.checkpointOffset, inFlight: window.stats.inFlight})
   }
 
-  options.report({phase: resumeAt > startOffset ? 'rebuilding' : 'delivering', checkpointOffset: resumeAt})
-  let rebuilding = resumeAt > startOffset
-  reading: for await (const batch of readRanges(settings, job.topic, [{partition, start: startOffset, end: endOffset}], {signal: options.stopReading})) {
-    for (const message of batch) {
+  let rebuilding = sources.some((source) => source.checkpointOffset > source.startOffset)
+  options.report({phase: rebuilding ? 'rebuilding' : 'delivering', checkpointOffset: sources[0]!.checkpointOffset})
+  const ranges = sources.map((source) => ({topic: source.topic, partition: source.partition, start: source.startOffset, end: source.endOffset}))
+  reading: for await (const run of readMerged(settings, ranges, options.stopReading)) {
+    const source = sources[run.source]!
+    const resumeAt = source.checkpointOffset
+    for (const message of run.messages) {
       tally.scanned++
       const delivered = message.offset < resumeAt
+      if (!delivered) handed[run.source] = message.offset + 1
       if (rebuilding && !delivered) {
         rebuilding = false
         options.report({phase: 'delivering'})
       }
-      if (!wanted(message)) {
-        if (!delivered) window.scanned(message.offset + 1)
-        continue
-      }
+      if (!wanted(message)) continue
       tally.matched++
       if (delivered) {
         if (dedup.remember(message)) tally.deliveredBefore++
@@ -105,19 +145,31 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
       const hash = dedup.admit(message)
       if (hash === undefined) {
         tally.duplicates++
-        window.scanned(message.offset + 1)
         continue
       }
-      if (!(await window.push({offset: message.offset, body: message.value ?? Buffer.alloc(0), hash, headers: message.headers as never}))) break reading
-      // Inside the batch too: a slow webhook can take far longer than the interval per batch.
+      const entry = {sequence: sequence++, source: run.source, offset: message.offset}
+      pushed.push(entry)
+      const origin = {topic: source.topic, partition: source.partition, offset: message.offset}
+      if (!(await window.push({offset: entry.sequence, origin, body: message.value ?? Buffer.alloc(0), hash, headers: message.headers as never}))) {
+        pushed.pop()
+        break reading
+      }
+      // Inside the run too: a slow webhook can take far longer than the interval per batch.
       if (saveDue()) await save()
     }
     if (saveDue()) await save()
     else options.report(now())
   }
-  // Offsets up to the end held nothing for this webhook (or were compacted away).
-  if (!options.stopReading.aborted && !window.stopped) window.scanned(endOffset)
+  // The sources held nothing more for this webhook up to their ends (or it was compacted away).
+  if (!options.stopReading.aborted && !window.stopped) sources.forEach((source, index) => (handed[index] = source.endOffset))
   const result = await window.drain()
   tally.failed = result.failure ? 1 : 0
-  return result
+  const reached = checkpoints()
+  const failed = result.failure && pushed.find((entry) => entry.sequence === result.failure!.failedAt)
+  return {
+    ...result,
+    checkpoint: reached[0]!.checkpointOffset,
+    sources: reached,
+    ...(failed ? {failedAt: {topic: sources[failed.source]!.topic, partition: sources[failed.source]!.partition, offset: failed.offset}} : {}),
+  }
 }

@@ -4,6 +4,7 @@ import {checkRangeOrder, getJob, submitJob, TERMINAL_STATES, type ReplayJob} fro
 import type {Settings} from '../shared/settings.js'
 import {isoTime} from '../shared/time.js'
 import {topicMetadata, withAdmin} from '../kafka/topics.js'
+import {recordPartitionCount} from './partition-history.js'
 import {getWebhook} from '../webhooks/store.js'
 
 /**
@@ -21,9 +22,20 @@ export interface SubmitReplayOptions {
   fromMs: number
   toMs: number
   topic: string
+  /** Other datacenters' copies of the log, read with `topic` as one (merged in timestamp order, duplicates dropped across them). */
+  moreTopics?: string[]
   retentionMs: number
+  /** Read past `to` for events appended late (see the README); default DEFAULT_LATE_GRACE_MS. */
+  lateGraceMs?: number
   maxAttempts?: number
 }
+
+/**
+ * Five minutes: cross-datacenter mirroring and a producer's retries append an event seconds to a
+ * minute after its CreateTime, so five minutes catches them with room; it costs reading five
+ * minutes more of the partition (filtered by time), small beside a replay range of hours.
+ */
+export const DEFAULT_LATE_GRACE_MS = 5 * 60_000
 
 export async function submitReplay(settings: Settings, options: SubmitReplayOptions): Promise<ReplayJob> {
   return withDatabase(settings, async (pool) => {
@@ -41,8 +53,10 @@ export async function submitReplay(settings: Settings, options: SubmitReplayOpti
     if (webhook.state === 'invalid') {
       throw new UserError('WEBHOOK_INVALID', `webhook ${webhook.id} is marked invalid (${webhook.invalidReason ?? 'its last check failed'})`, `fix the endpoint and run \`replayctl webhook check ${webhook.id}\` first`)
     }
-    await withAdmin(settings, (admin) => topicMetadata(settings, admin, options.topic))
-    return submitJob(pool, {webhookId: options.webhookId, topic: options.topic, fromMs: options.fromMs, toMs: options.toMs, maxAttempts: options.maxAttempts})
+    const topics = [options.topic, ...(options.moreTopics ?? [])]
+    // Each topic's partition count as of now: a later growth is then placed in time (partition-history.ts).
+    await withAdmin(settings, (admin) => Promise.all(topics.map(async (name) => recordPartitionCount(pool, name, (await topicMetadata(settings, admin, name)).partitions.length))))
+    return submitJob(pool, {webhookId: options.webhookId, topic: options.topic, moreTopics: options.moreTopics, lateGraceMs: options.lateGraceMs ?? DEFAULT_LATE_GRACE_MS, fromMs: options.fromMs, toMs: options.toMs, maxAttempts: options.maxAttempts})
   })
 }
 
@@ -61,8 +75,11 @@ export interface JobStatus extends ReplayJob {
 export async function jobStatus(pool: Pool, id: number, previous?: {job: JobStatus; at: number}): Promise<JobStatus> {
   const [job, now] = await Promise.all([getJob(pool, id), dbNow(pool)])
   const terminal = TERMINAL_STATES.includes(job.state)
-  const range = job.startOffset !== null && job.endOffset !== null ? job.endOffset - job.startOffset : null
-  const done = job.checkpointOffset !== null && job.startOffset !== null ? job.checkpointOffset - job.startOffset : null
+  // Over every partition the job reads (several topics, or a partition count that changed).
+  const range = job.sources ? job.sources.reduce((sum, source) => sum + source.endOffset - source.startOffset, 0)
+    : job.startOffset !== null && job.endOffset !== null ? job.endOffset - job.startOffset : null
+  const done = job.sources ? job.sources.reduce((sum, source) => sum + source.checkpointOffset - source.startOffset, 0)
+    : job.checkpointOffset !== null && job.startOffset !== null ? job.checkpointOffset - job.startOffset : null
   const progressPercent = range === null || done === null ? null : range === 0 ? 100 : Math.min(100, (done / range) * 100)
 
   let eventsPerSecond: number | null = null
@@ -70,7 +87,8 @@ export async function jobStatus(pool: Pool, id: number, previous?: {job: JobStat
   if (previous && now > previous.at) {
     const seconds = (now - previous.at) / 1000
     eventsPerSecond = (job.delivered - previous.job.delivered) / seconds
-    offsetsPerSecond = ((job.checkpointOffset ?? 0) - (previous.job.checkpointOffset ?? 0)) / seconds
+    const passed = (status: ReplayJob) => status.sources ? status.sources.reduce((sum, source) => sum + source.checkpointOffset, 0) : status.checkpointOffset ?? 0
+    offsetsPerSecond = (passed(job) - passed(previous.job)) / seconds
   } else if (job.startedAt) {
     const seconds = ((job.finishedAt ? Date.parse(job.finishedAt) : now) - Date.parse(job.startedAt)) / 1000
     if (seconds > 0) {

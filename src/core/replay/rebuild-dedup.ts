@@ -10,14 +10,9 @@ import type {Message} from '../kafka/range-reader.js'
 export class JobDedup {
   // Grown as events arrive: sizing it by the offset range would overstate a quiet webhook's needs.
   private readonly seen = new DedupCache()
-  /** Events below the checkpoint that an earlier run delivered (first copies). */
-  deliveredBefore = 0
-
   /** An event below the checkpoint: remember it; true when it was a first copy. */
   remember(message: Message): boolean {
-    const first = this.seen.addIfNew(eventKey(message.value, message.headers as never))
-    if (first) this.deliveredBefore++
-    return first
+    return this.seen.addIfNew(eventKey(message.value, message.headers as never))
   }
 
   /** An event past the checkpoint: its hash when it is new (to send), undefined for a duplicate. */

@@ -96,20 +96,21 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
         rateLimit: options.rateLimit, signal: AbortSignal.any([keeper.lost, stopSending.signal]), allowPrivate: options.allowPrivate,
         beforeRequest: keeper.held,
         // The planned partition: on a job's first run job.partition is still null.
-        source: {topic: job.topic, partition: plan.partition},
+        source: {topic: plan.sources[0]!.topic, partition: plan.sources[0]!.partition},
       })
     } catch (error) {
       if (error instanceof UserError && error.code === 'TARGET_NOT_ALLOWED') return await finishFailed(pool, keeper.lease, job, undefined, error.line, tally)
       throw error
     }
-    report({partition: plan.partition, startOffset: plan.startOffset, endOffset: plan.endOffset, checkpointOffset: plan.resumeAt})
+    const first = plan.sources[0]!
+    report({partition: first.partition, startOffset: first.startOffset, endOffset: first.endOffset, checkpointOffset: first.checkpointOffset})
 
     const result = await deliverRange(settings, pool, keeper, job, plan, client, tally, {
       checkpointMs: options.checkpointMs, maxInFlight: options.maxInFlight, maxAhead: options.maxAhead, stopReading, report,
     })
     keeper.markDrained()
     report({phase: 'finishing', checkpointOffset: result.checkpoint, inFlight: 0})
-    return await finishRun(pool, keeper, job, plan, client, tally, result, options.shutdown)
+    return await finishRun(pool, keeper, job, client, tally, result, plan.notes, options.shutdown)
   } catch (error) {
     if (error instanceof LeaseLostError) return 'LEASE_LOST'
     if (keeper.lost.aborted && !keeper.databaseDown) return 'LEASE_LOST'

@@ -69,7 +69,10 @@ export interface WebhookClientOptions {
 
 /** An event to deliver, as the worker read it. */
 export interface DeliveryEvent {
+  /** Its position in the window's order: the log offset, or a sequence number when several sources are merged. */
   offset: number
+  /** Where it was read, for x-replay-source, when that is not the client's source at `offset`. */
+  origin?: ReplaySource & {offset: number}
   /** The stored value, POSTed unchanged. */
   body: Buffer
   /** The dedup hash (dedup.eventKey); webhook-id is derived from it. */
@@ -272,7 +275,7 @@ export class WebhookClient {
     return this.deliver({
       body: event.body,
       messageId: messageIdFor(event.hash),
-      source: this.source ? replaySource(this.source, event.offset) : undefined,
+      source: event.origin ? replaySource(event.origin, event.origin.offset) : this.source ? replaySource(this.source, event.offset) : undefined,
     })
   }
 
