@@ -3,7 +3,11 @@ import {after, before, describe, test} from 'node:test'
 
 import {connectAdmin} from '../src/core/kafka/client.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
-import {deleteTopics, testSettings, uniqueName} from './helpers.js'
+import {writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {apacheTool, BROKERS, deleteTopics, isOneLineError, testSettings, uniqueName} from './helpers.js'
 import {counts, eventBodies, HOUR, idsInPartition, isCompletion, pastRange, produceLines, readPartition, scenario, Stack, waitFor, Workers, withWorkers} from './replay-harness.js'
 import {delay, type Receiver, startReceiver} from './webhook-receiver.js'
 
@@ -287,6 +291,55 @@ describe('replay engine bounds', () => {
       await waitFor('the completion event', () => hook.requests.some((r) => isCompletion(r.body)))
       const completion = JSON.parse(String(hook.requests.find((r) => isCompletion(r.body))!.body)).replay_job_status
       assert.match(completion.job_state_description, /^replayed 10 events .*; note: partition count of .* at a time not recorded/)
+    })
+  })
+
+  test('a --from before the oldest event the partition still holds (delete-records moved the low watermark): refused naming the oldest time, nothing written; --allow-partial replays what is left and says it is partial', async () => {
+    await withWorkers(workers, async () => {
+      const topic = await stack.createTopic(1, 'trunc')
+      const webhookId = uniqueName('wh').replace(/_/g, '-')
+      const {fromMs, toMs} = pastRange()
+      const times = Array.from({length: 20}, (_, i) => fromMs + (i + 1) * 60_000)
+      const lines = times.map((ts, i) => JSON.stringify({webhook_id: webhookId, ts, event: `${webhookId}:${i}`}))
+      await produceLines(stack, topic, lines)
+      const hook = await receiver()
+      await stack.addWebhook(webhookId, hook.url, SECRET)
+      // An oracle moves the low watermark: Apache's own DeleteRecordsCommand removes offsets 0..7.
+      const file = join(tmpdir(), `${uniqueName('delete-records')}.json`)
+      writeFileSync(file, JSON.stringify({version: 1, partitions: [{topic, partition: 0, offset: 8}]}))
+      await apacheTool('org.apache.kafka.tools.DeleteRecordsCommand', ['--bootstrap-server', BROKERS, '--offset-json-file', file])
+      const oldest = new Date(times[8]!).toISOString()
+
+      const before = await stack.snapshot()
+      const submit = (extra: string[]) => stack.cli(['replay', 'submit', '--webhook-id', webhookId, '--from', new Date(fromMs).toISOString(), '--to', new Date(toMs).toISOString(), '--topic', topic, ...extra])
+      const refused = await submit([])
+      assert.equal(refused.code, 2, refused.stderr)
+      assert.ok(isOneLineError(refused), refused.stderr)
+      assert.match(refused.stderr, new RegExp(`before what the log still holds: the oldest event still in ${topic}\\[0\\] is from ${oldest.replace(/\./g, '\\.')}`))
+      const refusedJson = await submit(['--json'])
+      assert.equal(refusedJson.json.error.code, 'REPLAY_FROM_BEFORE_LOG')
+      assert.equal(await stack.snapshot(), before, 'nothing written')
+
+      // From the oldest held event on, the range is whole.
+      const whole = await stack.submit(webhookId, times[8]!, toMs, topic)
+      assert.equal((await stack.job(whole)).partial, false)
+      await stack.ok(['replay', 'cancel', String(whole)])
+
+      const id = await stack.submit(webhookId, fromMs, toMs, topic, ['--allow-partial'])
+      const job = await stack.job(id)
+      assert.equal(job.partial, true)
+      assert.match(job.notes[0]!, new RegExp(`partial replay: events before ${oldest.replace(/\./g, '\\.')} are no longer in the log`))
+      const worker = workers.start(['--once', '--max-in-flight', '1'])
+      assert.equal((await worker.waitForExit(60_000)).code, 0, worker.stderr)
+      assert.equal((await stack.job(id)).state, 'COMPLETED')
+      assert.deepEqual(eventBodies(hook.delivered), lines.slice(8), 'what is left')
+      const status = await stack.ok(['replay', 'status', String(id)])
+      assert.equal(status.partial, true)
+      const plain = await stack.cli(['replay', 'status', String(id)])
+      assert.match(plain.stdout, /partial: part of the range is no longer in the log/)
+      await waitFor('the completion event', () => hook.requests.some((r) => isCompletion(r.body)))
+      const completion = JSON.parse(String(hook.requests.find((r) => isCompletion(r.body))!.body)).replay_job_status
+      assert.match(completion.job_state_description, /^replayed 12 events .*; note: partial replay: events before /)
     })
   })
 })

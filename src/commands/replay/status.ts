@@ -63,7 +63,7 @@ function render(status: JobStatus): string {
     ['job', status.id],
     ['webhook', status.webhookId],
     ['range', `${isoTime(status.fromMs)} .. ${isoTime(status.toMs)}`],
-    ['state', `${state}${status.cancelRequested && !status.terminal ? ' (cancel requested)' : ''}`],
+    ['state', `${state}${status.cancelRequested && !status.terminal ? ' (cancel requested)' : ''}${status.partial ? ' (partial: part of the range is no longer in the log)' : ''}`],
     ['attempt', `${status.attempt} of ${status.maxAttempts}`],
     ['owner', status.owner],
     ['heartbeat', status.heartbeatAgeSeconds === null ? null : `${status.heartbeatAgeSeconds.toFixed(1)} s ago`],

@@ -122,6 +122,11 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE replay_jobs ADD COLUMN IF NOT EXISTS notes TEXT NULL AFTER sources',
     ],
   },
+  {
+    version: 5,
+    name: 'partial replays: the range reaches before what the log still holds',
+    statements: ['ALTER TABLE replay_jobs ADD COLUMN IF NOT EXISTS partial BOOLEAN NOT NULL DEFAULT FALSE AFTER notes'],
+  },
 ]
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)!.version

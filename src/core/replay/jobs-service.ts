@@ -4,6 +4,8 @@ import {checkRangeOrder, getJob, submitJob, TERMINAL_STATES, type ReplayJob} fro
 import type {Settings} from '../shared/settings.js'
 import {isoTime} from '../shared/time.js'
 import {topicMetadata, withAdmin} from '../kafka/topics.js'
+import {oldestRecords, type OldestRecord} from '../kafka/offsets.js'
+import {type Partitioner, partitionFor} from '../kafka/partitioner.js'
 import {recordPartitionCount} from './partition-history.js'
 import {getWebhook} from '../webhooks/store.js'
 
@@ -25,6 +27,10 @@ export interface SubmitReplayOptions {
   /** Other datacenters' copies of the log, read with `topic` as one (merged in timestamp order, duplicates dropped across them). */
   moreTopics?: string[]
   retentionMs: number
+  /** How delivery_log was partitioned (default murmur2): which partition holds the webhook's events. */
+  partitioner?: Partitioner
+  /** Accept a range reaching before the oldest record the log still holds; the job records that it is partial. */
+  allowPartial?: boolean
   /** Read past `to` for events appended late (see the README); default DEFAULT_LATE_GRACE_MS. */
   lateGraceMs?: number
   maxAttempts?: number
@@ -54,10 +60,41 @@ export async function submitReplay(settings: Settings, options: SubmitReplayOpti
       throw new UserError('WEBHOOK_INVALID', `webhook ${webhook.id} is marked invalid (${webhook.invalidReason ?? 'its last check failed'})`, `fix the endpoint and run \`replayctl webhook check ${webhook.id}\` first`)
     }
     const topics = [options.topic, ...(options.moreTopics ?? [])]
-    // Each topic's partition count as of now: a later growth is then placed in time (partition-history.ts).
-    await withAdmin(settings, (admin) => Promise.all(topics.map(async (name) => recordPartitionCount(pool, name, (await topicMetadata(settings, admin, name)).partitions.length))))
-    return submitJob(pool, {webhookId: options.webhookId, topic: options.topic, moreTopics: options.moreTopics, lateGraceMs: options.lateGraceMs ?? DEFAULT_LATE_GRACE_MS, fromMs: options.fromMs, toMs: options.toMs, maxAttempts: options.maxAttempts})
+    const partial = await withAdmin(settings, async (admin) => {
+      const held = await Promise.all(topics.map(async (topic) => {
+        const partitionCount = (await topicMetadata(settings, admin, topic)).partitions.length
+        // Each topic's partition count as of now: a later growth is then placed in time (partition-history.ts).
+        await recordPartitionCount(pool, topic, partitionCount)
+        const partition = partitionFor(options.webhookId, partitionCount, options.partitioner ?? 'murmur2')
+        const [oldest] = await oldestRecords(settings, admin, topic, [partition])
+        return {topic, partition, oldest: oldest!}
+      }))
+      return checkLogStart(options, held, now)
+    })
+    return submitJob(pool, {partial,webhookId: options.webhookId, topic: options.topic, moreTopics: options.moreTopics, lateGraceMs: options.lateGraceMs ?? DEFAULT_LATE_GRACE_MS, fromMs: options.fromMs, toMs: options.toMs, maxAttempts: options.maxAttempts})
   })
+}
+
+/**
+ * What the log no longer holds: retention (or delete-records) has removed the start of the
+ * webhook's partition, so events before its oldest record cannot be replayed. Refused with the
+ * oldest time available, or (allowPartial) accepted and recorded on the job as partial.
+ */
+function checkLogStart(options: SubmitReplayOptions, held: Array<{topic: string; partition: number; oldest: OldestRecord}>, now: number): {note: string} | undefined {
+  const truncated = held
+    // Only a partition whose start was removed (low watermark above 0) lacks anything: one that
+    // still starts at offset 0 holds every event ever written to it. One that holds nothing any
+    // more lost everything up to now.
+    .filter(({oldest}) => oldest.low > 0)
+    .map(({topic, partition, oldest}) => ({where: `${topic}[${partition}]`, oldestMs: oldest.timestamp ?? now}))
+    .filter((entry) => options.fromMs < entry.oldestMs)
+  if (truncated.length === 0) return undefined
+  const latest = truncated.reduce((a, b) => (b.oldestMs > a.oldestMs ? b : a))
+  const what = `the oldest event still in ${latest.where} is from ${isoTime(latest.oldestMs)}`
+  if (!options.allowPartial) {
+    throw new UserError('REPLAY_FROM_BEFORE_LOG', `from_date ${isoTime(options.fromMs)} is before what the log still holds: ${what}`, `give a --from at or after ${isoTime(latest.oldestMs)}, or pass --allow-partial to replay what is left`)
+  }
+  return {note: `partial replay: events before ${isoTime(latest.oldestMs)} are no longer in the log (${what}; --from was ${isoTime(options.fromMs)})`}
 }
 
 export interface JobStatus extends ReplayJob {

@@ -1,8 +1,7 @@
 import type {Pool} from '../db/database.js'
 import {startJob, type Lease, type ReplayJob, type SourcePlan} from './jobs/index.js'
-import {offsetsForTime, watermarks} from '../kafka/offsets.js'
+import {offsetsForTime, oldestRecords} from '../kafka/offsets.js'
 import {type Partitioner, partitionFor} from '../kafka/partitioner.js'
-import {readRanges} from '../kafka/range-reader.js'
 import {earlierCounts, partitionCountHistory, recordPartitionCount} from './partition-history.js'
 import type {Settings} from '../shared/settings.js'
 import {isoTime} from '../shared/time.js'
@@ -85,13 +84,8 @@ async function planTopic(settings: Settings, pool: Pool, admin: AdminClient, job
 async function unseenGrowth(settings: Settings, admin: AdminClient, job: ReplayJob, topic: string, partitionCount: number, history: Array<{firstSeenMs: number}>): Promise<string[]> {
   if (partitionCount === 1 || history.some((sighting) => sighting.firstSeenMs <= job.fromMs)) return []
   const partitions = Array.from({length: partitionCount - 1}, (_, index) => index + 1)
-  const marks = await watermarks(settings, admin, topic, partitions)
-  const oldest = new Map<number, number>()
-  const ranges = marks.filter((mark) => mark.high > mark.low).map((mark) => ({partition: mark.partition, start: mark.low, end: mark.low + 1}))
-  for await (const batch of readRanges(settings, topic, ranges)) {
-    for (const message of batch) if (message.timestamp !== undefined) oldest.set(message.partition, message.timestamp)
-  }
-  const young = partitions.filter((partition) => (oldest.get(partition) ?? Number.POSITIVE_INFINITY) > job.fromMs)
+  const oldest = await oldestRecords(settings, admin, topic, partitions)
+  const young = oldest.filter((record) => (record.timestamp ?? Number.POSITIVE_INFINITY) > job.fromMs).map((record) => record.partition)
   if (young.length === 0) return []
   const firstSeen = Math.min(...history.map((sighting) => sighting.firstSeenMs))
   const list = young.length > 6 ? `${young.slice(0, 6).join(', ')}, ...` : young.join(', ')

@@ -78,6 +78,8 @@ export interface ReplayJob extends Counters {
   sources: SourcePlan[] | null
   /** What the replay may miss, in sentences (a partition count that changed at an unknown time, ...). */
   notes: string[]
+  /** Submitted with --allow-partial: the range reaches before the oldest record the log still holds. */
+  partial: boolean
   lastError: string | null
   createdAt: string
   startedAt: string | null

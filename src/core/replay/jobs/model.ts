@@ -69,6 +69,7 @@ export interface JobRow {
   end_offset: number | string | null
   sources: string | null
   notes: string | null
+  partial: number
   scanned: number | string
   matched: number | string
   delivered: number | string
@@ -108,6 +109,7 @@ export function toJob(row: JobRow): ReplayJob {
     endOffset: numOrNull(row.end_offset),
     sources: row.sources === null ? null : JSON.parse(row.sources) as SourcePlan[],
     notes: row.notes === null ? [] : JSON.parse(row.notes) as string[],
+    partial: row.partial !== 0,
     scanned: num(row.scanned),
     matched: num(row.matched),
     delivered: num(row.delivered),
@@ -124,7 +126,7 @@ export function toJob(row: JobRow): ReplayJob {
 
 // Every column but the generated one, which is an implementation detail of the unique rule.
 export const JOB_COLUMNS = `id, webhook_id, topic, topics, from_ms, to_ms, late_grace_ms, state, attempt, max_attempts, lease_token, owner,
-  heartbeat_at, run_at, \`partition\`, partition_count, start_offset, checkpoint_offset, end_offset, sources, notes,
+  heartbeat_at, run_at, \`partition\`, partition_count, start_offset, checkpoint_offset, end_offset, sources, notes, partial,
   scanned, matched, delivered, duplicates, failed, last_error, created_at, started_at, finished_at,
   cancel_requested, completion_sent`
 

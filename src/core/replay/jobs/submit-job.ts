@@ -18,6 +18,8 @@ export interface SubmitJobInput {
   toMs: number
   /** How far past `to` (by record time) to read for late-appended events; default 0. */
   lateGraceMs?: number
+  /** The range reaches before what the log holds, and the operator accepted that; with why. */
+  partial?: {note: string}
   /** default 5 */
   maxAttempts?: number
   /** not before this time (epoch ms); default now, by the database clock */
@@ -71,8 +73,8 @@ export async function submitJob(pool: Pool, input: SubmitJobInput): Promise<Repl
     // Not idempotent: if the reply to a committed INSERT is lost, the retry reports JOB_IN_PROGRESS
     // naming the job this call created. Rare, and the operator sees the right job id.
     const [result] = await withRetry(pool, () => pool.query(
-      'INSERT INTO replay_jobs (webhook_id, topic, topics, from_ms, to_ms, late_grace_ms, max_attempts, run_at) VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(?, NOW(3)))',
-      [input.webhookId, input.topic, topics.length > 1 ? JSON.stringify(topics) : null, input.fromMs, input.toMs, lateGraceMs, maxAttempts, runAt],
+      'INSERT INTO replay_jobs (webhook_id, topic, topics, from_ms, to_ms, late_grace_ms, partial, notes, max_attempts, run_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, NOW(3)))',
+      [input.webhookId, input.topic, topics.length > 1 ? JSON.stringify(topics) : null, input.fromMs, input.toMs, lateGraceMs, input.partial ? 1 : 0, input.partial ? JSON.stringify([input.partial.note]) : null, maxAttempts, runAt],
     ))
     insertId = Number((result as {insertId: number}).insertId)
   } catch (error) {
