@@ -14,6 +14,8 @@ import {getWebhook} from '../webhooks/store.js'
  *   REPLAY_RANGE_INVALID  from is not before to                    (Twitter 400/356)
  *   REPLAY_TO_IN_FUTURE   to is in the future                       (Twitter 400/368)
  *   REPLAY_FROM_TOO_OLD   from is older than the topic's retention  (Twitter 400/356)
+ *   REPLAY_FROM_BEFORE_LOG  from is before the oldest record the webhook's partition still holds
+ *                         (unless allowPartial: the job is then marked partial)
  *   WEBHOOK_NOT_FOUND     no such webhook                           (Twitter 404/34)
  *   WEBHOOK_INVALID       the webhook failed its last check or 410  (Twitter 400/214)
  *   JOB_IN_PROGRESS       a job is already active for the webhook   (Twitter 409/355)
