@@ -31,7 +31,7 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
     'stale-after': Flags.string({description: 'take over a job whose heartbeat is older than this', default: '30s'}),
     'checkpoint-interval': Flags.string({description: 'how often a job saves its checkpoint (bounds re-delivery after a crash)', default: '1s'}),
     'max-in-flight': Flags.integer({description: 'webhook requests under way per job. 1: strict log order, each event sent only after the previous one was accepted, retries included. N: an event may arrive before up to N-1 earlier ones (never before one more than --max-ahead events earlier)', default: 8, min: 1}),
-    'max-ahead': Flags.integer({description: 'events delivery may run past the oldest event not yet accepted (at least --max-in-flight). Bounds what a crash sends twice: at most 2 x max-ahead + 3 x max-in-flight events per job', default: DEFAULT_MAX_AHEAD, min: 1}),
+    'max-ahead': Flags.integer({description: 'events delivery may run past the oldest event not yet accepted (at least --max-in-flight). Bounds what a crash sends twice: fewer than 2 x max-ahead + 3 x max-in-flight events per job', default: DEFAULT_MAX_AHEAD, min: 1}),
     'rate-limit': Flags.integer({description: 'requests per second per webhook (Twitter delivers at most 2500)', min: 1}),
     'delivery-timeout': Flags.string({description: 'time allowed for one webhook request', default: '3s'}),
     'delivery-attempts': Flags.integer({description: 'attempts per event before the job fails at it', default: 6, min: 1}),
