@@ -13,7 +13,7 @@ import {
   messageIdFor,
   parseRetryAfter,
   sendCompletionEvent,
-} from '../src/core/replay/delivery.js'
+} from '../src/core/replay/delivery/index.js'
 import {type Receiver, closedPort, delay, startReceiver} from './webhook-receiver.js'
 
 const SECRET = 'whsec_' + Buffer.from('replay-test-secret-32-bytes-long!').toString('base64')
@@ -430,8 +430,12 @@ describe('delivery', () => {
     await pushAll(window, list)
     const result = await window.drain()
     assert.equal(result.checkpoint, 1000)
-    assert.equal(hook.requests.length, 1000)
-    assert.ok(hook.maxConcurrent <= 64 && hook.maxConcurrent >= 32, `max concurrent ${hook.maxConcurrent}`)
+    assert.equal(result.delivered, 1000)
+    assert.equal(result.failure, undefined)
+    // The cap, never the level reached: on a loaded machine the window may never fill, and an answer
+    // slower than the timeout is retried (so the receiver may get more requests than events).
+    assert.ok(hook.maxConcurrent >= 1 && hook.maxConcurrent <= 64, `max concurrent ${hook.maxConcurrent}`)
+    assert.ok(hook.requests.length >= 1000)
     assert.deepEqual(new Set(bodiesOf(hook.delivered)), new Set(bodiesOf(list)))
   })
 

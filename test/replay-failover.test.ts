@@ -120,6 +120,8 @@ describe('replay failover', () => {
       t.diagnostic(`killed after ${killedAt} requests; checkpoint at the kill ${atKill.checkpointOffset}; re-sent ${resent} (bound ${bound})`)
       assert.ok(resent >= 0)
       assert.ok(resent <= bound, `re-sent ${resent} events after the kill at ${killedAt} requests; at most ${bound} expected`)
+      // And the README's bound, whatever the timing: fewer than 2 x --max-ahead (default 64) + 3 x --max-in-flight.
+      assert.ok(resent < 2 * 64 + 3 * maxInFlight, `re-sent ${resent}: the README promises fewer than ${2 * 64 + 3 * maxInFlight}`)
       // The second worker's counts cover the whole range (rebuilt from the log below the checkpoint).
       assert.equal(done.delivered, s.expected.length)
       assert.equal(done.duplicates, s.duplicates)

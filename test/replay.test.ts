@@ -3,7 +3,7 @@ import type {ServerResponse} from 'node:http'
 import {after, before, describe, test} from 'node:test'
 
 import {eventKey} from '../src/core/replay/dedup.js'
-import {messageIdFor} from '../src/core/replay/delivery.js'
+import {messageIdFor} from '../src/core/replay/delivery/index.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {submitReplay} from '../src/core/replay/jobs-service.js'
 import {addWebhook} from '../src/core/webhooks/store.js'

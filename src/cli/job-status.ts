@@ -14,12 +14,17 @@ export function formatJobStatus(status: JobStatus): string {
     ['job', status.id],
     ['webhook', status.webhookId],
     ['range', `${isoTime(status.fromMs)} .. ${isoTime(status.toMs)}`],
-    ['state', `${state}${status.cancelRequested && !status.terminal ? ' (cancel requested)' : ''}`],
+    ['state', `${state}${status.cancelRequested && !status.terminal ? ' (cancel requested)' : ''}${status.partial ? ' (partial: part of the range is no longer in the log)' : ''}`],
     ['attempt', `${status.attempt} of ${status.maxAttempts}`],
     ['owner', status.owner],
     ['heartbeat', status.heartbeatAgeSeconds === null ? null : `${status.heartbeatAgeSeconds.toFixed(1)} s ago`],
-    ['partition', status.partition === null ? null : `${status.topic}[${status.partition}]`],
-    ['offsets', status.startOffset === null ? null : `${status.startOffset} → checkpoint ${status.checkpointOffset} → ${status.endOffset}`],
+    // One line per partition read: several topics (cross-datacenter), or a partition count that changed.
+    ...(status.sources && status.sources.length > 1
+      ? status.sources.map((source): [string, string] => [`${source.topic}[${source.partition}]`, `${source.startOffset} → checkpoint ${source.checkpointOffset} → ${source.endOffset}`])
+      : [
+        ['partition', status.partition === null ? null : `${status.topic}[${status.partition}]`],
+        ['offsets', status.startOffset === null ? null : `${status.startOffset} → checkpoint ${status.checkpointOffset} → ${status.endOffset}`],
+      ] as Array<[string, string | null]>),
     ['progress', status.progressPercent === null ? null : `${status.progressPercent.toFixed(1)}%`],
     ['scanned', formatCount(status.scanned)],
     ['matched', formatCount(status.matched)],
@@ -29,6 +34,7 @@ export function formatJobStatus(status: JobStatus): string {
     ['events/s', status.eventsPerSecond === null ? null : formatCount(Math.round(status.eventsPerSecond))],
     ['eta', status.etaSeconds === null ? null : `${Math.ceil(status.etaSeconds)} s`],
     ['last error', status.lastError],
+    ...status.notes.map((note): [string, string] => ['note', note]),
   ])
 }
 

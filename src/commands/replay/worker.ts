@@ -6,6 +6,7 @@ import {invalidArgument} from '../../core/shared/errors.js'
 import {serveMetrics} from '../../core/replay/metrics.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {parseDuration} from '../../core/shared/time.js'
+import {DEFAULT_MAX_AHEAD} from '../../core/replay/deliver.js'
 import {ReplayWorker, type WorkerSummary} from '../../core/replay/worker.js'
 
 export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayWorkerCommand> {
@@ -15,6 +16,8 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
     '<%= config.bin %> replay worker',
     '<%= config.bin %> replay worker --concurrency 8 --max-in-flight 16 --rate-limit 2500 --metrics-port 9464',
     '<%= config.bin %> replay worker --once --json   # from cron',
+    '<%= config.bin %> replay worker --max-in-flight 1   # strict log order at the receiver',
+    '<%= config.bin %> replay worker --max-in-flight 8 --max-ahead 32   # fewer re-sends after a crash',
   ]
   static override flags = {
     concurrency: Flags.integer({char: 'c', description: 'jobs run at once', default: 4, min: 1}),
@@ -23,7 +26,8 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
     'heartbeat-interval': Flags.string({description: 'how often a running job proves its worker alive', default: '5s'}),
     'stale-after': Flags.string({description: 'take over a job whose heartbeat is older than this', default: '30s'}),
     'checkpoint-interval': Flags.string({description: 'how often a job saves its checkpoint (bounds re-delivery after a crash)', default: '1s'}),
-    'max-in-flight': Flags.integer({description: 'webhook requests under way per job (1 = strict log order)', default: 8, min: 1}),
+    'max-in-flight': Flags.integer({description: 'webhook requests under way per job. 1: strict log order, each event sent only after the previous one was accepted, retries included. N: an event may arrive before up to N-1 earlier ones (never before one more than --max-ahead events earlier)', default: 8, min: 1}),
+    'max-ahead': Flags.integer({description: 'events delivery may run past the oldest event not yet accepted (at least --max-in-flight). Bounds what a crash sends twice: fewer than 2 x max-ahead + 3 x max-in-flight events per job', default: DEFAULT_MAX_AHEAD, min: 1}),
     'rate-limit': Flags.integer({description: 'requests per second per webhook (Twitter delivers at most 2500)', min: 1}),
     'delivery-timeout': Flags.string({description: 'time allowed for one webhook request', default: '3s'}),
     'delivery-attempts': Flags.integer({description: 'attempts per event before the job fails at it', default: 6, min: 1}),
@@ -37,6 +41,7 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
 
   async run(): Promise<WorkerSummary> {
     const {flags} = this
+    if (flags['max-ahead'] < flags['max-in-flight']) throw invalidArgument(`--max-ahead (${flags['max-ahead']}) must be at least --max-in-flight (${flags['max-in-flight']})`, 'raise --max-ahead or lower --max-in-flight')
     const heartbeatMs = parseDuration(flags['heartbeat-interval'], '--heartbeat-interval')
     const staleAfterMs = parseDuration(flags['stale-after'], '--stale-after')
     if (staleAfterMs < 2 * heartbeatMs) throw invalidArgument(`--stale-after (${flags['stale-after']}) must be at least twice --heartbeat-interval (${flags['heartbeat-interval']})`, 'or a live worker\'s jobs would be taken over')
@@ -48,6 +53,7 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
       staleAfterMs,
       checkpointMs: parseDuration(flags['checkpoint-interval'], '--checkpoint-interval'),
       maxInFlight: flags['max-in-flight'],
+      maxAhead: flags['max-ahead'],
       rateLimit: flags['rate-limit'],
       deliveryTimeoutMs: parseDuration(flags['delivery-timeout'], '--delivery-timeout'),
       retry: {attempts: flags['delivery-attempts'], baseMs: parseDuration(flags['retry-base'], '--retry-base')},

@@ -88,6 +88,47 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 2,
+    name: 'replay jobs over several topics (cross-datacenter), one checkpoint per source',
+    statements: [
+      // topics: a JSON array when a job reads more than one topic (NULL: just `topic`).
+      // sources: the plan, a JSON array of {topic, partition, partitionCount, startOffset, endOffset,
+      // checkpointOffset}, one per partition read; the single-topic columns mirror the first.
+      `ALTER TABLE replay_jobs
+        ADD COLUMN IF NOT EXISTS topics TEXT ${ID} NULL AFTER topic,
+        ADD COLUMN IF NOT EXISTS sources TEXT ${ID} NULL AFTER end_offset`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'late grace: how far past `to` a replay reads for events appended late',
+    statements: [
+      // 0 for jobs submitted before: they read up to the first record at or after `to`, as they did.
+      'ALTER TABLE replay_jobs ADD COLUMN IF NOT EXISTS late_grace_ms BIGINT UNSIGNED NOT NULL DEFAULT 0 AFTER to_ms',
+    ],
+  },
+  {
+    version: 4,
+    name: 'partition counts of delivery topics as first seen; notes on a job (what it may have missed)',
+    statements: [
+      // Kafka moves keys when a topic's partition count grows: when each count was first seen
+      // tells a replay which partition a webhook's older events are in.
+      `CREATE TABLE IF NOT EXISTS topic_partition_counts (
+        topic VARCHAR(249) ${ID} NOT NULL,
+        partition_count INT UNSIGNED NOT NULL,
+        first_seen_ms BIGINT NOT NULL,
+        PRIMARY KEY (topic, partition_count)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      // notes: a JSON array of sentences, e.g. a partition count that changed at an unknown time.
+      'ALTER TABLE replay_jobs ADD COLUMN IF NOT EXISTS notes TEXT NULL AFTER sources',
+    ],
+  },
+  {
+    version: 5,
+    name: 'partial replays: the range reaches before what the log still holds',
+    statements: ['ALTER TABLE replay_jobs ADD COLUMN IF NOT EXISTS partial BOOLEAN NOT NULL DEFAULT FALSE AFTER notes'],
+  },
+  {
+    version: 6,
     name: 'completion event sweeper, run start for rates',
     statements: [
       // A job ended by someone other than its worker (a stale claim, a cancel while OPEN) still

@@ -1,5 +1,6 @@
 import {callReadOnly, loadNative, type AdminClient} from './client.js'
 import type {Settings} from '../shared/settings.js'
+import {readRanges} from './range-reader.js'
 
 /**
  * Offsets, asked of the partition leaders with one ListOffsets request per broker.
@@ -54,4 +55,28 @@ async function listOffsets(settings: Settings, admin: AdminClient, topic: string
     ),
   )
   return new Map(results.map((result) => [result.partition, result]))
+}
+
+export interface OldestRecord {
+  partition: number
+  /** The low watermark. */
+  low: number
+  high: number
+  /** CreateTime of the first record still held; null when the partition holds none. */
+  timestamp: number | null
+}
+
+/**
+ * The oldest record each partition still holds (at its low watermark) and its time: what retention
+ * or delete-records have left. A few records are read past the watermark, since the first offset
+ * may be a transaction marker that carries no record.
+ */
+export async function oldestRecords(settings: Settings, admin: AdminClient, topic: string, partitions: number[]): Promise<OldestRecord[]> {
+  const marks = await watermarks(settings, admin, topic, partitions)
+  const found = new Map<number, number>()
+  const ranges = marks.filter((mark) => mark.high > mark.low).map((mark) => ({partition: mark.partition, start: mark.low, end: Math.min(mark.high, mark.low + 16)}))
+  for await (const batch of readRanges(settings, topic, ranges)) {
+    for (const message of batch) if (message.timestamp !== undefined && !found.has(message.partition)) found.set(message.partition, message.timestamp)
+  }
+  return marks.map((mark) => ({...mark, timestamp: found.get(mark.partition) ?? null}))
 }

@@ -1,7 +1,7 @@
 import type {Pool, RetryOptions} from '../db/database.js'
 import {UserError} from '../shared/errors.js'
 import {getWebhook} from '../webhooks/store.js'
-import {sendCompletionEvent, WebhookClient, type RetryPolicy} from './delivery.js'
+import {sendCompletionEvent, WebhookClient, type RetryPolicy} from './delivery/index.js'
 import type {CompletionSwept} from './events.js'
 import {claimCompletion, markCompletionSent, type ReplayJob} from './jobs/index.js'
 

@@ -3,7 +3,7 @@ import {hostname} from 'node:os'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {openPool, type Pool} from '../db/database.js'
-import type {RetryPolicy} from './delivery.js'
+import type {RetryPolicy} from './delivery/index.js'
 import {claimJob, type ClaimedJob} from './jobs/index.js'
 import {sweepCompletions} from './completion-sweeper.js'
 import type {Partitioner} from '../kafka/partitioner.js'
@@ -41,6 +41,8 @@ export interface WorkerOptions {
   staleAfterMs: number
   checkpointMs: number
   maxInFlight: number
+  /** Events delivery may run past the oldest undelivered one (bounds re-sends after a crash). */
+  maxAhead?: number
   rateLimit?: number
   deliveryTimeoutMs: number
   retry?: Partial<RetryPolicy>
@@ -176,6 +178,7 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
       staleAfterMs: this.options.staleAfterMs,
       checkpointMs: this.options.checkpointMs,
       maxInFlight: this.options.maxInFlight,
+      maxAhead: this.options.maxAhead,
       rateLimit: this.options.rateLimit,
       timeoutMs: this.options.deliveryTimeoutMs,
       retry: this.options.retry,

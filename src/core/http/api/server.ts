@@ -4,9 +4,8 @@ import type {FastifyReply, FastifyRequest} from 'fastify'
 
 import {openPool, type Pool} from '../../db/database.js'
 import {connectAdmin, type AdminClient} from '../../kafka/client.js'
-import {topicMetadata} from '../../kafka/topics.js'
 import {listJobs, parseJobId, type ReplayJob} from '../../replay/jobs/index.js'
-import {jobStatus, submitReplayOn, type JobStatus} from '../../replay/jobs-service.js'
+import {jobStatus, logView, submitReplayOn, type JobStatus, type ReplayLogView} from '../../replay/jobs-service.js'
 import {UserError} from '../../shared/errors.js'
 import type {ApiTokenSpec, Settings} from '../../shared/settings.js'
 import {parseTime} from '../../shared/time.js'
@@ -79,15 +78,24 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
   // One admin client for the server's life, connected on first use; topics known to exist are
   // not asked about again for a while.
   let admin: Promise<AdminClient> | undefined
-  const topicSeen = new Map<string, number>()
-  const checkTopic = async (topic: string) => {
-    if ((topicSeen.get(topic) ?? 0) > Date.now()) return
+  const cache = new Map<string, {until: number; value: Promise<unknown>}>()
+  const cached = <T>(key: string, load: (admin: AdminClient) => Promise<T>): Promise<T> => {
+    const hit = cache.get(key)
+    if (hit && hit.until > Date.now()) return hit.value as Promise<T>
     admin ??= connectAdmin(settings).catch((error: unknown) => {
       admin = undefined
       throw error
     })
-    await topicMetadata(settings, await admin, topic)
-    topicSeen.set(topic, Date.now() + TOPIC_CHECK_TTL_MS)
+    const value = admin.then(load)
+    cache.set(key, {until: Date.now() + TOPIC_CHECK_TTL_MS, value})
+    value.catch(() => cache.delete(key))
+    return value
+  }
+  // Partition counts and the oldest record a partition holds change slowly (a growth, retention):
+  // asked of Kafka once per TOPIC_CHECK_TTL_MS, not at every request.
+  const log: ReplayLogView = {
+    partitionCount: (topic) => cached(`count:${topic}`, (connected) => logView(settings, connected).partitionCount(topic)),
+    oldestRecord: (topic, partition) => cached(`oldest:${topic}:${partition}`, (connected) => logView(settings, connected).oldestRecord(topic, partition)),
   }
   const policy = {allowPrivate: options.allowPrivateTargets, timeoutMs: options.crcTimeoutMs}
 
@@ -139,7 +147,7 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
     async (request, reply) => {
       const fromMs = parseTime(request.query.from_date, 'from_date')
       const toMs = parseTime(request.query.to_date, 'to_date')
-      const job = await submitReplayOn(pool, checkTopic, {webhookId: request.params.webhook_id, fromMs, toMs, topic: options.topic, retentionMs: options.retentionMs})
+      const job = await submitReplayOn(pool, log, {webhookId: request.params.webhook_id, fromMs, toMs, topic: options.topic, retentionMs: options.retentionMs})
       request.log.info({job: job.id, webhook: job.webhookId, token: caller(request).tokenIndex}, 'replay job queued')
       return reply.code(202).send({job_id: String(job.id), created_at: secondsIso(job.createdAt)})
     },

@@ -39,12 +39,30 @@ export interface Counters {
   failed: number
 }
 
+/**
+ * One partition a job reads, as planned: [startOffset, endOffset) and the checkpoint below which
+ * every event of it was delivered (or read and not meant for delivery).
+ */
+export interface SourcePlan {
+  topic: string
+  partition: number
+  partitionCount: number
+  startOffset: number
+  endOffset: number
+  checkpointOffset: number
+}
+
 export interface ReplayJob extends Counters {
   id: number
   webhookId: string
+  /** The first (or only) topic. */
   topic: string
+  /** Every topic the job reads, merged in timestamp order (cross-datacenter copies); [topic] by default. */
+  topics: string[]
   fromMs: number
   toMs: number
+  /** Read on past `to` until the first record at or after to + lateGraceMs, keeping events in [from, to). */
+  lateGraceMs: number
   state: JobState
   attempt: number
   maxAttempts: number
@@ -56,6 +74,12 @@ export interface ReplayJob extends Counters {
   startOffset: number | null
   checkpointOffset: number | null
   endOffset: number | null
+  /** The plan with one checkpoint per partition read; null before the first run plans it. */
+  sources: SourcePlan[] | null
+  /** What the replay may miss, in sentences (a partition count that changed at an unknown time, ...). */
+  notes: string[]
+  /** Submitted with --allow-partial: the range reaches before the oldest record the log still holds. */
+  partial: boolean
   lastError: string | null
   createdAt: string
   startedAt: string | null
@@ -80,6 +104,7 @@ export interface Lease {
 /** Progress a worker may save with any fenced write; absent fields keep their stored values. */
 export interface Progress {
   checkpointOffset?: number
+  sources?: SourcePlan[]
   counters?: Partial<Counters>
 }
 

@@ -1,6 +1,6 @@
 import type {Pool, PoolConnection} from '../../db/database.js'
 import {BugError, UserError, invalidArgument, quoteInput} from '../../shared/errors.js'
-import type {Counters, Lease, Progress, ReplayJob} from './index.js'
+import type {Counters, Lease, Progress, ReplayJob, SourcePlan} from './index.js'
 
 /** Shared pieces of the job operations: states, row mapping, fencing and argument checks. */
 export const JOB_STATES = ['OPEN', 'STARTED', 'ONGOING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const
@@ -51,8 +51,10 @@ export interface JobRow {
   id: number | string
   webhook_id: string
   topic: string
+  topics: string | null
   from_ms: number | string
   to_ms: number | string
+  late_grace_ms: number | string
   state: JobState
   attempt: number
   max_attempts: number
@@ -65,6 +67,9 @@ export interface JobRow {
   start_offset: number | string | null
   checkpoint_offset: number | string | null
   end_offset: number | string | null
+  sources: string | null
+  notes: string | null
+  partial: number
   scanned: number | string
   matched: number | string
   delivered: number | string
@@ -90,8 +95,10 @@ export function toJob(row: JobRow): ReplayJob {
     id: num(row.id),
     webhookId: row.webhook_id,
     topic: row.topic,
+    topics: row.topics === null ? [row.topic] : JSON.parse(row.topics) as string[],
     fromMs: num(row.from_ms),
     toMs: num(row.to_ms),
+    lateGraceMs: num(row.late_grace_ms),
     state: row.state,
     attempt: row.attempt,
     maxAttempts: row.max_attempts,
@@ -103,6 +110,9 @@ export function toJob(row: JobRow): ReplayJob {
     startOffset: numOrNull(row.start_offset),
     checkpointOffset: numOrNull(row.checkpoint_offset),
     endOffset: numOrNull(row.end_offset),
+    sources: row.sources === null ? null : JSON.parse(row.sources) as SourcePlan[],
+    notes: row.notes === null ? [] : JSON.parse(row.notes) as string[],
+    partial: row.partial !== 0,
     scanned: num(row.scanned),
     matched: num(row.matched),
     delivered: num(row.delivered),
@@ -123,8 +133,8 @@ export function toJob(row: JobRow): ReplayJob {
 }
 
 // Every column but the generated one, which is an implementation detail of the unique rule.
-export const JOB_COLUMNS = `id, webhook_id, topic, from_ms, to_ms, state, attempt, max_attempts, lease_token, owner,
-  heartbeat_at, run_at, \`partition\`, partition_count, start_offset, checkpoint_offset, end_offset,
+export const JOB_COLUMNS = `id, webhook_id, topic, topics, from_ms, to_ms, late_grace_ms, state, attempt, max_attempts, lease_token, owner,
+  heartbeat_at, run_at, \`partition\`, partition_count, start_offset, checkpoint_offset, end_offset, sources, notes, partial,
   scanned, matched, delivered, duplicates, failed, last_error, created_at, started_at, finished_at,
   cancel_requested, completion_sent, run_started_at, run_start_delivered, run_start_checkpoint`
 
@@ -153,16 +163,26 @@ const COUNTER_NAMES = ['scanned', 'matched', 'delivered', 'duplicates', 'failed'
  * text is fixed, only the values vary. Counters are absolute totals (not increments), so a write
  * retried after a lost reply does not count twice.
  */
-export function progressSet(progress: Progress): {sql: string; values: (number | null)[]} {
-  const values: (number | null)[] = [progress.checkpointOffset === undefined ? null : checkCount(progress.checkpointOffset, 'checkpointOffset')]
+export function progressSet(progress: Progress): {sql: string; values: (number | string | null)[]} {
+  const values: (number | string | null)[] = [progress.checkpointOffset === undefined ? null : checkCount(progress.checkpointOffset, 'checkpointOffset')]
   for (const name of COUNTER_NAMES) {
     const value = progress.counters?.[name]
     values.push(value === undefined ? null : checkCount(value, `counters.${name}`))
   }
+  values.push(progress.sources == null ? null : sourcesJson(progress.sources))
   return {
-    sql: 'checkpoint_offset = COALESCE(?, checkpoint_offset), ' + COUNTER_NAMES.map((name) => `${name} = COALESCE(?, ${name})`).join(', '),
+    sql: 'checkpoint_offset = COALESCE(?, checkpoint_offset), ' + COUNTER_NAMES.map((name) => `${name} = COALESCE(?, ${name})`).join(', ') + ', sources = COALESCE(?, sources)',
     values,
   }
+}
+
+/** The sources column: checked like every worker-supplied number. */
+export function sourcesJson(sources: SourcePlan[]): string {
+  if (sources.length === 0) throw new BugError('a job reads at least one source')
+  for (const source of sources) {
+    for (const name of ['partition', 'partitionCount', 'startOffset', 'endOffset', 'checkpointOffset'] as const) checkCount(source[name], `sources.${name}`)
+  }
+  return JSON.stringify(sources.map(({topic, partition, partitionCount, startOffset, endOffset, checkpointOffset}) => ({topic, partition, partitionCount, startOffset, endOffset, checkpointOffset})))
 }
 
 /**

@@ -1,8 +1,8 @@
 import {withRetry, type Pool} from '../../db/database.js'
 import {BugError} from '../../shared/errors.js'
 import {getJob} from './get-job.js'
-import type {Lease, ReplayJob} from './index.js'
-import {checkCount, fencedUpdate} from './model.js'
+import type {Lease, ReplayJob, SourcePlan} from './index.js'
+import {checkCount, fencedUpdate, sourcesJson} from './model.js'
 
 export interface StartJobInput extends Lease {
   partition: number
@@ -11,6 +11,10 @@ export interface StartJobInput extends Lease {
   startOffset: number
   /** first offset at or after toMs (exclusive end) */
   endOffset: number
+  /** Every partition the job reads; kept when an earlier run stored them (their checkpoints hold). */
+  sources?: SourcePlan[]
+  /** Replaces the job's notes when given. */
+  notes?: string[]
 }
 
 /**
@@ -36,8 +40,9 @@ export async function startJob(pool: Pool, input: StartJobInput): Promise<Replay
      run_start_delivered = IF(state = 'STARTED', delivered, run_start_delivered),
      run_start_checkpoint = IF(state = 'STARTED', GREATEST(COALESCE(checkpoint_offset, ?), ?), run_start_checkpoint),
      state = 'ONGOING', \`partition\` = ?, partition_count = ?, start_offset = ?, end_offset = ?,
-     checkpoint_offset = GREATEST(COALESCE(checkpoint_offset, ?), ?), heartbeat_at = NOW(3)`,
-    [input.startOffset, input.startOffset, input.partition, input.partitionCount, input.startOffset, input.endOffset, input.startOffset, input.startOffset],
+     checkpoint_offset = GREATEST(COALESCE(checkpoint_offset, ?), ?), sources = COALESCE(sources, ?), notes = COALESCE(?, notes), heartbeat_at = NOW(3)`,
+    [input.startOffset, input.startOffset, input.partition, input.partitionCount, input.startOffset, input.endOffset, input.startOffset, input.startOffset,
+      input.sources ? sourcesJson(input.sources) : null, input.notes ? JSON.stringify(input.notes) : null],
     ['STARTED', 'ONGOING'],
   ))
   return getJob(pool, input.id)

@@ -1,27 +1,24 @@
 import {Pool} from 'undici'
 
-import {type EventHeaders, hashHex, xxh64} from './dedup.js'
-import {BugError, UserError, invalidArgument} from '../shared/errors.js'
+import {type EventHeaders, hashHex} from '../dedup.js'
+import {BugError, UserError, invalidArgument} from '../../shared/errors.js'
 import {
   STANDARD_WEBHOOKS_ID_HEADER,
   STANDARD_WEBHOOKS_SIGNATURE_HEADER,
   STANDARD_WEBHOOKS_TIMESTAMP_HEADER,
   TWITTER_SIGNATURE_HEADER,
   WebhookSigner,
-} from '../webhooks/signing.js'
-import {TargetRefusedError, checkTarget, classifyAddress, displayUrl, guardedLookup, isAllowedAddress, targetNotAllowed} from '../webhooks/url-guard.js'
+} from '../../webhooks/signing.js'
+import {TargetRefusedError, checkTarget, classifyAddress, displayUrl, guardedLookup, isAllowedAddress, targetNotAllowed} from '../../webhooks/url-guard.js'
+import {LatencyHistogram} from './latency.js'
+import {TokenBucket} from './rate-limit.js'
+import {DEFAULT_RETRY, backoffDelay, parseRetryAfter, type RetryPolicy} from './retry-policy.js'
 
 /**
- * The HTTP delivery engine of a replay: it POSTs stored events to one customer webhook, signed, with
- * retries, a rate limit and an ordered window whose checkpoint never passes an undelivered event.
- *
- *   WebhookClient    one per job: an undici Pool to the webhook's origin (keep-alive, a connection
- *                    cap), send(event) with per-attempt timeout, retries with exponential backoff and
- *                    full jitter, Retry-After, an optional token-bucket rate limit, and an AbortSignal
- *                    after which no request is started.
- *   OrderedDelivery  the worker pushes events in log order; up to maxInFlight sends run at once;
- *                    `checkpoint` is the offset below which every event has been delivered.
- *   sendCompletionEvent  Twitter's final {"replay_job_status": ...} POST.
+ * One job's HTTP client to one customer webhook: an undici Pool to the webhook's origin (keep-alive,
+ * a connection cap), every event POSTed unchanged and signed (Twitter's and Standard Webhooks'
+ * headers), a per-attempt timeout, retries by the retry policy and Retry-After, an optional rate
+ * limit, and an AbortSignal after which no request is started.
  *
  * What counts as what (Standard Webhooks and Twitter's live delivery):
  *   2xx                       delivered
@@ -31,21 +28,8 @@ import {TargetRefusedError, checkTarget, classifyAddress, displayUrl, guardedLoo
  *   3xx, other 4xx            permanent for that event (redirects are never followed)
  */
 
-export interface RetryPolicy {
-  /** Attempts per event in all, the first included (default 6). */
-  attempts: number
-  /** Backoff before retry n is uniform in [0, min(capMs, baseMs * 2^(n-1))) (full jitter). */
-  baseMs: number
-  capMs: number
-  /** The longest Retry-After honoured (default capMs); longer asks wait this long. */
-  retryAfterCapMs?: number
-}
-
-export const DEFAULT_RETRY: Readonly<RetryPolicy> = {attempts: 6, baseMs: 200, capMs: 30_000}
 export const DEFAULT_TIMEOUT_MS = 3000
 export const DEFAULT_MAX_CONNECTIONS = 64
-/** Twitter's cap on replay delivery, events per second per webhook. */
-export const TWITTER_RATE_LIMIT = 2500
 
 export interface ReplaySource {
   topic: string
@@ -85,7 +69,10 @@ export interface WebhookClientOptions {
 
 /** An event to deliver, as the worker read it. */
 export interface DeliveryEvent {
+  /** Its position in the window's order: the log offset, or a sequence number when several sources are merged. */
   offset: number
+  /** Where it was read, for x-replay-source, when that is not the client's source at `offset`. */
+  origin?: ReplaySource & {offset: number}
   /** The stored value, POSTed unchanged. */
   body: Buffer
   /** The dedup hash (dedup.eventKey); webhook-id is derived from it. */
@@ -144,99 +131,13 @@ export function messageIdFor(hash: bigint): string {
 export function replaySource(source: ReplaySource, offset: number): string {
   return `${source.topic}/${source.partition}@${offset}`
 }
-
-/**
- * Retry-After as milliseconds: delay-seconds or an HTTP-date; undefined when absent or malformed.
- * A date in the past means now (0).
- */
-export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
-  const text = (Array.isArray(value) ? value[0] : value)?.trim()
-  if (!text) return undefined
-  if (/^\d+$/.test(text)) return Number(text) * 1000
-  if (!/^[A-Za-z]{3}/.test(text)) return undefined // an HTTP-date starts with the day's name
-  const at = Date.parse(text)
-  if (Number.isNaN(at)) return undefined
-  return Math.max(0, at - now)
-}
-
-/** Backoff before retry `retry` (1 for the first retry): full jitter, uniform in [0, min(cap, base * 2^(retry-1))). */
-export function backoffDelay(retry: number, policy: RetryPolicy, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.max(0, retry - 1))
-  return Math.floor(random() * ceiling)
-}
-
-/** A token bucket: `rate` tokens a second, at most `burst` saved up. Callers reserve in turn. */
-export class TokenBucket {
-  private tokens: number
-  private last: number
-
-  constructor(
-    readonly rate: number,
-    readonly burst = Math.max(1, Math.ceil(rate / 10)),
-  ) {
-    if (!(rate > 0) || !(burst >= 1)) throw invalidArgument(`rate limit must be a positive number of events per second, got ${rate}`, 'use a rate above 0 events per second, or none for no limit')
-    this.tokens = burst
-    this.last = performance.now()
-  }
-
-  /** Takes a token; the milliseconds to wait before using it (0 when one was there). */
-  reserve(): number {
-    const now = performance.now()
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000)
-    this.last = now
-    this.tokens -= 1
-    return this.tokens >= 0 ? 0 : (-this.tokens * 1000) / this.rate
-  }
-
-}
-
-/** Successful request durations in log-scale buckets (about 10% wide) from 0.05 ms. */
-class LatencyHistogram {
-  private static readonly BASE = 0.05
-  private static readonly GROWTH = 1.1
-  private readonly buckets = new Uint32Array(200)
-  private count = 0
-  private sum = 0
-  private max = 0
-
-  record(ms: number): void {
-    const index = ms <= LatencyHistogram.BASE ? 0 : Math.min(this.buckets.length - 1, Math.ceil(Math.log(ms / LatencyHistogram.BASE) / Math.log(LatencyHistogram.GROWTH)))
-    this.buckets[index]!++
-    this.count++
-    this.sum += ms
-    if (ms > this.max) this.max = ms
-  }
-
-  private quantile(q: number): number {
-    if (this.count === 0) return 0
-    const rank = Math.ceil(q * this.count)
-    let seen = 0
-    for (let i = 0; i < this.buckets.length; i++) {
-      seen += this.buckets[i]!
-      if (seen >= rank) return Math.min(this.max, LatencyHistogram.BASE * LatencyHistogram.GROWTH ** i)
-    }
-    return this.max
-  }
-
-  summary(): LatencySummary {
-    const round = (ms: number) => Math.round(ms * 100) / 100
-    return {
-      count: this.count,
-      meanMs: round(this.count ? this.sum / this.count : 0),
-      p50Ms: round(this.quantile(0.5)),
-      p99Ms: round(this.quantile(0.99)),
-      maxMs: round(this.max),
-    }
-  }
-}
-
 type AttemptResult =
   | {kind: 'delivered'; status: number; latencyMs: number}
   | {kind: 'retry'; status?: number; retryAfterMs?: number; reason: string; latencyMs: number}
   | {kind: 'permanent'; status?: number; gone: boolean; reason: string; latencyMs: number}
   | {kind: 'aborted'; latencyMs: number}
 
-interface OutgoingMessage {
+export interface OutgoingMessage {
   body: Buffer
   messageId: string
   source?: string
@@ -374,7 +275,7 @@ export class WebhookClient {
     return this.deliver({
       body: event.body,
       messageId: messageIdFor(event.hash),
-      source: this.source ? replaySource(this.source, event.offset) : undefined,
+      source: event.origin ? replaySource(event.origin, event.origin.offset) : this.source ? replaySource(this.source, event.offset) : undefined,
     })
   }
 
@@ -531,229 +432,5 @@ export class WebhookClient {
       return {kind: 'permanent', status, gone: false, reason: `webhook answered ${status}, a redirect (redirects are not followed)`, latencyMs}
     }
     return {kind: 'permanent', status, gone: false, reason: `webhook answered ${status}${said}`, latencyMs}
-  }
-}
-
-export interface CompletionEvent {
-  webhookId: string
-  jobId: string
-  jobState: 'Complete' | 'Incomplete'
-  description: string
-}
-
-/** The body of Twitter's final replay event. */
-export function completionEventBody(event: CompletionEvent): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      replay_job_status: {
-        webhook_id: event.webhookId,
-        job_state: event.jobState,
-        job_state_description: event.description,
-        job_id: event.jobId,
-      },
-    }),
-    'utf8',
-  )
-}
-
-/**
- * POSTs `{"replay_job_status": {webhook_id, job_state, job_state_description, job_id}}`, signed and
- * retried like an event. Its webhook-id is derived from the job id, so it is stable across retries.
- */
-export function sendCompletionEvent(client: WebhookClient, event: CompletionEvent): Promise<SendResult> {
-  const body = completionEventBody(event)
-  return client.deliver({body, messageId: messageIdFor(xxh64(Buffer.from(`replay_job_status:${event.jobId}`, 'utf8')))})
-}
-
-export interface OrderedDeliveryOptions {
-  /** The first offset of the range: the checkpoint before anything is pushed or scanned. */
-  startOffset: number
-  /** Sends running at once (default 1: strict log order, each starts after the previous is delivered). */
-  maxInFlight?: number
-  /**
-   * Events between the checkpoint and the newest pushed, delivered or not (default
-   * max(1024, 16 * maxInFlight)): bounds what piles up behind an event still being retried.
-   */
-  maxOutstanding?: number
-}
-
-export interface DeliveryFailure {
-  /** The lowest offset that failed for good: the checkpoint never passes it. */
-  failedAt: number
-  reason: string
-  /** The webhook answered 410: end the job FAILED and mark the webhook invalid. */
-  gone: boolean
-  status?: number
-  attempts: number
-}
-
-export interface WindowStats extends DeliveryStats {
-  /** Events pushed into this window. */
-  pushed: number
-  /** Events pushed and not yet delivered (in flight, or waiting behind an undelivered one). */
-  outstanding: number
-  checkpoint: number
-}
-
-export interface WindowResult {
-  /** Every event below this offset was delivered (or scanned and not meant for delivery). */
-  checkpoint: number
-  delivered: number
-  failure?: DeliveryFailure
-  /** The client's signal aborted (lease lost): the checkpoint still holds, but nothing more was sent. */
-  aborted: boolean
-}
-
-/**
- * Ordered delivery with a window: the worker pushes events in log order and marks the offsets it
- * read but does not deliver with scanned(); `checkpoint` is the offset to resume from. When an
- * event fails for good the window stops: push() answers false, in-flight sends settle, and
- * drain() reports the failure.
- */
-export class OrderedDelivery {
-  readonly maxInFlight: number
-  readonly maxOutstanding: number
-  private readonly offsets: Float64Array
-  private readonly done: Uint8Array
-  private head = 0
-  private tail = 0
-  private position: number
-  private lastPushed = -1
-  private inFlight = 0
-  private pushed = 0
-  private delivered = 0
-  private failed = 0
-  private retries = 0
-  private bytes = 0
-  private stoppedFlag = false
-  private abortedFlag = false
-  private failureRecord: DeliveryFailure | undefined
-  private waiters: Array<() => void> = []
-
-  constructor(
-    private readonly client: WebhookClient,
-    options: OrderedDeliveryOptions,
-  ) {
-    const maxInFlight = options.maxInFlight ?? 1
-    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw invalidArgument(`max in flight must be a whole number >= 1, got ${maxInFlight}`, 'use 1 or more sends in flight')
-    const maxOutstanding = options.maxOutstanding ?? Math.max(1024, 16 * maxInFlight)
-    if (!Number.isInteger(maxOutstanding) || maxOutstanding < maxInFlight) throw invalidArgument(`max outstanding must be a whole number >= max in flight (${maxInFlight}), got ${maxOutstanding}`, 'allow at least as many outstanding events as sends in flight')
-    if (!Number.isSafeInteger(options.startOffset) || options.startOffset < 0) throw invalidArgument(`start offset must be a whole number >= 0, got ${options.startOffset}`, 'start at the first offset of the range')
-    this.maxInFlight = maxInFlight
-    this.maxOutstanding = maxOutstanding
-    this.offsets = new Float64Array(maxOutstanding)
-    this.done = new Uint8Array(maxOutstanding)
-    this.position = options.startOffset
-  }
-
-  /** The offset below which every event has been delivered (or scanned and not meant for delivery). */
-  get checkpoint(): number {
-    return this.head < this.tail ? this.offsets[this.head % this.maxOutstanding]! : this.position
-  }
-
-  /** True once nothing more will be sent: an event failed for good, or the client's signal aborted. */
-  get stopped(): boolean {
-    return this.stoppedFlag || this.client.signal?.aborted === true
-  }
-
-  get failure(): DeliveryFailure | undefined {
-    return this.failureRecord
-  }
-
-  get aborted(): boolean {
-    return this.abortedFlag || this.client.signal?.aborted === true
-  }
-
-  get stats(): WindowStats {
-    const client = this.client.stats
-    return {
-      ...client,
-      requests: client.requests,
-      retries: this.retries,
-      delivered: this.delivered,
-      failed: this.failed,
-      gone: this.failureRecord?.gone ? 1 : 0,
-      inFlight: this.inFlight,
-      bytes: this.bytes,
-      pushed: this.pushed,
-      outstanding: this.tail - this.head,
-      checkpoint: this.checkpoint,
-    }
-  }
-
-  /**
-   * Starts delivering an event, waiting first while the window is full. Resolves true once its send
-   * has started, false when the window has stopped (a failure, or abort): the event was not sent.
-   * Offsets must increase, and must not be below an offset already passed to scanned().
-   */
-  async push(event: DeliveryEvent): Promise<boolean> {
-    if (!Number.isSafeInteger(event.offset) || event.offset <= this.lastPushed || event.offset < this.position) {
-      throw new BugError(`events must be pushed in log order: offset ${event.offset} after ${Math.max(this.lastPushed, this.position - 1)}`)
-    }
-    this.lastPushed = event.offset
-    while (!this.stopped && (this.inFlight >= this.maxInFlight || this.tail - this.head >= this.maxOutstanding)) {
-      await new Promise<void>((resolve) => this.waiters.push(resolve))
-    }
-    if (this.stopped) {
-      if (this.client.signal?.aborted) this.abortedFlag = true
-      return false
-    }
-    const slot = this.tail % this.maxOutstanding
-    this.offsets[slot] = event.offset
-    this.done[slot] = 0
-    const index = this.tail++
-    this.position = event.offset + 1
-    this.inFlight++
-    this.pushed++
-    this.client.send(event).then(
-      (result) => this.settle(index, event, result),
-      (error: unknown) => this.settle(index, event, {outcome: 'failed', attempts: 0, reason: `internal error: ${(error as Error)?.message}`, latencyMs: 0, messageId: ''}),
-    )
-    return true
-  }
-
-  /** Marks every offset below `nextOffset` as read; those not pushed need no delivery. */
-  scanned(nextOffset: number): void {
-    if (nextOffset > this.position) this.position = nextOffset
-  }
-
-  /** Waits for every send under way to settle; the final checkpoint and outcome. */
-  async drain(): Promise<WindowResult> {
-    while (this.inFlight > 0) {
-      await new Promise<void>((resolve) => this.waiters.push(resolve))
-    }
-    if (this.client.signal?.aborted) this.abortedFlag = true
-    return {checkpoint: this.checkpoint, delivered: this.delivered, failure: this.failureRecord, aborted: this.abortedFlag}
-  }
-
-  private settle(index: number, event: DeliveryEvent, result: SendResult): void {
-    this.inFlight--
-    this.retries += Math.max(0, result.attempts - 1)
-    if (result.outcome === 'delivered') {
-      this.delivered++
-      this.bytes += event.body.length
-      this.done[index % this.maxOutstanding] = 1
-      while (this.head < this.tail && this.done[this.head % this.maxOutstanding] === 1) this.head++
-    } else if (result.outcome === 'aborted') {
-      this.abortedFlag = true
-      this.stoppedFlag = true
-    } else {
-      this.failed++
-      this.stoppedFlag = true
-      if (!this.failureRecord || event.offset < this.failureRecord.failedAt) {
-        this.failureRecord = {
-          failedAt: event.offset,
-          reason: result.reason ?? 'delivery failed',
-          gone: result.outcome === 'gone' || this.failureRecord?.gone === true,
-          status: result.status,
-          attempts: result.attempts,
-        }
-      } else if (result.outcome === 'gone') {
-        this.failureRecord.gone = true
-      }
-    }
-    const waiters = this.waiters
-    this.waiters = []
-    for (const wake of waiters) wake()
   }
 }

@@ -1,0 +1,175 @@
+import type {Pool} from '../db/database.js'
+import {checkpointJob, type Counters, type ReplayJob, type SourcePlan} from './jobs/index.js'
+import {OrderedDelivery, type WebhookClient, type WindowResult} from './delivery/index.js'
+import type {LeaseKeeper} from './lease.js'
+import {readMerged} from './merge.js'
+import type {Plan} from './plan.js'
+import type {Message} from '../kafka/range-reader.js'
+import {JobDedup} from './rebuild-dedup.js'
+import type {Settings} from '../shared/settings.js'
+
+/**
+ * The deliver step of a job: ONE read of each planned source [start, end), merged in timestamp
+ * order (merge.ts). Records below a source's checkpoint only rebuild the duplicate filter (an
+ * earlier run delivered them); past it, records whose key is the webhook id, whose timestamp lies
+ * in [from, to) and whose hash was not seen (in any source: byte-identical cross-datacenter copies
+ * collapse) go through the ordered window, and the checkpoints are saved as they move.
+ *
+ * The window orders events by a sequence number in merged order. A source's checkpoint is the
+ * lowest offset of its events still in the window (pushed, not yet behind the window's own
+ * checkpoint), else the offset after the last record of it the merge handed over.
+ *
+ * The tally owns the job's counters; `delivered` is the one count of delivered events: those an
+ * earlier run delivered (rebuilt) plus what this run's window delivered.
+ */
+export class JobTally {
+  scanned = 0
+  matched = 0
+  duplicates = 0
+  /** First copies below the checkpoint: an earlier run delivered them. */
+  deliveredBefore = 0
+  failed = 0
+  window: OrderedDelivery | undefined
+
+  get delivered(): number {
+    return this.deliveredBefore + (this.window?.stats.delivered ?? 0)
+  }
+
+  counters(): Counters {
+    return {scanned: this.scanned, matched: this.matched, delivered: this.delivered, duplicates: this.duplicates, failed: this.failed}
+  }
+}
+
+/**
+ * How far delivery may run past the oldest event the webhook has not accepted yet, by default.
+ * Eight times the default --max-in-flight (8): room for one slow answer without stalling the other
+ * sends, while a crash sends at most 2 x 64 + 3 x 8 = 152 events of a job twice. (The window used
+ * to allow 1,024, and a retried event let ~200 run past it: 7% of a 2,000-event replay re-sent.)
+ */
+export const DEFAULT_MAX_AHEAD = 64
+
+export interface DeliverOptions {
+  checkpointMs: number
+  maxInFlight: number
+  /** Events the window may hold past the oldest undelivered one (OrderedDelivery maxOutstanding). */
+  maxAhead?: number
+  /** Stop reading (shutdown, lease lost, force). */
+  stopReading: AbortSignal
+  report: (update: {phase?: 'rebuilding' | 'delivering'; checkpointOffset?: number; inFlight?: number}) => void
+}
+
+export interface DeliverResult extends WindowResult {
+  /** The sources with the checkpoints this run reached. */
+  sources: SourcePlan[]
+  /** Where the first failed event was read, when one failed. */
+  failedAt?: {topic: string; partition: number; offset: number}
+}
+
+interface Pushed {
+  sequence: number
+  source: number
+  offset: number
+}
+
+export async function deliverRange(settings: Settings, pool: Pool, keeper: LeaseKeeper, job: ReplayJob, plan: Plan, client: WebhookClient, tally: JobTally, options: DeliverOptions): Promise<DeliverResult> {
+  const {sources} = plan
+  const key = Buffer.from(job.webhookId, 'utf8')
+  const wanted = (message: Message) =>
+    message.key !== undefined && message.key !== null && key.equals(message.key as Buffer) &&
+    message.timestamp !== undefined && message.timestamp >= job.fromMs && message.timestamp < job.toMs
+  const dedup = new JobDedup()
+  const window = new OrderedDelivery(client, {startOffset: 0, maxInFlight: options.maxInFlight, maxOutstanding: options.maxAhead ?? Math.max(DEFAULT_MAX_AHEAD, options.maxInFlight)})
+  tally.window = window
+
+  // Per source: the offset after the last record handed over by the merge.
+  const handed = sources.map((source) => source.checkpointOffset)
+  const pushed: Pushed[] = []
+  let pushedHead = 0
+  let sequence = 0
+  const checkpoints = (): SourcePlan[] => {
+    const below = window.checkpoint
+    while (pushedHead < pushed.length && pushed[pushedHead]!.sequence < below) pushedHead++
+    if (pushedHead > 4096) {
+      pushed.splice(0, pushedHead)
+      pushedHead = 0
+    }
+    const offsets = handed.slice()
+    for (let index = pushedHead; index < pushed.length; index++) {
+      const entry = pushed[index]!
+      if (entry.offset < offsets[entry.source]!) offsets[entry.source] = entry.offset
+    }
+    return sources.map((source, index) => ({...source, checkpointOffset: offsets[index]!}))
+  }
+  const now = () => ({checkpointOffset: checkpoints()[0]!.checkpointOffset, inFlight: window.stats.inFlight})
+
+  let lastSave = Date.now()
+  let deliveredAtSave = 0
+  // A save is due on the interval, and also once the window has delivered maxOutstanding events since
+  // the last one. What a crash sends again is what was delivered at or past the saved checkpoint:
+  // those ahead of it when it was taken (< maxAhead: the oldest outstanding one is undelivered),
+  // plus those delivered since (< maxAhead until the next check, plus the sends in flight, which
+  // settle while no new one starts: at most maxInFlight during a push's wait and again during the
+  // save itself), plus the sends the receiver accepted but the dead worker never heard back about
+  // (maxInFlight): fewer than 2 x maxAhead + 3 x maxInFlight, whatever --checkpoint-interval is.
+  const saveDue = () => Date.now() - lastSave >= options.checkpointMs || window.stats.delivered - deliveredAtSave >= window.maxOutstanding
+  const save = async () => {
+    lastSave = Date.now()
+    deliveredAtSave = window.stats.delivered
+    const saved = checkpoints()
+    await checkpointJob(pool, {...keeper.lease, checkpointOffset: saved[0]!.checkpointOffset, sources: saved, counters: tally.counters()})
+    // Watchers (dashboard, metrics) see progress at least as often as the database does.
+    options.report({checkpointOffset: saved[0]!.checkpointOffset, inFlight: window.stats.inFlight})
+  }
+
+  let rebuilding = sources.some((source) => source.checkpointOffset > source.startOffset)
+  options.report({phase: rebuilding ? 'rebuilding' : 'delivering', checkpointOffset: sources[0]!.checkpointOffset})
+  const ranges = sources.map((source) => ({topic: source.topic, partition: source.partition, start: source.startOffset, end: source.endOffset}))
+  reading: for await (const run of readMerged(settings, ranges, options.stopReading)) {
+    const source = sources[run.source]!
+    const resumeAt = source.checkpointOffset
+    for (const message of run.messages) {
+      tally.scanned++
+      const delivered = message.offset < resumeAt
+      if (!delivered) handed[run.source] = message.offset + 1
+      if (rebuilding && !delivered) {
+        rebuilding = false
+        options.report({phase: 'delivering'})
+      }
+      if (!wanted(message)) continue
+      tally.matched++
+      if (delivered) {
+        if (dedup.remember(message)) tally.deliveredBefore++
+        else tally.duplicates++
+        continue
+      }
+      const hash = dedup.admit(message)
+      if (hash === undefined) {
+        tally.duplicates++
+        continue
+      }
+      const entry = {sequence: sequence++, source: run.source, offset: message.offset}
+      pushed.push(entry)
+      const origin = {topic: source.topic, partition: source.partition, offset: message.offset}
+      if (!(await window.push({offset: entry.sequence, origin, body: message.value ?? Buffer.alloc(0), hash, headers: message.headers as never}))) {
+        pushed.pop()
+        break reading
+      }
+      // Inside the run too: a slow webhook can take far longer than the interval per batch.
+      if (saveDue()) await save()
+    }
+    if (saveDue()) await save()
+    else options.report(now())
+  }
+  // The sources held nothing more for this webhook up to their ends (or it was compacted away).
+  if (!options.stopReading.aborted && !window.stopped) sources.forEach((source, index) => (handed[index] = source.endOffset))
+  const result = await window.drain()
+  tally.failed = result.failure ? 1 : 0
+  const reached = checkpoints()
+  const failed = result.failure && pushed.find((entry) => entry.sequence === result.failure!.failedAt)
+  return {
+    ...result,
+    checkpoint: reached[0]!.checkpointOffset,
+    sources: reached,
+    ...(failed ? {failedAt: {topic: sources[failed.source]!.topic, partition: sources[failed.source]!.partition, offset: failed.offset}} : {}),
+  }
+}
