@@ -46,6 +46,15 @@ r topic rates delivery_log --history 24h --bucket 2h
 printf '{"webhook_id":"%s","event":"hello","ts":%s}\n' "$hook" "$(date +%s%3N)" | r log produce --topic delivery_log --timestamp-field ts
 r topic create demo_compacted --partitions 3 --compact --if-not-exists
 
+# The HTTP-to-Kafka front: events POSTed as NDJSON, answered 200 once Kafka acknowledged them all.
+node bin/run.js ingest serve --topic delivery_log --port 8090 2>/tmp/replayctl-demo-ingest.log &
+ingest=$!
+until curl -sf http://127.0.0.1:8090/healthz >/dev/null; do sleep 0.2; done
+printf '\n\033[1;36m$ curl -X POST http://127.0.0.1:8090/events --data-binary @events.ndjson\033[0m\n' >&2
+printf '{"webhook_id":"ingest-demo","event":"a","ts":%s}\n{"webhook_id":"ingest-demo","event":"b","ts":%s}\n' "$(date +%s%3N)" "$(date +%s%3N)" |
+  curl -s -X POST -H 'content-type: application/x-ndjson' -H 'Idempotency-Key: demo-1' --data-binary @- http://127.0.0.1:8090/events; echo
+kill -TERM $ingest; wait $ingest
+
 # Back up one topic, restore it elsewhere, verify the copy.
 backup_dir=$(mktemp -d)/delivery_log
 restored=delivery_log_restored_$(date +%s)

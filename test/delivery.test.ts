@@ -375,7 +375,9 @@ describe('delivery', () => {
     const countAtAbort = hook.requests.length
     const result = await sending
     assert.equal(result.outcome, 'aborted')
-    assert.ok(performance.now() - started < 50, 'stopped at once, not after the backoff')
+    // The backoff had ~250 ms left: ending well inside it means the abort cut the sleep short (a
+    // loaded machine delays the wake-up, not the cut). No later request either way.
+    assert.ok(performance.now() - started < 200, 'stopped at once, not after the backoff')
     await delay(500)
     assert.equal(hook.requests.length - countAtAbort, 0)
   })
@@ -391,24 +393,25 @@ describe('delivery', () => {
     assert.equal(hook.requests.length, 0)
   })
 
-  test('rate limit holds within tolerance', async () => {
+  test('rate limit: never faster than the rate after the burst, however loaded the machine', async () => {
     const hook = await receiver((_request, res) => res.writeHead(200).end())
     const rate = 100
+    const burst = 10
     const webhook = client(hook.url, {rateLimit: rate})
     const window = new OrderedDelivery(webhook, {startOffset: 0, maxInFlight: 16})
     const started = performance.now()
     await pushAll(window, events(150))
-    await window.drain()
+    const result = await window.drain()
     const elapsed = performance.now() - started
-    // burst 10, then 100/s: (150 - 10) / 100 = 1.4 s
-    assert.ok(elapsed >= 1350 && elapsed < 2500, `150 events at ${rate}/s took ${elapsed} ms`)
-    const arrivals = hook.requests.map((request) => request.arrivedAt)
-    let worst = 0
-    for (let i = 0, j = 0; i < arrivals.length; i++) {
-      while (arrivals[i]! - arrivals[j]! >= 1000) j++
-      worst = Math.max(worst, i - j + 1)
+    assert.equal(result.delivered, 150)
+    // A busy machine only delays sends, so these caps hold whatever the load: the bucket lets
+    // `burst` go at once and then `rate` a second, so 150 events take at least (150 - 10) / 100 s,
+    // and no more than burst + rate x t events have arrived t seconds after the start.
+    assert.ok(elapsed >= ((150 - burst) / rate) * 1000 * 0.98, `150 events at ${rate}/s took only ${elapsed} ms`)
+    for (const seconds of [0.5, 1]) {
+      const early = hook.requests.filter((request) => request.arrivedAt - started < seconds * 1000).length
+      assert.ok(early <= burst + rate * seconds + 1, `${early} events arrived within ${seconds} s of the start; the cap is ${burst + rate * seconds}`)
     }
-    assert.ok(worst <= rate + 10 + 2, `at most rate + burst in any second, saw ${worst}`)
   })
 
   test('TokenBucket: burst, then the rate', () => {

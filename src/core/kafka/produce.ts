@@ -246,7 +246,8 @@ export function pick(event: object, path: string[]): unknown {
 
 const isBlank = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a
 
-function trimBlanks(line: Buffer): Buffer {
+/** A line without surrounding JSON whitespace (a CRLF's carriage return included); no copy. */
+export function trimBlanks(line: Buffer): Buffer {
   let start = 0
   let end = line.length
   while (start < end && isBlank(line[start]!)) start++

@@ -1,4 +1,4 @@
-import {fieldPath, pick} from '../../kafka/produce.js'
+import {fieldPath, pick, trimBlanks} from '../../kafka/produce.js'
 import {parseTime} from '../../shared/time.js'
 
 /**
@@ -40,7 +40,6 @@ export interface CompiledRules {
 export type ParsedBody = {records: IngestRecord[]} | {status: 400; line: number | null; error: string}
 
 const NEWLINE = 0x0a
-const isBlank = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a
 
 export function compileRules(rules: EventRules): CompiledRules {
   const keyHeader = rules.key.header?.toLowerCase() ?? null
@@ -132,12 +131,4 @@ function toRecord(value: Buffer, event: unknown, rules: CompiledRules, headerKey
     } else return `has no usable ${rules.timestampField} (epoch ms or a time string)`
   }
   return {key, value, timestamp}
-}
-
-function trimBlanks(line: Buffer): Buffer {
-  let start = 0
-  let end = line.length
-  while (start < end && isBlank(line[start]!)) start++
-  while (end > start && isBlank(line[end - 1]!)) end--
-  return start === 0 && end === line.length ? line : line.subarray(start, end)
 }

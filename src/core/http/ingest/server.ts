@@ -1,9 +1,10 @@
-import Fastify, {LogController, type FastifyReply, type FastifyRequest} from 'fastify'
-import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from 'prom-client'
+import type {FastifyReply, FastifyRequest} from 'fastify'
+import {Counter, Gauge, Histogram} from 'prom-client'
 
 import {UserError} from '../../shared/errors.js'
 import type {Settings} from '../../shared/settings.js'
 import {topicMetadata, withAdmin} from '../../kafka/topics.js'
+import {createHttpServer} from '../server-common.js'
 import {compileRules, parseBody, type KeySource} from './events.js'
 import {IdempotencyStore, MAX_KEY_LENGTH} from './idempotency.js'
 import {Batch, EventState, IngestProducer, type QueueLimits} from './producer.js'
@@ -60,25 +61,36 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
   const started = Date.now()
   let requestCount = 0
 
-  const app = Fastify({
-    logger: {level: 'info', stream: process.stderr, base: {service: 'replayctl-ingest', topic: options.topic}},
-    // A line per request would cost more than the request at thousands per second; refusals are logged.
-    logController: new LogController({disableRequestLogging: true}),
+  const server = createHttpServer({
+    name: 'ingest',
     bodyLimit: options.maxRequestBytes,
-    return503OnClosing: true,
+    // A line per request would cost more than the request at thousands per second; refusals are logged.
+    logRequests: false,
+    errorBody: (kind, message) => ({error: kind === 'body-too-large' ? `${message} (--max-request-bytes); send fewer events per request` : message}),
+    health: async () => {
+      const health = producer.health()
+      if (!health.brokerUp) throw new UserError('KAFKA_UNAVAILABLE', `no Kafka broker is acknowledging writes to ${options.topic}`)
+      return {topic: options.topic, ...health}
+    },
   })
-  const log = app.log
+  const {app, registry} = server
+  const log = app.log.child({topic: options.topic})
 
-  const registry = new Registry()
-  collectDefaultMetrics({register: registry, prefix: 'replayctl_ingest_'})
   const requests = new Counter({name: 'replayctl_ingest_requests_total', help: 'POST /events requests, by HTTP status', labelNames: ['status'], registers: [registry]})
   const events = new Counter({name: 'replayctl_ingest_events_total', help: 'Events of requests answered 503 that were not written (outcome=unwritten)', labelNames: ['outcome'], registers: [registry]})
   new Gauge({name: 'replayctl_ingest_events_delivered', help: 'Events Kafka reported, by outcome: written (acknowledged by all in-sync replicas) or failed', labelNames: ['outcome'], registers: [registry], collect() {
     this.set({outcome: 'written'}, producer.delivered.written)
     this.set({outcome: 'failed'}, producer.delivered.failed)
   }})
-  // Bound once: looking a label set up on every request costs more than the increment.
-  const answeredOk = requests.labels({status: '200'})
+  // Every answer of POST /events counted by status in one place; label sets bound once, since
+  // looking one up on every request costs more than the increment.
+  const byStatus = new Map<number, ReturnType<typeof requests.labels>>()
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.routeOptions.url !== '/events') return
+    let counter = byStatus.get(reply.statusCode)
+    if (!counter) byStatus.set(reply.statusCode, (counter = requests.labels({status: String(reply.statusCode)})))
+    counter.inc()
+  })
   const bytes = new Counter({name: 'replayctl_ingest_request_bytes_total', help: 'Request body bytes received on POST /events', registers: [registry]})
   const refused = new Counter({name: 'replayctl_ingest_refused_total', help: 'Requests answered 503, by reason (broker_down, queue_full, not_acknowledged)', labelNames: ['reason'], registers: [registry]})
   const latency = new Histogram({
@@ -111,17 +123,6 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', {parseAs: 'buffer'}, (_request, body, done) => done(null, body))
 
-  app.setErrorHandler((error: Error & {code?: string; statusCode?: number}, request, reply) => {
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      requests.inc({status: '413'})
-      return reply.code(413).send({error: `the request body is larger than ${options.maxRequestBytes} bytes (--max-request-bytes); send fewer events per request`})
-    }
-    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
-    if (status === 500) log.error({err: error.message, url: request.url}, 'request failed')
-    requests.inc({status: String(status)})
-    return reply.code(status).send({error: error.message})
-  })
-
   // One line per second at most: a broker outage under load would otherwise log every request.
   let lastRefusalLog = 0
   let refusalsSinceLog = 0
@@ -130,7 +131,6 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     const pending = batch.count(EventState.PENDING)
     const total = batch.size
     refused.inc({reason})
-    requests.inc({status: '503'})
     events.inc({outcome: 'unwritten'}, total - written)
     refusalsSinceLog++
     if (Date.now() - lastRefusalLog >= 1000) {
@@ -159,7 +159,6 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     const singleJson = (request.headers['content-type'] ?? '').startsWith('application/json')
     const parsed = parseBody(body, rules, headerKey, singleJson)
     if ('status' in parsed) {
-      requests.inc({status: '400'})
       return reply.code(400).send({error: parsed.error, line: parsed.line, written: 0})
     }
 
@@ -169,13 +168,11 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     let release = () => {}
     if (idempotencyKey) {
       if (idempotencyKey.length > MAX_KEY_LENGTH) {
-        requests.inc({status: '400'})
         return reply.code(400).send({error: `the Idempotency-Key is longer than ${MAX_KEY_LENGTH} characters; nothing was written`, line: null, written: 0})
       }
       const claim = idempotency.claim(idempotencyKey, body, records.length)
       if ('conflict' in claim) {
         const status = claim.conflict === 'in_progress' ? 409 : 422
-        requests.inc({status: String(status)})
         return reply.code(status).send({
           error: claim.conflict === 'in_progress'
             ? 'a request with this Idempotency-Key is still under way; wait for its answer, then retry'
@@ -211,26 +208,19 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
           ? 'Kafka did not acknowledge every event'
           : `not every event was acknowledged within ${options.ackTimeoutMs} ms`)
       }
-      answeredOk.inc()
       return reply.code(200).send({events: batch.size, written})
     } finally {
       release()
     }
   })
 
-  app.get('/healthz', async (_request, reply) => {
-    const health = producer.health()
-    return reply.code(health.brokerUp ? 200 : 503).send({status: health.brokerUp ? 'ok' : 'kafka_down', topic: options.topic, ...health})
-  })
-
-  app.get('/metrics', async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()))
-
   let address: string
   try {
-    address = await app.listen({host: options.host, port: options.port})
+    const bound = await server.listen(options.host, options.port)
+    address = `http://${bound.host}:${bound.port}`
   } catch (error) {
     await producer.close()
-    throw new UserError('INVALID_ARGUMENT', `cannot listen on ${options.host}:${options.port} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'choose a free --port, or another --host')
+    throw error
   }
   log.info({address, key: rules.keyName, timestampField: options.timestampField ?? null}, 'listening')
   options.onListening?.(address)
@@ -246,7 +236,7 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     }
   })
   log.info({queued: producer.health().queuedMessages}, 'stopping: refusing new requests, finishing those under way')
-  await app.close()
+  await server.close()
   log.info({queued: producer.health().queuedMessages}, 'flushing accepted events')
   await producer.close()
   log.info({requests: requestCount, ...producer.delivered}, 'stopped')
