@@ -1,0 +1,232 @@
+import {spawn, type ChildProcess} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+
+import {OrderedDelivery as BaselineWindow} from './baseline/ordered-window.js'
+import {WebhookClient as BaselineClient} from './baseline/webhook-client.js'
+import {machine, median, writeSection} from './lib.js'
+import {OrderedDelivery, WebhookClient, type DeliveryEvent} from '../src/core/replay/delivery/index.js'
+import {WebhookSigner} from '../src/core/webhooks/signing.js'
+
+/**
+ * The replay worker's delivery path alone: the real WebhookClient and OrderedDelivery (as a
+ * `replay worker` runs them) POST N stored-size events to a minimal receiver in its own process
+ * (node:http, answers 200). Reported per delivered event: the worker's CPU (process.cpuUsage, all
+ * threads), the receiver's CPU (/proc/<pid>/stat utime+stime), and the wall rate. `baseline` is the
+ * delivery path as it was before issue #9 item 4 (bench/baseline/), run in the same process and
+ * session, alternating with the current one.
+ *
+ *   npx tsx bench/delivery.ts [--events 40000] [--rounds 3] [--max-in-flight 16] [--verify] [--write]
+ *
+ * No Kafka here: the read costs are in the toolkit section (log read) and bench/replay.ts.
+ */
+
+const args = process.argv.slice(2)
+const flag = (name: string, fallback: number) => {
+  const at = args.indexOf(`--${name}`)
+  return at >= 0 ? Number(args[at + 1]) : fallback
+}
+const EVENTS = flag('events', 40_000)
+const ROUNDS = flag('rounds', 3)
+const MAX_IN_FLIGHT = flag('max-in-flight', 16)
+const VERIFY = args.includes('--verify')
+const WRITE = args.includes('--write')
+const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined
+const SECRET = 'bench-consumer-secret'
+const CLOCK_TICK_US = 10_000 // USER_HZ is 100 on Linux
+
+// The receiver: the least a webhook can do (read the body, answer 200); --verify also checks both signatures.
+const RECEIVER = `
+import {createServer} from 'node:http'
+import {createHmac} from 'node:crypto'
+const verify = process.argv.includes('--verify')
+const secret = ${JSON.stringify(SECRET)}
+let bad = 0
+const server = createServer((req, res) => {
+  const chunks = []
+  req.on('data', (chunk) => chunks.push(chunk))
+  req.on('end', () => {
+    if (verify) {
+      const body = Buffer.concat(chunks)
+      const twitter = 'sha256=' + createHmac('sha256', secret).update(body).digest('base64')
+      const standard = 'v1,' + createHmac('sha256', secret).update(req.headers['webhook-id'] + '.' + req.headers['webhook-timestamp'] + '.').update(body).digest('base64')
+      if (twitter !== req.headers['x-twitter-webhooks-signature'] || standard !== req.headers['webhook-signature']) bad++
+    }
+    res.writeHead(200, {'content-type': 'text/plain'}).end('ok')
+  })
+})
+server.keepAliveTimeout = 60_000
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'))
+process.on('message', () => process.send({bad}))
+`
+
+interface Receiver {
+  child: ChildProcess
+  url: string
+  cpuUs(): {user: number; system: number}
+  badSignatures(): Promise<number>
+}
+
+async function startReceiver(): Promise<Receiver> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', RECEIVER, '--', ...(VERIFY ? ['--verify'] : [])], {stdio: ['ignore', 'pipe', 'inherit', 'ipc']})
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject)
+    child.stdout!.setEncoding('utf8').once('data', (line: string) => resolve(Number(line.trim())))
+  })
+  return {
+    child,
+    url: `http://127.0.0.1:${port}/webhook`,
+    cpuUs: () => {
+      // Fields after the parenthesised command name: utime is the 14th field, stime the 15th.
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      return {user: Number(fields[11]) * CLOCK_TICK_US, system: Number(fields[12]) * CLOCK_TICK_US}
+    },
+    badSignatures: () => new Promise((resolve) => {
+      child.once('message', (answer: {bad: number}) => resolve(answer.bad))
+      child.send('bad?')
+    }),
+  }
+}
+
+/** Stored-size events (~750 bytes of JSON, like the seeded delivery_log). */
+function makeEvents(count: number): DeliveryEvent[] {
+  const filler = randomBytes(270).toString('hex')
+  return Array.from({length: count}, (_, index) => ({
+    offset: index,
+    origin: {topic: 'delivery_log', partition: 3, offset: 1_000_000 + index},
+    body: Buffer.from(JSON.stringify({for_user_id: '2244994945', tweet_create_events: [{id_str: String(1_500_000_000_000 + index), text: filler}]})),
+    hash: BigInt.asUintN(64, BigInt(index) * 0x9e3779b97f4a7c15n + 1n),
+  }))
+}
+
+type Variant = 'baseline' | 'current'
+
+interface Measured {
+  variant: Variant
+  seconds: number
+  rate: number
+  workerUs: number
+  /** Of workerUs, in the kernel (the loopback TCP path: both ends' network stack runs in the sender's write). */
+  workerSystemUs: number
+  receiverUs: number
+  receiverSystemUs: number
+}
+
+async function deliverAll(variant: Variant, url: string, events: DeliveryEvent[]): Promise<void> {
+  const options = {url, secret: SECRET, jobId: 'bench-job', allowPrivate: true, maxConnections: MAX_IN_FLIGHT, beforeRequest: () => true}
+  const client = variant === 'current' ? new WebhookClient(options) : new BaselineClient(options)
+  const window = variant === 'current'
+    ? new OrderedDelivery(client as WebhookClient, {startOffset: 0, maxInFlight: MAX_IN_FLIGHT, maxOutstanding: Math.max(64, MAX_IN_FLIGHT)})
+    : new BaselineWindow(client as BaselineClient, {startOffset: 0, maxInFlight: MAX_IN_FLIGHT, maxOutstanding: Math.max(64, MAX_IN_FLIGHT)})
+  for (const event of events) {
+    if (!(await window.push(event as never))) break
+  }
+  const result = await window.drain()
+  await client.close()
+  if (result.failure || result.delivered !== events.length) throw new Error(`${variant}: delivered ${result.delivered} of ${events.length}: ${result.failure?.reason}`)
+}
+
+async function measure(variant: Variant, receiver: Receiver, events: DeliveryEvent[]): Promise<Measured> {
+  const receiverBefore = receiver.cpuUs()
+  const workerBefore = process.cpuUsage()
+  const started = performance.now()
+  await deliverAll(variant, receiver.url, events)
+  const seconds = (performance.now() - started) / 1000
+  const worker = process.cpuUsage(workerBefore)
+  const receiverAfter = receiver.cpuUs()
+  const per = (us: number) => us / events.length
+  return {
+    variant,
+    seconds,
+    rate: events.length / seconds,
+    workerUs: per(worker.user + worker.system),
+    workerSystemUs: per(worker.system),
+    receiverUs: per(receiverAfter.user + receiverAfter.system - receiverBefore.user - receiverBefore.system),
+    receiverSystemUs: per(receiverAfter.system - receiverBefore.system),
+  }
+}
+
+/** The two signatures alone, as the client computes them per event (first attempt). */
+function signingUs(events: DeliveryEvent[]): number {
+  const signer = new WebhookSigner(SECRET)
+  const started = process.cpuUsage()
+  const timestamp = Math.floor(Date.now() / 1000)
+  for (const event of events) {
+    signer.twitter(event.body)
+    signer.standard(`evt_${event.hash.toString(16)}`, timestamp, event.body)
+  }
+  const used = process.cpuUsage(started)
+  return (used.user + used.system) / events.length
+}
+
+/** The ordered window's own bookkeeping: a client whose sends settle at once. */
+async function windowUs(events: DeliveryEvent[]): Promise<number> {
+  const instant = {signal: undefined, stats: {}, send: async () => ({outcome: 'delivered', attempts: 1, latencyMs: 0, messageId: ''})}
+  const window = new OrderedDelivery(instant as never, {startOffset: 0, maxInFlight: MAX_IN_FLIGHT, maxOutstanding: Math.max(64, MAX_IN_FLIGHT)})
+  const started = process.cpuUsage()
+  for (const event of events) await window.push(event)
+  await window.drain()
+  const used = process.cpuUsage(started)
+  return (used.user + used.system) / events.length
+}
+
+const round1 = (value: number) => value.toFixed(1)
+const thousands = (value: number) => Math.round(value).toLocaleString('en-US')
+
+async function main(): Promise<void> {
+  const events = makeEvents(EVENTS)
+  const receiver = await startReceiver()
+  try {
+    const variants: Variant[] = ONLY ? [ONLY as Variant] : ['baseline', 'current']
+    await deliverAll('current', receiver.url, events.slice(0, 5000)) // warm up the JIT and the receiver
+    if (!ONLY) await deliverAll('baseline', receiver.url, events.slice(0, 5000))
+    const runs: Measured[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const variant of variants) {
+        const run = await measure(variant, receiver, events)
+        runs.push(run)
+        console.error(`${variant}: ${thousands(run.rate)} events/s, worker ${round1(run.workerUs)} µs/event (kernel ${round1(run.workerSystemUs)}), receiver ${round1(run.receiverUs)} µs/event (kernel ${round1(run.receiverSystemUs)}) (${run.seconds.toFixed(2)} s)`)
+      }
+    }
+    const bad = VERIFY ? await receiver.badSignatures() : 0
+    if (bad) throw new Error(`the receiver found ${bad} bad signatures`)
+    const sign = signingUs(events)
+    const window = await windowUs(events)
+    const summary = variants.map((variant) => {
+      const mine = runs.filter((run) => run.variant === variant)
+      const middle = (pick: (run: Measured) => number) => median(mine.map(pick))
+      return {
+        variant,
+        rate: middle((run) => run.rate),
+        workerUs: middle((run) => run.workerUs),
+        workerSystemUs: middle((run) => run.workerSystemUs),
+        receiverUs: middle((run) => run.receiverUs),
+        receiverSystemUs: middle((run) => run.receiverSystemUs),
+      }
+    })
+    console.log(JSON.stringify({events: EVENTS, rounds: ROUNDS, maxInFlight: MAX_IN_FLIGHT, verify: VERIFY, summary, signingUs: sign, windowUs: window, load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, null, 2))
+    if (WRITE) write(summary, sign, window)
+  } finally {
+    receiver.child.kill()
+  }
+}
+
+function write(summary: Array<{variant: Variant; rate: number; workerUs: number; receiverUs: number}>, sign: number, window: number): void {
+  const row = (entry: (typeof summary)[number]) =>
+    `| ${entry.variant === 'baseline' ? 'before (engine branch, bench/baseline/)' : 'after'} | ${round1(entry.workerUs)} µs | ${round1(entry.receiverUs)} µs | ${round1(entry.workerUs + entry.receiverUs)} µs | ${thousands(1e6 / entry.workerUs)}/s | ${thousands(entry.rate)}/s |`
+  writeSection('delivery', `
+## Delivery: the worker's CPU per event (issue #9 item 4)
+
+Measured ${new Date().toISOString()} on ${machine()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]} (shared with other work: the wall rates are low and noisy, CPU per event is the stable figure).
+The real WebhookClient + OrderedDelivery, \`--max-in-flight ${MAX_IN_FLIGHT}\`, ${EVENTS.toLocaleString('en-US')} events of ${makeEvents(1)[0]!.body.length} bytes to a minimal node:http receiver in its own process${VERIFY ? ' that verifies both signatures' : ' answering 200'}; before and after in the same run, alternating, median of ${ROUNDS}. Worker CPU: process.cpuUsage (all threads); receiver CPU: /proc/<pid>/stat utime+stime.
+Reproduce: \`npx tsx bench/delivery.ts --rounds ${ROUNDS} --events ${EVENTS}${VERIFY ? ' --verify' : ''}\`.
+
+| delivery path | worker CPU / event | receiver CPU / event | both | worker-bound ceiling (one core) | measured rate |
+| --- | --- | --- | --- | --- | --- |
+${summary.map(row).join('\n')}
+
+Of the worker's cost, measured alone in the same run: the two HMAC-SHA256 signatures ${round1(sign)} µs/event, the ordered window's bookkeeping ${round1(window)} µs/event.
+`)
+}
+
+await main()
