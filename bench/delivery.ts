@@ -1,6 +1,7 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {readFileSync} from 'node:fs'
+import {connect, type Socket} from 'node:net'
 
 import {OrderedDelivery as BaselineWindow} from './baseline/ordered-window.js'
 import {WebhookClient as BaselineClient} from './baseline/webhook-client.js'
@@ -99,7 +100,7 @@ function makeEvents(count: number): DeliveryEvent[] {
   }))
 }
 
-type Variant = 'baseline' | 'current'
+type Variant = 'baseline' | 'current' | 'floor'
 
 interface Measured {
   variant: Variant
@@ -112,7 +113,52 @@ interface Measured {
   receiverSystemUs: number
 }
 
+/**
+ * The floor under any HTTP client in Node: the same signed requests (both HMACs per event), as
+ * bytes on MAX_IN_FLIGHT keep-alive sockets, one write each, answers counted without parsing. No
+ * retries, timeouts, order or checkpoint: what is left is the kernel's loopback TCP and the event loop.
+ */
+function floorAll(url: string, events: DeliveryEvent[]): Promise<void> {
+  const {port} = new URL(url)
+  const signer = new WebhookSigner(SECRET)
+  const fixed = `POST /webhook HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\nuser-agent: replayctl\r\nx-replay-job-id: bench-job\r\n`
+  let next = 0
+  let answered = 0
+  const sockets: Socket[] = []
+  return new Promise<void>((resolve, reject) => {
+    for (let connection = 0; connection < MAX_IN_FLIGHT; connection++) {
+      const socket = connect(Number(port), '127.0.0.1')
+      sockets.push(socket)
+      socket.setNoDelay(true)
+      let carry = ''
+      const sendOne = () => {
+        if (next >= events.length) return
+        const event = events[next++]!
+        const timestamp = Math.floor(Date.now() / 1000)
+        const id = `evt_${event.hash.toString(16)}`
+        const head = `${fixed}x-twitter-webhooks-signature: ${signer.twitter(event.body)}\r\nwebhook-id: ${id}\r\nwebhook-timestamp: ${timestamp}\r\nwebhook-signature: ${signer.standard(id, timestamp, event.body)}\r\ncontent-length: ${event.body.length}\r\n\r\n`
+        socket.write(Buffer.concat([Buffer.from(head, 'latin1'), event.body]))
+      }
+      socket.on('connect', sendOne)
+      socket.on('data', (chunk: Buffer) => {
+        const text = carry + chunk.toString('latin1')
+        let at = -1
+        while ((at = text.indexOf('HTTP/1.1 ', at + 1)) >= 0) {
+          answered++
+          sendOne()
+        }
+        carry = text.slice(-8)
+        if (answered === events.length) resolve()
+      })
+      socket.on('error', reject)
+    }
+  }).finally(() => {
+    for (const socket of sockets) socket.destroy()
+  })
+}
+
 async function deliverAll(variant: Variant, url: string, events: DeliveryEvent[]): Promise<void> {
+  if (variant === 'floor') return floorAll(url, events)
   const options = {url, secret: SECRET, jobId: 'bench-job', allowPrivate: true, maxConnections: MAX_IN_FLIGHT, beforeRequest: () => true}
   const client = variant === 'current' ? new WebhookClient(options) : new BaselineClient(options)
   const window = variant === 'current'
@@ -177,9 +223,10 @@ async function main(): Promise<void> {
   const events = makeEvents(EVENTS)
   const receiver = await startReceiver()
   try {
-    const variants: Variant[] = ONLY ? [ONLY as Variant] : ['baseline', 'current']
+    const variants: Variant[] = ONLY ? [ONLY as Variant] : ['baseline', 'current', 'floor']
     await deliverAll('current', receiver.url, events.slice(0, 5000)) // warm up the JIT and the receiver
     if (!ONLY) await deliverAll('baseline', receiver.url, events.slice(0, 5000))
+    if (!ONLY) await deliverAll('floor', receiver.url, events.slice(0, 5000))
     const runs: Measured[] = []
     for (let round = 0; round < ROUNDS; round++) {
       for (const variant of variants) {
@@ -211,21 +258,29 @@ async function main(): Promise<void> {
   }
 }
 
-function write(summary: Array<{variant: Variant; rate: number; workerUs: number; receiverUs: number}>, sign: number, window: number): void {
-  const row = (entry: (typeof summary)[number]) =>
-    `| ${entry.variant === 'baseline' ? 'before (engine branch, bench/baseline/)' : 'after'} | ${round1(entry.workerUs)} µs | ${round1(entry.receiverUs)} µs | ${round1(entry.workerUs + entry.receiverUs)} µs | ${thousands(1e6 / entry.workerUs)}/s | ${thousands(entry.rate)}/s |`
+const LABELS: Record<Variant, string> = {
+  baseline: 'before: the engine branch (bench/baseline/)',
+  current: 'after: this branch',
+  floor: 'floor: raw sockets, same signed bytes, no parser',
+}
+
+type Summary = {variant: Variant; rate: number; workerUs: number; workerSystemUs: number; receiverUs: number; receiverSystemUs: number}
+
+function write(summary: Summary[], sign: number, window: number): void {
+  const row = (entry: Summary) =>
+    `| ${LABELS[entry.variant]} | ${round1(entry.workerUs)} µs (${round1(entry.workerSystemUs)} kernel) | ${round1(entry.receiverUs)} µs (${round1(entry.receiverSystemUs)} kernel) | ${round1(entry.workerUs + entry.receiverUs)} µs | ${thousands(2e6 / (entry.workerUs + entry.receiverUs))}/s | ${thousands(entry.rate)}/s |`
   writeSection('delivery', `
-## Delivery: the worker's CPU per event (issue #9 item 4)
+## Delivery: CPU per event, worker and receiver (issue #9 item 4)
 
-Measured ${new Date().toISOString()} on ${machine()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]} (shared with other work: the wall rates are low and noisy, CPU per event is the stable figure).
-The real WebhookClient + OrderedDelivery, \`--max-in-flight ${MAX_IN_FLIGHT}\`, ${EVENTS.toLocaleString('en-US')} events of ${makeEvents(1)[0]!.body.length} bytes to a minimal node:http receiver in its own process${VERIFY ? ' that verifies both signatures' : ' answering 200'}; before and after in the same run, alternating, median of ${ROUNDS}. Worker CPU: process.cpuUsage (all threads); receiver CPU: /proc/<pid>/stat utime+stime.
-Reproduce: \`npx tsx bench/delivery.ts --rounds ${ROUNDS} --events ${EVENTS}${VERIFY ? ' --verify' : ''}\`.
+Measured ${new Date().toISOString()} on ${machine()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]} (the 2 cores were shared with other work: wall rates are low and noisy, CPU per event is the figure to compare).
+The real WebhookClient + OrderedDelivery, \`--max-in-flight ${MAX_IN_FLIGHT}\`, ${EVENTS.toLocaleString('en-US')} events of ${makeEvents(1)[0]!.body.length} bytes to a minimal node:http receiver in its own process${VERIFY ? ' that verifies both signatures' : ' answering 200'}; before, after and the floor in the same run, alternating, median of ${ROUNDS}. Worker CPU: process.cpuUsage (all threads); receiver CPU: /proc/<pid>/stat utime+stime. No Kafka read here (see below).
+Reproduce: \`npx tsx bench/delivery.ts --rounds ${ROUNDS} --events ${EVENTS}${VERIFY ? ' --verify' : ''} --write\`.
 
-| delivery path | worker CPU / event | receiver CPU / event | both | worker-bound ceiling (one core) | measured rate |
+| delivery path | worker CPU / event | receiver CPU / event | both | ceiling on 2 idle cores (2 s of CPU / both) | measured rate (loaded) |
 | --- | --- | --- | --- | --- | --- |
 ${summary.map(row).join('\n')}
 
-Of the worker's cost, measured alone in the same run: the two HMAC-SHA256 signatures ${round1(sign)} µs/event, the ordered window's bookkeeping ${round1(window)} µs/event.
+Measured alone in the same run: the two HMAC-SHA256 signatures ${round1(sign)} µs/event, the ordered window's bookkeeping (a client that answers at once) ${round1(window)} µs/event.
 `)
 }
 

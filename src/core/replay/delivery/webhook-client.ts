@@ -332,6 +332,9 @@ export class WebhookClient {
     this.pool = new Pool(url.origin, {
       connections,
       pipelining: 1,
+      // The client's own deadline (timeoutMs, whole answer) cuts slow requests: undici's idle timers would only add per-request work.
+      headersTimeout: 0,
+      bodyTimeout: 0,
       connect: {timeout: timeoutMs, lookup: guardedLookup(options.allowPrivate)},
     })
     if (this.signal?.aborted) this.onAbort()
