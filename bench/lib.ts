@@ -1,7 +1,12 @@
 import {spawn} from 'node:child_process'
-import {readFileSync, writeFileSync, existsSync} from 'node:fs'
+import {once} from 'node:events'
+import {createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {cpus, totalmem} from 'node:os'
 import {fileURLToPath} from 'node:url'
+
+import {accountActivityEvent, webhookIds} from '../src/core/dev/seed.js'
+import {connectAdmin} from '../src/core/kafka/client.js'
+import {resolveSettings} from '../src/core/shared/settings.js'
 
 /** Shared pieces of the benchmarks: timing whole commands and writing bench/RESULTS.md. */
 export const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
@@ -68,4 +73,35 @@ export function writeSection(name: string, markdown: string): void {
     ? current.slice(0, current.indexOf(start)) + block + current.slice(current.indexOf(end) + end.length)
     : `${current.trimEnd()}\n\n${block}\n`
   writeFileSync(RESULTS, next)
+}
+
+/**
+ * `events` Account Activity events over the past day, written once as NDJSON (for `log produce`)
+ * and once as kcat's `key<TAB>value` lines; `webhookFor(index)` picks each event's webhook.
+ */
+export async function writeEventFiles(name: string, events: number, webhookFor: (index: number, ids: string[]) => string = (index, ids) => ids[index % ids.length]!): Promise<{ndjson: string; keyed: string; bytes: number}> {
+  const out = fileURLToPath(new URL('./out/', import.meta.url))
+  mkdirSync(out, {recursive: true})
+  const ndjson = `${out}${name}.ndjson`
+  const keyed = `${out}${name}.keyed`
+  const json = createWriteStream(ndjson)
+  const tabbed = createWriteStream(keyed)
+  const ids = webhookIds(1000, 1)
+  const start = Date.now() - 86_400_000
+  for (let index = 0; index < events; index++) {
+    const webhookId = webhookFor(index, ids)
+    const line = accountActivityEvent(index, webhookId, start + index, 1)
+    if (!json.write(`${line}\n`)) await once(json, 'drain')
+    if (!tabbed.write(`${webhookId}\t${line}\n`)) await once(tabbed, 'drain')
+  }
+  json.end()
+  tabbed.end()
+  await Promise.all([once(json, 'finish'), once(tabbed, 'finish')])
+  return {ndjson, keyed, bytes: statSync(ndjson).size}
+}
+
+export async function deleteTopics(names: string[]): Promise<void> {
+  const admin = await connectAdmin(resolveSettings({brokers: BROKERS}))
+  await Promise.all(names.map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve()))))
+  admin.disconnect()
 }

@@ -6,42 +6,16 @@
  *
  * Needs the local stack (`replayctl dev up`), kcat, and the patched client (scripts/setup.sh).
  */
-import {createWriteStream, mkdirSync, statSync} from 'node:fs'
-import {once} from 'node:events'
-import {fileURLToPath} from 'node:url'
-
-import {connectAdmin, connectConsumer, disconnect, type Message, type PackedMessageBatch} from '../src/core/kafka/client.js'
+import {connectConsumer, disconnect, type Message, type PackedMessageBatch} from '../src/core/kafka/client.js'
 import {readRanges} from '../src/core/kafka/range-reader.js'
-import {accountActivityEvent, webhookIds} from '../src/core/dev/seed.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
-import {BROKERS, cli, machine, medianOf, timed, type Timed, writeSection} from './lib.js'
+import {BROKERS, cli, deleteTopics, machine, medianOf, timed, type Timed, writeEventFiles, writeSection} from './lib.js'
 
 const events = Number(process.argv[process.argv.indexOf('--events') + 1] || 300_000) || 300_000
-const out = fileURLToPath(new URL('./out/', import.meta.url))
-mkdirSync(out, {recursive: true})
 const stamp = Date.now().toString(36)
 /** A webhook with a handful of events spread over the log: the replay scan's worst ratio. */
 const QUIET = 'quiet-webhook-1'
 const QUIET_EVERY = Math.floor(events / 9)
-
-async function writeInputs(): Promise<{ndjson: string; keyed: string; bytes: number}> {
-  const ndjson = `${out}perf-events.ndjson`
-  const keyed = `${out}perf-events.keyed`
-  const json = createWriteStream(ndjson)
-  const tabbed = createWriteStream(keyed)
-  const ids = webhookIds(1000, 1)
-  const start = Date.now() - 86_400_000
-  for (let index = 0; index < events; index++) {
-    const webhookId = index % QUIET_EVERY === QUIET_EVERY - 1 ? QUIET : ids[index % ids.length]!
-    const line = accountActivityEvent(index, webhookId, start + index, 1)
-    if (!json.write(`${line}\n`)) await once(json, 'drain')
-    if (!tabbed.write(`${webhookId}\t${line}\n`)) await once(tabbed, 'drain')
-  }
-  json.end()
-  tabbed.end()
-  await Promise.all([once(json, 'finish'), once(tabbed, 'finish')])
-  return {ndjson, keyed, bytes: statSync(ndjson).size}
-}
 
 const rate = (count: number, seconds: number) => `${Math.round(count / seconds).toLocaleString('en-US')}/s`
 
@@ -80,7 +54,7 @@ async function bareLoop(topic: string, packed: boolean): Promise<{seconds: numbe
 
 async function main() {
   console.error(`writing ${events} events as NDJSON and as kcat key\\tvalue lines`)
-  const input = await writeInputs()
+  const input = await writeEventFiles('perf-events', events, (index, ids) => (index % QUIET_EVERY === QUIET_EVERY - 1 ? QUIET : ids[index % ids.length]!))
   const topics = {ours: `perf_produce_ours_${stamp}`, kcat: `perf_produce_kcat_${stamp}`, read: `perf_read_${stamp}`}
   for (const topic of Object.values(topics)) await cli(['topic', 'create', topic, '--partitions', topic === topics.read ? '1' : '12', '--retention', '2d'])
 
@@ -129,12 +103,6 @@ ${cpuTable}`)
   console.log(table)
   console.log(cpuTable)
   await deleteTopics(Object.values(topics))
-}
-
-async function deleteTopics(names: string[]): Promise<void> {
-  const admin = await connectAdmin(resolveSettings({brokers: BROKERS}))
-  await Promise.all(names.map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve()))))
-  admin.disconnect()
 }
 
 await main()

@@ -248,6 +248,46 @@ describe('delivery', () => {
     assert.equal(result.reason, 'no answer within 50 ms (2 attempts)')
   })
 
+  test('a request still waiting for a connection when its time is up is never written; its retry is', async () => {
+    // One connection: the second event's first attempt waits behind the first, whose answer is slow.
+    const hook = await receiver(async (request, res) => {
+      if (request.n === 1) await delay(1500)
+      res.writeHead(200).end()
+    })
+    const webhook = client(hook.url, {timeoutMs: 150, maxConnections: 1, retry: {attempts: 3, baseMs: 1, capMs: 2}})
+    const [first, second] = await Promise.all(events(2).map((event) => webhook.send(event)))
+    assert.equal(first!.outcome, 'delivered')
+    assert.equal(second!.outcome, 'delivered')
+    assert.equal(first!.attempts, 2)
+    assert.equal(second!.attempts, 2, 'the queued attempt timed out too')
+    // Four attempts, three requests: the queued one was given up before it was written.
+    assert.equal(hook.requests.length, 3)
+    assert.equal(hook.requests.filter((request) => JSON.parse(request.body.toString()).offset === 1).length, 1)
+    assert.equal(webhook.stats.inFlight, 0)
+  })
+
+  test('answers past the read limit: a big 200 is delivered, a big 500 is retried with its start as the reason', async () => {
+    const big = 'x'.repeat(200 * 1024)
+    const hook = await receiver((request, res) => {
+      if (request.n === 1) res.writeHead(500).end(`overloaded ${big}`)
+      else res.writeHead(200).end(big)
+    })
+    const window = new OrderedDelivery(client(hook.url, {retry: {attempts: 1, baseMs: 1, capMs: 2}}), {startOffset: 0, maxInFlight: 1})
+    await pushAll(window, events(1))
+    const failed = await window.drain()
+    assert.equal(failed.failure?.status, 500)
+    assert.ok(failed.failure?.reason.startsWith('webhook answered 500: overloaded xxx'), failed.failure?.reason)
+    assert.ok(failed.failure!.reason.length < 300, 'only the start of the answer is kept')
+
+    const next = new OrderedDelivery(client(hook.url), {startOffset: 0, maxInFlight: 2})
+    const list = events(3)
+    await pushAll(next, list)
+    const result = await next.drain()
+    assert.equal(result.failure, undefined)
+    assert.equal(result.checkpoint, 3)
+    assert.deepEqual(bodiesOf(hook.delivered), bodiesOf(list))
+  })
+
   test('a socket destroyed mid-request is retried', async () => {
     const hook = await receiver((request, res, req) => {
       if (request.n <= 2) req.socket.destroy()

@@ -1,4 +1,4 @@
-import {Pool} from 'undici'
+import {Pool, type Dispatcher} from 'undici'
 
 import {type EventHeaders, hashHex} from '../dedup.js'
 import {BugError, UserError, invalidArgument} from '../../shared/errors.js'
@@ -146,23 +146,6 @@ export interface OutgoingMessage {
 const RESPONSE_READ_LIMIT = 64 * 1024
 const SNIPPET_LIMIT = 200
 
-/** Reads (and discards past a few KB) an answer's body so the connection can be reused; the start as text. */
-async function readSnippet(body: AsyncIterable<Buffer> & {destroy(): unknown}): Promise<string> {
-  const kept: Buffer[] = []
-  let keptBytes = 0
-  let total = 0
-  for await (const chunk of body) {
-    if (keptBytes < SNIPPET_LIMIT) {
-      const part = chunk.subarray(0, SNIPPET_LIMIT - keptBytes)
-      kept.push(part)
-      keptBytes += part.length
-    }
-    total += chunk.length
-    if (total > RESPONSE_READ_LIMIT) break // leaving the loop destroys the body; the connection is dropped
-  }
-  return Buffer.concat(kept).toString('utf8').replace(/\s+/g, ' ').trim()
-}
-
 function errorCode(error: unknown): string {
   let current: unknown = error
   for (let depth = 0; current && depth < 4; depth++) {
@@ -178,6 +161,89 @@ function findTargetRefusal(error: unknown): TargetRefusedError | undefined {
   for (let depth = 0; current && depth < 4; depth++) {
     if (current instanceof TargetRefusedError) return current
     current = (current as {cause?: unknown}).cause
+  }
+  return undefined
+}
+
+/**
+ * One attempt on the wire, as undici's dispatch handler: no response stream, no AbortController.
+ * It settles once: on the whole answer, an error, its deadline (the client's sweep), or the job's
+ * abort; settling early cuts the request (or, if it is still queued, stops it before it is written).
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  deadline: number
+  private cut: ((reason?: Error) => void) | undefined
+  private settled = false
+  private status = 0
+  private rawHeaders: Buffer[] | undefined
+  private readonly kept: Buffer[] = []
+  private keptBytes = 0
+  private total = 0
+
+  constructor(
+    private readonly client: WebhookClient,
+    private readonly started: number,
+    private readonly resolve: (result: AttemptResult) => void,
+  ) {
+    this.deadline = started + client.timeoutMs
+  }
+
+  elapsed(): number {
+    return Math.round((performance.now() - this.started) * 100) / 100
+  }
+
+  /** Ends the attempt with `result` now; the request, if under way or queued, is cut. */
+  settle(result: AttemptResult): void {
+    if (this.settled) return
+    this.settled = true
+    this.client.release(this)
+    this.resolve(result)
+    this.cut?.()
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    this.cut = abort
+    if (this.settled) abort()
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    this.status = statusCode
+    this.rawHeaders = rawHeaders
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.keptBytes < SNIPPET_LIMIT) {
+      const part = chunk.subarray(0, SNIPPET_LIMIT - this.keptBytes)
+      this.kept.push(part)
+      this.keptBytes += part.length
+    }
+    this.total += chunk.length
+    // Past the limit the rest is not read: the connection is dropped instead of reused.
+    if (this.total > RESPONSE_READ_LIMIT) this.answered()
+    return true
+  }
+
+  onComplete(): void {
+    this.answered()
+  }
+
+  onError(error: Error): void {
+    if (!this.settled) this.settle(this.client.failedAttempt(error, this.elapsed()))
+  }
+
+  private answered(): void {
+    if (this.settled) return
+    const snippet = this.kept.length ? Buffer.concat(this.kept).toString('utf8').replace(/\s+/g, ' ').trim() : ''
+    this.settle(this.client.classify(this.status, this.rawHeaders, snippet, this.elapsed()))
+  }
+}
+
+/** The Retry-After value among undici's raw response headers. */
+function retryAfterHeader(rawHeaders: Buffer[] | undefined): string | undefined {
+  if (!rawHeaders) return undefined
+  for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
+    if (rawHeaders[index]!.length === 11 && rawHeaders[index]!.toString('latin1').toLowerCase() === 'retry-after') return rawHeaders[index + 1]!.toString('latin1')
   }
   return undefined
 }
@@ -199,18 +265,23 @@ export class WebhookClient {
   private readonly source: ReplaySource | undefined
   private readonly limiter: TokenBucket | undefined
   private readonly random: () => number
-  private readonly authorization: string | undefined
+  /** The headers every request carries, as undici's flat [name, value, ...] list. */
+  private readonly fixedHeaders: string[]
   private readonly histogram = new LatencyHistogram()
   private readonly counters = {requests: 0, retries: 0, delivered: 0, failed: 0, gone: 0, inFlight: 0, bytes: 0}
   private closed = false
   /**
-   * What to cut when the signal aborts: sleeps and requests under way. One listener on the caller's
-   * signal fans out to these (an AbortSignal warns past 10 listeners; 64 sends would add 128).
+   * Backoff sleeps to cut when the signal aborts. One listener on the caller's signal fans out to
+   * these and to the exchanges under way (an AbortSignal warns past 10 listeners).
    */
   private readonly stoppers = new Set<() => void>()
+  /** Attempts under way: one sweep timer per client enforces their deadlines (no timer per request). */
+  private readonly live = new Set<Exchange>()
+  private sweeper: NodeJS.Timeout | undefined
   private readonly onAbort = () => {
     for (const stop of this.stoppers) stop()
     this.stoppers.clear()
+    for (const exchange of this.live) exchange.settle({kind: 'aborted', latencyMs: exchange.elapsed()})
     void this.pool.destroy().catch(() => {})
   }
 
@@ -254,12 +325,16 @@ export class WebhookClient {
     this.random = options.random ?? Math.random
     this.limiter = options.rateLimit ? new TokenBucket(options.rateLimit, options.rateBurst) : undefined
     this.path = `${url.pathname}${url.search}`
-    this.authorization = url.username || url.password
-      ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`
-      : undefined
+    this.fixedHeaders = ['content-type', 'application/json', 'user-agent', 'replayctl', 'x-replay-job-id', this.jobId]
+    if (url.username || url.password) {
+      this.fixedHeaders.push('authorization', `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`)
+    }
     this.pool = new Pool(url.origin, {
       connections,
       pipelining: 1,
+      // The client's own deadline (timeoutMs, whole answer) cuts slow requests: undici's idle timers would only add per-request work.
+      headersTimeout: 0,
+      bodyTimeout: 0,
       connect: {timeout: timeoutMs, lookup: guardedLookup(options.allowPrivate)},
     })
     if (this.signal?.aborted) this.onAbort()
@@ -314,8 +389,14 @@ export class WebhookClient {
         const wait = hint !== undefined ? Math.min(hint, this.retry.retryAfterCapMs) : backoffDelay(attempts, this.retry, this.random)
         if (!(await this.sleep(wait))) return aborted()
       }
-      if (this.limiter && !(await this.sleep(this.limiter.reserve()))) return aborted()
-      if (this.beforeRequest && !(await this.beforeRequest())) return aborted()
+      if (this.limiter) {
+        const wait = this.limiter.reserve()
+        if (wait > 0 && !(await this.sleep(wait))) return aborted()
+      }
+      if (this.beforeRequest) {
+        const held = this.beforeRequest()
+        if (!(typeof held === 'boolean' ? held : await held)) return aborted()
+      }
       if (this.signal?.aborted || this.closed) return aborted()
       attempts++
       this.counters.requests++
@@ -365,65 +446,69 @@ export class WebhookClient {
     })
   }
 
-  private async attempt(message: OutgoingMessage, twitterSignature: string): Promise<AttemptResult> {
+  private attempt(message: OutgoingMessage, twitterSignature: string): Promise<AttemptResult> {
     const timestamp = Math.floor(Date.now() / 1000)
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      'user-agent': 'replayctl',
-      'x-replay-job-id': this.jobId,
-      [TWITTER_SIGNATURE_HEADER]: twitterSignature,
-      [STANDARD_WEBHOOKS_ID_HEADER]: message.messageId,
-      [STANDARD_WEBHOOKS_TIMESTAMP_HEADER]: String(timestamp),
-      [STANDARD_WEBHOOKS_SIGNATURE_HEADER]: this.signer.standard(message.messageId, timestamp, message.body),
-    }
-    if (message.source) headers['x-replay-source'] = message.source
-    if (this.authorization) headers.authorization = this.authorization
+    const headers = this.fixedHeaders.concat(
+      TWITTER_SIGNATURE_HEADER, twitterSignature,
+      STANDARD_WEBHOOKS_ID_HEADER, message.messageId,
+      STANDARD_WEBHOOKS_TIMESTAMP_HEADER, String(timestamp),
+      STANDARD_WEBHOOKS_SIGNATURE_HEADER, this.signer.standard(message.messageId, timestamp, message.body),
+    )
+    if (message.source) headers.push('x-replay-source', message.source)
+    return new Promise((resolve) => {
+      const exchange = new Exchange(this, performance.now(), resolve)
+      this.live.add(exchange)
+      this.counters.inFlight++
+      if (!this.sweeper) this.sweeper = setInterval(this.sweep, Math.max(5, Math.min(250, this.timeoutMs / 8)))
+      try {
+        this.pool.dispatch({path: this.path, method: 'POST', headers, body: message.body}, exchange)
+      } catch (error) {
+        exchange.onError(error as Error)
+      }
+    })
+  }
 
-    const controller = new AbortController()
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      controller.abort()
-    }, this.timeoutMs)
-    const onJobAbort = () => controller.abort()
-    this.stoppers.add(onJobAbort)
-    const started = performance.now()
-    const elapsed = () => Math.round((performance.now() - started) * 100) / 100
-    this.counters.inFlight++
-    try {
-      const response = await this.pool.request({path: this.path, method: 'POST', headers, body: message.body, signal: controller.signal})
-      const status = response.statusCode
-      const snippet = await readSnippet(response.body)
-      const latencyMs = elapsed()
-      return this.classify(status, response.headers['retry-after'], snippet, latencyMs)
-    } catch (error) {
-      const latencyMs = elapsed()
-      if (this.signal?.aborted || this.closed) return {kind: 'aborted', latencyMs}
-      if (timedOut) return {kind: 'retry', reason: `no answer within ${this.timeoutMs} ms`, latencyMs}
-      const refused = findTargetRefusal(error)
-      if (refused) {
-        return {kind: 'permanent', gone: false, reason: `webhook url ${displayUrl(this.url)} resolves to ${refused.address}, an address replay does not send to`, latencyMs}
-      }
-      const code = errorCode(error)
-      if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
-        return {kind: 'permanent', gone: false, reason: `the request could not be made: ${(error as Error).message}`, latencyMs}
-      }
-      return {kind: 'retry', reason: `connection failed: ${code}`, latencyMs}
-    } finally {
-      clearTimeout(timer)
-      this.stoppers.delete(onJobAbort)
-      this.counters.inFlight--
+  /** Ends every attempt past its deadline (a deadline is met within an eighth of the timeout, at most 250 ms late). */
+  private readonly sweep = () => {
+    const now = performance.now()
+    for (const exchange of this.live) {
+      if (now >= exchange.deadline) exchange.settle({kind: 'retry', reason: `no answer within ${this.timeoutMs} ms`, latencyMs: exchange.elapsed()})
     }
   }
 
-  private classify(status: number, retryAfter: string | string[] | undefined, snippet: string, latencyMs: number): AttemptResult {
+  /** An attempt has settled (called by the Exchange). */
+  release(exchange: Exchange): void {
+    this.live.delete(exchange)
+    this.counters.inFlight--
+    if (this.live.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper)
+      this.sweeper = undefined
+    }
+  }
+
+  /** What a request that ended in an error (no whole answer) counts as. */
+  failedAttempt(error: unknown, latencyMs: number): AttemptResult {
+    if (this.signal?.aborted || this.closed) return {kind: 'aborted', latencyMs}
+    const refused = findTargetRefusal(error)
+    if (refused) {
+      return {kind: 'permanent', gone: false, reason: `webhook url ${displayUrl(this.url)} resolves to ${refused.address}, an address replay does not send to`, latencyMs}
+    }
+    const code = errorCode(error)
+    if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
+      return {kind: 'permanent', gone: false, reason: `the request could not be made: ${(error as Error).message}`, latencyMs}
+    }
+    return {kind: 'retry', reason: `connection failed: ${code}`, latencyMs}
+  }
+
+  /** What an answer counts as (called by the Exchange). */
+  classify(status: number, rawHeaders: Buffer[] | undefined, snippet: string, latencyMs: number): AttemptResult {
     const said = snippet ? `: ${snippet}` : ''
     if (status >= 200 && status < 300) {
       this.histogram.record(latencyMs)
       return {kind: 'delivered', status, latencyMs}
     }
     if (status === 408 || status === 429 || status >= 500) {
-      return {kind: 'retry', status, retryAfterMs: parseRetryAfter(retryAfter), reason: `webhook answered ${status}${said}`, latencyMs}
+      return {kind: 'retry', status, retryAfterMs: parseRetryAfter(retryAfterHeader(rawHeaders)), reason: `webhook answered ${status}${said}`, latencyMs}
     }
     if (status === 410) {
       return {kind: 'permanent', status, gone: true, reason: 'webhook answered 410 gone: it asks not to be sent to any more', latencyMs}
