@@ -432,7 +432,7 @@ describe('replay API over HTTP', () => {
       const {code} = await server.exited
       assert.equal(code, 0, server.stderr.slice(-2000))
       const messages = server.lines.map((line) => line.msg)
-      assert.ok(messages.includes('signal received') && messages.includes('stopped'), messages.join(' | '))
+      assert.ok(messages.includes('signal received') && messages.includes('http server closed'), messages.join(' | '))
       assert.ok(!server.stderr.includes(ADMIN), 'tokens are never logged')
       assert.ok(!server.stderr.includes('webhook_id=') && !server.stderr.includes(SECRET), 'query strings and bodies are never logged')
       const [rows] = await stack.pool.query('SELECT state FROM webhooks WHERE id = ?', ['api-sigterm-hook'])

@@ -198,7 +198,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
           await app.close()
         } finally {
           clearTimeout(cut)
-          app.log.info('stopped')
+          app.log.info('http server closed')
           resolveClosed()
         }
       })()
