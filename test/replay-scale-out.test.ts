@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict'
+import type {ServerResponse} from 'node:http'
+import {after, before, describe, test} from 'node:test'
+
+import {claimChunk, finishChunk, listChunks, planChunks} from '../src/core/replay/chunks/index.js'
+import {getJob} from '../src/core/replay/jobs/index.js'
+import {jobMatcher, readChunked, scanChunk} from '../src/core/replay/scan-chunks.js'
+import {deleteTopics, testSettings} from './helpers.js'
+import {counts, eventBodies, isCompletion, scenario, Stack, waitFor, Workers, withWorkers} from './replay-harness.js'
+import {type Receiver, startReceiver} from './webhook-receiver.js'
+
+/**
+ * Scale-out scanning: a large job's range is cut into chunks that idle workers scan while the
+ * owner delivers, alone and in log order. Asserted on what the receiver gets and on who scanned
+ * which chunk, never on how fast.
+ */
+const SECRET = 'whsec_' + Buffer.from('replayctl-scale-out-secret-0123').toString('base64')
+const stack = new Stack()
+const workers = new Workers(stack)
+const receivers: Receiver[] = []
+
+before(async () => {
+  await stack.open()
+})
+
+after(async () => {
+  await workers.killAll()
+  await Promise.all(receivers.map((r) => r.close().catch(() => {})))
+  await deleteTopics(stack.topics).catch(() => {})
+  await stack.close()
+})
+
+describe('replay scale-out over scan chunks', () => {
+  test('helpers scan the chunks ahead of the owner; the receiver gets every event once, in log order', async () => {
+    await withWorkers(workers, async () => {
+      const s = await scenario(stack, {partitions: 2, unique: 150, duplicates: 20, outside: 10, neighbours: 6000})
+      // The owner's first delivery waits until the helpers have scanned every other chunk, so the
+      // test sees them do it whatever the machine's load.
+      let release!: () => void
+      const released = new Promise<void>((resolve) => (release = resolve))
+      const held: ServerResponse[] = []
+      const hook = await startReceiver({
+        secret: SECRET,
+        handler: async (_request, res) => {
+          if (held.length === 0) {
+            held.push(res)
+            await released
+          }
+          res.writeHead(200).end('ok')
+        },
+      })
+      receivers.push(hook)
+      await stack.addWebhook(s.webhookId, hook.url, SECRET)
+      const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+
+      const chunkArgs = ['--scan-chunk', '500', '--max-in-flight', '1', '--concurrency', '1']
+      const owner = workers.start(chunkArgs)
+      await waitFor('the owner to hold the first event', () => held.length === 1, 60_000)
+      const chunks = await listChunks(stack.pool, jobId)
+      assert.ok(chunks.length >= 12, `the range is cut into chunks of 500 offsets (got ${chunks.length})`)
+
+      const helpers = [workers.start(chunkArgs), workers.start(chunkArgs)]
+      const scannedByHelpers = await waitFor('the helpers to scan every chunk the owner has not taken', async () => {
+        const [rows] = await stack.pool.query('SELECT owner, state FROM replay_scan_chunks WHERE job_id = ?', [jobId])
+        const list = rows as {owner: string | null; state: string}[]
+        const open = list.filter((row) => row.state !== 'DONE' && row.owner !== owner.owner)
+        return open.length === 0 ? list : undefined
+      }, 60_000, 100)
+      const helperOwners = new Set(helpers.map((helper) => helper.owner))
+      const helped = scannedByHelpers.filter((row) => row.owner !== null && helperOwners.has(row.owner))
+      assert.ok(helped.length >= chunks.length - 2, `helpers scanned ${helped.length} of ${chunks.length} chunks; the owner scans at most the one it delivers from and the next: ${JSON.stringify(scannedByHelpers)} owner ${owner.owner}, helpers ${[...helperOwners]}`)
+
+      release()
+      const job = await stack.waitForState(jobId, ['COMPLETED', 'FAILED'], 60_000)
+      assert.equal(job.state, 'COMPLETED', job.lastError ?? '')
+      await waitFor('the completion event', () => hook.requests.some((request) => isCompletion(request.body)), 30_000)
+      for (const worker of [owner, ...helpers]) await worker.stop()
+
+      const bodies = eventBodies(hook.requests)
+      assert.deepEqual(bodies, s.expected, 'exactly the unique in-range events, in log order (--max-in-flight 1)')
+      assert.deepEqual([...counts(bodies).values()].filter((n) => n > 1), [])
+      assert.equal(job.delivered, s.expected.length)
+      assert.equal(job.duplicates, s.duplicates)
+      assert.equal(job.scanned, s.log.filter((record) => record.offset >= job.startOffset! && record.offset < job.endOffset!).length, 'every record of the range counted once, whoever scanned it')
+      assert.equal(job.checkpointOffset, job.endOffset)
+      assert.deepEqual(await listChunks(stack.pool, jobId), [], 'a finished job forgets its chunks')
+      assert.ok(helpers.every((helper) => helper.logged('chunk scanned').every((line) => line.job === jobId)))
+    })
+  })
+
+  test('a chunk claim goes stale and is claimed again; the first scanner result is refused', async () => {
+    const s = await scenario(stack, {partitions: 2, unique: 20, neighbours: 200})
+    await stack.addWebhook(s.webhookId, 'http://127.0.0.1:9/unused', SECRET)
+    const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+    await stack.pool.query("UPDATE replay_jobs SET state = 'ONGOING', heartbeat_at = NOW(3) WHERE id = ?", [jobId])
+    const [chunk] = await planChunks(stack.pool, {jobId, topic: s.topic, partition: s.partition, startOffset: 0, endOffset: 100, chunkSize: 100})
+    assert.ok(chunk)
+    const first = await claimChunk(stack.pool, {owner: 'a', staleAfterMs: 60_000})
+    assert.equal(first?.startOffset, 0)
+    assert.equal(await claimChunk(stack.pool, {owner: 'b', staleAfterMs: 60_000}), null, 'a fresh claim is not taken')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const second = await claimChunk(stack.pool, {owner: 'b', staleAfterMs: 10})
+    assert.equal(second?.startOffset, 0, 'a claim older than the stale time is taken over')
+    assert.equal(await finishChunk(stack.pool, first!, {scanned: 1, matched: 0, records: null}), false, 'the first scanner is fenced out')
+    assert.equal(await finishChunk(stack.pool, second!, {scanned: 100, matched: 0, records: null}), true)
+    await stack.pool.query("UPDATE replay_jobs SET state = 'CANCELLED' WHERE id = ?", [jobId])
+  })
+
+  test('the owner reads kept records, dense chunks and unscanned chunks alike: the same records as one plain read', async () => {
+    const s = await scenario(stack, {partitions: 2, unique: 120, duplicates: 10, outside: 5, neighbours: 900})
+    await stack.addWebhook(s.webhookId, 'http://127.0.0.1:9/unused', SECRET)
+    const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+    await stack.pool.query("UPDATE replay_jobs SET state = 'ONGOING', heartbeat_at = NOW(3) WHERE id = ?", [jobId])
+    const job = await getJob(stack.pool, jobId)
+    const end = s.log.at(-1)!.offset + 1
+    const chunkSize = 100
+    const planned = await planChunks(stack.pool, {jobId, topic: s.topic, partition: s.partition, startOffset: 0, endOffset: end, chunkSize})
+    // Helpers scan every other chunk: half of those keep their records, half are dense (kept none).
+    // The rest are left for the owner.
+    for (const [i, chunk] of planned.entries()) {
+      if (i % 2 === 1) continue
+      const claimed = await claimChunk(stack.pool, {owner: 'helper', staleAfterMs: 60_000, only: chunk})
+      assert.ok(claimed)
+      const result = await scanChunk(testSettings(), claimed, {maxKeptBytes: i % 4 === 0 ? 1 : undefined})
+      assert.equal(result.records === null, i % 4 === 0)
+      assert.equal(await finishChunk(stack.pool, claimed, result), true)
+    }
+    const wanted = jobMatcher(job)
+    const expected = s.log.filter((record) => wanted({...record, key: Buffer.from(record.key), value: Buffer.from(record.value)} as never)).map((record) => record.offset)
+    const resumeAt = 250
+    const got: number[] = []
+    let scannedTo = 0
+    for await (const batch of readChunked(testSettings(), stack.pool, {
+      jobId, topic: s.topic, partition: s.partition, filter: job, rangeStart: 0, start: resumeAt, end, chunkSize: 70, owner: 'owner', staleAfterMs: 60_000, signal: new AbortController().signal,
+    })) {
+      for (const message of batch.messages) {
+        assert.ok(message.offset >= scannedTo, `batches come in offset order: ${message.offset} after a batch scanned to ${scannedTo}`)
+        got.push(message.offset)
+      }
+      assert.ok(batch.scannedTo >= scannedTo)
+      scannedTo = batch.scannedTo
+    }
+    assert.deepEqual(got, expected.filter((offset) => offset >= resumeAt))
+    assert.equal(scannedTo, end)
+    await stack.pool.query("UPDATE replay_jobs SET state = 'CANCELLED' WHERE id = ?", [jobId])
+  })
+})
