@@ -3,7 +3,7 @@ import {deserialize, serialize} from 'node:v8'
 import {deflateRawSync, inflateRawSync} from 'node:zlib'
 
 import type {Pool} from '../db/database.js'
-import {readRanges, type Message} from '../kafka/range-reader.js'
+import {readScanned, type Message, type ScannedBatch} from '../kafka/range-reader.js'
 import {BugError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 import {claimChunk, type ClaimedChunk, finishChunk, planChunks, readChunkRecords, type ScanChunk} from './chunks/index.js'
@@ -64,10 +64,12 @@ export async function scanChunk(settings: Settings, chunk: ClaimedChunk, options
   let keptBytes = 0
   let kept: Message[] | null = []
   let matched = 0
-  const ranges = [{partition: chunk.partition, start: chunk.startOffset, end: chunk.endOffset}]
-  for await (const batch of readRanges(settings, chunk.topic, ranges, {signal})) {
-    scanned += batch.length
-    for (const message of batch) {
+  // The key filter runs inside the Kafka client: other webhooks' records never reach JS.
+  const key = Buffer.from(chunk.webhookId, 'utf8')
+  const range = {partition: chunk.partition, start: chunk.startOffset, end: chunk.endOffset}
+  for await (const batch of readScanned(settings, chunk.topic, range, {signal, key})) {
+    scanned += batch.scanned
+    for (const message of batch.messages) {
       if (!wanted(message)) continue
       matched++
       if (!kept) continue
@@ -93,15 +95,7 @@ export async function scanNextChunk(settings: Settings, pool: Pool, options: {ow
   return (await finishChunk(pool, chunk, result)) ? {...chunk, state: 'DONE', scanned: result.scanned, matched: result.matched, dense: result.records === null} : null
 }
 
-/** A batch for the owner's delivery: the wanted records, and how far the log was scanned. */
-export interface ScannedBatch {
-  /** only records the job wants, in offset order */
-  messages: Message[]
-  /** every offset below this was scanned; nothing wanted lies between the messages and it */
-  scannedTo: number
-  /** records read from the log for this batch (by whoever scanned them) */
-  scanned: number
-}
+export type {ScannedBatch}
 
 export interface ChunkedReadOptions {
   jobId: number
@@ -147,11 +141,12 @@ export async function* readChunked(settings: Settings, pool: Pool, options: Chun
         // Dense, or nobody has scanned it yet: read it here, streaming, and keep nothing.
         let scanned = 0
         let matched = 0
-        for await (const batch of readRanges(settings, options.topic, [{partition: options.partition, start: from, end: planned.endOffset}], {signal: options.signal})) {
-          scanned += batch.length
-          const messages = batch.filter(wanted)
+        const range = {partition: options.partition, start: from, end: planned.endOffset}
+        for await (const batch of readScanned(settings, options.topic, range, {signal: options.signal, key})) {
+          scanned += batch.scanned
+          const messages = batch.messages.filter(wanted)
           matched += messages.length
-          yield {messages, scannedTo: batch.at(-1)!.offset + 1, scanned: batch.length}
+          yield {messages, scannedTo: batch.scannedTo, scanned: batch.scanned}
         }
         if (options.signal.aborted) return
         yield {messages: [], scannedTo: planned.endOffset, scanned: 0}
