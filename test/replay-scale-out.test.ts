@@ -97,6 +97,38 @@ describe('replay scale-out over scan chunks', () => {
     })
   })
 
+  test('a chunked job cancelled while it runs forgets its chunks', async () => {
+    await withWorkers(workers, async () => {
+      const s = await scenario(stack, {partitions: 2, unique: 40, neighbours: 3000})
+      let release!: () => void
+      const released = new Promise<void>((resolve) => (release = resolve))
+      let held = 0
+      const hook = await startReceiver({
+        secret: SECRET,
+        handler: async (_request, res) => {
+          held++
+          await released
+          res.writeHead(200).end('ok')
+        },
+      })
+      receivers.push(hook)
+      await stack.addWebhook(s.webhookId, hook.url, SECRET)
+      const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+      const owner = workers.start(['--scan-chunk', '500', '--max-in-flight', '1', '--concurrency', '1'])
+      await waitFor('the owner to hold the first event', () => held >= 1, 60_000)
+      assert.ok((await listChunks(stack.pool, jobId)).length > 0, 'the range is chunked')
+      await stack.ok(['replay', 'cancel', String(jobId)])
+      // Held until the owner sees the cancel at its heartbeat and cuts the request itself.
+      const job = await stack.waitForState(jobId, ['CANCELLED'], 60_000)
+      release()
+      assert.equal(job.state, 'CANCELLED')
+      await waitFor('the owner to end the job', () => owner.logged('job ended', jobId).length > 0, 30_000)
+      assert.equal(owner.logged('job ended', jobId)[0]!.outcome, 'CANCELLED')
+      assert.deepEqual(await listChunks(stack.pool, jobId), [], 'a cancelled job forgets its chunks')
+      await owner.stop()
+    })
+  })
+
   test('a chunk claim goes stale and is claimed again; the first scanner result is refused', async () => {
     const s = await scenario(stack, {partitions: 2, unique: 20, neighbours: 200})
     await stack.addWebhook(s.webhookId, 'http://127.0.0.1:9/unused', SECRET)

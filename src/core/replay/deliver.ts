@@ -27,6 +27,10 @@ import type {Settings} from '../shared/settings.js'
  * earlier run delivered (rebuilt) plus what this run's window delivered.
  */
 export class JobTally {
+  /**
+   * Records read from the sources' ranges, counted per batch by the Kafka client (kept or
+   * filtered out by key), or by the chunk scanners for the chunks whose kept records were used.
+   */
   scanned = 0
   matched = 0
   duplicates = 0

@@ -25,6 +25,9 @@ import type {WorkerEvents} from './events.js'
  *
  * --once (cron): work until no job is runnable and none is running, sweep once, then return.
  *
+ * With `chunkSize` set, a worker that finds no job to claim scans a chunk of a job another worker
+ * is delivering (scan-chunks.ts) before it sleeps: scale-out of one large job's reading.
+ *
  * Every few seconds (and once before --once returns) the completion sweeper sends the final
  * "Incomplete" event of jobs that ended without their worker (completion-sweeper.ts).
  *
