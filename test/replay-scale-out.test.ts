@@ -97,6 +97,57 @@ describe('replay scale-out over scan chunks', () => {
     })
   })
 
+  test('kill -9 of the owner of a chunked job: another worker resumes at the checkpoint, dedup rebuilt from kept records, each event once but for the bounded re-sends', async () => {
+    await withWorkers(workers, async () => {
+      const s = await scenario(stack, {partitions: 2, unique: 150, duplicates: 20, neighbours: 6000})
+      let release!: () => void
+      const released = new Promise<void>((resolve) => (release = resolve))
+      let first = true
+      const hook = await startReceiver({
+        secret: SECRET,
+        handler: async (_request, res) => {
+          if (first) {
+            first = false
+            await released
+          }
+          // Slow enough that the kill lands mid-range.
+          await new Promise((resolve) => setTimeout(resolve, 10))
+          res.writeHead(200).end('ok')
+        },
+      })
+      receivers.push(hook)
+      await stack.addWebhook(s.webhookId, hook.url, SECRET)
+      const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+      const chunkArgs = ['--scan-chunk', '500', '--max-in-flight', '1', '--max-ahead', '1', '--concurrency', '1']
+      const owner = workers.start(chunkArgs)
+      await waitFor('the owner to hold the first event', () => hook.requests.length >= 1, 60_000)
+      const helper = workers.start(chunkArgs)
+      await waitFor('the helper to scan the chunks', async () => {
+        const [rows] = await stack.pool.query("SELECT COUNT(*) AS n FROM replay_scan_chunks WHERE job_id = ? AND state = 'DONE' AND owner = ?", [jobId, helper.owner])
+        return Number((rows as {n: number}[])[0]!.n) >= 4
+      }, 60_000, 100)
+      release()
+      await waitFor('half the events delivered', () => eventBodies(hook.requests).length >= s.expected.length / 2, 60_000, 20)
+      owner.signal('SIGKILL')
+      await owner.waitForExit()
+      const before = await stack.job(jobId)
+      assert.ok(before.checkpointOffset! < before.endOffset!, 'killed mid-range')
+
+      const job = await stack.waitForState(jobId, ['COMPLETED', 'FAILED'], 90_000)
+      assert.equal(job.state, 'COMPLETED', job.lastError ?? '')
+      assert.ok(helper.logged('job claimed', jobId).length > 0, 'the helper took the job over')
+      await helper.stop()
+      const bodies = eventBodies(hook.requests)
+      assert.deepEqual([...new Set(bodies)], s.expected, 'every unique in-range event, first sent in log order')
+      const resent = bodies.length - s.expected.length
+      assert.ok(resent >= 0 && resent < 2 * 1 + 3 * 1, `re-sends after the kill stay under 2 x max-ahead + 3 x max-in-flight: ${resent}`)
+      assert.equal(job.delivered, s.expected.length)
+      assert.equal(job.duplicates, s.duplicates, 'the resumed run drops the log\'s duplicates, also those of events delivered before the kill')
+      assert.equal(job.checkpointOffset, job.endOffset)
+      assert.deepEqual(await listChunks(stack.pool, jobId), [])
+    })
+  })
+
   test('a chunked job cancelled while it runs forgets its chunks', async () => {
     await withWorkers(workers, async () => {
       const s = await scenario(stack, {partitions: 2, unique: 40, neighbours: 3000})
@@ -125,6 +176,34 @@ describe('replay scale-out over scan chunks', () => {
       await waitFor('the owner to end the job', () => owner.logged('job ended', jobId).length > 0, 30_000)
       assert.equal(owner.logged('job ended', jobId)[0]!.outcome, 'CANCELLED')
       assert.deepEqual(await listChunks(stack.pool, jobId), [], 'a cancelled job forgets its chunks')
+      await owner.stop()
+    })
+  })
+
+  test('a chunked job that fails forgets its chunks', async () => {
+    await withWorkers(workers, async () => {
+      const s = await scenario(stack, {partitions: 2, unique: 20, neighbours: 3000})
+      let release!: () => void
+      const released = new Promise<void>((resolve) => (release = resolve))
+      const hook = await startReceiver({
+        secret: SECRET,
+        handler: async (request, res) => {
+          if (!isCompletion(request.body)) await released
+          res.writeHead(isCompletion(request.body) ? 200 : 400).end('no')
+        },
+      })
+      receivers.push(hook)
+      await stack.addWebhook(s.webhookId, hook.url, SECRET)
+      const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic, ['--max-attempts', '1'])
+      const owner = workers.start(['--scan-chunk', '500', '--max-in-flight', '1', '--concurrency', '1', '--delivery-attempts', '1'])
+      await waitFor('the owner to send the first event', () => hook.requests.length >= 1, 60_000)
+      assert.ok((await listChunks(stack.pool, jobId)).length > 0, 'the range is chunked')
+      release()
+      const job = await stack.waitForState(jobId, ['FAILED', 'COMPLETED'], 60_000)
+      assert.equal(job.state, 'FAILED')
+      await waitFor('the owner to end the job', () => owner.logged('job ended', jobId).length > 0, 30_000)
+      assert.equal(owner.logged('job ended', jobId)[0]!.outcome, 'FAILED')
+      assert.deepEqual(await listChunks(stack.pool, jobId), [], 'a failed job forgets its chunks')
       await owner.stop()
     })
   })
