@@ -104,7 +104,7 @@ describe('migrations', () => {
     assert.deepEqual(status.applied.map((m) => m.version), MIGRATIONS.map((m) => m.version))
     const [tables] = await pool.query('SHOW TABLES')
     const names = (tables as Record<string, string>[]).map((t) => Object.values(t)[0]).sort()
-    assert.deepEqual(names, ['replay_jobs', 'schema_migrations', 'topic_partition_counts', 'webhooks'])
+    assert.deepEqual(names, ['replay_jobs', 'replay_scan_chunks', 'schema_migrations', 'topic_partition_counts', 'webhooks'])
   })
 
   test('migrate again applies nothing and records nothing new', async () => {

@@ -43,6 +43,9 @@ export function logWorker(worker: ReplayWorker, options: WorkerLogOptions): () =
   worker.on('db-recovered', ({failures}) => log('info', 'database available again', {failures}))
   worker.on('completion-swept', (swept) =>
     log(swept.outcome === 'failed' ? 'warn' : 'info', 'completion event swept', {job: swept.jobId, webhook: swept.webhookId, state: swept.state, outcome: swept.outcome, ...(swept.reason ? {reason: swept.reason} : {})}))
+  worker.on('chunk-scanned', (chunk) =>
+    log('info', 'chunk scanned', {job: chunk.jobId, topic: chunk.topic, partition: chunk.partition, start: chunk.startOffset, end: chunk.endOffset, scanned: chunk.scanned, matched: chunk.matched, dense: chunk.dense}))
+  worker.on('chunk-error', (error) => log('warn', 'chunk scan failed', {error: error.message}))
   worker.on('sweep-error', (error) => log('warn', 'completion sweep failed', {error: error.message}))
   return () => log('info', 'worker stopped')
 }

@@ -146,6 +146,34 @@ export const MIGRATIONS: readonly Migration[] = [
         ADD COLUMN IF NOT EXISTS run_start_checkpoint BIGINT NULL`,
     ],
   },
+  {
+    version: 7,
+    name: 'replay_scan_chunks',
+    statements: [
+      // A large job's range cut into chunks that any worker may scan (see replay/scan-chunks.ts).
+      `CREATE TABLE IF NOT EXISTS replay_scan_chunks (
+        job_id BIGINT UNSIGNED NOT NULL,
+        topic VARCHAR(249) ${ID} NOT NULL,
+        \`partition\` INT NOT NULL,
+        start_offset BIGINT NOT NULL,
+        end_offset BIGINT NOT NULL,
+        state ENUM('OPEN','SCANNING','DONE') NOT NULL DEFAULT 'OPEN',
+        lease_token CHAR(32) ${ID} NULL,
+        owner VARCHAR(255) NULL,
+        claimed_at DATETIME(3) NULL,
+        scanned BIGINT UNSIGNED NOT NULL DEFAULT 0,
+        matched BIGINT UNSIGNED NOT NULL DEFAULT 0,
+        -- the chunk's matching records, or NULL when they were too many to keep here (dense): the
+        -- job's owner then reads that chunk from Kafka itself
+        records LONGBLOB NULL,
+        dense BOOLEAN NOT NULL DEFAULT FALSE,
+        PRIMARY KEY (job_id, topic, \`partition\`, start_offset),
+        -- claim: open chunks, and scanning ones whose scanner went quiet
+        KEY ix_replay_scan_chunks_claim (state, claimed_at),
+        CONSTRAINT fk_replay_scan_chunks_job FOREIGN KEY (job_id) REFERENCES replay_jobs (id) ON DELETE CASCADE
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    ],
+  },
 ]
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)!.version

@@ -59,7 +59,51 @@ const PREFETCH = {
   'queued.max.messages.kbytes': 4_096,
 }
 
+/**
+ * One batch of a single partition's read: what the filter kept, and how far the read got.
+ * `scanned` is the number of records the client consumed for this batch below the range's end,
+ * kept or filtered out (exact; the one batch that crosses the end subtracts the offsets past the
+ * end, which under-counts only where compaction left gaps there).
+ */
+export interface ScannedBatch {
+  /** the records kept (all of them, or only those with the key), in offset order */
+  messages: Message[]
+  /** every offset below this was read; nothing kept lies between the messages and it */
+  scannedTo: number
+  /** records read for this batch */
+  scanned: number
+}
+
 export async function* readRanges(settings: Settings, topic: string, ranges: PartitionRange[], options: RangeReaderOptions = {}): AsyncGenerator<Message[]> {
+  for await (const batch of readBatches(settings, topic, ranges, options)) {
+    if (batch.messages.length) yield batch.messages
+    if (options.onScanned) for (const progress of batch.progress) options.onScanned(progress.partition, progress.nextOffset)
+  }
+}
+
+/**
+ * One partition's range as ScannedBatch: every batch is yielded, with or without kept records,
+ * so a caller filtering by key still sees the read move through stretches without a match.
+ */
+export async function* readScanned(settings: Settings, topic: string, range: PartitionRange, options: Omit<RangeReaderOptions, 'onScanned'> = {}): AsyncGenerator<ScannedBatch> {
+  let scannedTo = range.start
+  for await (const batch of readBatches(settings, topic, [range], options)) {
+    let scanned = 0
+    for (const progress of batch.progress) {
+      scannedTo = Math.max(scannedTo, progress.nextOffset)
+      scanned += progress.count
+    }
+    yield {messages: batch.messages, scannedTo, scanned}
+  }
+}
+
+interface PackedProgress {
+  partition: number
+  nextOffset: number
+  count: number
+}
+
+async function* readBatches(settings: Settings, topic: string, ranges: PartitionRange[], options: Omit<RangeReaderOptions, 'onScanned'>): AsyncGenerator<{messages: Message[]; progress: PackedProgress[]}> {
   const open = new Map(ranges.filter((range) => range.end > range.start).map((range) => [range.partition, range]))
   if (open.size === 0) return
 
@@ -86,12 +130,13 @@ export async function* readRanges(settings: Settings, topic: string, ranges: Par
     while (open.size > 0 && !options.signal?.aborted) {
       const batch = await inFlight!
       inFlight = undefined
-      const scannedTo = new Map<number, number>()
+      const progress: PackedProgress[] = []
       for (const scanned of batch.scanned) {
         const range = open.get(scanned.partition)
         if (!range) continue
         if (scanned.lastOffset >= range.end) finished.add(scanned.partition)
-        scannedTo.set(scanned.partition, Math.min(scanned.lastOffset + 1, range.end))
+        const pastEnd = Math.max(0, scanned.lastOffset + 1 - range.end)
+        progress.push({partition: scanned.partition, nextOffset: Math.min(scanned.lastOffset + 1, range.end), count: Math.max(0, scanned.count - pastEnd)})
       }
       const kept: Message[] = []
       for (let index = 0; index < batch.length; index++) {
@@ -101,8 +146,7 @@ export async function* readRanges(settings: Settings, topic: string, ranges: Par
       if (batch.scanned.length === 0 || finished.size > 0) closeFinished(consumer, topic, open, finished)
       // Fetch the next batch on the worker thread while the caller handles this one.
       if (open.size > 0 && !options.signal?.aborted) inFlight = fetch()
-      if (kept.length) yield kept
-      if (options.onScanned) for (const [partition, nextOffset] of scannedTo) options.onScanned(partition, nextOffset)
+      if (kept.length || progress.length) yield {messages: kept, progress}
     }
   } finally {
     // The consume call must be over before the consumer is closed under it.

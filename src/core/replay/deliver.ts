@@ -4,13 +4,17 @@ import {OrderedDelivery, type WebhookClient, type WindowResult} from './delivery
 import type {LeaseKeeper} from './lease.js'
 import {readMerged} from './merge.js'
 import type {Plan} from './plan.js'
-import type {Message} from '../kafka/range-reader.js'
+import {readScanned, type Message, type ScannedBatch} from '../kafka/range-reader.js'
 import {JobDedup} from './rebuild-dedup.js'
+import {readChunked} from './scan-chunks.js'
 import type {Settings} from '../shared/settings.js'
 
 /**
  * The deliver step of a job: ONE read of each planned source [start, end), merged in timestamp
- * order (merge.ts). Records below a source's checkpoint only rebuild the duplicate filter (an
+ * order (merge.ts). Each source is read with the Kafka client's key filter: only the webhook's
+ * records reach JS, and the read's progress (scannedTo) moves the checkpoint through stretches
+ * without them. A source with more than 2 x chunkSize offsets left is read by scan chunks
+ * (scan-chunks.ts), which idle workers scan ahead of this one. Records below a source's checkpoint only rebuild the duplicate filter (an
  * earlier run delivered them); past it, records whose key is the webhook id, whose timestamp lies
  * in [from, to) and whose hash was not seen (in any source: byte-identical cross-datacenter copies
  * collapse) go through the ordered window, and the checkpoints are saved as they move.
@@ -23,6 +27,10 @@ import type {Settings} from '../shared/settings.js'
  * earlier run delivered (rebuilt) plus what this run's window delivered.
  */
 export class JobTally {
+  /**
+   * Records read from the sources' ranges, counted per batch by the Kafka client (kept or
+   * filtered out by key), or by the chunk scanners for the chunks whose kept records were used.
+   */
   scanned = 0
   matched = 0
   duplicates = 0
@@ -53,6 +61,15 @@ export interface DeliverOptions {
   maxInFlight: number
   /** Events the window may hold past the oldest undelivered one (OrderedDelivery maxOutstanding). */
   maxAhead?: number
+  /**
+   * Offsets per scan chunk (0: never chunk). A source with more than twice this left to read is
+   * cut into chunks that idle workers scan ahead (scan-chunks.ts).
+   */
+  chunkSize?: number
+  /** This worker, claiming the chunks nobody scanned yet. */
+  owner: string
+  /** The claimers' --stale-after: a chunk claimed longer ago is scanned again. */
+  staleAfterMs: number
   /** Stop reading (shutdown, lease lost, force). */
   stopReading: AbortSignal
   report: (update: {phase?: 'rebuilding' | 'delivering'; checkpointOffset?: number; inFlight?: number}) => void
@@ -123,12 +140,22 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
 
   let rebuilding = sources.some((source) => source.checkpointOffset > source.startOffset)
   options.report({phase: rebuilding ? 'rebuilding' : 'delivering', checkpointOffset: sources[0]!.checkpointOffset})
-  const ranges = sources.map((source) => ({topic: source.topic, partition: source.partition, start: source.startOffset, end: source.endOffset}))
-  reading: for await (const run of readMerged(settings, ranges, options.stopReading)) {
+  const chunkSize = options.chunkSize ?? 0
+  const readers = sources.map((source): AsyncGenerator<ScannedBatch> => {
+    // From the start, as unchunked: the kept records below the checkpoint rebuild the dedup filter.
+    if (chunkSize > 0 && source.endOffset - source.checkpointOffset > 2 * chunkSize) {
+      return readChunked(settings, pool, {
+        jobId: job.id, topic: source.topic, partition: source.partition, filter: job, rangeStart: source.startOffset, start: source.startOffset, end: source.endOffset,
+        chunkSize, owner: options.owner, staleAfterMs: options.staleAfterMs, signal: options.stopReading,
+      })
+    }
+    return readScanned(settings, source.topic, {partition: source.partition, start: source.startOffset, end: source.endOffset}, {signal: options.stopReading, key})
+  })
+  reading: for await (const run of readMerged(readers)) {
     const source = sources[run.source]!
     const resumeAt = source.checkpointOffset
+    tally.scanned += run.scanned
     for (const message of run.messages) {
-      tally.scanned++
       const delivered = message.offset < resumeAt
       if (!delivered) handed[run.source] = message.offset + 1
       if (rebuilding && !delivered) {
@@ -156,6 +183,14 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
       }
       // Inside the run too: a slow webhook can take far longer than the interval per batch.
       if (saveDue()) await save()
+    }
+    // Past the last record of the run: the source's records up to scannedTo were read, none wanted.
+    if (run.scannedTo > handed[run.source]!) {
+      handed[run.source] = run.scannedTo
+      if (rebuilding && run.scannedTo > resumeAt) {
+        rebuilding = false
+        options.report({phase: 'delivering'})
+      }
     }
     if (saveDue()) await save()
     else options.report(now())

@@ -1,3 +1,4 @@
+import type {ScanChunk} from './chunks/index.js'
 import type {ClaimedJob} from './jobs/index.js'
 import type {JobOutcome, JobProgress} from './run-job.js'
 
@@ -66,6 +67,10 @@ export interface WorkerEvents {
   'completion-swept': [swept: CompletionSwept]
   /** A sweep stopped on an error (the database, most likely); the next sweep carries on. */
   'sweep-error': [error: Error]
+  /** An idle worker scanned a chunk of another worker's job (scan-chunks.ts). */
+  'chunk-scanned': [chunk: ScanChunk]
+  /** Scanning a chunk failed; the chunk is claimed again once its claim is stale. */
+  'chunk-error': [error: Error]
   /** Kept for listeners written before 'db-error': the claim's error alone. */
   'claim-error': [error: Error]
 }

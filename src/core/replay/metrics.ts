@@ -22,6 +22,7 @@ export async function serveMetrics(worker: ReplayWorker, host: string, port: num
   const lag = new Gauge({name: 'replayctl_job_offsets_remaining', help: 'Offsets between a job checkpoint and its end', labelNames: ['job_id', 'webhook_id'], registers: [registry]})
 
   const swept = new Counter({name: 'replayctl_completion_events_swept_total', help: 'Owed completion events the sweeper sent, by outcome (delivered, failed)', labelNames: ['outcome'], registers: [registry]})
+  const chunks = new Counter({name: 'replayctl_scan_chunks_total', help: 'Scan chunks of other workers\' jobs this worker scanned while idle', registers: [registry]})
   const databaseErrors = new Counter({name: 'replayctl_database_errors_total', help: 'Claims that failed because the database could not be reached', registers: [registry]})
 
   const last = new Map<number, JobProgress>()
@@ -47,6 +48,7 @@ export async function serveMetrics(worker: ReplayWorker, host: string, port: num
   })
 
   worker.on('db-error', () => databaseErrors.inc())
+  worker.on('chunk-scanned', () => chunks.inc())
   worker.on('completion-swept', ({outcome}) => swept.inc({outcome}))
 
   const server = createServer((request, response) => {

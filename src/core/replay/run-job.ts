@@ -2,6 +2,7 @@ import type {Pool} from '../db/database.js'
 import {deliverRange, JobTally} from './deliver.js'
 import {WebhookClient, type RetryPolicy} from './delivery/index.js'
 import {finishFailed, finishRun, type JobOutcome} from './finish.js'
+import {dropChunks} from './chunks/index.js'
 import {failJob, LeaseLostError, type ClaimedJob, type Counters} from './jobs/index.js'
 import {LeaseKeeper} from './lease.js'
 import {planJob} from './plan.js'
@@ -42,6 +43,8 @@ export interface RunJobOptions {
   /** Events delivery may run past the oldest undelivered one (bounds re-sends after a crash). */
   maxAhead?: number
   rateLimit?: number
+  /** Offsets per scan chunk (0 or unset: sources are never chunked); see deliver.ts. */
+  chunkSize?: number
   timeoutMs: number
   retry?: Partial<RetryPolicy>
   allowPrivate: boolean
@@ -107,10 +110,11 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
 
     const result = await deliverRange(settings, pool, keeper, job, plan, client, tally, {
       checkpointMs: options.checkpointMs, maxInFlight: options.maxInFlight, maxAhead: options.maxAhead, stopReading, report,
+      chunkSize: options.chunkSize, owner: options.owner, staleAfterMs: options.staleAfterMs,
     })
     keeper.markDrained()
     report({phase: 'finishing', checkpointOffset: result.checkpoint, inFlight: 0})
-    return await finishRun(pool, keeper, job, client, tally, result, plan.notes, options.shutdown)
+    return await ended(pool, job, await finishRun(pool, keeper, job, client, tally, result, plan.notes, options.shutdown))
   } catch (error) {
     if (error instanceof LeaseLostError) return 'LEASE_LOST'
     if (keeper.lost.aborted && !keeper.databaseDown) return 'LEASE_LOST'
@@ -122,10 +126,16 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
       if (writeError instanceof LeaseLostError) return 'LEASE_LOST' as const
       throw writeError
     })
-    return state === 'OPEN' ? 'RETRY_LATER' : state === 'LEASE_LOST' ? 'LEASE_LOST' : state
+    return await ended(pool, job, state === 'OPEN' ? 'RETRY_LATER' : state === 'LEASE_LOST' ? 'LEASE_LOST' : state)
   } finally {
     keeper.stop()
     options.force.removeEventListener('abort', onStopSending)
     await client?.close().catch(() => {})
   }
+}
+
+/** A job that is over forgets its scan chunks (and the records they kept); a paused one keeps them. */
+async function ended(pool: Pool, job: ClaimedJob, outcome: JobOutcome): Promise<JobOutcome> {
+  if (outcome === 'COMPLETED' || outcome === 'FAILED' || outcome === 'CANCELLED') await dropChunks(pool, job.id)
+  return outcome
 }

@@ -8,6 +8,7 @@ import {claimJob, type ClaimedJob} from './jobs/index.js'
 import {sweepCompletions} from './completion-sweeper.js'
 import type {Partitioner} from '../kafka/partitioner.js'
 import {runJob, type JobOutcome, type JobProgress} from './run-job.js'
+import {scanNextChunk} from './scan-chunks.js'
 import type {Settings} from '../shared/settings.js'
 import {UserError} from '../shared/errors.js'
 import type {WorkerEvents} from './events.js'
@@ -23,6 +24,9 @@ import type {WorkerEvents} from './events.js'
  * below the checkpoint and are delivered again by whoever resumes).
  *
  * --once (cron): work until no job is runnable and none is running, sweep once, then return.
+ *
+ * With `chunkSize` set, a worker that finds no job to claim scans a chunk of a job another worker
+ * is delivering (scan-chunks.ts) before it sleeps: scale-out of one large job's reading.
  *
  * Every few seconds (and once before --once returns) the completion sweeper sends the final
  * "Incomplete" event of jobs that ended without their worker (completion-sweeper.ts).
@@ -44,6 +48,8 @@ export interface WorkerOptions {
   /** Events delivery may run past the oldest undelivered one (bounds re-sends after a crash). */
   maxAhead?: number
   rateLimit?: number
+  /** Offsets per scan chunk (0 or unset: off). Large ranges are chunked, and idle workers scan chunks. */
+  chunkSize?: number
   deliveryTimeoutMs: number
   retry?: Partial<RetryPolicy>
   allowPrivate: boolean
@@ -152,6 +158,8 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
           await this.sweeping
           break
         }
+        // Nothing to claim: help scan the chunks of jobs other workers are delivering.
+        if ((this.options.chunkSize ?? 0) > 0 && (await this.scanChunk(pool))) continue
         this.emit('idle')
         await this.nextWake(this.options.pollIntervalMs)
       }
@@ -180,6 +188,7 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
       maxInFlight: this.options.maxInFlight,
       maxAhead: this.options.maxAhead,
       rateLimit: this.options.rateLimit,
+      chunkSize: this.options.chunkSize,
       timeoutMs: this.options.deliveryTimeoutMs,
       retry: this.options.retry,
       allowPrivate: this.options.allowPrivate,
@@ -222,6 +231,19 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
         this.emit('sweep-error', error)
       },
     ).finally(() => (this.sweeping = undefined))
+  }
+
+  /** Scans one chunk if there is one; false when there was none (or scanning failed). */
+  private async scanChunk(pool: Pool): Promise<boolean> {
+    try {
+      const chunk = await scanNextChunk(this.settings, pool, {owner: this.owner, staleAfterMs: this.options.staleAfterMs, signal: this.shutdown.signal})
+      if (chunk) this.emit('chunk-scanned', chunk)
+      return chunk !== null
+    } catch (error) {
+      // Stopped mid-scan: the chunk's claim goes stale and another worker scans it.
+      if (!this.stopping) this.emit('chunk-error', error as Error)
+      return false
+    }
   }
 
   private async nextWake(ms: number): Promise<void> {

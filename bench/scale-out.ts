@@ -1,0 +1,111 @@
+/**
+ * Scale-out benchmark: one quiet webhook's replay over a large one-partition range (nearly all
+ * reading, little delivering), run by 1, 2 and 4 worker processes that share its scan chunks,
+ * beside the same job unchunked and kcat reading the same offsets. Writes the `scale-out` section
+ * of RESULTS.md.
+ *
+ *   npx tsx bench/scale-out.ts [--events 600000] [--chunk 50000]
+ *
+ * Needs the local stack (`replayctl dev up`) and kcat.
+ */
+import {spawn, type ChildProcess} from 'node:child_process'
+import {once} from 'node:events'
+import {createServer} from 'node:http'
+import type {AddressInfo} from 'node:net'
+
+import {webhookIds} from '../src/core/dev/seed.js'
+import {connectAdmin} from '../src/core/kafka/client.js'
+import {resolveSettings} from '../src/core/shared/settings.js'
+import {BIN, BROKERS, cli, machine, median, timed, writeSection} from './lib.js'
+
+const arg = (name: string, fallback: number) => Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
+const events = arg('--events', 600_000)
+const chunk = arg('--chunk', 50_000)
+const stamp = Date.now().toString(36)
+const topic = `bench_scale_${stamp}`
+const database = `bench_scale_${stamp}`
+const env = {REPLAYCTL_MYSQL_URL: `mysql://root@127.0.0.1:3306/${database}`, REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1', REPLAYCTL_BROKERS: BROKERS}
+
+async function json(args: string[]): Promise<any> {
+  return JSON.parse((await cli([...args, '--json'], {env})).stdout)
+}
+
+function startWorker(chunkSize: number): ChildProcess {
+  return spawn(process.execPath, [BIN, 'replay', 'worker', '--concurrency', '1', '--poll-interval', '100ms', '--scan-chunk', String(chunkSize), '--json'], {env: {...process.env, ...env}, stdio: 'ignore'})
+}
+
+interface Run {
+  seconds: number
+  scanned: number
+  delivered: number
+  startOffset: number
+  endOffset: number
+}
+
+/** Submits the replay with `workers` processes running and returns the job's own time. */
+async function replay(webhookId: string, fromMs: number, toMs: number, workers: number, chunkSize: number): Promise<Run> {
+  const processes = Array.from({length: workers}, () => startWorker(chunkSize))
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  const job = await json(['replay', 'submit', '--webhook-id', webhookId, '--from', String(fromMs), '--to', String(toMs), '--topic', topic])
+  let status: any
+  for (;;) {
+    status = await json(['replay', 'status', String(job.id)])
+    if (status.terminal) break
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  for (const worker of processes) worker.kill('SIGTERM')
+  await Promise.all(processes.map((worker) => once(worker, 'exit')))
+  if (status.state !== 'COMPLETED') throw new Error(`job ${job.id} ended ${status.state}: ${status.lastError}`)
+  return {seconds: (Date.parse(status.finishedAt) - Date.parse(status.startedAt)) / 1000, scanned: status.scanned, delivered: status.delivered, startOffset: status.startOffset, endOffset: status.endOffset}
+}
+
+async function main() {
+  console.error(`seeding ${topic}: ${events} events in one partition`)
+  const seeded = await json(['dev', 'seed', '--topic', topic, '--events', String(events), '--webhooks', '2000', '--days', '4', '--partitions', '1', '--seed', '11'])
+  // Zipf-skewed: the last id is among the quietest.
+  const quiet = webhookIds(2000, 11).at(-1)!
+  const server = createServer((req, res) => req.resume().on('end', () => res.writeHead(200).end()))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await json(['webhook', 'add', quiet, '--url', `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, '--secret', 'bench'])
+  const from = Date.parse(seeded.from) - 1000
+  const to = Date.now() - 1000
+
+  const plain = await replay(quiet, from, to, 1, 0)
+  const kcatRuns: number[] = []
+  for (let i = 0; i < 3; i++) {
+    kcatRuns.push((await timed('kcat', ['-b', BROKERS, '-C', '-t', topic, '-p', '0', '-o', String(plain.startOffset), '-c', String(plain.endOffset - plain.startOffset), '-e', '-q', '-f', '%s\n'], {discardStdout: true})).seconds)
+  }
+  const kcat = median(kcatRuns)
+  const scaled: {workers: number; run: Run}[] = []
+  for (const workers of [1, 2, 4]) {
+    console.error(`${workers} worker(s), chunks of ${chunk}`)
+    scaled.push({workers, run: await replay(quiet, from, to, workers, chunk)})
+  }
+  server.close()
+
+  const offsets = plain.endOffset - plain.startOffset
+  const table = [
+    '| run | job time | vs 1 worker (chunked) | vs kcat |',
+    '| --- | --- | --- | --- |',
+    `| 1 worker, unchunked (\`--scan-chunk 0\`) | ${plain.seconds.toFixed(2)} s | | ${(plain.seconds / kcat).toFixed(2)}x |`,
+    ...scaled.map(({workers, run}) => `| ${workers} worker process(es), chunks of ${chunk.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s | ${(run.seconds / scaled[0]!.run.seconds).toFixed(2)}x | ${(run.seconds / kcat).toFixed(2)}x |`),
+    `| kcat reading the same ${offsets.toLocaleString('en-US')} offsets | ${kcat.toFixed(2)} s | | 1x |`,
+  ].join('\n')
+  writeSection('scale-out', `## Scale-out: one job's scan shared by worker processes
+
+Measured ${new Date().toISOString()} on ${machine()}, one local broker, MariaDB; a quiet webhook (${plain.delivered} events) replayed over ${offsets.toLocaleString('en-US')} offsets of one partition (${events.toLocaleString('en-US')} seeded events, ~0.8 KB), so the job is nearly all reading. Each run starts N \`replay worker --concurrency 1 --scan-chunk ${chunk}\` processes; one owns the job and delivers, the others scan its chunks ahead of it. Job times are the job's own started_at..finished_at. Every run delivered the same ${plain.delivered} events and counted ${plain.scanned.toLocaleString('en-US')} records scanned.
+Reproduce: \`npx tsx bench/scale-out.ts --events ${events} --chunk ${chunk}\`.
+
+${table}`)
+  console.log(table)
+  for (const {run} of scaled) if (run.delivered !== plain.delivered || run.scanned !== plain.scanned) throw new Error(`a chunked run delivered ${run.delivered}/${plain.delivered} or scanned ${run.scanned}/${plain.scanned}`)
+  const admin = await connectAdmin(resolveSettings({brokers: BROKERS}))
+  await new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve()))
+  admin.disconnect()
+  const mysql = await import('mysql2/promise')
+  const connection = await mysql.createConnection({host: '127.0.0.1', port: 3306, user: 'root'})
+  await connection.query(`DROP DATABASE IF EXISTS \`${database}\``)
+  await connection.end()
+}
+
+await main()
