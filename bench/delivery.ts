@@ -1,10 +1,10 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {readFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {dirname, relative, resolve} from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {connect, type Socket} from 'node:net'
 
-
-import {WebhookClient as BaselineClient} from './baseline/webhook-client.js'
 import {machine, median, writeSection} from './lib.js'
 import {OrderedDelivery, WebhookClient, type DeliveryEvent} from '../src/core/replay/delivery/index.js'
 import {WebhookSigner} from '../src/core/webhooks/signing.js'
@@ -19,7 +19,7 @@ import {resolveSettings} from '../src/core/shared/settings.js'
  * `replay worker` runs them) POST N stored-size events to a minimal receiver in its own process
  * (node:http, answers 200). Reported per delivered event: the worker's CPU (process.cpuUsage, all
  * threads), the receiver's CPU (/proc/<pid>/stat utime+stime), and the wall rate. `baseline` is the
- * delivery path as it was before issue #9 item 4 (bench/baseline/), run in the same process and
+ * delivery path as it was before issue #9 item 4 (the client from git history), run in the same process and
  * session, alternating with the current one.
  *
  *   npx tsx bench/delivery.ts [--events 40000] [--rounds 3] [--max-in-flight 16] [--verify] [--kafka] [--write]
@@ -109,6 +109,31 @@ function makeEvents(count: number): DeliveryEvent[] {
 
 type Variant = 'baseline' | 'current' | 'floor'
 
+/**
+ * The webhook client as it was before issue #9 item 4, taken from git history rather than kept as a
+ * copy: written into bench/out/ with its imports pointed back at the current sibling modules (the
+ * ordered window, signing, retry policy and rate limit did not change), so before and after run
+ * in one process.
+ */
+const BASELINE_COMMIT = 'b226c23'
+const CLIENT_PATH = 'src/core/replay/delivery/webhook-client.ts'
+async function loadBaselineClient(): Promise<typeof WebhookClient> {
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const out = resolve(root, 'bench/out')
+  mkdirSync(out, {recursive: true})
+  const {execFileSync} = await import('node:child_process')
+  const source = execFileSync('git', ['show', `${BASELINE_COMMIT}:${CLIENT_PATH}`], {cwd: root, encoding: 'utf8'})
+  const from = dirname(resolve(root, CLIENT_PATH))
+  const rewritten = source.replace(/(from\s+')(\.{1,2}\/[^']+)(')/g, (_match, head: string, spec: string, tail: string) => {
+    const target = relative(out, resolve(from, spec))
+    return `${head}${target.startsWith('.') ? target : `./${target}`}${tail}`
+  })
+  const file = resolve(out, 'baseline-webhook-client.ts')
+  writeFileSync(file, rewritten)
+  return ((await import(file)) as {WebhookClient: typeof WebhookClient}).WebhookClient
+}
+let BaselineClient: typeof WebhookClient
+
 interface Measured {
   variant: Variant
   seconds: number
@@ -168,8 +193,8 @@ async function deliverAll(variant: Variant, url: string, events: DeliveryEvent[]
   if (variant === 'floor') return floorAll(url, events)
   const options = {url, secret: SECRET, jobId: 'bench-job', allowPrivate: true, maxConnections: MAX_IN_FLIGHT, beforeRequest: () => true}
   const client = variant === 'current' ? new WebhookClient(options) : new BaselineClient(options)
-  // The window did not change; only the client did (the baseline client has the same interface).
-  const window = new OrderedDelivery(client as WebhookClient, {startOffset: 0, maxInFlight: MAX_IN_FLIGHT, maxOutstanding: Math.max(64, MAX_IN_FLIGHT)})
+  // The window did not change; only the client did.
+  const window = new OrderedDelivery(client, {startOffset: 0, maxInFlight: MAX_IN_FLIGHT, maxOutstanding: Math.max(64, MAX_IN_FLIGHT)})
   for (const event of events) {
     if (!(await window.push(event as never))) break
   }
@@ -249,6 +274,7 @@ const round1 = (value: number) => value.toFixed(1)
 const thousands = (value: number) => Math.round(value).toLocaleString('en-US')
 
 async function main(): Promise<void> {
+  BaselineClient = await loadBaselineClient()
   const events = makeEvents(EVENTS)
   const receiver = await startReceiver()
   try {
@@ -291,7 +317,7 @@ async function main(): Promise<void> {
 }
 
 const LABELS: Record<Variant, string> = {
-  baseline: 'before: the engine branch (bench/baseline/)',
+  baseline: `before: the client at ${BASELINE_COMMIT} (from git history)`,
   current: 'after: this branch',
   floor: 'floor: raw sockets, same signed bytes, no parser',
 }
