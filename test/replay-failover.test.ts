@@ -287,7 +287,15 @@ describe('replay failover', () => {
       // events), so the reader needs the broker for the rest of the range while the job runs, as it
       // would for a range of millions.
       const s = await scenario(stack, {partitions: 3, unique: 1500, duplicates: 30, neighbours: 300, padding: 400, produceArgs: ['-X', 'batch.size=8192']})
-      const hook = await receiver(slow(4))
+      // From the 400th request on the receiver holds its answers until the broker is dead, so the
+      // job cannot run through the rest of the range while the broker is being killed, however
+      // fast or slow the machine is.
+      let release!: () => void
+      const released = new Promise<void>((resolve) => (release = resolve))
+      const hook = await receiver(async (request, res) => {
+        if (request.n >= 400) await released
+        await slow(4)(request, res)
+      })
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
       // (And reconnects within a second of the broker's return, not librdkafka's default 10 s.)
@@ -300,6 +308,7 @@ describe('replay failover', () => {
       process.kill(pid, 'SIGKILL')
       const killedAt = performance.now()
       await waitFor('the broker to be gone', async () => !(await brokerStatus()).healthy, 20_000, 200)
+      release()
       const atKill = hook.requests.length
       const upResult = await stack.cli(['dev', 'up'], {timeoutMs: 120_000})
       assert.equal(upResult.code, 0, upResult.stderr)

@@ -633,7 +633,12 @@ describe('replay end to end', () => {
       assert.ok(last - cancelledAt < 1000 + 500, `last request ${Math.round(last - cancelledAt)} ms after the cancel`)
       assert.equal(cancelled.lastError, 'cancelled by an operator')
       assert.ok(cancelled.checkpointOffset! > s.offsetOf.get(s.expected[0]!)! && cancelled.checkpointOffset! < cancelled.endOffset!)
-      assert.equal(hook.requests.filter((r) => isCompletion(r.body)).length, 0)
+      // The cancel cut every send, the final event's too: the worker hands it to the completion
+      // sweeper, which sends one Incomplete event (its next sweep, within 5 s).
+      const completions = () => hook.requests.filter((r) => isCompletion(r.body)).map((r) => JSON.parse(String(r.body)).replay_job_status)
+      await waitFor('the Incomplete event of the cancelled job', () => completions().length > 0, 30_000, 100)
+      assert.deepEqual(completions().map((status) => [status.job_id, status.job_state, status.job_state_description]), [[String(id), 'Incomplete', 'cancelled by an operator']])
+      assert.equal((await stack.job(id)).completionSent, true)
       assert.ok(worker.running, 'the worker carries on')
       assert.deepEqual(worker.logged('job ended', id).map((line) => line.outcome), ['CANCELLED'])
       const again = await stack.cli(['replay', 'cancel', String(id)])
@@ -655,6 +660,7 @@ describe('replay end to end', () => {
       const resent = eventBodies(hook.requests).length - s.expected.length
       t.diagnostic(`cancelled after ${stoppedAt} requests, the last ${Math.round(last - cancelledAt)} ms after the cancel; re-sent ${resent} after retry`)
       assert.ok(resent <= 2 * maxInFlight, `re-sent ${resent}`)
+      assert.deepEqual(completions().map((status) => status.job_state), ['Incomplete', 'Complete'], 'one final event per run: Incomplete for the cancelled one, Complete for the retry')
       assert.equal(JSON.parse(String(hook.requests.at(-1)!.body)).replay_job_status.job_state, 'Complete')
     })
   })

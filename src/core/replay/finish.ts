@@ -1,6 +1,6 @@
 import type {Pool} from '../db/database.js'
 import {sendCompletionEvent, type WebhookClient} from './delivery/index.js'
-import {completeJob, failJob, markCancelled, markCompletionSent, releaseJob, type Lease, type ReplayJob} from './jobs/index.js'
+import {completeJob, failJob, handOverCompletion, markCancelled, markCompletionSent, releaseJob, type Lease, type ReplayJob} from './jobs/index.js'
 import type {DeliverResult, JobTally} from './deliver.js'
 import type {LeaseKeeper} from './lease.js'
 import {markInvalid} from '../webhooks/store.js'
@@ -34,6 +34,8 @@ export async function finishRun(pool: Pool, keeper: LeaseKeeper, job: ReplayJob,
   }
   if (keeper.cancelRequested) {
     await markCancelled(pool, {...lease, ...progressNow})
+    // The cancel stopped every send, this one's too: the sweeper sends the Incomplete event.
+    await handOverCompletion(pool, lease)
     return 'CANCELLED'
   }
   if (shutdown.aborted) {
@@ -50,6 +52,8 @@ export async function finishRun(pool: Pool, keeper: LeaseKeeper, job: ReplayJob,
 export async function finishFailed(pool: Pool, lease: Lease, job: ReplayJob, client: WebhookClient | undefined, reason: string, tally: JobTally, reached?: DeliverResult, notes: string[] = job.notes): Promise<JobOutcome> {
   const state = await failJob(pool, {...lease, error: reason, counters: tally.counters(), ...(reached ? {checkpointOffset: reached.checkpoint, sources: reached.sources} : {})})
   if (state === 'FAILED' && client) await sendCompletion(pool, lease, client, job, 'Incomplete', `${reason}${notesText(notes)}`)
+  // Ended CANCELLED (a cancel was pending): no send may start now, so the sweeper sends the event.
+  if (state === 'CANCELLED') await handOverCompletion(pool, lease)
   return state === 'OPEN' ? 'RETRY_LATER' : state
 }
 

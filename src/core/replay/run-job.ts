@@ -3,7 +3,7 @@ import {deliverRange, JobTally} from './deliver.js'
 import {WebhookClient, type RetryPolicy} from './delivery/index.js'
 import {finishFailed, finishRun, type JobOutcome} from './finish.js'
 import {dropChunks} from './chunks/index.js'
-import {failJob, LeaseLostError, type ClaimedJob, type Counters} from './jobs/index.js'
+import {failJob, handOverCompletion, LeaseLostError, type ClaimedJob, type Counters} from './jobs/index.js'
 import {LeaseKeeper} from './lease.js'
 import {planJob} from './plan.js'
 import type {Partitioner} from '../kafka/partitioner.js'
@@ -126,6 +126,8 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
       if (writeError instanceof LeaseLostError) return 'LEASE_LOST' as const
       throw writeError
     })
+    // Ended for good without a webhook client to send the final event: the sweeper sends it.
+    if (state === 'FAILED' || state === 'CANCELLED') await handOverCompletion(pool, keeper.lease)
     return await ended(pool, job, state === 'OPEN' ? 'RETRY_LATER' : state === 'LEASE_LOST' ? 'LEASE_LOST' : state)
   } finally {
     keeper.stop()

@@ -16,8 +16,9 @@ export interface ClaimCompletionOptions {
 
 /**
  * Claims the sending of one owed completion event, or returns null. A job owes one when it ended
- * FAILED or CANCELLED without a lease (lease_token NULL: a stale claim settled it, or it was
- * cancelled while OPEN; a worker that ends its own job keeps its token and sends the event itself),
+ * FAILED or CANCELLED without a lease (lease_token NULL: a stale claim settled it, it was
+ * cancelled while OPEN, or its worker handed the sending over: handOverCompletion; a worker that
+ * sends the event itself keeps its token),
  * its event is not sent, its webhook is valid, and it has attempts left.
  *
  * In one READ COMMITTED transaction the job is picked with FOR UPDATE SKIP LOCKED and its claim
