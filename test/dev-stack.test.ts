@@ -47,7 +47,15 @@ describe('dev up --brokers 3', () => {
     assert.equal(status.json.nodes[2].running, false)
     assert.equal(status.json.healthy, false)
 
-    // acks=all with two of three replicas in sync still succeeds.
+    // Once the cluster has noticed (the dead node's session expired, leaders moved, the ISRs
+    // shrank), acks=all with two of three replicas in sync still succeeds.
+    const deadline = Date.now() + 90_000
+    for (;;) {
+      const seen = await cli(['topic', 'describe', 'replicated', '--no-configs', '--json'])
+      if (seen.code === 0 && seen.json.partitions.every((partition: {isr: number[]; leader: number}) => partition.isr.length === 2 && partition.leader !== victim.id)) break
+      assert.ok(Date.now() < deadline, `the ISRs never shrank to the two live nodes: ${seen.stdout}${seen.stderr}`)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+    }
     const events = Array.from({length: 20}, (_, index) => JSON.stringify({webhook_id: `w${index}`})).join('\n')
     const produced = await runCli(['log', 'produce', '-t', 'replicated', '--json'], {env, input: events, timeoutMs: 60_000})
     assert.equal(produced.code, 0, produced.stdout + produced.stderr)
