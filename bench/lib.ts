@@ -105,3 +105,12 @@ export async function deleteTopics(names: string[]): Promise<void> {
   await Promise.all(names.map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve()))))
   admin.disconnect()
 }
+
+/** A benchmark's own topic and database, gone once it has measured. */
+export async function dropTopicAndDatabase(topic: string, database: string): Promise<void> {
+  await deleteTopics([topic])
+  const mysql = await import('mysql2/promise')
+  const connection = await mysql.createConnection({host: '127.0.0.1', port: 3306, user: 'root'})
+  await connection.query(`DROP DATABASE IF EXISTS \`${database}\``)
+  await connection.end()
+}

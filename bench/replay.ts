@@ -12,11 +12,9 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {once} from 'node:events'
 
 import {DedupCache, xxh64} from '../src/core/replay/dedup.js'
-import {connectAdmin} from '../src/core/kafka/client.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {webhookIds} from '../src/core/dev/seed.js'
-import {resolveSettings} from '../src/core/shared/settings.js'
-import {BIN, BROKERS, cli, machine, median, timed, writeSection} from './lib.js'
+import {BIN, BROKERS, cli, dropTopicAndDatabase, machine, median, timed, writeSection} from './lib.js'
 
 const events = Number(process.argv[process.argv.indexOf('--events') + 1] || 300_000) || 300_000
 const stamp = Date.now().toString(36)
@@ -174,17 +172,7 @@ Replay time follows the webhook's range and not the rest of the log:
 ${growth}`)
   console.log(table)
   console.log(growth)
-  await cleanUp()
-}
-
-async function cleanUp(): Promise<void> {
-  const admin = await connectAdmin(resolveSettings({brokers: BROKERS}))
-  await new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve()))
-  admin.disconnect()
-  const mysql = await import('mysql2/promise')
-  const connection = await mysql.createConnection({host: '127.0.0.1', port: 3306, user: 'root'})
-  await connection.query(`DROP DATABASE IF EXISTS \`${database}\``)
-  await connection.end()
+  await dropTopicAndDatabase(topic, database)
 }
 
 await main()

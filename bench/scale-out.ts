@@ -14,9 +14,7 @@ import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 
 import {webhookIds} from '../src/core/dev/seed.js'
-import {connectAdmin} from '../src/core/kafka/client.js'
-import {resolveSettings} from '../src/core/shared/settings.js'
-import {BIN, BROKERS, cli, machine, median, timed, writeSection} from './lib.js'
+import {BIN, BROKERS, cli, dropTopicAndDatabase, machine, median, timed, writeSection} from './lib.js'
 
 const arg = (name: string, fallback: number) => Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
 const events = arg('--events', 600_000)
@@ -99,13 +97,7 @@ Reproduce: \`npx tsx bench/scale-out.ts --events ${events} --chunk ${chunk}\`.
 ${table}`)
   console.log(table)
   for (const {run} of scaled) if (run.delivered !== plain.delivered || run.scanned !== plain.scanned) throw new Error(`a chunked run delivered ${run.delivered}/${plain.delivered} or scanned ${run.scanned}/${plain.scanned}`)
-  const admin = await connectAdmin(resolveSettings({brokers: BROKERS}))
-  await new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve()))
-  admin.disconnect()
-  const mysql = await import('mysql2/promise')
-  const connection = await mysql.createConnection({host: '127.0.0.1', port: 3306, user: 'root'})
-  await connection.query(`DROP DATABASE IF EXISTS \`${database}\``)
-  await connection.end()
+  await dropTopicAndDatabase(topic, database)
 }
 
 await main()
