@@ -3,11 +3,9 @@ import {hostname} from 'node:os'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {openPool, type Pool} from '../db/database.js'
-import type {RetryPolicy} from './delivery/index.js'
 import {claimJob, type ClaimedJob} from './jobs/index.js'
 import {sweepCompletions} from './completion-sweeper.js'
-import type {Partitioner} from '../kafka/partitioner.js'
-import {runJob, type JobOutcome, type JobProgress} from './run-job.js'
+import {runJob, type JobOutcome, type JobProgress, type RunJobOptions} from './run-job.js'
 import {scanNextChunk} from './scan-chunks.js'
 import type {Settings} from '../shared/settings.js'
 import {UserError} from '../shared/errors.js'
@@ -37,28 +35,25 @@ import type {WorkerEvents} from './events.js'
  *
  * Events: see events.ts (WorkerEvents). The dashboard, the log lines and the metrics listen to them.
  */
-export interface WorkerOptions {
+/** What each job is run with: the same settings runJob takes (documented there). */
+type JobSettings = Pick<RunJobOptions, 'heartbeatMs' | 'staleAfterMs' | 'checkpointMs' | 'maxInFlight' | 'maxAhead' | 'rateLimit' | 'chunkSize' | 'retry' | 'allowPrivate' | 'partitioner'>
+
+export interface WorkerOptions extends JobSettings {
   concurrency: number
   once: boolean
   pollIntervalMs: number
-  heartbeatMs: number
-  staleAfterMs: number
-  checkpointMs: number
-  maxInFlight: number
-  /** Events delivery may run past the oldest undelivered one (bounds re-sends after a crash). */
-  maxAhead?: number
-  rateLimit?: number
-  /** Offsets per scan chunk (0 or unset: off). Large ranges are chunked, and idle workers scan chunks. */
-  chunkSize?: number
+  /** runJob's timeoutMs: the time allowed for one webhook request. */
   deliveryTimeoutMs: number
-  retry?: Partial<RetryPolicy>
-  allowPrivate: boolean
-  partitioner: Partitioner
   owner?: string
   /** How often the completion sweeper looks for owed events (default 5 s). */
   sweepIntervalMs?: number
   /** With `once`: consecutive database errors before giving up (DATABASE_UNAVAILABLE). */
   maxDatabaseErrors?: number
+}
+
+function pickJobSettings(options: WorkerOptions): JobSettings {
+  const {heartbeatMs, staleAfterMs, checkpointMs, maxInFlight, maxAhead, rateLimit, chunkSize, retry, allowPrivate, partitioner} = options
+  return {heartbeatMs, staleAfterMs, checkpointMs, maxInFlight, maxAhead, rateLimit, chunkSize, retry, allowPrivate, partitioner}
 }
 
 const DEFAULT_MAX_DATABASE_ERRORS = 5
@@ -181,18 +176,9 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
   private start(pool: Pool, job: ClaimedJob): void {
     this.emit('job-start', job)
     const work = runJob(this.settings, pool, job, {
+      ...pickJobSettings(this.options),
       owner: this.owner,
-      heartbeatMs: this.options.heartbeatMs,
-      staleAfterMs: this.options.staleAfterMs,
-      checkpointMs: this.options.checkpointMs,
-      maxInFlight: this.options.maxInFlight,
-      maxAhead: this.options.maxAhead,
-      rateLimit: this.options.rateLimit,
-      chunkSize: this.options.chunkSize,
       timeoutMs: this.options.deliveryTimeoutMs,
-      retry: this.options.retry,
-      allowPrivate: this.options.allowPrivate,
-      partitioner: this.options.partitioner,
       shutdown: this.shutdown.signal,
       force: this.force.signal,
       onProgress: (progress: JobProgress) => this.emit('job-progress', progress),
