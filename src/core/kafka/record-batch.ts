@@ -1,0 +1,123 @@
+/**
+ * Records packed the way the client's `produceBatch` (our client patch) takes them: keys, values
+ * and header bytes back to back in one buffer, and 8 numbers per record in an index (partition,
+ * key start and length, value start and length, timestamp, first header, header count; a length
+ * of -1 is null). Header names and values sit in the same buffer, 4 numbers each in a header
+ * index. The buffers are reused once a batch has been taken (the client copies the bytes), so
+ * a writer allocates them once.
+ */
+export type Headers = {[key: string]: string | Buffer}[]
+
+/** Numbers per record and per header (the client's Producer.PRODUCE_BATCH_STRIDE and _HEADER_STRIDE). */
+export const RECORD_STRIDE = 8
+export const HEADER_STRIDE = 4
+
+export class RecordBatch {
+  data: Buffer
+  index: Float64Array
+  headerIndex: Float64Array
+  /** Records in the batch. */
+  length = 0
+  /** Bytes of `data` in use. */
+  bytes = 0
+  /** Bytes of record values, for the writer's statistics. */
+  valueBytes = 0
+  private headers = 0
+  /** The headers last packed, and where their entries start: records sharing them share entries. */
+  private lastHeaders: Headers | undefined
+  private lastHeadersFirst = 0
+
+  constructor(records = 1024, bytes = 1 << 20) {
+    this.data = Buffer.allocUnsafe(bytes)
+    this.index = new Float64Array(records * RECORD_STRIDE)
+    this.headerIndex = new Float64Array(16 * HEADER_STRIDE)
+  }
+
+  /** Empties the batch for reuse; only once the client has taken every record. */
+  clear(): void {
+    this.length = 0
+    this.bytes = 0
+    this.valueBytes = 0
+    this.headers = 0
+    this.lastHeaders = undefined
+  }
+
+  /**
+   * Appends one record: to `partition`, or where the partitioner puts its key when it is -1; a
+   * null key or value stays null, an empty one empty; a null timestamp is the time of writing.
+   */
+  add(key: Buffer | string | null, value: Buffer | null, timestamp: number | null, partition = -1, headers?: Headers): void {
+    if ((this.length + 1) * RECORD_STRIDE > this.index.length) this.index = grown(this.index, (this.length + 1) * RECORD_STRIDE)
+    const at = this.length * RECORD_STRIDE
+    const index = this.index
+    index[at] = partition
+    if (key === null) {
+      index[at + 1] = 0
+      index[at + 2] = -1
+    } else {
+      index[at + 1] = this.bytes
+      index[at + 2] = this.append(key)
+    }
+    if (value === null) {
+      index[at + 3] = 0
+      index[at + 4] = -1
+    } else {
+      index[at + 3] = this.bytes
+      index[at + 4] = this.append(value)
+      this.valueBytes += value.length
+    }
+    index[at + 5] = timestamp ?? 0
+    if (headers?.length) {
+      if (headers !== this.lastHeaders) this.packHeaders(headers)
+      index[at + 6] = this.lastHeadersFirst
+      index[at + 7] = headers.length
+    } else {
+      index[at + 6] = 0
+      index[at + 7] = 0
+    }
+    this.length++
+  }
+
+  /** Copies bytes (a string as UTF-8) to the end of `data`; returns their length. */
+  private append(bytes: Buffer | string): number {
+    if (typeof bytes === 'string') {
+      this.reserve(bytes.length * 3)
+      const length = this.data.write(bytes, this.bytes, 'utf8')
+      this.bytes += length
+      return length
+    }
+    this.reserve(bytes.length)
+    bytes.copy(this.data, this.bytes)
+    this.bytes += bytes.length
+    return bytes.length
+  }
+
+  private reserve(more: number): void {
+    if (this.bytes + more <= this.data.length) return
+    const data = Buffer.allocUnsafe(Math.max(this.data.length * 2, this.bytes + more))
+    this.data.copy(data, 0, 0, this.bytes)
+    this.data = data
+  }
+
+  private packHeaders(headers: Headers): void {
+    const needed = (this.headers + headers.length) * HEADER_STRIDE
+    if (needed > this.headerIndex.length) this.headerIndex = grown(this.headerIndex, needed)
+    this.lastHeaders = headers
+    this.lastHeadersFirst = this.headers
+    for (const header of headers) {
+      const name = Object.keys(header)[0]!
+      const at = this.headers * HEADER_STRIDE
+      this.headerIndex[at] = this.bytes
+      this.headerIndex[at + 1] = this.append(name)
+      this.headerIndex[at + 2] = this.bytes
+      this.headerIndex[at + 3] = this.append(header[name]!)
+      this.headers++
+    }
+  }
+}
+
+function grown(array: Float64Array, needed: number): Float64Array {
+  const larger = new Float64Array(Math.max(array.length * 2, needed))
+  larger.set(array)
+  return larger
+}
