@@ -2,7 +2,10 @@
  * The read/scan/produce benchmark (issue #9): replayctl side by side with kcat in one run, on the
  * same seeded data and the same local broker. Writes the `perf` section of RESULTS.md.
  *
- *   npx tsx bench/perf.ts [--events 300000]
+ *   npx tsx bench/perf.ts [--events 300000] [--produce-only]
+ *
+ * `--produce-only` runs just the produce pair and prints it with the CPU per event, without
+ * touching RESULTS.md (for measuring a change to the produce path on a shared machine).
  *
  * Needs the local stack (`replayctl dev up`), kcat, and the patched client (scripts/setup.sh).
  */
@@ -12,6 +15,7 @@ import {resolveSettings} from '../src/core/shared/settings.js'
 import {BROKERS, cli, deleteTopics, machine, medianOf, timed, type Timed, writeEventFiles, writeSection} from './lib.js'
 
 const events = Number(process.argv[process.argv.indexOf('--events') + 1] || 300_000) || 300_000
+const produceOnly = process.argv.includes('--produce-only')
 const stamp = Date.now().toString(36)
 /** A webhook with a handful of events spread over the log: the replay scan's worst ratio. */
 const QUIET = 'quiet-webhook-1'
@@ -61,6 +65,15 @@ async function main() {
   console.error('produce')
   const produceOurs = await cli(['log', 'produce', '-t', topics.ours, '-f', input.ndjson, '--timestamp-field', 'created_at_ms'])
   const produceKcat = await timed('kcat', ['-b', BROKERS, '-P', '-t', topics.kcat, '-z', 'snappy', '-K', '\t', '-X', 'partitioner=murmur2_random', '-X', 'linger.ms=20', '-X', 'batch.num.messages=10000', '-l', input.keyed])
+
+  if (produceOnly) {
+    const perEvent = (run: Timed) => `${((run.cpuSeconds / events) * 1e6).toFixed(2)} us CPU/event`
+    console.log(`log produce: ${produceOurs.seconds.toFixed(2)} s, ${produceOurs.cpuSeconds.toFixed(2)} s CPU (${perEvent(produceOurs)})`)
+    console.log(`kcat -P:     ${produceKcat.seconds.toFixed(2)} s, ${produceKcat.cpuSeconds.toFixed(2)} s CPU (${perEvent(produceKcat)})`)
+    console.log(`ratio: ${(produceKcat.seconds / produceOurs.seconds).toFixed(2)}x kcat's events/s, ${(produceOurs.cpuSeconds / produceKcat.cpuSeconds).toFixed(2)}x kcat's CPU`)
+    await deleteTopics(Object.values(topics))
+    return
+  }
 
   console.error('read one partition')
   await cli(['log', 'produce', '-t', topics.read, '-f', input.ndjson, '--timestamp-field', 'created_at_ms'])
