@@ -216,14 +216,24 @@ async function eachLine(input: Readable, skipLines: number, handle: (line: Buffe
   }
   let pending: Buffer = Buffer.alloc(0)
   for await (const chunk of input as AsyncIterable<Buffer>) {
-    const data = pending.length ? Buffer.concat([pending, chunk]) : chunk
     let start = 0
-    for (let end = data.indexOf(NEWLINE, start); end !== -1; end = data.indexOf(NEWLINE, start)) {
-      const waiting = take(data.subarray(start, end))
+    if (pending.length) {
+      // Only the line that spans two chunks is copied, not the whole chunk.
+      const end = chunk.indexOf(NEWLINE)
+      if (end === -1) {
+        pending = Buffer.concat([pending, chunk])
+        continue
+      }
+      const waiting = take(Buffer.concat([pending, chunk.subarray(0, end)]))
       if (waiting) await waiting
       start = end + 1
     }
-    pending = Buffer.from(data.subarray(start))
+    for (let end = chunk.indexOf(NEWLINE, start); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
+      const waiting = take(chunk.subarray(start, end))
+      if (waiting) await waiting
+      start = end + 1
+    }
+    pending = Buffer.from(chunk.subarray(start))
   }
   if (pending.length) await take(pending)
   return lineNumber

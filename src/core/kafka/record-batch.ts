@@ -87,7 +87,8 @@ export class RecordBatch {
       return length
     }
     this.reserve(bytes.length)
-    bytes.copy(this.data, this.bytes)
+    // TypedArray#set copies with a memmove; Buffer#copy first builds a view of the source.
+    this.data.set(bytes, this.bytes)
     this.bytes += bytes.length
     return bytes.length
   }
