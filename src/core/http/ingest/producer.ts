@@ -1,4 +1,5 @@
 import {connectProducer, disconnect, KafkaCode, kafkaError, type Producer} from '../../kafka/client.js'
+import {RecordBatch} from '../../kafka/record-batch.js'
 import type {Settings} from '../../shared/settings.js'
 import type {IngestRecord} from './events.js'
 
@@ -60,9 +61,14 @@ export class Batch {
     this.outstanding++
   }
 
-  markDelivered(index: number, written: boolean): void {
-    this.states[index] = written ? EventState.WRITTEN : EventState.FAILED
-    if (--this.outstanding === 0) {
+  /** The delivery reports of `indexes` (events marked pending): written, except those in `failed`. */
+  markDelivered(indexes: ArrayLike<number>, failed: ReadonlySet<number>): void {
+    for (let at = 0; at < indexes.length; at++) {
+      const index = indexes[at]!
+      this.states[index] = failed.has(index) ? EventState.FAILED : EventState.WRITTEN
+    }
+    this.outstanding -= indexes.length
+    if (this.outstanding === 0) {
       const waiters = this.waiters
       this.waiters = []
       for (const waiter of waiters) waiter()
@@ -79,12 +85,6 @@ export interface ProducerHealth {
   brokerUp: boolean
   queuedMessages: number
   queuedBytes: number
-}
-
-interface Pending {
-  batch: Batch
-  index: number
-  size: number
 }
 
 /** Fraction of librdkafka's queue limits past which new requests are refused. */
@@ -106,6 +106,8 @@ export class IngestProducer {
   onBrokerState: (up: boolean) => void = () => {}
   /** librdkafka gave up on this producer (an idempotence invariant broke): it must be replaced. */
   onFatal: (error: Error) => void = () => {}
+  /** Reused for each request's events: the client copies them when queued. */
+  private readonly packed = new RecordBatch(128, 256 << 10)
 
   private constructor(
     private readonly settings: Settings,
@@ -114,20 +116,6 @@ export class IngestProducer {
     readonly limits: QueueLimits,
     private readonly messageTimeoutMs: number,
   ) {
-    producer.on('delivery-report', (error, report) => {
-      const pending = report.opaque as Pending
-      this.queuedMessages--
-      this.queuedBytes -= pending.size
-      this.lastProgressAt = Date.now()
-      if (error) {
-        this.delivered.failed++
-        this.onDeliveryFailure(error as unknown as Error)
-      } else {
-        this.delivered.written++
-        this.setBrokersDown(false)
-      }
-      pending.batch.markDelivered(pending.index, !error)
-    })
     producer.on('event.error', (error) => {
       const code = (error as {code?: number}).code
       if ((error as {isFatal?: boolean}).isFatal) this.onFatal(error as unknown as Error)
@@ -168,26 +156,47 @@ export class IngestProducer {
   }
 
   /**
-   * Queues the events (`records`, in the batch's order) that are neither written nor pending. Stops at the first one
-   * librdkafka refuses (its queue is full): those left are UNSENT, never half-known.
+   * Queues the events (`records`, in the batch's order) that are neither written nor pending, with
+   * one produceBatch call (client patch) whose one callback reports them all. Stops at the first
+   * one librdkafka refuses (its queue is full): those left are UNSENT, never half-known.
    */
   send(batch: Batch, records: IngestRecord[]): void {
+    const packed = this.packed
+    packed.clear()
+    const indexes: number[] = []
     for (let index = 0; index < records.length; index++) {
       const state = batch.states[index]
       if (state === EventState.WRITTEN || state === EventState.PENDING) continue
       const record = records[index]!
-      const pending: Pending = {batch, index, size: record.value.length}
-      try {
-        this.producer.produce(this.topic, null, record.value, record.key, record.timestamp ?? undefined, pending)
-      } catch (error) {
-        if ((error as {code?: number}).code === KafkaCode.QUEUE_FULL) return
-        throw kafkaError(this.settings, error, this.topic)
-      }
-      if (this.queuedMessages === 0) this.lastProgressAt = Date.now()
-      this.queuedMessages++
-      this.queuedBytes += pending.size
-      batch.markPending(index)
+      packed.add(record.key, record.value, record.timestamp)
+      indexes.push(index)
     }
+    if (indexes.length === 0) return
+    let taken: number
+    let bytes = 0
+    try {
+      // The callback comes through the event loop, never before produceBatch returns.
+      taken = this.producer.produceBatch(this.topic, {data: packed.data, index: packed.index, start: 0, end: packed.length}, (report) => {
+        this.queuedMessages -= taken
+        this.queuedBytes -= bytes
+        this.lastProgressAt = Date.now()
+        this.delivered.written += report.acknowledged
+        this.delivered.failed += report.failures.length
+        if (report.acknowledged > 0) this.setBrokersDown(false)
+        for (const failure of report.failures) this.onDeliveryFailure(failure.error as unknown as Error)
+        batch.markDelivered(indexes.slice(0, taken), new Set(report.failures.map((failure) => indexes[failure.index]!)))
+      })
+    } catch (error) {
+      throw kafkaError(this.settings, error, this.topic)
+    }
+    if (taken === 0) return
+    if (this.queuedMessages === 0) this.lastProgressAt = Date.now()
+    for (let at = 0; at < taken; at++) {
+      batch.markPending(indexes[at]!)
+      bytes += records[indexes[at]!]!.value.length
+    }
+    this.queuedMessages += taken
+    this.queuedBytes += bytes
   }
 
   /** Waits until every queued event has its delivery report (bounded by message.timeout.ms), then disconnects. */
