@@ -24,39 +24,69 @@ STRING_STOP[BACKSLASH] = 1
  * or undefined when in doubt.
  */
 export function topLevelFieldFinder(names: string[]): (text: Buffer) => unknown[] | undefined {
-  const encoded = names.map((name) => Buffer.from(name, 'utf8'))
+  // One scanner per finder, reset for each text: a line allocates nothing but its answer.
+  const scanner = new Scanner(names.map((name) => Buffer.from(name, 'utf8')))
   return (text) => {
-    const scanner = new Scanner(text, encoded)
+    scanner.reset(text)
     let at = scanner.skipBlanks(0)
     if (text[at] !== 0x7b) return undefined
     at = scanner.object(at, 0, true)
     if (at < 0 || scanner.skipBlanks(at) !== text.length || scanner.doubt) return undefined
-    if (scanner.found.some((found) => found === undefined)) return undefined
-    return scanner.found.map((found) => scanner.read(found!))
+    const values: unknown[] = []
+    for (let index = 0; index < names.length; index++) {
+      if (scanner.starts[index] === NOT_FOUND) return undefined
+      values.push(scanner.read(index))
+    }
+    return values
   }
 }
 
-interface Found {
-  start: number
-  end: number
-  /** A string without escapes: its bytes between the quotes are the value. */
-  plainString: boolean
-}
+const NOT_FOUND = -1
+/** Up to this many digits, an integer read digit by digit is exact (below 2^53). */
+const EXACT_DIGITS = 15
 
 class Scanner {
-  readonly found: (Found | undefined)[]
+  /** Where each wanted field's value starts and ends in the text (NOT_FOUND: not seen). */
+  readonly starts: Int32Array
+  readonly ends: Int32Array
+  /** 1 when the value is a string without escapes: its bytes between the quotes are the value. */
+  private readonly plainStrings: Uint8Array
   /** Set when the text holds something the scan does not resolve itself. */
   doubt = false
   /** Whether the last string scanned had an escape. */
   private escaped = false
+  private text: Buffer = Buffer.alloc(0)
 
-  constructor(private readonly text: Buffer, private readonly names: Buffer[]) {
-    this.found = names.map(() => undefined)
+  constructor(private readonly names: Buffer[]) {
+    this.starts = new Int32Array(names.length)
+    this.ends = new Int32Array(names.length)
+    this.plainStrings = new Uint8Array(names.length)
   }
 
-  read(found: Found): unknown {
-    if (found.plainString) return this.text.toString('utf8', found.start + 1, found.end - 1)
-    return JSON.parse(this.text.toString('utf8', found.start, found.end))
+  reset(text: Buffer): void {
+    this.text = text
+    this.doubt = false
+    this.escaped = false
+    this.starts.fill(NOT_FOUND)
+  }
+
+  read(index: number): unknown {
+    const text = this.text
+    const start = this.starts[index]!
+    const end = this.ends[index]!
+    if (this.plainStrings[index]) return text.toString('utf8', start + 1, end - 1)
+    // A plain non-negative integer (a CreateTime in epoch ms) is read from its digits, unparsed.
+    if (end - start <= EXACT_DIGITS && (text[start] !== 0x30 || end - start === 1)) {
+      let value = 0
+      let at = start
+      for (; at < end; at++) {
+        const digit = text[at]! - 0x30
+        if (digit < 0 || digit > 9) break
+        value = value * 10 + digit
+      }
+      if (at === end) return value
+    }
+    return JSON.parse(text.toString('utf8', start, end))
   }
 
   skipBlanks(at: number): number {
@@ -177,15 +207,21 @@ class Scanner {
     // A wanted name written with escapes (\u0077ebhook_id) would not compare equal below; it may
     // repeat a field we found, and would then be the one JSON.parse keeps: let JSON.parse decide.
     if (nameEscaped) {
-      this.found.fill(undefined)
+      this.starts.fill(NOT_FOUND)
       this.doubt = true
       return
     }
+    const text = this.text
     const length = nameEnd - nameStart - 2
     for (let index = 0; index < this.names.length; index++) {
       const name = this.names[index]!
-      if (name.length !== length || this.text.compare(name, 0, length, nameStart + 1, nameEnd - 1) !== 0) continue
-      this.found[index] = {start: valueStart, end: valueEnd, plainString: this.text[valueStart] === QUOTE && !valueEscaped}
+      if (name.length !== length) continue
+      let at = 0
+      while (at < length && name[at] === text[nameStart + 1 + at]) at++
+      if (at !== length) continue
+      this.starts[index] = valueStart
+      this.ends[index] = valueEnd
+      this.plainStrings[index] = text[valueStart] === QUOTE && !valueEscaped ? 1 : 0
     }
   }
 }
