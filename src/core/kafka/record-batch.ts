@@ -6,7 +6,8 @@
  * index. The buffers are reused once a batch has been taken (the client copies the bytes), so
  * a writer allocates them once.
  */
-export type Headers = {[key: string]: string | Buffer}[]
+/** Header values may be null, written as null (a header with no value), apart from empty. */
+export type Headers = {[key: string]: string | Buffer | null}[]
 
 /** Numbers per record and per header (the client's Producer.PRODUCE_BATCH_STRIDE and _HEADER_STRIDE). */
 export const RECORD_STRIDE = 8
@@ -110,8 +111,9 @@ export class RecordBatch {
       const at = this.headers * HEADER_STRIDE
       this.headerIndex[at] = this.bytes
       this.headerIndex[at + 1] = this.append(name)
-      this.headerIndex[at + 2] = this.bytes
-      this.headerIndex[at + 3] = this.append(header[name]!)
+      const value = header[name]!
+      this.headerIndex[at + 2] = value === null ? 0 : this.bytes
+      this.headerIndex[at + 3] = value === null ? -1 : this.append(value)
       this.headers++
     }
   }

@@ -92,8 +92,9 @@ export async function restoreTopic(settings: Settings, options: RestoreOptions):
           const partition = options.partitions === 'same'
             ? entry.partition
             : record.key === null ? entry.partition % target.partitions : partitionFor(record.key, target.partitions, 'murmur2')
-          const headers: Headers | undefined = record.headers.length ? record.headers.map((header) => ({[header.key]: header.value ?? Buffer.alloc(0)})) : undefined
-          await writer.write(record.key, record.value, record.timestamp >= 0 ? record.timestamp : null, headers, {partition})
+          const headers: Headers | undefined = record.headers.length ? record.headers.map((header) => ({[header.key]: header.value})) : undefined
+          const waiting = writer.write(record.key, record.value, record.timestamp >= 0 ? record.timestamp : null, headers, {partition})
+          if (waiting) await waiting
         }
         records += batch.length
         if (options.onProgress && Date.now() - lastProgress > 200) {
