@@ -1,3 +1,4 @@
+import {topLevelFieldFinder} from '../../kafka/json-fields.js'
 import {fieldPath, pick, trimBlanks} from '../../kafka/produce.js'
 import {parseTime} from '../../shared/time.js'
 
@@ -8,6 +9,10 @@ import {parseTime} from '../../shared/time.js'
  *
  * The rules for keys and times are those of `log produce`: a key is a string or an exact integer,
  * a time is epoch ms or any form parseTime accepts. Values are the event's bytes, unchanged.
+ *
+ * As in `log produce`, top-level key and time fields are found by the grammar-checking scan
+ * (json-fields.ts) instead of JSON.parse of each line; dotted paths, and any line the scan is
+ * unsure of, are parsed fully (which also words the error).
  */
 export interface IngestRecord {
   key: string
@@ -35,6 +40,8 @@ export interface CompiledRules {
   timestampPath: string[] | null
   timestampField: string | undefined
   maxEventBytes: number
+  /** The key and time fields' values (those wanted), when both are top-level; else null. */
+  findFields: ((text: Buffer) => unknown[] | undefined) | null
 }
 
 export type ParsedBody = {records: IngestRecord[]} | {status: 400; line: number | null; error: string}
@@ -44,13 +51,17 @@ const NEWLINE = 0x0a
 export function compileRules(rules: EventRules): CompiledRules {
   const keyHeader = rules.key.header?.toLowerCase() ?? null
   const keyField = keyHeader === null ? (rules.key.field ?? 'webhook_id') : null
+  const keyPath = keyField === null ? null : fieldPath(keyField, '--key-field')
+  const timestampPath = rules.timestampField === undefined ? null : fieldPath(rules.timestampField, '--timestamp-field')
+  const wanted = [keyPath, timestampPath].filter((path) => path !== null)
   return {
-    keyPath: keyField === null ? null : fieldPath(keyField, '--key-field'),
+    keyPath,
     keyHeader,
     keyName: keyField ?? `${rules.key.header} header`,
-    timestampPath: rules.timestampField === undefined ? null : fieldPath(rules.timestampField, '--timestamp-field'),
+    timestampPath,
     timestampField: rules.timestampField,
     maxEventBytes: rules.maxEventBytes,
+    findFields: wanted.every((path) => path.length === 1) ? topLevelFieldFinder(wanted.map((path) => path[0]!)) : null,
   }
 }
 
@@ -88,11 +99,13 @@ export function parseBody(body: Buffer, rules: CompiledRules, headerKey: string 
     if (value.length === 0) continue
     const refuse = (why: string): ParsedBody => ({status: 400, line, error: `line ${line} ${why}; nothing of this request was written`})
     if (value.length > rules.maxEventBytes) return refuse(`is ${value.length} bytes, more than the ${rules.maxEventBytes} an event may have`)
-    let event: unknown
-    try {
-      event = JSON.parse(value.toString('utf8'))
-    } catch (error) {
-      return refuse(`is not valid JSON (${(error as Error).message})`)
+    let event = foundFields(value, rules)
+    if (event === undefined) {
+      try {
+        event = JSON.parse(value.toString('utf8'))
+      } catch (error) {
+        return refuse(`is not valid JSON (${(error as Error).message})`)
+      }
     }
     const record = toRecord(value, event, rules, headerKey)
     if (typeof record === 'string') return refuse(record)
@@ -100,6 +113,22 @@ export function parseBody(body: Buffer, rules: CompiledRules, headerKey: string 
   }
   if (records.length === 0) return {status: 400, line: null, error: 'the request has no events: send one JSON object, or NDJSON (one object per line)'}
   return {records}
+}
+
+/**
+ * An object holding just the wanted top-level fields of a line that is a JSON object, as
+ * JSON.parse would give them; undefined when the scan is unsure (the line is then parsed whole).
+ */
+function foundFields(value: Buffer, rules: CompiledRules): object | undefined {
+  if (rules.findFields === null) return undefined
+  const found = rules.findFields(value)
+  if (found === undefined) return undefined
+  // No prototype: a field named __proto__ is then an own property, as JSON.parse makes it.
+  const event = Object.create(null) as {[name: string]: unknown}
+  let at = 0
+  if (rules.keyPath !== null) event[rules.keyPath[0]!] = found[at++]
+  if (rules.timestampPath !== null) event[rules.timestampPath[0]!] = found[at]
+  return event
 }
 
 /** The record for one parsed event, or why it cannot be one. */
