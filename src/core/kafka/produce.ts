@@ -71,6 +71,42 @@ interface Event {
   timestamp: number | null
 }
 
+/** Distinct keys interned by CheckedEvents: enough for the webhooks of a large file. */
+const INTERNED_KEYS = 65_536
+
+/**
+ * The checking pass's events, kept without an object per event: what the garbage collector
+ * must copy while they wait for the writing pass is one reference per event (keys repeat, and
+ * a repeated key is kept once) and a number.
+ */
+class CheckedEvents {
+  length = 0
+  private keys: string[] = []
+  /** NaN: no timestamp. */
+  private timestamps = new Float64Array(1024)
+  private interned = new Map<string, string>()
+
+  push(event: Event): void {
+    if (this.length === this.timestamps.length) {
+      const larger = new Float64Array(this.length * 2)
+      larger.set(this.timestamps)
+      this.timestamps = larger
+    }
+    let key = this.interned.get(event.key)
+    if (key === undefined) {
+      key = event.key
+      if (this.interned.size < INTERNED_KEYS) this.interned.set(key, key)
+    }
+    this.keys.push(key)
+    this.timestamps[this.length++] = event.timestamp ?? Number.NaN
+  }
+
+  get(index: number): Event {
+    const timestamp = this.timestamps[index]!
+    return {key: this.keys[index]!, timestamp: Number.isNaN(timestamp) ? null : timestamp}
+  }
+}
+
 /** Why a line cannot be written, before the caller words where the run stands. */
 class BadLine extends Error {}
 
@@ -81,7 +117,7 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
 
   // The checking pass keeps what it read for the first CHECKED_EVENTS_KEPT events, so the writing
   // pass reads each of those lines' fields once.
-  const checked: Event[] = []
+  const checked = new CheckedEvents()
   if (options.recheck) {
     await eachLine(options.recheck(), options.skipLines, (value, lineNumber) => {
       let event: Event
@@ -108,7 +144,7 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
     lines = lineNumber
     let event: Event
     try {
-      event = nextChecked < checked.length ? checked[nextChecked++]! : readEvent(value)
+      event = nextChecked < checked.length ? checked.get(nextChecked++) : readEvent(value)
     } catch (error) {
       if (!(error instanceof BadLine)) throw error
       const done = lineNumber - 1 > options.skipLines ? ` (lines ${options.skipLines + 1}-${lineNumber - 1})` : ''
