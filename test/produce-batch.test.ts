@@ -4,6 +4,7 @@ import {after, before, describe, it} from 'node:test'
 import {connectConsumer, connectProducer, disconnect, KafkaCode, loadNative, type Message, type Producer} from '../src/core/kafka/client.js'
 import {murmur2} from '../src/core/kafka/partitioner.js'
 import {type Headers, RecordBatch} from '../src/core/kafka/record-batch.js'
+import {RecordWriter} from '../src/core/kafka/record-writer.js'
 import {deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
@@ -237,6 +238,24 @@ describe('produceBatch (client patch)', () => {
     const written = await readAll(topic, 1)
     assert.deepEqual(written.slice(0, 1000).map((message) => message.value!.toString()), Array.from({length: 1000}, (_, index) => `value ${index}`))
     assert.equal(written.length, 1050)
+  })
+
+  it('RecordWriter waits for room when the queue fills, and writes every record once, in order', async () => {
+    const topic = await createTopic('batch-writer-queue-full', 1)
+    const writer = await RecordWriter.open(testSettings({librdkafka: {'queue.buffering.max.messages': '300'}}), topic)
+    let waits = 0
+    for (let index = 0; index < 5000; index++) {
+      const waiting = writer.write(`k${index}`, Buffer.from(`v${index}`), base + index, undefined, {partition: 0, lineNumber: index + 1})
+      if (waiting) {
+        waits++
+        await waiting
+      }
+    }
+    const stats = await writer.close()
+    assert.deepEqual(stats, {written: 5000, acknowledged: 5000, failed: 0, bytes: stats.bytes})
+    assert.ok(waits > 0, 'the queue filled up')
+    const written = await readAll(topic, 1)
+    assert.deepEqual(written.map((message) => message.value!.toString()), Array.from({length: 5000}, (_, index) => `v${index}`))
   })
 
   it('refuses an index that points outside its data before queueing anything', async () => {
