@@ -265,8 +265,12 @@ describe('produceBatch (client patch)', () => {
       const batch = new RecordBatch()
       batch.add('a', Buffer.from('ok'), null, 0)
       batch.add('b', Buffer.from('ok'), null, 0)
+      const length = batch.index[1 * 8 + 4]!
       batch.index[1 * 8 + 4] = batch.data.length + 1
       assert.throws(() => send(producer, topic, batch), RangeError)
+      batch.index[1 * 8 + 4] = length
+      batch.index[1 * 8] = Number.NaN
+      assert.throws(() => send(producer, topic, batch), RangeError, 'a partition that is not a number')
     } finally {
       await disconnect(producer)
     }
