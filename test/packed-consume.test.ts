@@ -141,6 +141,42 @@ describe('consumePacked (client patch)', () => {
     assert.deepEqual(empty.map(plain), emptyExpected.map(plain))
   })
 
+  it('reports a consumer error as consume() does, and never at the cost of records taken with it', async () => {
+    // auto.offset.reset=error makes an offset past the end a consumer error event for its partition.
+    const native = await loadNative()
+    const outOfRange = async (assignment: {topic: string; partition: number; offset: number}[], consume: (consumer: Consumer) => Promise<string>) => {
+      const consumer = new native.KafkaConsumer({'bootstrap.servers': testSettings().brokers, 'group.id': uniqueName('packed-error'), 'enable.auto.commit': false, 'enable.partition.eof': true}, {'auto.offset.reset': 'error'})
+      await new Promise<void>((resolve, reject) => consumer.connect({}, (error) => (error ? reject(error) : resolve())))
+      consumer.setDefaultConsumeTimeout(200)
+      consumer.assign(assignment)
+      const outcomes: string[] = []
+      try {
+        for (let call = 0; call < 4; call++) outcomes.push(await consume(consumer))
+      } finally {
+        await disconnect(consumer)
+      }
+      return outcomes
+    }
+    const describeError = (error: {code: number; message: string}) => `error ${error.code}: ${error.message}`
+    const stock = (consumer: Consumer) => new Promise<string>((resolve) => consumer.consume(700, (error, messages) => resolve(error ? describeError(error) : `${messages.length} records`)))
+    const packedCall = (consumer: Consumer) => new Promise<string>((resolve) => consumer.consumePacked(700, null, (error, batch) => resolve(error ? describeError(error) : `${batch.length} records`)))
+
+    const alone = [{topic, partition: 0, offset: 1_000_000}]
+    const expected = await outOfRange(alone, stock)
+    assert.match(expected[0]!, /^error -140: /)
+    assert.deepEqual(await outOfRange(alone, packedCall), expected)
+
+    // With records of another partition in the same calls, every record still arrives.
+    const records = new Set<string>()
+    await outOfRange([...alone, {topic, partition: 1, offset: 0}], async (consumer) => {
+      const outcome = await new Promise<PackedMessageBatch | string>((resolve) => consumer.consumePacked(700, null, (error, batch) => resolve(error ? describeError(error) : batch)))
+      if (typeof outcome === 'string') return outcome
+      for (let index = 0; index < outcome.length; index++) records.add(`${outcome.partition(index)}:${outcome.offset(index)}`)
+      return `${outcome.length} records`
+    })
+    assert.equal(records.size, RECORDS / PARTITIONS)
+  })
+
   it('readRanges yields the same records as the old path, with and without a key, and reports progress', async () => {
     const expected = (await readAll(oldPath)).filter((message) => message.partition === 1 && message.offset >= 100 && message.offset < 1200)
     const settings = testSettings()
