@@ -136,6 +136,16 @@ export class StdoutWriter {
     const done = written && ((error?: Error | null) => {
       if (!error) written()
     })
-    if (!process.stdout.write(chunk, done)) await new Promise((resolve) => process.stdout.once('drain', resolve))
+    if (process.stdout.write(chunk, done)) return
+    // A pipe closed while full never drains: its close ends the wait too.
+    await new Promise<void>((resolve) => {
+      const resume = () => {
+        process.stdout.off('drain', resume)
+        process.stdout.off('close', resume)
+        resolve()
+      }
+      process.stdout.once('drain', resume)
+      process.stdout.once('close', resume)
+    })
   }
 }
