@@ -7,7 +7,7 @@ import type {Settings} from '../shared/settings.js'
  *
  * The consumer is assigned the partitions directly (no group, no rebalancing, nothing committed)
  * and fetches large batches. A partition is finished when any of these is seen:
- *   - a record at or past `end`               (the normal case)
+ *   - a record at or past `end - 1`           (the normal case)
  *   - the consumer's position at or past `end` (compaction or transaction markers left a gap
  *                                               right before `end`: no record will have end - 1)
  *   - end of partition (EOF)                  (`end` lies beyond what the log holds; read-committed
@@ -196,7 +196,7 @@ async function* readBatches(settings: Settings, topic: string, ranges: Partition
       for (const scanned of batch.scanned) {
         const range = open.get(scanned.partition)
         if (!range) continue
-        if (scanned.lastOffset >= range.end) finished.add(scanned.partition)
+        if (scanned.lastOffset + 1 >= range.end) finished.add(scanned.partition)
         const pastEnd = Math.max(0, scanned.lastOffset + 1 - range.end)
         progress.push({partition: scanned.partition, nextOffset: Math.min(scanned.lastOffset + 1, range.end), count: Math.max(0, scanned.count - pastEnd)})
       }
