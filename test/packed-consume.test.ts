@@ -167,6 +167,21 @@ describe('consumePacked (client patch)', () => {
     assert.ok(reused > 0, 'no batch was written into buffers handed back')
   })
 
+  it('with headers: false gives the same records without their headers', async () => {
+    const expected = (await readAll(oldPath)).map((message) => {
+      const {headers, ...rest} = message
+      assert.ok(headers === undefined || headers.length > 0)
+      return plain(rest)
+    })
+    const actual = await readAll(async (consumer) => {
+      const batch = await new Promise<PackedMessageBatch>((resolve, reject) =>
+        consumer.consumePacked(700, {headers: false}, (error, next) => (error ? reject(error) : resolve(next))))
+      assert.equal(batch.headerIndex.length, 0)
+      return batch.toMessages()
+    })
+    assert.deepEqual(actual.map(plain), expected)
+  })
+
   it('reports a consumer error as consume() does, and never at the cost of records taken with it', async () => {
     // auto.offset.reset=error makes an offset past the end a consumer error event for its partition.
     const native = await loadNative()

@@ -72,7 +72,7 @@ export default class LogRead extends ConnectedCommand<typeof LogRead> {
     out.onClosed(() => stopOnClosedPipe.abort())
     const raw = new RawLines()
     let count = 0
-    for await (const batch of readRecords(this.settings, plan, {max: flags.max, signal: stopOnClosedPipe.signal, consumer})) {
+    for await (const batch of readRecords(this.settings, plan, {max: flags.max, signal: stopOnClosedPipe.signal, consumer, headers: flags.format !== 'raw' || this.jsonEnabled()})) {
       count += batch.indexes.length
       if (collect) for (const index of batch.indexes) records.push(recordView(batch.batch.message(index)))
       else if (flags.format === 'raw') {

@@ -38,6 +38,8 @@ export interface RangeReaderOptions {
   consumerConfig?: Record<string, string | number | boolean>
   /** Yield only records whose key is exactly these bytes (null keys never match). */
   key?: Buffer
+  /** false: records come without their headers, which then cost librdkafka nothing to parse. */
+  headers?: boolean
   /**
    * After each batch (once the caller is done with what was yielded for it): the partition has
    * been read up to `nextOffset` (exclusive), matching records or not. With `key` set, this is the
@@ -178,7 +180,7 @@ async function* readBatches(settings: Settings, topic: string, ranges: Partition
   const fetch = () => {
     const reuse = done
     done = undefined
-    return consumePacked(settings, consumer, batchSize, topic, options.key, reuse)
+    return consumePacked(settings, consumer, batchSize, topic, {keyFilter: options.key ?? null, reuse: reuse ?? null, headers: options.headers ?? true})
   }
   let inFlight: Promise<PackedMessageBatch> | undefined
   try {
@@ -235,9 +237,9 @@ function closeFinished(consumer: Consumer, topic: string, open: Map<number, Part
   consumer.pause(done.map((partition) => ({topic, partition})))
 }
 
-function consumePacked(settings: Settings, consumer: Consumer, size: number, topic: string, key: Buffer | undefined, reuse: PackedMessageBatch | undefined): Promise<PackedMessageBatch> {
+function consumePacked(settings: Settings, consumer: Consumer, size: number, topic: string, options: {keyFilter: Buffer | null; reuse: PackedMessageBatch | null; headers: boolean}): Promise<PackedMessageBatch> {
   return new Promise((resolve, reject) => {
-    consumer.consumePacked(size, {keyFilter: key ?? null, reuse: reuse ?? null}, (error, batch) => (error ? reject(kafkaError(settings, error, topic)) : resolve(batch)))
+    consumer.consumePacked(size, options, (error, batch) => (error ? reject(kafkaError(settings, error, topic)) : resolve(batch)))
   })
 }
 

@@ -79,9 +79,9 @@ export async function planRead(settings: Settings, options: ReadPlanOptions): Pr
  * Yields the plan's records in packed batches (per-partition offset order), honouring --key
  * (filtered inside the client) and --max. A batch's buffers are reused once the next is asked
  * for: copy anything to keep. `consumer`: one connected ahead (connectRangeConsumer), which the
- * read disconnects.
+ * read disconnects; `headers: false` for a caller that prints no headers.
  */
-export async function* readRecords(settings: Settings, plan: ReadPlan, options: {max?: number; signal?: AbortSignal; consumer?: Promise<Consumer>} = {}): AsyncGenerator<PackedRecords> {
+export async function* readRecords(settings: Settings, plan: ReadPlan, options: {max?: number; signal?: AbortSignal; consumer?: Promise<Consumer>; headers?: boolean} = {}): AsyncGenerator<PackedRecords> {
   const key = plan.key === undefined ? undefined : Buffer.from(plan.key, 'utf8')
   let remaining = options.max ?? Number.POSITIVE_INFINITY
   if (remaining <= 0) return
@@ -89,7 +89,7 @@ export async function* readRecords(settings: Settings, plan: ReadPlan, options: 
   const stop = () => abort.abort()
   options.signal?.addEventListener('abort', stop)
   try {
-    for await (const records of readPackedRanges(settings, plan.topic, plan.ranges, {signal: abort.signal, key, consumer: options.consumer})) {
+    for await (const records of readPackedRanges(settings, plan.topic, plan.ranges, {signal: abort.signal, key, consumer: options.consumer, headers: options.headers})) {
       const indexes = records.indexes.length > remaining ? records.indexes.subarray(0, remaining) : records.indexes
       remaining -= indexes.length
       yield {batch: records.batch, indexes}
