@@ -1,7 +1,7 @@
 import {invalidArgument, UserError} from '../shared/errors.js'
 import {offsetsForTime, watermarks} from './offsets.js'
 import {type Partitioner, partitionFor} from './partitioner.js'
-import type {Consumer} from './client.js'
+import {type Consumer, disconnect} from './client.js'
 import {type Message, type PackedRecords, type PartitionRange, readPackedRanges} from './range-reader.js'
 import type {Settings} from '../shared/settings.js'
 import {topicMetadata, withAdmin} from './topics.js'
@@ -84,7 +84,10 @@ export async function planRead(settings: Settings, options: ReadPlanOptions): Pr
 export async function* readRecords(settings: Settings, plan: ReadPlan, options: {max?: number; signal?: AbortSignal; consumer?: Promise<Consumer>; headers?: boolean} = {}): AsyncGenerator<PackedRecords> {
   const key = plan.key === undefined ? undefined : Buffer.from(plan.key, 'utf8')
   let remaining = options.max ?? Number.POSITIVE_INFINITY
-  if (remaining <= 0) return
+  if (remaining <= 0) {
+    if (options.consumer) await disconnect(await options.consumer)
+    return
+  }
   const abort = new AbortController()
   const stop = () => abort.abort()
   options.signal?.addEventListener('abort', stop)
