@@ -3,7 +3,7 @@ import {createRequire} from 'node:module'
 import {after, before, describe, it} from 'node:test'
 
 import {connectConsumer, connectProducer, disconnect, loadNative, type Consumer, type Message, type PackedMessageBatch} from '../src/core/kafka/client.js'
-import {readRanges} from '../src/core/kafka/range-reader.js'
+import {readPackedRanges, readRanges} from '../src/core/kafka/range-reader.js'
 import {UserError} from '../src/core/shared/errors.js'
 import {deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
 
@@ -141,6 +141,83 @@ describe('consumePacked (client patch)', () => {
     assert.deepEqual(empty.map(plain), emptyExpected.map(plain))
   })
 
+  it('with reuse writes a batch into the buffers of one handed back, and gives the same records', async () => {
+    const expected = await readAll(oldPath)
+    let previous: PackedMessageBatch | undefined
+    let offered = 0
+    let reused = 0
+    const actual = await readAll(async (consumer) => {
+      const buffers = previous ? new Set([previous.data.buffer, previous.index.buffer]) : new Set()
+      const batch = await new Promise<PackedMessageBatch>((resolve, reject) =>
+        consumer.consumePacked(700, {reuse: previous ?? null}, (error, next) => (error ? reject(error) : resolve(next))))
+      if (previous) {
+        offered++
+        // Offered once only: a second offer could have two batches written into the same buffers.
+        const again = previous
+        assert.throws(() => consumer.consumePacked(700, {reuse: again}, () => {}), /already offered/)
+        if (buffers.has(batch.data.buffer) && buffers.has(batch.index.buffer)) reused++
+      }
+      // Compared as copies: the next call writes over this batch's buffers.
+      const copies = batch.toMessages().map(plain) as Message[]
+      previous = batch
+      return copies
+    })
+    assert.deepEqual(actual, expected.map(plain))
+    assert.ok(offered >= 3, `offered ${offered} batches`)
+    assert.ok(reused > 0, 'no batch was written into buffers handed back')
+  })
+
+  it('with headers: false gives the same records without their headers', async () => {
+    const expected = (await readAll(oldPath)).map((message) => {
+      const {headers, ...rest} = message
+      assert.ok(headers === undefined || headers.length > 0)
+      return plain(rest)
+    })
+    const actual = await readAll(async (consumer) => {
+      const batch = await new Promise<PackedMessageBatch>((resolve, reject) =>
+        consumer.consumePacked(700, {headers: false}, (error, next) => (error ? reject(error) : resolve(next))))
+      assert.equal(batch.headerIndex.length, 0)
+      return batch.toMessages()
+    })
+    assert.deepEqual(actual.map(plain), expected)
+  })
+
+  it('reports a consumer error as consume() does, and never at the cost of records taken with it', async () => {
+    // auto.offset.reset=error makes an offset past the end a consumer error event for its partition.
+    const native = await loadNative()
+    const outOfRange = async (assignment: {topic: string; partition: number; offset: number}[], consume: (consumer: Consumer) => Promise<string>) => {
+      const consumer = new native.KafkaConsumer({'bootstrap.servers': testSettings().brokers, 'group.id': uniqueName('packed-error'), 'enable.auto.commit': false, 'enable.partition.eof': true}, {'auto.offset.reset': 'error'})
+      await new Promise<void>((resolve, reject) => consumer.connect({}, (error) => (error ? reject(error) : resolve())))
+      consumer.setDefaultConsumeTimeout(200)
+      consumer.assign(assignment)
+      const outcomes: string[] = []
+      try {
+        for (let call = 0; call < 4; call++) outcomes.push(await consume(consumer))
+      } finally {
+        await disconnect(consumer)
+      }
+      return outcomes
+    }
+    const describeError = (error: {code: number; message: string}) => `error ${error.code}: ${error.message}`
+    const stock = (consumer: Consumer) => new Promise<string>((resolve) => consumer.consume(700, (error, messages) => resolve(error ? describeError(error) : `${messages.length} records`)))
+    const packedCall = (consumer: Consumer) => new Promise<string>((resolve) => consumer.consumePacked(700, null, (error, batch) => resolve(error ? describeError(error) : `${batch.length} records`)))
+
+    const alone = [{topic, partition: 0, offset: 1_000_000}]
+    const expected = await outOfRange(alone, stock)
+    assert.match(expected[0]!, /^error -140: /)
+    assert.deepEqual(await outOfRange(alone, packedCall), expected)
+
+    // With records of another partition in the same calls, every record still arrives.
+    const records = new Set<string>()
+    await outOfRange([...alone, {topic, partition: 1, offset: 0}], async (consumer) => {
+      const outcome = await new Promise<PackedMessageBatch | string>((resolve) => consumer.consumePacked(700, null, (error, batch) => resolve(error ? describeError(error) : batch)))
+      if (typeof outcome === 'string') return outcome
+      for (let index = 0; index < outcome.length; index++) records.add(`${outcome.partition(index)}:${outcome.offset(index)}`)
+      return `${outcome.length} records`
+    })
+    assert.equal(records.size, RECORDS / PARTITIONS)
+  })
+
   it('readRanges yields the same records as the old path, with and without a key, and reports progress', async () => {
     const expected = (await readAll(oldPath)).filter((message) => message.partition === 1 && message.offset >= 100 && message.offset < 1200)
     const settings = testSettings()
@@ -159,5 +236,17 @@ describe('consumePacked (client patch)', () => {
     const keyed = await read(Buffer.from('key-4'))
     assert.deepEqual(keyed.messages.map(plain), expected.filter((message) => message.key && Buffer.from('key-4').equals(message.key as Buffer)).map(plain))
     assert.equal(keyed.scannedTo, 1200)
+
+    // readPackedRanges: the same records, left packed in batches whose buffers are reused.
+    const packedRecords: unknown[] = []
+    const buffers = new Set<ArrayBufferLike>()
+    let batches = 0
+    for await (const {batch, indexes} of readPackedRanges(settings, topic, [{partition: 1, start: 100, end: 1200}], {batchSize: 97})) {
+      batches++
+      buffers.add(batch.data.buffer)
+      for (const index of indexes) packedRecords.push(plain(batch.message(index)))
+    }
+    assert.deepEqual(packedRecords, expected.map(plain))
+    assert.ok(buffers.size < batches, `${batches} batches in ${buffers.size} buffers`)
   })
 })

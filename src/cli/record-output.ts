@@ -1,4 +1,4 @@
-import type {Message} from '../core/kafka/range-reader.js'
+import type {Message, PackedRecords} from '../core/kafka/range-reader.js'
 import {toReadRecord} from '../core/kafka/read.js'
 import {isoTime} from '../core/shared/time.js'
 import {table} from './output.js'
@@ -45,6 +45,59 @@ export function jsonLines(batch: Message[]): string {
   return batch.map((message) => `${JSON.stringify(recordView(message))}\n`).join('')
 }
 
+/** Where a record's value lies in its packed batch (the index layout of types/rdkafka.d.ts). */
+const PACKED_STRIDE = 11
+const PACKED_VALUE_START = 6
+const PACKED_VALUE_LENGTH = 7
+const NEWLINE = 10
+
+/**
+ * --format raw straight from packed batches: every value and a newline copied into one output
+ * buffer, no object per record. An output buffer is used again once stdout has written it, so a
+ * read holds one or two of them instead of one per batch until the garbage collector runs.
+ */
+export class RawLines {
+  private readonly spare: Buffer[] = []
+
+  /** The records' lines; hand the buffer back with `written` once it is written. */
+  lines({batch, indexes}: PackedRecords): Buffer {
+    const {data, index} = batch
+    let length = indexes.length
+    for (const record of indexes) length += Math.max(0, index[record * PACKED_STRIDE + PACKED_VALUE_LENGTH]!)
+    const output = this.take(length)
+    let at = 0
+    for (const record of indexes) {
+      const valueLength = index[record * PACKED_STRIDE + PACKED_VALUE_LENGTH]!
+      if (valueLength > 0) {
+        const start = index[record * PACKED_STRIDE + PACKED_VALUE_START]!
+        at += data.copy(output, at, start, start + valueLength)
+      }
+      output[at++] = NEWLINE
+    }
+    return output.subarray(0, length)
+  }
+
+  written(lines: Buffer): void {
+    // The whole buffer take() allocated (allocUnsafeSlow: one ArrayBuffer of its own).
+    this.spare.push(Buffer.from(lines.buffer))
+  }
+
+  private take(length: number): Buffer {
+    const fits = this.spare.findIndex((buffer) => buffer.length >= length)
+    if (fits >= 0) return this.spare.splice(fits, 1)[0]!
+    this.spare.length = 0
+    // A quarter more than this batch needs, so the next batches likely fit in it.
+    return Buffer.allocUnsafeSlow(length + (length >> 2))
+  }
+}
+
+/** --format json straight from packed batches. */
+export function packedJsonLines({batch, indexes}: PackedRecords): string {
+  let lines = ''
+  for (const record of indexes) lines += `${JSON.stringify(recordView(batch.message(record)))}\n`
+  return lines
+}
+
 export function recordsTable(records: RecordView[]): string {
   return table(['partition', 'offset', 'timestamp', 'key', 'headers', 'value'], records.map((record) => [
     record.partition,
@@ -77,8 +130,22 @@ export class StdoutWriter {
     this.closedListeners.push(listener)
   }
 
-  async write(chunk: string | Buffer): Promise<void> {
+  /** `written` is called once stdout is done with the chunk (never, if stdout was closed). */
+  async write(chunk: string | Buffer, written?: () => void): Promise<void> {
     if (this.closed || chunk.length === 0) return
-    if (!process.stdout.write(chunk)) await new Promise((resolve) => process.stdout.once('drain', resolve))
+    const done = written && ((error?: Error | null) => {
+      if (!error) written()
+    })
+    if (process.stdout.write(chunk, done)) return
+    // A pipe closed while full never drains: its close ends the wait too.
+    await new Promise<void>((resolve) => {
+      const resume = () => {
+        process.stdout.off('drain', resume)
+        process.stdout.off('close', resume)
+        resolve()
+      }
+      process.stdout.once('drain', resume)
+      process.stdout.once('close', resume)
+    })
   }
 }

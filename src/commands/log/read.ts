@@ -2,10 +2,12 @@ import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {formatCount, paint} from '../../cli/output.js'
-import {jsonLines, rawLines, RECORD_FORMATS, recordsTable, type RecordView, recordView, StdoutWriter} from '../../cli/record-output.js'
+import {packedJsonLines, RawLines, RECORD_FORMATS, recordsTable, type RecordView, recordView, StdoutWriter} from '../../cli/record-output.js'
+import {disconnect} from '../../core/kafka/client.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {planRead, type ReadPlan, readRecords} from '../../core/kafka/read.js'
+import {connectRangeConsumer} from '../../core/kafka/range-reader.js'
 import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
 
 interface ReadResult {
@@ -42,7 +44,7 @@ export default class LogRead extends ConnectedCommand<typeof LogRead> {
     if (flags.max !== undefined && flags.max <= 0) throw invalidArgument(`--max must be 1 or more, got ${flags.max}`, 'leave it out to read the whole range')
     if (flags['to-offset'] !== undefined && flags['to-offset'] < 0) throw invalidArgument(`--to-offset must be 0 or more, got ${flags['to-offset']}`, 'it is the first offset not to read')
     const now = Date.now()
-    const plan = await planRead(this.settings, {
+    const planOptions = {
       topic: flags.topic,
       partition: flags.partition,
       key: flags.key,
@@ -51,19 +53,32 @@ export default class LogRead extends ConnectedCommand<typeof LogRead> {
       since: flags.since === undefined ? undefined : parseTime(flags.since, '--since', now),
       toOffset: flags['to-offset'],
       until: flags.until === undefined ? undefined : parseTime(flags.until, '--until', now),
-    })
+    }
+    // The reading consumer connects while the plan is made: two round trips to the brokers at once.
+    const consumer = connectRangeConsumer(this.settings)
+    consumer.catch(() => {}) // reported when the read awaits it
+    let plan: ReadPlan
+    try {
+      plan = await planRead(this.settings, planOptions)
+    } catch (error) {
+      await consumer.then(disconnect, () => {})
+      throw error
+    }
 
     const collect = this.jsonEnabled() || flags.format === 'table'
     const records: RecordView[] = []
     const out = new StdoutWriter()
     const stopOnClosedPipe = new AbortController()
     out.onClosed(() => stopOnClosedPipe.abort())
+    const raw = new RawLines()
     let count = 0
-    for await (const batch of readRecords(this.settings, plan, {max: flags.max, signal: stopOnClosedPipe.signal})) {
-      count += batch.length
-      if (collect) for (const message of batch) records.push(recordView(message))
-      else if (flags.format === 'raw') await out.write(rawLines(batch))
-      else await out.write(jsonLines(batch))
+    for await (const batch of readRecords(this.settings, plan, {max: flags.max, signal: stopOnClosedPipe.signal, consumer, headers: flags.format !== 'raw' || this.jsonEnabled()})) {
+      count += batch.indexes.length
+      if (collect) for (const index of batch.indexes) records.push(recordView(batch.batch.message(index)))
+      else if (flags.format === 'raw') {
+        const lines = raw.lines(batch)
+        await out.write(lines, () => raw.written(lines))
+      } else await out.write(packedJsonLines(batch))
     }
 
     if (!this.jsonEnabled() && flags.format === 'table') this.print(recordsTable(records))

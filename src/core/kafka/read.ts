@@ -1,7 +1,8 @@
 import {invalidArgument, UserError} from '../shared/errors.js'
 import {offsetsForTime, watermarks} from './offsets.js'
 import {type Partitioner, partitionFor} from './partitioner.js'
-import {type Message, type PartitionRange, readRanges} from './range-reader.js'
+import {type Consumer, disconnect} from './client.js'
+import {type Message, type PackedRecords, type PartitionRange, readPackedRanges} from './range-reader.js'
 import type {Settings} from '../shared/settings.js'
 import {topicMetadata, withAdmin} from './topics.js'
 
@@ -75,22 +76,26 @@ export async function planRead(settings: Settings, options: ReadPlanOptions): Pr
 }
 
 /**
- * Yields the plan's records in batches (per-partition offset order), honouring --key (filtered
- * inside the client) and --max. Keys and values are views into their batch: copy to keep.
+ * Yields the plan's records in packed batches (per-partition offset order), honouring --key
+ * (filtered inside the client) and --max. A batch's buffers are reused once the next is asked
+ * for: copy anything to keep. `consumer`: one connected ahead (connectRangeConsumer), which the
+ * read disconnects; `headers: false` for a caller that prints no headers.
  */
-export async function* readRecords(settings: Settings, plan: ReadPlan, options: {max?: number; signal?: AbortSignal} = {}): AsyncGenerator<Message[]> {
+export async function* readRecords(settings: Settings, plan: ReadPlan, options: {max?: number; signal?: AbortSignal; consumer?: Promise<Consumer>; headers?: boolean} = {}): AsyncGenerator<PackedRecords> {
   const key = plan.key === undefined ? undefined : Buffer.from(plan.key, 'utf8')
   let remaining = options.max ?? Number.POSITIVE_INFINITY
-  if (remaining <= 0) return
+  if (remaining <= 0) {
+    if (options.consumer) await disconnect(await options.consumer)
+    return
+  }
   const abort = new AbortController()
   const stop = () => abort.abort()
   options.signal?.addEventListener('abort', stop)
   try {
-    for await (const batch of readRanges(settings, plan.topic, plan.ranges, {signal: abort.signal, key})) {
-      let kept = batch
-      if (kept.length > remaining) kept = kept.slice(0, remaining)
-      remaining -= kept.length
-      if (kept.length) yield kept
+    for await (const records of readPackedRanges(settings, plan.topic, plan.ranges, {signal: abort.signal, key, consumer: options.consumer, headers: options.headers})) {
+      const indexes = records.indexes.length > remaining ? records.indexes.subarray(0, remaining) : records.indexes
+      remaining -= indexes.length
+      yield {batch: records.batch, indexes}
       if (remaining <= 0) break
     }
   } finally {
