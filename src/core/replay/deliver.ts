@@ -40,7 +40,7 @@ export class JobTally {
   window: OrderedDelivery | undefined
 
   get delivered(): number {
-    return this.deliveredBefore + (this.window?.stats.delivered ?? 0)
+    return this.deliveredBefore + (this.window?.deliveredCount ?? 0)
   }
 
   counters(): Counters {
@@ -117,7 +117,7 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
     }
     return sources.map((source, index) => ({...source, checkpointOffset: offsets[index]!}))
   }
-  const now = () => ({checkpointOffset: checkpoints()[0]!.checkpointOffset, inFlight: window.stats.inFlight})
+  const now = () => ({checkpointOffset: checkpoints()[0]!.checkpointOffset, inFlight: window.inFlightCount})
 
   let lastSave = Date.now()
   let deliveredAtSave = 0
@@ -128,14 +128,14 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
   // settle while no new one starts: at most maxInFlight during a push's wait and again during the
   // save itself), plus the sends the receiver accepted but the dead worker never heard back about
   // (maxInFlight): fewer than 2 x maxAhead + 3 x maxInFlight, whatever --checkpoint-interval is.
-  const saveDue = () => Date.now() - lastSave >= options.checkpointMs || window.stats.delivered - deliveredAtSave >= window.maxOutstanding
+  const saveDue = () => Date.now() - lastSave >= options.checkpointMs || window.deliveredCount - deliveredAtSave >= window.maxOutstanding
   const save = async () => {
     lastSave = Date.now()
-    deliveredAtSave = window.stats.delivered
+    deliveredAtSave = window.deliveredCount
     const saved = checkpoints()
     await checkpointJob(pool, {...keeper.lease, checkpointOffset: saved[0]!.checkpointOffset, sources: saved, counters: tally.counters()})
     // Watchers (dashboard, metrics) see progress at least as often as the database does.
-    options.report({checkpointOffset: saved[0]!.checkpointOffset, inFlight: window.stats.inFlight})
+    options.report({checkpointOffset: saved[0]!.checkpointOffset, inFlight: window.inFlightCount})
   }
 
   let rebuilding = sources.some((source) => source.checkpointOffset > source.startOffset)
