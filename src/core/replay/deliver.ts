@@ -189,50 +189,56 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
     }
     return readScanned(settings, source.topic, {partition: source.partition, start: source.startOffset, end: source.endOffset}, {signal: stopReading, key})
   })
-  reading: for await (const run of readMerged(readers)) {
-    const source = sources[run.source]!
-    const resumeAt = source.checkpointOffset
-    tally.scanned += run.scanned
-    for (const message of run.messages) {
-      const delivered = message.offset < resumeAt
-      if (!delivered) handed[run.source] = message.offset + 1
-      if (rebuilding && !delivered) {
-        rebuilding = false
-        options.report({phase: 'delivering'})
+  try {
+    reading: for await (const run of readMerged(readers)) {
+      const source = sources[run.source]!
+      const resumeAt = source.checkpointOffset
+      tally.scanned += run.scanned
+      for (const message of run.messages) {
+        const delivered = message.offset < resumeAt
+        if (!delivered) handed[run.source] = message.offset + 1
+        if (rebuilding && !delivered) {
+          rebuilding = false
+          options.report({phase: 'delivering'})
+        }
+        if (!wanted(message)) continue
+        tally.matched++
+        if (delivered) {
+          if (dedup.remember(message)) tally.deliveredBefore++
+          else tally.duplicates++
+          continue
+        }
+        const hash = dedup.admit(message)
+        if (hash === undefined) {
+          tally.duplicates++
+          continue
+        }
+        const entry = {sequence: sequence++, source: run.source, offset: message.offset}
+        pushed.push(entry)
+        const origin = {topic: source.topic, partition: source.partition, offset: message.offset}
+        if (!(await window.push({offset: entry.sequence, origin, body: message.value ?? Buffer.alloc(0), hash, headers: message.headers as never}))) {
+          pushed.pop()
+          break reading
+        }
+        // Inside the run too: a slow webhook can take far longer than the interval per batch.
+        if (saving && countDue()) await saving
+        saveIfDue()
       }
-      if (!wanted(message)) continue
-      tally.matched++
-      if (delivered) {
-        if (dedup.remember(message)) tally.deliveredBefore++
-        else tally.duplicates++
-        continue
+      // Past the last record of the run: the source's records up to scannedTo were read, none wanted.
+      if (run.scannedTo > handed[run.source]!) {
+        handed[run.source] = run.scannedTo
+        if (rebuilding && run.scannedTo > resumeAt) {
+          rebuilding = false
+          options.report({phase: 'delivering'})
+        }
       }
-      const hash = dedup.admit(message)
-      if (hash === undefined) {
-        tally.duplicates++
-        continue
-      }
-      const entry = {sequence: sequence++, source: run.source, offset: message.offset}
-      pushed.push(entry)
-      const origin = {topic: source.topic, partition: source.partition, offset: message.offset}
-      if (!(await window.push({offset: entry.sequence, origin, body: message.value ?? Buffer.alloc(0), hash, headers: message.headers as never}))) {
-        pushed.pop()
-        break reading
-      }
-      // Inside the run too: a slow webhook can take far longer than the interval per batch.
       if (saving && countDue()) await saving
-      saveIfDue()
+      if (!saveIfDue()) options.report(now())
     }
-    // Past the last record of the run: the source's records up to scannedTo were read, none wanted.
-    if (run.scannedTo > handed[run.source]!) {
-      handed[run.source] = run.scannedTo
-      if (rebuilding && run.scannedTo > resumeAt) {
-        rebuilding = false
-        options.report({phase: 'delivering'})
-      }
-    }
-    if (saving && countDue()) await saving
-    if (!saveIfDue()) options.report(now())
+  } catch (error) {
+    // The run's last writes (runJob's, after this throws) come after the save under way.
+    if (saving) await saving
+    throw error
   }
   throwIfSaveFailed()
   // The sources held nothing more for this webhook up to their ends (or it was compacted away).
