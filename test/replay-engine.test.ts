@@ -105,6 +105,36 @@ describe('replay engine bounds', () => {
     })
   })
 
+  test('a checkpoint save that finds the lease gone stops the job at once, though saves are not waited for: LEASE_LOST, fewer than 2 x max-ahead + 3 x max-in-flight sends after, none once it ended', async (t) => {
+    await withWorkers(workers, async () => {
+      const s = await scenario(stack, {partitions: 2, unique: 800, neighbours: 40})
+      const maxAhead = 16
+      const maxInFlight = 4
+      const hook = await receiver(async (_request, res) => {
+        await delay(2)
+        res.writeHead(200).end()
+      })
+      await stack.addWebhook(s.webhookId, hook.url, SECRET)
+      const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+      // Heartbeats far apart: the count-driven checkpoint saves are what find the lease gone.
+      const worker = workers.start(['--max-in-flight', String(maxInFlight), '--max-ahead', String(maxAhead), '--checkpoint-interval', '1h', '--heartbeat-interval', '30s', '--stale-after', '60s'])
+      await waitFor('100 deliveries', () => hook.requests.length >= 100, 60_000, 2)
+      // Another worker's lease, as a takeover would leave it.
+      await stack.pool.query("UPDATE replay_jobs SET lease_token = REPEAT('z', 32) WHERE id = ?", [id])
+      const atSteal = hook.requests.length
+      const ended = await worker.waitForLog('job ended', id, 30_000)
+      assert.equal(ended.outcome, 'LEASE_LOST')
+      const atEnd = hook.requests.length
+      await delay(300)
+      assert.equal(hook.requests.length, atEnd, 'nothing was sent once the job ended')
+      const after = atEnd - atSteal
+      t.diagnostic(`lease taken after ${atSteal} requests; ${after} more before the job ended`)
+      assert.ok(after < 2 * maxAhead + 3 * maxInFlight, `${after} requests after the lease was taken; fewer than ${2 * maxAhead + 3 * maxInFlight} expected`)
+      assert.ok(atEnd < s.expected.length, 'the job stopped before its end')
+      await worker.stop()
+    })
+  })
+
   test('--max-in-flight 1 with 30% of answers failing: every event accepted once, in log order, one request at a time', async () => {
     await withWorkers(workers, async () => {
       const s = await scenario(stack, {partitions: 2, unique: 150, duplicates: 20, neighbours: 40, elsewhere: 40})

@@ -40,7 +40,7 @@ export class JobTally {
   window: OrderedDelivery | undefined
 
   get delivered(): number {
-    return this.deliveredBefore + (this.window?.stats.delivered ?? 0)
+    return this.deliveredBefore + (this.window?.deliveredCount ?? 0)
   }
 
   counters(): Counters {
@@ -117,25 +117,63 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
     }
     return sources.map((source, index) => ({...source, checkpointOffset: offsets[index]!}))
   }
-  const now = () => ({checkpointOffset: checkpoints()[0]!.checkpointOffset, inFlight: window.stats.inFlight})
+  const now = () => ({checkpointOffset: checkpoints()[0]!.checkpointOffset, inFlight: window.inFlightCount})
 
+  // Checkpoint saves run beside delivery: one is issued and the window keeps sending while MySQL
+  // writes it. One save is written at a time, so they land in order. A save is due once the window
+  // has delivered `saveEvery` events since the last one was taken; if that one has not landed yet,
+  // delivery waits for it (the only wait). On the interval a save is issued too, when none is under
+  // way (skipped otherwise: the next one comes soon enough).
+  //
+  // What a crash sends again is what was delivered at or past the last checkpoint that landed, S:
+  //  (1) delivered past S when S was taken: fewer than maxAhead (the event at S is undelivered, and
+  //      the window holds at most maxAhead);
+  //  (2) delivered after S was taken and before the next save S' was: below saveEvery at the check
+  //      before S' (checks follow every push), and between two checks one send starts, so what
+  //      settles after that check (in a push's wait, then while waiting for S to land) is at most
+  //      the maxInFlight sends under way: at most saveEvery + maxInFlight;
+  //  (3) after S' was taken (written, not landed) or, without S', after S: again at most
+  //      saveEvery + maxInFlight, counting the sends the receiver accepted but the dead worker
+  //      never heard back about.
+  // With saveEvery = (maxAhead + maxInFlight) / 2 that is fewer than 2 x maxAhead + 3 x maxInFlight,
+  // whatever --checkpoint-interval is.
+  const saveEvery = Math.max(1, Math.floor((window.maxOutstanding + window.maxInFlight) / 2))
   let lastSave = Date.now()
   let deliveredAtSave = 0
-  // A save is due on the interval, and also once the window has delivered maxOutstanding events since
-  // the last one. What a crash sends again is what was delivered at or past the saved checkpoint:
-  // those ahead of it when it was taken (< maxAhead: the oldest outstanding one is undelivered),
-  // plus those delivered since (< maxAhead until the next check, plus the sends in flight, which
-  // settle while no new one starts: at most maxInFlight during a push's wait and again during the
-  // save itself), plus the sends the receiver accepted but the dead worker never heard back about
-  // (maxInFlight): fewer than 2 x maxAhead + 3 x maxInFlight, whatever --checkpoint-interval is.
-  const saveDue = () => Date.now() - lastSave >= options.checkpointMs || window.stats.delivered - deliveredAtSave >= window.maxOutstanding
-  const save = async () => {
+  let saving: Promise<void> | undefined
+  let saveFailed: {error: unknown} | undefined
+  // A failed save (the lease is gone, the database is down) stops sending and reading at once.
+  const halted = new AbortController()
+  const stopReading = AbortSignal.any([options.stopReading, halted.signal])
+  const issueSave = () => {
     lastSave = Date.now()
-    deliveredAtSave = window.stats.delivered
+    deliveredAtSave = window.deliveredCount
     const saved = checkpoints()
-    await checkpointJob(pool, {...keeper.lease, checkpointOffset: saved[0]!.checkpointOffset, sources: saved, counters: tally.counters()})
-    // Watchers (dashboard, metrics) see progress at least as often as the database does.
-    options.report({checkpointOffset: saved[0]!.checkpointOffset, inFlight: window.stats.inFlight})
+    const checkpointOffset = saved[0]!.checkpointOffset
+    saving = checkpointJob(pool, {...keeper.lease, checkpointOffset, sources: saved, counters: tally.counters()}).then(
+      () => {
+        saving = undefined
+        // Watchers (dashboard, metrics) see progress at least as often as the database does.
+        options.report({checkpointOffset, inFlight: window.inFlightCount})
+      },
+      (error: unknown) => {
+        saving = undefined
+        saveFailed = {error}
+        window.halt()
+        halted.abort()
+      },
+    )
+  }
+  const countDue = () => window.deliveredCount - deliveredAtSave >= saveEvery
+  const throwIfSaveFailed = () => {
+    if (saveFailed) throw saveFailed.error
+  }
+  /** Issues a save when one is due and none is under way (true when it did); throws when one failed. */
+  const saveIfDue = (): boolean => {
+    throwIfSaveFailed()
+    if (saving || !(countDue() || Date.now() - lastSave >= options.checkpointMs)) return false
+    issueSave()
+    return true
   }
 
   let rebuilding = sources.some((source) => source.checkpointOffset > source.startOffset)
@@ -146,58 +184,69 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
     if (chunkSize > 0 && source.endOffset - source.checkpointOffset > 2 * chunkSize) {
       return readChunked(settings, pool, {
         jobId: job.id, topic: source.topic, partition: source.partition, filter: job, rangeStart: source.startOffset, start: source.startOffset, end: source.endOffset,
-        chunkSize, owner: options.owner, staleAfterMs: options.staleAfterMs, signal: options.stopReading,
+        chunkSize, owner: options.owner, staleAfterMs: options.staleAfterMs, signal: stopReading,
       })
     }
-    return readScanned(settings, source.topic, {partition: source.partition, start: source.startOffset, end: source.endOffset}, {signal: options.stopReading, key})
+    return readScanned(settings, source.topic, {partition: source.partition, start: source.startOffset, end: source.endOffset}, {signal: stopReading, key})
   })
-  reading: for await (const run of readMerged(readers)) {
-    const source = sources[run.source]!
-    const resumeAt = source.checkpointOffset
-    tally.scanned += run.scanned
-    for (const message of run.messages) {
-      const delivered = message.offset < resumeAt
-      if (!delivered) handed[run.source] = message.offset + 1
-      if (rebuilding && !delivered) {
-        rebuilding = false
-        options.report({phase: 'delivering'})
+  try {
+    reading: for await (const run of readMerged(readers)) {
+      const source = sources[run.source]!
+      const resumeAt = source.checkpointOffset
+      tally.scanned += run.scanned
+      for (const message of run.messages) {
+        const delivered = message.offset < resumeAt
+        if (!delivered) handed[run.source] = message.offset + 1
+        if (rebuilding && !delivered) {
+          rebuilding = false
+          options.report({phase: 'delivering'})
+        }
+        if (!wanted(message)) continue
+        tally.matched++
+        if (delivered) {
+          if (dedup.remember(message)) tally.deliveredBefore++
+          else tally.duplicates++
+          continue
+        }
+        const hash = dedup.admit(message)
+        if (hash === undefined) {
+          tally.duplicates++
+          continue
+        }
+        const entry = {sequence: sequence++, source: run.source, offset: message.offset}
+        pushed.push(entry)
+        const origin = {topic: source.topic, partition: source.partition, offset: message.offset}
+        if (!(await window.push({offset: entry.sequence, origin, body: message.value ?? Buffer.alloc(0), hash, headers: message.headers as never}))) {
+          pushed.pop()
+          break reading
+        }
+        // Inside the run too: a slow webhook can take far longer than the interval per batch.
+        if (saving && countDue()) await saving
+        saveIfDue()
       }
-      if (!wanted(message)) continue
-      tally.matched++
-      if (delivered) {
-        if (dedup.remember(message)) tally.deliveredBefore++
-        else tally.duplicates++
-        continue
+      // Past the last record of the run: the source's records up to scannedTo were read, none wanted.
+      if (run.scannedTo > handed[run.source]!) {
+        handed[run.source] = run.scannedTo
+        if (rebuilding && run.scannedTo > resumeAt) {
+          rebuilding = false
+          options.report({phase: 'delivering'})
+        }
       }
-      const hash = dedup.admit(message)
-      if (hash === undefined) {
-        tally.duplicates++
-        continue
-      }
-      const entry = {sequence: sequence++, source: run.source, offset: message.offset}
-      pushed.push(entry)
-      const origin = {topic: source.topic, partition: source.partition, offset: message.offset}
-      if (!(await window.push({offset: entry.sequence, origin, body: message.value ?? Buffer.alloc(0), hash, headers: message.headers as never}))) {
-        pushed.pop()
-        break reading
-      }
-      // Inside the run too: a slow webhook can take far longer than the interval per batch.
-      if (saveDue()) await save()
+      if (saving && countDue()) await saving
+      if (!saveIfDue()) options.report(now())
     }
-    // Past the last record of the run: the source's records up to scannedTo were read, none wanted.
-    if (run.scannedTo > handed[run.source]!) {
-      handed[run.source] = run.scannedTo
-      if (rebuilding && run.scannedTo > resumeAt) {
-        rebuilding = false
-        options.report({phase: 'delivering'})
-      }
-    }
-    if (saveDue()) await save()
-    else options.report(now())
+  } catch (error) {
+    // The run's last writes (runJob's, after this throws) come after the save under way.
+    if (saving) await saving
+    throw error
   }
+  throwIfSaveFailed()
   // The sources held nothing more for this webhook up to their ends (or it was compacted away).
   if (!options.stopReading.aborted && !window.stopped) sources.forEach((source, index) => (handed[index] = source.endOffset))
   const result = await window.drain()
+  // The run's last writes (finish.ts) come after the save under way, never before it.
+  if (saving) await saving
+  throwIfSaveFailed()
   tally.failed = result.failure ? 1 : 0
   const reached = checkpoints()
   const failed = result.failure && pushed.find((entry) => entry.sequence === result.failure!.failedAt)

@@ -105,6 +105,16 @@ export class OrderedDelivery {
     return this.abortedFlag || this.client.signal?.aborted === true
   }
 
+  /** Events delivered so far: stats.delivered without building the stats (read on every push). */
+  get deliveredCount(): number {
+    return this.delivered
+  }
+
+  /** Sends under way now (backoff waits included): stats.inFlight without building the stats. */
+  get inFlightCount(): number {
+    return this.inFlight
+  }
+
   get stats(): WindowStats {
     const client = this.client.stats
     return {
@@ -153,6 +163,15 @@ export class OrderedDelivery {
     return true
   }
 
+  /**
+   * Stops the window from the caller's side (its checkpoint could not be saved): push() answers
+   * false from now on, a push waiting for room included; sends under way settle as they would.
+   */
+  halt(): void {
+    this.stoppedFlag = true
+    this.wakeWaiters()
+  }
+
   /** Marks every offset below `nextOffset` as read; those not pushed need no delivery. */
   scanned(nextOffset: number): void {
     if (nextOffset > this.position) this.position = nextOffset
@@ -193,6 +212,10 @@ export class OrderedDelivery {
         this.failureRecord.gone = true
       }
     }
+    this.wakeWaiters()
+  }
+
+  private wakeWaiters(): void {
     const waiters = this.waiters
     this.waiters = []
     for (const wake of waiters) wake()
