@@ -143,7 +143,7 @@ ${table}
 ${sizes}
 ${all}
 
-Where the time goes: kcat hands librdkafka's buffers straight to its output, while \`topic backup\` gets every record from the client library as a JavaScript object (\`consume(n)\`: copied key and value Buffers, header objects), encodes it into a frame, hashes its canonical encoding (sha256) and gzips 4 MiB chunks on libuv's threadpool (level 6: the same work as \`gzip -6\`). A CPU profile of a 100,000-record backup (\`--no-configs --cpu-prof\`, same machine) showed the main thread ~2.8 s in native code (the client building message objects), ~1.5 s in garbage collection, and under 0.5 s in the backup's own code (frames, sha256, copies). \`topic verify --topic\` reads the same records without compressing: its time is the reading cost alone. With configs, Apache Kafka's ConfigCommand runs in a JVM alongside the read (about 1.5 CPU s).`)
+Where the time goes: kcat hands librdkafka's buffers straight to its output, while \`topic backup\` takes each batch packed from the client (\`consumePacked\`), encodes every record into a frame, hashes its canonical encoding (sha256) and gzips 4 MiB chunks on libuv's threadpool (level 6: the same work as \`gzip -6\`). \`topic verify --topic\` reads the same records without compressing: its time is the reading cost alone. With configs, Apache Kafka's ConfigCommand runs in a JVM alongside the read (about 1.8 CPU s here).`)
   console.log(table)
   console.log(sizes)
   console.log(all)

@@ -200,30 +200,23 @@ ${table}
 
 By server CPU alone, one free core would serve about ${count(1e6 / single.cpuMicrosPerRequest)} requests/s with one event per request (the do-nothing floor: ${count(1e6 / floor.cpuMicrosPerRequest)}) and about ${count(1e6 / (hundred.cpuMicrosPerRequest / 100))} events/s with 100 per request (kcat: ${count(1e6 / kcatCpu)} events/s per second of its own CPU), before the broker and the load generator take their share of the same two cores.
 
-Where the misses come from (measured while profiling, same machine, same load):
+Where the misses come from (measured while profiling):
 
-- **The machine, first**: these 2 cores are shared with seven other sessions' brokers, builds and
-  tests (load average 18-45 while this was measured). The do-nothing fastify floor itself stays far
-  below 8,000 requests/s here, so the requests/s target cannot be shown on this machine in this
-  state; when \`ingest serve\` matches or beats the floor's requests/s, neither server is what sets
-  the rate: autocannon (in the benchmark's own process) and the scheduler are. The steadier figure
-  is the server CPU per request: one free core serves about 1 s / that. Against the floor, the
-  extra per request is the Kafka client library's per-message cost plus the request's own work.
-- **Per message, the client library**: a bare producer from \`@confluentinc/kafka-javascript\` with
-  the same settings costs 7.5-8.5 µs of CPU per 0.8 KB message (all threads: the native
-  \`produce()\` call, librdkafka's threads, and one JavaScript delivery report object per message),
-  and 9.9-10.9 µs when each message carries the opaque the server needs to route its report to
-  the request waiting for it. kcat spends 4 µs per event in all.
-- **Per event, the server**: every event is parsed (JSON.parse) before any is produced, so a
-  request with a bad line writes nothing; with 100 events per request the main thread spends
-  about 20 µs per event (\`--cpu-prof\`: parsing 18% self time, \`produce()\` 14%, delivery
-  reports and GC most of the rest; the server's own bookkeeping, metrics and answers under 7%).
-- **Latency bounds each connection**: a request's events wait for acks=all from a broker that is
-  itself starved of CPU here (the server's own produce-latency histogram averaged 110 ms at 16
-  connections of 100 events); 64 connections did not raise the rate, the two cores being busy.
-- \`log produce\`, which pays the same per-message costs without any HTTP, reaches 0.38x kcat in
-  the toolkit section above; 0.5x kcat for HTTP ingest needs a batch produce API in the client
-  library (one call and one report per batch), like \`log read\` needs a batch consume one.`)
+- **The machine**: on a shared machine (load average 18-45, other sessions' brokers, builds and
+  tests) the do-nothing fastify floor itself fell below 2,000 requests/s; the steadier figure is
+  the server CPU per request: one free core serves about 1 s / that.
+- **Per message, the client library**: with the per-record \`produce()\` and one JavaScript delivery
+  report per message, a bare producer cost 7.5-10.9 µs of CPU per 0.8 KB message; the server now
+  hands each request's events to the patched client's \`produceBatch\` in one call and gets one
+  callback per request (acknowledged count, failures by index): 4.4 µs per event in process for
+  batches of 100. kcat spends 3-4 µs per event in all.
+- **Per event, the server**: every event of a request is checked (the same grammar-checking field
+  scan as \`log produce\`, falling back to \`JSON.parse\` when unsure) before any is produced, so a
+  request with a bad line writes nothing; then the events are packed into the batch. With 100
+  events per request the server spends about 7 µs of CPU per event (16-20 µs before the batch
+  produce), HTTP parsing and answers included.
+- **Latency bounds each connection**: a request's events wait for acks=all from the broker on the
+  same 2 cores; more connections do not raise the rate once the two cores are busy.`)
   console.log(table)
   const admin = await connectAdmin(resolveSettings({brokers: BROKERS}))
   await Promise.all(Object.values(topics).map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve()))))

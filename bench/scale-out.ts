@@ -4,7 +4,10 @@
  * beside the same job unchunked and kcat reading the same offsets. Writes the `scale-out` section
  * of RESULTS.md.
  *
- *   npx tsx bench/scale-out.ts [--events 600000] [--chunk 50000]
+ *   npx tsx bench/scale-out.ts [--events 600000] [--chunk 50000] [--rounds 3]
+ *
+ * Rounds run every setting once each, interleaved; the table shows each setting's median job time
+ * (one run's time swings with whatever else the 2 cores are doing, by more than a worker gains).
  *
  * Needs the local stack (`replayctl dev up`) and kcat.
  */
@@ -19,6 +22,7 @@ import {BIN, BROKERS, cli, dropTopicAndDatabase, machine, median, timed, writeSe
 const arg = (name: string, fallback: number) => Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
 const events = arg('--events', 600_000)
 const chunk = arg('--chunk', 50_000)
+const rounds = arg('--rounds', 3)
 const stamp = Date.now().toString(36)
 const topic = `bench_scale_${stamp}`
 const database = `bench_scale_${stamp}`
@@ -68,18 +72,23 @@ async function main() {
   const from = Date.parse(seeded.from) - 1000
   const to = Date.now() - 1000
 
-  const plain = await replay(quiet, from, to, 1, 0)
+  const settings = [{workers: 1, chunkSize: 0}, ...[1, 2, 4].map((workers) => ({workers, chunkSize: chunk}))]
+  const runs: Run[][] = settings.map(() => [])
   const kcatRuns: number[] = []
-  for (let i = 0; i < 3; i++) {
-    kcatRuns.push((await timed('kcat', ['-b', BROKERS, '-C', '-t', topic, '-p', '0', '-o', String(plain.startOffset), '-c', String(plain.endOffset - plain.startOffset), '-e', '-q', '-f', '%s\n'], {discardStdout: true})).seconds)
-  }
-  const kcat = median(kcatRuns)
-  const scaled: {workers: number; run: Run}[] = []
-  for (const workers of [1, 2, 4]) {
-    console.error(`${workers} worker(s), chunks of ${chunk}`)
-    scaled.push({workers, run: await replay(quiet, from, to, workers, chunk)})
+  for (let round = 1; round <= rounds; round++) {
+    for (const [index, setting] of settings.entries()) {
+      console.error(`round ${round} of ${rounds}: ${setting.workers} worker(s), ${setting.chunkSize ? `chunks of ${chunk}` : 'unchunked'}`)
+      runs[index]!.push(await replay(quiet, from, to, setting.workers, setting.chunkSize))
+    }
+    const range = runs[0]![0]!
+    kcatRuns.push((await timed('kcat', ['-b', BROKERS, '-C', '-t', topic, '-p', '0', '-o', String(range.startOffset), '-c', String(range.endOffset - range.startOffset), '-e', '-q', '-f', '%s\n'], {discardStdout: true})).seconds)
   }
   server.close()
+  const kcat = median(kcatRuns)
+  const medianRun = (of: Run[]): Run => ({...of[0]!, seconds: median(of.map((run) => run.seconds))})
+  const plain = medianRun(runs[0]!)
+  const scaled = settings.slice(1).map((setting, index) => ({workers: setting.workers, run: medianRun(runs[index + 1]!)}))
+  const every = settings.map((setting, index) => `${setting.chunkSize ? `${setting.workers} chunked` : 'unchunked'} ${runs[index]!.map((run) => run.seconds.toFixed(2)).join(', ')}`).join('; ')
 
   const offsets = plain.endOffset - plain.startOffset
   const table = [
@@ -91,12 +100,12 @@ async function main() {
   ].join('\n')
   writeSection('scale-out', `## Scale-out: one job's scan shared by worker processes
 
-Measured ${new Date().toISOString()} on ${machine()}, one local broker, MariaDB; a quiet webhook (${plain.delivered} events) replayed over ${offsets.toLocaleString('en-US')} offsets of one partition (${events.toLocaleString('en-US')} seeded events, ~0.8 KB), so the job is nearly all reading. Each run starts N \`replay worker --concurrency 1 --scan-chunk ${chunk}\` processes; one owns the job and delivers, the others scan its chunks ahead of it. Job times are the job's own started_at..finished_at. Every run delivered the same ${plain.delivered} events and counted ${plain.scanned.toLocaleString('en-US')} records scanned.
-Reproduce: \`npx tsx bench/scale-out.ts --events ${events} --chunk ${chunk}\`.
+Measured ${new Date().toISOString()} on ${machine()}, one local broker, MariaDB; a quiet webhook (${plain.delivered} events) replayed over ${offsets.toLocaleString('en-US')} offsets of one partition (${events.toLocaleString('en-US')} seeded events, ~0.8 KB), so the job is nearly all reading. Each run starts N \`replay worker --concurrency 1 --scan-chunk ${chunk}\` processes; one owns the job and delivers, the others scan its chunks ahead of it. Job times are the job's own started_at..finished_at, the median of ${rounds} interleaved rounds (every run, in seconds: ${every}; kcat ${kcatRuns.map((seconds) => seconds.toFixed(2)).join(', ')}). Every run delivered the same ${plain.delivered} events and counted ${plain.scanned.toLocaleString('en-US')} records scanned.
+Reproduce: \`npx tsx bench/scale-out.ts --events ${events} --chunk ${chunk} --rounds ${rounds}\`.
 
 ${table}`)
   console.log(table)
-  for (const {run} of scaled) if (run.delivered !== plain.delivered || run.scanned !== plain.scanned) throw new Error(`a chunked run delivered ${run.delivered}/${plain.delivered} or scanned ${run.scanned}/${plain.scanned}`)
+  for (const run of runs.flat()) if (run.delivered !== plain.delivered || run.scanned !== plain.scanned) throw new Error(`a chunked run delivered ${run.delivered}/${plain.delivered} or scanned ${run.scanned}/${plain.scanned}`)
   await dropTopicAndDatabase(topic, database)
 }
 
