@@ -105,3 +105,38 @@ export async function deleteTopics(topics: string[]): Promise<void> {
     admin.disconnect()
   }
 }
+
+export interface StockRecord {
+  /** null: where the producer's partitioner puts the key */
+  partition: number | null
+  key: Buffer | null
+  value: Buffer | null
+  timestamp: number
+  headers?: {[name: string]: Buffer | string | null}[]
+}
+
+/**
+ * Writes records through the client's stock per-record produce() and waits for every delivery
+ * report: the path the client patch's batch methods are compared against.
+ */
+export async function produceStock(topic: string, count: number, recordAt: (index: number) => StockRecord): Promise<void> {
+  const {connectProducer, disconnect} = await import('../src/core/kafka/client.js')
+  const producer = await connectProducer(testSettings(), {extra: {'linger.ms': 5}})
+  try {
+    let acknowledged = 0
+    let failure: unknown = null
+    producer.on('delivery-report', (error) => {
+      if (error) failure ??= error
+      acknowledged++
+    })
+    producer.setPollInterval(10)
+    for (let index = 0; index < count; index++) {
+      const record = recordAt(index)
+      producer.produce(topic, record.partition, record.value, record.key, record.timestamp, undefined, record.headers as never)
+    }
+    while (acknowledged < count) await new Promise((resolve) => setTimeout(resolve, 20))
+    if (failure) throw failure
+  } finally {
+    await disconnect(producer)
+  }
+}

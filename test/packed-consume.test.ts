@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import {createRequire} from 'node:module'
 import {after, before, describe, it} from 'node:test'
 
-import {connectConsumer, connectProducer, disconnect, loadNative, type Consumer, type Message, type PackedMessageBatch} from '../src/core/kafka/client.js'
+import {connectConsumer, disconnect, loadNative, type Consumer, type Message, type PackedMessageBatch} from '../src/core/kafka/client.js'
 import {readPackedRanges, readRanges} from '../src/core/kafka/range-reader.js'
 import {UserError} from '../src/core/shared/errors.js'
-import {deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
+import {deleteTopics, produceStock, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * The client patch (patches/@confluentinc+kafka-javascript+1.10.1.patch): consumePacked must hand
@@ -28,19 +28,7 @@ function recordFor(index: number): {key: Buffer | null; value: Buffer | null; he
 
 before(async () => {
   assert.equal((await runCli(['topic', 'create', topic, '--partitions', String(PARTITIONS), '--json'])).code, 0)
-  const producer = await connectProducer(testSettings(), {extra: {'linger.ms': 5}})
-  let acknowledged = 0
-  producer.on('delivery-report', (error) => {
-    assert.ifError(error)
-    acknowledged++
-  })
-  producer.setPollInterval(10)
-  for (let index = 0; index < RECORDS; index++) {
-    const record = recordFor(index)
-    producer.produce(topic, index % PARTITIONS, record.value, record.key, record.timestamp, undefined, record.headers as never)
-  }
-  while (acknowledged < RECORDS) await new Promise((resolve) => setTimeout(resolve, 20))
-  await disconnect(producer)
+  await produceStock(topic, RECORDS, (index) => ({...recordFor(index), partition: index % PARTITIONS}))
 })
 
 after(async () => {

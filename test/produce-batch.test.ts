@@ -5,7 +5,7 @@ import {connectConsumer, connectProducer, disconnect, KafkaCode, loadNative, typ
 import {murmur2} from '../src/core/kafka/partitioner.js'
 import {type Headers, RecordBatch} from '../src/core/kafka/record-batch.js'
 import {RecordWriter} from '../src/core/kafka/record-writer.js'
-import {deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
+import {deleteTopics, produceStock, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * The client patch's produceBatch (patches/@confluentinc+kafka-javascript+1.10.1.patch): what it
@@ -100,22 +100,10 @@ describe('produceBatch (client patch)', () => {
   before(async () => {
     stockTopic = await createTopic('batch-stock')
     batchTopic = await createTopic('batch-new')
-    const producer = await connectProducer(testSettings(), {extra: {'linger.ms': 5}})
-    try {
-      let acknowledged = 0
-      producer.on('delivery-report', (error) => {
-        assert.ifError(error)
-        acknowledged++
-      })
-      producer.setPollInterval(10)
-      for (let index = 0; index < RECORDS; index++) {
-        const record = recordFor(index)
-        producer.produce(stockTopic, record.partition < 0 ? null : record.partition, record.value, record.key, record.timestamp, undefined, record.headers as never)
-      }
-      while (acknowledged < RECORDS) await new Promise((resolve) => setTimeout(resolve, 20))
-    } finally {
-      await disconnect(producer)
-    }
+    await produceStock(stockTopic, RECORDS, (index) => {
+      const record = recordFor(index)
+      return {...record, partition: record.partition < 0 ? null : record.partition}
+    })
   })
 
   it('is the patched build: the native method is there', async () => {

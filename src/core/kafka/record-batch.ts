@@ -52,21 +52,9 @@ export class RecordBatch {
     const at = this.length * RECORD_STRIDE
     const index = this.index
     index[at] = partition
-    if (key === null) {
-      index[at + 1] = 0
-      index[at + 2] = -1
-    } else {
-      index[at + 1] = this.bytes
-      index[at + 2] = this.append(key)
-    }
-    if (value === null) {
-      index[at + 3] = 0
-      index[at + 4] = -1
-    } else {
-      index[at + 3] = this.bytes
-      index[at + 4] = this.append(value)
-      this.valueBytes += value.length
-    }
+    this.place(index, at + 1, key)
+    this.place(index, at + 3, value)
+    this.valueBytes += value?.length ?? 0
     index[at + 5] = timestamp ?? 0
     if (headers?.length) {
       if (headers !== this.lastHeaders) this.packHeaders(headers)
@@ -77,6 +65,17 @@ export class RecordBatch {
       index[at + 7] = 0
     }
     this.length++
+  }
+
+  /** Appends bytes and writes their start and length at index[at], index[at + 1] (null: 0, -1). */
+  private place(index: Float64Array, at: number, bytes: Buffer | string | null): void {
+    if (bytes === null) {
+      index[at] = 0
+      index[at + 1] = -1
+    } else {
+      index[at] = this.bytes
+      index[at + 1] = this.append(bytes)
+    }
   }
 
   /** Copies bytes (a string as UTF-8) to the end of `data`; returns their length. */
@@ -109,11 +108,8 @@ export class RecordBatch {
     for (const header of headers) {
       const name = Object.keys(header)[0]!
       const at = this.headers * HEADER_STRIDE
-      this.headerIndex[at] = this.bytes
-      this.headerIndex[at + 1] = this.append(name)
-      const value = header[name]!
-      this.headerIndex[at + 2] = value === null ? 0 : this.bytes
-      this.headerIndex[at + 3] = value === null ? -1 : this.append(value)
+      this.place(this.headerIndex, at, name)
+      this.place(this.headerIndex, at + 2, header[name] ?? null)
       this.headers++
     }
   }
