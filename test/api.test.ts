@@ -2,14 +2,14 @@ import assert from 'node:assert/strict'
 import {type ChildProcess, spawn} from 'node:child_process'
 import {createServer, type Server} from 'node:http'
 import {connect, type AddressInfo} from 'node:net'
-import {after, before, describe, test} from 'node:test'
+import {before, describe, test} from 'node:test'
 
 import {request} from 'undici'
 
 import {crcResponseToken} from '../src/core/webhooks/signing.js'
-import {BIN, BROKERS, deleteTopics, isOneLineError, runCli} from './helpers.js'
-import {assertCovers, eventBodies, isCompletion, MINUTE, scenario, Stack, waitFor, Workers, withWorkers, type Scenario} from './replay-harness.js'
-import {type Receiver, type ReceiverOptions, startReceiver} from './webhook-receiver.js'
+import {BIN, BROKERS, isOneLineError, runCli} from './helpers.js'
+import {assertCovers, eventBodies, isCompletion, MINUTE, replayTestFile, scenario, type Scenario, waitFor, withWorkers} from './replay-harness.js'
+import {type ReceiverOptions} from './webhook-receiver.js'
 
 /**
  * The Replay API through the real server process (`replayctl api serve`), the real MariaDB and
@@ -23,10 +23,13 @@ const SCOPED = 'scoped-token-0123456789abcdef'
 const LIMITED = 'limited-token-0123456789abcdef'
 const SCOPED_HOOK = 'api-scoped-hook'
 
-const stack = new Stack()
-const workers = new Workers(stack)
-const receivers: Receiver[] = []
 const servers: ApiProcess[] = []
+const {stack, workers, receiver} = replayTestFile(SECRET, {
+  beforeCleanup: async () => {
+    for (const server of servers) if (server.child.exitCode === null) server.child.kill('SIGKILL')
+    await Promise.all(servers.map((server) => server.exited))
+  },
+})
 let api: ApiProcess
 let s: Scenario
 
@@ -118,29 +121,13 @@ function assertTwitterError(response: {status: number; json: any; text: string},
   assert.equal(typeof response.json.errors[0].message, 'string')
 }
 
-async function receiver(options: Partial<ReceiverOptions> = {}): Promise<Receiver> {
-  const started = await startReceiver({secret: SECRET, ...options})
-  receivers.push(started)
-  return started
-}
-
 async function register(id: string, url: string, token = ADMIN) {
   return call('POST', registerPath(url, id), {token, body: {secret: SECRET}})
 }
 
 before(async () => {
-  await stack.open()
   s = await scenario(stack, {partitions: 2, unique: 120, duplicates: 10, outside: 10, neighbours: 30, elsewhere: 30})
   api = await new ApiProcess(['--topic', s.topic], {REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1'}).ready()
-})
-
-after(async () => {
-  await workers.killAll()
-  for (const server of servers) if (server.child.exitCode === null) server.child.kill('SIGKILL')
-  await Promise.all(servers.map((server) => server.exited))
-  await Promise.all(receivers.map((r) => r.close().catch(() => {})))
-  await deleteTopics(stack.topics).catch(() => {})
-  await stack.close()
 })
 
 describe('replay API over HTTP', () => {
@@ -238,8 +225,7 @@ describe('replay API over HTTP', () => {
 
     // 214: a webhook that failed its CRC check is invalid until re-validated.
     const flaky: ReceiverOptions = {secret: SECRET}
-    const flakyHook = await startReceiver(flaky)
-    receivers.push(flakyHook)
+    const flakyHook = await receiver(flaky)
     assert.equal((await register('api-flaky-hook', flakyHook.url)).status, 200)
     flaky.crcSecret = 'not-the-secret'
     assertTwitterError(await call('PUT', webhookPath('api-flaky-hook')), 400, 214, 're-validation with a wrong answer')

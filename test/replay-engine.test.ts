@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {after, before, describe, test} from 'node:test'
+import {describe, test} from 'node:test'
 
 import {connectAdmin} from '../src/core/kafka/client.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
@@ -7,18 +7,16 @@ import {writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {apacheTool, BROKERS, deleteTopics, isOneLineError, testSettings, uniqueName} from './helpers.js'
-import {counts, eventBodies, HOUR, idsInPartition, isCompletion, pastRange, produceLines, readPartition, scenario, Stack, waitFor, Workers, withWorkers} from './replay-harness.js'
-import {delay, type Receiver, startReceiver} from './webhook-receiver.js'
+import {apacheTool, BROKERS, isOneLineError, testSettings, uniqueName} from './helpers.js'
+import {counts, eventBodies, HOUR, idsInPartition, isCompletion, pastRange, produceLines, readPartition, replayTestFile, scenario, waitFor, withWorkers} from './replay-harness.js'
+import {delay} from './webhook-receiver.js'
 
 /**
  * The replay engine's promises to a receiver, end to end with worker processes: how many events a
  * crash sends twice (--max-ahead), what order arrives at each --max-in-flight.
  */
 const SECRET = 'whsec_' + Buffer.from('replayctl-engine-secret-0123456789').toString('base64')
-const stack = new Stack()
-const workers = new Workers(stack)
-const receivers: Receiver[] = []
+const {stack, workers, receiver} = replayTestFile(SECRET)
 
 /** Grows a topic's partition count with the Kafka admin client's createPartitions. */
 async function growPartitions(topic: string, count: number): Promise<void> {
@@ -35,23 +33,6 @@ function movingWebhookId(before: number, after: number): string {
   const base = uniqueName('wh').replace(/_/g, '-')
   for (let i = 0; ; i++) if (partitionFor(`${base}-${i}`, before) !== partitionFor(`${base}-${i}`, after)) return `${base}-${i}`
 }
-
-async function receiver(handler?: Parameters<typeof startReceiver>[0]['handler']): Promise<Receiver> {
-  const started = await startReceiver({secret: SECRET, handler})
-  receivers.push(started)
-  return started
-}
-
-before(async () => {
-  await stack.open()
-})
-
-after(async () => {
-  await workers.killAll()
-  await Promise.all(receivers.map((r) => r.close().catch(() => {})))
-  await deleteTopics(stack.topics).catch(() => {})
-  await stack.close()
-})
 
 describe('replay engine bounds', () => {
   test('a stuck event: delivery runs at most --max-ahead past it; after kill -9 another worker finishes, re-sending fewer than 2 x max-ahead + 3 x max-in-flight', async () => {

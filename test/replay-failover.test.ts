@@ -1,29 +1,26 @@
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
 import type {ServerResponse} from 'node:http'
-import {after, before, describe, test} from 'node:test'
+import {describe, test} from 'node:test'
 import {promisify} from 'node:util'
 
 import mysql from 'mysql2/promise'
 
-import {deleteTopics} from './helpers.js'
-import {assertCovers, ConnectionOwners, counts, eventBodies, isCompletion, processState, scenario, Stack, waitFor, Workers, withWorkers} from './replay-harness.js'
-import {delay, type Receiver, startReceiver} from './webhook-receiver.js'
+import {assertCovers, ConnectionOwners, counts, eventBodies, isCompletion, processState, replayTestFile, scenario, waitFor, withWorkers} from './replay-harness.js'
+import {delay} from './webhook-receiver.js'
 
 /**
  * The replay engine when things break: workers killed or frozen, the broker and the database
  * restarted under a running job. Real broker, real MariaDB, workers as processes, real receivers.
  */
 const SECRET = 'failover-secret'
-const stack = new Stack()
-const workers = new Workers(stack)
-const receivers: Receiver[] = []
-
-async function receiver(handler?: Parameters<typeof startReceiver>[0]['handler']): Promise<Receiver> {
-  const started = await startReceiver({secret: SECRET, handler})
-  receivers.push(started)
-  return started
-}
+// Whatever a test broke, the stack is left running for the next file.
+const {stack, workers, receiver} = replayTestFile(SECRET, {
+  beforeCleanup: async () => {
+    if (!(await mariadbUp())) await startMariadb()
+    await brokerUp()
+  },
+})
 
 /** A receiver that takes `ms` to answer each event: enough to keep a job busy for a few seconds. */
 const slow = (ms: number) => async (_request: unknown, res: ServerResponse) => {
@@ -61,20 +58,6 @@ async function brokerUp(): Promise<void> {
   assert.equal(result.code, 0, result.stderr)
   await waitFor('the broker to be healthy', async () => (await brokerStatus()).healthy, 60_000, 500)
 }
-
-before(async () => {
-  await stack.open()
-})
-
-after(async () => {
-  await workers.killAll()
-  // Whatever happened, leave the stack running for the next file.
-  if (!(await mariadbUp())) await startMariadb()
-  await brokerUp()
-  await Promise.all(receivers.map((r) => r.close().catch(() => {})))
-  await deleteTopics(stack.topics).catch(() => {})
-  await stack.close()
-})
 
 describe('replay failover', () => {
   test('kill -9 mid-job: another worker takes the job over from its checkpoint; nothing lost, little re-sent', async (t) => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {after, before} from 'node:test'
 import {type ChildProcess, spawn} from 'node:child_process'
 import {readdirSync, readFileSync, readlinkSync} from 'node:fs'
 import {hostname} from 'node:os'
@@ -9,8 +10,8 @@ import {openPool, type Pool} from '../src/core/db/database.js'
 import {getJob, type ReplayJob} from '../src/core/replay/jobs/index.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {readRanges} from '../src/core/kafka/range-reader.js'
-import {BIN, BROKERS, type CliResult, runCli, testSettings, uniqueName} from './helpers.js'
-import type {ReceivedRequest, Receiver} from './webhook-receiver.js'
+import {BIN, BROKERS, type CliResult, deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
+import {type Handler, type ReceivedRequest, type Receiver, type ReceiverOptions, startReceiver} from './webhook-receiver.js'
 
 /**
  * End-to-end harness for the replay engine: a database of its own per test file, topics filled
@@ -573,5 +574,42 @@ export function processState(pid: number): string | null {
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!
   } catch {
     return null
+  }
+}
+
+/**
+ * What every replay test file sets up: a Stack of its own, its Workers, and receivers signing with
+ * `secret`. Registers the file's hooks: the stack opens before the first test; after the last,
+ * the workers are killed, `beforeCleanup` runs (a file that breaks the stack on purpose puts it
+ * back, one with servers of its own stops them), then the receivers close, the file's topics are
+ * deleted and the stack closes.
+ */
+export function replayTestFile(secret: string, options: {beforeCleanup?: () => Promise<void>} = {}) {
+  const stack = new Stack()
+  const workers = new Workers(stack)
+  const receivers: Receiver[] = []
+  before(() => stack.open())
+  after(async () => {
+    await workers.killAll()
+    await options.beforeCleanup?.()
+    await Promise.all(receivers.map((receiver) => receiver.close().catch(() => {})))
+    await deleteTopics(stack.topics).catch(() => {})
+    await stack.close()
+  })
+  return {
+    stack,
+    workers,
+    /**
+     * A receiver checking `secret` unless the options name another, closed after the file. An
+     * options object is handed over as it is: the receiver reads it per request, so a test may
+     * change its crcSecret later.
+     */
+    async receiver(handlerOrOptions: Handler | Partial<ReceiverOptions> = {}): Promise<Receiver> {
+      const options = typeof handlerOrOptions === 'function' ? {handler: handlerOrOptions} : handlerOrOptions
+      options.secret ??= secret
+      const started = await startReceiver(options as ReceiverOptions)
+      receivers.push(started)
+      return started
+    },
   }
 }

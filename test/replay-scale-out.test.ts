@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict'
 import type {ServerResponse} from 'node:http'
-import {after, before, describe, test} from 'node:test'
+import {describe, test} from 'node:test'
 
 import {claimChunk, finishChunk, listChunks, planChunks} from '../src/core/replay/chunks/index.js'
 import {getJob} from '../src/core/replay/jobs/index.js'
 import {jobMatcher, readChunked, scanChunk} from '../src/core/replay/scan-chunks.js'
-import {deleteTopics, testSettings} from './helpers.js'
-import {counts, eventBodies, isCompletion, scenario, Stack, waitFor, Workers, withWorkers} from './replay-harness.js'
-import {type Receiver, startReceiver} from './webhook-receiver.js'
+import {testSettings} from './helpers.js'
+import {counts, eventBodies, isCompletion, replayTestFile, scenario, waitFor, withWorkers} from './replay-harness.js'
 
 /**
  * Scale-out scanning: a large job's range is cut into chunks that idle workers scan while the
@@ -15,20 +14,7 @@ import {type Receiver, startReceiver} from './webhook-receiver.js'
  * which chunk, never on how fast.
  */
 const SECRET = 'whsec_' + Buffer.from('replayctl-scale-out-secret-0123').toString('base64')
-const stack = new Stack()
-const workers = new Workers(stack)
-const receivers: Receiver[] = []
-
-before(async () => {
-  await stack.open()
-})
-
-after(async () => {
-  await workers.killAll()
-  await Promise.all(receivers.map((r) => r.close().catch(() => {})))
-  await deleteTopics(stack.topics).catch(() => {})
-  await stack.close()
-})
+const {stack, workers, receiver} = replayTestFile(SECRET)
 
 describe('replay scale-out over scan chunks', () => {
   test('helpers scan the chunks ahead of the owner; the receiver gets every event once, in log order', async () => {
@@ -39,17 +25,13 @@ describe('replay scale-out over scan chunks', () => {
       let release!: () => void
       const released = new Promise<void>((resolve) => (release = resolve))
       const held: ServerResponse[] = []
-      const hook = await startReceiver({
-        secret: SECRET,
-        handler: async (_request, res) => {
-          if (held.length === 0) {
-            held.push(res)
-            await released
-          }
-          res.writeHead(200).end('ok')
-        },
+      const hook = await receiver(async (_request, res) => {
+        if (held.length === 0) {
+          held.push(res)
+          await released
+        }
+        res.writeHead(200).end('ok')
       })
-      receivers.push(hook)
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
 
@@ -103,19 +85,15 @@ describe('replay scale-out over scan chunks', () => {
       let release!: () => void
       const released = new Promise<void>((resolve) => (release = resolve))
       let first = true
-      const hook = await startReceiver({
-        secret: SECRET,
-        handler: async (_request, res) => {
-          if (first) {
-            first = false
-            await released
-          }
-          // Slow enough that the kill lands mid-range.
-          await new Promise((resolve) => setTimeout(resolve, 10))
-          res.writeHead(200).end('ok')
-        },
+      const hook = await receiver(async (_request, res) => {
+        if (first) {
+          first = false
+          await released
+        }
+        // Slow enough that the kill lands mid-range.
+        await new Promise((resolve) => setTimeout(resolve, 10))
+        res.writeHead(200).end('ok')
       })
-      receivers.push(hook)
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
       const chunkArgs = ['--scan-chunk', '500', '--max-in-flight', '1', '--max-ahead', '1', '--concurrency', '1']
@@ -154,15 +132,11 @@ describe('replay scale-out over scan chunks', () => {
       let release!: () => void
       const released = new Promise<void>((resolve) => (release = resolve))
       let held = 0
-      const hook = await startReceiver({
-        secret: SECRET,
-        handler: async (_request, res) => {
-          held++
-          await released
-          res.writeHead(200).end('ok')
-        },
+      const hook = await receiver(async (_request, res) => {
+        held++
+        await released
+        res.writeHead(200).end('ok')
       })
-      receivers.push(hook)
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
       const owner = workers.start(['--scan-chunk', '500', '--max-in-flight', '1', '--concurrency', '1'])
@@ -185,14 +159,10 @@ describe('replay scale-out over scan chunks', () => {
       const s = await scenario(stack, {partitions: 2, unique: 20, neighbours: 3000})
       let release!: () => void
       const released = new Promise<void>((resolve) => (release = resolve))
-      const hook = await startReceiver({
-        secret: SECRET,
-        handler: async (request, res) => {
-          if (!isCompletion(request.body)) await released
-          res.writeHead(isCompletion(request.body) ? 200 : 400).end('no')
-        },
+      const hook = await receiver(async (request, res) => {
+        if (!isCompletion(request.body)) await released
+        res.writeHead(isCompletion(request.body) ? 200 : 400).end('no')
       })
-      receivers.push(hook)
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic, ['--max-attempts', '1'])
       const owner = workers.start(['--scan-chunk', '500', '--max-in-flight', '1', '--concurrency', '1', '--delivery-attempts', '1'])

@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict'
 import type {ServerResponse} from 'node:http'
-import {after, before, describe, test} from 'node:test'
+import {describe, test} from 'node:test'
 
 import {jobStatus} from '../src/core/replay/jobs-service.js'
-import {deleteTopics, uniqueName} from './helpers.js'
-import {pastRange, scenario, Stack, Workers, withWorkers} from './replay-harness.js'
-import {delay, type Receiver, startReceiver} from './webhook-receiver.js'
+import {uniqueName} from './helpers.js'
+import {pastRange, replayTestFile, scenario, withWorkers} from './replay-harness.js'
+import {delay} from './webhook-receiver.js'
 
 /** `replay status` rates: measured over delivery, never over the time a job sat queued. */
 const SECRET = 'whsec_' + Buffer.from('replayctl-status-secret-01234567').toString('base64')
-const stack = new Stack()
-const workers = new Workers(stack)
-const receivers: Receiver[] = []
-
-before(() => stack.open())
-after(async () => {
-  await workers.killAll()
-  await Promise.all(receivers.map((r) => r.close().catch(() => {})))
-  await deleteTopics(stack.topics).catch(() => {})
-  await stack.close()
-})
+const {stack, workers, receiver} = replayTestFile(SECRET)
 
 /** A job row put where a test wants it: queued long ago, in its second run, with known counts. */
 async function fakeJob(topic: string, set: string): Promise<number> {
@@ -80,11 +70,10 @@ describe('replay status rates', () => {
   test('end to end: a job queued for seconds before a worker starts is rated over its delivery only', async () => {
     await withWorkers(workers, async () => {
       const s = await scenario(stack, {partitions: 3, unique: 40})
-      const hook = await startReceiver({secret: SECRET, handler: async (_request: unknown, res: ServerResponse) => {
+      const hook = await receiver(async (_request: unknown, res: ServerResponse) => {
         await delay(25)
         res.writeHead(200).end('ok')
-      }})
-      receivers.push(hook)
+      })
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
       await delay(4000)

@@ -1,33 +1,17 @@
 import assert from 'node:assert/strict'
-import {after, before, describe, test} from 'node:test'
+import {describe, test} from 'node:test'
 
 import {databaseBackoff} from '../src/core/replay/worker.js'
-import {deleteTopics, uniqueName} from './helpers.js'
-import {isCompletion, pastRange, Stack, waitFor, Workers, withWorkers} from './replay-harness.js'
-import {closedPort, type Receiver, startReceiver} from './webhook-receiver.js'
+import {uniqueName} from './helpers.js'
+import {isCompletion, pastRange, replayTestFile, waitFor, withWorkers} from './replay-harness.js'
+import {closedPort} from './webhook-receiver.js'
 
 /**
  * The worker loop around the jobs: database errors (back off, log, give up under --once) and the
  * completion event sweeper, against the real MariaDB and workers run as processes.
  */
 const SECRET = 'whsec_' + Buffer.from('replayctl-gaps-secret-0123456789').toString('base64')
-const stack = new Stack()
-const workers = new Workers(stack)
-const receivers: Receiver[] = []
-
-async function receiver(handler?: Parameters<typeof startReceiver>[0]['handler']): Promise<Receiver> {
-  const started = await startReceiver({secret: SECRET, handler})
-  receivers.push(started)
-  return started
-}
-
-before(() => stack.open())
-after(async () => {
-  await workers.killAll()
-  await Promise.all(receivers.map((r) => r.close().catch(() => {})))
-  await deleteTopics(stack.topics).catch(() => {})
-  await stack.close()
-})
+const {stack, workers, receiver} = replayTestFile(SECRET)
 
 describe('worker: database errors', () => {
   test('backoff doubles from the poll interval and is capped at 30 s', () => {

@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict'
 import type {ServerResponse} from 'node:http'
-import {after, before, describe, test} from 'node:test'
+import {describe, test} from 'node:test'
 
 import {eventKey} from '../src/core/replay/dedup.js'
 import {messageIdFor} from '../src/core/replay/delivery/index.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {submitReplay} from '../src/core/replay/jobs-service.js'
 import {addWebhook} from '../src/core/webhooks/store.js'
-import {deleteTopics, isOneLineError, testSettings, uniqueName, type CliResult} from './helpers.js'
-import {
-  assertCovers, buildEvents, ConnectionOwners, counts, eventBodies, expectation, isCompletion, pastRange, produceLines, readPartition, scenario, settledCount, Stack, waitFor, Workers,
-  withWorkers, type Scenario,
-} from './replay-harness.js'
-import {closedPort, delay, type Receiver, startReceiver} from './webhook-receiver.js'
+import {isOneLineError, testSettings, uniqueName, type CliResult} from './helpers.js'
+import {assertCovers, buildEvents, ConnectionOwners, counts, eventBodies, expectation, isCompletion, pastRange, produceLines, readPartition, replayTestFile, scenario, type Scenario, settledCount, waitFor, withWorkers} from './replay-harness.js'
+import {closedPort, delay} from './webhook-receiver.js'
 
 /**
  * The replay engine end to end: the real broker, the real MariaDB, workers run as processes, and
@@ -20,28 +17,9 @@ import {closedPort, delay, type Receiver, startReceiver} from './webhook-receive
  * receiver got, not only what the job row says.
  */
 const SECRET = 'whsec_' + Buffer.from('replayctl-e2e-secret-0123456789ab').toString('base64')
-const stack = new Stack()
-const workers = new Workers(stack)
-const receivers: Receiver[] = []
+const {stack, workers, receiver} = replayTestFile(SECRET)
 /** The bad-input test's results for values of 10,000 characters. */
 let longInputResults: {args: string[]; result: CliResult}[] = []
-
-async function receiver(handler?: Parameters<typeof startReceiver>[0]['handler']): Promise<Receiver> {
-  const started = await startReceiver({secret: SECRET, handler})
-  receivers.push(started)
-  return started
-}
-
-before(async () => {
-  await stack.open()
-})
-
-after(async () => {
-  await workers.killAll()
-  await Promise.all(receivers.map((r) => r.close().catch(() => {})))
-  await deleteTopics(stack.topics).catch(() => {})
-  await stack.close()
-})
 
 describe('replay end to end', () => {
   test('a full replay delivers exactly the unique in-range events, signed, then the completion event', async () => {
