@@ -114,3 +114,24 @@ export async function dropTopicAndDatabase(topic: string, database: string): Pro
   await connection.query(`DROP DATABASE IF EXISTS \`${database}\``)
   await connection.end()
 }
+
+/** `replayctl <args> --json` with `env`, its output parsed. */
+export async function cliJson(args: string[], env: NodeJS.ProcessEnv): Promise<any> {
+  return JSON.parse((await cli([...args, '--json'], {env})).stdout)
+}
+
+/**
+ * Submits a replay, polls `replay status` every `pollMs` until the job ends, and returns its last
+ * status; throws unless the job COMPLETED (a benchmark measures only runs that delivered it all).
+ */
+export async function replayUntilDone(env: NodeJS.ProcessEnv, replay: {webhookId: string; fromMs: number; toMs: number; topic: string}, pollMs: number): Promise<any> {
+  const job = await cliJson(['replay', 'submit', '--webhook-id', replay.webhookId, '--from', String(replay.fromMs), '--to', String(replay.toMs), '--topic', replay.topic], env)
+  for (;;) {
+    const status = await cliJson(['replay', 'status', String(job.id)], env)
+    if (status.terminal) {
+      if (status.state !== 'COMPLETED') throw new Error(`job ${job.id} ended ${status.state}: ${status.lastError}`)
+      return status
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs))
+  }
+}

@@ -22,7 +22,7 @@ import {fileURLToPath} from 'node:url'
 import {DedupCache, xxh64} from '../src/core/replay/dedup.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {webhookIds} from '../src/core/dev/seed.js'
-import {BIN, BROKERS, cli, dropTopicAndDatabase, machine, median, timed, writeSection} from './lib.js'
+import {BIN, BROKERS, cli, cliJson, dropTopicAndDatabase, machine, median, replayUntilDone, timed, writeSection} from './lib.js'
 import {processCpuUs, profileParts, watchThreads} from './cpu-profile.js'
 
 const events = Number(process.argv[process.argv.indexOf('--events') + 1] || 300_000) || 300_000
@@ -60,10 +60,7 @@ async function startReceiver(): Promise<{url: string; pid: number; count: () => 
   }
 }
 
-async function json(args: string[]): Promise<any> {
-  const result = await cli([...args, '--json'], {env})
-  return JSON.parse(result.stdout)
-}
+const json = (args: string[]) => cliJson(args, env)
 
 interface JobRun {
   seconds: number
@@ -78,14 +75,7 @@ interface JobRun {
 
 /** Submits a replay and returns once the (already running) worker has finished it. */
 async function replay(webhookId: string, fromMs: number, toMs: number): Promise<JobRun> {
-  const job = await json(['replay', 'submit', '--webhook-id', webhookId, '--from', String(fromMs), '--to', String(toMs), '--topic', topic])
-  let status: any
-  for (;;) {
-    status = await json(['replay', 'status', String(job.id)])
-    if (status.terminal) break
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  if (status.state !== 'COMPLETED') throw new Error(`job ${job.id} ended ${status.state}: ${status.lastError}`)
+  const status = await replayUntilDone(env, {webhookId, fromMs, toMs, topic}, 100)
   return {
     seconds: (Date.parse(status.finishedAt) - Date.parse(status.startedAt)) / 1000,
     delivered: status.delivered,

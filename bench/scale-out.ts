@@ -17,7 +17,7 @@ import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 
 import {webhookIds} from '../src/core/dev/seed.js'
-import {BIN, BROKERS, cli, dropTopicAndDatabase, machine, median, timed, writeSection} from './lib.js'
+import {BIN, BROKERS, cliJson, dropTopicAndDatabase, machine, median, replayUntilDone, timed, writeSection} from './lib.js'
 
 const arg = (name: string, fallback: number) => Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
 const events = arg('--events', 600_000)
@@ -28,9 +28,7 @@ const topic = `bench_scale_${stamp}`
 const database = `bench_scale_${stamp}`
 const env = {REPLAYCTL_MYSQL_URL: `mysql://root@127.0.0.1:3306/${database}`, REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1', REPLAYCTL_BROKERS: BROKERS}
 
-async function json(args: string[]): Promise<any> {
-  return JSON.parse((await cli([...args, '--json'], {env})).stdout)
-}
+const json = (args: string[]) => cliJson(args, env)
 
 function startWorker(chunkSize: number): ChildProcess {
   return spawn(process.execPath, [BIN, 'replay', 'worker', '--concurrency', '1', '--poll-interval', '100ms', '--scan-chunk', String(chunkSize), '--json'], {env: {...process.env, ...env}, stdio: 'ignore'})
@@ -48,16 +46,13 @@ interface Run {
 async function replay(webhookId: string, fromMs: number, toMs: number, workers: number, chunkSize: number): Promise<Run> {
   const processes = Array.from({length: workers}, () => startWorker(chunkSize))
   await new Promise((resolve) => setTimeout(resolve, 1500))
-  const job = await json(['replay', 'submit', '--webhook-id', webhookId, '--from', String(fromMs), '--to', String(toMs), '--topic', topic])
   let status: any
-  for (;;) {
-    status = await json(['replay', 'status', String(job.id)])
-    if (status.terminal) break
-    await new Promise((resolve) => setTimeout(resolve, 200))
+  try {
+    status = await replayUntilDone(env, {webhookId, fromMs, toMs, topic}, 200)
+  } finally {
+    for (const worker of processes) worker.kill('SIGTERM')
+    await Promise.all(processes.map((worker) => once(worker, 'exit')))
   }
-  for (const worker of processes) worker.kill('SIGTERM')
-  await Promise.all(processes.map((worker) => once(worker, 'exit')))
-  if (status.state !== 'COMPLETED') throw new Error(`job ${job.id} ended ${status.state}: ${status.lastError}`)
   return {seconds: (Date.parse(status.finishedAt) - Date.parse(status.startedAt)) / 1000, scanned: status.scanned, delivered: status.delivered, startOffset: status.startOffset, endOffset: status.endOffset}
 }
 

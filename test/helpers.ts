@@ -2,6 +2,7 @@ import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {fileURLToPath} from 'node:url'
 
+import type {Consumer, Message} from '../src/core/kafka/client.js'
 import {resolveSettings, type Settings} from '../src/core/shared/settings.js'
 
 /**
@@ -139,4 +140,25 @@ export async function produceStock(topic: string, count: number, recordAt: (inde
   } finally {
     await disconnect(producer)
   }
+}
+
+/**
+ * Every record of partitions 0..partitions-1 of the topic, read from offset 0 to each one's end
+ * with `consume` (the stock consume(1000) unless given), sorted by partition and offset.
+ */
+export async function readToEnd(topic: string, partitions: number, consume?: (consumer: Consumer) => Promise<Message[] | undefined>): Promise<Message[]> {
+  const {connectConsumer, disconnect} = await import('../src/core/kafka/client.js')
+  const consumer = await connectConsumer(testSettings())
+  const next = consume ?? ((stock: Consumer) => new Promise<Message[]>((resolve, reject) => stock.consume(1000, (error, batch) => (error ? reject(error) : resolve(batch)))))
+  const eofs = new Set<number>()
+  consumer.on('partition.eof', (eof: {partition: number}) => eofs.add(eof.partition))
+  consumer.assign(Array.from({length: partitions}, (_, partition) => ({topic, partition, offset: 0})))
+  consumer.setDefaultConsumeTimeout(500)
+  const messages: Message[] = []
+  try {
+    while (eofs.size < partitions) messages.push(...((await next(consumer)) ?? []))
+  } finally {
+    await disconnect(consumer)
+  }
+  return messages.sort((a, b) => a.partition - b.partition || a.offset - b.offset)
 }

@@ -5,7 +5,7 @@ import {after, before, describe, it} from 'node:test'
 import {connectConsumer, disconnect, loadNative, type Consumer, type Message, type PackedMessageBatch} from '../src/core/kafka/client.js'
 import {readPackedRanges, readRanges} from '../src/core/kafka/range-reader.js'
 import {UserError} from '../src/core/shared/errors.js'
-import {deleteTopics, produceStock, runCli, testSettings, uniqueName} from './helpers.js'
+import {deleteTopics, produceStock, readToEnd, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * The client patch (patches/@confluentinc+kafka-javascript+1.10.1.patch): consumePacked must hand
@@ -35,20 +35,7 @@ after(async () => {
   await deleteTopics([topic])
 })
 
-async function readAll(consume: (consumer: Consumer) => Promise<Message[] | undefined>): Promise<Message[]> {
-  const consumer = await connectConsumer(testSettings())
-  const eofs = new Set<number>()
-  consumer.on('partition.eof', (eof: {partition: number}) => eofs.add(eof.partition))
-  consumer.assign(Array.from({length: PARTITIONS}, (_, partition) => ({topic, partition, offset: 0})))
-  consumer.setDefaultConsumeTimeout(500)
-  const messages: Message[] = []
-  try {
-    while (eofs.size < PARTITIONS) messages.push(...((await consume(consumer)) ?? []))
-  } finally {
-    await disconnect(consumer)
-  }
-  return messages.sort((a, b) => a.partition - b.partition || a.offset - b.offset)
-}
+const readAll = (consume: (consumer: Consumer) => Promise<Message[] | undefined>) => readToEnd(topic, PARTITIONS, consume)
 
 const oldPath = (consumer: Consumer) => new Promise<Message[]>((resolve, reject) => consumer.consume(700, (error, messages) => (error ? reject(error) : resolve(messages))))
 const packed = (consumer: Consumer, keyFilter?: Buffer) => new Promise<PackedMessageBatch>((resolve, reject) =>

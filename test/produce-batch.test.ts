@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import {after, before, describe, it} from 'node:test'
 
-import {connectConsumer, connectProducer, disconnect, KafkaCode, loadNative, type Message, type Producer} from '../src/core/kafka/client.js'
+import {connectProducer, disconnect, KafkaCode, loadNative, type Message, type Producer} from '../src/core/kafka/client.js'
 import {murmur2} from '../src/core/kafka/partitioner.js'
 import {type Headers, RecordBatch} from '../src/core/kafka/record-batch.js'
 import {RecordWriter} from '../src/core/kafka/record-writer.js'
-import {deleteTopics, produceStock, runCli, testSettings, uniqueName} from './helpers.js'
+import {deleteTopics, produceStock, readToEnd, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * The client patch's produceBatch (patches/@confluentinc+kafka-javascript+1.10.1.patch): what it
@@ -66,22 +66,7 @@ function send(producer: Producer, topic: string, batch: RecordBatch, start = 0):
   return {next, report}
 }
 
-async function readAll(topic: string, partitions = PARTITIONS): Promise<Message[]> {
-  const consumer = await connectConsumer(testSettings())
-  const eofs = new Set<number>()
-  consumer.on('partition.eof', (eof: {partition: number}) => eofs.add(eof.partition))
-  consumer.assign(Array.from({length: partitions}, (_, partition) => ({topic, partition, offset: 0})))
-  consumer.setDefaultConsumeTimeout(500)
-  const messages: Message[] = []
-  try {
-    while (eofs.size < partitions) {
-      messages.push(...await new Promise<Message[]>((resolve, reject) => consumer.consume(1000, (error, batch) => (error ? reject(error) : resolve(batch)))))
-    }
-  } finally {
-    await disconnect(consumer)
-  }
-  return messages.sort((a, b) => a.partition - b.partition || a.offset - b.offset)
-}
+const readAll = (topic: string, partitions = PARTITIONS) => readToEnd(topic, partitions)
 
 /** Buffers compared by bytes; the offset and topic are where a record went, not what it is. */
 function plain(message: Message): unknown {
