@@ -6,10 +6,12 @@ import {before, describe, test} from 'node:test'
 
 import {request} from 'undici'
 
+import {translateError} from '../src/core/http/api/twitter-errors.js'
+import {UserError} from '../src/core/shared/errors.js'
 import {crcResponseToken} from '../src/core/webhooks/signing.js'
 import {BIN, BROKERS, isOneLineError, runCli} from './helpers.js'
 import {assertCovers, eventBodies, isCompletion, MINUTE, replayTestFile, scenario, type Scenario, waitFor, withWorkers} from './replay-harness.js'
-import {type ReceiverOptions} from './webhook-receiver.js'
+import {closedPort, type ReceiverOptions} from './webhook-receiver.js'
 
 /**
  * The Replay API through the real server process (`replayctl api serve`), the real MariaDB and
@@ -121,6 +123,20 @@ function assertTwitterError(response: {status: number; json: any; text: string},
   assert.equal(typeof response.json.errors[0].message, 'string')
 }
 
+/**
+ * An answer that withheld its detail names its request (x-request-id, and request_id in the body),
+ * and the server's log line for that request holds the detail.
+ */
+async function assertWithheld(server: ApiProcess, response: Awaited<ReturnType<typeof call>>, detail: RegExp) {
+  const id = String(response.headers['x-request-id'])
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a random request id')
+  assert.equal(response.json.errors[0].request_id, id, response.text)
+  // The log line is written before the answer, but reaches this process on another pipe.
+  const line = await waitFor(`the log line of request ${id}`, () => server.lines.find((entry) => entry.reqId === id && entry.msg === 'answered without the detail'), 10_000, 50)
+  assert.match(String(line.detail), detail)
+  return line
+}
+
 async function register(id: string, url: string, token = ADMIN) {
   return call('POST', registerPath(url, id), {token, body: {secret: SECRET}})
 }
@@ -157,24 +173,37 @@ describe('replay API over HTTP', () => {
       assertTwitterError(await call('POST', replayPath(s.webhookId, s.fromMs, s.toMs)), 409, 355, 'a second replay while one is in progress')
 
       const worker = workers.start(['--once'])
-      const final = await waitFor('the job to be COMPLETED over HTTP', async () => {
+      const final = await waitFor('the job to be Complete over HTTP', async () => {
         const status = await call('GET', jobPath(jobId))
         assert.equal(status.status, 200, status.text)
-        assert.notEqual(status.json.state, 'FAILED', status.json.lastError)
-        return status.json.state === 'COMPLETED' ? status.json : undefined
+        assert.notEqual(status.json.job_state, 'Incomplete', status.text)
+        return status.json.job_state === 'Complete' ? status.json : undefined
       }, 90_000, 200)
       assert.equal((await worker.waitForExit(60_000)).code, 0, worker.stderr)
 
-      // The same document `replay status --json` prints, field for field.
+      // The customer's document, in Twitter's words; `replay status --json` keeps the operator's.
       const cli = await stack.ok(['replay', 'status', jobId])
-      assert.deepEqual(Object.keys(final).sort(), Object.keys(cli).sort())
-      for (const field of ['id', 'webhookId', 'state', 'fromMs', 'toMs', 'delivered', 'duplicates', 'matched', 'startOffset', 'endOffset', 'checkpointOffset', 'terminal']) {
-        assert.deepEqual(final[field], cli[field], field)
+      const seconds = (iso: string) => iso.replace(/\.\d+Z$/, 'Z')
+      assert.deepEqual(final, {
+        job_id: jobId,
+        webhook_id: s.webhookId,
+        from_date: minute(s.fromMs),
+        to_date: minute(s.toMs),
+        created_at: seconds(cli.createdAt),
+        finished_at: seconds(cli.finishedAt),
+        job_state: 'Complete',
+        job_state_description: 'Replayed every event in the range',
+        events_delivered: s.expected.length,
+      })
+      assert.equal(cli.delivered, s.expected.length)
+      assert.equal(cli.state, 'COMPLETED')
+      for (const field of ['owner', 'attempt', 'topic', 'partition', 'startOffset', 'checkpointOffset', 'sources', 'lastError']) {
+        assert.ok(field in cli, `the CLI keeps ${field}`)
       }
-      assert.equal(final.id, Number(jobId))
-      assert.equal(final.fromMs, s.fromMs, 'from_date is the start minute, inclusive')
-      assert.equal(final.toMs, s.toMs, 'to_date is the end minute, exclusive')
-      assert.equal(final.delivered, s.expected.length)
+      const text = JSON.stringify(final)
+      assert.ok(!/owner|lease|attempt|offset|partition|topic|error|heartbeat|run_?at/i.test(text), text)
+      assert.ok(!text.includes(s.topic), 'the topic is not named')
+      if (cli.owner) assert.ok(!text.includes(cli.owner), 'the worker host:pid is not named')
 
       assertCovers(eventBodies(hook.delivered), s.expected, 'replay over HTTP')
       const completion = hook.delivered.filter((body) => isCompletion(body)).map((body) => JSON.parse(String(body)))
@@ -183,7 +212,7 @@ describe('replay API over HTTP', () => {
 
       const jobs = await call('GET', `/1.1/account_activity/replay/webhooks/${s.webhookId}/jobs.json`)
       assert.equal(jobs.status, 200)
-      assert.deepEqual(jobs.json.map((job: {id: number}) => job.id), [Number(jobId)])
+      assert.deepEqual(jobs.json, [final], 'the list holds the same documents')
     })
   })
 
@@ -250,9 +279,14 @@ describe('replay API over HTTP', () => {
     const snapshot = await stack.snapshot()
     const refused = await register('api-wrong-secret', wrong.url)
     assertTwitterError(refused, 400, 214, 'registration with a wrong CRC answer')
-    assert.match(refused.json.errors[0].message, /CRC GET request did not contain the expected response token/)
+    assert.match(refused.json.errors[0].message, /^CRC check failed: /)
     assert.equal(wrong.crcChecks, 1)
-    assertTwitterError(await register('api-dead-hook', 'http://127.0.0.1:1/hook'), 400, 214, 'registration of a URL nobody answers')
+    await assertWithheld(api, refused, /response_token does not match/)
+    const dead = await register('api-dead-hook', `http://127.0.0.1:${await closedPort()}/hook`)
+    assertTwitterError(dead, 400, 214, 'registration of a URL nobody answers')
+    assert.deepEqual(dead.json.errors[0].message, refused.json.errors[0].message, 'a closed port answers as a wrong secret does: no port probe')
+    assert.deepEqual(Object.keys(dead.json.errors[0]).sort(), ['code', 'message', 'request_id'], 'nothing beside the fixed message and the request id')
+    await assertWithheld(api, dead, /ECONNREFUSED/)
     assert.equal(await stack.snapshot(), snapshot, 'refused registrations wrote nothing')
     assertTwitterError(await register(id, hook.url), 409, 214, 'registering an id twice')
   })
@@ -262,20 +296,75 @@ describe('replay API over HTTP', () => {
     const strict = await new ApiProcess(['--topic', 'api_no_such_topic'], {}).ready()
     const hook = await receiver()
     const snapshot = await stack.snapshot()
-    for (const url of [hook.url, 'http://10.1.2.3/hook', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:8080/hook']) {
+    const internalName = `http://localhost:${hook.port}/webhook`
+    for (const url of [hook.url, internalName, 'http://10.1.2.3/hook', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:8080/hook', 'http://198.18.0.1/hook', 'http://[2001::1]/hook']) {
       const refused = await call('POST', registerPath(url, 'api-ssrf-hook'), {body: {secret: SECRET}, server: strict})
       assertTwitterError(refused, 400, 214, url)
-      assert.match(refused.json.errors[0].message, /loopback|private|link-local/, url)
+      // The customer hears that the URL is refused, not what the name resolves to.
+      assert.equal(refused.json.errors[0].message, 'Webhook URL is not allowed or could not be reached: register a public http or https URL', url)
+      assert.ok(!/127\.0\.0\.1|::1|loopback|private|link-local|benchmarking|reserved|resolves/.test(refused.text), refused.text)
+      const logged = await assertWithheld(strict, refused, /resolves to|a reserved address/)
+      // The operator reads where the name pointed.
+      if (url === internalName) assert.match(String(logged.detail), /localhost:\d+\/webhook resolves to (127\.0\.0\.1|::1), a loopback address/)
     }
     assert.equal(hook.crcChecks, 0, 'no CRC request was sent to a refused target')
     const now = Math.floor(Date.now() / MINUTE) * MINUTE
-    assertTwitterError(await call('POST', replayPath(s.webhookId, now - 120 * MINUTE, now - 60 * MINUTE), {server: strict}), 503, 130, 'a replay from a missing topic')
+    const missingTopic = await call('POST', replayPath(s.webhookId, now - 120 * MINUTE, now - 60 * MINUTE), {server: strict})
+    assertTwitterError(missingTopic, 503, 130, 'a replay from a missing topic')
+    assert.ok(!missingTopic.text.includes('api_no_such_topic'), missingTopic.text)
+    await assertWithheld(strict, missingTopic, /api_no_such_topic/)
     assert.equal(await stack.snapshot(), snapshot)
     strict.child.kill('SIGTERM')
     assert.equal((await strict.exited).code, 0)
   })
 
-  test('a token scoped to one webhook can neither see nor touch another\'s webhooks and jobs (403/220)', async () => {
+  test('Kafka down: 503/130 without broker addresses; the request id leads the operator to the detail in the log', async () => {
+    const port = await closedPort()
+    const down = await new ApiProcess(['--topic', s.topic, '--timeout', '2s'], {REPLAYCTL_BROKERS: `127.0.0.1:${port}`, REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1'}).ready()
+    const hook = await receiver()
+    const registered = await call('POST', registerPath(hook.url, 'api-kafka-down-hook'), {body: {secret: SECRET}, server: down})
+    assert.equal(registered.status, 200, registered.text)
+    const now = Math.floor(Date.now() / MINUTE) * MINUTE
+    const answer = await call('POST', replayPath('api-kafka-down-hook', now - 120 * MINUTE, now - 60 * MINUTE), {server: down})
+    assertTwitterError(answer, 503, 130, 'a replay while Kafka is down')
+    assert.deepEqual(answer.json.errors[0], {code: 130, message: 'Over capacity: the service is unavailable, try again later', request_id: answer.headers['x-request-id']})
+    const line = await assertWithheld(down, answer, new RegExp(`127\\.0\\.0\\.1:${port}`))
+    assert.equal(line.code, 'KAFKA_UNAVAILABLE')
+    assert.equal(line.level, 50, 'logged as an error')
+    down.child.kill('SIGTERM')
+    assert.equal((await down.exited).code, 0)
+  })
+
+  test('translateError: the core keeps its detailed messages for the CLI; the API answers DNS, CRC and backend failures with fixed ones', () => {
+    const withheld: Array<[UserError, number, number, string]> = [
+      [new UserError('WEBHOOK_UNREACHABLE', 'webhook host hooks.corp.internal does not resolve (ENOTFOUND)'), 400, 214, 'Webhook URL is not allowed'],
+      [new UserError('TARGET_NOT_ALLOWED', 'webhook url http://db.internal:3306/ resolves to 10.0.0.7, a private address'), 400, 214, 'Webhook URL is not allowed'],
+      [new UserError('WEBHOOK_CHECK_FAILED', 'Could not reach the webhook URL during the CRC GET request (could not reach http://10.0.0.7:22/: ECONNREFUSED)'), 400, 214, 'CRC check failed'],
+      [new UserError('WEBHOOK_INVALID', 'webhook w is marked invalid (could not reach http://10.0.0.7:22/: ECONNREFUSED)'), 400, 214, 'Webhook is invalid'],
+      [new UserError('KAFKA_UNAVAILABLE', 'cannot reach Kafka at kafka1.internal:9092'), 503, 130, 'Over capacity'],
+      [new UserError('DATABASE_UNAVAILABLE', 'cannot reach MySQL at db1.internal:3306'), 503, 130, 'Over capacity'],
+      [new UserError('TOPIC_NOT_FOUND', 'topic delivery_log_dc2 does not exist'), 503, 130, 'Over capacity'],
+      [new UserError('REPLAY_FROM_BEFORE_LOG', 'from_date 2026-11-30T09:00:00Z is before what the log still holds: the oldest event still in delivery_log[3] is from ...'), 400, 356, 'from_date is before'],
+      [new UserError('STACK_FAILED', 'docker compose failed'), 500, 131, 'Internal error'],
+    ]
+    for (const [error, status, code, says] of withheld) {
+      const answer = translateError(error, 'req-id-1')!
+      assert.equal(answer.status, status, error.code)
+      assert.equal(answer.logDetail, true, error.code)
+      const [only] = (answer.body as {errors: {code: number; message: string; request_id: string}[]}).errors
+      assert.equal(only!.code, code, error.code)
+      assert.ok(only!.message.startsWith(says), `${error.code}: ${only!.message}`)
+      assert.equal(only!.request_id, 'req-id-1')
+      assert.ok(!/internal|10\.0\.0\.7|ECONNREFUSED|9092|3306|delivery_log|docker/.test(only!.message), only!.message)
+    }
+    // Not found: no detail to withhold, and no request id, so every 404 body is the same.
+    assert.deepEqual(translateError(new UserError('JOB_NOT_FOUND', 'no replay job 5'), 'a'), {status: 404, body: {errors: [{code: 34, message: 'Sorry, that page does not exist'}]}})
+    assert.deepEqual(translateError(new UserError('WEBHOOK_NOT_FOUND', 'no webhook \'x\''), 'b'), {status: 404, body: {errors: [{code: 34, message: 'Sorry, that page does not exist'}]}})
+    // The customer's own input errors keep their message.
+    assert.deepEqual(translateError(new UserError('REPLAY_TO_IN_FUTURE', 'to_date 2030-01-01T00:00:00Z is in the future'), 'c'), {status: 400, body: {errors: [{code: 368, message: 'to_date 2030-01-01T00:00:00Z is in the future'}]}})
+  })
+
+  test('a token scoped to one webhook can neither see nor touch another\'s webhooks and jobs, nor tell them from missing ones (404/34)', async () => {
     const now = Math.floor(Date.now() / MINUTE) * MINUTE
     const mine = await receiver()
     const registered = await register(SCOPED_HOOK, mine.url, SCOPED)
@@ -284,15 +373,28 @@ describe('replay API over HTTP', () => {
     assert.equal(own.status, 200, own.text)
     assert.deepEqual(own.json, [])
 
-    const theirJob = (await call('GET', `/1.1/account_activity/replay/webhooks/${s.webhookId}/jobs.json`)).json[0].id
+    const theirJob = (await call('GET', `/1.1/account_activity/replay/webhooks/${s.webhookId}/jobs.json`)).json[0].job_id
     const snapshot = await stack.snapshot()
-    assertTwitterError(await call('GET', jobPath(theirJob), {token: SCOPED}), 403, 220, 'another webhook\'s job')
-    assertTwitterError(await call('GET', `/1.1/account_activity/replay/webhooks/${s.webhookId}/jobs.json`, {token: SCOPED}), 403, 220, 'another webhook\'s job list')
-    assertTwitterError(await call('POST', replayPath(s.webhookId, now - 120 * MINUTE, now - 60 * MINUTE), {token: SCOPED}), 403, 220, 'a replay of another webhook')
-    assertTwitterError(await call('POST', replayPath(s.webhookId), {token: SCOPED}), 403, 220, 'scope is checked before parameters')
-    assertTwitterError(await call('PUT', webhookPath(s.webhookId), {token: SCOPED}), 403, 220, 're-validate another webhook')
-    assertTwitterError(await call('DELETE', webhookPath(s.webhookId), {token: SCOPED}), 403, 220, 'delete another webhook')
+    // Each pair: another webhook's (which exists) and one that does not exist, answered alike.
+    const pairs: Array<[string, () => ReturnType<typeof call>, () => ReturnType<typeof call>]> = [
+      ['another webhook\'s job', () => call('GET', jobPath(theirJob), {token: SCOPED}), () => call('GET', jobPath(987_654_321), {token: SCOPED})],
+      ['another webhook\'s job list', () => call('GET', `/1.1/account_activity/replay/webhooks/${s.webhookId}/jobs.json`, {token: SCOPED}), () => call('GET', '/1.1/account_activity/replay/webhooks/no-such-hook/jobs.json', {token: SCOPED})],
+      ['a replay of another webhook', () => call('POST', replayPath(s.webhookId, now - 120 * MINUTE, now - 60 * MINUTE), {token: SCOPED}), () => call('POST', replayPath('no-such-hook', now - 120 * MINUTE, now - 60 * MINUTE), {token: SCOPED})],
+      ['scope is checked before parameters', () => call('POST', replayPath(s.webhookId), {token: SCOPED}), () => call('POST', replayPath('no-such-hook'), {token: SCOPED})],
+      ['re-validate another webhook', () => call('PUT', webhookPath(s.webhookId), {token: SCOPED}), () => call('PUT', webhookPath('no-such-hook'), {token: SCOPED})],
+      ['delete another webhook', () => call('DELETE', webhookPath(s.webhookId), {token: SCOPED}), () => call('DELETE', webhookPath('no-such-hook'), {token: SCOPED})],
+    ]
+    for (const [what, theirs, missing] of pairs) {
+      const [a, b] = [await theirs(), await missing()]
+      assertTwitterError(a, 404, 34, what)
+      assert.equal(a.text, b.text, `${what}: the same body as for one that does not exist`)
+      assert.deepEqual(Object.keys(a.headers).sort(), Object.keys(b.headers).sort(), `${what}: the same headers`)
+    }
+    // The admin token, which sees every webhook, gets the same 404 for the missing job.
+    assert.equal((await call('GET', jobPath(987_654_321))).text, (await call('GET', jobPath(theirJob), {token: SCOPED})).text)
+    // Registering an id outside the scope is refused whether or not it exists.
     assertTwitterError(await register('api-not-mine', mine.url, SCOPED), 403, 220, 'register another id')
+    assertTwitterError(await register(s.webhookId, mine.url, SCOPED), 403, 220, 'register an existing id of another token')
     assertTwitterError(await call('POST', `/1.1/account_activity/all/prod/webhooks.json?url=${encodeURIComponent(mine.url)}`, {token: SCOPED, body: {secret: SECRET}}), 403, 220, 'register with a generated id')
     assert.equal(await stack.snapshot(), snapshot, 'refused requests wrote nothing')
     const visible = await call('GET', '/1.1/account_activity/all/webhooks.json', {token: SCOPED})
@@ -302,7 +404,17 @@ describe('replay API over HTTP', () => {
     assert.equal(submitted.status, 202, submitted.text)
     const status = await call('GET', jobPath(submitted.json.job_id), {token: SCOPED})
     assert.equal(status.status, 200)
-    assert.equal(status.json.webhookId, SCOPED_HOOK)
+    assert.deepEqual(status.json, {
+      job_id: submitted.json.job_id,
+      webhook_id: SCOPED_HOOK,
+      from_date: minute(now - 120 * MINUTE),
+      to_date: minute(now - 60 * MINUTE),
+      created_at: submitted.json.created_at,
+      finished_at: null,
+      job_state: 'Queued',
+      job_state_description: 'Waiting for a worker',
+      events_delivered: 0,
+    })
     await stack.ok(['replay', 'cancel', submitted.json.job_id])
   })
 

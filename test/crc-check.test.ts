@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import {createHmac} from 'node:crypto'
+import {subscribe, unsubscribe} from 'node:diagnostics_channel'
 import {after, describe, test} from 'node:test'
 
 import {checkWebhook} from '../src/core/webhooks/crc-check.js'
@@ -94,6 +95,19 @@ describe('crc check', () => {
     await assert.rejects(checkWebhook({url: hook.url, secret: SECRET}), {name: 'UserError', code: 'TARGET_NOT_ALLOWED'})
     await assert.rejects(checkWebhook({url: `http://localhost:${hook.port}/webhook`, secret: SECRET}), {code: 'TARGET_NOT_ALLOWED', message: /resolves to (127\.0\.0\.1|::1), a loopback address/})
     assert.equal(hook.crcChecks, 0)
+  })
+
+  test('a benchmarking-range target (198.18.0.0/15) is refused before any connection is opened', async () => {
+    const opened: unknown[] = []
+    const onSocket = (message: unknown) => opened.push(message)
+    subscribe('net.client.socket', onSocket)
+    try {
+      await assert.rejects(checkWebhook({url: 'http://198.18.0.1/hook', secret: SECRET, timeoutMs: 500}), {code: 'TARGET_NOT_ALLOWED', message: /198\.18\.0\.1, a benchmarking address/})
+      await assert.rejects(checkWebhook({url: 'http://[::ffff:198.19.0.1]/hook', secret: SECRET, timeoutMs: 500}), {code: 'TARGET_NOT_ALLOWED'})
+    } finally {
+      unsubscribe('net.client.socket', onSocket)
+    }
+    assert.equal(opened.length, 0, 'no socket was opened')
   })
 })
 

@@ -7,7 +7,7 @@ import type {WebhookView} from '../../core/webhooks/store.js'
 
 export default class WebhookAdd extends ConnectedCommand<typeof WebhookAdd> {
   static override summary = 'Register a webhook: the id its events are keyed by in Kafka, and the URL replays are delivered to'
-  static override description = 'A URL whose host is, or resolves to, a loopback, private, link-local (169.254.169.254) or CGNAT address is refused, as delivery refuses it, unless private targets are allowed.'
+  static override description = 'A URL whose host is, or resolves to, a loopback, private, link-local (169.254.169.254), CGNAT or benchmarking address is refused, as delivery refuses it, unless private targets are allowed; documentation, multicast and reserved addresses (Teredo among them) always.'
   static override examples = [
     '<%= config.bin %> webhook add 1187231934829481984 --url https://example.com/webhooks/twitter',
     '<%= config.bin %> webhook add acme-prod --url https://hooks.acme.test/replay --secret "$WEBHOOK_SECRET"',

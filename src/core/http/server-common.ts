@@ -1,3 +1,5 @@
+import {randomUUID} from 'node:crypto'
+
 import Fastify, {LogController, type FastifyInstance, type FastifyReply} from 'fastify'
 import {Counter, Histogram, Registry, collectDefaultMetrics} from 'prom-client'
 
@@ -53,11 +55,14 @@ export interface HttpServerOptions {
   logRequests?: boolean
   /**
    * The body of an error answer in the server's own dialect (e.g. Twitter's {"errors": [...]}).
-   * `kind` says what went wrong before any route ran.
+   * `kind` says what went wrong before any route ran; `requestId` names the request in the logs.
    */
-  errorBody: (kind: FrameworkFailure, message: string) => unknown
-  /** The answer to an error a route threw (a UserError of the core, say); undefined = a bug (500). */
-  translateError?: (error: Error) => {status: number; body: unknown} | undefined
+  errorBody: (kind: FrameworkFailure, message: string, requestId: string) => unknown
+  /**
+   * The answer to an error a route threw (a UserError of the core, say); undefined = a bug (500).
+   * `logDetail`: the answer withholds the error's message, so it is logged with the request id.
+   */
+  translateError?: (error: Error, requestId: string) => {status: number; body: unknown; logDetail?: boolean} | undefined
 }
 
 /**
@@ -97,14 +102,18 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     // Idle keep-alive connections are closed at once on close(); busy ones finish their request.
     forceCloseConnections: 'idle',
     // The router's own refusals (a path parameter over maxParamLength: 414; a malformed URL: 400).
-    frameworkErrors: (error, _request, reply: FastifyReply) => {
+    frameworkErrors: (error, request, reply: FastifyReply) => {
       const status = (error as {statusCode?: number}).statusCode ?? 400
       const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? `a path parameter is longer than ${options.maxParamLength ?? 128} characters` : 'the request URL is malformed'
-      void reply.code(status).send(options.errorBody('malformed-parameter', message))
+      void reply.code(status).send(options.errorBody('malformed-parameter', message, request.id))
     },
     // Unknown body fields are refused (additionalProperties: false), not silently dropped.
     ajv: {customOptions: {removeAdditional: false}},
     return503OnClosing: true,
+    // Every request gets a random id of ours (never a client's header: a log line cannot be made
+    // to look like another request's), on its log lines and in its answer's x-request-id.
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
     logController: new LogController({disableRequestLogging: options.logRequests === false}),
     logger: {
       level: options.logLevel ?? 'info',
@@ -130,6 +139,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   })
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id)
+  })
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, not the URL: one series per route however many ids are asked for.
     const route = request.routeOptions.url ?? 'unmatched'
@@ -151,21 +163,24 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   })
 
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send(options.errorBody('not-found', `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`))
+    void reply.code(404).send(options.errorBody('not-found', `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`, request.id))
   })
   app.setErrorHandler((error: Error & {statusCode?: number; code?: string; validation?: {keyword: string}[]; validationContext?: string}, request, reply) => {
-    const translated = options.translateError?.(error)
-    if (translated) return reply.code(translated.status).send(translated.body)
+    const translated = options.translateError?.(error, request.id)
+    if (translated) {
+      if (translated.logDetail) request.log[translated.status >= 500 ? 'error' : 'info']({code: error.code, detail: error.message}, 'answered without the detail')
+      return reply.code(translated.status).send(translated.body)
+    }
     if (error.validation) {
       const missing = error.validation.some((item) => item.keyword === 'required')
-      return reply.code(400).send(options.errorBody(missing ? 'missing-parameter' : 'malformed-parameter', error.message))
+      return reply.code(400).send(options.errorBody(missing ? 'missing-parameter' : 'malformed-parameter', error.message, request.id))
     }
     const status = error.statusCode ?? 500
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(options.errorBody('body-too-large', `the request body is larger than ${app.initialConfig.bodyLimit} bytes`))
-    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send(options.errorBody('unsupported-media-type', 'send application/json or no body'))
-    if (status >= 400 && status < 500) return reply.code(status).send(options.errorBody('bad-body', error.message))
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(options.errorBody('body-too-large', `the request body is larger than ${app.initialConfig.bodyLimit} bytes`, request.id))
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send(options.errorBody('unsupported-media-type', 'send application/json or no body', request.id))
+    if (status >= 400 && status < 500) return reply.code(status).send(options.errorBody('bad-body', error.message, request.id))
     request.log.error({err: error}, 'request failed')
-    return reply.code(500).send(options.errorBody('internal', 'Internal error'))
+    return reply.code(500).send(options.errorBody('internal', 'Internal error', request.id))
   })
 
   let closing: Promise<void> | undefined

@@ -3,7 +3,7 @@ import {randomBytes} from 'node:crypto'
 import {Agent, request} from 'undici'
 
 import {UserError} from '../shared/errors.js'
-import {crcResponseToken} from './signing.js'
+import {verifyCrcResponseToken} from './signing.js'
 import {TargetRefusedError, checkTarget, displayUrl, guardedLookup, targetNotAllowed} from './url-guard.js'
 
 /**
@@ -88,7 +88,8 @@ export async function checkWebhook(options: CrcCheckOptions): Promise<CrcCheckRe
     if (typeof answered !== 'string') {
       return {ok: false, status, latencyMs: elapsed, error: 'the answer has no response_token, expected {"response_token": "sha256=..."}'}
     }
-    if (answered !== crcResponseToken(options.secret, token)) {
+    // Compared in constant time: how long a wrong guess takes must not tell how close it was.
+    if (!verifyCrcResponseToken(options.secret, token, answered)) {
       return {ok: false, status, latencyMs: elapsed, error: 'the response_token does not match: the webhook signs with a different consumer secret'}
     }
     return {ok: true, status, latencyMs: elapsed}

@@ -7,17 +7,19 @@ import {UserError, invalidArgument} from '../shared/errors.js'
 /**
  * Which webhook targets replayctl will send to. Webhook URLs come from customers, so by default a
  * URL whose host is, or resolves to, an address inside a network (loopback, private, link-local,
- * CGNAT, unspecified — the cloud metadata service at 169.254.169.254 among them) is refused, as
- * Svix and Convoy do (SSRF). IPv6 forms that carry an IPv4 address (::ffff:a.b.c.d, ::a.b.c.d,
- * 64:ff9b::a.b.c.d, 2002:AABB:CCDD::) are judged by that IPv4 address. Multicast and reserved
- * addresses are refused always: no HTTP server answers there.
+ * CGNAT, benchmarking, unspecified — the cloud metadata service at 169.254.169.254 among them) is
+ * refused, as Svix and Convoy do (SSRF). IPv6 forms that carry an IPv4 address (::ffff:a.b.c.d,
+ * ::a.b.c.d, 64:ff9b::a.b.c.d, 2002:AABB:CCDD::) are judged by that IPv4 address. Documentation,
+ * multicast and reserved addresses (Teredo among them) are refused always: no webhook answers there.
+ * The ranges are one table, SPECIAL_RANGES.
  *
  * checkTarget() judges the URL once, up front, with a readable error. guardedLookup() is the same
  * rule applied to every connection the HTTP client opens, so a host that resolves to a public
  * address at check time and to a private one later (DNS rebinding) is still refused.
  */
 
-export type AddressClass = 'loopback' | 'private' | 'link-local' | 'unspecified' | 'shared' | 'multicast' | 'reserved'
+export type AddressClass =
+  | 'loopback' | 'private' | 'link-local' | 'unspecified' | 'shared' | 'benchmarking' | 'documentation' | 'multicast' | 'reserved'
 
 const DESCRIPTION: Record<AddressClass, string> = {
   loopback: 'a loopback address',
@@ -25,12 +27,68 @@ const DESCRIPTION: Record<AddressClass, string> = {
   'link-local': 'a link-local address',
   unspecified: 'an unspecified address',
   shared: 'a shared (CGNAT) address',
+  benchmarking: 'a benchmarking address',
+  documentation: 'a documentation address',
   multicast: 'a multicast address',
   reserved: 'a reserved address',
 }
 
-/** Classes refused even when private targets are allowed. */
-const NEVER_ALLOWED: ReadonlySet<AddressClass> = new Set(['multicast', 'reserved'])
+/** Classes refused even when private targets are allowed: no webhook can be listening there. */
+const NEVER_ALLOWED: ReadonlySet<AddressClass> = new Set(['documentation', 'multicast', 'reserved'])
+
+/** An IPv6 range whose addresses carry an IPv4 address, judged by that address: it starts at this 16-bit group. */
+interface EmbedsIpv4 {
+  ipv4AtGroup: number
+}
+
+/**
+ * Every address that is not a public unicast address, in one table: the IANA IPv4 and IPv6
+ * Special-Purpose Address Registries (RFC 6890; iana.org/assignments/iana-ipv4-special-registry and
+ * iana-ipv6-special-registry), plus multicast (RFC 5771, RFC 4291) and the IPv4 class E block
+ * (RFC 1112), whose ranges are not in those registries. The registries' globally reachable
+ * anycast entries that no webhook runs on (AS112, AMT, PCP/TURN anycast) are refused with their
+ * enclosing block or left out. The first row that holds an address decides; the registration check
+ * (checkTarget), every connection (guardedLookup) and the delivery client's literal-host check all
+ * judge addresses through classifyAddress(), so through this table alone.
+ */
+const SPECIAL_RANGES: ReadonlyArray<readonly [range: string, judged: AddressClass | EmbedsIpv4]> = [
+  ['0.0.0.0/8', 'unspecified'], //        "this network" (RFC 791, RFC 1122)
+  ['10.0.0.0/8', 'private'], //           RFC 1918
+  ['100.64.0.0/10', 'shared'], //         CGNAT shared address space (RFC 6598)
+  ['127.0.0.0/8', 'loopback'], //         RFC 1122
+  ['169.254.0.0/16', 'link-local'], //    RFC 3927 (the cloud metadata service at 169.254.169.254)
+  ['172.16.0.0/12', 'private'], //        RFC 1918
+  ['192.0.0.0/24', 'reserved'], //        IETF protocol assignments: DS-Lite, NAT64 discovery, ... (RFC 6890)
+  ['192.0.2.0/24', 'documentation'], //   TEST-NET-1 (RFC 5737)
+  ['192.88.99.0/24', 'reserved'], //      deprecated 6to4 relay anycast (RFC 7526)
+  ['192.168.0.0/16', 'private'], //       RFC 1918
+  ['198.18.0.0/15', 'benchmarking'], //   RFC 2544 (also where fake-IP DNS proxies map names)
+  ['198.51.100.0/24', 'documentation'], // TEST-NET-2 (RFC 5737)
+  ['203.0.113.0/24', 'documentation'], // TEST-NET-3 (RFC 5737)
+  ['224.0.0.0/4', 'multicast'], //        RFC 5771
+  ['240.0.0.0/4', 'reserved'], //         class E (RFC 1112), 255.255.255.255 broadcast (RFC 919) among them
+
+  ['::/128', 'unspecified'], //           RFC 4291
+  ['::1/128', 'loopback'], //             RFC 4291
+  ['::ffff:0:0/96', {ipv4AtGroup: 6}], // IPv4-mapped (RFC 4291)
+  ['::ffff:0:0:0/96', {ipv4AtGroup: 6}], // IPv4-translated (RFC 2765)
+  ['::/96', {ipv4AtGroup: 6}], //         IPv4-compatible, deprecated (RFC 4291)
+  ['64:ff9b::/96', {ipv4AtGroup: 6}], //  NAT64 well-known prefix (RFC 6052)
+  ['64:ff9b:1::/48', 'private'], //       local-use NAT64: translated by the network's own gateway (RFC 8215)
+  ['100::/64', 'reserved'], //            discard-only (RFC 6666)
+  ['100:0:0:1::/64', 'reserved'], //      dummy prefix (RFC 9780)
+  // IETF protocol assignments (RFC 2928): Teredo 2001::/32 (RFC 4380), whose addresses carry an
+  // obfuscated IPv4 address, benchmarking 2001:2::/48 (RFC 5180), ORCHIDv2 2001:20::/28 (RFC 7343)
+  ['2001::/23', 'reserved'],
+  ['2001:db8::/32', 'documentation'], //  RFC 3849
+  ['2002::/16', {ipv4AtGroup: 1}], //     6to4: 2002:AABB:CCDD::/48 carries a.b.c.d (RFC 3056)
+  ['3fff::/20', 'documentation'], //      RFC 9637
+  ['5f00::/16', 'reserved'], //           SRv6 segment identifiers (RFC 9602)
+  ['fc00::/7', 'private'], //             unique local (RFC 4193)
+  ['fe80::/10', 'link-local'], //         RFC 4291
+  ['fec0::/10', 'private'], //            site-local, deprecated (RFC 3879)
+  ['ff00::/8', 'multicast'], //           RFC 4291
+]
 
 export const ALLOW_PRIVATE_FIX =
   'replay only to public endpoints, or allow private targets with --allow-private-targets (or REPLAYCTL_ALLOW_PRIVATE_TARGETS=1) for local testing'
@@ -43,9 +101,9 @@ export function describeAddressClass(kind: AddressClass): string {
 /** The class of an IP address literal that is not public, or null for a public (or unparseable) address. */
 export function classifyAddress(address: string): AddressClass | null {
   const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address
-  const family = isIP(bare)
-  if (family === 4) return classifyV4(parseV4(bare)!)
-  if (family === 6) return classifyV6(parseV6(bare))
+  const family = isIP(bare.split('%')[0]!)
+  if (family === 4) return classify(4, BigInt(parseV4(bare)!))
+  if (family === 6) return classify(6, v6Value(parseV6(bare)))
   return null
 }
 
@@ -53,6 +111,36 @@ export function classifyAddress(address: string): AddressClass | null {
 export function isAllowedAddress(address: string, allowPrivate = false): boolean {
   const kind = classifyAddress(address)
   return kind === null || (allowPrivate && !NEVER_ALLOWED.has(kind))
+}
+
+// The table as numbers, parsed once. Matched here rather than with net.BlockList, which tells
+// whether an address is in a list but not in which row, and matches IPv4 addresses against IPv6
+// rows (8.8.8.8 "is in" ::ffff:0:0/96).
+interface ParsedRange {
+  family: 4 | 6
+  /** Bits after the prefix, shifted away before comparing. */
+  shift: bigint
+  network: bigint
+  judged: AddressClass | EmbedsIpv4
+}
+
+const PARSED_RANGES: readonly ParsedRange[] = SPECIAL_RANGES.map(([range, judged]) => {
+  const [base, prefix] = range.split('/') as [string, string]
+  const family = isIP(base) as 4 | 6
+  const shift = BigInt((family === 4 ? 32 : 128) - Number(prefix))
+  const value = family === 4 ? BigInt(parseV4(base)!) : v6Value(parseV6(base))
+  return {family, shift, network: value >> shift, judged}
+})
+
+function classify(family: 4 | 6, value: bigint): AddressClass | null {
+  for (const range of PARSED_RANGES) {
+    if (range.family !== family || value >> range.shift !== range.network) continue
+    if (typeof range.judged === 'string') return range.judged
+    const at = range.judged.ipv4AtGroup
+    const words = v6Groups(value)
+    return classify(4, BigInt(words[at]! * 65536 + words[at + 1]!))
+  }
+  return null
 }
 
 function parseV4(text: string): number | undefined {
@@ -66,23 +154,6 @@ function parseV4(text: string): number | undefined {
     value = value * 256 + byte
   }
   return value
-}
-
-function inV4(address: number, base: string, prefix: number): boolean {
-  const size = 2 ** (32 - prefix)
-  const start = parseV4(base)!
-  return address >= start && address < start + size
-}
-
-function classifyV4(address: number): AddressClass | null {
-  if (inV4(address, '0.0.0.0', 8)) return 'unspecified'
-  if (inV4(address, '127.0.0.0', 8)) return 'loopback'
-  if (inV4(address, '10.0.0.0', 8) || inV4(address, '172.16.0.0', 12) || inV4(address, '192.168.0.0', 16)) return 'private'
-  if (inV4(address, '169.254.0.0', 16)) return 'link-local'
-  if (inV4(address, '100.64.0.0', 10)) return 'shared'
-  if (inV4(address, '224.0.0.0', 4)) return 'multicast'
-  if (inV4(address, '240.0.0.0', 4)) return 'reserved'
-  return null
 }
 
 /** Eight 16-bit groups of an IPv6 literal (validated by isIP first; a zone id is dropped). */
@@ -107,24 +178,12 @@ function parseV6(text: string): number[] {
   return [...left, ...zeros, ...right]
 }
 
-function classifyV6(g: number[]): AddressClass | null {
-  const [g0, g1, g2, g3, g4, g5, g6, g7] = g as [number, number, number, number, number, number, number, number]
-  const v4 = (hi: number, lo: number) => hi * 65536 + lo
-  const firstSixZero = g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0
-  if (firstSixZero && g5 === 0 && g6 === 0 && g7 === 0) return 'unspecified'
-  if (firstSixZero && g5 === 0 && g6 === 0 && g7 === 1) return 'loopback'
-  // ::ffff:a.b.c.d (IPv4-mapped), ::a.b.c.d (IPv4-compatible, deprecated), ::ffff:0:a.b.c.d (translated)
-  if (firstSixZero && (g5 === 0xffff || g5 === 0)) return classifyV4(v4(g6, g7))
-  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0xffff && g5 === 0) return classifyV4(v4(g6, g7))
-  // 64:ff9b::a.b.c.d (NAT64 well-known prefix)
-  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return classifyV4(v4(g6, g7))
-  // 2002:AABB:CCDD::/48 (6to4) carries a.b.c.d in groups 1-2
-  if (g0 === 0x2002) return classifyV4(v4(g1, g2))
-  if ((g0 & 0xfe00) === 0xfc00) return 'private'
-  if ((g0 & 0xffc0) === 0xfe80) return 'link-local'
-  if ((g0 & 0xffc0) === 0xfec0) return 'private' // site-local, deprecated
-  if ((g0 & 0xff00) === 0xff00) return 'multicast'
-  return null
+function v6Value(groups: number[]): bigint {
+  return groups.reduce((value, group) => (value << 16n) | BigInt(group), 0n)
+}
+
+function v6Groups(value: bigint): number[] {
+  return Array.from({length: 8}, (_, i) => Number((value >> BigInt(16 * (7 - i))) & 0xffffn))
 }
 
 export interface CheckedTarget {

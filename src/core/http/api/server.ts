@@ -4,8 +4,8 @@ import type {FastifyReply, FastifyRequest} from 'fastify'
 
 import {openPool, type Pool} from '../../db/database.js'
 import {connectAdmin, type AdminClient} from '../../kafka/client.js'
-import {listJobs, parseJobId, type ReplayJob} from '../../replay/jobs/index.js'
-import {jobStatus, logView, submitReplayOn, type JobStatus, type ReplayLogView} from '../../replay/jobs-service.js'
+import {getJob, listJobs, parseJobId, type JobState, type ReplayJob} from '../../replay/jobs/index.js'
+import {logView, submitReplayOn, type ReplayLogView} from '../../replay/jobs-service.js'
 import {UserError} from '../../shared/errors.js'
 import type {ApiTokenSpec, Settings} from '../../shared/settings.js'
 import {parseTime} from '../../shared/time.js'
@@ -13,15 +13,15 @@ import {registerWebhook, revalidateWebhook} from '../../webhooks/registration.js
 import {getWebhook, listWebhooks, removeWebhook, type Webhook} from '../../webhooks/store.js'
 import {createHttpServer, type HttpServer} from '../server-common.js'
 import {canSee, rateLimited, requireWebhook, TokenAuthority, type Caller} from './auth.js'
-import {frameworkErrorBody, translateError, TwitterHttpError} from './twitter-errors.js'
+import {frameworkErrorBody, notFound, translateError, TwitterHttpError} from './twitter-errors.js'
 
 /**
  * The Replay API: Twitter's Account Activity Replay and webhook registration endpoints over the
  * same core functions the CLI calls (submitReplay, jobStatus, listJobs, the webhook registry).
  *
  *   POST   /1.1/account_activity/replay/webhooks/:webhook_id/subscriptions/all.json?from_date=&to_date=
- *   GET    /1.1/account_activity/replay/jobs/:job_id.json                 (= replay status --json)
- *   GET    /1.1/account_activity/replay/webhooks/:webhook_id/jobs.json     (= replay list --json)
+ *   GET    /1.1/account_activity/replay/jobs/:job_id.json                 (the customer's view of replay status)
+ *   GET    /1.1/account_activity/replay/webhooks/:webhook_id/jobs.json     (the same, of replay list)
  *   POST   /1.1/account_activity/all/:env_name/webhooks.json?url=          (CRC check first)
  *   GET    /1.1/account_activity/all/webhooks.json, /all/:env_name/webhooks.json
  *   PUT    /1.1/account_activity/all/:env_name/webhooks/:webhook_id.json   (CRC check again)
@@ -64,8 +64,52 @@ const secondsIso = (iso: string) => iso.replace(/\.\d+Z$/, 'Z')
 /** "2016-06-02 23:54:02 +0000": Twitter's created_timestamp of a webhook. */
 const twitterTimestamp = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 19)} +0000`
 
+/** "201606022354": Twitter's from_date / to_date. */
+const twitterMinute = (ms: number) => new Date(ms).toISOString().replace(/[-T:]/g, '').slice(0, 12)
+
 function twitterWebhook(webhook: Webhook) {
   return {id: webhook.id, url: webhook.url, valid: webhook.state === 'valid', created_timestamp: twitterTimestamp(webhook.createdAt)}
+}
+
+/** Twitter's words for a job's state; an ended job's is the job_state its completion event carried. */
+const JOB_STATE: Record<JobState, string> = {
+  OPEN: 'Queued',
+  STARTED: 'In progress',
+  ONGOING: 'In progress',
+  COMPLETED: 'Complete',
+  FAILED: 'Incomplete',
+  CANCELLED: 'Incomplete',
+}
+
+function jobStateDescription(job: ReplayJob): string {
+  switch (job.state) {
+    case 'OPEN': return 'Waiting for a worker'
+    case 'STARTED':
+    case 'ONGOING': return 'Replaying events'
+    case 'COMPLETED': return job.partial ? 'Replayed every event still held: the start of the range was no longer held' : 'Replayed every event in the range'
+    case 'FAILED': return 'Stopped before the end of the range: events after the last one delivered were not sent'
+    case 'CANCELLED': return 'Cancelled before the end of the range'
+  }
+}
+
+/**
+ * A replay job as a customer sees it. Chosen field by field, not filtered from the operator's
+ * document (`replay status --json`): worker identities (owner host:pid, lease token), attempts,
+ * topics, partitions, offsets and chunk bookkeeping, and last_error (which names them) stay out,
+ * and a field added to the job later stays out until it is added here.
+ */
+function twitterJob(job: ReplayJob) {
+  return {
+    job_id: String(job.id),
+    webhook_id: job.webhookId,
+    from_date: twitterMinute(job.fromMs),
+    to_date: twitterMinute(job.toMs),
+    created_at: secondsIso(job.createdAt),
+    finished_at: job.finishedAt === null ? null : secondsIso(job.finishedAt),
+    job_state: JOB_STATE[job.state],
+    job_state_description: jobStateDescription(job),
+    events_delivered: job.delivered,
+  }
 }
 
 export async function createApiServer(settings: Settings, options: ApiServerOptions): Promise<HttpServer> {
@@ -129,10 +173,11 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
     request.caller = caller
   })
   // Scope before validation: a token learns nothing about another webhook, not even which
-  // parameters its requests would need.
+  // parameters its requests would need, nor whether it exists (the answer is the 404 of a
+  // webhook that does not).
   app.addHook('preValidation', async (request) => {
     const webhookId = (request.params as {webhook_id?: string} | undefined)?.webhook_id
-    if (webhookId !== undefined && request.caller) requireWebhook(request.caller, webhookId)
+    if (webhookId !== undefined && request.caller && !canSee(request.caller, webhookId)) throw notFound()
   })
   app.addHook('onClose', async () => {
     await pool.end().catch(() => {})
@@ -153,18 +198,19 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
     },
   )
 
-  app.get<{Params: {job_id: string}}>('/1.1/account_activity/replay/jobs/:job_id.json', async (request): Promise<JobStatus> => {
-    const status = await jobStatus(pool, parseJobId(request.params.job_id))
-    requireWebhook(caller(request), status.webhookId)
-    return status
+  app.get<{Params: {job_id: string}}>('/1.1/account_activity/replay/jobs/:job_id.json', async (request) => {
+    const job = await getJob(pool, parseJobId(request.params.job_id))
+    // Another token's job is answered as one that does not exist: job ids cannot be enumerated.
+    if (!canSee(caller(request), job.webhookId)) throw notFound()
+    return twitterJob(job)
   })
 
   app.get<{Params: {webhook_id: string}; Querystring: {state?: string; limit?: string}}>(
     '/1.1/account_activity/replay/webhooks/:webhook_id/jobs.json',
     {schema: {querystring: {type: 'object', properties: {state: {type: 'string', maxLength: 16}, limit: {type: 'string', pattern: '^(1000|[1-9][0-9]{0,2})$'}}}}},
-    async (request): Promise<ReplayJob[]> => {
+    async (request) => {
       await getWebhook(pool, request.params.webhook_id)
-      return listJobs(pool, {webhookId: request.params.webhook_id, state: request.query.state, limit: request.query.limit})
+      return (await listJobs(pool, {webhookId: request.params.webhook_id, state: request.query.state, limit: request.query.limit})).map(twitterJob)
     },
   )
 
