@@ -109,7 +109,14 @@ export async function backupTopic(settings: Settings, options: BackupOptions): P
     ? readTopicConfigs(settings, options.topic).then((read) => ({read, reason: undefined}), (error: Error) => ({read: null, reason: error.message}))
     : Promise.resolve({read: null, reason: 'not requested (--no-configs)'})
 
-  const writers = await Promise.all(manifest.partitions.filter((entry) => !entry.complete).map((entry) => PartitionWriter.resume(dir, entry, options.chunkBytes)))
+  const opened = await Promise.allSettled(manifest.partitions.filter((entry) => !entry.complete).map((entry) => PartitionWriter.resume(dir, entry, options.chunkBytes)))
+  const refused = opened.find((outcome) => outcome.status === 'rejected')
+  if (refused) {
+    // The files that did open are closed before the first refusal is reported.
+    await Promise.all(opened.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.close() : undefined)))
+    throw refused.reason
+  }
+  const writers = opened.map((outcome) => (outcome as PromiseFulfilledResult<PartitionWriter>).value)
   const offsets = manifest.partitions.reduce((sum, entry) => sum + entry.endOffset - entry.startOffset, 0)
   let records = manifest.partitions.reduce((sum, entry) => sum + (entry.complete ? entry.records : 0), 0) + writers.reduce((sum, writer) => sum + writer.records, 0)
   const recordsBefore = records
