@@ -296,6 +296,13 @@ describe('symbolic links and other kinds of file', () => {
     assert.ok(lstatSync(join(c.dir, 'manifest.json')).isFile())
     assert.equal(readJson(join(c.dir, 'manifest.json')).complete, true)
     assert.equal((await measured(['topic', 'verify', c.dir])).code, 0)
+
+    const blocked = newCase(unfinished)
+    mkdirSync(join(blocked.dir, 'manifest.json.tmp'))
+    const refused = await measured(['topic', 'backup', source, '--to', blocked.dir, '--no-configs'])
+    assert.equal(refused.code, 2, refused.stderr)
+    assert.ok(isOneLineError(refused), refused.stderr)
+    assert.match(refused.stderr, /cannot write .*manifest\.json/)
   })
 })
 
@@ -498,13 +505,15 @@ function mutate(random: () => number, c: Case): string {
       return `partition ${partition} chunk ${index} ${how} (sealed)`
     }
     case 'kind': {
-      const how = pick(['link-out', 'link-missing', 'link-dev', 'fifo', 'directory', 'hard-link', 'manifest-link', 'tmp-link'] as const)
+      const how = pick(['link-out', 'link-missing', 'link-dev', 'fifo', 'directory', 'hard-link', 'manifest-link', 'tmp-link', 'tmp-directory'] as const)
       if (how === 'manifest-link') {
         cpSync(manifestPath, join(c.sentinel, 'manifest-copy.json'))
         rmSync(manifestPath)
         symlinkSync('../sentinel/manifest-copy.json', manifestPath)
       } else if (how === 'tmp-link') {
         symlinkSync('../sentinel/victim.txt', `${manifestPath}.tmp`)
+      } else if (how === 'tmp-directory') {
+        mkdirSync(`${manifestPath}.tmp`)
       } else {
         rmSync(chunkPath)
         if (how === 'link-out') symlinkSync('../sentinel/stolen.chunks', chunkPath)

@@ -59,17 +59,21 @@ export async function readManifest(dir: string): Promise<BackupManifest | null> 
 export async function writeManifest(dir: string, manifest: BackupManifest): Promise<void> {
   const path = join(dir, MANIFEST)
   const temporary = `${path}.tmp`
-  await unlink(temporary).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error
-  })
-  const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644)
   try {
-    await handle.writeFile(`${JSON.stringify(manifest, null, 2)}\n`)
-    await handle.sync()
-  } finally {
-    await handle.close()
+    await unlink(temporary).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error
+    })
+    const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644)
+    try {
+      await handle.writeFile(`${JSON.stringify(manifest, null, 2)}\n`)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await rename(temporary, path)
+  } catch (error) {
+    throw new UserError('INVALID_ARGUMENT', `cannot write ${path} (${(error as Error).message})`, 'check the directory and its permissions: the backup writes manifest.json and manifest.json.tmp there')
   }
-  await rename(temporary, path)
 }
 
 const SHA256 = /^[0-9a-f]{64}$/
