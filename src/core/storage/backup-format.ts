@@ -10,8 +10,9 @@ import type {Message} from '../kafka/range-reader.js'
 /**
  * The on-disk format of a topic backup (docs/backup-format.md is the prose version): the
  * manifest, the per-partition chunk files, the record frames inside them, and the canonical
- * encoding the records checksum is taken over. Backup, restore and verify all read and write
- * through here, so the three cannot disagree about a byte.
+ * encoding the records checksum is taken over, and how the directory's files are opened. Backup,
+ * restore and verify all read and write through here (manifest.json: backup-manifest.ts), so the
+ * three cannot disagree about a byte.
  *
  *   DIR/manifest.json          what was backed up; `complete: true` only once every partition is
  *   DIR/partition-<P>.chunks   a sequence of chunks: a 64-byte header, then one gzip member
@@ -91,11 +92,6 @@ export function partitionFile(partition: number): string {
 
 export function backupCorrupt(message: string, fix = 'the backup cannot be trusted: take it again, or restore from another copy'): UserError {
   return new UserError('BACKUP_CORRUPT', message, fix)
-}
-
-/** A partition file's name in the format: the only name a manifest may give partition P's file. */
-export function isPartitionFile(name: unknown, partition: number): boolean {
-  return name === partitionFile(partition)
 }
 
 /**

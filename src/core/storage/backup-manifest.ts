@@ -3,7 +3,7 @@ import {open, rename, unlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {quoteInput, UserError} from '../shared/errors.js'
-import {type BackupManifest, backupCorrupt, FORMAT, FORMAT_VERSION, isPartitionFile, MANIFEST, openBackupFile, partitionFile, type PartitionManifest} from './backup-format.js'
+import {type BackupManifest, backupCorrupt, FORMAT, FORMAT_VERSION, MANIFEST, openBackupFile, partitionFile, type PartitionManifest} from './backup-format.js'
 
 /**
  * Reading and writing manifest.json. A manifest comes from a directory that may have been handed
@@ -131,7 +131,7 @@ export function validateManifest(value: unknown, path: string): BackupManifest {
     const found = object(source.configs, 'source.configs')
     configs = {}
     for (const [name, setting] of Object.entries(found)) {
-      if (!/^[a-zA-Z0-9._-]{1,255}$/.test(name)) throw bad('source.configs', `has the config name ${describe(name)}`)
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$/.test(name)) throw bad('source.configs', `has the config name ${describe(name)}`)
       configs[name] = text(setting, `source.configs.${name}`, 1 << 16)
     }
   }
@@ -168,7 +168,7 @@ export function validateManifest(value: unknown, path: string): BackupManifest {
     if (seen.has(partition)) throw bad(`${field}.partition`, `is ${partition}, which an earlier entry names too`)
     seen.add(partition)
     // Only the format's own name: anything else (a path, `..`, another name) could read or write outside the directory.
-    if (!isPartitionFile(entry.file, partition)) throw bad(`${field}.file`, `is ${describe(entry.file)}; partition ${partition}'s file can only be '${partitionFile(partition)}'`)
+    if (entry.file !== partitionFile(partition)) throw bad(`${field}.file`, `is ${describe(entry.file)}; partition ${partition}'s file can only be '${partitionFile(partition)}'`)
     const startOffset = integer(entry.startOffset, `${field}.startOffset`, 0)
     const checked: PartitionManifest = {
       partition,
