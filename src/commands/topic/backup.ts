@@ -6,6 +6,7 @@ import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {isoTime, parseTime, TIME_FORMS} from '../../core/shared/time.js'
 import {backupTopic, type BackupResult, DEFAULT_CHUNK_BYTES} from '../../core/storage/backup.js'
+import {MAX_CHUNK_SIZE_FLAG} from '../../core/storage/backup-format.js'
 
 export default class TopicBackup extends ConnectedCommand<typeof TopicBackup> {
   static override summary = 'Back up one topic into a directory: every record with its key, value, headers, timestamp and partition, in log order'
@@ -21,7 +22,7 @@ export default class TopicBackup extends ConnectedCommand<typeof TopicBackup> {
     since: Flags.string({description: 'start at the first record at or after this time'}),
     until: Flags.string({description: 'stop before the first record at or after this time'}),
     configs: Flags.boolean({description: 'record the topic\'s configs (read with Apache Kafka\'s ConfigCommand; needs Java)', default: true, allowNo: true}),
-    'chunk-size': Flags.integer({description: 'uncompressed bytes per chunk: at most this much is read again after an interruption', default: DEFAULT_CHUNK_BYTES, min: 1024}),
+    'chunk-size': Flags.integer({description: 'uncompressed bytes per chunk: at most this much is read again after an interruption', default: DEFAULT_CHUNK_BYTES, min: 1024, max: MAX_CHUNK_SIZE_FLAG}),
   }
 
   async run(): Promise<BackupResult> {

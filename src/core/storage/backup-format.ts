@@ -1,8 +1,8 @@
 import {createHash, type Hash} from 'node:crypto'
-import {open, readFile, rename} from 'node:fs/promises'
+import {constants} from 'node:fs'
+import {type FileHandle, open, realpath} from 'node:fs/promises'
 import {join} from 'node:path'
-import {gunzip} from 'node:zlib'
-import {promisify} from 'node:util'
+import {createGunzip} from 'node:zlib'
 
 import {UserError} from '../shared/errors.js'
 import type {Message} from '../kafka/range-reader.js'
@@ -10,8 +10,9 @@ import type {Message} from '../kafka/range-reader.js'
 /**
  * The on-disk format of a topic backup (docs/backup-format.md is the prose version): the
  * manifest, the per-partition chunk files, the record frames inside them, and the canonical
- * encoding the records checksum is taken over. Backup, restore and verify all read and write
- * through here, so the three cannot disagree about a byte.
+ * encoding the records checksum is taken over, and how the directory's files are opened. Backup,
+ * restore and verify all read and write through here (manifest.json: backup-manifest.ts), so the
+ * three cannot disagree about a byte.
  *
  *   DIR/manifest.json          what was backed up; `complete: true` only once every partition is
  *   DIR/partition-<P>.chunks   a sequence of chunks: a 64-byte header, then one gzip member
@@ -31,6 +32,15 @@ export const MANIFEST = 'manifest.json'
 export const CHUNK_MAGIC = 0x524b4231 // "RKB1"
 export const CHUNK_HEADER_BYTES = 64
 const HEADER_FIELDS_BYTES = 32
+/**
+ * The most a chunk may inflate to, whatever its header says: `--chunk-size` is at most a quarter
+ * of it, which leaves room for the record that crosses the chunk size. Restore and verify hold one
+ * inflated chunk at a time, so this bounds their memory against a hostile file.
+ */
+export const MAX_CHUNK_BYTES = 256 << 20
+export const MAX_CHUNK_SIZE_FLAG = MAX_CHUNK_BYTES / 4
+/** gzip of incompressible data grows by a few bytes per 16 KiB block; anything larger is not ours. */
+const MAX_PAYLOAD_BYTES = MAX_CHUNK_BYTES + (MAX_CHUNK_BYTES >> 10) + 1024
 
 export interface ChunkSummary {
   records: number
@@ -84,39 +94,43 @@ export function backupCorrupt(message: string, fix = 'the backup cannot be trust
   return new UserError('BACKUP_CORRUPT', message, fix)
 }
 
-export async function readManifest(dir: string): Promise<BackupManifest | null> {
-  let text: string
+/**
+ * The backup directory with every symbolic link on the way resolved, once: all files are then
+ * opened by name inside that one real directory.
+ */
+export async function resolveBackupDir(dir: string): Promise<string> {
   try {
-    text = await readFile(join(dir, MANIFEST), 'utf8')
+    return await realpath(dir)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw new UserError('INVALID_ARGUMENT', `cannot read ${join(dir, MANIFEST)} (${(error as Error).message})`, 'check the directory and its permissions')
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError('INVALID_ARGUMENT', `${dir} holds no backup (it does not exist)`, 'pass the directory given to `topic backup --to`')
+    throw new UserError('INVALID_ARGUMENT', `cannot open the backup directory ${dir} (${(error as Error).message})`, 'check the directory and its permissions')
   }
-  let manifest: BackupManifest
-  try {
-    manifest = JSON.parse(text) as BackupManifest
-  } catch (error) {
-    throw backupCorrupt(`${join(dir, MANIFEST)} is not valid JSON (${(error as Error).message})`)
-  }
-  if (manifest.format !== FORMAT || !Array.isArray(manifest.partitions)) throw backupCorrupt(`${join(dir, MANIFEST)} is not a replayctl topic backup manifest`)
-  if (manifest.version !== FORMAT_VERSION) {
-    throw new UserError('INVALID_ARGUMENT', `${join(dir, MANIFEST)} has format version ${manifest.version}; this replayctl reads version ${FORMAT_VERSION}`, 'use the replayctl version that wrote the backup')
-  }
-  return manifest
 }
 
-/** Written to a temporary file and renamed, so a crash leaves the old manifest or the new one. */
-export async function writeManifest(dir: string, manifest: BackupManifest): Promise<void> {
-  const path = join(dir, MANIFEST)
-  const temporary = `${path}.tmp`
-  const handle = await open(temporary, 'w')
+/**
+ * Opens a file of the backup directory without following a symbolic link (a planted link would
+ * read or write a file outside it) and makes sure it is a regular file: a FIFO would block, a
+ * device never end. Written files must also have no other hard link, since appending to one
+ * writes to the same file elsewhere. O_NONBLOCK keeps the open itself from waiting on a FIFO.
+ * A missing file comes back as ENOENT for the caller to name; `create` makes it instead.
+ */
+export async function openBackupFile(dir: string, name: string, mode: 'read' | 'create'): Promise<FileHandle> {
+  const flags = (mode === 'read' ? constants.O_RDONLY : constants.O_RDWR | constants.O_CREAT) | constants.O_NOFOLLOW | constants.O_NONBLOCK
+  let handle: FileHandle
   try {
-    await handle.writeFile(`${JSON.stringify(manifest, null, 2)}\n`)
-    await handle.sync()
-  } finally {
-    await handle.close()
+    handle = await open(join(dir, name), flags, 0o644)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw error
+    if (code === 'ELOOP') throw backupCorrupt(`${name} in ${dir} is a symbolic link; a backup's files must be regular files in its directory`)
+    throw new UserError('INVALID_ARGUMENT', `cannot open ${join(dir, name)} (${(error as Error).message})`, 'check the directory and its permissions')
   }
-  await rename(temporary, path)
+  const stat = await handle.stat()
+  if (!stat.isFile() || (mode === 'create' && stat.nlink > 1)) {
+    await handle.close()
+    throw backupCorrupt(`${name} in ${dir} is ${stat.isFile() ? 'also linked from elsewhere' : 'not a regular file'}; a backup's files must be regular files of their own in its directory`)
+  }
+  return handle
 }
 
 /** Where each record's canonical encoding goes: a sha256, or anything else that digests it. */
@@ -262,42 +276,48 @@ export type ChunkProblem =
   | {kind: 'corrupt'; at: number; message: string}
 
 /**
- * Walks a partition file chunk by chunk, checking each chunk's header and sha256. Stops at the
- * first problem and says where it is (byte position, and the offsets the chunk should hold).
+ * Walks a partition file chunk by chunk, checking each chunk's header and sha256, and that its
+ * offsets follow the previous chunk's inside `range` (the manifest entry's [startOffset,
+ * endOffset)). Stops at the first problem and says where it is (byte position, and the offsets
+ * the chunk should hold). The caller opened the file (openBackupFile) and closes it.
  */
-export async function* readChunks(path: string, name: string, fileHash?: Hash): AsyncGenerator<ChunkRead, ChunkProblem | null> {
-  const handle = await open(path, 'r')
-  try {
-    const size = (await handle.stat()).size
-    const header = Buffer.allocUnsafe(CHUNK_HEADER_BYTES)
-    let at = 0
-    while (at < size) {
-      if (size - at < CHUNK_HEADER_BYTES) return {kind: 'truncated', at, message: `${name} is truncated at byte ${size}: the chunk starting at byte ${at} has only ${size - at} of its ${CHUNK_HEADER_BYTES} header bytes`}
-      await readExactly(handle, header, at)
-      if (header.readUInt32BE(0) !== CHUNK_MAGIC) return {kind: 'corrupt', at, message: `${name} is corrupt at byte ${at}: no chunk header there`}
-      const payloadBytes = header.readUInt32BE(4)
-      const summary = {records: header.readUInt32BE(8), firstOffset: Number(header.readBigInt64BE(16)), lastOffset: Number(header.readBigInt64BE(24))}
-      const end = at + CHUNK_HEADER_BYTES + payloadBytes
-      if (end > size) {
-        return {kind: 'truncated', at, message: `${name} is truncated at byte ${size}: the chunk at byte ${at} (records from offset ${summary.firstOffset}) needs ${end - size} more bytes`}
-      }
-      const payload = Buffer.allocUnsafe(payloadBytes)
-      await readExactly(handle, payload, at + CHUNK_HEADER_BYTES)
-      const digest = createHash('sha256').update(header.subarray(0, HEADER_FIELDS_BYTES)).update(payload).digest()
-      if (!digest.equals(header.subarray(HEADER_FIELDS_BYTES, CHUNK_HEADER_BYTES))) {
-        return {kind: 'corrupt', at, message: `${name} is corrupt in the chunk at bytes ${at}..${end} (records from offset ${summary.firstOffset}): its checksum does not match`}
-      }
-      fileHash?.update(header).update(payload)
-      yield {...summary, at, bytes: end - at, payload, uncompressedBytes: header.readUInt32BE(12)}
-      at = end
+export async function* readChunks(handle: FileHandle, name: string, range: {start: number; end: number}, fileHash?: Hash): AsyncGenerator<ChunkRead, ChunkProblem | null> {
+  const size = (await handle.stat()).size
+  const header = Buffer.allocUnsafe(CHUNK_HEADER_BYTES)
+  let at = 0
+  let nextOffset = range.start
+  while (at < size) {
+    if (size - at < CHUNK_HEADER_BYTES) return {kind: 'truncated', at, message: `${name} is truncated at byte ${size}: the chunk starting at byte ${at} has only ${size - at} of its ${CHUNK_HEADER_BYTES} header bytes`}
+    await readExactly(handle, header, at)
+    if (header.readUInt32BE(0) !== CHUNK_MAGIC) return {kind: 'corrupt', at, message: `${name} is corrupt at byte ${at}: no chunk header there`}
+    const payloadBytes = header.readUInt32BE(4)
+    const uncompressedBytes = header.readUInt32BE(12)
+    const summary = {records: header.readUInt32BE(8), firstOffset: Number(header.readBigInt64BE(16)), lastOffset: Number(header.readBigInt64BE(24))}
+    if (payloadBytes > MAX_PAYLOAD_BYTES || uncompressedBytes > MAX_CHUNK_BYTES) {
+      return {kind: 'corrupt', at, message: `${name} is corrupt at byte ${at}: the chunk header declares ${payloadBytes} compressed and ${uncompressedBytes} uncompressed bytes, more than a chunk may hold (${MAX_CHUNK_BYTES} uncompressed)`}
     }
-    return null
-  } finally {
-    await handle.close()
+    const end = at + CHUNK_HEADER_BYTES + payloadBytes
+    if (end > size) {
+      return {kind: 'truncated', at, message: `${name} is truncated at byte ${size}: the chunk at byte ${at} (records from offset ${summary.firstOffset}) needs ${end - size} more bytes`}
+    }
+    const payload = Buffer.allocUnsafe(payloadBytes)
+    await readExactly(handle, payload, at + CHUNK_HEADER_BYTES)
+    const digest = createHash('sha256').update(header.subarray(0, HEADER_FIELDS_BYTES)).update(payload).digest()
+    if (!digest.equals(header.subarray(HEADER_FIELDS_BYTES, CHUNK_HEADER_BYTES))) {
+      return {kind: 'corrupt', at, message: `${name} is corrupt in the chunk at bytes ${at}..${end} (records from offset ${summary.firstOffset}): its checksum does not match`}
+    }
+    if (summary.records === 0 || summary.firstOffset < nextOffset || summary.lastOffset < summary.firstOffset || summary.lastOffset >= range.end) {
+      return {kind: 'corrupt', at, message: `${name} is corrupt in the chunk at bytes ${at}..${end}: it holds ${summary.records} records at offsets ${summary.firstOffset}..${summary.lastOffset}, not after offset ${nextOffset - 1} and before ${range.end}`}
+    }
+    fileHash?.update(header).update(payload)
+    yield {...summary, at, bytes: end - at, payload, uncompressedBytes}
+    nextOffset = summary.lastOffset + 1
+    at = end
   }
+  return null
 }
 
-async function readExactly(handle: Awaited<ReturnType<typeof open>>, into: Buffer, position: number): Promise<void> {
+async function readExactly(handle: FileHandle, into: Buffer, position: number): Promise<void> {
   let done = 0
   while (done < into.length) {
     const {bytesRead} = await handle.read(into, done, into.length - done, position + done)
@@ -306,40 +326,74 @@ async function readExactly(handle: Awaited<ReturnType<typeof open>>, into: Buffe
   }
 }
 
-const gunzipAsync = promisify(gunzip)
+class InflatesTooFar extends Error {}
 
-/** Decompresses a chunk and decodes its frames; `onContent` sees each record's canonical encoding. */
+/**
+ * Inflates a gzip payload into one buffer of the length its header declares, and stops the moment
+ * the output would go past it: a small payload that inflates to gigabytes (a zip bomb) costs no
+ * more memory than its declared length, itself at most MAX_CHUNK_BYTES.
+ */
+function inflateDeclared(payload: Buffer, declared: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const out = Buffer.allocUnsafe(declared)
+    let length = 0
+    const gunzip = createGunzip({chunkSize: 64 << 10})
+    gunzip.on('data', (piece: Buffer) => {
+      if (gunzip.destroyed) return
+      if (length + piece.length > declared) {
+        gunzip.destroy(new InflatesTooFar())
+        return
+      }
+      piece.copy(out, length)
+      length += piece.length
+    })
+    gunzip.once('error', reject)
+    gunzip.once('end', () => resolve(out.subarray(0, length)))
+    gunzip.end(payload)
+  })
+}
+
+/**
+ * Decompresses a chunk and decodes its frames; `onContent` sees each record's canonical encoding.
+ * The frames must be what the header says: its record count, its first and last offset, offsets
+ * rising in between.
+ */
 export async function decodeChunk(chunk: ChunkRead, name: string, onContent?: (content: Buffer) => void): Promise<BackupRecord[]> {
   const where = `${name} chunk at byte ${chunk.at} (records from offset ${chunk.firstOffset})`
   let frames: Buffer
   try {
-    frames = await gunzipAsync(chunk.payload)
+    frames = await inflateDeclared(chunk.payload, chunk.uncompressedBytes)
   } catch (error) {
+    if (error instanceof InflatesTooFar) throw backupCorrupt(`${where} inflates to more than the ${chunk.uncompressedBytes} bytes its header says`)
     throw backupCorrupt(`${where} does not decompress (${(error as Error).message})`)
   }
   if (frames.length !== chunk.uncompressedBytes) throw backupCorrupt(`${where} holds ${frames.length} bytes, its header says ${chunk.uncompressedBytes}`)
   const records: BackupRecord[] = []
   let at = 0
+  let previous = chunk.firstOffset - 1
   try {
     while (at < frames.length) {
       const frameEnd = at + 4 + frames.readUInt32BE(at)
       if (frameEnd > frames.length) throw new RangeError('frame runs past the chunk')
       const offset = Number(frames.readBigInt64BE(at + 4))
+      if (records.length === 0 ? offset !== chunk.firstOffset : offset <= previous) throw new RangeError(`offset ${offset} out of order after ${previous}`)
+      previous = offset
       const contentStart = at + 12
       let cursor = contentStart
       const timestamp = Number(frames.readBigInt64BE(cursor))
       cursor += 8
-      const key = readBytes(frames, cursor)
+      const key = readBytes(frames, cursor, frameEnd)
       cursor = key.next
-      const value = readBytes(frames, cursor)
+      const value = readBytes(frames, cursor, frameEnd)
       cursor = value.next
       const headerCount = frames.readUInt32BE(cursor)
       cursor += 4
       const headers: BackupRecord['headers'] = []
       for (let index = 0; index < headerCount; index++) {
         const nameLength = frames.readUInt32BE(cursor)
+        if (cursor + 4 + nameLength > frameEnd) throw new RangeError('header name runs past its frame')
         const headerName = frames.toString('utf8', cursor + 4, cursor + 4 + nameLength)
-        const headerValue = readBytes(frames, cursor + 4 + nameLength)
+        const headerValue = readBytes(frames, cursor + 4 + nameLength, frameEnd)
         headers.push({key: headerName, value: headerValue.bytes})
         cursor = headerValue.next
       }
@@ -352,40 +406,56 @@ export async function decodeChunk(chunk: ChunkRead, name: string, onContent?: (c
     throw backupCorrupt(`${where} has a malformed record after ${records.length} records (${(error as Error).message})`)
   }
   if (records.length !== chunk.records) throw backupCorrupt(`${where} holds ${records.length} records, its header says ${chunk.records}`)
+  if (previous !== chunk.lastOffset) throw backupCorrupt(`${where} ends at offset ${previous}, its header says ${chunk.lastOffset}`)
   return records
 }
 
-function readBytes(frames: Buffer, at: number): {bytes: Buffer | null; next: number} {
+/** A field's bytes; it must end inside its frame (a header count can be any u32, so each is checked). */
+function readBytes(frames: Buffer, at: number, frameEnd: number): {bytes: Buffer | null; next: number} {
   const length = frames.readInt32BE(at)
   if (length < 0) return {bytes: null, next: at + 4}
-  if (at + 4 + length > frames.length) throw new RangeError('field runs past the chunk')
+  if (at + 4 + length > frameEnd) throw new RangeError('field runs past its frame')
   return {bytes: frames.subarray(at + 4, at + 4 + length), next: at + 4 + length}
 }
 
+/** A partition's file, opened as openBackupFile does; a missing one is BACKUP_CORRUPT. */
+async function openPartitionFile(dir: string, entry: PartitionManifest): Promise<FileHandle> {
+  try {
+    return await openBackupFile(dir, entry.file, 'read')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw backupCorrupt(`${entry.file} is missing from ${dir}`)
+    throw error
+  }
+}
+
 /**
- * Checks a complete partition file against the manifest: every chunk, the size, the record count
- * and the whole-file sha256. Throws BACKUP_CORRUPT naming the file and where it goes wrong.
+ * Checks a complete partition file against the manifest as far as a restore reads it: every
+ * chunk's checksum, that it inflates to exactly its declared length and decodes into the records
+ * its header says, in offset order inside the entry's range; then the file's size, record count,
+ * sha256 and records sha256. Throws BACKUP_CORRUPT naming the file and where it goes wrong.
  */
 export async function checkPartitionFile(dir: string, entry: PartitionManifest): Promise<void> {
   const fileHash = createHash('sha256')
+  const recordsHash = createHash('sha256')
   let records = 0
   let bytes = 0
   let nextOffset = entry.startOffset
+  const handle = await openPartitionFile(dir, entry)
   try {
-    const walk = readChunks(join(dir, entry.file), entry.file, fileHash)
+    const walk = readChunks(handle, entry.file, {start: entry.startOffset, end: entry.endOffset}, fileHash)
     for (;;) {
       const next = await walk.next()
       if (next.done) {
         if (next.value) throw backupCorrupt(next.value.message)
         break
       }
+      await decodeChunk(next.value, entry.file, (content) => recordsHash.update(content))
       records += next.value.records
       bytes += next.value.bytes
       nextOffset = next.value.lastOffset + 1
     }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw backupCorrupt(`${entry.file} is missing from ${dir}`)
-    throw error
+  } finally {
+    await handle.close()
   }
   if (bytes < entry.fileBytes) {
     throw backupCorrupt(`${entry.file} is truncated at byte ${bytes} (record ${records}, offset ${nextOffset}): the manifest says ${entry.fileBytes} bytes and ${entry.records} records`)
@@ -394,17 +464,23 @@ export async function checkPartitionFile(dir: string, entry: PartitionManifest):
     throw backupCorrupt(`${entry.file} has ${bytes} bytes and ${records} records; the manifest says ${entry.fileBytes} bytes and ${entry.records} records`)
   }
   if (fileHash.digest('hex') !== entry.fileSha256) throw backupCorrupt(`${entry.file} does not match the sha256 in the manifest`)
+  if (recordsHash.digest('hex') !== entry.recordsSha256) throw backupCorrupt(`${entry.file} holds records that do not match the records sha256 in the manifest`)
 }
 
 /** A partition's records in log order, chunk by chunk; any damage stops it with BACKUP_CORRUPT. */
 export async function* readPartitionRecords(dir: string, entry: PartitionManifest, onContent?: (content: Buffer) => void): AsyncGenerator<BackupRecord[]> {
-  const walk = readChunks(join(dir, entry.file), entry.file)
-  for (;;) {
-    const next = await walk.next()
-    if (next.done) {
-      if (next.value) throw backupCorrupt(next.value.message)
-      return
+  const handle = await openPartitionFile(dir, entry)
+  try {
+    const walk = readChunks(handle, entry.file, {start: entry.startOffset, end: entry.endOffset})
+    for (;;) {
+      const next = await walk.next()
+      if (next.done) {
+        if (next.value) throw backupCorrupt(next.value.message)
+        return
+      }
+      yield await decodeChunk(next.value, entry.file, onContent)
     }
-    yield await decodeChunk(next.value, entry.file, onContent)
+  } finally {
+    await handle.close()
   }
 }

@@ -47,8 +47,8 @@ export interface VerifyResult {
 }
 
 export async function verifyBackup(settings: Settings, options: VerifyOptions): Promise<VerifyResult> {
-  const manifest = await loadCompleteBackup(options.dir)
-  await checkBackupFiles(options.dir, manifest)
+  const {root, manifest} = await loadCompleteBackup(options.dir)
+  await checkBackupFiles(root, manifest)
   const base = {dir: options.dir, sourceTopic: manifest.source.topic, records: manifest.records, files: manifest.partitions.length}
   if (options.topic === undefined) return {...base, topic: null, mode: 'files', match: true}
 
@@ -92,7 +92,7 @@ export async function verifyBackup(settings: Settings, options: VerifyOptions): 
 
   const expected = new KeyDigests()
   for (const entry of manifest.partitions) {
-    for await (const batch of readPartitionRecords(options.dir, entry, (content) => expected.pending.push(Buffer.from(content)))) {
+    for await (const batch of readPartitionRecords(root, entry, (content) => expected.pending.push(Buffer.from(content)))) {
       batch.forEach((record, index) => expected.add(record.key, expected.pending[index]!))
       expected.pending.length = 0
     }

@@ -1,14 +1,14 @@
 import {createHash, type Hash} from 'node:crypto'
-import {mkdir, open, readdir} from 'node:fs/promises'
+import {type FileHandle, mkdir, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {gzip} from 'node:zlib'
 
-import {UserError} from '../shared/errors.js'
+import {quoteInput, UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 import {planRead} from '../kafka/read.js'
 import {type Message, readRanges} from '../kafka/range-reader.js'
-import {readTopicConfigs} from '../kafka/topics.js'
+import {readTopicConfigs, topicMetadata, withAdmin} from '../kafka/topics.js'
 import {
   type BackupManifest,
   backupCorrupt,
@@ -20,12 +20,14 @@ import {
   FORMAT_VERSION,
   FrameEncoder,
   MANIFEST,
+  MAX_CHUNK_BYTES,
+  openBackupFile,
   type PartitionManifest,
   partitionFile,
   readChunks,
-  readManifest,
-  writeManifest,
+  resolveBackupDir,
 } from './backup-format.js'
+import {readManifest, writeManifest} from './backup-manifest.js'
 
 /**
  * `topic backup`: streams one topic's records (keys, values, headers, timestamps, partitions, in
@@ -91,20 +93,30 @@ export async function backupTopic(settings: Settings, options: BackupOptions): P
   await mkdir(options.dir, {recursive: true}).catch((error: Error) => {
     throw new UserError('INVALID_ARGUMENT', `cannot create --to ${options.dir} (${error.message})`, 'choose a directory you can write to')
   })
-  let manifest = await readManifest(options.dir)
+  // Resolved once: every file below is opened by name inside this one real directory.
+  const dir = await resolveBackupDir(options.dir)
+  let manifest = await readManifest(dir)
   const resumed = manifest !== null
   if (manifest && manifest.source.topic !== options.topic) {
     throw new UserError('BACKUP_DIR_CONFLICT', `${options.dir} holds a backup of topic '${manifest.source.topic}', not '${options.topic}'`, 'choose another --to directory for this topic')
   }
   if (manifest?.complete) return result(options, manifest, {resumed: false, alreadyComplete: true, recordsThisRun: 0, started})
 
-  manifest ??= await startManifest(settings, options)
+  if (manifest) await checkPartitionsExist(settings, options.topic, manifest, options.dir)
+  manifest ??= await startManifest(settings, options, dir)
   // Configs come from a JVM (ConfigCommand): started now, it runs while the records stream.
   const configs = options.configs
     ? readTopicConfigs(settings, options.topic).then((read) => ({read, reason: undefined}), (error: Error) => ({read: null, reason: error.message}))
     : Promise.resolve({read: null, reason: 'not requested (--no-configs)'})
 
-  const writers = await Promise.all(manifest.partitions.filter((entry) => !entry.complete).map((entry) => PartitionWriter.resume(options.dir, entry, options.chunkBytes)))
+  const opened = await Promise.allSettled(manifest.partitions.filter((entry) => !entry.complete).map((entry) => PartitionWriter.resume(dir, entry, options.chunkBytes)))
+  const refused = opened.find((outcome) => outcome.status === 'rejected')
+  if (refused) {
+    // The files that did open are closed before the first refusal is reported.
+    await Promise.all(opened.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.close() : undefined)))
+    throw refused.reason
+  }
+  const writers = opened.map((outcome) => (outcome as PromiseFulfilledResult<PartitionWriter>).value)
   const offsets = manifest.partitions.reduce((sum, entry) => sum + entry.endOffset - entry.startOffset, 0)
   let records = manifest.partitions.reduce((sum, entry) => sum + (entry.complete ? entry.records : 0), 0) + writers.reduce((sum, writer) => sum + writer.records, 0)
   const recordsBefore = records
@@ -138,14 +150,21 @@ export async function backupTopic(settings: Settings, options: BackupOptions): P
   manifest.records = manifest.partitions.reduce((sum, entry) => sum + entry.records, 0)
   manifest.complete = true
   manifest.completedAt = new Date().toISOString()
-  await writeManifest(options.dir, manifest)
+  await writeManifest(dir, manifest)
   return result(options, manifest, {resumed, alreadyComplete: false, recordsThisRun: records - recordsBefore, started})
 }
 
-async function startManifest(settings: Settings, options: BackupOptions): Promise<BackupManifest> {
-  const strays = (await readdir(options.dir)).filter((name) => name !== MANIFEST)
+/** A continued backup reads the manifest's partitions: each must still exist in the topic. */
+async function checkPartitionsExist(settings: Settings, topic: string, manifest: BackupManifest, dir: string): Promise<void> {
+  const count = await withAdmin(settings, async (admin) => (await topicMetadata(settings, admin, topic)).partitions.length)
+  const beyond = manifest.partitions.find((entry) => !entry.complete && entry.partition >= count)
+  if (beyond) throw backupCorrupt(`the unfinished backup in ${dir} names partition ${beyond.partition}, but topic '${topic}' has ${count} partitions`, `back up into a new directory`)
+}
+
+async function startManifest(settings: Settings, options: BackupOptions, dir: string): Promise<BackupManifest> {
+  const strays = (await readdir(dir)).filter((name) => name !== MANIFEST)
   if (strays.length > 0) {
-    throw new UserError('BACKUP_DIR_CONFLICT', `${options.dir} is not empty and holds no backup manifest (found ${strays.slice(0, 3).join(', ')})`, 'back up into a new or empty directory')
+    throw new UserError('BACKUP_DIR_CONFLICT', `${options.dir} is not empty and holds no backup manifest (found ${strays.slice(0, 3).map((name) => quoteInput(name)).join(', ')})`, 'back up into a new or empty directory')
   }
   const plan = await planRead(settings, {topic: options.topic, partitioner: 'murmur2', since: options.since, until: options.until})
   const manifest: BackupManifest = {
@@ -173,7 +192,7 @@ async function startManifest(settings: Settings, options: BackupOptions): Promis
       recordsSha256: null,
     })),
   }
-  await writeManifest(options.dir, manifest)
+  await writeManifest(dir, manifest)
   return manifest
 }
 
@@ -209,7 +228,7 @@ class PartitionWriter {
 
   private constructor(
     readonly entry: PartitionManifest,
-    private readonly handle: Awaited<ReturnType<typeof open>>,
+    private readonly handle: FileHandle,
     private readonly fileHash: Hash,
     private readonly recordsHash: Hash,
     private readonly chunkBytes: number,
@@ -222,15 +241,12 @@ class PartitionWriter {
   /** Opens the partition file, keeps its whole chunks and rebuilds both checksums from them. */
   static async resume(dir: string, entry: PartitionManifest, chunkBytes: number): Promise<PartitionWriter> {
     const path = join(dir, entry.file)
-    const handle = await open(path, 'a+').then(async (created) => {
-      await created.close()
-      return open(path, 'r+')
-    })
+    const handle = await openBackupFile(dir, entry.file, 'create')
     const fileHash = createHash('sha256')
     const recordsHash = createHash('sha256')
     const kept = {bytes: 0, records: 0, chunks: 0, firstOffset: null as number | null, lastOffset: null as number | null}
     try {
-      const walk = readChunks(path, entry.file, fileHash)
+      const walk = readChunks(handle, entry.file, {start: entry.startOffset, end: entry.endOffset}, fileHash)
       let problem: ChunkProblem | null = null
       for (;;) {
         const next: IteratorResult<ChunkRead, ChunkProblem | null> = await walk.next()
@@ -278,6 +294,9 @@ class PartitionWriter {
     if (this.failure) throw this.failure
     if (this.encoder.records === 0) return
     const taken = this.encoder.take()
+    if (taken.frames.length > MAX_CHUNK_BYTES) {
+      throw new UserError('INVALID_ARGUMENT', `partition ${this.entry.partition} holds a record near offset ${taken.lastOffset} too large for a backup chunk (${taken.frames.length} bytes with the records before it; at most ${MAX_CHUNK_BYTES})`, 'back up with a smaller --chunk-size')
+    }
     const compressed = gzipAsync(taken.frames)
     compressed.catch(() => {})
     this.inFlight++

@@ -4,7 +4,8 @@ import {watermarks} from '../kafka/offsets.js'
 import {partitionFor} from '../kafka/partitioner.js'
 import {type Headers, RecordWriter} from '../kafka/record-writer.js'
 import {createTopic, topicMetadata, validateTopicName, withAdmin} from '../kafka/topics.js'
-import {type BackupManifest, checkPartitionFile, MANIFEST, readManifest, readPartitionRecords} from './backup-format.js'
+import {type BackupManifest, checkPartitionFile, MANIFEST, readPartitionRecords, resolveBackupDir} from './backup-format.js'
+import {readManifest} from './backup-manifest.js'
 
 /**
  * `topic restore`: writes a complete backup into a topic, record for record.
@@ -51,16 +52,18 @@ export interface RestoreResult {
   notes: string[]
 }
 
-export async function loadCompleteBackup(dir: string): Promise<BackupManifest> {
-  const manifest = await readManifest(dir)
+/** The backup directory, resolved once (every file is then opened inside it), and its manifest. */
+export async function loadCompleteBackup(dir: string): Promise<{root: string; manifest: BackupManifest}> {
+  const root = await resolveBackupDir(dir)
+  const manifest = await readManifest(root)
   if (!manifest) throw new UserError('INVALID_ARGUMENT', `${dir} holds no backup (no ${MANIFEST})`, 'pass the directory given to `topic backup --to`')
   if (!manifest.complete) {
     throw new UserError('BACKUP_INCOMPLETE', `the backup in ${dir} is not complete (it was interrupted)`, `run \`replayctl topic backup ${manifest.source.topic} --to ${dir}\` again to finish it`)
   }
-  return manifest
+  return {root, manifest}
 }
 
-/** Every partition file against the manifest, before anything reads records from them. */
+/** Every partition file against the manifest, decoded in full, before anything reads records from them. */
 export async function checkBackupFiles(dir: string, manifest: BackupManifest): Promise<void> {
   for (const entry of manifest.partitions) await checkPartitionFile(dir, entry)
 }
@@ -71,14 +74,15 @@ export async function restoreTopic(settings: Settings, options: RestoreOptions):
   if (options.partitionCount !== undefined && (!Number.isInteger(options.partitionCount) || options.partitionCount <= 0)) {
     throw invalidArgument(`--partition-count must be a positive whole number, got ${options.partitionCount}`, 'leave it out to use the backup\'s partition count')
   }
-  const manifest = await loadCompleteBackup(options.dir)
+  const {root, manifest} = await loadCompleteBackup(options.dir)
   const sourcePartitions = manifest.source.partitions
   if (options.partitions === 'same' && options.partitionCount !== undefined && options.partitionCount !== sourcePartitions) {
     throw invalidArgument(`--partition-count ${options.partitionCount} differs from the backup's ${sourcePartitions} partitions`, 'add --partitions rehash to place records by key in a different count')
   }
   const notes: string[] = []
   const createConfigs = targetConfigs(manifest, options.configs, notes)
-  await checkBackupFiles(options.dir, manifest)
+  // Before the target is created: a backup that fails any check leaves no topic behind.
+  await checkBackupFiles(root, manifest)
 
   const target = await prepareTarget(settings, options, manifest, createConfigs)
   const writer = await RecordWriter.open(settings, options.topic)
@@ -87,7 +91,7 @@ export async function restoreTopic(settings: Settings, options: RestoreOptions):
   let lastProgress = 0
   try {
     for (const entry of manifest.partitions) {
-      for await (const batch of readPartitionRecords(options.dir, entry)) {
+      for await (const batch of readPartitionRecords(root, entry)) {
         for (const record of batch) {
           const partition = options.partitions === 'same'
             ? entry.partition
