@@ -188,10 +188,11 @@ const TRANSIENT = new Set<number>([
 ])
 
 /**
- * A read-only admin request about consumer groups (describeGroups, listConsumerGroupOffsets).
- * librdkafka answers these without an error even when it could not reach the group's coordinator
- * (brokers down, coordinator not known yet): the failure is in the group's own entry. It is taken
- * as the call's error, so it is retried and mapped like one (a timeout becomes KAFKA_UNAVAILABLE).
+ * A read-only admin request about consumer groups (listGroups, describeGroups,
+ * listConsumerGroupOffsets). librdkafka answers these without an error even when it could not reach
+ * a broker or the group's coordinator (brokers down, coordinator not known yet): the failure is in
+ * the group's own entry, or in the list's errors. It is taken as the call's error, so it is retried
+ * and mapped like one (a timeout becomes KAFKA_UNAVAILABLE).
  */
 export function callGroupReadOnly<T>(settings: Settings, groupErrorOf: (result: T) => unknown, invoke: (cb: (error: unknown, result?: T) => void, timeoutMs: number) => void): Promise<T> {
   return callReadOnly<T>(settings, undefined, (cb, timeoutMs) =>

@@ -1,4 +1,4 @@
-import {callGroupReadOnly, callReadOnly, connectConsumer, disconnect, kafkaError, type AdminClient} from '../kafka/client.js'
+import {callGroupReadOnly, connectConsumer, disconnect, kafkaError, type AdminClient} from '../kafka/client.js'
 import {offsetsForTime, watermarks} from '../kafka/offsets.js'
 import {readRanges} from '../kafka/range-reader.js'
 import {topicMetadata, withAdmin} from '../kafka/topics.js'
@@ -69,7 +69,8 @@ interface DescribedGroup {
 
 export async function listGroups(settings: Settings): Promise<GroupSummary[]> {
   return withAdmin(settings, async (admin) => {
-    const listed = await callReadOnly<{groups: {groupId: string; protocolType: string; state: number; type: number}[]}>(settings, undefined, (cb, timeout) =>
+    // A broker that did not answer leaves the list incomplete: better no list than one missing groups.
+    const listed = await callGroupReadOnly<{groups: {groupId: string; protocolType: string; state: number; type: number}[]; errors: unknown[]}>(settings, (result) => result.errors[0], (cb, timeout) =>
       admin.listGroups({timeout}, cb as never),
     )
     return listed.groups
