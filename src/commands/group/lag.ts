@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
+import {onInterrupt} from '../../cli/interrupt.js'
 import {details, formatCount, paint, table} from '../../cli/output.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {isoTime} from '../../core/shared/time.js'
@@ -30,20 +31,24 @@ export default class GroupLagCommand extends ConnectedCommand<typeof GroupLagCom
     }
     let interrupted = false
     let wake: () => void = () => {}
-    process.once('SIGINT', () => {
+    const removeInterrupt = onInterrupt(() => {
       interrupted = true
       wake()
     })
-    for (;;) {
-      const lag = await groupLag(this.settings, this.args.group, {topic: this.flags.topic})
-      if (process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H')
-      this.print(`${paint.dim(isoTime(lag.at))}\n${render(lag)}\n`)
-      await new Promise<void>((resolve) => {
-        wake = resolve
-        if (!interrupted) setTimeout(resolve, this.flags.interval * 1000)
-        else resolve()
-      })
-      if (interrupted) return lag
+    try {
+      for (;;) {
+        const lag = await groupLag(this.settings, this.args.group, {topic: this.flags.topic})
+        if (process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H')
+        this.print(`${paint.dim(isoTime(lag.at))}\n${render(lag)}\n`)
+        await new Promise<void>((resolve) => {
+          wake = resolve
+          if (!interrupted) setTimeout(resolve, this.flags.interval * 1000)
+          else resolve()
+        })
+        if (interrupted) return lag
+      }
+    } finally {
+      removeInterrupt()
     }
   }
 }

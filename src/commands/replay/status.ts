@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
+import {onInterrupt} from '../../cli/interrupt.js'
 import {formatJobStatus, watchJob} from '../../cli/job-status.js'
 import {uiMode} from '../../cli/progress.js'
 import {withDatabase} from '../../core/db/database.js'
@@ -26,7 +27,14 @@ export default class ReplayStatus extends ConnectedCommand<typeof ReplayStatus> 
     }
     const mode = uiMode(this.jsonEnabled())
     const watcher = watchJob(mode)
-    const final = await followJob(this.settings, id, (status) => watcher.update(status), this.flags.interval * 1000)
+    const stop = new AbortController()
+    const removeInterrupt = onInterrupt(() => stop.abort())
+    let final: JobStatus
+    try {
+      final = await followJob(this.settings, id, (status) => watcher.update(status), this.flags.interval * 1000, stop.signal)
+    } finally {
+      removeInterrupt()
+    }
     await watcher.stop()
     if (mode !== 'tty') this.print(formatJobStatus(final))
     return final

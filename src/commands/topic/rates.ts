@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {barChart, sparkline} from '../../cli/chart.js'
+import {onInterrupt} from '../../cli/interrupt.js'
 import {formatBytes, formatCount, paint, table} from '../../cli/output.js'
 import {uiMode} from '../../cli/progress.js'
 import {invalidArgument} from '../../core/shared/errors.js'
@@ -44,8 +45,7 @@ History: --history 24h --bucket 1h counts the records each partition took per bu
     if (flags.watch && flags.count === undefined && this.jsonEnabled()) throw invalidArgument('--watch under --json needs --count', 'pass --count N to get one JSON document with N samples')
     const samples: RatesSample[] = []
     const stop = new AbortController()
-    const interrupt = () => stop.abort()
-    process.once('SIGINT', interrupt)
+    const removeInterrupt = onInterrupt(() => stop.abort())
     try {
       // A note while the first interval runs, for a person watching; logs and pipes get only results.
       if (uiMode(this.jsonEnabled()) === 'tty') process.stderr.write(paint.dim(`measuring ${topic} over ${flags.interval}${flags.watch ? ' (Ctrl-C stops)' : ''}…\n`))
@@ -54,7 +54,7 @@ History: --history 24h --bucket 1h counts the records each partition took per bu
         this.print(renderSample(sample))
       }
     } finally {
-      process.removeListener('SIGINT', interrupt)
+      removeInterrupt()
     }
     return flags.watch ? {samples} : samples[0]!
   }

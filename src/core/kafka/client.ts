@@ -43,6 +43,9 @@ export const KafkaCode = {
   INVALID_ARG: -186,
   PARTITION_EOF: -191,
   UNKNOWN_TOPIC_OR_PART: 3,
+  COORDINATOR_LOAD_IN_PROGRESS: 14,
+  COORDINATOR_NOT_AVAILABLE: 15,
+  NOT_COORDINATOR: 16,
   TOPIC_ALREADY_EXISTS: 36,
   INVALID_PARTITIONS: 37,
   INVALID_REPLICATION_FACTOR: 38,
@@ -160,6 +163,8 @@ export function kafkaError(settings: Settings, error: unknown, topic?: string): 
  * A read-only admin request (metadata, offsets), retried within the same overall timeout. librdkafka
  * sends it to any broker it knows; when that broker has just died the first attempt times out,
  * while a second goes to a live one. So one dead broker of three does not fail `topic describe`.
+ * A group's coordinator that is not known or not loaded yet (the first group request to a fresh
+ * cluster creates __consumer_offsets) is retried the same way.
  */
 export async function callReadOnly<T>(settings: Settings, topic: string | undefined, invoke: (cb: (error: unknown, result?: T) => void, timeoutMs: number) => void): Promise<T> {
   const attempts = 3
@@ -169,10 +174,30 @@ export async function callReadOnly<T>(settings: Settings, topic: string | undefi
       return await call<T>(settings, topic, (cb) => invoke(cb, perAttempt))
     } catch (error) {
       const code = ((error as UserError).cause as {code?: number} | undefined)?.code
-      const transient = code === KafkaCode.TIMED_OUT || code === KafkaCode.TRANSPORT
-      if (!transient || attempt >= attempts) throw error
+      if (!TRANSIENT.has(code as number) || attempt >= attempts) throw error
     }
   }
+}
+
+const TRANSIENT = new Set<number>([
+  KafkaCode.TIMED_OUT,
+  KafkaCode.TRANSPORT,
+  KafkaCode.COORDINATOR_LOAD_IN_PROGRESS,
+  KafkaCode.COORDINATOR_NOT_AVAILABLE,
+  KafkaCode.NOT_COORDINATOR,
+])
+
+/**
+ * A read-only admin request about consumer groups (listGroups, describeGroups,
+ * listConsumerGroupOffsets). librdkafka answers these without an error even when it could not reach
+ * a broker or the group's coordinator (brokers down, coordinator not known yet): the failure is in
+ * the group's own entry, or in the list's errors. It is taken as the call's error, so it is retried
+ * and mapped like one (a timeout becomes KAFKA_UNAVAILABLE).
+ */
+export function callGroupReadOnly<T>(settings: Settings, groupErrorOf: (result: T) => unknown, invoke: (cb: (error: unknown, result?: T) => void, timeoutMs: number) => void): Promise<T> {
+  return callReadOnly<T>(settings, undefined, (cb, timeoutMs) =>
+    invoke((error, result) => cb(error ?? (result === undefined ? undefined : groupErrorOf(result)), result), timeoutMs),
+  )
 }
 
 /** Promisifies a node-style librdkafka call and maps its error. */

@@ -1,3 +1,5 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
 import {dbNow, withDatabase, type Pool} from '../db/database.js'
 import {UserError} from '../shared/errors.js'
 import {checkRangeOrder, getJob, submitJob, TERMINAL_STATES, type ReplayJob} from './jobs/index.js'
@@ -164,16 +166,16 @@ export async function jobStatus(pool: Pool, id: number, previous?: {job: JobStat
   }
 }
 
-/** Polls a job until it reaches COMPLETED, FAILED or CANCELLED. */
-export async function followJob(settings: Settings, id: number, onUpdate: (status: JobStatus) => void, intervalMs = 1000): Promise<JobStatus> {
+/** Polls a job until it reaches COMPLETED, FAILED or CANCELLED, or `signal` aborts (then its latest status). */
+export async function followJob(settings: Settings, id: number, onUpdate: (status: JobStatus) => void, intervalMs = 1000, signal?: AbortSignal): Promise<JobStatus> {
   return withDatabase(settings, async (pool) => {
     let previous: {job: JobStatus; at: number} | undefined
     for (;;) {
       const status = await jobStatus(pool, id, previous)
       onUpdate(status)
-      if (status.terminal) return status
+      if (status.terminal || signal?.aborted) return status
       previous = {job: status, at: await dbNow(pool)}
-      await new Promise((resolve) => setTimeout(resolve, intervalMs))
+      await sleep(intervalMs, undefined, {signal}).catch(() => {})
     }
   })
 }

@@ -1,4 +1,4 @@
-import {callReadOnly, connectConsumer, disconnect, kafkaError, type AdminClient} from '../kafka/client.js'
+import {callGroupReadOnly, connectConsumer, disconnect, kafkaError, type AdminClient} from '../kafka/client.js'
 import {offsetsForTime, watermarks} from '../kafka/offsets.js'
 import {readRanges} from '../kafka/range-reader.js'
 import {topicMetadata, withAdmin} from '../kafka/topics.js'
@@ -69,7 +69,8 @@ interface DescribedGroup {
 
 export async function listGroups(settings: Settings): Promise<GroupSummary[]> {
   return withAdmin(settings, async (admin) => {
-    const listed = await callReadOnly<{groups: {groupId: string; protocolType: string; state: number; type: number}[]}>(settings, undefined, (cb, timeout) =>
+    // A broker that did not answer leaves the list incomplete: better no list than one missing groups.
+    const listed = await callGroupReadOnly<{groups: {groupId: string; protocolType: string; state: number; type: number}[]; errors: unknown[]}>(settings, (result) => result.errors[0], (cb, timeout) =>
       admin.listGroups({timeout}, cb as never),
     )
     return listed.groups
@@ -79,18 +80,16 @@ export async function listGroups(settings: Settings): Promise<GroupSummary[]> {
 }
 
 async function describeGroup(settings: Settings, admin: AdminClient, group: string): Promise<DescribedGroup> {
-  const described = await callReadOnly<{groups: DescribedGroup[]}>(settings, undefined, (cb, timeout) => admin.describeGroups([group], {timeout}, cb as never))
+  const described = await callGroupReadOnly<{groups: DescribedGroup[]}>(settings, (result) => result.groups[0]?.error, (cb, timeout) => admin.describeGroups([group], {timeout}, cb as never))
   const found = described.groups[0]
   if (!found) throw new UserError('KAFKA_REJECTED', `Kafka returned no description for group '${group}'`, 'check the broker log')
-  if (found.error) throw new UserError('KAFKA_REJECTED', `cannot describe group '${group}': ${found.error.message}`, 'check your ACLs and the broker log')
   return found
 }
 
 async function committedOffsets(settings: Settings, admin: AdminClient, group: string): Promise<{topic: string; partition: number; offset: number}[]> {
-  const [result] = await callReadOnly<{groupId: string; error?: {message: string}; partitions: {topic: string; partition: number; offset: number; error?: unknown}[]}[]>(
-    settings, undefined, (cb, timeout) => admin.listConsumerGroupOffsets([{groupId: group}], {timeout}, cb as never),
+  const [result] = await callGroupReadOnly<{groupId: string; error?: unknown; partitions: {topic: string; partition: number; offset: number; error?: unknown}[]}[]>(
+    settings, (results) => results[0]?.error, (cb, timeout) => admin.listConsumerGroupOffsets([{groupId: group}], {timeout}, cb as never),
   )
-  if (result?.error) throw new UserError('KAFKA_REJECTED', `cannot read the offsets of group '${group}': ${result.error.message}`, 'check your ACLs and the broker log')
   return (result?.partitions ?? []).filter((partition) => partition.offset >= 0)
 }
 
@@ -101,7 +100,9 @@ function groupNotFound(group: string): UserError {
 
 export async function groupLag(settings: Settings, group: string, options: {topic?: string} = {}): Promise<GroupLag> {
   const {description, committed, logs} = await withAdmin(settings, async (admin) => {
-    const [description, committed] = await Promise.all([describeGroup(settings, admin, group), committedOffsets(settings, admin, group)])
+    // Described first: the offsets are then fetched from a coordinator already found and loaded.
+    const description = await describeGroup(settings, admin, group)
+    const committed = await committedOffsets(settings, admin, group)
     const assigned = description.members.flatMap((member) => member.assignment?.topicPartitions ?? [])
     const topics = [...new Set([...committed, ...assigned].map((entry) => entry.topic))].filter((topic) => options.topic === undefined || topic === options.topic).sort()
     const logs = new Map<string, {low: number; high: number}>()

@@ -1,4 +1,4 @@
-import {callReadOnly, type AdminClient} from '../kafka/client.js'
+import {callGroupReadOnly, type AdminClient} from '../kafka/client.js'
 import {offsetsForTime, watermarks} from '../kafka/offsets.js'
 import {type Message, readRanges} from '../kafka/range-reader.js'
 import {topicMetadata, withAdmin} from '../kafka/topics.js'
@@ -146,10 +146,10 @@ async function marksNow(settings: Settings, options: RatesOptions, partitions: n
 }
 
 async function committedOffsets(settings: Settings, admin: AdminClient, group: string, topic: string, partitions: number[]): Promise<Map<number, number | null>> {
-  const [result] = await callReadOnly<{groupId: string; error?: {message: string}; partitions: {topic: string; partition: number; offset: number}[]}[]>(settings, topic, (cb, timeout) =>
+  const [result] = await callGroupReadOnly<{groupId: string; error?: unknown; partitions: {topic: string; partition: number; offset: number}[]}[]>(settings, (results) => results[0]?.error, (cb, timeout) =>
     admin.listConsumerGroupOffsets([{groupId: group, partitions: partitions.map((partition) => ({topic, partition}))}], {timeout}, cb as never),
   )
-  if (!result || result.error) throw new UserError('KAFKA_REJECTED', `cannot read the committed offsets of group '${group}': ${result?.error?.message ?? 'no answer'}`, 'check the group name and your ACLs')
+  if (!result) throw new UserError('KAFKA_REJECTED', `Kafka returned no committed offsets for group '${group}'`, 'check the broker log')
   const byPartition = new Map(result.partitions.filter((entry) => entry.topic === topic).map((entry) => [entry.partition, entry.offset >= 0 ? entry.offset : null]))
   return new Map(partitions.map((partition) => [partition, byPartition.get(partition) ?? null]))
 }
