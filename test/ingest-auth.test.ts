@@ -104,7 +104,7 @@ describe('ingest serve: failed authentications from one address', () => {
   it('are answered 429 with Retry-After and x-rate-limit headers after --auth-failures, a right token too, until the window ends', async () => {
     const topic = await createTopic('throttle', 1)
     topics.push(topic)
-    const server = await startServer(['-t', topic, '--auth-failures', '3', '--auth-failure-window', '4s'], {REPLAYCTL_INGEST_TOKENS: tokens('*')})
+    const server = await startServer(['-t', topic, '--auth-failures', '3', '--auth-failure-window', '10s'], {REPLAYCTL_INGEST_TOKENS: tokens('*')})
     try {
       const body = ndjson([{webhook_id: 'w1', id: 'r1'}])
       const statuses: number[] = []
@@ -119,14 +119,13 @@ describe('ingest serve: failed authentications from one address', () => {
       assert.equal(blocked!.headers['x-rate-limit-remaining'], '0')
       const reset = Number(blocked!.headers['x-rate-limit-reset'])
       const retryAfter = Number(blocked!.headers['retry-after'])
-      assert.ok(reset > Date.now() / 1000 - 1 && reset <= Date.now() / 1000 + 5, `x-rate-limit-reset ${reset} is epoch seconds within the window`)
-      assert.ok(retryAfter >= 1 && retryAfter <= 4, `Retry-After ${retryAfter}`)
-      assert.equal(blocked!.json.written, 0)
-      assert.match(blocked!.json.error, /too many failed authentications from this address/)
-
       // A right token from the blocked address waits too: otherwise a right guess would show.
       const right = await post(server.url, body, bearer(ALL))
       assert.equal(right.status, 429)
+      assert.ok(reset > Date.now() / 1000 && reset <= Date.now() / 1000 + 11, `x-rate-limit-reset ${reset} is epoch seconds within the window`)
+      assert.ok(retryAfter >= 1 && retryAfter <= 10, `Retry-After ${retryAfter}`)
+      assert.equal(blocked!.json.written, 0)
+      assert.match(blocked!.json.error, /too many failed authentications from this address/)
       assert.equal((await request(`${server.url}/healthz`)).statusCode, 200)
       assert.deepEqual(await readTopic(topic), [])
 
