@@ -110,7 +110,8 @@ describe('ingest serve: failed authentications from one address', () => {
       const statuses: number[] = []
       let blocked: Awaited<ReturnType<typeof post>> | undefined
       for (let attempt = 0; attempt < 30; attempt++) {
-        const answer = await post(server.url, body, bearer(`guess-${attempt}-0123456789abcdef`))
+        // Without --trust-proxy a client cannot dodge the count with an X-Forwarded-For of its choice.
+        const answer = await post(server.url, body, {...bearer(`guess-${attempt}-0123456789abcdef`), 'x-forwarded-for': `198.51.100.${attempt}`})
         statuses.push(answer.status)
         blocked ??= answer.status === 429 ? answer : undefined
       }
@@ -140,6 +141,26 @@ describe('ingest serve: failed authentications from one address', () => {
   })
 })
 
+describe('ingest serve --trust-proxy', () => {
+  it('counts failures per client named by the proxy\'s X-Forwarded-For, so one client cannot lock out the others behind it', async () => {
+    const topic = await createTopic('proxy', 1)
+    topics.push(topic)
+    const server = await startServer(['-t', topic, '--auth-failures', '2', '--auth-failure-window', '10m', '--trust-proxy', '127.0.0.1'], {REPLAYCTL_INGEST_TOKENS: tokens('*')})
+    try {
+      const body = ndjson([{webhook_id: 'w1', id: 'p1'}])
+      const from = (client: string, token: string) => post(server.url, body, {...bearer(token), 'x-forwarded-for': client})
+      assert.equal((await from('203.0.113.5', 'guess-1-0123456789abcdef')).status, 401)
+      assert.equal((await from('203.0.113.5', 'guess-2-0123456789abcdef')).status, 401)
+      assert.equal((await from('203.0.113.5', ALL)).status, 429)
+      assert.equal((await from('203.0.113.6', ALL)).status, 200)
+      assert.equal((await post(server.url, body, bearer(ALL))).status, 200, 'the proxy itself is not blocked')
+      assert.equal((await readTopic(topic)).length, 2)
+    } finally {
+      assert.equal(await stopServer(server), 0)
+    }
+  })
+})
+
 describe('ingest serve: refusing a server anyone could write to', () => {
   it('does not start without tokens (exit 2, INVALID_CONFIG), nor with --no-auth on a non-loopback --host', async () => {
     const noTokens = await runCli(['ingest', 'serve', '-t', 'delivery_log', '--port', '0'])
@@ -158,6 +179,10 @@ describe('ingest serve: refusing a server anyone could write to', () => {
       assert.ok(isOneLineError(open), open.stderr)
       assert.match(open.stderr, new RegExp(`--no-auth cannot be used with --host ${host.replaceAll('.', '\\.')}`))
     }
+
+    const badProxy = await runCli(['ingest', 'serve', '-t', 'delivery_log', '--port', '0', '--no-auth', '--trust-proxy', 'proxy.example'])
+    assert.equal(badProxy.code, 2, badProxy.stderr)
+    assert.ok(isOneLineError(badProxy), badProxy.stderr)
 
     const short = await runCli(['ingest', 'serve', '-t', 'delivery_log', '--port', '0'], {env: {REPLAYCTL_INGEST_TOKENS: '[{"token":"tiny-secret","keys":"*"}]'}})
     assert.equal(short.code, 2, short.stderr)

@@ -33,6 +33,7 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
     'no-auth': Flags.boolean({description: 'accept requests without a token (only with a loopback --host, e.g. behind a proxy that authenticates)'}),
     'auth-failures': Flags.integer({description: 'failed authentications a client address may have per --auth-failure-window; after them it gets 429 until the window ends', default: 10, min: 1}),
     'auth-failure-window': Flags.string({description: 'window of --auth-failures, from an address\'s first failure', default: '15m'}),
+    'trust-proxy': Flags.string({description: 'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); failed authentications are then counted per client, not per proxy', multiple: true}),
     'message-timeout': Flags.string({description: 'how long librdkafka retries an accepted event (e.g. through a broker restart) before failing it', default: '5m'}),
   }
 
@@ -66,6 +67,7 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
         auth: !flags['no-auth'],
         authFailures: flags['auth-failures'],
         authFailureWindowMs: parseDuration(flags['auth-failure-window'], '--auth-failure-window'),
+        trustProxy: flags['trust-proxy'],
       })
       this.print(paint.green(`stopped; ${formatCount(summary.eventsWritten)} events written to ${summary.topic}`))
       this.print(details([

@@ -1,7 +1,9 @@
 import {createHash, timingSafeEqual} from 'node:crypto'
-import {isIPv6} from 'node:net'
+import {isIP, isIPv6} from 'node:net'
 
 import {LRUCache} from 'lru-cache'
+
+import {invalidArgument, quoteInput} from '../shared/errors.js'
 
 /**
  * Bearer-token authentication for every HTTP front of replayctl (the Replay API, the ingest),
@@ -159,4 +161,15 @@ export class BearerAuth<Scope> {
 /** Loopback hosts: the only ones a server may listen on without authentication. */
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(host)
+}
+
+/** Refuses a --trust-proxy value that is not an IP address or CIDR, before anything starts. */
+export function validateTrustedProxies(proxies: readonly string[] = []): void {
+  for (const proxy of proxies) {
+    const [address = '', bits, extra] = proxy.split('/')
+    const family = isIP(address)
+    if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)))) {
+      throw invalidArgument(`--trust-proxy ${quoteInput(proxy)} is not an IP address or CIDR`, 'give the address of the proxy in front, e.g. --trust-proxy 127.0.0.1 or --trust-proxy 10.0.0.0/8')
+    }
+  }
 }

@@ -11,6 +11,7 @@ import type {ApiTokenSpec, Settings} from '../../shared/settings.js'
 import {parseTime} from '../../shared/time.js'
 import {registerWebhook, revalidateWebhook} from '../../webhooks/registration.js'
 import {getWebhook, listWebhooks, removeWebhook, type Webhook} from '../../webhooks/store.js'
+import {validateTrustedProxies} from '../auth.js'
 import {createHttpServer, type HttpServer} from '../server-common.js'
 import {AuthBlocked, canSee, rateLimited, requireWebhook, TokenAuthority, type Caller} from './auth.js'
 import {frameworkErrorBody, translateError, TwitterHttpError} from './twitter-errors.js'
@@ -43,6 +44,8 @@ export interface ApiServerOptions {
   /** Failed authentications a client address may have per window before it is answered 429/88. */
   authFailures: number
   authFailureWindowMs: number
+  /** Reverse proxies whose X-Forwarded-For names the client address (the throttle's key). */
+  trustProxy?: string[]
   crcTimeoutMs?: number
   graceMs?: number
   bodyLimit?: number
@@ -75,6 +78,7 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
   if (options.tokens.length === 0) {
     throw new UserError('INVALID_CONFIG', 'the API has no tokens: every request would be refused', 'add "apiTokens" to the config context, or set REPLAYCTL_API_TOKENS (see the README, "Run it as a service")')
   }
+  validateTrustedProxies(options.trustProxy)
   const authority = new TokenAuthority(options.tokens, options.defaultRateLimit, options.rateWindowMs, {maxFailures: options.authFailures, windowMs: options.authFailureWindowMs})
   const pool: Pool = await openPool(settings.mysqlUrl, {timeoutMs: settings.timeoutMs, connectionLimit: 10})
 
@@ -106,6 +110,7 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
     name: 'api',
     bodyLimit: options.bodyLimit ?? 16 * 1024,
     graceMs: options.graceMs,
+    trustProxy: options.trustProxy,
     headersTimeoutMs: options.headersTimeoutMs,
     logStream: options.logStream,
     logLevel: options.logLevel,

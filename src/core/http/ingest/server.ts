@@ -4,7 +4,7 @@ import {Counter, Gauge, Histogram} from 'prom-client'
 import {invalidArgument, UserError} from '../../shared/errors.js'
 import type {IngestTokenSpec, Settings} from '../../shared/settings.js'
 import {topicMetadata, withAdmin} from '../../kafka/topics.js'
-import {BearerAuth, isLoopbackHost} from '../auth.js'
+import {BearerAuth, isLoopbackHost, validateTrustedProxies} from '../auth.js'
 import {createHttpServer} from '../server-common.js'
 import {ingestTokenEntries, outOfScope, type IngestScope} from './access.js'
 import {compileRules, parseBody, type KeySource} from './events.js'
@@ -52,6 +52,8 @@ export interface IngestOptions {
   /** Failed authentications a client address may have per window before it is answered 429. */
   authFailures: number
   authFailureWindowMs: number
+  /** Reverse proxies whose X-Forwarded-For names the client address (the throttle's key). */
+  trustProxy?: string[]
   /** Called once the server listens, with its address. */
   onListening?: (address: string) => void
 }
@@ -78,6 +80,7 @@ declare module 'fastify' {
 export async function serveIngest(settings: Settings, options: IngestOptions): Promise<IngestSummary> {
   const rules = compileRules({key: options.key, timestampField: options.timestampField, maxEventBytes: options.maxEventBytes})
   const auth = ingestAuth(options)
+  validateTrustedProxies(options.trustProxy)
   await withAdmin(settings, (admin) => topicMetadata(settings, admin, options.topic))
   const producer = await IngestProducer.open(settings, options.topic, {limits: options.queue, lingerMs: options.lingerMs, messageTimeoutMs: options.messageTimeoutMs})
   const idempotency = new IdempotencyStore({windowMs: options.idempotencyWindowMs, maxKeys: options.idempotencyMaxKeys})
@@ -89,6 +92,7 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     bodyLimit: options.maxRequestBytes,
     // A line per request would cost more than the request at thousands per second; refusals are logged.
     logRequests: false,
+    trustProxy: options.trustProxy,
     errorBody: (kind, message) => ({error: kind === 'body-too-large' ? `${message} (--max-request-bytes); send fewer events per request` : message}),
     health: async () => {
       const health = producer.health()
