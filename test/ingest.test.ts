@@ -301,7 +301,10 @@ describe('ingest serve: the broker killed under load', () => {
   const state = mkdtempSync(join(tmpdir(), 'replayctl-ingest-kill-'))
   const env = {REPLAYCTL_STATE: state, REPLAYCTL_BROKERS: `127.0.0.1:${port}`, REPLAYCTL_KAFKA_HEAP: '384m'}
   const dev = (args: string[]) => runCli(['dev', ...args], {env, timeoutMs: 240_000})
+  let server: Server | undefined
   after(async () => {
+    // A failed assertion leaves the server running; it would keep the test process alive.
+    if (server && server.child.exitCode === null) server.child.kill('SIGKILL')
     await dev(['down', '--purge', '--grace', '5'])
     rmSync(state, {recursive: true, force: true})
   })
@@ -310,7 +313,7 @@ describe('ingest serve: the broker killed under load', () => {
     const up = await dev(['up', '--port', String(port), '--json'])
     assert.equal(up.code, 0, up.stderr)
     const topic = await createTopic('kill', 3, env)
-    const server = await startServer(['-t', topic, '--ack-timeout', '3s'], env)
+    server = await startServer(['-t', topic, '--ack-timeout', '3s'], env)
     const load = new Load(server.url, 'k', 8, 5)
     try {
       while (load.firstTry2xx.length < 50) await sleep(100)
