@@ -28,6 +28,9 @@ const stamp = Date.now().toString(36)
 const ids = webhookIds(1000, 1)
 const start = Date.now() - 3_600_000
 const event = (index: number) => accountActivityEvent(index, ids[index % ids.length]!, start + index, 1)
+// Measured as deployed: every request authenticated (the floor server ignores the header).
+const TOKEN = `bench-ingest-${stamp}-0123456789`
+const HEADERS = {'content-type': 'application/x-ndjson', authorization: `Bearer ${TOKEN}`}
 
 interface Load {
   requests: number
@@ -70,7 +73,8 @@ process.on('SIGTERM', () => app.close())
 `
 
 function startServer(args: string[]): Promise<Served> {
-  const child = spawn(process.execPath, args, {stdio: ['ignore', 'ignore', 'pipe'], cwd: fileURLToPath(new URL('..', import.meta.url))})
+  const env = {...process.env, REPLAYCTL_INGEST_TOKENS: JSON.stringify([{token: TOKEN, keys: '*'}])}
+  const child = spawn(process.execPath, args, {stdio: ['ignore', 'ignore', 'pipe'], cwd: fileURLToPath(new URL('..', import.meta.url)), env})
   let stderr = ''
   return new Promise((resolve, reject) => {
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
@@ -93,7 +97,7 @@ async function drive(server: Served, perRequest: number, connections: number): P
     duration: seconds,
     requests: [{
       method: 'POST',
-      headers: {'content-type': 'application/x-ndjson'},
+      headers: HEADERS,
       setupRequest: (request) => ({...request, body: bodies[next++ % bodies.length]}),
     }],
   })
@@ -150,7 +154,7 @@ async function main() {
   for (const topic of Object.values(topics)) await cli(['topic', 'create', topic, '--partitions', '12', '--retention', '2d'])
   const load = loadavg()[0]!.toFixed(1)
 
-  const warmUp = (server: Served) => autocannon({url: `${server.url}/events`, connections: 16, duration: 2, method: 'POST', headers: {'content-type': 'application/x-ndjson'}, body: event(0)})
+  const warmUp = (server: Served) => autocannon({url: `${server.url}/events`, connections: 16, duration: 2, method: 'POST', headers: HEADERS, body: event(0)})
   const floorServer = await startServer(['--input-type=module', '-e', FLOOR_SERVER])
   const server = await startServer([BIN, 'ingest', 'serve', '-t', topics.ours, '--timestamp-field', 'created_at_ms', '--port', '0'])
   await warmUp(floorServer)

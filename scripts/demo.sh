@@ -47,12 +47,19 @@ printf '{"webhook_id":"%s","event":"hello","ts":%s}\n' "$hook" "$(date +%s%3N)" 
 r topic create demo_compacted --partitions 3 --compact --if-not-exists
 
 # The HTTP-to-Kafka front: events POSTed as NDJSON, answered 200 once Kafka acknowledged them all.
-node bin/run.js ingest serve --topic delivery_log --port 8090 2>/tmp/replayctl-demo-ingest.log &
+# Writers present a bearer token scoped to the keys they may write (here: ingest-demo*); the
+# token reaches the server through the environment, never its argv.
+ingest_token=$(openssl rand -hex 24)
+REPLAYCTL_INGEST_TOKENS='[{"token":"'"$ingest_token"'","keys":["ingest-demo*"],"topics":["delivery_log"]}]' \
+  node bin/run.js ingest serve --topic delivery_log --port 8090 2>/tmp/replayctl-demo-ingest.log &
 ingest=$!
 until curl -sf http://127.0.0.1:8090/healthz >/dev/null; do sleep 0.2; done
-printf '\n\033[1;36m$ curl -X POST http://127.0.0.1:8090/events --data-binary @events.ndjson\033[0m\n' >&2
+printf '\n\033[1;36m$ curl -X POST -H "Authorization: Bearer $token" http://127.0.0.1:8090/events --data-binary @events.ndjson\033[0m\n' >&2
 printf '{"webhook_id":"ingest-demo","event":"a","ts":%s}\n{"webhook_id":"ingest-demo","event":"b","ts":%s}\n' "$(date +%s%3N)" "$(date +%s%3N)" |
-  curl -s -X POST -H 'content-type: application/x-ndjson' -H 'Idempotency-Key: demo-1' --data-binary @- http://127.0.0.1:8090/events; echo
+  curl -s -X POST -H "Authorization: Bearer $ingest_token" -H 'content-type: application/x-ndjson' -H 'Idempotency-Key: demo-1' --data-binary @- http://127.0.0.1:8090/events; echo
+printf '\n\033[1;36m$ curl ... (the same token, a key outside its scope: 403, nothing written)\033[0m\n' >&2
+printf '{"webhook_id":"someone-else","event":"c"}\n' |
+  curl -s -X POST -H "Authorization: Bearer $ingest_token" -H 'content-type: application/x-ndjson' --data-binary @- http://127.0.0.1:8090/events; echo
 kill -TERM $ingest; wait $ingest
 
 # Back up one topic, restore it elsewhere, verify the copy.

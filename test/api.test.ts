@@ -437,6 +437,31 @@ describe('replay API over HTTP', () => {
     assert.ok(Number(other.headers['x-rate-limit-remaining']) > 1000)
   })
 
+  test('failed authentications from one address: 429/88 with x-rate-limit headers after --auth-failures, even for a right token (the window\'s end: test/http-auth.test.ts)', async () => {
+    const server = await new ApiProcess(['--topic', s.topic, '--auth-failures', '5', '--auth-failure-window', '10m'], {}).ready()
+    const statuses: number[] = []
+    let blocked: Awaited<ReturnType<typeof call>> | undefined
+    for (let attempt = 0; attempt < 300; attempt++) {
+      const answer = await call('GET', jobPath(1), {token: `wrong-${attempt}-0123456789abcdef`, server})
+      statuses.push(answer.status)
+      if (answer.status === 429) blocked ??= answer
+    }
+    assert.deepEqual(statuses, [...Array.from({length: 5}, () => 401), ...Array.from({length: 295}, () => 429)])
+    assertTwitterError(blocked!, 429, 88, 'a blocked address')
+    assert.equal(blocked!.headers['x-rate-limit-limit'], '5')
+    assert.equal(blocked!.headers['x-rate-limit-remaining'], '0')
+    const reset = Number(blocked!.headers['x-rate-limit-reset'])
+    assert.ok(reset > Date.now() / 1000 && reset <= Date.now() / 1000 + 601, `x-rate-limit-reset ${reset} is epoch seconds within the window`)
+    // A right token from the blocked address waits too: otherwise a right guess would show.
+    assertTwitterError(await call('GET', '/1.1/account_activity/all/webhooks.json', {server}), 429, 88, 'the right token from a blocked address')
+    assert.equal((await call('GET', '/healthz', {token: null, server})).status, 200)
+    // Other addresses are not blocked (the main server is another process: its own table).
+    assert.equal((await call('GET', '/1.1/account_activity/all/webhooks.json')).status, 200)
+    assert.ok(!server.stderr.includes('wrong-'), 'presented tokens are never logged')
+    server.child.kill('SIGTERM')
+    assert.equal((await server.exited).code, 0)
+  })
+
   test('bad input gets a clear 4xx or a closed connection, writes nothing, and the server keeps serving', async () => {
     const snapshot = await stack.snapshot()
     const big = await call('POST', registerPath('http://127.0.0.1:1/x', 'api-big'), {raw: JSON.stringify({secret: 'x'.repeat(100_000)})})

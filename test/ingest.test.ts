@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import {spawn, type ChildProcess} from 'node:child_process'
 import {readdirSync, readFileSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -8,99 +7,17 @@ import {after, before, describe, it} from 'node:test'
 
 import {Pool, request} from 'undici'
 
-import {apacheTool, BIN, BROKERS, deleteTopics, isOneLineError, partitionDir, runCli, uniqueName} from './helpers.js'
+import {apacheTool, deleteTopics, isOneLineError, partitionDir, runCli, uniqueName} from './helpers.js'
+import {AUTH, createTopic, INGEST_TOKENS, ndjson, post, readTopic, startServer, stopServer, tryJson, type Server, type Stored} from './ingest-harness.js'
 
 /**
  * `ingest serve` as an operator runs it (the built CLI, its own process), driven over HTTP by
  * undici, against the real broker. What is in the topic is read back with kcat and compared with
  * what the server answered; placement with `log partition-for`; compression with Apache's
  * DumpLogSegments. The broker-loss case runs its own one-node stack on its own port and state
- * directory, kills the broker with SIGKILL and starts it again with `dev up`.
+ * directory, kills the broker with SIGKILL and starts it again with `dev up`. Every request
+ * carries a token that may write anything (authentication itself: ingest-auth.test.ts).
  */
-interface Server {
-  url: string
-  child: ChildProcess
-  stdout: () => string
-  stderr: () => string
-  exited: Promise<number>
-}
-
-function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
-  const child = spawn(process.execPath, [BIN, 'ingest', 'serve', '--port', '0', ...args], {
-    env: {PATH: process.env.PATH, HOME: process.env.HOME, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json', ...env},
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
-  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)))
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`ingest serve did not listen within 60 s: ${stderr}`)), 60_000)
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk
-      const listening = stderr.split('\n').map(tryJson).find((line) => line?.msg === 'listening')
-      if (listening) {
-        clearTimeout(timer)
-        resolve({url: listening.address, child, stdout: () => stdout, stderr: () => stderr, exited})
-      }
-    })
-    void exited.then((code) => reject(new Error(`ingest serve exited ${code}: ${stderr}`)))
-  })
-}
-
-function tryJson(line: string): any {
-  try {
-    return JSON.parse(line)
-  } catch {
-    return undefined
-  }
-}
-
-async function stopServer(server: Server): Promise<number> {
-  server.child.kill('SIGTERM')
-  return server.exited
-}
-
-async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<{status: number; json: any; headers: Record<string, unknown>}> {
-  const response = await request(`${url}/events`, {method: 'POST', body, headers: {'content-type': 'application/x-ndjson', ...headers}})
-  const text = await response.body.text()
-  return {status: response.statusCode, json: tryJson(text), headers: response.headers}
-}
-
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, ...env}})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk))
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${command} exited ${code}: ${stderr}`))))
-  })
-}
-
-interface Stored {
-  key: string
-  partition: number
-  timestamp: number
-  value: any
-}
-
-async function readTopic(topic: string, brokers = BROKERS): Promise<Stored[]> {
-  const stdout = await run('kcat', ['-b', brokers, '-C', '-t', topic, '-e', '-q', '-f', '%k\t%p\t%T\t%s\n'])
-  return stdout.split('\n').filter(Boolean).map((line) => {
-    const [key, partition, timestamp, value] = line.split('\t')
-    return {key: key!, partition: Number(partition), timestamp: Number(timestamp), value: JSON.parse(value!)}
-  })
-}
-
-async function createTopic(prefix: string, partitions: number, env: Record<string, string> = {}): Promise<string> {
-  const topic = uniqueName(`ingest_${prefix}`)
-  const created = await runCli(['topic', 'create', topic, '--partitions', String(partitions), '--retention', '2d'], {env})
-  assert.equal(created.code, 0, created.stderr)
-  return topic
-}
-
-const ndjson = (events: object[]) => `${events.map((event) => JSON.stringify(event)).join('\n')}\n`
 
 /** Event ids in the topic, each with how often it is there. */
 function idCounts(stored: Stored[]): Map<string, number> {
@@ -167,6 +84,8 @@ describe('ingest serve: POST /events', () => {
       [`${good('d1')}\n${JSON.stringify({webhook_id: 'w1', id: 'd2', ts: 'yesterday-ish'})}\n`, 2, /line 2 has a ts that is not a time/],
       [`${good('e1')}\n[1,2]\n`, 2, /line 2 is not a JSON object/],
       [`${good('f1')}\n${JSON.stringify({webhook_id: 'w1', id: 'f2', ts: 1, body: 'y'.repeat(2500)})}\n`, 2, /line 2 is 25\d\d bytes, more than the 2000 an event may have/],
+      [`${good('h1')}\n${JSON.stringify({webhook_id: '../../x y;%00', id: 'h2', ts: 1})}\n`, 2, /line 2 has a webhook_id that has characters other than A-Z a-z 0-9 _ -/],
+      [`${JSON.stringify({webhook_id: 'w'.repeat(65), id: 'h3', ts: 1})}\n`, 1, /line 1 has a webhook_id that is 65 characters long/],
     ]
     for (const [body, line, message] of cases) {
       const answer = await post(server.url, body)
@@ -216,7 +135,7 @@ describe('ingest serve: POST /events', () => {
     const metrics = await request(`${server.url}/metrics`)
     const text = await metrics.body.text()
     assert.match(text, /replayctl_ingest_requests_total\{status="200"\} 4/)
-    assert.match(text, /replayctl_ingest_requests_total\{status="400"\} 7/)
+    assert.match(text, /replayctl_ingest_requests_total\{status="400"\} 9/)
     assert.match(text, /replayctl_ingest_requests_total\{status="413"\} 1/)
     assert.match(text, /replayctl_ingest_events_delivered\{outcome="written"\} 70/)
     assert.match(text, /replayctl_ingest_produce_latency_seconds_count 4/)
@@ -231,7 +150,7 @@ describe('ingest serve: POST /events', () => {
 
 describe('ingest serve: refusing to start', () => {
   it('says in one line when the topic does not exist or the flags conflict', async () => {
-    const missing = await runCli(['ingest', 'serve', '-t', uniqueName('ingest_missing'), '--port', '0'])
+    const missing = await runCli(['ingest', 'serve', '-t', uniqueName('ingest_missing'), '--port', '0'], {env: {REPLAYCTL_INGEST_TOKENS: INGEST_TOKENS}})
     assert.equal(missing.code, 3)
     assert.ok(isOneLineError(missing), missing.stderr)
     assert.match(missing.stderr, /topic 'ingest_missing_\w+' does not exist/)
@@ -253,6 +172,22 @@ describe('ingest serve --key-header', () => {
       const missing = await post(server.url, ndjson([{id: 'h3'}]))
       assert.equal(missing.status, 400)
       assert.match(missing.json.error, /X-Webhook-Id header is missing/)
+      // The header's value must be one webhook id, like a --key-field value.
+      const bad: [string | string[], RegExp][] = [
+        ['k'.repeat(15_000), /is 15000 characters long, more than the 64 of a webhook id/],
+        ['../../x y;%00', /has characters other than A-Z a-z 0-9 _ -/],
+        ['hook-1,hook-2', /holds a comma \(sent more than once\?\)/],
+        [['hook-1', 'hook-2'], /holds a comma \(sent more than once\?\)/],
+      ]
+      for (const [value, message] of bad) {
+        const response = await request(`${server.url}/events`, {method: 'POST', body: ndjson([{id: 'bad'}]), headers: {'content-type': 'application/x-ndjson', ...AUTH, 'x-webhook-id': value}})
+        const refused = await response.body.json() as {error: string; written: number}
+        assert.equal(response.statusCode, 400, String(value).slice(0, 50))
+        assert.equal(refused.written, 0)
+        assert.match(refused.error, message)
+        assert.match(refused.error, /^the X-Webhook-Id header .*; nothing of this request was written$/)
+        assert.ok(refused.error.length < 300, 'the refusal does not echo the value')
+      }
       const located = await runCli(['log', 'partition-for', 'hook-9', '--topic', topic, '--json'])
       const stored = await readTopic(topic)
       assert.deepEqual(stored.map((record) => [record.key, record.partition, record.value.id]), [['hook-9', located.json.partition, 'h1'], ['hook-9', located.json.partition, 'h2']])
@@ -336,7 +271,7 @@ class Load {
       const key = `${this.prefix}${number}`
       let status: number | string
       try {
-        const response = await this.pool.request({path: '/events', method: 'POST', body, headers: {'content-type': 'application/x-ndjson', 'idempotency-key': key}})
+        const response = await this.pool.request({path: '/events', method: 'POST', body, headers: {'content-type': 'application/x-ndjson', 'idempotency-key': key, ...AUTH}})
         await response.body.dump()
         status = response.statusCode
       } catch (error) {
@@ -366,7 +301,10 @@ describe('ingest serve: the broker killed under load', () => {
   const state = mkdtempSync(join(tmpdir(), 'replayctl-ingest-kill-'))
   const env = {REPLAYCTL_STATE: state, REPLAYCTL_BROKERS: `127.0.0.1:${port}`, REPLAYCTL_KAFKA_HEAP: '384m'}
   const dev = (args: string[]) => runCli(['dev', ...args], {env, timeoutMs: 240_000})
+  let server: Server | undefined
   after(async () => {
+    // A failed assertion leaves the server running; it would keep the test process alive.
+    if (server && server.child.exitCode === null) server.child.kill('SIGKILL')
     await dev(['down', '--purge', '--grace', '5'])
     rmSync(state, {recursive: true, force: true})
   })
@@ -375,7 +313,7 @@ describe('ingest serve: the broker killed under load', () => {
     const up = await dev(['up', '--port', String(port), '--json'])
     assert.equal(up.code, 0, up.stderr)
     const topic = await createTopic('kill', 3, env)
-    const server = await startServer(['-t', topic, '--ack-timeout', '3s'], env)
+    server = await startServer(['-t', topic, '--ack-timeout', '3s'], env)
     const load = new Load(server.url, 'k', 8, 5)
     try {
       while (load.firstTry2xx.length < 50) await sleep(100)
@@ -402,7 +340,7 @@ describe('ingest serve: the broker killed under load', () => {
     const pool = new Pool(server.url, {connections: 4})
     for (const failed of load.answered5xx) {
       for (let attempt = 1; ; attempt++) {
-        const response = await pool.request({path: '/events', method: 'POST', body: failed.body, headers: {'content-type': 'application/x-ndjson', 'idempotency-key': failed.key}})
+        const response = await pool.request({path: '/events', method: 'POST', body: failed.body, headers: {'content-type': 'application/x-ndjson', 'idempotency-key': failed.key, ...AUTH}})
         await response.body.dump()
         if (response.statusCode === 200) break
         assert.ok(attempt < 60, `retry of ${failed.key} still answered ${response.statusCode}`)

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {UserError} from '../src/core/shared/errors.js'
-import {DEFAULT_BROKERS, resolveApiTokens, resolveSettings} from '../src/core/shared/settings.js'
+import {DEFAULT_BROKERS, resolveApiTokens, resolveIngestTokens, resolveSettings} from '../src/core/shared/settings.js'
 
 function configFile(content: object): string {
   const path = join(mkdtempSync(join(tmpdir(), 'replayctl-')), 'config.json')
@@ -89,6 +89,49 @@ describe('API tokens: REPLAYCTL_API_TOKENS beats the context\'s apiTokens; a bad
         assert.ok(!error.line.includes('env-token-0123456789abc') && !error.line.includes('short-secret'), error.line)
         return true
       })
+    }
+  })
+})
+
+describe('ingest tokens: REPLAYCTL_INGEST_TOKENS beats the context\'s ingestTokens; each is scoped to keys and/or topics', () => {
+  const REPLAYCTL_CONFIG = configFile({
+    currentContext: 'dc1',
+    contexts: {dc1: {ingestTokens: [{token: 'ingest-context-0123456789', keys: ['acme-*', 'globex']}, {token: 'ingest-topics-0123456789', topics: ['delivery_log']}]}},
+  })
+
+  it('reads the context\'s tokens, a scope left out being every one', () => {
+    assert.deepEqual(resolveIngestTokens(undefined, {REPLAYCTL_CONFIG}), [
+      {token: 'ingest-context-0123456789', keys: ['acme-*', 'globex'], topics: '*'},
+      {token: 'ingest-topics-0123456789', keys: '*', topics: ['delivery_log']},
+    ])
+    assert.deepEqual(resolveIngestTokens(undefined, {REPLAYCTL_CONFIG: '/nonexistent.json'}), [])
+  })
+
+  it('prefers the environment', () => {
+    const env = {REPLAYCTL_CONFIG, REPLAYCTL_INGEST_TOKENS: JSON.stringify([{token: 'ingest-env-0123456789abc', keys: '*', topics: 'events_*'}])}
+    assert.throws(() => resolveIngestTokens(undefined, env), /needs "topics"/)
+    env.REPLAYCTL_INGEST_TOKENS = JSON.stringify([{token: 'ingest-env-0123456789abc', keys: '*', topics: ['events_*']}])
+    assert.deepEqual(resolveIngestTokens(undefined, env), [{token: 'ingest-env-0123456789abc', keys: '*', topics: ['events_*']}])
+  })
+
+  it('refuses short, repeated, unscoped or badly scoped tokens without echoing them', () => {
+    const token = 'ingest-env-0123456789abc'
+    for (const tokens of [
+      [{token: 'short-secret', keys: '*'}],
+      [{token, keys: '*'}, {token, keys: ['a']}],
+      [{token}],
+      [{token, keys: []}],
+      [{token, keys: ['../../x y']}],
+      [{token, keys: ['k'.repeat(65)]}],
+      [{token, topics: ['a/b']}],
+      [{token, keys: '*', webhooks: '*'}],
+      {token, keys: '*'},
+    ]) {
+      assert.throws(() => resolveIngestTokens(undefined, {REPLAYCTL_CONFIG, REPLAYCTL_INGEST_TOKENS: JSON.stringify(tokens)}), (error: unknown) => {
+        assert.ok(error instanceof UserError && error.code === 'INVALID_CONFIG', String(error))
+        assert.ok(!error.line.includes(token) && !error.line.includes('short-secret'), error.line)
+        return true
+      }, JSON.stringify(tokens))
     }
   })
 })

@@ -4,14 +4,16 @@ import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
 import {serveIngest, type IngestSummary} from '../../core/http/ingest/server.js'
 import {invalidArgument} from '../../core/shared/errors.js'
+import {resolveIngestTokens} from '../../core/shared/settings.js'
 import {parseDuration} from '../../core/shared/time.js'
 
 export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
   static override summary = 'Serve HTTP-to-Kafka ingest: POST /events answers 2xx once every event is acknowledged'
-  static override description = `POST /events takes one JSON event or NDJSON (one object per line). Each event is written unchanged, keyed by --key-field (or the --key-header of the request) with Java's murmur2 placement, CreateTime from --timestamp-field, snappy, from an idempotent producer with acks=all. The answer is 200 only once every event of the request is acknowledged by all in-sync replicas; a request with a bad event writes nothing and gets 400 naming its line; otherwise a 503 says how many were written, and a retry with the same Idempotency-Key header (remembered for --idempotency-window) writes only the rest. While the producer queue nears its limits or no broker acknowledges, requests get 503 with Retry-After. SIGTERM stops accepting, flushes every accepted event, then exits. Also GET /healthz and Prometheus GET /metrics; JSON log lines on stderr.`
+  static override description = `POST /events takes one JSON event or NDJSON (one object per line). Each event is written unchanged, keyed by --key-field (or the --key-header of the request) with Java's murmur2 placement, CreateTime from --timestamp-field, snappy, from an idempotent producer with acks=all. The answer is 200 only once every event of the request is acknowledged by all in-sync replicas; a request with a bad event writes nothing and gets 400 naming its line; otherwise a 503 says how many were written, and a retry with the same Idempotency-Key header (remembered for --idempotency-window) writes only the rest. While the producer queue nears its limits or no broker acknowledges, requests get 503 with Retry-After. Requests carry Authorization: Bearer <token>; tokens come from REPLAYCTL_INGEST_TOKENS or the context's "ingestTokens", each scoped to the keys (webhook ids or patterns such as acme-*) and topics it may write: no or a wrong token is 401, a key or topic outside the scope 403, and an address with --auth-failures failed authentications in --auth-failure-window gets 429 until the window ends; nothing of a refused request is written. Without tokens the server does not start, unless --no-auth is given on a loopback --host. SIGTERM stops accepting, flushes every accepted event, then exits. Also GET /healthz and Prometheus GET /metrics (no token); JSON log lines on stderr.`
   static override examples = [
     '<%= config.bin %> ingest serve --topic delivery_log --timestamp-field created_at_ms',
-    '<%= config.bin %> ingest serve --topic delivery_log --key-header X-Webhook-Id --host 0.0.0.0 --port 8081',
+    'REPLAYCTL_INGEST_TOKENS=\'[{"token":"\'$(openssl rand -hex 24)\'","keys":"*","topics":["delivery_log"]}]\' <%= config.bin %> ingest serve --topic delivery_log --key-header X-Webhook-Id',
+    '<%= config.bin %> ingest serve --topic delivery_log --no-auth',
   ]
   static override flags = {
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
@@ -28,6 +30,10 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
     'queue-messages': Flags.integer({description: 'librdkafka queue limit in events; requests get 503 past 80% of it', default: 100_000, min: 100}),
     'queue-bytes': Flags.integer({description: 'librdkafka queue limit in bytes; requests get 503 past 80% of it', default: 268_435_456, min: 1_048_576}),
     linger: Flags.string({description: 'how long librdkafka waits to fill a batch (latency against throughput)', default: '5ms'}),
+    'no-auth': Flags.boolean({description: 'accept requests without a token (only with a loopback --host, e.g. behind a proxy that authenticates)'}),
+    'auth-failures': Flags.integer({description: 'failed authentications a client address may have per --auth-failure-window; after them it gets 429 until the window ends', default: 10, min: 1}),
+    'auth-failure-window': Flags.string({description: 'window of --auth-failures, from an address\'s first failure', default: '15m'}),
+    'trust-proxy': Flags.string({description: 'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); failed authentications are then counted per client, not per proxy', multiple: true}),
     'message-timeout': Flags.string({description: 'how long librdkafka retries an accepted event (e.g. through a broker restart) before failing it', default: '5m'}),
   }
 
@@ -56,6 +62,12 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
         lingerMs: parseDuration(flags.linger, '--linger'),
         messageTimeoutMs: parseDuration(flags['message-timeout'], '--message-timeout'),
         signal: controller.signal,
+        // With --no-auth no token is read: a broken token list does not stop a local server.
+        tokens: flags['no-auth'] ? [] : resolveIngestTokens(flags.context),
+        auth: !flags['no-auth'],
+        authFailures: flags['auth-failures'],
+        authFailureWindowMs: parseDuration(flags['auth-failure-window'], '--auth-failure-window'),
+        trustProxy: flags['trust-proxy'],
       })
       this.print(paint.green(`stopped; ${formatCount(summary.eventsWritten)} events written to ${summary.topic}`))
       this.print(details([

@@ -41,6 +41,12 @@ export interface HttpServerOptions {
   keepAliveTimeoutMs?: number
   /** Longest path parameter; longer ones match no route (404). Default 128. */
   maxParamLength?: number
+  /**
+   * Addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (for the
+   * per-address throttle of failed authentications). Default none: the header is ignored, so a
+   * client cannot choose the address it is counted under.
+   */
+  trustProxy?: string[]
   /** Deeper checks for /healthz (database, brokers); throwing answers 503. */
   health?: () => Promise<Record<string, unknown>>
   /** How long in-flight requests may finish after a stop before their connections are cut. Default 10 s. */
@@ -114,6 +120,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     // to look like another request's), on its log lines and in its answer's x-request-id.
     genReqId: () => randomUUID(),
     requestIdHeader: false,
+    trustProxy: options.trustProxy?.length ? options.trustProxy : false,
     logController: new LogController({disableRequestLogging: options.logRequests === false}),
     logger: {
       level: options.logLevel ?? 'info',

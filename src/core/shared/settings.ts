@@ -50,6 +50,7 @@ interface ContextEntry {
   mysqlUrl?: string
   librdkafka?: Record<string, string | number | boolean>
   apiTokens?: unknown
+  ingestTokens?: unknown
 }
 
 interface ConfigFile {
@@ -166,20 +167,7 @@ export const MIN_API_TOKEN_LENGTH = 16
  * Messages name a token by its position, never by its value.
  */
 export function resolveApiTokens(contextName: string | undefined, env: NodeJS.ProcessEnv = process.env): ApiTokenSpec[] {
-  let raw: unknown
-  let where: string
-  if (env.REPLAYCTL_API_TOKENS !== undefined && env.REPLAYCTL_API_TOKENS !== '') {
-    where = 'REPLAYCTL_API_TOKENS'
-    try {
-      raw = JSON.parse(env.REPLAYCTL_API_TOKENS)
-    } catch {
-      throw new UserError('INVALID_CONFIG', 'REPLAYCTL_API_TOKENS is not valid JSON', 'set it to a JSON array such as [{"token": "...", "webhooks": "*"}]')
-    }
-  } else {
-    const {contextName: name, context} = loadContext(contextName, env)
-    where = `apiTokens of context '${name ?? '(none)'}' in ${configPath(env)}`
-    raw = context.apiTokens ?? []
-  }
+  const {raw, where} = tokenList('REPLAYCTL_API_TOKENS', 'apiTokens', contextName, env)
   const fix = 'give [{"token": "<at least 16 characters>", "webhooks": "*" or ["<webhook id>", ...], "rateLimit": <requests per window, optional>}]'
   if (!Array.isArray(raw)) throw new UserError('INVALID_CONFIG', `${where} must be a JSON array`, fix)
   const seen = new Set<string>()
@@ -187,15 +175,84 @@ export function resolveApiTokens(contextName: string | undefined, env: NodeJS.Pr
     const bad = (what: string) => new UserError('INVALID_CONFIG', `${where}: token #${index + 1} ${what}`, fix)
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('is not an object')
     const {token, webhooks, rateLimit} = entry as Record<string, unknown>
-    if (typeof token !== 'string' || token.length < MIN_API_TOKEN_LENGTH || token.length > 512 || !/^[\x21-\x7e]+$/.test(token)) {
-      throw bad(`needs a "token" of ${MIN_API_TOKEN_LENGTH} to 512 printable characters without spaces`)
-    }
-    if (seen.has(token)) throw bad('repeats an earlier token')
-    seen.add(token)
+    checkToken(token, seen, bad)
     if (webhooks !== '*' && !(Array.isArray(webhooks) && webhooks.every((id) => typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id)))) {
       throw bad('needs "webhooks": "*" or a list of webhook ids')
     }
     if (rateLimit !== undefined && !(Number.isSafeInteger(rateLimit) && (rateLimit as number) > 0)) throw bad('has a "rateLimit" that is not a positive whole number')
     return {token, webhooks: webhooks === '*' ? '*' : [...(webhooks as string[])], ...(rateLimit === undefined ? {} : {rateLimit: rateLimit as number})}
+  })
+}
+
+/**
+ * A token list from the environment variable (a JSON array) when it is set, else from the
+ * context's entry: the same two places for every server, so a token need sit neither in argv nor
+ * in the environment (the config file can be readable by the service user only).
+ */
+function tokenList(variable: string, contextKey: 'apiTokens' | 'ingestTokens', contextName: string | undefined, env: NodeJS.ProcessEnv): {raw: unknown; where: string} {
+  const value = env[variable]
+  if (value !== undefined && value !== '') {
+    try {
+      return {raw: JSON.parse(value), where: variable}
+    } catch {
+      throw new UserError('INVALID_CONFIG', `${variable} is not valid JSON`, 'set it to a JSON array of token objects (see the README)')
+    }
+  }
+  const {contextName: name, context} = loadContext(contextName, env)
+  return {raw: context[contextKey] ?? [], where: `${contextKey} of context '${name ?? '(none)'}' in ${configPath(env)}`}
+}
+
+function checkToken(token: unknown, seen: Set<string>, bad: (what: string) => UserError): asserts token is string {
+  if (typeof token !== 'string' || token.length < MIN_API_TOKEN_LENGTH || token.length > 512 || !/^[\x21-\x7e]+$/.test(token)) {
+    throw bad(`needs a "token" of ${MIN_API_TOKEN_LENGTH} to 512 printable characters without spaces`)
+  }
+  if (seen.has(token)) throw bad('repeats an earlier token')
+  seen.add(token)
+}
+
+/**
+ * A bearer token of `replayctl ingest serve`, scoped to the keys (webhook ids) its events may
+ * have and the topics it may write. A pattern is a key or topic name in which `*` stands for any
+ * run of characters (`acme-*`); "*" alone is every one. A scope left out is every one, but a
+ * token must name at least one of the two.
+ */
+export interface IngestTokenSpec {
+  token: string
+  keys: '*' | string[]
+  topics: '*' | string[]
+}
+
+const KEY_PATTERN = /^[A-Za-z0-9_*-]{1,64}$/
+const TOPIC_PATTERN = /^[A-Za-z0-9._*-]{1,249}$/
+
+/**
+ * The ingest server's tokens: REPLAYCTL_INGEST_TOKENS (a JSON array) when set, else the context's
+ * `ingestTokens`:
+ *   "ingestTokens": [{"token": "...", "keys": ["acme-*"]}, {"token": "...", "keys": "*", "topics": ["delivery_log"]}]
+ * Messages name a token by its position, never by its value.
+ */
+export function resolveIngestTokens(contextName: string | undefined, env: NodeJS.ProcessEnv = process.env): IngestTokenSpec[] {
+  const {raw, where} = tokenList('REPLAYCTL_INGEST_TOKENS', 'ingestTokens', contextName, env)
+  const fix = `give [{"token": "<at least ${MIN_API_TOKEN_LENGTH} characters>", "keys": "*" or ["<webhook id or pattern such as acme-*>", ...], "topics": "*" or ["<topic or pattern>", ...]}] (keys, topics or both)`
+  if (!Array.isArray(raw)) throw new UserError('INVALID_CONFIG', `${where} must be a JSON array`, fix)
+  const seen = new Set<string>()
+  return raw.map((entry: unknown, index): IngestTokenSpec => {
+    const bad = (what: string) => new UserError('INVALID_CONFIG', `${where}: token #${index + 1} ${what}`, fix)
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('is not an object')
+    const {token, keys, topics, ...rest} = entry as Record<string, unknown>
+    checkToken(token, seen, bad)
+    const unknown = Object.keys(rest)
+    if (unknown.length > 0) throw bad(`has an unknown field "${unknown[0]!.slice(0, 40)}"`)
+    if (keys === undefined && topics === undefined) throw bad('has no scope: give "keys", "topics" or both ("*" for all)')
+    const scope = (value: unknown, name: string, pattern: RegExp, alphabet: string): '*' | string[] => {
+      if (value === undefined || value === '*') return '*'
+      if (Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'string' && pattern.test(item))) return [...(value as string[])]
+      throw bad(`needs "${name}": "*" or a non-empty list of names or patterns (${alphabet}, * for any run of them)`)
+    }
+    return {
+      token,
+      keys: scope(keys, 'keys', KEY_PATTERN, 'A-Z a-z 0-9 _ -, up to 64'),
+      topics: scope(topics, 'topics', TOPIC_PATTERN, 'A-Z a-z 0-9 . _ -'),
+    }
   })
 }

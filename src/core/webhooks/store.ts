@@ -41,7 +41,7 @@ export interface RemoveWebhookResult {
   jobsRemoved: number
 }
 
-const WEBHOOK_ID = /^[A-Za-z0-9_-]{1,64}$/
+export const WEBHOOK_ID = /^[A-Za-z0-9_-]{1,64}$/
 export const MAX_URL_LENGTH = 2048
 export const MAX_SECRET_LENGTH = 255
 

@@ -1,14 +1,13 @@
-import {createHash, timingSafeEqual} from 'node:crypto'
-
 import type {ApiTokenSpec} from '../../shared/settings.js'
+import {BearerAuth, type Block, type ThrottleOptions} from '../auth.js'
 import {FORBIDDEN, NOT_AUTHENTICATED, RATE_LIMITED, TwitterHttpError} from './twitter-errors.js'
 
 /**
- * Who may call the Replay API, and how often. A caller presents `Authorization: Bearer <token>`;
- * the token's SHA-256 is compared with every configured token's in constant time (so neither the
- * comparison nor an early exit tells how close a guess was). Each token sees either every webhook
- * or a list of them, and has its own fixed-window rate limit, reported on every answer in Twitter's
- * x-rate-limit-limit / -remaining / -reset (epoch seconds) headers. Tokens are never logged.
+ * Who may call the Replay API, and how often. Tokens are checked by the shared bearer model
+ * (../auth.ts: constant-time comparison, failed attempts throttled per client address). Each
+ * token sees either every webhook or a list of them, and has its own fixed-window rate limit,
+ * reported on every answer in Twitter's x-rate-limit-limit / -remaining / -reset (epoch seconds)
+ * headers. Tokens are never logged.
  */
 
 export interface Caller {
@@ -25,43 +24,40 @@ export interface RateBucket {
   resetAt: number
 }
 
-interface Entry {
-  hash: Buffer
-  caller: Caller
+/** 429/88 for an address blocked after too many failed authentications, with its limits. */
+export class AuthBlocked extends TwitterHttpError {
+  constructor(readonly block: Block) {
+    super(RATE_LIMITED.status, RATE_LIMITED.code, 'Rate limit exceeded: too many failed authentications from this address')
+  }
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest()
-
 export class TokenAuthority {
-  private readonly entries: Entry[]
+  private readonly auth: BearerAuth<Caller>
 
-  constructor(tokens: ApiTokenSpec[], defaultLimit: number, private readonly windowMs: number) {
-    this.entries = tokens.map((spec, index) => ({
-      hash: sha256(spec.token),
-      caller: {
+  constructor(tokens: ApiTokenSpec[], defaultLimit: number, private readonly windowMs: number, throttle: ThrottleOptions) {
+    this.auth = new BearerAuth(tokens.map((spec, index) => ({
+      token: spec.token,
+      scope: {
         tokenIndex: index + 1,
         webhooks: spec.webhooks === '*' ? '*' : new Set(spec.webhooks),
         bucket: {limit: spec.rateLimit ?? defaultLimit, remaining: spec.rateLimit ?? defaultLimit, resetAt: 0},
       },
-    }))
+    })), throttle)
   }
 
   get size(): number {
-    return this.entries.length
+    return this.auth.tokens.size
   }
 
-  /** The caller of an Authorization header; 401/32 when it names no configured token. */
-  authenticate(header: string | undefined): Caller {
-    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,512})$/i.exec(header.trim()) : null
-    if (!match) throw new TwitterHttpError(NOT_AUTHENTICATED.status, NOT_AUTHENTICATED.code, NOT_AUTHENTICATED.message)
-    const presented = sha256(match[1]!)
-    let found: Caller | undefined
-    // Every entry is compared, whatever matched first.
-    for (const entry of this.entries) {
-      if (timingSafeEqual(entry.hash, presented)) found = entry.caller
-    }
-    if (!found) throw new TwitterHttpError(NOT_AUTHENTICATED.status, NOT_AUTHENTICATED.code, NOT_AUTHENTICATED.message)
-    return found
+  /**
+   * The caller of an Authorization header from this client address; 401/32 when it names no
+   * configured token, 429/88 (AuthBlocked) while the address is blocked for failing too often.
+   */
+  authenticate(header: string | undefined, address: string): Caller {
+    const outcome = this.auth.check(header, address)
+    if (outcome.ok) return outcome.scope
+    if (outcome.status === 429) throw new AuthBlocked(outcome.block)
+    throw new TwitterHttpError(NOT_AUTHENTICATED.status, NOT_AUTHENTICATED.code, NOT_AUTHENTICATED.message)
   }
 
   /** Counts one request against the caller's window; false when the window is used up. */

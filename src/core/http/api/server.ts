@@ -11,8 +11,9 @@ import type {ApiTokenSpec, Settings} from '../../shared/settings.js'
 import {parseTime} from '../../shared/time.js'
 import {registerWebhook, revalidateWebhook} from '../../webhooks/registration.js'
 import {getWebhook, listWebhooks, removeWebhook, type Webhook} from '../../webhooks/store.js'
+import {validateTrustedProxies} from '../auth.js'
 import {createHttpServer, type HttpServer} from '../server-common.js'
-import {canSee, rateLimited, requireWebhook, TokenAuthority, type Caller} from './auth.js'
+import {AuthBlocked, canSee, rateLimited, requireWebhook, TokenAuthority, type Caller} from './auth.js'
 import {frameworkErrorBody, notFound, translateError, TwitterHttpError} from './twitter-errors.js'
 
 /**
@@ -40,6 +41,11 @@ export interface ApiServerOptions {
   /** Requests per window for tokens without their own rateLimit. */
   defaultRateLimit: number
   rateWindowMs: number
+  /** Failed authentications a client address may have per window before it is answered 429/88. */
+  authFailures: number
+  authFailureWindowMs: number
+  /** Reverse proxies whose X-Forwarded-For names the client address (the throttle's key). */
+  trustProxy?: string[]
   crcTimeoutMs?: number
   graceMs?: number
   bodyLimit?: number
@@ -116,7 +122,8 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
   if (options.tokens.length === 0) {
     throw new UserError('INVALID_CONFIG', 'the API has no tokens: every request would be refused', 'add "apiTokens" to the config context, or set REPLAYCTL_API_TOKENS (see the README, "Run it as a service")')
   }
-  const authority = new TokenAuthority(options.tokens, options.defaultRateLimit, options.rateWindowMs)
+  validateTrustedProxies(options.trustProxy)
+  const authority = new TokenAuthority(options.tokens, options.defaultRateLimit, options.rateWindowMs, {maxFailures: options.authFailures, windowMs: options.authFailureWindowMs})
   const pool: Pool = await openPool(settings.mysqlUrl, {timeoutMs: settings.timeoutMs, connectionLimit: 10})
 
   // One admin client for the server's life, connected on first use; topics known to exist are
@@ -147,6 +154,7 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
     name: 'api',
     bodyLimit: options.bodyLimit ?? 16 * 1024,
     graceMs: options.graceMs,
+    trustProxy: options.trustProxy,
     headersTimeoutMs: options.headersTimeoutMs,
     logStream: options.logStream,
     logLevel: options.logLevel,
@@ -164,7 +172,17 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
   app.addHook('onRequest', async (request, reply) => {
     // /healthz and /metrics are open to monitoring (server-common marks them public).
     if (request.routeOptions.config.public) return
-    const caller = authority.authenticate(request.headers.authorization)
+    let caller: Caller
+    try {
+      caller = authority.authenticate(request.headers.authorization, request.ip)
+    } catch (error) {
+      if (error instanceof AuthBlocked) {
+        void reply.header('x-rate-limit-limit', error.block.limit)
+        void reply.header('x-rate-limit-remaining', 0)
+        void reply.header('x-rate-limit-reset', error.block.resetAt)
+      }
+      throw error
+    }
     const allowed = authority.take(caller)
     void reply.header('x-rate-limit-limit', caller.bucket.limit)
     void reply.header('x-rate-limit-remaining', caller.bucket.remaining)

@@ -1,14 +1,19 @@
 import {topLevelFieldFinder} from '../../kafka/json-fields.js'
 import {fieldPath, pick, trimBlanks} from '../../kafka/produce.js'
+import {invalidArgument, quoteInput} from '../../shared/errors.js'
 import {parseTime} from '../../shared/time.js'
+import {WEBHOOK_ID} from '../../webhooks/store.js'
 
 /**
  * Turns one request body into the records it asks for, or into the reason it is refused. A body
  * is one JSON object, or NDJSON (one object per line). Every event is checked before any is
  * produced, so a request with one bad event writes nothing; the refusal names the line.
  *
- * The rules for keys and times are those of `log produce`: a key is a string or an exact integer,
- * a time is epoch ms or any form parseTime accepts. Values are the event's bytes, unchanged.
+ * The rules for times are those of `log produce`: epoch ms or any form parseTime accepts. A key,
+ * from a field (a string or an exact integer) or from the key header alike, must be a webhook id
+ * (1 to 64 of A-Z a-z 0-9 _ -): replays find events by webhook id, token scopes are written in
+ * that alphabet, and a key of anything else (a path, a control character, 15,000 characters) is
+ * refused rather than written. Values are the event's bytes, unchanged.
  *
  * As in `log produce`, top-level key and time fields are found by the grammar-checking scan
  * (json-fields.ts) instead of JSON.parse of each line; dotted paths, and any line the scan is
@@ -48,8 +53,14 @@ export type ParsedBody = {records: IngestRecord[]} | {status: 400; line: number 
 
 const NEWLINE = 0x0a
 
+/** Headers that carry credentials or the request's own framing: never a key. */
+const NOT_KEY_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'idempotency-key', 'content-type', 'content-length', 'host'])
+
 export function compileRules(rules: EventRules): CompiledRules {
   const keyHeader = rules.key.header?.toLowerCase() ?? null
+  if (keyHeader !== null && (!/^[a-z0-9-]{1,64}$/.test(keyHeader) || NOT_KEY_HEADERS.has(keyHeader))) {
+    throw invalidArgument(`--key-header ${quoteInput(rules.key.header!)} cannot key events`, 'name a header of your own of up to 64 letters, digits and -, such as X-Webhook-Id (not Authorization, Cookie or Idempotency-Key)')
+  }
   const keyField = keyHeader === null ? (rules.key.field ?? 'webhook_id') : null
   const keyPath = keyField === null ? null : fieldPath(keyField, '--key-field')
   const timestampPath = rules.timestampField === undefined ? null : fieldPath(rules.timestampField, '--timestamp-field')
@@ -66,8 +77,11 @@ export function compileRules(rules: EventRules): CompiledRules {
 }
 
 export function parseBody(body: Buffer, rules: CompiledRules, headerKey: string | undefined, singleJson: boolean): ParsedBody {
-  if (rules.keyHeader !== null && !headerKey) {
-    return {status: 400, line: null, error: `the ${rules.keyName} is missing: every request needs it to key its events`}
+  if (rules.keyHeader !== null) {
+    if (!headerKey) return {status: 400, line: null, error: `the ${rules.keyName} is missing: every request needs it to key its events`}
+    // Node joins a header sent more than once with ", ": which one keys the events is ambiguous.
+    const problem = headerKey.includes(',') ? 'holds a comma (sent more than once?): send it once, with one webhook id' : keyProblem(headerKey)
+    if (problem) return {status: 400, line: null, error: `the ${rules.keyName} ${problem}; nothing of this request was written`}
   }
   // A pretty-printed JSON object spans lines; it is one event when the whole body parses as one.
   if (singleJson) {
@@ -146,6 +160,8 @@ function toRecord(value: Buffer, event: unknown, rules: CompiledRules, headerKey
         ? `has no ${rules.keyName} field to key it by`
         : `has a ${rules.keyName} that is not a string or an exact integer (large ids must be JSON strings)`
     }
+    const problem = keyProblem(key)
+    if (problem) return `has a ${rules.keyName} that ${problem}`
   }
   let timestamp: number | null = null
   if (rules.timestampPath !== null) {
@@ -160,4 +176,10 @@ function toRecord(value: Buffer, event: unknown, rules: CompiledRules, headerKey
     } else return `has no usable ${rules.timestampField} (epoch ms or a time string)`
   }
   return {key, value, timestamp}
+}
+
+/** Why a key cannot be written (it must be a webhook id), or undefined when it can. */
+function keyProblem(key: string): string | undefined {
+  if (WEBHOOK_ID.test(key)) return undefined
+  return key.length === 0 ? 'is empty' : key.length > 64 ? `is ${key.length} characters long, more than the 64 of a webhook id` : 'has characters other than A-Z a-z 0-9 _ - (a webhook id)'
 }

@@ -1,10 +1,12 @@
 import type {FastifyReply, FastifyRequest} from 'fastify'
 import {Counter, Gauge, Histogram} from 'prom-client'
 
-import {UserError} from '../../shared/errors.js'
-import type {Settings} from '../../shared/settings.js'
+import {invalidArgument, UserError} from '../../shared/errors.js'
+import type {IngestTokenSpec, Settings} from '../../shared/settings.js'
 import {topicMetadata, withAdmin} from '../../kafka/topics.js'
+import {BearerAuth, isLoopbackHost, validateTrustedProxies} from '../auth.js'
 import {createHttpServer} from '../server-common.js'
+import {ingestTokenEntries, outOfScope, type IngestScope} from './access.js'
 import {compileRules, parseBody, type KeySource} from './events.js'
 import {IdempotencyStore, MAX_KEY_LENGTH} from './idempotency.js'
 import {Batch, EventState, IngestProducer, type QueueLimits} from './producer.js'
@@ -18,7 +20,13 @@ import {Batch, EventState, IngestProducer, type QueueLimits} from './producer.js
  * queued into loss. Stopping (the signal) refuses new requests, finishes the ones under way,
  * flushes everything accepted, then resolves.
  *
- * Also /healthz and Prometheus /metrics; logs are JSON lines on stderr (pino, through fastify).
+ * Every POST carries `Authorization: Bearer <token>` (the shared model of ../auth.ts): no or an
+ * unknown token is 401, a token writing a key or topic outside its scope 403, an address with too
+ * many failed authentications 429 until its window ends; in each case nothing of the request is
+ * written. Without tokens the server does not start, unless authentication is turned off
+ * explicitly (`auth: false`), which only a loopback host may do.
+ *
+ * Also /healthz and Prometheus /metrics (open); logs are JSON lines on stderr (pino, through fastify).
  */
 export interface IngestOptions {
   topic: string
@@ -37,6 +45,15 @@ export interface IngestOptions {
   /** librdkafka's message.timeout.ms: how long an accepted event is retried before it is failed. */
   messageTimeoutMs: number
   signal: AbortSignal
+  /** Who may write, and what. */
+  tokens: IngestTokenSpec[]
+  /** false: no authentication (`--no-auth`), refused unless `host` is loopback. */
+  auth: boolean
+  /** Failed authentications a client address may have per window before it is answered 429. */
+  authFailures: number
+  authFailureWindowMs: number
+  /** Reverse proxies whose X-Forwarded-For names the client address (the throttle's key). */
+  trustProxy?: string[]
   /** Called once the server listens, with its address. */
   onListening?: (address: string) => void
 }
@@ -53,8 +70,17 @@ export interface IngestSummary {
 const RETRY_AFTER_SECONDS = {broker_down: 5, queue_full: 1, not_acknowledged: 2} as const
 type Refusal = keyof typeof RETRY_AFTER_SECONDS
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What the request's token may write; null when authentication is off. */
+    ingestScope: IngestScope | null
+  }
+}
+
 export async function serveIngest(settings: Settings, options: IngestOptions): Promise<IngestSummary> {
   const rules = compileRules({key: options.key, timestampField: options.timestampField, maxEventBytes: options.maxEventBytes})
+  const auth = ingestAuth(options)
+  validateTrustedProxies(options.trustProxy)
   await withAdmin(settings, (admin) => topicMetadata(settings, admin, options.topic))
   const producer = await IngestProducer.open(settings, options.topic, {limits: options.queue, lingerMs: options.lingerMs, messageTimeoutMs: options.messageTimeoutMs})
   const idempotency = new IdempotencyStore({windowMs: options.idempotencyWindowMs, maxKeys: options.idempotencyMaxKeys})
@@ -66,6 +92,7 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     bodyLimit: options.maxRequestBytes,
     // A line per request would cost more than the request at thousands per second; refusals are logged.
     logRequests: false,
+    trustProxy: options.trustProxy,
     errorBody: (kind, message) => ({error: kind === 'body-too-large' ? `${message} (--max-request-bytes); send fewer events per request` : message}),
     health: async () => {
       const health = producer.health()
@@ -120,6 +147,32 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     log.error({err: error.message}, 'an event was not acknowledged by Kafka')
   }
 
+  app.decorateRequest('ingestScope', null)
+  if (auth) {
+    // Before the body is read: a refused request costs no parsing, and nothing of it is written.
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.routeOptions.config.public) return
+      const outcome = auth.check(request.headers.authorization, request.ip)
+      if (outcome.ok) {
+        if (!outcome.scope.topics(options.topic)) {
+          return reply.code(403).send({error: `this token may not write to topic ${options.topic}; nothing was written`, written: 0})
+        }
+        request.ingestScope = outcome.scope
+        return
+      }
+      if (outcome.status === 429) {
+        const {block} = outcome
+        return reply.code(429)
+          .header('retry-after', String(block.retryAfter))
+          .header('x-rate-limit-limit', String(block.limit))
+          .header('x-rate-limit-remaining', '0')
+          .header('x-rate-limit-reset', String(block.resetAt))
+          .send({error: `too many failed authentications from this address; try again in ${block.retryAfter} s; nothing was written`, written: 0})
+      }
+      return reply.code(401).header('www-authenticate', 'Bearer').send({error: 'missing or unknown token: send Authorization: Bearer <token>; nothing was written', written: 0})
+    })
+  }
+
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', {parseAs: 'buffer'}, (_request, body, done) => done(null, body))
 
@@ -163,6 +216,10 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     }
 
     const {records} = parsed
+    const outside = request.ingestScope === null ? undefined : outOfScope(request.ingestScope, records)
+    if (outside) {
+      return reply.code(403).send({error: `event ${outside.index} has the key '${outside.key}', which this token may not write; nothing of this request was written`, written: 0})
+    }
     const idempotencyKey = headerValue(request.headers['idempotency-key'])
     let batch: Batch
     let release = () => {}
@@ -222,7 +279,7 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     await producer.close()
     throw error
   }
-  log.info({address, key: rules.keyName, timestampField: options.timestampField ?? null}, 'listening')
+  log.info({address, key: rules.keyName, timestampField: options.timestampField ?? null, tokens: auth ? options.tokens.length : 'off (--no-auth)'}, 'listening')
   options.onListening?.(address)
 
   let fatal: Error | null = null
@@ -248,6 +305,27 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     )
   }
   return {topic: options.topic, address, requests: requestCount, eventsWritten: producer.delivered.written, eventsFailed: producer.delivered.failed, seconds: (Date.now() - started) / 1000}
+}
+
+/** The server's authentication, or null when it is off; refuses a server anyone could write to. */
+function ingestAuth(options: IngestOptions): BearerAuth<IngestScope> | null {
+  if (!options.auth) {
+    if (!isLoopbackHost(options.host)) {
+      throw invalidArgument(
+        `--no-auth cannot be used with --host ${options.host}: anyone who reaches it could write events for any webhook`,
+        'listen on 127.0.0.1 (behind a proxy that authenticates), or give tokens (REPLAYCTL_INGEST_TOKENS or the context\'s "ingestTokens") and drop --no-auth',
+      )
+    }
+    return null
+  }
+  if (options.tokens.length === 0) {
+    throw new UserError(
+      'INVALID_CONFIG',
+      'ingest serve has no tokens: anyone who reaches it could write events for any webhook',
+      'add "ingestTokens" to the config context or set REPLAYCTL_INGEST_TOKENS (see the README, "HTTP ingest"); --no-auth turns authentication off, on a loopback --host only',
+    )
+  }
+  return new BearerAuth(ingestTokenEntries(options.tokens), {maxFailures: options.authFailures, windowMs: options.authFailureWindowMs})
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
