@@ -17,7 +17,7 @@ import {type ReceiverOptions} from './webhook-receiver.js'
  * Twitter error code, a customer's round trip over HTTP only, token scopes, rate limits, bad input,
  * and a graceful SIGTERM.
  */
-const SECRET = 'api-test-consumer-secret'
+const SECRET = 'api-test-consumer-secret-of-32-characters'
 const ADMIN = 'admin-token-0123456789abcdef'
 const SCOPED = 'scoped-token-0123456789abcdef'
 const LIMITED = 'limited-token-0123456789abcdef'
