@@ -10,7 +10,7 @@ import {describe, test} from 'node:test'
 import {openPool} from '../src/core/db/database.js'
 import {MIGRATIONS} from '../src/core/db/migrations.js'
 import {registerWebhook} from '../src/core/webhooks/registration.js'
-import {decryptSecret, parseSecretKey} from '../src/core/webhooks/secret-key.js'
+import {decryptSecret, ensureLocalSecretKey, parseSecretKey} from '../src/core/webhooks/secret-key.js'
 import {WebhookSecrets} from '../src/core/webhooks/secrets.js'
 import {BIN, BROKERS, isOneLineError, testSecretKey, uniqueName} from './helpers.js'
 import {replayTestFile, SERVER_URL, scenario, withWorkers} from './replay-harness.js'
@@ -221,6 +221,21 @@ describe('secrets at rest', () => {
       assert.equal(json.json?.error?.code, code, `${args.join(' ')}: ${json.stdout}`)
     }
     assert.equal(await stack.snapshot(), before, 'nothing written')
+  })
+})
+
+describe('the local stack\'s key', () => {
+  test('dev up creates ~/.config/replayctl/secret.key once, mode 0600, unless REPLAYCTL_SECRET_KEY is set', () => {
+    const env = {XDG_CONFIG_HOME: join(dir, 'xdg')}
+    const first = ensureLocalSecretKey(env)
+    assert.deepEqual(first, {file: join(dir, 'xdg', 'replayctl', 'secret.key'), created: true})
+    assert.equal(statSync(first.file).mode & 0o777, 0o600)
+    assert.equal(statSync(join(dir, 'xdg', 'replayctl')).mode & 0o777, 0o700)
+    const key = readFileSync(first.file, 'utf8')
+    assert.equal(Buffer.from(key.trim(), 'base64').length, 32)
+    assert.deepEqual(ensureLocalSecretKey(env), {file: first.file, created: false})
+    assert.equal(readFileSync(first.file, 'utf8'), key, 'never replaced')
+    assert.equal(ensureLocalSecretKey({...env, REPLAYCTL_SECRET_KEY: key}), null)
   })
 })
 
