@@ -248,6 +248,10 @@ describe('key rotation', () => {
       const [counted] = await stack.pool.query('SELECT COUNT(*) AS n FROM webhooks WHERE secret_sealed IS NOT NULL')
       const sealed = Number((counted as {n: number}[])[0]!.n)
 
+      // A worker started with the old key, running through the rotation.
+      const running = workers.start([])
+      await running.waitForLog('worker started')
+
       const newKeyFile = join(dir, 'rotated.key')
       const rotated = await stack.cli(['webhook', 'rotate-key', '--new-key-file', newKeyFile, '--json'])
       assert.equal(rotated.code, 0, rotated.stderr)
@@ -272,6 +276,11 @@ describe('key rotation', () => {
       assert.deepEqual([rerun.json.rotated, rerun.json.unchanged], [0, sealed])
 
       const job = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+      assert.equal((await running.waitForExit(30_000)).code, 2, 'the running worker stops at the first secret it cannot read')
+      assert.match(running.stderr, /replayctl: error: .*encrypted with key/)
+      assert.equal(running.logged('job ended', job)[0]?.outcome, 'ERROR', 'it had claimed the job with the secrets already open')
+      assert.equal((await stack.job(job)).state, 'OPEN', 'the job is handed back, not failed')
+      assert.equal(hook.requests.length, 0)
       const stale = workers.start(['--once'])
       assert.equal((await stale.waitForExit(30_000)).code, 2, 'a worker holding the old key refuses to start')
       assert.match(stale.stderr, /SECRET_KEY_WRONG|are encrypted with key/)

@@ -3,7 +3,7 @@ import {deliverRange, JobTally} from './deliver.js'
 import {WebhookClient, type RetryPolicy} from './delivery/index.js'
 import {finishFailed, finishRun, type JobOutcome} from './finish.js'
 import {dropChunks} from './chunks/index.js'
-import {failJob, handOverCompletion, LeaseLostError, type ClaimedJob, type Counters} from './jobs/index.js'
+import {failJob, handOverCompletion, LeaseLostError, releaseJob, type ClaimedJob, type Counters} from './jobs/index.js'
 import {LeaseKeeper} from './lease.js'
 import {planJob} from './plan.js'
 import type {Partitioner} from '../kafka/partitioner.js'
@@ -121,9 +121,14 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
     if (error instanceof LeaseLostError) return 'LEASE_LOST'
     if (keeper.lost.aborted && !keeper.databaseDown) return 'LEASE_LOST'
     if (keeper.databaseDown || (error instanceof UserError && error.code === 'DATABASE_UNAVAILABLE')) throw keeper.databaseDown ?? error
-    // This worker's key is not the secrets' (rotated meanwhile): the job is not at fault, so it is
-    // not failed; it stays claimed and a worker with the right key takes it over.
-    if (error instanceof UserError && error.code === 'SECRET_KEY_WRONG') throw error
+    if (error instanceof UserError && error.code === 'SECRET_KEY_WRONG') {
+      // This worker's key is not the secrets' (rotated while it ran): the job is not at fault. It
+      // goes back to OPEN, its attempt given back, for a worker with the right key; this one stops.
+      await releaseJob(pool, keeper.lease).catch((releaseError) => {
+        if (!(releaseError instanceof LeaseLostError)) throw releaseError
+      })
+      throw error
+    }
     // Kafka unreachable, topic gone, ...: give the job back with the reason; it is retried while
     // attempts remain and ends FAILED after that.
     const reason = error instanceof UserError ? error.line : (error as Error).message

@@ -33,7 +33,8 @@ import type {WorkerEvents} from './events.js'
  *
  * The key of the webhook secrets is loaded before anything else, and checked against the rows once
  * the database answers: a missing or wrong key ends the worker at once (SECRET_KEY_MISSING,
- * SECRET_KEY_WRONG) instead of failing every job.
+ * SECRET_KEY_WRONG) instead of failing every job. A key rotated while it runs stops it the same way
+ * (gracefully) at the first job that cannot read its secret.
  *
  * Database errors (MySQL down, a failed claim) do not end the worker: it backs off exponentially
  * (from the poll interval, capped at 30 s) and reports each one ('db-error'); with --once it gives
@@ -89,6 +90,8 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
   private wake: (() => void) | undefined
   private sweeping: Promise<void> | undefined
   private lastSweepAt = 0
+  /** A key that stopped matching the secrets (rotated while this worker ran): it ends the run. */
+  private wrongKey: UserError | undefined
 
   constructor(
     private readonly settings: Settings,
@@ -171,6 +174,7 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
     } finally {
       await pool?.end().catch(() => {})
     }
+    if (this.wrongKey) throw this.wrongKey
     if (failures > 0 && this.options.once && !this.stopping) {
       throw new UserError(
         'DATABASE_UNAVAILABLE',
@@ -201,6 +205,11 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
         // The job stays claimed with its last checkpoint and is taken over once it goes stale.
         this.outcomes.ERROR = (this.outcomes.ERROR ?? 0) + 1
         this.emit('job-end', {job, outcome: 'ERROR', error: error as Error})
+        if (error instanceof UserError && error.code === 'SECRET_KEY_WRONG' && !this.wrongKey) {
+          this.wrongKey = error
+          this.shutdown.abort()
+          this.wake?.()
+        }
       },
     ).finally(() => {
       this.running.delete(job.id)
