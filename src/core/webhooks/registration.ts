@@ -39,7 +39,7 @@ export async function registerWebhook(pool: Pool, secrets: WebhookSecrets, input
   await checkTarget(checked.url, {allowPrivate: policy.allowPrivate})
   const check = await checkWebhook({url: checked.url, secret: checked.secret, timeoutMs: policy.timeoutMs, allowPrivate: policy.allowPrivate})
   if (!check.ok) throw crcFailed(check)
-  await addWebhook(pool, checked, secrets.key)
+  await addWebhook(pool, checked, await secrets.keyForWrite())
   return recordCheck(pool, checked.id, true)
 }
 

@@ -19,15 +19,19 @@ export class WebhookSecrets {
   ) {}
 
   static async open(pool: Pool, key: SecretKey): Promise<WebhookSecrets> {
-    const [rows] = await withRetry(pool, () => pool.query(
-      'SELECT secret_key_id AS keyId, COUNT(*) AS count FROM webhooks WHERE secret_key_id <> ? GROUP BY secret_key_id ORDER BY count DESC',
-      [key.id],
-    ))
-    const other = (rows as {keyId: string; count: number}[])[0]
-    if (other) throw wrongKey(key, `${Number(other.count)} webhook secret(s) are encrypted with key ${other.keyId}`)
+    await checkKeyIds(pool, key)
     const [plain] = await withRetry(pool, () => pool.query('SELECT id, secret FROM webhooks WHERE secret IS NOT NULL'))
     for (const row of plain as {id: string; secret: string}[]) await sealPlaintext(pool, key, row.id, row.secret)
     return new WebhookSecrets(pool, key)
+  }
+
+  /**
+   * The key to encrypt a new secret with, checked again: a long-running server must not add a
+   * secret under its old key after a rotation, leaving the table under two keys.
+   */
+  async keyForWrite(): Promise<SecretKey> {
+    await checkKeyIds(this.pool, this.key)
+    return this.key
   }
 
   /** The webhook and its signing secret (null: registered without one). */
@@ -42,6 +46,15 @@ export class WebhookSecrets {
     if (row.secret !== null) await sealPlaintext(this.pool, this.key, row.id, row.secret)
     return row.secret
   }
+}
+
+async function checkKeyIds(pool: Pool, key: SecretKey): Promise<void> {
+  const [rows] = await withRetry(pool, () => pool.query(
+    'SELECT secret_key_id AS keyId, COUNT(*) AS count FROM webhooks WHERE secret_key_id <> ? GROUP BY secret_key_id ORDER BY count DESC',
+    [key.id],
+  ))
+  const other = (rows as {keyId: string; count: number}[])[0]
+  if (other) throw wrongKey(key, `${Number(other.count)} webhook secret(s) are encrypted with key ${other.keyId}`)
 }
 
 function wrongKey(key: SecretKey, what: string): UserError {
