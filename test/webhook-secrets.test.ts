@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {once} from 'node:events'
-import {mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, test} from 'node:test'
@@ -253,6 +253,15 @@ describe('key rotation', () => {
       await running.waitForLog('worker started')
 
       const newKeyFile = join(dir, 'rotated.key')
+      // Without the current key: refused, and no key file is written.
+      const config = join(dir, 'rotate-config.json')
+      writeFileSync(config, JSON.stringify({currentContext: 'c', contexts: {c: {secretKeyFile: 'absent.key'}}}))
+      for (const [env, code] of [[{REPLAYCTL_SECRET_KEY: randomBytes(32).toString('base64')}, 'SECRET_KEY_WRONG'], [{REPLAYCTL_CONFIG: config}, 'SECRET_KEY_MISSING']] as const) {
+        const refused = await stack.cli(['webhook', 'rotate-key', '--new-key-file', newKeyFile, '--json'], {env})
+        assert.equal(refused.code, 2, refused.stdout)
+        assert.equal(refused.json.error.code, code)
+        assert.equal(existsSync(newKeyFile), false)
+      }
       const rotated = await stack.cli(['webhook', 'rotate-key', '--new-key-file', newKeyFile, '--json'])
       assert.equal(rotated.code, 0, rotated.stderr)
       assert.equal(rotated.json.rotated, sealed)

@@ -1,5 +1,3 @@
-import {unlinkSync} from 'node:fs'
-
 import {withDatabase, withRetry, withTransaction, type Pool} from '../db/database.js'
 import {UserError, invalidArgument} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
@@ -94,21 +92,30 @@ export interface RotateKeyResult {
  * Re-encrypts every webhook secret under a new key, in one transaction: the old key comes from the
  * settings (it may be missing while no secret is encrypted yet), the new one from `newKeyFile`,
  * written there (0600) first when the file does not exist. Run again, it skips rows already under
- * the new key, so a rotation cut short is finished by running it again.
+ * the new key, so a rotation cut short is finished by running it again with the same file.
  */
 export async function rotateSecretKey(settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs' | 'secretKey'>, newKeyFile: string): Promise<RotateKeyResult> {
   const oldKey = findSecretKey(settings.secretKey)
   const existing = readKeyFile(newKeyFile)
   if (existing && oldKey && existing.id === oldKey.id) throw invalidArgument(`${newKeyFile} holds the key in use (${oldKey.id})`, 'name a new file: a new key is generated into it')
-  // Written before any row uses it: a key lost after the commit would lose every secret.
-  const newKey = existing ?? createKeyFile(newKeyFile)
-  try {
-    const counts = await withDatabase(settings, (pool) => reencrypt(pool, oldKey, newKey))
+  return withDatabase(settings, async (pool) => {
+    // Rows the old key cannot open are refused before a new key file is written.
+    const [rows] = await withRetry(pool, () => pool.query('SELECT DISTINCT secret_key_id AS keyId FROM webhooks WHERE secret_key_id IS NOT NULL'))
+    for (const {keyId} of rows as {keyId: string}[]) {
+      if (keyId === oldKey?.id || keyId === existing?.id) continue
+      if (oldKey === undefined) throw noCurrentKey(keyId)
+      throw wrongKey(oldKey, `webhook secrets are encrypted with key ${keyId}`)
+    }
+    // Written before any row uses it, and kept whatever happens next: a key lost after a commit
+    // (even one whose answer never arrived) would lose every secret.
+    const newKey = existing ?? createKeyFile(newKeyFile)
+    const counts = await reencrypt(pool, oldKey, newKey)
     return {...counts, oldKeyId: oldKey?.id ?? null, newKeyId: newKey.id, newKeyFile, createdKeyFile: !existing}
-  } catch (error) {
-    if (!existing) unlinkSync(newKeyFile)
-    throw error
-  }
+  })
+}
+
+function noCurrentKey(keyId: string | null): UserError {
+  return new UserError('SECRET_KEY_MISSING', `webhook secrets are encrypted with key ${keyId}, and no current key is configured`, 'give the key they were encrypted with (REPLAYCTL_SECRET_KEY or "secretKeyFile"): rotate-key re-encrypts from it')
 }
 
 async function reencrypt(pool: Pool, oldKey: SecretKey | undefined, newKey: SecretKey): Promise<Pick<RotateKeyResult, 'rotated' | 'encrypted' | 'unchanged'>> {
@@ -124,7 +131,7 @@ async function reencrypt(pool: Pool, oldKey: SecretKey | undefined, newKey: Secr
         counts.unchanged++
         continue
       } else if (oldKey === undefined) {
-        throw new UserError('SECRET_KEY_MISSING', `the secret of webhook ${row.id} is encrypted with key ${row.secret_key_id}, and no current key is configured`, 'give the key it was encrypted with (REPLAYCTL_SECRET_KEY or "secretKeyFile"): rotate-key re-encrypts from it')
+        throw noCurrentKey(row.secret_key_id)
       } else {
         secret = openSealed(oldKey, row)
         counts.rotated++
