@@ -71,8 +71,8 @@ export function loadSecretKey(setting: SecretKeySetting): SecretKey {
 /** Writes a new random key to `path` (mode 0600; never over an existing file). */
 export function createKeyFile(path: string): SecretKey {
   const bytes = randomBytes(KEY_BYTES)
-  mkdirSync(dirname(path), {recursive: true, mode: 0o700})
   try {
+    mkdirSync(dirname(path), {recursive: true, mode: 0o700})
     writeFileSync(path, `${bytes.toString('base64')}\n`, {mode: 0o600, flag: 'wx'})
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError('INVALID_ARGUMENT', `the key file ${path} already exists`, 'name a new file')
