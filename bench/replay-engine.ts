@@ -44,6 +44,7 @@ const MAX_AHEAD = args.includes('--max-ahead') ? Number(option('max-ahead', '64'
 const HERE = fileURLToPath(new URL('..', import.meta.url))
 const BUILDS = [HERE, ...(args.includes('--builds') ? option('builds', '').split(',').filter(Boolean).map((dir) => resolve(dir)) : [])]
 const WRITE = args.includes('--write')
+const BENCH_SECRET = 'whsec_' + Buffer.alloc(32, 7).toString('base64')
 const stamp = Date.now().toString(36)
 const topic = `bench_engine_${stamp}`
 const database = `bench_engine_${stamp}`
@@ -103,7 +104,8 @@ async function main(): Promise<void> {
   const settings = resolveSettings({brokers: BROKERS, mysqlUrl})
   const pool = await openPool(mysqlUrl)
   const receiver = await startReceiver()
-  await addWebhook(pool, {id: webhookId, url: receiver.url, secret: 'bench'})
+  // The client below is given its secret directly: the stored webhook needs none.
+  await addWebhook(pool, {id: webhookId, url: receiver.url})
   const builds = await Promise.all(BUILDS.map(loadBuild))
 
   const deliverOnce = async (build: Build, mode: Mode): Promise<Omit<Run, 'build'>> => {
@@ -112,7 +114,7 @@ async function main(): Promise<void> {
     const keeper = new build.lease.LeaseKeeper(pool, {id: job.id, leaseToken: job.leaseToken}, {heartbeatMs: 5000, staleAfterMs: 30_000})
     const plan = await build.plan.planJob(settings, pool, keeper.lease, job, 'murmur2')
     const client = mode === 'http'
-      ? new build.delivery.WebhookClient({url: receiver.url, secret: 'bench', jobId: String(job.id), allowPrivate: true, maxConnections: MAX_IN_FLIGHT, beforeRequest: keeper.held, source: plan.sources[0]})
+      ? new build.delivery.WebhookClient({url: receiver.url, secret: BENCH_SECRET, jobId: String(job.id), allowPrivate: true, maxConnections: MAX_IN_FLIGHT, beforeRequest: keeper.held, source: plan.sources[0]})
       : instantClient()
     const tally = new build.deliver.JobTally()
     const cpu = process.cpuUsage()

@@ -112,7 +112,7 @@ async function main() {
   // The quietest webhook in the same partition: its replay scans the whole range and delivers little.
   const quiet = webhookIds(WEBHOOKS, SEED).filter((id) => partitionFor(id, PARTITIONS) === partition).at(-1)!
   const receiver = await startReceiver()
-  for (const id of [busy, quiet]) await json(['webhook', 'add', id, '--url', receiver.url, '--secret', 'bench'])
+  for (const id of [busy, quiet]) await json(['webhook', 'add', id, '--url', receiver.url])
 
   rmSync(PROFILE_DIR, {recursive: true, force: true})
   let worker = startWorker(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])

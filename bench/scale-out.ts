@@ -63,7 +63,7 @@ async function main() {
   const quiet = webhookIds(2000, 11).at(-1)!
   const server = createServer((req, res) => req.resume().on('end', () => res.writeHead(200).end()))
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  await json(['webhook', 'add', quiet, '--url', `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, '--secret', 'bench'])
+  await json(['webhook', 'add', quiet, '--url', `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`])
   const from = Date.parse(seeded.from) - 1000
   const to = Date.now() - 1000
 

@@ -73,13 +73,15 @@ r topic verify "$backup_dir" --topic "$restored"
 r db migrate
 r db status
 rm -f /tmp/replayctl-demo-receiver.url
-node --import tsx scripts/demo-receiver.ts /tmp/replayctl-demo-receiver.url demo-secret > /tmp/replayctl-demo-receiver.out &
+secret=$(node -e 'console.log("whsec_" + require("crypto").randomBytes(32).toString("base64"))')
+node --import tsx scripts/demo-receiver.ts /tmp/replayctl-demo-receiver.url "$secret" > /tmp/replayctl-demo-receiver.out &
 receiver=$!
 trap 'kill $receiver 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s /tmp/replayctl-demo-receiver.url ] && break; sleep 0.1; done
 url=$(cat /tmp/replayctl-demo-receiver.url)
 node bin/run.js webhook remove "$hook" >/dev/null 2>&1 || true
-r webhook add "$hook" --url "$url" --secret demo-secret
+# On stdin, not in argv: the process list and shell history never show it.
+printf '%s\n' "$secret" | r webhook add "$hook" --url "$url" --secret -
 r webhook check "$hook"
 r webhook list
 job=$(node bin/run.js replay submit --webhook-id "$hook" --from 1d --to now --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).id)')

@@ -19,7 +19,7 @@ import {closedPort, type ReceiverOptions} from './webhook-receiver.js'
  * Twitter error code, a customer's round trip over HTTP only, token scopes, rate limits, bad input,
  * and a graceful SIGTERM.
  */
-const SECRET = 'api-test-consumer-secret'
+const SECRET = 'api-test-consumer-secret-of-32-characters'
 const ADMIN = 'admin-token-0123456789abcdef'
 const SCOPED = 'scoped-token-0123456789abcdef'
 const LIMITED = 'limited-token-0123456789abcdef'
@@ -344,6 +344,7 @@ describe('replay API over HTTP', () => {
       [new UserError('KAFKA_UNAVAILABLE', 'cannot reach Kafka at kafka1.internal:9092'), 503, 130, 'Over capacity'],
       [new UserError('DATABASE_UNAVAILABLE', 'cannot reach MySQL at db1.internal:3306'), 503, 130, 'Over capacity'],
       [new UserError('TOPIC_NOT_FOUND', 'topic delivery_log_dc2 does not exist'), 503, 130, 'Over capacity'],
+      [new UserError('SECRET_KEY_WRONG', 'the webhook secrets are encrypted under key 0123abcd, not under the key in /etc/replayctl/secret.key'), 503, 130, 'Over capacity'],
       [new UserError('REPLAY_FROM_BEFORE_LOG', 'from_date 2026-11-30T09:00:00Z is before what the log still holds: the oldest event still in delivery_log[3] is from ...'), 400, 356, 'from_date is before'],
       [new UserError('STACK_FAILED', 'docker compose failed'), 500, 131, 'Internal error'],
     ]
@@ -355,7 +356,7 @@ describe('replay API over HTTP', () => {
       assert.equal(only!.code, code, error.code)
       assert.ok(only!.message.startsWith(says), `${error.code}: ${only!.message}`)
       assert.equal(only!.request_id, 'req-id-1')
-      assert.ok(!/internal|10\.0\.0\.7|ECONNREFUSED|9092|3306|delivery_log|docker/.test(only!.message), only!.message)
+      assert.ok(!/internal|10\.0\.0\.7|ECONNREFUSED|9092|3306|delivery_log|docker|secret/.test(only!.message), only!.message)
     }
     // Not found: no detail to withhold, and no request id, so every 404 body is the same.
     assert.deepEqual(translateError(new UserError('JOB_NOT_FOUND', 'no replay job 5'), 'a'), {status: 404, body: {errors: [{code: 34, message: 'Sorry, that page does not exist'}]}})

@@ -4,6 +4,7 @@ import {fileURLToPath} from 'node:url'
 
 import type {Consumer, Message} from '../src/core/kafka/client.js'
 import {resolveSettings, type Settings} from '../src/core/shared/settings.js'
+import {loadSecretKey, type SecretKey} from '../src/core/webhooks/secret-key.js'
 
 /**
  * Helpers for tests against the real local stack (`replayctl dev up`, started by scripts/test.sh).
@@ -20,6 +21,11 @@ export function uniqueName(prefix: string): string {
 
 export function testSettings(overrides: Partial<Settings> = {}): Settings {
   return {...resolveSettings({brokers: BROKERS, mysqlUrl: MYSQL_URL}, {}), ...overrides}
+}
+
+/** The key the spawned CLI encrypts webhook secrets with: the one `dev up` created. */
+export function testSecretKey(): SecretKey {
+  return loadSecretKey(testSettings().secretKey)
 }
 
 export interface CliResult {

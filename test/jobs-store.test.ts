@@ -22,8 +22,9 @@ import {
   type ClaimedJob,
 } from '../src/core/replay/jobs/index.js'
 import {LATEST_VERSION, migrate, migrationStatus, MIGRATIONS} from '../src/core/db/migrations.js'
+import {WebhookSecrets} from '../src/core/webhooks/secrets.js'
 import {addWebhook, getWebhook, listWebhooks, markInvalid, recordCheck, removeWebhook} from '../src/core/webhooks/store.js'
-import {isOneLineError, runCli, uniqueName} from './helpers.js'
+import {isOneLineError, runCli, testSecretKey, uniqueName} from './helpers.js'
 
 /**
  * The MySQL layer against the real MariaDB on 127.0.0.1:3306. This file owns the databases it
@@ -494,9 +495,11 @@ describe('transitions', () => {
 describe('webhooks', () => {
   test('add, duplicate, checks, invalid, remove', async () => {
     await reset()
-    const added = await addWebhook(pool, {id: 'Acme_prod-1', url: 'https://Example.com/hook?x=1', secret: "s3cr'et"})
+    const secret = "s3cr'et-of-at-least-32-characters"
+    const added = await addWebhook(pool, {id: 'Acme_prod-1', url: 'https://Example.com/hook?x=1', secret}, testSecretKey())
     assert.equal(added.url, 'https://example.com/hook?x=1')
-    assert.equal(added.secret, "s3cr'et")
+    assert.equal(added.hasSecret, true)
+    assert.equal((await (await WebhookSecrets.open(pool, testSecretKey())).read('Acme_prod-1')).secret, secret)
     assert.equal(added.state, 'valid')
     // ids are case-sensitive (they are Kafka keys)
     await addWebhook(pool, {id: 'acme_prod-1', url: 'https://example.com/other'})
@@ -535,13 +538,13 @@ describe('commands', () => {
 
   test('webhook add/list/remove and replay list/cancel/retry work end to end', async () => {
     await reset()
-    const sqlish = "x'); DROP TABLE webhooks; --"
+    const sqlish = "x'); DROP TABLE webhooks; -- and 32 characters"
     const add = await runCli(['webhook', 'add', 'cli-hook', '--url', 'https://example.com/in', '--secret', sqlish, '--json'], {env})
     assert.equal(add.code, 0, add.stderr)
     assert.equal(add.json.id, 'cli-hook')
     assert.equal(add.json.hasSecret, true)
     assert.ok(!add.stdout.includes(sqlish), 'the secret is never printed')
-    assert.equal((await getWebhook(pool, 'cli-hook')).secret, sqlish, 'stored verbatim through placeholders')
+    assert.equal((await (await WebhookSecrets.open(pool, testSecretKey())).read('cli-hook')).secret, sqlish, 'stored verbatim through placeholders')
 
     const list = await runCli(['webhook', 'list'], {env})
     assert.equal(list.code, 0, list.stderr)

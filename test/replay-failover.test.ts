@@ -13,7 +13,7 @@ import {delay} from './webhook-receiver.js'
  * The replay engine when things break: workers killed or frozen, the broker and the database
  * restarted under a running job. Real broker, real MariaDB, workers as processes, real receivers.
  */
-const SECRET = 'failover-secret'
+const SECRET = 'whsec_' + Buffer.from('replayctl-failover-secret-012345').toString('base64')
 // Whatever a test broke, the stack is left running for the next file.
 const {stack, workers, receiver} = replayTestFile(SECRET, {
   beforeCleanup: async () => {

@@ -7,7 +7,7 @@ import {messageIdFor} from '../src/core/replay/delivery/index.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {submitReplay} from '../src/core/replay/jobs-service.js'
 import {addWebhook} from '../src/core/webhooks/store.js'
-import {isOneLineError, testSettings, uniqueName, type CliResult} from './helpers.js'
+import {isOneLineError, testSecretKey, testSettings, uniqueName, type CliResult} from './helpers.js'
 import {assertCovers, buildEvents, ConnectionOwners, counts, eventBodies, expectation, isCompletion, pastRange, produceLines, readPartition, replayTestFile, scenario, type Scenario, settledCount, waitFor, withWorkers} from './replay-harness.js'
 import {closedPort, delay} from './webhook-receiver.js'
 
@@ -232,7 +232,7 @@ describe('replay end to end', () => {
       const settings = testSettings({mysqlUrl: stack.mysqlUrl})
       const jobOf = new Map<string, number>()
       for (const id of ids) {
-        await addWebhook(stack.pool, {id, url: `http://127.0.0.1:${hook.port}/hooks/${id}`, secret: SECRET})
+        await addWebhook(stack.pool, {id, url: `http://127.0.0.1:${hook.port}/hooks/${id}`, secret: SECRET}, testSecretKey())
         jobOf.set(id, (await submitReplay(settings, {webhookId: id, fromMs: range.fromMs, toMs: range.toMs, topic, retentionMs: 5 * 86_400_000})).id)
       }
 

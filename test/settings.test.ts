@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {mkdtempSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {UserError} from '../src/core/shared/errors.js'
@@ -50,6 +50,18 @@ describe('settings precedence: flags > env > context > dev defaults', () => {
   it('explains malformed -X and unknown contexts', () => {
     assert.throws(() => resolveSettings({librdkafka: ['=x']}, {REPLAYCTL_CONFIG}), (error: unknown) => error instanceof UserError && error.code === 'INVALID_CONFIG')
     assert.throws(() => resolveSettings({context: 'nope'}, {REPLAYCTL_CONFIG}), (error: unknown) => error instanceof UserError && error.code === 'CONTEXT_NOT_FOUND' && /dc1, dc2/.test(error.line))
+  })
+})
+
+describe('the secrets key: REPLAYCTL_SECRET_KEY, else the context\'s secretKeyFile, else ~/.config/replayctl/secret.key', () => {
+  const REPLAYCTL_CONFIG = configFile({currentContext: 'dc1', contexts: {dc1: {secretKeyFile: 'keys/secret.key'}, dc2: {secretKeyFile: '/etc/replayctl/secret.key'}, dc3: {}, bad: {secretKeyFile: 7}}})
+
+  it('takes the first source that has it; a relative file is beside the config file', () => {
+    assert.deepEqual(resolveSettings({}, {REPLAYCTL_CONFIG, REPLAYCTL_SECRET_KEY: 'a2V5'}).secretKey, {source: 'env', variable: 'REPLAYCTL_SECRET_KEY', base64: 'a2V5'})
+    assert.deepEqual(resolveSettings({}, {REPLAYCTL_CONFIG}).secretKey, {source: 'context', file: join(dirname(REPLAYCTL_CONFIG), 'keys/secret.key')})
+    assert.deepEqual(resolveSettings({context: 'dc2'}, {REPLAYCTL_CONFIG}).secretKey, {source: 'context', file: '/etc/replayctl/secret.key'})
+    assert.deepEqual(resolveSettings({context: 'dc3'}, {REPLAYCTL_CONFIG, XDG_CONFIG_HOME: '/xdg'}).secretKey, {source: 'default', file: '/xdg/replayctl/secret.key'})
+    assert.throws(() => resolveSettings({context: 'bad'}, {REPLAYCTL_CONFIG}), (error: unknown) => error instanceof UserError && error.code === 'INVALID_CONFIG' && /secretKeyFile/.test(error.line))
   })
 })
 

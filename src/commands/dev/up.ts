@@ -5,10 +5,11 @@ import {details, paint, table} from '../../cli/output.js'
 import {noteWriter, uiMode} from '../../cli/progress.js'
 import {DEFAULT_BASE_PORT, up, type UpResult} from '../../core/dev/stack.js'
 import {invalidArgument} from '../../core/shared/errors.js'
+import {ensureLocalSecretKey} from '../../core/webhooks/secret-key.js'
 
 export default class DevUp extends BaseCommand<typeof DevUp> {
   static override summary = 'Start the local stack: Apache Kafka (KRaft) and MariaDB on 127.0.0.1'
-  static override description = `Fetches Apache Kafka's jars from Maven Central on first use (cached under ~/.cache/replayctl), formats storage, starts the broker(s) and waits until they answer metadata. Starts MariaDB if it is installed but stopped. Running it again reports the running stack and starts only what has stopped.`
+  static override description = `Fetches Apache Kafka's jars from Maven Central on first use (cached under ~/.cache/replayctl), formats storage, starts the broker(s) and waits until they answer metadata. Starts MariaDB if it is installed but stopped. Creates the key webhook secrets are encrypted with, ~/.config/replayctl/secret.key (mode 0600), unless it exists or REPLAYCTL_SECRET_KEY is set. Running it again reports the running stack and starts only what has stopped.`
   static override examples = [
     '<%= config.bin %> dev up',
     '<%= config.bin %> dev up --brokers 3',
@@ -19,14 +20,18 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
     port: Flags.integer({description: 'client port of node 1; node N uses port + 2(N-1), its controller the port after', default: DEFAULT_BASE_PORT}),
   }
 
-  async run(): Promise<UpResult> {
+  async run(): Promise<UpResult & {secretKey: {file: string; created: boolean} | null}> {
     if (this.flags.brokers < 1 || this.flags.brokers > 5) throw invalidArgument(`--brokers must be between 1 and 5, got ${this.flags.brokers}`, 'use 1 for development or 3 for failover tests')
-    const result = await up({brokers: this.flags.brokers, basePort: this.flags.port, onProgress: noteWriter(uiMode(this.jsonEnabled()))})
+    const result = {
+      ...(await up({brokers: this.flags.brokers, basePort: this.flags.port, onProgress: noteWriter(uiMode(this.jsonEnabled()))})),
+      secretKey: ensureLocalSecretKey(),
+    }
     this.print(result.alreadyRunning ? paint.green('the local stack is already running') : paint.green(`the local stack is up (Kafka ${result.kafkaVersion})`))
     this.print(table(['node', 'address', 'pid', 'state'], result.nodes.map((node) => [node.id, node.address, node.pid, node.running ? 'running' : 'stopped'])))
     this.print(details([
       ['mysql', `${result.mysql.address} (MariaDB ${result.mysql.version})`],
       ['state', result.stateDir],
+      ['secret key', result.secretKey ? `${result.secretKey.file}${result.secretKey.created ? ' (created)' : ''}` : 'REPLAYCTL_SECRET_KEY'],
     ]))
     this.print(`\n${paint.bold('Use it with:')}\n${Object.entries(result.settings).map(([key, value]) => `  export ${key}=${value}`).join('\n')}`)
     return result

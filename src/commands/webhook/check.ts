@@ -3,10 +3,9 @@ import {Args, Flags} from '@oclif/core'
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
 import type {CrcCheckResult} from '../../core/webhooks/crc-check.js'
-import {withDatabase} from '../../core/db/database.js'
 import {UserError} from '../../core/shared/errors.js'
 import {parseDuration} from '../../core/shared/time.js'
-import {recheckWebhook} from '../../core/webhooks/registration.js'
+import {checkRegisteredWebhook} from '../../core/webhooks/register.js'
 import {validateWebhookId} from '../../core/webhooks/store.js'
 
 export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> {
@@ -22,10 +21,7 @@ export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> 
   async run(): Promise<CrcCheckResult & {webhookId: string}> {
     validateWebhookId(this.args.id)
     const timeoutMs = parseDuration(this.flags['check-timeout'], '--check-timeout')
-    const result = await withDatabase(this.settings, async (pool) => {
-      const {webhook, check} = await recheckWebhook(pool, this.args.id, {timeoutMs, allowPrivate: this.flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1'})
-      return {webhookId: webhook.id, ...check}
-    })
+    const result = await checkRegisteredWebhook(this.settings, this.args.id, {timeoutMs, allowPrivate: this.flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1'})
     this.print(details([
       ['webhook', result.webhookId],
       ['result', result.ok ? paint.green('passed') : paint.red(`failed: ${result.error}`)],

@@ -1,14 +1,14 @@
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {paint, table} from '../../cli/output.js'
 import {withDatabase} from '../../core/db/database.js'
-import {listWebhooks, webhookView, type WebhookView} from '../../core/webhooks/store.js'
+import {listWebhooks, type Webhook} from '../../core/webhooks/store.js'
 
 export default class WebhookList extends ConnectedCommand<typeof WebhookList> {
   static override summary = 'List registered webhooks with their URL and state (secrets are never shown)'
   static override examples = ['<%= config.bin %> webhook list', '<%= config.bin %> webhook list --json']
 
-  async run(): Promise<WebhookView[]> {
-    const webhooks = (await withDatabase(this.settings, listWebhooks)).map(webhookView)
+  async run(): Promise<Webhook[]> {
+    const webhooks = await withDatabase(this.settings, listWebhooks)
     if (webhooks.length === 0) this.print('no webhooks: add one with `replayctl webhook add <id> --url <url>`')
     else this.print(table(['id', 'url', 'state', 'secret', 'last check'], webhooks.map((webhook) => [
       webhook.id,

@@ -174,6 +174,19 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
     ],
   },
+  {
+    version: 8,
+    name: 'webhook secrets encrypted at rest, with the id of their key',
+    statements: [
+      // A migration has no key, so rows from before keep their plaintext `secret` until the first
+      // use with a key encrypts it and clears the column (webhooks/secrets.ts). secret_sealed is
+      // iv | tag | AES-256-GCM ciphertext of up to 255 characters; the key id tells a row under
+      // another key (a rotation not finished everywhere) from a corrupt one.
+      `ALTER TABLE webhooks
+        ADD COLUMN IF NOT EXISTS secret_sealed VARBINARY(1100) NULL AFTER secret,
+        ADD COLUMN IF NOT EXISTS secret_key_id CHAR(16) ${ID} NULL AFTER secret_sealed`,
+    ],
+  },
 ]
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)!.version

@@ -1,6 +1,6 @@
 import type {Pool, RetryOptions} from '../db/database.js'
 import {UserError} from '../shared/errors.js'
-import {getWebhook} from '../webhooks/store.js'
+import type {WebhookSecrets} from '../webhooks/secrets.js'
 import {sendCompletionEvent, WebhookClient, type RetryPolicy} from './delivery/index.js'
 import type {CompletionSwept} from './events.js'
 import {claimCompletion, markCompletionSent, type ReplayJob} from './jobs/index.js'
@@ -25,6 +25,7 @@ export interface SweepOptions {
   maxJobs?: number
   /** how hard the claim retries transient database failures (default: the pool's) */
   claimRetry?: RetryOptions
+  secrets: WebhookSecrets
 }
 
 const HOLD_MS = 120_000
@@ -48,12 +49,12 @@ export async function sweepCompletions(pool: Pool, options: SweepOptions, onSwep
 async function sendOwedCompletion(pool: Pool, job: ReplayJob, options: SweepOptions): Promise<CompletionSwept> {
   const state = job.state as CompletionSwept['state']
   const base = {jobId: job.id, webhookId: job.webhookId, state}
-  const webhook = await getWebhook(pool, job.webhookId)
+  const {webhook, secret} = await options.secrets.read(job.webhookId)
   const budget = AbortSignal.timeout(SEND_BUDGET_MS)
   let client: WebhookClient
   try {
     client = await WebhookClient.create({
-      url: webhook.url, secret: webhook.secret ?? '', jobId: String(job.id),
+      url: webhook.url, secret: secret ?? '', jobId: String(job.id),
       timeoutMs: options.deliveryTimeoutMs, retry: options.retry, maxConnections: 1, allowPrivate: options.allowPrivate,
       signal: options.signal ? AbortSignal.any([budget, options.signal]) : budget,
     })

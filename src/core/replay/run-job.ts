@@ -3,13 +3,13 @@ import {deliverRange, JobTally} from './deliver.js'
 import {WebhookClient, type RetryPolicy} from './delivery/index.js'
 import {finishFailed, finishRun, type JobOutcome} from './finish.js'
 import {dropChunks} from './chunks/index.js'
-import {failJob, handOverCompletion, LeaseLostError, type ClaimedJob, type Counters} from './jobs/index.js'
+import {failJob, handOverCompletion, LeaseLostError, releaseJob, type ClaimedJob, type Counters} from './jobs/index.js'
 import {LeaseKeeper} from './lease.js'
 import {planJob} from './plan.js'
 import type {Partitioner} from '../kafka/partitioner.js'
 import {UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
-import {getWebhook} from '../webhooks/store.js'
+import type {WebhookSecrets} from '../webhooks/secrets.js'
 
 /**
  * Runs one claimed replay job to an end, step by step (each step its own module):
@@ -54,6 +54,8 @@ export interface RunJobOptions {
   /** Aborted when the graceful window is over: cut in-flight requests too. */
   force: AbortSignal
   onProgress?: (progress: JobProgress) => void
+  /** Where the webhook's signing secret is read from (opened once per worker). */
+  secrets: WebhookSecrets
 }
 
 export interface JobProgress extends Counters {
@@ -87,14 +89,14 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
 
   let client: WebhookClient | undefined
   try {
-    const webhook = await getWebhook(pool, job.webhookId)
+    const {webhook, secret} = await options.secrets.read(job.webhookId)
     if (webhook.state === 'invalid') {
       return await finishFailed(pool, keeper.lease, job, undefined, `webhook ${webhook.id} is marked invalid (${webhook.invalidReason ?? 'failed check'}); fix the endpoint, run \`replayctl webhook check ${webhook.id}\`, then \`replayctl replay retry ${job.id}\``, tally)
     }
     const plan = await planJob(settings, pool, keeper.lease, job, options.partitioner)
     try {
       client = await WebhookClient.create({
-        url: webhook.url, secret: webhook.secret ?? '', jobId: String(job.id),
+        url: webhook.url, secret: secret ?? '', jobId: String(job.id),
         timeoutMs: options.timeoutMs, retry: options.retry, maxConnections: Math.max(options.maxInFlight, 1),
         rateLimit: options.rateLimit, signal: AbortSignal.any([keeper.lost, stopSending.signal]), allowPrivate: options.allowPrivate,
         beforeRequest: keeper.held,
@@ -119,6 +121,14 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
     if (error instanceof LeaseLostError) return 'LEASE_LOST'
     if (keeper.lost.aborted && !keeper.databaseDown) return 'LEASE_LOST'
     if (keeper.databaseDown || (error instanceof UserError && error.code === 'DATABASE_UNAVAILABLE')) throw keeper.databaseDown ?? error
+    if (error instanceof UserError && error.code === 'SECRET_KEY_WRONG') {
+      // This worker's key is not the secrets' (rotated while it ran): the job is not at fault. It
+      // goes back to OPEN, its attempt given back, for a worker with the right key; this one stops.
+      await releaseJob(pool, keeper.lease).catch((releaseError) => {
+        if (!(releaseError instanceof LeaseLostError)) throw releaseError
+      })
+      throw error
+    }
     // Kafka unreachable, topic gone, ...: give the job back with the reason; it is retried while
     // attempts remain and ends FAILED after that.
     const reason = error instanceof UserError ? error.line : (error as Error).message

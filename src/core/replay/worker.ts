@@ -9,6 +9,8 @@ import {runJob, type JobOutcome, type JobProgress, type RunJobOptions} from './r
 import {scanNextChunk} from './scan-chunks.js'
 import type {Settings} from '../shared/settings.js'
 import {UserError} from '../shared/errors.js'
+import {loadSecretKey} from '../webhooks/secret-key.js'
+import {WebhookSecrets} from '../webhooks/secrets.js'
 import type {WorkerEvents} from './events.js'
 
 /**
@@ -28,6 +30,11 @@ import type {WorkerEvents} from './events.js'
  *
  * Every few seconds (and once before --once returns) the completion sweeper sends the final
  * "Incomplete" event of jobs that ended without their worker (completion-sweeper.ts).
+ *
+ * The key of the webhook secrets is loaded before anything else, and checked against the rows once
+ * the database answers: a missing or wrong key ends the worker at once (SECRET_KEY_MISSING,
+ * SECRET_KEY_WRONG) instead of failing every job. A key rotated while it runs stops it the same way
+ * (gracefully) at the first job that cannot read its secret.
  *
  * Database errors (MySQL down, a failed claim) do not end the worker: it backs off exponentially
  * (from the poll interval, capped at 30 s) and reports each one ('db-error'); with --once it gives
@@ -83,6 +90,8 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
   private wake: (() => void) | undefined
   private sweeping: Promise<void> | undefined
   private lastSweepAt = 0
+  /** A key that stopped matching the secrets (rotated while this worker ran): it ends the run. */
+  private wrongKey: UserError | undefined
 
   constructor(
     private readonly settings: Settings,
@@ -113,13 +122,15 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
 
   async run(): Promise<WorkerSummary> {
     const started = Date.now()
+    const key = loadSecretKey(this.settings.secretKey)
     let pool: Pool | undefined
+    let secrets: WebhookSecrets | undefined
     let failures = 0
     let lastFailure: Error | undefined
     try {
       while (!this.stopping) {
         // Busy or idle, every worker sweeps on its interval.
-        if (pool) this.sweep(pool)
+        if (pool && secrets) this.sweep(pool, secrets)
         if (this.running.size >= this.options.concurrency) {
           await this.nextWake(this.options.pollIntervalMs)
           continue
@@ -127,6 +138,7 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
         let job: ClaimedJob | null = null
         try {
           pool ??= await openPool(this.settings.mysqlUrl, {timeoutMs: this.settings.timeoutMs})
+          secrets ??= await WebhookSecrets.open(pool, key)
           job = await claimJob(pool, {owner: this.owner, staleAfterMs: this.options.staleAfterMs, retry: CLAIM_RETRY})
         } catch (error) {
           // A wrong URL or credentials will not heal by waiting.
@@ -144,12 +156,12 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
         if (failures > 0) this.emit('db-recovered', {failures})
         failures = 0
         if (job) {
-          this.start(pool, job)
+          this.start(pool, secrets, job)
           continue
         }
         if (this.options.once && this.running.size === 0) {
           // A cron worker settles what is owed before it leaves.
-          this.sweep(pool, true)
+          this.sweep(pool, secrets, true)
           await this.sweeping
           break
         }
@@ -162,6 +174,7 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
     } finally {
       await pool?.end().catch(() => {})
     }
+    if (this.wrongKey) throw this.wrongKey
     if (failures > 0 && this.options.once && !this.stopping) {
       throw new UserError(
         'DATABASE_UNAVAILABLE',
@@ -173,11 +186,12 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
     return {owner: this.owner, jobs: this.outcomes, seconds: (Date.now() - started) / 1000}
   }
 
-  private start(pool: Pool, job: ClaimedJob): void {
+  private start(pool: Pool, secrets: WebhookSecrets, job: ClaimedJob): void {
     this.emit('job-start', job)
     const work = runJob(this.settings, pool, job, {
       ...pickJobSettings(this.options),
       owner: this.owner,
+      secrets,
       timeoutMs: this.options.deliveryTimeoutMs,
       shutdown: this.shutdown.signal,
       force: this.force.signal,
@@ -191,6 +205,11 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
         // The job stays claimed with its last checkpoint and is taken over once it goes stale.
         this.outcomes.ERROR = (this.outcomes.ERROR ?? 0) + 1
         this.emit('job-end', {job, outcome: 'ERROR', error: error as Error})
+        if (error instanceof UserError && error.code === 'SECRET_KEY_WRONG' && !this.wrongKey) {
+          this.wrongKey = error
+          this.shutdown.abort()
+          this.wake?.()
+        }
       },
     ).finally(() => {
       this.running.delete(job.id)
@@ -200,11 +219,12 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
   }
 
   /** Starts a completion sweep in the background when one is due and none is under way. */
-  private sweep(pool: Pool, now = false): void {
+  private sweep(pool: Pool, secrets: WebhookSecrets, now = false): void {
     if (this.sweeping || (!now && Date.now() - this.lastSweepAt < (this.options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS))) return
     this.lastSweepAt = Date.now()
     this.sweeping = sweepCompletions(pool, {
       allowPrivate: this.options.allowPrivate,
+      secrets,
       deliveryTimeoutMs: this.options.deliveryTimeoutMs,
       retry: this.options.retry,
       // Like a claim: the loop (next sweep) is the retry, so a stop is not held up by a database that is down.

@@ -10,7 +10,8 @@
  *
  *   0  OK           the command did what was asked
  *   1  BUG          an internal error; please report it
- *   2  USAGE        a flag, argument, time, file or config value is invalid
+ *   2  USAGE        a flag, argument, time, file or config value is invalid (also the secrets' key:
+ *                   missing, or not the one the webhook secrets were encrypted with)
  *   3  NOT_FOUND    the topic, partition, webhook or job does not exist
  *   4  CONFLICT     it already exists, or is already in progress
  *   5  UNAVAILABLE  a broker, the database or a webhook could not be reached in time
@@ -41,6 +42,8 @@ const exitCodeByErrorCode = {
   REPLAY_FROM_TOO_OLD: ExitCode.USAGE,
   REPLAY_FROM_BEFORE_LOG: ExitCode.USAGE,
   REPLAY_TO_IN_FUTURE: ExitCode.USAGE,
+  SECRET_KEY_MISSING: ExitCode.USAGE,
+  SECRET_KEY_WRONG: ExitCode.USAGE,
   TOPIC_NOT_FOUND: ExitCode.NOT_FOUND,
   WEBHOOK_NOT_FOUND: ExitCode.NOT_FOUND,
   JOB_NOT_FOUND: ExitCode.NOT_FOUND,

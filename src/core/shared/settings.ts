@@ -1,6 +1,6 @@
 import {readFileSync} from 'node:fs'
 import {homedir} from 'node:os'
-import {join} from 'node:path'
+import {dirname, isAbsolute, join} from 'node:path'
 
 import {UserError, quoteInput} from './errors.js'
 
@@ -16,12 +16,17 @@ import {UserError, quoteInput} from './errors.js'
  *
  * librdkafka properties (-X) merge: the context's first, then each -X on top.
  *
+ * The key that encrypts webhook secrets at rest (32 bytes, base64) is found the same way:
+ * REPLAYCTL_SECRET_KEY, else the context's "secretKeyFile" (relative to the config file), else
+ * ~/.config/replayctl/secret.key ($XDG_CONFIG_HOME honoured), which `replayctl dev up` creates.
+ *
  * Config file:
  *   {
  *     "currentContext": "dc1",
  *     "contexts": {
  *       "dc1": {"brokers": "k1:9092,k2:9092", "mysqlUrl": "mysql://replay@db1/replayctl",
- *               "librdkafka": {"security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512"}}
+ *               "librdkafka": {"security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512"},
+               "secretKeyFile": "/etc/replayctl/secret.key"}
  *     }
  *   }
  */
@@ -34,8 +39,11 @@ export interface Settings {
   /** Where each connection setting came from, for `dev status` and error messages. */
   sources: {brokers: SettingSource; mysqlUrl: SettingSource}
   timeoutMs: number
+  /** Where the webhook secrets' key comes from; read only by what needs it (webhooks/secret-key.ts). */
+  secretKey: SecretKeySetting
 }
 export type SettingSource = 'flag' | 'env' | 'context' | 'default'
+export type SecretKeySetting = {source: 'env'; variable: 'REPLAYCTL_SECRET_KEY'; base64: string} | {source: 'context' | 'default'; file: string}
 
 export interface SettingsInput {
   brokers?: string
@@ -51,6 +59,7 @@ interface ContextEntry {
   librdkafka?: Record<string, string | number | boolean>
   apiTokens?: unknown
   ingestTokens?: unknown
+  secretKeyFile?: string
 }
 
 interface ConfigFile {
@@ -66,6 +75,12 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.REPLAYCTL_CONFIG) return env.REPLAYCTL_CONFIG
   const base = env.XDG_CONFIG_HOME || join(homedir(), '.config')
   return join(base, 'replayctl', 'config.json')
+}
+
+/** Where the secrets' key lives when neither REPLAYCTL_SECRET_KEY nor a context names one. */
+export function defaultSecretKeyFile(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME || join(homedir(), '.config')
+  return join(base, 'replayctl', 'secret.key')
 }
 
 function loadContext(name: string | undefined, env: NodeJS.ProcessEnv): {contextName?: string; context: ContextEntry} {
@@ -107,7 +122,18 @@ export function resolveSettings(input: SettingsInput, env: NodeJS.ProcessEnv = p
     context: contextName,
     sources: {brokers: brokers.source, mysqlUrl: mysqlUrl.source},
     timeoutMs: input.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    secretKey: resolveSecretKey(context, env),
   }
+}
+
+function resolveSecretKey(context: ContextEntry, env: NodeJS.ProcessEnv): SecretKeySetting {
+  if (env.REPLAYCTL_SECRET_KEY) return {source: 'env', variable: 'REPLAYCTL_SECRET_KEY', base64: env.REPLAYCTL_SECRET_KEY}
+  const file = context.secretKeyFile
+  if (file === undefined) return {source: 'default', file: defaultSecretKeyFile(env)}
+  if (typeof file !== 'string' || file === '') {
+    throw new UserError('INVALID_CONFIG', `"secretKeyFile" in ${configPath(env)} must be a file path`, 'name the file holding the base64 key, e.g. "/etc/replayctl/secret.key"')
+  }
+  return {source: 'context', file: isAbsolute(file) ? file : join(dirname(configPath(env)), file)}
 }
 
 /** Parses `-X key=value` pairs (values may contain '='). */

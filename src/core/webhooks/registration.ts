@@ -1,7 +1,8 @@
 import type {Pool} from '../db/database.js'
 import {UserError} from '../shared/errors.js'
 import {checkWebhook, type CrcCheckResult} from './crc-check.js'
-import {addWebhook, getWebhook, recordCheck, validateWebhookInput, type AddWebhookInput, type Webhook} from './store.js'
+import type {WebhookSecrets} from './secrets.js'
+import {addWebhook, recordCheck, validateWebhookInput, type AddWebhookInput, type Webhook} from './store.js'
 import {checkTarget} from './url-guard.js'
 
 /**
@@ -30,7 +31,7 @@ function crcFailed(check: CrcCheckResult): UserError {
  * Validates the input, refuses private targets (unless allowed), runs the CRC check and saves the
  * webhook as valid only when it passes. Nothing is written otherwise.
  */
-export async function registerWebhook(pool: Pool, input: AddWebhookInput, policy: CheckPolicy = {}): Promise<Webhook> {
+export async function registerWebhook(pool: Pool, secrets: WebhookSecrets, input: AddWebhookInput, policy: CheckPolicy = {}): Promise<Webhook> {
   const checked = validateWebhookInput(input)
   if (checked.secret === undefined) {
     throw new UserError('INVALID_ARGUMENT', 'a webhook needs its consumer secret for the CRC check', 'pass the secret the endpoint signs with')
@@ -38,20 +39,20 @@ export async function registerWebhook(pool: Pool, input: AddWebhookInput, policy
   await checkTarget(checked.url, {allowPrivate: policy.allowPrivate})
   const check = await checkWebhook({url: checked.url, secret: checked.secret, timeoutMs: policy.timeoutMs, allowPrivate: policy.allowPrivate})
   if (!check.ok) throw crcFailed(check)
-  await addWebhook(pool, checked)
+  await addWebhook(pool, checked, await secrets.keyForWrite())
   return recordCheck(pool, checked.id, true)
 }
 
 /** Runs the CRC check against a registered webhook and records the outcome (valid or invalid). */
-export async function recheckWebhook(pool: Pool, id: string, policy: CheckPolicy = {}): Promise<{webhook: Webhook; check: CrcCheckResult}> {
-  const webhook = await getWebhook(pool, id)
-  const check = await checkWebhook({url: webhook.url, secret: webhook.secret ?? '', timeoutMs: policy.timeoutMs, allowPrivate: policy.allowPrivate})
+export async function recheckWebhook(pool: Pool, secrets: WebhookSecrets, id: string, policy: CheckPolicy = {}): Promise<{webhook: Webhook; check: CrcCheckResult}> {
+  const {webhook, secret} = await secrets.read(id)
+  const check = await checkWebhook({url: webhook.url, secret: secret ?? '', timeoutMs: policy.timeoutMs, allowPrivate: policy.allowPrivate})
   return {webhook: await recordCheck(pool, webhook.id, check.ok, check.error ?? null), check}
 }
 
 /** recheckWebhook, throwing WEBHOOK_CHECK_FAILED (in Twitter's words) when the check failed. */
-export async function revalidateWebhook(pool: Pool, id: string, policy: CheckPolicy = {}): Promise<Webhook> {
-  const {webhook, check} = await recheckWebhook(pool, id, policy)
+export async function revalidateWebhook(pool: Pool, secrets: WebhookSecrets, id: string, policy: CheckPolicy = {}): Promise<Webhook> {
+  const {webhook, check} = await recheckWebhook(pool, secrets, id, policy)
   if (!check.ok) throw crcFailed(check)
   return webhook
 }

@@ -1,18 +1,22 @@
+import {randomBytes} from 'node:crypto'
+
 import {withRetry, withTransaction, mysqlErrorCode, type Pool} from '../db/database.js'
-import {UserError, invalidArgument, quoteInput} from '../shared/errors.js'
+import {BugError, UserError, invalidArgument, quoteInput} from '../shared/errors.js'
+import {encryptSecret, type SecretKey} from './secret-key.js'
 
 /**
  * The webhook registry: where replayed events go. Only storage lives here; the CRC check, SSRF
  * rules and HTTP delivery belong to the delivery code, which records outcomes with recordCheck()
- * and markInvalid().
+ * and markInvalid(). Secrets are written here encrypted (secret-key.ts) and read back only through
+ * secrets.ts.
  *
  * A webhook's id is the Kafka key its events were written with, so it is case-sensitive and
  * limited to a plain alphabet that is safe in logs, URLs and shells.
  */
 export type WebhookState = 'valid' | 'invalid'
 
-/** What commands show: never the secret itself. */
-export interface WebhookView {
+/** A registered webhook as everything but delivery sees it: never the secret itself. */
+export interface Webhook {
   id: string
   url: string
   hasSecret: boolean
@@ -22,11 +26,6 @@ export interface WebhookView {
   lastCheckOk: boolean | null
   lastCheckError: string | null
   invalidReason: string | null
-}
-
-/** What delivery needs: the view plus the signing secret. */
-export interface Webhook extends WebhookView {
-  secret: string | null
 }
 
 export interface AddWebhookInput {
@@ -44,6 +43,11 @@ export interface RemoveWebhookResult {
 export const WEBHOOK_ID = /^[A-Za-z0-9_-]{1,64}$/
 export const MAX_URL_LENGTH = 2048
 export const MAX_SECRET_LENGTH = 255
+/** A shorter secret than this (other than `whsec_`) can be guessed offline from one signed request. */
+export const MIN_SECRET_LENGTH = 32
+/** Standard Webhooks keys: `whsec_` + base64 of 24 to 64 random bytes. */
+export const MIN_WHSEC_BYTES = 24
+export const MAX_WHSEC_BYTES = 64
 
 export function validateWebhookId(id: string): void {
   if (!WEBHOOK_ID.test(id)) {
@@ -76,20 +80,49 @@ export function validateWebhookUrl(url: string): string {
   return parsed.href
 }
 
+/**
+ * The one strength rule for a webhook secret, whoever registers it (CLI or API): messages never
+ * repeat the secret. A `whsec_` secret is a Standard Webhooks key, so its HMAC key is the decoded
+ * bytes: `whsec_` alone or with bad base64 would sign with an empty key anyone can forge.
+ */
 export function validateWebhookSecret(secret: string): void {
-  if (secret.length === 0) throw invalidArgument('the webhook secret is empty', 'leave out --secret, or give a non-empty secret')
+  const generate = 'leave out --secret to have a strong one generated'
+  if (secret.length === 0) throw invalidArgument('the webhook secret is empty', generate)
   if (secret.length > MAX_SECRET_LENGTH) throw invalidArgument(`the webhook secret is ${secret.length} characters long, over the limit of ${MAX_SECRET_LENGTH}`, 'use a shorter secret')
   if (/[\u0000-\u001f\u007f]/.test(secret)) throw invalidArgument('the webhook secret contains control characters', 'use printable characters only')
+  const whsecFix = `${generate}, or give whsec_ + base64 of ${MIN_WHSEC_BYTES} to ${MAX_WHSEC_BYTES} random bytes (e.g. whsec_$(openssl rand -base64 32))`
+  if (secret.startsWith('whsec_')) {
+    const base64 = secret.slice('whsec_'.length)
+    const key = Buffer.from(base64, 'base64')
+    if (key.toString('base64') !== base64) throw invalidArgument('the whsec_ webhook secret is not valid base64 after whsec_', whsecFix)
+    if (key.length < MIN_WHSEC_BYTES || key.length > MAX_WHSEC_BYTES) {
+      throw invalidArgument(`the whsec_ webhook secret decodes to ${key.length} bytes; Standard Webhooks keys are ${MIN_WHSEC_BYTES} to ${MAX_WHSEC_BYTES} bytes`, whsecFix)
+    }
+    return
+  }
+  if (secret.length < MIN_SECRET_LENGTH) {
+    throw invalidArgument(`the webhook secret is ${secret.length} characters long, under the minimum of ${MIN_SECRET_LENGTH}`, `${generate}, or give at least ${MIN_SECRET_LENGTH} random characters`)
+  }
+}
+
+/** A new Standard Webhooks secret: `whsec_` + base64 of 32 random bytes. */
+export function generateWebhookSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`
 }
 
 export function webhookNotFound(id: string): UserError {
   return new UserError('WEBHOOK_NOT_FOUND', `no webhook ${quoteInput(id, 64)}`, 'list webhooks with `replayctl webhook list`, or add it with `replayctl webhook add <id> --url <url>`')
 }
 
-interface WebhookRow {
+export interface WebhookRow {
   id: string
   url: string
+  /** plaintext, only in rows written before secrets were encrypted (migration 8); cleared on first use with a key */
   secret: string | null
+  /** iv | tag | AES-256-GCM ciphertext (secret-key.ts) */
+  secret_sealed: Buffer | null
+  /** the id of the key secret_sealed was encrypted with */
+  secret_key_id: string | null
   state: WebhookState
   created_at: Date
   last_check_at: Date | null
@@ -98,12 +131,11 @@ interface WebhookRow {
   invalid_reason: string | null
 }
 
-function toWebhook(row: WebhookRow): Webhook {
+export function toWebhook(row: WebhookRow): Webhook {
   return {
     id: row.id,
     url: row.url,
-    hasSecret: row.secret !== null,
-    secret: row.secret,
+    hasSecret: row.secret_sealed !== null || row.secret !== null,
     state: row.state,
     createdAt: row.created_at.toISOString(),
     lastCheckAt: row.last_check_at?.toISOString() ?? null,
@@ -111,12 +143,6 @@ function toWebhook(row: WebhookRow): Webhook {
     lastCheckError: row.last_check_error,
     invalidReason: row.invalid_reason,
   }
-}
-
-/** The webhook without its secret, for output. */
-export function webhookView(webhook: Webhook): WebhookView {
-  const {secret: _secret, ...view} = webhook
-  return view
 }
 
 /** Checks id, URL and secret; returns the input with the URL as it will be stored. */
@@ -127,10 +153,13 @@ export function validateWebhookInput(input: AddWebhookInput): AddWebhookInput {
   return {...input, url}
 }
 
-export async function addWebhook(pool: Pool, input: AddWebhookInput): Promise<Webhook> {
+/** Adds a webhook, its secret (if any) encrypted with `key`. */
+export async function addWebhook(pool: Pool, input: AddWebhookInput, key?: SecretKey): Promise<Webhook> {
   const {url} = validateWebhookInput(input)
+  if (input.secret !== undefined && key === undefined) throw new BugError('addWebhook was given a secret without the key to encrypt it with')
+  const sealed = input.secret === undefined ? null : encryptSecret(key!, input.id, input.secret)
   try {
-    await withRetry(pool, () => pool.query('INSERT INTO webhooks (id, url, secret) VALUES (?, ?, ?)', [input.id, url, input.secret ?? null]))
+    await withRetry(pool, () => pool.query('INSERT INTO webhooks (id, url, secret_sealed, secret_key_id) VALUES (?, ?, ?, ?)', [input.id, url, sealed, sealed && key!.id]))
   } catch (error) {
     if (mysqlErrorCode(error) === 'ER_DUP_ENTRY') {
       throw new UserError('WEBHOOK_EXISTS', `webhook '${input.id}' already exists`, `remove it first with \`replayctl webhook remove ${input.id}\`, or choose another id`)
@@ -146,11 +175,16 @@ export async function listWebhooks(pool: Pool): Promise<Webhook[]> {
 }
 
 export async function getWebhook(pool: Pool, id: string): Promise<Webhook> {
+  return toWebhook(await getWebhookRow(pool, id))
+}
+
+/** The stored row, secret columns included: for secrets.ts, the one reader of secrets. */
+export async function getWebhookRow(pool: Pool, id: string): Promise<WebhookRow> {
   validateWebhookId(id)
   const [rows] = await withRetry(pool, () => pool.query('SELECT * FROM webhooks WHERE id = ?', [id]))
   const row = (rows as WebhookRow[])[0]
   if (!row) throw webhookNotFound(id)
-  return toWebhook(row)
+  return row
 }
 
 /**

@@ -10,6 +10,8 @@ import {UserError} from '../../shared/errors.js'
 import type {ApiTokenSpec, Settings} from '../../shared/settings.js'
 import {parseTime} from '../../shared/time.js'
 import {registerWebhook, revalidateWebhook} from '../../webhooks/registration.js'
+import {loadSecretKey} from '../../webhooks/secret-key.js'
+import {WebhookSecrets} from '../../webhooks/secrets.js'
 import {getWebhook, listWebhooks, removeWebhook, type Webhook} from '../../webhooks/store.js'
 import {validateTrustedProxies} from '../auth.js'
 import {createHttpServer, type HttpServer} from '../server-common.js'
@@ -124,7 +126,17 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
   }
   validateTrustedProxies(options.trustProxy)
   const authority = new TokenAuthority(options.tokens, options.defaultRateLimit, options.rateWindowMs, {maxFailures: options.authFailures, windowMs: options.authFailureWindowMs})
+  // Webhook registration and re-validation need the secrets' key: a missing or wrong one stops the
+  // server from starting rather than failing those requests.
+  const key = loadSecretKey(settings.secretKey)
   const pool: Pool = await openPool(settings.mysqlUrl, {timeoutMs: settings.timeoutMs, connectionLimit: 10})
+  let secrets: WebhookSecrets
+  try {
+    secrets = await WebhookSecrets.open(pool, key)
+  } catch (error) {
+    await pool.end().catch(() => {})
+    throw error
+  }
 
   // One admin client for the server's life, connected on first use; topics known to exist are
   // not asked about again for a while.
@@ -252,7 +264,7 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
       if (secret === undefined) throw new TwitterHttpError(400, 357, 'secret is missing: send {"secret": "<the consumer secret the endpoint signs with>"} as the JSON body')
       const id = request.query.webhook_id ?? request.body?.webhook_id ?? generatedWebhookId()
       requireWebhook(caller(request), id)
-      const webhook = await registerWebhook(pool, {id, url, secret}, policy)
+      const webhook = await registerWebhook(pool, secrets, {id, url, secret}, policy)
       request.log.info({webhook: webhook.id, token: caller(request).tokenIndex}, 'webhook registered')
       return twitterWebhook(webhook)
     },
@@ -265,7 +277,7 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
 
   const webhookParams = {schema: {params: {type: 'object', properties: {env_name: PLAIN_NAME}}}}
   app.put<{Params: {env_name: string; webhook_id: string}}>('/1.1/account_activity/all/:env_name/webhooks/:webhook_id.json', webhookParams, async (request, reply: FastifyReply) => {
-    await revalidateWebhook(pool, request.params.webhook_id, policy)
+    await revalidateWebhook(pool, secrets, request.params.webhook_id, policy)
     return reply.code(204).send()
   })
   app.delete<{Params: {env_name: string; webhook_id: string}}>('/1.1/account_activity/all/:env_name/webhooks/:webhook_id.json', webhookParams, async (request, reply: FastifyReply) => {

@@ -68,6 +68,9 @@ export const TWITTER_BY_USER_ERROR: Partial<Record<UserErrorCode, TwitterError>>
   KAFKA_UNAVAILABLE: UNAVAILABLE,
   KAFKA_REJECTED: UNAVAILABLE,
   DATABASE_UNAVAILABLE: UNAVAILABLE,
+  // The server's key stopped matching the secrets (rotated while it ran): the operator's to fix.
+  SECRET_KEY_MISSING: UNAVAILABLE,
+  SECRET_KEY_WRONG: UNAVAILABLE,
 }
 
 const BY_FAILURE: Record<FrameworkFailure, TwitterError> = {
