@@ -143,6 +143,8 @@ const ARGS: Record<string, Spec[]> = {
   'webhook:check': [{args: ['w1', '--allow-private-targets']}],
   'webhook:list': [{args: []}],
   'webhook:remove': [{args: ['w1']}],
+  // Rotates this file's own database onto a new key; later runs may then stop with SECRET_KEY_WRONG, never a signal.
+  'webhook:rotate-key': [{args: ['--new-key-file', join(work, 'rotated-{phase}.key')]}],
 }
 
 /** Commands that take Kafka connection settings (the -X librdkafka flag), from the manifest. */
