@@ -71,7 +71,8 @@ describe('replay end to end', () => {
         assert.equal(status.webhook_id, s.webhookId)
         assert.equal(status.job_id, String(job.id))
         assert.equal(status.job_state, 'Complete')
-        assert.equal(status.job_state_description, `Replayed ${s.expected.length} events.`)
+        // The scenario's topic is new, so a note on a partition-count change may follow (replay-engine.test.ts).
+        assert.match(status.job_state_description, new RegExp(`^Replayed ${s.expected.length} events\\.( Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded\\.)?$`))
         assertCustomerFacing(status.job_state_description, [s.topic])
       }
       // webhook-id: derived from the event, so the same in both runs and distinct between events.
