@@ -9,6 +9,7 @@ import {
   WebhookClient,
   type WebhookClientOptions,
   backoffDelay,
+  completionDescription,
   completionEventBody,
   messageIdFor,
   parseRetryAfter,
@@ -485,24 +486,45 @@ describe('delivery', () => {
   test('completion event: Twitter shape, signed, retried with a stable id', async () => {
     const hook = await receiver((request, res) => res.writeHead(request.n === 1 ? 502 : 200).end())
     const webhook = client(hook.url)
-    const result = await sendCompletionEvent(webhook, {webhookId: '1234567890', jobId: 'job-1', jobState: 'Incomplete', description: '3 events could not be delivered'})
+    const result = await sendCompletionEvent(webhook, {webhookId: '1234567890', jobId: 'job-1', outcome: {kind: 'undelivered', delivered: 3, status: 500}})
     assert.equal(result.outcome, 'delivered')
     assert.equal(hook.requests.length, 2)
     for (const request of hook.requests) {
       assert.ok(request.signed)
       assert.deepEqual(JSON.parse(request.body.toString()), {
-        replay_job_status: {webhook_id: '1234567890', job_state: 'Incomplete', job_state_description: '3 events could not be delivered', job_id: 'job-1'},
+        replay_job_status: {webhook_id: '1234567890', job_state: 'Incomplete', job_state_description: 'Not every event could be delivered: the webhook answered HTTP 500 (3 delivered).', job_id: 'job-1'},
       })
       assert.equal(request.headers['x-replay-job-id'], 'job-1')
       assert.equal(request.headers['x-replay-source'], undefined)
     }
     assert.equal(hook.requests[0]!.headers['webhook-id'], hook.requests[1]!.headers['webhook-id'])
-    assert.deepEqual(Object.keys(JSON.parse(completionEventBody({webhookId: 'w', jobId: 'j', jobState: 'Complete', description: 'd'}).toString()).replay_job_status), [
+    assert.deepEqual(Object.keys(JSON.parse(completionEventBody({webhookId: 'w', jobId: 'j', outcome: {kind: 'cancelled'}}).toString()).replay_job_status), [
       'webhook_id',
       'job_state',
       'job_state_description',
       'job_id',
     ])
+  })
+
+  test('completion description: one fixed sentence per outcome, no internals', () => {
+    const held = Date.parse('2026-12-01T10:00:00.000Z')
+    const cases: Array<[Parameters<typeof completionDescription>[0], string]> = [
+      [{kind: 'complete', delivered: 12, gaps: []}, 'Replayed 12 events.'],
+      [{kind: 'complete', delivered: 1, gaps: []}, 'Replayed 1 event.'],
+      [{kind: 'complete', delivered: 0, gaps: [{kind: 'before-log', heldFromMs: held}]},
+        'Replayed 0 events. Events before 2026-12-01T10:00:00.000Z were no longer held and were not replayed.'],
+      // Two topics' growth notes read as one sentence.
+      [{kind: 'complete', delivered: 5, gaps: [{kind: 'partition-growth'}, {kind: 'partition-growth'}]},
+        'Replayed 5 events. Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded.'],
+      [{kind: 'complete', delivered: 5, gaps: [{kind: 'unknown'}]}, 'Replayed 5 events. Some events may not have been replayed.'],
+      [{kind: 'undelivered', delivered: 7, status: 500}, 'Not every event could be delivered: the webhook answered HTTP 500 (7 delivered).'],
+      [{kind: 'undelivered', delivered: 0}, 'Not every event could be delivered: the webhook could not be reached (0 delivered).'],
+      [{kind: 'cancelled'}, 'Cancelled by an operator.'],
+      [{kind: 'failed'}, 'The replay could not be completed.'],
+    ]
+    for (const [outcome, sentence] of cases) assert.equal(completionDescription(outcome), sentence, JSON.stringify(outcome))
+    const state = (outcome: Parameters<typeof completionDescription>[0]) => JSON.parse(completionEventBody({webhookId: 'w', jobId: 'j', outcome}).toString()).replay_job_status.job_state
+    assert.deepEqual(cases.map(([outcome]) => state(outcome)), [...Array(5).fill('Complete'), ...Array(4).fill('Incomplete')])
   })
 
   test('private targets are refused unless allowed, before and at connection time', async () => {

@@ -294,6 +294,16 @@ export function isCompletion(body: Buffer | string): boolean {
   return String(body).startsWith('{"replay_job_status"')
 }
 
+/**
+ * A completion event's description is for the customer: no topic, partition, offset, host:port,
+ * operator note or internal error (that detail stays in the job and `replay status`). `internals`:
+ * texts of this test that must not appear (topic names, the job's last_error).
+ */
+export function assertCustomerFacing(description: string, internals: Array<string | null | undefined> = []): void {
+  assert.doesNotMatch(description, /\[\d+\]|offset|partition|\d+\.\.\d+|\b(?:localhost|\d{1,3}(?:\.\d{1,3}){3}):\d+|note:|kafka|mysql|ECONN|error|attempt/i)
+  for (const text of internals) if (text) assert.ok(!description.includes(text), `${JSON.stringify(description)} contains ${JSON.stringify(text)}`)
+}
+
 /** Bodies of event requests (the completion event left out). */
 export function eventBodies(list: Array<ReceivedRequest | Buffer>): string[] {
   return list.map((item) => String(Buffer.isBuffer(item) ? item : item.body)).filter((body) => !isCompletion(body))

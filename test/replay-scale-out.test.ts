@@ -6,7 +6,7 @@ import {claimChunk, finishChunk, listChunks, planChunks} from '../src/core/repla
 import {getJob} from '../src/core/replay/jobs/index.js'
 import {jobMatcher, readChunked, scanChunk} from '../src/core/replay/scan-chunks.js'
 import {testSettings} from './helpers.js'
-import {counts, eventBodies, isCompletion, replayTestFile, scenario, waitFor, withWorkers} from './replay-harness.js'
+import {assertCustomerFacing, counts, eventBodies, isCompletion, replayTestFile, scenario, waitFor, withWorkers} from './replay-harness.js'
 
 /**
  * Scale-out scanning: a large job's range is cut into chunks that idle workers scan while the
@@ -174,6 +174,13 @@ describe('replay scale-out over scan chunks', () => {
       await waitFor('the owner to end the job', () => owner.logged('job ended', jobId).length > 0, 30_000)
       assert.equal(owner.logged('job ended', jobId)[0]!.outcome, 'FAILED')
       assert.deepEqual(await listChunks(stack.pool, jobId), [], 'a failed job forgets its chunks')
+      // The customer hears their webhook's answer; the operator's reason names the offset.
+      await waitFor('the completion event', () => hook.requests.some((request) => isCompletion(request.body)), 30_000)
+      const completion = JSON.parse(String(hook.requests.find((request) => isCompletion(request.body))!.body)).replay_job_status
+      assert.equal(completion.job_state, 'Incomplete')
+      assert.equal(completion.job_state_description, `Not every event could be delivered: the webhook answered HTTP 400 (${job.delivered} delivered).`)
+      assert.match(job.lastError ?? '', /^could not deliver offset \d+ after 1 attempt\(s\): webhook answered 400/)
+      assertCustomerFacing(completion.job_state_description, [s.topic, job.lastError])
       await owner.stop()
     })
   })

@@ -3,7 +3,7 @@ import {describe, test} from 'node:test'
 
 import {databaseBackoff} from '../src/core/replay/worker.js'
 import {uniqueName} from './helpers.js'
-import {isCompletion, pastRange, replayTestFile, waitFor, withWorkers} from './replay-harness.js'
+import {assertCustomerFacing, isCompletion, pastRange, replayTestFile, waitFor, withWorkers} from './replay-harness.js'
 import {closedPort} from './webhook-receiver.js'
 
 /**
@@ -115,14 +115,16 @@ describe('worker: completion event sweeper', () => {
         [String(cancelled), cancelledHook, 'Incomplete'],
         [String(abandoned), abandonedHook, 'Incomplete'],
       ])
-      assert.equal(sent[0].job_state_description, 'cancelled by an operator')
-      assert.match(sent[1].job_state_description, /^gave up after 1 of 1 attempts: the last worker stopped/)
+      assert.equal(sent[0].job_state_description, 'Cancelled by an operator.')
+      assert.equal(sent[1].job_state_description, 'The replay could not be completed.')
       assert.ok(hook.requests.every((request) => request.signed), 'signed like every delivery')
 
       assert.equal((await stack.job(cancelled)).completionSent, true)
       const failed = await stack.job(abandoned)
       assert.equal(failed.state, 'FAILED')
       assert.equal(failed.completionSent, true)
+      assert.match(failed.lastError ?? '', /^gave up after 1 of 1 attempts: the last worker stopped/, 'the operator keeps the reason')
+      for (const status of sent) assertCustomerFacing(status.job_state_description, [topic, failed.lastError])
       assert.equal((await stack.job(own)).completionSent, false)
       // One sweep line per job across both workers, naming it delivered.
       const swept = pair.flatMap((worker) => worker.logged('completion event swept'))

@@ -63,8 +63,10 @@ async function sendOwedCompletion(pool: Pool, job: ReplayJob, options: SweepOpti
     throw error
   }
   try {
+    // FAILED here is never the webhook's doing (a delivery failure is told by its worker): a stale
+    // claim, attempts used up, Kafka or MySQL. job.lastError says which, for the operator only.
     const sent = await sendCompletionEvent(client, {
-      webhookId: job.webhookId, jobId: String(job.id), jobState: 'Incomplete', description: job.lastError ?? `the replay job ended ${job.state}`,
+      webhookId: job.webhookId, jobId: String(job.id), outcome: {kind: job.state === 'CANCELLED' ? 'cancelled' : 'failed'},
     })
     if (sent.outcome !== 'delivered') return {...base, outcome: 'failed', reason: sent.reason ?? sent.outcome}
     try {

@@ -1,6 +1,6 @@
 import type {Pool} from '../db/database.js'
-import {sendCompletionEvent, type WebhookClient} from './delivery/index.js'
-import {completeJob, failJob, handOverCompletion, markCancelled, markCompletionSent, releaseJob, type Lease, type ReplayJob} from './jobs/index.js'
+import {sendCompletionEvent, type CompletionOutcome, type WebhookClient} from './delivery/index.js'
+import {completeJob, failJob, handOverCompletion, markCancelled, markCompletionSent, releaseJob, type JobNote, type Lease, type ReplayJob} from './jobs/index.js'
 import type {DeliverResult, JobTally} from './deliver.js'
 import type {LeaseKeeper} from './lease.js'
 import {markInvalid} from '../webhooks/store.js'
@@ -12,12 +12,7 @@ import {markInvalid} from '../webhooks/store.js'
  */
 export type JobOutcome = 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'RELEASED' | 'LEASE_LOST' | 'RETRY_LATER'
 
-/** The job's notes (what it may have missed), appended to the completion event's description. */
-function notesText(notes: string[]): string {
-  return notes.map((note) => `; note: ${note}`).join('')
-}
-
-export async function finishRun(pool: Pool, keeper: LeaseKeeper, job: ReplayJob, client: WebhookClient, tally: JobTally, result: DeliverResult, notes: string[], shutdown: AbortSignal): Promise<JobOutcome> {
+export async function finishRun(pool: Pool, keeper: LeaseKeeper, job: ReplayJob, client: WebhookClient, tally: JobTally, result: DeliverResult, notes: JobNote[], shutdown: AbortSignal): Promise<JobOutcome> {
   const {lease} = keeper
   if (keeper.lost.aborted || result.aborted && !keeper.cancelRequested && !shutdown.aborted) {
     if (keeper.databaseDown) throw keeper.databaseDown
@@ -30,7 +25,8 @@ export async function finishRun(pool: Pool, keeper: LeaseKeeper, job: ReplayJob,
     const at = result.failedAt
     const where = !at ? '' : result.sources.length > 1 ? `${at.offset} of ${at.topic}[${at.partition}]` : String(at.offset)
     const reason = `could not deliver offset ${where} after ${result.failure.attempts} attempt(s): ${result.failure.reason}`
-    return finishFailed(pool, lease, job, result.failure.gone ? undefined : client, reason, tally, result, notes)
+    const undelivered: CompletionOutcome = {kind: 'undelivered', delivered: counters.delivered, status: result.failure.status}
+    return finishFailed(pool, lease, job, result.failure.gone ? undefined : client, reason, tally, result, undelivered)
   }
   if (keeper.cancelRequested) {
     await markCancelled(pool, {...lease, ...progressNow})
@@ -43,22 +39,24 @@ export async function finishRun(pool: Pool, keeper: LeaseKeeper, job: ReplayJob,
   }
   const ends = result.sources.map((source) => ({...source, checkpointOffset: source.endOffset}))
   await completeJob(pool, {...lease, checkpointOffset: ends[0]!.endOffset, sources: ends, counters})
-  const read = ends.map((source) => `${source.topic}[${source.partition}] offsets ${source.startOffset}..${source.endOffset}`).join(', ')
-  await sendCompletion(pool, lease, client, job, 'Complete', `replayed ${counters.delivered} events (${counters.duplicates} duplicates dropped) from ${read}${notesText(notes)}`)
+  await sendCompletion(pool, lease, client, job, {kind: 'complete', delivered: counters.delivered, gaps: notes.map((note) => note.gap)})
   return 'COMPLETED'
 }
 
-/** Ends the job FAILED (or back to OPEN while attempts remain) with the reason; "Incomplete" when FAILED. */
-export async function finishFailed(pool: Pool, lease: Lease, job: ReplayJob, client: WebhookClient | undefined, reason: string, tally: JobTally, reached?: DeliverResult, notes: string[] = job.notes): Promise<JobOutcome> {
+/**
+ * Ends the job FAILED (or back to OPEN while attempts remain) with the operator's reason; when
+ * FAILED, the customer's "Incomplete" event tells them `outcome`, never the reason.
+ */
+export async function finishFailed(pool: Pool, lease: Lease, job: ReplayJob, client: WebhookClient | undefined, reason: string, tally: JobTally, reached?: DeliverResult, outcome: CompletionOutcome = {kind: 'failed'}): Promise<JobOutcome> {
   const state = await failJob(pool, {...lease, error: reason, counters: tally.counters(), ...(reached ? {checkpointOffset: reached.checkpoint, sources: reached.sources} : {})})
-  if (state === 'FAILED' && client) await sendCompletion(pool, lease, client, job, 'Incomplete', `${reason}${notesText(notes)}`)
+  if (state === 'FAILED' && client) await sendCompletion(pool, lease, client, job, outcome)
   // Ended CANCELLED (a cancel was pending): no send may start now, so the sweeper sends the event.
   if (state === 'CANCELLED') await handOverCompletion(pool, lease)
   return state === 'OPEN' ? 'RETRY_LATER' : state
 }
 
 /** Twitter's final replay_job_status event; a receiver that cannot take it does not change the job. */
-async function sendCompletion(pool: Pool, lease: Lease, client: WebhookClient, job: ReplayJob, jobState: 'Complete' | 'Incomplete', description: string): Promise<void> {
-  const sent = await sendCompletionEvent(client, {webhookId: job.webhookId, jobId: String(job.id), jobState, description})
+async function sendCompletion(pool: Pool, lease: Lease, client: WebhookClient, job: ReplayJob, outcome: CompletionOutcome): Promise<void> {
+  const sent = await sendCompletionEvent(client, {webhookId: job.webhookId, jobId: String(job.id), outcome})
   if (sent.outcome === 'delivered') await markCompletionSent(pool, lease)
 }

@@ -2,7 +2,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {dbNow, withDatabase, type Pool} from '../db/database.js'
 import {UserError} from '../shared/errors.js'
-import {checkRangeOrder, getJob, submitJob, TERMINAL_STATES, type ReplayJob} from './jobs/index.js'
+import {checkRangeOrder, getJob, submitJob, TERMINAL_STATES, type JobNote, type ReplayJob} from './jobs/index.js'
 import type {Settings} from '../shared/settings.js'
 import {isoTime} from '../shared/time.js'
 import type {AdminClient} from '../kafka/client.js'
@@ -100,7 +100,7 @@ export async function submitReplayOn(pool: Pool, log: ReplayLogView, options: Su
  * webhook's partition, so events before its oldest record cannot be replayed. Refused with the
  * oldest time available, or (allowPartial) accepted and recorded on the job as partial.
  */
-function checkLogStart(options: SubmitReplayOptions, held: Array<{topic: string; partition: number; oldest: OldestRecord}>, now: number): {note: string} | undefined {
+function checkLogStart(options: SubmitReplayOptions, held: Array<{topic: string; partition: number; oldest: OldestRecord}>, now: number): JobNote | undefined {
   const truncated = held
     // Only a partition whose start was removed (low watermark above 0) lacks anything: one that
     // still starts at offset 0 holds every event ever written to it. One that holds nothing any
@@ -114,7 +114,10 @@ function checkLogStart(options: SubmitReplayOptions, held: Array<{topic: string;
   if (!options.allowPartial) {
     throw new UserError('REPLAY_FROM_BEFORE_LOG', `from_date ${isoTime(options.fromMs)} is before what the log still holds: ${what}`, `give a --from at or after ${isoTime(latest.oldestMs)}, or pass --allow-partial to replay what is left`)
   }
-  return {note: `partial replay: events before ${isoTime(latest.oldestMs)} are no longer in the log (${what}; --from was ${isoTime(options.fromMs)})`}
+  return {
+    text: `partial replay: events before ${isoTime(latest.oldestMs)} are no longer in the log (${what}; --from was ${isoTime(options.fromMs)})`,
+    gap: {kind: 'before-log', heldFromMs: latest.oldestMs},
+  }
 }
 
 export interface JobStatus extends ReplayJob {

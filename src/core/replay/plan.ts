@@ -1,5 +1,5 @@
 import type {Pool} from '../db/database.js'
-import {startJob, type Lease, type ReplayJob, type SourcePlan} from './jobs/index.js'
+import {startJob, type JobNote, type Lease, type ReplayJob, type SourcePlan} from './jobs/index.js'
 import {offsetsForTime, oldestRecords} from '../kafka/offsets.js'
 import {type Partitioner, partitionFor} from '../kafka/partitioner.js'
 import {earlierCounts, partitionCountHistory, recordPartitionCount} from './partition-history.js'
@@ -25,26 +25,29 @@ import {topicMetadata, withAdmin} from '../kafka/topics.js'
 export interface Plan {
   /** In the job's topic order; each source's checkpointOffset is where this run resumes it. */
   sources: SourcePlan[]
-  /** What the replay may miss, in sentences (shown by `replay status` and in the completion event). */
-  notes: string[]
+  /** What the replay may miss: the operator's sentences (`replay status`) and the customer's gaps (the completion event). */
+  notes: JobNote[]
 }
 
+/** The job's stored notes with their gaps. */
+const notesOf = (job: ReplayJob): JobNote[] => job.notes.map((text, index) => ({text, gap: job.gaps[index]!}))
+
 export async function planJob(settings: Settings, pool: Pool, lease: Lease, job: ReplayJob, partitioner: Partitioner): Promise<Plan> {
-  if (job.sources) return {sources: job.sources, notes: job.notes}
+  if (job.sources) return {sources: job.sources, notes: notesOf(job)}
   if (job.partition !== null && job.partitionCount !== null && job.startOffset !== null && job.endOffset !== null) {
     // Planned by a replayctl from before per-source checkpoints: the one topic's columns.
     const sources = [{topic: job.topic, partition: job.partition, partitionCount: job.partitionCount, startOffset: job.startOffset, endOffset: job.endOffset, checkpointOffset: job.checkpointOffset ?? job.startOffset}]
-    return started(pool, lease, {sources, notes: job.notes})
+    return started(pool, lease, {sources, notes: notesOf(job)})
   }
   const planned = await withAdmin(settings, (admin) => Promise.all(job.topics.map((topic) => planTopic(settings, pool, admin, job, topic, partitioner))))
-  return started(pool, lease, {sources: planned.flatMap((topic) => topic.sources), notes: [...job.notes, ...planned.flatMap((topic) => topic.notes)]})
+  return started(pool, lease, {sources: planned.flatMap((topic) => topic.sources), notes: [...notesOf(job), ...planned.flatMap((topic) => topic.notes)]})
 }
 
 async function started(pool: Pool, lease: Lease, plan: Plan): Promise<Plan> {
   const first = plan.sources[0]!
   const job = await startJob(pool, {...lease, partition: first.partition, partitionCount: first.partitionCount, startOffset: first.startOffset, endOffset: first.endOffset, sources: plan.sources, notes: plan.notes})
   // The stored plan wins: it holds the checkpoints of an earlier run.
-  return {sources: job.sources ?? plan.sources, notes: job.notes}
+  return {sources: job.sources ?? plan.sources, notes: notesOf(job)}
 }
 
 async function planTopic(settings: Settings, pool: Pool, admin: AdminClient, job: ReplayJob, topic: string, partitioner: Partitioner): Promise<Plan> {
@@ -81,7 +84,7 @@ async function planTopic(settings: Settings, pool: Pool, admin: AdminClient, job
  * have been added during the range. Partitions never shrink, so when every partition holds a record
  * from before `from`, the count was the same then.
  */
-async function unseenGrowth(settings: Settings, admin: AdminClient, job: ReplayJob, topic: string, partitionCount: number, history: Array<{firstSeenMs: number}>): Promise<string[]> {
+async function unseenGrowth(settings: Settings, admin: AdminClient, job: ReplayJob, topic: string, partitionCount: number, history: Array<{firstSeenMs: number}>): Promise<JobNote[]> {
   if (partitionCount === 1 || history.some((sighting) => sighting.firstSeenMs <= job.fromMs)) return []
   const partitions = Array.from({length: partitionCount - 1}, (_, index) => index + 1)
   const oldest = await oldestRecords(settings, admin, topic, partitions)
@@ -89,5 +92,8 @@ async function unseenGrowth(settings: Settings, admin: AdminClient, job: ReplayJ
   if (young.length === 0) return []
   const firstSeen = Math.min(...history.map((sighting) => sighting.firstSeenMs))
   const list = young.length > 6 ? `${young.slice(0, 6).join(', ')}, ...` : young.join(', ')
-  return [`partition count of ${topic} (${partitionCount}) first seen ${isoTime(firstSeen)}, after --from; partitions ${list} hold nothing from before ${isoTime(job.fromMs)}: if the count grew during the range, at a time not recorded, events of the webhook from before the change may be in another partition and were not read`]
+  return [{
+    text: `partition count of ${topic} (${partitionCount}) first seen ${isoTime(firstSeen)}, after --from; partitions ${list} hold nothing from before ${isoTime(job.fromMs)}: if the count grew during the range, at a time not recorded, events of the webhook from before the change may be in another partition and were not read`,
+    gap: {kind: 'partition-growth'},
+  }]
 }

@@ -43,6 +43,19 @@ export interface Counters {
  * One partition a job reads, as planned: [startOffset, endOffset) and the checkpoint below which
  * every event of it was delivered (or read and not meant for delivery).
  */
+/**
+ * What a replay may have missed, in terms a customer can be told (no topics, partitions or
+ * offsets): the range started before the oldest event still held, or a partition count changed at
+ * a time not recorded. `unknown` is a note stored by a replayctl from before gaps were recorded.
+ */
+export type Gap = {kind: 'before-log'; heldFromMs: number} | {kind: 'partition-growth'} | {kind: 'unknown'}
+
+/** A note on a job: the operator's sentence, and the gap it describes for the customer. */
+export interface JobNote {
+  text: string
+  gap: Gap
+}
+
 export interface SourcePlan {
   topic: string
   partition: number
@@ -76,8 +89,10 @@ export interface ReplayJob extends Counters {
   endOffset: number | null
   /** The plan with one checkpoint per partition read; null before the first run plans it. */
   sources: SourcePlan[] | null
-  /** What the replay may miss, in sentences (a partition count that changed at an unknown time, ...). */
+  /** What the replay may miss, in the operator's sentences (a partition count that changed at an unknown time, ...). */
   notes: string[]
+  /** What each note means for the customer, in the same order: the completion event tells them. */
+  gaps: Gap[]
   /** Submitted with --allow-partial: the range reaches before the oldest record the log still holds. */
   partial: boolean
   lastError: string | null

@@ -1,6 +1,6 @@
 import type {Pool, PoolConnection} from '../../db/database.js'
 import {BugError, UserError, invalidArgument, quoteInput} from '../../shared/errors.js'
-import type {Counters, Lease, Progress, ReplayJob, SourcePlan} from './index.js'
+import type {Counters, JobNote, Lease, Progress, ReplayJob, SourcePlan} from './index.js'
 
 /** Shared pieces of the job operations: states, row mapping, fencing and argument checks. */
 export const JOB_STATES = ['OPEN', 'STARTED', 'ONGOING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const
@@ -90,6 +90,12 @@ const num = (value: number | string): number => Number(value)
 const numOrNull = (value: number | string | null): number | null => (value === null ? null : Number(value))
 const iso = (value: Date | null): string | null => (value === null ? null : value.toISOString())
 
+/** The notes column: JSON notes with their gaps; a plain sentence is one stored before gaps were. */
+function storedNotes(row: JobRow): JobNote[] {
+  const stored = row.notes === null ? [] : JSON.parse(row.notes) as Array<string | JobNote>
+  return stored.map((note) => (typeof note === 'string' ? {text: note, gap: {kind: 'unknown'}} : note))
+}
+
 export function toJob(row: JobRow): ReplayJob {
   return {
     id: num(row.id),
@@ -111,7 +117,8 @@ export function toJob(row: JobRow): ReplayJob {
     checkpointOffset: numOrNull(row.checkpoint_offset),
     endOffset: numOrNull(row.end_offset),
     sources: row.sources === null ? null : JSON.parse(row.sources) as SourcePlan[],
-    notes: row.notes === null ? [] : JSON.parse(row.notes) as string[],
+    notes: storedNotes(row).map((note) => note.text),
+    gaps: storedNotes(row).map((note) => note.gap),
     partial: row.partial !== 0,
     scanned: num(row.scanned),
     matched: num(row.matched),

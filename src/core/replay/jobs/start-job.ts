@@ -1,7 +1,7 @@
 import {withRetry, type Pool} from '../../db/database.js'
 import {BugError} from '../../shared/errors.js'
 import {getJob} from './get-job.js'
-import type {Lease, ReplayJob, SourcePlan} from './index.js'
+import type {JobNote, Lease, ReplayJob, SourcePlan} from './index.js'
 import {checkCount, fencedUpdate, sourcesJson} from './model.js'
 
 export interface StartJobInput extends Lease {
@@ -14,7 +14,7 @@ export interface StartJobInput extends Lease {
   /** Every partition the job reads; kept when an earlier run stored them (their checkpoints hold). */
   sources?: SourcePlan[]
   /** Replaces the job's notes when given. */
-  notes?: string[]
+  notes?: JobNote[]
 }
 
 /**

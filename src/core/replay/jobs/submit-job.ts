@@ -4,7 +4,7 @@ import {isoTime} from '../../shared/time.js'
 import {validateTopicName} from '../../kafka/topics.js'
 import {validateWebhookId, webhookNotFound} from '../../webhooks/store.js'
 import {getJob} from './get-job.js'
-import type {ReplayJob} from './index.js'
+import type {JobNote, ReplayJob} from './index.js'
 import {jobInProgress} from './model.js'
 
 export interface SubmitJobInput {
@@ -19,7 +19,7 @@ export interface SubmitJobInput {
   /** How far past `to` (by record time) to read for late-appended events; default 0. */
   lateGraceMs?: number
   /** The range reaches before what the log holds, and the operator accepted that; with why. */
-  partial?: {note: string}
+  partial?: JobNote
   /** default 5 */
   maxAttempts?: number
   /** not before this time (epoch ms); default now, by the database clock */
@@ -74,7 +74,7 @@ export async function submitJob(pool: Pool, input: SubmitJobInput): Promise<Repl
     // naming the job this call created. Rare, and the operator sees the right job id.
     const [result] = await withRetry(pool, () => pool.query(
       'INSERT INTO replay_jobs (webhook_id, topic, topics, from_ms, to_ms, late_grace_ms, partial, notes, max_attempts, run_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, NOW(3)))',
-      [input.webhookId, input.topic, topics.length > 1 ? JSON.stringify(topics) : null, input.fromMs, input.toMs, lateGraceMs, input.partial ? 1 : 0, input.partial ? JSON.stringify([input.partial.note]) : null, maxAttempts, runAt],
+      [input.webhookId, input.topic, topics.length > 1 ? JSON.stringify(topics) : null, input.fromMs, input.toMs, lateGraceMs, input.partial ? 1 : 0, input.partial ? JSON.stringify([input.partial]) : null, maxAttempts, runAt],
     ))
     insertId = Number((result as {insertId: number}).insertId)
   } catch (error) {
