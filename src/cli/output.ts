@@ -15,13 +15,17 @@ export interface Column {
    * without one stay. Give the least useful columns the lowest numbers.
    */
   drop?: number
-  /** Where a value too long for its column is cut: ids and URLs keep both ends, bodies and errors their start. */
-  cut?: 'middle' | 'end'
+  /**
+   * Where a value too long for its column is cut: ids and URLs keep both ends ('middle'), bodies
+   * and errors their start ('end'), series over time their newest, rightmost, part ('start').
+   */
+  cut?: Cut
   /** Numbers line up on the right. */
   align?: 'right'
 }
 
 export type Cell = string | number | null | undefined
+type Cut = 'start' | 'middle' | 'end'
 
 const GAP = '  '
 /** A column that is cut keeps at least this many characters (or its title's), before columns are dropped. */
@@ -57,7 +61,10 @@ export function table(head: (string | Column)[], rows: Cell[][], options: {width
   const natural = columns.map((column, index) => Math.max(displayWidth(column.title), ...cells.map((row) => displayWidth(row[index]!))))
   const shown = columns.map((_, index) => index)
   const droppable = shown.filter((index) => columns[index]!.drop !== undefined).sort((a, b) => columns[a]!.drop! - columns[b]!.drop!)
-  const floor = (index: number) => (columns[index]!.cut ? Math.min(natural[index]!, Math.max(MIN_CUT_WIDTH, displayWidth(columns[index]!.title))) : natural[index]!)
+  // Values that may be cut, and as a last resort (nothing left to drop) every value, cut at the end.
+  let cutAll = false
+  const cut = (index: number) => columns[index]!.cut ?? (cutAll ? 'end' : undefined)
+  const floor = (index: number) => (cut(index) ? Math.min(natural[index]!, Math.max(MIN_CUT_WIDTH, displayWidth(columns[index]!.title))) : natural[index]!)
   const needed = () => shown.reduce((total, index) => total + floor(index), 0) + GAP.length * (shown.length - 1)
   const dropped: string[] = []
   while (needed() > width && droppable.length > 0) {
@@ -65,10 +72,11 @@ export function table(head: (string | Column)[], rows: Cell[][], options: {width
     shown.splice(shown.indexOf(index), 1)
     dropped.push(columns[index]!.title)
   }
+  cutAll = needed() > width
   const widths = fitWidths(shown, natural, floor, width - GAP.length * (shown.length - 1))
 
   const line = (values: string[]) => shown.map((index, position) => {
-    const value = fit(values[index]!, widths.get(index)!, columns[index]!.cut ?? 'end')
+    const value = fit(values[index]!, widths.get(index)!, cut(index) ?? 'end')
     const pad = ' '.repeat(widths.get(index)! - displayWidth(value))
     if (columns[index]!.align === 'right') return pad + value
     return position === shown.length - 1 ? value : value + pad
@@ -80,7 +88,7 @@ export function table(head: (string | Column)[], rows: Cell[][], options: {width
     ...cells.map((row) => line(row)),
   ]
   if (dropped.length > 0) lines.push(paint.dim(fit(`(${dropped.join(', ')} not shown: --wide shows every column)`, width, 'end')))
-  // A table whose fixed columns alone are wider than the terminal still keeps to its width.
+  // A terminal too narrow for even the shortest cut columns still gets lines no wider than it.
   return lines.map((text) => (displayWidth(text) > width ? fit(text, width, 'end') : text)).join('\n')
 }
 
@@ -130,14 +138,16 @@ function characterWidth(code: number): number {
   return 1
 }
 
-/** `text` cut to `width` columns with `…` at the end or in the middle; a cut value loses its colour. */
-export function fit(text: string, width: number, cut: 'middle' | 'end'): string {
+/** `text` cut to `width` columns, `…` marking the cut; a cut value loses its colour. */
+export function fit(text: string, width: number, cut: Cut): string {
   if (displayWidth(text) <= width) return text
   const characters = [...text.replace(ANSI, '')]
   if (width <= 1) return '…'.slice(0, width)
+  const last = (count: number) => [...take([...characters].reverse(), count)].reverse().join('')
   if (cut === 'end') return `${take(characters, width - 1)}…`
+  if (cut === 'start') return `…${last(width - 1)}`
   const tail = Math.floor((width - 1) / 2)
-  return `${take(characters, width - 1 - tail)}…${[...take([...characters].reverse(), tail)].reverse().join('')}`
+  return `${take(characters, width - 1 - tail)}…${last(tail)}`
 }
 
 function take(characters: string[], width: number): string {

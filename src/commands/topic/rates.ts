@@ -107,11 +107,11 @@ function renderHistory(history: RateHistory): string {
     formatCount,
   )
   const max = Math.max(0, ...history.buckets.flatMap((bucket) => bucket.byPartition))
-  const perPartition = table([{title: 'partition', align: 'right'}, {title: `per ${formatSpan(history.bucketMs)}, ${label(history.from)} → now`, cut: 'end'}, {title: 'records', align: 'right'}], history.partitions.map((partition, position) => {
+  const perPartition = table([{title: 'partition', align: 'right'}, {title: `per ${formatSpan(history.bucketMs)}, ${label(history.from)} → now`, cut: 'start'}, {title: 'records', align: 'right'}], history.partitions.map((partition, position) => {
     const series = history.buckets.map((bucket) => bucket.byPartition[position]!)
     return [partition, sparkline(series, max), formatCount(series.reduce((total, value) => total + value, 0))]
   }))
-  return `${paint.bold(`${history.topic}: records per ${formatSpan(history.bucketMs)} (UTC), ${formatCount(history.total)} in all`)}\n${chart}\n\n${perPartition}`
+  return `${paint.bold(fit(`${history.topic}: records per ${formatSpan(history.bucketMs)} (UTC), ${formatCount(history.total)} in all`, tableWidth(), 'end'))}\n${chart}\n\n${perPartition}`
 }
 
 function formatSpan(ms: number): string {
