@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {execFile} from 'node:child_process'
 import {after, before, describe, it} from 'node:test'
 
 import {Chalk} from 'chalk'
@@ -7,7 +8,7 @@ import {displayWidth, fit, formatCount, formatDuration, table} from '../src/cli/
 import {openPool, type Pool} from '../src/core/db/database.js'
 import {submitJob} from '../src/core/replay/jobs/index.js'
 import {connectAdmin, loadNative, type Consumer} from '../src/core/kafka/client.js'
-import {BROKERS, deleteTopics, runCli, testSettings, uniqueName, type CliResult} from './helpers.js'
+import {BIN, BROKERS, deleteTopics, runCli, testSettings, uniqueName, type CliResult} from './helpers.js'
 
 /**
  * Tables fit the terminal (README "Output"): the renderer on its own, then every command that
@@ -181,6 +182,23 @@ describe('every table fits 80 columns; --wide and pipes show full values', () =>
     assertFits(described, described.stdout.slice(described.stdout.indexOf('partition ')))
     assertFits(await at80(['topic', 'rates', topic, '--interval', '1s']))
     assertFits(await at80(['topic', 'rates', topic, '--history', '3d', '--bucket', '1h']))
+  })
+
+  it('topic rates --watch redraws in place on a terminal and appends otherwise', async () => {
+    const watch = ['topic', 'rates', topic, '--interval', '1s', '--watch', '--count', '3']
+    const piped = await at80(watch)
+    assertFits(piped)
+    assert.equal(piped.stdout.match(/ending/g)?.length, 3)
+    assert.ok(!piped.stdout.includes('\x1b['), 'no terminal codes in a pipe')
+    // util-linux script(1) gives the CLI a terminal and copies what it writes there.
+    const command = [process.execPath, BIN, ...watch].map((word) => `'${word}'`).join(' ')
+    const onTerminal = await new Promise<string>((resolve, reject) => {
+      execFile('script', ['-qec', command, '/dev/null'], {env: {PATH: process.env.PATH, HOME: process.env.HOME, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent', COLUMNS: String(WIDTH), TERM: 'xterm'}, timeout: 120_000},
+        (error, stdout) => (error ? reject(error) : resolve(stdout)))
+    })
+    const sampleLines = piped.stdout.trimEnd().split('\n').length / 3
+    // Each sample after the first first goes back over the lines of the one before and erases them.
+    assert.deepEqual(onTerminal.match(/\x1b\[\d+F\x1b\[0J/g), [`\x1b[${sampleLines}F\x1b[0J`, `\x1b[${sampleLines}F\x1b[0J`], JSON.stringify(onTerminal))
   })
 
   it('cluster status and dev status', async () => {
