@@ -7,7 +7,7 @@ import {Chalk, type ChalkInstance} from 'chalk'
 const colorful = process.stdout.isTTY === true && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb'
 export const paint: ChalkInstance = new Chalk({level: colorful ? 1 : 0})
 
-/** A table column; a bare title is a column that is never dropped and cut at the end. */
+/** A table column; a bare title is a column that is never dropped and cut only when nothing else fits. */
 export interface Column {
   title: string
   /**
