@@ -3,7 +3,7 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {BugError, ExitCode, quoteInput, UserError} from '../core/shared/errors.js'
 import {resolveSettings, type Settings} from '../core/shared/settings.js'
 import {parseDuration} from '../core/shared/time.js'
-import {paint} from './output.js'
+import {paint, showFullTables} from './output.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -30,6 +30,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
+    // Set once here so every table a command prints, however deep, honours its --wide.
+    if ((flags as {wide?: boolean}).wide) showFullTables()
   }
 
   /** Human output: suppressed under --json, where the returned result is printed instead. */
@@ -127,6 +129,14 @@ export function describeUsageError(error: Error & {args?: {name?: string}[] | st
   }
   // Everything else (a flag given without its value, ...): oclif's first line.
   return {message: (lines[0] ?? error.message).replace(/:$/, ''), fix: `${help} for the flags it takes`}
+}
+
+/** For the commands that print tables: tables fit the terminal unless --wide. */
+export const tableFlags = {
+  wide: Flags.boolean({
+    helpGroup: 'OUTPUT',
+    description: 'show every column and full values, however wide (tables otherwise fit the terminal; pipes always get full values)',
+  }),
 }
 
 /** Connection flags, for the commands that talk to Kafka or MySQL. */

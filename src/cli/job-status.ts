@@ -3,7 +3,7 @@ import {EventEmitter} from 'node:events'
 import type {JobState, ReplayJob} from '../core/replay/jobs/index.js'
 import type {JobStatus} from '../core/replay/jobs-service.js'
 import {isoTime} from '../core/shared/time.js'
-import {details, formatCount, paint, table} from './output.js'
+import {details, formatCount, formatDuration, paint, table} from './output.js'
 import type {UiMode} from './progress.js'
 import {mountView, type MountedView} from './ui/mount.js'
 
@@ -32,7 +32,7 @@ export function formatJobStatus(status: JobStatus): string {
     ['duplicates', formatCount(status.duplicates)],
     ['failed', formatCount(status.failed)],
     ['events/s', status.eventsPerSecond === null ? null : formatCount(Math.round(status.eventsPerSecond))],
-    ['eta', status.etaSeconds === null ? null : `${Math.ceil(status.etaSeconds)} s`],
+    ['eta', status.etaSeconds === null ? null : formatDuration(Math.ceil(status.etaSeconds) * 1000)],
     ['last error', status.lastError],
     ...status.notes.map((note): [string, string] => ['note', note]),
   ])
@@ -41,7 +41,18 @@ export function formatJobStatus(status: JobStatus): string {
 export function formatJobTable(jobs: ReplayJob[]): string {
   if (jobs.length === 0) return 'no replay jobs'
   return table(
-    ['id', 'webhook', 'state', 'from', 'to', 'attempt', 'delivered', 'failed', 'owner', 'last error'],
+    [
+      {title: 'id', align: 'right'},
+      {title: 'webhook', cut: 'middle'},
+      'state',
+      {title: 'from', drop: 4},
+      {title: 'to', drop: 4},
+      {title: 'attempt', drop: 1},
+      {title: 'delivered', align: 'right'},
+      {title: 'failed', align: 'right', drop: 3},
+      {title: 'owner', cut: 'middle', drop: 2},
+      {title: 'last error', cut: 'end', drop: 5},
+    ],
     jobs.map((job) => [
       job.id,
       job.webhookId,
@@ -52,7 +63,7 @@ export function formatJobTable(jobs: ReplayJob[]): string {
       formatCount(job.delivered),
       formatCount(job.failed),
       job.owner,
-      job.lastError === null ? null : job.lastError.split('\n')[0]!.slice(0, 60),
+      job.lastError === null ? null : job.lastError.split('\n')[0],
     ]),
   )
 }

@@ -99,18 +99,21 @@ export function packedJsonLines({batch, indexes}: PackedRecords): string {
 }
 
 export function recordsTable(records: RecordView[]): string {
-  return table(['partition', 'offset', 'timestamp', 'key', 'headers', 'value'], records.map((record) => [
+  return table([
+    {title: 'partition', align: 'right'},
+    {title: 'offset', align: 'right'},
+    {title: 'timestamp', drop: 2},
+    {title: 'key', cut: 'middle', drop: 3},
+    {title: 'headers', cut: 'end', drop: 1},
+    {title: 'value', cut: 'end'},
+  ], records.map((record) => [
     record.partition,
     record.offset,
     record.timestamp,
     record.key,
     Object.entries(record.headers).map(([key, value]) => `${key}=${value}`).join(' '),
-    truncate(record.value ?? '', 100),
+    record.value,
   ]))
-}
-
-function truncate(text: string, length: number): string {
-  return text.length > length ? `${text.slice(0, length - 1)}…` : text
 }
 
 /** stdout with back-pressure; a closed pipe (`| head`) ends the read quietly. */

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {details, paint, table} from '../../cli/output.js'
 import {ExitCode} from '../../core/shared/errors.js'
 import {clusterStatus, type ClusterStatus, type PartitionProblem} from '../../core/storage/cluster-status.js'
@@ -13,6 +13,7 @@ export default class ClusterStatusCommand extends ConnectedCommand<typeof Cluste
     '<%= config.bin %> cluster status --json --no-controller || alert "Kafka unhealthy"',
   ]
   static override flags = {
+    ...tableFlags,
     controller: Flags.boolean({description: 'find the active controller (needs Java)', default: true, allowNo: true}),
   }
 
@@ -25,7 +26,7 @@ export default class ClusterStatusCommand extends ConnectedCommand<typeof Cluste
       ['partitions', status.partitions],
     ]))
     this.print(table(
-      ['broker', 'address', 'rack', 'state', 'replicas', 'leaders'],
+      ['broker', {title: 'address', cut: 'middle'}, {title: 'rack', drop: 1}, 'state', {title: 'replicas', align: 'right'}, {title: 'leaders', align: 'right'}],
       status.brokers.map((broker) => [
         broker.controller ? `${broker.id} (controller)` : broker.id,
         broker.address,
@@ -37,7 +38,7 @@ export default class ClusterStatusCommand extends ConnectedCommand<typeof Cluste
     ))
     const problems = [...status.offline, ...status.underReplicated.filter((problem) => !problem.problems.includes('offline'))]
     if (problems.length > 0) {
-      this.print(table(['topic', 'partition', 'leader', 'replicas', 'isr', 'min isr', 'problem'], problems.map((problem: PartitionProblem) => [
+      this.print(table([{title: 'topic', cut: 'middle'}, {title: 'partition', align: 'right'}, 'leader', {title: 'replicas', cut: 'end'}, {title: 'isr', cut: 'end'}, {title: 'min isr', align: 'right'}, {title: 'problem', cut: 'end'}], problems.map((problem: PartitionProblem) => [
         problem.topic,
         problem.partition,
         problem.leader,

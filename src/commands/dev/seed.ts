@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {details, formatBytes, formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {seed, type SeedResult} from '../../core/dev/seed.js'
@@ -14,6 +14,7 @@ export default class DevSeed extends ConnectedCommand<typeof DevSeed> {
     '<%= config.bin %> dev seed --topic delivery_log_small --events 5000 --webhooks 50 --days 1 --json',
   ]
   static override flags = {
+    ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic to write', default: 'delivery_log'}),
     events: Flags.integer({char: 'n', description: 'events to write (duplicates come on top)', default: 100_000}),
     webhooks: Flags.integer({description: 'distinct webhook ids', default: 5000}),
@@ -48,7 +49,7 @@ export default class DevSeed extends ConnectedCommand<typeof DevSeed> {
       ['bytes', formatBytes(result.bytes)],
       ['records/s', formatCount(result.recordsPerSecond)],
     ]))
-    this.print(table(['busiest webhook', 'events'], result.busiestWebhooks.map((webhook) => [webhook.webhookId, formatCount(webhook.events)])))
+    this.print(table([{title: 'busiest webhook', cut: 'middle'}, {title: 'events', align: 'right'}], result.busiestWebhooks.map((webhook) => [webhook.webhookId, formatCount(webhook.events)])))
     return result
   }
 }

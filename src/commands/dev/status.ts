@@ -1,15 +1,16 @@
-import {BaseCommand} from '../../cli/base-command.js'
+import {BaseCommand, tableFlags} from '../../cli/base-command.js'
 import {details, paint, table} from '../../cli/output.js'
 import {stackStatus, type StackStatus} from '../../core/dev/stack.js'
 
 export default class DevStatus extends BaseCommand<typeof DevStatus> {
   static override summary = 'Show each part of the local stack with its address, pid and health'
   static override examples = ['<%= config.bin %> dev status', '<%= config.bin %> dev status --json']
+  static override flags = {...tableFlags}
 
   async run(): Promise<StackStatus> {
     const status = await stackStatus()
     if (status.nodes.length === 0) this.print(`no local Kafka in ${status.stateDir}: start it with \`replayctl dev up\``)
-    else this.print(table(['part', 'address', 'pid', 'state'], [
+    else this.print(table(['part', {title: 'address', cut: 'middle'}, {title: 'pid', align: 'right'}, {title: 'state', cut: 'end'}], [
       ...status.nodes.map((node) => [`kafka node ${node.id}`, node.address, node.pid, node.running ? paint.green('running') : paint.red('stopped')]),
       ['mysql', status.mysql.address, status.mysql.pid, status.mysql.running ? paint.green(`running (MariaDB ${status.mysql.version})`) : paint.red('not answering')],
     ]))

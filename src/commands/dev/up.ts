@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {BaseCommand, tableFlags} from '../../cli/base-command.js'
 import {details, paint, table} from '../../cli/output.js'
 import {noteWriter, uiMode} from '../../cli/progress.js'
 import {DEFAULT_BASE_PORT, up, type UpResult} from '../../core/dev/stack.js'
@@ -16,6 +16,7 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
     'eval "$(<%= config.bin %> dev up --json | jq -r \'.settings | to_entries[] | "export \\(.key)=\\(.value)"\')"',
   ]
   static override flags = {
+    ...tableFlags,
     brokers: Flags.integer({description: 'number of Kafka nodes (3 gives replication factor 3, min.insync.replicas 2)', default: 1}),
     port: Flags.integer({description: 'client port of node 1; node N uses port + 2(N-1), its controller the port after', default: DEFAULT_BASE_PORT}),
   }
@@ -27,7 +28,7 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
       secretKey: ensureLocalSecretKey(),
     }
     this.print(result.alreadyRunning ? paint.green('the local stack is already running') : paint.green(`the local stack is up (Kafka ${result.kafkaVersion})`))
-    this.print(table(['node', 'address', 'pid', 'state'], result.nodes.map((node) => [node.id, node.address, node.pid, node.running ? 'running' : 'stopped'])))
+    this.print(table(['node', {title: 'address', cut: 'middle'}, {title: 'pid', align: 'right'}, 'state'], result.nodes.map((node) => [node.id, node.address, node.pid, node.running ? 'running' : 'stopped'])))
     this.print(details([
       ['mysql', `${result.mysql.address} (MariaDB ${result.mysql.version})`],
       ['state', result.stateDir],

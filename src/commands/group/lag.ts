@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {onInterrupt} from '../../cli/interrupt.js'
-import {details, formatCount, paint, table} from '../../cli/output.js'
+import {details, formatCount, formatDuration, paint, table} from '../../cli/output.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {isoTime} from '../../core/shared/time.js'
 import {groupLag, type GroupLag} from '../../core/storage/groups.js'
@@ -17,6 +17,7 @@ export default class GroupLagCommand extends ConnectedCommand<typeof GroupLagCom
   ]
   static override args = {group: Args.string({description: 'consumer group id', required: true})}
   static override flags = {
+    ...tableFlags,
     topic: Flags.string({char: 't', description: 'only this topic'}),
     watch: Flags.boolean({description: 'redraw every --interval seconds until interrupted (not with --json)'}),
     interval: Flags.integer({description: 'seconds between redraws with --watch', default: 5, min: 1}),
@@ -59,32 +60,31 @@ function render(lag: GroupLag): string {
     ['state', lag.state],
     ['coordinator', lag.coordinator],
     ['members', lag.members.length],
-    ['total lag', `${formatCount(lag.totalLag)} messages${lag.maxLagMs === null ? '' : `, up to ${formatAge(lag.maxLagMs)} behind`}`],
+    ['total lag', `${formatCount(lag.totalLag)} messages${lag.maxLagMs === null ? '' : `, up to ${formatDuration(lag.maxLagMs)} behind`}`],
   ])
   const partitions = table(
-    ['topic', 'partition', 'committed', 'log end', 'lag', 'lag time', 'member', 'host', 'client'],
+    [
+      {title: 'topic', cut: 'middle'},
+      {title: 'partition', align: 'right'},
+      {title: 'committed', align: 'right'},
+      {title: 'log end', align: 'right'},
+      {title: 'lag', align: 'right'},
+      {title: 'lag time', align: 'right'},
+      {title: 'member', cut: 'middle', drop: 3},
+      {title: 'host', cut: 'middle', drop: 1},
+      {title: 'client', cut: 'middle', drop: 2},
+    ],
     lag.partitions.map((partition) => [
       partition.topic,
       partition.partition,
       partition.committed,
       partition.logEnd,
       partition.lag === null ? null : formatCount(partition.lag),
-      partition.lagMs === null ? null : formatAge(partition.lagMs),
+      partition.lagMs === null ? null : formatDuration(partition.lagMs),
       partition.memberId,
       partition.host,
       partition.clientId,
     ]),
   )
   return `${head}\n${partitions}`
-}
-
-export function formatAge(ms: number): string {
-  if (ms < 1000) return `${ms} ms`
-  const seconds = Math.floor(ms / 1000)
-  if (seconds < 60) return `${seconds}s`
-  const minutes = Math.floor(seconds / 60)
-  if (minutes < 60) return `${minutes}m ${seconds % 60}s`
-  const hours = Math.floor(minutes / 60)
-  if (hours < 48) return `${hours}h ${minutes % 60}m`
-  return `${Math.floor(hours / 24)}d ${hours % 24}h`
 }

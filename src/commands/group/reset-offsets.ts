@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {paint, table} from '../../cli/output.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
@@ -16,6 +16,7 @@ export default class GroupResetOffsets extends ConnectedCommand<typeof GroupRese
   ]
   static override args = {group: Args.string({description: 'consumer group id', required: true})}
   static override flags = {
+    ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic whose offsets to move (all its partitions)', required: true}),
     'to-time': Flags.string({description: 'the first offset at or after this time'}),
     'to-offset': Flags.integer({description: 'this offset on every partition (clamped to the log)', min: 0}),
@@ -26,7 +27,7 @@ export default class GroupResetOffsets extends ConnectedCommand<typeof GroupRese
 
   async run(): Promise<ResetResult> {
     const result = await resetOffsets(this.settings, this.args.group, this.flags.topic, this.target(), {dryRun: this.flags['dry-run']})
-    this.print(table(['topic', 'partition', 'current', 'new'], result.plan.map((reset) => [reset.topic, reset.partition, reset.current, reset.target])))
+    this.print(table([{title: 'topic', cut: 'middle'}, {title: 'partition', align: 'right'}, {title: 'current', align: 'right'}, {title: 'new', align: 'right'}], result.plan.map((reset) => [reset.topic, reset.partition, reset.current, reset.target])))
     this.print(result.applied ? paint.green(`committed new offsets for group '${result.group}'`) : paint.yellow('dry run: nothing committed'))
     return result
   }

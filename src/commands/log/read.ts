@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {formatCount, paint} from '../../cli/output.js'
 import {packedJsonLines, RawLines, RECORD_FORMATS, recordsTable, type RecordView, recordView, StdoutWriter} from '../../cli/record-output.js'
 import {disconnect} from '../../core/kafka/client.js'
@@ -27,6 +27,7 @@ export default class LogRead extends ConnectedCommand<typeof LogRead> {
     '<%= config.bin %> log read -t delivery_log --from-offset -10 --max 10 --json',
   ]
   static override flags = {
+    ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic to read', required: true}),
     partition: Flags.integer({char: 'p', description: 'read only this partition'}),
     key: Flags.string({char: 'k', description: 'read only this key\'s partition and keep only its records'}),

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {jsonLines, rawLines, RECORD_FORMATS, recordsTable, type RecordView, recordView, StdoutWriter} from '../../cli/record-output.js'
@@ -19,6 +19,7 @@ export default class LogSearch extends ConnectedCommand<typeof LogSearch> {
     '<%= config.bin %> log search -t delivery_log --value-regex \'"text":"[^"]*outage\' --since 6h --until 1h --json',
   ]
   static override flags = {
+    ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic to search', required: true}),
     key: Flags.string({char: 'k', description: 'read only this key\'s partition and match only its records'}),
     partitioner: Flags.string({description: 'how --key was partitioned', options: [...PARTITIONERS], default: 'murmur2'}),
@@ -72,12 +73,12 @@ export default class LogSearch extends ConnectedCommand<typeof LogSearch> {
       if (flags.format === 'table') this.print(recordsTable(records))
       const read = result.partitions.filter((scan) => scan.read)
       const unread = result.partitions.length - read.length
-      const summary = table(['partition', 'range', 'scanned', 'matched'], read.map((scan) => [
+      const summary = table([{title: 'partition', align: 'right'}, {title: 'range', cut: 'middle'}, {title: 'scanned', align: 'right'}, {title: 'matched', align: 'right'}], read.map((scan) => [
         scan.partition,
         `${scan.start} .. ${scan.end}`,
         formatCount(scan.scanned),
         formatCount(scan.matched),
-      ]))
+      ]), {stream: process.stderr})
       const line = `${formatCount(result.matched)} matches in ${formatCount(result.scanned)} records scanned${result.complete ? '' : ' (stopped early)'}`
       // Matches own stdout (they may be piped on); the scan summary goes to stderr with the progress.
       process.stderr.write(`${summary}\n${paint.dim(line)}${unread ? paint.dim(`; the other ${unread} partitions cannot hold the key and were not read`) : ''}\n`)

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
-import {formatCount, table} from '../../cli/output.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {type Column, formatCount, table} from '../../cli/output.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {seek, type SeekResult} from '../../core/kafka/seek.js'
 import {isoTime, parseTime, TIME_FORMS} from '../../core/shared/time.js'
@@ -15,6 +15,7 @@ export default class LogSeek extends ConnectedCommand<typeof LogSeek> {
     '<%= config.bin %> log seek -t delivery_log --since 2026-11-20T10:00Z --json',
   ]
   static override flags = {
+    ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic to search', required: true}),
     since: Flags.string({description: 'find the first offset at or after this time', required: true}),
     until: Flags.string({description: 'also find the end offset for this time (exclusive)'}),
@@ -32,8 +33,10 @@ export default class LogSeek extends ConnectedCommand<typeof LogSeek> {
       partitioner: this.flags.partitioner as Partitioner,
     })
     const recordTime = (timestamp: number | null) => (timestamp === null ? 'none (end of log)' : isoTime(timestamp))
-    const head = ['partition', `offset at ${result.since.time}`, 'record time']
-    if (result.until) head.push(`offset at ${result.until.time}`, 'record time', 'messages')
+    // The times head the table once; as column titles they made every column 34 characters wide.
+    const head: Column[] = [{title: 'partition', align: 'right'}, {title: 'since offset', align: 'right'}, {title: 'since record time', drop: 2}]
+    if (result.until) head.push({title: 'until offset', align: 'right'}, {title: 'until record time', drop: 1}, {title: 'messages', align: 'right'})
+    this.print(`since ${result.since.time}${result.until ? `  until ${result.until.time} (exclusive)` : ''}`)
     this.print(table(head, result.since.offsets.map((at, index) => {
       const row: (string | number)[] = [at.partition, at.offset, recordTime(at.timestamp)]
       const end = result.until?.offsets[index]

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {formatJobTable} from '../../cli/job-status.js'
 import {withDatabase} from '../../core/db/database.js'
 import {checkListJobsOptions, JOB_STATES, listJobs, MAX_LIST_LIMIT, type ReplayJob} from '../../core/replay/jobs/index.js'
@@ -13,6 +13,7 @@ export default class ReplayList extends ConnectedCommand<typeof ReplayList> {
     '<%= config.bin %> replay list --webhook-id acme-prod --limit 10 --json',
   ]
   static override flags = {
+    ...tableFlags,
     state: Flags.string({description: `only jobs in this state: ${JOB_STATES.join(', ')}`}),
     'webhook-id': Flags.string({description: 'only jobs of this webhook'}),
     limit: Flags.string({description: `at most this many jobs (1 to ${MAX_LIST_LIMIT})`, default: '50'}),

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {details, formatBytes, formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {invalidArgument} from '../../core/shared/errors.js'
@@ -18,6 +18,7 @@ export default class TopicBackup extends ConnectedCommand<typeof TopicBackup> {
   ]
   static override args = {topic: Args.string({description: 'topic to back up', required: true})}
   static override flags = {
+    ...tableFlags,
     to: Flags.string({description: 'directory to write (created; an interrupted backup there is continued)', required: true}),
     since: Flags.string({description: 'start at the first record at or after this time'}),
     until: Flags.string({description: 'stop before the first record at or after this time'}),

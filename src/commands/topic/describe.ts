@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {details, formatCount, paint, table} from '../../cli/output.js'
 import {describeTopic, type TopicDescription} from '../../core/kafka/topics.js'
 
@@ -10,6 +10,7 @@ export default class TopicDescribe extends ConnectedCommand<typeof TopicDescribe
   static override examples = ['<%= config.bin %> topic describe delivery_log', '<%= config.bin %> topic describe delivery_log --no-configs --json']
   static override args = {name: Args.string({description: 'topic name', required: true})}
   static override flags = {
+    ...tableFlags,
     configs: Flags.boolean({description: 'read the topic\'s configs', default: true, allowNo: true}),
   }
 
@@ -22,7 +23,15 @@ export default class TopicDescribe extends ConnectedCommand<typeof TopicDescribe
       ['messages', formatCount(topic.messages)],
     ]))
     this.print(table(
-      ['partition', 'leader', 'replicas', 'isr', 'low', 'high', 'messages'],
+      [
+        {title: 'partition', align: 'right'},
+        {title: 'leader', align: 'right'},
+        {title: 'replicas', cut: 'end'},
+        {title: 'isr', cut: 'end'},
+        {title: 'low', align: 'right', drop: 1},
+        {title: 'high', align: 'right', drop: 2},
+        {title: 'messages', align: 'right'},
+      ],
       topic.partitions.map((partition) => [
         partition.partition,
         partition.leader,

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {table} from '../../cli/output.js'
 import {listTopics, type TopicSummary} from '../../core/kafka/topics.js'
 
@@ -8,13 +8,14 @@ export default class TopicList extends ConnectedCommand<typeof TopicList> {
   static override summary = 'List topics with their partition count and replication factor'
   static override examples = ['<%= config.bin %> topic list', '<%= config.bin %> topic list --internal --json']
   static override flags = {
+    ...tableFlags,
     internal: Flags.boolean({description: 'include internal topics such as __consumer_offsets'}),
   }
 
   async run(): Promise<TopicSummary[]> {
     const topics = await listTopics(this.settings, {internal: this.flags.internal})
     if (topics.length === 0) this.print('no topics')
-    else this.print(table(['topic', 'partitions', 'replication'], topics.map((topic) => [topic.topic, topic.partitions, topic.replicationFactor])))
+    else this.print(table([{title: 'topic', cut: 'middle'}, {title: 'partitions', align: 'right'}, {title: 'replication', align: 'right'}], topics.map((topic) => [topic.topic, topic.partitions, topic.replicationFactor])))
     return topics
   }
 }

@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {barChart, sparkline} from '../../cli/chart.js'
 import {onInterrupt} from '../../cli/interrupt.js'
-import {formatBytes, formatCount, paint, table} from '../../cli/output.js'
+import {type Column, fit, formatBytes, formatCount, paint, table, tableWidth} from '../../cli/output.js'
 import {uiMode} from '../../cli/progress.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {rateHistory, type RateHistory, type RatesSample, watchRates} from '../../core/storage/rates.js'
@@ -23,6 +23,7 @@ History: --history 24h --bucket 1h counts the records each partition took per bu
   ]
   static override args = {topic: Args.string({description: 'topic to measure', required: true})}
   static override flags = {
+    ...tableFlags,
     interval: Flags.string({char: 'i', description: 'how long each live sample measures', default: '5s', exclusive: ['history']}),
     watch: Flags.boolean({char: 'w', description: 'keep sampling, one sample per --interval', exclusive: ['history']}),
     count: Flags.integer({description: 'with --watch: stop after this many samples (needed with --json)', dependsOn: ['watch']}),
@@ -44,6 +45,9 @@ History: --history 24h --bucket 1h counts the records each partition took per bu
     const intervalMs = parseDuration(flags.interval, '--interval')
     if (flags.watch && flags.count === undefined && this.jsonEnabled()) throw invalidArgument('--watch under --json needs --count', 'pass --count N to get one JSON document with N samples')
     const samples: RatesSample[] = []
+    // --watch on a terminal redraws its sample in place; logs and pipes keep every sample.
+    const redraw = flags.watch && process.stdout.isTTY === true && !this.jsonEnabled()
+    let drawnLines = 0
     const stop = new AbortController()
     const removeInterrupt = onInterrupt(() => stop.abort())
     try {
@@ -51,7 +55,10 @@ History: --history 24h --bucket 1h counts the records each partition took per bu
       if (uiMode(this.jsonEnabled()) === 'tty') process.stderr.write(paint.dim(`measuring ${topic} over ${flags.interval}${flags.watch ? ' (Ctrl-C stops)' : ''}…\n`))
       for await (const sample of watchRates(this.settings, {topic, group: flags.group, bytes: flags.bytes, intervalMs, count: flags.watch ? flags.count : 1, signal: stop.signal})) {
         samples.push(sample)
-        this.print(renderSample(sample))
+        const drawn = renderSample(sample)
+        if (redraw && drawnLines > 0) process.stdout.write(`\x1b[${drawnLines}F\x1b[0J`)
+        this.print(drawn)
+        drawnLines = drawn.split('\n').length
       }
     } finally {
       removeInterrupt()
@@ -63,25 +70,33 @@ History: --history 24h --bucket 1h counts the records each partition took per bu
 function renderSample(sample: RatesSample): string {
   const group = sample.group !== undefined
   const measuredBytes = sample.total.bytes !== null
-  const head = ['partition', 'high', 'records', 'records/s', ...(measuredBytes ? ['bytes/s'] : []), ...(group ? ['read', 'read/s', 'lag'] : [])]
+  const count = (n: number | null) => (n === null ? null : formatCount(n))
+  const number = (title: string, drop?: number): Column => ({title, align: 'right', drop})
+  const head = [
+    number('partition'), number('high', 1), number('records'), number('records/s'),
+    ...(measuredBytes ? [number('bytes/s')] : []),
+    ...(group ? [number('read', 2), number('read/s'), number('lag')] : []),
+  ]
   const rows = sample.partitions.map((rate) => [
     rate.partition,
     rate.highEnd,
     formatCount(rate.records),
-    rate.recordsPerSecond,
+    formatCount(rate.recordsPerSecond),
     ...(measuredBytes ? [formatBytes(rate.bytesPerSecond ?? 0)] : []),
-    ...(group ? [rate.group!.read, rate.group!.readPerSecond, rate.group!.lag] : []),
+    ...(group ? [count(rate.group!.read), count(rate.group!.readPerSecond), count(rate.group!.lag)] : []),
   ])
   rows.push([
     paint.bold('total'),
     '',
     formatCount(sample.total.records),
-    sample.total.recordsPerSecond,
+    formatCount(sample.total.recordsPerSecond),
     ...(measuredBytes ? [formatBytes(sample.total.bytesPerSecond ?? 0)] : []),
-    ...(group ? [sample.total.read, sample.total.readPerSecond, sample.total.lag] : []),
+    ...(group ? [count(sample.total.read), count(sample.total.readPerSecond), count(sample.total.lag)] : []),
   ])
   const title = `${sample.topic}${group ? ` · group ${sample.group}` : ''}: ${sample.seconds}s ending ${sample.to.slice(0, 19).replace('T', ' ')} UTC`
-  return `${paint.bold(title)}\n${table(head, rows)}${measuredBytes ? '' : `\n${paint.dim(`bytes/s ${sample.bytesSource}`)}`}`
+  // One terminal line each, so a redraw knows how many lines to go back.
+  const note = measuredBytes ? '' : `\n${paint.dim(fit(`bytes/s ${sample.bytesSource}`, tableWidth(), 'end'))}`
+  return `${paint.bold(fit(title, tableWidth(), 'end'))}\n${table(head, rows)}${note}`
 }
 
 function renderHistory(history: RateHistory): string {
@@ -92,11 +107,11 @@ function renderHistory(history: RateHistory): string {
     formatCount,
   )
   const max = Math.max(0, ...history.buckets.flatMap((bucket) => bucket.byPartition))
-  const perPartition = table(['partition', `per ${formatSpan(history.bucketMs)}, ${label(history.from)} → now`, 'records'], history.partitions.map((partition, position) => {
+  const perPartition = table([{title: 'partition', align: 'right'}, {title: `per ${formatSpan(history.bucketMs)}, ${label(history.from)} → now`, cut: 'start'}, {title: 'records', align: 'right'}], history.partitions.map((partition, position) => {
     const series = history.buckets.map((bucket) => bucket.byPartition[position]!)
     return [partition, sparkline(series, max), formatCount(series.reduce((total, value) => total + value, 0))]
   }))
-  return `${paint.bold(`${history.topic}: records per ${formatSpan(history.bucketMs)} (UTC), ${formatCount(history.total)} in all`)}\n${chart}\n\n${perPartition}`
+  return `${paint.bold(fit(`${history.topic}: records per ${formatSpan(history.bucketMs)} (UTC), ${formatCount(history.total)} in all`, tableWidth(), 'end'))}\n${chart}\n\n${perPartition}`
 }
 
 function formatSpan(ms: number): string {

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {mismatchError, verifyBackup, type VerifyResult} from '../../core/storage/backup-verify.js'
@@ -14,6 +14,7 @@ export default class TopicVerify extends ConnectedCommand<typeof TopicVerify> {
   ]
   static override args = {dir: Args.string({description: 'backup directory', required: true})}
   static override flags = {
+    ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic to compare with the backup (a restore target)'}),
   }
 

@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict'
+import {execFile} from 'node:child_process'
+import {after, before, describe, it} from 'node:test'
+
+import {Chalk} from 'chalk'
+
+import {displayWidth, fit, formatCount, formatDuration, table} from '../src/cli/output.js'
+import {openPool, type Pool} from '../src/core/db/database.js'
+import {submitJob} from '../src/core/replay/jobs/index.js'
+import {connectAdmin, loadNative, type Consumer} from '../src/core/kafka/client.js'
+import {BIN, BROKERS, deleteTopics, runCli, testSettings, uniqueName, type CliResult} from './helpers.js'
+
+/**
+ * Tables fit the terminal (README "Output"): the renderer on its own, then every command that
+ * prints a table run through the real CLI with COLUMNS=80 (the width a pipe otherwise lacks), with
+ * values long enough to overflow it; --wide and a pipe without COLUMNS show the full values.
+ */
+const WIDTH = 80
+const topic = uniqueName('tables_topic_with_a_rather_long_name_for_the_test')
+const group = uniqueName('tables-group')
+const DATABASE = uniqueName('tables')
+const MYSQL = `mysql://root@127.0.0.1:3306/${DATABASE}`
+const LONG_URL = `https://receiver.example.com/hooks/replay/${'segment/'.repeat(8)}end?token=abc`
+const WEBHOOK = `webhook-with-a-long-id-${'x'.repeat(30)}`
+const LONG_ERROR = `receiver answered 503 Service Unavailable: ${'upstream timed out; '.repeat(8)}the end`
+const BODY_END = 'END-OF-A-LONG-BODY'
+const KEY = `key-${'k'.repeat(60)}`
+let pool: Pool | undefined
+let member: Consumer | undefined
+
+const env = {REPLAYCTL_MYSQL_URL: MYSQL}
+const at80 = (args: string[]) => runCli(args, {env: {...env, COLUMNS: String(WIDTH)}, timeoutMs: 120_000})
+
+function assertFits(result: CliResult, output = result.stdout): void {
+  assert.equal(result.code, 0, result.stderr)
+  const lines = output.split('\n')
+  const wide = lines.filter((line) => displayWidth(line) > WIDTH)
+  assert.deepEqual(wide, [], `lines wider than ${WIDTH}:\n${output}`)
+}
+
+before(async () => {
+  const created = await runCli(['topic', 'create', topic, '--partitions', '12', '--json'])
+  assert.equal(created.code, 0, created.stderr)
+  const events = Array.from({length: 24}, (_, index) => JSON.stringify({webhook_id: `${KEY}${index}`, n: index, text: '日本語のテキスト '.repeat(12), tail: BODY_END}))
+  const produced = await runCli(['log', 'produce', '-t', topic, '-H', `trace=${'t'.repeat(40)}`, '--json'], {input: `${events.join('\n')}\n`})
+  assert.equal(produced.code, 0, produced.stderr)
+
+  const migrated = await runCli(['db', 'migrate', '--json'], {env})
+  assert.equal(migrated.code, 0, migrated.stderr)
+  const added = await runCli(['webhook', 'add', WEBHOOK, '--url', LONG_URL, '--secret', 'a-secret-of-at-least-32-characters-long', '--json'], {env})
+  assert.equal(added.code, 0, added.stderr)
+  pool = await openPool(MYSQL)
+  const job = await submitJob(pool, {webhookId: WEBHOOK, topic, fromMs: Date.now() - 3_600_000, toMs: Date.now()})
+  await pool.query('UPDATE replay_jobs SET last_error = ?, owner = ? WHERE id = ?', [LONG_ERROR, `worker-${'o'.repeat(40)}`, job.id])
+
+  // A group with a member: its member id, host and client make `group lag` the widest table.
+  const native = await loadNative()
+  member = new native.KafkaConsumer({'bootstrap.servers': BROKERS, 'group.id': group, 'client.id': `tables-test-client-${'c'.repeat(30)}`, 'enable.auto.commit': false, log_level: 0}, {'auto.offset.reset': 'earliest'})
+  await new Promise<void>((resolve, reject) => member!.connect({}, (error) => (error ? reject(error) : resolve())))
+  member.subscribe([topic])
+  const deadline = Date.now() + 60_000
+  while (member.assignments().length < 12 && Date.now() < deadline) await new Promise((resolve) => member!.consume(1, () => resolve(undefined)))
+  member.commitSync([{topic, partition: 0, offset: 1}])
+})
+
+after(async () => {
+  if (member?.isConnected()) await new Promise<void>((resolve) => member!.disconnect(() => resolve()))
+  await pool?.query(`DROP DATABASE IF EXISTS \`${DATABASE}\``)
+  await pool?.end()
+  await deleteTopics([topic])
+  const admin = await connectAdmin(testSettings())
+  await new Promise((resolve) => admin.deleteGroups([group], {timeout: 10_000}, resolve))
+  admin.disconnect()
+})
+
+describe('the table renderer', () => {
+  const head = [
+    {title: 'id', cut: 'middle' as const},
+    {title: 'note', drop: 1},
+    {title: 'body', cut: 'end' as const},
+  ]
+  const rows = [[`id-${'i'.repeat(40)}-tail`, 'dropped first', `{"text":"${'日本'.repeat(40)}"} ${BODY_END}`]]
+
+  it('is compact: a header, a separator and one line per row, columns padded to their content', () => {
+    const lines = table(['a', 'bb'], [['1', 'x'], ['22', 'y'], [null, 'z']], {width: 80}).split('\n')
+    assert.deepEqual(lines, ['a   bb', '--  --', '1   x', '22  y', '-   z'])
+  })
+
+  it('fits the width: cuts ids in the middle and bodies at the end, drops the least useful columns, and says so', () => {
+    const text = table(head, rows, {width: 40})
+    for (const line of text.split('\n')) assert.ok(displayWidth(line) <= 40, `${line} (${displayWidth(line)})`)
+    const [, , row, note] = text.split('\n')
+    assert.match(row!, /^id-i+…i*-tail/)
+    assert.match(row!, /\{"text":"日本.*…$/)
+    assert.ok(!text.includes('dropped first'))
+    assert.match(note!, /note not shown: --wide/)
+  })
+
+  it('shows everything without a width limit', () => {
+    const text = table(head, rows, {width: Number.POSITIVE_INFINITY})
+    assert.ok(text.includes(rows[0]![0]!) && text.includes(rows[0]![2]!) && text.includes('dropped first'))
+    assert.ok(!text.includes('…'))
+  })
+
+  it('measures colour codes as nothing and East Asian characters as two columns', () => {
+    const red = new Chalk({level: 1}).red('failed')
+    assert.equal(displayWidth(red), 6)
+    assert.equal(displayWidth('日本語'), 6)
+    assert.equal(displayWidth(fit('日本語のテキスト', 7, 'end')), 7)
+    assert.equal(fit(red, 4, 'end'), 'fai…')
+    const lines = table(['state', 'x'], [[red, 'y']], {width: 80}).split('\n')
+    assert.equal(displayWidth(lines[0]!), displayWidth(lines[2]!))
+  })
+
+  it('keeps to a width too narrow for any column', () => {
+    for (const line of table(['partition', 'a long fixed column'], [[1, 'a long fixed value']], {width: 10}).split('\n')) assert.ok(displayWidth(line) <= 10, line)
+  })
+})
+
+describe('one number and one duration format', () => {
+  it('counts and rates have thousands separators and decimals only below 100', () => {
+    assert.deepEqual([36_800, 18_263.03, 42.345, 1.234, 0].map(formatCount), ['36,800', '18,263', '42.3', '1.23', '0'])
+  })
+
+  it('durations use their two largest units, days from 24 hours', () => {
+    assert.deepEqual([350, 42_000, 303_000, 42 * 3_600_000 + 26 * 60_000, 50 * 3_600_000].map(formatDuration), ['350ms', '42s', '5m 3s', '1d 18h', '2d 2h'])
+  })
+})
+
+describe('every table fits 80 columns; --wide and pipes show full values', () => {
+  it('log read --format table', async () => {
+    const read = await at80(['log', 'read', '-t', topic, '--format', 'table'])
+    assertFits(read)
+    assert.equal(read.stdout.split('\n').filter((line) => line.includes('{"webhook_id":')).length, 24, 'one line per record')
+    assert.ok(!read.stdout.includes(BODY_END))
+    for (const full of [await at80(['log', 'read', '-t', topic, '--format', 'table', '--wide']), await runCli(['log', 'read', '-t', topic, '--format', 'table'])]) {
+      assert.equal(full.code, 0, full.stderr)
+      assert.ok(full.stdout.includes(BODY_END) && full.stdout.includes(`${KEY}0`) && full.stdout.includes(`trace=${'t'.repeat(40)}`))
+    }
+  })
+
+  it('log search --format table (its scan summary on stderr too)', async () => {
+    const search = await at80(['log', 'search', '-t', topic, '--value-contains', BODY_END, '--format', 'table'])
+    assertFits(search)
+    assertFits(search, search.stderr)
+    const wide = await at80(['log', 'search', '-t', topic, '--value-contains', BODY_END, '--format', 'table', '--wide'])
+    assert.ok(wide.stdout.includes(BODY_END))
+  })
+
+  it('log seek with --until', async () => {
+    const seek = await at80(['log', 'seek', '-t', topic, '--since', '1h', '--until', '1m'])
+    assertFits(seek)
+    assert.match(seek.stdout, /since \S+Z {2}until \S+Z/)
+    assert.equal(seek.stdout.split('\n').filter((line) => /^\s+\d+\s/.test(line)).length, 12, 'one line per partition, no rules between')
+  })
+
+  it('group lag with a member, and group list', async () => {
+    const lag = await at80(['group', 'lag', group])
+    assertFits(lag)
+    assert.match(lag.stdout, /not shown: --wide shows every column/)
+    const wide = await at80(['group', 'lag', group, '--wide'])
+    assert.ok(wide.stdout.includes(`tables-test-client-${'c'.repeat(30)}`))
+    assertFits(await at80(['group', 'list']))
+  })
+
+  it('webhook list and replay list', async () => {
+    const webhooks = await at80(['webhook', 'list'])
+    assertFits(webhooks)
+    assert.match(webhooks.stdout, /https:\/\/rec\S*…\S*token=abc/)
+    assert.ok((await at80(['webhook', 'list', '--wide'])).stdout.includes(LONG_URL))
+    const jobs = await at80(['replay', 'list'])
+    assertFits(jobs)
+    for (const full of [await at80(['replay', 'list', '--wide']), await runCli(['replay', 'list'], {env})]) {
+      assert.ok(full.stdout.includes(LONG_ERROR) && full.stdout.includes(WEBHOOK), full.stdout)
+    }
+  })
+
+  it('topic list, describe and rates (live and history)', async () => {
+    assertFits(await at80(['topic', 'list']))
+    // Its key/value lines above the table hold one whole value each (the topic's name) and may wrap.
+    const described = await at80(['topic', 'describe', topic, '--no-configs'])
+    assertFits(described, described.stdout.slice(described.stdout.indexOf('partition ')))
+    assertFits(await at80(['topic', 'rates', topic, '--interval', '1s']))
+    assertFits(await at80(['topic', 'rates', topic, '--history', '3d', '--bucket', '1h']))
+  })
+
+  it('topic rates --watch redraws in place on a terminal and appends otherwise', async () => {
+    const watch = ['topic', 'rates', topic, '--interval', '1s', '--watch', '--count', '3']
+    const piped = await at80(watch)
+    assertFits(piped)
+    assert.equal(piped.stdout.match(/ending/g)?.length, 3)
+    assert.ok(!piped.stdout.includes('\x1b['), 'no terminal codes in a pipe')
+    // util-linux script(1) gives the CLI a terminal and copies what it writes there.
+    const command = [process.execPath, BIN, ...watch].map((word) => `'${word}'`).join(' ')
+    const onTerminal = await new Promise<string>((resolve, reject) => {
+      execFile('script', ['-qec', command, '/dev/null'], {env: {PATH: process.env.PATH, HOME: process.env.HOME, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent', COLUMNS: String(WIDTH), TERM: 'xterm'}, timeout: 120_000},
+        (error, stdout) => (error ? reject(error) : resolve(stdout)))
+    })
+    const sampleLines = piped.stdout.trimEnd().split('\n').length / 3
+    // Each sample after the first first goes back over the lines of the one before and erases them.
+    assert.deepEqual(onTerminal.match(/\x1b\[\d+F\x1b\[0J/g), [`\x1b[${sampleLines}F\x1b[0J`, `\x1b[${sampleLines}F\x1b[0J`], JSON.stringify(onTerminal))
+  })
+
+  it('cluster status and dev status', async () => {
+    assertFits(await at80(['cluster', 'status', '--no-controller']))
+    assertFits(await at80(['dev', 'status']))
+  })
+})
