@@ -188,7 +188,8 @@ export function progressLine(s: ProgressSnapshot, options: {bar: number; columns
   let label = s.label
   const labelRoom = room - (bar > 0 ? bar + 1 : 0) - 1
   if (label.length > labelRoom) label = labelRoom > 1 ? `${label.slice(0, labelRoom - 1)}…` : ''
-  const filled = fraction === null ? 0 : Math.round(fraction * bar)
+  // Floored like the percentage: a full bar means done.
+  const filled = fraction === null ? 0 : Math.floor(fraction * bar)
   const barText = bar > 0 ? `${'█'.repeat(filled)}${'░'.repeat(bar - filled)} ` : ''
   const text = options.bar > 0 ? `${label} ${barText}${stats}` : `${label}: ${stats}`
   return {text, label, bar: {width: bar, filled}, stats}
