@@ -101,7 +101,7 @@ describe('progress on a terminal of 80 columns', () => {
     assert.ok(matches.every((line) => /^\{"event_id":"42-\d*999"/.test(line)))
     // ... and the last frame, after every match, is the finished bar.
     const lastFrame = shown.lastIndexOf(frames.at(-1)!)
-    assert.ok(lastFrame > shown.lastIndexOf(matches.at(-1)!))
+    assert.ok(lastFrame > shown.lastIndexOf(matches.at(-1)!), shown.slice(-12).map((line) => line.slice(0, 79)).join('\n'))
     assert.match(frames.at(-1)!, / 100% [\d,]+\/[\d,]+ records /)
   })
 })
