@@ -123,7 +123,7 @@ const ARGS: Record<string, Spec[]> = {
   'ingest:serve': [{args: ['--topic', topic, '--port', '0'], server: true}],
   'log:partition-for': [{args: ['k1', '--topic', topic]}],
   'log:produce': [{args: ['--topic', topic], input: '{"webhook_id":"w1","n":1}\n'}],
-  'log:read': [{args: ['--topic', topic, '--max', '5']}],
+  'log:read': [{args: ['--topic', topic, '--max', '5']}, {args: ['--topic', topic, '--follow'], server: true}],
   'log:search': [{args: ['--topic', topic, '--key', 'w1', '--since', '1h']}],
   'log:seek': [{args: ['--topic', topic, '--since', '1h']}],
   'replay:cancel': [{args: ['1']}],

@@ -1,30 +1,41 @@
-import {Box, Text} from 'ink'
+import {Text, useStderr, useStdout} from 'ink'
 import {useEffect, useState} from 'react'
 
-import type {ProgressState} from '../progress.js'
+import {progressLine, type ProgressState} from '../progress.js'
 
-/** A live progress line: a bar when the total is known, counts and rate either way. */
+/**
+ * A live progress line: bar, percentage, count, rate and ETA, fitted to the terminal's width (one
+ * line, never wrapped). Results the command prints meanwhile go above it (mount.ts `printsTo`).
+ */
 export function ProgressBar({state}: {state: ProgressState}) {
   const [snapshot, setSnapshot] = useState(state.snapshot())
+  const {stdout} = useStdout()
+  const {write} = useStderr()
   useEffect(() => {
     const update = () => setSnapshot(state.snapshot())
     state.on('change', update)
+    state.on('print', write)
+    // The ETA and rate move on while a slow step reports nothing.
+    const tick = setInterval(update, 1000)
     return () => {
+      clearInterval(tick)
       state.off('change', update)
+      state.off('print', write)
     }
-  }, [state])
+  }, [state, write])
 
-  const width = 30
-  const fraction = snapshot.total ? Math.min(1, snapshot.done / snapshot.total) : null
-  const filled = fraction === null ? 0 : Math.round(fraction * width)
+  const line = progressLine(snapshot, {bar: 30, columns: stdout.columns || 80})
   return (
-    <Box gap={1}>
-      <Text bold>{snapshot.label}</Text>
-      {fraction !== null && <Text color="green">{'█'.repeat(filled)}<Text dimColor>{'░'.repeat(width - filled)}</Text></Text>}
-      {fraction !== null && <Text>{(fraction * 100).toFixed(0).padStart(3)}%</Text>}
-      <Text>{snapshot.done.toLocaleString('en-US')}{snapshot.total ? ` / ${snapshot.total.toLocaleString('en-US')}` : ''} {snapshot.unit}</Text>
-      <Text dimColor>{Math.round(snapshot.rate).toLocaleString('en-US')} {snapshot.unit}/s</Text>
-      {snapshot.detail && <Text dimColor>{snapshot.detail}</Text>}
-    </Box>
+    <Text wrap="truncate">
+      <Text bold>{line.label}</Text>
+      {line.bar.width > 0 && (
+        <Text>
+          {' '}
+          <Text color="green">{'█'.repeat(line.bar.filled)}</Text>
+          <Text dimColor>{'░'.repeat(line.bar.width - line.bar.filled)}</Text>
+        </Text>
+      )}{' '}
+      {line.stats}
+    </Text>
   )
 }

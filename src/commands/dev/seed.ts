@@ -40,6 +40,7 @@ export default class DevSeed extends ConnectedCommand<typeof DevSeed> {
         partitions: this.flags.partitions,
         onProgress: (written) => progress.state.update(written),
       })
+      progress.state.finish(result.events)
     } finally {
       await progress.stop()
     }

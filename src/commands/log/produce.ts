@@ -1,5 +1,6 @@
 import {createReadStream} from 'node:fs'
-import {access} from 'node:fs/promises'
+import {access, stat} from 'node:fs/promises'
+import {basename} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
@@ -29,12 +30,13 @@ export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
 
   async run(): Promise<ProduceResult> {
     const {file} = this.flags
-    if (file !== undefined) await access(file).catch(() => {
+    const size = file === undefined ? null : await access(file).then(async () => (await stat(file)).size, () => {
       throw invalidArgument(`cannot read --file ${file}`, 'check the path and its permissions, or pipe the events on stdin')
     })
     if (file === undefined && process.stdin.isTTY) throw invalidArgument('no input: stdin is a terminal', 'pass --file events.ndjson or pipe NDJSON on stdin')
 
-    const progress = await showProgress(uiMode(this.jsonEnabled()), new ProgressState(`producing to ${this.flags.topic}`, 'events'))
+    const writing = `writing to ${this.flags.topic}`
+    const progress = await showProgress(uiMode(this.jsonEnabled()), file === undefined ? new ProgressState(writing, 'events') : new ProgressState(`checking ${basename(file)}`, {bytes: true}, size))
     let result: ProduceResult
     try {
       result = await produce(this.settings, {
@@ -48,16 +50,21 @@ export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
         headers: this.flags.header,
         partitioner: this.flags.partitioner as Partitioner,
         skipLines: this.flags['skip-lines'],
-        onProgress: (p) => progress.state.update(p.events, formatBytes(p.bytes)),
+        onProgress: (p) => {
+          if (p.phase === 'checking') return progress.state.update(p.bytes, `${formatCount(p.events)} events`)
+          if (progress.state.label !== writing) progress.state.phase(writing, 'events', p.total)
+          progress.state.update(p.events, formatBytes(p.bytes))
+        },
       })
+      progress.state.finish(result.events, formatBytes(result.bytes))
     } finally {
       await progress.stop()
     }
     this.print(paint.green(`wrote ${formatCount(result.events)} events to ${result.topic}`))
     this.print(details([
       ['bytes', formatBytes(result.bytes)],
-      ['seconds', result.seconds.toFixed(2)],
-      ['events/s', formatCount(result.eventsPerSecond)],
+      ['seconds', `${result.seconds.toFixed(2)}${result.seconds - result.writeSeconds >= 0.01 ? ` (${result.writeSeconds.toFixed(2)} writing)` : ''}`],
+      ['events/s', `${formatCount(result.eventsPerSecond)} while writing`],
       ['partitioner', result.partitioner],
     ]))
     return result

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {onInterrupt} from '../../cli/interrupt.js'
 import {formatCount, paint} from '../../cli/output.js'
 import {packedJsonLines, RawLines, RECORD_FORMATS, recordsTable, type RecordView, recordView, StdoutWriter} from '../../cli/record-output.js'
 import {disconnect} from '../../core/kafka/client.js'
@@ -18,13 +19,14 @@ interface ReadResult {
 }
 
 export default class LogRead extends ConnectedCommand<typeof LogRead> {
-  static override summary = 'Read a bounded range of records; it always ends'
-  static override description = `The range is fixed before reading: it starts at --from-offset (negative: that many before the end), --since, or the first offset, and ends before --to-offset, --until, or the high watermark seen at start. --format json prints one JSON object per line as records arrive; --json prints one document at the end. Times: ${TIME_FORMS}.`
+  static override summary = 'Read a bounded range of records, or follow a topic as it is written (--follow)'
+  static override description = `The range is fixed before reading: it starts at --from-offset (negative: that many before the end), --since, or the first offset, and ends before --to-offset, --until, or the high watermark seen at start. With --follow the read goes on past that high watermark, printing records as they are written, until Ctrl-C, SIGTERM or a closed pipe (at the next record) ends it with exit code 0, or --to-offset, --until or --max is reached (an --until still ahead ends a partition at its first record at or after it). --format json prints one JSON object per line as records arrive; --format table prints a table per batch that arrives when following; --json prints one document at the end. Times: ${TIME_FORMS}.`
   static override examples = [
     '<%= config.bin %> log read -t delivery_log --partition 3 --from-offset 1000 --to-offset 1100',
     '<%= config.bin %> log read -t delivery_log --key 1187231934829481984 --since 2h --format table',
     '<%= config.bin %> log read -t delivery_log --since 202611200000 --until 202611201200 --format raw > events.ndjson',
     '<%= config.bin %> log read -t delivery_log --from-offset -10 --max 10 --json',
+    '<%= config.bin %> log read -t delivery_log --key 1187231934829481984 --from-offset -5 --follow',
   ]
   static override flags = {
     ...tableFlags,
@@ -38,6 +40,7 @@ export default class LogRead extends ConnectedCommand<typeof LogRead> {
     until: Flags.string({description: 'stop before the first record at or after this time'}),
     max: Flags.integer({char: 'm', description: 'stop after this many records'}),
     format: Flags.string({description: 'how to print records', options: [...RECORD_FORMATS], default: 'json'}),
+    follow: Flags.boolean({char: 'f', description: 'keep reading new records at the end until interrupted (like kcat -C without -e)'}),
   }
 
   async run(): Promise<ReadResult> {
@@ -54,6 +57,7 @@ export default class LogRead extends ConnectedCommand<typeof LogRead> {
       since: flags.since === undefined ? undefined : parseTime(flags.since, '--since', now),
       toOffset: flags['to-offset'],
       until: flags.until === undefined ? undefined : parseTime(flags.until, '--until', now),
+      follow: flags.follow,
     }
     // The reading consumer connects while the plan is made: two round trips to the brokers at once.
     const consumer = connectRangeConsumer(this.settings)
@@ -67,22 +71,31 @@ export default class LogRead extends ConnectedCommand<typeof LogRead> {
     }
 
     const collect = this.jsonEnabled() || flags.format === 'table'
+    // Following, a table is printed for each batch as it arrives, not once at an end that may never come.
+    const tablePerBatch = flags.follow && !this.jsonEnabled() && flags.format === 'table'
     const records: RecordView[] = []
     const out = new StdoutWriter()
-    const stopOnClosedPipe = new AbortController()
-    out.onClosed(() => stopOnClosedPipe.abort())
+    const stop = new AbortController()
+    out.onClosed(() => stop.abort())
+    // A bounded read dies of Ctrl-C as any command does; a followed one ends cleanly (exit 0).
+    const removeInterrupt = flags.follow ? onInterrupt(() => stop.abort()) : () => {}
     const raw = new RawLines()
     let count = 0
-    for await (const batch of readRecords(this.settings, plan, {max: flags.max, signal: stopOnClosedPipe.signal, consumer, headers: flags.format !== 'raw' || this.jsonEnabled()})) {
-      count += batch.indexes.length
-      if (collect) for (const index of batch.indexes) records.push(recordView(batch.batch.message(index)))
-      else if (flags.format === 'raw') {
-        const lines = raw.lines(batch)
-        await out.write(lines, () => raw.written(lines))
-      } else await out.write(packedJsonLines(batch))
+    try {
+      for await (const batch of readRecords(this.settings, plan, {max: flags.max, signal: stop.signal, consumer, headers: flags.format !== 'raw' || this.jsonEnabled()})) {
+        count += batch.indexes.length
+        if (tablePerBatch) await out.write(`${recordsTable(Array.from(batch.indexes, (index) => recordView(batch.batch.message(index))))}\n`)
+        else if (collect) for (const index of batch.indexes) records.push(recordView(batch.batch.message(index)))
+        else if (flags.format === 'raw') {
+          const lines = raw.lines(batch)
+          await out.write(lines, () => raw.written(lines))
+        } else await out.write(packedJsonLines(batch))
+      }
+    } finally {
+      removeInterrupt()
     }
 
-    if (!this.jsonEnabled() && flags.format === 'table') this.print(recordsTable(records))
+    if (!this.jsonEnabled() && flags.format === 'table' && !tablePerBatch) this.print(recordsTable(records))
     if (!this.jsonEnabled() && process.stderr.isTTY) process.stderr.write(paint.dim(`${formatCount(count)} records\n`))
     return {topic: plan.topic, ranges: plan.ranges, count, ...(this.jsonEnabled() ? {records} : {})}
   }

@@ -48,7 +48,10 @@ export default class LogSearch extends ConnectedCommand<typeof LogSearch> {
     const out = new StdoutWriter()
     const stopOnClosedPipe = new AbortController()
     out.onClosed(() => stopOnClosedPipe.abort())
-    const progress = await showProgress(uiMode(this.jsonEnabled(), {streamsToStdout: !collect}), new ProgressState(`searching ${flags.topic}`, 'records'))
+    const mode = uiMode(this.jsonEnabled())
+    const progress = await showProgress(mode, new ProgressState(`searching ${flags.topic}`, 'records'))
+    // Matches for the terminal the bar is drawn on go above the bar; piped ones straight to stdout.
+    const print = mode === 'tty' && process.stdout.isTTY ? (text: string | Buffer) => progress.print(text) : (text: string | Buffer) => out.write(text)
     let result: SearchResult
     let matched = 0
     try {
@@ -61,10 +64,12 @@ export default class LogSearch extends ConnectedCommand<typeof LogSearch> {
         onMatches: async (matches) => {
           matched += matches.length
           if (collect) for (const message of matches) records.push(recordView(message))
-          else if (flags.format === 'raw') await out.write(rawLines(matches))
-          else await out.write(jsonLines(matches))
+          else if (flags.format === 'raw') await print(rawLines(matches))
+          else await print(jsonLines(matches))
         },
       })
+      // A search stopped by --max or a closed pipe did not scan the whole range: its bar says so.
+      if (result.complete) progress.state.finish(result.scanned, `${formatCount(matched)} matches`)
     } finally {
       await progress.stop()
     }

@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
-import {details, paint} from '../../cli/output.js'
-import {noteWriter, uiMode} from '../../cli/progress.js'
+import {details, formatCount, paint} from '../../cli/output.js'
+import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {UserError} from '../../core/shared/errors.js'
-import {followJob, type JobStatus, submitReplay} from '../../core/replay/jobs-service.js'
+import {followJob, type JobStatus, offsetProgress, submitReplay} from '../../core/replay/jobs-service.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {isoTime, parseDuration, parseTime, TIME_FORMS} from '../../core/shared/time.js'
 import type {ReplayJob} from '../../core/replay/jobs/index.js'
@@ -50,12 +50,18 @@ export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> 
     this.print(`${paint.green('queued replay job')} ${paint.bold(String(job.id))} for webhook ${job.webhookId}: ${isoTime(job.fromMs)} .. ${isoTime(job.toMs)}`)
     if (!this.flags.wait) return job
 
-    const note = noteWriter(uiMode(this.jsonEnabled()))
-    let lastState = ''
-    const final = await followJob(this.settings, job.id, (status) => {
-      if (status.state !== lastState) note(`job ${status.id}: ${status.state}`)
-      lastState = status.state
-    })
+    const progress = await showProgress(uiMode(this.jsonEnabled()), new ProgressState(`replay job ${job.id}`, 'offsets'))
+    let final: JobStatus
+    try {
+      final = await followJob(this.settings, job.id, (status) => {
+        const {range, done} = offsetProgress(status)
+        progress.state.total = range
+        progress.state.update(done ?? 0, `${status.state.toLowerCase()}, ${formatCount(status.delivered)} delivered`)
+      })
+      if (final.state === 'COMPLETED') progress.state.finish(offsetProgress(final).done ?? 0, `${formatCount(final.delivered)} delivered`)
+    } finally {
+      await progress.stop()
+    }
     this.print(details([
       ['state', final.state === 'COMPLETED' ? paint.green(final.state) : paint.red(final.state)],
       ['delivered', final.delivered],

@@ -34,6 +34,7 @@ export default class TopicBackup extends ConnectedCommand<typeof TopicBackup> {
     if (since !== undefined && until !== undefined && until <= since) throw invalidArgument('--until must be after --since', 'both are times; --until is exclusive')
 
     const progress = await showProgress(uiMode(this.jsonEnabled()), new ProgressState(`backing up ${this.args.topic}`, 'records'))
+    // The total is the offsets in the ranges: an upper bound, reached unless compaction removed records.
     let result: BackupResult
     try {
       result = await backupTopic(this.settings, {
@@ -43,8 +44,12 @@ export default class TopicBackup extends ConnectedCommand<typeof TopicBackup> {
         until,
         configs: flags.configs,
         chunkBytes: flags['chunk-size'],
-        onProgress: (p) => progress.state.update(p.records, `of at most ${formatCount(p.offsets)}`),
+        onProgress: (p) => {
+          progress.state.total = p.offsets
+          progress.state.update(p.records)
+        },
       })
+      progress.state.finish(result.records)
     } finally {
       await progress.stop()
     }

@@ -23,7 +23,8 @@ export default class TopicRestore extends ConnectedCommand<typeof TopicRestore> 
   }
 
   async run(): Promise<RestoreResult> {
-    const progress = await showProgress(uiMode(this.jsonEnabled()), new ProgressState(`restoring into ${this.flags.topic}`, 'records'))
+    const progress = await showProgress(uiMode(this.jsonEnabled()), new ProgressState(`checking ${this.args.dir}`, 'records'))
+    const writing = `restoring into ${this.flags.topic}`
     let result: RestoreResult
     try {
       result = await restoreTopic(this.settings, {
@@ -33,8 +34,13 @@ export default class TopicRestore extends ConnectedCommand<typeof TopicRestore> 
         partitionCount: this.flags['partition-count'],
         configs: this.flags.config,
         force: this.flags.force,
-        onProgress: (p) => progress.state.update(p.records, `of ${formatCount(p.total)}`),
+        onProgress: (p) => {
+          if (p.phase === 'writing' && progress.state.label !== writing) progress.state.phase(writing, 'records', p.total)
+          progress.state.total = p.total
+          progress.state.update(p.records)
+        },
       })
+      progress.state.finish(result.records)
     } finally {
       await progress.stop()
     }

@@ -19,14 +19,20 @@ export default class TopicVerify extends ConnectedCommand<typeof TopicVerify> {
   }
 
   async run(): Promise<VerifyResult> {
-    const progress = await showProgress(uiMode(this.jsonEnabled() || this.flags.topic === undefined), new ProgressState(`reading ${this.flags.topic}`, 'records'))
+    const progress = await showProgress(uiMode(this.jsonEnabled()), new ProgressState(`checking ${this.args.dir}`, 'records'))
+    const reading = `reading ${this.flags.topic}`
     let result: VerifyResult
     try {
       result = await verifyBackup(this.settings, {
         dir: this.args.dir,
         topic: this.flags.topic,
-        onProgress: (p) => progress.state.update(p.records, `of ${formatCount(p.total)}`),
+        onProgress: (p) => {
+          if (p.phase === 'reading' && progress.state.label !== reading) progress.state.phase(reading, 'records', p.total)
+          progress.state.total = p.total
+          progress.state.update(p.records)
+        },
       })
+      progress.state.finish(result.topic === null ? result.records : result.partitions?.reduce((sum, partition) => sum + partition.actualRecords, 0) ?? result.keys!.actualRecords)
     } finally {
       await progress.stop()
     }

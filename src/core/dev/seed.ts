@@ -24,7 +24,8 @@ export interface SeedOptions {
   seed: number
   partitions: number
   now?: number
-  onProgress?: (written: number) => void
+  /** Events written so far, duplicates not counted (they come on top of --events). */
+  onProgress?: (events: number) => void
 }
 
 export interface SeedResult {
@@ -172,7 +173,7 @@ export async function seed(settings: Settings, options: SeedOptions): Promise<Se
       const slot = pending.findIndex((queued) => queued.at > at)
       pending.splice(slot === -1 ? pending.length : slot, 0, {at, value, key: webhookId})
     }
-    if (options.onProgress && index % 5000 === 0) options.onProgress(writer.stats.written)
+    if (options.onProgress && index % 5000 === 0) options.onProgress(index)
   }
   await flushDuplicatesUntil(Number.POSITIVE_INFINITY)
   const stats = await writer.close()

@@ -36,17 +36,26 @@ export interface ProduceOptions {
   onProgress?: (progress: ProduceProgress) => void
 }
 
+/**
+ * A file is read twice: `checking` (events: lines checked, bytes: of the file read so far), then
+ * `writing` (events written, bytes of their values, total: the events the check found). From
+ * stdin there is only the writing pass, with no total.
+ */
 export interface ProduceProgress {
+  phase: 'checking' | 'writing'
   events: number
   bytes: number
-  elapsedMs: number
+  total: number | null
 }
 
 export interface ProduceResult {
   topic: string
   events: number
   bytes: number
+  /** The whole run: checking, writing and waiting for the last acknowledgement. */
   seconds: number
+  /** The writing pass alone, which eventsPerSecond is measured over. */
+  writeSeconds: number
   eventsPerSecond: number
   partitioner: Partitioner
   skippedLines: number
@@ -111,6 +120,7 @@ class CheckedEvents {
 class BadLine extends Error {}
 
 export async function produce(settings: Settings, options: ProduceOptions): Promise<ProduceResult> {
+  const runStarted = Date.now()
   const headers = options.headers.length ? parseHeaders(options.headers) : undefined
   const readEvent = eventReader(options)
   await withAdmin(settings, (admin) => topicMetadata(settings, admin, options.topic))
@@ -118,7 +128,17 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
   // The checking pass keeps what it read for the first CHECKED_EVENTS_KEPT events, so the writing
   // pass reads each of those lines' fields once.
   const checked = new CheckedEvents()
+  let checkedEvents = 0
   if (options.recheck) {
+    let bytesRead = 0
+    let lastProgress = 0
+    const onChunk = (bytes: number) => {
+      bytesRead += bytes
+      if (options.onProgress && Date.now() - lastProgress > 200) {
+        lastProgress = Date.now()
+        options.onProgress({phase: 'checking', events: checkedEvents, bytes: bytesRead, total: null})
+      }
+    }
     await eachLine(options.recheck(), options.skipLines, (value, lineNumber) => {
       let event: Event
       try {
@@ -127,12 +147,16 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
         if (!(error instanceof BadLine)) throw error
         throw new UserError('INVALID_INPUT', `line ${lineNumber} of ${options.source} ${error.message}; nothing was written`, 'fix that line and run again')
       }
+      checkedEvents++
       if (checked.length < CHECKED_EVENTS_KEPT) checked.push(event)
-    })
+    }, onChunk)
+    options.onProgress?.({phase: 'checking', events: checkedEvents, bytes: bytesRead, total: null})
   }
+  const total = options.recheck ? checkedEvents : null
   let nextChecked = 0
 
   const writer = await RecordWriter.open(settings, options.topic, {partitioner: options.partitioner})
+  options.onProgress?.({phase: 'writing', events: 0, bytes: 0, total})
   const started = Date.now()
   let firstTimestamp: number | null = null
   let lastTimestamp: number | null = null
@@ -160,7 +184,7 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
     }
     if (options.onProgress && lineNumber % 4096 === 0 && Date.now() - lastProgress > 200) {
       lastProgress = Date.now()
-      options.onProgress({events: writer.stats.written, bytes: writer.stats.bytes, elapsedMs: lastProgress - started})
+      options.onProgress({phase: 'writing', events: writer.stats.written, bytes: writer.stats.bytes, total})
     }
     return writer.write(event.key, value, event.timestamp, headers, {lineNumber})
   }
@@ -177,13 +201,15 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
 
   const stats = await writer.close()
   if (badLine) throw badLine
-  const seconds = (Date.now() - started) / 1000
+  const writeSeconds = (Date.now() - started) / 1000
+  options.onProgress?.({phase: 'writing', events: stats.acknowledged, bytes: stats.bytes, total})
   return {
     topic: options.topic,
     events: stats.acknowledged,
     bytes: stats.bytes,
-    seconds,
-    eventsPerSecond: Math.round(stats.acknowledged / Math.max(seconds, 0.001)),
+    seconds: (Date.now() - runStarted) / 1000,
+    writeSeconds,
+    eventsPerSecond: Math.round(stats.acknowledged / Math.max(writeSeconds, 0.001)),
     partitioner: options.partitioner,
     skippedLines: Math.min(options.skipLines, lines),
     firstTimestamp,
@@ -239,9 +265,9 @@ function eventReader(options: ProduceOptions): (value: Buffer) => Event {
 /**
  * Calls `handle` with each non-blank line after the first `skipLines` (trimmed of blanks and a
  * CRLF's carriage return) and its 1-based number; waits only when `handle` returns a promise.
- * Returns the number of lines seen.
+ * Returns the number of lines seen; `onChunk` hears how many bytes each read brought.
  */
-async function eachLine(input: Readable, skipLines: number, handle: (line: Buffer, lineNumber: number) => Promise<void> | void): Promise<number> {
+async function eachLine(input: Readable, skipLines: number, handle: (line: Buffer, lineNumber: number) => Promise<void> | void, onChunk?: (bytes: number) => void): Promise<number> {
   let lineNumber = 0
   const take = (line: Buffer) => {
     lineNumber++
@@ -252,6 +278,7 @@ async function eachLine(input: Readable, skipLines: number, handle: (line: Buffe
   }
   let pending: Buffer = Buffer.alloc(0)
   for await (const chunk of input as AsyncIterable<Buffer>) {
+    onChunk?.(chunk.length)
     let start = 0
     if (pending.length) {
       // Only the line that spans two chunks is copied, not the whole chunk.

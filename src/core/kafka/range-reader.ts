@@ -51,6 +51,13 @@ export interface RangeReaderOptions {
    * connecting one; the reader disconnects it when done, like its own.
    */
   consumer?: Consumer | Promise<Consumer>
+  /**
+   * Keep reading at the end of the log (`log read --follow`): end of partition does not finish a
+   * range; only its `end` (which may be Infinity), `until` or the signal do.
+   */
+  follow?: boolean
+  /** A record with a CreateTime at or after this ends its partition there (not read). */
+  until?: number
 }
 
 export type {Message, PackedMessageBatch}
@@ -163,7 +170,8 @@ function keptMessages(read: ReadBatch): Message[] {
 }
 
 async function* readBatches(settings: Settings, topic: string, ranges: PartitionRange[], options: Omit<RangeReaderOptions, 'onScanned'> & {recycle?: boolean}): AsyncGenerator<ReadBatch> {
-  const open = new Map(ranges.filter((range) => range.end > range.start).map((range) => [range.partition, range]))
+  // Copies: `until` moves a range's end to where it is reached.
+  const open = new Map(ranges.filter((range) => range.end > range.start).map((range) => [range.partition, {...range}]))
   if (open.size === 0) {
     if (options.consumer) await disconnect(await options.consumer)
     return
@@ -175,7 +183,7 @@ async function* readBatches(settings: Settings, topic: string, ranges: Partition
   ;(consumer as unknown as {setDefaultIsTimeoutOnlyForFirstMessage(value: boolean): void}).setDefaultIsTimeoutOnlyForFirstMessage(true)
   consumer.setDefaultConsumeTimeout(200)
   const finished = new Set<number>()
-  consumer.on('partition.eof', (eof: {partition: number}) => finished.add(eof.partition))
+  if (!options.follow) consumer.on('partition.eof', (eof: {partition: number}) => finished.add(eof.partition))
   const batchSize = options.batchSize ?? 2_000
   // With recycle, the previous batch is done with once the caller asks for the next: the batch
   // after the one being handed over is written into its buffers.
@@ -198,6 +206,7 @@ async function* readBatches(settings: Settings, topic: string, ranges: Partition
         done = yielded
         yielded = batch
       }
+      if (options.until !== undefined) endAtTime(batch, open, options.until, finished)
       const progress: PackedProgress[] = []
       for (const scanned of batch.scanned) {
         const range = open.get(scanned.partition)
@@ -228,6 +237,18 @@ function keptIndexes(batch: PackedMessageBatch, open: Map<number, PartitionRange
     if (range && batch.offset(index) < range.end) kept[count++] = index
   }
   return count === kept.length ? kept : kept.subarray(0, count)
+}
+
+/** Ends each partition at its first record in the batch with a CreateTime at or after `until`. */
+function endAtTime(batch: PackedMessageBatch, open: Map<number, PartitionRange>, until: number, finished: Set<number>): void {
+  for (let index = 0; index < batch.length; index++) {
+    const range = open.get(batch.partition(index))
+    const offset = batch.offset(index)
+    if (range && offset < range.end && batch.timestamp(index) >= until) {
+      range.end = Math.max(range.start, offset)
+      finished.add(range.partition)
+    }
+  }
 }
 
 function closeFinished(consumer: Consumer, topic: string, open: Map<number, PartitionRange>, finished: Set<number>): void {

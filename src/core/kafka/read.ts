@@ -13,6 +13,11 @@ import {topicMetadata, withAdmin} from './topics.js'
  *   end    --to-offset O (exclusive), --until T (exclusive), capped at the high watermark seen at
  *          start, so a read always ends even while producers keep writing
  * With --key only the key's partition is read and only that key's records are kept.
+ *
+ * --follow (`follow`) lifts the high watermark cap: the read waits at the end for new records
+ * until it is stopped (its signal), or until --to-offset, --until or --max is reached. An --until
+ * the log already holds a record at or after ends each partition there as without --follow; a
+ * later one ends a partition at the first record read at or after it (with --key: of that key).
  */
 export interface ReadPlanOptions {
   topic: string
@@ -23,12 +28,18 @@ export interface ReadPlanOptions {
   since?: number
   toOffset?: number
   until?: number
+  follow?: boolean
 }
 
 export interface ReadPlan {
   topic: string
   key?: string
+  /** end: Infinity for a partition read until stopped (--follow) */
   ranges: PartitionRange[]
+  /** --follow: the read continues past the high watermark seen at start */
+  follow?: boolean
+  /** --follow with an --until not yet reached in some partition: a record at or after it ends its partition */
+  until?: number
 }
 
 export interface ReadRecord {
@@ -66,12 +77,20 @@ export async function planRead(settings: Settings, options: ReadPlanOptions): Pr
       let start = mark.low
       if (options.fromOffset !== undefined) start = options.fromOffset < 0 ? Math.max(mark.low, mark.high + options.fromOffset) : Math.max(mark.low, options.fromOffset)
       if (sinceOffsets) start = sinceOffsets[index]!.offset
-      let end = mark.high
+      let end = options.follow ? Number.POSITIVE_INFINITY : mark.high
       if (options.toOffset !== undefined) end = Math.min(end, options.toOffset)
-      if (untilOffsets) end = Math.min(end, untilOffsets[index]!.offset)
+      // Not found (timestamp null): nothing at or after --until has been written yet.
+      if (untilOffsets && (!options.follow || untilOffsets[index]!.timestamp !== null)) end = Math.min(end, untilOffsets[index]!.offset)
       return {partition: mark.partition, start, end: Math.max(start, end)}
     })
-    return {topic: options.topic, ...(options.key === undefined ? {} : {key: options.key}), ranges}
+    const untilLater = options.follow && untilOffsets?.some((found) => found.timestamp === null)
+    return {
+      topic: options.topic,
+      ...(options.key === undefined ? {} : {key: options.key}),
+      ranges,
+      ...(options.follow ? {follow: true} : {}),
+      ...(untilLater ? {until: options.until} : {}),
+    }
   })
 }
 
@@ -92,7 +111,7 @@ export async function* readRecords(settings: Settings, plan: ReadPlan, options: 
   const stop = () => abort.abort()
   options.signal?.addEventListener('abort', stop)
   try {
-    for await (const records of readPackedRanges(settings, plan.topic, plan.ranges, {signal: abort.signal, key, consumer: options.consumer, headers: options.headers})) {
+    for await (const records of readPackedRanges(settings, plan.topic, plan.ranges, {signal: abort.signal, key, consumer: options.consumer, headers: options.headers, follow: plan.follow, until: plan.until})) {
       const indexes = records.indexes.length > remaining ? records.indexes.subarray(0, remaining) : records.indexes
       remaining -= indexes.length
       yield {batch: records.batch, indexes}

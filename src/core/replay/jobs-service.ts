@@ -132,14 +132,22 @@ export interface JobStatus extends ReplayJob {
   terminal: boolean
 }
 
-export async function jobStatus(pool: Pool, id: number, previous?: {job: JobStatus; at: number}): Promise<JobStatus> {
-  const [job, now] = await Promise.all([getJob(pool, id), dbNow(pool)])
-  const terminal = TERMINAL_STATES.includes(job.state)
-  // Over every partition the job reads (several topics, or a partition count that changed).
+/**
+ * The offsets a job reads and how many of them lie below its checkpoint, over every partition it
+ * reads (several topics, or a partition count that changed); null before its range is known.
+ */
+export function offsetProgress(job: ReplayJob): {range: number | null; done: number | null} {
   const range = job.sources ? job.sources.reduce((sum, source) => sum + source.endOffset - source.startOffset, 0)
     : job.startOffset !== null && job.endOffset !== null ? job.endOffset - job.startOffset : null
   const done = job.sources ? job.sources.reduce((sum, source) => sum + source.checkpointOffset - source.startOffset, 0)
     : job.checkpointOffset !== null && job.startOffset !== null ? job.checkpointOffset - job.startOffset : null
+  return {range, done}
+}
+
+export async function jobStatus(pool: Pool, id: number, previous?: {job: JobStatus; at: number}): Promise<JobStatus> {
+  const [job, now] = await Promise.all([getJob(pool, id), dbNow(pool)])
+  const terminal = TERMINAL_STATES.includes(job.state)
+  const {range, done} = offsetProgress(job)
   const progressPercent = range === null || done === null ? null : range === 0 ? 100 : Math.min(100, (done / range) * 100)
 
   // Rates cover delivery only: the recent interval under --watch, else the latest run from its

@@ -22,7 +22,8 @@ import {checkBackupFiles, loadCompleteBackup} from './restore.js'
 export interface VerifyOptions {
   dir: string
   topic?: string
-  onProgress?: (progress: {records: number; total: number}) => void
+  /** `checking` the backup's files first, then (with a topic) `reading` the topic. */
+  onProgress?: (progress: {phase: 'checking' | 'reading'; records: number; total: number}) => void
 }
 
 export interface VerifyPartition {
@@ -48,7 +49,7 @@ export interface VerifyResult {
 
 export async function verifyBackup(settings: Settings, options: VerifyOptions): Promise<VerifyResult> {
   const {root, manifest} = await loadCompleteBackup(options.dir)
-  await checkBackupFiles(root, manifest)
+  await checkBackupFiles(root, manifest, (records) => options.onProgress?.({phase: 'checking', records, total: manifest.records}))
   const base = {dir: options.dir, sourceTopic: manifest.source.topic, records: manifest.records, files: manifest.partitions.length}
   if (options.topic === undefined) return {...base, topic: null, mode: 'files', match: true}
 
@@ -60,7 +61,7 @@ export async function verifyBackup(settings: Settings, options: VerifyOptions): 
   })
   const total = ranges.reduce((sum, range) => sum + range.end - range.start, 0)
   let read = 0
-  const progress = () => options.onProgress?.({records: read, total})
+  const progress = () => options.onProgress?.({phase: 'reading', records: read, total})
 
   if (ranges.length === manifest.source.partitions) {
     const hashes = ranges.map(() => createHash('sha256'))

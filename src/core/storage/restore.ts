@@ -33,7 +33,8 @@ export interface RestoreOptions {
   /** key=value configs over the backup's when the target is created. */
   configs: string[]
   force: boolean
-  onProgress?: (progress: {records: number; total: number}) => void
+  /** `checking` the backup's files first, then `writing` the records. */
+  onProgress?: (progress: {phase: 'checking' | 'writing'; records: number; total: number}) => void
 }
 
 export interface RestoreResult {
@@ -64,8 +65,14 @@ export async function loadCompleteBackup(dir: string): Promise<{root: string; ma
 }
 
 /** Every partition file against the manifest, decoded in full, before anything reads records from them. */
-export async function checkBackupFiles(dir: string, manifest: BackupManifest): Promise<void> {
-  for (const entry of manifest.partitions) await checkPartitionFile(dir, entry)
+/** `onChecked`: records in the files checked so far, after each file (of manifest.records). */
+export async function checkBackupFiles(dir: string, manifest: BackupManifest, onChecked?: (records: number) => void): Promise<void> {
+  let records = 0
+  for (const entry of manifest.partitions) {
+    await checkPartitionFile(dir, entry)
+    records += entry.records
+    onChecked?.(records)
+  }
 }
 
 export async function restoreTopic(settings: Settings, options: RestoreOptions): Promise<RestoreResult> {
@@ -82,7 +89,7 @@ export async function restoreTopic(settings: Settings, options: RestoreOptions):
   const notes: string[] = []
   const createConfigs = targetConfigs(manifest, options.configs, notes)
   // Before the target is created: a backup that fails any check leaves no topic behind.
-  await checkBackupFiles(root, manifest)
+  await checkBackupFiles(root, manifest, (records) => options.onProgress?.({phase: 'checking', records, total: manifest.records}))
 
   const target = await prepareTarget(settings, options, manifest, createConfigs)
   const writer = await RecordWriter.open(settings, options.topic)
@@ -103,7 +110,7 @@ export async function restoreTopic(settings: Settings, options: RestoreOptions):
         records += batch.length
         if (options.onProgress && Date.now() - lastProgress > 200) {
           lastProgress = Date.now()
-          options.onProgress({records, total})
+          options.onProgress({phase: 'writing', records, total})
         }
       }
     }
@@ -112,7 +119,7 @@ export async function restoreTopic(settings: Settings, options: RestoreOptions):
     throw error
   }
   await writer.close()
-  options.onProgress?.({records, total})
+  options.onProgress?.({phase: 'writing', records, total})
   if (manifest.source.timestampType === 'LogAppendTime') notes.push('the source topic used LogAppendTime; the restored records carry those times as CreateTime')
   const seconds = (Date.now() - started) / 1000
   return {
