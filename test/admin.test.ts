@@ -84,7 +84,7 @@ describe('topic alter', () => {
     assert.equal(nothing.code, 2)
     const missing = await runCli(['topic', 'alter', uniqueName('adm_none'), '--partitions', '3'])
     assert.equal(missing.code, 3)
-    const unknown = await runCli(['topic', 'alter', grown, '--config', 'no.such.config=1', '--json'])
+    const unknown = await runCli(['topic', 'alter', grown, '--config', 'no.such.config=1', '--json'], {timeoutMs: 180_000})
     assert.equal(unknown.code, 2)
     assert.equal(unknown.json.error.code, 'INVALID_CONFIG')
     assert.match(unknown.json.error.message, /no\.such\.config/)

@@ -110,7 +110,7 @@ describe('cluster status', () => {
     assert.equal((await cli(['cluster', 'elect-leaders', '--partition', '0'])).code, 2)
     assert.equal((await cli(['cluster', 'elect-leaders', '--topic', 'nothing_here'])).code, 3)
 
-    const elected = await cli(['cluster', 'elect-leaders', '--json'], 180_000)
+    const elected = await cli(['cluster', 'elect-leaders', '--json'], 240_000)
     assert.equal(elected.code, 0, elected.stdout + elected.stderr)
     const after = await apacheLeaders()
     assert.ok(after.every((row) => row.leader === row.replicas[0]), JSON.stringify(after))

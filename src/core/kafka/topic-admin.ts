@@ -101,7 +101,7 @@ export async function alterTopicConfigs(settings: Settings, topic: string, optio
       '--bootstrap-server', settings.brokers, '--entity-type', 'topics', '--entity-name', topic, '--alter',
       ...(additions ? ['--add-config', additions] : []),
       ...(remove.length ? ['--delete-config', remove.join(',')] : []),
-    ], settings.timeoutMs + 20_000)
+    ])
   } catch (error) {
     // The broker validates names and values: that is the operator's input, not an outage.
     const stderr = String(((error as UserError).cause as {stderr?: string} | undefined)?.stderr ?? '')
