@@ -88,7 +88,7 @@ describe('topic alter', () => {
     assert.equal(unknown.code, 2)
     assert.equal(unknown.json.error.code, 'INVALID_CONFIG')
     assert.match(unknown.json.error.message, /no\.such\.config/)
-    assert.deepEqual(await apacheDescribe(grown), {partitions: 2, configs: {'cleanup.policy': 'delete', 'compression.type': 'snappy', 'retention.ms': '432000000'}})
+    assert.deepEqual(await apacheDescribe(grown), {partitions: 2, configs: {'cleanup.policy': 'delete', 'compression.type': 'snappy', 'min.insync.replicas': '1', 'retention.ms': '432000000'}})
   })
 
   it('adds partitions, warns that keys move, and records the old and new counts for replays', async () => {
@@ -118,7 +118,7 @@ describe('topic alter', () => {
       {key: 'cleanup.policy', old: 'delete', new: 'compact,delete'},
       {key: 'compression.type', old: 'snappy', new: null},
     ])
-    assert.deepEqual((await apacheDescribe(grown)).configs, {'cleanup.policy': 'compact,delete', 'retention.ms': '86400000'})
+    assert.deepEqual((await apacheDescribe(grown)).configs, {'cleanup.policy': 'compact,delete', 'min.insync.replicas': '1', 'retention.ms': '86400000'})
   })
 })
 
