@@ -113,10 +113,12 @@ interface Spec {
 /** The least each command needs to get as far as talking to Kafka; `{phase}` is replaced per run. */
 const ARGS: Record<string, Spec[]> = {
   'api:serve': [{args: ['--port', '0'], server: true}],
+  'cluster:elect-leaders': [{args: []}, {args: ['--topic', topic, '--partition', '0']}],
   'cluster:status': [{args: []}],
   'db:migrate': [{args: []}],
   'db:status': [{args: []}],
   'dev:seed': [{args: ['--topic', `${topic}_seed`, '--events', '20', '--webhooks', '2', '--days', '1', '--partitions', '2']}],
+  'group:delete': [{args: [`${group}_gone`]}],
   'group:lag': [{args: [group]}, {args: [group, '--watch', '--interval', '1'], server: true}],
   'group:list': [{args: []}],
   'group:reset-offsets': [{args: [group, '--topic', topic, '--to-earliest', '--dry-run']}, {args: [group, '--topic', topic, '--to-time', '1d']}],
@@ -132,8 +134,10 @@ const ARGS: Record<string, Spec[]> = {
   'replay:status': [{args: ['1']}, {args: ['1', '--watch'], server: true}],
   'replay:submit': [{args: ['--webhook-id', 'w1', '--from', '2h', '--to', '1h', '--topic', topic]}],
   'replay:worker': [{args: ['--once']}, {args: [], server: true}],
+  'topic:alter': [{args: [`${topic}_{phase}`, '--partitions', '2']}, {args: [topic, '--config', 'retention.ms=3600000']}],
   'topic:backup': [{args: [topic, '--to', join(work, 'backup-{phase}')]}],
   'topic:create': [{args: [`${topic}_{phase}`, '--partitions', '1']}],
+  'topic:delete': [{args: [`${topic}_{phase}`, '--yes']}],
   'topic:describe': [{args: [topic]}],
   'topic:list': [{args: []}],
   'topic:rates': [{args: [topic, '--interval', '1s']}, {args: [topic, '--interval', '1s', '--group', group]}, {args: [topic, '--interval', '1s', '--watch'], server: true}],

@@ -49,6 +49,7 @@ export default class ClusterStatusCommand extends ConnectedCommand<typeof Cluste
       ])))
     }
     if (status.minIsrUnavailable) this.print(paint.dim(`min.insync.replicas unavailable: ${status.minIsrUnavailable}`))
+    if (status.advice) this.print(paint.yellow(status.advice))
     if (!status.healthy) {
       if (this.jsonEnabled()) this.logJson(status)
       this.exit(ExitCode.UNHEALTHY)

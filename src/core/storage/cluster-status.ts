@@ -49,6 +49,10 @@ export interface ClusterStatus {
   underReplicated: PartitionProblem[]
   /** Set when under-replicated partitions exist but min.insync.replicas could not be read. */
   minIsrUnavailable?: string
+  /** Partitions led by another replica than their first (preferred) one: leaders pile up on some brokers. */
+  notPreferredLeaders: number
+  /** What to run about it, when notPreferredLeaders > 0. */
+  advice?: string
 }
 
 interface MetadataBroker {
@@ -90,6 +94,7 @@ export async function clusterStatus(settings: Settings, options: {controller: bo
 
   const problems: PartitionProblem[] = []
   let partitionCount = 0
+  let notPreferredLeaders = 0
   for (const topic of topics) {
     for (const partition of topic.partitions) {
       partitionCount++
@@ -99,6 +104,7 @@ export async function clusterStatus(settings: Settings, options: {controller: bo
         if (replica.rack) status.rack = replica.rack
       }
       if (partition.leader) broker(partition.leader.id).leaders++
+      if (partition.leader && partition.leader.id >= 0 && partition.leader.id !== partition.replicas[0]?.id) notPreferredLeaders++
       const offline = !partition.leader || partition.leader.id < 0
       if (offline || partition.isr.length < partition.replicas.length) {
         problems.push({
@@ -145,6 +151,8 @@ export async function clusterStatus(settings: Settings, options: {controller: bo
     underMinIsr: pick('under-min-isr'),
     underReplicated: pick('under-replicated'),
     ...(minIsrUnavailable === undefined ? {} : {minIsrUnavailable}),
+    notPreferredLeaders,
+    ...(notPreferredLeaders > 0 ? {advice: `${notPreferredLeaders} partition(s) are not led by their preferred replica: run \`replayctl cluster elect-leaders\` once every broker is up`} : {}),
   }
 }
 

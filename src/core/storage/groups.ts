@@ -1,4 +1,4 @@
-import {callGroupReadOnly, connectConsumer, disconnect, kafkaError, type AdminClient} from '../kafka/client.js'
+import {call, callGroupReadOnly, connectConsumer, disconnect, kafkaError, type AdminClient} from '../kafka/client.js'
 import {offsetsForTime, watermarks} from '../kafka/offsets.js'
 import {readRanges} from '../kafka/range-reader.js'
 import {topicMetadata, withAdmin} from '../kafka/topics.js'
@@ -271,4 +271,37 @@ async function commitOffsets(settings: Settings, group: string, plan: OffsetRese
   } finally {
     await disconnect(consumer)
   }
+}
+
+export interface DeleteGroupResult {
+  group: string
+  deleted: boolean
+}
+
+/**
+ * Deletes an empty group with its committed offsets (Apache's ConsumerGroupCommand --delete).
+ * Refused while it has members: Kafka would refuse too (NON_EMPTY_GROUP), and the members would
+ * commit the group back into existence.
+ */
+export async function deleteGroup(settings: Settings, group: string): Promise<DeleteGroupResult> {
+  return withAdmin(settings, async (admin) => {
+    const description = await describeGroup(settings, admin, group)
+    if (description.members.length > 0) {
+      throw new UserError(
+        'GROUP_ACTIVE',
+        `consumer group '${group}' has ${description.members.length} active member(s) (${STATE_NAMES[description.state]}); Kafka deletes only empty groups`,
+        'stop its consumers first (`replayctl group lag` lists them), then delete',
+      )
+    }
+    const [result] = await call<{groupId: string; error?: {code?: number; message?: string}; errorCode?: number}[]>(settings, undefined, (cb) =>
+      admin.deleteGroups([group], {timeout: settings.timeoutMs}, cb as never),
+    )
+    const code = result?.error?.code ?? result?.errorCode ?? 0
+    // GROUP_ID_NOT_FOUND: no members and no offsets, or an unknown name.
+    if (code === 69) throw groupNotFound(group)
+    // NON_EMPTY_GROUP: a member joined since the check.
+    if (code === 68) throw new UserError('GROUP_ACTIVE', `consumer group '${group}' gained members while deleting; nothing was deleted`, 'stop its consumers first, then delete')
+    if (code !== 0) throw kafkaError(settings, result!.error ?? {code, message: `error code ${code}`})
+    return {group, deleted: true}
+  })
 }
