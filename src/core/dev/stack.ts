@@ -5,8 +5,9 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {UserError} from '../shared/errors.js'
+import {DEFAULT_MYSQL_URL} from '../shared/settings.js'
 import {ensureKafkaDist, KAFKA_VERSION, runKafkaTool, type KafkaDist} from '../kafka/apache-dist.js'
-import {ensureMariadb, mariadbStatus, stopMariadb, type MariadbState, type MariadbStatus} from './mariadb.js'
+import {DEV_MYSQL, ensureMariadb, mariadbStatus, stopMariadb, type MariadbState, type MariadbStatus} from './mariadb.js'
 import {isAlive, stopProcess} from './processes.js'
 
 /**
@@ -158,7 +159,23 @@ export async function up(options: {brokers: number; basePort?: number; onProgres
     ...status,
     alreadyRunning: started.length === 0 && !mariadb.startedByUs,
     started,
-    settings: {REPLAYCTL_BROKERS: brokerList(state), REPLAYCTL_MYSQL_URL: 'mysql://root@127.0.0.1:3306/replayctl'},
+    settings: {REPLAYCTL_BROKERS: brokerList(state), REPLAYCTL_MYSQL_URL: devMysqlUrl()},
+  }
+}
+
+/**
+ * The MySQL URL to use the stack with: the one already set (REPLAYCTL_MYSQL_URL) when it points at
+ * the stack's MariaDB, so the hint keeps its database and user, else the default.
+ */
+export function devMysqlUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const current = env.REPLAYCTL_MYSQL_URL
+  if (!current) return DEFAULT_MYSQL_URL
+  try {
+    const url = new URL(current)
+    const local = ['127.0.0.1', 'localhost'].includes(url.hostname) && (url.port || '3306') === String(DEV_MYSQL.port)
+    return url.protocol === 'mysql:' && local ? current : DEFAULT_MYSQL_URL
+  } catch {
+    return DEFAULT_MYSQL_URL
   }
 }
 
