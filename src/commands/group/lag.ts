@@ -59,7 +59,7 @@ function render(lag: GroupLag): string {
     ['state', lag.state],
     ['coordinator', lag.coordinator],
     ['members', lag.members.length],
-    ['total lag', `${formatCount(lag.totalLag)} messages${lag.maxLagMs === null ? '' : `, up to ${formatAge(lag.maxLagMs)} behind`}`],
+    ['total lag', `${lag.totalLag === null ? '-' : `${formatCount(lag.totalLag)} messages`}${lag.maxLagMs === null ? '' : `, up to ${formatAge(lag.maxLagMs)} behind`}`],
   ])
   const partitions = table(
     ['topic', 'partition', 'committed', 'log end', 'lag', 'lag time', 'member', 'host', 'client'],
