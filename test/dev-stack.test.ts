@@ -44,6 +44,7 @@ describe('dev up --brokers 3', () => {
     const victim = up.json.nodes[2]
     process.kill(victim.pid, 'SIGKILL')
     const status = await cli(['dev', 'status', '--json'])
+    assert.equal(status.code, 7, 'a stopped node makes the stack unhealthy')
     assert.equal(status.json.nodes[2].running, false)
     assert.equal(status.json.healthy, false)
 

@@ -48,7 +48,10 @@ async function startMariadb(): Promise<void> {
 }
 
 async function brokerStatus(): Promise<{healthy: boolean; nodes: {pid: number | null; running: boolean}[]}> {
-  return (await stack.ok(['dev', 'status'])) as never
+  // Exit 7 (unhealthy) still prints the report.
+  const result = await stack.cli(['dev', 'status', '--json'])
+  assert.ok(result.code === 0 || result.code === 7, `dev status exited ${result.code}: ${result.stderr}`)
+  return result.json as never
 }
 
 /** `replayctl dev up` until the broker answers again (it restarts a killed node). */

@@ -304,6 +304,7 @@ describe('replay end to end', () => {
       assert.deepEqual(first.logged('job ended', id).map((line) => line.outcome), ['FAILED'])
 
       const failed = await stack.job(id)
+      assert.equal(first.logged('job ended', id)[0]!.reason, failed.lastError, 'the log line says why the job failed')
       const firstUndelivered = s.offsetOf.get(s.expected[50]!)!
       assert.equal(failed.state, 'FAILED')
       assert.equal(failed.checkpointOffset, firstUndelivered, 'the checkpoint is the first undelivered event')

@@ -3,6 +3,7 @@ import {after, before, describe, test} from 'node:test'
 
 import {isOneLineError} from './helpers.js'
 import {Stack} from './replay-harness.js'
+import {startReceiver} from './webhook-receiver.js'
 
 /** `webhook add` applies delivery's target rule (url-guard): refused targets are never stored. */
 const stack = new Stack()
@@ -53,5 +54,43 @@ describe('webhook add: private targets', () => {
     assert.match(multicast.stderr, /a multicast address: register a webhook url on a public unicast address/)
     const pub = await stack.cli(['webhook', 'add', 'public', '--url', 'https://93.184.215.14/hook', '--json'], {env: {REPLAYCTL_ALLOW_PRIVATE_TARGETS: '0'}})
     assert.equal(pub.code, 0, pub.stderr)
+  })
+})
+
+describe('webhook add: the CRC check (one registration for the CLI and the API)', () => {
+  const SECRET = `crc-secret-${'x'.repeat(32)}`
+  const allow = {REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1'}
+  const stored = async (id: string) => ((await stack.pool.query('SELECT id FROM webhooks WHERE id = ?', [id]))[0] as unknown[]).length
+
+  test('a dead URL is refused with one line and nothing is stored', async () => {
+    const dead = await stack.cli(['webhook', 'add', 'crc-dead', '--url', 'http://127.0.0.1:9/hook', '--secret', SECRET], {env: allow})
+    assert.equal(dead.code, 5, dead.stderr)
+    assert.ok(isOneLineError(dead), dead.stderr)
+    assert.match(dead.stderr, /Could not reach the webhook URL during the CRC GET request/)
+    assert.equal(await stored('crc-dead'), 0)
+  })
+
+  test('--skip-crc-check stores it unchecked; webhook check then records the outcome', async () => {
+    const skipped = await stack.cli(['webhook', 'add', 'crc-later', '--url', 'http://127.0.0.1:9/hook', '--secret', SECRET, '--skip-crc-check', '--json'], {env: allow})
+    assert.equal(skipped.code, 0, skipped.stderr)
+    assert.equal(skipped.json.state, 'valid')
+    assert.equal(skipped.json.lastCheckAt, null)
+    const check = await stack.cli(['webhook', 'check', 'crc-later'], {env: allow})
+    assert.equal(check.code, 5)
+    const [rows] = await stack.pool.query('SELECT state FROM webhooks WHERE id = ?', ['crc-later'])
+    assert.equal((rows as {state: string}[])[0]!.state, 'invalid')
+  })
+
+  test('a live receiver answering the CRC passes and is stored valid and checked', async () => {
+    const hook = await startReceiver({secret: SECRET})
+    try {
+      const added = await stack.cli(['webhook', 'add', 'crc-live', '--url', hook.url, '--secret', SECRET, '--json'], {env: allow})
+      assert.equal(added.code, 0, added.stderr)
+      assert.equal(added.json.state, 'valid')
+      assert.equal(added.json.lastCheckOk, true)
+      assert.equal(hook.crcChecks, 1)
+    } finally {
+      await hook.close()
+    }
   })
 })

@@ -1,5 +1,6 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
+import {kafkaWait} from '../core/kafka/client.js'
 import {BugError, ExitCode, quoteInput, UserError} from '../core/shared/errors.js'
 import {resolveSettings, type Settings} from '../core/shared/settings.js'
 import {parseDuration} from '../core/shared/time.js'
@@ -164,6 +165,12 @@ export abstract class ConnectedCommand<T extends typeof Command> extends BaseCom
   static override baseFlags = connectionFlags
 
   private resolved?: Settings
+
+  override async init(): Promise<void> {
+    await super.init()
+    // A person at a terminal learns why nothing happens yet; scripts and pipes get no noise.
+    if (process.stderr.isTTY) kafkaWait.once('waiting', (brokers) => process.stderr.write(`connecting to Kafka at ${brokers} (Ctrl-C to stop)\n`))
+  }
 
   protected get settings(): Settings {
     const flags = this.flags as CommandFlags<T> & Interfaces.InferredFlags<typeof connectionFlags>

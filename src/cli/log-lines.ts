@@ -33,9 +33,9 @@ export function logWorker(worker: ReplayWorker, options: WorkerLogOptions): () =
     lastLogged.set(progress.jobId, Date.now())
     log('info', 'job progress', {job: progress.jobId, phase: progress.phase, checkpoint: progress.checkpointOffset, end: progress.endOffset, delivered: progress.delivered, duplicates: progress.duplicates, scanned: progress.scanned})
   })
-  worker.on('job-end', ({job, outcome, error}) => {
+  worker.on('job-end', ({job, outcome, error, reason}) => {
     lastLogged.delete(job.id)
-    log(outcome === 'ERROR' ? 'error' : 'info', 'job ended', {job: job.id, webhook: job.webhookId, outcome, ...(error ? {error: error.message} : {})})
+    log(outcome === 'ERROR' ? 'error' : 'info', 'job ended', {job: job.id, webhook: job.webhookId, outcome, ...(error ? {error: error.message} : {}), ...(reason ? {reason} : {})})
   })
   worker.on('delivery-retry', (retry) => log('warn', 'delivery retrying', {job: retry.jobId, offset: retry.offset, attempt: retry.attempt, retryInMs: retry.delayMs, reason: retry.reason}))
   worker.on('db-error', ({error, consecutive, retryInMs}) =>

@@ -17,7 +17,7 @@ export default class DevSeed extends ConnectedCommand<typeof DevSeed> {
     ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic to write', default: 'delivery_log'}),
     events: Flags.integer({char: 'n', description: 'events to write (duplicates come on top)', default: 100_000}),
-    webhooks: Flags.integer({description: 'distinct webhook ids', default: 5000}),
+    webhooks: Flags.integer({description: 'distinct webhook ids', default: 2000}),
     days: Flags.integer({description: 'spread CreateTimes over this many past days', default: 5}),
     'duplicate-rate': Flags.string({description: 'share of events written twice, 0..1', default: '0.02'}),
     skew: Flags.string({description: 'Zipf exponent of events per webhook (0 = even)', default: '1.1'}),

@@ -1,9 +1,11 @@
 import {BaseCommand, tableFlags} from '../../cli/base-command.js'
 import {details, paint, table} from '../../cli/output.js'
 import {stackStatus, type StackStatus} from '../../core/dev/stack.js'
+import {ExitCode} from '../../core/shared/errors.js'
 
 export default class DevStatus extends BaseCommand<typeof DevStatus> {
   static override summary = 'Show each part of the local stack with its address, pid and health'
+  static override description = `Exits ${ExitCode.OK} when every Kafka node runs and answers metadata and MariaDB answers, and ${ExitCode.UNHEALTHY} otherwise, also when no stack was started (the report is still printed, also under --json).`
   static override examples = ['<%= config.bin %> dev status', '<%= config.bin %> dev status --json']
   static override flags = {...tableFlags}
 
@@ -20,6 +22,10 @@ export default class DevStatus extends BaseCommand<typeof DevStatus> {
         ['brokers', status.brokers],
         ['state', status.stateDir],
       ]))
+    }
+    if (!status.healthy || !status.mysql.running) {
+      if (this.jsonEnabled()) this.logJson(status)
+      this.exit(ExitCode.UNHEALTHY)
     }
     return status
   }

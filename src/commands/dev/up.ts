@@ -18,7 +18,7 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
   static override flags = {
     ...tableFlags,
     brokers: Flags.integer({description: 'number of Kafka nodes (3 gives replication factor 3, min.insync.replicas 2)', default: 1}),
-    port: Flags.integer({description: 'client port of node 1; node N uses port + 2(N-1), its controller the port after', default: DEFAULT_BASE_PORT}),
+    port: Flags.integer({description: 'client port of node 1; node N uses port + 2(N-1), its controller the port after. All must lie below Linux\'s ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range), where outgoing connections could take them', default: DEFAULT_BASE_PORT}),
   }
 
   async run(): Promise<UpResult & {secretKey: {file: string; created: boolean} | null}> {

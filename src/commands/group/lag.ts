@@ -60,7 +60,7 @@ function render(lag: GroupLag): string {
     ['state', lag.state],
     ['coordinator', lag.coordinator],
     ['members', lag.members.length],
-    ['total lag', `${formatCount(lag.totalLag)} messages${lag.maxLagMs === null ? '' : `, up to ${formatDuration(lag.maxLagMs)} behind`}`],
+    ['total lag', `${lag.totalLag === null ? '-' : `${formatCount(lag.totalLag)} messages`}${lag.maxLagMs === null ? '' : `, up to ${formatDuration(lag.maxLagMs)} behind`}`],
   ])
   const partitions = table(
     [

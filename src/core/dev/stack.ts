@@ -1,13 +1,15 @@
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync} from 'node:fs'
+import {existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, closeSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {UserError} from '../shared/errors.js'
+import {DEFAULT_MYSQL_URL} from '../shared/settings.js'
 import {ensureKafkaDist, KAFKA_VERSION, runKafkaTool, type KafkaDist} from '../kafka/apache-dist.js'
-import {ensureMariadb, mariadbStatus, stopMariadb, type MariadbState, type MariadbStatus} from './mariadb.js'
+import {DEV_MYSQL, ensureMariadb, mariadbStatus, stopMariadb, type MariadbState, type MariadbStatus} from './mariadb.js'
 import {isAlive, stopProcess} from './processes.js'
+import {ephemeralRange, inRange, portHolder} from './ports.js'
 
 /**
  * The local stack: Apache Kafka in KRaft mode (each node a combined broker and controller) and the
@@ -123,6 +125,13 @@ export async function up(options: {brokers: number; basePort?: number; onProgres
     )
   }
   const basePort = existing?.basePort ?? options.basePort ?? DEFAULT_BASE_PORT
+  const nodes: NodeState[] = Array.from({length: options.brokers}, (_, index) => ({
+    id: index + 1,
+    port: basePort + 2 * index,
+    controllerPort: basePort + 2 * index + 1,
+    pid: null,
+  }))
+  if (!existing) refuseEphemeralPorts(nodes)
   const dist = await ensureKafkaDist(progress)
   const mariadb = await ensureMariadb(existing?.mariadb, progress)
 
@@ -130,12 +139,7 @@ export async function up(options: {brokers: number; basePort?: number; onProgres
     kafkaVersion: KAFKA_VERSION,
     clusterId: (await runKafkaTool(dist, 'kafka.tools.StorageTool', ['random-uuid'])).trim(),
     basePort,
-    nodes: Array.from({length: options.brokers}, (_, index) => ({
-      id: index + 1,
-      port: basePort + 2 * index,
-      controllerPort: basePort + 2 * index + 1,
-      pid: null,
-    })),
+    nodes,
   }
   state.mariadb = mariadb
   if (state.kafkaVersion !== KAFKA_VERSION) {
@@ -143,22 +147,41 @@ export async function up(options: {brokers: number; basePort?: number; onProgres
   }
 
   const started: number[] = []
+  // Where each started node's log begins this time: an earlier run's failure is not this one's.
+  const logStart = new Map<number, number>()
   for (const node of state.nodes) {
     if (node.pid !== null && isAlive(node.pid, nodeCommandLine(node.id))) continue
     await formatIfNeeded(dist, state, node)
     progress(`starting Kafka node ${node.id} on 127.0.0.1:${node.port}`)
+    logStart.set(node.id, logSize(node.id))
     node.pid = startNode(dist, node)
     started.push(node.id)
   }
   writeState(state)
 
-  await waitForCluster(state, started, progress)
+  await waitForCluster(state, started, logStart, progress)
   const status = await stackStatus()
   return {
     ...status,
     alreadyRunning: started.length === 0 && !mariadb.startedByUs,
     started,
-    settings: {REPLAYCTL_BROKERS: brokerList(state), REPLAYCTL_MYSQL_URL: 'mysql://root@127.0.0.1:3306/replayctl'},
+    settings: {REPLAYCTL_BROKERS: brokerList(state), REPLAYCTL_MYSQL_URL: devMysqlUrl()},
+  }
+}
+
+/**
+ * The MySQL URL to use the stack with: the one already set (REPLAYCTL_MYSQL_URL) when it points at
+ * the stack's MariaDB, so the hint keeps its database and user, else the default.
+ */
+export function devMysqlUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const current = env.REPLAYCTL_MYSQL_URL
+  if (!current) return DEFAULT_MYSQL_URL
+  try {
+    const url = new URL(current)
+    const local = ['127.0.0.1', 'localhost'].includes(url.hostname) && (url.port || '3306') === String(DEV_MYSQL.port)
+    return url.protocol === 'mysql:' && local ? current : DEFAULT_MYSQL_URL
+  } catch {
+    return DEFAULT_MYSQL_URL
   }
 }
 
@@ -183,13 +206,62 @@ function startNode(dist: KafkaDist, node: NodeState): number {
   return child.pid!
 }
 
-async function waitForCluster(state: StackState, started: number[], progress: (line: string) => void): Promise<void> {
+/**
+ * A port of the stack inside Linux's ephemeral range can be taken by any outgoing connection (a
+ * client retrying a stopped broker's port even connects to itself and holds it), so a new stack
+ * does not use one.
+ */
+function refuseEphemeralPorts(nodes: NodeState[]): void {
+  const range = ephemeralRange()
+  const taken = nodes.flatMap((node) => [node.port, node.controllerPort]).filter((port) => inRange(port, range))
+  if (taken.length === 0) return
+  throw new UserError(
+    'INVALID_ARGUMENT',
+    `port ${taken[0]} of the local stack is in Linux's ephemeral port range ${range!.low}-${range!.high}, where outgoing connections can take it`,
+    `choose a --port of at most ${range!.low - 1 - (nodes.at(-1)!.controllerPort - nodes[0]!.port)} (the stack uses ${nodes.length * 2} ports from it), e.g. --port ${DEFAULT_BASE_PORT}`,
+  )
+}
+
+function logSize(id: number): number {
+  try {
+    return statSync(nodeLog(id)).size
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * Why a node exited during start-up, from what its log gained since it was started: a port that
+ * is taken (named, with who holds it) before anything else, since Kafka logs other errors after it.
+ */
+export function startFailure(log: string): {message: string; port?: number} {
+  const bind = /failed to bind to [^\s]*?:(\d+): Address already in use/i.exec(log) ?? /(?:\D|^)(\d{2,5})\D[^\n]*Address already in use/.exec(log)
+  if (bind) {
+    const port = Number(bind[1])
+    const holder = portHolder(port)
+    return {message: `port ${port} is already in use${holder ? ` (${holder})` : ''}`, port}
+  }
+  const lines = log.trim().split('\n')
+  return {message: lines.findLast((line) => /ERROR|Exception/.test(line))?.slice(0, 300) ?? lines.at(-1)?.slice(0, 300) ?? 'no log output'}
+}
+
+function logSince(id: number, offset: number): string {
+  try {
+    return readFileSync(nodeLog(id)).subarray(offset).toString('utf8')
+  } catch {
+    return ''
+  }
+}
+
+async function waitForCluster(state: StackState, started: number[], logStart: Map<number, number>, progress: (line: string) => void): Promise<void> {
   const deadline = Date.now() + 90_000
   if (started.length) progress(`waiting for ${state.nodes.length} broker(s) to answer metadata`)
   while (Date.now() < deadline) {
     for (const node of state.nodes) {
       if (node.pid === null || !isAlive(node.pid, nodeCommandLine(node.id))) {
-        throw new UserError('STACK_FAILED', `Kafka node ${node.id} exited during start-up: ${lastLogLine(node.id)}`, `see ${nodeLog(node.id)} (\`replayctl dev logs --node ${node.id}\`)`)
+        const failure = startFailure(logSince(node.id, logStart.get(node.id) ?? 0))
+        const fix = failure.port === undefined ? `see ${nodeLog(node.id)} (\`replayctl dev logs --node ${node.id}\`)` : 'stop what holds it, or start the stack on other ports with `replayctl dev down --purge && replayctl dev up --port N`'
+        throw new UserError('STACK_FAILED', `Kafka node ${node.id} could not start: ${failure.message}`, fix)
       }
     }
     if ((await visibleBrokers(brokerList(state))) === state.nodes.length) return
@@ -208,15 +280,6 @@ async function visibleBrokers(brokers: string): Promise<number> {
   })
   await disconnect(producer)
   return count
-}
-
-function lastLogLine(id: number): string {
-  try {
-    const lines = readFileSync(nodeLog(id), 'utf8').trim().split('\n')
-    return lines.findLast((line) => /ERROR|Exception/.test(line))?.slice(0, 300) ?? lines.at(-1)?.slice(0, 300) ?? 'no log output'
-  } catch {
-    return 'no log output'
-  }
 }
 
 export async function stackStatus(): Promise<StackStatus> {

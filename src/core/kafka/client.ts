@@ -1,4 +1,6 @@
 import type * as Rdkafka from '@confluentinc/kafka-javascript'
+import {EventEmitter} from 'node:events'
+import {connect as tcpConnect, type Socket} from 'node:net'
 
 import {UserError} from '../shared/errors.js'
 import {LIBRDKAFKA_PARTITIONER, type Partitioner} from './partitioner.js'
@@ -75,10 +77,49 @@ function construct<T>(create: () => T): T {
   }
 }
 
+/**
+ * What waiting for Kafka looks like from outside: `waiting` once a connection or request has gone a
+ * second with nothing from any broker yet (the CLI tells a person at a terminal it is connecting);
+ * nothing once a broker has answered. `down` (internal) carries librdkafka's "all brokers down".
+ */
+export const kafkaWait = new EventEmitter<{waiting: [brokers: string]; down: [brokers: string, error: Error]}>()
+// Every pending request listens for `down`; a command may have hundreds in flight.
+kafkaWait.setMaxListeners(0)
+const WAITING_NOTICE_MS = 1000
+let answered = false
+
+/** Runs `work`, announcing `waiting` if no broker has answered this process within a second. */
+async function watched<T>(settings: Settings, work: Promise<T>): Promise<T> {
+  if (answered) return work
+  const timer = setTimeout(() => kafkaWait.emit('waiting', settings.brokers), WAITING_NOTICE_MS)
+  timer.unref()
+  try {
+    const result = await work
+    answered = true
+    return result
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * librdkafka reports that every broker connection failed (refused, reset, closed) as an error event
+ * with no code of its own (-1), named only by its message; it repeats while they stay down.
+ */
+function isAllBrokersDown(error: {code?: number; message?: string; stack?: string}): boolean {
+  return error.code === KafkaCode.ALL_BROKERS_DOWN || /all broker connections are down/i.test(`${error.message} ${error.stack}`)
+}
+
 export async function connectAdmin(settings: Settings): Promise<AdminClient> {
   const native = await loadNative()
-  const admin = construct(() => native.AdminClient.create(baseConfig(settings, 'replayctl-admin')))
-  return admin
+  await failIfEveryBrokerRefuses(settings)
+  return construct(() => native.AdminClient.create(baseConfig(settings, 'replayctl-admin'), {
+    // Requests of a client whose brokers all went down since it was created fail then, not at
+    // their timeout (a long-running server's requests among them).
+    'event.error': (error: Error & {code?: number}) => {
+      if (isAllBrokersDown(error)) kafkaWait.emit('down', settings.brokers, error)
+    },
+  }))
 }
 
 export interface ProducerOptions {
@@ -89,6 +130,7 @@ export interface ProducerOptions {
 
 export async function connectProducer(settings: Settings, options: ProducerOptions = {}): Promise<Producer> {
   const native = await loadNative()
+  await failIfEveryBrokerRefuses(settings)
   const producer = construct(() => new native.Producer({
     ...baseConfig(settings, 'replayctl-producer'),
     partitioner: LIBRDKAFKA_PARTITIONER[options.partitioner ?? 'murmur2'],
@@ -103,6 +145,7 @@ export async function connectProducer(settings: Settings, options: ProducerOptio
 
 export async function connectConsumer(settings: Settings, extra: Record<string, string | number | boolean> = {}): Promise<Consumer> {
   const native = await loadNative()
+  await failIfEveryBrokerRefuses(settings)
   const consumer = construct(() => new native.KafkaConsumer({
     ...baseConfig(settings, 'replayctl-reader'),
     // Partitions are assigned directly; the group id is required by librdkafka but never joins or commits.
@@ -119,12 +162,43 @@ export async function connectConsumer(settings: Settings, extra: Record<string, 
 }
 
 function connectClient(settings: Settings, client: Producer | Consumer): Promise<void> {
-  return new Promise((resolve, reject) => {
+  const connected = new Promise<void>((resolve, reject) => {
     client.connect({timeout: settings.timeoutMs}, (error) => {
       if (error) reject(unreachable(settings, error))
       else resolve()
     })
   })
+  return watched(settings, connected)
+}
+
+/** How long the refusal probe may take before the client is created anyway (a refusal is one round trip). */
+const REFUSAL_PROBE_MS = 500
+
+/**
+ * Fails at once when every bootstrap broker refuses a TCP connection (nothing listens on its port),
+ * instead of after the whole timeout. It runs before the client is created: once librdkafka has a
+ * request outstanding, even process exit waits for that request's timeout. Anything else (accepted,
+ * slow, a name that does not resolve, an address form not understood) is left to librdkafka.
+ */
+async function failIfEveryBrokerRefuses(settings: Settings): Promise<void> {
+  const addresses = settings.brokers.split(',').map((entry) => /^(?:\w+:\/\/)?\[?([^\]]+?)\]?:(\d+)$/.exec(entry.trim()))
+  if (addresses.some((match) => match === null)) return
+  const sockets: Socket[] = []
+  const refused = (match: RegExpExecArray) => new Promise<boolean>((resolve) => {
+    const socket = tcpConnect({host: match[1]!, port: Number(match[2])})
+    sockets.push(socket)
+    socket.once('connect', () => resolve(false))
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'))
+  })
+  let timer: NodeJS.Timeout | undefined
+  const slow = new Promise<boolean[]>((resolve) => (timer = setTimeout(() => resolve([false]), REFUSAL_PROBE_MS)))
+  try {
+    const outcomes = await Promise.race([Promise.all(addresses.map((match) => refused(match!))), slow])
+    if (outcomes.every(Boolean)) throw unreachable(settings, new Error('connection refused by every bootstrap broker'))
+  } finally {
+    clearTimeout(timer)
+    for (const socket of sockets) socket.destroy()
+  }
 }
 
 export function disconnect(client: Producer | Consumer): Promise<void> {
@@ -200,12 +274,21 @@ export function callGroupReadOnly<T>(settings: Settings, groupErrorOf: (result: 
   )
 }
 
-/** Promisifies a node-style librdkafka call and maps its error. */
+/**
+ * Promisifies a node-style librdkafka call and maps its error. It fails at once, not at its timeout,
+ * when the admin client reports every broker down (all refused the connection).
+ */
 export function call<T>(settings: Settings, topic: string | undefined, invoke: (cb: (error: unknown, result?: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => {
-    invoke((error, result) => {
+  let onDown: ((brokers: string, error: Error) => void) | undefined
+  const result = new Promise<T>((resolve, reject) => {
+    onDown = (brokers, error) => {
+      if (brokers === settings.brokers) reject(unreachable(settings, error))
+    }
+    kafkaWait.on('down', onDown)
+    invoke((error, value) => {
       if (error) reject(kafkaError(settings, error, topic))
-      else resolve(result as T)
+      else resolve(value as T)
     })
   })
+  return watched(settings, result).finally(() => kafkaWait.off('down', onDown!))
 }

@@ -13,6 +13,8 @@ export interface JobEnd {
   outcome: JobOutcome | 'ERROR'
   /** Set when the job ended by an error the worker did not expect (outcome ERROR). */
   error?: Error
+  /** Why a job ended FAILED (its last_error). */
+  reason?: string
 }
 
 /** One webhook request of a job that will be tried again. */

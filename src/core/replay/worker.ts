@@ -3,7 +3,7 @@ import {hostname} from 'node:os'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {openPool, type Pool} from '../db/database.js'
-import {claimJob, type ClaimedJob} from './jobs/index.js'
+import {claimJob, getJob, type ClaimedJob} from './jobs/index.js'
 import {sweepCompletions} from './completion-sweeper.js'
 import {runJob, type JobOutcome, type JobProgress, type RunJobOptions} from './run-job.js'
 import {scanNextChunk} from './scan-chunks.js'
@@ -197,9 +197,11 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
       force: this.force.signal,
       onProgress: (progress: JobProgress) => this.emit('job-progress', progress),
     }).then(
-      (outcome) => {
+      async (outcome) => {
         this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1
-        this.emit('job-end', {job, outcome})
+        // The reason a job failed is in its row (the runner wrote it there), not in the outcome.
+        const reason = outcome === 'FAILED' ? (await getJob(pool, job.id).catch(() => undefined))?.lastError ?? undefined : undefined
+        this.emit('job-end', {job, outcome, ...(reason ? {reason} : {})})
       },
       (error: unknown) => {
         // The job stays claimed with its last checkpoint and is taken over once it goes stale.

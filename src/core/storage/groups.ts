@@ -49,7 +49,8 @@ export interface GroupLag {
   coordinator: number | null
   members: GroupMember[]
   partitions: PartitionLag[]
-  totalLag: number
+  /** null when a partition's lag is unknown (no committed offset) */
+  totalLag: number | null
   /** Largest lagMs over the partitions, null when none is known. */
   maxLagMs: number | null
   at: number
@@ -152,7 +153,9 @@ export async function groupLag(settings: Settings, group: string, options: {topi
     coordinator: description.coordinator?.id ?? null,
     members,
     partitions,
-    totalLag: partitions.reduce((sum, partition) => sum + (partition.lag ?? 0), 0),
+    // A partition without a committed offset has no lag (Apache's tool shows "-"), so neither has
+    // the total: summing the others would understate it.
+    totalLag: partitions.some((partition) => partition.lag === null) ? null : partitions.reduce((sum, partition) => sum + partition.lag!, 0),
     maxLagMs: known.length ? Math.max(...known) : null,
     at,
   }

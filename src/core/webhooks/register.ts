@@ -1,22 +1,20 @@
 import {readFile} from 'node:fs/promises'
 
 import {withDatabase} from '../db/database.js'
-import {UserError, invalidArgument} from '../shared/errors.js'
+import {invalidArgument} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 import {loadSecretKey} from './secret-key.js'
 import type {CrcCheckResult} from './crc-check.js'
-import {recheckWebhook, type CheckPolicy} from './registration.js'
+import {recheckWebhook, registerWebhook, type CheckPolicy} from './registration.js'
 import {WebhookSecrets} from './secrets.js'
-import {addWebhook, generateWebhookSecret, validateWebhookInput, type AddWebhookInput, type Webhook} from './store.js'
-import {checkTarget} from './url-guard.js'
+import {generateWebhookSecret, validateWebhookInput, type AddWebhookInput, type Webhook} from './store.js'
 
-/**
- * Registering a webhook: the input checks, then the same target rule delivery applies (url-guard),
- * so a URL that could never be delivered to (loopback, private, link-local, CGNAT, unless private
- * targets are allowed) is refused before anything is written, not at the first replay.
- */
 export interface RegisterWebhookOptions {
   allowPrivate: boolean
+  /** See RegisterPolicy.skipCrcCheck; implied when the secret is generated (no receiver knows it yet). */
+  skipCrcCheck: boolean
+  /** Time allowed for the CRC answer. */
+  checkTimeoutMs?: number
 }
 
 export interface RegisteredWebhook extends Webhook {
@@ -24,19 +22,17 @@ export interface RegisteredWebhook extends Webhook {
   generatedSecret?: string
 }
 
-export async function registerWebhook(settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs' | 'secretKey'>, input: AddWebhookInput, options: RegisterWebhookOptions): Promise<RegisteredWebhook> {
-  // Checked before connecting: bad input never touches the database.
+/** `webhook add`: registerWebhook (registration.ts) with a secret generated when none was given. */
+export async function addWebhookFromCli(settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs' | 'secretKey'>, input: AddWebhookInput, options: RegisterWebhookOptions): Promise<RegisteredWebhook> {
   const generatedSecret = input.secret === undefined ? generateWebhookSecret() : undefined
+  // Checked before connecting: bad input never touches the database.
   const checked = validateWebhookInput({...input, secret: input.secret ?? generatedSecret})
   const key = loadSecretKey(settings.secretKey)
-  try {
-    await checkTarget(checked.url, {allowPrivate: options.allowPrivate})
-  } catch (error) {
-    // A name that does not resolve yet (DNS set up later) is no SSRF risk; delivery checks again,
-    // at every connection.
-    if (!(error instanceof UserError && error.code === 'WEBHOOK_UNREACHABLE')) throw error
-  }
-  const webhook = await withDatabase(settings, async (pool) => addWebhook(pool, checked, (await WebhookSecrets.open(pool, key)).key))
+  const webhook = await withDatabase(settings, async (pool) => registerWebhook(pool, await WebhookSecrets.open(pool, key), checked, {
+    allowPrivate: options.allowPrivate,
+    skipCrcCheck: options.skipCrcCheck || generatedSecret !== undefined,
+    timeoutMs: options.checkTimeoutMs,
+  }))
   return generatedSecret === undefined ? webhook : {...webhook, generatedSecret}
 }
 

@@ -2,7 +2,7 @@ import type {Pool} from '../db/database.js'
 import {UserError} from '../shared/errors.js'
 import {checkWebhook, type CrcCheckResult} from './crc-check.js'
 import type {WebhookSecrets} from './secrets.js'
-import {addWebhook, recordCheck, validateWebhookInput, type AddWebhookInput, type Webhook} from './store.js'
+import {addWebhook, recordCheck, validateWebhookInput, webhookExists, type AddWebhookInput, type Webhook} from './store.js'
 import {checkTarget} from './url-guard.js'
 
 /**
@@ -27,19 +27,40 @@ function crcFailed(check: CrcCheckResult): UserError {
   return new UserError('WEBHOOK_CHECK_FAILED', `${twitter} (${reason})`, 'make the endpoint answer GET ?crc_token=T with {"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))}, then try again')
 }
 
+export interface RegisterPolicy extends CheckPolicy {
+  /**
+   * Store the webhook without the CRC check (a receiver that is not up yet, or does not know a
+   * generated secret yet). It is stored valid but unchecked (lastCheckAt null) until `webhook check`
+   * records an outcome.
+   */
+  skipCrcCheck?: boolean
+}
+
 /**
- * Validates the input, refuses private targets (unless allowed), runs the CRC check and saves the
- * webhook as valid only when it passes. Nothing is written otherwise.
+ * Registering a webhook, for the CLI and the API alike. The input checks (id, URL, secret
+ * strength), the target rule delivery applies (url-guard: loopback, private, link-local, CGNAT
+ * refused unless private targets are allowed), then the CRC check: the webhook is saved only when
+ * it passes (as valid), or unchecked when the check is skipped. Nothing is written otherwise.
  */
-export async function registerWebhook(pool: Pool, secrets: WebhookSecrets, input: AddWebhookInput, policy: CheckPolicy = {}): Promise<Webhook> {
+export async function registerWebhook(pool: Pool, secrets: WebhookSecrets, input: AddWebhookInput, policy: RegisterPolicy = {}): Promise<Webhook> {
   const checked = validateWebhookInput(input)
   if (checked.secret === undefined) {
     throw new UserError('INVALID_ARGUMENT', 'a webhook needs its consumer secret for the CRC check', 'pass the secret the endpoint signs with')
   }
-  await checkTarget(checked.url, {allowPrivate: policy.allowPrivate})
+  try {
+    await checkTarget(checked.url, {allowPrivate: policy.allowPrivate})
+  } catch (error) {
+    // Unchecked, a name that does not resolve yet (DNS set up later) is no SSRF risk: delivery
+    // checks again, at every connection.
+    if (!(policy.skipCrcCheck && error instanceof UserError && error.code === 'WEBHOOK_UNREACHABLE')) throw error
+  }
+  // Before the CRC check: a registration that cannot be stored sends no request.
+  if (await webhookExists(pool, checked.id)) throw webhookExists.error(checked.id)
+  const key = await secrets.keyForWrite()
+  if (policy.skipCrcCheck) return addWebhook(pool, checked, key)
   const check = await checkWebhook({url: checked.url, secret: checked.secret, timeoutMs: policy.timeoutMs, allowPrivate: policy.allowPrivate})
   if (!check.ok) throw crcFailed(check)
-  await addWebhook(pool, checked, await secrets.keyForWrite())
+  await addWebhook(pool, checked, key)
   return recordCheck(pool, checked.id, true)
 }
 

@@ -162,12 +162,20 @@ export async function addWebhook(pool: Pool, input: AddWebhookInput, key?: Secre
     await withRetry(pool, () => pool.query('INSERT INTO webhooks (id, url, secret_sealed, secret_key_id) VALUES (?, ?, ?, ?)', [input.id, url, sealed, sealed && key!.id]))
   } catch (error) {
     if (mysqlErrorCode(error) === 'ER_DUP_ENTRY') {
-      throw new UserError('WEBHOOK_EXISTS', `webhook '${input.id}' already exists`, `remove it first with \`replayctl webhook remove ${input.id}\`, or choose another id`)
+      throw webhookExists.error(input.id)
     }
     throw error
   }
   return getWebhook(pool, input.id)
 }
+
+/** Whether a webhook with this id is registered (addWebhook decides a race by the primary key). */
+export async function webhookExists(pool: Pool, id: string): Promise<boolean> {
+  const [rows] = await withRetry(pool, () => pool.query('SELECT 1 FROM webhooks WHERE id = ?', [id]))
+  return (rows as unknown[]).length > 0
+}
+webhookExists.error = (id: string) =>
+  new UserError('WEBHOOK_EXISTS', `webhook '${id}' already exists`, `remove it first with \`replayctl webhook remove ${id}\`, or choose another id`)
 
 export async function listWebhooks(pool: Pool): Promise<Webhook[]> {
   const [rows] = await withRetry(pool, () => pool.query('SELECT * FROM webhooks ORDER BY id'))

@@ -68,6 +68,12 @@ export async function submitJob(pool: Pool, input: SubmitJobInput): Promise<Repl
   }
   const runAt = input.runAtMs === undefined ? null : new Date(input.runAtMs)
 
+  // A refused INSERT still uses up an AUTO_INCREMENT id, so the common refusal (a job is active)
+  // is found by a read first: refused submits leave no gaps in job ids. The keys below still
+  // decide a race between submitters.
+  const [active] = await withRetry(pool, () => pool.query('SELECT 1 FROM replay_jobs WHERE active_webhook_id = ?', [input.webhookId]))
+  if ((active as unknown[]).length > 0) throw await jobInProgress(pool, input.webhookId)
+
   let insertId: number
   try {
     // Not idempotent: if the reply to a committed INSERT is lost, the retry reports JOB_IN_PROGRESS
