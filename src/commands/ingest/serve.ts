@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
+import {TIMESTAMP_UNITS, type TimestampUnit} from '../../core/kafka/event-time.js'
 import {serveIngest, type IngestSummary} from '../../core/http/ingest/server.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {resolveIngestTokens} from '../../core/shared/settings.js'
@@ -19,7 +20,9 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
     'key-field': Flags.string({description: 'field (dotted path) whose value keys each event [default: webhook_id]'}),
     'key-header': Flags.string({description: 'request header whose value keys every event of the request (instead of --key-field)'}),
-    'timestamp-field': Flags.string({description: 'field holding the CreateTime (epoch ms or a time); default: time of writing'}),
+    'timestamp-field': Flags.string({description: 'field holding the CreateTime (a number in --timestamp-unit, or an ISO 8601 time); default: time of writing'}),
+    'timestamp-unit': Flags.string({description: 'unit of numbers in --timestamp-field: s, ms, us or ns [default: ms]', options: [...TIMESTAMP_UNITS], dependsOn: ['timestamp-field']}),
+    'allow-any-timestamp': Flags.boolean({description: 'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)', dependsOn: ['timestamp-field']}),
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
     port: Flags.integer({description: 'port to listen on (0: any free port, logged)', default: 8081, min: 0, max: 65_535}),
     'max-request-bytes': Flags.integer({description: 'largest request body accepted (larger: 413)', default: 1_048_576, min: 1}),
@@ -51,6 +54,8 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
         topic: flags.topic,
         key: flags['key-header'] === undefined ? {field: flags['key-field'] ?? 'webhook_id'} : {header: flags['key-header']},
         timestampField: flags['timestamp-field'],
+        timestampUnit: flags['timestamp-unit'] as TimestampUnit | undefined,
+        allowAnyTimestamp: flags['allow-any-timestamp'],
         host: flags.host,
         port: flags.port,
         maxRequestBytes: flags['max-request-bytes'],

@@ -6,6 +6,7 @@ import {Flags} from '@oclif/core'
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, formatBytes, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
+import {TIMESTAMP_UNITS, type TimestampUnit} from '../../core/kafka/event-time.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {produce, type ProduceResult} from '../../core/kafka/produce.js'
@@ -21,8 +22,10 @@ export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
     file: Flags.string({char: 'f', description: 'NDJSON file to read (default: stdin)'}),
     'key-field': Flags.string({description: 'field (dotted path) whose value keys each record', default: 'webhook_id'}),
-    'timestamp-field': Flags.string({description: 'field holding the CreateTime (epoch ms or a time); default: now'}),
-    header: Flags.string({char: 'H', description: 'header key=value added to every record, repeatable', multiple: true, default: []}),
+    'timestamp-field': Flags.string({description: 'field holding the CreateTime (a number in --timestamp-unit, or an ISO 8601 time); default: now'}),
+    'timestamp-unit': Flags.string({description: 'unit of numbers in --timestamp-field: s, ms, us or ns [default: ms]', options: [...TIMESTAMP_UNITS], dependsOn: ['timestamp-field']}),
+    'allow-any-timestamp': Flags.boolean({description: 'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)', dependsOn: ['timestamp-field']}),
+    header: Flags.string({char: 'H', description: 'header key=value added to every record, repeatable', multiple: true}),
     partitioner: Flags.string({description: 'how keys are placed', options: [...PARTITIONERS], default: 'murmur2'}),
     'skip-lines': Flags.integer({description: 'skip this many input lines first (to continue after a stopped run)', default: 0, min: 0}),
   }
@@ -45,7 +48,9 @@ export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
         source: file ?? 'stdin',
         keyField: this.flags['key-field'],
         timestampField: this.flags['timestamp-field'],
-        headers: this.flags.header,
+        timestampUnit: this.flags['timestamp-unit'] as TimestampUnit | undefined,
+        allowAnyTimestamp: this.flags['allow-any-timestamp'],
+        headers: this.flags.header ?? [],
         partitioner: this.flags.partitioner as Partitioner,
         skipLines: this.flags['skip-lines'],
         onProgress: (p) => progress.state.update(p.events, formatBytes(p.bytes)),

@@ -18,7 +18,7 @@ export default class TopicRestore extends ConnectedCommand<typeof TopicRestore> 
     topic: Flags.string({char: 't', description: 'topic to restore into', required: true}),
     partitions: Flags.string({description: 'same: each record to its own partition; rehash: by murmur2 of the key', options: [...PARTITION_MODES], default: 'same'}),
     'partition-count': Flags.integer({description: 'partitions of a created target (default: the backup\'s; another count needs --partitions rehash)'}),
-    config: Flags.string({char: 'c', description: 'topic config key=value for a created target, over the backup\'s, repeatable', multiple: true, default: []}),
+    config: Flags.string({char: 'c', description: 'topic config key=value for a created target, over the backup\'s, repeatable', multiple: true}),
     force: Flags.boolean({description: 'write into a target that already holds records'}),
   }
 
@@ -31,7 +31,7 @@ export default class TopicRestore extends ConnectedCommand<typeof TopicRestore> 
         topic: this.flags.topic,
         partitions: this.flags.partitions as PartitionMode,
         partitionCount: this.flags['partition-count'],
-        configs: this.flags.config,
+        configs: this.flags.config ?? [],
         force: this.flags.force,
         onProgress: (p) => progress.state.update(p.records, `of ${formatCount(p.total)}`),
       })
