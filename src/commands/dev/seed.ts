@@ -4,6 +4,7 @@ import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, formatBytes, formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {seed, type SeedResult} from '../../core/dev/seed.js'
+import {plural} from '../../core/shared/plural.js'
 
 export default class DevSeed extends ConnectedCommand<typeof DevSeed> {
   static override summary = 'Write a realistic delivery_log: skewed webhooks, ~0.8 KB Account Activity events, duplicates'
@@ -42,7 +43,7 @@ export default class DevSeed extends ConnectedCommand<typeof DevSeed> {
     } finally {
       await progress.stop()
     }
-    this.print(paint.green(`seeded ${result.topic}: ${formatCount(result.events)} events (${formatCount(result.duplicates)} duplicates) for ${formatCount(result.webhooks)} webhooks`))
+    this.print(paint.green(`seeded ${result.topic}: ${formatCount(result.events)} ${plural(result.events, 'event')} (${formatCount(result.duplicates)} ${plural(result.duplicates, 'duplicate')}) for ${formatCount(result.webhooks)} ${plural(result.webhooks, 'webhook')}`))
     this.print(details([
       ['time range', `${result.from} .. ${result.to}`],
       ['bytes', formatBytes(result.bytes)],

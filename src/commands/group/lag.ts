@@ -6,6 +6,7 @@ import {details, formatCount, paint, table} from '../../cli/output.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {isoTime} from '../../core/shared/time.js'
 import {groupLag, type GroupLag} from '../../core/storage/groups.js'
+import {plural} from '../../core/shared/plural.js'
 
 export default class GroupLagCommand extends ConnectedCommand<typeof GroupLagCommand> {
   static override summary = 'A consumer group\'s lag per partition, in messages and in time, with its members and their assignment'
@@ -59,7 +60,7 @@ function render(lag: GroupLag): string {
     ['state', lag.state],
     ['coordinator', lag.coordinator],
     ['members', lag.members.length],
-    ['total lag', `${formatCount(lag.totalLag)} messages${lag.maxLagMs === null ? '' : `, up to ${formatAge(lag.maxLagMs)} behind`}`],
+    ['total lag', `${formatCount(lag.totalLag)} ${plural(lag.totalLag, 'message')}${lag.maxLagMs === null ? '' : `, up to ${formatAge(lag.maxLagMs)} behind`}`],
   ])
   const partitions = table(
     ['topic', 'partition', 'committed', 'log end', 'lag', 'lag time', 'member', 'host', 'client'],

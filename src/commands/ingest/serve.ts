@@ -7,6 +7,7 @@ import {serveIngest, type IngestSummary} from '../../core/http/ingest/server.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {resolveIngestTokens} from '../../core/shared/settings.js'
 import {parseDuration} from '../../core/shared/time.js'
+import {plural} from '../../core/shared/plural.js'
 
 export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
   static override summary = 'Serve HTTP-to-Kafka ingest: POST /events answers 2xx once every event is acknowledged'
@@ -74,7 +75,7 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
         authFailureWindowMs: parseDuration(flags['auth-failure-window'], '--auth-failure-window'),
         trustProxy: flags['trust-proxy'],
       })
-      this.print(paint.green(`stopped; ${formatCount(summary.eventsWritten)} events written to ${summary.topic}`))
+      this.print(paint.green(`stopped; ${formatCount(summary.eventsWritten)} ${plural(summary.eventsWritten, 'event')} written to ${summary.topic}`))
       this.print(details([
         ['requests', formatCount(summary.requests)],
         ['events failed', formatCount(summary.eventsFailed)],

@@ -5,6 +5,7 @@ import {details} from '../../cli/output.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {type KeyLocation, locateKeyInTopic, locateKeyOffline} from '../../core/kafka/locate.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
+import {plural} from '../../core/shared/plural.js'
 
 export default class LogPartitionFor extends ConnectedCommand<typeof LogPartitionFor> {
   static override summary = 'Which partition a key lives in, computed as producers do, without producing'
@@ -34,7 +35,7 @@ export default class LogPartitionFor extends ConnectedCommand<typeof LogPartitio
       ...(location.topic === undefined ? [] : [
         ['topic', location.topic],
         ['leader', location.leader],
-        ['offsets', `${location.low} .. ${location.high} (${location.high! - location.low!} messages)`],
+        ['offsets', `${location.low} .. ${location.high} (${location.high! - location.low!} ${plural(location.high! - location.low!, 'message')})`],
       ] as [string, string | number | null | undefined][]),
     ]))
     return location

@@ -10,6 +10,7 @@ import {TIMESTAMP_UNITS, type TimestampUnit} from '../../core/kafka/event-time.j
 import {invalidArgument} from '../../core/shared/errors.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {produce, type ProduceResult} from '../../core/kafka/produce.js'
+import {plural} from '../../core/shared/plural.js'
 
 export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
   static override summary = 'Write NDJSON events to a topic: keyed, CreateTime from a field, snappy'
@@ -58,7 +59,7 @@ export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
     } finally {
       await progress.stop()
     }
-    this.print(paint.green(`wrote ${formatCount(result.events)} events to ${result.topic}`))
+    this.print(paint.green(`wrote ${formatCount(result.events)} ${plural(result.events, 'event')} to ${result.topic}`))
     this.print(details([
       ['bytes', formatBytes(result.bytes)],
       ['seconds', result.seconds.toFixed(2)],

@@ -9,6 +9,7 @@ import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {planRead, type ReadPlan, readRecords} from '../../core/kafka/read.js'
 import {connectRangeConsumer} from '../../core/kafka/range-reader.js'
 import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
+import {plural} from '../../core/shared/plural.js'
 
 interface ReadResult {
   topic: string
@@ -82,7 +83,7 @@ export default class LogRead extends ConnectedCommand<typeof LogRead> {
     }
 
     if (!this.jsonEnabled() && flags.format === 'table') this.print(recordsTable(records))
-    if (!this.jsonEnabled() && process.stderr.isTTY) process.stderr.write(paint.dim(`${formatCount(count)} records\n`))
+    if (!this.jsonEnabled() && process.stderr.isTTY) process.stderr.write(paint.dim(`${formatCount(count)} ${plural(count, 'record')}\n`))
     return {topic: plan.topic, ranges: plan.ranges, count, ...(this.jsonEnabled() ? {records} : {})}
   }
 }

@@ -7,6 +7,7 @@ import {jsonLines, rawLines, RECORD_FORMATS, recordsTable, type RecordView, reco
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {parseFieldFilter, searchLog, type SearchResult, type ValueFilter} from '../../core/storage/search.js'
 import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
+import {plural} from '../../core/shared/plural.js'
 
 type SearchOutput = SearchResult & {records?: RecordView[]}
 
@@ -55,7 +56,7 @@ export default class LogSearch extends ConnectedCommand<typeof LogSearch> {
         signal: stopOnClosedPipe.signal,
         onProgress: (scanned, total) => {
           progress.state.total = total
-          progress.state.update(scanned, `${formatCount(matched)} matches`)
+          progress.state.update(scanned, `${formatCount(matched)} ${plural(matched, 'match', 'matches')}`)
         },
         onMatches: async (matches) => {
           matched += matches.length
@@ -78,9 +79,9 @@ export default class LogSearch extends ConnectedCommand<typeof LogSearch> {
         formatCount(scan.scanned),
         formatCount(scan.matched),
       ]))
-      const line = `${formatCount(result.matched)} matches in ${formatCount(result.scanned)} records scanned${result.complete ? '' : ' (stopped early)'}`
+      const line = `${formatCount(result.matched)} ${plural(result.matched, 'match', 'matches')} in ${formatCount(result.scanned)} ${plural(result.scanned, 'record')} scanned${result.complete ? '' : ' (stopped early)'}`
       // Matches own stdout (they may be piped on); the scan summary goes to stderr with the progress.
-      process.stderr.write(`${summary}\n${paint.dim(line)}${unread ? paint.dim(`; the other ${unread} partitions cannot hold the key and were not read`) : ''}\n`)
+      process.stderr.write(`${summary}\n${paint.dim(line)}${unread ? paint.dim(`; the other ${unread === 1 ? 'partition cannot hold the key and was' : `${unread} partitions cannot hold the key and were`} not read`) : ''}\n`)
     }
     return {...result, ...(this.jsonEnabled() ? {records} : {})}
   }

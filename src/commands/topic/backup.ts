@@ -7,6 +7,7 @@ import {invalidArgument} from '../../core/shared/errors.js'
 import {isoTime, parseTime, TIME_FORMS} from '../../core/shared/time.js'
 import {backupTopic, type BackupResult, DEFAULT_CHUNK_BYTES} from '../../core/storage/backup.js'
 import {MAX_CHUNK_SIZE_FLAG} from '../../core/storage/backup-format.js'
+import {plural} from '../../core/shared/plural.js'
 
 export default class TopicBackup extends ConnectedCommand<typeof TopicBackup> {
   static override summary = 'Back up one topic into a directory: every record with its key, value, headers, timestamp and partition, in log order'
@@ -52,7 +53,7 @@ export default class TopicBackup extends ConnectedCommand<typeof TopicBackup> {
     this.print(details([
       ['records', formatCount(result.records)],
       ['read this run', formatCount(result.recordsThisRun)],
-      ['files', `${result.partitions.length} partitions, ${formatBytes(result.bytes)}`],
+      ['files', `${result.partitions.length} ${plural(result.partitions.length, 'partition')}, ${formatBytes(result.bytes)}`],
       ['bounds', `${result.since === null ? 'start' : isoTime(result.since)} .. ${result.until === null ? 'end' : isoTime(result.until)}`],
       ['seconds', result.seconds.toFixed(2)],
       ['records/s', formatCount(result.recordsPerSecond)],

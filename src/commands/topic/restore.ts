@@ -4,6 +4,7 @@ import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {PARTITION_MODES, type PartitionMode, restoreTopic, type RestoreResult} from '../../core/storage/restore.js'
+import {plural} from '../../core/shared/plural.js'
 
 export default class TopicRestore extends ConnectedCommand<typeof TopicRestore> {
   static override summary = 'Restore a backup into a topic: same keys, values, headers, timestamps and partitions, in order'
@@ -38,7 +39,7 @@ export default class TopicRestore extends ConnectedCommand<typeof TopicRestore> 
     } finally {
       await progress.stop()
     }
-    this.print(paint.green(`restored ${formatCount(result.records)} records of ${result.sourceTopic} into ${result.topic}${result.created ? ' (created)' : ''}`))
+    this.print(paint.green(`restored ${formatCount(result.records)} ${plural(result.records, 'record')} of ${result.sourceTopic} into ${result.topic}${result.created ? ' (created)' : ''}`))
     this.print(details([
       ['partitions', result.partitions === 'same' ? `${result.targetPartitions}, each record to its own` : `${result.sourcePartitions} -> ${result.targetPartitions}, by murmur2(key)`],
       ['seconds', result.seconds.toFixed(2)],

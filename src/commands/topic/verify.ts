@@ -4,6 +4,7 @@ import {ConnectedCommand} from '../../cli/base-command.js'
 import {formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {mismatchError, verifyBackup, type VerifyResult} from '../../core/storage/backup-verify.js'
+import {plural} from '../../core/shared/plural.js'
 
 export default class TopicVerify extends ConnectedCommand<typeof TopicVerify> {
   static override summary = 'Check a backup\'s files, and with --topic that the topic holds exactly the backup\'s records'
@@ -37,8 +38,8 @@ export default class TopicVerify extends ConnectedCommand<typeof TopicVerify> {
     }
     if (!result.match) throw mismatchError(result)
     this.print(paint.green(result.topic === null
-      ? `the backup of ${result.sourceTopic} in ${result.dir} is intact: ${formatCount(result.records)} records in ${result.files} files`
-      : `topic ${result.topic} matches the backup of ${result.sourceTopic}: ${formatCount(result.records)} records${result.mode === 'keys' ? `, ${formatCount(result.keys!.keys)} keys each in order` : ''}`))
+      ? `the backup of ${result.sourceTopic} in ${result.dir} is intact: ${formatCount(result.records)} ${plural(result.records, 'record')} in ${result.files} ${plural(result.files, 'file')}`
+      : `topic ${result.topic} matches the backup of ${result.sourceTopic}: ${formatCount(result.records)} ${plural(result.records, 'record')}${result.mode === 'keys' ? `, ${formatCount(result.keys!.keys)} ${plural(result.keys!.keys, 'key')} each in order` : ''}`))
     return result
   }
 }

@@ -157,7 +157,7 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
       const done = lineNumber - 1 > options.skipLines ? ` (lines ${options.skipLines + 1}-${lineNumber - 1})` : ''
       throw new UserError(
         'INVALID_INPUT',
-        `line ${lineNumber} of ${options.source} ${error.message}; the ${writer.stats.written} events before it were written${done}`,
+        `line ${lineNumber} of ${options.source} ${error.message}; the ${writer.stats.written} ${writer.stats.written === 1 ? 'event before it was' : 'events before it were'} written${done}`,
         `${error.fix ? `${error.fix}, or ` : ''}fix that line and run again with --skip-lines ${lineNumber - 1} to continue after them, or leave it out with --skip-lines ${lineNumber} (what \`tail -n +${lineNumber + 1}\` of the input would give)`,
       )
     }
