@@ -142,29 +142,35 @@ export function describeUsageError(error: Error & {args?: {name?: string}[] | st
   return {message: (lines[0] ?? error.message).replace(/:$/, ''), fix: `${help} for the flags it takes`}
 }
 
-/** Connection flags, for the commands that talk to Kafka or MySQL. */
-export const connectionFlags = {
-  brokers: Flags.string({
-    helpGroup: 'CONNECTION',
-    description: 'Kafka bootstrap servers host:port[,host:port] (env REPLAYCTL_BROKERS; default: the local stack)',
-  }),
-  'mysql-url': Flags.string({
-    helpGroup: 'CONNECTION',
-    description: 'mysql://user:pass@host:port/db (env REPLAYCTL_MYSQL_URL; default: the local stack)',
-  }),
-  context: Flags.string({helpGroup: 'CONNECTION', description: 'named context from the config file (env REPLAYCTL_CONTEXT)'}),
-  X: Flags.string({
-    char: 'X',
-    helpGroup: 'CONNECTION',
-    multiple: true,
-    description: 'librdkafka property key=value, repeatable (TLS, SASL, tuning)',
-  }),
-  timeout: Flags.string({helpGroup: 'CONNECTION', description: 'how long to wait for the cluster to answer', default: '10s'}),
-}
+const brokers = Flags.string({
+  helpGroup: 'CONNECTION',
+  description: 'Kafka bootstrap servers host:port[,host:port] (env REPLAYCTL_BROKERS; default: the local stack)',
+})
+const mysqlUrl = Flags.string({
+  helpGroup: 'CONNECTION',
+  description: 'mysql://user:pass@host:port/db (env REPLAYCTL_MYSQL_URL; default: the local stack)',
+})
+const context = Flags.string({helpGroup: 'CONNECTION', description: 'named context from the config file (env REPLAYCTL_CONTEXT)'})
+const librdkafka = Flags.string({
+  char: 'X',
+  helpGroup: 'CONNECTION',
+  multiple: true,
+  description: 'librdkafka property key=value, repeatable (TLS, SASL, tuning)',
+})
+const timeout = (what: string) => Flags.string({helpGroup: 'CONNECTION', description: `how long to wait for ${what} to answer`, default: '10s'})
 
-/** A command that talks to Kafka or MySQL; it resolves where from flags, env, context and defaults. */
+/**
+ * Connection flags: each command shows those of what it talks to (Kafka, MySQL or both), so
+ * --help lists no flag the command would ignore.
+ */
+export const connectionFlags = {brokers, 'mysql-url': mysqlUrl, context, X: librdkafka, timeout: timeout('the cluster and the database')}
+export const kafkaConnectionFlags = {brokers, context, X: librdkafka, timeout: timeout('the cluster')}
+export const databaseConnectionFlags = {'mysql-url': mysqlUrl, context, timeout: timeout('the database')}
+
+/** A command that talks to Kafka and MySQL; it resolves where from flags, env, context and defaults. */
 export abstract class ConnectedCommand<T extends typeof Command> extends BaseCommand<T> {
-  static override baseFlags = connectionFlags
+  /** Partial: the Kafka-only and MySQL-only commands below take only some of them. */
+  static override baseFlags: Partial<typeof connectionFlags> = connectionFlags
 
   private resolved?: Settings
 
@@ -179,4 +185,14 @@ export abstract class ConnectedCommand<T extends typeof Command> extends BaseCom
     })
     return this.resolved
   }
+}
+
+/** A command that talks to Kafka only. */
+export abstract class KafkaCommand<T extends typeof Command> extends ConnectedCommand<T> {
+  static override baseFlags = kafkaConnectionFlags
+}
+
+/** A command that talks to MySQL only. */
+export abstract class DatabaseCommand<T extends typeof Command> extends ConnectedCommand<T> {
+  static override baseFlags = databaseConnectionFlags
 }

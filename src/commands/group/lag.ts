@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {onInterrupt} from '../../cli/interrupt.js'
 import {details, formatCount, paint, table} from '../../cli/output.js'
 import {invalidArgument} from '../../core/shared/errors.js'
@@ -8,7 +8,7 @@ import {isoTime} from '../../core/shared/time.js'
 import {groupLag, type GroupLag} from '../../core/storage/groups.js'
 import {plural} from '../../core/shared/plural.js'
 
-export default class GroupLagCommand extends ConnectedCommand<typeof GroupLagCommand> {
+export default class GroupLagCommand extends KafkaCommand<typeof GroupLagCommand> {
   static override summary = 'A consumer group\'s lag per partition, in messages and in time, with its members and their assignment'
   static override description = 'committed is the group\'s committed offset (the next record it reads), log end the partition\'s high watermark, lag their difference, as Apache Kafka\'s ConsumerGroupCommand --describe shows them. lag time is how old the record at the committed offset is (read from its timestamp): 0 when caught up. Groups without members still show their lag. --watch redraws every --interval seconds until Ctrl-C.'
   static override examples = [

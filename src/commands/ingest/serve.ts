@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
 import {TIMESTAMP_UNITS, type TimestampUnit} from '../../core/kafka/event-time.js'
 import {serveIngest, type IngestSummary} from '../../core/http/ingest/server.js'
@@ -9,7 +9,7 @@ import {resolveIngestTokens} from '../../core/shared/settings.js'
 import {parseDuration} from '../../core/shared/time.js'
 import {plural} from '../../core/shared/plural.js'
 
-export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
+export default class IngestServe extends KafkaCommand<typeof IngestServe> {
   static override summary = 'Serve HTTP-to-Kafka ingest: POST /events answers 2xx once every event is acknowledged'
   static override description = `POST /events takes one JSON event or NDJSON (one object per line). Each event is written unchanged, keyed by --key-field (or the --key-header of the request) with Java's murmur2 placement, CreateTime from --timestamp-field, snappy, from an idempotent producer with acks=all. The answer is 200 only once every event of the request is acknowledged by all in-sync replicas; a request with a bad event writes nothing and gets 400 naming its line; otherwise a 503 says how many were written, and a retry with the same Idempotency-Key header (remembered for --idempotency-window) writes only the rest. While the producer queue nears its limits or no broker acknowledges, requests get 503 with Retry-After. Requests carry Authorization: Bearer <token>; tokens come from REPLAYCTL_INGEST_TOKENS or the context's "ingestTokens", each scoped to the keys (webhook ids or patterns such as acme-*) and topics it may write: no or a wrong token is 401, a key or topic outside the scope 403, and an address with --auth-failures failed authentications in --auth-failure-window gets 429 until the window ends; nothing of a refused request is written. Without tokens the server does not start, unless --no-auth is given on a loopback --host. SIGTERM stops accepting, flushes every accepted event, then exits. Also GET /healthz and Prometheus GET /metrics (no token); JSON log lines on stderr.`
   static override examples = [

@@ -3,7 +3,7 @@ import {access} from 'node:fs/promises'
 
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {details, formatBytes, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {TIMESTAMP_UNITS, type TimestampUnit} from '../../core/kafka/event-time.js'
@@ -12,7 +12,7 @@ import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {produce, type ProduceResult} from '../../core/kafka/produce.js'
 import {plural} from '../../core/shared/plural.js'
 
-export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
+export default class LogProduce extends KafkaCommand<typeof LogProduce> {
   static override summary = 'Write NDJSON events to a topic: keyed, CreateTime from a field, snappy'
   static override description = `Each line is one JSON object, written unchanged as the record value. With --file every line is checked before anything is written; from stdin, a bad line stops the run after the lines before it were written, and the error says how to continue. Records are placed with Java's murmur2 partitioner (librdkafka's murmur2_random) unless --partitioner says otherwise, so \`log partition-for\` and Java consumers agree. Waits until every record is acknowledged by all in-sync replicas.`
   static override examples = [

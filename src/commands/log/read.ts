@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {formatCount, paint} from '../../cli/output.js'
 import {packedJsonLines, RawLines, RECORD_FORMATS, recordsTable, type RecordView, recordView, StdoutWriter} from '../../cli/record-output.js'
 import {disconnect} from '../../core/kafka/client.js'
@@ -18,7 +18,7 @@ interface ReadResult {
   records?: RecordView[]
 }
 
-export default class LogRead extends ConnectedCommand<typeof LogRead> {
+export default class LogRead extends KafkaCommand<typeof LogRead> {
   static override summary = 'Read a bounded range of records; it always ends'
   static override description = `The range is fixed before reading: it starts at --from-offset (negative: that many before the end), --since, or the first offset, and ends before --to-offset, --until, or the high watermark seen at start. --format json prints one JSON object per line as records arrive; --json prints one document at the end. Times: ${TIME_FORMS}.`
   static override examples = [

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {jsonLines, rawLines, RECORD_FORMATS, recordsTable, type RecordView, recordView, StdoutWriter} from '../../cli/record-output.js'
@@ -11,7 +11,7 @@ import {plural} from '../../core/shared/plural.js'
 
 type SearchOutput = SearchResult & {records?: RecordView[]}
 
-export default class LogSearch extends ConnectedCommand<typeof LogSearch> {
+export default class LogSearch extends KafkaCommand<typeof LogSearch> {
   static override summary = 'Find records by key and value in a time window; reads only the key\'s partition'
   static override description = `With --key only the partition the key lives in is read (murmur2 like \`log partition-for\`, or --partitioner crc32) and only records with exactly that key match; without --key every partition is read at once. Each partition's range is fixed by time before reading (offsets for --since and --until, capped at the high watermark seen at start), so a search always ends. Matches print as \`log read\` prints records (--format); the result counts the records scanned in each partition. Times: ${TIME_FORMS}.`
   static override examples = [

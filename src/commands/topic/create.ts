@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
 import {COMPRESSIONS, createTopic, type CreateTopicResult} from '../../core/kafka/topics.js'
 
-export default class TopicCreate extends ConnectedCommand<typeof TopicCreate> {
+export default class TopicCreate extends KafkaCommand<typeof TopicCreate> {
   static override summary = 'Create a topic; the defaults suit a delivery_log (snappy, delete policy, 5 days)'
   static override description = 'A keyed log used as storage must keep its partition count: keys move when it changes. Choose it once, generously.'
   static override examples = [

@@ -1,12 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {PARTITION_MODES, type PartitionMode, restoreTopic, type RestoreResult} from '../../core/storage/restore.js'
 import {plural} from '../../core/shared/plural.js'
 
-export default class TopicRestore extends ConnectedCommand<typeof TopicRestore> {
+export default class TopicRestore extends KafkaCommand<typeof TopicRestore> {
   static override summary = 'Restore a backup into a topic: same keys, values, headers, timestamps and partitions, in order'
   static override description = 'Every backup file is checked before anything is written. A missing target topic is created with the backup\'s partition count and configs (--config overrides them; timestamps are kept, so time-based retention counts from them). An existing target must be empty unless --force. --partitions rehash places keyed records by murmur2(key) in a target with a different partition count, each key in its order.'
   static override examples = [

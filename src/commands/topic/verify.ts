@@ -1,12 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {mismatchError, verifyBackup, type VerifyResult} from '../../core/storage/backup-verify.js'
 import {plural} from '../../core/shared/plural.js'
 
-export default class TopicVerify extends ConnectedCommand<typeof TopicVerify> {
+export default class TopicVerify extends KafkaCommand<typeof TopicVerify> {
   static override summary = 'Check a backup\'s files, and with --topic that the topic holds exactly the backup\'s records'
   static override description = 'The files are checked against the manifest (chunk checksums, every chunk inflated and decoded, sizes, record counts, the sha256 of the files and of the records); a file named outside the format, a symbolic link or a chunk inflating past its header is refused. With --topic the whole topic is read: with the backup\'s partition count, each partition\'s record count and records sha256 must equal the manifest\'s; with another count (a rehash restore), each key\'s records must be the same, in the same order. Exits 6 (BACKUP_MISMATCH) when they differ, 2 (BACKUP_CORRUPT) when a file is damaged.'
   static override examples = [
