@@ -34,8 +34,17 @@ export type EventTimeReader = (raw: unknown) => number | TimeProblem
 export const EARLIEST_TIME = Date.UTC(2000, 0, 1)
 export const FUTURE_ALLOWANCE_MS = 86_400_000
 
-/** Milliseconds per unit. */
-const UNIT_MS: Record<TimestampUnit, number> = {s: 1000, ms: 1, us: 1e-3, ns: 1e-6}
+/** Whole epoch ms of a value in a unit; dividing (not multiplying by 0.001) keeps exact multiples exact. */
+function toMs(value: number, unit: TimestampUnit): number {
+  switch (unit) {
+    // A fraction of a second times 1000 can land a hair under the ms it means (1.001 s: 1000.99...).
+    case 's': return Math.round(value * 1000)
+    case 'ms': return Math.floor(value)
+    case 'us': return Math.floor(value / 1000)
+    case 'ns': return Math.floor(value / 1_000_000)
+  }
+}
+
 const UNIT_NAMES: Record<TimestampUnit, string> = {s: 'epoch seconds', ms: 'epoch ms', us: 'epoch microseconds', ns: 'epoch nanoseconds'}
 const DIGITS = /^\d+(?:\.\d+)?$/
 
@@ -60,13 +69,13 @@ export function eventTimeReader(options: EventTimeOptions): EventTimeReader {
 
   const fromNumber = (value: number, shown: string): number | TimeProblem => {
     if (!(value >= 0) || !Number.isFinite(value)) return notATime(shown)
-    const ms = Math.floor(value * UNIT_MS[unit])
+    const ms = toMs(value, unit)
     const exact = Number.isSafeInteger(ms)
     if (exact && (allowAny || inBounds(ms))) return ms
     for (const other of TIMESTAMP_UNITS) {
-      if (other !== unit && inBounds(Math.floor(value * UNIT_MS[other]))) {
+      if (other !== unit && inBounds(toMs(value, other))) {
         return {
-          problem: `has ${field} ${shown}, which looks like ${UNIT_NAMES[other]} (${isoOf(value * UNIT_MS[other])}), not ${UNIT_NAMES[unit]} (${isoOf(ms)})`,
+          problem: `has ${field} ${shown}, which looks like ${UNIT_NAMES[other]} (${isoOf(toMs(value, other))}), not ${UNIT_NAMES[unit]} (${isoOf(ms)})`,
           fix: `pass --timestamp-unit ${other} if ${field} holds ${UNIT_NAMES[other]}`,
         }
       }
