@@ -194,7 +194,7 @@ describe('topic backup -> restore -> verify', () => {
     const refused = await cli(['topic', 'restore', backupDir, '--topic', target])
     assert.equal(refused.code, 4)
     assert.ok(isOneLineError(refused), refused.stderr)
-    assert.match(refused.stderr, /already holds 1 records; nothing was written/)
+    assert.match(refused.stderr, /already holds 1 record; nothing was written/)
     assert.deepEqual((await readTopic(target)).map((partition) => partition.length), [0, 1, 0])
 
     const forced = await cli(['topic', 'restore', backupDir, '--topic', target, '--force', '--json'])

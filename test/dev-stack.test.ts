@@ -35,7 +35,7 @@ describe('dev up --brokers 3', () => {
     assert.deepEqual(again.json.started, [])
     const conflict = await cli(['dev', 'up', '--brokers', '1'])
     assert.equal(conflict.code, 4)
-    assert.match(conflict.stderr, /created with 3 broker\(s\), not 1: run `replayctl dev down --purge` first/)
+    assert.match(conflict.stderr, /created with 3 brokers, not 1: run `replayctl dev down --purge` first/)
 
     const created = await cli(['topic', 'create', 'replicated', '--partitions', '3', '--json'])
     assert.equal(created.code, 0, created.stderr)

@@ -155,7 +155,7 @@ describe('group lag', () => {
     const before = await apacheDescribe(active)
     const refused = await runCli(['group', 'reset-offsets', active, '--topic', topic, '--to-earliest'])
     assert.equal(refused.code, 4)
-    assert.match(refused.stderr, /^replayctl: error: consumer group '.+' has 1 active member\(s\) \(Stable\); they would overwrite the new offsets: stop its consumers first/)
+    assert.match(refused.stderr, /^replayctl: error: consumer group '.+' has 1 active member \(Stable\); they would overwrite the new offsets: stop its consumers first/)
     const refusedJson = await runCli(['group', 'reset-offsets', active, '--topic', topic, '--to-earliest', '--dry-run', '--json'])
     assert.equal(refusedJson.json.error.code, 'GROUP_ACTIVE')
     assert.deepEqual(await apacheDescribe(active), before)

@@ -81,7 +81,7 @@ describe('ingest serve: POST /events', () => {
     const cases: [string, number, RegExp][] = [
       [`${good('b1')}\n${good('b2')}\n{"webhook_id": "w1", oops}\n${good('b3')}\n`, 3, /line 3 is not valid JSON/],
       [`${good('c1')}\n\n${JSON.stringify({id: 'c2', ts: 1})}\n`, 3, /line 3 has no webhook_id field/],
-      [`${good('d1')}\n${JSON.stringify({webhook_id: 'w1', id: 'd2', ts: 'yesterday-ish'})}\n`, 2, /line 2 has a ts that is not a time/],
+      [`${good('d1')}\n${JSON.stringify({webhook_id: 'w1', id: 'd2', ts: 'yesterday-ish'})}\n`, 2, /line 2 has ts 'yesterday-ish', which is not a time/],
       [`${good('e1')}\n[1,2]\n`, 2, /line 2 is not a JSON object/],
       [`${good('f1')}\n${JSON.stringify({webhook_id: 'w1', id: 'f2', ts: 1, body: 'y'.repeat(2500)})}\n`, 2, /line 2 is 25\d\d bytes, more than the 2000 an event may have/],
       [`${good('h1')}\n${JSON.stringify({webhook_id: '../../x y;%00', id: 'h2', ts: 1})}\n`, 2, /line 2 has a webhook_id that has characters other than A-Z a-z 0-9 _ -/],

@@ -201,7 +201,7 @@ describe('secrets at rest', () => {
     const missing = {REPLAYCTL_CONFIG: config}
     const apiTokens = {REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'secrets-test-token-0123456789', webhooks: '*'}])}
     const runs: [string[], Record<string, string>, string, RegExp][] = [
-      [['webhook', 'check', id], wrong, 'SECRET_KEY_WRONG', /webhook secret\(s\) are encrypted with key [0-9a-f]{16}, but the key from REPLAYCTL_SECRET_KEY is [0-9a-f]{16}/],
+      [['webhook', 'check', id], wrong, 'SECRET_KEY_WRONG', /webhook secrets? (?:is|are) encrypted with key [0-9a-f]{16}, but the key from REPLAYCTL_SECRET_KEY is [0-9a-f]{16}/],
       [['webhook', 'add', hookId(), '--url', 'https://example.com/hook'], wrong, 'SECRET_KEY_WRONG', /are encrypted with key/],
       [['replay', 'worker', '--once'], wrong, 'SECRET_KEY_WRONG', /are encrypted with key/],
       [['api', 'serve', '--port', '0'], {...wrong, ...apiTokens}, 'SECRET_KEY_WRONG', /are encrypted with key/],

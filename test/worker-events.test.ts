@@ -47,7 +47,7 @@ describe('worker events', () => {
     const snapshot = model.snapshot()
     assert.equal(snapshot.database, null)
     assert.deepEqual(snapshot.recent.map((line) => [line.tone, line.text.slice(9)]), [
-      ['good', 'database available again after 3 error(s)'],
+      ['good', 'database available again after 3 errors'],
       ['good', 'job 9 (w) CANCELLED: completion event delivered'],
     ])
     assert.equal(snapshot.finishedCount, 0, 'a swept event is no job finished here')

@@ -5,6 +5,7 @@ import {BugError, ExitCode, quoteInput, UserError} from '../core/shared/errors.j
 import {resolveSettings, type Settings} from '../core/shared/settings.js'
 import {parseDuration} from '../core/shared/time.js'
 import {paint, showFullTables} from './output.js'
+import {closest} from './suggest.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -42,7 +43,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected override async catch(error: Error & {oclif?: {exit?: number}}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
-    const failure = describeFailure(error, `${this.config.bin} ${this.id?.replaceAll(':', ' ') ?? ''}`.trim())
+    const flags = {...(this.ctor as typeof BaseCommand).baseFlags, ...this.ctor.flags}
+    const flagNames = [...Object.entries(flags).filter(([, flag]) => !flag.hidden).map(([name]) => name), ...(this.ctor.enableJsonFlag ? ['json'] : []), 'help']
+    const failure = describeFailure(error, `${this.config.bin} ${this.id?.replaceAll(':', ' ') ?? ''}`.trim(), flagNames)
     if (this.jsonEnabled()) {
       this.logJson({error: {code: failure.code, message: failure.message, fix: failure.fix, exitCode: failure.exitCode}})
     } else {
@@ -62,12 +65,12 @@ interface Failure {
   stack?: string
 }
 
-function describeFailure(error: Error & {oclif?: {exit?: number}}, command: string): Failure {
+function describeFailure(error: Error & {oclif?: {exit?: number}}, command: string, flagNames: string[]): Failure {
   if (error instanceof UserError) {
     return {code: error.code, message: error.message, fix: error.fix, line: error.line, exitCode: error.exitCode}
   }
   if (error.oclif?.exit !== undefined && !(error instanceof BugError)) {
-    const usage = describeUsageError(error, command)
+    const usage = describeUsageError(error, command, flagNames)
     // oclif repeats offending values whole; an operator's 10,000-character paste stays one short line.
     const message = usage.message.length > 300 ? `${usage.message.slice(0, 300)}... (${usage.message.length} characters)` : usage.message
     const fix = usage.fix
@@ -80,8 +83,10 @@ function describeFailure(error: Error & {oclif?: {exit?: number}}, command: stri
  * oclif's own parse errors (missing, unknown or malformed flags and arguments) as one line that
  * names what is wrong. oclif's classes are not exported, so they are told apart by name and by the
  * wording of the messages its parser builds; anything unrecognised keeps oclif's first line.
+ * An unknown long flag close to one of `flagNames` (the command's, without dashes) is answered
+ * with that flag.
  */
-export function describeUsageError(error: Error & {args?: {name?: string}[] | string[]; flags?: string[]}, command: string): {message: string; fix: string} {
+export function describeUsageError(error: Error & {args?: {name?: string}[] | string[]; flags?: string[]}, command: string, flagNames: string[] = []): {message: string; fix: string} {
   const help = `see \`${command} --help\``
   // oclif colours parts of its messages and appends a help hint; neither belongs in one line.
   const lines = error.message.replace(/\u001b\[[0-9;]*m/g, '').split('\n').map((line) => line.trim()).filter((line) => line && line !== 'See more help with --help')
@@ -96,7 +101,15 @@ export function describeUsageError(error: Error & {args?: {name?: string}[] | st
     }
     case 'NonExistentFlagsError': {
       const flags = (error.flags ?? []).map((flag) => quoteInput(flag))
-      return {message: `unknown flag${flags.length === 1 ? '' : 's'} ${flags.join(', ')}`, fix: `${help} for the flags it takes`}
+      const suggestions = (error.flags ?? []).flatMap((flag) => {
+        const name = /^--([^=]+)/.exec(flag)?.[1]
+        const near = name === undefined ? undefined : closest(name, flagNames)
+        return near === undefined ? [] : [{flag, near: `--${near}`}]
+      })
+      const meant = suggestions.length === 0 ? ''
+        : flags.length === 1 ? `did you mean \`${suggestions[0]!.near}\`? `
+        : `did you mean ${suggestions.map(({flag, near}) => `\`${near}\` for ${quoteInput(flag)}`).join(', ')}? `
+      return {message: `unknown flag${flags.length === 1 ? '' : 's'} ${flags.join(', ')}`, fix: `${meant}${help} for the flags it takes`}
     }
     case 'FailedFlagValidationError':
     case 'ViolatedFlagConstraintError': {
@@ -140,29 +153,35 @@ export const tableFlags = {
   }),
 }
 
-/** Connection flags, for the commands that talk to Kafka or MySQL. */
-export const connectionFlags = {
-  brokers: Flags.string({
-    helpGroup: 'CONNECTION',
-    description: 'Kafka bootstrap servers host:port[,host:port] (env REPLAYCTL_BROKERS; default: the local stack)',
-  }),
-  'mysql-url': Flags.string({
-    helpGroup: 'CONNECTION',
-    description: 'mysql://user:pass@host:port/db (env REPLAYCTL_MYSQL_URL; default: the local stack)',
-  }),
-  context: Flags.string({helpGroup: 'CONNECTION', description: 'named context from the config file (env REPLAYCTL_CONTEXT)'}),
-  X: Flags.string({
-    char: 'X',
-    helpGroup: 'CONNECTION',
-    multiple: true,
-    description: 'librdkafka property key=value, repeatable (TLS, SASL, tuning)',
-  }),
-  timeout: Flags.string({helpGroup: 'CONNECTION', description: 'how long to wait for the cluster to answer', default: '10s'}),
-}
+const brokers = Flags.string({
+  helpGroup: 'CONNECTION',
+  description: 'Kafka bootstrap servers host:port[,host:port] (env REPLAYCTL_BROKERS; default: the local stack)',
+})
+const mysqlUrl = Flags.string({
+  helpGroup: 'CONNECTION',
+  description: 'mysql://user:pass@host:port/db (env REPLAYCTL_MYSQL_URL; default: the local stack)',
+})
+const context = Flags.string({helpGroup: 'CONNECTION', description: 'named context from the config file (env REPLAYCTL_CONTEXT)'})
+const librdkafka = Flags.string({
+  char: 'X',
+  helpGroup: 'CONNECTION',
+  multiple: true,
+  description: 'librdkafka property key=value, repeatable (TLS, SASL, tuning)',
+})
+const timeout = (what: string) => Flags.string({helpGroup: 'CONNECTION', description: `how long to wait for ${what} to answer`, default: '10s'})
 
-/** A command that talks to Kafka or MySQL; it resolves where from flags, env, context and defaults. */
+/**
+ * Connection flags: each command shows those of what it talks to (Kafka, MySQL or both), so
+ * --help lists no flag the command would ignore.
+ */
+export const connectionFlags = {brokers, 'mysql-url': mysqlUrl, context, X: librdkafka, timeout: timeout('the cluster and the database')}
+export const kafkaConnectionFlags = {brokers, context, X: librdkafka, timeout: timeout('the cluster')}
+export const databaseConnectionFlags = {'mysql-url': mysqlUrl, context, timeout: timeout('the database')}
+
+/** A command that talks to Kafka and MySQL; it resolves where from flags, env, context and defaults. */
 export abstract class ConnectedCommand<T extends typeof Command> extends BaseCommand<T> {
-  static override baseFlags = connectionFlags
+  /** Partial: the Kafka-only and MySQL-only commands below take only some of them. */
+  static override baseFlags: Partial<typeof connectionFlags> = connectionFlags
 
   private resolved?: Settings
 
@@ -183,4 +202,14 @@ export abstract class ConnectedCommand<T extends typeof Command> extends BaseCom
     })
     return this.resolved
   }
+}
+
+/** A command that talks to Kafka only. */
+export abstract class KafkaCommand<T extends typeof Command> extends ConnectedCommand<T> {
+  static override baseFlags = kafkaConnectionFlags
+}
+
+/** A command that talks to MySQL only. */
+export abstract class DatabaseCommand<T extends typeof Command> extends ConnectedCommand<T> {
+  static override baseFlags = databaseConnectionFlags
 }

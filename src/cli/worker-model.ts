@@ -2,6 +2,7 @@ import {EventEmitter} from 'node:events'
 
 import type {JobProgress} from '../core/replay/run-job.js'
 import type {ReplayWorker} from '../core/replay/worker.js'
+import {plural} from '../core/shared/plural.js'
 
 /**
  * What a person watching a worker sees, kept as plain state built from the worker's events
@@ -61,7 +62,7 @@ export class WorkerModel extends EventEmitter<{change: []}> {
       const last = this.running.get(job.id)
       this.running.delete(job.id)
       this.finishedCount++
-      this.note(TONE[outcome] ?? 'bad', `job ${job.id} (${job.webhookId}) ${outcome}${last ? `: ${last.delivered} delivered, ${last.duplicates} duplicates` : ''}${error ? ` — ${error.message}` : ''}`)
+      this.note(TONE[outcome] ?? 'bad', `job ${job.id} (${job.webhookId}) ${outcome}${last ? `: ${last.delivered} delivered, ${last.duplicates} ${plural(last.duplicates, 'duplicate')}` : ''}${error ? ` — ${error.message}` : ''}`)
     })
     worker.on('completion-swept', (swept) => {
       this.note(TONE[swept.outcome] ?? 'bad', `job ${swept.jobId} (${swept.webhookId}) ${swept.state}: completion event ${swept.outcome}${swept.reason ? ` — ${swept.reason}` : ''}`)
@@ -72,7 +73,7 @@ export class WorkerModel extends EventEmitter<{change: []}> {
     })
     worker.on('db-recovered', ({failures}) => {
       this.database = null
-      this.note('good', `database available again after ${failures} error(s)`)
+      this.note('good', `database available again after ${failures} ${plural(failures, 'error')}`)
     })
   }
 

@@ -1,11 +1,11 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {paint, table} from '../../cli/output.js'
 import {ExitCode} from '../../core/shared/errors.js'
 import {electPreferredLeaders, type ElectLeadersResult} from '../../core/storage/leader-election.js'
 
-export default class ClusterElectLeaders extends ConnectedCommand<typeof ClusterElectLeaders> {
+export default class ClusterElectLeaders extends KafkaCommand<typeof ClusterElectLeaders> {
   static override summary = 'Move partition leadership back to each partition\'s preferred (first) replica'
   static override description = `After a broker restart its partitions are led by the brokers that stayed up; this elects the preferred replicas again (Apache Kafka's LeaderElectionCommand, so Java and the jars \`dev up\` caches are needed). Each partition is reported as elected, already preferred or failed; exits ${ExitCode.INCOMPLETE} when any failed (for example when its preferred replica is down or out of sync).`
   static override examples = [

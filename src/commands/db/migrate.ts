@@ -1,8 +1,8 @@
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {DatabaseCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
 import {migrateDatabase, type DatabaseMigrateResult} from '../../core/db/database.js'
 
-export default class DbMigrate extends ConnectedCommand<typeof DbMigrate> {
+export default class DbMigrate extends DatabaseCommand<typeof DbMigrate> {
   static override summary = 'Create the replay database if needed and apply pending schema migrations'
   static override description = 'Safe to run any time and from several machines at once: applied migrations are skipped and concurrent runs wait for each other. Other commands also migrate on first use.'
   static override examples = [

@@ -1,8 +1,8 @@
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {DatabaseCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
 import {databaseStatus, type DatabaseStatus} from '../../core/db/database.js'
 
-export default class DbStatus extends ConnectedCommand<typeof DbStatus> {
+export default class DbStatus extends DatabaseCommand<typeof DbStatus> {
   static override summary = 'Show the replay database, its schema version and pending migrations (changes nothing)'
   static override examples = ['<%= config.bin %> db status', '<%= config.bin %> db status --json']
 

@@ -1,11 +1,12 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {details, formatBytes, formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {seed, type SeedResult} from '../../core/dev/seed.js'
+import {plural} from '../../core/shared/plural.js'
 
-export default class DevSeed extends ConnectedCommand<typeof DevSeed> {
+export default class DevSeed extends KafkaCommand<typeof DevSeed> {
   static override summary = 'Write a realistic delivery_log: skewed webhooks, ~0.8 KB Account Activity events, duplicates'
   static override description = 'Deterministic from --seed. Webhook ids get a Zipf-like share of events (a few busy, most quiet); CreateTimes spread over the past --days in time order; a --duplicate-rate share is written again minutes later, as cross-datacenter replication does. Creates the topic (snappy) if it does not exist.'
   static override examples = [
@@ -44,7 +45,7 @@ export default class DevSeed extends ConnectedCommand<typeof DevSeed> {
     } finally {
       await progress.stop()
     }
-    this.print(paint.green(`seeded ${result.topic}: ${formatCount(result.events)} events (${formatCount(result.duplicates)} duplicates) for ${formatCount(result.webhooks)} webhooks`))
+    this.print(paint.green(`seeded ${result.topic}: ${formatCount(result.events)} ${plural(result.events, 'event')} (${formatCount(result.duplicates)} ${plural(result.duplicates, 'duplicate')}) for ${formatCount(result.webhooks)} ${plural(result.webhooks, 'webhook')}`))
     this.print(details([
       ['time range', `${result.from} .. ${result.to}`],
       ['bytes', formatBytes(result.bytes)],

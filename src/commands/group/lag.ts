@@ -1,13 +1,14 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {onInterrupt} from '../../cli/interrupt.js'
 import {details, formatCount, formatDuration, paint, table} from '../../cli/output.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {isoTime} from '../../core/shared/time.js'
 import {groupLag, type GroupLag} from '../../core/storage/groups.js'
+import {plural} from '../../core/shared/plural.js'
 
-export default class GroupLagCommand extends ConnectedCommand<typeof GroupLagCommand> {
+export default class GroupLagCommand extends KafkaCommand<typeof GroupLagCommand> {
   static override summary = 'A consumer group\'s lag per partition, in messages and in time, with its members and their assignment'
   static override description = 'committed is the group\'s committed offset (the next record it reads), log end the partition\'s high watermark, lag their difference, as Apache Kafka\'s ConsumerGroupCommand --describe shows them. lag time is how old the record at the committed offset is (read from its timestamp): 0 when caught up. Groups without members still show their lag. --watch redraws every --interval seconds until Ctrl-C.'
   static override examples = [
@@ -60,7 +61,7 @@ function render(lag: GroupLag): string {
     ['state', lag.state],
     ['coordinator', lag.coordinator],
     ['members', lag.members.length],
-    ['total lag', `${lag.totalLag === null ? '-' : `${formatCount(lag.totalLag)} messages`}${lag.maxLagMs === null ? '' : `, up to ${formatDuration(lag.maxLagMs)} behind`}`],
+    ['total lag', `${lag.totalLag === null ? '-' : `${formatCount(lag.totalLag)} ${plural(lag.totalLag, 'message')}`}${lag.maxLagMs === null ? '' : `, up to ${formatDuration(lag.maxLagMs)} behind`}`],
   ])
   const partitions = table(
     [

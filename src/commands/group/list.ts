@@ -1,8 +1,8 @@
-import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {table} from '../../cli/output.js'
 import {listGroups, type GroupSummary} from '../../core/storage/groups.js'
 
-export default class GroupList extends ConnectedCommand<typeof GroupList> {
+export default class GroupList extends KafkaCommand<typeof GroupList> {
   static override summary = 'List consumer groups with their state (Stable, Empty, ...) and protocol'
   static override examples = ['<%= config.bin %> group list', '<%= config.bin %> group list --json']
   static override flags = {...tableFlags}

@@ -1,12 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {paint, table} from '../../cli/output.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
 import {resetOffsets, type ResetResult, type ResetTarget} from '../../core/storage/groups.js'
 
-export default class GroupResetOffsets extends ConnectedCommand<typeof GroupResetOffsets> {
+export default class GroupResetOffsets extends KafkaCommand<typeof GroupResetOffsets> {
   static override summary = 'Move a consumer group\'s committed offsets on one topic: to a time, an offset, the earliest or the latest'
   static override description = `Refused (exit 4) while the group has active members, which would overwrite the new offsets: stop its consumers first. --dry-run prints the plan (current and new offset per partition) and commits nothing. Targets are clamped to what the log holds, as Apache Kafka's ConsumerGroupCommand does; --to-time takes the first record at or after the time (the log end when there is none). Times: ${TIME_FORMS}.`
   static override examples = [

@@ -1,13 +1,15 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
+import {TIMESTAMP_UNITS, type TimestampUnit} from '../../core/kafka/event-time.js'
 import {serveIngest, type IngestSummary} from '../../core/http/ingest/server.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {resolveIngestTokens} from '../../core/shared/settings.js'
 import {parseDuration} from '../../core/shared/time.js'
+import {plural} from '../../core/shared/plural.js'
 
-export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
+export default class IngestServe extends KafkaCommand<typeof IngestServe> {
   static override summary = 'Serve HTTP-to-Kafka ingest: POST /events answers 2xx once every event is acknowledged'
   static override description = `POST /events takes one JSON event or NDJSON (one object per line). Each event is written unchanged, keyed by --key-field (or the --key-header of the request) with Java's murmur2 placement, CreateTime from --timestamp-field, snappy, from an idempotent producer with acks=all. The answer is 200 only once every event of the request is acknowledged by all in-sync replicas; a request with a bad event writes nothing and gets 400 naming its line; otherwise a 503 says how many were written, and a retry with the same Idempotency-Key header (remembered for --idempotency-window) writes only the rest. While the producer queue nears its limits or no broker acknowledges, requests get 503 with Retry-After. Requests carry Authorization: Bearer <token>; tokens come from REPLAYCTL_INGEST_TOKENS or the context's "ingestTokens", each scoped to the keys (webhook ids or patterns such as acme-*) and topics it may write: no or a wrong token is 401, a key or topic outside the scope 403, and an address with --auth-failures failed authentications in --auth-failure-window gets 429 until the window ends; nothing of a refused request is written. Without tokens the server does not start, unless --no-auth is given on a loopback --host. SIGTERM stops accepting, flushes every accepted event, then exits. Also GET /healthz and Prometheus GET /metrics (no token); JSON log lines on stderr.`
   static override examples = [
@@ -19,7 +21,9 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
     'key-field': Flags.string({description: 'field (dotted path) whose value keys each event [default: webhook_id]'}),
     'key-header': Flags.string({description: 'request header whose value keys every event of the request (instead of --key-field)'}),
-    'timestamp-field': Flags.string({description: 'field holding the CreateTime (epoch ms or a time); default: time of writing'}),
+    'timestamp-field': Flags.string({description: 'field holding the CreateTime (a number in --timestamp-unit, or an ISO 8601 time); default: time of writing'}),
+    'timestamp-unit': Flags.string({description: 'unit of numbers in --timestamp-field: s, ms, us or ns [default: ms]', options: [...TIMESTAMP_UNITS], dependsOn: ['timestamp-field']}),
+    'allow-any-timestamp': Flags.boolean({description: 'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)', dependsOn: ['timestamp-field']}),
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
     port: Flags.integer({description: 'port to listen on (0: any free port, logged)', default: 8081, min: 0, max: 65_535}),
     'max-request-bytes': Flags.integer({description: 'largest request body accepted (larger: 413)', default: 1_048_576, min: 1}),
@@ -51,6 +55,8 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
         topic: flags.topic,
         key: flags['key-header'] === undefined ? {field: flags['key-field'] ?? 'webhook_id'} : {header: flags['key-header']},
         timestampField: flags['timestamp-field'],
+        timestampUnit: flags['timestamp-unit'] as TimestampUnit | undefined,
+        allowAnyTimestamp: flags['allow-any-timestamp'],
         host: flags.host,
         port: flags.port,
         maxRequestBytes: flags['max-request-bytes'],
@@ -69,7 +75,7 @@ export default class IngestServe extends ConnectedCommand<typeof IngestServe> {
         authFailureWindowMs: parseDuration(flags['auth-failure-window'], '--auth-failure-window'),
         trustProxy: flags['trust-proxy'],
       })
-      this.print(paint.green(`stopped; ${formatCount(summary.eventsWritten)} events written to ${summary.topic}`))
+      this.print(paint.green(`stopped; ${formatCount(summary.eventsWritten)} ${plural(summary.eventsWritten, 'event')} written to ${summary.topic}`))
       this.print(details([
         ['requests', formatCount(summary.requests)],
         ['events failed', formatCount(summary.eventsFailed)],

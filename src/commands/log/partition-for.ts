@@ -1,12 +1,13 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {details} from '../../cli/output.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {type KeyLocation, locateKeyInTopic, locateKeyOffline} from '../../core/kafka/locate.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
+import {plural} from '../../core/shared/plural.js'
 
-export default class LogPartitionFor extends ConnectedCommand<typeof LogPartitionFor> {
+export default class LogPartitionFor extends KafkaCommand<typeof LogPartitionFor> {
   static override summary = 'Which partition a key lives in, computed as producers do, without producing'
   static override description = `murmur2 (default) is Java's default partitioner, toPositive(murmur2(utf8 key)) % N, which librdkafka's murmur2_random matches; crc32 is librdkafka's default consistent_random. With --topic the partition count comes from the cluster and the answer adds the partition's leader and watermarks.`
   static override examples = [
@@ -34,7 +35,7 @@ export default class LogPartitionFor extends ConnectedCommand<typeof LogPartitio
       ...(location.topic === undefined ? [] : [
         ['topic', location.topic],
         ['leader', location.leader],
-        ['offsets', `${location.low} .. ${location.high} (${location.high! - location.low!} messages)`],
+        ['offsets', `${location.low} .. ${location.high} (${location.high! - location.low!} ${plural(location.high! - location.low!, 'message')})`],
       ] as [string, string | number | null | undefined][]),
     ]))
     return location

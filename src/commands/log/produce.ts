@@ -4,14 +4,16 @@ import {basename} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {details, formatBytes, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
+import {TIMESTAMP_UNITS, type TimestampUnit} from '../../core/kafka/event-time.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {produce, type ProduceResult} from '../../core/kafka/produce.js'
+import {plural} from '../../core/shared/plural.js'
 
-export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
+export default class LogProduce extends KafkaCommand<typeof LogProduce> {
   static override summary = 'Write NDJSON events to a topic: keyed, CreateTime from a field, snappy'
   static override description = `Each line is one JSON object, written unchanged as the record value. With --file every line is checked before anything is written; from stdin, a bad line stops the run after the lines before it were written, and the error says how to continue. Records are placed with Java's murmur2 partitioner (librdkafka's murmur2_random) unless --partitioner says otherwise, so \`log partition-for\` and Java consumers agree. Waits until every record is acknowledged by all in-sync replicas.`
   static override examples = [
@@ -22,8 +24,10 @@ export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
     file: Flags.string({char: 'f', description: 'NDJSON file to read (default: stdin)'}),
     'key-field': Flags.string({description: 'field (dotted path) whose value keys each record', default: 'webhook_id'}),
-    'timestamp-field': Flags.string({description: 'field holding the CreateTime (epoch ms or a time); default: now'}),
-    header: Flags.string({char: 'H', description: 'header key=value added to every record, repeatable', multiple: true, default: []}),
+    'timestamp-field': Flags.string({description: 'field holding the CreateTime (a number in --timestamp-unit, or an ISO 8601 time); default: now'}),
+    'timestamp-unit': Flags.string({description: 'unit of numbers in --timestamp-field: s, ms, us or ns [default: ms]', options: [...TIMESTAMP_UNITS], dependsOn: ['timestamp-field']}),
+    'allow-any-timestamp': Flags.boolean({description: 'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)', dependsOn: ['timestamp-field']}),
+    header: Flags.string({char: 'H', description: 'header key=value added to every record, repeatable', multiple: true}),
     partitioner: Flags.string({description: 'how keys are placed', options: [...PARTITIONERS], default: 'murmur2'}),
     'skip-lines': Flags.integer({description: 'skip this many input lines first (to continue after a stopped run)', default: 0, min: 0}),
   }
@@ -47,7 +51,9 @@ export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
         source: file ?? 'stdin',
         keyField: this.flags['key-field'],
         timestampField: this.flags['timestamp-field'],
-        headers: this.flags.header,
+        timestampUnit: this.flags['timestamp-unit'] as TimestampUnit | undefined,
+        allowAnyTimestamp: this.flags['allow-any-timestamp'],
+        headers: this.flags.header ?? [],
         partitioner: this.flags.partitioner as Partitioner,
         skipLines: this.flags['skip-lines'],
         onProgress: (p) => {
@@ -60,7 +66,7 @@ export default class LogProduce extends ConnectedCommand<typeof LogProduce> {
     } finally {
       await progress.stop()
     }
-    this.print(paint.green(`wrote ${formatCount(result.events)} events to ${result.topic}`))
+    this.print(paint.green(`wrote ${formatCount(result.events)} ${plural(result.events, 'event')} to ${result.topic}`))
     this.print(details([
       ['bytes', formatBytes(result.bytes)],
       ['seconds', `${result.seconds.toFixed(2)}${result.seconds - result.writeSeconds >= 0.01 ? ` (${result.writeSeconds.toFixed(2)} writing)` : ''}`],

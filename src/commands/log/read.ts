@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {onInterrupt} from '../../cli/interrupt.js'
 import {formatCount, paint} from '../../cli/output.js'
 import {packedJsonLines, RawLines, RECORD_FORMATS, recordsTable, type RecordView, recordView, StdoutWriter} from '../../cli/record-output.js'
@@ -10,6 +10,7 @@ import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {planRead, type ReadPlan, readRecords} from '../../core/kafka/read.js'
 import {connectRangeConsumer} from '../../core/kafka/range-reader.js'
 import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
+import {plural} from '../../core/shared/plural.js'
 
 interface ReadResult {
   topic: string
@@ -18,7 +19,7 @@ interface ReadResult {
   records?: RecordView[]
 }
 
-export default class LogRead extends ConnectedCommand<typeof LogRead> {
+export default class LogRead extends KafkaCommand<typeof LogRead> {
   static override summary = 'Read a bounded range of records, or follow a topic as it is written (--follow)'
   static override description = `The range is fixed before reading: it starts at --from-offset (negative: that many before the end), --since, or the first offset, and ends before --to-offset, --until, or the high watermark seen at start. With --follow the read goes on past that high watermark, printing records as they are written, until Ctrl-C, SIGTERM or a closed pipe (at the next record) ends it with exit code 0, or --to-offset, --until or --max is reached (an --until still ahead ends a partition at its first record at or after it). --format json prints one JSON object per line as records arrive; --format table prints a table per batch that arrives when following; --json prints one document at the end. Times: ${TIME_FORMS}.`
   static override examples = [
@@ -96,7 +97,7 @@ export default class LogRead extends ConnectedCommand<typeof LogRead> {
     }
 
     if (!this.jsonEnabled() && flags.format === 'table' && !tablePerBatch) this.print(recordsTable(records))
-    if (!this.jsonEnabled() && process.stderr.isTTY) process.stderr.write(paint.dim(`${formatCount(count)} records\n`))
+    if (!this.jsonEnabled() && process.stderr.isTTY) process.stderr.write(paint.dim(`${formatCount(count)} ${plural(count, 'record')}\n`))
     return {topic: plan.topic, ranges: plan.ranges, count, ...(this.jsonEnabled() ? {records} : {})}
   }
 }

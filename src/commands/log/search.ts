@@ -1,16 +1,17 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {jsonLines, rawLines, RECORD_FORMATS, recordsTable, type RecordView, recordView, StdoutWriter} from '../../cli/record-output.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {parseFieldFilter, searchLog, type SearchResult, type ValueFilter} from '../../core/storage/search.js'
 import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
+import {plural} from '../../core/shared/plural.js'
 
 type SearchOutput = SearchResult & {records?: RecordView[]}
 
-export default class LogSearch extends ConnectedCommand<typeof LogSearch> {
+export default class LogSearch extends KafkaCommand<typeof LogSearch> {
   static override summary = 'Find records by key and value in a time window; reads only the key\'s partition'
   static override description = `With --key only the partition the key lives in is read (murmur2 like \`log partition-for\`, or --partitioner crc32) and only records with exactly that key match; without --key every partition is read at once. Each partition's range is fixed by time before reading (offsets for --since and --until, capped at the high watermark seen at start), so a search always ends. Matches print as \`log read\` prints records (--format); the result counts the records scanned in each partition. Times: ${TIME_FORMS}.`
   static override examples = [
@@ -59,7 +60,7 @@ export default class LogSearch extends ConnectedCommand<typeof LogSearch> {
         signal: stopOnClosedPipe.signal,
         onProgress: (scanned, total) => {
           progress.state.total = total
-          progress.state.update(scanned, `${formatCount(matched)} matches`)
+          progress.state.update(scanned, `${formatCount(matched)} ${plural(matched, 'match', 'matches')}`)
         },
         onMatches: async (matches) => {
           matched += matches.length
@@ -84,9 +85,9 @@ export default class LogSearch extends ConnectedCommand<typeof LogSearch> {
         formatCount(scan.scanned),
         formatCount(scan.matched),
       ]), {stream: process.stderr})
-      const line = `${formatCount(result.matched)} matches in ${formatCount(result.scanned)} records scanned${result.complete ? '' : ' (stopped early)'}`
+      const line = `${formatCount(result.matched)} ${plural(result.matched, 'match', 'matches')} in ${formatCount(result.scanned)} ${plural(result.scanned, 'record')} scanned${result.complete ? '' : ' (stopped early)'}`
       // Matches own stdout (they may be piped on); the scan summary goes to stderr with the progress.
-      process.stderr.write(`${summary}\n${paint.dim(line)}${unread ? paint.dim(`; the other ${unread} partitions cannot hold the key and were not read`) : ''}\n`)
+      process.stderr.write(`${summary}\n${paint.dim(line)}${unread ? paint.dim(`; the other ${unread === 1 ? 'partition cannot hold the key and was' : `${unread} partitions cannot hold the key and were`} not read`) : ''}\n`)
     }
     return {...result, ...(this.jsonEnabled() ? {records} : {})}
   }

@@ -1,12 +1,12 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {type Column, formatCount, table} from '../../cli/output.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {seek, type SeekResult} from '../../core/kafka/seek.js'
 import {isoTime, parseTime, TIME_FORMS} from '../../core/shared/time.js'
 
-export default class LogSeek extends ConnectedCommand<typeof LogSeek> {
+export default class LogSeek extends KafkaCommand<typeof LogSeek> {
   static override summary = 'Find offsets by time: per partition, the first record at or after each time'
   static override description = `Where no record is at or after a time, the answer is the partition's end offset (its high watermark) and no timestamp. --until is exclusive. Times: ${TIME_FORMS}.`
   static override examples = [

@@ -1,14 +1,15 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {details, formatBytes, formatCount, paint, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {isoTime, parseTime, TIME_FORMS} from '../../core/shared/time.js'
 import {backupTopic, type BackupResult, DEFAULT_CHUNK_BYTES} from '../../core/storage/backup.js'
 import {MAX_CHUNK_SIZE_FLAG} from '../../core/storage/backup-format.js'
+import {plural} from '../../core/shared/plural.js'
 
-export default class TopicBackup extends ConnectedCommand<typeof TopicBackup> {
+export default class TopicBackup extends KafkaCommand<typeof TopicBackup> {
   static override summary = 'Back up one topic into a directory: every record with its key, value, headers, timestamp and partition, in log order'
   static override description = `Writes DIR/manifest.json and one gzip-compressed chunk file per partition (format: docs/backup-format.md). Each partition's offset range is fixed on the first run: from --since (the first record at or after it) or the first offset, to --until (exclusive) or the high watermark, as \`log read\` does. An interrupted backup continues where it stopped when run again with the same DIR; the manifest says complete only when it is. A compacted topic is backed up as its log holds it now. Times: ${TIME_FORMS}.`
   static override examples = [
@@ -58,7 +59,7 @@ export default class TopicBackup extends ConnectedCommand<typeof TopicBackup> {
     this.print(details([
       ['records', formatCount(result.records)],
       ['read this run', formatCount(result.recordsThisRun)],
-      ['files', `${result.partitions.length} partitions, ${formatBytes(result.bytes)}`],
+      ['files', `${result.partitions.length} ${plural(result.partitions.length, 'partition')}, ${formatBytes(result.bytes)}`],
       ['bounds', `${result.since === null ? 'start' : isoTime(result.since)} .. ${result.until === null ? 'end' : isoTime(result.until)}`],
       ['seconds', result.seconds.toFixed(2)],
       ['records/s', formatCount(result.recordsPerSecond)],

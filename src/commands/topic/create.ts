@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
 import {COMPRESSIONS, createTopic, type CreateTopicResult} from '../../core/kafka/topics.js'
 
-export default class TopicCreate extends ConnectedCommand<typeof TopicCreate> {
+export default class TopicCreate extends KafkaCommand<typeof TopicCreate> {
   static override summary = 'Create a topic; the defaults suit a delivery_log (snappy, delete policy, 5 days)'
   static override description = 'A keyed log used as storage must keep its partition count: keys move when it changes. Choose it once, generously.'
   static override examples = [
@@ -20,7 +20,7 @@ export default class TopicCreate extends ConnectedCommand<typeof TopicCreate> {
     compression: Flags.string({description: 'compression.type of the topic', options: [...COMPRESSIONS], default: 'snappy'}),
     compact: Flags.boolean({description: 'cleanup.policy=compact (keep the latest record per key) instead of delete'}),
     retention: Flags.string({description: 'retention.ms as a duration (5d, 36h); default 5d unless --compact'}),
-    config: Flags.string({char: 'c', description: 'any topic config key=value, repeatable; wins over the flags above', multiple: true, default: []}),
+    config: Flags.string({char: 'c', description: 'any topic config key=value, repeatable; wins over the flags above', multiple: true}),
     'if-not-exists': Flags.boolean({description: 'succeed without change when the topic already exists'}),
   }
 
@@ -32,7 +32,7 @@ export default class TopicCreate extends ConnectedCommand<typeof TopicCreate> {
       compression: this.flags.compression as (typeof COMPRESSIONS)[number],
       compact: this.flags.compact,
       retention: this.flags.retention,
-      configs: this.flags.config,
+      configs: this.flags.config ?? [],
       ifNotExists: this.flags['if-not-exists'],
     })
     this.print(result.created ? paint.green(`created topic ${result.topic}`) : paint.yellow(`topic ${result.topic} already exists; left unchanged`))

@@ -2,12 +2,12 @@ import {createInterface} from 'node:readline/promises'
 
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {paint} from '../../cli/output.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {deleteTopics, type DeleteTopicsResult} from '../../core/kafka/topic-admin.js'
 
-export default class TopicDelete extends ConnectedCommand<typeof TopicDelete> {
+export default class TopicDelete extends KafkaCommand<typeof TopicDelete> {
   static override summary = 'Delete topics and every record in them (asks first; --yes for scripts)'
   static override description = 'On a terminal it asks you to type the topic name (or y for several). Without a terminal it refuses unless --yes is given. Internal topics (__consumer_offsets, __transaction_state, any name starting with __, _schemas) are refused. A name that does not exist deletes nothing (exit 3).'
   static override examples = ['<%= config.bin %> topic delete old_log', '<%= config.bin %> topic delete tmp_a tmp_b --yes --json']

@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {table} from '../../cli/output.js'
 import {listTopics, type TopicSummary} from '../../core/kafka/topics.js'
 
-export default class TopicList extends ConnectedCommand<typeof TopicList> {
+export default class TopicList extends KafkaCommand<typeof TopicList> {
   static override summary = 'List topics with their partition count and replication factor'
   static override examples = ['<%= config.bin %> topic list', '<%= config.bin %> topic list --internal --json']
   static override flags = {

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {barChart, sparkline} from '../../cli/chart.js'
 import {onInterrupt} from '../../cli/interrupt.js'
 import {type Column, fit, formatBytes, formatCount, paint, table, tableWidth} from '../../cli/output.js'
@@ -11,7 +11,7 @@ import {parseDuration} from '../../core/shared/time.js'
 
 type RatesOutput = RatesSample | {samples: RatesSample[]} | RateHistory
 
-export default class TopicRates extends ConnectedCommand<typeof TopicRates> {
+export default class TopicRates extends KafkaCommand<typeof TopicRates> {
   static override summary = 'Records/s and bytes/s written per partition now, a group\'s read rates, or records per hour over the past'
   static override description = `Live: the high watermarks at the start and end of --interval give the records written (exact); bytes/s is the size (key + value + headers, uncompressed) of exactly those records, read back when the interval ends (--no-bytes skips that read). With --group, the group's committed offsets at both ends give what it read, and its lag. --watch repeats back to back until interrupted or --count samples.
 History: --history 24h --bucket 1h counts the records each partition took per bucket, from offsets by time at every bucket edge; buckets align to UTC multiples of their width and the last one is the one running now.`

@@ -1,11 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {KafkaCommand} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {PARTITION_MODES, type PartitionMode, restoreTopic, type RestoreResult} from '../../core/storage/restore.js'
+import {plural} from '../../core/shared/plural.js'
 
-export default class TopicRestore extends ConnectedCommand<typeof TopicRestore> {
+export default class TopicRestore extends KafkaCommand<typeof TopicRestore> {
   static override summary = 'Restore a backup into a topic: same keys, values, headers, timestamps and partitions, in order'
   static override description = 'Every backup file is checked before anything is written. A missing target topic is created with the backup\'s partition count and configs (--config overrides them; timestamps are kept, so time-based retention counts from them). An existing target must be empty unless --force. --partitions rehash places keyed records by murmur2(key) in a target with a different partition count, each key in its order.'
   static override examples = [
@@ -18,7 +19,7 @@ export default class TopicRestore extends ConnectedCommand<typeof TopicRestore> 
     topic: Flags.string({char: 't', description: 'topic to restore into', required: true}),
     partitions: Flags.string({description: 'same: each record to its own partition; rehash: by murmur2 of the key', options: [...PARTITION_MODES], default: 'same'}),
     'partition-count': Flags.integer({description: 'partitions of a created target (default: the backup\'s; another count needs --partitions rehash)'}),
-    config: Flags.string({char: 'c', description: 'topic config key=value for a created target, over the backup\'s, repeatable', multiple: true, default: []}),
+    config: Flags.string({char: 'c', description: 'topic config key=value for a created target, over the backup\'s, repeatable', multiple: true}),
     force: Flags.boolean({description: 'write into a target that already holds records'}),
   }
 
@@ -32,7 +33,7 @@ export default class TopicRestore extends ConnectedCommand<typeof TopicRestore> 
         topic: this.flags.topic,
         partitions: this.flags.partitions as PartitionMode,
         partitionCount: this.flags['partition-count'],
-        configs: this.flags.config,
+        configs: this.flags.config ?? [],
         force: this.flags.force,
         onProgress: (p) => {
           if (p.phase === 'writing' && progress.state.label !== writing) progress.state.phase(writing, 'records', p.total)
@@ -44,7 +45,7 @@ export default class TopicRestore extends ConnectedCommand<typeof TopicRestore> 
     } finally {
       await progress.stop()
     }
-    this.print(paint.green(`restored ${formatCount(result.records)} records of ${result.sourceTopic} into ${result.topic}${result.created ? ' (created)' : ''}`))
+    this.print(paint.green(`restored ${formatCount(result.records)} ${plural(result.records, 'record')} of ${result.sourceTopic} into ${result.topic}${result.created ? ' (created)' : ''}`))
     this.print(details([
       ['partitions', result.partitions === 'same' ? `${result.targetPartitions}, each record to its own` : `${result.sourcePartitions} -> ${result.targetPartitions}, by murmur2(key)`],
       ['seconds', result.seconds.toFixed(2)],

@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
 import {rotateSecretKey, type RotateKeyResult} from '../../core/webhooks/secrets.js'
+import {plural} from '../../core/shared/plural.js'
 
 export default class WebhookRotateKey extends ConnectedCommand<typeof WebhookRotateKey> {
   static override summary = 'Re-encrypt every webhook secret under a new key, in one transaction'
@@ -17,7 +18,7 @@ export default class WebhookRotateKey extends ConnectedCommand<typeof WebhookRot
 
   async run(): Promise<RotateKeyResult> {
     const result = await rotateSecretKey(this.settings, this.flags['new-key-file'])
-    this.print(paint.green(`${result.rotated + result.encrypted} webhook secret(s) now encrypted with key ${result.newKeyId}`))
+    this.print(paint.green(`${result.rotated + result.encrypted} webhook ${plural(result.rotated + result.encrypted, 'secret')} now encrypted with key ${result.newKeyId}`))
     this.print(details([
       ['new key', `${result.newKeyFile} (${result.createdKeyFile ? 'generated' : 'existing file'})`],
       ['old key', result.oldKeyId ?? 'none'],

@@ -10,6 +10,7 @@ import {ensureKafkaDist, KAFKA_VERSION, runKafkaTool, type KafkaDist} from '../k
 import {DEV_MYSQL, ensureMariadb, mariadbStatus, stopMariadb, type MariadbState, type MariadbStatus} from './mariadb.js'
 import {isAlive, stopProcess} from './processes.js'
 import {ephemeralRange, inRange, portHolder} from './ports.js'
+import {plural} from '../shared/plural.js'
 
 /**
  * The local stack: Apache Kafka in KRaft mode (each node a combined broker and controller) and the
@@ -120,7 +121,7 @@ export async function up(options: {brokers: number; basePort?: number; onProgres
   if (existing && existing.nodes.length !== options.brokers) {
     throw new UserError(
       'STACK_CONFLICT',
-      `the local stack in ${stateDir()} was created with ${existing.nodes.length} broker(s), not ${options.brokers}`,
+      `the local stack in ${stateDir()} was created with ${existing.nodes.length} ${plural(existing.nodes.length, 'broker')}, not ${options.brokers}`,
       `run \`replayctl dev down --purge\` first, or \`replayctl dev up --brokers ${existing.nodes.length}\``,
     )
   }
@@ -255,7 +256,7 @@ function logSince(id: number, offset: number): string {
 
 async function waitForCluster(state: StackState, started: number[], logStart: Map<number, number>, progress: (line: string) => void): Promise<void> {
   const deadline = Date.now() + 90_000
-  if (started.length) progress(`waiting for ${state.nodes.length} broker(s) to answer metadata`)
+  if (started.length) progress(`waiting for ${state.nodes.length} ${plural(state.nodes.length, 'broker')} to answer metadata`)
   while (Date.now() < deadline) {
     for (const node of state.nodes) {
       if (node.pid === null || !isAlive(node.pid, nodeCommandLine(node.id))) {

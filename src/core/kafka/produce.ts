@@ -4,14 +4,14 @@ import {UserError, invalidArgument, quoteInput} from '../shared/errors.js'
 import type {Partitioner} from './partitioner.js'
 import {type Headers, RecordWriter} from './record-writer.js'
 import type {Settings} from '../shared/settings.js'
-import {parseTime} from '../shared/time.js'
+import {eventTimeReader, isTimeProblem, type TimestampUnit} from './event-time.js'
 import {topLevelFieldFinder} from './json-fields.js'
 import {topicMetadata, withAdmin} from './topics.js'
 
 /**
  * NDJSON events into a topic: one JSON object per line, written unchanged as the record value,
  * keyed by a field (webhook_id by default) and stamped with CreateTime from another field when
- * one is named (epoch ms or any form parseTime accepts), else the time of writing.
+ * one is named (by the rule of event-time.ts), else the time of writing.
  *
  * Top-level fields are found by a grammar-checking scan (json-fields.ts) instead of a full parse;
  * dotted paths, and any line the scan is unsure of, are parsed fully.
@@ -30,6 +30,9 @@ export interface ProduceOptions {
   source: string
   keyField: string
   timestampField?: string
+  timestampUnit?: TimestampUnit
+  /** Accept times before 2000 or more than a day ahead. */
+  allowAnyTimestamp?: boolean
   headers: string[]
   partitioner: Partitioner
   skipLines: number
@@ -116,8 +119,12 @@ class CheckedEvents {
   }
 }
 
-/** Why a line cannot be written, before the caller words where the run stands. */
-class BadLine extends Error {}
+/** Why a line cannot be written, before the caller words where the run stands; `fix` when the line itself is not the only cure. */
+class BadLine extends Error {
+  constructor(message: string, readonly fix?: string) {
+    super(message)
+  }
+}
 
 export async function produce(settings: Settings, options: ProduceOptions): Promise<ProduceResult> {
   const runStarted = Date.now()
@@ -145,7 +152,7 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
         event = readEvent(value)
       } catch (error) {
         if (!(error instanceof BadLine)) throw error
-        throw new UserError('INVALID_INPUT', `line ${lineNumber} of ${options.source} ${error.message}; nothing was written`, 'fix that line and run again')
+        throw new UserError('INVALID_INPUT', `line ${lineNumber} of ${options.source} ${error.message}; nothing was written`, error.fix ?? 'fix that line and run again')
       }
       checkedEvents++
       if (checked.length < CHECKED_EVENTS_KEPT) checked.push(event)
@@ -174,8 +181,8 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
       const done = lineNumber - 1 > options.skipLines ? ` (lines ${options.skipLines + 1}-${lineNumber - 1})` : ''
       throw new UserError(
         'INVALID_INPUT',
-        `line ${lineNumber} of ${options.source} ${error.message}; the ${writer.stats.written} events before it were written${done}`,
-        `fix that line and run again with --skip-lines ${lineNumber - 1} to continue after them, or leave it out with --skip-lines ${lineNumber} (what \`tail -n +${lineNumber + 1}\` of the input would give)`,
+        `line ${lineNumber} of ${options.source} ${error.message}; the ${writer.stats.written} ${writer.stats.written === 1 ? 'event before it was' : 'events before it were'} written${done}`,
+        `${error.fix ? `${error.fix}, or ` : ''}fix that line and run again with --skip-lines ${lineNumber - 1} to continue after them, or leave it out with --skip-lines ${lineNumber} (what \`tail -n +${lineNumber + 1}\` of the input would give)`,
       )
     }
     if (event.timestamp !== null) {
@@ -223,6 +230,7 @@ function eventReader(options: ProduceOptions): (value: Buffer) => Event {
   const timestampPath = options.timestampField === undefined ? undefined : fieldPath(options.timestampField, '--timestamp-field')
   const topLevel = keyPath.length === 1 && (timestampPath === undefined || timestampPath.length === 1)
   const findFields = topLevelFieldFinder(timestampPath ? [keyPath[0]!, timestampPath[0]!] : [keyPath[0]!])
+  const readTime = options.timestampField === undefined ? undefined : eventTimeReader({field: options.timestampField, unit: options.timestampUnit, allowAnyTime: options.allowAnyTimestamp})
 
   return (value) => {
     let key: unknown
@@ -248,15 +256,10 @@ function eventReader(options: ProduceOptions): (value: Buffer) => Event {
         : `has a ${options.keyField} that is not a string or an exact integer (large ids must be JSON strings)`)
     }
     let timestamp: number | null = null
-    if (timestampPath) {
-      if (typeof rawTimestamp === 'number' && Number.isSafeInteger(rawTimestamp) && rawTimestamp >= 0) timestamp = rawTimestamp
-      else if (typeof rawTimestamp === 'string') {
-        try {
-          timestamp = parseTime(rawTimestamp, options.timestampField)
-        } catch {
-          throw new BadLine(`has a ${options.timestampField} that is not a time`)
-        }
-      } else throw new BadLine(`has no usable ${options.timestampField} (epoch ms or a time string)`)
+    if (readTime) {
+      const time = readTime(rawTimestamp)
+      if (isTimeProblem(time)) throw new BadLine(time.problem, time.fix)
+      timestamp = time
     }
     return {key: String(key), timestamp}
   }

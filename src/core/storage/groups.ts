@@ -4,6 +4,7 @@ import {readRanges} from '../kafka/range-reader.js'
 import {topicMetadata, withAdmin} from '../kafka/topics.js'
 import {UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
+import {plural} from '../shared/plural.js'
 
 /**
  * Consumer groups as an operator sees them: the groups, their members and assignments, and per
@@ -250,7 +251,7 @@ function refuseActive(group: string, description: DescribedGroup): void {
   if (description.members.length === 0) return
   throw new UserError(
     'GROUP_ACTIVE',
-    `consumer group '${group}' has ${description.members.length} active member(s) (${STATE_NAMES[description.state]}); they would overwrite the new offsets`,
+    `consumer group '${group}' has ${description.members.length} active ${plural(description.members.length, 'member')} (${STATE_NAMES[description.state]}); they would overwrite the new offsets`,
     'stop its consumers first (`replayctl group lag` lists them), then reset',
   )
 }

@@ -6,6 +6,7 @@ import {type Headers, RecordWriter} from '../kafka/record-writer.js'
 import {createTopic, topicMetadata, validateTopicName, withAdmin} from '../kafka/topics.js'
 import {type BackupManifest, checkPartitionFile, MANIFEST, readPartitionRecords, resolveBackupDir} from './backup-format.js'
 import {readManifest} from './backup-manifest.js'
+import {plural} from '../shared/plural.js'
 
 /**
  * `topic restore`: writes a complete backup into a topic, record for record.
@@ -178,7 +179,7 @@ async function prepareTarget(settings: Settings, options: RestoreOptions, manife
     throw invalidArgument(`topic '${options.topic}' exists with ${existing.partitions} partitions, not --partition-count ${options.partitionCount}`, 'leave --partition-count out for an existing topic')
   }
   if (existing.records > 0 && !options.force) {
-    throw new UserError('TOPIC_NOT_EMPTY', `topic '${options.topic}' already holds ${existing.records} records; nothing was written`, 'restore into a new or empty topic, or pass --force to add the backup\'s records after them')
+    throw new UserError('TOPIC_NOT_EMPTY', `topic '${options.topic}' already holds ${existing.records} ${plural(existing.records, 'record')}; nothing was written`, 'restore into a new or empty topic, or pass --force to add the backup\'s records after them')
   }
   return {created: false, partitions: existing.partitions}
 }

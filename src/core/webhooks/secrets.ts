@@ -52,7 +52,7 @@ async function checkKeyIds(pool: Pool, key: SecretKey): Promise<void> {
     [key.id],
   ))
   const other = (rows as {keyId: string; count: number}[])[0]
-  if (other) throw wrongKey(key, `${Number(other.count)} webhook secret(s) are encrypted with key ${other.keyId}`)
+  if (other) throw wrongKey(key, `${Number(other.count)} webhook ${Number(other.count) === 1 ? 'secret is' : 'secrets are'} encrypted with key ${other.keyId}`)
 }
 
 function wrongKey(key: SecretKey, what: string): UserError {

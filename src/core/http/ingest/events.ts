@@ -1,7 +1,7 @@
+import {eventTimeReader, isTimeProblem, type EventTimeReader, type TimestampUnit} from '../../kafka/event-time.js'
 import {topLevelFieldFinder} from '../../kafka/json-fields.js'
 import {fieldPath, pick, trimBlanks} from '../../kafka/produce.js'
 import {invalidArgument, quoteInput} from '../../shared/errors.js'
-import {parseTime} from '../../shared/time.js'
 import {WEBHOOK_ID} from '../../webhooks/store.js'
 
 /**
@@ -9,7 +9,7 @@ import {WEBHOOK_ID} from '../../webhooks/store.js'
  * is one JSON object, or NDJSON (one object per line). Every event is checked before any is
  * produced, so a request with one bad event writes nothing; the refusal names the line.
  *
- * The rules for times are those of `log produce`: epoch ms or any form parseTime accepts. A key,
+ * The rule for times is that of `log produce` (event-time.ts). A key,
  * from a field (a string or an exact integer) or from the key header alike, must be a webhook id
  * (1 to 64 of A-Z a-z 0-9 _ -): replays find events by webhook id, token scopes are written in
  * that alphabet, and a key of anything else (a path, a control character, 15,000 characters) is
@@ -35,6 +35,9 @@ export interface KeySource {
 export interface EventRules {
   key: KeySource
   timestampField?: string
+  timestampUnit?: TimestampUnit
+  /** Accept times before 2000 or more than a day ahead. */
+  allowAnyTimestamp?: boolean
   maxEventBytes: number
 }
 
@@ -43,7 +46,7 @@ export interface CompiledRules {
   keyHeader: string | null
   keyName: string
   timestampPath: string[] | null
-  timestampField: string | undefined
+  readTime: EventTimeReader | null
   maxEventBytes: number
   /** The key and time fields' values (those wanted), when both are top-level; else null. */
   findFields: ((text: Buffer) => unknown[] | undefined) | null
@@ -70,7 +73,7 @@ export function compileRules(rules: EventRules): CompiledRules {
     keyHeader,
     keyName: keyField ?? `${rules.key.header} header`,
     timestampPath,
-    timestampField: rules.timestampField,
+    readTime: rules.timestampField === undefined ? null : eventTimeReader({field: rules.timestampField, unit: rules.timestampUnit, allowAnyTime: rules.allowAnyTimestamp}),
     maxEventBytes: rules.maxEventBytes,
     findFields: wanted.every((path) => path.length === 1) ? topLevelFieldFinder(wanted.map((path) => path[0]!)) : null,
   }
@@ -165,15 +168,10 @@ function toRecord(value: Buffer, event: unknown, rules: CompiledRules, headerKey
   }
   let timestamp: number | null = null
   if (rules.timestampPath !== null) {
-    const raw = pick(event, rules.timestampPath)
-    if (typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0) timestamp = raw
-    else if (typeof raw === 'string') {
-      try {
-        timestamp = parseTime(raw, rules.timestampField)
-      } catch {
-        return `has a ${rules.timestampField} that is not a time`
-      }
-    } else return `has no usable ${rules.timestampField} (epoch ms or a time string)`
+    const time = rules.readTime!(pick(event, rules.timestampPath))
+    // The fix names a flag of the server's: the sender learns what its operator would change.
+    if (isTimeProblem(time)) return `${time.problem}; the server's operator can ${time.fix}`
+    timestamp = time
   }
   return {key, value, timestamp}
 }

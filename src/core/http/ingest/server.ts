@@ -3,6 +3,7 @@ import {Counter, Gauge, Histogram} from 'prom-client'
 
 import {invalidArgument, UserError} from '../../shared/errors.js'
 import type {IngestTokenSpec, Settings} from '../../shared/settings.js'
+import type {TimestampUnit} from '../../kafka/event-time.js'
 import {topicMetadata, withAdmin} from '../../kafka/topics.js'
 import {BearerAuth, isLoopbackHost, validateTrustedProxies} from '../auth.js'
 import {createHttpServer} from '../server-common.js'
@@ -32,6 +33,8 @@ export interface IngestOptions {
   topic: string
   key: KeySource
   timestampField?: string
+  timestampUnit?: TimestampUnit
+  allowAnyTimestamp?: boolean
   host: string
   port: number
   maxRequestBytes: number
@@ -78,7 +81,7 @@ declare module 'fastify' {
 }
 
 export async function serveIngest(settings: Settings, options: IngestOptions): Promise<IngestSummary> {
-  const rules = compileRules({key: options.key, timestampField: options.timestampField, maxEventBytes: options.maxEventBytes})
+  const rules = compileRules({key: options.key, timestampField: options.timestampField, timestampUnit: options.timestampUnit, allowAnyTimestamp: options.allowAnyTimestamp, maxEventBytes: options.maxEventBytes})
   const auth = ingestAuth(options)
   validateTrustedProxies(options.trustProxy)
   await withAdmin(settings, (admin) => topicMetadata(settings, admin, options.topic))

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict'
+import {after, describe, it} from 'node:test'
+
+import {deleteTopics, runCli, uniqueName} from './helpers.js'
+
+/**
+ * Small wrongs of the help and the output (issue 14): no empty `[default: ]`, connection flags
+ * only for what a command talks to, counts that agree with their nouns.
+ */
+const topic = uniqueName('helptext')
+after(() => deleteTopics([topic]))
+
+async function help(command: string[]): Promise<string> {
+  const result = await runCli([...command, '--help'])
+  assert.equal(result.code, 0, result.stderr)
+  return result.stdout
+}
+
+describe('help and output wording', () => {
+  it('repeatable flags show no empty default', async () => {
+    for (const command of [['log', 'produce'], ['topic', 'create'], ['topic', 'restore']]) {
+      const text = await help(command)
+      assert.doesNotMatch(text, /\[default: \]/, command.join(' '))
+    }
+  })
+
+  it('each command shows the connection flags of what it talks to', async () => {
+    for (const command of [['log', 'produce'], ['topic', 'list'], ['group', 'lag'], ['ingest', 'serve']]) {
+      const text = await help(command)
+      assert.match(text, /--brokers/, command.join(' '))
+      assert.doesNotMatch(text, /--mysql-url/, command.join(' '))
+    }
+    const db = await help(['db', 'status'])
+    assert.match(db, /--mysql-url/)
+    assert.doesNotMatch(db, /--brokers|--X=/)
+    const both = await help(['replay', 'submit'])
+    assert.match(both, /--brokers/)
+    assert.match(both, /--mysql-url/)
+  })
+
+  it('one event is "1 event"', async () => {
+    assert.equal((await runCli(['topic', 'create', topic, '--partitions', '1'])).code, 0)
+    const result = await runCli(['log', 'produce', '-t', topic], {input: '{"webhook_id":"w"}\n'})
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stdout, new RegExp(`^wrote 1 event to ${topic}$`, 'm'))
+    const search = await runCli(['log', 'search', '-t', topic, '--key', 'w'])
+    assert.equal(search.code, 0, search.stderr)
+    assert.match(search.stderr, /^1 match in 1 record scanned/m)
+  })
+})
