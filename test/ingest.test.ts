@@ -115,7 +115,7 @@ describe('ingest serve: POST /events', () => {
     const again = await post(server.url, body, {'idempotency-key': 'retry-1'})
     assert.equal(again.status, 200)
     assert.deepEqual(again.json, {events: 10, written: 10})
-    const reused = await post(server.url, ndjson([{webhook_id: 'k1', id: 'other', ts: 1}]), {'idempotency-key': 'retry-1'})
+    const reused = await post(server.url, ndjson([{webhook_id: 'k1', id: 'other', ts: Date.now()}]), {'idempotency-key': 'retry-1'})
     assert.equal(reused.status, 422)
     assert.match(reused.json.error, /different body/)
     const longKey = await post(server.url, body, {'idempotency-key': 'k'.repeat(257)})
