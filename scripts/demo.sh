@@ -49,7 +49,7 @@ r topic create demo_compacted --partitions 3 --compact --if-not-exists
 # The HTTP-to-Kafka front: events POSTed as NDJSON, answered 200 once Kafka acknowledged them all.
 # Writers present a bearer token scoped to the keys they may write (here: ingest-demo*); the
 # token reaches the server through the environment, never its argv.
-ingest_token=$(openssl rand -hex 24)
+ingest_token=$(node -e 'console.log(require("crypto").randomBytes(24).toString("hex"))')
 REPLAYCTL_INGEST_TOKENS='[{"token":"'"$ingest_token"'","keys":["ingest-demo*"],"topics":["delivery_log"]}]' \
   node bin/run.js ingest serve --topic delivery_log --port 8090 2>/tmp/replayctl-demo-ingest.log &
 ingest=$!
