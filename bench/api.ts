@@ -22,7 +22,8 @@ import {connectAdmin} from '../src/core/kafka/client.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
 import {BIN, BROKERS, cli, machine, median, writeSection} from './lib.js'
 
-const arg = (name: string, fallback: number) => Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
+const arg = (name: string, fallback: number) =>
+  Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
 const clients = arg('--clients', 50)
 const roundTrips = arg('--round-trips', 2000)
 const cliRoundTrips = 5
@@ -31,9 +32,14 @@ const topic = `bench_api_${stamp}`
 const database = `bench_api_${stamp}`
 const mysqlUrl = `mysql://root@127.0.0.1:3306/${database}`
 const TOKEN = `bench-token-${stamp}-0123456789`
-const env = {REPLAYCTL_MYSQL_URL: mysqlUrl, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent/replayctl-bench-config.json'}
+const env = {
+  REPLAYCTL_MYSQL_URL: mysqlUrl,
+  REPLAYCTL_BROKERS: BROKERS,
+  REPLAYCTL_CONFIG: '/nonexistent/replayctl-bench-config.json',
+}
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 const ms = (value: number) => `${value.toFixed(1)} ms`
 /** CPU seconds (user + system) a process has used so far: a figure other load on the machine does not inflate. */
 const cpuSeconds = (pid: number) => {
@@ -50,11 +56,17 @@ async function main(): Promise<void> {
   // Webhooks straight into the registry: the benchmark measures replay requests, not CRC checks.
   const ids = Array.from({length: roundTrips + cliRoundTrips}, (_, i) => `bench-${i}`)
   for (let i = 0; i < ids.length; i += 500) {
-    await pool.query('INSERT INTO webhooks (id, url, secret) VALUES ?', [ids.slice(i, i + 500).map((id) => [id, 'https://example.com/hook', 'secret'])])
+    await pool.query('INSERT INTO webhooks (id, url, secret) VALUES ?', [
+      ids.slice(i, i + 500).map((id) => [id, 'https://example.com/hook', 'secret']),
+    ])
   }
 
   const server = spawn(process.execPath, [BIN, 'api', 'serve', '--port', '0', '--topic', topic], {
-    env: {...process.env, ...env, REPLAYCTL_API_TOKENS: JSON.stringify([{token: TOKEN, webhooks: '*', rateLimit: 10_000_000}])},
+    env: {
+      ...process.env,
+      ...env,
+      REPLAYCTL_API_TOKENS: JSON.stringify([{token: TOKEN, webhooks: '*', rateLimit: 10_000_000}]),
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let log = ''
@@ -79,17 +91,25 @@ async function main(): Promise<void> {
     let next = 0
     const cpuBefore = cpuSeconds(server.pid!)
     const started = performance.now()
-    await Promise.all(Array.from({length: clients}, async () => {
-      for (let i = next++; i < total; i = next++) {
-        const t0 = performance.now()
-        await once(i)
-        latencies.push(performance.now() - t0)
-      }
-    }))
+    await Promise.all(
+      Array.from({length: clients}, async () => {
+        for (let i = next++; i < total; i = next++) {
+          const t0 = performance.now()
+          await once(i)
+          latencies.push(performance.now() - t0)
+        }
+      }),
+    )
     const seconds = (performance.now() - started) / 1000
     const cpuMs = ((cpuSeconds(server.pid!) - cpuBefore) * 1000) / total
     latencies.sort((a, b) => a - b)
-    return {perSecond: total / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1)!, cpuMs}
+    return {
+      perSecond: total / seconds,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: latencies.at(-1)!,
+      cpuMs,
+    }
   }
   const expect = async (response: Awaited<ReturnType<typeof http.request>>, status: number) => {
     const text = await response.body.text()
@@ -99,17 +119,47 @@ async function main(): Promise<void> {
 
   // Warm-up: connections, the topic check, prepared paths.
   await run(clients, async () => void (await expect(await http.request({path: '/healthz', method: 'GET'}), 200)))
-  const healthz = await run(roundTrips, async () => void (await expect(await http.request({path: '/healthz', method: 'GET'}), 200)))
+  const healthz = await run(
+    roundTrips,
+    async () => void (await expect(await http.request({path: '/healthz', method: 'GET'}), 200)),
+  )
   const api = await run(roundTrips, async (i) => {
-    const submitted = JSON.parse(await expect(await http.request({path: `/1.1/account_activity/replay/webhooks/${ids[i]}/subscriptions/all.json?${query}`, method: 'POST', headers}), 202))
-    await expect(await http.request({path: `/1.1/account_activity/replay/jobs/${submitted.job_id}.json`, method: 'GET', headers}), 200)
+    const submitted = JSON.parse(
+      await expect(
+        await http.request({
+          path: `/1.1/account_activity/replay/webhooks/${ids[i]}/subscriptions/all.json?${query}`,
+          method: 'POST',
+          headers,
+        }),
+        202,
+      ),
+    )
+    await expect(
+      await http.request({path: `/1.1/account_activity/replay/jobs/${submitted.job_id}.json`, method: 'GET', headers}),
+      200,
+    )
   })
 
   const cliTimes: number[] = []
   for (let i = 0; i < cliRoundTrips; i++) {
     const id = ids[roundTrips + i]!
     const started = performance.now()
-    const submitted = await cli(['replay', 'submit', '--webhook-id', id, '--from', minute(now - 120 * 60_000), '--to', minute(now - 60 * 60_000), '--topic', topic, '--json'], {env})
+    const submitted = await cli(
+      [
+        'replay',
+        'submit',
+        '--webhook-id',
+        id,
+        '--from',
+        minute(now - 120 * 60_000),
+        '--to',
+        minute(now - 60 * 60_000),
+        '--topic',
+        topic,
+        '--json',
+      ],
+      {env},
+    )
     await cli(['replay', 'status', String(JSON.parse(submitted.stdout).id), '--json'], {env})
     cliTimes.push(performance.now() - started)
   }
@@ -118,7 +168,7 @@ async function main(): Promise<void> {
   server.kill('SIGTERM')
   const exitCode = await new Promise<number | null>((resolve) => server.on('exit', (code) => resolve(code)))
   await http.close()
-  const [[{jobs}]] = await pool.query('SELECT COUNT(*) AS jobs FROM replay_jobs') as unknown as [[{jobs: number}]]
+  const [[{jobs}]] = (await pool.query('SELECT COUNT(*) AS jobs FROM replay_jobs')) as unknown as [[{jobs: number}]]
   await pool.query(`DROP DATABASE IF EXISTS \`${database}\``)
   await pool.end()
   const admin = await connectAdmin(settings)
@@ -133,10 +183,10 @@ Reproduce: \`npx tsx bench/api.ts --clients ${clients} --round-trips ${roundTrip
 
 | measured | per second | p50 | p99 | max | server CPU each | reference | ratio |
 | --- | --- | --- | --- | --- | --- | --- | --- |
-| API round trip (submit + status), ${clients} clients | ${api.perSecond.toFixed(0)} round trips/s | ${ms(api.p50)} | ${ms(api.p99)} | ${ms(api.max)} | ${ms(api.cpuMs)} | CLI \`replay submit\` + \`replay status\`: ${ms(cliRoundTrip)} per round trip (median of ${cliRoundTrips}, one at a time) | ${(api.perSecond * cliRoundTrip / 1000).toFixed(0)}x the CLI's round trips/s |
+| API round trip (submit + status), ${clients} clients | ${api.perSecond.toFixed(0)} round trips/s | ${ms(api.p50)} | ${ms(api.p99)} | ${ms(api.max)} | ${ms(api.cpuMs)} | CLI \`replay submit\` + \`replay status\`: ${ms(cliRoundTrip)} per round trip (median of ${cliRoundTrips}, one at a time) | ${((api.perSecond * cliRoundTrip) / 1000).toFixed(0)}x the CLI's round trips/s |
 | GET /healthz (one SELECT 1), ${clients} clients | ${healthz.perSecond.toFixed(0)} requests/s | ${ms(healthz.p50)} | ${ms(healthz.p99)} | ${ms(healthz.max)} | ${ms(healthz.cpuMs)} | the server's floor | an API round trip costs ${(healthz.perSecond / api.perSecond).toFixed(1)} health checks |
 
-A submit is four statements (the database clock, the webhook, the insert the unique key guards, the row read back) and a status one (the row); the topic check is cached for 10 s. The CLI pays a process start, a pool with migrations check and a Kafka admin connection per command. "Server CPU each" is the server process's user + system CPU time divided by the requests (or round trips) of the run, from /proc: on an idle 2-core machine the server alone could answer about ${(1000 / api.cpuMs).toFixed(0)} round trips/s per core, the run above used about ${(api.perSecond * api.cpuMs / 10).toFixed(0)}% of one core in the server, so its throughput was set by the machine's other load and MariaDB rather than by the API process's CPU.
+A submit is four statements (the database clock, the webhook, the insert the unique key guards, the row read back) and a status one (the row); the topic check is cached for 10 s. The CLI pays a process start, a pool with migrations check and a Kafka admin connection per command. "Server CPU each" is the server process's user + system CPU time divided by the requests (or round trips) of the run, from /proc: on an idle 2-core machine the server alone could answer about ${(1000 / api.cpuMs).toFixed(0)} round trips/s per core, the run above used about ${((api.perSecond * api.cpuMs) / 10).toFixed(0)}% of one core in the server, so its throughput was set by the machine's other load and MariaDB rather than by the API process's CPU.
 `
   writeSection('api', markdown)
   process.stdout.write(markdown)

@@ -20,7 +20,8 @@ import {accountActivityEvent, webhookIds} from '../src/core/dev/seed.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
 import {BIN, BROKERS, machine, median, writeSection} from './lib.js'
 
-const argument = (name: string, fallback: number) => Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
+const argument = (name: string, fallback: number) =>
+  Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
 const events = argument('--events', 300_000)
 const partitions = argument('--partitions', 6)
 const runs = argument('--runs', 3)
@@ -35,7 +36,8 @@ async function writeInput(): Promise<{path: string; bytes: number}> {
   const ids = webhookIds(1000, 1)
   const start = Date.now() - 86_400_000
   for (let index = 0; index < events; index++) {
-    if (!stream.write(`${accountActivityEvent(index, ids[index % ids.length]!, start + index, 1)}\n`)) await once(stream, 'drain')
+    if (!stream.write(`${accountActivityEvent(index, ids[index % ids.length]!, start + index, 1)}\n`))
+      await once(stream, 'drain')
   }
   stream.end()
   await once(stream, 'finish')
@@ -75,10 +77,17 @@ function directoryBytes(dir: string): number {
 
 function kcatToFiles(topic: string, dir: string): Promise<Timed> {
   mkdirSync(dir, {recursive: true})
-  const script = Array.from({length: partitions}, (_, partition) =>
-    `(kcat -b ${BROKERS} -C -t ${topic} -p ${partition} -o beginning -e -q -f '%o\\t%T\\t%K\\t%k\\t%S\\t%s\\t%h\\n' | gzip -6 > ${dir}/partition-${partition}.gz) &`,
+  const script = Array.from(
+    {length: partitions},
+    (_, partition) =>
+      `(kcat -b ${BROKERS} -C -t ${topic} -p ${partition} -o beginning -e -q -f '%o\\t%T\\t%K\\t%k\\t%S\\t%s\\t%h\\n' | gzip -6 > ${dir}/partition-${partition}.gz) &`,
   ).join('\n')
-  return timed('bash', ['-o', 'pipefail', '-c', `${script}\nfail=0; for job in $(jobs -p); do wait $job || fail=1; done; exit $fail`])
+  return timed('bash', [
+    '-o',
+    'pipefail',
+    '-c',
+    `${script}\nfail=0; for job in $(jobs -p); do wait $job || fail=1; done; exit $fail`,
+  ])
 }
 
 async function main() {
@@ -87,7 +96,20 @@ async function main() {
   const topic = `bench_backup_${stamp}`
   await cli(['topic', 'create', topic, '--partitions', String(partitions), '--retention', '2d'])
   console.error(`producing to ${topic}`)
-  await cli(['log', 'produce', '-t', topic, '-f', input.path, '--timestamp-field', 'created_at_ms', '--header', 'source=bench', '--header', 'dc=1'])
+  await cli([
+    'log',
+    'produce',
+    '-t',
+    topic,
+    '-f',
+    input.path,
+    '--timestamp-field',
+    'created_at_ms',
+    '--header',
+    'source=bench',
+    '--header',
+    'dc=1',
+  ])
 
   const ours: Timed[] = []
   const oursNoConfigs: Timed[] = []
@@ -97,7 +119,9 @@ async function main() {
     console.error(`run ${run + 1} of ${runs}`)
     lastBackup = join(out, `ours-${run}`)
     ours.push(await cli(['topic', 'backup', topic, '--to', lastBackup, '--json']))
-    oursNoConfigs.push(await cli(['topic', 'backup', topic, '--to', join(out, `ours-nc-${run}`), '--no-configs', '--json']))
+    oursNoConfigs.push(
+      await cli(['topic', 'backup', topic, '--to', join(out, `ours-nc-${run}`), '--no-configs', '--json']),
+    )
     kcat.push(await kcatToFiles(topic, join(out, `kcat-${run}`)))
   }
   const result = JSON.parse(ours.at(-1)!.stdout) as {records: number; bytes: number}
@@ -129,11 +153,17 @@ async function main() {
     `| topic verify, files only | ${verifyFiles.seconds.toFixed(2)} s | | | reported | |`,
     `| topic verify --topic (reads the restored topic, no compression) | ${verifyTopic.seconds.toFixed(2)} s (${rate(records, verifyTopic.seconds)}), ${verifyTopic.cpuSeconds.toFixed(2)} CPU s | | | reported | |`,
   ]
-  const table = ['| operation | replayctl | kcat | ratio | target | met |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n')
+  const table = [
+    '| operation | replayctl | kcat | ratio | target | met |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n')
   const sizes = `Sizes: ${records.toLocaleString('en-US')} records, ${(input.bytes / 2 ** 20).toFixed(0)} MiB of values; the backup is ${(result.bytes / 2 ** 20).toFixed(1)} MiB, kcat's gzip files ${(kcatBytes / 2 ** 20).toFixed(1)} MiB. Peak RSS: topic backup ${(ours.at(-1)!.maxRssKb / 1024).toFixed(0)} MiB; kcat is ${partitions} processes (plus gzip) of ${(kcat.at(-1)!.maxRssKb / 1024).toFixed(0)} MiB for the shell.`
   const each = (timings: Timed[]) => timings.map((t) => `${t.seconds.toFixed(2)}/${t.cpuSeconds.toFixed(2)}`).join(', ')
   const all = `Every run (wall/CPU seconds): topic backup ${each(ours)}; --no-configs ${each(oursNoConfigs)}; kcat ${each(kcat)}.`
-  writeSection('backup', `## Backup: topic backup vs kcat -C into gzip files
+  writeSection(
+    'backup',
+    `## Backup: topic backup vs kcat -C into gzip files
 
 Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker (\`replayctl dev up\`), both tools in the same run on the same topic (${partitions} partitions, ~0.8 KB Account Activity events with two headers), alternating, median of ${runs}. The machine was shared with other work while measuring (load well above its 2 cores), so absolute times are slow; the ratio is what the run shows.
 Reproduce: \`npx tsx bench/backup.ts --events ${events} --partitions ${partitions}\` (with the stack up). Wall time of whole commands, process start included.
@@ -143,12 +173,17 @@ ${table}
 ${sizes}
 ${all}
 
-Where the time goes: kcat hands librdkafka's buffers straight to its output, while \`topic backup\` takes each batch packed from the client (\`consumePacked\`), encodes every record into a frame, hashes its canonical encoding (sha256) and gzips 4 MiB chunks on libuv's threadpool (level 6: the same work as \`gzip -6\`). \`topic verify --topic\` reads the same records without compressing: its time is the reading cost alone. With configs, Apache Kafka's ConfigCommand runs in a JVM alongside the read (about 1.8 CPU s here).`)
+Where the time goes: kcat hands librdkafka's buffers straight to its output, while \`topic backup\` takes each batch packed from the client (\`consumePacked\`), encodes every record into a frame, hashes its canonical encoding (sha256) and gzips 4 MiB chunks on libuv's threadpool (level 6: the same work as \`gzip -6\`). \`topic verify --topic\` reads the same records without compressing: its time is the reading cost alone. With configs, Apache Kafka's ConfigCommand runs in a JVM alongside the read (about 1.8 CPU s here).`,
+  )
   console.log(table)
   console.log(sizes)
   console.log(all)
   const admin = await connectAdmin(resolveSettings({brokers: BROKERS}))
-  await Promise.all([topic, restoreTopic].map((name) => new Promise<void>((resolve) => admin.deleteTopic(name, 30_000, () => resolve()))))
+  await Promise.all(
+    [topic, restoreTopic].map(
+      (name) => new Promise<void>((resolve) => admin.deleteTopic(name, 30_000, () => resolve())),
+    ),
+  )
   admin.disconnect()
   rmSync(out, {recursive: true, force: true})
 }

@@ -10,27 +10,58 @@ import {parseArgs} from 'node:util'
 import {ensureKafkaDist} from '../src/core/kafka/apache-dist.js'
 import {BROKERS, cli, machine, medianOf, timed, writeSection, type Timed} from './lib.js'
 
-const {values} = parseArgs({options: {runs: {type: 'string', default: '3'}, group: {type: 'string', default: 'bench-archiver'}}})
+const {values} = parseArgs({
+  options: {runs: {type: 'string', default: '3'}, group: {type: 'string', default: 'bench-archiver'}},
+})
 const runs = Number(values.runs)
 const group = values.group!
 
 const dist = await ensureKafkaDist()
 const apache = (mainClass: string, args: string[]): Promise<Timed> =>
-  timed(dist.java, ['-Xmx256m', `-Dlog4j2.configurationFile=${dist.toolsLog4j}`, '-cp', dist.classpath, mainClass, '--bootstrap-server', BROKERS, ...args])
+  timed(dist.java, [
+    '-Xmx256m',
+    `-Dlog4j2.configurationFile=${dist.toolsLog4j}`,
+    '-cp',
+    dist.classpath,
+    mainClass,
+    '--bootstrap-server',
+    BROKERS,
+    ...args,
+  ])
 
 await cli(['group', 'reset-offsets', group, '--topic', 'delivery_log', '--to-time', '1d'])
 
 const rows: [string, Timed, string, Timed][] = [
-  ['`group lag` (lag in messages and time)', await medianOf(runs, () => cli(['group', 'lag', group, '--json'])),
-    'ConsumerGroupCommand --describe', await medianOf(runs, () => apache('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', ['--describe', '--group', group]))],
-  ['`cluster status --no-controller`', await medianOf(runs, () => cli(['cluster', 'status', '--no-controller', '--json'])),
-    'TopicCommand --describe --under-replicated-partitions', await medianOf(runs, () => apache('org.apache.kafka.tools.TopicCommand', ['--describe', '--under-replicated-partitions']))],
-  ['`cluster status` (controller via Java)', await medianOf(runs, () => cli(['cluster', 'status', '--json'])),
-    'MetadataQuorumCommand describe --status', await medianOf(runs, () => apache('org.apache.kafka.tools.MetadataQuorumCommand', ['describe', '--status']))],
+  [
+    '`group lag` (lag in messages and time)',
+    await medianOf(runs, () => cli(['group', 'lag', group, '--json'])),
+    'ConsumerGroupCommand --describe',
+    await medianOf(runs, () =>
+      apache('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', ['--describe', '--group', group]),
+    ),
+  ],
+  [
+    '`cluster status --no-controller`',
+    await medianOf(runs, () => cli(['cluster', 'status', '--no-controller', '--json'])),
+    'TopicCommand --describe --under-replicated-partitions',
+    await medianOf(runs, () =>
+      apache('org.apache.kafka.tools.TopicCommand', ['--describe', '--under-replicated-partitions']),
+    ),
+  ],
+  [
+    '`cluster status` (controller via Java)',
+    await medianOf(runs, () => cli(['cluster', 'status', '--json'])),
+    'MetadataQuorumCommand describe --status',
+    await medianOf(runs, () => apache('org.apache.kafka.tools.MetadataQuorumCommand', ['describe', '--status'])),
+  ],
 ]
 
-const table = rows.map(([ours, oursTimed, reference, referenceTimed]) =>
-  `| ${ours} | ${oursTimed.seconds.toFixed(2)} s | ${reference} | ${referenceTimed.seconds.toFixed(2)} s | ${(oursTimed.seconds / referenceTimed.seconds).toFixed(2)}x |`).join('\n')
+const table = rows
+  .map(
+    ([ours, oursTimed, reference, referenceTimed]) =>
+      `| ${ours} | ${oursTimed.seconds.toFixed(2)} s | ${reference} | ${referenceTimed.seconds.toFixed(2)} s | ${(oursTimed.seconds / referenceTimed.seconds).toFixed(2)}x |`,
+  )
+  .join('\n')
 const markdown = `## Cluster health and consumer groups vs Apache Kafka's tools
 
 Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker with the seeded delivery_log (12 partitions), group \`${group}\` a day behind; median of ${runs} runs, process and JVM start included.

@@ -21,7 +21,10 @@ export function threadCpuUs(pid: number): Map<string, number> {
     try {
       const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
       const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-      threads.set(`${tid}:${text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'))}`, (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_US)
+      threads.set(
+        `${tid}:${text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'))}`,
+        (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_US,
+      )
     } catch {
       // The thread ended between the listing and the read: counted in the process total.
     }
@@ -83,7 +86,10 @@ const PARTS: [string, (frame: ProfileNode['callFrame']) => boolean][] = [
   ['dedup (xxhash, the filter)', (frame) => /replay\/dedup|rebuild-dedup|xxhash/.test(frame.url)],
   ['the window', (frame) => /ordered-window/.test(frame.url)],
   ['Kafka read', (frame) => /kafka-javascript|core\/kafka\/|replay\/merge|scan-chunks/.test(frame.url)],
-  ['progress, events, metrics, logs', (frame) => /run-job|replay\/worker\.|events\.[jt]s|metrics\.[jt]s|cli\//.test(frame.url)],
+  [
+    'progress, events, metrics, logs',
+    (frame) => /run-job|replay\/worker\.|events\.[jt]s|metrics\.[jt]s|cli\//.test(frame.url),
+  ],
   ['deliver loop (deliver.ts)', (frame) => /replay\/deliver\.[jt]s/.test(frame.url)],
 ]
 
@@ -94,7 +100,11 @@ const PARTS: [string, (frame: ProfileNode['callFrame']) => boolean][] = [
  * a thread preempted in a syscall is still sampled there, so compare the parts with each other.
  */
 export function profileParts(file: string, events: number): Record<string, number> {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as {nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]}
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: ProfileNode[]
+    samples: number[]
+    timeDeltas: number[]
+  }
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]))
   const parent = new Map<number, number>()
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)

@@ -76,7 +76,11 @@ interface Receiver {
 }
 
 async function startReceiver(): Promise<Receiver> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', RECEIVER, '--', ...(VERIFY ? ['--verify'] : [])], {stdio: ['ignore', 'pipe', 'inherit', 'ipc']})
+  const child = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', RECEIVER, '--', ...(VERIFY ? ['--verify'] : [])],
+    {stdio: ['ignore', 'pipe', 'inherit', 'ipc']},
+  )
   const port = await new Promise<number>((resolve, reject) => {
     child.once('error', reject)
     child.stdout!.setEncoding('utf8').once('data', (line: string) => resolve(Number(line.trim())))
@@ -89,10 +93,11 @@ async function startReceiver(): Promise<Receiver> {
       const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
       return {user: Number(fields[11]) * CLOCK_TICK_US, system: Number(fields[12]) * CLOCK_TICK_US}
     },
-    badSignatures: () => new Promise((resolve) => {
-      child.once('message', (answer: {bad: number}) => resolve(answer.bad))
-      child.send('bad?')
-    }),
+    badSignatures: () =>
+      new Promise((resolve) => {
+        child.once('message', (answer: {bad: number}) => resolve(answer.bad))
+        child.send('bad?')
+      }),
   }
 }
 
@@ -102,7 +107,12 @@ function makeEvents(count: number): DeliveryEvent[] {
   return Array.from({length: count}, (_, index) => ({
     offset: index,
     origin: {topic: 'delivery_log', partition: 3, offset: 1_000_000 + index},
-    body: Buffer.from(JSON.stringify({for_user_id: '2244994945', tweet_create_events: [{id_str: String(1_500_000_000_000 + index), text: filler}]})),
+    body: Buffer.from(
+      JSON.stringify({
+        for_user_id: '2244994945',
+        tweet_create_events: [{id_str: String(1_500_000_000_000 + index), text: filler}],
+      }),
+    ),
     hash: BigInt.asUintN(64, BigInt(index) * 0x9e3779b97f4a7c15n + 1n),
   }))
 }
@@ -124,10 +134,13 @@ async function loadBaselineClient(): Promise<typeof WebhookClient> {
   const {execFileSync} = await import('node:child_process')
   const source = execFileSync('git', ['show', `${BASELINE_COMMIT}:${CLIENT_PATH}`], {cwd: root, encoding: 'utf8'})
   const from = dirname(resolve(root, CLIENT_PATH))
-  const rewritten = source.replace(/(from\s+')(\.{1,2}\/[^']+)(')/g, (_match, head: string, spec: string, tail: string) => {
-    const target = relative(out, resolve(from, spec))
-    return `${head}${target.startsWith('.') ? target : `./${target}`}${tail}`
-  })
+  const rewritten = source.replace(
+    /(from\s+')(\.{1,2}\/[^']+)(')/g,
+    (_match, head: string, spec: string, tail: string) => {
+      const target = relative(out, resolve(from, spec))
+      return `${head}${target.startsWith('.') ? target : `./${target}`}${tail}`
+    },
+  )
   const file = resolve(out, 'baseline-webhook-client.ts')
   writeFileSync(file, rewritten)
   return ((await import(file)) as {WebhookClient: typeof WebhookClient}).WebhookClient
@@ -191,16 +204,28 @@ function floorAll(url: string, events: DeliveryEvent[]): Promise<void> {
 
 async function deliverAll(variant: Variant, url: string, events: DeliveryEvent[]): Promise<void> {
   if (variant === 'floor') return floorAll(url, events)
-  const options = {url, secret: SECRET, jobId: 'bench-job', allowPrivate: true, maxConnections: MAX_IN_FLIGHT, beforeRequest: () => true}
+  const options = {
+    url,
+    secret: SECRET,
+    jobId: 'bench-job',
+    allowPrivate: true,
+    maxConnections: MAX_IN_FLIGHT,
+    beforeRequest: () => true,
+  }
   const client = variant === 'current' ? new WebhookClient(options) : new BaselineClient(options)
   // The window did not change; only the client did.
-  const window = new OrderedDelivery(client, {startOffset: 0, maxInFlight: MAX_IN_FLIGHT, maxOutstanding: Math.max(64, MAX_IN_FLIGHT)})
+  const window = new OrderedDelivery(client, {
+    startOffset: 0,
+    maxInFlight: MAX_IN_FLIGHT,
+    maxOutstanding: Math.max(64, MAX_IN_FLIGHT),
+  })
   for (const event of events) {
     if (!(await window.push(event as never))) break
   }
   const result = await window.drain()
   await client.close()
-  if (result.failure || result.delivered !== events.length) throw new Error(`${variant}: delivered ${result.delivered} of ${events.length}: ${result.failure?.reason}`)
+  if (result.failure || result.delivered !== events.length)
+    throw new Error(`${variant}: delivered ${result.delivered} of ${events.length}: ${result.failure?.reason}`)
 }
 
 async function measure(variant: Variant, receiver: Receiver, events: DeliveryEvent[]): Promise<Measured> {
@@ -238,8 +263,16 @@ function signingUs(events: DeliveryEvent[]): number {
 
 /** The ordered window's own bookkeeping: a client whose sends settle at once. */
 async function windowUs(events: DeliveryEvent[]): Promise<number> {
-  const instant = {signal: undefined, stats: {}, send: async () => ({outcome: 'delivered', attempts: 1, latencyMs: 0, messageId: ''})}
-  const window = new OrderedDelivery(instant as never, {startOffset: 0, maxInFlight: MAX_IN_FLIGHT, maxOutstanding: Math.max(64, MAX_IN_FLIGHT)})
+  const instant = {
+    signal: undefined,
+    stats: {},
+    send: async () => ({outcome: 'delivered', attempts: 1, latencyMs: 0, messageId: ''}),
+  }
+  const window = new OrderedDelivery(instant as never, {
+    startOffset: 0,
+    maxInFlight: MAX_IN_FLIGHT,
+    maxOutstanding: Math.max(64, MAX_IN_FLIGHT),
+  })
   const started = process.cpuUsage()
   for (const event of events) await window.push(event)
   await window.drain()
@@ -251,7 +284,14 @@ async function windowUs(events: DeliveryEvent[]): Promise<number> {
 async function kafkaReadUs(events: DeliveryEvent[]): Promise<number> {
   const settings = resolveSettings({brokers: process.env.REPLAYCTL_BROKERS ?? '127.0.0.1:9092'})
   const topic = `bench_delivery_${Date.now()}`
-  await createTopic(settings, {topic, partitions: 1, compression: 'snappy', compact: false, configs: [], ifNotExists: false})
+  await createTopic(settings, {
+    topic,
+    partitions: 1,
+    compression: 'snappy',
+    compact: false,
+    configs: [],
+    ifNotExists: false,
+  })
   try {
     const writer = await RecordWriter.open(settings, topic)
     const now = Date.now()
@@ -259,7 +299,8 @@ async function kafkaReadUs(events: DeliveryEvent[]): Promise<number> {
     await writer.close()
     const started = process.cpuUsage()
     let read = 0
-    for await (const batch of readRanges(settings, topic, [{partition: 0, start: 0, end: events.length}])) read += batch.length
+    for await (const batch of readRanges(settings, topic, [{partition: 0, start: 0, end: events.length}]))
+      read += batch.length
     const used = process.cpuUsage(started)
     if (read !== events.length) throw new Error(`read ${read} of ${events.length} records`)
     return (used.user + used.system) / read
@@ -287,7 +328,9 @@ async function main(): Promise<void> {
       for (const variant of variants) {
         const run = await measure(variant, receiver, events)
         runs.push(run)
-        console.error(`${variant}: ${thousands(run.rate)} events/s, worker ${round1(run.workerUs)} µs/event (kernel ${round1(run.workerSystemUs)}), receiver ${round1(run.receiverUs)} µs/event (kernel ${round1(run.receiverSystemUs)}) (${run.seconds.toFixed(2)} s)`)
+        console.error(
+          `${variant}: ${thousands(run.rate)} events/s, worker ${round1(run.workerUs)} µs/event (kernel ${round1(run.workerSystemUs)}), receiver ${round1(run.receiverUs)} µs/event (kernel ${round1(run.receiverSystemUs)}) (${run.seconds.toFixed(2)} s)`,
+        )
       }
     }
     const bad = VERIFY ? await receiver.badSignatures() : 0
@@ -309,7 +352,23 @@ async function main(): Promise<void> {
         quietest: mine.reduce((best, run) => (run.workerUs < best.workerUs ? run : best)),
       }
     })
-    console.log(JSON.stringify({events: EVENTS, rounds: ROUNDS, maxInFlight: MAX_IN_FLIGHT, verify: VERIFY, summary, signingUs: sign, windowUs: window, kafkaReadUs: kafka, load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, null, 2))
+    console.log(
+      JSON.stringify(
+        {
+          events: EVENTS,
+          rounds: ROUNDS,
+          maxInFlight: MAX_IN_FLIGHT,
+          verify: VERIFY,
+          summary,
+          signingUs: sign,
+          windowUs: window,
+          kafkaReadUs: kafka,
+          load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+        },
+        null,
+        2,
+      ),
+    )
     if (WRITE) write(summary, sign, window, kafka)
   } finally {
     receiver.child.kill()
@@ -322,23 +381,35 @@ const LABELS: Record<Variant, string> = {
   floor: 'floor: raw sockets, same signed bytes, no parser',
 }
 
-type Summary = {variant: Variant; rate: number; workerUs: number; workerSystemUs: number; receiverUs: number; receiverSystemUs: number; quietest: Measured}
+type Summary = {
+  variant: Variant
+  rate: number
+  workerUs: number
+  workerSystemUs: number
+  receiverUs: number
+  receiverSystemUs: number
+  quietest: Measured
+}
 
 function write(summary: Summary[], sign: number, window: number, kafka: number | undefined): void {
   const read = kafka ?? 0
   // One worker delivers a webhook's partition from one JavaScript thread, so the rate is bounded by
   // one core for the worker (delivery + read) and by two cores for everything on the machine.
-  const ceiling = (entry: Summary) => Math.min(1e6 / (entry.workerUs + read), 2e6 / (entry.workerUs + read + entry.receiverUs))
+  const ceiling = (entry: Summary) =>
+    Math.min(1e6 / (entry.workerUs + read), 2e6 / (entry.workerUs + read + entry.receiverUs))
   const row = (entry: Summary) =>
     `| ${LABELS[entry.variant]} | ${round1(entry.workerUs)} µs (${round1(entry.workerSystemUs)} kernel) | ${round1(entry.receiverUs)} µs (${round1(entry.receiverSystemUs)} kernel) | ${thousands(ceiling(entry))}/s | ${thousands(entry.rate)}/s | ${round1(entry.quietest.workerUs)} µs, ${round1(entry.quietest.receiverUs)} µs, ${thousands(entry.quietest.rate)}/s |`
   const find = (variant: Variant) => summary.find((entry) => entry.variant === variant)
   const before = find('baseline')
   const after = find('current')
   const floor = find('floor')
-  const breakdown = after && floor
-    ? `Where the worker's ${round1(after.workerUs)} µs per delivered event go (after): the two signatures ${round1(sign)} µs; sending on a socket and reading the answer (the floor less the signatures: write and read syscalls, the event loop's wake-up, in the kernel both ends of loopback TCP) ${round1(floor.workerUs - sign)} µs; undici building the request and parsing the answer, the retry loop and the window (after less floor) ${round1(after.workerUs - floor.workerUs)} µs, of which the window's own bookkeeping is ${round1(window)} µs${kafka === undefined ? '' : `; and before all of it the Kafka read, ${round1(kafka)} µs per record`}.`
-    : ''
-  writeSection('delivery', `
+  const breakdown =
+    after && floor
+      ? `Where the worker's ${round1(after.workerUs)} µs per delivered event go (after): the two signatures ${round1(sign)} µs; sending on a socket and reading the answer (the floor less the signatures: write and read syscalls, the event loop's wake-up, in the kernel both ends of loopback TCP) ${round1(floor.workerUs - sign)} µs; undici building the request and parsing the answer, the retry loop and the window (after less floor) ${round1(after.workerUs - floor.workerUs)} µs, of which the window's own bookkeeping is ${round1(window)} µs${kafka === undefined ? '' : `; and before all of it the Kafka read, ${round1(kafka)} µs per record`}.`
+      : ''
+  writeSection(
+    'delivery',
+    `
 ## Delivery: CPU per event, worker and receiver (issue #9 item 4)
 
 Measured ${new Date().toISOString()} on ${machine()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]} (the 2 cores were shared with other work: wall rates are low and noisy, CPU per event is the figure to compare).
@@ -359,7 +430,8 @@ A whole replay pays more per event than this path: the Kafka read, the dedup fil
 
 What would close it, in order of what it buys: the read on its own thread (a worker_thread consuming Kafka and handing the delivery thread batches: takes the ${round1(read)} µs off the delivery thread, and needs the second core, which the receiver here also uses); an HTTP/1.1 client close to the floor (one write of pre-serialised headers, a parser for only the status line, Content-Length, Retry-After and chunked bodies; a purpose-built client, with TLS and connection management to keep); HTTP/2 toward receivers that speak it (many requests per write; not measured). HTTP/1.1 pipelining does not help: measured on this branch under the same load (\`--max-in-flight 16\` over 4 connections 4 deep: worker 104 µs, receiver 74 µs per event; 16 deep: 115 µs and 81 µs), undici still writes every request with its own syscall and node:http handles pipelined requests one at a time.
 
-`)
+`,
+  )
 }
 
 await main()

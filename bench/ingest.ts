@@ -74,13 +74,22 @@ process.on('SIGTERM', () => app.close())
 
 function startServer(args: string[]): Promise<Served> {
   const env = {...process.env, REPLAYCTL_INGEST_TOKENS: JSON.stringify([{token: TOKEN, keys: '*'}])}
-  const child = spawn(process.execPath, args, {stdio: ['ignore', 'ignore', 'pipe'], cwd: fileURLToPath(new URL('..', import.meta.url)), env})
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    env,
+  })
   let stderr = ''
   return new Promise((resolve, reject) => {
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk
       const match = /"address":"([^"]+)"/.exec(stderr)
-      if (match) resolve({url: match[1]!, pid: child.pid!, stop: () => new Promise((done) => (child.kill('SIGTERM'), child.on('close', () => done())))})
+      if (match)
+        resolve({
+          url: match[1]!,
+          pid: child.pid!,
+          stop: () => new Promise((done) => (child.kill('SIGTERM'), child.on('close', () => done()))),
+        })
     })
     child.on('close', (code) => reject(new Error(`ingest serve exited ${code}: ${stderr}`)))
   })
@@ -88,18 +97,22 @@ function startServer(args: string[]): Promise<Served> {
 
 /** autocannon against POST /events, cycling through prepared bodies of `perRequest` events. */
 async function drive(server: Served, perRequest: number, connections: number): Promise<Load> {
-  const bodies = Array.from({length: 500}, (_, body) => Array.from({length: perRequest}, (_, index) => event(body * perRequest + index)).join('\n'))
+  const bodies = Array.from({length: 500}, (_, body) =>
+    Array.from({length: perRequest}, (_, index) => event(body * perRequest + index)).join('\n'),
+  )
   let next = 0
   const cpuBefore = cpuMicros(server.pid)
   const result = await autocannon({
     url: `${server.url}/events`,
     connections,
     duration: seconds,
-    requests: [{
-      method: 'POST',
-      headers: HEADERS,
-      setupRequest: (request) => ({...request, body: bodies[next++ % bodies.length]}),
-    }],
+    requests: [
+      {
+        method: 'POST',
+        headers: HEADERS,
+        setupRequest: (request) => ({...request, body: bodies[next++ % bodies.length]}),
+      },
+    ],
   })
   const ok = result['2xx']
   const cpu = cpuMicros(server.pid) - cpuBefore
@@ -151,17 +164,39 @@ function timedCpu(command: string, args: string[]): Promise<{seconds: number; cp
 
 async function main() {
   const topics = {ours: `bench_ingest_ours_${stamp}`, kcat: `bench_ingest_kcat_${stamp}`}
-  for (const topic of Object.values(topics)) await cli(['topic', 'create', topic, '--partitions', '12', '--retention', '2d'])
+  for (const topic of Object.values(topics))
+    await cli(['topic', 'create', topic, '--partitions', '12', '--retention', '2d'])
   const load = loadavg()[0]!.toFixed(1)
 
-  const warmUp = (server: Served) => autocannon({url: `${server.url}/events`, connections: 16, duration: 2, method: 'POST', headers: HEADERS, body: event(0)})
+  const warmUp = (server: Served) =>
+    autocannon({
+      url: `${server.url}/events`,
+      connections: 16,
+      duration: 2,
+      method: 'POST',
+      headers: HEADERS,
+      body: event(0),
+    })
   const floorServer = await startServer(['--input-type=module', '-e', FLOOR_SERVER])
-  const server = await startServer([BIN, 'ingest', 'serve', '-t', topics.ours, '--timestamp-field', 'created_at_ms', '--port', '0'])
+  const server = await startServer([
+    BIN,
+    'ingest',
+    'serve',
+    '-t',
+    topics.ours,
+    '--timestamp-field',
+    'created_at_ms',
+    '--port',
+    '0',
+  ])
   await warmUp(floorServer)
   await warmUp(server)
   const kcatEvents = 100_000
   const keyed = `${out}ingest.keyed`
-  writeFileSync(keyed, Array.from({length: kcatEvents}, (_, index) => `${ids[index % ids.length]}\t${event(index)}\n`).join(''))
+  writeFileSync(
+    keyed,
+    Array.from({length: kcatEvents}, (_, index) => `${ids[index % ids.length]}\t${event(index)}\n`).join(''),
+  )
 
   // Interleaved rounds, medians: the machine's load changes from minute to minute, and each
   // round measures every contender within the same few seconds.
@@ -171,7 +206,27 @@ async function main() {
     const floorLoad = await drive(floorServer, 1, 64)
     const single = await drive(server, 1, 64)
     const hundred = await drive(server, 100, 16)
-    const kcat = await timedCpu('kcat', ['-b', BROKERS, '-P', '-t', topics.kcat, '-z', 'snappy', '-K', '\t', '-X', 'partitioner=murmur2_random', '-X', 'linger.ms=5', '-X', 'enable.idempotence=true', '-X', 'acks=all', '-l', keyed])
+    const kcat = await timedCpu('kcat', [
+      '-b',
+      BROKERS,
+      '-P',
+      '-t',
+      topics.kcat,
+      '-z',
+      'snappy',
+      '-K',
+      '\t',
+      '-X',
+      'partitioner=murmur2_random',
+      '-X',
+      'linger.ms=5',
+      '-X',
+      'enable.idempotence=true',
+      '-X',
+      'acks=all',
+      '-l',
+      keyed,
+    ])
     rounds.push({floor: floorLoad, single, hundred, kcat})
   }
   await floorServer.stop()
@@ -191,11 +246,25 @@ async function main() {
     '| load | requests/s | events/s | p50 | p99 | non-2xx | server CPU | ratio | target | met |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     row('fastify doing nothing (the HTTP floor), 64 connections', floor, '1x', 'reference', null),
-    row('ingest serve, 1 event per request, 64 connections', single, `${(single.requestsPerSecond / floor.requestsPerSecond).toFixed(2)}x the floor's requests/s`, '>= 8,000 requests/s', single.requestsPerSecond >= 8000),
-    row('ingest serve, 100 events per request, 16 connections', hundred, `${ratio.toFixed(2)}x kcat's events/s`, '>= 0.5x kcat', ratio >= 0.5),
+    row(
+      'ingest serve, 1 event per request, 64 connections',
+      single,
+      `${(single.requestsPerSecond / floor.requestsPerSecond).toFixed(2)}x the floor's requests/s`,
+      '>= 8,000 requests/s',
+      single.requestsPerSecond >= 8000,
+    ),
+    row(
+      'ingest serve, 100 events per request, 16 connections',
+      hundred,
+      `${ratio.toFixed(2)}x kcat's events/s`,
+      '>= 0.5x kcat',
+      ratio >= 0.5,
+    ),
     `| kcat -P -z snappy, ${count(kcatEvents)} events from a file | | ${count(kcatRate)} | | | | ${cpu(kcatCpu)} per event | 1x | reference | |`,
   ].join('\n')
-  writeSection('ingest', `## Ingest: \`ingest serve\` vs kcat
+  writeSection(
+    'ingest',
+    `## Ingest: \`ingest serve\` vs kcat
 
 Measured ${new Date().toISOString()} on ${machine()} (1-minute load average ${load} at the start: other work shares the machine), one local Kafka broker, the server, autocannon and kcat all on the same machine, in the same run: ${ROUNDS} interleaved rounds of ${seconds} s per load (and one kcat run per round), medians shown; non-2xx summed over the rounds.
 Reproduce: \`npx tsx bench/ingest.ts --seconds ${seconds}\` (with the stack up). Events are the seeded Account Activity events (~0.8 KB JSON), keyed by webhook_id over 12 partitions, CreateTime from created_at_ms. Only 2xx answers are counted; a 2xx means every event of the request was acknowledged by all in-sync replicas. kcat runs with the same producer settings (snappy, murmur2_random, idempotence, acks=all, linger.ms=5) and its time includes its start. "Server CPU" is the user + system time of the server process (all its threads, librdkafka's included) per 2xx request, from /proc: it depends far less than requests/s on what else the machine runs, and 1 s divided by it is roughly what one free core could serve.
@@ -220,10 +289,15 @@ Where the misses come from (measured while profiling):
   events per request the server spends about 7 µs of CPU per event (16-20 µs before the batch
   produce), HTTP parsing and answers included.
 - **Latency bounds each connection**: a request's events wait for acks=all from the broker on the
-  same 2 cores; more connections do not raise the rate once the two cores are busy.`)
+  same 2 cores; more connections do not raise the rate once the two cores are busy.`,
+  )
   console.log(table)
   const admin = await connectAdmin(resolveSettings({brokers: BROKERS}))
-  await Promise.all(Object.values(topics).map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve()))))
+  await Promise.all(
+    Object.values(topics).map(
+      (topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve())),
+    ),
+  )
   admin.disconnect()
 }
 

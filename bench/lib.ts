@@ -22,7 +22,11 @@ export interface Timed {
 }
 
 /** Runs a command to completion (stdout captured unless sent to /dev/null) and times it. */
-export function timed(command: string, args: string[], options: {input?: string; discardStdout?: boolean; env?: NodeJS.ProcessEnv} = {}): Promise<Timed> {
+export function timed(
+  command: string,
+  args: string[],
+  options: {input?: string; discardStdout?: boolean; env?: NodeJS.ProcessEnv} = {},
+): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
     const child = spawn('/usr/bin/time', ['-f', '%M %U %S', command, ...args], {
@@ -79,7 +83,11 @@ export function writeSection(name: string, markdown: string): void {
  * `events` Account Activity events over the past day, written once as NDJSON (for `log produce`)
  * and once as kcat's `key<TAB>value` lines; `webhookFor(index)` picks each event's webhook.
  */
-export async function writeEventFiles(name: string, events: number, webhookFor: (index: number, ids: string[]) => string = (index, ids) => ids[index % ids.length]!): Promise<{ndjson: string; keyed: string; bytes: number}> {
+export async function writeEventFiles(
+  name: string,
+  events: number,
+  webhookFor: (index: number, ids: string[]) => string = (index, ids) => ids[index % ids.length]!,
+): Promise<{ndjson: string; keyed: string; bytes: number}> {
   const out = fileURLToPath(new URL('./out/', import.meta.url))
   mkdirSync(out, {recursive: true})
   const ndjson = `${out}${name}.ndjson`
@@ -102,7 +110,9 @@ export async function writeEventFiles(name: string, events: number, webhookFor: 
 
 export async function deleteTopics(names: string[]): Promise<void> {
   const admin = await connectAdmin(resolveSettings({brokers: BROKERS}))
-  await Promise.all(names.map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve()))))
+  await Promise.all(
+    names.map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 30_000, () => resolve()))),
+  )
   admin.disconnect()
 }
 
@@ -124,8 +134,26 @@ export async function cliJson(args: string[], env: NodeJS.ProcessEnv): Promise<a
  * Submits a replay, polls `replay status` every `pollMs` until the job ends, and returns its last
  * status; throws unless the job COMPLETED (a benchmark measures only runs that delivered it all).
  */
-export async function replayUntilDone(env: NodeJS.ProcessEnv, replay: {webhookId: string; fromMs: number; toMs: number; topic: string}, pollMs: number): Promise<any> {
-  const job = await cliJson(['replay', 'submit', '--webhook-id', replay.webhookId, '--from', String(replay.fromMs), '--to', String(replay.toMs), '--topic', replay.topic], env)
+export async function replayUntilDone(
+  env: NodeJS.ProcessEnv,
+  replay: {webhookId: string; fromMs: number; toMs: number; topic: string},
+  pollMs: number,
+): Promise<any> {
+  const job = await cliJson(
+    [
+      'replay',
+      'submit',
+      '--webhook-id',
+      replay.webhookId,
+      '--from',
+      String(replay.fromMs),
+      '--to',
+      String(replay.toMs),
+      '--topic',
+      replay.topic,
+    ],
+    env,
+  )
   for (;;) {
     const status = await cliJson(['replay', 'status', String(job.id)], env)
     if (status.terminal) {

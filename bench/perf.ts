@@ -28,7 +28,10 @@ async function scanQuiet(topic: string, from: number, to: number): Promise<Timed
   const settings = resolveSettings({brokers: BROKERS})
   const started = process.hrtime.bigint()
   let matched = 0
-  for await (const batch of readRanges(settings, topic, [{partition: 0, start: from, end: to}], {key: Buffer.from(QUIET)})) matched += batch.length
+  for await (const batch of readRanges(settings, topic, [{partition: 0, start: from, end: to}], {
+    key: Buffer.from(QUIET),
+  }))
+    matched += batch.length
   return {seconds: Number(process.hrtime.bigint() - started) / 1e9, stdout: '', maxRssKb: 0, cpuSeconds: 0, matched}
 }
 
@@ -41,7 +44,9 @@ type BareLoop = 'stock' | 'packed' | 'recycled'
 async function bareLoop(topic: string, loop: BareLoop): Promise<{seconds: number; cpuSeconds: number}> {
   const settings = resolveSettings({brokers: BROKERS})
   const consumer = await connectConsumer(settings, {'fetch.queue.backoff.ms': 1})
-  ;(consumer as unknown as {setDefaultIsTimeoutOnlyForFirstMessage(value: boolean): void}).setDefaultIsTimeoutOnlyForFirstMessage(true)
+  ;(
+    consumer as unknown as {setDefaultIsTimeoutOnlyForFirstMessage(value: boolean): void}
+  ).setDefaultIsTimeoutOnlyForFirstMessage(true)
   consumer.setDefaultConsumeTimeout(200)
   let eof = false
   consumer.on('partition.eof', () => (eof = true))
@@ -50,9 +55,17 @@ async function bareLoop(topic: string, loop: BareLoop): Promise<{seconds: number
   const started = process.hrtime.bigint()
   let count = 0
   let previous: PackedMessageBatch | null = null
-  const packed = (reuse: PackedMessageBatch | null) => new Promise<PackedMessageBatch>((resolve, reject) => consumer.consumePacked(2000, {reuse}, (error, batch) => (error ? reject(error) : resolve(batch))))
+  const packed = (reuse: PackedMessageBatch | null) =>
+    new Promise<PackedMessageBatch>((resolve, reject) =>
+      consumer.consumePacked(2000, {reuse}, (error, batch) => (error ? reject(error) : resolve(batch))),
+    )
   while (!eof) {
-    if (loop === 'stock') count += (await new Promise<Message[]>((resolve, reject) => consumer.consume(2000, (error, messages) => (error ? reject(error) : resolve(messages))))).length
+    if (loop === 'stock')
+      count += (
+        await new Promise<Message[]>((resolve, reject) =>
+          consumer.consume(2000, (error, messages) => (error ? reject(error) : resolve(messages))),
+        )
+      ).length
     else if (loop === 'packed') count += (await packed(null)).toMessages().length
     else {
       previous = await packed(previous)
@@ -68,37 +81,121 @@ async function bareLoop(topic: string, loop: BareLoop): Promise<{seconds: number
 
 async function main() {
   console.error(`writing ${events} events as NDJSON and as kcat key\\tvalue lines`)
-  const input = await writeEventFiles('perf-events', events, (index, ids) => (index % QUIET_EVERY === QUIET_EVERY - 1 ? QUIET : ids[index % ids.length]!))
+  const input = await writeEventFiles('perf-events', events, (index, ids) =>
+    index % QUIET_EVERY === QUIET_EVERY - 1 ? QUIET : ids[index % ids.length]!,
+  )
   const topics = {ours: `perf_produce_ours_${stamp}`, kcat: `perf_produce_kcat_${stamp}`, read: `perf_read_${stamp}`}
-  for (const topic of Object.values(topics)) await cli(['topic', 'create', topic, '--partitions', topic === topics.read ? '1' : '12', '--retention', '2d'])
+  for (const topic of Object.values(topics))
+    await cli(['topic', 'create', topic, '--partitions', topic === topics.read ? '1' : '12', '--retention', '2d'])
 
   console.error('produce')
-  const produceOurs = await cli(['log', 'produce', '-t', topics.ours, '-f', input.ndjson, '--timestamp-field', 'created_at_ms'])
-  const produceKcat = await timed('kcat', ['-b', BROKERS, '-P', '-t', topics.kcat, '-z', 'snappy', '-K', '\t', '-X', 'partitioner=murmur2_random', '-X', 'linger.ms=20', '-X', 'batch.num.messages=10000', '-l', input.keyed])
+  const produceOurs = await cli([
+    'log',
+    'produce',
+    '-t',
+    topics.ours,
+    '-f',
+    input.ndjson,
+    '--timestamp-field',
+    'created_at_ms',
+  ])
+  const produceKcat = await timed('kcat', [
+    '-b',
+    BROKERS,
+    '-P',
+    '-t',
+    topics.kcat,
+    '-z',
+    'snappy',
+    '-K',
+    '\t',
+    '-X',
+    'partitioner=murmur2_random',
+    '-X',
+    'linger.ms=20',
+    '-X',
+    'batch.num.messages=10000',
+    '-l',
+    input.keyed,
+  ])
 
   if (produceOnly) {
     const perEvent = (run: Timed) => `${((run.cpuSeconds / events) * 1e6).toFixed(2)} us CPU/event`
-    console.log(`log produce: ${produceOurs.seconds.toFixed(2)} s, ${produceOurs.cpuSeconds.toFixed(2)} s CPU (${perEvent(produceOurs)})`)
-    console.log(`kcat -P:     ${produceKcat.seconds.toFixed(2)} s, ${produceKcat.cpuSeconds.toFixed(2)} s CPU (${perEvent(produceKcat)})`)
-    console.log(`ratio: ${(produceKcat.seconds / produceOurs.seconds).toFixed(2)}x kcat's events/s, ${(produceOurs.cpuSeconds / produceKcat.cpuSeconds).toFixed(2)}x kcat's CPU`)
+    console.log(
+      `log produce: ${produceOurs.seconds.toFixed(2)} s, ${produceOurs.cpuSeconds.toFixed(2)} s CPU (${perEvent(produceOurs)})`,
+    )
+    console.log(
+      `kcat -P:     ${produceKcat.seconds.toFixed(2)} s, ${produceKcat.cpuSeconds.toFixed(2)} s CPU (${perEvent(produceKcat)})`,
+    )
+    console.log(
+      `ratio: ${(produceKcat.seconds / produceOurs.seconds).toFixed(2)}x kcat's events/s, ${(produceOurs.cpuSeconds / produceKcat.cpuSeconds).toFixed(2)}x kcat's CPU`,
+    )
     await deleteTopics(Object.values(topics))
     return
   }
 
   console.error('read one partition')
   await cli(['log', 'produce', '-t', topics.read, '-f', input.ndjson, '--timestamp-field', 'created_at_ms'])
-  const readOurs = await medianOf(3, () => cli(['log', 'read', '-t', topics.read, '-p', '0', '--format', 'raw'], {discardStdout: true}))
-  const readKcat = await medianOf(3, () => timed('kcat', ['-b', BROKERS, '-C', '-t', topics.read, '-p', '0', '-o', 'beginning', '-c', String(events), '-e', '-q', '-f', '%s\n'], {discardStdout: true}))
+  const readOurs = await medianOf(3, () =>
+    cli(['log', 'read', '-t', topics.read, '-p', '0', '--format', 'raw'], {discardStdout: true}),
+  )
+  const readKcat = await medianOf(3, () =>
+    timed(
+      'kcat',
+      [
+        '-b',
+        BROKERS,
+        '-C',
+        '-t',
+        topics.read,
+        '-p',
+        '0',
+        '-o',
+        'beginning',
+        '-c',
+        String(events),
+        '-e',
+        '-q',
+        '-f',
+        '%s\n',
+      ],
+      {discardStdout: true},
+    ),
+  )
   // The fixed part of a read: process start, the plan, the connects and one batch; and of that,
   // what Node and oclif take before any command runs.
-  const readFirst = await medianOf(3, () => cli(['log', 'read', '-t', topics.read, '-p', '0', '--format', 'raw', '--max', '1'], {discardStdout: true}))
+  const readFirst = await medianOf(3, () =>
+    cli(['log', 'read', '-t', topics.read, '-p', '0', '--format', 'raw', '--max', '1'], {discardStdout: true}),
+  )
   const cliStart = await medianOf(3, () => cli(['--version'], {discardStdout: true}))
 
   console.error('scan for a quiet webhook')
   const from = Math.floor(events * 0.1)
   const to = Math.floor(events * 0.9)
   const scanOurs = await medianOf(3, () => scanQuiet(topics.read, from, to))
-  const scanKcat = await medianOf(3, () => timed('kcat', ['-b', BROKERS, '-C', '-t', topics.read, '-p', '0', '-o', String(from), '-c', String(to - from), '-e', '-q', '-f', '%s\n'], {discardStdout: true}))
+  const scanKcat = await medianOf(3, () =>
+    timed(
+      'kcat',
+      [
+        '-b',
+        BROKERS,
+        '-C',
+        '-t',
+        topics.read,
+        '-p',
+        '0',
+        '-o',
+        String(from),
+        '-c',
+        String(to - from),
+        '-e',
+        '-q',
+        '-f',
+        '%s\n',
+      ],
+      {discardStdout: true},
+    ),
+  )
 
   console.error('the client alone')
   const bareStock = await bareLoop(topics.read, 'stock')
@@ -106,30 +203,93 @@ async function main() {
   const bareRecycled = await bareLoop(topics.read, 'recycled')
 
   const rows: string[] = []
-  const row = (name: string, ours: string, theirs: string, ratio: string, target: string, met: boolean) => rows.push(`| ${name} | ${ours} | ${theirs} | ${ratio} | ${target} | ${met ? 'yes' : '**no**'} |`)
+  const row = (name: string, ours: string, theirs: string, ratio: string, target: string, met: boolean) =>
+    rows.push(`| ${name} | ${ours} | ${theirs} | ${ratio} | ${target} | ${met ? 'yes' : '**no**'} |`)
   const produceRatio = produceKcat.seconds / produceOurs.seconds
-  row(`log produce ${events.toLocaleString('en-US')} NDJSON events (${(input.bytes / 2 ** 20).toFixed(0)} MiB), 12 partitions`, `${produceOurs.seconds.toFixed(2)} s (${rate(events, produceOurs.seconds)})`, `kcat -P -z snappy ${produceKcat.seconds.toFixed(2)} s (${rate(events, produceKcat.seconds)})`, `${produceRatio.toFixed(2)}x kcat's events/s`, '>= 0.8', produceRatio >= 0.8)
+  row(
+    `log produce ${events.toLocaleString('en-US')} NDJSON events (${(input.bytes / 2 ** 20).toFixed(0)} MiB), 12 partitions`,
+    `${produceOurs.seconds.toFixed(2)} s (${rate(events, produceOurs.seconds)})`,
+    `kcat -P -z snappy ${produceKcat.seconds.toFixed(2)} s (${rate(events, produceKcat.seconds)})`,
+    `${produceRatio.toFixed(2)}x kcat's events/s`,
+    '>= 0.8',
+    produceRatio >= 0.8,
+  )
   const readRatio = readKcat.seconds / readOurs.seconds
-  row(`log read --format raw, one partition of ${events.toLocaleString('en-US')} records`, `${readOurs.seconds.toFixed(2)} s (${rate(events, readOurs.seconds)})`, `kcat -C -e ${readKcat.seconds.toFixed(2)} s (${rate(events, readKcat.seconds)})`, `${readRatio.toFixed(2)}x kcat's records/s`, '>= 0.6', readRatio >= 0.6)
+  row(
+    `log read --format raw, one partition of ${events.toLocaleString('en-US')} records`,
+    `${readOurs.seconds.toFixed(2)} s (${rate(events, readOurs.seconds)})`,
+    `kcat -C -e ${readKcat.seconds.toFixed(2)} s (${rate(events, readKcat.seconds)})`,
+    `${readRatio.toFixed(2)}x kcat's records/s`,
+    '>= 0.6',
+    readRatio >= 0.6,
+  )
   const scanRatio = scanOurs.seconds / scanKcat.seconds
-  row(`replay scan: readRanges with the key filter over ${(to - from).toLocaleString('en-US')} offsets (${scanOurs.matched} matches)`, `${scanOurs.seconds.toFixed(2)} s`, `kcat -C same offsets ${scanKcat.seconds.toFixed(2)} s`, `${scanRatio.toFixed(2)}x kcat's time`, '<= 2', scanRatio <= 2)
-  row(`client alone: consume(2000) loop vs consumePacked(2000) loop, ${events.toLocaleString('en-US')} records (in process)`, `packed ${barePacked.seconds.toFixed(2)} s, ${barePacked.cpuSeconds.toFixed(2)} s CPU`, `stock ${bareStock.seconds.toFixed(2)} s, ${bareStock.cpuSeconds.toFixed(2)} s CPU`, `${(bareStock.seconds / barePacked.seconds).toFixed(2)}x faster`, 'reported', true)
-  row(`client alone: consumePacked(2000) reusing the previous batch, records left packed (as \`log read\` reads), ${events.toLocaleString('en-US')} records (in process)`, `${bareRecycled.seconds.toFixed(2)} s, ${bareRecycled.cpuSeconds.toFixed(2)} s CPU`, `kcat -C -e, whole process: ${readKcat.cpuSeconds.toFixed(2)} s CPU`, `${(bareRecycled.cpuSeconds / readKcat.cpuSeconds).toFixed(2)}x kcat's CPU`, 'reported', true)
-  row('log read --max 1: the fixed cost of a read (start, plan, connects, one batch)', `${readFirst.seconds.toFixed(2)} s, ${readFirst.cpuSeconds.toFixed(2)} s CPU`, `replayctl --version (Node and oclif start) ${cliStart.seconds.toFixed(2)} s, ${cliStart.cpuSeconds.toFixed(2)} s CPU`, `${(readFirst.seconds / readKcat.seconds).toFixed(2)}x kcat's whole read`, 'reported', true)
+  row(
+    `replay scan: readRanges with the key filter over ${(to - from).toLocaleString('en-US')} offsets (${scanOurs.matched} matches)`,
+    `${scanOurs.seconds.toFixed(2)} s`,
+    `kcat -C same offsets ${scanKcat.seconds.toFixed(2)} s`,
+    `${scanRatio.toFixed(2)}x kcat's time`,
+    '<= 2',
+    scanRatio <= 2,
+  )
+  row(
+    `client alone: consume(2000) loop vs consumePacked(2000) loop, ${events.toLocaleString('en-US')} records (in process)`,
+    `packed ${barePacked.seconds.toFixed(2)} s, ${barePacked.cpuSeconds.toFixed(2)} s CPU`,
+    `stock ${bareStock.seconds.toFixed(2)} s, ${bareStock.cpuSeconds.toFixed(2)} s CPU`,
+    `${(bareStock.seconds / barePacked.seconds).toFixed(2)}x faster`,
+    'reported',
+    true,
+  )
+  row(
+    `client alone: consumePacked(2000) reusing the previous batch, records left packed (as \`log read\` reads), ${events.toLocaleString('en-US')} records (in process)`,
+    `${bareRecycled.seconds.toFixed(2)} s, ${bareRecycled.cpuSeconds.toFixed(2)} s CPU`,
+    `kcat -C -e, whole process: ${readKcat.cpuSeconds.toFixed(2)} s CPU`,
+    `${(bareRecycled.cpuSeconds / readKcat.cpuSeconds).toFixed(2)}x kcat's CPU`,
+    'reported',
+    true,
+  )
+  row(
+    'log read --max 1: the fixed cost of a read (start, plan, connects, one batch)',
+    `${readFirst.seconds.toFixed(2)} s, ${readFirst.cpuSeconds.toFixed(2)} s CPU`,
+    `replayctl --version (Node and oclif start) ${cliStart.seconds.toFixed(2)} s, ${cliStart.cpuSeconds.toFixed(2)} s CPU`,
+    `${(readFirst.seconds / readKcat.seconds).toFixed(2)}x kcat's whole read`,
+    'reported',
+    true,
+  )
   const readRssMb = readOurs.maxRssKb / 1024
-  row('log read peak RSS', `${readRssMb.toFixed(0)} MiB`, `kcat ${(readKcat.maxRssKb / 1024).toFixed(0)} MiB`, '', '<= 150 MiB', readRssMb <= 150)
+  row(
+    'log read peak RSS',
+    `${readRssMb.toFixed(0)} MiB`,
+    `kcat ${(readKcat.maxRssKb / 1024).toFixed(0)} MiB`,
+    '',
+    '<= 150 MiB',
+    readRssMb <= 150,
+  )
 
-  const table = ['| operation | replayctl | reference | ratio | target | met |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n')
-  const cpu = (name: string, ours: Timed, theirs: Timed) => `| ${name} | ${ours.cpuSeconds.toFixed(2)} s | ${theirs.cpuSeconds.toFixed(2)} s | ${(ours.cpuSeconds / theirs.cpuSeconds).toFixed(1)}x |`
-  const cpuTable = ['| CPU time (user + system) | replayctl | kcat | ratio |', '| --- | --- | --- | --- |', cpu('log produce', produceOurs, produceKcat), cpu('log read', readOurs, readKcat)].join('\n')
-  writeSection('perf', `## Read, scan and produce speed (issue #9)
+  const table = [
+    '| operation | replayctl | reference | ratio | target | met |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n')
+  const cpu = (name: string, ours: Timed, theirs: Timed) =>
+    `| ${name} | ${ours.cpuSeconds.toFixed(2)} s | ${theirs.cpuSeconds.toFixed(2)} s | ${(ours.cpuSeconds / theirs.cpuSeconds).toFixed(1)}x |`
+  const cpuTable = [
+    '| CPU time (user + system) | replayctl | kcat | ratio |',
+    '| --- | --- | --- | --- |',
+    cpu('log produce', produceOurs, produceKcat),
+    cpu('log read', readOurs, readKcat),
+  ].join('\n')
+  writeSection(
+    'perf',
+    `## Read, scan and produce speed (issue #9)
 
 Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker (\`replayctl dev up\`), both tools in the same run on the same data (${events.toLocaleString('en-US')} account activity events of ~0.75 KB, snappy).
 Reproduce: \`npx tsx bench/perf.ts --events ${events}\` (with the stack up). Whole commands timed with process start, except the scan, which is timed inside one process as the replay engine runs it (consumer connect included); read and scan are the median of 3 runs.
 
 ${table}
 
-${cpuTable}`)
+${cpuTable}`,
+  )
   console.log(table)
   console.log(cpuTable)
   await deleteTopics(Object.values(topics))

@@ -36,13 +36,22 @@ import {resolveSettings} from '../src/core/shared/settings.js'
 import {addWebhook} from '../src/core/webhooks/store.js'
 
 const args = process.argv.slice(2)
-const option = (name: string, fallback: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1]! : fallback)
+const option = (name: string, fallback: string) =>
+  args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1]! : fallback
 const EVENTS = Number(option('events', '300000'))
 const ROUNDS = Number(option('rounds', '3'))
 const MAX_IN_FLIGHT = Number(option('max-in-flight', '64'))
 const MAX_AHEAD = args.includes('--max-ahead') ? Number(option('max-ahead', '64')) : undefined
 const HERE = fileURLToPath(new URL('..', import.meta.url))
-const BUILDS = [HERE, ...(args.includes('--builds') ? option('builds', '').split(',').filter(Boolean).map((dir) => resolve(dir)) : [])]
+const BUILDS = [
+  HERE,
+  ...(args.includes('--builds')
+    ? option('builds', '')
+        .split(',')
+        .filter(Boolean)
+        .map((dir) => resolve(dir))
+    : []),
+]
 const WRITE = args.includes('--write')
 const BENCH_SECRET = 'whsec_' + Buffer.alloc(32, 7).toString('base64')
 const stamp = Date.now().toString(36)
@@ -68,12 +77,19 @@ async function loadBuild(dir: string) {
 type Build = Awaited<ReturnType<typeof loadBuild>>
 
 async function startReceiver(): Promise<{url: string; stop: () => void}> {
-  const child = spawn(process.execPath, ['-e', `
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
     const http = require('node:http')
     const server = http.createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(200).end()) })
     server.keepAliveTimeout = 60000
     server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'))
-  `], {stdio: ['ignore', 'pipe', 'inherit']})
+  `,
+    ],
+    {stdio: ['ignore', 'pipe', 'inherit']},
+  )
   const [port] = (await once(child.stdout!, 'data')) as [Buffer]
   return {url: `http://127.0.0.1:${port.toString().trim()}/webhook`, stop: () => child.kill()}
 }
@@ -82,7 +98,16 @@ async function startReceiver(): Promise<{url: string; stop: () => void}> {
 function instantClient() {
   return {
     signal: undefined,
-    stats: {requests: 0, retries: 0, delivered: 0, failed: 0, gone: 0, inFlight: 0, bytes: 0, latency: {count: 0, meanMs: 0, p50Ms: 0, p99Ms: 0, maxMs: 0}},
+    stats: {
+      requests: 0,
+      retries: 0,
+      delivered: 0,
+      failed: 0,
+      gone: 0,
+      inFlight: 0,
+      bytes: 0,
+      latency: {count: 0, meanMs: 0, p50Ms: 0, p99Ms: 0, maxMs: 0},
+    },
     send: async () => ({outcome: 'delivered', attempts: 1, latencyMs: 0, messageId: ''}),
   }
 }
@@ -97,7 +122,30 @@ interface Run {
 
 async function main(): Promise<void> {
   console.error(`seeding ${topic}: ${EVENTS} events`)
-  const seeded = JSON.parse((await cli(['dev', 'seed', '--topic', topic, '--events', String(EVENTS), '--webhooks', '2000', '--days', '4', '--partitions', '12', '--seed', '7', '--json'], {env})).stdout)
+  const seeded = JSON.parse(
+    (
+      await cli(
+        [
+          'dev',
+          'seed',
+          '--topic',
+          topic,
+          '--events',
+          String(EVENTS),
+          '--webhooks',
+          '2000',
+          '--days',
+          '4',
+          '--partitions',
+          '12',
+          '--seed',
+          '7',
+          '--json',
+        ],
+        {env},
+      )
+    ).stdout,
+  )
   const webhookId = seeded.busiestWebhooks[0].webhookId as string
   const fromMs = Date.parse(seeded.from) - 1000
   const toMs = Date.now() - 1000
@@ -111,17 +159,36 @@ async function main(): Promise<void> {
   const deliverOnce = async (build: Build, mode: Mode): Promise<Omit<Run, 'build'>> => {
     await submitJob(pool, {webhookId, topic, fromMs, toMs})
     const job = (await claimJob(pool, {owner: 'bench', staleAfterMs: 30_000}))!
-    const keeper = new build.lease.LeaseKeeper(pool, {id: job.id, leaseToken: job.leaseToken}, {heartbeatMs: 5000, staleAfterMs: 30_000})
+    const keeper = new build.lease.LeaseKeeper(
+      pool,
+      {id: job.id, leaseToken: job.leaseToken},
+      {heartbeatMs: 5000, staleAfterMs: 30_000},
+    )
     const plan = await build.plan.planJob(settings, pool, keeper.lease, job, 'murmur2')
-    const client = mode === 'http'
-      ? new build.delivery.WebhookClient({url: receiver.url, secret: BENCH_SECRET, jobId: String(job.id), allowPrivate: true, maxConnections: MAX_IN_FLIGHT, beforeRequest: keeper.held, source: plan.sources[0]})
-      : instantClient()
+    const client =
+      mode === 'http'
+        ? new build.delivery.WebhookClient({
+            url: receiver.url,
+            secret: BENCH_SECRET,
+            jobId: String(job.id),
+            allowPrivate: true,
+            maxConnections: MAX_IN_FLIGHT,
+            beforeRequest: keeper.held,
+            source: plan.sources[0],
+          })
+        : instantClient()
     const tally = new build.deliver.JobTally()
     const cpu = process.cpuUsage()
     const started = performance.now()
     const result = await build.deliver.deliverRange(settings, pool, keeper, job, plan, client, tally, {
-      checkpointMs: 1000, maxInFlight: MAX_IN_FLIGHT, maxAhead: mode === 'no saves' ? 1_000_000 : MAX_AHEAD,
-      stopReading: new AbortController().signal, report: () => {}, owner: 'bench', staleAfterMs: 30_000, chunkSize: 0,
+      checkpointMs: 1000,
+      maxInFlight: MAX_IN_FLIGHT,
+      maxAhead: mode === 'no saves' ? 1_000_000 : MAX_AHEAD,
+      stopReading: new AbortController().signal,
+      report: () => {},
+      owner: 'bench',
+      staleAfterMs: 30_000,
+      chunkSize: 0,
     })
     const used = process.cpuUsage(cpu)
     const seconds = (performance.now() - started) / 1000
@@ -141,18 +208,41 @@ async function main(): Promise<void> {
         for (const [index, build] of builds.entries()) {
           const run = {build: index, ...(await deliverOnce(build, mode))}
           runs.push(run)
-          console.error(`${index === 0 ? 'this build' : build.dir} ${mode}: ${run.cpuUs.toFixed(1)} µs/event, ${Math.round(run.delivered / run.seconds).toLocaleString('en-US')} events/s`)
+          console.error(
+            `${index === 0 ? 'this build' : build.dir} ${mode}: ${run.cpuUs.toFixed(1)} µs/event, ${Math.round(run.delivered / run.seconds).toLocaleString('en-US')} events/s`,
+          )
         }
       }
     }
     const parts = await measureParts(settings, pool, topic, webhookId, fromMs, toMs, runs[0]!.delivered)
     const summary = builds.map((build, index) => {
-      const cpu = (mode: Mode) => median(runs.filter((run) => run.build === index && run.mode === mode).map((run) => run.cpuUs))
-      const rate = (mode: Mode) => median(runs.filter((run) => run.build === index && run.mode === mode).map((run) => run.delivered / run.seconds))
-      return {build: index === 0 ? 'this build' : build.dir, engine: cpu('engine'), noSaves: cpu('no saves'), http: cpu('http'), httpRate: rate('http')}
+      const cpu = (mode: Mode) =>
+        median(runs.filter((run) => run.build === index && run.mode === mode).map((run) => run.cpuUs))
+      const rate = (mode: Mode) =>
+        median(runs.filter((run) => run.build === index && run.mode === mode).map((run) => run.delivered / run.seconds))
+      return {
+        build: index === 0 ? 'this build' : build.dir,
+        engine: cpu('engine'),
+        noSaves: cpu('no saves'),
+        http: cpu('http'),
+        httpRate: rate('http'),
+      }
     })
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
-    console.log(JSON.stringify({events: runs[0]!.delivered, maxInFlight: MAX_IN_FLIGHT, maxAhead: MAX_AHEAD ?? 'default', summary, parts, load}, null, 2))
+    console.log(
+      JSON.stringify(
+        {
+          events: runs[0]!.delivered,
+          maxInFlight: MAX_IN_FLIGHT,
+          maxAhead: MAX_AHEAD ?? 'default',
+          summary,
+          parts,
+          load,
+        },
+        null,
+        2,
+      ),
+    )
     if (WRITE) write(summary, parts, runs[0]!.delivered)
   } finally {
     receiver.stop()
@@ -162,7 +252,15 @@ async function main(): Promise<void> {
 }
 
 /** The engine's parts on their own, per event of the busy webhook. */
-async function measureParts(settings: ReturnType<typeof resolveSettings>, pool: Awaited<ReturnType<typeof openPool>>, topic: string, webhookId: string, fromMs: number, toMs: number, delivered: number) {
+async function measureParts(
+  settings: ReturnType<typeof resolveSettings>,
+  pool: Awaited<ReturnType<typeof openPool>>,
+  topic: string,
+  webhookId: string,
+  fromMs: number,
+  toMs: number,
+  delivered: number,
+) {
   await submitJob(pool, {webhookId, topic, fromMs, toMs})
   const claimed = (await claimJob(pool, {owner: 'bench', staleAfterMs: 30_000}))!
   const lease = {id: claimed.id, leaseToken: claimed.leaseToken}
@@ -172,7 +270,13 @@ async function measureParts(settings: ReturnType<typeof resolveSettings>, pool: 
   // The read, with the key filter the engine uses.
   const messages: Message[] = []
   let cpu = process.cpuUsage()
-  for await (const batch of readScanned(settings, topic, {partition: source.partition, start: source.startOffset, end: source.endOffset}, {key: Buffer.from(webhookId)})) messages.push(...batch.messages)
+  for await (const batch of readScanned(
+    settings,
+    topic,
+    {partition: source.partition, start: source.startOffset, end: source.endOffset},
+    {key: Buffer.from(webhookId)},
+  ))
+    messages.push(...batch.messages)
   let used = process.cpuUsage(cpu)
   const readUs = (used.user + used.system) / delivered
   // Dedup: the hash and the filter, as deliverRange admits each event.
@@ -185,19 +289,37 @@ async function measureParts(settings: ReturnType<typeof resolveSettings>, pool: 
   const saves = 300
   cpu = process.cpuUsage()
   for (let index = 0; index < saves; index++) {
-    await checkpointJob(pool, {...lease, checkpointOffset: source.startOffset + index, sources: [{...source, checkpointOffset: source.startOffset + index}], counters: {scanned: index, matched: index, delivered: index, duplicates: 0, failed: 0}})
+    await checkpointJob(pool, {
+      ...lease,
+      checkpointOffset: source.startOffset + index,
+      sources: [{...source, checkpointOffset: source.startOffset + index}],
+      counters: {scanned: index, matched: index, delivered: index, duplicates: 0, failed: 0},
+    })
   }
   used = process.cpuUsage(cpu)
   const saveUs = (used.user + used.system) / saves
-  await completeJob(pool, {...lease, checkpointOffset: source.endOffset, sources: [{...source, checkpointOffset: source.endOffset}]})
+  await completeJob(pool, {
+    ...lease,
+    checkpointOffset: source.endOffset,
+    sources: [{...source, checkpointOffset: source.endOffset}],
+  })
   return {readUs, dedupUs, saveUs}
 }
 
-function write(summary: {build: string; engine: number; noSaves: number; http: number; httpRate: number}[], parts: {readUs: number; dedupUs: number; saveUs: number}, delivered: number): void {
+function write(
+  summary: {build: string; engine: number; noSaves: number; http: number; httpRate: number}[],
+  parts: {readUs: number; dedupUs: number; saveUs: number},
+  delivered: number,
+): void {
   const us = (value: number) => `${value.toFixed(1)} µs`
   const saveEvery = Math.floor(((MAX_AHEAD ?? Math.max(64, MAX_IN_FLIGHT)) + MAX_IN_FLIGHT) / 2)
-  const rows = summary.map((entry) => `| ${entry.build} | ${us(entry.engine)} | ${us(entry.noSaves)} | ${us(entry.engine - entry.noSaves)} | ${us(entry.http)} | ${Math.round(entry.httpRate).toLocaleString('en-US')}/s |`)
-  writeSection('replay-engine', `## Replay engine: what a whole replay adds to the delivery path (issue #9 item 4)
+  const rows = summary.map(
+    (entry) =>
+      `| ${entry.build} | ${us(entry.engine)} | ${us(entry.noSaves)} | ${us(entry.engine - entry.noSaves)} | ${us(entry.http)} | ${Math.round(entry.httpRate).toLocaleString('en-US')}/s |`,
+  )
+  writeSection(
+    'replay-engine',
+    `## Replay engine: what a whole replay adds to the delivery path (issue #9 item 4)
 
 Measured ${new Date().toISOString()} on ${machine()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}; one local broker, MariaDB. The deliver step (src/core/replay/deliver.ts) of one busy webhook's replay, ${delivered.toLocaleString('en-US')} events, run in process, \`--max-in-flight ${MAX_IN_FLIGHT}\`${MAX_AHEAD === undefined ? '' : ` \`--max-ahead ${MAX_AHEAD}\``}; CPU per delivered event (process.cpuUsage: every thread, librdkafka's included), median of ${ROUNDS}.
 Reproduce: \`npx tsx bench/replay-engine.ts --events ${EVENTS} --rounds ${ROUNDS}\` (with the stack up).
@@ -208,7 +330,8 @@ ${rows.join('\n')}
 
 With sends that settle at once the loop outruns MySQL and waits for every save, so the saves column also counts the event loop's wake-up after each: an upper bound on what they cost beside real sends, which they overlap.
 
-The engine's parts on their own, per delivered event: the Kafka read with the key filter ${us(parts.readUs)}, the dedup hash and filter ${us(parts.dedupUs)}; one checkpoint save, written and waited for, ${us(parts.saveUs)} of CPU (${us(parts.saveUs / saveEvery)} per event at one save every ${saveEvery} deliveries). The delivery path alone (signatures, socket work, undici, the window) is the \`delivery\` section.`)
+The engine's parts on their own, per delivered event: the Kafka read with the key filter ${us(parts.readUs)}, the dedup hash and filter ${us(parts.dedupUs)}; one checkpoint save, written and waited for, ${us(parts.saveUs)} of CPU (${us(parts.saveUs / saveEvery)} per event at one save every ${saveEvery} deliveries). The delivery path alone (signatures, socket work, undici, the window) is the \`delivery\` section.`,
+  )
 }
 
 await main()

@@ -22,31 +22,55 @@ import {fileURLToPath} from 'node:url'
 import {DedupCache, xxh64} from '../src/core/replay/dedup.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {webhookIds} from '../src/core/dev/seed.js'
-import {BIN, BROKERS, cli, cliJson, dropTopicAndDatabase, machine, median, replayUntilDone, timed, writeSection} from './lib.js'
+import {
+  BIN,
+  BROKERS,
+  cli,
+  cliJson,
+  dropTopicAndDatabase,
+  machine,
+  median,
+  replayUntilDone,
+  timed,
+  writeSection,
+} from './lib.js'
 import {processCpuUs, profileParts, watchThreads} from './cpu-profile.js'
 
 const events = Number(process.argv[process.argv.indexOf('--events') + 1] || 300_000) || 300_000
-const maxAhead = process.argv.includes('--max-ahead') ? Number(process.argv[process.argv.indexOf('--max-ahead') + 1]) : undefined
+const maxAhead = process.argv.includes('--max-ahead')
+  ? Number(process.argv[process.argv.indexOf('--max-ahead') + 1])
+  : undefined
 const CPU_PROF = process.argv.includes('--cpu-prof')
 const PROFILE_DIR = fileURLToPath(new URL('./out/replay-profile/', import.meta.url))
 const MAX_IN_FLIGHT = 64
 const stamp = Date.now().toString(36)
 const topic = `bench_replay_${stamp}`
 const database = `bench_${stamp}`
-const env = {REPLAYCTL_MYSQL_URL: `mysql://root@127.0.0.1:3306/${database}`, REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1', REPLAYCTL_BROKERS: BROKERS}
+const env = {
+  REPLAYCTL_MYSQL_URL: `mysql://root@127.0.0.1:3306/${database}`,
+  REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1',
+  REPLAYCTL_BROKERS: BROKERS,
+}
 const SEED = 7
 const WEBHOOKS = 2000
 const PARTITIONS = 12
 
 /** The receiver runs in its own process so it does not share the worker's event loop. */
 async function startReceiver(): Promise<{url: string; pid: number; count: () => Promise<number>; stop: () => void}> {
-  const child = spawn(process.execPath, ['-e', `
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
     const http = require('node:http'); let n = 0
     const server = http.createServer((req, res) => { req.resume(); req.on('end', () => { n++; res.writeHead(200).end() }) })
     server.keepAliveTimeout = 60000
     server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'))
     process.on('message', () => process.send(n))
-  `], {stdio: ['ignore', 'pipe', 'inherit', 'ipc']})
+  `,
+    ],
+    {stdio: ['ignore', 'pipe', 'inherit', 'ipc']},
+  )
   const [port] = (await once(child.stdout!, 'data')) as [Buffer]
   return {
     url: `http://127.0.0.1:${port.toString().trim()}/webhook`,
@@ -89,7 +113,16 @@ async function replay(webhookId: string, fromMs: number, toMs: number): Promise<
 }
 
 function startWorker(nodeOptions: string[] = []): ChildProcess {
-  const flags = ['--concurrency', '1', '--max-in-flight', String(MAX_IN_FLIGHT), ...(maxAhead === undefined ? [] : ['--max-ahead', String(maxAhead)]), '--poll-interval', '250ms', '--json']
+  const flags = [
+    '--concurrency',
+    '1',
+    '--max-in-flight',
+    String(MAX_IN_FLIGHT),
+    ...(maxAhead === undefined ? [] : ['--max-ahead', String(maxAhead)]),
+    '--poll-interval',
+    '250ms',
+    '--json',
+  ]
   return spawn(process.execPath, [...nodeOptions, BIN, 'replay', 'worker', ...flags], {
     env: {...process.env, ...env},
     stdio: 'ignore',
@@ -99,18 +132,59 @@ function startWorker(nodeOptions: string[] = []): ChildProcess {
 async function kcatRange(partition: number, start: number, end: number): Promise<number> {
   const runs = []
   for (let i = 0; i < 3; i++) {
-    runs.push((await timed('kcat', ['-b', BROKERS, '-C', '-t', topic, '-p', String(partition), '-o', String(start), '-c', String(end - start), '-e', '-q', '-f', '%s\n'], {discardStdout: true})).seconds)
+    runs.push(
+      (
+        await timed(
+          'kcat',
+          [
+            '-b',
+            BROKERS,
+            '-C',
+            '-t',
+            topic,
+            '-p',
+            String(partition),
+            '-o',
+            String(start),
+            '-c',
+            String(end - start),
+            '-e',
+            '-q',
+            '-f',
+            '%s\n',
+          ],
+          {discardStdout: true},
+        )
+      ).seconds,
+    )
   }
   return median(runs)
 }
 
 async function main() {
   console.error(`seeding ${topic}: ${events} events, ${WEBHOOKS} webhooks`)
-  const seeded = await json(['dev', 'seed', '--topic', topic, '--events', String(events), '--webhooks', String(WEBHOOKS), '--days', '4', '--partitions', String(PARTITIONS), '--seed', String(SEED)])
+  const seeded = await json([
+    'dev',
+    'seed',
+    '--topic',
+    topic,
+    '--events',
+    String(events),
+    '--webhooks',
+    String(WEBHOOKS),
+    '--days',
+    '4',
+    '--partitions',
+    String(PARTITIONS),
+    '--seed',
+    String(SEED),
+  ])
   const busy = seeded.busiestWebhooks[0].webhookId as string
   const partition = partitionFor(busy, PARTITIONS)
   // The quietest webhook in the same partition: its replay scans the whole range and delivers little.
-  const quiet = webhookIds(WEBHOOKS, SEED).filter((id) => partitionFor(id, PARTITIONS) === partition).at(-1)!
+  const quiet = webhookIds(WEBHOOKS, SEED)
+    .filter((id) => partitionFor(id, PARTITIONS) === partition)
+    .at(-1)!
   const receiver = await startReceiver()
   for (const id of [busy, quiet]) await json(['webhook', 'add', id, '--url', receiver.url])
 
@@ -129,14 +203,31 @@ async function main() {
   const receiverUs = (processCpuUs(receiver.pid) - receiverBefore) / full.delivered
   const workerUs = Object.values(cpu).reduce((sum, us) => sum + us, 0) / full.delivered
   const mainUs = (cpu.node ?? 0) / full.delivered
-  const kafkaThreadsUs = Object.entries(cpu).filter(([kind]) => kind.startsWith('rdk:')).reduce((sum, [, us]) => sum + us, 0) / full.delivered
-  console.error(`worker CPU ${workerUs.toFixed(1)} µs per delivered event (${Object.entries(cpu).map(([kind, us]) => `${kind} ${(us / full.delivered).toFixed(1)}`).join(', ')}), receiver ${receiverUs.toFixed(1)} µs`)
+  const kafkaThreadsUs =
+    Object.entries(cpu)
+      .filter(([kind]) => kind.startsWith('rdk:'))
+      .reduce((sum, [, us]) => sum + us, 0) / full.delivered
+  console.error(
+    `worker CPU ${workerUs.toFixed(1)} µs per delivered event (${Object.entries(cpu)
+      .map(([kind, us]) => `${kind} ${(us / full.delivered).toFixed(1)}`)
+      .join(', ')}), receiver ${receiverUs.toFixed(1)} µs`,
+  )
   let parts: Record<string, number> | undefined
   if (CPU_PROF) {
     worker.kill('SIGTERM')
     await once(worker, 'exit')
-    parts = profileParts(`${PROFILE_DIR}${readdirSync(PROFILE_DIR).find((name) => name.endsWith('.cpuprofile'))}`, full.delivered)
-    console.error(`the worker's main thread while the busy job ran (--cpu-prof, sampled µs per delivered event):\n${Object.entries(parts).sort((a, b) => b[1] - a[1]).map(([part, us]) => `  ${part}: ${us.toFixed(1)}`).join('\n')}`)
+    parts = profileParts(
+      `${PROFILE_DIR}${readdirSync(PROFILE_DIR).find((name) => name.endsWith('.cpuprofile'))}`,
+      full.delivered,
+    )
+    console.error(
+      `the worker's main thread while the busy job ran (--cpu-prof, sampled µs per delivered event):\n${Object.entries(
+        parts,
+      )
+        .sort((a, b) => b[1] - a[1])
+        .map(([part, us]) => `  ${part}: ${us.toFixed(1)}`)
+        .join('\n')}`,
+    )
     worker = startWorker()
     await new Promise((resolve) => setTimeout(resolve, 2000))
   }
@@ -151,8 +242,17 @@ async function main() {
   for (const days of [1, 2, 4]) byRange.push({days, run: await replay(busy, Math.max(from, to - days * day), to)})
 
   console.error('other partitions grow')
-  const others = webhookIds(WEBHOOKS, SEED).filter((id) => partitionFor(id, PARTITIONS) !== partition).slice(0, 200)
-  const extra = Array.from({length: events}, (_, index) => JSON.stringify({webhook_id: others[index % others.length], n: index, ts: from + Math.floor((index / events) * (to - from)), pad: 'x'.repeat(700)})).join('\n')
+  const others = webhookIds(WEBHOOKS, SEED)
+    .filter((id) => partitionFor(id, PARTITIONS) !== partition)
+    .slice(0, 200)
+  const extra = Array.from({length: events}, (_, index) =>
+    JSON.stringify({
+      webhook_id: others[index % others.length],
+      n: index,
+      ts: from + Math.floor((index / events) * (to - from)),
+      pad: 'x'.repeat(700),
+    }),
+  ).join('\n')
   await cli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts'], {input: extra, env})
   const afterGrowth = await replay(busy, from, to)
   const received = await receiver.count()
@@ -168,34 +268,82 @@ async function main() {
   const scanRatio = scan.seconds / scanKcat
   const pickups = [full, scan, ...byRange.map((entry) => entry.run), afterGrowth].map((run) => run.pickupMs)
   const rows: [string, string, string, string, boolean][] = [
-    [`busy webhook: ${full.delivered.toLocaleString('en-US')} events delivered (${full.duplicates} duplicates dropped) of ${(full.endOffset - full.startOffset).toLocaleString('en-US')} offsets`, `${full.seconds.toFixed(2)} s, ${Math.round(rate).toLocaleString('en-US')} events/s`, `kcat reads the range in ${fullKcat.toFixed(2)} s`, '>= 25,000 events/s', rate >= 25_000],
-    ['busy webhook: CPU per delivered event (/proc, submit to end)', `worker ${workerUs.toFixed(1)} µs: main thread ${mainUs.toFixed(1)}, librdkafka's threads ${kafkaThreadsUs.toFixed(1)}`, `receiver ${receiverUs.toFixed(1)} µs; one core is 40 µs per event at 25,000/s`, 'reported', true],
-    [`scanning: a quiet webhook (${scan.delivered} events) over the same ${(scan.endOffset - scan.startOffset).toLocaleString('en-US')} offsets`, `${scan.seconds.toFixed(2)} s`, `kcat ${scanKcat.toFixed(2)} s (${scanRatio.toFixed(2)}x)`, '<= 1.3x kcat', scanRatio <= 1.3],
-    ['dedup memory', `${dedup.bytesPerEvent.toFixed(1)} bytes per distinct event (${full.delivered.toLocaleString('en-US')} events)`, 'bound: 15 B/event', '<= 16 B/event', dedup.bytesPerEvent <= 16],
-    ['submitted job picked up by an idle worker (started_at - created_at, database clock)', `median ${median(pickups)} ms, max ${Math.max(...pickups)} ms`, `${pickups.length} jobs, poll interval 250 ms`, '<= 1 s', Math.max(...pickups) <= 1000],
+    [
+      `busy webhook: ${full.delivered.toLocaleString('en-US')} events delivered (${full.duplicates} duplicates dropped) of ${(full.endOffset - full.startOffset).toLocaleString('en-US')} offsets`,
+      `${full.seconds.toFixed(2)} s, ${Math.round(rate).toLocaleString('en-US')} events/s`,
+      `kcat reads the range in ${fullKcat.toFixed(2)} s`,
+      '>= 25,000 events/s',
+      rate >= 25_000,
+    ],
+    [
+      'busy webhook: CPU per delivered event (/proc, submit to end)',
+      `worker ${workerUs.toFixed(1)} µs: main thread ${mainUs.toFixed(1)}, librdkafka's threads ${kafkaThreadsUs.toFixed(1)}`,
+      `receiver ${receiverUs.toFixed(1)} µs; one core is 40 µs per event at 25,000/s`,
+      'reported',
+      true,
+    ],
+    [
+      `scanning: a quiet webhook (${scan.delivered} events) over the same ${(scan.endOffset - scan.startOffset).toLocaleString('en-US')} offsets`,
+      `${scan.seconds.toFixed(2)} s`,
+      `kcat ${scanKcat.toFixed(2)} s (${scanRatio.toFixed(2)}x)`,
+      '<= 1.3x kcat',
+      scanRatio <= 1.3,
+    ],
+    [
+      'dedup memory',
+      `${dedup.bytesPerEvent.toFixed(1)} bytes per distinct event (${full.delivered.toLocaleString('en-US')} events)`,
+      'bound: 15 B/event',
+      '<= 16 B/event',
+      dedup.bytesPerEvent <= 16,
+    ],
+    [
+      'submitted job picked up by an idle worker (started_at - created_at, database clock)',
+      `median ${median(pickups)} ms, max ${Math.max(...pickups)} ms`,
+      `${pickups.length} jobs, poll interval 250 ms`,
+      '<= 1 s',
+      Math.max(...pickups) <= 1000,
+    ],
   ]
   const table = [
     '| measure | replayctl | reference | target | met |',
     '| --- | --- | --- | --- | --- |',
-    ...rows.map(([name, ours, reference, target, met]) => `| ${name} | ${ours} | ${reference} | ${target} | ${met ? 'yes' : '**no**'} |`),
+    ...rows.map(
+      ([name, ours, reference, target, met]) =>
+        `| ${name} | ${ours} | ${reference} | ${target} | ${met ? 'yes' : '**no**'} |`,
+    ),
   ].join('\n')
   const growth = [
     '| busy webhook range | offsets scanned | events delivered | job time |',
     '| --- | --- | --- | --- |',
-    ...byRange.map(({days, run}) => `| last ${days} day(s) | ${(run.endOffset - run.startOffset).toLocaleString('en-US')} | ${run.delivered.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s |`),
+    ...byRange.map(
+      ({days, run}) =>
+        `| last ${days} day(s) | ${(run.endOffset - run.startOffset).toLocaleString('en-US')} | ${run.delivered.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s |`,
+    ),
     `| last 4 days, after ${events.toLocaleString('en-US')} more events went to other partitions | ${(afterGrowth.endOffset - afterGrowth.startOffset).toLocaleString('en-US')} | ${afterGrowth.delivered.toLocaleString('en-US')} | ${afterGrowth.seconds.toFixed(2)} s |`,
   ].join('\n')
-  writeSection('replay', `## Replay: one busy webhook to a loopback receiver
+  writeSection(
+    'replay',
+    `## Replay: one busy webhook to a loopback receiver
 
 Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, MariaDB, one worker (\`--concurrency 1 --max-in-flight ${MAX_IN_FLIGHT}${maxAhead === undefined ? '' : ` --max-ahead ${maxAhead}`}\`) and a receiver answering 200 in its own process; ${events.toLocaleString('en-US')} seeded events over ${WEBHOOKS} webhooks in ${PARTITIONS} partitions. Job times are the job's own started_at..finished_at (database clock). The receiver counted ${received.toLocaleString('en-US')} requests in all (events plus one completion event per job).
 Reproduce: \`npx tsx bench/replay.ts --events ${events}${maxAhead === undefined ? '' : ` --max-ahead ${maxAhead}`}\` (with the stack up).
 
 ${table}
-${parts ? `\nThe worker's main thread while the busy job ran (\`--cpu-prof\`, sampled, µs per delivered event; "idle" is waiting for answers, the database, Kafka): ${Object.entries(parts).sort((a, b) => b[1] - a[1]).map(([part, us]) => `${part} ${us.toFixed(1)}`).join(', ')}.\n` : ''}
+${
+  parts
+    ? `\nThe worker's main thread while the busy job ran (\`--cpu-prof\`, sampled, µs per delivered event; "idle" is waiting for answers, the database, Kafka): ${Object.entries(
+        parts,
+      )
+        .sort((a, b) => b[1] - a[1])
+        .map(([part, us]) => `${part} ${us.toFixed(1)}`)
+        .join(', ')}.\n`
+    : ''
+}
 
 Replay time follows the webhook's range and not the rest of the log:
 
-${growth}`)
+${growth}`,
+  )
   console.log(table)
   console.log(growth)
   await dropTopicAndDatabase(topic, database)

@@ -17,21 +17,51 @@ import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 
 import {webhookIds} from '../src/core/dev/seed.js'
-import {BIN, BROKERS, cliJson, dropTopicAndDatabase, machine, median, replayUntilDone, timed, writeSection} from './lib.js'
+import {
+  BIN,
+  BROKERS,
+  cliJson,
+  dropTopicAndDatabase,
+  machine,
+  median,
+  replayUntilDone,
+  timed,
+  writeSection,
+} from './lib.js'
 
-const arg = (name: string, fallback: number) => Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
+const arg = (name: string, fallback: number) =>
+  Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
 const events = arg('--events', 600_000)
 const chunk = arg('--chunk', 50_000)
 const rounds = arg('--rounds', 3)
 const stamp = Date.now().toString(36)
 const topic = `bench_scale_${stamp}`
 const database = `bench_scale_${stamp}`
-const env = {REPLAYCTL_MYSQL_URL: `mysql://root@127.0.0.1:3306/${database}`, REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1', REPLAYCTL_BROKERS: BROKERS}
+const env = {
+  REPLAYCTL_MYSQL_URL: `mysql://root@127.0.0.1:3306/${database}`,
+  REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1',
+  REPLAYCTL_BROKERS: BROKERS,
+}
 
 const json = (args: string[]) => cliJson(args, env)
 
 function startWorker(chunkSize: number): ChildProcess {
-  return spawn(process.execPath, [BIN, 'replay', 'worker', '--concurrency', '1', '--poll-interval', '100ms', '--scan-chunk', String(chunkSize), '--json'], {env: {...process.env, ...env}, stdio: 'ignore'})
+  return spawn(
+    process.execPath,
+    [
+      BIN,
+      'replay',
+      'worker',
+      '--concurrency',
+      '1',
+      '--poll-interval',
+      '100ms',
+      '--scan-chunk',
+      String(chunkSize),
+      '--json',
+    ],
+    {env: {...process.env, ...env}, stdio: 'ignore'},
+  )
 }
 
 interface Run {
@@ -43,7 +73,13 @@ interface Run {
 }
 
 /** Submits the replay with `workers` processes running and returns the job's own time. */
-async function replay(webhookId: string, fromMs: number, toMs: number, workers: number, chunkSize: number): Promise<Run> {
+async function replay(
+  webhookId: string,
+  fromMs: number,
+  toMs: number,
+  workers: number,
+  chunkSize: number,
+): Promise<Run> {
   const processes = Array.from({length: workers}, () => startWorker(chunkSize))
   await new Promise((resolve) => setTimeout(resolve, 1500))
   let status: any
@@ -53,12 +89,33 @@ async function replay(webhookId: string, fromMs: number, toMs: number, workers: 
     for (const worker of processes) worker.kill('SIGTERM')
     await Promise.all(processes.map((worker) => once(worker, 'exit')))
   }
-  return {seconds: (Date.parse(status.finishedAt) - Date.parse(status.startedAt)) / 1000, scanned: status.scanned, delivered: status.delivered, startOffset: status.startOffset, endOffset: status.endOffset}
+  return {
+    seconds: (Date.parse(status.finishedAt) - Date.parse(status.startedAt)) / 1000,
+    scanned: status.scanned,
+    delivered: status.delivered,
+    startOffset: status.startOffset,
+    endOffset: status.endOffset,
+  }
 }
 
 async function main() {
   console.error(`seeding ${topic}: ${events} events in one partition`)
-  const seeded = await json(['dev', 'seed', '--topic', topic, '--events', String(events), '--webhooks', '2000', '--days', '4', '--partitions', '1', '--seed', '11'])
+  const seeded = await json([
+    'dev',
+    'seed',
+    '--topic',
+    topic,
+    '--events',
+    String(events),
+    '--webhooks',
+    '2000',
+    '--days',
+    '4',
+    '--partitions',
+    '1',
+    '--seed',
+    '11',
+  ])
   // Zipf-skewed: the last id is among the quietest.
   const quiet = webhookIds(2000, 11).at(-1)!
   const server = createServer((req, res) => req.resume().on('end', () => res.writeHead(200).end()))
@@ -72,35 +129,78 @@ async function main() {
   const kcatRuns: number[] = []
   for (let round = 1; round <= rounds; round++) {
     for (const [index, setting] of settings.entries()) {
-      console.error(`round ${round} of ${rounds}: ${setting.workers} worker(s), ${setting.chunkSize ? `chunks of ${chunk}` : 'unchunked'}`)
+      console.error(
+        `round ${round} of ${rounds}: ${setting.workers} worker(s), ${setting.chunkSize ? `chunks of ${chunk}` : 'unchunked'}`,
+      )
       runs[index]!.push(await replay(quiet, from, to, setting.workers, setting.chunkSize))
     }
     const range = runs[0]![0]!
-    kcatRuns.push((await timed('kcat', ['-b', BROKERS, '-C', '-t', topic, '-p', '0', '-o', String(range.startOffset), '-c', String(range.endOffset - range.startOffset), '-e', '-q', '-f', '%s\n'], {discardStdout: true})).seconds)
+    kcatRuns.push(
+      (
+        await timed(
+          'kcat',
+          [
+            '-b',
+            BROKERS,
+            '-C',
+            '-t',
+            topic,
+            '-p',
+            '0',
+            '-o',
+            String(range.startOffset),
+            '-c',
+            String(range.endOffset - range.startOffset),
+            '-e',
+            '-q',
+            '-f',
+            '%s\n',
+          ],
+          {discardStdout: true},
+        )
+      ).seconds,
+    )
   }
   server.close()
   const kcat = median(kcatRuns)
   const medianRun = (of: Run[]): Run => ({...of[0]!, seconds: median(of.map((run) => run.seconds))})
   const plain = medianRun(runs[0]!)
-  const scaled = settings.slice(1).map((setting, index) => ({workers: setting.workers, run: medianRun(runs[index + 1]!)}))
-  const every = settings.map((setting, index) => `${setting.chunkSize ? `${setting.workers} chunked` : 'unchunked'} ${runs[index]!.map((run) => run.seconds.toFixed(2)).join(', ')}`).join('; ')
+  const scaled = settings
+    .slice(1)
+    .map((setting, index) => ({workers: setting.workers, run: medianRun(runs[index + 1]!)}))
+  const every = settings
+    .map(
+      (setting, index) =>
+        `${setting.chunkSize ? `${setting.workers} chunked` : 'unchunked'} ${runs[index]!.map((run) => run.seconds.toFixed(2)).join(', ')}`,
+    )
+    .join('; ')
 
   const offsets = plain.endOffset - plain.startOffset
   const table = [
     '| run | job time | vs 1 worker (chunked) | vs kcat |',
     '| --- | --- | --- | --- |',
     `| 1 worker, unchunked (\`--scan-chunk 0\`) | ${plain.seconds.toFixed(2)} s | | ${(plain.seconds / kcat).toFixed(2)}x |`,
-    ...scaled.map(({workers, run}) => `| ${workers} worker process(es), chunks of ${chunk.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s | ${(run.seconds / scaled[0]!.run.seconds).toFixed(2)}x | ${(run.seconds / kcat).toFixed(2)}x |`),
+    ...scaled.map(
+      ({workers, run}) =>
+        `| ${workers} worker process(es), chunks of ${chunk.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s | ${(run.seconds / scaled[0]!.run.seconds).toFixed(2)}x | ${(run.seconds / kcat).toFixed(2)}x |`,
+    ),
     `| kcat reading the same ${offsets.toLocaleString('en-US')} offsets | ${kcat.toFixed(2)} s | | 1x |`,
   ].join('\n')
-  writeSection('scale-out', `## Scale-out: one job's scan shared by worker processes
+  writeSection(
+    'scale-out',
+    `## Scale-out: one job's scan shared by worker processes
 
 Measured ${new Date().toISOString()} on ${machine()}, one local broker, MariaDB; a quiet webhook (${plain.delivered} events) replayed over ${offsets.toLocaleString('en-US')} offsets of one partition (${events.toLocaleString('en-US')} seeded events, ~0.8 KB), so the job is nearly all reading. Each run starts N \`replay worker --concurrency 1 --scan-chunk ${chunk}\` processes; one owns the job and delivers, the others scan its chunks ahead of it. Job times are the job's own started_at..finished_at, the median of ${rounds} interleaved rounds (every run, in seconds: ${every}; kcat ${kcatRuns.map((seconds) => seconds.toFixed(2)).join(', ')}). Every run delivered the same ${plain.delivered} events and counted ${plain.scanned.toLocaleString('en-US')} records scanned.
 Reproduce: \`npx tsx bench/scale-out.ts --events ${events} --chunk ${chunk} --rounds ${rounds}\`.
 
-${table}`)
+${table}`,
+  )
   console.log(table)
-  for (const run of runs.flat()) if (run.delivered !== plain.delivered || run.scanned !== plain.scanned) throw new Error(`a chunked run delivered ${run.delivered}/${plain.delivered} or scanned ${run.scanned}/${plain.scanned}`)
+  for (const run of runs.flat())
+    if (run.delivered !== plain.delivered || run.scanned !== plain.scanned)
+      throw new Error(
+        `a chunked run delivered ${run.delivered}/${plain.delivered} or scanned ${run.scanned}/${plain.scanned}`,
+      )
   await dropTopicAndDatabase(topic, database)
 }
 

@@ -24,19 +24,23 @@ interface Scan {
 }
 
 async function search(args: string[]): Promise<Scan> {
-  const run = await medianOf(3, () => cli(['log', 'search', '-t', topic, '--value-contains', NO_MATCH, '--json', ...args]))
+  const run = await medianOf(3, () =>
+    cli(['log', 'search', '-t', topic, '--value-contains', NO_MATCH, '--json', ...args]),
+  )
   const result = JSON.parse(run.stdout)
   return {scanned: result.scanned, seconds: run.seconds, partitions: result.partitions}
 }
 
 async function main() {
   // The newest records of every partition: a sample of keys from all of them.
-  const sample = JSON.parse((await cli(['log', 'read', '-t', topic, '--from-offset', '-500', '--json'])).stdout).records as {key: string}[]
+  const sample = JSON.parse((await cli(['log', 'read', '-t', topic, '--from-offset', '-500', '--json'])).stdout)
+    .records as {key: string}[]
   const counts = new Map<string, number>()
   for (const record of sample) counts.set(record.key, (counts.get(record.key) ?? 0) + 1)
   const byCount = [...counts.entries()].sort((a, b) => b[1] - a[1])
   const keys = {busy: byCount[0]![0], quiet: byCount.at(-1)![0]}
-  const partitions = JSON.parse((await cli(['topic', 'describe', topic, '--no-configs', '--json'])).stdout).partitions.length as number
+  const partitions = JSON.parse((await cli(['topic', 'describe', topic, '--no-configs', '--json'])).stdout).partitions
+    .length as number
 
   console.error('full scan')
   const full = await search([])
@@ -46,11 +50,19 @@ async function main() {
     const keyed = await search(['--key', key])
     const partition = partitionFor(key, partitions)
     const inPartition = full.partitions.find((scan) => scan.partition === partition)!.scanned
-    const kcat = await medianOf(3, () => timed('kcat', ['-b', BROKERS, '-C', '-t', topic, '-p', String(partition), '-o', 'beginning', '-e', '-q'], {discardStdout: true}))
-    rows.push(`| ${label} webhook ${key} (partition ${partition}) | ${keyed.scanned.toLocaleString('en-US')} (${(100 * keyed.scanned / full.scanned).toFixed(1)}%; its partition holds ${inPartition.toLocaleString('en-US')}) | ${keyed.seconds.toFixed(2)} s | ${(keyed.seconds / full.seconds).toFixed(2)}x | kcat reads that partition in ${kcat.seconds.toFixed(2)} s (${(keyed.seconds / kcat.seconds).toFixed(1)}x) |`)
+    const kcat = await medianOf(3, () =>
+      timed('kcat', ['-b', BROKERS, '-C', '-t', topic, '-p', String(partition), '-o', 'beginning', '-e', '-q'], {
+        discardStdout: true,
+      }),
+    )
+    rows.push(
+      `| ${label} webhook ${key} (partition ${partition}) | ${keyed.scanned.toLocaleString('en-US')} (${((100 * keyed.scanned) / full.scanned).toFixed(1)}%; its partition holds ${inPartition.toLocaleString('en-US')}) | ${keyed.seconds.toFixed(2)} s | ${(keyed.seconds / full.seconds).toFixed(2)}x | kcat reads that partition in ${kcat.seconds.toFixed(2)} s (${(keyed.seconds / kcat.seconds).toFixed(1)}x) |`,
+    )
   }
 
-  writeSection('search', `## Key search: \`log search --key\` vs a search without a key
+  writeSection(
+    'search',
+    `## Key search: \`log search --key\` vs a search without a key
 
 Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, topic \`${topic}\` (${full.scanned.toLocaleString('en-US')} records in ${partitions} partitions, \`dev seed\`); a value filter that matches nothing, so every record in range is examined and nothing is printed. Wall time of whole commands, median of 3 (load average ${loadavg()[0]!.toFixed(1)} when done: the machine is shared, so compare ratios within the run, not across runs); the records scanned are exact (the command's own count, equal to the key partition's range).
 Reproduce: \`npx tsx bench/search.ts --topic ${topic}\` (with the stack up and the topic seeded).
@@ -58,7 +70,8 @@ Reproduce: \`npx tsx bench/search.ts --topic ${topic}\` (with the stack up and t
 | search | records scanned | time | vs full scan | reference |
 | --- | --- | --- | --- | --- |
 | no key: all ${partitions} partitions | ${full.scanned.toLocaleString('en-US')} | ${full.seconds.toFixed(2)} s | 1x | |
-${rows.join('\n')}`)
+${rows.join('\n')}`,
+  )
   console.error('wrote the search section of bench/RESULTS.md')
 }
 

@@ -18,14 +18,20 @@ let completion = ''
 const server = createServer((request, response) => {
   const url = new URL(request.url ?? '/', 'http://127.0.0.1')
   if (request.method === 'GET' && url.searchParams.has('crc_token')) {
-    response.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({response_token: crcResponseToken(secret, url.searchParams.get('crc_token')!)}))
+    response
+      .writeHead(200, {'content-type': 'application/json'})
+      .end(JSON.stringify({response_token: crcResponseToken(secret, url.searchParams.get('crc_token')!)}))
     return
   }
   const chunks: Buffer[] = []
   request.on('data', (chunk: Buffer) => chunks.push(chunk))
   request.on('end', () => {
     const body = Buffer.concat(chunks)
-    const twitterOk = verifyTwitterSignature(secret, body, request.headers['x-twitter-webhooks-signature'] as string | undefined)
+    const twitterOk = verifyTwitterSignature(
+      secret,
+      body,
+      request.headers['x-twitter-webhooks-signature'] as string | undefined,
+    )
     const standardOk = verifyStandardWebhooks(secret, body, request.headers as Record<string, string>)
     if (!twitterOk || !standardOk) badSignatures++
     if (body.includes('"replay_job_status"')) completion = body.toString()
@@ -38,6 +44,8 @@ server.listen(0, '127.0.0.1', () => {
   writeFileSync(urlFile, `http://127.0.0.1:${address.port}/webhook`)
 })
 process.on('SIGTERM', () => {
-  process.stdout.write(`${JSON.stringify({events, badSignatures, completion: completion ? JSON.parse(completion) : null})}\n`)
+  process.stdout.write(
+    `${JSON.stringify({events, badSignatures, completion: completion ? JSON.parse(completion) : null})}\n`,
+  )
   server.close(() => process.exit(0))
 })

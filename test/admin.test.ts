@@ -19,21 +19,41 @@ const idle = uniqueName('adm_idle')
 const busy = uniqueName('adm_busy')
 let member: Consumer | undefined
 
-const apacheTopics = async () => (await apacheTool(TOPIC_COMMAND, ['--bootstrap-server', BROKERS, '--list'])).split('\n').map((line) => line.trim()).filter(Boolean)
-const apacheGroups = async () => (await apacheTool(GROUP_COMMAND, ['--bootstrap-server', BROKERS, '--list'])).split('\n').map((line) => line.trim()).filter(Boolean)
+const apacheTopics = async () =>
+  (await apacheTool(TOPIC_COMMAND, ['--bootstrap-server', BROKERS, '--list']))
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+const apacheGroups = async () =>
+  (await apacheTool(GROUP_COMMAND, ['--bootstrap-server', BROKERS, '--list']))
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
 /** TopicCommand --describe: the partition count and the configs set on the topic. */
 async function apacheDescribe(topic: string): Promise<{partitions: number; configs: Record<string, string>}> {
   const output = await apacheTool(TOPIC_COMMAND, ['--bootstrap-server', BROKERS, '--describe', '--topic', topic])
   const header = /PartitionCount:\s*(\d+).*Configs:\s*(.*)$/m.exec(output)!
   const configs: Record<string, string> = {}
   // Configs are "k=v,k2=v2", where a value may itself hold commas (cleanup.policy=compact,delete).
-  for (const match of header[2]!.matchAll(/([a-z][a-z0-9.]*)=(.*?)(?=,[a-z][a-z0-9.]*=|$)/g)) configs[match[1]!] = match[2]!
+  for (const match of header[2]!.matchAll(/([a-z][a-z0-9.]*)=(.*?)(?=,[a-z][a-z0-9.]*=|$)/g))
+    configs[match[1]!] = match[2]!
   return {partitions: Number(header[1]), configs}
 }
 
 before(async () => {
-  for (const topic of [grown, ...doomed]) assert.equal((await runCli(['topic', 'create', topic, '--partitions', '2', '--json'])).code, 0)
-  await apacheTool(GROUP_COMMAND, ['--bootstrap-server', BROKERS, '--reset-offsets', '--group', idle, '--topic', grown, '--to-earliest', '--execute'])
+  for (const topic of [grown, ...doomed])
+    assert.equal((await runCli(['topic', 'create', topic, '--partitions', '2', '--json'])).code, 0)
+  await apacheTool(GROUP_COMMAND, [
+    '--bootstrap-server',
+    BROKERS,
+    '--reset-offsets',
+    '--group',
+    idle,
+    '--topic',
+    grown,
+    '--to-earliest',
+    '--execute',
+  ])
 })
 
 after(async () => {
@@ -84,23 +104,39 @@ describe('topic alter', () => {
     assert.equal(nothing.code, 2)
     const missing = await runCli(['topic', 'alter', uniqueName('adm_none'), '--partitions', '3'])
     assert.equal(missing.code, 3)
-    const unknown = await runCli(['topic', 'alter', grown, '--config', 'no.such.config=1', '--json'], {timeoutMs: 180_000})
+    const unknown = await runCli(['topic', 'alter', grown, '--config', 'no.such.config=1', '--json'], {
+      timeoutMs: 180_000,
+    })
     assert.equal(unknown.code, 2)
     assert.equal(unknown.json.error.code, 'INVALID_CONFIG')
     assert.match(unknown.json.error.message, /no\.such\.config/)
-    assert.deepEqual(await apacheDescribe(grown), {partitions: 2, configs: {'cleanup.policy': 'delete', 'compression.type': 'snappy', 'min.insync.replicas': '1', 'retention.ms': '432000000'}})
+    assert.deepEqual(await apacheDescribe(grown), {
+      partitions: 2,
+      configs: {
+        'cleanup.policy': 'delete',
+        'compression.type': 'snappy',
+        'min.insync.replicas': '1',
+        'retention.ms': '432000000',
+      },
+    })
   })
 
   it('adds partitions, warns that keys move, and records the old and new counts for replays', async () => {
     const result = await runCli(['topic', 'alter', grown, '--partitions', '5'])
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stdout, /partitions: 2 -> 5/)
-    assert.match(result.stderr, /warning: keyed records written from now on go to partition murmur2\(key\) % 5 instead of % 2/)
+    assert.match(
+      result.stderr,
+      /warning: keyed records written from now on go to partition murmur2\(key\) % 5 instead of % 2/,
+    )
     assert.equal((await apacheDescribe(grown)).partitions, 5)
     const pool = await openPool(MYSQL_URL)
     try {
       const history = await partitionCountHistory(pool, grown)
-      assert.deepEqual(history.map((sighting) => sighting.partitionCount), [2, 5])
+      assert.deepEqual(
+        history.map((sighting) => sighting.partitionCount),
+        [2, 5],
+      )
       assert.ok(history[0]!.firstSeenMs <= history[1]!.firstSeenMs)
     } finally {
       await pool.end()
@@ -111,25 +147,47 @@ describe('topic alter', () => {
   })
 
   it('sets and deletes configs, reporting old and new values as TopicCommand --describe shows them', async () => {
-    const result = await runCli(['topic', 'alter', grown, '--config', 'retention.ms=86400000', '--config', 'cleanup.policy=compact,delete', '--delete-config', 'compression.type', '--json'], {timeoutMs: 180_000})
+    const result = await runCli(
+      [
+        'topic',
+        'alter',
+        grown,
+        '--config',
+        'retention.ms=86400000',
+        '--config',
+        'cleanup.policy=compact,delete',
+        '--delete-config',
+        'compression.type',
+        '--json',
+      ],
+      {timeoutMs: 180_000},
+    )
     assert.equal(result.code, 0, result.stderr)
     assert.deepEqual(result.json.configs.changes, [
       {key: 'retention.ms', old: '432000000', new: '86400000'},
       {key: 'cleanup.policy', old: 'delete', new: 'compact,delete'},
       {key: 'compression.type', old: 'snappy', new: null},
     ])
-    assert.deepEqual((await apacheDescribe(grown)).configs, {'cleanup.policy': 'compact,delete', 'min.insync.replicas': '1', 'retention.ms': '86400000'})
+    assert.deepEqual((await apacheDescribe(grown)).configs, {
+      'cleanup.policy': 'compact,delete',
+      'min.insync.replicas': '1',
+      'retention.ms': '86400000',
+    })
   })
 })
 
 describe('group delete', () => {
   it('refuses a group with a member (exit 4) and an unknown group (exit 3); deletes an empty one, as ConsumerGroupCommand --list shows', async () => {
     const native = await loadNative()
-    member = new native.KafkaConsumer({'bootstrap.servers': BROKERS, 'group.id': busy, 'enable.auto.commit': false, log_level: 0}, {'auto.offset.reset': 'earliest'})
+    member = new native.KafkaConsumer(
+      {'bootstrap.servers': BROKERS, 'group.id': busy, 'enable.auto.commit': false, log_level: 0},
+      {'auto.offset.reset': 'earliest'},
+    )
     await new Promise<void>((resolve, reject) => member!.connect({}, (error) => (error ? reject(error) : resolve())))
     member.subscribe([grown])
     const deadline = Date.now() + 60_000
-    while (member.assignments().length === 0 && Date.now() < deadline) await new Promise((resolve) => member!.consume(1, () => resolve(undefined)))
+    while (member.assignments().length === 0 && Date.now() < deadline)
+      await new Promise((resolve) => member!.consume(1, () => resolve(undefined)))
     assert.ok(member.assignments().length > 0)
 
     const active = await runCli(['group', 'delete', busy])

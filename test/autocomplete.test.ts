@@ -22,7 +22,21 @@ describe('replayctl autocomplete', () => {
 
     const functions = join(home, '.cache', 'replayctl', 'autocomplete', 'functions', 'bash', 'replayctl.bash')
     assert.ok(existsSync(functions), functions)
-    const complete = (...words: string[]) => execFileSync('bash', ['-c', `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _replayctl_autocomplete; printf '%s\\n' "\${COMPREPLY[@]}"`, 'complete', functions, 'replayctl', ...words], {encoding: 'utf8'}).trim().split('\n')
+    const complete = (...words: string[]) =>
+      execFileSync(
+        'bash',
+        [
+          '-c',
+          `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _replayctl_autocomplete; printf '%s\\n' "\${COMPREPLY[@]}"`,
+          'complete',
+          functions,
+          'replayctl',
+          ...words,
+        ],
+        {encoding: 'utf8'},
+      )
+        .trim()
+        .split('\n')
     assert.deepEqual(complete('replay', 'wor'), ['worker'])
     assert.deepEqual(complete('replay', 'worker', '--allow'), ['--allow-private-targets'])
     assert.deepEqual(complete('webhook', 'add', '--allow'), ['--allow-private-targets'])

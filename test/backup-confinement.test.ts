@@ -1,7 +1,19 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {cpSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -42,19 +54,33 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'replayctl-confine-'))
   rssPreload = join(work, 'report-rss.cjs')
   // The child's own peak (getrusage ru_maxrss, in KiB), written as it exits.
-  writeFileSync(rssPreload, "process.on('exit', () => require('node:fs').writeFileSync(process.env.REPLAYCTL_TEST_RSS_REPORT, String(process.resourceUsage().maxRSS)))\n")
+  writeFileSync(
+    rssPreload,
+    "process.on('exit', () => require('node:fs').writeFileSync(process.env.REPLAYCTL_TEST_RSS_REPORT, String(process.resourceUsage().maxRSS)))\n",
+  )
   source = uniqueName('bkc_src')
-  const topic = await runCli(['topic', 'create', source, '--partitions', '2', '--retention', '3650d', '--json'], {timeoutMs: CLI_TIMEOUT})
+  const topic = await runCli(['topic', 'create', source, '--partitions', '2', '--retention', '3650d', '--json'], {
+    timeoutMs: CLI_TIMEOUT,
+  })
   assert.equal(topic.code, 0, topic.stderr)
   created.push(source)
   const {RecordWriter} = await import('../src/core/kafka/record-writer.js')
   const writer = await RecordWriter.open(settings, source)
   for (let index = 0; index < 300; index++) {
-    await writer.write(Buffer.from(`k${index % 17}`), Buffer.from(`value ${index} ${'z'.repeat(index % 40)}`), Date.now() - 86_400_000 + index, index % 4 === 0 ? [{h: Buffer.from(String(index))}] : undefined, {partition: index % 2})
+    await writer.write(
+      Buffer.from(`k${index % 17}`),
+      Buffer.from(`value ${index} ${'z'.repeat(index % 40)}`),
+      Date.now() - 86_400_000 + index,
+      index % 4 === 0 ? [{h: Buffer.from(String(index))}] : undefined,
+      {partition: index % 2},
+    )
   }
   await writer.close()
   complete = join(work, 'complete')
-  const backup = await runCli(['topic', 'backup', source, '--to', complete, '--no-configs', '--chunk-size', '1024', '--json'], {timeoutMs: CLI_TIMEOUT})
+  const backup = await runCli(
+    ['topic', 'backup', source, '--to', complete, '--no-configs', '--chunk-size', '1024', '--json'],
+    {timeoutMs: CLI_TIMEOUT},
+  )
   assert.equal(backup.code, 0, backup.stderr)
 
   unfinished = join(work, 'unfinished')
@@ -63,7 +89,17 @@ before(async () => {
   manifest.complete = false
   manifest.completedAt = null
   manifest.records = 0
-  for (const entry of manifest.partitions) Object.assign(entry, {complete: false, records: 0, firstOffset: null, lastOffset: null, chunks: 0, fileBytes: 0, fileSha256: null, recordsSha256: null})
+  for (const entry of manifest.partitions)
+    Object.assign(entry, {
+      complete: false,
+      records: 0,
+      firstOffset: null,
+      lastOffset: null,
+      chunks: 0,
+      fileBytes: 0,
+      fileSha256: null,
+      recordsSha256: null,
+    })
   writeJson(join(unfinished, 'manifest.json'), manifest)
 })
 
@@ -110,7 +146,9 @@ function outside(c: Case): string {
     const stat = lstatSync(path)
     const content = stat.isFile() ? createHash('sha256').update(readFileSync(path)).digest('hex') : ''
     seen.push(`${name} ${stat.mode} ${stat.size} ${stat.mtimeMs} ${content}`)
-    if (stat.isDirectory()) for (const child of readdirSync(path).sort()) if (path !== c.root || child !== 'backup') walk(join(path, child), `${name}/${child}`)
+    if (stat.isDirectory())
+      for (const child of readdirSync(path).sort())
+        if (path !== c.root || child !== 'backup') walk(join(path, child), `${name}/${child}`)
   }
   walk(c.root, '.')
   return seen.join('\n')
@@ -175,7 +213,10 @@ function bombPayload(mebibytes: number): Buffer {
 /** The built CLI, with its peak resident memory (MB) as the child itself measured it. */
 async function measured(args: string[]): Promise<CliResult & {peakMb: number}> {
   const report = join(work, `rss-${Date.now()}-${Math.random().toString(36).slice(2)}`)
-  const result = await runCli(args, {timeoutMs: CLI_TIMEOUT, env: {NODE_OPTIONS: `--require ${rssPreload}`, REPLAYCTL_TEST_RSS_REPORT: report}})
+  const result = await runCli(args, {
+    timeoutMs: CLI_TIMEOUT,
+    env: {NODE_OPTIONS: `--require ${rssPreload}`, REPLAYCTL_TEST_RSS_REPORT: report},
+  })
   const peakMb = existsSync(report) ? Number(readFileSync(report, 'utf8')) / 1024 : Number.NaN
   return {...result, peakMb}
 }
@@ -183,7 +224,10 @@ async function measured(args: string[]): Promise<CliResult & {peakMb: number}> {
 /** The contract for a hostile backup: exit 0 or a user error's code, one line, bounded memory. */
 function expectUserOutcome(result: CliResult & {peakMb: number}, what: string): void {
   assert.ok(result.code >= 0, `${what}: ended by a signal`)
-  assert.ok(result.code === 0 || (result.code >= 2 && result.code <= 6), `${what}: exit ${result.code}\n${result.stderr}`)
+  assert.ok(
+    result.code === 0 || (result.code >= 2 && result.code <= 6),
+    `${what}: exit ${result.code}\n${result.stderr}`,
+  )
   if (result.code !== 0) assert.ok(isOneLineError(result), `${what}: ${result.stderr}`)
   assert.ok(result.peakMb < MAX_RSS_MB, `${what}: peak RSS ${result.peakMb.toFixed(0)} MB`)
 }
@@ -204,13 +248,24 @@ describe('file names in a manifest', () => {
   it('only partition-N.chunks for partition N: paths out of the directory, absolute paths and other names are BACKUP_CORRUPT', async () => {
     const c = newCase(complete)
     const before = outside(c)
-    const names = ['../sentinel/stolen.chunks', join(c.sentinel, 'stolen.chunks'), 'partition-1.chunks', './partition-0.chunks', 'sub/../partition-0.chunks', '../backup/partition-0.chunks']
+    const names = [
+      '../sentinel/stolen.chunks',
+      join(c.sentinel, 'stolen.chunks'),
+      'partition-1.chunks',
+      './partition-0.chunks',
+      'sub/../partition-0.chunks',
+      '../backup/partition-0.chunks',
+    ]
     for (const name of names) {
       const manifest = readJson(join(c.dir, 'manifest.json'))
       manifest.partitions[0].file = name
       writeJson(join(c.dir, 'manifest.json'), manifest)
       const verify = await measured(['topic', 'verify', c.dir])
-      expectCorrupt(verify, /partitions\[0\]\.file is '.*'; partition 0's file can only be 'partition-0\.chunks'/, `verify with file ${name}`)
+      expectCorrupt(
+        verify,
+        /partitions\[0\]\.file is '.*'; partition 0's file can only be 'partition-0\.chunks'/,
+        `verify with file ${name}`,
+      )
       expectCorrupt(await restoreNever(c.dir), /partition 0's file can only be/, `restore with file ${name}`)
     }
     assert.equal(outside(c), before)
@@ -233,12 +288,20 @@ describe('file names in a manifest', () => {
   it('an unfinished manifest naming a file outside is not continued: nothing outside is created or written', async () => {
     const c = newCase(unfinished)
     const before = outside(c)
-    for (const name of ['../sentinel/victim.txt', '../sentinel/created-by-backup.chunks', join(c.sentinel, 'victim.txt')]) {
+    for (const name of [
+      '../sentinel/victim.txt',
+      '../sentinel/created-by-backup.chunks',
+      join(c.sentinel, 'victim.txt'),
+    ]) {
       const manifest = readJson(join(c.dir, 'manifest.json'))
       manifest.partitions[0].file = name
       writeJson(join(c.dir, 'manifest.json'), manifest)
       const backup = await measured(['topic', 'backup', source, '--to', c.dir, '--no-configs'])
-      expectCorrupt(backup, /partition 0's file can only be 'partition-0\.chunks'/, `backup continuing with file ${name}`)
+      expectCorrupt(
+        backup,
+        /partition 0's file can only be 'partition-0\.chunks'/,
+        `backup continuing with file ${name}`,
+      )
       assert.equal(outside(c), before, `backup continuing with file ${name}`)
     }
   })
@@ -252,7 +315,11 @@ describe('symbolic links and other kinds of file', () => {
       rmSync(join(c.dir, 'partition-0.chunks'), {force: true})
       symlinkSync(target, join(c.dir, 'partition-0.chunks'))
       const verify = await measured(['topic', 'verify', c.dir])
-      expectCorrupt(verify, /partition-0\.chunks in .* is a symbolic link; a backup's files must be regular files in its directory/, `link to ${target}`)
+      expectCorrupt(
+        verify,
+        /partition-0\.chunks in .* is a symbolic link; a backup's files must be regular files in its directory/,
+        `link to ${target}`,
+      )
       answers.push(verify.stderr)
       expectCorrupt(await restoreNever(c.dir), /is a symbolic link/, `restore through a link to ${target}`)
     }
@@ -266,7 +333,11 @@ describe('symbolic links and other kinds of file', () => {
     expectCorrupt(await measured(['topic', 'verify', c.dir]), /partition-1\.chunks in .* is not a regular file/, 'fifo')
     rmSync(join(c.dir, 'partition-1.chunks'))
     mkdirSync(join(c.dir, 'partition-1.chunks'))
-    expectCorrupt(await measured(['topic', 'verify', c.dir]), /partition-1\.chunks in .* is not a regular file/, 'directory')
+    expectCorrupt(
+      await measured(['topic', 'verify', c.dir]),
+      /partition-1\.chunks in .* is not a regular file/,
+      'directory',
+    )
   })
 
   it('continuing a backup does not write through a planted link or hard link', async () => {
@@ -274,7 +345,11 @@ describe('symbolic links and other kinds of file', () => {
     const before = outside(c)
     rmSync(join(c.dir, 'partition-0.chunks'))
     symlinkSync('../sentinel/victim.txt', join(c.dir, 'partition-0.chunks'))
-    expectCorrupt(await measured(['topic', 'backup', source, '--to', c.dir, '--no-configs']), /partition-0\.chunks in .* is a symbolic link/, 'linked chunk file')
+    expectCorrupt(
+      await measured(['topic', 'backup', source, '--to', c.dir, '--no-configs']),
+      /partition-0\.chunks in .* is a symbolic link/,
+      'linked chunk file',
+    )
     assert.equal(outside(c), before)
 
     rmSync(join(c.dir, 'partition-0.chunks'))
@@ -311,20 +386,35 @@ describe('a chunk that inflates past its header', () => {
     const c = newCase(complete)
     const manifest = readJson(join(c.dir, 'manifest.json'))
     const entry = manifest.partitions[0]
-    const bomb = sealedChunk({payload: bombPayload(1024), records: 1, uncompressed: 30, first: entry.startOffset, last: entry.startOffset})
+    const bomb = sealedChunk({
+      payload: bombPayload(1024),
+      records: 1,
+      uncompressed: 30,
+      first: entry.startOffset,
+      last: entry.startOffset,
+    })
     writeFileSync(join(c.dir, 'partition-0.chunks'), bomb)
     Object.assign(entry, {records: 1, firstOffset: entry.startOffset, lastOffset: entry.startOffset, chunks: 1})
-    manifest.records = manifest.partitions.reduce((sum: number, candidate: {records: number}) => sum + candidate.records, 0)
+    manifest.records = manifest.partitions.reduce(
+      (sum: number, candidate: {records: number}) => sum + candidate.records,
+      0,
+    )
     writeJson(join(c.dir, 'manifest.json'), manifest)
     resealFile(c.dir, 0)
 
     const restore = await restoreNever(c.dir)
-    expectCorrupt(restore, /partition-0\.chunks chunk at byte 0 \(records from offset 0\) inflates to more than the 30 bytes its header says/, 'restore')
+    expectCorrupt(
+      restore,
+      /partition-0\.chunks chunk at byte 0 \(records from offset 0\) inflates to more than the 30 bytes its header says/,
+      'restore',
+    )
     expectUserOutcome(restore, 'restore')
     const verify = await measured(['topic', 'verify', c.dir])
     expectCorrupt(verify, /inflates to more than the 30 bytes/, 'verify')
     expectUserOutcome(verify, 'verify')
-    t.diagnostic(`bomb of ${bomb.length} bytes (1 GiB inflated): peak RSS restore ${restore.peakMb.toFixed(0)} MB, verify ${verify.peakMb.toFixed(0)} MB`)
+    t.diagnostic(
+      `bomb of ${bomb.length} bytes (1 GiB inflated): peak RSS restore ${restore.peakMb.toFixed(0)} MB, verify ${verify.peakMb.toFixed(0)} MB`,
+    )
   })
 
   it('a chunk declaring more than a chunk may hold is refused before it is inflated', async () => {
@@ -333,41 +423,185 @@ describe('a chunk that inflates past its header', () => {
     chunks[0]!.uncompressed = 0xffffffff
     writeFileSync(join(c.dir, 'partition-1.chunks'), Buffer.concat(chunks.map(sealedChunk)))
     resealFile(c.dir, 1)
-    expectCorrupt(await restoreNever(c.dir), /partition-1\.chunks is corrupt at byte 0: the chunk header declares \d+ compressed and 4294967295 uncompressed bytes, more than a chunk may hold/, 'huge declared length')
+    expectCorrupt(
+      await restoreNever(c.dir),
+      /partition-1\.chunks is corrupt at byte 0: the chunk header declares \d+ compressed and 4294967295 uncompressed bytes, more than a chunk may hold/,
+      'huge declared length',
+    )
   })
 })
 
 describe('malformed manifests', () => {
   /** Each changes a copy of a complete manifest; every one must be BACKUP_CORRUPT in one line. */
   const malformed: [string, (manifest: any) => void][] = [
-    ['a partition beyond the topic', (m) => { m.partitions[1].partition = 7 }],
-    ['a duplicate partition', (m) => { m.partitions[1] = {...m.partitions[0]} }],
-    ['a missing partition', (m) => { m.partitions.pop() }],
-    ['an extra partition', (m) => { m.partitions.push({...m.partitions[0], partition: 2, file: 'partition-2.chunks'}) }],
-    ['a negative partition', (m) => { m.partitions[0].partition = -1 }],
-    ['a fractional partition', (m) => { m.partitions[0].partition = 0.5 }],
-    ['a partition as a string', (m) => { m.partitions[0].partition = '0' }],
-    ['a negative record count', (m) => { m.partitions[0].records = -3 }],
-    ['a fractional start offset', (m) => { m.partitions[0].startOffset = 1.5 }],
-    ['a huge end offset', (m) => { m.partitions[0].endOffset = 1e300 }],
-    ['an end before the start', (m) => { m.partitions[0].endOffset = -1 }],
-    ['more records than offsets', (m) => { m.partitions[0].records = m.partitions[0].endOffset + 1 }],
-    ['an absurd file size', (m) => { m.partitions[0].fileBytes = 2 ** 60 }],
-    ['a missing field', (m) => { delete m.partitions[0].fileBytes }],
-    ['a sha256 that is not one', (m) => { m.partitions[0].fileSha256 = 'abc' }],
-    ['a complete entry without sha256', (m) => { m.partitions[0].recordsSha256 = null }],
-    ['partitions as an object', (m) => { m.partitions = {0: m.partitions[0]} }],
-    ['an entry that is a number', (m) => { m.partitions[0] = 5 }],
-    ['a huge partition count', (m) => { m.source.partitions = 1e9 }],
-    ['a zero partition count', (m) => { m.source.partitions = 0 }],
-    ['no source', (m) => { delete m.source }],
-    ['a topic with a newline', (m) => { m.source.topic = 'a\nb' }],
-    ['a config value with an escape', (m) => { m.source.configs = {'retention.ms': '\u001b[2J'} }],
-    ['an unknown timestamp type', (m) => { m.source.timestampType = 'Whenever' }],
-    ['records that do not add up', (m) => { m.records += 1 }],
-    ['complete with an unfinished partition', (m) => { m.partitions[0].complete = false }],
-    ['an unknown compression', (m) => { m.compression = 'zstd' }],
-    ['since as a string', (m) => { m.bounds.since = 'yesterday' }],
+    [
+      'a partition beyond the topic',
+      (m) => {
+        m.partitions[1].partition = 7
+      },
+    ],
+    [
+      'a duplicate partition',
+      (m) => {
+        m.partitions[1] = {...m.partitions[0]}
+      },
+    ],
+    [
+      'a missing partition',
+      (m) => {
+        m.partitions.pop()
+      },
+    ],
+    [
+      'an extra partition',
+      (m) => {
+        m.partitions.push({...m.partitions[0], partition: 2, file: 'partition-2.chunks'})
+      },
+    ],
+    [
+      'a negative partition',
+      (m) => {
+        m.partitions[0].partition = -1
+      },
+    ],
+    [
+      'a fractional partition',
+      (m) => {
+        m.partitions[0].partition = 0.5
+      },
+    ],
+    [
+      'a partition as a string',
+      (m) => {
+        m.partitions[0].partition = '0'
+      },
+    ],
+    [
+      'a negative record count',
+      (m) => {
+        m.partitions[0].records = -3
+      },
+    ],
+    [
+      'a fractional start offset',
+      (m) => {
+        m.partitions[0].startOffset = 1.5
+      },
+    ],
+    [
+      'a huge end offset',
+      (m) => {
+        m.partitions[0].endOffset = 1e300
+      },
+    ],
+    [
+      'an end before the start',
+      (m) => {
+        m.partitions[0].endOffset = -1
+      },
+    ],
+    [
+      'more records than offsets',
+      (m) => {
+        m.partitions[0].records = m.partitions[0].endOffset + 1
+      },
+    ],
+    [
+      'an absurd file size',
+      (m) => {
+        m.partitions[0].fileBytes = 2 ** 60
+      },
+    ],
+    [
+      'a missing field',
+      (m) => {
+        delete m.partitions[0].fileBytes
+      },
+    ],
+    [
+      'a sha256 that is not one',
+      (m) => {
+        m.partitions[0].fileSha256 = 'abc'
+      },
+    ],
+    [
+      'a complete entry without sha256',
+      (m) => {
+        m.partitions[0].recordsSha256 = null
+      },
+    ],
+    [
+      'partitions as an object',
+      (m) => {
+        m.partitions = {0: m.partitions[0]}
+      },
+    ],
+    [
+      'an entry that is a number',
+      (m) => {
+        m.partitions[0] = 5
+      },
+    ],
+    [
+      'a huge partition count',
+      (m) => {
+        m.source.partitions = 1e9
+      },
+    ],
+    [
+      'a zero partition count',
+      (m) => {
+        m.source.partitions = 0
+      },
+    ],
+    [
+      'no source',
+      (m) => {
+        delete m.source
+      },
+    ],
+    [
+      'a topic with a newline',
+      (m) => {
+        m.source.topic = 'a\nb'
+      },
+    ],
+    [
+      'a config value with an escape',
+      (m) => {
+        m.source.configs = {'retention.ms': '\u001b[2J'}
+      },
+    ],
+    [
+      'an unknown timestamp type',
+      (m) => {
+        m.source.timestampType = 'Whenever'
+      },
+    ],
+    [
+      'records that do not add up',
+      (m) => {
+        m.records += 1
+      },
+    ],
+    [
+      'complete with an unfinished partition',
+      (m) => {
+        m.partitions[0].complete = false
+      },
+    ],
+    [
+      'an unknown compression',
+      (m) => {
+        m.compression = 'zstd'
+      },
+    ],
+    [
+      'since as a string',
+      (m) => {
+        m.bounds.since = 'yesterday'
+      },
+    ],
   ]
 
   it('are BACKUP_CORRUPT with one line naming the field, never a TypeError', async () => {
@@ -377,13 +611,17 @@ describe('malformed manifests', () => {
       const manifest = structuredClone(original)
       change(manifest)
       writeJson(join(c.dir, 'manifest.json'), manifest)
-      await assert.rejects(readManifest(c.dir), (error: UserError) => {
-        assert.ok(error instanceof UserError, `${what}: ${(error as Error).stack}`)
-        assert.equal(error.code, 'BACKUP_CORRUPT', what)
-        assert.match(error.message, /is not a valid backup manifest: /, what)
-        assert.doesNotMatch(error.message + error.fix, /[\n\r\u001b]/, what)
-        return true
-      }, what)
+      await assert.rejects(
+        readManifest(c.dir),
+        (error: UserError) => {
+          assert.ok(error instanceof UserError, `${what}: ${(error as Error).stack}`)
+          assert.equal(error.code, 'BACKUP_CORRUPT', what)
+          assert.match(error.message, /is not a valid backup manifest: /, what)
+          assert.doesNotMatch(error.message + error.fix, /[\n\r\u001b]/, what)
+          return true
+        },
+        what,
+      )
     }
   })
 
@@ -408,7 +646,10 @@ describe('malformed manifests', () => {
   })
 
   it('--chunk-size has a ceiling, so backup never writes a chunk that restore refuses', async () => {
-    const result = await runCli(['topic', 'backup', source, '--to', join(work, 'never-written'), '--chunk-size', String(1 << 30)], {timeoutMs: CLI_TIMEOUT})
+    const result = await runCli(
+      ['topic', 'backup', source, '--to', join(work, 'never-written'), '--chunk-size', String(1 << 30)],
+      {timeoutMs: CLI_TIMEOUT},
+    )
     assert.equal(result.code, 2, result.stderr)
     assert.ok(isOneLineError(result), result.stderr)
     assert.ok(!existsSync(join(work, 'never-written')))
@@ -427,9 +668,60 @@ function generator(seed: number): () => number {
   }
 }
 
-const WEIRD_VALUES: unknown[] = [-1, 0, 1, 1.5, 7, 2 ** 31, 2 ** 53, 1e300, -1e300, '', '0', 'x', '\u001b[31m', null, true, [], {}, [0], {partition: 0}]
-const FIELDS = ['format', 'version', 'complete', 'createdAt', 'completedAt', 'records', 'compression', 'bounds', 'bounds.since', 'bounds.until', 'source', 'source.topic', 'source.partitions', 'source.configs', 'source.configsUnavailable', 'source.timestampType', 'partitions']
-const ENTRY_FIELDS = ['partition', 'file', 'startOffset', 'endOffset', 'complete', 'records', 'firstOffset', 'lastOffset', 'chunks', 'fileBytes', 'fileSha256', 'recordsSha256']
+const WEIRD_VALUES: unknown[] = [
+  -1,
+  0,
+  1,
+  1.5,
+  7,
+  2 ** 31,
+  2 ** 53,
+  1e300,
+  -1e300,
+  '',
+  '0',
+  'x',
+  '\u001b[31m',
+  null,
+  true,
+  [],
+  {},
+  [0],
+  {partition: 0},
+]
+const FIELDS = [
+  'format',
+  'version',
+  'complete',
+  'createdAt',
+  'completedAt',
+  'records',
+  'compression',
+  'bounds',
+  'bounds.since',
+  'bounds.until',
+  'source',
+  'source.topic',
+  'source.partitions',
+  'source.configs',
+  'source.configsUnavailable',
+  'source.timestampType',
+  'partitions',
+]
+const ENTRY_FIELDS = [
+  'partition',
+  'file',
+  'startOffset',
+  'endOffset',
+  'complete',
+  'records',
+  'firstOffset',
+  'lastOffset',
+  'chunks',
+  'fileBytes',
+  'fileSha256',
+  'recordsSha256',
+]
 
 /** Applies one random change to a case's manifest, chunk files or file kinds, and says which. */
 function mutate(random: () => number, c: Case): string {
@@ -437,7 +729,21 @@ function mutate(random: () => number, c: Case): string {
   const manifestPath = join(c.dir, 'manifest.json')
   const partition = random() < 0.5 ? 0 : 1
   const chunkPath = join(c.dir, `partition-${partition}.chunks`)
-  const fileNames = ['../sentinel/stolen.chunks', '../sentinel/victim.txt', '../sentinel/new.chunks', '../../escaped.chunks', join(c.sentinel, 'stolen.chunks'), '/etc/passwd', `partition-${1 - partition}.chunks`, `./partition-${partition}.chunks`, `partition-${partition}.chunks/`, 'manifest.json', '..', '', `partition-0${partition}.chunks`]
+  const fileNames = [
+    '../sentinel/stolen.chunks',
+    '../sentinel/victim.txt',
+    '../sentinel/new.chunks',
+    '../../escaped.chunks',
+    join(c.sentinel, 'stolen.chunks'),
+    '/etc/passwd',
+    `partition-${1 - partition}.chunks`,
+    `./partition-${partition}.chunks`,
+    `partition-${partition}.chunks/`,
+    'manifest.json',
+    '..',
+    '',
+    `partition-0${partition}.chunks`,
+  ]
   switch (pick(['field', 'entry', 'entries', 'bytes', 'sealed', 'kind', 'text'] as const)) {
     case 'field': {
       const manifest = readJson(manifestPath)
@@ -464,17 +770,28 @@ function mutate(random: () => number, c: Case): string {
       if (how === 'duplicate') manifest.partitions[1] = manifest.partitions[0]
       if (how === 'drop') manifest.partitions.splice(partition, 1)
       if (how === 'swap') [manifest.partitions[0].partition, manifest.partitions[1].partition] = [1, 0]
-      if (how === 'extra') manifest.partitions.push({...manifest.partitions[0], partition: 2, file: 'partition-2.chunks'})
+      if (how === 'extra')
+        manifest.partitions.push({...manifest.partitions[0], partition: 2, file: 'partition-2.chunks'})
       writeJson(manifestPath, manifest)
       return `manifest partitions ${how}`
     }
     case 'bytes': {
       const bytes = readFileSync(chunkPath)
       const how = pick(['flip', 'truncate', 'append', 'empty'] as const)
-      if (how === 'flip') for (let count = 1 + Math.floor(random() * 4); count > 0; count--) bytes[Math.floor(random() * bytes.length)]! ^= 1 << Math.floor(random() * 8)
-      const changed = how === 'truncate' ? bytes.subarray(0, Math.floor(random() * bytes.length))
-        : how === 'append' ? Buffer.concat([bytes, Buffer.from(Array.from({length: 1 + Math.floor(random() * 200)}, () => Math.floor(random() * 256)))])
-          : how === 'empty' ? Buffer.alloc(0) : bytes
+      if (how === 'flip')
+        for (let count = 1 + Math.floor(random() * 4); count > 0; count--)
+          bytes[Math.floor(random() * bytes.length)]! ^= 1 << Math.floor(random() * 8)
+      const changed =
+        how === 'truncate'
+          ? bytes.subarray(0, Math.floor(random() * bytes.length))
+          : how === 'append'
+            ? Buffer.concat([
+                bytes,
+                Buffer.from(Array.from({length: 1 + Math.floor(random() * 200)}, () => Math.floor(random() * 256))),
+              ])
+            : how === 'empty'
+              ? Buffer.alloc(0)
+              : bytes
       writeFileSync(chunkPath, changed)
       if (random() < 0.5) resealFile(c.dir, partition)
       return `partition ${partition} bytes ${how}`
@@ -486,12 +803,14 @@ function mutate(random: () => number, c: Case): string {
       const chunk = chunks[index]!
       const how = pick(['records', 'uncompressed', 'first', 'last', 'frames', 'garbage', 'bomb', 'reorder'] as const)
       if (how === 'records') chunk.records = pick([0, chunk.records - 1, chunk.records + 1, 0xffffffff])
-      if (how === 'uncompressed') chunk.uncompressed = pick([0, 30, chunk.uncompressed - 1, chunk.uncompressed + 1, 0x7fffffff])
+      if (how === 'uncompressed')
+        chunk.uncompressed = pick([0, 30, chunk.uncompressed - 1, chunk.uncompressed + 1, 0x7fffffff])
       if (how === 'first') chunk.first = pick([-1, chunk.first + 1, chunk.last + 1, 2 ** 62])
       if (how === 'last') chunk.last = pick([-1, chunk.last - 1, chunk.last + 1, 2 ** 62])
       if (how === 'frames') {
         const frames = gunzipSync(chunk.payload)
-        for (let count = 1 + Math.floor(random() * 3); count > 0; count--) frames[Math.floor(random() * frames.length)]! ^= 0xff
+        for (let count = 1 + Math.floor(random() * 3); count > 0; count--)
+          frames[Math.floor(random() * frames.length)]! ^= 0xff
         chunk.payload = gzipSync(frames)
       }
       if (how === 'garbage') chunk.payload = Buffer.from(Array.from({length: 64}, () => Math.floor(random() * 256)))
@@ -505,7 +824,17 @@ function mutate(random: () => number, c: Case): string {
       return `partition ${partition} chunk ${index} ${how} (sealed)`
     }
     case 'kind': {
-      const how = pick(['link-out', 'link-missing', 'link-dev', 'fifo', 'directory', 'hard-link', 'manifest-link', 'tmp-link', 'tmp-directory'] as const)
+      const how = pick([
+        'link-out',
+        'link-missing',
+        'link-dev',
+        'fifo',
+        'directory',
+        'hard-link',
+        'manifest-link',
+        'tmp-link',
+        'tmp-directory',
+      ] as const)
       if (how === 'manifest-link') {
         cpSync(manifestPath, join(c.sentinel, 'manifest-copy.json'))
         rmSync(manifestPath)
@@ -528,9 +857,18 @@ function mutate(random: () => number, c: Case): string {
     case 'text': {
       const how = pick(['garbage', 'cut', 'null', 'deep', 'string'] as const)
       const text = readFileSync(manifestPath, 'utf8')
-      writeFileSync(manifestPath, how === 'garbage' ? Buffer.from(Array.from({length: 300}, () => Math.floor(random() * 256)))
-        : how === 'cut' ? text.slice(0, Math.floor(random() * text.length))
-          : how === 'null' ? 'null' : how === 'deep' ? '['.repeat(100_000) + ']'.repeat(100_000) : JSON.stringify(text))
+      writeFileSync(
+        manifestPath,
+        how === 'garbage'
+          ? Buffer.from(Array.from({length: 300}, () => Math.floor(random() * 256)))
+          : how === 'cut'
+            ? text.slice(0, Math.floor(random() * text.length))
+            : how === 'null'
+              ? 'null'
+              : how === 'deep'
+                ? '['.repeat(100_000) + ']'.repeat(100_000)
+                : JSON.stringify(text),
+      )
       return `manifest text ${how}`
     }
   }
@@ -543,7 +881,10 @@ async function userOutcome(what: string, work: () => Promise<unknown>): Promise<
     return 'ok'
   } catch (error) {
     assert.ok(error instanceof UserError, `${what}: ${(error as Error).stack}`)
-    assert.ok(['BACKUP_CORRUPT', 'BACKUP_INCOMPLETE', 'INVALID_ARGUMENT', 'BACKUP_DIR_CONFLICT'].includes(error.code), `${what}: ${error.code} ${error.message}`)
+    assert.ok(
+      ['BACKUP_CORRUPT', 'BACKUP_INCOMPLETE', 'INVALID_ARGUMENT', 'BACKUP_DIR_CONFLICT'].includes(error.code),
+      `${what}: ${error.code} ${error.message}`,
+    )
     assert.doesNotMatch(`${error.message} ${error.fix}`, /[\n\r\u001b]/, what)
     return error.code
   }
@@ -571,7 +912,9 @@ describe('fuzz: mutated manifests, chunk files and file kinds', () => {
       if (verified !== 'ok') {
         const target = uniqueName('bkc_never')
         never.push(target)
-        const restored = await userOutcome(what, () => restoreTopic(settings, {dir: c.dir, topic: target, partitions: 'same', configs: [], force: false}))
+        const restored = await userOutcome(what, () =>
+          restoreTopic(settings, {dir: c.dir, topic: target, partitions: 'same', configs: [], force: false}),
+        )
         assert.equal(restored, verified, `${what}: restore refuses what verify refuses`)
       }
       assert.equal(outside(c), before, `${what}: nothing outside the directory changed`)
@@ -579,7 +922,9 @@ describe('fuzz: mutated manifests, chunk files and file kinds', () => {
       rssPeak = Math.max(rssPeak, process.memoryUsage().rss)
       rmSync(c.root, {recursive: true, force: true})
     }
-    t.diagnostic(`outcomes ${JSON.stringify(Object.fromEntries(outcomes))}; test process RSS ${(rssBefore / 2 ** 20).toFixed(0)} -> peak ${(rssPeak / 2 ** 20).toFixed(0)} MB`)
+    t.diagnostic(
+      `outcomes ${JSON.stringify(Object.fromEntries(outcomes))}; test process RSS ${(rssBefore / 2 ** 20).toFixed(0)} -> peak ${(rssPeak / 2 ** 20).toFixed(0)} MB`,
+    )
     assert.ok(rssPeak - rssBefore < MAX_RSS_MB * 2 ** 20, 'memory stayed bounded across the cases')
     assert.ok((outcomes.get('BACKUP_CORRUPT') ?? 0) > 80, 'most mutations are caught as corrupt')
   })
@@ -590,7 +935,9 @@ describe('fuzz: mutated manifests, chunk files and file kinds', () => {
       const c = newCase(unfinished)
       const what = `seed ${seed}: ${mutate(random, c)}`
       const before = outside(c)
-      await userOutcome(what, () => backupTopic(settings, {topic: source, dir: c.dir, configs: false, chunkBytes: 1024}))
+      await userOutcome(what, () =>
+        backupTopic(settings, {topic: source, dir: c.dir, configs: false, chunkBytes: 1024}),
+      )
       assert.equal(outside(c), before, `${what}: nothing outside the directory changed`)
       rmSync(c.root, {recursive: true, force: true})
     }
@@ -605,10 +952,14 @@ describe('fuzz: mutated manifests, chunk files and file kinds', () => {
       const what = `seed ${seed} ${command}: ${mutate(random, c)}`
       const before = outside(c)
       const target = uniqueName('bkc_cli')
-      const args = command === 'verify' ? ['topic', 'verify', c.dir]
-        : command === 'verify-topic' ? ['topic', 'verify', c.dir, '--topic', source]
-          : command === 'restore' ? ['topic', 'restore', c.dir, '--topic', target]
-            : ['topic', 'backup', source, '--to', c.dir, '--no-configs', '--chunk-size', '1024']
+      const args =
+        command === 'verify'
+          ? ['topic', 'verify', c.dir]
+          : command === 'verify-topic'
+            ? ['topic', 'verify', c.dir, '--topic', source]
+            : command === 'restore'
+              ? ['topic', 'restore', c.dir, '--topic', target]
+              : ['topic', 'backup', source, '--to', c.dir, '--no-configs', '--chunk-size', '1024']
       const result = await measured(args)
       expectUserOutcome(result, what)
       if (command === 'restore') (result.code === 0 ? created : never).push(target)

@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict'
 import {execFile, spawn} from 'node:child_process'
-import {appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync} from 'node:fs'
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -52,7 +63,16 @@ async function cli(args: string[]) {
 
 async function newTopic(prefix: string, partitions: number): Promise<string> {
   const topic = uniqueName(prefix)
-  const result = await cli(['topic', 'create', topic, '--partitions', String(partitions), '--retention', '3650d', '--json'])
+  const result = await cli([
+    'topic',
+    'create',
+    topic,
+    '--partitions',
+    String(partitions),
+    '--retention',
+    '3650d',
+    '--json',
+  ])
   assert.equal(result.code, 0, result.stderr)
   created.push(topic)
   return topic
@@ -61,7 +81,9 @@ async function newTopic(prefix: string, partitions: number): Promise<string> {
 async function produceAll(topic: string, records: Produced[]): Promise<void> {
   const writer = await RecordWriter.open(settings, topic)
   for (const record of records) {
-    const headers: Headers | undefined = record.headers.length ? record.headers.map((header) => ({[header.key]: header.value})) : undefined
+    const headers: Headers | undefined = record.headers.length
+      ? record.headers.map((header) => ({[header.key]: header.value}))
+      : undefined
     await writer.write(record.key, record.value, record.timestamp, headers, {partition: record.partition})
   }
   await writer.close()
@@ -71,7 +93,12 @@ async function produceAll(topic: string, records: Produced[]): Promise<void> {
 async function readTopic(topic: string): Promise<Stored[][]> {
   const ranges = await withAdmin(settings, async (admin) => {
     const metadata = await topicMetadata(settings, admin, topic)
-    const marks = await watermarks(settings, admin, topic, metadata.partitions.map((partition) => partition.partition))
+    const marks = await watermarks(
+      settings,
+      admin,
+      topic,
+      metadata.partitions.map((partition) => partition.partition),
+    )
     return marks.map((mark) => ({partition: mark.partition, start: mark.low, end: mark.high}))
   })
   const partitions: Stored[][] = ranges.map(() => [])
@@ -81,7 +108,9 @@ async function readTopic(topic: string): Promise<Stored[][]> {
         key: message.key === null || message.key === undefined ? null : Buffer.from(message.key as Buffer),
         value: message.value === null || message.value === undefined ? null : Buffer.from(message.value),
         timestamp: message.timestamp!,
-        headers: (message.headers ?? []).flatMap((header) => Object.entries(header).map(([key, value]) => ({key, value: Buffer.from(value as Buffer)}))),
+        headers: (message.headers ?? []).flatMap((header) =>
+          Object.entries(header).map(([key, value]) => ({key, value: Buffer.from(value as Buffer)})),
+        ),
       })
     }
   }
@@ -95,11 +124,33 @@ function trickyRecords(partitions: number, perPartition: number): Produced[] {
   for (let partition = 0; partition < partitions; partition++) {
     for (let index = 0; index < perPartition; index++) {
       const kind = index % 7
-      const key = kind === 0 ? null : kind === 1 ? Buffer.alloc(0) : kind === 2 ? Buffer.from([0, 255, 10, 13, partition, index & 0xff]) : Buffer.from(`key-${index % 13}-é`)
-      const value = kind === 3 ? null : kind === 4 ? Buffer.alloc(0) : kind === 5 ? Buffer.from([0xff, 0, 0x80, index & 0xff]) : Buffer.from(JSON.stringify({partition, index, text: 'x'.repeat(index % 50)}))
-      const headers = index % 3 === 0
-        ? [{key: 'trace', value: Buffer.from(`t-${index}`)}, {key: 'trace', value: Buffer.from('duplicate name')}, {key: 'bin', value: Buffer.from([0, 1, 2, 255])}, {key: 'empty', value: Buffer.alloc(0)}]
-        : index % 3 === 1 ? [{key: 'source', value: Buffer.from('dc1')}] : []
+      const key =
+        kind === 0
+          ? null
+          : kind === 1
+            ? Buffer.alloc(0)
+            : kind === 2
+              ? Buffer.from([0, 255, 10, 13, partition, index & 0xff])
+              : Buffer.from(`key-${index % 13}-é`)
+      const value =
+        kind === 3
+          ? null
+          : kind === 4
+            ? Buffer.alloc(0)
+            : kind === 5
+              ? Buffer.from([0xff, 0, 0x80, index & 0xff])
+              : Buffer.from(JSON.stringify({partition, index, text: 'x'.repeat(index % 50)}))
+      const headers =
+        index % 3 === 0
+          ? [
+              {key: 'trace', value: Buffer.from(`t-${index}`)},
+              {key: 'trace', value: Buffer.from('duplicate name')},
+              {key: 'bin', value: Buffer.from([0, 1, 2, 255])},
+              {key: 'empty', value: Buffer.alloc(0)},
+            ]
+          : index % 3 === 1
+            ? [{key: 'source', value: Buffer.from('dc1')}]
+            : []
       // Out of order: a sawtooth that goes back an hour every 10 records.
       const timestamp = base + index * 60_000 - (index % 10) * 3_600_000 + partition
       records.push({partition, key, value, timestamp, headers})
@@ -125,7 +176,13 @@ function expectSameRecords(actual: Stored[][], expected: Stored[][], what: strin
 
 function byPartition(records: Produced[], partitions: number): Stored[][] {
   const grouped: Stored[][] = Array.from({length: partitions}, () => [])
-  for (const record of records) grouped[record.partition]!.push({key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers})
+  for (const record of records)
+    grouped[record.partition]!.push({
+      key: record.key,
+      value: record.value,
+      timestamp: record.timestamp,
+      headers: record.headers,
+    })
   return grouped
 }
 
@@ -160,7 +217,10 @@ describe('topic backup -> restore -> verify', () => {
     assert.equal(manifest.complete, true)
     assert.equal(manifest.source.partitions, 3)
     assert.equal(manifest.source.configs['retention.ms'], String(3650 * 86_400_000))
-    assert.deepEqual(manifest.partitions.map((entry: {records: number}) => entry.records), [700, 700, 700])
+    assert.deepEqual(
+      manifest.partitions.map((entry: {records: number}) => entry.records),
+      [700, 700, 700],
+    )
     for (const entry of manifest.partitions) assert.match(entry.recordsSha256, /^[0-9a-f]{64}$/)
 
     const target = uniqueName('bk_dst')
@@ -172,13 +232,27 @@ describe('topic backup -> restore -> verify', () => {
     expectSameRecords(await readTopic(target), original, 'restored')
 
     const described = await cli(['topic', 'describe', target, '--json'])
-    assert.equal(described.json.configs['retention.ms'], String(3650 * 86_400_000), 'the created target has the source configs')
+    assert.equal(
+      described.json.configs['retention.ms'],
+      String(3650 * 86_400_000),
+      'the created target has the source configs',
+    )
 
     // kcat as an independent reader: partitions, CreateTimes, null (-1) vs empty (0) lengths.
-    const {stdout} = await run('kcat', ['-b', BROKERS, '-C', '-t', target, '-e', '-q', '-f', '%p %T %K %S\n'], {maxBuffer: 1 << 26})
-    const seen = stdout.trim().split('\n').map((line) => line.split(' ').map(Number))
+    const {stdout} = await run('kcat', ['-b', BROKERS, '-C', '-t', target, '-e', '-q', '-f', '%p %T %K %S\n'], {
+      maxBuffer: 1 << 26,
+    })
+    const seen = stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ').map(Number))
     assert.equal(seen.length, sourceRecords.length)
-    const expectedRows = sourceRecords.map((record) => [record.partition, record.timestamp, record.key === null ? -1 : record.key.length, record.value === null ? -1 : record.value.length])
+    const expectedRows = sourceRecords.map((record) => [
+      record.partition,
+      record.timestamp,
+      record.key === null ? -1 : record.key.length,
+      record.value === null ? -1 : record.value.length,
+    ])
     const sortRows = (rows: number[][]) => rows.map((row) => row.join(' ')).sort()
     assert.deepEqual(sortRows(seen), sortRows(expectedRows))
 
@@ -190,16 +264,24 @@ describe('topic backup -> restore -> verify', () => {
 
   it('refuses a non-empty target and writes nothing, unless --force; verify then reports the mismatch', async () => {
     const target = await newTopic('bk_busy', 3)
-    await produceAll(target, [{partition: 1, key: Buffer.from('k'), value: Buffer.from('already here'), timestamp: Date.now(), headers: []}])
+    await produceAll(target, [
+      {partition: 1, key: Buffer.from('k'), value: Buffer.from('already here'), timestamp: Date.now(), headers: []},
+    ])
     const refused = await cli(['topic', 'restore', backupDir, '--topic', target])
     assert.equal(refused.code, 4)
     assert.ok(isOneLineError(refused), refused.stderr)
     assert.match(refused.stderr, /already holds 1 record; nothing was written/)
-    assert.deepEqual((await readTopic(target)).map((partition) => partition.length), [0, 1, 0])
+    assert.deepEqual(
+      (await readTopic(target)).map((partition) => partition.length),
+      [0, 1, 0],
+    )
 
     const forced = await cli(['topic', 'restore', backupDir, '--topic', target, '--force', '--json'])
     assert.equal(forced.code, 0, forced.stderr)
-    assert.deepEqual((await readTopic(target)).map((partition) => partition.length), [700, 701, 700])
+    assert.deepEqual(
+      (await readTopic(target)).map((partition) => partition.length),
+      [700, 701, 700],
+    )
     const verify = await cli(['topic', 'verify', backupDir, '--topic', target])
     assert.equal(verify.code, 6)
     assert.ok(isOneLineError(verify), verify.stderr)
@@ -209,14 +291,26 @@ describe('topic backup -> restore -> verify', () => {
   it('rehash into another partition count puts each key where murmur2 says, each key in order', async () => {
     const target = uniqueName('bk_rehash')
     created.push(target)
-    const restore = await cli(['topic', 'restore', backupDir, '--topic', target, '--partitions', 'rehash', '--partition-count', '5', '--json'])
+    const restore = await cli([
+      'topic',
+      'restore',
+      backupDir,
+      '--topic',
+      target,
+      '--partitions',
+      'rehash',
+      '--partition-count',
+      '5',
+      '--json',
+    ])
     assert.equal(restore.code, 0, restore.stderr)
     assert.equal(restore.json.targetPartitions, 5)
     const restored = await readTopic(target)
     assert.equal(restored.length, 5)
     assert.equal(restored.flat().length, sourceRecords.length)
 
-    const sequence = (records: Stored[]) => records.map((record) => `${record.timestamp}:${record.value?.toString('hex') ?? 'null'}:${record.headers.length}`)
+    const sequence = (records: Stored[]) =>
+      records.map((record) => `${record.timestamp}:${record.value?.toString('hex') ?? 'null'}:${record.headers.length}`)
     const expectedByKey = new Map<string, Stored[]>()
     for (const partition of byPartition(sourceRecords, 3)) {
       for (const record of partition) {
@@ -229,13 +323,18 @@ describe('topic backup -> restore -> verify', () => {
     restored.forEach((records, partition) => {
       for (const record of records) {
         if (record.key === null) continue
-        assert.equal(partition, partitionFor(record.key, 5, 'murmur2'), `key ${record.key.toString('hex')} in partition ${partition}`)
+        assert.equal(
+          partition,
+          partitionFor(record.key, 5, 'murmur2'),
+          `key ${record.key.toString('hex')} in partition ${partition}`,
+        )
         const name = record.key.toString('hex')
         actualByKey.set(name, [...(actualByKey.get(name) ?? []), record])
       }
     })
     assert.equal(actualByKey.size, expectedByKey.size)
-    for (const [name, records] of expectedByKey) assert.deepEqual(sequence(actualByKey.get(name)!), sequence(records), `key ${name}`)
+    for (const [name, records] of expectedByKey)
+      assert.deepEqual(sequence(actualByKey.get(name)!), sequence(records), `key ${name}`)
 
     const verify = await cli(['topic', 'verify', backupDir, '--topic', target, '--json'])
     assert.equal(verify.code, 0, verify.stderr)
@@ -249,13 +348,29 @@ describe('topic backup --since/--until', () => {
     const topic = await newTopic('bk_time', 2)
     const base = Date.now() - 2 * 86_400_000
     const records: Produced[] = Array.from({length: 400}, (_, index) => ({
-      partition: index % 2, key: Buffer.from(`k${index}`), value: Buffer.from(`v${index}`), timestamp: base + index * 1000, headers: [],
+      partition: index % 2,
+      key: Buffer.from(`k${index}`),
+      value: Buffer.from(`v${index}`),
+      timestamp: base + index * 1000,
+      headers: [],
     }))
     await produceAll(topic, records)
     const dir = join(tempDir(), 'bounded')
     const since = base + 100_000
     const until = base + 250_000
-    const backup = await cli(['topic', 'backup', topic, '--to', dir, '--since', String(since), '--until', String(until), '--no-configs', '--json'])
+    const backup = await cli([
+      'topic',
+      'backup',
+      topic,
+      '--to',
+      dir,
+      '--since',
+      String(since),
+      '--until',
+      String(until),
+      '--no-configs',
+      '--json',
+    ])
     assert.equal(backup.code, 0, backup.stderr)
     assert.equal(backup.json.since, since)
     assert.equal(backup.json.until, until)
@@ -264,7 +379,11 @@ describe('topic backup --since/--until', () => {
     const restore = await cli(['topic', 'restore', dir, '--topic', target, '--config', 'retention.ms=-1', '--json'])
     assert.equal(restore.code, 0, restore.stderr)
     assert.ok(restore.json.notes.some((note: string) => /no topic configs/.test(note)))
-    assert.equal((await cli(['topic', 'describe', target, '--json'])).json.configs['retention.ms'], '-1', '--config applies to the created target')
+    assert.equal(
+      (await cli(['topic', 'describe', target, '--json'])).json.configs['retention.ms'],
+      '-1',
+      '--config applies to the created target',
+    )
     const inside = records.filter((record) => record.timestamp >= since && record.timestamp < until)
     assert.equal(inside.length, 150)
     expectSameRecords(await readTopic(target), byPartition(inside, 2), 'bounded restore')
@@ -282,7 +401,12 @@ describe('damaged backups', () => {
     const restore = await cli(['topic', 'restore', dir, '--topic', target])
     assert.equal(restore.code, 2)
     assert.ok(isOneLineError(restore), restore.stderr)
-    assert.match(restore.stderr, new RegExp(`partition-1\\.chunks is truncated at byte ${size - 100}: the chunk at byte \\d+ \\(records from offset \\d+\\)`))
+    assert.match(
+      restore.stderr,
+      new RegExp(
+        `partition-1\\.chunks is truncated at byte ${size - 100}: the chunk at byte \\d+ \\(records from offset \\d+\\)`,
+      ),
+    )
     const listed = await cli(['topic', 'list', '--json'])
     assert.ok(!listed.json.some((entry: {topic: string}) => entry.topic === target), 'no target topic was created')
 
@@ -297,10 +421,13 @@ describe('damaged backups', () => {
     writeFileSync(join(dir, 'partition-2.chunks'), Buffer.alloc(0))
     const verify = await cli(['topic', 'verify', dir])
     assert.equal(verify.code, 2)
-    assert.match(verify.stderr, /partition-2\.chunks is truncated at byte 0 \(record 0, offset 0\): the manifest says \d+ bytes and 700 records/)
+    assert.match(
+      verify.stderr,
+      /partition-2\.chunks is truncated at byte 0 \(record 0, offset 0\): the manifest says \d+ bytes and 700 records/,
+    )
   })
 
-  it('a flipped byte is named with the chunk\'s byte range and first offset', async () => {
+  it("a flipped byte is named with the chunk's byte range and first offset", async () => {
     const dir = join(tempDir(), 'flipped')
     cpSync(backupDir, dir, {recursive: true})
     const file = join(dir, 'partition-0.chunks')
@@ -309,11 +436,17 @@ describe('damaged backups', () => {
     bytes[at] = bytes[at]! ^ 0x10
     writeFileSync(file, bytes)
     const target = uniqueName('bk_never')
-    for (const args of [['topic', 'verify', dir], ['topic', 'restore', dir, '--topic', target]]) {
+    for (const args of [
+      ['topic', 'verify', dir],
+      ['topic', 'restore', dir, '--topic', target],
+    ]) {
       const result = await cli(args)
       assert.equal(result.code, 2, result.stderr)
       assert.ok(isOneLineError(result), result.stderr)
-      assert.match(result.stderr, /partition-0\.chunks is corrupt in the chunk at bytes \d+\.\.\d+ \(records from offset \d+\): its checksum does not match/)
+      assert.match(
+        result.stderr,
+        /partition-0\.chunks is corrupt in the chunk at bytes \d+\.\.\d+ \(records from offset \d+\): its checksum does not match/,
+      )
       const [, start, end] = /at bytes (\d+)\.\.(\d+)/.exec(result.stderr)!
       assert.ok(Number(start) <= at && at < Number(end), `byte ${at} lies in the named chunk ${start}..${end}`)
     }
@@ -334,7 +467,7 @@ describe('damaged backups', () => {
 })
 
 describe('backup directories', () => {
-  it('refuse a directory holding another topic\'s backup, or other files', async () => {
+  it("refuse a directory holding another topic's backup, or other files", async () => {
     const other = await cli(['topic', 'backup', `${source}_other`, '--to', backupDir])
     assert.equal(other.code, 4)
     assert.ok(isOneLineError(other), other.stderr)
@@ -354,7 +487,11 @@ describe('an interrupted backup', () => {
     const topic = await newTopic('bk_kill', 3)
     const value = (index: number) => Buffer.from(JSON.stringify({index, body: 'y'.repeat(760)}))
     const records: Produced[] = Array.from({length: 45_000}, (_, index) => ({
-      partition: index % 3, key: Buffer.from(`w${index % 101}`), value: value(index), timestamp: Date.now() - 86_400_000 + index, headers: index % 5 === 0 ? [{key: 'h', value: Buffer.from(String(index))}] : [],
+      partition: index % 3,
+      key: Buffer.from(`w${index % 101}`),
+      value: value(index),
+      timestamp: Date.now() - 86_400_000 + index,
+      headers: index % 5 === 0 ? [{key: 'h', value: Buffer.from(String(index))}] : [],
     }))
     await produceAll(topic, records)
 
@@ -363,12 +500,27 @@ describe('an interrupted backup', () => {
     assert.equal(uninterrupted.code, 0, uninterrupted.stderr)
 
     const dir = join(tempDir(), 'killed')
-    const child = spawn(process.execPath, [BIN, 'topic', 'backup', topic, '--to', dir, '--no-configs', '--chunk-size', '65536', '--json'], {
-      env: {PATH: process.env.PATH, HOME: process.env.HOME, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_MYSQL_URL: MYSQL_URL, REPLAYCTL_CONFIG: '/nonexistent'},
-      stdio: 'ignore',
-    })
+    const child = spawn(
+      process.execPath,
+      [BIN, 'topic', 'backup', topic, '--to', dir, '--no-configs', '--chunk-size', '65536', '--json'],
+      {
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          REPLAYCTL_BROKERS: BROKERS,
+          REPLAYCTL_MYSQL_URL: MYSQL_URL,
+          REPLAYCTL_CONFIG: '/nonexistent',
+        },
+        stdio: 'ignore',
+      },
+    )
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    const chunkBytes = () => (existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.chunks')).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0) : 0)
+    const chunkBytes = () =>
+      existsSync(dir)
+        ? readdirSync(dir)
+            .filter((name) => name.endsWith('.chunks'))
+            .reduce((sum, name) => sum + statSync(join(dir, name)).size, 0)
+        : 0
     const deadline = Date.now() + CLI_TIMEOUT
     while (chunkBytes() < 200_000 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
     child.kill('SIGKILL')
@@ -386,13 +538,36 @@ describe('an interrupted backup', () => {
     assert.equal(resumed.code, 0, resumed.stderr)
     assert.equal(resumed.json.resumed, true)
     assert.equal(resumed.json.records, records.length)
-    assert.ok(resumed.json.recordsThisRun < records.length, `${resumed.json.recordsThisRun} records read again, fewer than all`)
+    assert.ok(
+      resumed.json.recordsThisRun < records.length,
+      `${resumed.json.recordsThisRun} records read again, fewer than all`,
+    )
 
     const a = JSON.parse(readFileSync(join(whole, 'manifest.json'), 'utf8'))
     const b = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'))
     assert.equal(b.complete, true)
-    const summary = (manifest: {partitions: {partition: number; startOffset: number; endOffset: number; records: number; firstOffset: number; lastOffset: number; recordsSha256: string}[]}) =>
-      manifest.partitions.map(({partition, startOffset, endOffset, records, firstOffset, lastOffset, recordsSha256}) => ({partition, startOffset, endOffset, records, firstOffset, lastOffset, recordsSha256}))
+    const summary = (manifest: {
+      partitions: {
+        partition: number
+        startOffset: number
+        endOffset: number
+        records: number
+        firstOffset: number
+        lastOffset: number
+        recordsSha256: string
+      }[]
+    }) =>
+      manifest.partitions.map(
+        ({partition, startOffset, endOffset, records, firstOffset, lastOffset, recordsSha256}) => ({
+          partition,
+          startOffset,
+          endOffset,
+          records,
+          firstOffset,
+          lastOffset,
+          recordsSha256,
+        }),
+      )
     assert.deepEqual(summary(b), summary(a))
 
     const again = await cli(['topic', 'backup', topic, '--to', dir, '--json'])

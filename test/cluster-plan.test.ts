@@ -19,7 +19,7 @@ describe('cluster plan arithmetic', () => {
     assert.ok(plan.warnings.some((warning) => /no spare broker/.test(warning)))
   })
 
-  it('six brokers, replication 3: one broker\'s share reserved, retention at a rate', () => {
+  it("six brokers, replication 3: one broker's share reserved, retention at a rate", () => {
     const plan = planCluster({brokers: 6, diskBytes: 4e12, partitions: 48, replication: 3, rateBytesPerSecond: 40e6})
     const raw = (6 * 4e12) / (48 * 3)
     assert.equal(plan.failureReserve, 1 / 6)
@@ -36,8 +36,14 @@ describe('cluster plan arithmetic', () => {
     const tiny = planCluster({brokers: 1, diskBytes: 10 * GiB, partitions: 100, replication: 1})
     assert.equal(tiny.retentionBytes, 0)
     assert.ok(tiny.warnings.some((warning) => /segment/.test(warning)))
-    assert.throws(() => planCluster({brokers: 2, diskBytes: TiB, partitions: 1, replication: 3}), /needs at least 3 brokers/)
-    assert.throws(() => planCluster({brokers: 0, diskBytes: TiB, partitions: 1, replication: 1}), /positive whole number/)
+    assert.throws(
+      () => planCluster({brokers: 2, diskBytes: TiB, partitions: 1, replication: 3}),
+      /needs at least 3 brokers/,
+    )
+    assert.throws(
+      () => planCluster({brokers: 0, diskBytes: TiB, partitions: 1, replication: 1}),
+      /positive whole number/,
+    )
   })
 
   it('parses decimal and binary sizes', () => {
@@ -52,15 +58,56 @@ describe('cluster plan arithmetic', () => {
 
 describe('replayctl cluster plan', () => {
   it('prints the plan as JSON without contacting a cluster, and refuses bad sizes with exit 2', async () => {
-    const result = await runCli(['cluster', 'plan', '--brokers', '6', '--disk', '4TB', '--partitions', '48', '--replication', '3', '--rate', '40', '--json'], {env: {REPLAYCTL_BROKERS: '127.0.0.1:1'}})
+    const result = await runCli(
+      [
+        'cluster',
+        'plan',
+        '--brokers',
+        '6',
+        '--disk',
+        '4TB',
+        '--partitions',
+        '48',
+        '--replication',
+        '3',
+        '--rate',
+        '40',
+        '--json',
+      ],
+      {env: {REPLAYCTL_BROKERS: '127.0.0.1:1'}},
+    )
     assert.equal(result.code, 0, result.stderr)
     assert.equal(result.json.spikeHeadroom, 0.25)
     assert.equal(result.json.input.rateBytesPerSecond, 40e6)
     assert.ok(result.json.retentionSeconds > 0)
-    const bad = await runCli(['cluster', 'plan', '--brokers', '3', '--disk', 'lots', '--partitions', '3', '--replication', '3'])
+    const bad = await runCli([
+      'cluster',
+      'plan',
+      '--brokers',
+      '3',
+      '--disk',
+      'lots',
+      '--partitions',
+      '3',
+      '--replication',
+      '3',
+    ])
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /invalid --disk 'lots'/)
-    const badRate = await runCli(['cluster', 'plan', '--brokers', '3', '--disk', '1TB', '--partitions', '3', '--replication', '3', '--rate', 'fast'])
+    const badRate = await runCli([
+      'cluster',
+      'plan',
+      '--brokers',
+      '3',
+      '--disk',
+      '1TB',
+      '--partitions',
+      '3',
+      '--replication',
+      '3',
+      '--rate',
+      'fast',
+    ])
     assert.equal(badRate.code, 2)
   })
 })

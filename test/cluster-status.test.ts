@@ -27,7 +27,11 @@ after(async () => {
 const replicated = (problems: any[]): any[] => problems.filter((problem) => problem.topic !== 'solo')
 
 /** Runs `cluster status --json` until `done` holds; the broker's session timeout decides when a dead node is noticed. */
-async function statusUntil(done: (result: CliResult) => boolean, args: string[] = [], deadlineMs = 90_000): Promise<CliResult> {
+async function statusUntil(
+  done: (result: CliResult) => boolean,
+  args: string[] = [],
+  deadlineMs = 90_000,
+): Promise<CliResult> {
   const deadline = Date.now() + deadlineMs
   for (;;) {
     const result = await cli(['cluster', 'status', '--json', ...args])
@@ -41,25 +45,58 @@ describe('cluster status', () => {
     const up = await cli(['dev', 'up', '--brokers', '3', '--port', String(PORT), '--json'], 180_000)
     assert.equal(up.code, 0, up.stderr)
     assert.equal((await cli(['topic', 'create', 'spread', '--partitions', '6', '--json'])).code, 0)
-    assert.equal((await cli(['topic', 'create', 'strict', '--partitions', '2', '--config', 'min.insync.replicas=3', '--json'])).code, 0)
-    assert.equal((await cli(['topic', 'create', 'solo', '--partitions', '3', '--replication-factor', '1', '--config', 'min.insync.replicas=1', '--json'])).code, 0)
+    assert.equal(
+      (await cli(['topic', 'create', 'strict', '--partitions', '2', '--config', 'min.insync.replicas=3', '--json']))
+        .code,
+      0,
+    )
+    assert.equal(
+      (
+        await cli([
+          'topic',
+          'create',
+          'solo',
+          '--partitions',
+          '3',
+          '--replication-factor',
+          '1',
+          '--config',
+          'min.insync.replicas=1',
+          '--json',
+        ])
+      ).code,
+      0,
+    )
 
     const healthy = await statusUntil((result) => result.code === 0)
     assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr)
     assert.equal(healthy.json.healthy, true)
-    assert.deepEqual(healthy.json.brokers.map((broker: {id: number; address: string; alive: boolean}) => [broker.id, broker.address, broker.alive]), [
-      [1, `127.0.0.1:${PORT}`, true],
-      [2, `127.0.0.1:${PORT + 2}`, true],
-      [3, `127.0.0.1:${PORT + 4}`, true],
-    ])
+    assert.deepEqual(
+      healthy.json.brokers.map((broker: {id: number; address: string; alive: boolean}) => [
+        broker.id,
+        broker.address,
+        broker.alive,
+      ]),
+      [
+        [1, `127.0.0.1:${PORT}`, true],
+        [2, `127.0.0.1:${PORT + 2}`, true],
+        [3, `127.0.0.1:${PORT + 4}`, true],
+      ],
+    )
     // The controller is the KRaft quorum leader, one of the three combined nodes.
     assert.ok([1, 2, 3].includes(healthy.json.controller))
     assert.equal(healthy.json.brokers.filter((broker: {controller: boolean}) => broker.controller).length, 1)
     // 8 partitions x 3 replicas on every broker, plus 3 single-replica ones; leaders add up to 11.
     assert.equal(healthy.json.partitions, 11)
-    assert.equal(healthy.json.brokers.reduce((sum: number, broker: {replicas: number}) => sum + broker.replicas, 0), 8 * 3 + 3)
+    assert.equal(
+      healthy.json.brokers.reduce((sum: number, broker: {replicas: number}) => sum + broker.replicas, 0),
+      8 * 3 + 3,
+    )
     assert.ok(healthy.json.brokers.every((broker: {replicas: number}) => broker.replicas >= 8))
-    assert.equal(healthy.json.brokers.reduce((sum: number, broker: {leaders: number}) => sum + broker.leaders, 0), 11)
+    assert.equal(
+      healthy.json.brokers.reduce((sum: number, broker: {leaders: number}) => sum + broker.leaders, 0),
+      11,
+    )
     const soloOnVictim = (await cli(['topic', 'describe', 'solo', '--no-configs', '--json'])).json.partitions
       .filter((partition: {replicas: number[]}) => partition.replicas[0] === 3)
       .map((partition: {partition: number}) => partition.partition)
@@ -71,18 +108,55 @@ describe('cluster status', () => {
     assert.match(table.stdout, /health\s+healthy/)
 
     process.kill(up.json.nodes[2].pid, 'SIGKILL')
-    const sick = await statusUntil((result) => result.code !== 0 && result.json?.brokers?.[2]?.alive === false && replicated(result.json.underReplicated).length === 8 && result.json.offline.length === soloOnVictim.length)
+    const sick = await statusUntil(
+      (result) =>
+        result.code !== 0 &&
+        result.json?.brokers?.[2]?.alive === false &&
+        replicated(result.json.underReplicated).length === 8 &&
+        result.json.offline.length === soloOnVictim.length,
+    )
     assert.equal(sick.code, 7, sick.stdout + sick.stderr)
     assert.equal(sick.json.healthy, false)
-    assert.deepEqual(sick.json.brokers[2], {id: 3, address: null, rack: null, alive: false, controller: false, replicas: 8 + soloOnVictim.length, leaders: 0})
+    assert.deepEqual(sick.json.brokers[2], {
+      id: 3,
+      address: null,
+      rack: null,
+      alive: false,
+      controller: false,
+      replicas: 8 + soloOnVictim.length,
+      leaders: 0,
+    })
     assert.equal(sick.json.partitions, 11, 'the check itself created no topic (__consumer_offsets)')
     assert.equal(replicated(sick.json.underReplicated).length, 8)
-    assert.ok(replicated(sick.json.underReplicated).every((problem: {isr: number[]}) => problem.isr.length === 2 && !problem.isr.includes(3)))
+    assert.ok(
+      replicated(sick.json.underReplicated).every(
+        (problem: {isr: number[]}) => problem.isr.length === 2 && !problem.isr.includes(3),
+      ),
+    )
     // min.insync.replicas 3 with two in sync: acks=all writes to 'strict' now fail.
-    assert.deepEqual(replicated(sick.json.underMinIsr).map((problem: {topic: string; partition: number; minIsr: number}) => [problem.topic, problem.partition, problem.minIsr]), [['strict', 0, 3], ['strict', 1, 3]])
+    assert.deepEqual(
+      replicated(sick.json.underMinIsr).map((problem: {topic: string; partition: number; minIsr: number}) => [
+        problem.topic,
+        problem.partition,
+        problem.minIsr,
+      ]),
+      [
+        ['strict', 0, 3],
+        ['strict', 1, 3],
+      ],
+    )
     // A single-replica partition on the dead node has no leader: offline (whatever its ISR now says).
-    assert.deepEqual(sick.json.offline.map((problem: {topic: string; partition: number; leader: number | null; problems: string[]}) => [problem.topic, problem.partition, problem.leader, problem.problems[0]]),
-      soloOnVictim.map((partition: number) => ['solo', partition, null, 'offline']))
+    assert.deepEqual(
+      sick.json.offline.map(
+        (problem: {topic: string; partition: number; leader: number | null; problems: string[]}) => [
+          problem.topic,
+          problem.partition,
+          problem.leader,
+          problem.problems[0],
+        ],
+      ),
+      soloOnVictim.map((partition: number) => ['solo', partition, null, 'offline']),
+    )
     const sickTable = await cli(['cluster', 'status', '--no-controller'])
     assert.equal(sickTable.code, 7)
     assert.match(sickTable.stdout, /UNHEALTHY/)
@@ -113,15 +187,36 @@ describe('cluster status', () => {
     const elected = await cli(['cluster', 'elect-leaders', '--json'], 240_000)
     assert.equal(elected.code, 0, elected.stdout + elected.stderr)
     const after = await apacheLeaders()
-    assert.ok(after.every((row) => row.leader === row.replicas[0]), JSON.stringify(after))
-    const outcome = new Map(elected.json.partitions.map((partition: {topic: string; partition: number; outcome: string; leaderAfter: number}) => [`${partition.topic}:${partition.partition}`, partition]))
+    assert.ok(
+      after.every((row) => row.leader === row.replicas[0]),
+      JSON.stringify(after),
+    )
+    const outcome = new Map(
+      elected.json.partitions.map(
+        (partition: {topic: string; partition: number; outcome: string; leaderAfter: number}) => [
+          `${partition.topic}:${partition.partition}`,
+          partition,
+        ],
+      ),
+    )
     for (const row of before) {
-      const reported = outcome.get(`${row.topic}:${row.partition}`) as {outcome: string; leaderAfter: number} | undefined
+      const reported = outcome.get(`${row.topic}:${row.partition}`) as
+        {outcome: string; leaderAfter: number} | undefined
       assert.ok(reported, `${row.topic}:${row.partition} reported`)
-      assert.equal(reported.outcome, row.leader === row.replicas[0] ? 'already-preferred' : 'elected', `${row.topic}:${row.partition}`)
+      assert.equal(
+        reported.outcome,
+        row.leader === row.replicas[0] ? 'already-preferred' : 'elected',
+        `${row.topic}:${row.partition}`,
+      )
       assert.equal(reported.leaderAfter, row.replicas[0])
     }
-    assert.equal(elected.json.partitions.filter((partition: {topic: string; outcome: string}) => partition.outcome === 'elected' && !partition.topic.startsWith('__')).length, displaced.length)
+    assert.equal(
+      elected.json.partitions.filter(
+        (partition: {topic: string; outcome: string}) =>
+          partition.outcome === 'elected' && !partition.topic.startsWith('__'),
+      ).length,
+      displaced.length,
+    )
     assert.equal(elected.json.failed, 0)
     const again = await cli(['cluster', 'elect-leaders', '--topic', 'spread'])
     assert.equal(again.code, 0)
@@ -131,7 +226,18 @@ describe('cluster status', () => {
 
 /** TopicCommand --describe of the test's topics: leader and replica list per partition. */
 async function apacheLeaders(): Promise<{topic: string; partition: number; leader: number; replicas: number[]}[]> {
-  const output = await apacheTool('org.apache.kafka.tools.TopicCommand', ['--bootstrap-server', brokers, '--describe', '--exclude-internal'])
-  return [...output.matchAll(/Topic: (\S+)\s+Partition: (\d+)\s+Leader: (-?\d+)\s+Replicas: ([\d,]+)/g)]
-    .map((match) => ({topic: match[1]!, partition: Number(match[2]), leader: Number(match[3]), replicas: match[4]!.split(',').map(Number)}))
+  const output = await apacheTool('org.apache.kafka.tools.TopicCommand', [
+    '--bootstrap-server',
+    brokers,
+    '--describe',
+    '--exclude-internal',
+  ])
+  return [...output.matchAll(/Topic: (\S+)\s+Partition: (\d+)\s+Leader: (-?\d+)\s+Replicas: ([\d,]+)/g)].map(
+    (match) => ({
+      topic: match[1]!,
+      partition: Number(match[2]),
+      leader: Number(match[3]),
+      replicas: match[4]!.split(',').map(Number),
+    }),
+  )
 }

@@ -24,7 +24,10 @@ describe('topic describe without Java', () => {
     assert.equal(json.code, 0, json.stderr)
     assert.equal(json.json.partitions.length, 2)
     assert.equal(json.json.configs, null)
-    assert.match(json.json.configsUnavailable, /need Java .*no DescribeConfigs \(Java 17 or newer is needed .* not found\); --no-configs skips them/)
+    assert.match(
+      json.json.configsUnavailable,
+      /need Java .*no DescribeConfigs \(Java 17 or newer is needed .* not found\); --no-configs skips them/,
+    )
 
     const table = await runCli(['topic', 'describe', topic], {env: noJava})
     assert.equal(table.code, 0, table.stderr)

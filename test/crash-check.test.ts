@@ -117,11 +117,16 @@ const ARGS: Record<string, Spec[]> = {
   'cluster:status': [{args: []}],
   'db:migrate': [{args: []}],
   'db:status': [{args: []}],
-  'dev:seed': [{args: ['--topic', `${topic}_seed`, '--events', '20', '--webhooks', '2', '--days', '1', '--partitions', '2']}],
+  'dev:seed': [
+    {args: ['--topic', `${topic}_seed`, '--events', '20', '--webhooks', '2', '--days', '1', '--partitions', '2']},
+  ],
   'group:delete': [{args: [`${group}_gone`]}],
   'group:lag': [{args: [group]}, {args: [group, '--watch', '--interval', '1'], server: true}],
   'group:list': [{args: []}],
-  'group:reset-offsets': [{args: [group, '--topic', topic, '--to-earliest', '--dry-run']}, {args: [group, '--topic', topic, '--to-time', '1d']}],
+  'group:reset-offsets': [
+    {args: [group, '--topic', topic, '--to-earliest', '--dry-run']},
+    {args: [group, '--topic', topic, '--to-time', '1d']},
+  ],
   'ingest:serve': [{args: ['--topic', topic, '--port', '0'], server: true}],
   'log:partition-for': [{args: ['k1', '--topic', topic]}],
   'log:produce': [{args: ['--topic', topic], input: '{"webhook_id":"w1","n":1}\n'}],
@@ -134,13 +139,20 @@ const ARGS: Record<string, Spec[]> = {
   'replay:status': [{args: ['1']}, {args: ['1', '--watch'], server: true}],
   'replay:submit': [{args: ['--webhook-id', 'w1', '--from', '2h', '--to', '1h', '--topic', topic]}],
   'replay:worker': [{args: ['--once']}, {args: [], server: true}],
-  'topic:alter': [{args: [`${topic}_{phase}`, '--partitions', '2']}, {args: [topic, '--config', 'retention.ms=3600000']}],
+  'topic:alter': [
+    {args: [`${topic}_{phase}`, '--partitions', '2']},
+    {args: [topic, '--config', 'retention.ms=3600000']},
+  ],
   'topic:backup': [{args: [topic, '--to', join(work, 'backup-{phase}')]}],
   'topic:create': [{args: [`${topic}_{phase}`, '--partitions', '1']}],
   'topic:delete': [{args: [`${topic}_{phase}`, '--yes']}],
   'topic:describe': [{args: [topic]}],
   'topic:list': [{args: []}],
-  'topic:rates': [{args: [topic, '--interval', '1s']}, {args: [topic, '--interval', '1s', '--group', group]}, {args: [topic, '--interval', '1s', '--watch'], server: true}],
+  'topic:rates': [
+    {args: [topic, '--interval', '1s']},
+    {args: [topic, '--interval', '1s', '--group', group]},
+    {args: [topic, '--interval', '1s', '--watch'], server: true},
+  ],
   'topic:restore': [{args: [backupDir, '--topic', `${topic}_restored_{phase}`]}],
   'topic:verify': [{args: [backupDir, '--topic', topic]}],
   'webhook:add': [{args: ['w1', '--url', 'http://127.0.0.1:9/webhook', '--allow-private-targets']}],
@@ -154,13 +166,18 @@ const ARGS: Record<string, Spec[]> = {
 /** Commands that take Kafka connection settings (the -X librdkafka flag), from the manifest. */
 function kafkaCommands(): {id: string; requiresInput: boolean}[] {
   const manifest = JSON.parse(readFileSync(new URL('../oclif.manifest.json', import.meta.url), 'utf8')) as {
-    commands: Record<string, {args?: Record<string, {required?: boolean}>; flags?: Record<string, {required?: boolean}>}>
+    commands: Record<
+      string,
+      {args?: Record<string, {required?: boolean}>; flags?: Record<string, {required?: boolean}>}
+    >
   }
   return Object.entries(manifest.commands)
     .filter(([, command]) => command.flags?.X !== undefined)
     .map(([id, command]) => ({
       id,
-      requiresInput: Object.values(command.args ?? {}).some((arg) => arg.required) || Object.values(command.flags ?? {}).some((flag) => flag.required),
+      requiresInput:
+        Object.values(command.args ?? {}).some((arg) => arg.required) ||
+        Object.values(command.flags ?? {}).some((flag) => flag.required),
     }))
 }
 
@@ -202,76 +219,98 @@ async function cli(args: string[], input?: string): Promise<Outcome> {
   return outcome
 }
 
-before(async () => {
-  await cli(['dev', 'up', '--port', String(PORT)])
-  await cli(['db', 'migrate'])
-  await cli(['topic', 'create', topic, '--partitions', '2'])
-  await cli(['log', 'produce', '--topic', topic], '{"webhook_id":"w1","n":1}\n{"webhook_id":"w2","n":2}\n')
-  await cli(['topic', 'backup', topic, '--to', backupDir])
-}, {timeout: 300_000})
+before(
+  async () => {
+    await cli(['dev', 'up', '--port', String(PORT)])
+    await cli(['db', 'migrate'])
+    await cli(['topic', 'create', topic, '--partitions', '2'])
+    await cli(['log', 'produce', '--topic', topic], '{"webhook_id":"w1","n":1}\n{"webhook_id":"w2","n":2}\n')
+    await cli(['topic', 'backup', topic, '--to', backupDir])
+  },
+  {timeout: 300_000},
+)
 
-after(async () => {
-  for (const child of children) child.kill('SIGKILL')
-  await run(['dev', 'down', '--purge'], {limitMs: 120_000})
-  const mysql = await import('mysql2/promise')
-  const url = new URL(MYSQL_URL)
-  const connection = await mysql.createConnection({host: url.hostname, port: Number(url.port || 3306), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password)})
-  await connection.query(`DROP DATABASE IF EXISTS \`${database}\``)
-  await connection.end()
-  rmSync(work, {recursive: true, force: true})
-}, {timeout: 180_000})
+after(
+  async () => {
+    for (const child of children) child.kill('SIGKILL')
+    await run(['dev', 'down', '--purge'], {limitMs: 120_000})
+    const mysql = await import('mysql2/promise')
+    const url = new URL(MYSQL_URL)
+    const connection = await mysql.createConnection({
+      host: url.hostname,
+      port: Number(url.port || 3306),
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+    })
+    await connection.query(`DROP DATABASE IF EXISTS \`${database}\``)
+    await connection.end()
+    rmSync(work, {recursive: true, force: true})
+  },
+  {timeout: 180_000},
+)
 
 function assertNoChildren(): void {
   assert.equal(children.size, 0, 'every child process has ended')
 }
 
 describe('no command ends by a signal', {concurrency: false}, () => {
-  it('the first group commands on a fresh cluster work (no SIGSEGV in describeGroups or the offset fetch)', {timeout: 240_000}, async () => {
-    // Nothing has used a group yet: __consumer_offsets does not exist and the coordinator is unknown.
-    for (const args of [
-      ['group', 'reset-offsets', group, '--topic', topic, '--to-time', '1d'],
-      ['group', 'lag', group],
-      ['group', 'list'],
-      ['group', 'reset-offsets', `${group}_2`, '--topic', topic, '--to-latest', '--dry-run'],
-      ['group', 'lag', `${group}_never`],
-    ]) {
-      const outcome = await run([...args, '--timeout', '30s'])
-      const label = `replayctl ${args.join(' ')}`
-      assert.equal(outcome.signal, null, `${label} ended by ${outcome.signal}: ${outcome.stderr}`)
-      assert.ok(!outcome.hung, `${label} did not end`)
-      if (args.includes(`${group}_never`)) {
-        assert.equal(outcome.code, 3, `${label}: ${outcome.stderr}`)
-        assert.match(outcome.stderr, /^replayctl: error: consumer group '.*' does not exist/)
-      } else {
-        assert.equal(outcome.code, 0, `${label}: ${outcome.stderr}`)
+  it(
+    'the first group commands on a fresh cluster work (no SIGSEGV in describeGroups or the offset fetch)',
+    {timeout: 240_000},
+    async () => {
+      // Nothing has used a group yet: __consumer_offsets does not exist and the coordinator is unknown.
+      for (const args of [
+        ['group', 'reset-offsets', group, '--topic', topic, '--to-time', '1d'],
+        ['group', 'lag', group],
+        ['group', 'list'],
+        ['group', 'reset-offsets', `${group}_2`, '--topic', topic, '--to-latest', '--dry-run'],
+        ['group', 'lag', `${group}_never`],
+      ]) {
+        const outcome = await run([...args, '--timeout', '30s'])
+        const label = `replayctl ${args.join(' ')}`
+        assert.equal(outcome.signal, null, `${label} ended by ${outcome.signal}: ${outcome.stderr}`)
+        assert.ok(!outcome.hung, `${label} did not end`)
+        if (args.includes(`${group}_never`)) {
+          assert.equal(outcome.code, 3, `${label}: ${outcome.stderr}`)
+          assert.match(outcome.stderr, /^replayctl: error: consumer group '.*' does not exist/)
+        } else {
+          assert.equal(outcome.code, 0, `${label}: ${outcome.stderr}`)
+        }
       }
-    }
-    assertNoChildren()
-  })
+      assertNoChildren()
+    },
+  )
 
   it('every Kafka command, against the fresh cluster', {timeout: 600_000}, async () => {
     assert.deepEqual(await crashCheck('up'), [])
     assertNoChildren()
   })
 
-  it('with the broker stopped, the group commands and cluster status say so in one line, exit 5', {timeout: 300_000}, async () => {
-    await cli(['dev', 'down'])
-    for (const args of [
-      ['group', 'lag', group],
-      ['group', 'list'],
-      ['group', 'reset-offsets', group, '--topic', topic, '--to-earliest'],
-      ['topic', 'rates', topic, '--group', group, '--interval', '1s'],
-      ['cluster', 'status'],
-    ]) {
-      const outcome = await run([...args, '--timeout', '3s'])
-      const label = `replayctl ${args.join(' ')}`
-      assert.equal(outcome.signal, null, `${label} ended by ${outcome.signal}: ${outcome.stderr}`)
-      assert.equal(outcome.code, 5, `${label}: ${outcome.stderr}`)
-      assert.ok(isOneLineError({...outcome, code: 5, json: undefined}), `${label}: one line, no stack:\n${outcome.stderr}`)
-      assert.match(outcome.stderr, /cannot reach Kafka at 127\.0\.0\.1:29472/)
-    }
-    assertNoChildren()
-  })
+  it(
+    'with the broker stopped, the group commands and cluster status say so in one line, exit 5',
+    {timeout: 300_000},
+    async () => {
+      await cli(['dev', 'down'])
+      for (const args of [
+        ['group', 'lag', group],
+        ['group', 'list'],
+        ['group', 'reset-offsets', group, '--topic', topic, '--to-earliest'],
+        ['topic', 'rates', topic, '--group', group, '--interval', '1s'],
+        ['cluster', 'status'],
+      ]) {
+        const outcome = await run([...args, '--timeout', '3s'])
+        const label = `replayctl ${args.join(' ')}`
+        assert.equal(outcome.signal, null, `${label} ended by ${outcome.signal}: ${outcome.stderr}`)
+        assert.equal(outcome.code, 5, `${label}: ${outcome.stderr}`)
+        assert.ok(
+          isOneLineError({...outcome, code: 5, json: undefined}),
+          `${label}: one line, no stack:\n${outcome.stderr}`,
+        )
+        assert.match(outcome.stderr, /cannot reach Kafka at 127\.0\.0\.1:29472/)
+      }
+      assertNoChildren()
+    },
+  )
 
   it('every Kafka command, with the broker stopped', {timeout: 600_000}, async () => {
     assert.deepEqual(await crashCheck('down'), [])

@@ -19,7 +19,9 @@ async function serve(options: Partial<Parameters<typeof startReceiver>[0]> = {})
 }
 
 /** A receiver whose GET answer the test writes by hand. */
-async function answering(answer: (token: string, res: import('node:http').ServerResponse) => void | Promise<void>): Promise<Receiver> {
+async function answering(
+  answer: (token: string, res: import('node:http').ServerResponse) => void | Promise<void>,
+): Promise<Receiver> {
   const receiver = await serve()
   receiver.server.removeAllListeners('request')
   receiver.server.on('request', (req, res) => {
@@ -33,7 +35,10 @@ describe('crc check', () => {
   test('a webhook that answers with the right token passes', async () => {
     const hook = await serve()
     const result = await checkWebhook({url: hook.url + '?keep=1', secret: SECRET, allowPrivate: true})
-    assert.deepEqual({ok: result.ok, status: result.status, error: result.error}, {ok: true, status: 200, error: undefined})
+    assert.deepEqual(
+      {ok: result.ok, status: result.status, error: result.error},
+      {ok: true, status: 200, error: undefined},
+    )
     assert.ok(result.latencyMs >= 0 && result.latencyMs < 3000)
     assert.equal(hook.crcChecks, 1)
   })
@@ -43,10 +48,17 @@ describe('crc check', () => {
     let query = ''
     const hook = await answering((token, res) => {
       seen = token
-      res.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({response_token: 'sha256=' + createHmac('sha256', SECRET).update(token).digest('base64')}))
+      res
+        .writeHead(200, {'content-type': 'application/json'})
+        .end(JSON.stringify({response_token: 'sha256=' + createHmac('sha256', SECRET).update(token).digest('base64')}))
     })
     hook.server.prependListener('request', (req) => (query = req.url ?? ''))
-    const result = await checkWebhook({url: hook.url + '?keep=1', secret: SECRET, allowPrivate: true, crcToken: 'fixed-token'})
+    const result = await checkWebhook({
+      url: hook.url + '?keep=1',
+      secret: SECRET,
+      allowPrivate: true,
+      crcToken: 'fixed-token',
+    })
     assert.ok(result.ok, result.error)
     assert.equal(seen, 'fixed-token')
     assert.equal(query, '/webhook?keep=1&crc_token=fixed-token', 'the existing query is kept')
@@ -62,13 +74,31 @@ describe('crc check', () => {
 
   test('wrong answers: status, not JSON, no token, a redirect', async () => {
     const notFound = await answering((_token, res) => void res.writeHead(404).end('nope'))
-    assert.deepEqual(await pick(notFound), {ok: false, status: 404, error: 'webhook answered 404, expected 200 with a response_token'})
-    const html = await answering((_token, res) => void res.writeHead(200, {'content-type': 'text/html'}).end('<html></html>'))
-    assert.deepEqual(await pick(html), {ok: false, status: 200, error: 'the answer is not JSON, expected {"response_token": "sha256=..."}'})
+    assert.deepEqual(await pick(notFound), {
+      ok: false,
+      status: 404,
+      error: 'webhook answered 404, expected 200 with a response_token',
+    })
+    const html = await answering(
+      (_token, res) => void res.writeHead(200, {'content-type': 'text/html'}).end('<html></html>'),
+    )
+    assert.deepEqual(await pick(html), {
+      ok: false,
+      status: 200,
+      error: 'the answer is not JSON, expected {"response_token": "sha256=..."}',
+    })
     const empty = await answering((_token, res) => void res.writeHead(200).end('{"token": "x"}'))
-    assert.deepEqual(await pick(empty), {ok: false, status: 200, error: 'the answer has no response_token, expected {"response_token": "sha256=..."}'})
+    assert.deepEqual(await pick(empty), {
+      ok: false,
+      status: 200,
+      error: 'the answer has no response_token, expected {"response_token": "sha256=..."}',
+    })
     const moved = await answering((_token, res) => void res.writeHead(302, {location: 'http://127.0.0.1:1/'}).end())
-    assert.deepEqual(await pick(moved), {ok: false, status: 302, error: 'webhook answered 302, a redirect (redirects are not followed), expected 200 with a response_token'})
+    assert.deepEqual(await pick(moved), {
+      ok: false,
+      status: 302,
+      error: 'webhook answered 302, a redirect (redirects are not followed), expected 200 with a response_token',
+    })
   })
 
   test('no answer in time', async () => {
@@ -93,7 +123,10 @@ describe('crc check', () => {
   test('a refused target throws TARGET_NOT_ALLOWED; nothing is sent', async () => {
     const hook = await serve()
     await assert.rejects(checkWebhook({url: hook.url, secret: SECRET}), {name: 'UserError', code: 'TARGET_NOT_ALLOWED'})
-    await assert.rejects(checkWebhook({url: `http://localhost:${hook.port}/webhook`, secret: SECRET}), {code: 'TARGET_NOT_ALLOWED', message: /resolves to (127\.0\.0\.1|::1), a loopback address/})
+    await assert.rejects(checkWebhook({url: `http://localhost:${hook.port}/webhook`, secret: SECRET}), {
+      code: 'TARGET_NOT_ALLOWED',
+      message: /resolves to (127\.0\.0\.1|::1), a loopback address/,
+    })
     assert.equal(hook.crcChecks, 0)
   })
 
@@ -102,8 +135,13 @@ describe('crc check', () => {
     const onSocket = (message: unknown) => opened.push(message)
     subscribe('net.client.socket', onSocket)
     try {
-      await assert.rejects(checkWebhook({url: 'http://198.18.0.1/hook', secret: SECRET, timeoutMs: 500}), {code: 'TARGET_NOT_ALLOWED', message: /198\.18\.0\.1, a benchmarking address/})
-      await assert.rejects(checkWebhook({url: 'http://[::ffff:198.19.0.1]/hook', secret: SECRET, timeoutMs: 500}), {code: 'TARGET_NOT_ALLOWED'})
+      await assert.rejects(checkWebhook({url: 'http://198.18.0.1/hook', secret: SECRET, timeoutMs: 500}), {
+        code: 'TARGET_NOT_ALLOWED',
+        message: /198\.18\.0\.1, a benchmarking address/,
+      })
+      await assert.rejects(checkWebhook({url: 'http://[::ffff:198.19.0.1]/hook', secret: SECRET, timeoutMs: 500}), {
+        code: 'TARGET_NOT_ALLOWED',
+      })
     } finally {
       unsubscribe('net.client.socket', onSocket)
     }

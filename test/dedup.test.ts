@@ -73,7 +73,8 @@ describe('dedup', () => {
         slots.push(cache.slots)
         lastSlots = cache.slots
       }
-      if (cache.size > cache.slots * 0.8) assert.fail(`load factor above 0.8 at ${cache.size} events in ${cache.slots} slots`)
+      if (cache.size > cache.slots * 0.8)
+        assert.fail(`load factor above 0.8 at ${cache.size} events in ${cache.slots} slots`)
     }
     assert.equal(cache.size, truth.size)
     for (let i = 0; i < n; i += 7) assert.equal(cache.add(keys[i]!), 'duplicate')
@@ -104,7 +105,9 @@ describe('dedup', () => {
     assert.equal(cache.bytes, 10 * 1_000_000, 'full: exactly 10 bytes per event')
     assert.equal(cache.maxBytes, 10 * 1_000_000)
     assert.equal(cache.bytesPerEvent, 10)
-    console.log(`# dedup: ${cache.size} events in ${cache.bytes} bytes = ${cache.bytesPerEvent} B/event at the ceiling; range over growth ${min.toFixed(2)}-${max.toFixed(2)} B/event`)
+    console.log(
+      `# dedup: ${cache.size} events in ${cache.bytes} bytes = ${cache.bytesPerEvent} B/event at the ceiling; range over growth ${min.toFixed(2)}-${max.toFixed(2)} B/event`,
+    )
   })
 
   test('expectedEvents sizes the table once', () => {

@@ -34,7 +34,15 @@ async function receiver(handler?: Parameters<typeof startReceiver>[0]['handler']
 }
 
 function client(url: string, options: Partial<WebhookClientOptions> = {}): WebhookClient {
-  const made = new WebhookClient({url, secret: SECRET, jobId: 'job-1', source: {topic: 'delivery_log', partition: 3}, allowPrivate: true, retry: FAST_RETRY, ...options})
+  const made = new WebhookClient({
+    url,
+    secret: SECRET,
+    jobId: 'job-1',
+    source: {topic: 'delivery_log', partition: 3},
+    allowPrivate: true,
+    retry: FAST_RETRY,
+    ...options,
+  })
   clients.push(made)
   return made
 }
@@ -57,7 +65,8 @@ async function pushAll(window: OrderedDelivery, list: DeliveryEvent[]): Promise<
   return accepted
 }
 
-const bodiesOf = (list: Array<{body: Buffer} | Buffer>) => list.map((item) => (Buffer.isBuffer(item) ? item : item.body).toString('utf8'))
+const bodiesOf = (list: Array<{body: Buffer} | Buffer>) =>
+  list.map((item) => (Buffer.isBuffer(item) ? item : item.body).toString('utf8'))
 
 describe('delivery', () => {
   test('maxInFlight 1: every event once, in log order, bytes unchanged, both signatures, replay headers', async () => {
@@ -93,7 +102,10 @@ describe('delivery', () => {
     assert.equal(stats.delivered, 40)
     assert.equal(stats.retries, 0)
     assert.equal(stats.inFlight, 0)
-    assert.equal(stats.bytes, list.reduce((sum, event) => sum + event.body.length, 0))
+    assert.equal(
+      stats.bytes,
+      list.reduce((sum, event) => sum + event.body.length, 0),
+    )
     assert.equal(stats.latency.count, 40)
     assert.ok(stats.latency.p50Ms > 0 && stats.latency.p99Ms >= stats.latency.p50Ms)
   })
@@ -129,7 +141,10 @@ describe('delivery', () => {
     assert.equal(result.checkpoint, 5)
     assert.deepEqual(bodiesOf(hook.delivered), bodiesOf(list), 'each event delivered, in order')
     assert.equal(hook.requests.length, 10)
-    assert.ok(hook.requests.slice(0, 6).every((request) => request.headers['webhook-id'] === messageIdFor(list[0]!.hash)), 'retries keep the id')
+    assert.ok(
+      hook.requests.slice(0, 6).every((request) => request.headers['webhook-id'] === messageIdFor(list[0]!.hash)),
+      'retries keep the id',
+    )
     assert.ok(hook.requests.every((request) => request.signed))
     assert.equal(window.stats.retries, 5)
   })
@@ -140,7 +155,10 @@ describe('delivery', () => {
       if (offset === 4) res.writeHead(503).end('down')
       else res.writeHead(200).end()
     })
-    const window = new OrderedDelivery(client(hook.url, {retry: {attempts: 3, baseMs: 1, capMs: 5}}), {startOffset: 0, maxInFlight: 1})
+    const window = new OrderedDelivery(client(hook.url, {retry: {attempts: 3, baseMs: 1, capMs: 5}}), {
+      startOffset: 0,
+      maxInFlight: 1,
+    })
     const accepted = await pushAll(window, events(10))
     const result = await window.drain()
     assert.equal(accepted, 5, 'offsets 0-4 accepted, then the window stopped')
@@ -170,8 +188,12 @@ describe('delivery', () => {
     assert.equal(result.failure?.reason, 'webhook answered 400: {"error":"bad event"}')
     assert.equal(result.checkpoint, 7)
     const deliveredOffsets = hook.delivered.map((body) => JSON.parse(body.toString()).offset as number)
-    for (let offset = 0; offset < 7; offset++) assert.ok(deliveredOffsets.includes(offset), `offset ${offset} delivered`)
-    assert.ok(deliveredOffsets.some((offset) => offset > 7), 'later events in flight settled (and were delivered)')
+    for (let offset = 0; offset < 7; offset++)
+      assert.ok(deliveredOffsets.includes(offset), `offset ${offset} delivered`)
+    assert.ok(
+      deliveredOffsets.some((offset) => offset > 7),
+      'later events in flight settled (and were delivered)',
+    )
   })
 
   test('429 with Retry-After (seconds): the retry waits, with a fresh timestamp; a long ask is capped', async () => {
@@ -189,7 +211,10 @@ describe('delivery', () => {
     assert.equal(r1.attempts, 2)
     const gap = hook.requests[1]!.arrivedAt - hook.requests[0]!.arrivedAt
     assert.ok(gap >= 950 && gap < 2000, `Retry-After: 1 waited ${gap} ms`)
-    assert.ok(Number(hook.requests[1]!.headers['webhook-timestamp']) > Number(hook.requests[0]!.headers['webhook-timestamp']), 'fresh timestamp per attempt')
+    assert.ok(
+      Number(hook.requests[1]!.headers['webhook-timestamp']) > Number(hook.requests[0]!.headers['webhook-timestamp']),
+      'fresh timestamp per attempt',
+    )
     assert.equal(hook.requests[1]!.headers['webhook-id'], hook.requests[0]!.headers['webhook-id'])
     assert.ok(hook.requests.every((request) => request.signed))
 
@@ -220,10 +245,24 @@ describe('delivery', () => {
     assert.equal(parseRetryAfter('-3', now), undefined)
     assert.equal(parseRetryAfter(undefined, now), undefined)
     const policy = {attempts: 6, baseMs: 200, capMs: 30_000}
-    assert.equal(backoffDelay(1, policy, () => 0.999999), 199)
-    assert.equal(backoffDelay(3, policy, () => 0.5), 400)
-    assert.equal(backoffDelay(20, policy, () => 0.5), 15_000, 'capped at capMs')
-    assert.equal(backoffDelay(4, policy, () => 0), 0, 'full jitter reaches 0')
+    assert.equal(
+      backoffDelay(1, policy, () => 0.999999),
+      199,
+    )
+    assert.equal(
+      backoffDelay(3, policy, () => 0.5),
+      400,
+    )
+    assert.equal(
+      backoffDelay(20, policy, () => 0.5),
+      15_000,
+      'capped at capMs',
+    )
+    assert.equal(
+      backoffDelay(4, policy, () => 0),
+      0,
+      'full jitter reaches 0',
+    )
   })
 
   test('an answer slower than the timeout is retried (the receiver may see the event twice)', async () => {
@@ -244,7 +283,9 @@ describe('delivery', () => {
       await delay(400)
       res.writeHead(200).end()
     })
-    const result = await client(hook.url, {timeoutMs: 50, retry: {attempts: 2, baseMs: 1, capMs: 2}}).send(events(1)[0]!)
+    const result = await client(hook.url, {timeoutMs: 50, retry: {attempts: 2, baseMs: 1, capMs: 2}}).send(
+      events(1)[0]!,
+    )
     assert.equal(result.outcome, 'failed')
     assert.equal(result.reason, 'no answer within 50 ms (2 attempts)')
   })
@@ -273,7 +314,10 @@ describe('delivery', () => {
       if (request.n === 1) res.writeHead(500).end(`overloaded ${big}`)
       else res.writeHead(200).end(big)
     })
-    const window = new OrderedDelivery(client(hook.url, {retry: {attempts: 1, baseMs: 1, capMs: 2}}), {startOffset: 0, maxInFlight: 1})
+    const window = new OrderedDelivery(client(hook.url, {retry: {attempts: 1, baseMs: 1, capMs: 2}}), {
+      startOffset: 0,
+      maxInFlight: 1,
+    })
     await pushAll(window, events(1))
     const failed = await window.drain()
     assert.equal(failed.failure?.status, 500)
@@ -407,7 +451,11 @@ describe('delivery', () => {
   test('abort during backoff: no retry is started', async () => {
     const hook = await receiver((_request, res) => res.writeHead(500).end())
     const controller = new AbortController()
-    const webhook = client(hook.url, {signal: controller.signal, retry: {attempts: 6, baseMs: 300, capMs: 300}, random: () => 0.99})
+    const webhook = client(hook.url, {
+      signal: controller.signal,
+      retry: {attempts: 6, baseMs: 300, capMs: 300},
+      random: () => 0.99,
+    })
     const sending = webhook.send(events(1)[0]!)
     while (hook.requests.length < 1) await delay(2)
     await delay(50) // answered, now sleeping ~297 ms before the retry
@@ -451,7 +499,10 @@ describe('delivery', () => {
     assert.ok(elapsed >= ((150 - burst) / rate) * 1000 * 0.98, `150 events at ${rate}/s took only ${elapsed} ms`)
     for (const seconds of [0.5, 1]) {
       const early = hook.requests.filter((request) => request.arrivedAt - started < seconds * 1000).length
-      assert.ok(early <= burst + rate * seconds + 1, `${early} events arrived within ${seconds} s of the start; the cap is ${burst + rate * seconds}`)
+      assert.ok(
+        early <= burst + rate * seconds + 1,
+        `${early} events arrived within ${seconds} s of the start; the cap is ${burst + rate * seconds}`,
+      )
     }
   })
 
@@ -486,24 +537,34 @@ describe('delivery', () => {
   test('completion event: Twitter shape, signed, retried with a stable id', async () => {
     const hook = await receiver((request, res) => res.writeHead(request.n === 1 ? 502 : 200).end())
     const webhook = client(hook.url)
-    const result = await sendCompletionEvent(webhook, {webhookId: '1234567890', jobId: 'job-1', outcome: {kind: 'undelivered', delivered: 3, status: 500}})
+    const result = await sendCompletionEvent(webhook, {
+      webhookId: '1234567890',
+      jobId: 'job-1',
+      outcome: {kind: 'undelivered', delivered: 3, status: 500},
+    })
     assert.equal(result.outcome, 'delivered')
     assert.equal(hook.requests.length, 2)
     for (const request of hook.requests) {
       assert.ok(request.signed)
       assert.deepEqual(JSON.parse(request.body.toString()), {
-        replay_job_status: {webhook_id: '1234567890', job_state: 'Incomplete', job_state_description: 'Not every event could be delivered: the webhook answered HTTP 500 (3 delivered).', job_id: 'job-1'},
+        replay_job_status: {
+          webhook_id: '1234567890',
+          job_state: 'Incomplete',
+          job_state_description: 'Not every event could be delivered: the webhook answered HTTP 500 (3 delivered).',
+          job_id: 'job-1',
+        },
       })
       assert.equal(request.headers['x-replay-job-id'], 'job-1')
       assert.equal(request.headers['x-replay-source'], undefined)
     }
     assert.equal(hook.requests[0]!.headers['webhook-id'], hook.requests[1]!.headers['webhook-id'])
-    assert.deepEqual(Object.keys(JSON.parse(completionEventBody({webhookId: 'w', jobId: 'j', outcome: {kind: 'cancelled'}}).toString()).replay_job_status), [
-      'webhook_id',
-      'job_state',
-      'job_state_description',
-      'job_id',
-    ])
+    assert.deepEqual(
+      Object.keys(
+        JSON.parse(completionEventBody({webhookId: 'w', jobId: 'j', outcome: {kind: 'cancelled'}}).toString())
+          .replay_job_status,
+      ),
+      ['webhook_id', 'job_state', 'job_state_description', 'job_id'],
+    )
   })
 
   test('completion description: one fixed sentence per outcome, no internals', () => {
@@ -511,36 +572,72 @@ describe('delivery', () => {
     const cases: Array<[Parameters<typeof completionDescription>[0], string]> = [
       [{kind: 'complete', delivered: 12, gaps: []}, 'Replayed 12 events.'],
       [{kind: 'complete', delivered: 1, gaps: []}, 'Replayed 1 event.'],
-      [{kind: 'complete', delivered: 0, gaps: [{kind: 'before-log', heldFromMs: held}]},
-        'Replayed 0 events. Events before 2026-12-01T10:00:00.000Z were no longer held and were not replayed.'],
+      [
+        {kind: 'complete', delivered: 0, gaps: [{kind: 'before-log', heldFromMs: held}]},
+        'Replayed 0 events. Events before 2026-12-01T10:00:00.000Z were no longer held and were not replayed.',
+      ],
       // Two topics' growth notes read as one sentence.
-      [{kind: 'complete', delivered: 5, gaps: [{kind: 'partition-growth'}, {kind: 'partition-growth'}]},
-        'Replayed 5 events. Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded.'],
-      [{kind: 'complete', delivered: 5, gaps: [{kind: 'unknown'}]}, 'Replayed 5 events. Some events may not have been replayed.'],
-      [{kind: 'undelivered', delivered: 7, status: 500}, 'Not every event could be delivered: the webhook answered HTTP 500 (7 delivered).'],
-      [{kind: 'undelivered', delivered: 0}, 'Not every event could be delivered: the webhook could not be reached (0 delivered).'],
+      [
+        {kind: 'complete', delivered: 5, gaps: [{kind: 'partition-growth'}, {kind: 'partition-growth'}]},
+        'Replayed 5 events. Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded.',
+      ],
+      [
+        {kind: 'complete', delivered: 5, gaps: [{kind: 'unknown'}]},
+        'Replayed 5 events. Some events may not have been replayed.',
+      ],
+      [
+        {kind: 'undelivered', delivered: 7, status: 500},
+        'Not every event could be delivered: the webhook answered HTTP 500 (7 delivered).',
+      ],
+      [
+        {kind: 'undelivered', delivered: 0},
+        'Not every event could be delivered: the webhook could not be reached (0 delivered).',
+      ],
       [{kind: 'cancelled'}, 'Cancelled by an operator.'],
       [{kind: 'failed'}, 'The replay could not be completed.'],
     ]
-    for (const [outcome, sentence] of cases) assert.equal(completionDescription(outcome), sentence, JSON.stringify(outcome))
-    const state = (outcome: Parameters<typeof completionDescription>[0]) => JSON.parse(completionEventBody({webhookId: 'w', jobId: 'j', outcome}).toString()).replay_job_status.job_state
-    assert.deepEqual(cases.map(([outcome]) => state(outcome)), [...Array(5).fill('Complete'), ...Array(4).fill('Incomplete')])
+    for (const [outcome, sentence] of cases)
+      assert.equal(completionDescription(outcome), sentence, JSON.stringify(outcome))
+    const state = (outcome: Parameters<typeof completionDescription>[0]) =>
+      JSON.parse(completionEventBody({webhookId: 'w', jobId: 'j', outcome}).toString()).replay_job_status.job_state
+    assert.deepEqual(
+      cases.map(([outcome]) => state(outcome)),
+      [...Array(5).fill('Complete'), ...Array(4).fill('Incomplete')],
+    )
   })
 
   test('private targets are refused unless allowed, before and at connection time', async () => {
     const hook = await receiver()
     assert.throws(() => new WebhookClient({url: hook.url, secret: SECRET, jobId: 'j'}), {code: 'TARGET_NOT_ALLOWED'})
-    await assert.rejects(WebhookClient.create({url: `http://localhost:${hook.port}/webhook`, secret: SECRET, jobId: 'j'}), {code: 'TARGET_NOT_ALLOWED'})
-    assert.throws(() => new WebhookClient({url: 'ftp://example.com/', secret: SECRET, jobId: 'j'}), {code: 'TARGET_NOT_ALLOWED'})
+    await assert.rejects(
+      WebhookClient.create({url: `http://localhost:${hook.port}/webhook`, secret: SECRET, jobId: 'j'}),
+      {code: 'TARGET_NOT_ALLOWED'},
+    )
+    assert.throws(() => new WebhookClient({url: 'ftp://example.com/', secret: SECRET, jobId: 'j'}), {
+      code: 'TARGET_NOT_ALLOWED',
+    })
     // a host name is checked again when connecting (DNS may change after the first check)
-    const unchecked = new WebhookClient({url: `http://localhost:${hook.port}/webhook`, secret: SECRET, jobId: 'j', retry: FAST_RETRY})
+    const unchecked = new WebhookClient({
+      url: `http://localhost:${hook.port}/webhook`,
+      secret: SECRET,
+      jobId: 'j',
+      retry: FAST_RETRY,
+    })
     clients.push(unchecked)
     const result = await unchecked.send(events(1)[0]!)
     assert.equal(result.outcome, 'failed')
     assert.equal(result.attempts, 1)
-    assert.match(result.reason!, /^webhook url http:\/\/localhost:\d+\/webhook resolves to (127\.0\.0\.1|::1), an address replay does not send to$/)
+    assert.match(
+      result.reason!,
+      /^webhook url http:\/\/localhost:\d+\/webhook resolves to (127\.0\.0\.1|::1), an address replay does not send to$/,
+    )
     assert.equal(hook.requests.length, 0)
-    const allowed = await WebhookClient.create({url: `http://localhost:${hook.port}/webhook`, secret: SECRET, jobId: 'j', allowPrivate: true})
+    const allowed = await WebhookClient.create({
+      url: `http://localhost:${hook.port}/webhook`,
+      secret: SECRET,
+      jobId: 'j',
+      allowPrivate: true,
+    })
     clients.push(allowed)
     assert.equal((await allowed.send(events(1)[0]!)).outcome, 'delivered')
   })

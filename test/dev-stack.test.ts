@@ -25,7 +25,10 @@ describe('dev up --brokers 3', () => {
     const up = await cli(['dev', 'up', '--brokers', '3', '--port', '19300', '--json'], 180_000)
     assert.equal(up.code, 0, up.stderr)
     assert.equal(up.json.nodes.length, 3)
-    assert.deepEqual(up.json.nodes.map((node: {address: string}) => node.address), ['127.0.0.1:19300', '127.0.0.1:19302', '127.0.0.1:19304'])
+    assert.deepEqual(
+      up.json.nodes.map((node: {address: string}) => node.address),
+      ['127.0.0.1:19300', '127.0.0.1:19302', '127.0.0.1:19304'],
+    )
     assert.equal(up.json.healthy, true)
     assert.equal(up.json.settings.REPLAYCTL_BROKERS, '127.0.0.1:19300,127.0.0.1:19302,127.0.0.1:19304')
 
@@ -53,12 +56,22 @@ describe('dev up --brokers 3', () => {
     const deadline = Date.now() + 90_000
     for (;;) {
       const seen = await cli(['topic', 'describe', 'replicated', '--no-configs', '--json'])
-      if (seen.code === 0 && seen.json.partitions.every((partition: {isr: number[]; leader: number}) => partition.isr.length === 2 && partition.leader !== victim.id)) break
+      if (
+        seen.code === 0 &&
+        seen.json.partitions.every(
+          (partition: {isr: number[]; leader: number}) => partition.isr.length === 2 && partition.leader !== victim.id,
+        )
+      )
+        break
       assert.ok(Date.now() < deadline, `the ISRs never shrank to the two live nodes: ${seen.stdout}${seen.stderr}`)
       await new Promise((resolve) => setTimeout(resolve, 1000))
     }
     const events = Array.from({length: 20}, (_, index) => JSON.stringify({webhook_id: `w${index}`})).join('\n')
-    const produced = await runCli(['log', 'produce', '-t', 'replicated', '--json'], {env, input: events, timeoutMs: 60_000})
+    const produced = await runCli(['log', 'produce', '-t', 'replicated', '--json'], {
+      env,
+      input: events,
+      timeoutMs: 60_000,
+    })
     assert.equal(produced.code, 0, produced.stdout + produced.stderr)
     assert.equal(produced.json.events, 20)
     const described = await cli(['topic', 'describe', 'replicated', '--no-configs', '--json'])

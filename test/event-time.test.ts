@@ -26,7 +26,17 @@ async function createTopic(prefix: string): Promise<string> {
   const topic = uniqueName(`etime_${prefix}`)
   // Kept forever: records stamped before 2000 must still be there when read back; and the broker
   // takes times days ahead (Kafka 4 refuses more than an hour by default).
-  const result = await runCli(['topic', 'create', topic, '--partitions', '1', '--config', 'retention.ms=-1', '--config', 'message.timestamp.after.max.ms=31536000000'])
+  const result = await runCli([
+    'topic',
+    'create',
+    topic,
+    '--partitions',
+    '1',
+    '--config',
+    'retention.ms=-1',
+    '--config',
+    'message.timestamp.after.max.ms=31536000000',
+  ])
   assert.equal(result.code, 0, result.stderr)
   created.push(topic)
   return topic
@@ -42,13 +52,22 @@ describe('the timestamp rule', () => {
     assert.equal(read('2026-12-03T10:00:00.250Z'), Date.UTC(2026, 11, 3, 10, 0, 0, 250))
     assert.equal(read('2026-12-03T12:00:00+02:00'), Date.UTC(2026, 11, 3, 10))
     assert.equal(read('1796390189000'), 1_796_390_189_000)
-    for (const [value, unit] of [[1_796_390_189, 's'], [1_796_390_189.5, 's'], [1_796_390_189_000_000, 'us'], [1.796390189e18, 'ns'], ['1796390189', 's']] as const) {
+    for (const [value, unit] of [
+      [1_796_390_189, 's'],
+      [1_796_390_189.5, 's'],
+      [1_796_390_189_000_000, 'us'],
+      [1.796390189e18, 'ns'],
+      ['1796390189', 's'],
+    ] as const) {
       const problem = read(value)
       assert.equal(typeof problem, 'object', String(value))
       assert.match((problem as {fix: string}).fix, new RegExp(`^pass --timestamp-unit ${unit} `))
     }
     assert.match(JSON.stringify(read(946_684_799_999)), /before 2000.*--allow-any-timestamp/)
-    assert.match(JSON.stringify(read(Date.UTC(2026, 11, 5, 0, 0, 1))), /more than a day in the future.*--allow-any-timestamp/)
+    assert.match(
+      JSON.stringify(read(Date.UTC(2026, 11, 5, 0, 0, 1))),
+      /more than a day in the future.*--allow-any-timestamp/,
+    )
     assert.match(JSON.stringify(read(-5)), /not a time/)
     assert.match(JSON.stringify(read(null)), /neither a number nor a string/)
     assert.match(JSON.stringify(read(undefined)), /has no ts field/)
@@ -71,12 +90,28 @@ describe('log produce --timestamp-field', () => {
     const topic = await createTopic('units')
     const file = join(dir, 'units.ndjson')
     const good = Array.from({length: 5}, (_, index) => line((nowS + index) * 1000, index + 1))
-    for (const [ts, unit, name] of [[nowS, 's', 'epoch seconds'], [nowS * 1_000_000, 'us', 'epoch microseconds'], [`${nowS}000000000`, 'ns', 'epoch nanoseconds']] as const) {
-      writeFileSync(file, [...good.slice(0, 3), typeof ts === 'string' ? `{"webhook_id":"w","n":4,"ts":${ts}}` : line(ts, 4), ...good.slice(3)].join('\n') + '\n')
+    for (const [ts, unit, name] of [
+      [nowS, 's', 'epoch seconds'],
+      [nowS * 1_000_000, 'us', 'epoch microseconds'],
+      [`${nowS}000000000`, 'ns', 'epoch nanoseconds'],
+    ] as const) {
+      writeFileSync(
+        file,
+        [
+          ...good.slice(0, 3),
+          typeof ts === 'string' ? `{"webhook_id":"w","n":4,"ts":${ts}}` : line(ts, 4),
+          ...good.slice(3),
+        ].join('\n') + '\n',
+      )
       const result = await runCli(['log', 'produce', '-t', topic, '-f', file, '--timestamp-field', 'ts'])
       assert.equal(result.code, 2, result.stderr)
       assert.ok(isOneLineError(result), result.stderr)
-      assert.match(result.stderr, new RegExp(`line 4 of .*units\\.ndjson has ts ${ts}, which looks like ${name} .*nothing was written: pass --timestamp-unit ${unit} `))
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `line 4 of .*units\\.ndjson has ts ${ts}, which looks like ${name} .*nothing was written: pass --timestamp-unit ${unit} `,
+        ),
+      )
     }
     assert.deepEqual(await readTopic(topic), [])
   })
@@ -84,31 +119,54 @@ describe('log produce --timestamp-field', () => {
   it('--timestamp-unit s stores the right CreateTime; ISO 8601 strings are read as UTC ms', async () => {
     const topic = await createTopic('unit_s')
     const seconds = [nowS, nowS + 1, nowS + 60]
-    const result = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts', '--timestamp-unit', 's'], {input: seconds.map((ts, n) => line(ts, n)).join('\n') + '\n'})
+    const result = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts', '--timestamp-unit', 's'], {
+      input: seconds.map((ts, n) => line(ts, n)).join('\n') + '\n',
+    })
     assert.equal(result.code, 0, result.stderr)
     const iso = ['2026-01-02T03:04:05.678Z', '2026-01-02T05:04:05+02:00', '2026-01-02']
-    const isoResult = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts'], {input: iso.map((ts, n) => line(ts, n + 3)).join('\n') + '\n'})
+    const isoResult = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts'], {
+      input: iso.map((ts, n) => line(ts, n + 3)).join('\n') + '\n',
+    })
     assert.equal(isoResult.code, 0, isoResult.stderr)
-    assert.deepEqual((await readTopic(topic)).map((record) => record.timestamp), [
-      ...seconds.map((ts) => ts * 1000),
-      Date.UTC(2026, 0, 2, 3, 4, 5, 678), Date.UTC(2026, 0, 2, 3, 4, 5), Date.UTC(2026, 0, 2),
-    ])
+    assert.deepEqual(
+      (await readTopic(topic)).map((record) => record.timestamp),
+      [
+        ...seconds.map((ts) => ts * 1000),
+        Date.UTC(2026, 0, 2, 3, 4, 5, 678),
+        Date.UTC(2026, 0, 2, 3, 4, 5),
+        Date.UTC(2026, 0, 2),
+      ],
+    )
   })
 
   it('refuses times before 2000 and more than a day ahead unless --allow-any-timestamp', async () => {
     const topic = await createTopic('bounds')
     const old = Date.UTC(1999, 11, 31, 23)
     const ahead = Date.now() + 3 * 86_400_000
-    for (const [ts, why] of [[old, 'before 2000'], [ahead, 'more than a day in the future'], ['1999-06-01T00:00:00Z', 'before 2000']] as const) {
+    for (const [ts, why] of [
+      [old, 'before 2000'],
+      [ahead, 'more than a day in the future'],
+      ['1999-06-01T00:00:00Z', 'before 2000'],
+    ] as const) {
       const result = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts'], {input: `${line(ts)}\n`})
       assert.equal(result.code, 2, result.stderr)
       assert.ok(isOneLineError(result), result.stderr)
-      assert.match(result.stderr, new RegExp(`line 1 of stdin has ts .*, ${why}; the 0 events before it were written: pass --allow-any-timestamp if such times are meant`))
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `line 1 of stdin has ts .*, ${why}; the 0 events before it were written: pass --allow-any-timestamp if such times are meant`,
+        ),
+      )
     }
     assert.deepEqual(await readTopic(topic), [])
-    const allowed = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts', '--allow-any-timestamp'], {input: `${line(old, 1)}\n${line(ahead, 2)}\n`})
+    const allowed = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts', '--allow-any-timestamp'], {
+      input: `${line(old, 1)}\n${line(ahead, 2)}\n`,
+    })
     assert.equal(allowed.code, 0, allowed.stderr)
-    assert.deepEqual((await readTopic(topic)).map((record) => record.timestamp), [old, ahead])
+    assert.deepEqual(
+      (await readTopic(topic)).map((record) => record.timestamp),
+      [old, ahead],
+    )
   })
 
   it('--timestamp-unit without --timestamp-field is a usage error', async () => {
@@ -128,7 +186,15 @@ describe('ingest serve --timestamp-field', () => {
     topic = await createTopic('ingest')
     secondsTopic = await createTopic('ingest_s')
     server = await startServer(['-t', topic, '--timestamp-field', 'ts'])
-    seconds = await startServer(['-t', secondsTopic, '--timestamp-field', 'ts', '--timestamp-unit', 's', '--allow-any-timestamp'])
+    seconds = await startServer([
+      '-t',
+      secondsTopic,
+      '--timestamp-field',
+      'ts',
+      '--timestamp-unit',
+      's',
+      '--allow-any-timestamp',
+    ])
   })
   after(async () => {
     await stopServer(server)
@@ -155,12 +221,18 @@ describe('ingest serve --timestamp-field', () => {
     }
     const iso = await post(server.url, `${line('2026-01-02T03:04:05.006Z')}\n`)
     assert.equal(iso.status, 200, JSON.stringify(iso.json))
-    assert.deepEqual((await readTopic(topic)).map((record) => record.timestamp), [Date.UTC(2026, 0, 2, 3, 4, 5, 6)])
+    assert.deepEqual(
+      (await readTopic(topic)).map((record) => record.timestamp),
+      [Date.UTC(2026, 0, 2, 3, 4, 5, 6)],
+    )
   })
 
   it('--timestamp-unit s stores seconds as ms; --allow-any-timestamp lets a time before 2000 through', async () => {
     const answer = await post(seconds.url, `${line(nowS, 1)}\n${line(946_684_799, 2)}\n`)
     assert.equal(answer.status, 200, JSON.stringify(answer.json))
-    assert.deepEqual((await readTopic(secondsTopic)).map((record) => record.timestamp), [nowS * 1000, 946_684_799_000])
+    assert.deepEqual(
+      (await readTopic(secondsTopic)).map((record) => record.timestamp),
+      [nowS * 1000, 946_684_799_000],
+    )
   })
 })

@@ -54,7 +54,18 @@ async function apacheDescribe(group: string): Promise<DescribeRow[]> {
     .sort((a, b) => a.partition - b.partition)
 }
 
-function ours(json: {partitions: {topic: string; partition: number; committed: number | null; logEnd: number; lag: number | null; memberId: string | null; host: string | null; clientId: string | null}[]}): DescribeRow[] {
+function ours(json: {
+  partitions: {
+    topic: string
+    partition: number
+    committed: number | null
+    logEnd: number
+    lag: number | null
+    memberId: string | null
+    host: string | null
+    clientId: string | null
+  }[]
+}): DescribeRow[] {
   return json.partitions.map((partition) => ({
     topic: partition.topic,
     partition: partition.partition,
@@ -69,7 +80,22 @@ function ours(json: {partitions: {topic: string; partition: number; committed: n
 
 /** The CreateTime of the record at an offset, read with kcat. */
 async function timestampAt(partition: number, offset: number): Promise<number> {
-  const {stdout} = await run('kcat', ['-b', BROKERS, '-C', '-t', topic, '-p', String(partition), '-o', String(offset), '-c', '1', '-q', '-f', '%T\n'])
+  const {stdout} = await run('kcat', [
+    '-b',
+    BROKERS,
+    '-C',
+    '-t',
+    topic,
+    '-p',
+    String(partition),
+    '-o',
+    String(offset),
+    '-c',
+    '1',
+    '-q',
+    '-f',
+    '%T\n',
+  ])
   return Number(stdout.trim())
 }
 
@@ -77,12 +103,37 @@ before(async () => {
   const created = await runCli(['topic', 'create', topic, '--partitions', '3', '--json'])
   assert.equal(created.code, 0, created.stderr)
   // 60 events a minute apart over the last two hours; partitions get about 20 each.
-  const events = Array.from({length: 60}, (_, index) => JSON.stringify({webhook_id: `w${index}`, ts: base + index * 60_000})).join('\n')
-  const produced = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts', '--json'], {input: `${events}\n`})
+  const events = Array.from({length: 60}, (_, index) =>
+    JSON.stringify({webhook_id: `w${index}`, ts: base + index * 60_000}),
+  ).join('\n')
+  const produced = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts', '--json'], {
+    input: `${events}\n`,
+  })
   assert.equal(produced.code, 0, produced.stderr)
   // A known position for the idle group, committed by Apache's own tool: 3 on partitions 0 and 1, the end on 2.
-  await apacheTool(GROUP_COMMAND, ['--bootstrap-server', BROKERS, '--reset-offsets', '--group', idle, '--topic', `${topic}:0,1`, '--to-offset', '3', '--execute'])
-  await apacheTool(GROUP_COMMAND, ['--bootstrap-server', BROKERS, '--reset-offsets', '--group', idle, '--topic', `${topic}:2`, '--to-latest', '--execute'])
+  await apacheTool(GROUP_COMMAND, [
+    '--bootstrap-server',
+    BROKERS,
+    '--reset-offsets',
+    '--group',
+    idle,
+    '--topic',
+    `${topic}:0,1`,
+    '--to-offset',
+    '3',
+    '--execute',
+  ])
+  await apacheTool(GROUP_COMMAND, [
+    '--bootstrap-server',
+    BROKERS,
+    '--reset-offsets',
+    '--group',
+    idle,
+    '--topic',
+    `${topic}:2`,
+    '--to-latest',
+    '--execute',
+  ])
 })
 
 after(async () => {
@@ -94,7 +145,7 @@ after(async () => {
 })
 
 describe('group lag', () => {
-  it("matches ConsumerGroupCommand --describe for a group without members, and adds the lag in time", async () => {
+  it('matches ConsumerGroupCommand --describe for a group without members, and adds the lag in time', async () => {
     const result = await runCli(['group', 'lag', idle, '--json'])
     assert.equal(result.code, 0, result.stderr)
     const apache = await apacheDescribe(idle)
@@ -102,7 +153,10 @@ describe('group lag', () => {
     assert.deepEqual(ours(result.json), apache)
     assert.equal(result.json.state, 'Empty')
     assert.deepEqual(result.json.members, [])
-    assert.equal(result.json.totalLag, apache.reduce((sum, row) => sum + row.lag!, 0))
+    assert.equal(
+      result.json.totalLag,
+      apache.reduce((sum, row) => sum + row.lag!, 0),
+    )
 
     const [p0, p1, p2] = result.json.partitions
     // The lag in time is the age of the record at the committed offset.
@@ -125,11 +179,21 @@ describe('group lag', () => {
 
   it('matches ConsumerGroupCommand for a group with an active member, and shows its assignment', async () => {
     const native = await loadNative()
-    member = new native.KafkaConsumer({'bootstrap.servers': BROKERS, 'group.id': active, 'client.id': 'lag-test-member', 'enable.auto.commit': false, log_level: 0}, {'auto.offset.reset': 'earliest'})
+    member = new native.KafkaConsumer(
+      {
+        'bootstrap.servers': BROKERS,
+        'group.id': active,
+        'client.id': 'lag-test-member',
+        'enable.auto.commit': false,
+        log_level: 0,
+      },
+      {'auto.offset.reset': 'earliest'},
+    )
     await new Promise<void>((resolve, reject) => member!.connect({}, (error) => (error ? reject(error) : resolve())))
     member.subscribe([topic])
     const deadline = Date.now() + 60_000
-    while (member.assignments().length < 3 && Date.now() < deadline) await new Promise((resolve) => member!.consume(1, () => resolve(undefined)))
+    while (member.assignments().length < 3 && Date.now() < deadline)
+      await new Promise((resolve) => member!.consume(1, () => resolve(undefined)))
     assert.equal(member.assignments().length, 3)
     member.commitSync([{topic, partition: 1, offset: 7}])
 
@@ -138,10 +202,16 @@ describe('group lag', () => {
     assert.equal(result.json.state, 'Stable')
     assert.equal(result.json.members.length, 1)
     assert.equal(result.json.members[0].clientId, 'lag-test-member')
-    assert.deepEqual(result.json.members[0].partitions, [0, 1, 2].map((partition) => ({topic, partition})))
+    assert.deepEqual(
+      result.json.members[0].partitions,
+      [0, 1, 2].map((partition) => ({topic, partition})),
+    )
     const apache = await apacheDescribe(active)
     assert.deepEqual(ours(result.json), apache)
-    assert.deepEqual(apache.map((row) => row.current), [null, 7, null])
+    assert.deepEqual(
+      apache.map((row) => row.current),
+      [null, 7, null],
+    )
 
     const listed = await runCli(['group', 'list', '--json'])
     assert.equal(listed.code, 0, listed.stderr)
@@ -155,18 +225,33 @@ describe('group lag', () => {
     const before = await apacheDescribe(active)
     const refused = await runCli(['group', 'reset-offsets', active, '--topic', topic, '--to-earliest'])
     assert.equal(refused.code, 4)
-    assert.match(refused.stderr, /^replayctl: error: consumer group '.+' has 1 active member \(Stable\); they would overwrite the new offsets: stop its consumers first/)
-    const refusedJson = await runCli(['group', 'reset-offsets', active, '--topic', topic, '--to-earliest', '--dry-run', '--json'])
+    assert.match(
+      refused.stderr,
+      /^replayctl: error: consumer group '.+' has 1 active member \(Stable\); they would overwrite the new offsets: stop its consumers first/,
+    )
+    const refusedJson = await runCli([
+      'group',
+      'reset-offsets',
+      active,
+      '--topic',
+      topic,
+      '--to-earliest',
+      '--dry-run',
+      '--json',
+    ])
     assert.equal(refusedJson.json.error.code, 'GROUP_ACTIVE')
     assert.deepEqual(await apacheDescribe(active), before)
   })
 
   it('redraws with --watch until interrupted', async () => {
-    const child = spawn(process.execPath, [BIN, 'group', 'lag', idle, '--watch', '--interval', '1'], {env: {...process.env, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent'}})
+    const child = spawn(process.execPath, [BIN, 'group', 'lag', idle, '--watch', '--interval', '1'], {
+      env: {...process.env, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent'},
+    })
     let stdout = ''
     child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
     const deadline = Date.now() + 60_000
-    while ((stdout.match(/total lag/g) ?? []).length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200))
+    while ((stdout.match(/total lag/g) ?? []).length < 2 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200))
     child.kill('SIGINT')
     const code = await new Promise((resolve) => child.on('close', resolve))
     assert.equal(code, 0)
@@ -186,20 +271,64 @@ describe('group reset-offsets', () => {
   it("--dry-run plans what ConsumerGroupCommand's dry run plans and commits nothing; applied, --describe agrees", async () => {
     const before = await apacheDescribe(idle)
     const time = base + 30 * 60_000 + 1
-    const dry = await runCli(['group', 'reset-offsets', idle, '--topic', topic, '--to-time', String(time), '--dry-run', '--json'])
+    const dry = await runCli([
+      'group',
+      'reset-offsets',
+      idle,
+      '--topic',
+      topic,
+      '--to-time',
+      String(time),
+      '--dry-run',
+      '--json',
+    ])
     assert.equal(dry.code, 0, dry.stderr)
     assert.equal(dry.json.applied, false)
-    const apachePlan = await apacheTool(GROUP_COMMAND, ['--bootstrap-server', BROKERS, '--reset-offsets', '--group', idle, '--topic', topic, '--to-datetime', new Date(time).toISOString().replace('Z', '+00:00'), '--dry-run'])
-    const planned = apachePlan.split('\n').map((line) => line.trim().split(/\s+/)).filter((cells) => cells[0] === idle).map((cells) => [Number(cells[2]), Number(cells[3])]).sort((a, b) => a[0]! - b[0]!)
-    assert.deepEqual(dry.json.plan.map((reset: {partition: number; target: number}) => [reset.partition, reset.target]), planned)
-    assert.deepEqual(dry.json.plan.map((reset: {current: number}) => reset.current), before.map((row) => row.current))
+    const apachePlan = await apacheTool(GROUP_COMMAND, [
+      '--bootstrap-server',
+      BROKERS,
+      '--reset-offsets',
+      '--group',
+      idle,
+      '--topic',
+      topic,
+      '--to-datetime',
+      new Date(time).toISOString().replace('Z', '+00:00'),
+      '--dry-run',
+    ])
+    const planned = apachePlan
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .filter((cells) => cells[0] === idle)
+      .map((cells) => [Number(cells[2]), Number(cells[3])])
+      .sort((a, b) => a[0]! - b[0]!)
+    assert.deepEqual(
+      dry.json.plan.map((reset: {partition: number; target: number}) => [reset.partition, reset.target]),
+      planned,
+    )
+    assert.deepEqual(
+      dry.json.plan.map((reset: {current: number}) => reset.current),
+      before.map((row) => row.current),
+    )
     assert.deepEqual(await apacheDescribe(idle), before)
 
-    const applied = await runCli(['group', 'reset-offsets', idle, '--topic', topic, '--to-time', String(time), '--json'])
+    const applied = await runCli([
+      'group',
+      'reset-offsets',
+      idle,
+      '--topic',
+      topic,
+      '--to-time',
+      String(time),
+      '--json',
+    ])
     assert.equal(applied.code, 0, applied.stderr)
     assert.equal(applied.json.applied, true)
     const after = await apacheDescribe(idle)
-    assert.deepEqual(after.map((row) => [row.partition, row.current]), planned)
+    assert.deepEqual(
+      after.map((row) => [row.partition, row.current]),
+      planned,
+    )
     // Every partition now starts at its first record at or after the time.
     for (const row of after) {
       assert.ok((await timestampAt(row.partition, row.current!)) >= time)
@@ -208,11 +337,17 @@ describe('group reset-offsets', () => {
 
     const clamped = await runCli(['group', 'reset-offsets', idle, '--topic', topic, '--to-offset', '1000000', '--json'])
     assert.equal(clamped.code, 0, clamped.stderr)
-    assert.deepEqual((await apacheDescribe(idle)).map((row) => row.current), (await apacheDescribe(idle)).map((row) => row.logEnd))
+    assert.deepEqual(
+      (await apacheDescribe(idle)).map((row) => row.current),
+      (await apacheDescribe(idle)).map((row) => row.logEnd),
+    )
     const earliest = await runCli(['group', 'reset-offsets', idle, '--topic', topic, '--to-earliest'])
     assert.equal(earliest.code, 0, earliest.stderr)
     assert.match(earliest.stdout, /committed new offsets/)
-    assert.deepEqual((await apacheDescribe(idle)).map((row) => row.current), [0, 0, 0])
+    assert.deepEqual(
+      (await apacheDescribe(idle)).map((row) => row.current),
+      [0, 0, 0],
+    )
 
     const none = await runCli(['group', 'reset-offsets', idle, '--topic', topic])
     assert.equal(none.code, 2)

@@ -18,14 +18,23 @@ async function help(command: string[]): Promise<string> {
 
 describe('help and output wording', () => {
   it('repeatable flags show no empty default', async () => {
-    for (const command of [['log', 'produce'], ['topic', 'create'], ['topic', 'restore']]) {
+    for (const command of [
+      ['log', 'produce'],
+      ['topic', 'create'],
+      ['topic', 'restore'],
+    ]) {
       const text = await help(command)
       assert.doesNotMatch(text, /\[default: \]/, command.join(' '))
     }
   })
 
   it('each command shows the connection flags of what it talks to', async () => {
-    for (const command of [['log', 'produce'], ['topic', 'list'], ['group', 'lag'], ['ingest', 'serve']]) {
+    for (const command of [
+      ['log', 'produce'],
+      ['topic', 'list'],
+      ['group', 'lag'],
+      ['ingest', 'serve'],
+    ]) {
       const text = await help(command)
       assert.match(text, /--brokers/, command.join(' '))
       assert.doesNotMatch(text, /--mysql-url/, command.join(' '))

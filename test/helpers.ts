@@ -37,7 +37,10 @@ export interface CliResult {
 }
 
 /** Runs the built CLI as an operator would, with a clean environment pointing at the local stack. */
-export function runCli(args: string[], options: {env?: Record<string, string>; input?: string | Buffer; timeoutMs?: number} = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: {env?: Record<string, string>; input?: string | Buffer; timeoutMs?: number} = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: {
@@ -85,13 +88,19 @@ export async function apacheTool(mainClass: string, args: string[], input?: stri
   const {ensureKafkaDist} = await import('../src/core/kafka/apache-dist.js')
   const dist = await ensureKafkaDist()
   return new Promise((resolve, reject) => {
-    const child = spawn(dist.java, ['-Xmx256m', `-Dlog4j2.configurationFile=${dist.toolsLog4j}`, '-cp', dist.classpath, mainClass, ...args], {stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn(
+      dist.java,
+      ['-Xmx256m', `-Dlog4j2.configurationFile=${dist.toolsLog4j}`, '-cp', dist.classpath, mainClass, ...args],
+      {stdio: ['pipe', 'pipe', 'pipe']},
+    )
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
     child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk))
     child.stdin.end(input ?? '')
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${mainClass} exited ${code}: ${stderr}`))))
+    child.on('close', (code) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`${mainClass} exited ${code}: ${stderr}`)),
+    )
   })
 }
 
@@ -107,7 +116,9 @@ export async function deleteTopics(topics: string[]): Promise<void> {
   const {connectAdmin} = await import('../src/core/kafka/client.js')
   const admin = await connectAdmin(testSettings())
   try {
-    await Promise.all(topics.map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 10_000, () => resolve()))))
+    await Promise.all(
+      topics.map((topic) => new Promise<void>((resolve) => admin.deleteTopic(topic, 10_000, () => resolve()))),
+    )
   } finally {
     admin.disconnect()
   }
@@ -126,7 +137,11 @@ export interface StockRecord {
  * Writes records through the client's stock per-record produce() and waits for every delivery
  * report: the path the client patch's batch methods are compared against.
  */
-export async function produceStock(topic: string, count: number, recordAt: (index: number) => StockRecord): Promise<void> {
+export async function produceStock(
+  topic: string,
+  count: number,
+  recordAt: (index: number) => StockRecord,
+): Promise<void> {
   const {connectProducer, disconnect} = await import('../src/core/kafka/client.js')
   const producer = await connectProducer(testSettings(), {extra: {'linger.ms': 5}})
   try {
@@ -139,7 +154,15 @@ export async function produceStock(topic: string, count: number, recordAt: (inde
     producer.setPollInterval(10)
     for (let index = 0; index < count; index++) {
       const record = recordAt(index)
-      producer.produce(topic, record.partition, record.value, record.key, record.timestamp, undefined, record.headers as never)
+      producer.produce(
+        topic,
+        record.partition,
+        record.value,
+        record.key,
+        record.timestamp,
+        undefined,
+        record.headers as never,
+      )
     }
     while (acknowledged < count) await new Promise((resolve) => setTimeout(resolve, 20))
     if (failure) throw failure
@@ -152,10 +175,19 @@ export async function produceStock(topic: string, count: number, recordAt: (inde
  * Every record of partitions 0..partitions-1 of the topic, read from offset 0 to each one's end
  * with `consume` (the stock consume(1000) unless given), sorted by partition and offset.
  */
-export async function readToEnd(topic: string, partitions: number, consume?: (consumer: Consumer) => Promise<Message[] | undefined>): Promise<Message[]> {
+export async function readToEnd(
+  topic: string,
+  partitions: number,
+  consume?: (consumer: Consumer) => Promise<Message[] | undefined>,
+): Promise<Message[]> {
   const {connectConsumer, disconnect} = await import('../src/core/kafka/client.js')
   const consumer = await connectConsumer(testSettings())
-  const next = consume ?? ((stock: Consumer) => new Promise<Message[]>((resolve, reject) => stock.consume(1000, (error, batch) => (error ? reject(error) : resolve(batch)))))
+  const next =
+    consume ??
+    ((stock: Consumer) =>
+      new Promise<Message[]>((resolve, reject) =>
+        stock.consume(1000, (error, batch) => (error ? reject(error) : resolve(batch))),
+      ))
   const eofs = new Set<number>()
   consumer.on('partition.eof', (eof: {partition: number}) => eofs.add(eof.partition))
   consumer.assign(Array.from({length: partitions}, (_, partition) => ({topic, partition, offset: 0})))

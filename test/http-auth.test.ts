@@ -17,9 +17,10 @@ describe('TokenTable', () => {
     {token: 'third-token-0123456789', scope: 'third'},
   ])
 
-  it('finds a token\'s scope and position, and nothing for a near miss', () => {
+  it("finds a token's scope and position, and nothing for a near miss", () => {
     assert.deepEqual(table.find('second-token-0123456789'), {scope: 'second', tokenIndex: 2})
-    for (const miss of ['second-token-012345678', 'second-token-0123456789x', 'Second-token-0123456789', '']) assert.equal(table.find(miss), undefined, miss)
+    for (const miss of ['second-token-012345678', 'second-token-0123456789x', 'Second-token-0123456789', ''])
+      assert.equal(table.find(miss), undefined, miss)
   })
 
   it('compares in constant time: timingSafeEqual against every entry, whichever matched (the first, the last or none)', () => {
@@ -31,7 +32,11 @@ describe('TokenTable', () => {
         table.find(token)
         assert.equal(compare.mock.callCount(), 3, token)
         // Digests of one length, whatever the lengths of the tokens: a length tells nothing either.
-        for (const call of compare.mock.calls) assert.deepEqual(call.arguments.map((buffer) => (buffer as Buffer).length), [32, 32])
+        for (const call of compare.mock.calls)
+          assert.deepEqual(
+            call.arguments.map((buffer) => (buffer as Buffer).length),
+            [32, 32],
+          )
       }
     } finally {
       compare.mock.restore()
@@ -42,7 +47,17 @@ describe('TokenTable', () => {
   it('reads only "Bearer <token>" headers', () => {
     assert.equal(bearerToken('Bearer abc.DEF-123'), 'abc.DEF-123')
     assert.equal(bearerToken('bearer abc'), 'abc')
-    for (const header of [undefined, '', 'Bearer', 'Bearer ', 'Basic abc', 'Bearer a b', 'abc', `Bearer ${'x'.repeat(513)}`, 'Bearer caf\u00e9']) {
+    for (const header of [
+      undefined,
+      '',
+      'Bearer',
+      'Bearer ',
+      'Basic abc',
+      'Bearer a b',
+      'abc',
+      `Bearer ${'x'.repeat(513)}`,
+      'Bearer caf\u00e9',
+    ]) {
       assert.equal(bearerToken(header), undefined, String(header))
     }
   })
@@ -71,8 +86,16 @@ describe('FailureThrottle and BearerAuth', () => {
     const blocked = auth.check('Bearer right-token-0123456789', '192.0.2.7', t0 + 2)
     assert.equal(blocked.ok, false)
     assert.equal(!blocked.ok && blocked.status, 429)
-    assert.deepEqual(auth.check('Bearer right-token-0123456789', '192.0.2.8', t0 + 2), {ok: true, scope: 'ok', tokenIndex: 1})
-    assert.deepEqual(auth.check('Bearer right-token-0123456789', '192.0.2.7', t0 + 10_000), {ok: true, scope: 'ok', tokenIndex: 1})
+    assert.deepEqual(auth.check('Bearer right-token-0123456789', '192.0.2.8', t0 + 2), {
+      ok: true,
+      scope: 'ok',
+      tokenIndex: 1,
+    })
+    assert.deepEqual(auth.check('Bearer right-token-0123456789', '192.0.2.7', t0 + 10_000), {
+      ok: true,
+      scope: 'ok',
+      tokenIndex: 1,
+    })
   })
 
   it('counts an IPv6 client by its /64 and an IPv4-mapped one as IPv4', () => {
@@ -85,14 +108,17 @@ describe('FailureThrottle and BearerAuth', () => {
 
   it('remembers at most maxAddresses addresses', () => {
     const throttle = new FailureThrottle({maxFailures: 1, windowMs: 60_000, maxAddresses: 1000})
-    for (let index = 0; index < 5000; index++) throttle.fail(`10.${index >> 16}.${(index >> 8) & 255}.${index & 255}`, t0)
+    for (let index = 0; index < 5000; index++)
+      throttle.fail(`10.${index >> 16}.${(index >> 8) & 255}.${index & 255}`, t0)
     assert.equal(throttle.size, 1000)
     assert.ok(throttle.blocked('10.0.19.135', t0), 'the most recent are kept')
   })
 
   it('lets only loopback hosts go without authentication', () => {
-    for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost', '::ffff:127.0.0.1']) assert.ok(isLoopbackHost(host), host)
-    for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.0.2.1', 'example.com', '128.0.0.1']) assert.ok(!isLoopbackHost(host), host)
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost', '::ffff:127.0.0.1'])
+      assert.ok(isLoopbackHost(host), host)
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.0.2.1', 'example.com', '128.0.0.1'])
+      assert.ok(!isLoopbackHost(host), host)
   })
 })
 

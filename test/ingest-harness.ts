@@ -26,7 +26,14 @@ export interface Server {
 /** Starts `ingest serve --port 0` with INGEST_TOKENS unless `env` says otherwise. */
 export function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
   const child = spawn(process.execPath, [BIN, 'ingest', 'serve', '--port', '0', ...args], {
-    env: {PATH: process.env.PATH, HOME: process.env.HOME, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json', REPLAYCTL_INGEST_TOKENS: INGEST_TOKENS, ...env},
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      REPLAYCTL_BROKERS: BROKERS,
+      REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json',
+      REPLAYCTL_INGEST_TOKENS: INGEST_TOKENS,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stdout = ''
@@ -37,7 +44,10 @@ export function startServer(args: string[], env: Record<string, string> = {}): P
     const timer = setTimeout(() => reject(new Error(`ingest serve did not listen within 60 s: ${stderr}`)), 60_000)
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk
-      const listening = stderr.split('\n').map(tryJson).find((line) => line?.msg === 'listening')
+      const listening = stderr
+        .split('\n')
+        .map(tryJson)
+        .find((line) => line?.msg === 'listening')
       if (listening) {
         clearTimeout(timer)
         resolve({url: listening.address, child, stdout: () => stdout, stderr: () => stderr, exited})
@@ -61,8 +71,16 @@ export async function stopServer(server: Server): Promise<number> {
 }
 
 /** POST /events with INGEST_TOKEN, unless `headers` gives another authorization (null: none). */
-export async function post(url: string, body: string, headers: Record<string, string | null> = {}): Promise<{status: number; json: any; headers: Record<string, unknown>}> {
-  const sent = Object.fromEntries(Object.entries({'content-type': 'application/x-ndjson', ...AUTH, ...headers}).filter((entry): entry is [string, string] => entry[1] !== null))
+export async function post(
+  url: string,
+  body: string,
+  headers: Record<string, string | null> = {},
+): Promise<{status: number; json: any; headers: Record<string, unknown>}> {
+  const sent = Object.fromEntries(
+    Object.entries({'content-type': 'application/x-ndjson', ...AUTH, ...headers}).filter(
+      (entry): entry is [string, string] => entry[1] !== null,
+    ),
+  )
   const response = await request(`${url}/events`, {method: 'POST', body, headers: sent})
   const text = await response.body.text()
   return {status: response.statusCode, json: tryJson(text), headers: response.headers}
@@ -75,7 +93,9 @@ export function run(command: string, args: string[], env: Record<string, string>
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
     child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk))
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${command} exited ${code}: ${stderr}`))))
+    child.on('close', (code) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`${command} exited ${code}: ${stderr}`)),
+    )
   })
 }
 
@@ -88,15 +108,24 @@ export interface Stored {
 
 export async function readTopic(topic: string, brokers = BROKERS): Promise<Stored[]> {
   const stdout = await run('kcat', ['-b', brokers, '-C', '-t', topic, '-e', '-q', '-f', '%k\t%p\t%T\t%s\n'])
-  return stdout.split('\n').filter(Boolean).map((line) => {
-    const [key, partition, timestamp, value] = line.split('\t')
-    return {key: key!, partition: Number(partition), timestamp: Number(timestamp), value: JSON.parse(value!)}
-  })
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [key, partition, timestamp, value] = line.split('\t')
+      return {key: key!, partition: Number(partition), timestamp: Number(timestamp), value: JSON.parse(value!)}
+    })
 }
 
-export async function createTopic(prefix: string, partitions: number, env: Record<string, string> = {}): Promise<string> {
+export async function createTopic(
+  prefix: string,
+  partitions: number,
+  env: Record<string, string> = {},
+): Promise<string> {
   const topic = uniqueName(`ingest_${prefix}`)
-  const created = await runCli(['topic', 'create', topic, '--partitions', String(partitions), '--retention', '2d'], {env})
+  const created = await runCli(['topic', 'create', topic, '--partitions', String(partitions), '--retention', '2d'], {
+    env,
+  })
   assert.equal(created.code, 0, created.stderr)
   return topic
 }

@@ -8,7 +8,19 @@ import {after, before, describe, it} from 'node:test'
 import {Pool, request} from 'undici'
 
 import {apacheTool, deleteTopics, isOneLineError, partitionDir, runCli, uniqueName} from './helpers.js'
-import {AUTH, createTopic, INGEST_TOKENS, ndjson, post, readTopic, startServer, stopServer, tryJson, type Server, type Stored} from './ingest-harness.js'
+import {
+  AUTH,
+  createTopic,
+  INGEST_TOKENS,
+  ndjson,
+  post,
+  readTopic,
+  startServer,
+  stopServer,
+  tryJson,
+  type Server,
+  type Stored,
+} from './ingest-harness.js'
 
 /**
  * `ingest serve` as an operator runs it (the built CLI, its own process), driven over HTTP by
@@ -35,13 +47,27 @@ describe('ingest serve: POST /events', () => {
   before(async () => {
     topic = await createTopic('main', 4)
     topics.push(topic)
-    server = await startServer(['-t', topic, '--timestamp-field', 'ts', '--max-request-bytes', '20000', '--max-event-bytes', '2000'])
+    server = await startServer([
+      '-t',
+      topic,
+      '--timestamp-field',
+      'ts',
+      '--max-request-bytes',
+      '20000',
+      '--max-event-bytes',
+      '2000',
+    ])
   })
   after(() => stopServer(server))
 
   it('writes keyed events where `log partition-for` says, with CreateTime from the field, snappy', async () => {
     const base = Date.now() - 3_600_000
-    const events = Array.from({length: 60}, (_, index) => ({webhook_id: `w${index % 7}`, id: `a${index}`, ts: base + index, body: 'x'.repeat(100)}))
+    const events = Array.from({length: 60}, (_, index) => ({
+      webhook_id: `w${index % 7}`,
+      id: `a${index}`,
+      ts: base + index,
+      body: 'x'.repeat(100),
+    }))
     const batch = await post(server.url, ndjson(events.slice(0, 59)))
     assert.equal(batch.status, 200, JSON.stringify(batch.json))
     assert.deepEqual(batch.json, {events: 59, written: 59})
@@ -81,11 +107,27 @@ describe('ingest serve: POST /events', () => {
     const cases: [string, number, RegExp][] = [
       [`${good('b1')}\n${good('b2')}\n{"webhook_id": "w1", oops}\n${good('b3')}\n`, 3, /line 3 is not valid JSON/],
       [`${good('c1')}\n\n${JSON.stringify({id: 'c2', ts: 1})}\n`, 3, /line 3 has no webhook_id field/],
-      [`${good('d1')}\n${JSON.stringify({webhook_id: 'w1', id: 'd2', ts: 'yesterday-ish'})}\n`, 2, /line 2 has ts 'yesterday-ish', which is not a time/],
+      [
+        `${good('d1')}\n${JSON.stringify({webhook_id: 'w1', id: 'd2', ts: 'yesterday-ish'})}\n`,
+        2,
+        /line 2 has ts 'yesterday-ish', which is not a time/,
+      ],
       [`${good('e1')}\n[1,2]\n`, 2, /line 2 is not a JSON object/],
-      [`${good('f1')}\n${JSON.stringify({webhook_id: 'w1', id: 'f2', ts: 1, body: 'y'.repeat(2500)})}\n`, 2, /line 2 is 25\d\d bytes, more than the 2000 an event may have/],
-      [`${good('h1')}\n${JSON.stringify({webhook_id: '../../x y;%00', id: 'h2', ts: 1})}\n`, 2, /line 2 has a webhook_id that has characters other than A-Z a-z 0-9 _ -/],
-      [`${JSON.stringify({webhook_id: 'w'.repeat(65), id: 'h3', ts: 1})}\n`, 1, /line 1 has a webhook_id that is 65 characters long/],
+      [
+        `${good('f1')}\n${JSON.stringify({webhook_id: 'w1', id: 'f2', ts: 1, body: 'y'.repeat(2500)})}\n`,
+        2,
+        /line 2 is 25\d\d bytes, more than the 2000 an event may have/,
+      ],
+      [
+        `${good('h1')}\n${JSON.stringify({webhook_id: '../../x y;%00', id: 'h2', ts: 1})}\n`,
+        2,
+        /line 2 has a webhook_id that has characters other than A-Z a-z 0-9 _ -/,
+      ],
+      [
+        `${JSON.stringify({webhook_id: 'w'.repeat(65), id: 'h3', ts: 1})}\n`,
+        1,
+        /line 1 has a webhook_id that is 65 characters long/,
+      ],
     ]
     for (const [body, line, message] of cases) {
       const answer = await post(server.url, body)
@@ -99,7 +141,12 @@ describe('ingest serve: POST /events', () => {
     assert.equal(empty.status, 400)
     assert.match(empty.json.error, /no events/)
 
-    const tooLarge = await post(server.url, ndjson(Array.from({length: 200}, (_, index) => ({webhook_id: 'w1', id: `g${index}`, ts: 1, body: 'z'.repeat(100)}))))
+    const tooLarge = await post(
+      server.url,
+      ndjson(
+        Array.from({length: 200}, (_, index) => ({webhook_id: 'w1', id: `g${index}`, ts: 1, body: 'z'.repeat(100)})),
+      ),
+    )
     assert.equal(tooLarge.status, 413)
     assert.match(tooLarge.json.error, /larger than 20000 bytes \(--max-request-bytes\)/)
 
@@ -108,14 +155,18 @@ describe('ingest serve: POST /events', () => {
 
   it('writes nothing twice when a request is retried with the same Idempotency-Key', async () => {
     const before = (await readTopic(topic)).length
-    const body = ndjson(Array.from({length: 10}, (_, index) => ({webhook_id: `k${index}`, id: `i${index}`, ts: Date.now()})))
+    const body = ndjson(
+      Array.from({length: 10}, (_, index) => ({webhook_id: `k${index}`, id: `i${index}`, ts: Date.now()})),
+    )
     const first = await post(server.url, body, {'idempotency-key': 'retry-1'})
     assert.equal(first.status, 200)
     assert.deepEqual(first.json, {events: 10, written: 10})
     const again = await post(server.url, body, {'idempotency-key': 'retry-1'})
     assert.equal(again.status, 200)
     assert.deepEqual(again.json, {events: 10, written: 10})
-    const reused = await post(server.url, ndjson([{webhook_id: 'k1', id: 'other', ts: Date.now()}]), {'idempotency-key': 'retry-1'})
+    const reused = await post(server.url, ndjson([{webhook_id: 'k1', id: 'other', ts: Date.now()}]), {
+      'idempotency-key': 'retry-1',
+    })
     assert.equal(reused.status, 422)
     assert.match(reused.json.error, /different body/)
     const longKey = await post(server.url, body, {'idempotency-key': 'k'.repeat(257)})
@@ -150,7 +201,9 @@ describe('ingest serve: POST /events', () => {
 
 describe('ingest serve: refusing to start', () => {
   it('says in one line when the topic does not exist or the flags conflict', async () => {
-    const missing = await runCli(['ingest', 'serve', '-t', uniqueName('ingest_missing'), '--port', '0'], {env: {REPLAYCTL_INGEST_TOKENS: INGEST_TOKENS}})
+    const missing = await runCli(['ingest', 'serve', '-t', uniqueName('ingest_missing'), '--port', '0'], {
+      env: {REPLAYCTL_INGEST_TOKENS: INGEST_TOKENS},
+    })
     assert.equal(missing.code, 3)
     assert.ok(isOneLineError(missing), missing.stderr)
     assert.match(missing.stderr, /topic 'ingest_missing_\w+' does not exist/)
@@ -180,8 +233,12 @@ describe('ingest serve --key-header', () => {
         [['hook-1', 'hook-2'], /holds a comma \(sent more than once\?\)/],
       ]
       for (const [value, message] of bad) {
-        const response = await request(`${server.url}/events`, {method: 'POST', body: ndjson([{id: 'bad'}]), headers: {'content-type': 'application/x-ndjson', ...AUTH, 'x-webhook-id': value}})
-        const refused = await response.body.json() as {error: string; written: number}
+        const response = await request(`${server.url}/events`, {
+          method: 'POST',
+          body: ndjson([{id: 'bad'}]),
+          headers: {'content-type': 'application/x-ndjson', ...AUTH, 'x-webhook-id': value},
+        })
+        const refused = (await response.body.json()) as {error: string; written: number}
         assert.equal(response.statusCode, 400, String(value).slice(0, 50))
         assert.equal(refused.written, 0)
         assert.match(refused.error, message)
@@ -190,7 +247,13 @@ describe('ingest serve --key-header', () => {
       }
       const located = await runCli(['log', 'partition-for', 'hook-9', '--topic', topic, '--json'])
       const stored = await readTopic(topic)
-      assert.deepEqual(stored.map((record) => [record.key, record.partition, record.value.id]), [['hook-9', located.json.partition, 'h1'], ['hook-9', located.json.partition, 'h2']])
+      assert.deepEqual(
+        stored.map((record) => [record.key, record.partition, record.value.id]),
+        [
+          ['hook-9', located.json.partition, 'h1'],
+          ['hook-9', located.json.partition, 'h2'],
+        ],
+      )
     } finally {
       assert.equal(await stopServer(server), 0)
     }
@@ -222,7 +285,8 @@ describe('ingest serve: backpressure', () => {
     topics.push(topic)
     const server = await startServer(['-t', topic, '--queue-messages', '100'])
     try {
-      const events = (prefix: string, count: number) => ndjson(Array.from({length: count}, (_, index) => ({webhook_id: `w${index}`, id: `${prefix}${index}`})))
+      const events = (prefix: string, count: number) =>
+        ndjson(Array.from({length: count}, (_, index) => ({webhook_id: `w${index}`, id: `${prefix}${index}`})))
       const refused = await post(server.url, events('q', 81))
       assert.equal(refused.status, 503)
       assert.equal(refused.headers['retry-after'], '1')
@@ -237,7 +301,10 @@ describe('ingest serve: backpressure', () => {
       const load = new Load(server.url, 's', 8, 30)
       while (load.firstTry2xx.length < 20) await sleep(50)
       await load.stop()
-      assert.deepEqual([...load.statuses.keys()].filter((status) => status !== 200 && status !== 503), [])
+      assert.deepEqual(
+        [...load.statuses.keys()].filter((status) => status !== 200 && status !== 503),
+        [],
+      )
       const counts = idCounts(await readTopic(topic))
       assert.ok([...counts.values()].every((count) => count === 1))
       for (const id of load.firstTry2xx.flat()) assert.equal(counts.get(id), 1)
@@ -259,7 +326,13 @@ class Load {
   private next = 0
   private readonly runners: Promise<void>[]
 
-  constructor(url: string, private readonly prefix: string, clients: number, private readonly perRequest: number, private readonly pool = new Pool(url, {connections: clients})) {
+  constructor(
+    url: string,
+    private readonly prefix: string,
+    clients: number,
+    private readonly perRequest: number,
+    private readonly pool = new Pool(url, {connections: clients}),
+  ) {
     this.runners = Array.from({length: clients}, () => this.runner())
   }
 
@@ -271,7 +344,12 @@ class Load {
       const key = `${this.prefix}${number}`
       let status: number | string
       try {
-        const response = await this.pool.request({path: '/events', method: 'POST', body, headers: {'content-type': 'application/x-ndjson', 'idempotency-key': key, ...AUTH}})
+        const response = await this.pool.request({
+          path: '/events',
+          method: 'POST',
+          body,
+          headers: {'content-type': 'application/x-ndjson', 'idempotency-key': key, ...AUTH},
+        })
         await response.body.dump()
         status = response.statusCode
       } catch (error) {
@@ -309,55 +387,69 @@ describe('ingest serve: the broker killed under load', () => {
     rmSync(state, {recursive: true, force: true})
   })
 
-  it('answers 503 while it is down; every 2xx event is in the topic once, and every retried 5xx event too', {timeout: 600_000}, async () => {
-    const up = await dev(['up', '--port', String(port), '--json'])
-    assert.equal(up.code, 0, up.stderr)
-    const topic = await createTopic('kill', 3, env)
-    server = await startServer(['-t', topic, '--ack-timeout', '3s'], env)
-    const load = new Load(server.url, 'k', 8, 5)
-    try {
-      while (load.firstTry2xx.length < 50) await sleep(100)
-      const {nodes} = JSON.parse(readFileSync(join(state, 'stack.json'), 'utf8')) as {nodes: {pid: number}[]}
-      process.kill(nodes[0]!.pid, 'SIGKILL')
-      const deadline = Date.now() + 60_000
-      while (load.count(503) < 20 && Date.now() < deadline) await sleep(200)
-      assert.ok(load.count(503) >= 20, `clients got ${JSON.stringify([...load.statuses])}`)
-      const health = await request(`${server.url}/healthz`)
-      assert.equal(health.statusCode, 503)
-      await health.body.dump()
+  it(
+    'answers 503 while it is down; every 2xx event is in the topic once, and every retried 5xx event too',
+    {timeout: 600_000},
+    async () => {
+      const up = await dev(['up', '--port', String(port), '--json'])
+      assert.equal(up.code, 0, up.stderr)
+      const topic = await createTopic('kill', 3, env)
+      server = await startServer(['-t', topic, '--ack-timeout', '3s'], env)
+      const load = new Load(server.url, 'k', 8, 5)
+      try {
+        while (load.firstTry2xx.length < 50) await sleep(100)
+        const {nodes} = JSON.parse(readFileSync(join(state, 'stack.json'), 'utf8')) as {nodes: {pid: number}[]}
+        process.kill(nodes[0]!.pid, 'SIGKILL')
+        const deadline = Date.now() + 60_000
+        while (load.count(503) < 20 && Date.now() < deadline) await sleep(200)
+        assert.ok(load.count(503) >= 20, `clients got ${JSON.stringify([...load.statuses])}`)
+        const health = await request(`${server.url}/healthz`)
+        assert.equal(health.statusCode, 503)
+        await health.body.dump()
 
-      const restarted = await dev(['up', '--json'])
-      assert.equal(restarted.code, 0, restarted.stderr)
-      const okBefore = load.count(200)
-      const recovered = Date.now() + 120_000
-      while (load.count(200) < okBefore + 50 && Date.now() < recovered) await sleep(200)
-      assert.ok(load.count(200) >= okBefore + 50, `no 2xx after the restart: ${JSON.stringify([...load.statuses])}`)
-    } finally {
-      await load.stop()
-    }
-
-    // The client retries every request that did not get a 2xx, with its Idempotency-Key.
-    const pool = new Pool(server.url, {connections: 4})
-    for (const failed of load.answered5xx) {
-      for (let attempt = 1; ; attempt++) {
-        const response = await pool.request({path: '/events', method: 'POST', body: failed.body, headers: {'content-type': 'application/x-ndjson', 'idempotency-key': failed.key, ...AUTH}})
-        await response.body.dump()
-        if (response.statusCode === 200) break
-        assert.ok(attempt < 60, `retry of ${failed.key} still answered ${response.statusCode}`)
-        await sleep(500)
+        const restarted = await dev(['up', '--json'])
+        assert.equal(restarted.code, 0, restarted.stderr)
+        const okBefore = load.count(200)
+        const recovered = Date.now() + 120_000
+        while (load.count(200) < okBefore + 50 && Date.now() < recovered) await sleep(200)
+        assert.ok(load.count(200) >= okBefore + 50, `no 2xx after the restart: ${JSON.stringify([...load.statuses])}`)
+      } finally {
+        await load.stop()
       }
-    }
-    await pool.close()
-    assert.equal(await stopServer(server), 0)
 
-    const counts = idCounts(await readTopic(topic, env.REPLAYCTL_BROKERS))
-    const acknowledged = load.firstTry2xx.flat()
-    const retried = load.answered5xx.flatMap((failed) => failed.ids)
-    assert.ok(retried.length > 0)
-    for (const id of acknowledged) assert.equal(counts.get(id), 1, `event ${id} (2xx) is in the topic ${counts.get(id) ?? 0} times`)
-    for (const id of retried) assert.equal(counts.get(id), 1, `event ${id} (5xx, then retried) is in the topic ${counts.get(id) ?? 0} times`)
-    assert.equal([...counts.values()].reduce((sum, count) => sum + count, 0), acknowledged.length + retried.length)
-  })
+      // The client retries every request that did not get a 2xx, with its Idempotency-Key.
+      const pool = new Pool(server.url, {connections: 4})
+      for (const failed of load.answered5xx) {
+        for (let attempt = 1; ; attempt++) {
+          const response = await pool.request({
+            path: '/events',
+            method: 'POST',
+            body: failed.body,
+            headers: {'content-type': 'application/x-ndjson', 'idempotency-key': failed.key, ...AUTH},
+          })
+          await response.body.dump()
+          if (response.statusCode === 200) break
+          assert.ok(attempt < 60, `retry of ${failed.key} still answered ${response.statusCode}`)
+          await sleep(500)
+        }
+      }
+      await pool.close()
+      assert.equal(await stopServer(server), 0)
+
+      const counts = idCounts(await readTopic(topic, env.REPLAYCTL_BROKERS))
+      const acknowledged = load.firstTry2xx.flat()
+      const retried = load.answered5xx.flatMap((failed) => failed.ids)
+      assert.ok(retried.length > 0)
+      for (const id of acknowledged)
+        assert.equal(counts.get(id), 1, `event ${id} (2xx) is in the topic ${counts.get(id) ?? 0} times`)
+      for (const id of retried)
+        assert.equal(counts.get(id), 1, `event ${id} (5xx, then retried) is in the topic ${counts.get(id) ?? 0} times`)
+      assert.equal(
+        [...counts.values()].reduce((sum, count) => sum + count, 0),
+        acknowledged.length + retried.length,
+      )
+    },
+  )
 })
 
 describe('ingest serve: SIGTERM under load', () => {
@@ -375,12 +467,23 @@ describe('ingest serve: SIGTERM under load', () => {
     const counts = idCounts(await readTopic(topic))
     const acknowledged = load.firstTry2xx.flat()
     assert.ok(acknowledged.length >= 600)
-    for (const id of acknowledged) assert.equal(counts.get(id), 1, `event ${id} (2xx) is in the topic ${counts.get(id) ?? 0} times`)
+    for (const id of acknowledged)
+      assert.equal(counts.get(id), 1, `event ${id} (2xx) is in the topic ${counts.get(id) ?? 0} times`)
     // Everything the server accepted was flushed and is counted, including requests whose client saw the connection close.
-    assert.equal(summary.eventsWritten, [...counts.values()].reduce((sum, count) => sum + count, 0))
+    assert.equal(
+      summary.eventsWritten,
+      [...counts.values()].reduce((sum, count) => sum + count, 0),
+    )
     assert.equal(summary.eventsFailed, 0)
     const stages = ['stopping: refusing new requests, finishing those under way', 'flushing accepted events', 'stopped']
-    const log = server.stderr().split('\n').map(tryJson).filter((line) => stages.includes(line?.msg))
-    assert.deepEqual(log.map((line) => line.msg), stages)
+    const log = server
+      .stderr()
+      .split('\n')
+      .map(tryJson)
+      .filter((line) => stages.includes(line?.msg))
+    assert.deepEqual(
+      log.map((line) => line.msg),
+      stages,
+    )
   })
 })

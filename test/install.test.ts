@@ -23,27 +23,57 @@ const work = mkdtempSync(join(tmpdir(), 'replayctl-install-'))
 after(() => rmSync(work, {recursive: true, force: true}))
 
 describe('npm pack + npm install -g', () => {
-  it('installs the packed tarball into a fresh prefix and the installed replayctl runs', {timeout: 2_400_000, skip: process.env.REPLAYCTL_TEST_INSTALL === '1' ? false : 'slow: set REPLAYCTL_TEST_INSTALL=1'}, async () => {
-    await run('npm', ['pack', '--pack-destination', work], {cwd: ROOT})
-    const tarball = readdirSync(work).find((name) => name.endsWith('.tgz'))
-    assert.ok(tarball, 'npm pack made a tarball')
-    const prefix = join(work, 'prefix')
-    const env = {
-      ...process.env,
-      CKJS_LINKING: 'dynamic',
-      ...(existsSync('/usr/include/node/node.h') ? {npm_config_nodedir: '/usr'} : {}),
-    }
-    await run('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', join(work, tarball)], {cwd: work, env, maxBuffer: 64 * 1024 * 1024, timeout: 2_300_000})
-    const installed = join(prefix, 'bin', 'replayctl')
-    const clean = {PATH: process.env.PATH, HOME: process.env.HOME}
-    const version = await run(installed, ['--version'], {cwd: work, env: clean})
-    assert.match(version.stdout, /^replayctl\/\d+\.\d+\.\d+ /)
-    const placed = await run(installed, ['log', 'partition-for', 'k', '--partitions', '12', '--json'], {cwd: work, env: clean})
-    const reference = await run(process.execPath, [BIN, 'log', 'partition-for', 'k', '--partitions', '12', '--json'], {env: clean})
-    assert.deepEqual(JSON.parse(placed.stdout), JSON.parse(reference.stdout))
-    // The addon in the installed package was rebuilt from the patched sources.
-    const client = join(prefix, 'lib', 'node_modules', 'replayctl', 'node_modules', '@confluentinc', 'kafka-javascript')
-    const probe = await run(process.execPath, ['-e', `const n = require(${JSON.stringify(join(client, 'librdkafka.js'))}); console.log(typeof n.KafkaConsumer.prototype.consumePacked)`])
-    assert.equal(probe.stdout.trim(), 'function')
-  })
+  it(
+    'installs the packed tarball into a fresh prefix and the installed replayctl runs',
+    {
+      timeout: 2_400_000,
+      skip: process.env.REPLAYCTL_TEST_INSTALL === '1' ? false : 'slow: set REPLAYCTL_TEST_INSTALL=1',
+    },
+    async () => {
+      await run('npm', ['pack', '--pack-destination', work], {cwd: ROOT})
+      const tarball = readdirSync(work).find((name) => name.endsWith('.tgz'))
+      assert.ok(tarball, 'npm pack made a tarball')
+      const prefix = join(work, 'prefix')
+      const env = {
+        ...process.env,
+        CKJS_LINKING: 'dynamic',
+        ...(existsSync('/usr/include/node/node.h') ? {npm_config_nodedir: '/usr'} : {}),
+      }
+      await run('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', join(work, tarball)], {
+        cwd: work,
+        env,
+        maxBuffer: 64 * 1024 * 1024,
+        timeout: 2_300_000,
+      })
+      const installed = join(prefix, 'bin', 'replayctl')
+      const clean = {PATH: process.env.PATH, HOME: process.env.HOME}
+      const version = await run(installed, ['--version'], {cwd: work, env: clean})
+      assert.match(version.stdout, /^replayctl\/\d+\.\d+\.\d+ /)
+      const placed = await run(installed, ['log', 'partition-for', 'k', '--partitions', '12', '--json'], {
+        cwd: work,
+        env: clean,
+      })
+      const reference = await run(
+        process.execPath,
+        [BIN, 'log', 'partition-for', 'k', '--partitions', '12', '--json'],
+        {env: clean},
+      )
+      assert.deepEqual(JSON.parse(placed.stdout), JSON.parse(reference.stdout))
+      // The addon in the installed package was rebuilt from the patched sources.
+      const client = join(
+        prefix,
+        'lib',
+        'node_modules',
+        'replayctl',
+        'node_modules',
+        '@confluentinc',
+        'kafka-javascript',
+      )
+      const probe = await run(process.execPath, [
+        '-e',
+        `const n = require(${JSON.stringify(join(client, 'librdkafka.js'))}); console.log(typeof n.KafkaConsumer.prototype.consumePacked)`,
+      ])
+      assert.equal(probe.stdout.trim(), 'function')
+    },
+  )
 })

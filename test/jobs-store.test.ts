@@ -23,7 +23,14 @@ import {
 } from '../src/core/replay/jobs/index.js'
 import {LATEST_VERSION, migrate, migrationStatus, MIGRATIONS} from '../src/core/db/migrations.js'
 import {WebhookSecrets} from '../src/core/webhooks/secrets.js'
-import {addWebhook, getWebhook, listWebhooks, markInvalid, recordCheck, removeWebhook} from '../src/core/webhooks/store.js'
+import {
+  addWebhook,
+  getWebhook,
+  listWebhooks,
+  markInvalid,
+  recordCheck,
+  removeWebhook,
+} from '../src/core/webhooks/store.js'
 import {isOneLineError, runCli, testSecretKey, uniqueName} from './helpers.js'
 
 /**
@@ -102,10 +109,19 @@ describe('migrations', () => {
     const status = await migrationStatus(pool)
     assert.equal(status.current, LATEST_VERSION)
     assert.deepEqual(status.pending, [])
-    assert.deepEqual(status.applied.map((m) => m.version), MIGRATIONS.map((m) => m.version))
+    assert.deepEqual(
+      status.applied.map((m) => m.version),
+      MIGRATIONS.map((m) => m.version),
+    )
     const [tables] = await pool.query('SHOW TABLES')
     const names = (tables as Record<string, string>[]).map((t) => Object.values(t)[0]).sort()
-    assert.deepEqual(names, ['replay_jobs', 'replay_scan_chunks', 'schema_migrations', 'topic_partition_counts', 'webhooks'])
+    assert.deepEqual(names, [
+      'replay_jobs',
+      'replay_scan_chunks',
+      'schema_migrations',
+      'topic_partition_counts',
+      'webhooks',
+    ])
   })
 
   test('migrate again applies nothing and records nothing new', async () => {
@@ -118,13 +134,21 @@ describe('migrations', () => {
   test('concurrent first uses of an empty database migrate it exactly once', async () => {
     const fresh = uniqueName('rt')
     createdDatabases.push(fresh)
-    const racers = await Promise.all(Array.from({length: 5}, () => openPool(`${SERVER}/${fresh}`, {migrate: false, create: true, connectionLimit: 2})))
+    const racers = await Promise.all(
+      Array.from({length: 5}, () => openPool(`${SERVER}/${fresh}`, {migrate: false, create: true, connectionLimit: 2})),
+    )
     extraPools.push(...racers)
     const results = await Promise.all(racers.map((racer) => migrate(racer)))
-    assert.equal(results.reduce((sum, result) => sum + result.applied.length, 0), MIGRATIONS.length)
+    assert.equal(
+      results.reduce((sum, result) => sum + result.applied.length, 0),
+      MIGRATIONS.length,
+    )
     assert.ok(results.every((result) => result.current === LATEST_VERSION))
     const [rows] = await racers[0]!.query('SELECT version FROM schema_migrations ORDER BY version')
-    assert.deepEqual((rows as {version: number}[]).map((r) => r.version), MIGRATIONS.map((m) => m.version))
+    assert.deepEqual(
+      (rows as {version: number}[]).map((r) => r.version),
+      MIGRATIONS.map((m) => m.version),
+    )
   })
 
   test('db status changes nothing; db migrate reports what it applied, then nothing', async () => {
@@ -136,12 +160,17 @@ describe('migrations', () => {
     assert.equal(status.json.exists, false)
     assert.equal(status.json.current, 0)
     assert.equal(status.json.pending.length, MIGRATIONS.length)
-    const [found] = await pool.query('SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [fresh])
+    const [found] = await pool.query('SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [
+      fresh,
+    ])
     assert.equal(Number((found as {n: number}[])[0]!.n), 0, 'db status must not create the database')
 
     const first = await runCli(['db', 'migrate', '--json'], {env})
     assert.equal(first.code, 0, first.stderr)
-    assert.deepEqual(first.json.applied.map((m: {version: number}) => m.version), MIGRATIONS.map((m) => m.version))
+    assert.deepEqual(
+      first.json.applied.map((m: {version: number}) => m.version),
+      MIGRATIONS.map((m) => m.version),
+    )
     const second = await runCli(['db', 'migrate'], {env})
     assert.equal(second.code, 0, second.stderr)
     assert.match(second.stdout, new RegExp(`already at version ${LATEST_VERSION}`))
@@ -160,7 +189,11 @@ describe('one active job per webhook', () => {
     assert.equal(job.state, 'OPEN')
     assert.equal(job.attempt, 0)
     assert.equal(job.maxAttempts, 5)
-    const error = await rejectsWith(submitJob(pool, {webhookId: id, ...range}), 'JOB_IN_PROGRESS', new RegExp(`job ${job.id} .*replayctl replay cancel ${job.id}`))
+    const error = await rejectsWith(
+      submitJob(pool, {webhookId: id, ...range}),
+      'JOB_IN_PROGRESS',
+      new RegExp(`job ${job.id} .*replayctl replay cancel ${job.id}`),
+    )
     assert.equal(error.message, 'A replay job is already in progress for this webhook')
   })
 
@@ -188,7 +221,9 @@ describe('one active job per webhook', () => {
     await reset()
     const id = await webhook()
     const submitters = await pools(8)
-    const outcomes = await Promise.allSettled(submitters.map((submitter) => submitJob(submitter, {webhookId: id, ...range})))
+    const outcomes = await Promise.allSettled(
+      submitters.map((submitter) => submitJob(submitter, {webhookId: id, ...range})),
+    )
     const won = outcomes.filter((outcome) => outcome.status === 'fulfilled')
     const lost = outcomes.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected')
     assert.equal(won.length, 1)
@@ -213,7 +248,11 @@ describe('one active job per webhook', () => {
     await reset()
     await rejectsWith(submitJob(pool, {webhookId: 'nobody-here', ...range}), 'WEBHOOK_NOT_FOUND')
     const id = await webhook()
-    await rejectsWith(submitJob(pool, {webhookId: id, topic: 'delivery_log', fromMs: now, toMs: now}), 'REPLAY_RANGE_INVALID', /from_date must be before to_date/)
+    await rejectsWith(
+      submitJob(pool, {webhookId: id, topic: 'delivery_log', fromMs: now, toMs: now}),
+      'REPLAY_RANGE_INVALID',
+      /from_date must be before to_date/,
+    )
     await rejectsWith(submitJob(pool, {webhookId: id, topic: 'bad topic!', fromMs: 1, toMs: 2}), 'INVALID_ARGUMENT')
     assert.deepEqual(await listJobs(pool), [])
   })
@@ -227,15 +266,20 @@ describe('claiming', () => {
     for (let i = 0; i < M; i++) ids.push((await submitJob(pool, {webhookId: await webhook(), ...range})).id)
     const claimers = await pools(6)
     const claimed: ClaimedJob[] = []
-    await Promise.all(claimers.map(async (claimer, n) => {
-      for (;;) {
-        const job = await claimJob(claimer, {owner: `worker-${n}`, staleAfterMs: 60_000})
-        if (!job) return
-        claimed.push(job)
-      }
-    }))
+    await Promise.all(
+      claimers.map(async (claimer, n) => {
+        for (;;) {
+          const job = await claimJob(claimer, {owner: `worker-${n}`, staleAfterMs: 60_000})
+          if (!job) return
+          claimed.push(job)
+        }
+      }),
+    )
     assert.equal(claimed.length, M)
-    assert.deepEqual(claimed.map((job) => job.id).sort((a, b) => a - b), ids)
+    assert.deepEqual(
+      claimed.map((job) => job.id).sort((a, b) => a - b),
+      ids,
+    )
     assert.equal(new Set(claimed.map((job) => job.leaseToken)).size, M)
     for (const job of claimed) {
       assert.equal(job.state, 'STARTED')
@@ -280,17 +324,35 @@ describe('claiming', () => {
     await reset()
     await submitJob(pool, {webhookId: await webhook(), ...range})
     const old = await claim('worker-a')
-    await startJob(pool, {id: old.id, leaseToken: old.leaseToken, partition: 3, partitionCount: 12, startOffset: 100, endOffset: 900})
+    await startJob(pool, {
+      id: old.id,
+      leaseToken: old.leaseToken,
+      partition: 3,
+      partitionCount: 12,
+      startOffset: 100,
+      endOffset: 900,
+    })
     await ageHeartbeat(old.id, 120)
     const current = await claim('worker-b', 60_000)
     assert.equal(current.id, old.id)
-    await checkpointJob(pool, {id: current.id, leaseToken: current.leaseToken, checkpointOffset: 150, counters: {delivered: 40}})
+    await checkpointJob(pool, {
+      id: current.id,
+      leaseToken: current.leaseToken,
+      checkpointOffset: 150,
+      counters: {delivered: 40},
+    })
     const before = await row(old.id)
 
     const stale = {id: old.id, leaseToken: old.leaseToken}
     assert.deepEqual(await heartbeatJob(pool, stale), {leaseLost: true, cancelRequested: false})
-    await assert.rejects(checkpointJob(pool, {...stale, checkpointOffset: 999, counters: {delivered: 1}}), LeaseLostError)
-    await assert.rejects(startJob(pool, {...stale, partition: 0, partitionCount: 1, startOffset: 0, endOffset: 1}), LeaseLostError)
+    await assert.rejects(
+      checkpointJob(pool, {...stale, checkpointOffset: 999, counters: {delivered: 1}}),
+      LeaseLostError,
+    )
+    await assert.rejects(
+      startJob(pool, {...stale, partition: 0, partitionCount: 1, startOffset: 0, endOffset: 1}),
+      LeaseLostError,
+    )
     await assert.rejects(completeJob(pool, stale), LeaseLostError)
     await assert.rejects(failJob(pool, {...stale, error: 'zombie'}), LeaseLostError)
     await assert.rejects(markCancelled(pool, stale), LeaseLostError)
@@ -328,14 +390,31 @@ describe('claiming', () => {
     await reset()
     const job = await submitJob(pool, {webhookId: await webhook(), ...range, maxAttempts: 2})
     const first = await claim()
-    assert.equal(await failJob(pool, {id: first.id, leaseToken: first.leaseToken, error: 'kafka unavailable', retryInMs: 0, checkpointOffset: 7}), 'OPEN')
+    assert.equal(
+      await failJob(pool, {
+        id: first.id,
+        leaseToken: first.leaseToken,
+        error: 'kafka unavailable',
+        retryInMs: 0,
+        checkpointOffset: 7,
+      }),
+      'OPEN',
+    )
     const requeued = await getJob(pool, job.id)
     assert.equal(requeued.state, 'OPEN')
     assert.equal(requeued.attempt, 1)
     assert.equal(requeued.checkpointOffset, 7)
     const second = await claim()
     assert.equal(second.attempt, 2)
-    assert.equal(await failJob(pool, {id: second.id, leaseToken: second.leaseToken, error: 'kafka unavailable again', retryInMs: 0}), 'FAILED')
+    assert.equal(
+      await failJob(pool, {
+        id: second.id,
+        leaseToken: second.leaseToken,
+        error: 'kafka unavailable again',
+        retryInMs: 0,
+      }),
+      'FAILED',
+    )
     const failed = await getJob(pool, job.id)
     assert.equal(failed.state, 'FAILED')
     assert.equal(failed.lastError, 'kafka unavailable again')
@@ -347,7 +426,10 @@ describe('claiming', () => {
     const [worker] = await pools(1)
     const job = await claimJob(worker!, {owner: 'w', staleAfterMs: 60_000})
     assert.ok(job)
-    const [sessions] = await pool.query('SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()', [DATABASE])
+    const [sessions] = await pool.query(
+      'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()',
+      [DATABASE],
+    )
     const ownSessions = (sessions as {id: number}[]).map((s) => s.id)
     const [mine] = await worker!.query('SELECT CONNECTION_ID() AS id')
     const workerSession = (mine as {id: number}[])[0]!.id
@@ -360,25 +442,43 @@ describe('claiming', () => {
 
   test('withRetry retries deadlocks with backoff, passes other errors through, and gives up with one line', async () => {
     let calls = 0
-    const value = await withRetry(pool, async () => {
-      calls++
-      if (calls < 3) throw Object.assign(new Error('Deadlock found'), {code: 'ER_LOCK_DEADLOCK', errno: 1213})
-      return 'ok'
-    }, {initialDelayMs: 1})
+    const value = await withRetry(
+      pool,
+      async () => {
+        calls++
+        if (calls < 3) throw Object.assign(new Error('Deadlock found'), {code: 'ER_LOCK_DEADLOCK', errno: 1213})
+        return 'ok'
+      },
+      {initialDelayMs: 1},
+    )
     assert.equal(value, 'ok')
     assert.equal(calls, 3)
 
-    const syntax = Object.assign(new Error('You have an error in your SQL syntax'), {code: 'ER_PARSE_ERROR', errno: 1064})
+    const syntax = Object.assign(new Error('You have an error in your SQL syntax'), {
+      code: 'ER_PARSE_ERROR',
+      errno: 1064,
+    })
     let syntaxCalls = 0
-    await assert.rejects(withRetry(pool, async () => {
-      syntaxCalls++
-      throw syntax
-    }), (error) => error === syntax)
+    await assert.rejects(
+      withRetry(pool, async () => {
+        syntaxCalls++
+        throw syntax
+      }),
+      (error) => error === syntax,
+    )
     assert.equal(syntaxCalls, 1)
 
-    const error = await rejectsWith(withRetry(pool, async () => {
-      throw Object.assign(new Error('Lock wait timeout exceeded'), {code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205})
-    }, {maxAttempts: 3, initialDelayMs: 1}), 'DATABASE_UNAVAILABLE', /lock wait timeout, after 3 tries/)
+    const error = await rejectsWith(
+      withRetry(
+        pool,
+        async () => {
+          throw Object.assign(new Error('Lock wait timeout exceeded'), {code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205})
+        },
+        {maxAttempts: 3, initialDelayMs: 1},
+      ),
+      'DATABASE_UNAVAILABLE',
+      /lock wait timeout, after 3 tries/,
+    )
     assert.ok(!error.line.includes('\n'))
   })
 })
@@ -388,11 +488,26 @@ describe('transitions', () => {
     await reset()
     const job = await submitJob(pool, {webhookId: await webhook(), ...range})
     const a = await claim('worker-a')
-    const started = await startJob(pool, {id: a.id, leaseToken: a.leaseToken, partition: 2, partitionCount: 6, startOffset: 10, endOffset: 500})
+    const started = await startJob(pool, {
+      id: a.id,
+      leaseToken: a.leaseToken,
+      partition: 2,
+      partitionCount: 6,
+      startOffset: 10,
+      endOffset: 500,
+    })
     assert.equal(started.state, 'ONGOING')
     assert.equal(started.checkpointOffset, 10)
-    assert.deepEqual([started.partition, started.partitionCount, started.startOffset, started.endOffset], [2, 6, 10, 500])
-    await checkpointJob(pool, {id: a.id, leaseToken: a.leaseToken, checkpointOffset: 50, counters: {scanned: 40, matched: 12, delivered: 10, duplicates: 2}})
+    assert.deepEqual(
+      [started.partition, started.partitionCount, started.startOffset, started.endOffset],
+      [2, 6, 10, 500],
+    )
+    await checkpointJob(pool, {
+      id: a.id,
+      leaseToken: a.leaseToken,
+      checkpointOffset: 50,
+      counters: {scanned: 40, matched: 12, delivered: 10, duplicates: 2},
+    })
 
     assert.equal(await releaseJob(pool, {id: a.id, leaseToken: a.leaseToken}), 'OPEN')
     const released = await getJob(pool, job.id)
@@ -400,13 +515,26 @@ describe('transitions', () => {
     assert.equal(released.attempt, 0)
     assert.equal(released.owner, null)
     assert.equal(released.checkpointOffset, 50)
-    assert.deepEqual([released.scanned, released.matched, released.delivered, released.duplicates, released.failed], [40, 12, 10, 2, 0])
+    assert.deepEqual(
+      [released.scanned, released.matched, released.delivered, released.duplicates, released.failed],
+      [40, 12, 10, 2, 0],
+    )
     assert.equal((await row(job.id)).lease_token, null)
-    await assert.rejects(checkpointJob(pool, {id: a.id, leaseToken: a.leaseToken, checkpointOffset: 60, counters: {}}), LeaseLostError)
+    await assert.rejects(
+      checkpointJob(pool, {id: a.id, leaseToken: a.leaseToken, checkpointOffset: 60, counters: {}}),
+      LeaseLostError,
+    )
 
     const b = await claim('worker-b')
     assert.equal(b.attempt, 1)
-    const resumed = await startJob(pool, {id: b.id, leaseToken: b.leaseToken, partition: 2, partitionCount: 6, startOffset: 10, endOffset: 500})
+    const resumed = await startJob(pool, {
+      id: b.id,
+      leaseToken: b.leaseToken,
+      partition: 2,
+      partitionCount: 6,
+      startOffset: 10,
+      endOffset: 500,
+    })
     assert.equal(resumed.checkpointOffset, 50, 'resumes at the checkpoint, not the start')
     await completeJob(pool, {id: b.id, leaseToken: b.leaseToken, checkpointOffset: 500, counters: {delivered: 300}})
     await completeJob(pool, {id: b.id, leaseToken: b.leaseToken}) // a retried reply is idempotent
@@ -415,7 +543,10 @@ describe('transitions', () => {
     assert.equal(done.state, 'COMPLETED')
     assert.equal(done.delivered, 300)
     assert.equal(done.completionSent, true)
-    await assert.rejects(checkpointJob(pool, {id: b.id, leaseToken: b.leaseToken, checkpointOffset: 1, counters: {}}), LeaseLostError)
+    await assert.rejects(
+      checkpointJob(pool, {id: b.id, leaseToken: b.leaseToken, checkpointOffset: 1, counters: {}}),
+      LeaseLostError,
+    )
   })
 
   test('cancel: OPEN at once; running via the heartbeat and markCancelled; finished -> conflict', async () => {
@@ -458,9 +589,25 @@ describe('transitions', () => {
     const id = await webhook()
     const job = await submitJob(pool, {webhookId: id, ...range})
     const lease = await claim()
-    await startJob(pool, {id: lease.id, leaseToken: lease.leaseToken, partition: 0, partitionCount: 1, startOffset: 0, endOffset: 100})
+    await startJob(pool, {
+      id: lease.id,
+      leaseToken: lease.leaseToken,
+      partition: 0,
+      partitionCount: 1,
+      startOffset: 0,
+      endOffset: 100,
+    })
     await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /ONGOING/)
-    assert.equal(await failJob(pool, {id: lease.id, leaseToken: lease.leaseToken, error: 'webhook answered 500', checkpointOffset: 42, counters: {delivered: 42, failed: 1}}), 'FAILED')
+    assert.equal(
+      await failJob(pool, {
+        id: lease.id,
+        leaseToken: lease.leaseToken,
+        error: 'webhook answered 500',
+        checkpointOffset: 42,
+        counters: {delivered: 42, failed: 1},
+      }),
+      'FAILED',
+    )
 
     // Another job for the webhook is active now: retry must not create a second.
     const other = await submitJob(pool, {webhookId: id, ...range})
@@ -480,7 +627,14 @@ describe('transitions', () => {
     assert.equal((await heartbeatJob(pool, lease)).leaseLost, true, 'the failed run holds no lease after a retry')
 
     const next = await claim()
-    const resumed = await startJob(pool, {id: next.id, leaseToken: next.leaseToken, partition: 0, partitionCount: 1, startOffset: 0, endOffset: 100})
+    const resumed = await startJob(pool, {
+      id: next.id,
+      leaseToken: next.leaseToken,
+      partition: 0,
+      partitionCount: 1,
+      startOffset: 0,
+      endOffset: 100,
+    })
     assert.equal(resumed.checkpointOffset, 42)
     await completeJob(pool, {id: next.id, leaseToken: next.leaseToken})
     await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /COMPLETED/)
@@ -494,10 +648,22 @@ describe('transitions', () => {
     await cancelJob(pool, j1.id)
     const j2 = await submitJob(pool, {webhookId: a, ...range})
     const j3 = await submitJob(pool, {webhookId: b, ...range})
-    assert.deepEqual((await listJobs(pool)).map((j) => j.id), [j3.id, j2.id, j1.id])
-    assert.deepEqual((await listJobs(pool, {webhookId: a})).map((j) => j.id), [j2.id, j1.id])
-    assert.deepEqual((await listJobs(pool, {state: 'cancelled'})).map((j) => j.id), [j1.id])
-    assert.deepEqual((await listJobs(pool, {state: 'OPEN', limit: 1})).map((j) => j.id), [j3.id])
+    assert.deepEqual(
+      (await listJobs(pool)).map((j) => j.id),
+      [j3.id, j2.id, j1.id],
+    )
+    assert.deepEqual(
+      (await listJobs(pool, {webhookId: a})).map((j) => j.id),
+      [j2.id, j1.id],
+    )
+    assert.deepEqual(
+      (await listJobs(pool, {state: 'cancelled'})).map((j) => j.id),
+      [j1.id],
+    )
+    assert.deepEqual(
+      (await listJobs(pool, {state: 'OPEN', limit: 1})).map((j) => j.id),
+      [j3.id],
+    )
     await rejectsWith(listJobs(pool, {limit: 0}), 'INVALID_ARGUMENT')
   })
 })
@@ -506,7 +672,11 @@ describe('webhooks', () => {
   test('add, duplicate, checks, invalid, remove', async () => {
     await reset()
     const secret = "s3cr'et-of-at-least-32-characters"
-    const added = await addWebhook(pool, {id: 'Acme_prod-1', url: 'https://Example.com/hook?x=1', secret}, testSecretKey())
+    const added = await addWebhook(
+      pool,
+      {id: 'Acme_prod-1', url: 'https://Example.com/hook?x=1', secret},
+      testSecretKey(),
+    )
     assert.equal(added.url, 'https://example.com/hook?x=1')
     assert.equal(added.hasSecret, true)
     assert.equal((await (await WebhookSecrets.open(pool, testSecretKey())).read('Acme_prod-1')).secret, secret)
@@ -549,12 +719,29 @@ describe('commands', () => {
   test('webhook add/list/remove and replay list/cancel/retry work end to end', async () => {
     await reset()
     const sqlish = "x'); DROP TABLE webhooks; -- and 32 characters"
-    const add = await runCli(['webhook', 'add', 'cli-hook', '--url', 'https://example.com/in', '--secret', sqlish, '--skip-crc-check', '--json'], {env})
+    const add = await runCli(
+      [
+        'webhook',
+        'add',
+        'cli-hook',
+        '--url',
+        'https://example.com/in',
+        '--secret',
+        sqlish,
+        '--skip-crc-check',
+        '--json',
+      ],
+      {env},
+    )
     assert.equal(add.code, 0, add.stderr)
     assert.equal(add.json.id, 'cli-hook')
     assert.equal(add.json.hasSecret, true)
     assert.ok(!add.stdout.includes(sqlish), 'the secret is never printed')
-    assert.equal((await (await WebhookSecrets.open(pool, testSecretKey())).read('cli-hook')).secret, sqlish, 'stored verbatim through placeholders')
+    assert.equal(
+      (await (await WebhookSecrets.open(pool, testSecretKey())).read('cli-hook')).secret,
+      sqlish,
+      'stored verbatim through placeholders',
+    )
 
     const list = await runCli(['webhook', 'list'], {env})
     assert.equal(list.code, 0, list.stderr)
@@ -563,7 +750,10 @@ describe('commands', () => {
     const job = await submitJob(pool, {webhookId: 'cli-hook', ...range})
     const jobs = await runCli(['replay', 'list', '--state', 'open', '--webhook-id', 'cli-hook', '--json'], {env})
     assert.equal(jobs.code, 0, jobs.stderr)
-    assert.deepEqual(jobs.json.map((j: {id: number}) => j.id), [job.id])
+    assert.deepEqual(
+      jobs.json.map((j: {id: number}) => j.id),
+      [job.id],
+    )
 
     const busy = await runCli(['webhook', 'remove', 'cli-hook'], {env})
     assert.equal(busy.code, 4)
@@ -609,16 +799,25 @@ describe('commands', () => {
       {args: ['replay', 'list', '--limit', '100000000000'], expect: /not a whole number from 1 to 1000/},
       {args: ['replay', 'list', '--limit', '5; DROP TABLE webhooks'], expect: /not a whole number/},
       {args: ['replay', 'list', '--webhook-id', 'a b'], expect: /webhook id 'a b' has characters/},
-      {args: ['webhook', 'add', 'x; DROP TABLE webhooks', '--url', 'https://example.com/'], expect: /webhook id .* has characters other than/},
+      {
+        args: ['webhook', 'add', 'x; DROP TABLE webhooks', '--url', 'https://example.com/'],
+        expect: /webhook id .* has characters other than/,
+      },
       {args: ['webhook', 'add', 'a'.repeat(65), '--url', 'https://example.com/'], expect: /longer than 64 characters/},
       {args: ['webhook', 'add', '', '--url', 'https://example.com/'], expect: /is empty|webhook id/},
       {args: ['webhook', 'add', 'ok-id', '--url', 'javascript:alert(1)'], expect: /uses scheme 'javascript'/},
       {args: ['webhook', 'add', 'ok-id', '--url', 'ftp://example.com/x'], expect: /uses scheme 'ftp'/},
       {args: ['webhook', 'add', 'ok-id', '--url', 'example.com/hook'], expect: /is not a valid absolute URL/},
-      {args: ['webhook', 'add', 'ok-id', '--url', `https://example.com/${'a'.repeat(3000)}`], expect: /over the limit of 2048/},
+      {
+        args: ['webhook', 'add', 'ok-id', '--url', `https://example.com/${'a'.repeat(3000)}`],
+        expect: /over the limit of 2048/,
+      },
       {args: ['webhook', 'add', 'ok-id', '--url', 'https://user:pw@example.com/'], expect: /user name or password/},
       {args: ['webhook', 'add', 'ok-id', '--url', 'https://example.com/a b'], expect: /whitespace/},
-      {args: ['webhook', 'add', 'ok-id', '--url', 'https://example.com/', '--secret', 's'.repeat(300)], expect: /secret is 300 characters/},
+      {
+        args: ['webhook', 'add', 'ok-id', '--url', 'https://example.com/', '--secret', 's'.repeat(300)],
+        expect: /secret is 300 characters/,
+      },
       {args: ['webhook', 'add', 'keep-me', '--url', 'https://example.com/'], expect: /already exists/},
       {args: ['webhook', 'remove', "'; DROP TABLE webhooks; --"], expect: /webhook id/},
     ]

@@ -18,7 +18,9 @@ function oracle(text: string, names: string[]): unknown[] | 'invalid' | 'no obje
     return 'invalid'
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'no object'
-  return names.map((name) => (Object.hasOwn(parsed as object, name) ? (parsed as Record<string, unknown>)[name] : undefined))
+  return names.map((name) =>
+    Object.hasOwn(parsed as object, name) ? (parsed as Record<string, unknown>)[name] : undefined,
+  )
 }
 
 function agrees(text: string, names: string[]): void {
@@ -31,18 +33,47 @@ function agrees(text: string, names: string[]): void {
 
 describe('findTopLevelFields', () => {
   it('finds top-level strings and numbers, with escapes, as JSON.parse does', () => {
-    assert.deepEqual(findTopLevelFields(Buffer.from('{"a":1,"webhook_id":"w-1","ts":1700000000000}'), ['webhook_id', 'ts']), ['w-1', 1700000000000])
-    assert.deepEqual(findTopLevelFields(Buffer.from(' { "webhook_id" : "a\\"b\\u00e9" , "ts": -1.5e3 } '), ['webhook_id', 'ts']), ['a"bé', -1500])
+    assert.deepEqual(
+      findTopLevelFields(Buffer.from('{"a":1,"webhook_id":"w-1","ts":1700000000000}'), ['webhook_id', 'ts']),
+      ['w-1', 1700000000000],
+    )
+    assert.deepEqual(
+      findTopLevelFields(Buffer.from(' { "webhook_id" : "a\\"b\\u00e9" , "ts": -1.5e3 } '), ['webhook_id', 'ts']),
+      ['a"bé', -1500],
+    )
     assert.deepEqual(findTopLevelFields(Buffer.from('{"webhook_id":"x","webhook_id":"y"}'), ['webhook_id']), ['y'])
-    assert.deepEqual(findTopLevelFields(Buffer.from('{"n":{"webhook_id":"inner"},"webhook_id":"outer"}'), ['webhook_id']), ['outer'])
+    assert.deepEqual(
+      findTopLevelFields(Buffer.from('{"n":{"webhook_id":"inner"},"webhook_id":"outer"}'), ['webhook_id']),
+      ['outer'],
+    )
     assert.deepEqual(findTopLevelFields(Buffer.from('{"webhook_id":"ü→😀"}'), ['webhook_id']), ['ü→😀'])
     assert.deepEqual(findTopLevelFields(Buffer.from('{"webhook_id":{"id":1}}'), ['webhook_id']), [{id: 1}])
   })
 
   it('is in doubt (undefined) for invalid text, non-objects, missing fields and escaped names', () => {
-    for (const text of ['', 'not json', '[1]', '"s"', '{"webhook_id":"a"', '{"webhook_id":"a"}x', '{"webhook_id":"a",}', '{"webhook_id":01}',
-      '{"webhook_id":"a\u0001"}', '{"webhook_id":"\\x"}', '{"webhook_id":tru}', '{"other":1}', '{"\\u0077ebhook_id":"a"}', '{"webhook_id":"a","\\u0077ebhook_id":"b"}',
-      '{"webhook_id":1.}', '{"webhook_id":-}', '{"webhook_id":1e}', '{"a":[1,]}', '{"a":[1 2]}', '{"webhook_id":"a"}}', '\ufeff{"webhook_id":"a"}']) {
+    for (const text of [
+      '',
+      'not json',
+      '[1]',
+      '"s"',
+      '{"webhook_id":"a"',
+      '{"webhook_id":"a"}x',
+      '{"webhook_id":"a",}',
+      '{"webhook_id":01}',
+      '{"webhook_id":"a\u0001"}',
+      '{"webhook_id":"\\x"}',
+      '{"webhook_id":tru}',
+      '{"other":1}',
+      '{"\\u0077ebhook_id":"a"}',
+      '{"webhook_id":"a","\\u0077ebhook_id":"b"}',
+      '{"webhook_id":1.}',
+      '{"webhook_id":-}',
+      '{"webhook_id":1e}',
+      '{"a":[1,]}',
+      '{"a":[1 2]}',
+      '{"webhook_id":"a"}}',
+      '\ufeff{"webhook_id":"a"}',
+    ]) {
       assert.equal(findTopLevelFields(Buffer.from(text), ['webhook_id']), undefined, text)
       agrees(text, ['webhook_id'])
     }
@@ -53,7 +84,7 @@ describe('findTopLevelFields', () => {
     const ids = webhookIds(10, 3)
     const alphabet = '{}[]":,\\ -+.eE0123456789abcdeflnrstu\u0001é'
     let seed = 12345
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
     let accepted = 0
     for (let index = 0; index < 3000; index++) {
       let text = accountActivityEvent(index, ids[index % ids.length]!, 1_700_000_000_000 + index, 1)
@@ -63,7 +94,12 @@ describe('findTopLevelFields', () => {
         const at = Math.floor(random() * text.length)
         const char = alphabet[Math.floor(random() * alphabet.length)]!
         const kind = random()
-        text = kind < 0.4 ? text.slice(0, at) + char + text.slice(at + 1) : kind < 0.7 ? text.slice(0, at) + char + text.slice(at) : text.slice(0, at) + text.slice(at + 1)
+        text =
+          kind < 0.4
+            ? text.slice(0, at) + char + text.slice(at + 1)
+            : kind < 0.7
+              ? text.slice(0, at) + char + text.slice(at)
+              : text.slice(0, at) + text.slice(at + 1)
       }
       agrees(text, ['webhook_id', 'created_at_ms'])
       if (findTopLevelFields(Buffer.from(text), ['webhook_id', 'created_at_ms'])) accepted++

@@ -18,12 +18,17 @@ const TIMEOUT_MS = 10_000
 
 const states: string[] = []
 after(async () => {
-  for (const state of states) await runCli(['dev', 'down', '--purge', '--grace', '5'], {env: {REPLAYCTL_STATE: state}, timeoutMs: 60_000})
+  for (const state of states)
+    await runCli(['dev', 'down', '--purge', '--grace', '5'], {env: {REPLAYCTL_STATE: state}, timeoutMs: 60_000})
 })
 
 describe('Kafka not there', () => {
   it('a command against a port nothing listens on exits 5 in well under --timeout', async () => {
-    for (const args of [['topic', 'list'], ['topic', 'describe', 'delivery_log'], ['group', 'list']]) {
+    for (const args of [
+      ['topic', 'list'],
+      ['topic', 'describe', 'delivery_log'],
+      ['group', 'list'],
+    ]) {
       const started = Date.now()
       const result = await runCli([...args, '--brokers', `127.0.0.1:${CLOSED}`, '--timeout', `${TIMEOUT_MS}ms`])
       const took = Date.now() - started
@@ -54,13 +59,22 @@ describe('Kafka not there', () => {
     try {
       const state = mkdtempSync(join(tmpdir(), 'replayctl-held-'))
       states.push(state)
-      const up = await runCli(['dev', 'up', '--port', String(HELD)], {env: {REPLAYCTL_STATE: state, REPLAYCTL_KAFKA_HEAP: '384m'}, timeoutMs: 180_000})
+      const up = await runCli(['dev', 'up', '--port', String(HELD)], {
+        env: {REPLAYCTL_STATE: state, REPLAYCTL_KAFKA_HEAP: '384m'},
+        timeoutMs: 180_000,
+      })
       assert.equal(up.code, 5, up.stderr)
       // Progress notes come first on stderr; the failure is one line after them.
-      const errors = up.stderr.trim().split('\n').filter((line) => line.startsWith('replayctl: error: '))
+      const errors = up.stderr
+        .trim()
+        .split('\n')
+        .filter((line) => line.startsWith('replayctl: error: '))
       assert.equal(errors.length, 1, up.stderr)
       assert.doesNotMatch(up.stderr, /\n\s+at /)
-      assert.match(errors[0]!, new RegExp(`port ${HELD} is already in use \\(a listener of pid ${process.pid} \\(node\\)\\)`))
+      assert.match(
+        errors[0]!,
+        new RegExp(`port ${HELD} is already in use \\(a listener of pid ${process.pid} \\(node\\)\\)`),
+      )
     } finally {
       holder.close()
     }

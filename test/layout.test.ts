@@ -41,7 +41,10 @@ describe('src/core layout', () => {
   it('has only the folders the map names, and every module sits in one', () => {
     for (const entry of readdirSync(CORE)) {
       if (entry === 'README.md') continue
-      assert.ok(statSync(join(CORE, entry)).isDirectory(), `src/core/${entry} should live in one of the folders of src/core/README.md`)
+      assert.ok(
+        statSync(join(CORE, entry)).isDirectory(),
+        `src/core/${entry} should live in one of the folders of src/core/README.md`,
+      )
       assert.ok(entry in MAY_IMPORT, `src/core/${entry}/ is not in the folder map (src/core/README.md and this test)`)
     }
   })
@@ -59,7 +62,8 @@ describe('src/core layout', () => {
           continue
         }
         const to = folderOf(target)
-        if (to !== from && !MAY_IMPORT[from]?.includes(to)) violations.push(`${from}/ may not import ${to}/ (${relative(CORE, file)} -> ${specifier})`)
+        if (to !== from && !MAY_IMPORT[from]?.includes(to))
+          violations.push(`${from}/ may not import ${to}/ (${relative(CORE, file)} -> ${specifier})`)
       }
     }
     assert.deepEqual(violations, [])
@@ -85,13 +89,17 @@ describe('CLI layout', () => {
   it('commands stay thin: no ink, React or log formatting in src/commands; ink is mounted in one place', () => {
     const violations: string[] = []
     for (const file of sourceFiles(join(SRC, 'commands'))) {
-      for (const specifier of importsOf(file)) if (/^(ink|react)$/.test(specifier) || specifier.includes('/ui/')) violations.push(`${relative(SRC, file)} imports ${specifier}`)
-      if (/JSON\.stringify\(\{time:/.test(readFileSync(file, 'utf8'))) violations.push(`${relative(SRC, file)} formats log lines (src/cli/log-lines.ts does)`)
+      for (const specifier of importsOf(file))
+        if (/^(ink|react)$/.test(specifier) || specifier.includes('/ui/'))
+          violations.push(`${relative(SRC, file)} imports ${specifier}`)
+      if (/JSON\.stringify\(\{time:/.test(readFileSync(file, 'utf8')))
+        violations.push(`${relative(SRC, file)} formats log lines (src/cli/log-lines.ts does)`)
     }
     for (const file of sourceFiles(SRC)) {
       const text = readFileSync(file, 'utf8')
       const rendersInk = /\{[^}]*\brender\b[^}]*\}\s*from\s*['"]ink['"]|import\(['"]ink['"]\)/.test(text)
-      if (rendersInk && relative(SRC, file) !== 'cli/ui/mount.ts') violations.push(`${relative(SRC, file)} mounts ink itself (use src/cli/ui/mount.ts)`)
+      if (rendersInk && relative(SRC, file) !== 'cli/ui/mount.ts')
+        violations.push(`${relative(SRC, file)} mounts ink itself (use src/cli/ui/mount.ts)`)
     }
     assert.deepEqual(violations, [])
   })

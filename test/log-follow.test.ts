@@ -23,11 +23,19 @@ async function createTopic(partitions: number): Promise<string> {
 }
 
 async function produce(topic: string, events: object[]): Promise<void> {
-  const result = await runCli(['log', 'produce', '--topic', topic, '--json'], {input: events.map((event) => JSON.stringify(event)).join('\n') + '\n'})
+  const result = await runCli(['log', 'produce', '--topic', topic, '--json'], {
+    input: events.map((event) => JSON.stringify(event)).join('\n') + '\n',
+  })
   assert.equal(result.code, 0, result.stderr)
 }
 
-const env = {PATH: process.env.PATH, HOME: process.env.HOME, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_MYSQL_URL: MYSQL_URL, REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json'}
+const env = {
+  PATH: process.env.PATH,
+  HOME: process.env.HOME,
+  REPLAYCTL_BROKERS: BROKERS,
+  REPLAYCTL_MYSQL_URL: MYSQL_URL,
+  REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json',
+}
 
 interface Following {
   child: ChildProcess
@@ -48,20 +56,26 @@ function follow(args: string[]): Following {
     for (const waiter of waiters) waiter()
   })
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-  const exit = new Promise<{code: number | null; signal: NodeJS.Signals | null; stderr: string}>((resolve) => child.on('exit', (code, signal) => resolve({code, signal, stderr})))
+  const exit = new Promise<{code: number | null; signal: NodeJS.Signals | null; stderr: string}>((resolve) =>
+    child.on('exit', (code, signal) => resolve({code, signal, stderr})),
+  )
   return {
     child,
     out: () => stdout,
-    until: (test) => new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`stdout never matched; it was:\n${stdout}\nstderr:\n${stderr}`)), 60_000)
-      const check = () => {
-        if (!test(stdout)) return
-        clearTimeout(timer)
-        resolve()
-      }
-      waiters.push(check)
-      check()
-    }),
+    until: (test) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`stdout never matched; it was:\n${stdout}\nstderr:\n${stderr}`)),
+          60_000,
+        )
+        const check = () => {
+          if (!test(stdout)) return
+          clearTimeout(timer)
+          resolve()
+        }
+        waiters.push(check)
+        check()
+      }),
     exit,
   }
 }
@@ -81,16 +95,26 @@ async function exitsWithin(following: Following, ms: number) {
 describe('log read --follow', () => {
   it('prints records written after it started, only the --key ones, and ends with code 0 on SIGINT', async () => {
     const topic = await createTopic(3)
-    await produce(topic, [{webhook_id: 'a', n: 1}, {webhook_id: 'b', n: 2}])
+    await produce(topic, [
+      {webhook_id: 'a', n: 1},
+      {webhook_id: 'b', n: 2},
+    ])
     const following = follow(['--topic', topic, '--key', 'a', '--follow'])
     await following.until((out) => lines(out).length >= 1)
-    await produce(topic, [{webhook_id: 'b', n: 3}, {webhook_id: 'a', n: 4}, {webhook_id: 'a', n: 5}])
+    await produce(topic, [
+      {webhook_id: 'b', n: 3},
+      {webhook_id: 'a', n: 4},
+      {webhook_id: 'a', n: 5},
+    ])
     await following.until((out) => lines(out).length >= 3)
     following.child.kill('SIGINT')
     const result = await exitsWithin(following, 20_000)
     assert.deepEqual({code: result.code, signal: result.signal}, {code: 0, signal: null}, result.stderr)
     const values = lines(following.out()).map((line) => JSON.parse(JSON.parse(line).value))
-    assert.deepEqual(values.map((event) => event.n), [1, 4, 5])
+    assert.deepEqual(
+      values.map((event) => event.n),
+      [1, 4, 5],
+    )
     assert.ok(values.every((event) => event.webhook_id === 'a'))
   })
 
@@ -104,7 +128,11 @@ describe('log read --follow', () => {
       await following.until((out) => holds(out, 100))
       following.child.kill('SIGTERM')
       const result = await exitsWithin(following, 20_000)
-      assert.deepEqual({code: result.code, signal: result.signal}, {code: 0, signal: null}, `${format}: ${result.stderr}`)
+      assert.deepEqual(
+        {code: result.code, signal: result.signal},
+        {code: 0, signal: null},
+        `${format}: ${result.stderr}`,
+      )
       if (format === 'raw') assert.match(following.out(), /^\{"webhook_id":"a","n":1\}\n/)
       if (format === 'table') assert.match(following.out(), /partition\s+offset/)
     }
@@ -115,16 +143,30 @@ describe('log read --follow', () => {
     await produce(topic, [{webhook_id: 'a', n: 1}])
     const following = follow(['--topic', topic, '--follow', '--max', '3', '--format', 'raw'])
     await following.until((out) => lines(out).length >= 1)
-    await produce(topic, [{webhook_id: 'a', n: 2}, {webhook_id: 'a', n: 3}, {webhook_id: 'a', n: 4}])
+    await produce(topic, [
+      {webhook_id: 'a', n: 2},
+      {webhook_id: 'a', n: 3},
+      {webhook_id: 'a', n: 4},
+    ])
     const result = await exitsWithin(following, 30_000)
     assert.equal(result.code, 0, result.stderr)
-    assert.deepEqual(lines(following.out()).map((line) => JSON.parse(line).n), [1, 2, 3])
+    assert.deepEqual(
+      lines(following.out()).map((line) => JSON.parse(line).n),
+      [1, 2, 3],
+    )
   })
 
   it('ends with code 0 when the pipe it writes to is closed (| head -n 3)', async () => {
     const topic = await createTopic(1)
     await produce(topic, [{webhook_id: 'a', n: 1}])
-    const shell = spawn('bash', ['-c', `"${process.execPath}" "${BIN}" log read --topic ${topic} --follow --format raw | head -n 3; echo "read exited $\{PIPESTATUS[0]}" >&2`], {env, stdio: ['ignore', 'pipe', 'pipe']})
+    const shell = spawn(
+      'bash',
+      [
+        '-c',
+        `"${process.execPath}" "${BIN}" log read --topic ${topic} --follow --format raw | head -n 3; echo "read exited $\{PIPESTATUS[0]}" >&2`,
+      ],
+      {env, stdio: ['ignore', 'pipe', 'pipe']},
+    )
     let stdout = ''
     let stderr = ''
     shell.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))

@@ -38,7 +38,13 @@ describe('log read output', () => {
   it('ends quietly when its reader closes the pipe early', async () => {
     for (const format of ['raw', 'json']) {
       const child = spawn(process.execPath, [BIN, 'log', 'read', '-t', topic, '--format', format], {
-        env: {PATH: process.env.PATH, HOME: process.env.HOME, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_MYSQL_URL: MYSQL_URL, REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json'},
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          REPLAYCTL_BROKERS: BROKERS,
+          REPLAYCTL_MYSQL_URL: MYSQL_URL,
+          REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       })
       let stderr = ''

@@ -39,11 +39,25 @@ describe('log partition-for', () => {
     const keys = Array.from({length: 60}, (_, index) => `webhook-${index * 7919}`)
     await apacheTool(
       'org.apache.kafka.tools.ConsoleProducer',
-      ['--bootstrap-server', BROKERS, '--topic', topic, '--property', 'parse.key=true', '--property', 'key.separator=|'],
+      [
+        '--bootstrap-server',
+        BROKERS,
+        '--topic',
+        topic,
+        '--property',
+        'parse.key=true',
+        '--property',
+        'key.separator=|',
+      ],
       keys.map((key) => `${key}|v`).join('\n') + '\n',
     )
     const {stdout} = await run('kcat', ['-b', BROKERS, '-C', '-t', topic, '-e', '-q', '-f', '%k %p\n'])
-    const placed = new Map(stdout.trim().split('\n').map((line) => line.split(' ') as [string, string]))
+    const placed = new Map(
+      stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ') as [string, string]),
+    )
     assert.equal(placed.size, keys.length)
     for (const key of keys) {
       const ours = await runCli(['log', 'partition-for', key, '--partitions', '7', '--json'])
@@ -70,8 +84,15 @@ describe('log produce', () => {
     const topic = await createTopic('prod', 4)
     // Recent times: the topic keeps 5 days, and older records would be deleted under the test.
     const base = Date.now() - 3_600_000
-    const events = Array.from({length: 200}, (_, index) => ({webhook_id: `w${index % 10}`, ts: base + index, body: 'x'.repeat(200)}))
-    const result = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts', '--header', 'source=test', '--json'], {input: ndjson(events)})
+    const events = Array.from({length: 200}, (_, index) => ({
+      webhook_id: `w${index % 10}`,
+      ts: base + index,
+      body: 'x'.repeat(200),
+    }))
+    const result = await runCli(
+      ['log', 'produce', '-t', topic, '--timestamp-field', 'ts', '--header', 'source=test', '--json'],
+      {input: ndjson(events)},
+    )
     assert.equal(result.code, 0, result.stderr)
     assert.equal(result.json.events, 200)
 
@@ -91,7 +112,15 @@ describe('log produce', () => {
     assert.equal(describe.json.configs['cleanup.policy'], 'delete')
     assert.equal(describe.json.configs['retention.ms'], String(5 * 86_400_000))
     assert.equal(describe.json.messages, 200)
-    const fromApache = await apacheTool('kafka.admin.ConfigCommand', ['--bootstrap-server', BROKERS, '--entity-type', 'topics', '--entity-name', topic, '--describe'])
+    const fromApache = await apacheTool('kafka.admin.ConfigCommand', [
+      '--bootstrap-server',
+      BROKERS,
+      '--entity-type',
+      'topics',
+      '--entity-name',
+      topic,
+      '--describe',
+    ])
     assert.match(fromApache, /compression\.type=snappy/)
 
     const dir = await partitionDir(topic, partitionFor('w0', 4))
@@ -107,13 +136,19 @@ describe('log produce', () => {
     const input = `${JSON.stringify({webhook_id: 'a'})}\n${JSON.stringify({webhook_id: 'b'})}\nnot json\n${JSON.stringify({webhook_id: 'c'})}\n`
     const result = await runCli(['log', 'produce', '-t', topic], {input})
     assert.equal(result.code, 2)
-    assert.match(result.stderr, /line 3 of stdin is not valid JSON.*the 2 events before it were written.*--skip-lines 2/)
+    assert.match(
+      result.stderr,
+      /line 3 of stdin is not valid JSON.*the 2 events before it were written.*--skip-lines 2/,
+    )
     assert.equal(result.stderr.trim().split('\n').length, 1)
     const resumed = await runCli(['log', 'produce', '-t', topic, '--skip-lines', '3', '--json'], {input})
     assert.equal(resumed.code, 0, resumed.stderr)
     assert.equal(resumed.json.events, 1)
     const read = await runCli(['log', 'read', '-t', topic, '--json'])
-    assert.deepEqual(read.json.records.map((record: {key: string}) => record.key), ['a', 'b', 'c'])
+    assert.deepEqual(
+      read.json.records.map((record: {key: string}) => record.key),
+      ['a', 'b', 'c'],
+    )
   })
 })
 
@@ -122,16 +157,32 @@ describe('log seek', () => {
     const topic = await createTopic('seek', 3)
     const base = Date.now() - 3_600_000
     const events = Array.from({length: 300}, (_, index) => ({webhook_id: `k${index % 17}`, ts: base + index * 1000}))
-    assert.equal((await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts'], {input: ndjson(events)})).code, 0)
+    assert.equal(
+      (await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts'], {input: ndjson(events)})).code,
+      0,
+    )
 
     for (const time of [base - 1, base + 100_500, base + 299_000, base + 10_000_000]) {
       const ours = await runCli(['log', 'seek', '-t', topic, '--since', String(time), '--json'])
       assert.equal(ours.code, 0, ours.stderr)
-      const apache = await apacheTool('org.apache.kafka.tools.GetOffsetShell', ['--bootstrap-server', BROKERS, '--topic', topic, '--time', String(time)])
-      const theirs = new Map(apache.trim().split('\n').filter(Boolean).map((line) => {
-        const [, partition, offset] = line.split(':')
-        return [Number(partition), Number(offset)]
-      }))
+      const apache = await apacheTool('org.apache.kafka.tools.GetOffsetShell', [
+        '--bootstrap-server',
+        BROKERS,
+        '--topic',
+        topic,
+        '--time',
+        String(time),
+      ])
+      const theirs = new Map(
+        apache
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => {
+            const [, partition, offset] = line.split(':')
+            return [Number(partition), Number(offset)]
+          }),
+      )
       const high = await runCli(['log', 'seek', '-t', topic, '--since', '+1d', '--json'])
       for (const found of ours.json.since.offsets) {
         const expected = theirs.get(found.partition)
@@ -152,10 +203,26 @@ describe('log seek', () => {
     const base = Date.now() - 600_000
     const events = Array.from({length: 100}, (_, index) => ({webhook_id: 'hot', ts: base + index * 1000}))
     await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts'], {input: ndjson(events)})
-    const result = await runCli(['log', 'seek', '-t', topic, '--key', 'hot', '--since', String(base + 10_000), '--until', String(base + 20_000), '--json'])
+    const result = await runCli([
+      'log',
+      'seek',
+      '-t',
+      topic,
+      '--key',
+      'hot',
+      '--since',
+      String(base + 10_000),
+      '--until',
+      String(base + 20_000),
+      '--json',
+    ])
     assert.equal(result.code, 0, result.stderr)
-    assert.deepEqual(result.json.since.offsets, [{partition: partitionFor('hot', 4), offset: 10, timestamp: base + 10_000}])
-    assert.deepEqual(result.json.until.offsets, [{partition: partitionFor('hot', 4), offset: 20, timestamp: base + 20_000}])
+    assert.deepEqual(result.json.since.offsets, [
+      {partition: partitionFor('hot', 4), offset: 10, timestamp: base + 10_000},
+    ])
+    assert.deepEqual(result.json.until.offsets, [
+      {partition: partitionFor('hot', 4), offset: 20, timestamp: base + 20_000},
+    ])
   })
 })
 
@@ -163,15 +230,53 @@ describe('log read', () => {
   it('reads exact ranges by offset and by time, and filters by key', async () => {
     const topic = await createTopic('read', 2)
     const base = Date.now() - 600_000
-    const events = Array.from({length: 100}, (_, index) => ({webhook_id: index % 2 ? 'odd' : 'even', n: index, ts: base + index * 1000}))
+    const events = Array.from({length: 100}, (_, index) => ({
+      webhook_id: index % 2 ? 'odd' : 'even',
+      n: index,
+      ts: base + index * 1000,
+    }))
     await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts'], {input: ndjson(events)})
     const partition = partitionFor('odd', 2)
 
-    const byOffset = await runCli(['log', 'read', '-t', topic, '-p', String(partition), '--from-offset', '5', '--to-offset', '9', '--json'])
-    assert.deepEqual(byOffset.json.records.map((record: {offset: number}) => record.offset), [5, 6, 7, 8])
+    const byOffset = await runCli([
+      'log',
+      'read',
+      '-t',
+      topic,
+      '-p',
+      String(partition),
+      '--from-offset',
+      '5',
+      '--to-offset',
+      '9',
+      '--json',
+    ])
+    assert.deepEqual(
+      byOffset.json.records.map((record: {offset: number}) => record.offset),
+      [5, 6, 7, 8],
+    )
 
-    const byKey = await runCli(['log', 'read', '-t', topic, '--key', 'odd', '--since', String(base + 10_000), '--until', String(base + 20_000), '--format', 'raw'])
-    assert.deepEqual(byKey.stdout.trim().split('\n').map((line) => JSON.parse(line).n), [11, 13, 15, 17, 19])
+    const byKey = await runCli([
+      'log',
+      'read',
+      '-t',
+      topic,
+      '--key',
+      'odd',
+      '--since',
+      String(base + 10_000),
+      '--until',
+      String(base + 20_000),
+      '--format',
+      'raw',
+    ])
+    assert.deepEqual(
+      byKey.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).n),
+      [11, 13, 15, 17, 19],
+    )
 
     const last = await runCli(['log', 'read', '-t', topic, '-p', String(partition), '--from-offset', '-3', '--json'])
     assert.equal(last.json.count, 3)
@@ -188,16 +293,31 @@ describe('log read', () => {
     assert.equal(all.json.count, 0)
     const future = await runCli(['log', 'read', '-t', topic, '--since', '+1h', '--json'], {timeoutMs: 20_000})
     assert.equal(future.json.count, 0)
-    const beyond = await runCli(['log', 'read', '-t', topic, '--from-offset', '50', '--to-offset', '100', '--json'], {timeoutMs: 20_000})
+    const beyond = await runCli(['log', 'read', '-t', topic, '--from-offset', '50', '--to-offset', '100', '--json'], {
+      timeoutMs: 20_000,
+    })
     assert.equal(beyond.json.count, 0)
   })
 
   it('ends on compacted ranges whose last offsets are gone', async () => {
-    const topic = await createTopic('compact', 1, ['--compact', '--config', 'segment.ms=100', '--config', 'min.cleanable.dirty.ratio=0.001', '--config', 'delete.retention.ms=0', '--config', 'min.compaction.lag.ms=0'])
+    const topic = await createTopic('compact', 1, [
+      '--compact',
+      '--config',
+      'segment.ms=100',
+      '--config',
+      'min.cleanable.dirty.ratio=0.001',
+      '--config',
+      'delete.retention.ms=0',
+      '--config',
+      'min.compaction.lag.ms=0',
+    ])
     // Many versions of a few keys over several segments, plus one key per round that survives,
     // so the cleaner leaves long gaps between the survivors.
     for (let round = 0; round < 4; round++) {
-      const events = [{webhook_id: `once-${round}`}, ...Array.from({length: 49}, (_, index) => ({webhook_id: `k${index % 3}`, round}))]
+      const events = [
+        {webhook_id: `once-${round}`},
+        ...Array.from({length: 49}, (_, index) => ({webhook_id: `k${index % 3}`, round})),
+      ]
       await runCli(['log', 'produce', '-t', topic], {input: ndjson(events)})
       await new Promise((resolve) => setTimeout(resolve, 300))
     }
@@ -215,21 +335,37 @@ describe('log read', () => {
     // Offsets 1..49 are gone: a range ending inside the gap has no record at end - 1, nor after 0.
     const bounded = await runCli(['log', 'read', '-t', topic, '--to-offset', '40', '--json'], {timeoutMs: 20_000})
     assert.equal(bounded.code, 0, bounded.stderr)
-    assert.deepEqual(bounded.json.records.map((record: {offset: number}) => record.offset), [0])
-    const inside = await runCli(['log', 'read', '-t', topic, '--from-offset', '10', '--to-offset', '40', '--json'], {timeoutMs: 20_000})
+    assert.deepEqual(
+      bounded.json.records.map((record: {offset: number}) => record.offset),
+      [0],
+    )
+    const inside = await runCli(['log', 'read', '-t', topic, '--from-offset', '10', '--to-offset', '40', '--json'], {
+      timeoutMs: 20_000,
+    })
     assert.equal(inside.json.count, 0)
   })
 
   it('ends on transactional ranges that end in a commit marker', async () => {
     const topic = await createTopic('txn', 1)
     const native = await loadNative()
-    const producer = new native.Producer({'bootstrap.servers': BROKERS, 'transactional.id': uniqueName('txn'), log_level: 0, dr_cb: false})
+    const producer = new native.Producer({
+      'bootstrap.servers': BROKERS,
+      'transactional.id': uniqueName('txn'),
+      log_level: 0,
+      dr_cb: false,
+    })
     await new Promise<void>((resolve, reject) => producer.connect({}, (error) => (error ? reject(error) : resolve())))
-    await new Promise<void>((resolve, reject) => producer.initTransactions(10_000, (error) => (error ? reject(error) : resolve())))
+    await new Promise<void>((resolve, reject) =>
+      producer.initTransactions(10_000, (error) => (error ? reject(error) : resolve())),
+    )
     for (let batch = 0; batch < 2; batch++) {
-      await new Promise<void>((resolve, reject) => producer.beginTransaction((error) => (error ? reject(error) : resolve())))
+      await new Promise<void>((resolve, reject) =>
+        producer.beginTransaction((error) => (error ? reject(error) : resolve())),
+      )
       for (let index = 0; index < 5; index++) producer.produce(topic, 0, Buffer.from(`{"n":${index}}`), 'k')
-      await new Promise<void>((resolve, reject) => producer.commitTransaction(10_000, (error) => (error ? reject(error) : resolve())))
+      await new Promise<void>((resolve, reject) =>
+        producer.commitTransaction(10_000, (error) => (error ? reject(error) : resolve())),
+      )
     }
     await new Promise<void>((resolve) => producer.disconnect(() => resolve()))
 
@@ -237,6 +373,9 @@ describe('log read', () => {
     assert.equal(describe.json.partitions[0].high, 12, 'ten records and two commit markers')
     const read = await runCli(['log', 'read', '-t', topic, '--json'], {timeoutMs: 20_000})
     assert.equal(read.code, 0, read.stderr)
-    assert.deepEqual(read.json.records.map((record: {offset: number}) => record.offset), [0, 1, 2, 3, 4, 6, 7, 8, 9, 10])
+    assert.deepEqual(
+      read.json.records.map((record: {offset: number}) => record.offset),
+      [0, 1, 2, 3, 4, 6, 7, 8, 9, 10],
+    )
   })
 })

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict'
 import {after, before, describe, it} from 'node:test'
 
-import {connectProducer, disconnect, KafkaCode, loadNative, type Message, type Producer} from '../src/core/kafka/client.js'
+import {
+  connectProducer,
+  disconnect,
+  KafkaCode,
+  loadNative,
+  type Message,
+  type Producer,
+} from '../src/core/kafka/client.js'
 import {murmur2} from '../src/core/kafka/partitioner.js'
 import {type Headers, RecordBatch} from '../src/core/kafka/record-batch.js'
 import {RecordWriter} from '../src/core/kafka/record-writer.js'
@@ -35,8 +42,16 @@ const EMPTY = Buffer.alloc(1).subarray(0, 0)
 
 function recordFor(index: number): TestRecord {
   const key = index % 7 === 0 ? null : index % 11 === 0 ? EMPTY : Buffer.from(`key-${index % 5}-é`)
-  const value = index % 13 === 0 ? null : index % 17 === 0 ? EMPTY : Buffer.from(JSON.stringify({index, text: 'é'.repeat(index % 50)}))
-  const headers: Headers | undefined = index % 3 === 0 ? undefined : [{trace: Buffer.from(`t${index}`)}, {trace: Buffer.alloc(0)}, {'bïnary': Buffer.from([0, 255, index % 256])}]
+  const value =
+    index % 13 === 0
+      ? null
+      : index % 17 === 0
+        ? EMPTY
+        : Buffer.from(JSON.stringify({index, text: 'é'.repeat(index % 50)}))
+  const headers: Headers | undefined =
+    index % 3 === 0
+      ? undefined
+      : [{trace: Buffer.from(`t${index}`)}, {trace: Buffer.alloc(0)}, {bïnary: Buffer.from([0, 255, index % 256])}]
   // Null keys go where the partitioner puts them at random: those are written to a partition.
   const partition = key === null || index % 4 === 0 ? index % PARTITIONS : -1
   return {key, value, timestamp: base + index, partition, ...(headers ? {headers} : {})}
@@ -55,14 +70,23 @@ interface Report {
 }
 
 /** Sends records start.. of the batch; resolves with where it stopped and the one report. */
-function send(producer: Producer, topic: string, batch: RecordBatch, start = 0): {next: number; report: Promise<Report>} {
+function send(
+  producer: Producer,
+  topic: string,
+  batch: RecordBatch,
+  start = 0,
+): {next: number; report: Promise<Report>} {
   let calls = 0
   let resolve: (report: Report) => void = () => {}
   const report = new Promise<Report>((settle) => (resolve = settle))
-  const next = producer.produceBatch(topic, {data: batch.data, index: batch.index.subarray(0, batch.length * 8), headerIndex: batch.headerIndex, start}, (result) => {
-    assert.equal(++calls, 1, 'the callback is called once per produceBatch call')
-    resolve(result)
-  })
+  const next = producer.produceBatch(
+    topic,
+    {data: batch.data, index: batch.index.subarray(0, batch.length * 8), headerIndex: batch.headerIndex, start},
+    (result) => {
+      assert.equal(++calls, 1, 'the callback is called once per produceBatch call')
+      resolve(result)
+    },
+  )
   return {next, report}
 }
 
@@ -71,7 +95,13 @@ const readAll = (topic: string, partitions = PARTITIONS) => readToEnd(topic, par
 /** Buffers compared by bytes; the offset and topic are where a record went, not what it is. */
 function plain(message: Message): unknown {
   const {topic: _topic, size: _size, ...rest} = message
-  return JSON.parse(JSON.stringify(rest, (_, value) => (value && value.type === 'Buffer' && Array.isArray(value.data) ? `bytes:${Buffer.from(value.data).toString('hex')}` : value)))
+  return JSON.parse(
+    JSON.stringify(rest, (_, value) =>
+      value && value.type === 'Buffer' && Array.isArray(value.data)
+        ? `bytes:${Buffer.from(value.data).toString('hex')}`
+        : value,
+    ),
+  )
 }
 
 after(async () => {
@@ -118,7 +148,11 @@ describe('produceBatch (client patch)', () => {
         }
       }
       const results = await Promise.all(reports)
-      assert.deepEqual(results, [{acknowledged: 701, failures: []}, {acknowledged: 800, failures: []}, {acknowledged: 499, failures: []}])
+      assert.deepEqual(results, [
+        {acknowledged: 701, failures: []},
+        {acknowledged: 800, failures: []},
+        {acknowledged: 499, failures: []},
+      ])
       assert.equal(deliveryEvents, 0, 'batch records are not reported one by one')
     } finally {
       await disconnect(producer)
@@ -127,16 +161,28 @@ describe('produceBatch (client patch)', () => {
     const expected = await readAll(stockTopic)
     const actual = await readAll(batchTopic)
     assert.equal(expected.length, RECORDS)
-    const indexes = (messages: Message[]) => messages.map((message) => `${message.partition}:${message.value?.length ? JSON.parse(message.value.toString()).index : 'none'}`)
+    const indexes = (messages: Message[]) =>
+      messages.map(
+        (message) =>
+          `${message.partition}:${message.value?.length ? JSON.parse(message.value.toString()).index : 'none'}`,
+      )
     assert.deepEqual(indexes(actual), indexes(expected))
     assert.deepEqual(actual.map(plain), expected.map(plain))
     // What the data was built to cover did occur: explicit partitions, murmur2 placement (of the
     // empty key too), null and empty values, headers.
-    const byIndex = new Map(actual.filter((message) => message.value?.length).map((message) => [JSON.parse(message.value!.toString()).index as number, message]))
+    const byIndex = new Map(
+      actual
+        .filter((message) => message.value?.length)
+        .map((message) => [JSON.parse(message.value!.toString()).index as number, message]),
+    )
     assert.equal(byIndex.get(1)!.partition, (murmur2(Buffer.from('key-1-é')) & 0x7fffffff) % PARTITIONS)
     assert.equal(byIndex.get(22)!.partition, (murmur2(Buffer.alloc(0)) & 0x7fffffff) % PARTITIONS)
     assert.equal(byIndex.get(8)!.partition, 8 % PARTITIONS)
-    assert.deepEqual(byIndex.get(1)!.headers, [{trace: Buffer.from('t1')}, {trace: Buffer.alloc(0)}, {'bïnary': Buffer.from([0, 255, 1])}])
+    assert.deepEqual(byIndex.get(1)!.headers, [
+      {trace: Buffer.from('t1')},
+      {trace: Buffer.alloc(0)},
+      {bïnary: Buffer.from([0, 255, 1])},
+    ])
     assert.equal(byIndex.get(1)!.timestamp, base + 1)
     assert.ok(actual.some((message) => message.value === null))
     assert.ok(actual.some((message) => message.value !== null && message.value.length === 0))
@@ -156,7 +202,10 @@ describe('produceBatch (client patch)', () => {
       assert.equal(next, 50)
       const result = await report
       assert.equal(result.acknowledged, 48)
-      assert.deepEqual(result.failures.map((failure) => failure.index), [7, 31])
+      assert.deepEqual(
+        result.failures.map((failure) => failure.index),
+        [7, 31],
+      )
       assert.equal(result.failures[0]!.error.code, MSG_SIZE_TOO_LARGE)
       assert.equal(result.failures[1]!.error.code, KafkaCode.UNKNOWN_PARTITION_LOCAL)
     } finally {
@@ -169,7 +218,9 @@ describe('produceBatch (client patch)', () => {
 
   it('stops where the queue is full, reports only what it took, and takes the rest later (polling, then flush)', async () => {
     const topic = await createTopic('batch-queue-full', 1)
-    const producer = await connectProducer(testSettings(), {extra: {'linger.ms': 50, 'queue.buffering.max.messages': 100}})
+    const producer = await connectProducer(testSettings(), {
+      extra: {'linger.ms': 50, 'queue.buffering.max.messages': 100},
+    })
     try {
       const batch = new RecordBatch()
       for (let index = 0; index < 1000; index++) batch.add(null, Buffer.from(`value ${index}`), base + index, 0)
@@ -203,13 +254,18 @@ describe('produceBatch (client patch)', () => {
       for (let index = 0; index < 50; index++) more.add(null, Buffer.from(`more ${index}`), base, 0)
       const {next, report} = send(producer, topic, more)
       assert.equal(next, 50)
-      await new Promise<void>((resolve, reject) => producer.flush(10_000, (error) => (error ? reject(error) : resolve())))
+      await new Promise<void>((resolve, reject) =>
+        producer.flush(10_000, (error) => (error ? reject(error) : resolve())),
+      )
       assert.deepEqual(await report, {acknowledged: 50, failures: []})
     } finally {
       await disconnect(producer)
     }
     const written = await readAll(topic, 1)
-    assert.deepEqual(written.slice(0, 1000).map((message) => message.value!.toString()), Array.from({length: 1000}, (_, index) => `value ${index}`))
+    assert.deepEqual(
+      written.slice(0, 1000).map((message) => message.value!.toString()),
+      Array.from({length: 1000}, (_, index) => `value ${index}`),
+    )
     assert.equal(written.length, 1050)
   })
 
@@ -218,7 +274,10 @@ describe('produceBatch (client patch)', () => {
     const writer = await RecordWriter.open(testSettings({librdkafka: {'queue.buffering.max.messages': '300'}}), topic)
     let waits = 0
     for (let index = 0; index < 5000; index++) {
-      const waiting = writer.write(`k${index}`, Buffer.from(`v${index}`), base + index, undefined, {partition: 0, lineNumber: index + 1})
+      const waiting = writer.write(`k${index}`, Buffer.from(`v${index}`), base + index, undefined, {
+        partition: 0,
+        lineNumber: index + 1,
+      })
       if (waiting) {
         waits++
         await waiting
@@ -228,7 +287,10 @@ describe('produceBatch (client patch)', () => {
     assert.deepEqual(stats, {written: 5000, acknowledged: 5000, failed: 0, bytes: stats.bytes})
     assert.ok(waits > 0, 'the queue filled up')
     const written = await readAll(topic, 1)
-    assert.deepEqual(written.map((message) => message.value!.toString()), Array.from({length: 5000}, (_, index) => `v${index}`))
+    assert.deepEqual(
+      written.map((message) => message.value!.toString()),
+      Array.from({length: 5000}, (_, index) => `v${index}`),
+    )
   })
 
   it('refuses an index that points outside its data before queueing anything', async () => {

@@ -26,7 +26,9 @@ async function createTopic(prefix: string, extra: string[] = []): Promise<string
 }
 
 async function records(topic: string): Promise<string[]> {
-  const {stdout} = await run('kcat', ['-b', BROKERS, '-C', '-t', topic, '-e', '-q', '-f', '%k|%T|%s\n'], {maxBuffer: 64 << 20})
+  const {stdout} = await run('kcat', ['-b', BROKERS, '-C', '-t', topic, '-e', '-q', '-f', '%k|%T|%s\n'], {
+    maxBuffer: 64 << 20,
+  })
   return stdout.split('\n').filter(Boolean)
 }
 
@@ -35,7 +37,8 @@ after(async () => {
   rmSync(dir, {recursive: true, force: true})
 })
 
-const lines = (count: number) => Array.from({length: count}, (_, index) => JSON.stringify({webhook_id: `w${index % 3}`, n: index + 1}))
+const lines = (count: number) =>
+  Array.from({length: count}, (_, index) => JSON.stringify({webhook_id: `w${index % 3}`, n: index + 1}))
 
 describe('log produce input', () => {
   it('--file with a bad line anywhere writes nothing and names the line', async () => {
@@ -62,7 +65,10 @@ describe('log produce input', () => {
     const good = await runCli(['log', 'produce', '-t', topic, '-f', file, '--json'])
     assert.equal(good.code, 0, good.stderr)
     assert.equal(good.json.events, 50)
-    assert.deepEqual((await records(topic)).map((line) => line.split('|')[2]), lines(50))
+    assert.deepEqual(
+      (await records(topic)).map((line) => line.split('|')[2]),
+      lines(50),
+    )
   })
 
   it('from stdin says which lines were written and how to resume after the bad one', async () => {
@@ -73,7 +79,10 @@ describe('log produce input', () => {
     const result = await runCli(['log', 'produce', '-t', topic], {input: text})
     assert.equal(result.code, 2)
     assert.ok(isOneLineError(result), result.stderr)
-    assert.match(result.stderr, /line 42 of stdin is not valid JSON .*the 41 events before it were written \(lines 1-41\)/)
+    assert.match(
+      result.stderr,
+      /line 42 of stdin is not valid JSON .*the 41 events before it were written \(lines 1-41\)/,
+    )
     assert.match(result.stderr, /--skip-lines 41 .*--skip-lines 42 .*tail -n \+43/)
     assert.equal((await records(topic)).length, 41)
 
@@ -82,7 +91,10 @@ describe('log produce input', () => {
     assert.equal(resumed.json.events, 18)
     const {stdout: tailed} = await run('bash', ['-c', `printf '%s' "$0" | tail -n +43 | wc -l`, text])
     assert.equal(Number(tailed.trim()), 18)
-    assert.deepEqual((await records(topic)).map((line) => JSON.parse(line.split('|')[2]!).n), [...Array.from({length: 41}, (_, i) => i + 1), ...Array.from({length: 18}, (_, i) => i + 43)])
+    assert.deepEqual(
+      (await records(topic)).map((line) => JSON.parse(line.split('|')[2]!).n),
+      [...Array.from({length: 41}, (_, i) => i + 1), ...Array.from({length: 18}, (_, i) => i + 43)],
+    )
   })
 
   it('keys and stamps records exactly as a full parse would (escapes, numbers, nested paths, repeats)', async () => {
@@ -96,25 +108,54 @@ describe('log produce input', () => {
       `{"nested":{"webhook_id":"inner","ts":1},"webhook_id":"outer","ts":${base + 5}}`,
       ` { "webhook_id" : "spaced" , "ts" : ${base + 6} } `,
     ]
-    const result = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts'], {input: input.join('\n') + '\n'})
+    const result = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts'], {
+      input: input.join('\n') + '\n',
+    })
     assert.equal(result.code, 0, result.stderr)
     const written = (await records(topic)).map((line) => line.split('|').slice(0, 2))
-    assert.deepEqual(written, [['plain', String(base)], ['esc"apedé', String(base + 1)], ['12345', String(base + 2)], ['last', String(base + 4)], ['outer', String(base + 5)], ['spaced', String(base + 6)]])
+    assert.deepEqual(written, [
+      ['plain', String(base)],
+      ['esc"apedé', String(base + 1)],
+      ['12345', String(base + 2)],
+      ['last', String(base + 4)],
+      ['outer', String(base + 5)],
+      ['spaced', String(base + 6)],
+    ])
 
     const nestedTopic = await createTopic('pnest')
-    const nested = await runCli(['log', 'produce', '-t', nestedTopic, '--key-field', 'user.id', '--timestamp-field', 'meta.ts'], {
-      input: `{"user":{"id":"u1"},"meta":{"ts":${base}}}\n{"user":{"id":7},"meta":{"ts":${base + 1}}}\n`,
-    })
+    const nested = await runCli(
+      ['log', 'produce', '-t', nestedTopic, '--key-field', 'user.id', '--timestamp-field', 'meta.ts'],
+      {
+        input: `{"user":{"id":"u1"},"meta":{"ts":${base}}}\n{"user":{"id":7},"meta":{"ts":${base + 1}}}\n`,
+      },
+    )
     assert.equal(nested.code, 0, nested.stderr)
-    assert.deepEqual((await records(nestedTopic)).map((line) => line.split('|').slice(0, 2)), [['u1', String(base)], ['7', String(base + 1)]])
+    assert.deepEqual(
+      (await records(nestedTopic)).map((line) => line.split('|').slice(0, 2)),
+      [
+        ['u1', String(base)],
+        ['7', String(base + 1)],
+      ],
+    )
   })
 
   it('names the lines of records Kafka refuses', async () => {
     // The broker refuses batches over the topic's max.message.bytes; incompressible values make
     // lines 3 and 5 too large on their own.
     const topic = await createTopic('prefuse', ['--config', 'max.message.bytes=2000'])
-    const big = (n: number) => JSON.stringify({webhook_id: 'w', n, pad: Array.from({length: 400}, (_, index) => ((index * 2654435761 + n * 97) >>> 0).toString(36)).join('')})
-    const input = [JSON.stringify({webhook_id: 'w', n: 1}), JSON.stringify({webhook_id: 'w', n: 2}), big(3), JSON.stringify({webhook_id: 'w', n: 4}), big(5)]
+    const big = (n: number) =>
+      JSON.stringify({
+        webhook_id: 'w',
+        n,
+        pad: Array.from({length: 400}, (_, index) => ((index * 2654435761 + n * 97) >>> 0).toString(36)).join(''),
+      })
+    const input = [
+      JSON.stringify({webhook_id: 'w', n: 1}),
+      JSON.stringify({webhook_id: 'w', n: 2}),
+      big(3),
+      JSON.stringify({webhook_id: 'w', n: 4}),
+      big(5),
+    ]
     const file = join(dir, 'big.ndjson')
     writeFileSync(file, input.join('\n') + '\n')
     const result = await runCli(['log', 'produce', '-t', topic, '-f', file])

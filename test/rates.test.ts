@@ -29,21 +29,40 @@ async function createTopic(prefix: string, partitions: number): Promise<string> 
 
 async function produce(topic: string, events: object[]): Promise<string[]> {
   const lines = events.map((event) => JSON.stringify(event))
-  const result = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts', '--json'], {input: lines.join('\n') + '\n'})
+  const result = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts', '--json'], {
+    input: lines.join('\n') + '\n',
+  })
   assert.equal(result.code, 0, result.stderr)
   return lines
 }
 
 function resetGroup(group: string, topic: string, to: string[]): Promise<string> {
-  return apacheTool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', ['--bootstrap-server', BROKERS, '--group', group, '--topic', topic, '--reset-offsets', ...to, '--execute'])
+  return apacheTool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', [
+    '--bootstrap-server',
+    BROKERS,
+    '--group',
+    group,
+    '--topic',
+    topic,
+    '--reset-offsets',
+    ...to,
+    '--execute',
+  ])
 }
 
 describe('topic rates (live)', () => {
   it('counts exactly the records and bytes written in the window, per partition', async () => {
     const topic = await createTopic('rates', 4)
-    await produce(topic, Array.from({length: 20}, (_, index) => ({webhook_id: `before-${index}`, ts: Date.now()})))
+    await produce(
+      topic,
+      Array.from({length: 20}, (_, index) => ({webhook_id: `before-${index}`, ts: Date.now()})),
+    )
     const window = await openRatesWindow(testSettings(), {topic, bytes: true})
-    const events = Array.from({length: 100}, (_, index) => ({webhook_id: `w${index % 9}`, ts: Date.now(), pad: 'x'.repeat(index)}))
+    const events = Array.from({length: 100}, (_, index) => ({
+      webhook_id: `w${index % 9}`,
+      ts: Date.now(),
+      pad: 'x'.repeat(index),
+    }))
     const lines = await produce(topic, events)
     const sample = await window.close()
 
@@ -54,26 +73,45 @@ describe('topic rates (live)', () => {
       expectedRecords[partition]!++
       expectedBytes[partition]! += Buffer.byteLength(event.webhook_id) + Buffer.byteLength(lines[index]!)
     })
-    assert.deepEqual(sample.partitions.map((rate) => rate.records), expectedRecords)
-    assert.deepEqual(sample.partitions.map((rate) => rate.bytes), expectedBytes)
+    assert.deepEqual(
+      sample.partitions.map((rate) => rate.records),
+      expectedRecords,
+    )
+    assert.deepEqual(
+      sample.partitions.map((rate) => rate.bytes),
+      expectedBytes,
+    )
     assert.equal(sample.total.records, 100)
-    assert.equal(sample.total.bytes, expectedBytes.reduce((a, b) => a + b, 0))
+    assert.equal(
+      sample.total.bytes,
+      expectedBytes.reduce((a, b) => a + b, 0),
+    )
     for (const rate of sample.partitions) assert.equal(rate.highEnd - rate.highStart, rate.records)
     // The rates are the counts over the measured seconds. Both are rounded to hundredths, so the
     // shown seconds may be off by 0.005 s: a relative error of 0.005 / seconds on a short window.
-    const close = (rate: number, count: number) => Math.abs(rate - count / sample.seconds) <= (count / sample.seconds) * (0.006 / sample.seconds + 0.001) + 0.01
+    const close = (rate: number, count: number) =>
+      Math.abs(rate - count / sample.seconds) <= (count / sample.seconds) * (0.006 / sample.seconds + 0.001) + 0.01
     assert.ok(close(sample.total.recordsPerSecond, 100), `${sample.total.recordsPerSecond}/s over ${sample.seconds} s`)
-    assert.ok(close(sample.total.bytesPerSecond!, sample.total.bytes!), `${sample.total.bytesPerSecond} B/s over ${sample.seconds} s`)
+    assert.ok(
+      close(sample.total.bytesPerSecond!, sample.total.bytes!),
+      `${sample.total.bytesPerSecond} B/s over ${sample.seconds} s`,
+    )
   })
 
   it('with --group counts the offsets the group committed in the window, and its lag', async () => {
     const topic = await createTopic('rates_group', 3)
     const group = uniqueName('readers')
-    await produce(topic, Array.from({length: 30}, (_, index) => ({webhook_id: `a${index}`, ts: Date.now()})))
+    await produce(
+      topic,
+      Array.from({length: 30}, (_, index) => ({webhook_id: `a${index}`, ts: Date.now()})),
+    )
     await resetGroup(group, topic, ['--to-earliest'])
 
     const window = await openRatesWindow(testSettings(), {topic, group, bytes: false})
-    await produce(topic, Array.from({length: 45}, (_, index) => ({webhook_id: `b${index}`, ts: Date.now()})))
+    await produce(
+      topic,
+      Array.from({length: 45}, (_, index) => ({webhook_id: `b${index}`, ts: Date.now()})),
+    )
     await resetGroup(group, topic, ['--to-latest'])
     const sample = await window.close()
 
@@ -95,10 +133,21 @@ describe('topic rates (live)', () => {
     assert.equal(cli.code, 0, cli.stderr)
     assert.deepEqual({read: cli.json.total.read, lag: cli.json.total.lag}, {read: 0, lag: 75})
     // Apache's ConsumerGroupCommand sees the same lag per partition.
-    const described = await apacheTool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', ['--bootstrap-server', BROKERS, '--group', group, '--describe'])
-    const apacheLag = new Map([...described.matchAll(new RegExp(`^${group}\\s+${topic}\\s+(\\d+)\\s+\\d+\\s+\\d+\\s+(\\d+)`, 'gm'))].map((match) => [Number(match[1]), Number(match[2])]))
+    const described = await apacheTool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', [
+      '--bootstrap-server',
+      BROKERS,
+      '--group',
+      group,
+      '--describe',
+    ])
+    const apacheLag = new Map(
+      [...described.matchAll(new RegExp(`^${group}\\s+${topic}\\s+(\\d+)\\s+\\d+\\s+\\d+\\s+(\\d+)`, 'gm'))].map(
+        (match) => [Number(match[1]), Number(match[2])],
+      ),
+    )
     assert.equal(apacheLag.size, 3, described)
-    for (const rate of cli.json.partitions) assert.equal(rate.group.lag, apacheLag.get(rate.partition), `partition ${rate.partition}`)
+    for (const rate of cli.json.partitions)
+      assert.equal(rate.group.lag, apacheLag.get(rate.partition), `partition ${rate.partition}`)
 
     const unknown = await runCli(['topic', 'rates', topic, '--group', uniqueName('nobody'), '--interval', '1s'])
     assert.equal(unknown.code, 3, unknown.stderr)
@@ -113,7 +162,10 @@ describe('topic rates (live)', () => {
     assert.equal(samples.length, 3)
     for (let index = 1; index < samples.length; index++) {
       assert.equal(samples[index].from, samples[index - 1].to)
-      assert.deepEqual(samples[index].partitions.map((rate: {highStart: number}) => rate.highStart), samples[index - 1].partitions.map((rate: {highEnd: number}) => rate.highEnd))
+      assert.deepEqual(
+        samples[index].partitions.map((rate: {highStart: number}) => rate.highStart),
+        samples[index - 1].partitions.map((rate: {highEnd: number}) => rate.highEnd),
+      )
     }
 
     const table = await runCli(['topic', 'rates', topic, '--interval', '1s'])
@@ -125,7 +177,11 @@ describe('topic rates (live)', () => {
     assert.equal(endless.code, 2)
     assert.equal(endless.json.error.code, 'INVALID_ARGUMENT')
     assert.match(endless.json.error.message, /--watch under --json needs --count/)
-    for (const args of [['--interval', 'soon'], ['--interval', '10ms'], ['--watch', '--count', '0']]) {
+    for (const args of [
+      ['--interval', 'soon'],
+      ['--interval', '10ms'],
+      ['--watch', '--count', '0'],
+    ]) {
       const refused = await runCli(['topic', 'rates', topic, ...args])
       assert.equal(refused.code, 2, `${args.join(' ')}: ${refused.stderr}`)
       assert.ok(isOneLineError(refused), refused.stderr)
@@ -157,7 +213,13 @@ describe('topic rates --history', () => {
       const end = Date.parse(bucket.end)
       const inBucket = events.filter((event) => event.ts >= start && event.ts < end)
       assert.equal(bucket.records, inBucket.length, bucket.start)
-      assert.deepEqual(bucket.byPartition, [0, 1, 2].map((partition) => inBucket.filter((event) => partitionFor(event.webhook_id, 3) === partition).length), bucket.start)
+      assert.deepEqual(
+        bucket.byPartition,
+        [0, 1, 2].map(
+          (partition) => inBucket.filter((event) => partitionFor(event.webhook_id, 3) === partition).length,
+        ),
+        bucket.start,
+      )
     }
     const at = (ms: number) => history.buckets.find((bucket: {start: string}) => Date.parse(bucket.start) === ms)
     assert.equal(at(currentHour - 5 * HOUR).records, 7)
@@ -174,7 +236,11 @@ describe('topic rates --history', () => {
     assert.match(drawn.stdout, /│█+.* 11\n/)
     assert.match(drawn.stdout, /\(so far\)/)
 
-    for (const args of [['--history', '1h', '--bucket', '2h'], ['--history', '1000d', '--bucket', '1m'], ['--history', 'yesterday']]) {
+    for (const args of [
+      ['--history', '1h', '--bucket', '2h'],
+      ['--history', '1000d', '--bucket', '1m'],
+      ['--history', 'yesterday'],
+    ]) {
       const refused = await runCli(['topic', 'rates', topic, ...args])
       assert.equal(refused.code, 2, `${args.join(' ')}: ${refused.stderr}`)
       assert.ok(isOneLineError(refused), refused.stderr)

@@ -6,7 +6,18 @@ import {promisify} from 'node:util'
 
 import mysql from 'mysql2/promise'
 
-import {assertCovers, ConnectionOwners, counts, eventBodies, isCompletion, processState, replayTestFile, scenario, waitFor, withWorkers} from './replay-harness.js'
+import {
+  assertCovers,
+  ConnectionOwners,
+  counts,
+  eventBodies,
+  isCompletion,
+  processState,
+  replayTestFile,
+  scenario,
+  waitFor,
+  withWorkers,
+} from './replay-harness.js'
 import {delay} from './webhook-receiver.js'
 
 /**
@@ -73,7 +84,16 @@ describe('replay failover', () => {
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
 
-      const first = workers.start(['--max-in-flight', String(maxInFlight), '--checkpoint-interval', `${checkpointMs}ms`, '--heartbeat-interval', '1s', '--stale-after', '3s'])
+      const first = workers.start([
+        '--max-in-flight',
+        String(maxInFlight),
+        '--checkpoint-interval',
+        `${checkpointMs}ms`,
+        '--heartbeat-interval',
+        '1s',
+        '--stale-after',
+        '3s',
+      ])
       await waitFor('700 deliveries', () => hook.requests.length >= 700, 60_000, 5)
       first.signal('SIGKILL')
       const killedAt = hook.requests.length
@@ -82,7 +102,16 @@ describe('replay failover', () => {
       assert.equal(atKill.state, 'ONGOING')
       assert.ok(killedAt < s.expected.length - 100, 'killed well before the end')
 
-      const second = workers.start(['--max-in-flight', String(maxInFlight), '--checkpoint-interval', `${checkpointMs}ms`, '--heartbeat-interval', '1s', '--stale-after', '3s'])
+      const second = workers.start([
+        '--max-in-flight',
+        String(maxInFlight),
+        '--checkpoint-interval',
+        `${checkpointMs}ms`,
+        '--heartbeat-interval',
+        '1s',
+        '--stale-after',
+        '3s',
+      ])
       const done = await stack.waitForState(id, ['COMPLETED', 'FAILED', 'CANCELLED'], 60_000)
       await second.stop()
       assert.equal(done.state, 'COMPLETED', done.lastError ?? '')
@@ -91,7 +120,10 @@ describe('replay failover', () => {
       const claimed = second.logged('job claimed', id)
       assert.equal(claimed.length, 1)
       assert.equal(claimed[0]!.attempt, 2)
-      assert.ok((claimed[0]!.checkpoint as number) > s.offsetOf.get(s.expected[0]!)!, 'resumed past the start of the range')
+      assert.ok(
+        (claimed[0]!.checkpoint as number) > s.offsetOf.get(s.expected[0]!)!,
+        'resumed past the start of the range',
+      )
 
       // Nothing lost: every unique event was answered 2xx at least once, and nothing else was sent.
       assertCovers(eventBodies(hook.delivered), s.expected, 'after takeover')
@@ -103,11 +135,19 @@ describe('replay failover', () => {
       // delivered beyond the window's head (each at most maxInFlight).
       const resent = eventBodies(hook.requests).length - s.expected.length
       const bound = Math.ceil(((checkpointMs + 100) * maxInFlight) / (answerMs - 1)) + 2 * maxInFlight
-      t.diagnostic(`killed after ${killedAt} requests; checkpoint at the kill ${atKill.checkpointOffset}; re-sent ${resent} (bound ${bound})`)
+      t.diagnostic(
+        `killed after ${killedAt} requests; checkpoint at the kill ${atKill.checkpointOffset}; re-sent ${resent} (bound ${bound})`,
+      )
       assert.ok(resent >= 0)
-      assert.ok(resent <= bound, `re-sent ${resent} events after the kill at ${killedAt} requests; at most ${bound} expected`)
+      assert.ok(
+        resent <= bound,
+        `re-sent ${resent} events after the kill at ${killedAt} requests; at most ${bound} expected`,
+      )
       // And the README's bound, whatever the timing: fewer than 2 x --max-ahead (default 64) + 3 x --max-in-flight.
-      assert.ok(resent < 2 * 64 + 3 * maxInFlight, `re-sent ${resent}: the README promises fewer than ${2 * 64 + 3 * maxInFlight}`)
+      assert.ok(
+        resent < 2 * 64 + 3 * maxInFlight,
+        `re-sent ${resent}: the README promises fewer than ${2 * 64 + 3 * maxInFlight}`,
+      )
       // The second worker's counts cover the whole range (rebuilt from the log below the checkpoint).
       assert.equal(done.delivered, s.expected.length)
       assert.equal(done.duplicates, s.duplicates)
@@ -141,7 +181,16 @@ describe('replay failover', () => {
       hook.server.keepAliveTimeout = 60_000
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-      const timings = ['--max-in-flight', String(maxInFlight), '--heartbeat-interval', '1s', '--stale-after', '3s', '--delivery-timeout', '30s']
+      const timings = [
+        '--max-in-flight',
+        String(maxInFlight),
+        '--heartbeat-interval',
+        '1s',
+        '--stale-after',
+        '3s',
+        '--delivery-timeout',
+        '30s',
+      ]
 
       const frozen = workers.start(timings)
       await waitFor('200 deliveries', () => hook.requests.length >= 200, 60_000, 5)
@@ -159,12 +208,24 @@ describe('replay failover', () => {
 
       const survivor = workers.start(timings)
       await waitFor('the takeover', async () => (await stack.job(id)).owner === survivor.owner, 20_000, 100)
-      await waitFor('the new owner to deliver', () => hook.requests.filter((r) => owner.get(r.n) === survivor.pid).length >= 100, 20_000, 5)
-      assert.notEqual((await stack.job(id)).state, 'COMPLETED', 'the frozen worker resumes while the new owner is still delivering')
+      await waitFor(
+        'the new owner to deliver',
+        () => hook.requests.filter((r) => owner.get(r.n) === survivor.pid).length >= 100,
+        20_000,
+        5,
+      )
+      assert.notEqual(
+        (await stack.job(id)).state,
+        'COMPLETED',
+        'the frozen worker resumes while the new owner is still delivering',
+      )
       // Resume it while the database is slow to answer it: the job's row is locked, so its
       // heartbeat (the way it would learn that the job is no longer its own) waits. It must not
       // send meanwhile: its last proof of owning the job is older than --stale-after.
-      const [[{lease_token: survivorToken}]] = await stack.pool.query('SELECT lease_token FROM replay_jobs WHERE id = ?', [id]) as any
+      const [[{lease_token: survivorToken}]] = (await stack.pool.query(
+        'SELECT lease_token FROM replay_jobs WHERE id = ?',
+        [id],
+      )) as any
       const lock = await stack.pool.getConnection()
       let resumedAt: number
       let whileLocked: number
@@ -173,15 +234,25 @@ describe('replay failover', () => {
         await lock.query('SELECT id FROM replay_jobs WHERE id = ? FOR UPDATE', [id])
         resumedAt = performance.now()
         frozen.signal('SIGCONT')
-        await waitFor('the resumed worker to ask the database about its lease', async () => {
-          const [rows] = await stack.pool.query("SELECT INFO AS info FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE replay_jobs SET heartbeat_at%'")
-          return (rows as {info: string}[]).some((row) => !row.info.includes(survivorToken))
-        }, 10_000, 20)
+        await waitFor(
+          'the resumed worker to ask the database about its lease',
+          async () => {
+            const [rows] = await stack.pool.query(
+              "SELECT INFO AS info FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE replay_jobs SET heartbeat_at%'",
+            )
+            return (rows as {info: string}[]).some((row) => !row.info.includes(survivorToken))
+          },
+          10_000,
+          20,
+        )
         // Time enough for it to send, had it not waited for the answer.
         await delay(300)
         whileLocked = hook.requests.filter((r) => owner.get(r.n) === frozen.pid && r.arrivedAt >= resumedAt).length
       } finally {
-        await lock.query('COMMIT').then(() => lock.release(), () => lock.destroy())
+        await lock.query('COMMIT').then(
+          () => lock.release(),
+          () => lock.destroy(),
+        )
       }
       assert.equal(whileLocked, 0, 'the resumed worker sent nothing before it could confirm its lease')
 
@@ -197,10 +268,16 @@ describe('replay failover', () => {
       assert.equal(owners.unresolved, 0, 'every connection was traced to its process')
       const from = (pid: number) => hook.requests.filter((r) => owner.get(r.n) === pid)
       assert.equal(from(frozen.pid).length + from(survivor.pid).length, hook.requests.length)
-      t.diagnostic(`frozen worker sent ${from(frozen.pid).length} requests (all before SIGSTOP), the survivor ${from(survivor.pid).length}`)
+      t.diagnostic(
+        `frozen worker sent ${from(frozen.pid).length} requests (all before SIGSTOP), the survivor ${from(survivor.pid).length}`,
+      )
       assert.equal(from(frozen.pid).length, sentBeforeStop, 'the frozen worker sent nothing while stopped or after')
       const late = from(frozen.pid).filter((r) => r.arrivedAt >= resumedAt)
-      assert.deepEqual(late.map((r) => String(r.body)), [], 'nothing from the resumed worker')
+      assert.deepEqual(
+        late.map((r) => String(r.body)),
+        [],
+        'nothing from the resumed worker',
+      )
       assert.ok(from(survivor.pid).every((r) => r.headers['x-replay-job-id'] === String(id)))
 
       // The job: the survivor's, complete; everything delivered; one completion event.
@@ -245,7 +322,9 @@ describe('replay failover', () => {
       await delay(1500)
       const whileDown = hook.requests.length - atStop
       await startMariadb()
-      t.diagnostic(`MariaDB down for ${Math.round(performance.now() - stoppingAt)} ms (stop to accepting connections), after ${atStop} deliveries; ${whileDown} delivered while it was down`)
+      t.diagnostic(
+        `MariaDB down for ${Math.round(performance.now() - stoppingAt)} ms (stop to accepting connections), after ${atStop} deliveries; ${whileDown} delivered while it was down`,
+      )
       const {stdout: pidAfter} = await run('pidof', ['mariadbd'])
       assert.notEqual(pidAfter.trim(), pidBefore.trim(), 'a new server process')
 
@@ -255,7 +334,10 @@ describe('replay failover', () => {
       assert.equal(done.state, 'COMPLETED', done.lastError ?? '')
       assert.equal(done.attempt, 1, 'the same worker finished it: no takeover')
       assert.equal(done.owner, worker.owner)
-      assert.deepEqual(worker.logged('job ended', id).map((line) => line.outcome), ['COMPLETED'])
+      assert.deepEqual(
+        worker.logged('job ended', id).map((line) => line.outcome),
+        ['COMPLETED'],
+      )
       assert.ok(hook.requests.length > atStop, 'it delivered after the restart')
       // Nothing lost, and no event re-sent: the webhook stayed up, so each went once.
       assertCovers(eventBodies(hook.delivered), s.expected, 'after the database restart')
@@ -275,7 +357,14 @@ describe('replay failover', () => {
       // Far more events than the reader can hold at the kill (what librdkafka queued, a packed batch
       // in hand and one fetched ahead, the window: under a thousand here), so most must come from
       // the restarted broker.
-      const s = await scenario(stack, {partitions: 3, unique: 4000, duplicates: 30, neighbours: 300, padding: 400, produceArgs: ['-X', 'batch.size=8192']})
+      const s = await scenario(stack, {
+        partitions: 3,
+        unique: 4000,
+        duplicates: 30,
+        neighbours: 300,
+        padding: 400,
+        produceArgs: ['-X', 'batch.size=8192'],
+      })
       // From the 400th request on the receiver holds its answers until the broker is dead, so the
       // job cannot run through the rest of the range while the broker is being killed, however
       // fast or slow the machine is.
@@ -288,8 +377,29 @@ describe('replay failover', () => {
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
       // (And reconnects within a second of the broker's return, not librdkafka's default 10 s.)
-      const smallReads = ['-X', 'queued.max.messages.kbytes=64', '-X', 'fetch.max.bytes=65536', '-X', 'max.partition.fetch.bytes=16384', '-X', 'message.max.bytes=65536', '-X', 'reconnect.backoff.max.ms=1000']
-      const worker = workers.start(['--max-in-flight', '4', '--heartbeat-interval', '1s', '--stale-after', '20s', '--checkpoint-interval', '200ms', ...smallReads])
+      const smallReads = [
+        '-X',
+        'queued.max.messages.kbytes=64',
+        '-X',
+        'fetch.max.bytes=65536',
+        '-X',
+        'max.partition.fetch.bytes=16384',
+        '-X',
+        'message.max.bytes=65536',
+        '-X',
+        'reconnect.backoff.max.ms=1000',
+      ]
+      const worker = workers.start([
+        '--max-in-flight',
+        '4',
+        '--heartbeat-interval',
+        '1s',
+        '--stale-after',
+        '20s',
+        '--checkpoint-interval',
+        '200ms',
+        ...smallReads,
+      ])
       await waitFor('400 deliveries', () => hook.requests.length >= 400, 60_000, 5)
 
       const status = await brokerStatus()
@@ -314,18 +424,30 @@ describe('replay failover', () => {
       // read was delivered) and the rest of the range came from the restarted broker.
       let gapAt = 1
       for (let i = 2; i < hook.requests.length; i++) {
-        if (hook.requests[i]!.arrivedAt - hook.requests[i - 1]!.arrivedAt > hook.requests[gapAt]!.arrivedAt - hook.requests[gapAt - 1]!.arrivedAt) gapAt = i
+        if (
+          hook.requests[i]!.arrivedAt - hook.requests[i - 1]!.arrivedAt >
+          hook.requests[gapAt]!.arrivedAt - hook.requests[gapAt - 1]!.arrivedAt
+        )
+          gapAt = i
       }
       const gap = hook.requests[gapAt]!.arrivedAt - hook.requests[gapAt - 1]!.arrivedAt
       const afterRestart = hook.requests.length - gapAt
-      assert.ok(hook.requests[gapAt - 1]!.arrivedAt >= killedAt - 50 && gap >= 5000, `a pause in deliveries while the broker was down (longest ${Math.round(gap)} ms)`)
-      assert.ok(afterRestart >= 1000, `most of the range was read from the restarted broker (${afterRestart} of ${s.expected.length} events delivered after the pause; ${atKill} before)`)
+      assert.ok(
+        hook.requests[gapAt - 1]!.arrivedAt >= killedAt - 50 && gap >= 5000,
+        `a pause in deliveries while the broker was down (longest ${Math.round(gap)} ms)`,
+      )
+      assert.ok(
+        afterRestart >= 1000,
+        `most of the range was read from the restarted broker (${afterRestart} of ${s.expected.length} events delivered after the pause; ${atKill} before)`,
+      )
       assertCovers(eventBodies(hook.delivered), s.expected, 'after the broker restart')
       // Re-sent at most what a takeover from the last checkpoint re-sends (as for kill -9): the
       // receiver answers in >= 4 ms over 4 connections.
       const resent = eventBodies(hook.requests).length - s.expected.length
       const bound = Math.ceil(((200 + 100) * 4) / 3) + 2 * 4
-      t.diagnostic(`broker back ${Math.round(restartedAt - killedAt)} ms after the kill; deliveries paused ${Math.round(gap)} ms; ${gapAt} delivered before the pause, ${afterRestart} after; attempts ${final.attempt}; re-sent ${resent} (bound ${bound})`)
+      t.diagnostic(
+        `broker back ${Math.round(restartedAt - killedAt)} ms after the kill; deliveries paused ${Math.round(gap)} ms; ${gapAt} delivered before the pause, ${afterRestart} after; attempts ${final.attempt}; re-sent ${resent} (bound ${bound})`,
+      )
       assert.ok(resent <= bound, `re-sent ${resent}; at most ${bound} expected`)
       assert.equal(final.delivered, s.expected.length)
       assert.equal(final.duplicates, s.duplicates)

@@ -11,7 +11,13 @@ import {getJob, type ReplayJob} from '../src/core/replay/jobs/index.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {readRanges} from '../src/core/kafka/range-reader.js'
 import {BIN, BROKERS, type CliResult, deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
-import {type Handler, type ReceivedRequest, type Receiver, type ReceiverOptions, startReceiver} from './webhook-receiver.js'
+import {
+  type Handler,
+  type ReceivedRequest,
+  type Receiver,
+  type ReceiverOptions,
+  startReceiver,
+} from './webhook-receiver.js'
 
 /**
  * End-to-end harness for the replay engine: a database of its own per test file, topics filled
@@ -24,13 +30,19 @@ export const MINUTE = 60_000
 export const HOUR = 60 * MINUTE
 
 /** Polls `check` until it returns a truthy value; fails with `what` (and the last value) at the deadline. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000, intervalMs = 50): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 30_000,
+  intervalMs = 50,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs
   let last: T | undefined
   for (;;) {
     last = await check()
     if (last) return last as NonNullable<T>
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`)
     await sleep(intervalMs)
   }
 }
@@ -55,14 +67,21 @@ export class Stack {
     await this.pool.end().catch(() => {})
   }
 
-  cli(args: string[], options: {env?: Record<string, string>; input?: string; timeoutMs?: number} = {}): Promise<CliResult> {
+  cli(
+    args: string[],
+    options: {env?: Record<string, string>; input?: string; timeoutMs?: number} = {},
+  ): Promise<CliResult> {
     return runCli(args, {...options, env: {...this.env, ...options.env}})
   }
 
   /** Runs a command that must succeed; its --json output. */
   async ok(args: string[], options: {input?: string; timeoutMs?: number} = {}): Promise<any> {
     const result = await this.cli([...args, '--json'], options)
-    assert.equal(result.code, 0, `replayctl ${args.join(' ')} exited ${result.code}: ${result.stderr}${result.stdout.slice(0, 2000)}`)
+    assert.equal(
+      result.code,
+      0,
+      `replayctl ${args.join(' ')} exited ${result.code}: ${result.stderr}${result.stdout.slice(0, 2000)}`,
+    )
     return result.json
   }
 
@@ -79,7 +98,19 @@ export class Stack {
   }
 
   async submit(webhookId: string, fromMs: number, toMs: number, topic: string, extra: string[] = []): Promise<number> {
-    const job = await this.ok(['replay', 'submit', '--webhook-id', webhookId, '--from', new Date(fromMs).toISOString(), '--to', new Date(toMs).toISOString(), '--topic', topic, ...extra])
+    const job = await this.ok([
+      'replay',
+      'submit',
+      '--webhook-id',
+      webhookId,
+      '--from',
+      new Date(fromMs).toISOString(),
+      '--to',
+      new Date(toMs).toISOString(),
+      '--topic',
+      topic,
+      ...extra,
+    ])
     // submit reads the job back after inserting it: a worker already running may have claimed it.
     assert.ok(['OPEN', 'STARTED', 'ONGOING'].includes(job.state as string), `a new job is ${job.state}`)
     return job.id as number
@@ -90,10 +121,15 @@ export class Stack {
   }
 
   async waitForState(id: number, states: string[], timeoutMs = 60_000): Promise<ReplayJob> {
-    return waitFor(`job ${id} to reach ${states.join('/')}`, async () => {
-      const job = await this.job(id)
-      return states.includes(job.state) ? job : undefined
-    }, timeoutMs, 100)
+    return waitFor(
+      `job ${id} to reach ${states.join('/')}`,
+      async () => {
+        const job = await this.job(id)
+        return states.includes(job.state) ? job : undefined
+      },
+      timeoutMs,
+      100,
+    )
   }
 
   /** Every row of the two tables, for "nothing was written" checks. */
@@ -164,22 +200,32 @@ export function idsNotInPartition(prefix: string, partitions: number, partition:
  * other webhooks' events (same partition and others) and, in their second half, exact duplicates of
  * earlier bodies; then some at/after `to`. Returns the NDJSON lines in produce order.
  */
-export function buildEvents(webhookId: string, partitions: number, fromMs: number, toMs: number, options: ScenarioOptions, seed = 1): string[] {
+export function buildEvents(
+  webhookId: string,
+  partitions: number,
+  fromMs: number,
+  toMs: number,
+  options: ScenarioOptions,
+  seed = 1,
+): string[] {
   const partition = partitionFor(webhookId, partitions)
   const neighbours = idsInPartition(`${webhookId}-n`, partitions, partition, 3)
   const elsewhere = idsNotInPartition(`${webhookId}-e`, partitions, partition, 3)
   let state = seed >>> 0 || 1
-  const random = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32)
+  const random = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32
   // Padding that does not compress (the topic is snappy-compressed), so sizes are real sizes.
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
-  const padding = () => Array.from({length: options.padding ?? 16}, () => alphabet[Math.floor(random() * alphabet.length)]).join('')
-  const line = (id: string, ts: number, kind: string, n: number) => JSON.stringify({webhook_id: id, ts, kind, n, event: `${id}:${kind}:${n}`, pad: padding()})
+  const padding = () =>
+    Array.from({length: options.padding ?? 16}, () => alphabet[Math.floor(random() * alphabet.length)]).join('')
+  const line = (id: string, ts: number, kind: string, n: number) =>
+    JSON.stringify({webhook_id: id, ts, kind, n, event: `${id}:${kind}:${n}`, pad: padding()})
   const lines: string[] = []
   const outside = options.outside ?? 10
   const before = fromMs - 30 * MINUTE
   for (let i = 0; i < outside; i++) {
     lines.push(line(webhookId, before + Math.floor((i * 29 * MINUTE) / outside), 'before', i))
-    if (i % 2 === 0) lines.push(line(neighbours[i % 3]!, before + Math.floor((i * 29 * MINUTE) / outside) + 1, 'before', i))
+    if (i % 2 === 0)
+      lines.push(line(neighbours[i % 3]!, before + Math.floor((i * 29 * MINUTE) / outside) + 1, 'before', i))
   }
   // The range's edges: `from` is inclusive.
   lines.push(line(webhookId, fromMs - 1, 'edge', 0))
@@ -189,7 +235,11 @@ export function buildEvents(webhookId: string, partitions: number, fromMs: numbe
   const span = toMs - MINUTE - fromMs
   const noise = (options.neighbours ?? 0) + (options.elsewhere ?? 0)
   const slots = unique + noise
-  const kinds: string[] = [...Array(unique).fill('own'), ...Array(options.neighbours ?? 0).fill('neighbour'), ...Array(options.elsewhere ?? 0).fill('elsewhere')]
+  const kinds: string[] = [
+    ...Array(unique).fill('own'),
+    ...Array(options.neighbours ?? 0).fill('neighbour'),
+    ...Array(options.elsewhere ?? 0).fill('elsewhere'),
+  ]
   for (let i = kinds.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1))
     ;[kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!]
@@ -221,7 +271,8 @@ export function buildEvents(webhookId: string, partitions: number, fromMs: numbe
   lines.push(line(webhookId, toMs, 'edge', 3))
   for (let i = 0; i < outside; i++) {
     lines.push(line(webhookId, toMs + Math.floor((i * 20 * MINUTE) / outside), 'after', i))
-    if (i % 2 === 0) lines.push(line(neighbours[i % 3]!, toMs + Math.floor((i * 20 * MINUTE) / outside) + 1, 'after', i))
+    if (i % 2 === 0)
+      lines.push(line(neighbours[i % 3]!, toMs + Math.floor((i * 20 * MINUTE) / outside) + 1, 'after', i))
   }
   return lines
 }
@@ -234,7 +285,10 @@ export function pastRange(): {fromMs: number; toMs: number} {
 
 /** Produces the lines with `log produce` (keyed by webhook_id, CreateTime from ts). */
 export async function produceLines(stack: Stack, topic: string, lines: string[], extra: string[] = []): Promise<void> {
-  const result = await stack.ok(['log', 'produce', '--topic', topic, '--key-field', 'webhook_id', '--timestamp-field', 'ts', ...extra], {input: lines.join('\n') + '\n', timeoutMs: 120_000})
+  const result = await stack.ok(
+    ['log', 'produce', '--topic', topic, '--key-field', 'webhook_id', '--timestamp-field', 'ts', ...extra],
+    {input: lines.join('\n') + '\n', timeoutMs: 120_000},
+  )
   assert.equal(result.events, lines.length)
 }
 
@@ -243,7 +297,12 @@ export async function readPartition(topic: string, partition: number): Promise<S
   const records: Scenario['log'] = []
   for await (const batch of readRanges(testSettings(), topic, [{partition, start: 0, end: Number.MAX_SAFE_INTEGER}])) {
     for (const message of batch) {
-      records.push({offset: message.offset, key: String(message.key), timestamp: message.timestamp ?? -1, value: String(message.value)})
+      records.push({
+        offset: message.offset,
+        key: String(message.key),
+        timestamp: message.timestamp ?? -1,
+        value: String(message.value),
+      })
     }
   }
   return records
@@ -256,7 +315,17 @@ export async function readPartition(topic: string, partition: number): Promise<S
  * partitions: a replay finds its range by time, so events appended with older timestamps than the
  * partition already holds lie outside it.
  */
-export async function scenario(stack: Stack, options: ScenarioOptions & {partitions?: number; webhookId?: string; topic?: string; range?: {fromMs: number; toMs: number}; seed?: number; produceArgs?: string[]}): Promise<Scenario> {
+export async function scenario(
+  stack: Stack,
+  options: ScenarioOptions & {
+    partitions?: number
+    webhookId?: string
+    topic?: string
+    range?: {fromMs: number; toMs: number}
+    seed?: number
+    produceArgs?: string[]
+  },
+): Promise<Scenario> {
   const partitions = options.partitions ?? 4
   const topic = options.topic ?? (await stack.createTopic(partitions))
   const webhookId = options.webhookId ?? uniqueName('wh').replace(/_/g, '-')
@@ -267,12 +336,25 @@ export async function scenario(stack: Stack, options: ScenarioOptions & {partiti
   return expectation(topic, partitions, webhookId, partition, fromMs, toMs, lines)
 }
 
-export async function expectation(topic: string, partitions: number, webhookId: string, partition: number, fromMs: number, toMs: number, produced?: string[], readLog?: Scenario['log']): Promise<Scenario> {
+export async function expectation(
+  topic: string,
+  partitions: number,
+  webhookId: string,
+  partition: number,
+  fromMs: number,
+  toMs: number,
+  produced?: string[],
+  readLog?: Scenario['log'],
+): Promise<Scenario> {
   const log = readLog ?? (await readPartition(topic, partition))
   if (produced) {
     // The partition ends with what was just produced for it, in produce order (idempotent producer).
     const mine = produced.filter((text) => partitionFor(JSON.parse(text).webhook_id, partitions) === partition)
-    assert.deepEqual(log.slice(log.length - mine.length).map((record) => record.value), mine, 'the partition holds the produced events in order')
+    assert.deepEqual(
+      log.slice(log.length - mine.length).map((record) => record.value),
+      mine,
+      'the partition holds the produced events in order',
+    )
   }
   const expected: string[] = []
   const offsetOf = new Map<string, number>()
@@ -301,8 +383,12 @@ export function isCompletion(body: Buffer | string): boolean {
  * texts of this test that must not appear (topic names, the job's last_error).
  */
 export function assertCustomerFacing(description: string, internals: Array<string | null | undefined> = []): void {
-  assert.doesNotMatch(description, /\[\d+\]|offset|partition|\d+\.\.\d+|\b(?:localhost|\d{1,3}(?:\.\d{1,3}){3}):\d+|note:|kafka|mysql|ECONN|error|attempt/i)
-  for (const text of internals) if (text) assert.ok(!description.includes(text), `${JSON.stringify(description)} contains ${JSON.stringify(text)}`)
+  assert.doesNotMatch(
+    description,
+    /\[\d+\]|offset|partition|\d+\.\.\d+|\b(?:localhost|\d{1,3}(?:\.\d{1,3}){3}):\d+|note:|kafka|mysql|ECONN|error|attempt/i,
+  )
+  for (const text of internals)
+    if (text) assert.ok(!description.includes(text), `${JSON.stringify(description)} contains ${JSON.stringify(text)}`)
 }
 
 /** Bodies of event requests (the completion event left out). */
@@ -320,25 +406,38 @@ export function counts(bodies: string[]): Map<string, number> {
 export function assertCovers(bodies: string[], expected: string[], what: string): void {
   const got = new Set(bodies)
   const missing = expected.filter((body) => !got.has(body))
-  assert.equal(missing.length, 0, `${what}: ${missing.length} of ${expected.length} events never delivered, e.g. ${missing.slice(0, 2).join(' | ')}`)
+  assert.equal(
+    missing.length,
+    0,
+    `${what}: ${missing.length} of ${expected.length} events never delivered, e.g. ${missing.slice(0, 2).join(' | ')}`,
+  )
   const wanted = new Set(expected)
   const stray = [...got].filter((body) => !wanted.has(body))
-  assert.equal(stray.length, 0, `${what}: delivered events that are not the webhook's in-range events, e.g. ${stray.slice(0, 2).join(' | ')}`)
+  assert.equal(
+    stray.length,
+    0,
+    `${what}: delivered events that are not the webhook's in-range events, e.g. ${stray.slice(0, 2).join(' | ')}`,
+  )
 }
 
 /** The receiver's request count once it has not changed for `quietMs`. */
 export async function settledCount(receiver: Receiver, quietMs = 400, timeoutMs = 30_000): Promise<number> {
   let last = receiver.requests.length
   let since = Date.now()
-  await waitFor('the receiver to go quiet', () => {
-    const now = receiver.requests.length
-    if (now !== last) {
-      last = now
-      since = Date.now()
-      return false
-    }
-    return Date.now() - since >= quietMs
-  }, timeoutMs, 25)
+  await waitFor(
+    'the receiver to go quiet',
+    () => {
+      const now = receiver.requests.length
+      if (now !== last) {
+        last = now
+        since = Date.now()
+        return false
+      }
+      return Date.now() - since >= quietMs
+    },
+    timeoutMs,
+    25,
+  )
   return last
 }
 
@@ -362,7 +461,11 @@ export class WorkerProcess {
   stderr = ''
   readonly exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
 
-  constructor(env: Record<string, string>, args: string[], readonly name: string) {
+  constructor(
+    env: Record<string, string>,
+    args: string[],
+    readonly name: string,
+  ) {
     this.child = spawn(process.execPath, [BIN, 'replay', 'worker', ...args], {
       env: {
         PATH: process.env.PATH,
@@ -417,11 +520,16 @@ export class WorkerProcess {
   }
 
   async waitForLog(msg: string, job?: number, timeoutMs = 30_000): Promise<LogLine> {
-    return waitFor(`${this.name} to log "${msg}"${job === undefined ? '' : ` for job ${job}`}`, () => {
-      const found = this.logged(msg, job)[0]
-      if (!found && !this.running) throw new Error(`${this.name} exited before logging "${msg}": ${this.stderr.slice(-2000)}`)
-      return found
-    }, timeoutMs)
+    return waitFor(
+      `${this.name} to log "${msg}"${job === undefined ? '' : ` for job ${job}`}`,
+      () => {
+        const found = this.logged(msg, job)[0]
+        if (!found && !this.running)
+          throw new Error(`${this.name} exited before logging "${msg}": ${this.stderr.slice(-2000)}`)
+        return found
+      },
+      timeoutMs,
+    )
   }
 
   /** Waits for the process to exit; SIGKILLs it and fails if it has not within the time. */
@@ -434,7 +542,9 @@ export class WorkerProcess {
       this.signal('SIGCONT')
       this.signal('SIGKILL')
       await this.exited
-      throw new Error(`${this.name} (pid ${this.pid}) did not exit within ${timeoutMs} ms; stderr tail: ${this.stderr.slice(-2000)}`)
+      throw new Error(
+        `${this.name} (pid ${this.pid}) did not exit within ${timeoutMs} ms; stderr tail: ${this.stderr.slice(-2000)}`,
+      )
     }
     return result
   }
@@ -470,7 +580,11 @@ export class Workers {
       '--grace': '2s',
     }
     for (let i = 0; i < args.length; i++) if (args[i]! in defaults) delete defaults[args[i]!]
-    const worker = new WorkerProcess({...this.stack.env, ...env}, [...Object.entries(defaults).flat(), ...args], `worker-${++this.count}`)
+    const worker = new WorkerProcess(
+      {...this.stack.env, ...env},
+      [...Object.entries(defaults).flat(), ...args],
+      `worker-${++this.count}`,
+    )
     this.all.push(worker)
     return worker
   }
@@ -490,7 +604,11 @@ export class Workers {
       worker.signal('SIGKILL')
       await worker.exited
     }
-    assert.deepEqual(leftovers.map((worker) => worker.name), [], 'every worker process a test starts must have exited by its end')
+    assert.deepEqual(
+      leftovers.map((worker) => worker.name),
+      [],
+      'every worker process a test starts must have exited by its end',
+    )
   }
 
   async killAll(): Promise<void> {
@@ -533,7 +651,10 @@ export class ConnectionOwners {
   private readonly owners = new WeakMap<Socket, number | null>()
   unresolved = 0
 
-  constructor(receiver: Receiver, private readonly candidates: () => number[]) {
+  constructor(
+    receiver: Receiver,
+    private readonly candidates: () => number[],
+  ) {
     receiver.server.on('connection', (socket: Socket) => {
       const pid = this.lookup(socket.remotePort!, receiver.port)
       if (pid === null) this.unresolved++

@@ -6,7 +6,16 @@ import {claimChunk, finishChunk, listChunks, planChunks} from '../src/core/repla
 import {getJob} from '../src/core/replay/jobs/index.js'
 import {jobMatcher, readChunked, scanChunk} from '../src/core/replay/scan-chunks.js'
 import {testSettings} from './helpers.js'
-import {assertCustomerFacing, counts, eventBodies, isCompletion, replayTestFile, scenario, waitFor, withWorkers} from './replay-harness.js'
+import {
+  assertCustomerFacing,
+  counts,
+  eventBodies,
+  isCompletion,
+  replayTestFile,
+  scenario,
+  waitFor,
+  withWorkers,
+} from './replay-harness.js'
 
 /**
  * Scale-out scanning: a large job's range is cut into chunks that idle workers scan while the
@@ -42,15 +51,23 @@ describe('replay scale-out over scan chunks', () => {
       assert.ok(chunks.length >= 12, `the range is cut into chunks of 500 offsets (got ${chunks.length})`)
 
       const helpers = [workers.start(chunkArgs), workers.start(chunkArgs)]
-      const scannedByHelpers = await waitFor('the helpers to scan every chunk the owner has not taken', async () => {
-        const [rows] = await stack.pool.query('SELECT owner, state FROM replay_scan_chunks WHERE job_id = ?', [jobId])
-        const list = rows as {owner: string | null; state: string}[]
-        const open = list.filter((row) => row.state !== 'DONE' && row.owner !== owner.owner)
-        return open.length === 0 ? list : undefined
-      }, 60_000, 100)
+      const scannedByHelpers = await waitFor(
+        'the helpers to scan every chunk the owner has not taken',
+        async () => {
+          const [rows] = await stack.pool.query('SELECT owner, state FROM replay_scan_chunks WHERE job_id = ?', [jobId])
+          const list = rows as {owner: string | null; state: string}[]
+          const open = list.filter((row) => row.state !== 'DONE' && row.owner !== owner.owner)
+          return open.length === 0 ? list : undefined
+        },
+        60_000,
+        100,
+      )
       const helperOwners = new Set(helpers.map((helper) => helper.owner))
       const helped = scannedByHelpers.filter((row) => row.owner !== null && helperOwners.has(row.owner))
-      assert.ok(helped.length >= chunks.length - 2, `helpers scanned ${helped.length} of ${chunks.length} chunks; the owner scans at most the one it delivers from and the next: ${JSON.stringify(scannedByHelpers)} owner ${owner.owner}, helpers ${[...helperOwners]}`)
+      assert.ok(
+        helped.length >= chunks.length - 2,
+        `helpers scanned ${helped.length} of ${chunks.length} chunks; the owner scans at most the one it delivers from and the next: ${JSON.stringify(scannedByHelpers)} owner ${owner.owner}, helpers ${[...helperOwners]}`,
+      )
 
       release()
       const job = await stack.waitForState(jobId, ['COMPLETED', 'FAILED'], 60_000)
@@ -60,19 +77,32 @@ describe('replay scale-out over scan chunks', () => {
 
       const bodies = eventBodies(hook.requests)
       assert.deepEqual(bodies, s.expected, 'exactly the unique in-range events, in log order (--max-in-flight 1)')
-      assert.deepEqual([...counts(bodies).values()].filter((n) => n > 1), [])
+      assert.deepEqual(
+        [...counts(bodies).values()].filter((n) => n > 1),
+        [],
+      )
       assert.equal(job.delivered, s.expected.length)
       assert.equal(job.duplicates, s.duplicates)
-      assert.equal(job.scanned, s.log.filter((record) => record.offset >= job.startOffset! && record.offset < job.endOffset!).length, 'every record of the range counted once, whoever scanned it')
+      assert.equal(
+        job.scanned,
+        s.log.filter((record) => record.offset >= job.startOffset! && record.offset < job.endOffset!).length,
+        'every record of the range counted once, whoever scanned it',
+      )
       assert.equal(job.checkpointOffset, job.endOffset)
       assert.deepEqual(await listChunks(stack.pool, jobId), [], 'a finished job forgets its chunks')
       const lines = helpers.flatMap((helper) => helper.logged('chunk scanned'))
-      assert.ok(lines.length >= helped.length, `one 'chunk scanned' line per chunk a helper scanned: ${lines.length} lines, ${helped.length} chunks`)
+      assert.ok(
+        lines.length >= helped.length,
+        `one 'chunk scanned' line per chunk a helper scanned: ${lines.length} lines, ${helped.length} chunks`,
+      )
       for (const line of lines) {
         assert.equal(line.job, jobId)
         assert.equal(line.topic, s.topic)
         assert.equal(line.partition, s.partition)
-        assert.ok(Number(line.start) < Number(line.end) && Number(line.end) - Number(line.start) <= 500, JSON.stringify(line))
+        assert.ok(
+          Number(line.start) < Number(line.end) && Number(line.end) - Number(line.start) <= 500,
+          JSON.stringify(line),
+        )
         assert.equal(typeof line.dense, 'boolean')
         assert.ok(Number(line.matched) <= Number(line.scanned), JSON.stringify(line))
       }
@@ -100,12 +130,25 @@ describe('replay scale-out over scan chunks', () => {
       const owner = workers.start(chunkArgs)
       await waitFor('the owner to hold the first event', () => hook.requests.length >= 1, 60_000)
       const helper = workers.start(chunkArgs)
-      await waitFor('the helper to scan the chunks', async () => {
-        const [rows] = await stack.pool.query("SELECT COUNT(*) AS n FROM replay_scan_chunks WHERE job_id = ? AND state = 'DONE' AND owner = ?", [jobId, helper.owner])
-        return Number((rows as {n: number}[])[0]!.n) >= 4
-      }, 60_000, 100)
+      await waitFor(
+        'the helper to scan the chunks',
+        async () => {
+          const [rows] = await stack.pool.query(
+            "SELECT COUNT(*) AS n FROM replay_scan_chunks WHERE job_id = ? AND state = 'DONE' AND owner = ?",
+            [jobId, helper.owner],
+          )
+          return Number((rows as {n: number}[])[0]!.n) >= 4
+        },
+        60_000,
+        100,
+      )
       release()
-      await waitFor('half the events delivered', () => eventBodies(hook.requests).length >= s.expected.length / 2, 60_000, 20)
+      await waitFor(
+        'half the events delivered',
+        () => eventBodies(hook.requests).length >= s.expected.length / 2,
+        60_000,
+        20,
+      )
       owner.signal('SIGKILL')
       await owner.waitForExit()
       const before = await stack.job(jobId)
@@ -118,9 +161,16 @@ describe('replay scale-out over scan chunks', () => {
       const bodies = eventBodies(hook.requests)
       assert.deepEqual([...new Set(bodies)], s.expected, 'every unique in-range event, first sent in log order')
       const resent = bodies.length - s.expected.length
-      assert.ok(resent >= 0 && resent < 2 * 1 + 3 * 1, `re-sends after the kill stay under 2 x max-ahead + 3 x max-in-flight: ${resent}`)
+      assert.ok(
+        resent >= 0 && resent < 2 * 1 + 3 * 1,
+        `re-sends after the kill stay under 2 x max-ahead + 3 x max-in-flight: ${resent}`,
+      )
       assert.equal(job.delivered, s.expected.length)
-      assert.equal(job.duplicates, s.duplicates, 'the resumed run drops the log\'s duplicates, also those of events delivered before the kill')
+      assert.equal(
+        job.duplicates,
+        s.duplicates,
+        "the resumed run drops the log's duplicates, also those of events delivered before the kill",
+      )
       assert.equal(job.checkpointOffset, job.endOffset)
       assert.deepEqual(await listChunks(stack.pool, jobId), [])
     })
@@ -165,7 +215,16 @@ describe('replay scale-out over scan chunks', () => {
       })
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic, ['--max-attempts', '1'])
-      const owner = workers.start(['--scan-chunk', '500', '--max-in-flight', '1', '--concurrency', '1', '--delivery-attempts', '1'])
+      const owner = workers.start([
+        '--scan-chunk',
+        '500',
+        '--max-in-flight',
+        '1',
+        '--concurrency',
+        '1',
+        '--delivery-attempts',
+        '1',
+      ])
       await waitFor('the owner to send the first event', () => hook.requests.length >= 1, 60_000)
       assert.ok((await listChunks(stack.pool, jobId)).length > 0, 'the range is chunked')
       release()
@@ -176,9 +235,14 @@ describe('replay scale-out over scan chunks', () => {
       assert.deepEqual(await listChunks(stack.pool, jobId), [], 'a failed job forgets its chunks')
       // The customer hears their webhook's answer; the operator's reason names the offset.
       await waitFor('the completion event', () => hook.requests.some((request) => isCompletion(request.body)), 30_000)
-      const completion = JSON.parse(String(hook.requests.find((request) => isCompletion(request.body))!.body)).replay_job_status
+      const completion = JSON.parse(
+        String(hook.requests.find((request) => isCompletion(request.body))!.body),
+      ).replay_job_status
       assert.equal(completion.job_state, 'Incomplete')
-      assert.equal(completion.job_state_description, `Not every event could be delivered: the webhook answered HTTP 400 (${job.delivered} delivered).`)
+      assert.equal(
+        completion.job_state_description,
+        `Not every event could be delivered: the webhook answered HTTP 400 (${job.delivered} delivered).`,
+      )
       assert.match(job.lastError ?? '', /^could not deliver offset \d+ after 1 attempt\(s\): webhook answered 400/)
       assertCustomerFacing(completion.job_state_description, [s.topic, job.lastError])
       await owner.stop()
@@ -190,7 +254,14 @@ describe('replay scale-out over scan chunks', () => {
     await stack.addWebhook(s.webhookId, 'http://127.0.0.1:9/unused', SECRET)
     const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
     await stack.pool.query("UPDATE replay_jobs SET state = 'ONGOING', heartbeat_at = NOW(3) WHERE id = ?", [jobId])
-    const [chunk] = await planChunks(stack.pool, {jobId, topic: s.topic, partition: s.partition, startOffset: 0, endOffset: 100, chunkSize: 100})
+    const [chunk] = await planChunks(stack.pool, {
+      jobId,
+      topic: s.topic,
+      partition: s.partition,
+      startOffset: 0,
+      endOffset: 100,
+      chunkSize: 100,
+    })
     assert.ok(chunk)
     const first = await claimChunk(stack.pool, {owner: 'a', staleAfterMs: 60_000})
     assert.equal(first?.startOffset, 0)
@@ -198,7 +269,11 @@ describe('replay scale-out over scan chunks', () => {
     await new Promise((resolve) => setTimeout(resolve, 50))
     const second = await claimChunk(stack.pool, {owner: 'b', staleAfterMs: 10})
     assert.equal(second?.startOffset, 0, 'a claim older than the stale time is taken over')
-    assert.equal(await finishChunk(stack.pool, first!, {scanned: 1, matched: 0, records: null}), false, 'the first scanner is fenced out')
+    assert.equal(
+      await finishChunk(stack.pool, first!, {scanned: 1, matched: 0, records: null}),
+      false,
+      'the first scanner is fenced out',
+    )
     assert.equal(await finishChunk(stack.pool, second!, {scanned: 100, matched: 0, records: null}), true)
     await stack.pool.query("UPDATE replay_jobs SET state = 'CANCELLED' WHERE id = ?", [jobId])
   })
@@ -211,7 +286,14 @@ describe('replay scale-out over scan chunks', () => {
     const job = await getJob(stack.pool, jobId)
     const end = s.log.at(-1)!.offset + 1
     const chunkSize = 100
-    const planned = await planChunks(stack.pool, {jobId, topic: s.topic, partition: s.partition, startOffset: 0, endOffset: end, chunkSize})
+    const planned = await planChunks(stack.pool, {
+      jobId,
+      topic: s.topic,
+      partition: s.partition,
+      startOffset: 0,
+      endOffset: end,
+      chunkSize,
+    })
     // Helpers scan every other chunk: half of those keep their records, half are dense (kept none).
     // The rest are left for the owner.
     for (const [i, chunk] of planned.entries()) {
@@ -223,21 +305,39 @@ describe('replay scale-out over scan chunks', () => {
       assert.equal(await finishChunk(stack.pool, claimed, result), true)
     }
     const wanted = jobMatcher(job)
-    const expected = s.log.filter((record) => wanted({...record, key: Buffer.from(record.key), value: Buffer.from(record.value)} as never)).map((record) => record.offset)
+    const expected = s.log
+      .filter((record) => wanted({...record, key: Buffer.from(record.key), value: Buffer.from(record.value)} as never))
+      .map((record) => record.offset)
     const resumeAt = 250
     const got: number[] = []
     let scannedTo = 0
     for await (const batch of readChunked(testSettings(), stack.pool, {
-      jobId, topic: s.topic, partition: s.partition, filter: job, rangeStart: 0, start: resumeAt, end, chunkSize: 70, owner: 'owner', staleAfterMs: 60_000, signal: new AbortController().signal,
+      jobId,
+      topic: s.topic,
+      partition: s.partition,
+      filter: job,
+      rangeStart: 0,
+      start: resumeAt,
+      end,
+      chunkSize: 70,
+      owner: 'owner',
+      staleAfterMs: 60_000,
+      signal: new AbortController().signal,
     })) {
       for (const message of batch.messages) {
-        assert.ok(message.offset >= scannedTo, `batches come in offset order: ${message.offset} after a batch scanned to ${scannedTo}`)
+        assert.ok(
+          message.offset >= scannedTo,
+          `batches come in offset order: ${message.offset} after a batch scanned to ${scannedTo}`,
+        )
         got.push(message.offset)
       }
       assert.ok(batch.scannedTo >= scannedTo)
       scannedTo = batch.scannedTo
     }
-    assert.deepEqual(got, expected.filter((offset) => offset >= resumeAt))
+    assert.deepEqual(
+      got,
+      expected.filter((offset) => offset >= resumeAt),
+    )
     assert.equal(scannedTo, end)
     await stack.pool.query("UPDATE replay_jobs SET state = 'CANCELLED' WHERE id = ?", [jobId])
   })

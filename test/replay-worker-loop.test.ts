@@ -20,7 +20,10 @@ describe('worker: database errors', () => {
     assert.equal(top(60), 30_000)
     for (let failures = 1; failures < 12; failures++) {
       const low = databaseBackoff(failures, 500, () => 0)
-      assert.ok(low >= top(failures) * 0.75 && low <= top(failures), `jitter keeps ${low} within 75..100% of ${top(failures)}`)
+      assert.ok(
+        low >= top(failures) * 0.75 && low <= top(failures),
+        `jitter keeps ${low} within 75..100% of ${top(failures)}`,
+      )
     }
   })
 
@@ -35,12 +38,22 @@ describe('worker: database errors', () => {
         assert.equal(code, 5, worker.stderr)
         assert.ok(Date.now() - started < 45_000, `gave up in ${Date.now() - started} ms`)
         const failures = worker.lines.filter((line) => line.msg.startsWith('database unavailable'))
-        assert.deepEqual(failures.map((line) => line.consecutive), [1, 2, 3, 4, 5])
-        for (const line of failures) assert.match(String(line.error), new RegExp(`cannot reach MySQL at 127\\.0\\.0\\.1:${port} \\(connection refused\\)`))
+        assert.deepEqual(
+          failures.map((line) => line.consecutive),
+          [1, 2, 3, 4, 5],
+        )
+        for (const line of failures)
+          assert.match(
+            String(line.error),
+            new RegExp(`cannot reach MySQL at 127\\.0\\.0\\.1:${port} \\(connection refused\\)`),
+          )
         // Backing off: each wait within 75..100% of 200 ms doubled per failure; the last gives up.
         for (const [i, line] of failures.slice(0, 4).entries()) {
           const ceiling = 200 * 2 ** i
-          assert.ok(Number(line.retryInMs) >= ceiling * 0.75 && Number(line.retryInMs) <= ceiling, `retry ${i + 1}: ${line.retryInMs} ms`)
+          assert.ok(
+            Number(line.retryInMs) >= ceiling * 0.75 && Number(line.retryInMs) <= ceiling,
+            `retry ${i + 1}: ${line.retryInMs} ms`,
+          )
           assert.equal(line.level, 'warn')
         }
         assert.equal(failures[4]!.level, 'error')
@@ -52,10 +65,16 @@ describe('worker: database errors', () => {
           assert.equal(result.error.exitCode, 5)
           assert.match(result.error.message, /^gave up after 5 database errors in a row: cannot reach MySQL/)
           // Under --json only warnings and errors reach the log.
-          assert.deepEqual(worker.lines.filter((line) => line.level === 'info'), [])
+          assert.deepEqual(
+            worker.lines.filter((line) => line.level === 'info'),
+            [],
+          )
         } else {
           assert.equal(worker.stdout, '')
-          assert.match(worker.stderr, /\nreplayctl: error: gave up after 5 database errors in a row: cannot reach MySQL at 127\.0\.0\.1:\d+ \(connection refused\): check --mysql-url/)
+          assert.match(
+            worker.stderr,
+            /\nreplayctl: error: gave up after 5 database errors in a row: cannot reach MySQL at 127\.0\.0\.1:\d+ \(connection refused\): check --mysql-url/,
+          )
           assert.equal(worker.logged('worker started').length, 1)
         }
       }
@@ -65,7 +84,9 @@ describe('worker: database errors', () => {
   test('a long-running worker keeps retrying past that bound, and stops cleanly on SIGTERM', async () => {
     await withWorkers(workers, async () => {
       const port = await closedPort()
-      const worker = workers.start(['--poll-interval', '100ms', '--json'], {REPLAYCTL_MYSQL_URL: `mysql://root@127.0.0.1:${port}/replayctl_down`})
+      const worker = workers.start(['--poll-interval', '100ms', '--json'], {
+        REPLAYCTL_MYSQL_URL: `mysql://root@127.0.0.1:${port}/replayctl_down`,
+      })
       await waitFor('a 7th database error in a row', () => worker.lines.find((line) => line.consecutive === 7), 60_000)
       assert.ok(worker.running, 'still running after more errors than --once allows')
       assert.ok(worker.lines.every((line) => line.retryInMs === undefined || Number(line.retryInMs) <= 30_000))
@@ -106,29 +127,48 @@ describe('worker: completion event sweeper', () => {
       )
 
       const pair = [workers.start(), workers.start()]
-      const completions = () => hook.requests.filter((request) => isCompletion(request.body)).map((request) => JSON.parse(String(request.body)).replay_job_status)
+      const completions = () =>
+        hook.requests
+          .filter((request) => isCompletion(request.body))
+          .map((request) => JSON.parse(String(request.body)).replay_job_status)
       await waitFor('both owed completion events', () => completions().length >= 2, 60_000)
       // Two more sweep intervals of both workers: nothing is sent again.
       await new Promise((resolve) => setTimeout(resolve, 11_000))
       const sent = completions().sort((a, b) => Number(a.job_id) - Number(b.job_id))
-      assert.deepEqual(sent.map((status) => [status.job_id, status.webhook_id, status.job_state]), [
-        [String(cancelled), cancelledHook, 'Incomplete'],
-        [String(abandoned), abandonedHook, 'Incomplete'],
-      ])
+      assert.deepEqual(
+        sent.map((status) => [status.job_id, status.webhook_id, status.job_state]),
+        [
+          [String(cancelled), cancelledHook, 'Incomplete'],
+          [String(abandoned), abandonedHook, 'Incomplete'],
+        ],
+      )
       assert.equal(sent[0].job_state_description, 'Cancelled by an operator.')
       assert.equal(sent[1].job_state_description, 'The replay could not be completed.')
-      assert.ok(hook.requests.every((request) => request.signed), 'signed like every delivery')
+      assert.ok(
+        hook.requests.every((request) => request.signed),
+        'signed like every delivery',
+      )
 
       assert.equal((await stack.job(cancelled)).completionSent, true)
       const failed = await stack.job(abandoned)
       assert.equal(failed.state, 'FAILED')
       assert.equal(failed.completionSent, true)
-      assert.match(failed.lastError ?? '', /^gave up after 1 of 1 attempts: the last worker stopped/, 'the operator keeps the reason')
+      assert.match(
+        failed.lastError ?? '',
+        /^gave up after 1 of 1 attempts: the last worker stopped/,
+        'the operator keeps the reason',
+      )
       for (const status of sent) assertCustomerFacing(status.job_state_description, [topic, failed.lastError])
       assert.equal((await stack.job(own)).completionSent, false)
       // One sweep line per job across both workers, naming it delivered.
       const swept = pair.flatMap((worker) => worker.logged('completion event swept'))
-      assert.deepEqual(swept.map((line) => [line.job, line.outcome]).sort(), [[cancelled, 'delivered'], [abandoned, 'delivered']].sort())
+      assert.deepEqual(
+        swept.map((line) => [line.job, line.outcome]).sort(),
+        [
+          [cancelled, 'delivered'],
+          [abandoned, 'delivered'],
+        ].sort(),
+      )
       for (const worker of pair) await worker.stop()
     })
   })
@@ -145,11 +185,18 @@ describe('worker: completion event sweeper', () => {
       for (let run = 1; run <= 4; run++) {
         const once = workers.start(['--once'])
         assert.equal((await once.waitForExit(60_000)).code, 0, once.stderr)
-        assert.deepEqual(once.logged('completion event swept').map((line) => [line.job, line.outcome]), run <= 3 ? [[job, 'failed']] : [])
+        assert.deepEqual(
+          once.logged('completion event swept').map((line) => [line.job, line.outcome]),
+          run <= 3 ? [[job, 'failed']] : [],
+        )
         // The claim holds the job for a while: let it lapse before the next run.
         await stack.pool.query('UPDATE replay_jobs SET completion_claimed_until = NULL WHERE id = ?', [job])
       }
-      assert.equal(refusing.requests.filter((request) => isCompletion(request.body)).length, 3, 'a 400 is final for one send; three sends in all')
+      assert.equal(
+        refusing.requests.filter((request) => isCompletion(request.body)).length,
+        3,
+        'a 400 is final for one send; three sends in all',
+      )
       assert.equal((await stack.job(job)).completionSent, false)
     })
   })

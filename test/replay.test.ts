@@ -8,7 +8,25 @@ import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {submitReplay} from '../src/core/replay/jobs-service.js'
 import {addWebhook} from '../src/core/webhooks/store.js'
 import {isOneLineError, testSecretKey, testSettings, uniqueName, type CliResult} from './helpers.js'
-import {assertCovers, assertCustomerFacing, buildEvents, ConnectionOwners, counts, eventBodies, expectation, isCompletion, pastRange, produceLines, readPartition, replayTestFile, scenario, type Scenario, settledCount, waitFor, withWorkers} from './replay-harness.js'
+import {
+  assertCovers,
+  assertCustomerFacing,
+  buildEvents,
+  ConnectionOwners,
+  counts,
+  eventBodies,
+  expectation,
+  isCompletion,
+  pastRange,
+  produceLines,
+  readPartition,
+  replayTestFile,
+  scenario,
+  type Scenario,
+  settledCount,
+  waitFor,
+  withWorkers,
+} from './replay-harness.js'
 import {closedPort, delay} from './webhook-receiver.js'
 
 /**
@@ -24,8 +42,19 @@ let longInputResults: {args: string[]; result: CliResult}[] = []
 describe('replay end to end', () => {
   test('a full replay delivers exactly the unique in-range events, signed, then the completion event', async () => {
     await withWorkers(workers, async () => {
-      const s = await scenario(stack, {partitions: 4, unique: 300, duplicates: 40, outside: 20, neighbours: 150, elsewhere: 150})
-      assert.equal(s.expected.length, 302, 'the scenario has 300 in-range events plus the one at `from` and the one at to - 1 ms')
+      const s = await scenario(stack, {
+        partitions: 4,
+        unique: 300,
+        duplicates: 40,
+        outside: 20,
+        neighbours: 150,
+        elsewhere: 150,
+      })
+      assert.equal(
+        s.expected.length,
+        302,
+        'the scenario has 300 in-range events plus the one at `from` and the one at to - 1 ms',
+      )
       assert.equal(s.duplicates, 40)
       const hook = await receiver()
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
@@ -40,7 +69,10 @@ describe('replay end to end', () => {
       const firstRun = hook.requests.slice()
       const bodies1 = eventBodies(firstRun)
       assert.equal(bodies1.length, s.expected.length, 'one request per unique event: no duplicates, no retries')
-      assert.deepEqual([...counts(bodies1).values()].filter((n) => n > 1), [])
+      assert.deepEqual(
+        [...counts(bodies1).values()].filter((n) => n > 1),
+        [],
+      )
       assertCovers(bodies1, s.expected, 'window of 8')
       assert.equal(job1.delivered, s.expected.length)
       assert.equal(job1.duplicates, s.duplicates)
@@ -56,12 +88,25 @@ describe('replay end to end', () => {
       const job2 = await stack.job(second)
       assert.equal(job2.state, 'COMPLETED', job2.lastError ?? '')
       const secondRun = hook.requests.slice(firstRun.length)
-      assert.deepEqual(eventBodies(secondRun), s.expected, 'with --max-in-flight 1 the events arrive once each, in log order')
+      assert.deepEqual(
+        eventBodies(secondRun),
+        s.expected,
+        'with --max-in-flight 1 the events arrive once each, in log order',
+      )
       assert.ok(secondRun.every((r) => r.concurrent === 1))
 
-      for (const [run, job] of [[firstRun, job1], [secondRun, job2]] as const) {
-        assert.ok(run.every((r) => r.signed), 'every request carries valid Twitter and Standard Webhooks signatures')
-        assert.ok(run.every((r) => r.headers['x-replay-job-id'] === String(job.id)), 'every request names its job')
+      for (const [run, job] of [
+        [firstRun, job1],
+        [secondRun, job2],
+      ] as const) {
+        assert.ok(
+          run.every((r) => r.signed),
+          'every request carries valid Twitter and Standard Webhooks signatures',
+        )
+        assert.ok(
+          run.every((r) => r.headers['x-replay-job-id'] === String(job.id)),
+          'every request names its job',
+        )
         // The completion event comes last, once.
         const completions = run.filter((r) => isCompletion(r.body))
         assert.equal(completions.length, 1)
@@ -72,7 +117,12 @@ describe('replay end to end', () => {
         assert.equal(status.job_id, String(job.id))
         assert.equal(status.job_state, 'Complete')
         // The scenario's topic is new, so a note on a partition-count change may follow (replay-engine.test.ts).
-        assert.match(status.job_state_description, new RegExp(`^Replayed ${s.expected.length} events\\.( Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded\\.)?$`))
+        assert.match(
+          status.job_state_description,
+          new RegExp(
+            `^Replayed ${s.expected.length} events\\.( Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded\\.)?$`,
+          ),
+        )
         assertCustomerFacing(status.job_state_description, [s.topic])
       }
       // webhook-id: derived from the event, so the same in both runs and distinct between events.
@@ -105,7 +155,15 @@ describe('replay end to end', () => {
       })
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-      const worker = workers.start(['--once', '--heartbeat-interval', '1s', '--stale-after', '3s', '--delivery-timeout', '3s'])
+      const worker = workers.start([
+        '--once',
+        '--heartbeat-interval',
+        '1s',
+        '--stale-after',
+        '3s',
+        '--delivery-timeout',
+        '3s',
+      ])
       assert.equal((await worker.waitForExit(60_000)).code, 0, worker.stderr)
       const job = await stack.job(id)
       assert.equal(job.state, 'COMPLETED')
@@ -158,7 +216,17 @@ describe('replay end to end', () => {
       })
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-      const worker = workers.start(['--once', '--max-in-flight', '8', '--delivery-timeout', '400ms', '--delivery-attempts', '8', '--retry-base', '20ms'])
+      const worker = workers.start([
+        '--once',
+        '--max-in-flight',
+        '8',
+        '--delivery-timeout',
+        '400ms',
+        '--delivery-attempts',
+        '8',
+        '--retry-base',
+        '20ms',
+      ])
       assert.equal((await worker.waitForExit(60_000)).code, 0, worker.stderr)
       const job = await stack.job(id)
       assert.equal(job.state, 'COMPLETED', job.lastError ?? '')
@@ -172,7 +240,9 @@ describe('replay end to end', () => {
       assert.ok([...failures.values()].reduce((a, b) => a + b, 0) >= 40, 'the receiver did misbehave')
 
       const byKey = new Map<string, typeof hook.requests>()
-      for (const r of hook.requests) if (!isCompletion(r.body)) byKey.set(r.headers['webhook-id'] as string, [...(byKey.get(r.headers['webhook-id'] as string) ?? []), r])
+      for (const r of hook.requests)
+        if (!isCompletion(r.body))
+          byKey.set(r.headers['webhook-id'] as string, [...(byKey.get(r.headers['webhook-id'] as string) ?? []), r])
       const ruleOf = (r: {body: Buffer}) => {
         const {n, kind} = JSON.parse(String(r.body))
         return kind === 'in' ? n % 20 : -1
@@ -187,7 +257,10 @@ describe('replay end to end', () => {
         if (first < 0 || first + 1 >= list.length) continue
         if (rule === 3) {
           // Retry-After: 1 was honoured.
-          assert.ok(list[first + 1]!.arrivedAt - list[first]!.arrivedAt >= 950, `retried ${list[first + 1]!.arrivedAt - list[first]!.arrivedAt} ms after a 429 with Retry-After: 1`)
+          assert.ok(
+            list[first + 1]!.arrivedAt - list[first]!.arrivedAt >= 950,
+            `retried ${list[first + 1]!.arrivedAt - list[first]!.arrivedAt} ms after a 429 with Retry-After: 1`,
+          )
           checked.retryAfter++
         }
         if (rule === 5) {
@@ -197,7 +270,9 @@ describe('replay end to end', () => {
         }
         if (rule === 7) checked.dropped++
       }
-      t.diagnostic(`${hook.requests.length} requests for ${s.expected.length} events; checked ${JSON.stringify(checked)}`)
+      t.diagnostic(
+        `${hook.requests.length} requests for ${s.expected.length} events; checked ${JSON.stringify(checked)}`,
+      )
       assert.ok(checked.retryAfter >= 3 && checked.slow >= 3 && checked.dropped >= 3, JSON.stringify(checked))
     })
   })
@@ -209,16 +284,24 @@ describe('replay end to end', () => {
       const range = pastRange()
       const ids = Array.from({length: 30}, (_, i) => `${uniqueName('m').replace(/_/g, '-')}-${i}`)
       // All webhooks' events in one log, in time order.
-      const lines = ids.flatMap((id, i) => buildEvents(id, partitions, range.fromMs, range.toMs, {unique: 25, duplicates: 3, outside: 2}, i + 1))
+      const lines = ids
+        .flatMap((id, i) =>
+          buildEvents(id, partitions, range.fromMs, range.toMs, {unique: 25, duplicates: 3, outside: 2}, i + 1),
+        )
         .map((line, order) => ({line, ts: JSON.parse(line).ts as number, order}))
         .sort((a, b) => a.ts - b.ts || a.order - b.order)
         .map((entry) => entry.line)
       await produceLines(stack, topic, lines)
       const expected = new Map<string, Scenario>()
-      const logs = await Promise.all(Array.from({length: partitions}, (_, partition) => readPartition(topic, partition)))
+      const logs = await Promise.all(
+        Array.from({length: partitions}, (_, partition) => readPartition(topic, partition)),
+      )
       for (const id of ids) {
         const partition = partitionFor(id, partitions)
-        expected.set(id, await expectation(topic, partitions, id, partition, range.fromMs, range.toMs, undefined, logs[partition]))
+        expected.set(
+          id,
+          await expectation(topic, partitions, id, partition, range.fromMs, range.toMs, undefined, logs[partition]),
+        )
       }
 
       const paths = new Map<number, string>()
@@ -234,11 +317,38 @@ describe('replay end to end', () => {
       const settings = testSettings({mysqlUrl: stack.mysqlUrl})
       const jobOf = new Map<string, number>()
       for (const id of ids) {
-        await addWebhook(stack.pool, {id, url: `http://127.0.0.1:${hook.port}/hooks/${id}`, secret: SECRET}, testSecretKey())
-        jobOf.set(id, (await submitReplay(settings, {webhookId: id, fromMs: range.fromMs, toMs: range.toMs, topic, retentionMs: 5 * 86_400_000})).id)
+        await addWebhook(
+          stack.pool,
+          {id, url: `http://127.0.0.1:${hook.port}/hooks/${id}`, secret: SECRET},
+          testSecretKey(),
+        )
+        jobOf.set(
+          id,
+          (
+            await submitReplay(settings, {
+              webhookId: id,
+              fromMs: range.fromMs,
+              toMs: range.toMs,
+              topic,
+              retentionMs: 5 * 86_400_000,
+            })
+          ).id,
+        )
       }
 
-      const started = [1, 2, 3].map(() => workers.start(['--once', '--concurrency', '4', '--max-in-flight', '1', '--heartbeat-interval', '1s', '--stale-after', '10s']))
+      const started = [1, 2, 3].map(() =>
+        workers.start([
+          '--once',
+          '--concurrency',
+          '4',
+          '--max-in-flight',
+          '1',
+          '--heartbeat-interval',
+          '1s',
+          '--stale-after',
+          '10s',
+        ]),
+      )
       for (const worker of started) assert.equal((await worker.waitForExit(120_000)).code, 0, worker.stderr)
 
       // Claim intervals from the workers' own logs: one per job, never overlapping another's.
@@ -249,18 +359,30 @@ describe('replay end to end', () => {
           assert.equal(end.length, 1, `${worker.name} ended job ${claim.job} once`)
           assert.equal(end[0]!.outcome, 'COMPLETED')
           assert.equal(claim.worker, worker.owner)
-          intervals.push({job: claim.job!, worker: worker.owner, from: Date.parse(claim.time), to: Date.parse(end[0]!.time)})
+          intervals.push({
+            job: claim.job!,
+            worker: worker.owner,
+            from: Date.parse(claim.time),
+            to: Date.parse(end[0]!.time),
+          })
         }
       }
       const jobIds = [...jobOf.values()]
-      assert.deepEqual(intervals.map((i) => i.job).sort((a, b) => a - b), [...jobIds].sort((a, b) => a - b), 'each job claimed exactly once')
+      assert.deepEqual(
+        intervals.map((i) => i.job).sort((a, b) => a - b),
+        [...jobIds].sort((a, b) => a - b),
+        'each job claimed exactly once',
+      )
       for (const jobId of jobIds) {
         const runs = intervals.filter((i) => i.job === jobId).sort((a, b) => a.from - b.from)
         for (let k = 1; k < runs.length; k++) {
-          if (runs[k]!.worker !== runs[k - 1]!.worker) assert.ok(runs[k - 1]!.to <= runs[k]!.from, `job ${jobId} ran in two workers at once`)
+          if (runs[k]!.worker !== runs[k - 1]!.worker)
+            assert.ok(runs[k - 1]!.to <= runs[k]!.from, `job ${jobId} ran in two workers at once`)
         }
       }
-      t.diagnostic(`jobs per worker: ${started.map((worker) => intervals.filter((i) => i.worker === worker.owner).length).join(', ')}`)
+      t.diagnostic(
+        `jobs per worker: ${started.map((worker) => intervals.filter((i) => i.worker === worker.owner).length).join(', ')}`,
+      )
       assert.ok(new Set(intervals.map((i) => i.worker)).size >= 2, 'the jobs were shared among the workers')
 
       assert.equal(owners.unresolved, 0)
@@ -279,9 +401,16 @@ describe('replay end to end', () => {
         assert.ok(isCompletion(mine.at(-1)!.body))
         assert.ok(mine.every((r) => r.headers['x-replay-job-id'] === String(jobId) && r.signed))
         const claimer = intervals.find((i) => i.job === jobId)!.worker
-        assert.deepEqual([...new Set(mine.map((r) => workers.byPid(owner.get(r.n) ?? undefined)?.owner))], [claimer], `job ${jobId}'s requests all came from ${claimer}`)
+        assert.deepEqual(
+          [...new Set(mine.map((r) => workers.byPid(owner.get(r.n) ?? undefined)?.owner))],
+          [claimer],
+          `job ${jobId}'s requests all came from ${claimer}`,
+        )
       }
-      assert.equal(hook.requests.length, ids.reduce((sum, id) => sum + expected.get(id)!.expected.length + 1, 0))
+      assert.equal(
+        hook.requests.length,
+        ids.reduce((sum, id) => sum + expected.get(id)!.expected.length + 1, 0),
+      )
     })
   })
 
@@ -298,17 +427,35 @@ describe('replay end to end', () => {
       })
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-      const flags = ['--once', '--max-in-flight', '1', '--delivery-attempts', '3', '--retry-base', '20ms', '--delivery-timeout', '1s']
+      const flags = [
+        '--once',
+        '--max-in-flight',
+        '1',
+        '--delivery-attempts',
+        '3',
+        '--retry-base',
+        '20ms',
+        '--delivery-timeout',
+        '1s',
+      ]
       const first = workers.start(flags)
       assert.equal((await first.waitForExit(60_000)).code, 0, first.stderr)
-      assert.deepEqual(first.logged('job ended', id).map((line) => line.outcome), ['FAILED'])
+      assert.deepEqual(
+        first.logged('job ended', id).map((line) => line.outcome),
+        ['FAILED'],
+      )
 
       const failed = await stack.job(id)
       assert.equal(first.logged('job ended', id)[0]!.reason, failed.lastError, 'the log line says why the job failed')
       const firstUndelivered = s.offsetOf.get(s.expected[50]!)!
       assert.equal(failed.state, 'FAILED')
       assert.equal(failed.checkpointOffset, firstUndelivered, 'the checkpoint is the first undelivered event')
-      assert.match(failed.lastError ?? '', new RegExp(`could not deliver offset ${firstUndelivered} after 3 attempt\\(s\\): connection failed: ECONNREFUSED`))
+      assert.match(
+        failed.lastError ?? '',
+        new RegExp(
+          `could not deliver offset ${firstUndelivered} after 3 attempt\\(s\\): connection failed: ECONNREFUSED`,
+        ),
+      )
       assert.equal(failed.delivered, 50)
       assert.equal(failed.failed, 1)
       assert.equal(failed.completionSent, false)
@@ -357,11 +504,34 @@ describe('replay end to end', () => {
       assert.match(listed.invalidReason, new RegExp(`410 Gone during replay job ${id}`))
 
       const before = await stack.snapshot()
-      const refused = await stack.cli(['replay', 'submit', '--webhook-id', s.webhookId, '--from', '3h', '--to', '1h', '--topic', s.topic])
+      const refused = await stack.cli([
+        'replay',
+        'submit',
+        '--webhook-id',
+        s.webhookId,
+        '--from',
+        '3h',
+        '--to',
+        '1h',
+        '--topic',
+        s.topic,
+      ])
       assert.equal(refused.code, 4, refused.stderr)
       assert.ok(isOneLineError(refused), refused.stderr)
       assert.match(refused.stderr, new RegExp(`webhook ${s.webhookId} is marked invalid`))
-      const asJson = await stack.cli(['replay', 'submit', '--webhook-id', s.webhookId, '--from', '3h', '--to', '1h', '--topic', s.topic, '--json'])
+      const asJson = await stack.cli([
+        'replay',
+        'submit',
+        '--webhook-id',
+        s.webhookId,
+        '--from',
+        '3h',
+        '--to',
+        '1h',
+        '--topic',
+        s.topic,
+        '--json',
+      ])
       assert.equal(asJson.code, 4)
       assert.equal(asJson.json.error.code, 'WEBHOOK_INVALID')
       assert.equal(await stack.snapshot(), before, 'nothing written')
@@ -382,18 +552,61 @@ describe('replay end to end', () => {
       }
       const before = await stack.snapshot()
       const unknown = uniqueName('nobody').replace(/_/g, '-')
-      await refuse(await submit('--webhook-id', unknown, '--from', '3h', '--to', '1h'), 3, new RegExp(`no webhook '${unknown}'`))
-      await refuse(await submit('--webhook-id', s.webhookId, '--from', '1h', '--to', '3h'), 2, /from_date must be before to_date/)
-      await refuse(await submit('--webhook-id', s.webhookId, '--from', '2h', '--to', '2h'), 2, /from_date must be before to_date/)
-      await refuse(await submit('--webhook-id', s.webhookId, '--from', '6d', '--to', '1h'), 2, /from_date must be within the past 5 days/)
-      await refuse(await submit('--webhook-id', s.webhookId, '--from', '1h', '--to', '+1h'), 2, /to_date .* is in the future/)
-      await refuse(await submit('--webhook-id', s.webhookId, '--from', 'yesterday', '--to', '1h'), 2, /invalid --from 'yesterday'/)
-      await refuse(await stack.cli(['replay', 'submit', '--webhook-id', s.webhookId, '--from', '3h', '--to', '1h', '--topic', uniqueName('gone')]), 3, /topic '.*' does not exist/)
+      await refuse(
+        await submit('--webhook-id', unknown, '--from', '3h', '--to', '1h'),
+        3,
+        new RegExp(`no webhook '${unknown}'`),
+      )
+      await refuse(
+        await submit('--webhook-id', s.webhookId, '--from', '1h', '--to', '3h'),
+        2,
+        /from_date must be before to_date/,
+      )
+      await refuse(
+        await submit('--webhook-id', s.webhookId, '--from', '2h', '--to', '2h'),
+        2,
+        /from_date must be before to_date/,
+      )
+      await refuse(
+        await submit('--webhook-id', s.webhookId, '--from', '6d', '--to', '1h'),
+        2,
+        /from_date must be within the past 5 days/,
+      )
+      await refuse(
+        await submit('--webhook-id', s.webhookId, '--from', '1h', '--to', '+1h'),
+        2,
+        /to_date .* is in the future/,
+      )
+      await refuse(
+        await submit('--webhook-id', s.webhookId, '--from', 'yesterday', '--to', '1h'),
+        2,
+        /invalid --from 'yesterday'/,
+      )
+      await refuse(
+        await stack.cli([
+          'replay',
+          'submit',
+          '--webhook-id',
+          s.webhookId,
+          '--from',
+          '3h',
+          '--to',
+          '1h',
+          '--topic',
+          uniqueName('gone'),
+        ]),
+        3,
+        /topic '.*' does not exist/,
+      )
       assert.equal(await stack.snapshot(), before, 'nothing written by refused submits')
 
       const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
       const active = await stack.snapshot()
-      await refuse(await submit('--webhook-id', s.webhookId, '--from', '3h', '--to', '1h'), 4, /A replay job is already in progress for this webhook/)
+      await refuse(
+        await submit('--webhook-id', s.webhookId, '--from', '3h', '--to', '1h'),
+        4,
+        /A replay job is already in progress for this webhook/,
+      )
       const conflict = await submit('--webhook-id', s.webhookId, '--from', '3h', '--to', '1h', '--json')
       assert.equal(conflict.json.error.code, 'JOB_IN_PROGRESS')
       assert.match(conflict.json.error.fix, new RegExp(`job ${id} \\(OPEN\\)`))
@@ -402,7 +615,23 @@ describe('replay end to end', () => {
       // --wait follows the job to its end: 0 when COMPLETED ...
       const worker = workers.start([])
       await stack.waitForState(id, ['COMPLETED'])
-      const waited = await stack.cli(['replay', 'submit', '--webhook-id', s.webhookId, '--from', new Date(s.fromMs).toISOString(), '--to', new Date(s.toMs).toISOString(), '--topic', s.topic, '--wait', '--json'], {timeoutMs: 60_000})
+      const waited = await stack.cli(
+        [
+          'replay',
+          'submit',
+          '--webhook-id',
+          s.webhookId,
+          '--from',
+          new Date(s.fromMs).toISOString(),
+          '--to',
+          new Date(s.toMs).toISOString(),
+          '--topic',
+          s.topic,
+          '--wait',
+          '--json',
+        ],
+        {timeoutMs: 60_000},
+      )
       assert.equal(waited.code, 0, waited.stderr)
       assert.equal(waited.json.state, 'COMPLETED')
       assert.equal(waited.json.delivered, s.expected.length)
@@ -413,15 +642,51 @@ describe('replay end to end', () => {
       const broken = await scenario(stack, {partitions: 3, unique: 5})
       const rejecting = await receiver((_request, res) => void res.writeHead(400).end('bad request'))
       await stack.addWebhook(broken.webhookId, rejecting.url, SECRET)
-      const failed = await stack.cli(['replay', 'submit', '--webhook-id', broken.webhookId, '--from', new Date(broken.fromMs).toISOString(), '--to', new Date(broken.toMs).toISOString(), '--topic', broken.topic, '--wait'], {timeoutMs: 60_000})
+      const failed = await stack.cli(
+        [
+          'replay',
+          'submit',
+          '--webhook-id',
+          broken.webhookId,
+          '--from',
+          new Date(broken.fromMs).toISOString(),
+          '--to',
+          new Date(broken.toMs).toISOString(),
+          '--topic',
+          broken.topic,
+          '--wait',
+        ],
+        {timeoutMs: 60_000},
+      )
       assert.equal(failed.code, 6, failed.stderr)
       // (progress notes on stderr, then the one error line)
-      assert.match(failed.stderr.trim().split('\n').at(-1)!, /^replayctl: error: replay job \d+ ended FAILED: could not deliver offset \d+ after 1 attempt\(s\): webhook answered 400: bad request/)
+      assert.match(
+        failed.stderr.trim().split('\n').at(-1)!,
+        /^replayctl: error: replay job \d+ ended FAILED: could not deliver offset \d+ after 1 attempt\(s\): webhook answered 400: bad request/,
+      )
       await worker.stop()
 
       // replay status of a finished job, as JSON.
       const status = await stack.ok(['replay', 'status', String(waited.json.id)])
-      for (const field of ['id', 'webhookId', 'state', 'attempt', 'owner', 'partition', 'startOffset', 'checkpointOffset', 'endOffset', 'delivered', 'duplicates', 'progressPercent', 'heartbeatAgeSeconds', 'eventsPerSecond', 'etaSeconds', 'terminal', 'lastError']) {
+      for (const field of [
+        'id',
+        'webhookId',
+        'state',
+        'attempt',
+        'owner',
+        'partition',
+        'startOffset',
+        'checkpointOffset',
+        'endOffset',
+        'delivered',
+        'duplicates',
+        'progressPercent',
+        'heartbeatAgeSeconds',
+        'eventsPerSecond',
+        'etaSeconds',
+        'terminal',
+        'lastError',
+      ]) {
         assert.ok(field in status, `status has ${field}`)
       }
       assert.equal(status.state, 'COMPLETED')
@@ -446,7 +711,12 @@ describe('replay end to end', () => {
       const good = await scenario(stack, {partitions: 3, unique: 3})
       await stack.addWebhook(good.webhookId, (await receiver()).url, SECRET)
       // Webhooks whose URL is link-local (the cloud metadata service), in forms that hide it.
-      const metadata = ['http://169.254.169.254/latest/meta-data/', 'http://[::ffff:169.254.169.254]/', 'http://2852039166/', 'http://0xa9fea9fe/']
+      const metadata = [
+        'http://169.254.169.254/latest/meta-data/',
+        'http://[::ffff:169.254.169.254]/',
+        'http://2852039166/',
+        'http://0xa9fea9fe/',
+      ]
       const hidden = metadata.map((_, i) => `${uniqueName('meta').replace(/_/g, '-')}-${i}`)
       for (const [i, url] of metadata.entries()) await stack.addWebhook(hidden[i]!, url, SECRET)
       const before = await stack.snapshot()
@@ -454,7 +724,15 @@ describe('replay end to end', () => {
       const long = 'x'.repeat(10_000)
       const badIds = ['abc', '-1', '1; DROP TABLE replay_jobs', long, '0', '1.5', '99999999999999999999']
       const badWebhookIds = ['1; DROP TABLE replay_jobs', long, 'a b', '../etc', '']
-      const badUrls = ['ftp://x', 'not a url', `https://example.com/${long}`, 'javascript:alert(1)', 'http://exa mple.com/', 'http://user:pw@example.com/', '']
+      const badUrls = [
+        'ftp://x',
+        'not a url',
+        `https://example.com/${long}`,
+        'javascript:alert(1)',
+        'http://exa mple.com/',
+        'http://user:pw@example.com/',
+        '',
+      ]
       const submit = ['replay', 'submit', '--webhook-id', good.webhookId, '--topic', good.topic]
       const cases: {args: string[]; code: number; env?: Record<string, string>}[] = [
         ...badIds.flatMap((id) => [
@@ -469,8 +747,22 @@ describe('replay end to end', () => {
           {args: ['webhook', 'check', id], code: 2},
           {args: ['webhook', 'remove', id], code: 2},
         ]),
-        ...badUrls.map((url) => ({args: ['webhook', 'add', uniqueName('ok').replace(/_/g, '-'), '--url', url], code: 2})),
-        {args: ['webhook', 'add', uniqueName('ok').replace(/_/g, '-'), '--url', 'https://example.com/', '--secret', long], code: 2},
+        ...badUrls.map((url) => ({
+          args: ['webhook', 'add', uniqueName('ok').replace(/_/g, '-'), '--url', url],
+          code: 2,
+        })),
+        {
+          args: [
+            'webhook',
+            'add',
+            uniqueName('ok').replace(/_/g, '-'),
+            '--url',
+            'https://example.com/',
+            '--secret',
+            long,
+          ],
+          code: 2,
+        },
         {args: ['replay', 'list', '--state', 'RUNNING; DROP TABLE webhooks'], code: 2},
         {args: ['replay', 'list', '--state', long], code: 2},
         {args: ['replay', 'list', '--limit', 'abc'], code: 2},
@@ -499,12 +791,17 @@ describe('replay end to end', () => {
       // A few at a time: each is a process.
       const results: {args: string[]; code: number; env?: Record<string, string>; result: CliResult}[] = []
       for (let i = 0; i < cases.length; i += 6) {
-        results.push(...(await Promise.all(cases.slice(i, i + 6).map(async (c) => ({...c, result: await stack.cli(c.args, {env: c.env})})))))
+        results.push(
+          ...(await Promise.all(
+            cases.slice(i, i + 6).map(async (c) => ({...c, result: await stack.cli(c.args, {env: c.env})})),
+          )),
+        )
       }
       const wrong: string[] = []
       for (const {args, code, result} of results) {
         const shown = args.map((arg) => (arg.length > 40 ? `${arg.slice(0, 20)}...(${arg.length})` : arg)).join(' ')
-        if (result.code !== code) wrong.push(`${shown}: exit ${result.code}, not ${code}: ${result.stderr.slice(0, 300)}`)
+        if (result.code !== code)
+          wrong.push(`${shown}: exit ${result.code}, not ${code}: ${result.stderr.slice(0, 300)}`)
         else if (!isOneLineError(result)) wrong.push(`${shown}: not one line: ${result.stderr.slice(0, 300)}`)
         else if (result.stdout !== '') wrong.push(`${shown}: wrote to stdout`)
       }
@@ -514,7 +811,10 @@ describe('replay end to end', () => {
         assert.match(result.stderr, /resolves to (169\.254\.169\.254|::ffff:a9fe:a9fe), a link-local address/)
       }
       assert.equal(await stack.snapshot(), before, 'nothing written')
-      const [tables] = await stack.pool.query("SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('replay_jobs', 'webhooks')", [stack.database])
+      const [tables] = await stack.pool.query(
+        "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('replay_jobs', 'webhooks')",
+        [stack.database],
+      )
       assert.equal((tables as {n: number}[])[0]!.n, 2)
 
       // A worker refuses the link-local target too: the job fails without a request being made.
@@ -533,7 +833,13 @@ describe('replay end to end', () => {
   test('error lines for 10,000-character values stay short', () => {
     assert.ok(longInputResults.length > 0, 'the bad-input test ran the 10,000-character cases')
     const long = longInputResults.filter((r) => r.result.stderr.length > 600)
-    assert.deepEqual(long.map((r) => `${r.args.map((arg) => (arg.length > 40 ? `<${arg.length} characters>` : arg)).join(' ')}: ${r.result.stderr.length} characters`), [])
+    assert.deepEqual(
+      long.map(
+        (r) =>
+          `${r.args.map((arg) => (arg.length > 40 ? `<${arg.length} characters>` : arg)).join(' ')}: ${r.result.stderr.length} characters`,
+      ),
+      [],
+    )
   })
 
   test('replay worker --once exits 0 when nothing is runnable; --metrics-port serves Prometheus counters', async () => {
@@ -590,7 +896,16 @@ describe('replay end to end', () => {
       })
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-      const worker = workers.start(['--max-in-flight', String(maxInFlight), '--heartbeat-interval', '1s', '--stale-after', '3s', '--checkpoint-interval', '200ms'])
+      const worker = workers.start([
+        '--max-in-flight',
+        String(maxInFlight),
+        '--heartbeat-interval',
+        '1s',
+        '--stale-after',
+        '3s',
+        '--checkpoint-interval',
+        '200ms',
+      ])
       await waitFor('300 deliveries', () => hook.requests.length >= 300, 60_000, 5)
 
       const running = await stack.ok(['replay', 'status', String(id)])
@@ -598,7 +913,10 @@ describe('replay end to end', () => {
       assert.equal(running.terminal, false)
       assert.equal(running.owner, worker.owner)
       assert.ok(running.progressPercent > 0 && running.progressPercent < 100, `progress ${running.progressPercent}`)
-      assert.ok(running.heartbeatAgeSeconds >= 0 && running.heartbeatAgeSeconds < 3, `heartbeat age ${running.heartbeatAgeSeconds}`)
+      assert.ok(
+        running.heartbeatAgeSeconds >= 0 && running.heartbeatAgeSeconds < 3,
+        `heartbeat age ${running.heartbeatAgeSeconds}`,
+      )
       assert.ok(running.eventsPerSecond > 0)
       assert.ok(typeof running.etaSeconds === 'number' && running.etaSeconds >= 0)
 
@@ -613,17 +931,27 @@ describe('replay end to end', () => {
       const last = hook.requests.at(-1)!.arrivedAt
       assert.ok(last - cancelledAt < 1000 + 500, `last request ${Math.round(last - cancelledAt)} ms after the cancel`)
       assert.equal(cancelled.lastError, 'cancelled by an operator')
-      assert.ok(cancelled.checkpointOffset! > s.offsetOf.get(s.expected[0]!)! && cancelled.checkpointOffset! < cancelled.endOffset!)
+      assert.ok(
+        cancelled.checkpointOffset! > s.offsetOf.get(s.expected[0]!)! &&
+          cancelled.checkpointOffset! < cancelled.endOffset!,
+      )
       // The cancel cut every send, the final event's too: the worker hands it to the completion
       // sweeper, which sends one Incomplete event (its next sweep, within 5 s).
-      const completions = () => hook.requests.filter((r) => isCompletion(r.body)).map((r) => JSON.parse(String(r.body)).replay_job_status)
+      const completions = () =>
+        hook.requests.filter((r) => isCompletion(r.body)).map((r) => JSON.parse(String(r.body)).replay_job_status)
       await waitFor('the Incomplete event of the cancelled job', () => completions().length > 0, 30_000, 100)
-      assert.deepEqual(completions().map((status) => [status.job_id, status.job_state, status.job_state_description]), [[String(id), 'Incomplete', 'Cancelled by an operator.']])
+      assert.deepEqual(
+        completions().map((status) => [status.job_id, status.job_state, status.job_state_description]),
+        [[String(id), 'Incomplete', 'Cancelled by an operator.']],
+      )
       assertCustomerFacing(completions()[0].job_state_description, [s.topic, cancelled.lastError])
       // The sweeper marks it sent once the answer is back, after the receiver saw the request.
       await waitFor('the completion event marked sent', async () => (await stack.job(id)).completionSent, 10_000, 50)
       assert.ok(worker.running, 'the worker carries on')
-      assert.deepEqual(worker.logged('job ended', id).map((line) => line.outcome), ['CANCELLED'])
+      assert.deepEqual(
+        worker.logged('job ended', id).map((line) => line.outcome),
+        ['CANCELLED'],
+      )
       const again = await stack.cli(['replay', 'cancel', String(id)])
       assert.equal(again.code, 4)
       assert.match(again.stderr, /already CANCELLED/)
@@ -641,9 +969,15 @@ describe('replay end to end', () => {
       // at most the requests cut in flight and those delivered past the window's head: each at
       // most --max-in-flight.
       const resent = eventBodies(hook.requests).length - s.expected.length
-      t.diagnostic(`cancelled after ${stoppedAt} requests, the last ${Math.round(last - cancelledAt)} ms after the cancel; re-sent ${resent} after retry`)
+      t.diagnostic(
+        `cancelled after ${stoppedAt} requests, the last ${Math.round(last - cancelledAt)} ms after the cancel; re-sent ${resent} after retry`,
+      )
       assert.ok(resent <= 2 * maxInFlight, `re-sent ${resent}`)
-      assert.deepEqual(completions().map((status) => status.job_state), ['Incomplete', 'Complete'], 'one final event per run: Incomplete for the cancelled one, Complete for the retry')
+      assert.deepEqual(
+        completions().map((status) => status.job_state),
+        ['Incomplete', 'Complete'],
+        'one final event per run: Incomplete for the cancelled one, Complete for the retry',
+      )
       assert.equal(JSON.parse(String(hook.requests.at(-1)!.body)).replay_job_status.job_state, 'Complete')
     })
   })

@@ -17,7 +17,11 @@ describe('settings precedence: flags > env > context > dev defaults', () => {
   const REPLAYCTL_CONFIG = configFile({
     currentContext: 'dc1',
     contexts: {
-      dc1: {brokers: 'ctx:9092', mysqlUrl: 'mysql://ctx/db', librdkafka: {'security.protocol': 'ssl', 'socket.timeout.ms': 1000}},
+      dc1: {
+        brokers: 'ctx:9092',
+        mysqlUrl: 'mysql://ctx/db',
+        librdkafka: {'security.protocol': 'ssl', 'socket.timeout.ms': 1000},
+      },
       dc2: {brokers: 'dc2:9092'},
     },
   })
@@ -43,39 +47,83 @@ describe('settings precedence: flags > env > context > dev defaults', () => {
   })
 
   it('-X properties merge over the context librdkafka block', () => {
-    const settings = resolveSettings({librdkafka: ['security.protocol=sasl_ssl', 'sasl.password=a=b']}, {REPLAYCTL_CONFIG})
-    assert.deepEqual(settings.librdkafka, {'security.protocol': 'sasl_ssl', 'socket.timeout.ms': '1000', 'sasl.password': 'a=b'})
+    const settings = resolveSettings(
+      {librdkafka: ['security.protocol=sasl_ssl', 'sasl.password=a=b']},
+      {REPLAYCTL_CONFIG},
+    )
+    assert.deepEqual(settings.librdkafka, {
+      'security.protocol': 'sasl_ssl',
+      'socket.timeout.ms': '1000',
+      'sasl.password': 'a=b',
+    })
   })
 
   it('explains malformed -X and unknown contexts', () => {
-    assert.throws(() => resolveSettings({librdkafka: ['=x']}, {REPLAYCTL_CONFIG}), (error: unknown) => error instanceof UserError && error.code === 'INVALID_CONFIG')
-    assert.throws(() => resolveSettings({context: 'nope'}, {REPLAYCTL_CONFIG}), (error: unknown) => error instanceof UserError && error.code === 'CONTEXT_NOT_FOUND' && /dc1, dc2/.test(error.line))
+    assert.throws(
+      () => resolveSettings({librdkafka: ['=x']}, {REPLAYCTL_CONFIG}),
+      (error: unknown) => error instanceof UserError && error.code === 'INVALID_CONFIG',
+    )
+    assert.throws(
+      () => resolveSettings({context: 'nope'}, {REPLAYCTL_CONFIG}),
+      (error: unknown) =>
+        error instanceof UserError && error.code === 'CONTEXT_NOT_FOUND' && /dc1, dc2/.test(error.line),
+    )
   })
 })
 
-describe('the secrets key: REPLAYCTL_SECRET_KEY, else the context\'s secretKeyFile, else ~/.config/replayctl/secret.key', () => {
-  const REPLAYCTL_CONFIG = configFile({currentContext: 'dc1', contexts: {dc1: {secretKeyFile: 'keys/secret.key'}, dc2: {secretKeyFile: '/etc/replayctl/secret.key'}, dc3: {}, bad: {secretKeyFile: 7}}})
+describe("the secrets key: REPLAYCTL_SECRET_KEY, else the context's secretKeyFile, else ~/.config/replayctl/secret.key", () => {
+  const REPLAYCTL_CONFIG = configFile({
+    currentContext: 'dc1',
+    contexts: {
+      dc1: {secretKeyFile: 'keys/secret.key'},
+      dc2: {secretKeyFile: '/etc/replayctl/secret.key'},
+      dc3: {},
+      bad: {secretKeyFile: 7},
+    },
+  })
 
   it('takes the first source that has it; a relative file is beside the config file', () => {
-    assert.deepEqual(resolveSettings({}, {REPLAYCTL_CONFIG, REPLAYCTL_SECRET_KEY: 'a2V5'}).secretKey, {source: 'env', variable: 'REPLAYCTL_SECRET_KEY', base64: 'a2V5'})
-    assert.deepEqual(resolveSettings({}, {REPLAYCTL_CONFIG}).secretKey, {source: 'context', file: join(dirname(REPLAYCTL_CONFIG), 'keys/secret.key')})
-    assert.deepEqual(resolveSettings({context: 'dc2'}, {REPLAYCTL_CONFIG}).secretKey, {source: 'context', file: '/etc/replayctl/secret.key'})
-    assert.deepEqual(resolveSettings({context: 'dc3'}, {REPLAYCTL_CONFIG, XDG_CONFIG_HOME: '/xdg'}).secretKey, {source: 'default', file: '/xdg/replayctl/secret.key'})
-    assert.throws(() => resolveSettings({context: 'bad'}, {REPLAYCTL_CONFIG}), (error: unknown) => error instanceof UserError && error.code === 'INVALID_CONFIG' && /secretKeyFile/.test(error.line))
+    assert.deepEqual(resolveSettings({}, {REPLAYCTL_CONFIG, REPLAYCTL_SECRET_KEY: 'a2V5'}).secretKey, {
+      source: 'env',
+      variable: 'REPLAYCTL_SECRET_KEY',
+      base64: 'a2V5',
+    })
+    assert.deepEqual(resolveSettings({}, {REPLAYCTL_CONFIG}).secretKey, {
+      source: 'context',
+      file: join(dirname(REPLAYCTL_CONFIG), 'keys/secret.key'),
+    })
+    assert.deepEqual(resolveSettings({context: 'dc2'}, {REPLAYCTL_CONFIG}).secretKey, {
+      source: 'context',
+      file: '/etc/replayctl/secret.key',
+    })
+    assert.deepEqual(resolveSettings({context: 'dc3'}, {REPLAYCTL_CONFIG, XDG_CONFIG_HOME: '/xdg'}).secretKey, {
+      source: 'default',
+      file: '/xdg/replayctl/secret.key',
+    })
+    assert.throws(
+      () => resolveSettings({context: 'bad'}, {REPLAYCTL_CONFIG}),
+      (error: unknown) =>
+        error instanceof UserError && error.code === 'INVALID_CONFIG' && /secretKeyFile/.test(error.line),
+    )
   })
 })
 
-describe('API tokens: REPLAYCTL_API_TOKENS beats the context\'s apiTokens; a bad entry is named by position, never by value', () => {
+describe("API tokens: REPLAYCTL_API_TOKENS beats the context's apiTokens; a bad entry is named by position, never by value", () => {
   const token = 'context-token-0123456789'
   const REPLAYCTL_CONFIG = configFile({
     currentContext: 'dc1',
     contexts: {
-      dc1: {apiTokens: [{token, webhooks: '*'}, {token: 'scoped-token-0123456789', webhooks: ['acme', 'globex'], rateLimit: 50}]},
+      dc1: {
+        apiTokens: [
+          {token, webhooks: '*'},
+          {token: 'scoped-token-0123456789', webhooks: ['acme', 'globex'], rateLimit: 50},
+        ],
+      },
       broken: {apiTokens: [{token: 'short-secret', webhooks: '*'}]},
     },
   })
 
-  it('reads the context\'s tokens with their scopes and limits', () => {
+  it("reads the context's tokens with their scopes and limits", () => {
     assert.deepEqual(resolveApiTokens(undefined, {REPLAYCTL_CONFIG}), [
       {token, webhooks: '*'},
       {token: 'scoped-token-0123456789', webhooks: ['acme', 'globex'], rateLimit: 50},
@@ -83,35 +131,59 @@ describe('API tokens: REPLAYCTL_API_TOKENS beats the context\'s apiTokens; a bad
   })
 
   it('prefers the environment', () => {
-    const env = {REPLAYCTL_CONFIG, REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'env-token-0123456789abc', webhooks: ['w1']}])}
+    const env = {
+      REPLAYCTL_CONFIG,
+      REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'env-token-0123456789abc', webhooks: ['w1']}]),
+    }
     assert.deepEqual(resolveApiTokens(undefined, env), [{token: 'env-token-0123456789abc', webhooks: ['w1']}])
   })
 
   it('refuses short, repeated or badly scoped tokens without echoing them', () => {
     const cases: [string | undefined, Record<string, string>][] = [
       ['broken', {}],
-      [undefined, {REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'env-token-0123456789abc', webhooks: '*'}, {token: 'env-token-0123456789abc', webhooks: '*'}])}],
+      [
+        undefined,
+        {
+          REPLAYCTL_API_TOKENS: JSON.stringify([
+            {token: 'env-token-0123456789abc', webhooks: '*'},
+            {token: 'env-token-0123456789abc', webhooks: '*'},
+          ]),
+        },
+      ],
       [undefined, {REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'env-token-0123456789abc', webhooks: ['bad id']}])}],
-      [undefined, {REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'env-token-0123456789abc', webhooks: '*', rateLimit: 0}])}],
+      [
+        undefined,
+        {REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'env-token-0123456789abc', webhooks: '*', rateLimit: 0}])},
+      ],
       [undefined, {REPLAYCTL_API_TOKENS: '{"token": "env-token-0123456789abc"'}],
     ]
     for (const [context, env] of cases) {
-      assert.throws(() => resolveApiTokens(context, {REPLAYCTL_CONFIG, ...env}), (error: unknown) => {
-        assert.ok(error instanceof UserError && error.code === 'INVALID_CONFIG')
-        assert.ok(!error.line.includes('env-token-0123456789abc') && !error.line.includes('short-secret'), error.line)
-        return true
-      })
+      assert.throws(
+        () => resolveApiTokens(context, {REPLAYCTL_CONFIG, ...env}),
+        (error: unknown) => {
+          assert.ok(error instanceof UserError && error.code === 'INVALID_CONFIG')
+          assert.ok(!error.line.includes('env-token-0123456789abc') && !error.line.includes('short-secret'), error.line)
+          return true
+        },
+      )
     }
   })
 })
 
-describe('ingest tokens: REPLAYCTL_INGEST_TOKENS beats the context\'s ingestTokens; each is scoped to keys and/or topics', () => {
+describe("ingest tokens: REPLAYCTL_INGEST_TOKENS beats the context's ingestTokens; each is scoped to keys and/or topics", () => {
   const REPLAYCTL_CONFIG = configFile({
     currentContext: 'dc1',
-    contexts: {dc1: {ingestTokens: [{token: 'ingest-context-0123456789', keys: ['acme-*', 'globex']}, {token: 'ingest-topics-0123456789', topics: ['delivery_log']}]}},
+    contexts: {
+      dc1: {
+        ingestTokens: [
+          {token: 'ingest-context-0123456789', keys: ['acme-*', 'globex']},
+          {token: 'ingest-topics-0123456789', topics: ['delivery_log']},
+        ],
+      },
+    },
   })
 
-  it('reads the context\'s tokens, a scope left out being every one', () => {
+  it("reads the context's tokens, a scope left out being every one", () => {
     assert.deepEqual(resolveIngestTokens(undefined, {REPLAYCTL_CONFIG}), [
       {token: 'ingest-context-0123456789', keys: ['acme-*', 'globex'], topics: '*'},
       {token: 'ingest-topics-0123456789', keys: '*', topics: ['delivery_log']},
@@ -120,17 +192,25 @@ describe('ingest tokens: REPLAYCTL_INGEST_TOKENS beats the context\'s ingestToke
   })
 
   it('prefers the environment', () => {
-    const env = {REPLAYCTL_CONFIG, REPLAYCTL_INGEST_TOKENS: JSON.stringify([{token: 'ingest-env-0123456789abc', keys: '*', topics: 'events_*'}])}
+    const env = {
+      REPLAYCTL_CONFIG,
+      REPLAYCTL_INGEST_TOKENS: JSON.stringify([{token: 'ingest-env-0123456789abc', keys: '*', topics: 'events_*'}]),
+    }
     assert.throws(() => resolveIngestTokens(undefined, env), /needs "topics"/)
     env.REPLAYCTL_INGEST_TOKENS = JSON.stringify([{token: 'ingest-env-0123456789abc', keys: '*', topics: ['events_*']}])
-    assert.deepEqual(resolveIngestTokens(undefined, env), [{token: 'ingest-env-0123456789abc', keys: '*', topics: ['events_*']}])
+    assert.deepEqual(resolveIngestTokens(undefined, env), [
+      {token: 'ingest-env-0123456789abc', keys: '*', topics: ['events_*']},
+    ])
   })
 
   it('refuses short, repeated, unscoped or badly scoped tokens without echoing them', () => {
     const token = 'ingest-env-0123456789abc'
     for (const tokens of [
       [{token: 'short-secret', keys: '*'}],
-      [{token, keys: '*'}, {token, keys: ['a']}],
+      [
+        {token, keys: '*'},
+        {token, keys: ['a']},
+      ],
       [{token}],
       [{token, keys: []}],
       [{token, keys: ['../../x y']}],
@@ -139,11 +219,15 @@ describe('ingest tokens: REPLAYCTL_INGEST_TOKENS beats the context\'s ingestToke
       [{token, keys: '*', webhooks: '*'}],
       {token, keys: '*'},
     ]) {
-      assert.throws(() => resolveIngestTokens(undefined, {REPLAYCTL_CONFIG, REPLAYCTL_INGEST_TOKENS: JSON.stringify(tokens)}), (error: unknown) => {
-        assert.ok(error instanceof UserError && error.code === 'INVALID_CONFIG', String(error))
-        assert.ok(!error.line.includes(token) && !error.line.includes('short-secret'), error.line)
-        return true
-      }, JSON.stringify(tokens))
+      assert.throws(
+        () => resolveIngestTokens(undefined, {REPLAYCTL_CONFIG, REPLAYCTL_INGEST_TOKENS: JSON.stringify(tokens)}),
+        (error: unknown) => {
+          assert.ok(error instanceof UserError && error.code === 'INVALID_CONFIG', String(error))
+          assert.ok(!error.line.includes(token) && !error.line.includes('short-secret'), error.line)
+          return true
+        },
+        JSON.stringify(tokens),
+      )
     }
   })
 })

@@ -41,10 +41,23 @@ describe('signing', () => {
   })
 
   test('Standard Webhooks published vector (standard-webhooks/standard-webhooks, libraries/javascript webhook.test.ts)', () => {
-    const signature = standardWebhooksSignature(standardWebhooksKey('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'), 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}')
+    const signature = standardWebhooksSignature(
+      standardWebhooksKey('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'),
+      'msg_p5jXN8AQM9LWM0D4loKWxJek',
+      1614265330,
+      '{"test": 2432232314}',
+    )
     assert.equal(signature, 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=')
-    const headers = {'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek', 'webhook-timestamp': '1614265330', 'webhook-signature': signature}
-    assert.ok(verifyStandardWebhooks('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '{"test": 2432232314}', headers, {now: 1614265330 + 10}))
+    const headers = {
+      'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+      'webhook-timestamp': '1614265330',
+      'webhook-signature': signature,
+    }
+    assert.ok(
+      verifyStandardWebhooks('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '{"test": 2432232314}', headers, {
+        now: 1614265330 + 10,
+      }),
+    )
   })
 
   test('a whsec_ secret keys with its decoded bytes, any other secret with its UTF-8 bytes', () => {
@@ -64,20 +77,33 @@ describe('signing', () => {
     const body = '{"x":true}'
     const now = 1_700_000_000
     const sig = standardWebhooksSignature(secret, 'evt_a', now, body)
-    const headers = (ts: number, signature = sig) => ({'webhook-id': 'evt_a', 'webhook-timestamp': String(ts), 'webhook-signature': signature})
+    const headers = (ts: number, signature = sig) => ({
+      'webhook-id': 'evt_a',
+      'webhook-timestamp': String(ts),
+      'webhook-signature': signature,
+    })
     assert.ok(verifyStandardWebhooks(secret, body, headers(now), {now}))
-    assert.ok(verifyStandardWebhooks(secret, body, headers(now, `v1,bm9wZQ== ${sig}`), {now}), 'one of several signatures')
+    assert.ok(
+      verifyStandardWebhooks(secret, body, headers(now, `v1,bm9wZQ== ${sig}`), {now}),
+      'one of several signatures',
+    )
     assert.ok(!verifyStandardWebhooks(secret, body, headers(now), {now: now + 301}), 'too old')
     assert.ok(!verifyStandardWebhooks(secret, body, headers(now), {now: now - 301}), 'too new')
     assert.ok(!verifyStandardWebhooks(secret, body + ' ', headers(now), {now}), 'body changed')
     assert.ok(!verifyStandardWebhooks(secret, body, {...headers(now), 'webhook-id': 'evt_b'}, {now}), 'id changed')
-    assert.ok(!verifyStandardWebhooks(secret, body, {'webhook-id': 'evt_a', 'webhook-timestamp': String(now)}, {now}), 'no signature')
+    assert.ok(
+      !verifyStandardWebhooks(secret, body, {'webhook-id': 'evt_a', 'webhook-timestamp': String(now)}, {now}),
+      'no signature',
+    )
     assert.ok(!verifyStandardWebhooks(secret, body, headers(now, sig.replace('v1,', 'v2,')), {now}), 'other version')
   })
 
   test('WebhookSigner matches the functions and refuses an empty secret', () => {
     const signer = new WebhookSigner('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')
-    assert.equal(signer.standard('msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, Buffer.from('{"test": 2432232314}')), 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=')
+    assert.equal(
+      signer.standard('msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, Buffer.from('{"test": 2432232314}')),
+      'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+    )
     assert.equal(signer.twitter('{}'), twitterSignature('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '{}'))
     assert.equal(signer.crcResponseToken('t'), crcResponseToken('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 't'))
     assert.throws(() => new WebhookSigner(''), {name: 'UserError', code: 'INVALID_ARGUMENT'})

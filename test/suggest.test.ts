@@ -30,7 +30,10 @@ describe('suggestions', () => {
   })
 
   it('a typo in the topic, the verb or both names the command', async () => {
-    await expectUsage(['replya', 'submit', '--webhook-id', 'x'], /^replayctl: error: unknown command 'replya submit': did you mean `replay submit`\?$/m)
+    await expectUsage(
+      ['replya', 'submit', '--webhook-id', 'x'],
+      /^replayctl: error: unknown command 'replya submit': did you mean `replay submit`\?$/m,
+    )
     await expectUsage(['replay', 'sumbit'], /unknown command 'replay sumbit': did you mean `replay submit`\?/)
     await expectUsage(['replya', 'sumbit'], /unknown command 'replya sumbit': did you mean `replay submit`\?/)
     await expectUsage(['lgo', 'read', '-t', 'x'], /did you mean `log read`\?/)
@@ -38,18 +41,30 @@ describe('suggestions', () => {
   })
 
   it('nothing close: no suggestion, the commands or verbs there are', async () => {
-    const unknown = await expectUsage(['frobnicate'], /unknown command 'frobnicate': see `replayctl --help` for the commands/)
+    const unknown = await expectUsage(
+      ['frobnicate'],
+      /unknown command 'frobnicate': see `replayctl --help` for the commands/,
+    )
     assert.doesNotMatch(unknown, /did you mean/)
     const verb = await expectUsage(['replay', 'bogus'], /`replayctl replay` has cancel, list, .*submit/)
     assert.doesNotMatch(verb, /did you mean/)
   })
 
   it('an unknown long flag names the closest flag of that command', async () => {
-    await expectUsage(['replay', 'submit', '--webhok-id', 'x'], /unknown flag '--webhok-id': did you mean `--webhook-id`\? see `replayctl replay submit --help`/)
+    await expectUsage(
+      ['replay', 'submit', '--webhok-id', 'x'],
+      /unknown flag '--webhok-id': did you mean `--webhook-id`\? see `replayctl replay submit --help`/,
+    )
     await expectUsage(['log', 'produce', '-t', 'x', '--timestamp-unti', 's'], /did you mean `--timestamp-unit`\?/)
     await expectUsage(['topic', 'list', '--jsno'], /did you mean `--json`\?/)
-    await expectUsage(['replay', 'submit', '--webhok-id=x', '--frmo', '1h'], /unknown flags '--webhok-id=x', '--frmo': did you mean `--webhook-id` for '--webhok-id=x', `--from` for '--frmo'\?/)
-    const far = await expectUsage(['topic', 'list', '--zzzzzz'], /unknown flag '--zzzzzz': see `replayctl topic list --help` for the flags it takes/)
+    await expectUsage(
+      ['replay', 'submit', '--webhok-id=x', '--frmo', '1h'],
+      /unknown flags '--webhok-id=x', '--frmo': did you mean `--webhook-id` for '--webhok-id=x', `--from` for '--frmo'\?/,
+    )
+    const far = await expectUsage(
+      ['topic', 'list', '--zzzzzz'],
+      /unknown flag '--zzzzzz': see `replayctl topic list --help` for the flags it takes/,
+    )
     assert.doesNotMatch(far, /did you mean/)
   })
 })

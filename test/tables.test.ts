@@ -41,25 +41,56 @@ function assertFits(result: CliResult, output = result.stdout): void {
 before(async () => {
   const created = await runCli(['topic', 'create', topic, '--partitions', '12', '--json'])
   assert.equal(created.code, 0, created.stderr)
-  const events = Array.from({length: 24}, (_, index) => JSON.stringify({webhook_id: `${KEY}${index}`, n: index, text: '日本語のテキスト '.repeat(12), tail: BODY_END}))
-  const produced = await runCli(['log', 'produce', '-t', topic, '-H', `trace=${'t'.repeat(40)}`, '--json'], {input: `${events.join('\n')}\n`})
+  const events = Array.from({length: 24}, (_, index) =>
+    JSON.stringify({webhook_id: `${KEY}${index}`, n: index, text: '日本語のテキスト '.repeat(12), tail: BODY_END}),
+  )
+  const produced = await runCli(['log', 'produce', '-t', topic, '-H', `trace=${'t'.repeat(40)}`, '--json'], {
+    input: `${events.join('\n')}\n`,
+  })
   assert.equal(produced.code, 0, produced.stderr)
 
   const migrated = await runCli(['db', 'migrate', '--json'], {env})
   assert.equal(migrated.code, 0, migrated.stderr)
-  const added = await runCli(['webhook', 'add', WEBHOOK, '--url', LONG_URL, '--secret', 'a-secret-of-at-least-32-characters-long', '--skip-crc-check', '--json'], {env})
+  const added = await runCli(
+    [
+      'webhook',
+      'add',
+      WEBHOOK,
+      '--url',
+      LONG_URL,
+      '--secret',
+      'a-secret-of-at-least-32-characters-long',
+      '--skip-crc-check',
+      '--json',
+    ],
+    {env},
+  )
   assert.equal(added.code, 0, added.stderr)
   pool = await openPool(MYSQL)
   const job = await submitJob(pool, {webhookId: WEBHOOK, topic, fromMs: Date.now() - 3_600_000, toMs: Date.now()})
-  await pool.query('UPDATE replay_jobs SET last_error = ?, owner = ? WHERE id = ?', [LONG_ERROR, `worker-${'o'.repeat(40)}`, job.id])
+  await pool.query('UPDATE replay_jobs SET last_error = ?, owner = ? WHERE id = ?', [
+    LONG_ERROR,
+    `worker-${'o'.repeat(40)}`,
+    job.id,
+  ])
 
   // A group with a member: its member id, host and client make `group lag` the widest table.
   const native = await loadNative()
-  member = new native.KafkaConsumer({'bootstrap.servers': BROKERS, 'group.id': group, 'client.id': `tables-test-client-${'c'.repeat(30)}`, 'enable.auto.commit': false, log_level: 0}, {'auto.offset.reset': 'earliest'})
+  member = new native.KafkaConsumer(
+    {
+      'bootstrap.servers': BROKERS,
+      'group.id': group,
+      'client.id': `tables-test-client-${'c'.repeat(30)}`,
+      'enable.auto.commit': false,
+      log_level: 0,
+    },
+    {'auto.offset.reset': 'earliest'},
+  )
   await new Promise<void>((resolve, reject) => member!.connect({}, (error) => (error ? reject(error) : resolve())))
   member.subscribe([topic])
   const deadline = Date.now() + 60_000
-  while (member.assignments().length < 12 && Date.now() < deadline) await new Promise((resolve) => member!.consume(1, () => resolve(undefined)))
+  while (member.assignments().length < 12 && Date.now() < deadline)
+    await new Promise((resolve) => member!.consume(1, () => resolve(undefined)))
   member.commitSync([{topic, partition: 0, offset: 1}])
 })
 
@@ -82,7 +113,15 @@ describe('the table renderer', () => {
   const rows = [[`id-${'i'.repeat(40)}-tail`, 'dropped first', `{"text":"${'日本'.repeat(40)}"} ${BODY_END}`]]
 
   it('is compact: a header, a separator and one line per row, columns padded to their content', () => {
-    const lines = table(['a', 'bb'], [['1', 'x'], ['22', 'y'], [null, 'z']], {width: 80}).split('\n')
+    const lines = table(
+      ['a', 'bb'],
+      [
+        ['1', 'x'],
+        ['22', 'y'],
+        [null, 'z'],
+      ],
+      {width: 80},
+    ).split('\n')
     assert.deepEqual(lines, ['a   bb', '--  --', '1   x', '22  y', '-   z'])
   })
 
@@ -113,7 +152,10 @@ describe('the table renderer', () => {
   })
 
   it('keeps to a width too narrow for any column', () => {
-    for (const line of table(['partition', 'a long fixed column'], [[1, 'a long fixed value']], {width: 10}).split('\n')) assert.ok(displayWidth(line) <= 10, line)
+    for (const line of table(['partition', 'a long fixed column'], [[1, 'a long fixed value']], {width: 10}).split(
+      '\n',
+    ))
+      assert.ok(displayWidth(line) <= 10, line)
   })
 })
 
@@ -123,7 +165,13 @@ describe('one number and one duration format', () => {
   })
 
   it('durations use their two largest units, days from 24 hours', () => {
-    assert.deepEqual([350, 42_000, 303_000, 42 * 3_600_000 + 26 * 60_000, 50 * 3_600_000].map(formatDuration), ['350ms', '42s', '5m 3s', '1d 18h', '2d 2h'])
+    assert.deepEqual([350, 42_000, 303_000, 42 * 3_600_000 + 26 * 60_000, 50 * 3_600_000].map(formatDuration), [
+      '350ms',
+      '42s',
+      '5m 3s',
+      '1d 18h',
+      '2d 2h',
+    ])
   })
 })
 
@@ -131,11 +179,22 @@ describe('every table fits 80 columns; --wide and pipes show full values', () =>
   it('log read --format table', async () => {
     const read = await at80(['log', 'read', '-t', topic, '--format', 'table'])
     assertFits(read)
-    assert.equal(read.stdout.split('\n').filter((line) => line.includes('{"webhook_id":')).length, 24, 'one line per record')
+    assert.equal(
+      read.stdout.split('\n').filter((line) => line.includes('{"webhook_id":')).length,
+      24,
+      'one line per record',
+    )
     assert.ok(!read.stdout.includes(BODY_END))
-    for (const full of [await at80(['log', 'read', '-t', topic, '--format', 'table', '--wide']), await runCli(['log', 'read', '-t', topic, '--format', 'table'])]) {
+    for (const full of [
+      await at80(['log', 'read', '-t', topic, '--format', 'table', '--wide']),
+      await runCli(['log', 'read', '-t', topic, '--format', 'table']),
+    ]) {
       assert.equal(full.code, 0, full.stderr)
-      assert.ok(full.stdout.includes(BODY_END) && full.stdout.includes(`${KEY}0`) && full.stdout.includes(`trace=${'t'.repeat(40)}`))
+      assert.ok(
+        full.stdout.includes(BODY_END) &&
+          full.stdout.includes(`${KEY}0`) &&
+          full.stdout.includes(`trace=${'t'.repeat(40)}`),
+      )
     }
   })
 
@@ -151,7 +210,11 @@ describe('every table fits 80 columns; --wide and pipes show full values', () =>
     const seek = await at80(['log', 'seek', '-t', topic, '--since', '1h', '--until', '1m'])
     assertFits(seek)
     assert.match(seek.stdout, /since \S+Z {2}until \S+Z/)
-    assert.equal(seek.stdout.split('\n').filter((line) => /^\s+\d+\s/.test(line)).length, 12, 'one line per partition, no rules between')
+    assert.equal(
+      seek.stdout.split('\n').filter((line) => /^\s+\d+\s/.test(line)).length,
+      12,
+      'one line per partition, no rules between',
+    )
   })
 
   it('group lag with a member, and group list', async () => {
@@ -193,12 +256,30 @@ describe('every table fits 80 columns; --wide and pipes show full values', () =>
     // util-linux script(1) gives the CLI a terminal and copies what it writes there.
     const command = [process.execPath, BIN, ...watch].map((word) => `'${word}'`).join(' ')
     const onTerminal = await new Promise<string>((resolve, reject) => {
-      execFile('script', ['-qec', command, '/dev/null'], {env: {PATH: process.env.PATH, HOME: process.env.HOME, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent', COLUMNS: String(WIDTH), TERM: 'xterm'}, timeout: 120_000},
-        (error, stdout) => (error ? reject(error) : resolve(stdout)))
+      execFile(
+        'script',
+        ['-qec', command, '/dev/null'],
+        {
+          env: {
+            PATH: process.env.PATH,
+            HOME: process.env.HOME,
+            REPLAYCTL_BROKERS: BROKERS,
+            REPLAYCTL_CONFIG: '/nonexistent',
+            COLUMNS: String(WIDTH),
+            TERM: 'xterm',
+          },
+          timeout: 120_000,
+        },
+        (error, stdout) => (error ? reject(error) : resolve(stdout)),
+      )
     })
     const sampleLines = piped.stdout.trimEnd().split('\n').length / 3
     // Each sample after the first first goes back over the lines of the one before and erases them.
-    assert.deepEqual(onTerminal.match(/\x1b\[\d+F\x1b\[0J/g), [`\x1b[${sampleLines}F\x1b[0J`, `\x1b[${sampleLines}F\x1b[0J`], JSON.stringify(onTerminal))
+    assert.deepEqual(
+      onTerminal.match(/\x1b\[\d+F\x1b\[0J/g),
+      [`\x1b[${sampleLines}F\x1b[0J`, `\x1b[${sampleLines}F\x1b[0J`],
+      JSON.stringify(onTerminal),
+    )
   })
 
   it('cluster status and dev status', async () => {

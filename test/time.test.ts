@@ -32,14 +32,27 @@ describe('parseTime', () => {
   })
 
   it('rejects impossible dates and anything else with a usage error naming the flag', () => {
-    for (const bad of ['2026-02-30', '202613011000', '2026-11-20T25:00', 'yesterday', '', '5 days', '12:00', '2026-11-20T10:00Zjunk']) {
-      assert.throws(() => parseTime(bad, '--since', NOW), (error: unknown) => {
-        assert.ok(error instanceof UserError)
-        assert.equal(error.code, 'INVALID_TIME')
-        assert.equal(error.exitCode, 2)
-        assert.match(error.line, /--since/)
-        return true
-      }, bad)
+    for (const bad of [
+      '2026-02-30',
+      '202613011000',
+      '2026-11-20T25:00',
+      'yesterday',
+      '',
+      '5 days',
+      '12:00',
+      '2026-11-20T10:00Zjunk',
+    ]) {
+      assert.throws(
+        () => parseTime(bad, '--since', NOW),
+        (error: unknown) => {
+          assert.ok(error instanceof UserError)
+          assert.equal(error.code, 'INVALID_TIME')
+          assert.equal(error.exitCode, 2)
+          assert.match(error.line, /--since/)
+          return true
+        },
+        bad,
+      )
     }
   })
 })

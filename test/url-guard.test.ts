@@ -60,15 +60,51 @@ describe('url guard', () => {
       ['240.0.0.0', '255.255.255.255', 'reserved', null, null],
       ['::', '::', 'unspecified', null, null],
       ['::1', '::1', 'loopback', null, null],
-      ['64:ff9b:1::', '64:ff9b:1:ffff:ffff:ffff:ffff:ffff', 'private', '64:ff9b:0:ffff:ffff:ffff:ffff:ffff', '64:ff9b:2::'],
+      [
+        '64:ff9b:1::',
+        '64:ff9b:1:ffff:ffff:ffff:ffff:ffff',
+        'private',
+        '64:ff9b:0:ffff:ffff:ffff:ffff:ffff',
+        '64:ff9b:2::',
+      ],
       ['100::', '100::ffff:ffff:ffff:ffff', 'reserved', 'ff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', null],
       ['100:0:0:1::', '100:0:0:1:ffff:ffff:ffff:ffff', 'reserved', null, '100:0:0:2::'],
-      ['2001::', '2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff', 'reserved', '2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '2001:200::'],
-      ['2001:db8::', '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff', 'documentation', '2001:db7:ffff:ffff:ffff:ffff:ffff:ffff', '2001:db9::'],
-      ['3fff::', '3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff', 'documentation', '3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '3fff:1000::'],
-      ['5f00::', '5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'reserved', '5eff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '5f01::'],
+      [
+        '2001::',
+        '2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff',
+        'reserved',
+        '2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+        '2001:200::',
+      ],
+      [
+        '2001:db8::',
+        '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff',
+        'documentation',
+        '2001:db7:ffff:ffff:ffff:ffff:ffff:ffff',
+        '2001:db9::',
+      ],
+      [
+        '3fff::',
+        '3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff',
+        'documentation',
+        '3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+        '3fff:1000::',
+      ],
+      [
+        '5f00::',
+        '5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+        'reserved',
+        '5eff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+        '5f01::',
+      ],
       ['fc00::', 'fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'private', 'fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', null],
-      ['fe80::', 'febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'link-local', 'fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff', null],
+      [
+        'fe80::',
+        'febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+        'link-local',
+        'fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+        null,
+      ],
       ['fec0::', 'feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'private', null, null],
       ['ff00::', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'multicast', null, null],
     ]
@@ -81,7 +117,16 @@ describe('url guard', () => {
     // Teredo: the whole prefix, whatever IPv4 address (obfuscated) it carries.
     assert.equal(classifyAddress('2001:0:4136:e378:8000:63bf:3fff:fdd2'), 'reserved')
     assert.equal(classifyAddress('2001::ffff:ffff'), 'reserved')
-    for (const address of ['8.8.8.8', '1.1.1.1', '93.184.216.34', '198.17.0.1', '223.255.255.254', '2606:4700:4700::1111', '2a00:1450:4001::1', '2001:4860:4860::8888']) {
+    for (const address of [
+      '8.8.8.8',
+      '1.1.1.1',
+      '93.184.216.34',
+      '198.17.0.1',
+      '223.255.255.254',
+      '2606:4700:4700::1111',
+      '2a00:1450:4001::1',
+      '2001:4860:4860::8888',
+    ]) {
       assert.equal(classifyAddress(address), null, `${address} is public`)
       assert.ok(isAllowedAddress(address), address)
     }
@@ -121,7 +166,16 @@ describe('url guard', () => {
     assert.ok(isAllowedAddress('198.18.0.1', true))
     assert.ok(!isAllowedAddress('64:ff9b:1::1'))
     assert.ok(isAllowedAddress('64:ff9b:1::1', true))
-    for (const address of ['224.0.0.1', '192.0.0.8', '240.0.0.1', '255.255.255.255', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '192.0.2.1', '2001:db8::1', '::ffff:240.0.0.1']) {
+    for (const address of [
+      '224.0.0.1',
+      '192.0.0.8',
+      '240.0.0.1',
+      '255.255.255.255',
+      '2001:0:4136:e378:8000:63bf:3fff:fdd2',
+      '192.0.2.1',
+      '2001:db8::1',
+      '::ffff:240.0.0.1',
+    ]) {
       assert.ok(!isAllowedAddress(address, true), address)
     }
     assert.ok(isAllowedAddress('8.8.8.8'))
@@ -132,11 +186,17 @@ describe('url guard', () => {
       assert.equal(error.name, 'UserError')
       assert.equal(error.code, 'TARGET_NOT_ALLOWED')
       assert.equal(error.message, 'webhook url http://127.0.0.1:8080/hook resolves to 127.0.0.1, a loopback address')
-      assert.equal(error.fix, 'replay only to public endpoints, or allow private targets with --allow-private-targets (or REPLAYCTL_ALLOW_PRIVATE_TARGETS=1) for local testing')
+      assert.equal(
+        error.fix,
+        'replay only to public endpoints, or allow private targets with --allow-private-targets (or REPLAYCTL_ALLOW_PRIVATE_TARGETS=1) for local testing',
+      )
       assert.ok(!error.line.includes('secret'), 'the query is not shown')
       return true
     })
-    await assert.rejects(checkTarget('https://169.254.169.254/latest/meta-data'), /169\.254\.169\.254, a link-local address/)
+    await assert.rejects(
+      checkTarget('https://169.254.169.254/latest/meta-data'),
+      /169\.254\.169\.254, a link-local address/,
+    )
     await assert.rejects(checkTarget('http://[::ffff:127.0.0.1]/'), /a loopback address/)
     await assert.rejects(checkTarget('http://[fd00::1]/'), /a private address/)
     await assert.rejects(checkTarget('http://100.100.100.200/'), /a shared \(CGNAT\) address/)
@@ -149,13 +209,19 @@ describe('url guard', () => {
   })
 
   test('checkTarget: scheme and syntax', async () => {
-    await assert.rejects(checkTarget('ftp://example.com/x'), {code: 'TARGET_NOT_ALLOWED', message: 'webhook url ftp://example.com/x uses ftp, not http or https'})
+    await assert.rejects(checkTarget('ftp://example.com/x'), {
+      code: 'TARGET_NOT_ALLOWED',
+      message: 'webhook url ftp://example.com/x uses ftp, not http or https',
+    })
     await assert.rejects(checkTarget('file:///etc/passwd'), {code: 'TARGET_NOT_ALLOWED'})
     await assert.rejects(checkTarget('not a url'), {code: 'INVALID_ARGUMENT'})
   })
 
   test('checkTarget resolves host names: localhost is loopback', async () => {
-    await assert.rejects(checkTarget('http://localhost:9/'), {code: 'TARGET_NOT_ALLOWED', message: /^webhook url http:\/\/localhost:9\/ resolves to (127\.0\.0\.1|::1), a loopback address$/})
+    await assert.rejects(checkTarget('http://localhost:9/'), {
+      code: 'TARGET_NOT_ALLOWED',
+      message: /^webhook url http:\/\/localhost:9\/ resolves to (127\.0\.0\.1|::1), a loopback address$/,
+    })
     const allowed = await checkTarget('http://localhost:9/', {allowPrivate: true})
     assert.ok(allowed.addresses.length >= 1)
     const literal = await checkTarget('https://8.8.8.8/hook', {})
@@ -164,12 +230,20 @@ describe('url guard', () => {
 
   test('guardedLookup fails a connection to a refused address', async () => {
     const refuse = guardedLookup(false)
-    const error = await new Promise<any>((resolve) => (refuse as any)('localhost', {all: true}, (err: unknown) => resolve(err)))
+    const error = await new Promise<any>((resolve) =>
+      (refuse as any)('localhost', {all: true}, (err: unknown) => resolve(err)),
+    )
     assert.equal(error?.name, 'TargetRefusedError')
     const allow = guardedLookup(true)
-    const list = await new Promise<any>((resolve, reject) => (allow as any)('localhost', {all: true}, (err: unknown, res: unknown) => (err ? reject(err) : resolve(res))))
+    const list = await new Promise<any>((resolve, reject) =>
+      (allow as any)('localhost', {all: true}, (err: unknown, res: unknown) => (err ? reject(err) : resolve(res))),
+    )
     assert.ok(Array.isArray(list) && list.length >= 1)
-    const single = await new Promise<any[]>((resolve, reject) => (allow as any)('localhost', {}, (err: unknown, address: string, family: number) => (err ? reject(err) : resolve([address, family]))))
+    const single = await new Promise<any[]>((resolve, reject) =>
+      (allow as any)('localhost', {}, (err: unknown, address: string, family: number) =>
+        err ? reject(err) : resolve([address, family]),
+      ),
+    )
     assert.equal(typeof single[0], 'string')
     assert.ok(single[1] === 4 || single[1] === 6)
   })

@@ -29,7 +29,10 @@ describe('webhook add: private targets', () => {
       assert.equal(result.code, 2, `${url}: ${result.stderr}`)
       assert.ok(isOneLineError(result), `${url}: ${result.stderr}`)
       assert.match(result.stderr, reason)
-      assert.match(result.stderr, /allow private targets with --allow-private-targets \(or REPLAYCTL_ALLOW_PRIVATE_TARGETS=1\)/)
+      assert.match(
+        result.stderr,
+        /allow private targets with --allow-private-targets \(or REPLAYCTL_ALLOW_PRIVATE_TARGETS=1\)/,
+      )
       assert.equal(result.stdout, '')
       const json = await stack.cli(['webhook', 'add', `private-${i}`, '--url', url, '--json'], {env: deny})
       assert.equal(json.code, 2)
@@ -38,21 +41,38 @@ describe('webhook add: private targets', () => {
     assert.equal(await stack.snapshot(), snapshot, 'nothing written')
 
     // Allowed by the flag or by the environment.
-    const byFlag = await stack.cli(['webhook', 'add', 'private-flag', '--url', 'http://127.0.0.1:8080/hook', '--allow-private-targets', '--json'], {env: deny})
+    const byFlag = await stack.cli(
+      ['webhook', 'add', 'private-flag', '--url', 'http://127.0.0.1:8080/hook', '--allow-private-targets', '--json'],
+      {env: deny},
+    )
     assert.equal(byFlag.code, 0, byFlag.stderr)
     assert.equal(byFlag.json.url, 'http://127.0.0.1:8080/hook')
-    const byEnv = await stack.cli(['webhook', 'add', 'private-env', '--url', 'http://10.20.30.40/hook', '--json'], {env: {REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1'}})
+    const byEnv = await stack.cli(['webhook', 'add', 'private-env', '--url', 'http://10.20.30.40/hook', '--json'], {
+      env: {REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1'},
+    })
     assert.equal(byEnv.code, 0, byEnv.stderr)
     const [rows] = await stack.pool.query('SELECT id FROM webhooks ORDER BY id')
-    assert.deepEqual((rows as {id: string}[]).map((row) => row.id), ['private-env', 'private-flag'])
+    assert.deepEqual(
+      (rows as {id: string}[]).map((row) => row.id),
+      ['private-env', 'private-flag'],
+    )
   })
 
   test('multicast stays refused even when private targets are allowed; a public literal is accepted', async () => {
-    const multicast = await stack.cli(['webhook', 'add', 'mc', '--url', 'http://224.0.0.1/hook', '--allow-private-targets'])
+    const multicast = await stack.cli([
+      'webhook',
+      'add',
+      'mc',
+      '--url',
+      'http://224.0.0.1/hook',
+      '--allow-private-targets',
+    ])
     assert.equal(multicast.code, 2)
     assert.ok(isOneLineError(multicast))
     assert.match(multicast.stderr, /a multicast address: register a webhook url on a public unicast address/)
-    const pub = await stack.cli(['webhook', 'add', 'public', '--url', 'https://93.184.215.14/hook', '--json'], {env: {REPLAYCTL_ALLOW_PRIVATE_TARGETS: '0'}})
+    const pub = await stack.cli(['webhook', 'add', 'public', '--url', 'https://93.184.215.14/hook', '--json'], {
+      env: {REPLAYCTL_ALLOW_PRIVATE_TARGETS: '0'},
+    })
     assert.equal(pub.code, 0, pub.stderr)
   })
 })
@@ -60,10 +80,14 @@ describe('webhook add: private targets', () => {
 describe('webhook add: the CRC check (one registration for the CLI and the API)', () => {
   const SECRET = `crc-secret-${'x'.repeat(32)}`
   const allow = {REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1'}
-  const stored = async (id: string) => ((await stack.pool.query('SELECT id FROM webhooks WHERE id = ?', [id]))[0] as unknown[]).length
+  const stored = async (id: string) =>
+    ((await stack.pool.query('SELECT id FROM webhooks WHERE id = ?', [id]))[0] as unknown[]).length
 
   test('a dead URL is refused with one line and nothing is stored', async () => {
-    const dead = await stack.cli(['webhook', 'add', 'crc-dead', '--url', 'http://127.0.0.1:9/hook', '--secret', SECRET], {env: allow})
+    const dead = await stack.cli(
+      ['webhook', 'add', 'crc-dead', '--url', 'http://127.0.0.1:9/hook', '--secret', SECRET],
+      {env: allow},
+    )
     assert.equal(dead.code, 5, dead.stderr)
     assert.ok(isOneLineError(dead), dead.stderr)
     assert.match(dead.stderr, /Could not reach the webhook URL during the CRC GET request/)
@@ -71,7 +95,20 @@ describe('webhook add: the CRC check (one registration for the CLI and the API)'
   })
 
   test('--skip-crc-check stores it unchecked; webhook check then records the outcome', async () => {
-    const skipped = await stack.cli(['webhook', 'add', 'crc-later', '--url', 'http://127.0.0.1:9/hook', '--secret', SECRET, '--skip-crc-check', '--json'], {env: allow})
+    const skipped = await stack.cli(
+      [
+        'webhook',
+        'add',
+        'crc-later',
+        '--url',
+        'http://127.0.0.1:9/hook',
+        '--secret',
+        SECRET,
+        '--skip-crc-check',
+        '--json',
+      ],
+      {env: allow},
+    )
     assert.equal(skipped.code, 0, skipped.stderr)
     assert.equal(skipped.json.state, 'valid')
     assert.equal(skipped.json.lastCheckAt, null)
@@ -84,7 +121,9 @@ describe('webhook add: the CRC check (one registration for the CLI and the API)'
   test('a live receiver answering the CRC passes and is stored valid and checked', async () => {
     const hook = await startReceiver({secret: SECRET})
     try {
-      const added = await stack.cli(['webhook', 'add', 'crc-live', '--url', hook.url, '--secret', SECRET, '--json'], {env: allow})
+      const added = await stack.cli(['webhook', 'add', 'crc-live', '--url', hook.url, '--secret', SECRET, '--json'], {
+        env: allow,
+      })
       assert.equal(added.code, 0, added.stderr)
       assert.equal(added.json.state, 'valid')
       assert.equal(added.json.lastCheckOk, true)

@@ -67,7 +67,9 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
       const token = new URL(req.url ?? '/', 'http://x').searchParams.get('crc_token')
       receiver.crcChecks++
       res.writeHead(token ? 200 : 400, {'content-type': 'application/json'})
-      res.end(token ? JSON.stringify({response_token: crcResponseToken(options.crcSecret ?? options.secret, token)}) : '{}')
+      res.end(
+        token ? JSON.stringify({response_token: crcResponseToken(options.crcSecret ?? options.secret, token)}) : '{}',
+      )
       return
     }
     const arrivedAt = performance.now()
@@ -88,9 +90,19 @@ export async function startReceiver(options: ReceiverOptions): Promise<Receiver>
     req.on('end', () => {
       const body = Buffer.concat(chunks)
       const signed =
-        verifyTwitterSignature(options.secret, body, req.headers['x-twitter-webhooks-signature'] as string | undefined) &&
-        verifyStandardWebhooks(options.secret, body, req.headers)
-      const request: ReceivedRequest = {n: receiver.requests.length + 1, body, headers: req.headers, arrivedAt, signed, concurrent}
+        verifyTwitterSignature(
+          options.secret,
+          body,
+          req.headers['x-twitter-webhooks-signature'] as string | undefined,
+        ) && verifyStandardWebhooks(options.secret, body, req.headers)
+      const request: ReceivedRequest = {
+        n: receiver.requests.length + 1,
+        body,
+        headers: req.headers,
+        arrivedAt,
+        signed,
+        concurrent,
+      }
       receiver.requests.push(request)
       res.on('finish', () => {
         if (res.statusCode >= 200 && res.statusCode < 300) receiver.delivered.push(body)

@@ -31,7 +31,8 @@ async function rawRows(database = stack.database): Promise<Buffer> {
   const [rows] = await stack.pool.query(`SELECT * FROM \`${database}\`.webhooks`)
   const parts: Buffer[] = []
   for (const row of rows as Record<string, unknown>[]) {
-    for (const value of Object.values(row)) if (value !== null) parts.push(Buffer.isBuffer(value) ? value : Buffer.from(String(value)))
+    for (const value of Object.values(row))
+      if (value !== null) parts.push(Buffer.isBuffer(value) ? value : Buffer.from(String(value)))
   }
   return Buffer.concat(parts)
 }
@@ -49,7 +50,16 @@ describe('weak secrets', () => {
   test('the CLI refuses them with one line and exit 2, never repeating the secret, and writes nothing', async () => {
     const before = await stack.snapshot()
     for (const [secret, reason] of WEAK) {
-      const result = await stack.cli(['webhook', 'add', hookId(), '--url', 'https://example.com/hook', '--secret', secret, '--skip-crc-check'])
+      const result = await stack.cli([
+        'webhook',
+        'add',
+        hookId(),
+        '--url',
+        'https://example.com/hook',
+        '--secret',
+        secret,
+        '--skip-crc-check',
+      ])
       assert.equal(result.code, 2, `${secret}: ${result.stderr}`)
       assert.ok(isOneLineError(result), result.stderr)
       assert.match(result.stderr, reason)
@@ -57,8 +67,21 @@ describe('weak secrets', () => {
     }
     assert.equal(await stack.snapshot(), before, 'nothing written')
     // The limits themselves are accepted.
-    for (const secret of [`whsec_${randomBytes(24).toString('base64')}`, `whsec_${randomBytes(64).toString('base64')}`, 'b'.repeat(32)]) {
-      const ok = await stack.cli(['webhook', 'add', hookId(), '--url', 'https://example.com/hook', '--secret', secret, '--skip-crc-check'])
+    for (const secret of [
+      `whsec_${randomBytes(24).toString('base64')}`,
+      `whsec_${randomBytes(64).toString('base64')}`,
+      'b'.repeat(32),
+    ]) {
+      const ok = await stack.cli([
+        'webhook',
+        'add',
+        hookId(),
+        '--url',
+        'https://example.com/hook',
+        '--secret',
+        secret,
+        '--skip-crc-check',
+      ])
       assert.equal(ok.code, 0, ok.stderr)
     }
   })
@@ -67,7 +90,15 @@ describe('weak secrets', () => {
     const secrets = await WebhookSecrets.open(stack.pool, testSecretKey())
     const before = await stack.snapshot()
     for (const [secret, reason] of WEAK) {
-      await assert.rejects(registerWebhook(stack.pool, secrets, {id: hookId(), url: 'http://127.0.0.1:9/hook', secret}, {allowPrivate: true}), {code: 'INVALID_ARGUMENT', message: reason})
+      await assert.rejects(
+        registerWebhook(
+          stack.pool,
+          secrets,
+          {id: hookId(), url: 'http://127.0.0.1:9/hook', secret},
+          {allowPrivate: true},
+        ),
+        {code: 'INVALID_ARGUMENT', message: reason},
+      )
     }
     assert.equal(await stack.snapshot(), before)
   })
@@ -88,7 +119,10 @@ describe('secret input', () => {
     assert.match(table.stdout, /secret\s+whsec_[A-Za-z0-9+/]{43}=/)
     assert.match(table.stdout, /will not be shown again/)
 
-    for (const args of [['webhook', 'list'], ['webhook', 'list', '--json']]) {
+    for (const args of [
+      ['webhook', 'list'],
+      ['webhook', 'list', '--json'],
+    ]) {
       const list = await stack.cli(args)
       assert.equal(list.code, 0, list.stderr)
       assert.ok(!list.stdout.includes(secret), 'never shown again')
@@ -115,7 +149,13 @@ describe('secret input', () => {
     // From stdin: the process's own argv (/proc/PID/cmdline) never holds the secret.
     const byStdin = hookId()
     const child = spawn(process.execPath, [BIN, 'webhook', 'add', byStdin, '--url', hook.url, '--secret', '-'], {
-      env: {PATH: process.env.PATH, HOME: process.env.HOME, REPLAYCTL_BROKERS: BROKERS, ...stack.env, REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json'},
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        REPLAYCTL_BROKERS: BROKERS,
+        ...stack.env,
+        REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json',
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     await once(child, 'spawn')
@@ -128,7 +168,17 @@ describe('secret input', () => {
     assert.ok(!cmdline.includes(secret) && cmdline.includes('--secret'), cmdline.toString())
     assert.equal((await stack.cli(['webhook', 'check', byStdin])).code, 0)
 
-    const both = await stack.cli(['webhook', 'add', hookId(), '--url', hook.url, '--secret', secret, '--secret-file', file])
+    const both = await stack.cli([
+      'webhook',
+      'add',
+      hookId(),
+      '--url',
+      hook.url,
+      '--secret',
+      secret,
+      '--secret-file',
+      file,
+    ])
     assert.equal(both.code, 2)
     assert.ok(isOneLineError(both), both.stderr)
     assert.match(both.stderr, /--secret and --secret-file were both given/)
@@ -148,17 +198,37 @@ describe('secrets at rest', () => {
   test('the table holds no plaintext secret, only ciphertext and the key id', async () => {
     const secret = `at-rest-${randomBytes(24).toString('hex')}`
     const id = hookId()
-    assert.equal((await stack.cli(['webhook', 'add', id, '--url', 'https://example.com/hook', '--secret', secret, '--skip-crc-check'])).code, 0)
+    assert.equal(
+      (
+        await stack.cli([
+          'webhook',
+          'add',
+          id,
+          '--url',
+          'https://example.com/hook',
+          '--secret',
+          secret,
+          '--skip-crc-check',
+        ])
+      ).code,
+      0,
+    )
     const raw = await rawRows()
     assert.ok(!raw.includes(secret), 'the secret is nowhere in the row bytes')
     assert.ok(!raw.includes(SECRET.slice(6)) && !raw.includes(Buffer.from(SECRET.slice(6), 'base64')))
-    const [rows] = await stack.pool.query('SELECT secret, secret_sealed, secret_key_id FROM webhooks WHERE id = ?', [id])
+    const [rows] = await stack.pool.query('SELECT secret, secret_sealed, secret_key_id FROM webhooks WHERE id = ?', [
+      id,
+    ])
     const row = (rows as {secret: string | null; secret_sealed: Buffer; secret_key_id: string}[])[0]!
     assert.equal(row.secret, null)
     assert.equal(row.secret_key_id, testSecretKey().id)
     assert.equal(row.secret_sealed.length, 12 + 16 + secret.length, 'iv, tag, ciphertext')
     assert.equal(decryptSecret(testSecretKey(), id, row.secret_sealed), secret)
-    assert.equal(decryptSecret(testSecretKey(), 'another-webhook', row.secret_sealed), undefined, 'bound to its webhook id')
+    assert.equal(
+      decryptSecret(testSecretKey(), 'another-webhook', row.secret_sealed),
+      undefined,
+      'bound to its webhook id',
+    )
   })
 
   test('a plaintext row from before the migration is encrypted on first use', async () => {
@@ -172,7 +242,10 @@ describe('secrets at rest', () => {
         applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), PRIMARY KEY (version)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`)
       for (const migration of MIGRATIONS.filter((m) => m.version <= 7)) {
         for (const statement of migration.statements) await legacy.query(statement)
-        await legacy.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [migration.version, migration.name])
+        await legacy.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [
+          migration.version,
+          migration.name,
+        ])
       }
       const secret = `legacy-plaintext-${randomBytes(20).toString('hex')}`
       const hook = await receiver({secret})
@@ -193,7 +266,21 @@ describe('secrets at rest', () => {
 
   test('a missing or wrong key stops the CLI, the worker and the API with one line and exit 2', async () => {
     const id = hookId()
-    assert.equal((await stack.cli(['webhook', 'add', id, '--url', 'http://127.0.0.1:9/hook', '--secret', SECRET, '--skip-crc-check'])).code, 0)
+    assert.equal(
+      (
+        await stack.cli([
+          'webhook',
+          'add',
+          id,
+          '--url',
+          'http://127.0.0.1:9/hook',
+          '--secret',
+          SECRET,
+          '--skip-crc-check',
+        ])
+      ).code,
+      0,
+    )
     const before = await stack.snapshot()
     const wrong = {REPLAYCTL_SECRET_KEY: randomBytes(32).toString('base64')}
     const config = join(dir, 'config.json')
@@ -201,20 +288,48 @@ describe('secrets at rest', () => {
     const missing = {REPLAYCTL_CONFIG: config}
     const apiTokens = {REPLAYCTL_API_TOKENS: JSON.stringify([{token: 'secrets-test-token-0123456789', webhooks: '*'}])}
     const runs: [string[], Record<string, string>, string, RegExp][] = [
-      [['webhook', 'check', id], wrong, 'SECRET_KEY_WRONG', /webhook secrets? (?:is|are) encrypted with key [0-9a-f]{16}, but the key from REPLAYCTL_SECRET_KEY is [0-9a-f]{16}/],
-      [['webhook', 'add', hookId(), '--url', 'https://example.com/hook'], wrong, 'SECRET_KEY_WRONG', /are encrypted with key/],
+      [
+        ['webhook', 'check', id],
+        wrong,
+        'SECRET_KEY_WRONG',
+        /webhook secrets? (?:is|are) encrypted with key [0-9a-f]{16}, but the key from REPLAYCTL_SECRET_KEY is [0-9a-f]{16}/,
+      ],
+      [
+        ['webhook', 'add', hookId(), '--url', 'https://example.com/hook'],
+        wrong,
+        'SECRET_KEY_WRONG',
+        /are encrypted with key/,
+      ],
       [['replay', 'worker', '--once'], wrong, 'SECRET_KEY_WRONG', /are encrypted with key/],
       [['api', 'serve', '--port', '0'], {...wrong, ...apiTokens}, 'SECRET_KEY_WRONG', /are encrypted with key/],
-      [['webhook', 'check', id], missing, 'SECRET_KEY_MISSING', /no key for webhook secrets: .*missing\.key does not exist: set REPLAYCTL_SECRET_KEY/],
-      [['webhook', 'add', hookId(), '--url', 'https://example.com/hook'], missing, 'SECRET_KEY_MISSING', /missing\.key does not exist/],
+      [
+        ['webhook', 'check', id],
+        missing,
+        'SECRET_KEY_MISSING',
+        /no key for webhook secrets: .*missing\.key does not exist: set REPLAYCTL_SECRET_KEY/,
+      ],
+      [
+        ['webhook', 'add', hookId(), '--url', 'https://example.com/hook'],
+        missing,
+        'SECRET_KEY_MISSING',
+        /missing\.key does not exist/,
+      ],
       [['replay', 'worker', '--once'], missing, 'SECRET_KEY_MISSING', /missing\.key does not exist/],
-      [['api', 'serve', '--port', '0'], {...missing, ...apiTokens}, 'SECRET_KEY_MISSING', /missing\.key does not exist/],
+      [
+        ['api', 'serve', '--port', '0'],
+        {...missing, ...apiTokens},
+        'SECRET_KEY_MISSING',
+        /missing\.key does not exist/,
+      ],
     ]
     for (const [args, env, code, message] of runs) {
       const result = await stack.cli(args, {env, timeoutMs: 30_000})
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`)
       // The worker and the API log JSON lines (started, stopped) around the error line.
-      const lines = result.stderr.trim().split('\n').filter((line) => !line.startsWith('{'))
+      const lines = result.stderr
+        .trim()
+        .split('\n')
+        .filter((line) => !line.startsWith('{'))
       assert.ok(isOneLineError({...result, stderr: lines.join('\n')}), `${args.join(' ')}: ${result.stderr}`)
       assert.match(result.stderr, message)
       const json = await stack.cli([...args, '--json'], {env, timeoutMs: 30_000})
@@ -224,7 +339,7 @@ describe('secrets at rest', () => {
   })
 })
 
-describe('the local stack\'s key', () => {
+describe("the local stack's key", () => {
   test('dev up creates ~/.config/replayctl/secret.key once, mode 0600, unless REPLAYCTL_SECRET_KEY is set', () => {
     const env = {XDG_CONFIG_HOME: join(dir, 'xdg')}
     const first = ensureLocalSecretKey(env)
@@ -256,7 +371,10 @@ describe('key rotation', () => {
       // Without the current key: refused, and no key file is written.
       const config = join(dir, 'rotate-config.json')
       writeFileSync(config, JSON.stringify({currentContext: 'c', contexts: {c: {secretKeyFile: 'absent.key'}}}))
-      for (const [env, code] of [[{REPLAYCTL_SECRET_KEY: randomBytes(32).toString('base64')}, 'SECRET_KEY_WRONG'], [{REPLAYCTL_CONFIG: config}, 'SECRET_KEY_MISSING']] as const) {
+      for (const [env, code] of [
+        [{REPLAYCTL_SECRET_KEY: randomBytes(32).toString('base64')}, 'SECRET_KEY_WRONG'],
+        [{REPLAYCTL_CONFIG: config}, 'SECRET_KEY_MISSING'],
+      ] as const) {
         const refused = await stack.cli(['webhook', 'rotate-key', '--new-key-file', newKeyFile, '--json'], {env})
         assert.equal(refused.code, 2, refused.stdout)
         assert.equal(refused.json.error.code, code)
@@ -271,23 +389,39 @@ describe('key rotation', () => {
       const newKey = parseSecretKey(readFileSync(newKeyFile, 'utf8'), newKeyFile)
       assert.equal(rotated.json.newKeyId, newKey.id)
 
-      const [rows] = await stack.pool.query('SELECT id, secret_sealed, secret_key_id FROM webhooks WHERE id = ?', [s.webhookId])
+      const [rows] = await stack.pool.query('SELECT id, secret_sealed, secret_key_id FROM webhooks WHERE id = ?', [
+        s.webhookId,
+      ])
       const row = (rows as {id: string; secret_sealed: Buffer; secret_key_id: string}[])[0]!
       assert.equal(row.secret_key_id, newKey.id)
-      assert.equal(decryptSecret(testSecretKey(), row.id, row.secret_sealed), undefined, 'the old key no longer decrypts')
+      assert.equal(
+        decryptSecret(testSecretKey(), row.id, row.secret_sealed),
+        undefined,
+        'the old key no longer decrypts',
+      )
       assert.equal(decryptSecret(newKey, row.id, row.secret_sealed), SECRET)
 
       // Run again: nothing left to do (a rotation cut short is finished this way).
-      const again = await stack.cli(['webhook', 'rotate-key', '--new-key-file', newKeyFile, '--json'], {env: {REPLAYCTL_SECRET_KEY: newKey.bytes.toString('base64')}})
+      const again = await stack.cli(['webhook', 'rotate-key', '--new-key-file', newKeyFile, '--json'], {
+        env: {REPLAYCTL_SECRET_KEY: newKey.bytes.toString('base64')},
+      })
       assert.equal(again.code, 2, 'the file holds the key in use')
       const rerun = await stack.cli(['webhook', 'rotate-key', '--new-key-file', newKeyFile, '--json'])
       assert.equal(rerun.code, 0, rerun.stderr)
       assert.deepEqual([rerun.json.rotated, rerun.json.unchanged], [0, sealed])
 
       const job = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-      assert.equal((await running.waitForExit(30_000)).code, 2, 'the running worker stops at the first secret it cannot read')
+      assert.equal(
+        (await running.waitForExit(30_000)).code,
+        2,
+        'the running worker stops at the first secret it cannot read',
+      )
       assert.match(running.stderr, /replayctl: error: .*encrypted with key/)
-      assert.equal(running.logged('job ended', job)[0]?.outcome, 'ERROR', 'it had claimed the job with the secrets already open')
+      assert.equal(
+        running.logged('job ended', job)[0]?.outcome,
+        'ERROR',
+        'it had claimed the job with the secrets already open',
+      )
       assert.equal((await stack.job(job)).state, 'OPEN', 'the job is handed back, not failed')
       assert.equal(hook.requests.length, 0)
       const stale = workers.start(['--once'])
@@ -299,7 +433,10 @@ describe('key rotation', () => {
       assert.equal((await current.waitForExit(60_000)).code, 0, current.stderr)
       assert.equal((await stack.job(job)).state, 'COMPLETED')
       assert.ok(hook.requests.length >= s.expected.length)
-      assert.ok(hook.requests.every((request) => request.signed), 'every delivery verifies with the webhook secret')
+      assert.ok(
+        hook.requests.every((request) => request.signed),
+        'every delivery verifies with the webhook secret',
+      )
     })
   })
 })

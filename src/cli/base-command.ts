@@ -7,7 +7,9 @@ import {parseDuration} from '../core/shared/time.js'
 import {paint, showFullTables} from './output.js'
 import {closest} from './suggest.js'
 
-export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 /**
@@ -44,13 +46,28 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected override async catch(error: Error & {oclif?: {exit?: number}}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
     const flags = {...(this.ctor as typeof BaseCommand).baseFlags, ...this.ctor.flags}
-    const flagNames = [...Object.entries(flags).filter(([, flag]) => !flag.hidden).map(([name]) => name), ...(this.ctor.enableJsonFlag ? ['json'] : []), 'help']
-    const failure = describeFailure(error, `${this.config.bin} ${this.id?.replaceAll(':', ' ') ?? ''}`.trim(), flagNames)
+    const flagNames = [
+      ...Object.entries(flags)
+        .filter(([, flag]) => !flag.hidden)
+        .map(([name]) => name),
+      ...(this.ctor.enableJsonFlag ? ['json'] : []),
+      'help',
+    ]
+    const failure = describeFailure(
+      error,
+      `${this.config.bin} ${this.id?.replaceAll(':', ' ') ?? ''}`.trim(),
+      flagNames,
+    )
     if (this.jsonEnabled()) {
-      this.logJson({error: {code: failure.code, message: failure.message, fix: failure.fix, exitCode: failure.exitCode}})
+      this.logJson({
+        error: {code: failure.code, message: failure.message, fix: failure.fix, exitCode: failure.exitCode},
+      })
     } else {
       process.stderr.write(`${paint.red('replayctl: error:')} ${failure.line}\n`)
-      if (failure.stack) process.stderr.write(`${failure.stack}\nThis is a bug in replayctl; please report it with the command you ran.\n`)
+      if (failure.stack)
+        process.stderr.write(
+          `${failure.stack}\nThis is a bug in replayctl; please report it with the command you ran.\n`,
+        )
     }
     return this.exit(failure.exitCode)
   }
@@ -72,7 +89,10 @@ function describeFailure(error: Error & {oclif?: {exit?: number}}, command: stri
   if (error.oclif?.exit !== undefined && !(error instanceof BugError)) {
     const usage = describeUsageError(error, command, flagNames)
     // oclif repeats offending values whole; an operator's 10,000-character paste stays one short line.
-    const message = usage.message.length > 300 ? `${usage.message.slice(0, 300)}... (${usage.message.length} characters)` : usage.message
+    const message =
+      usage.message.length > 300
+        ? `${usage.message.slice(0, 300)}... (${usage.message.length} characters)`
+        : usage.message
     const fix = usage.fix
     return {code: 'INVALID_ARGUMENT', message, fix, line: `${message}: ${fix}`, exitCode: ExitCode.USAGE}
   }
@@ -86,18 +106,32 @@ function describeFailure(error: Error & {oclif?: {exit?: number}}, command: stri
  * An unknown long flag close to one of `flagNames` (the command's, without dashes) is answered
  * with that flag.
  */
-export function describeUsageError(error: Error & {args?: {name?: string}[] | string[]; flags?: string[]}, command: string, flagNames: string[] = []): {message: string; fix: string} {
+export function describeUsageError(
+  error: Error & {args?: {name?: string}[] | string[]; flags?: string[]},
+  command: string,
+  flagNames: string[] = [],
+): {message: string; fix: string} {
   const help = `see \`${command} --help\``
   // oclif colours parts of its messages and appends a help hint; neither belongs in one line.
-  const lines = error.message.replace(/\u001b\[[0-9;]*m/g, '').split('\n').map((line) => line.trim()).filter((line) => line && line !== 'See more help with --help')
+  const lines = error.message
+    .replace(/\u001b\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && line !== 'See more help with --help')
   switch (error.constructor.name) {
     case 'RequiredArgsError': {
-      const names = (error.args as {name?: string}[] | undefined ?? []).map((arg) => `<${arg.name}>`)
-      return {message: `missing required argument${names.length === 1 ? '' : 's'} ${names.join(', ')}`.trim(), fix: help}
+      const names = ((error.args as {name?: string}[] | undefined) ?? []).map((arg) => `<${arg.name}>`)
+      return {
+        message: `missing required argument${names.length === 1 ? '' : 's'} ${names.join(', ')}`.trim(),
+        fix: help,
+      }
     }
     case 'UnexpectedArgsError': {
-      const extra = (error.args as string[] | undefined ?? []).map((arg) => quoteInput(String(arg)))
-      return {message: `unexpected argument${extra.length === 1 ? '' : 's'} ${extra.join(', ')}`, fix: `remove ${extra.length === 1 ? 'it' : 'them'}, or quote a value that contains spaces; ${help}`}
+      const extra = ((error.args as string[] | undefined) ?? []).map((arg) => quoteInput(String(arg)))
+      return {
+        message: `unexpected argument${extra.length === 1 ? '' : 's'} ${extra.join(', ')}`,
+        fix: `remove ${extra.length === 1 ? 'it' : 'them'}, or quote a value that contains spaces; ${help}`,
+      }
     }
     case 'NonExistentFlagsError': {
       const flags = (error.flags ?? []).map((flag) => quoteInput(flag))
@@ -106,10 +140,16 @@ export function describeUsageError(error: Error & {args?: {name?: string}[] | st
         const near = name === undefined ? undefined : closest(name, flagNames)
         return near === undefined ? [] : [{flag, near: `--${near}`}]
       })
-      const meant = suggestions.length === 0 ? ''
-        : flags.length === 1 ? `did you mean \`${suggestions[0]!.near}\`? `
-        : `did you mean ${suggestions.map(({flag, near}) => `\`${near}\` for ${quoteInput(flag)}`).join(', ')}? `
-      return {message: `unknown flag${flags.length === 1 ? '' : 's'} ${flags.join(', ')}`, fix: `${meant}${help} for the flags it takes`}
+      const meant =
+        suggestions.length === 0
+          ? ''
+          : flags.length === 1
+            ? `did you mean \`${suggestions[0]!.near}\`? `
+            : `did you mean ${suggestions.map(({flag, near}) => `\`${near}\` for ${quoteInput(flag)}`).join(', ')}? `
+      return {
+        message: `unknown flag${flags.length === 1 ? '' : 's'} ${flags.join(', ')}`,
+        fix: `${meant}${help} for the flags it takes`,
+      }
     }
     case 'FailedFlagValidationError':
     case 'ViolatedFlagConstraintError': {
@@ -120,12 +160,19 @@ export function describeUsageError(error: Error & {args?: {name?: string}[] | st
         if (flag) missing.push(`--${flag}`)
         else others.push(reason)
       }
-      const reasons = [...(missing.length ? [`missing required flag${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`] : []), ...others]
+      const reasons = [
+        ...(missing.length ? [`missing required flag${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`] : []),
+        ...others,
+      ]
       return {message: reasons.join('; ') || lines[0] || 'invalid flags', fix: help}
     }
     case 'FlagInvalidOptionError': {
       const match = /^Expected --([^=]+)=(.*) to be one of: (.*)$/s.exec(lines[0] ?? '')
-      if (match) return {message: `--${match[1]} ${quoteInput(match[2]!)} is not one of ${match[3]}`, fix: `pass one of them; ${help}`}
+      if (match)
+        return {
+          message: `--${match[1]} ${quoteInput(match[2]!)} is not one of ${match[3]}`,
+          fix: `pass one of them; ${help}`,
+        }
       break
     }
   }
@@ -134,10 +181,15 @@ export function describeUsageError(error: Error & {args?: {name?: string}[] | st
   if (parsing) {
     const flag = `--${parsing[1]}`
     const reason = lines[1] ?? ''
-    const integer = /^Expected an integer(?: (greater|less) than or equal to (-?\d+))? but received: (.*)$/s.exec(reason)
+    const integer = /^Expected an integer(?: (greater|less) than or equal to (-?\d+))? but received: (.*)$/s.exec(
+      reason,
+    )
     if (integer) {
       const bound = integer[1] === 'greater' ? ` >= ${integer[2]}` : integer[1] === 'less' ? ` <= ${integer[2]}` : ''
-      return {message: `${flag} expects a whole number${bound}, got ${quoteInput(integer[3]!)}`, fix: `pass ${flag} N; ${help}`}
+      return {
+        message: `${flag} expects a whole number${bound}, got ${quoteInput(integer[3]!)}`,
+        fix: `pass ${flag} N; ${help}`,
+      }
     }
     return {message: `invalid ${flag}: ${reason}`.replace(/:\s*$/, ''), fix: help}
   }
@@ -149,7 +201,8 @@ export function describeUsageError(error: Error & {args?: {name?: string}[] | st
 export const tableFlags = {
   wide: Flags.boolean({
     helpGroup: 'OUTPUT',
-    description: 'show every column and full values, however wide (tables otherwise fit the terminal; pipes always get full values)',
+    description:
+      'show every column and full values, however wide (tables otherwise fit the terminal; pipes always get full values)',
   }),
 }
 
@@ -161,20 +214,30 @@ const mysqlUrl = Flags.string({
   helpGroup: 'CONNECTION',
   description: 'mysql://user:pass@host:port/db (env REPLAYCTL_MYSQL_URL; default: the local stack)',
 })
-const context = Flags.string({helpGroup: 'CONNECTION', description: 'named context from the config file (env REPLAYCTL_CONTEXT)'})
+const context = Flags.string({
+  helpGroup: 'CONNECTION',
+  description: 'named context from the config file (env REPLAYCTL_CONTEXT)',
+})
 const librdkafka = Flags.string({
   char: 'X',
   helpGroup: 'CONNECTION',
   multiple: true,
   description: 'librdkafka property key=value, repeatable (TLS, SASL, tuning)',
 })
-const timeout = (what: string) => Flags.string({helpGroup: 'CONNECTION', description: `how long to wait for ${what} to answer`, default: '10s'})
+const timeout = (what: string) =>
+  Flags.string({helpGroup: 'CONNECTION', description: `how long to wait for ${what} to answer`, default: '10s'})
 
 /**
  * Connection flags: each command shows those of what it talks to (Kafka, MySQL or both), so
  * --help lists no flag the command would ignore.
  */
-export const connectionFlags = {brokers, 'mysql-url': mysqlUrl, context, X: librdkafka, timeout: timeout('the cluster and the database')}
+export const connectionFlags = {
+  brokers,
+  'mysql-url': mysqlUrl,
+  context,
+  X: librdkafka,
+  timeout: timeout('the cluster and the database'),
+}
 export const kafkaConnectionFlags = {brokers, context, X: librdkafka, timeout: timeout('the cluster')}
 export const databaseConnectionFlags = {'mysql-url': mysqlUrl, context, timeout: timeout('the database')}
 
@@ -188,7 +251,10 @@ export abstract class ConnectedCommand<T extends typeof Command> extends BaseCom
   override async init(): Promise<void> {
     await super.init()
     // A person at a terminal learns why nothing happens yet; scripts and pipes get no noise.
-    if (process.stderr.isTTY) kafkaWait.once('waiting', (brokers) => process.stderr.write(`connecting to Kafka at ${brokers} (Ctrl-C to stop)\n`))
+    if (process.stderr.isTTY)
+      kafkaWait.once('waiting', (brokers) =>
+        process.stderr.write(`connecting to Kafka at ${brokers} (Ctrl-C to stop)\n`),
+      )
   }
 
   protected get settings(): Settings {

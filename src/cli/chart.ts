@@ -7,10 +7,12 @@ const EIGHTHS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉']
 
 /** One character per value, scaled to `max` (default: the series' own maximum); zero is '·'. */
 export function sparkline(values: number[], max = Math.max(0, ...values)): string {
-  return values.map((value) => {
-    if (value <= 0 || max <= 0) return '·'
-    return SPARKS[Math.min(SPARKS.length - 1, Math.floor((value / max) * (SPARKS.length - 1) + 0.5))]
-  }).join('')
+  return values
+    .map((value) => {
+      if (value <= 0 || max <= 0) return '·'
+      return SPARKS[Math.min(SPARKS.length - 1, Math.floor((value / max) * (SPARKS.length - 1) + 0.5))]
+    })
+    .join('')
 }
 
 /** A bar `width` characters long at `max`; any value above zero shows at least a sliver. */
@@ -21,11 +23,17 @@ export function bar(value: number, max: number, width: number): string {
 }
 
 /** Rows of `label │ bar value`, the bars scaled to the largest value. */
-export function barChart(rows: {label: string; value: number; note?: string}[], width = 40, format: (value: number) => string = String): string {
+export function barChart(
+  rows: {label: string; value: number; note?: string}[],
+  width = 40,
+  format: (value: number) => string = String,
+): string {
   const max = Math.max(0, ...rows.map((row) => row.value))
   const labelWidth = Math.max(0, ...rows.map((row) => row.label.length))
-  return rows.map((row) => {
-    const drawn = bar(row.value, max, width)
-    return `${row.label.padEnd(labelWidth)} │${drawn.padEnd(width)} ${format(row.value)}${row.note ? ` ${row.note}` : ''}`
-  }).join('\n')
+  return rows
+    .map((row) => {
+      const drawn = bar(row.value, max, width)
+      return `${row.label.padEnd(labelWidth)} │${drawn.padEnd(width)} ${format(row.value)}${row.note ? ` ${row.note}` : ''}`
+    })
+    .join('\n')
 }

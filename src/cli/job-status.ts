@@ -9,22 +9,38 @@ import {mountView, type MountedView} from './ui/mount.js'
 
 /** How replay jobs reach a person: one job's details, the job list, and a job followed live. */
 export function formatJobStatus(status: JobStatus): string {
-  const state = status.state === 'COMPLETED' ? paint.green(status.state) : status.state === 'FAILED' || status.state === 'CANCELLED' ? paint.red(status.state) : paint.cyan(status.state)
+  const state =
+    status.state === 'COMPLETED'
+      ? paint.green(status.state)
+      : status.state === 'FAILED' || status.state === 'CANCELLED'
+        ? paint.red(status.state)
+        : paint.cyan(status.state)
   return details([
     ['job', status.id],
     ['webhook', status.webhookId],
     ['range', `${isoTime(status.fromMs)} .. ${isoTime(status.toMs)}`],
-    ['state', `${state}${status.cancelRequested && !status.terminal ? ' (cancel requested)' : ''}${status.partial ? ' (partial: part of the range is no longer in the log)' : ''}`],
+    [
+      'state',
+      `${state}${status.cancelRequested && !status.terminal ? ' (cancel requested)' : ''}${status.partial ? ' (partial: part of the range is no longer in the log)' : ''}`,
+    ],
     ['attempt', `${status.attempt} of ${status.maxAttempts}`],
     ['owner', status.owner],
     ['heartbeat', status.heartbeatAgeSeconds === null ? null : `${status.heartbeatAgeSeconds.toFixed(1)} s ago`],
     // One line per partition read: several topics (cross-datacenter), or a partition count that changed.
     ...(status.sources && status.sources.length > 1
-      ? status.sources.map((source): [string, string] => [`${source.topic}[${source.partition}]`, `${source.startOffset} → checkpoint ${source.checkpointOffset} → ${source.endOffset}`])
-      : [
-        ['partition', status.partition === null ? null : `${status.topic}[${status.partition}]`],
-        ['offsets', status.startOffset === null ? null : `${status.startOffset} → checkpoint ${status.checkpointOffset} → ${status.endOffset}`],
-      ] as Array<[string, string | null]>),
+      ? status.sources.map((source): [string, string] => [
+          `${source.topic}[${source.partition}]`,
+          `${source.startOffset} → checkpoint ${source.checkpointOffset} → ${source.endOffset}`,
+        ])
+      : ([
+          ['partition', status.partition === null ? null : `${status.topic}[${status.partition}]`],
+          [
+            'offsets',
+            status.startOffset === null
+              ? null
+              : `${status.startOffset} → checkpoint ${status.checkpointOffset} → ${status.endOffset}`,
+          ],
+        ] as Array<[string, string | null]>)),
     ['progress', status.progressPercent === null ? null : `${status.progressPercent.toFixed(1)}%`],
     ['scanned', formatCount(status.scanned)],
     ['matched', formatCount(status.matched)],
@@ -56,7 +72,8 @@ export function formatJobTable(jobs: ReplayJob[]): string {
     jobs.map((job) => [
       job.id,
       job.webhookId,
-      colourState(job.state) + (job.cancelRequested && (job.state === 'STARTED' || job.state === 'ONGOING') ? ' (cancelling)' : ''),
+      colourState(job.state) +
+        (job.cancelRequested && (job.state === 'STARTED' || job.state === 'ONGOING') ? ' (cancelling)' : ''),
       minute(job.fromMs),
       minute(job.toMs),
       `${job.attempt}/${job.maxAttempts}`,
@@ -103,7 +120,8 @@ export function watchJob(mode: UiMode): JobWatcher {
 
 function statusLine(status: JobStatus): string {
   return `job ${status.id} ${status.state} ${status.progressPercent === null ? '' : `${status.progressPercent.toFixed(1)}% `}delivered=${status.delivered} duplicates=${status.duplicates}${
-    status.eventsPerSecond === null ? '' : ` events/s=${Math.round(status.eventsPerSecond)}`}${status.lastError ? ` error=${status.lastError}` : ''}`
+    status.eventsPerSecond === null ? '' : ` events/s=${Math.round(status.eventsPerSecond)}`
+  }${status.lastError ? ` error=${status.lastError}` : ''}`
 }
 
 function minute(ms: number): string {
@@ -112,9 +130,13 @@ function minute(ms: number): string {
 
 function colourState(state: JobState): string {
   switch (state) {
-    case 'COMPLETED': return paint.green(state)
-    case 'FAILED': return paint.red(state)
-    case 'CANCELLED': return paint.yellow(state)
-    default: return state
+    case 'COMPLETED':
+      return paint.green(state)
+    case 'FAILED':
+      return paint.red(state)
+    case 'CANCELLED':
+      return paint.yellow(state)
+    default:
+      return state
   }
 }

@@ -27,24 +27,75 @@ export function logWorker(worker: ReplayWorker, options: WorkerLogOptions): () =
   }
   const lastLogged = new Map<number, number>()
   log('info', 'worker started')
-  worker.on('job-start', (job) => log('info', 'job claimed', {job: job.id, webhook: job.webhookId, attempt: job.attempt, checkpoint: job.checkpointOffset}))
+  worker.on('job-start', (job) =>
+    log('info', 'job claimed', {
+      job: job.id,
+      webhook: job.webhookId,
+      attempt: job.attempt,
+      checkpoint: job.checkpointOffset,
+    }),
+  )
   worker.on('job-progress', (progress) => {
     if (Date.now() - (lastLogged.get(progress.jobId) ?? 0) < progressEveryMs) return
     lastLogged.set(progress.jobId, Date.now())
-    log('info', 'job progress', {job: progress.jobId, phase: progress.phase, checkpoint: progress.checkpointOffset, end: progress.endOffset, delivered: progress.delivered, duplicates: progress.duplicates, scanned: progress.scanned})
+    log('info', 'job progress', {
+      job: progress.jobId,
+      phase: progress.phase,
+      checkpoint: progress.checkpointOffset,
+      end: progress.endOffset,
+      delivered: progress.delivered,
+      duplicates: progress.duplicates,
+      scanned: progress.scanned,
+    })
   })
   worker.on('job-end', ({job, outcome, error, reason}) => {
     lastLogged.delete(job.id)
-    log(outcome === 'ERROR' ? 'error' : 'info', 'job ended', {job: job.id, webhook: job.webhookId, outcome, ...(error ? {error: error.message} : {}), ...(reason ? {reason} : {})})
+    log(outcome === 'ERROR' ? 'error' : 'info', 'job ended', {
+      job: job.id,
+      webhook: job.webhookId,
+      outcome,
+      ...(error ? {error: error.message} : {}),
+      ...(reason ? {reason} : {}),
+    })
   })
-  worker.on('delivery-retry', (retry) => log('warn', 'delivery retrying', {job: retry.jobId, offset: retry.offset, attempt: retry.attempt, retryInMs: retry.delayMs, reason: retry.reason}))
+  worker.on('delivery-retry', (retry) =>
+    log('warn', 'delivery retrying', {
+      job: retry.jobId,
+      offset: retry.offset,
+      attempt: retry.attempt,
+      retryInMs: retry.delayMs,
+      reason: retry.reason,
+    }),
+  )
   worker.on('db-error', ({error, consecutive, retryInMs}) =>
-    log(retryInMs === null ? 'error' : 'warn', retryInMs === null ? 'database unavailable, giving up' : 'database unavailable', {error: error.message, consecutive, ...(retryInMs === null ? {} : {retryInMs})}))
+    log(
+      retryInMs === null ? 'error' : 'warn',
+      retryInMs === null ? 'database unavailable, giving up' : 'database unavailable',
+      {error: error.message, consecutive, ...(retryInMs === null ? {} : {retryInMs})},
+    ),
+  )
   worker.on('db-recovered', ({failures}) => log('info', 'database available again', {failures}))
   worker.on('completion-swept', (swept) =>
-    log(swept.outcome === 'failed' ? 'warn' : 'info', 'completion event swept', {job: swept.jobId, webhook: swept.webhookId, state: swept.state, outcome: swept.outcome, ...(swept.reason ? {reason: swept.reason} : {})}))
+    log(swept.outcome === 'failed' ? 'warn' : 'info', 'completion event swept', {
+      job: swept.jobId,
+      webhook: swept.webhookId,
+      state: swept.state,
+      outcome: swept.outcome,
+      ...(swept.reason ? {reason: swept.reason} : {}),
+    }),
+  )
   worker.on('chunk-scanned', (chunk) =>
-    log('info', 'chunk scanned', {job: chunk.jobId, topic: chunk.topic, partition: chunk.partition, start: chunk.startOffset, end: chunk.endOffset, scanned: chunk.scanned, matched: chunk.matched, dense: chunk.dense}))
+    log('info', 'chunk scanned', {
+      job: chunk.jobId,
+      topic: chunk.topic,
+      partition: chunk.partition,
+      start: chunk.startOffset,
+      end: chunk.endOffset,
+      scanned: chunk.scanned,
+      matched: chunk.matched,
+      dense: chunk.dense,
+    }),
+  )
   worker.on('chunk-error', (error) => log('warn', 'chunk scan failed', {error: error.message}))
   worker.on('sweep-error', (error) => log('warn', 'completion sweep failed', {error: error.message}))
   return () => log('info', 'worker stopped')

@@ -54,17 +54,28 @@ export function tableWidth(stream: NodeJS.WriteStream = process.stdout): number 
  * content and the whole fitted to `width` (tableWidth() by default) by cutting long values with
  * `…`, then dropping the least useful columns; a note under the table says what was dropped.
  */
-export function table(head: (string | Column)[], rows: Cell[][], options: {width?: number; stream?: NodeJS.WriteStream} = {}): string {
+export function table(
+  head: (string | Column)[],
+  rows: Cell[][],
+  options: {width?: number; stream?: NodeJS.WriteStream} = {},
+): string {
   const width = options.width ?? tableWidth(options.stream)
   const columns = head.map((column): Column => (typeof column === 'string' ? {title: column} : column))
   const cells = rows.map((row) => columns.map((_, index) => oneLine(row[index])))
-  const natural = columns.map((column, index) => Math.max(displayWidth(column.title), ...cells.map((row) => displayWidth(row[index]!))))
+  const natural = columns.map((column, index) =>
+    Math.max(displayWidth(column.title), ...cells.map((row) => displayWidth(row[index]!))),
+  )
   const shown = columns.map((_, index) => index)
-  const droppable = shown.filter((index) => columns[index]!.drop !== undefined).sort((a, b) => columns[a]!.drop! - columns[b]!.drop!)
+  const droppable = shown
+    .filter((index) => columns[index]!.drop !== undefined)
+    .sort((a, b) => columns[a]!.drop! - columns[b]!.drop!)
   // Values that may be cut, and as a last resort (nothing left to drop) every value, cut at the end.
   let cutAll = false
   const cut = (index: number) => columns[index]!.cut ?? (cutAll ? 'end' : undefined)
-  const floor = (index: number) => (cut(index) ? Math.min(natural[index]!, Math.max(MIN_CUT_WIDTH, displayWidth(columns[index]!.title))) : natural[index]!)
+  const floor = (index: number) =>
+    cut(index)
+      ? Math.min(natural[index]!, Math.max(MIN_CUT_WIDTH, displayWidth(columns[index]!.title)))
+      : natural[index]!
   const needed = () => shown.reduce((total, index) => total + floor(index), 0) + GAP.length * (shown.length - 1)
   const dropped: string[] = []
   while (needed() > width && droppable.length > 0) {
@@ -75,19 +86,23 @@ export function table(head: (string | Column)[], rows: Cell[][], options: {width
   cutAll = needed() > width
   const widths = fitWidths(shown, natural, floor, width - GAP.length * (shown.length - 1))
 
-  const line = (values: string[]) => shown.map((index, position) => {
-    const value = fit(values[index]!, widths.get(index)!, cut(index) ?? 'end')
-    const pad = ' '.repeat(widths.get(index)! - displayWidth(value))
-    if (columns[index]!.align === 'right') return pad + value
-    return position === shown.length - 1 ? value : value + pad
-  }).join(GAP)
+  const line = (values: string[]) =>
+    shown
+      .map((index, position) => {
+        const value = fit(values[index]!, widths.get(index)!, cut(index) ?? 'end')
+        const pad = ' '.repeat(widths.get(index)! - displayWidth(value))
+        if (columns[index]!.align === 'right') return pad + value
+        return position === shown.length - 1 ? value : value + pad
+      })
+      .join(GAP)
   const separator = shown.map((index) => (colorful ? '─' : '-').repeat(widths.get(index)!)).join(GAP)
   const lines = [
     paint.bold(line(columns.map((column) => column.title))),
     paint.dim(separator),
     ...cells.map((row) => line(row)),
   ]
-  if (dropped.length > 0) lines.push(paint.dim(fit(`(${dropped.join(', ')} not shown: --wide shows every column)`, width, 'end')))
+  if (dropped.length > 0)
+    lines.push(paint.dim(fit(`(${dropped.join(', ')} not shown: --wide shows every column)`, width, 'end')))
   // A terminal too narrow for even the shortest cut columns still gets lines no wider than it.
   return lines.map((text) => (displayWidth(text) > width ? fit(text, width, 'end') : text)).join('\n')
 }
@@ -96,10 +111,16 @@ export function table(head: (string | Column)[], rows: Cell[][], options: {width
  * Widths for the shown columns within `room`: every column its natural width if they fit, else
  * the columns that may be cut share what the others leave, the narrowest first served in full.
  */
-function fitWidths(shown: number[], natural: number[], floor: (index: number) => number, room: number): Map<number, number> {
+function fitWidths(
+  shown: number[],
+  natural: number[],
+  floor: (index: number) => number,
+  room: number,
+): Map<number, number> {
   const widths = new Map(shown.map((index) => [index, natural[index]!]))
   const cuttable = shown.filter((index) => floor(index) < natural[index]!).sort((a, b) => natural[a]! - natural[b]!)
-  let left = room - shown.filter((index) => !cuttable.includes(index)).reduce((total, index) => total + natural[index]!, 0)
+  let left =
+    room - shown.filter((index) => !cuttable.includes(index)).reduce((total, index) => total + natural[index]!, 0)
   cuttable.forEach((index, position) => {
     const share = Math.floor(left / (cuttable.length - position))
     const given = Math.max(floor(index), Math.min(natural[index]!, share))
@@ -127,14 +148,25 @@ export function displayWidth(text: string): number {
 function characterWidth(code: number): number {
   if (code < 0x20 || (code >= 0x7f && code < 0xa0)) return 0
   // Combining marks, zero-width spaces and joiners, variation selectors.
-  if ((code >= 0x300 && code <= 0x36f) || (code >= 0x200b && code <= 0x200f) || (code >= 0xfe00 && code <= 0xfe0f)) return 0
+  if ((code >= 0x300 && code <= 0x36f) || (code >= 0x200b && code <= 0x200f) || (code >= 0xfe00 && code <= 0xfe0f))
+    return 0
   if (
-    (code >= 0x1100 && code <= 0x115f) || (code >= 0x2e80 && code <= 0x303e) || (code >= 0x3041 && code <= 0x33ff)
-    || (code >= 0x3400 && code <= 0x4dbf) || (code >= 0x4e00 && code <= 0x9fff) || (code >= 0xa000 && code <= 0xa4cf)
-    || (code >= 0xac00 && code <= 0xd7a3) || (code >= 0xf900 && code <= 0xfaff) || (code >= 0xfe30 && code <= 0xfe4f)
-    || (code >= 0xff00 && code <= 0xff60) || (code >= 0xffe0 && code <= 0xffe6) || (code >= 0x1f300 && code <= 0x1f64f)
-    || (code >= 0x1f900 && code <= 0x1f9ff) || (code >= 0x20000 && code <= 0x3fffd)
-  ) return 2
+    (code >= 0x1100 && code <= 0x115f) ||
+    (code >= 0x2e80 && code <= 0x303e) ||
+    (code >= 0x3041 && code <= 0x33ff) ||
+    (code >= 0x3400 && code <= 0x4dbf) ||
+    (code >= 0x4e00 && code <= 0x9fff) ||
+    (code >= 0xa000 && code <= 0xa4cf) ||
+    (code >= 0xac00 && code <= 0xd7a3) ||
+    (code >= 0xf900 && code <= 0xfaff) ||
+    (code >= 0xfe30 && code <= 0xfe4f) ||
+    (code >= 0xff00 && code <= 0xff60) ||
+    (code >= 0xffe0 && code <= 0xffe6) ||
+    (code >= 0x1f300 && code <= 0x1f64f) ||
+    (code >= 0x1f900 && code <= 0x1f9ff) ||
+    (code >= 0x20000 && code <= 0x3fffd)
+  )
+    return 2
   return 1
 }
 

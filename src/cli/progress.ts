@@ -126,7 +126,11 @@ export async function showProgress(mode: UiMode, state: ProgressState): Promise<
       },
     }
   }
-  const view = await mountView(async () => (await import('./ui/progress-bar.js')).ProgressBar, {state}, {settleMs: 0, printsTo: process.stdout})
+  const view = await mountView(
+    async () => (await import('./ui/progress-bar.js')).ProgressBar,
+    {state},
+    {settleMs: 0, printsTo: process.stdout},
+  )
   let stopped = false
   return {
     state,
@@ -146,7 +150,9 @@ export function formatEta(seconds: number): string {
   const h = Math.floor(whole / 3600)
   const m = Math.floor((whole % 3600) / 60)
   const s = whole % 60
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}` : `${m}:${String(s).padStart(2, '0')}`
+  return h > 0
+    ? `${h}:${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}`
+    : `${m}:${String(s).padStart(2, '0')}`
 }
 
 export interface ProgressLine {
@@ -181,10 +187,14 @@ export function progressLine(s: ProgressSnapshot, options: {bar: number; columns
   ]
   const width = options.columns - 1
   let stats = parts.join(' ')
-  if (s.detail && s.label.length + 1 + options.bar + 1 + stats.length + 2 + s.detail.length <= width) stats += ` (${s.detail})`
+  if (s.detail && s.label.length + 1 + options.bar + 1 + stats.length + 2 + s.detail.length <= width)
+    stats += ` (${s.detail})`
   const room = width - stats.length - 1
   // The bar gives way to the label down to MIN_BAR cells; past that the label is shortened.
-  const bar = fraction === null || options.bar === 0 ? 0 : Math.max(MIN_BAR, Math.min(options.bar, MAX_BAR, room - s.label.length - 2))
+  const bar =
+    fraction === null || options.bar === 0
+      ? 0
+      : Math.max(MIN_BAR, Math.min(options.bar, MAX_BAR, room - s.label.length - 2))
   let label = s.label
   const labelRoom = room - (bar > 0 ? bar + 1 : 0) - 1
   if (label.length > labelRoom) label = labelRoom > 1 ? `${label.slice(0, labelRoom - 1)}…` : ''

@@ -99,21 +99,26 @@ export function packedJsonLines({batch, indexes}: PackedRecords): string {
 }
 
 export function recordsTable(records: RecordView[]): string {
-  return table([
-    {title: 'partition', align: 'right'},
-    {title: 'offset', align: 'right'},
-    {title: 'timestamp', drop: 2},
-    {title: 'key', cut: 'middle', drop: 3},
-    {title: 'headers', cut: 'end', drop: 1},
-    {title: 'value', cut: 'end'},
-  ], records.map((record) => [
-    record.partition,
-    record.offset,
-    record.timestamp,
-    record.key,
-    Object.entries(record.headers).map(([key, value]) => `${key}=${value}`).join(' '),
-    record.value,
-  ]))
+  return table(
+    [
+      {title: 'partition', align: 'right'},
+      {title: 'offset', align: 'right'},
+      {title: 'timestamp', drop: 2},
+      {title: 'key', cut: 'middle', drop: 3},
+      {title: 'headers', cut: 'end', drop: 1},
+      {title: 'value', cut: 'end'},
+    ],
+    records.map((record) => [
+      record.partition,
+      record.offset,
+      record.timestamp,
+      record.key,
+      Object.entries(record.headers)
+        .map(([key, value]) => `${key}=${value}`)
+        .join(' '),
+      record.value,
+    ]),
+  )
 }
 
 /** stdout with back-pressure; a closed pipe (`| head`) ends the read quietly. */
@@ -136,9 +141,11 @@ export class StdoutWriter {
   /** `written` is called once stdout is done with the chunk (never, if stdout was closed). */
   async write(chunk: string | Buffer, written?: () => void): Promise<void> {
     if (this.closed || chunk.length === 0) return
-    const done = written && ((error?: Error | null) => {
-      if (!error) written()
-    })
+    const done =
+      written &&
+      ((error?: Error | null) => {
+        if (!error) written()
+      })
     if (process.stdout.write(chunk, done)) return
     // A pipe closed while full never drains: its close ends the wait too.
     await new Promise<void>((resolve) => {

@@ -27,7 +27,13 @@ export interface WorkerSnapshot {
   database: {error: string; consecutive: number; retryAt: number | null} | null
 }
 
-const TONE: Record<string, WorkerSnapshot['recent'][number]['tone']> = {COMPLETED: 'good', RELEASED: 'warn', RETRY_LATER: 'warn', LEASE_LOST: 'warn', delivered: 'good'}
+const TONE: Record<string, WorkerSnapshot['recent'][number]['tone']> = {
+  COMPLETED: 'good',
+  RELEASED: 'warn',
+  RETRY_LATER: 'warn',
+  LEASE_LOST: 'warn',
+  delivered: 'good',
+}
 
 export class WorkerModel extends EventEmitter<{change: []}> {
   private readonly running = new Map<number, RunningJob>()
@@ -44,9 +50,22 @@ export class WorkerModel extends EventEmitter<{change: []}> {
     super()
     worker.on('job-start', (job) => {
       this.running.set(job.id, {
-        jobId: job.id, webhookId: job.webhookId, phase: 'planning', partition: job.partition, startOffset: job.startOffset,
-        checkpointOffset: job.checkpointOffset, endOffset: job.endOffset, inFlight: 0,
-        scanned: 0, matched: 0, delivered: 0, duplicates: 0, failed: 0, rate: 0, startedAt: this.clock(), delivering: null,
+        jobId: job.id,
+        webhookId: job.webhookId,
+        phase: 'planning',
+        partition: job.partition,
+        startOffset: job.startOffset,
+        checkpointOffset: job.checkpointOffset,
+        endOffset: job.endOffset,
+        inFlight: 0,
+        scanned: 0,
+        matched: 0,
+        delivered: 0,
+        duplicates: 0,
+        failed: 0,
+        rate: 0,
+        startedAt: this.clock(),
+        delivering: null,
       })
       this.changed()
     })
@@ -54,18 +73,27 @@ export class WorkerModel extends EventEmitter<{change: []}> {
       const job = this.running.get(progress.jobId)
       if (!job) return
       Object.assign(job, progress)
-      if (progress.phase === 'delivering' && !job.delivering) job.delivering = {since: this.clock(), base: progress.delivered}
-      if (job.delivering) job.rate = (progress.delivered - job.delivering.base) / Math.max(0.001, (this.clock() - job.delivering.since) / 1000)
+      if (progress.phase === 'delivering' && !job.delivering)
+        job.delivering = {since: this.clock(), base: progress.delivered}
+      if (job.delivering)
+        job.rate =
+          (progress.delivered - job.delivering.base) / Math.max(0.001, (this.clock() - job.delivering.since) / 1000)
       this.changed()
     })
     worker.on('job-end', ({job, outcome, error}) => {
       const last = this.running.get(job.id)
       this.running.delete(job.id)
       this.finishedCount++
-      this.note(TONE[outcome] ?? 'bad', `job ${job.id} (${job.webhookId}) ${outcome}${last ? `: ${last.delivered} delivered, ${last.duplicates} ${plural(last.duplicates, 'duplicate')}` : ''}${error ? ` — ${error.message}` : ''}`)
+      this.note(
+        TONE[outcome] ?? 'bad',
+        `job ${job.id} (${job.webhookId}) ${outcome}${last ? `: ${last.delivered} delivered, ${last.duplicates} ${plural(last.duplicates, 'duplicate')}` : ''}${error ? ` — ${error.message}` : ''}`,
+      )
     })
     worker.on('completion-swept', (swept) => {
-      this.note(TONE[swept.outcome] ?? 'bad', `job ${swept.jobId} (${swept.webhookId}) ${swept.state}: completion event ${swept.outcome}${swept.reason ? ` — ${swept.reason}` : ''}`)
+      this.note(
+        TONE[swept.outcome] ?? 'bad',
+        `job ${swept.jobId} (${swept.webhookId}) ${swept.state}: completion event ${swept.outcome}${swept.reason ? ` — ${swept.reason}` : ''}`,
+      )
     })
     worker.on('db-error', ({error, consecutive, retryInMs}) => {
       this.database = {error: error.message, consecutive, retryAt: retryInMs === null ? null : Date.now() + retryInMs}

@@ -27,5 +27,10 @@ export async function showWorker(worker: ReplayWorker, json: boolean): Promise<(
 
 /** What a worker did, for a person, once it stops. */
 export function formatWorkerSummary(summary: WorkerSummary): string {
-  return details(Object.entries(summary.jobs).map(([outcome, count]): [string, number] => [`jobs ${outcome.toLowerCase()}`, count ?? 0]))
+  return details(
+    Object.entries(summary.jobs).map(([outcome, count]): [string, number] => [
+      `jobs ${outcome.toLowerCase()}`,
+      count ?? 0,
+    ]),
+  )
 }

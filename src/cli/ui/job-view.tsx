@@ -11,7 +11,8 @@ export function JobView({feed, initial}: {feed: EventEmitter; initial: JobStatus
   useEffect(() => {
     const update = (next: JobStatus) => {
       setJob((previous) => {
-        if (previous.state !== next.state) setHistory((lines) => [...lines.slice(-4), `${new Date().toISOString().slice(11, 19)} ${next.state}`])
+        if (previous.state !== next.state)
+          setHistory((lines) => [...lines.slice(-4), `${new Date().toISOString().slice(11, 19)} ${next.state}`])
         return next
       })
     }
@@ -23,23 +24,28 @@ export function JobView({feed, initial}: {feed: EventEmitter; initial: JobStatus
 
   const width = 40
   const filled = Math.round(((job.progressPercent ?? 0) / 100) * width)
-  const color = job.state === 'COMPLETED' ? 'green' : job.state === 'FAILED' || job.state === 'CANCELLED' ? 'red' : 'cyan'
+  const color =
+    job.state === 'COMPLETED' ? 'green' : job.state === 'FAILED' || job.state === 'CANCELLED' ? 'red' : 'cyan'
   return (
     <Box flexDirection="column">
       <Text>
-        <Text bold>replay job {job.id}</Text> webhook {job.webhookId} <Text color={color}>{job.state}</Text> attempt {job.attempt}/{job.maxAttempts}
+        <Text bold>replay job {job.id}</Text> webhook {job.webhookId} <Text color={color}>{job.state}</Text> attempt{' '}
+        {job.attempt}/{job.maxAttempts}
       </Text>
       <Text>
         <Text color={color}>{'█'.repeat(filled)}</Text>
-        <Text dimColor>{'░'.repeat(width - filled)}</Text> {job.progressPercent === null ? '  -' : `${job.progressPercent.toFixed(1)}%`}
+        <Text dimColor>{'░'.repeat(width - filled)}</Text>{' '}
+        {job.progressPercent === null ? '  -' : `${job.progressPercent.toFixed(1)}%`}
         {job.etaSeconds !== null && <Text dimColor> eta {Math.ceil(job.etaSeconds)}s</Text>}
       </Text>
       <Text>
-        delivered <Text bold>{job.delivered.toLocaleString('en-US')}</Text> · duplicates {job.duplicates.toLocaleString('en-US')} · scanned{' '}
-        {job.scanned.toLocaleString('en-US')} · {job.eventsPerSecond === null ? '-' : Math.round(job.eventsPerSecond).toLocaleString('en-US')} events/s
+        delivered <Text bold>{job.delivered.toLocaleString('en-US')}</Text> · duplicates{' '}
+        {job.duplicates.toLocaleString('en-US')} · scanned {job.scanned.toLocaleString('en-US')} ·{' '}
+        {job.eventsPerSecond === null ? '-' : Math.round(job.eventsPerSecond).toLocaleString('en-US')} events/s
       </Text>
       <Text dimColor>
-        partition {job.partition ?? '-'} · offsets {job.startOffset ?? '-'} → {job.checkpointOffset ?? '-'} → {job.endOffset ?? '-'} · owner {job.owner ?? '-'}
+        partition {job.partition ?? '-'} · offsets {job.startOffset ?? '-'} → {job.checkpointOffset ?? '-'} →{' '}
+        {job.endOffset ?? '-'} · owner {job.owner ?? '-'}
         {job.heartbeatAgeSeconds !== null ? ` · heartbeat ${job.heartbeatAgeSeconds.toFixed(1)}s ago` : ''}
       </Text>
       {job.lastError && <Text color="red">last error: {job.lastError}</Text>}

@@ -16,9 +16,18 @@ export interface MountedView {
  * the view again below, which is how results printed to stdout (a search's matches) keep the
  * progress line under them on the same terminal instead of tearing it.
  */
-export async function mountView<P extends object>(load: () => Promise<FunctionComponent<P>>, props: P, options: {settleMs?: number; printsTo?: NodeJS.WriteStream} = {}): Promise<MountedView> {
+export async function mountView<P extends object>(
+  load: () => Promise<FunctionComponent<P>>,
+  props: P,
+  options: {settleMs?: number; printsTo?: NodeJS.WriteStream} = {},
+): Promise<MountedView> {
   const [{render}, {createElement}, component] = await Promise.all([import('ink'), import('react'), load()])
-  const app = render(createElement(component, props), {stdout: process.stderr, stderr: options.printsTo ?? process.stderr, patchConsole: false, exitOnCtrlC: false})
+  const app = render(createElement(component, props), {
+    stdout: process.stderr,
+    stderr: options.printsTo ?? process.stderr,
+    patchConsole: false,
+    exitOnCtrlC: false,
+  })
   return {
     unmount: async () => {
       await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? 150))

@@ -16,18 +16,45 @@ export default class ApiServe extends ConnectedCommand<typeof ApiServe> {
   ]
   static override flags = {
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
-    port: Flags.integer({description: 'port to listen on (0: any free port, logged)', default: 8080, min: 0, max: 65_535}),
+    port: Flags.integer({
+      description: 'port to listen on (0: any free port, logged)',
+      default: 8080,
+      min: 0,
+      max: 65_535,
+    }),
     topic: Flags.string({char: 't', description: 'the delivery log topic replays read', default: 'delivery_log'}),
-    retention: Flags.string({description: 'how far back from_date may reach (the topic\'s retention)', default: '5d'}),
-    'rate-limit': Flags.integer({description: 'requests per window for tokens without their own "rateLimit"', default: 900, min: 1}),
-    'rate-window': Flags.string({description: 'rate-limit window (Twitter\'s is 15 minutes)', default: '15m'}),
-    'auth-failures': Flags.integer({description: 'failed authentications a client address may have per --auth-failure-window; after them it gets 429 until the window ends', default: 10, min: 1}),
-    'auth-failure-window': Flags.string({description: 'window of --auth-failures, from an address\'s first failure', default: '15m'}),
-    'trust-proxy': Flags.string({description: 'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); failed authentications are then counted per client, not per proxy', multiple: true}),
+    retention: Flags.string({description: "how far back from_date may reach (the topic's retention)", default: '5d'}),
+    'rate-limit': Flags.integer({
+      description: 'requests per window for tokens without their own "rateLimit"',
+      default: 900,
+      min: 1,
+    }),
+    'rate-window': Flags.string({description: "rate-limit window (Twitter's is 15 minutes)", default: '15m'}),
+    'auth-failures': Flags.integer({
+      description:
+        'failed authentications a client address may have per --auth-failure-window; after them it gets 429 until the window ends',
+      default: 10,
+      min: 1,
+    }),
+    'auth-failure-window': Flags.string({
+      description: "window of --auth-failures, from an address's first failure",
+      default: '15m',
+    }),
+    'trust-proxy': Flags.string({
+      description:
+        'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); failed authentications are then counted per client, not per proxy',
+      multiple: true,
+    }),
     'crc-timeout': Flags.string({description: 'time a webhook has to answer the CRC check', default: '3s'}),
-    'headers-timeout': Flags.string({description: 'time a client has to send a request\'s headers (slow clients are cut)', default: '10s'}),
+    'headers-timeout': Flags.string({
+      description: "time a client has to send a request's headers (slow clients are cut)",
+      default: '10s',
+    }),
     grace: Flags.string({description: 'after SIGTERM, how long in-flight requests may finish', default: '10s'}),
-    'allow-private-targets': Flags.boolean({description: 'accept webhooks on loopback, private and link-local addresses (local testing; env REPLAYCTL_ALLOW_PRIVATE_TARGETS=1)'}),
+    'allow-private-targets': Flags.boolean({
+      description:
+        'accept webhooks on loopback, private and link-local addresses (local testing; env REPLAYCTL_ALLOW_PRIVATE_TARGETS=1)',
+    }),
   }
 
   async run(): Promise<{url: string; stopped: true}> {
@@ -55,6 +82,9 @@ export default class ApiServe extends ConnectedCommand<typeof ApiServe> {
       throw error
     }
     await stopped
-    return {url: `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`, stopped: true}
+    return {
+      url: `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`,
+      stopped: true,
+    }
   }
 }

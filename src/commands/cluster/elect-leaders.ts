@@ -6,7 +6,7 @@ import {ExitCode} from '../../core/shared/errors.js'
 import {electPreferredLeaders, type ElectLeadersResult} from '../../core/storage/leader-election.js'
 
 export default class ClusterElectLeaders extends KafkaCommand<typeof ClusterElectLeaders> {
-  static override summary = 'Move partition leadership back to each partition\'s preferred (first) replica'
+  static override summary = "Move partition leadership back to each partition's preferred (first) replica"
   static override description = `After a broker restart its partitions are led by the brokers that stayed up; this elects the preferred replicas again (Apache Kafka's LeaderElectionCommand, so Java and the jars \`dev up\` caches are needed). Each partition is reported as elected, already preferred or failed; exits ${ExitCode.INCOMPLETE} when any failed (for example when its preferred replica is down or out of sync).`
   static override examples = [
     '<%= config.bin %> cluster elect-leaders',
@@ -18,17 +18,25 @@ export default class ClusterElectLeaders extends KafkaCommand<typeof ClusterElec
   }
 
   async run(): Promise<ElectLeadersResult> {
-    const result = await electPreferredLeaders(this.settings, {topic: this.flags.topic, partition: this.flags.partition})
+    const result = await electPreferredLeaders(this.settings, {
+      topic: this.flags.topic,
+      partition: this.flags.partition,
+    })
     const shown = result.partitions.filter((partition) => partition.outcome !== 'already-preferred')
     if (shown.length > 0) {
-      this.print(table(['topic', 'partition', 'preferred', 'leader before', 'leader now', 'outcome'], shown.map((partition) => [
-        partition.topic,
-        partition.partition,
-        partition.preferred,
-        partition.leaderBefore,
-        partition.leaderAfter,
-        partition.outcome === 'failed' ? paint.red(`failed: ${partition.error}`) : paint.green(partition.outcome),
-      ])))
+      this.print(
+        table(
+          ['topic', 'partition', 'preferred', 'leader before', 'leader now', 'outcome'],
+          shown.map((partition) => [
+            partition.topic,
+            partition.partition,
+            partition.preferred,
+            partition.leaderBefore,
+            partition.leaderAfter,
+            partition.outcome === 'failed' ? paint.red(`failed: ${partition.error}`) : paint.green(partition.outcome),
+          ]),
+        ),
+      )
     }
     this.print(`${result.elected} elected, ${result.alreadyPreferred} already preferred, ${result.failed} failed`)
     if (result.failed > 0) {

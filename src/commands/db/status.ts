@@ -9,13 +9,17 @@ export default class DbStatus extends DatabaseCommand<typeof DbStatus> {
   async run(): Promise<DatabaseStatus> {
     const status = await databaseStatus(this.settings)
     const pending = status.pending.map((migration) => `${migration.version} ${migration.name}`).join(', ')
-    this.print(details([
-      ['server', `${status.host}:${status.port} (${status.serverVersion}) as ${status.user}`],
-      ['database', status.exists ? status.database : `${status.database} ${paint.yellow('(does not exist yet)')}`],
-      ['version', `${status.current} of ${status.latest}`],
-      ['pending', status.pending.length ? paint.yellow(`${pending}: run \`replayctl db migrate\``) : 'none'],
-      ...(status.ahead ? [['note', paint.yellow('the database was migrated by a newer replayctl')] as [string, string]] : []),
-    ]))
+    this.print(
+      details([
+        ['server', `${status.host}:${status.port} (${status.serverVersion}) as ${status.user}`],
+        ['database', status.exists ? status.database : `${status.database} ${paint.yellow('(does not exist yet)')}`],
+        ['version', `${status.current} of ${status.latest}`],
+        ['pending', status.pending.length ? paint.yellow(`${pending}: run \`replayctl db migrate\``) : 'none'],
+        ...(status.ahead
+          ? [['note', paint.yellow('the database was migrated by a newer replayctl')] as [string, string]]
+          : []),
+      ]),
+    )
     return status
   }
 }

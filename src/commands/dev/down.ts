@@ -6,7 +6,8 @@ import {down, type DownResult} from '../../core/dev/stack.js'
 
 export default class DevDown extends BaseCommand<typeof DevDown> {
   static override summary = 'Stop the processes `dev up` started'
-  static override description = 'Sends SIGTERM to each Kafka node (and to MariaDB only if `dev up` started it), and SIGKILL to any still running after --grace. Data is kept unless --purge.'
+  static override description =
+    'Sends SIGTERM to each Kafka node (and to MariaDB only if `dev up` started it), and SIGKILL to any still running after --grace. Data is kept unless --purge.'
   static override examples = ['<%= config.bin %> dev down', '<%= config.bin %> dev down --purge']
   static override flags = {
     purge: Flags.boolean({description: 'also delete all Kafka data and the stack state'}),
@@ -15,7 +16,8 @@ export default class DevDown extends BaseCommand<typeof DevDown> {
 
   async run(): Promise<DownResult> {
     const result = await down({purge: this.flags.purge, timeoutMs: this.flags.grace * 1000})
-    for (const stopped of result.stopped) this.print(`stopped ${stopped.what} (pid ${stopped.pid}${stopped.forced ? ', forced' : ''})`)
+    for (const stopped of result.stopped)
+      this.print(`stopped ${stopped.what} (pid ${stopped.pid}${stopped.forced ? ', forced' : ''})`)
     if (result.stopped.length === 0) this.print('nothing was running')
     if (result.purged) this.print(paint.yellow(`deleted ${result.stateDir}`))
     return result

@@ -7,8 +7,12 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {logFile} from '../../core/dev/stack.js'
 
 export default class DevLogs extends BaseCommand<typeof DevLogs> {
-  static override summary = 'Show a Kafka node\'s server log'
-  static override examples = ['<%= config.bin %> dev logs', '<%= config.bin %> dev logs --node 2 --lines 200', '<%= config.bin %> dev logs --follow']
+  static override summary = "Show a Kafka node's server log"
+  static override examples = [
+    '<%= config.bin %> dev logs',
+    '<%= config.bin %> dev logs --node 2 --lines 200',
+    '<%= config.bin %> dev logs --follow',
+  ]
   static override enableJsonFlag = false
   static override flags = {
     node: Flags.integer({description: 'which node of the local stack', default: 1}),

@@ -7,8 +7,10 @@ import {seed, type SeedResult} from '../../core/dev/seed.js'
 import {plural} from '../../core/shared/plural.js'
 
 export default class DevSeed extends KafkaCommand<typeof DevSeed> {
-  static override summary = 'Write a realistic delivery_log: skewed webhooks, ~0.8 KB Account Activity events, duplicates'
-  static override description = 'Deterministic from --seed. Webhook ids get a Zipf-like share of events (a few busy, most quiet); CreateTimes spread over the past --days in time order; a --duplicate-rate share is written again minutes later, as cross-datacenter replication does. Creates the topic (snappy) if it does not exist.'
+  static override summary =
+    'Write a realistic delivery_log: skewed webhooks, ~0.8 KB Account Activity events, duplicates'
+  static override description =
+    'Deterministic from --seed. Webhook ids get a Zipf-like share of events (a few busy, most quiet); CreateTimes spread over the past --days in time order; a --duplicate-rate share is written again minutes later, as cross-datacenter replication does. Creates the topic (snappy) if it does not exist.'
   static override examples = [
     '<%= config.bin %> dev seed',
     '<%= config.bin %> dev seed --events 1000000 --webhooks 20000 --seed 7',
@@ -27,7 +29,10 @@ export default class DevSeed extends KafkaCommand<typeof DevSeed> {
   }
 
   async run(): Promise<SeedResult> {
-    const progress = await showProgress(uiMode(this.jsonEnabled()), new ProgressState(`seeding ${this.flags.topic}`, 'events', this.flags.events))
+    const progress = await showProgress(
+      uiMode(this.jsonEnabled()),
+      new ProgressState(`seeding ${this.flags.topic}`, 'events', this.flags.events),
+    )
     let result: SeedResult
     try {
       result = await seed(this.settings, {
@@ -45,13 +50,27 @@ export default class DevSeed extends KafkaCommand<typeof DevSeed> {
     } finally {
       await progress.stop()
     }
-    this.print(paint.green(`seeded ${result.topic}: ${formatCount(result.events)} ${plural(result.events, 'event')} (${formatCount(result.duplicates)} ${plural(result.duplicates, 'duplicate')}) for ${formatCount(result.webhooks)} ${plural(result.webhooks, 'webhook')}`))
-    this.print(details([
-      ['time range', `${result.from} .. ${result.to}`],
-      ['bytes', formatBytes(result.bytes)],
-      ['records/s', formatCount(result.recordsPerSecond)],
-    ]))
-    this.print(table([{title: 'busiest webhook', cut: 'middle'}, {title: 'events', align: 'right'}], result.busiestWebhooks.map((webhook) => [webhook.webhookId, formatCount(webhook.events)])))
+    this.print(
+      paint.green(
+        `seeded ${result.topic}: ${formatCount(result.events)} ${plural(result.events, 'event')} (${formatCount(result.duplicates)} ${plural(result.duplicates, 'duplicate')}) for ${formatCount(result.webhooks)} ${plural(result.webhooks, 'webhook')}`,
+      ),
+    )
+    this.print(
+      details([
+        ['time range', `${result.from} .. ${result.to}`],
+        ['bytes', formatBytes(result.bytes)],
+        ['records/s', formatCount(result.recordsPerSecond)],
+      ]),
+    )
+    this.print(
+      table(
+        [
+          {title: 'busiest webhook', cut: 'middle'},
+          {title: 'events', align: 'right'},
+        ],
+        result.busiestWebhooks.map((webhook) => [webhook.webhookId, formatCount(webhook.events)]),
+      ),
+    )
     return result
   }
 }

@@ -11,17 +11,43 @@ export default class DevStatus extends BaseCommand<typeof DevStatus> {
 
   async run(): Promise<StackStatus> {
     const status = await stackStatus()
-    if (status.nodes.length === 0) this.print(`no local Kafka in ${status.stateDir}: start it with \`replayctl dev up\``)
-    else this.print(table(['part', {title: 'address', cut: 'middle'}, {title: 'pid', align: 'right'}, {title: 'state', cut: 'end'}], [
-      ...status.nodes.map((node) => [`kafka node ${node.id}`, node.address, node.pid, node.running ? paint.green('running') : paint.red('stopped')]),
-      ['mysql', status.mysql.address, status.mysql.pid, status.mysql.running ? paint.green(`running (MariaDB ${status.mysql.version})`) : paint.red('not answering')],
-    ]))
+    if (status.nodes.length === 0)
+      this.print(`no local Kafka in ${status.stateDir}: start it with \`replayctl dev up\``)
+    else
+      this.print(
+        table(
+          ['part', {title: 'address', cut: 'middle'}, {title: 'pid', align: 'right'}, {title: 'state', cut: 'end'}],
+          [
+            ...status.nodes.map((node) => [
+              `kafka node ${node.id}`,
+              node.address,
+              node.pid,
+              node.running ? paint.green('running') : paint.red('stopped'),
+            ]),
+            [
+              'mysql',
+              status.mysql.address,
+              status.mysql.pid,
+              status.mysql.running
+                ? paint.green(`running (MariaDB ${status.mysql.version})`)
+                : paint.red('not answering'),
+            ],
+          ],
+        ),
+      )
     if (status.nodes.length) {
-      this.print(details([
-        ['kafka', status.healthy ? paint.green(`healthy, ${status.kafkaVersion}`) : paint.red('not answering metadata with every node')],
-        ['brokers', status.brokers],
-        ['state', status.stateDir],
-      ]))
+      this.print(
+        details([
+          [
+            'kafka',
+            status.healthy
+              ? paint.green(`healthy, ${status.kafkaVersion}`)
+              : paint.red('not answering metadata with every node'),
+          ],
+          ['brokers', status.brokers],
+          ['state', status.stateDir],
+        ]),
+      )
     }
     if (!status.healthy || !status.mysql.running) {
       if (this.jsonEnabled()) this.logJson(status)

@@ -17,24 +17,59 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
   ]
   static override flags = {
     ...tableFlags,
-    brokers: Flags.integer({description: 'number of Kafka nodes (3 gives replication factor 3, min.insync.replicas 2)', default: 1}),
-    port: Flags.integer({description: 'client port of node 1; node N uses port + 2(N-1), its controller the port after. All must lie below Linux\'s ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range), where outgoing connections could take them', default: DEFAULT_BASE_PORT}),
+    brokers: Flags.integer({
+      description: 'number of Kafka nodes (3 gives replication factor 3, min.insync.replicas 2)',
+      default: 1,
+    }),
+    port: Flags.integer({
+      description:
+        "client port of node 1; node N uses port + 2(N-1), its controller the port after. All must lie below Linux's ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range), where outgoing connections could take them",
+      default: DEFAULT_BASE_PORT,
+    }),
   }
 
   async run(): Promise<UpResult & {secretKey: {file: string; created: boolean} | null}> {
-    if (this.flags.brokers < 1 || this.flags.brokers > 5) throw invalidArgument(`--brokers must be between 1 and 5, got ${this.flags.brokers}`, 'use 1 for development or 3 for failover tests')
+    if (this.flags.brokers < 1 || this.flags.brokers > 5)
+      throw invalidArgument(
+        `--brokers must be between 1 and 5, got ${this.flags.brokers}`,
+        'use 1 for development or 3 for failover tests',
+      )
     const result = {
-      ...(await up({brokers: this.flags.brokers, basePort: this.flags.port, onProgress: noteWriter(uiMode(this.jsonEnabled()))})),
+      ...(await up({
+        brokers: this.flags.brokers,
+        basePort: this.flags.port,
+        onProgress: noteWriter(uiMode(this.jsonEnabled())),
+      })),
       secretKey: ensureLocalSecretKey(),
     }
-    this.print(result.alreadyRunning ? paint.green('the local stack is already running') : paint.green(`the local stack is up (Kafka ${result.kafkaVersion})`))
-    this.print(table(['node', {title: 'address', cut: 'middle'}, {title: 'pid', align: 'right'}, 'state'], result.nodes.map((node) => [node.id, node.address, node.pid, node.running ? 'running' : 'stopped'])))
-    this.print(details([
-      ['mysql', `${result.mysql.address} (MariaDB ${result.mysql.version})`],
-      ['state', result.stateDir],
-      ['secret key', result.secretKey ? `${result.secretKey.file}${result.secretKey.created ? ' (created)' : ''}` : 'REPLAYCTL_SECRET_KEY'],
-    ]))
-    this.print(`\n${paint.bold('Use it with:')}\n${Object.entries(result.settings).map(([key, value]) => `  export ${key}=${value}`).join('\n')}`)
+    this.print(
+      result.alreadyRunning
+        ? paint.green('the local stack is already running')
+        : paint.green(`the local stack is up (Kafka ${result.kafkaVersion})`),
+    )
+    this.print(
+      table(
+        ['node', {title: 'address', cut: 'middle'}, {title: 'pid', align: 'right'}, 'state'],
+        result.nodes.map((node) => [node.id, node.address, node.pid, node.running ? 'running' : 'stopped']),
+      ),
+    )
+    this.print(
+      details([
+        ['mysql', `${result.mysql.address} (MariaDB ${result.mysql.version})`],
+        ['state', result.stateDir],
+        [
+          'secret key',
+          result.secretKey
+            ? `${result.secretKey.file}${result.secretKey.created ? ' (created)' : ''}`
+            : 'REPLAYCTL_SECRET_KEY',
+        ],
+      ]),
+    )
+    this.print(
+      `\n${paint.bold('Use it with:')}\n${Object.entries(result.settings)
+        .map(([key, value]) => `  export ${key}=${value}`)
+        .join('\n')}`,
+    )
     return result
   }
 }

@@ -9,8 +9,10 @@ import {groupLag, type GroupLag} from '../../core/storage/groups.js'
 import {plural} from '../../core/shared/plural.js'
 
 export default class GroupLagCommand extends KafkaCommand<typeof GroupLagCommand> {
-  static override summary = 'A consumer group\'s lag per partition, in messages and in time, with its members and their assignment'
-  static override description = 'committed is the group\'s committed offset (the next record it reads), log end the partition\'s high watermark, lag their difference, as Apache Kafka\'s ConsumerGroupCommand --describe shows them. lag time is how old the record at the committed offset is (read from its timestamp): 0 when caught up. Groups without members still show their lag. --watch redraws every --interval seconds until Ctrl-C.'
+  static override summary =
+    "A consumer group's lag per partition, in messages and in time, with its members and their assignment"
+  static override description =
+    "committed is the group's committed offset (the next record it reads), log end the partition's high watermark, lag their difference, as Apache Kafka's ConsumerGroupCommand --describe shows them. lag time is how old the record at the committed offset is (read from its timestamp): 0 when caught up. Groups without members still show their lag. --watch redraws every --interval seconds until Ctrl-C."
   static override examples = [
     '<%= config.bin %> group lag billing-sink',
     '<%= config.bin %> group lag billing-sink --topic delivery_log --watch',
@@ -25,7 +27,11 @@ export default class GroupLagCommand extends KafkaCommand<typeof GroupLagCommand
   }
 
   async run(): Promise<GroupLag> {
-    if (this.flags.watch && this.jsonEnabled()) throw invalidArgument('--watch draws tables and cannot be combined with --json', 'poll `group lag --json` from your script instead')
+    if (this.flags.watch && this.jsonEnabled())
+      throw invalidArgument(
+        '--watch draws tables and cannot be combined with --json',
+        'poll `group lag --json` from your script instead',
+      )
     if (!this.flags.watch) {
       const lag = await groupLag(this.settings, this.args.group, {topic: this.flags.topic})
       this.print(render(lag))
@@ -61,7 +67,10 @@ function render(lag: GroupLag): string {
     ['state', lag.state],
     ['coordinator', lag.coordinator],
     ['members', lag.members.length],
-    ['total lag', `${lag.totalLag === null ? '-' : `${formatCount(lag.totalLag)} ${plural(lag.totalLag, 'message')}`}${lag.maxLagMs === null ? '' : `, up to ${formatDuration(lag.maxLagMs)} behind`}`],
+    [
+      'total lag',
+      `${lag.totalLag === null ? '-' : `${formatCount(lag.totalLag)} ${plural(lag.totalLag, 'message')}`}${lag.maxLagMs === null ? '' : `, up to ${formatDuration(lag.maxLagMs)} behind`}`,
+    ],
   ])
   const partitions = table(
     [

@@ -9,7 +9,14 @@ export default class GroupList extends KafkaCommand<typeof GroupList> {
 
   async run(): Promise<GroupSummary[]> {
     const groups = await listGroups(this.settings)
-    this.print(groups.length === 0 ? 'no consumer groups' : table([{title: 'group', cut: 'middle'}, 'state', {title: 'protocol', drop: 2}, {title: 'type', drop: 1}], groups.map((group) => [group.group, group.state, group.protocolType, group.type])))
+    this.print(
+      groups.length === 0
+        ? 'no consumer groups'
+        : table(
+            [{title: 'group', cut: 'middle'}, 'state', {title: 'protocol', drop: 2}, {title: 'type', drop: 1}],
+            groups.map((group) => [group.group, group.state, group.protocolType, group.type]),
+          ),
+    )
     return groups
   }
 }

@@ -7,7 +7,8 @@ import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
 import {resetOffsets, type ResetResult, type ResetTarget} from '../../core/storage/groups.js'
 
 export default class GroupResetOffsets extends KafkaCommand<typeof GroupResetOffsets> {
-  static override summary = 'Move a consumer group\'s committed offsets on one topic: to a time, an offset, the earliest or the latest'
+  static override summary =
+    "Move a consumer group's committed offsets on one topic: to a time, an offset, the earliest or the latest"
   static override description = `Refused (exit 4) while the group has active members, which would overwrite the new offsets: stop its consumers first. --dry-run prints the plan (current and new offset per partition) and commits nothing. Targets are clamped to what the log holds, as Apache Kafka's ConsumerGroupCommand does; --to-time takes the first record at or after the time (the log end when there is none). Times: ${TIME_FORMS}.`
   static override examples = [
     '<%= config.bin %> group reset-offsets billing-sink --topic delivery_log --to-time 2h --dry-run',
@@ -26,19 +27,37 @@ export default class GroupResetOffsets extends KafkaCommand<typeof GroupResetOff
   }
 
   async run(): Promise<ResetResult> {
-    const result = await resetOffsets(this.settings, this.args.group, this.flags.topic, this.target(), {dryRun: this.flags['dry-run']})
-    this.print(table([{title: 'topic', cut: 'middle'}, {title: 'partition', align: 'right'}, {title: 'current', align: 'right'}, {title: 'new', align: 'right'}], result.plan.map((reset) => [reset.topic, reset.partition, reset.current, reset.target])))
-    this.print(result.applied ? paint.green(`committed new offsets for group '${result.group}'`) : paint.yellow('dry run: nothing committed'))
+    const result = await resetOffsets(this.settings, this.args.group, this.flags.topic, this.target(), {
+      dryRun: this.flags['dry-run'],
+    })
+    this.print(
+      table(
+        [
+          {title: 'topic', cut: 'middle'},
+          {title: 'partition', align: 'right'},
+          {title: 'current', align: 'right'},
+          {title: 'new', align: 'right'},
+        ],
+        result.plan.map((reset) => [reset.topic, reset.partition, reset.current, reset.target]),
+      ),
+    )
+    this.print(
+      result.applied
+        ? paint.green(`committed new offsets for group '${result.group}'`)
+        : paint.yellow('dry run: nothing committed'),
+    )
     return result
   }
 
   private target(): ResetTarget {
     const given: ResetTarget[] = []
-    if (this.flags['to-time'] !== undefined) given.push({kind: 'time', time: parseTime(this.flags['to-time'], '--to-time')})
+    if (this.flags['to-time'] !== undefined)
+      given.push({kind: 'time', time: parseTime(this.flags['to-time'], '--to-time')})
     if (this.flags['to-offset'] !== undefined) given.push({kind: 'offset', offset: this.flags['to-offset']})
     if (this.flags['to-earliest']) given.push({kind: 'earliest'})
     if (this.flags['to-latest']) given.push({kind: 'latest'})
-    if (given.length !== 1) throw invalidArgument('pass exactly one of --to-time, --to-offset, --to-earliest, --to-latest')
+    if (given.length !== 1)
+      throw invalidArgument('pass exactly one of --to-time, --to-offset, --to-earliest, --to-latest')
     return given[0]!
   }
 }

@@ -20,31 +20,99 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
   static override flags = {
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
     'key-field': Flags.string({description: 'field (dotted path) whose value keys each event [default: webhook_id]'}),
-    'key-header': Flags.string({description: 'request header whose value keys every event of the request (instead of --key-field)'}),
-    'timestamp-field': Flags.string({description: 'field holding the CreateTime (a number in --timestamp-unit, or an ISO 8601 time); default: time of writing'}),
-    'timestamp-unit': Flags.string({description: 'unit of numbers in --timestamp-field: s, ms, us or ns [default: ms]', options: [...TIMESTAMP_UNITS], dependsOn: ['timestamp-field']}),
-    'allow-any-timestamp': Flags.boolean({description: 'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)', dependsOn: ['timestamp-field']}),
+    'key-header': Flags.string({
+      description: 'request header whose value keys every event of the request (instead of --key-field)',
+    }),
+    'timestamp-field': Flags.string({
+      description:
+        'field holding the CreateTime (a number in --timestamp-unit, or an ISO 8601 time); default: time of writing',
+    }),
+    'timestamp-unit': Flags.string({
+      description: 'unit of numbers in --timestamp-field: s, ms, us or ns [default: ms]',
+      options: [...TIMESTAMP_UNITS],
+      dependsOn: ['timestamp-field'],
+    }),
+    'allow-any-timestamp': Flags.boolean({
+      description:
+        'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)',
+      dependsOn: ['timestamp-field'],
+    }),
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
-    port: Flags.integer({description: 'port to listen on (0: any free port, logged)', default: 8081, min: 0, max: 65_535}),
-    'max-request-bytes': Flags.integer({description: 'largest request body accepted (larger: 413)', default: 1_048_576, min: 1}),
-    'max-event-bytes': Flags.integer({description: 'largest single event accepted (larger: 400 naming its line)', default: 131_072, min: 1}),
-    'ack-timeout': Flags.string({description: 'how long a request waits for its acknowledgements before answering 503', default: '10s'}),
-    'idempotency-window': Flags.string({description: 'how long an Idempotency-Key is remembered after its last use', default: '15m'}),
-    'idempotency-keys': Flags.integer({description: 'most Idempotency-Keys remembered (least recently used forgotten first)', default: 100_000, min: 1}),
-    'queue-messages': Flags.integer({description: 'librdkafka queue limit in events; requests get 503 past 80% of it', default: 100_000, min: 100}),
-    'queue-bytes': Flags.integer({description: 'librdkafka queue limit in bytes; requests get 503 past 80% of it', default: 268_435_456, min: 1_048_576}),
-    linger: Flags.string({description: 'how long librdkafka waits to fill a batch (latency against throughput)', default: '5ms'}),
-    'no-auth': Flags.boolean({description: 'accept requests without a token (only with a loopback --host, e.g. behind a proxy that authenticates)'}),
-    'auth-failures': Flags.integer({description: 'failed authentications a client address may have per --auth-failure-window; after them it gets 429 until the window ends', default: 10, min: 1}),
-    'auth-failure-window': Flags.string({description: 'window of --auth-failures, from an address\'s first failure', default: '15m'}),
-    'trust-proxy': Flags.string({description: 'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); failed authentications are then counted per client, not per proxy', multiple: true}),
-    'message-timeout': Flags.string({description: 'how long librdkafka retries an accepted event (e.g. through a broker restart) before failing it', default: '5m'}),
+    port: Flags.integer({
+      description: 'port to listen on (0: any free port, logged)',
+      default: 8081,
+      min: 0,
+      max: 65_535,
+    }),
+    'max-request-bytes': Flags.integer({
+      description: 'largest request body accepted (larger: 413)',
+      default: 1_048_576,
+      min: 1,
+    }),
+    'max-event-bytes': Flags.integer({
+      description: 'largest single event accepted (larger: 400 naming its line)',
+      default: 131_072,
+      min: 1,
+    }),
+    'ack-timeout': Flags.string({
+      description: 'how long a request waits for its acknowledgements before answering 503',
+      default: '10s',
+    }),
+    'idempotency-window': Flags.string({
+      description: 'how long an Idempotency-Key is remembered after its last use',
+      default: '15m',
+    }),
+    'idempotency-keys': Flags.integer({
+      description: 'most Idempotency-Keys remembered (least recently used forgotten first)',
+      default: 100_000,
+      min: 1,
+    }),
+    'queue-messages': Flags.integer({
+      description: 'librdkafka queue limit in events; requests get 503 past 80% of it',
+      default: 100_000,
+      min: 100,
+    }),
+    'queue-bytes': Flags.integer({
+      description: 'librdkafka queue limit in bytes; requests get 503 past 80% of it',
+      default: 268_435_456,
+      min: 1_048_576,
+    }),
+    linger: Flags.string({
+      description: 'how long librdkafka waits to fill a batch (latency against throughput)',
+      default: '5ms',
+    }),
+    'no-auth': Flags.boolean({
+      description:
+        'accept requests without a token (only with a loopback --host, e.g. behind a proxy that authenticates)',
+    }),
+    'auth-failures': Flags.integer({
+      description:
+        'failed authentications a client address may have per --auth-failure-window; after them it gets 429 until the window ends',
+      default: 10,
+      min: 1,
+    }),
+    'auth-failure-window': Flags.string({
+      description: "window of --auth-failures, from an address's first failure",
+      default: '15m',
+    }),
+    'trust-proxy': Flags.string({
+      description:
+        'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); failed authentications are then counted per client, not per proxy',
+      multiple: true,
+    }),
+    'message-timeout': Flags.string({
+      description: 'how long librdkafka retries an accepted event (e.g. through a broker restart) before failing it',
+      default: '5m',
+    }),
   }
 
   async run(): Promise<IngestSummary> {
     const {flags} = this
     if (flags['key-field'] !== undefined && flags['key-header'] !== undefined) {
-      throw invalidArgument('--key-field and --key-header cannot both be given', 'key events by a field of each event (--key-field), or all events of a request by one of its headers (--key-header)')
+      throw invalidArgument(
+        '--key-field and --key-header cannot both be given',
+        'key events by a field of each event (--key-field), or all events of a request by one of its headers (--key-header)',
+      )
     }
     const controller = new AbortController()
     const onSignal = () => controller.abort()
@@ -53,7 +121,10 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
     try {
       const summary = await serveIngest(this.settings, {
         topic: flags.topic,
-        key: flags['key-header'] === undefined ? {field: flags['key-field'] ?? 'webhook_id'} : {header: flags['key-header']},
+        key:
+          flags['key-header'] === undefined
+            ? {field: flags['key-field'] ?? 'webhook_id'}
+            : {header: flags['key-header']},
         timestampField: flags['timestamp-field'],
         timestampUnit: flags['timestamp-unit'] as TimestampUnit | undefined,
         allowAnyTimestamp: flags['allow-any-timestamp'],
@@ -75,12 +146,18 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
         authFailureWindowMs: parseDuration(flags['auth-failure-window'], '--auth-failure-window'),
         trustProxy: flags['trust-proxy'],
       })
-      this.print(paint.green(`stopped; ${formatCount(summary.eventsWritten)} ${plural(summary.eventsWritten, 'event')} written to ${summary.topic}`))
-      this.print(details([
-        ['requests', formatCount(summary.requests)],
-        ['events failed', formatCount(summary.eventsFailed)],
-        ['seconds', summary.seconds.toFixed(1)],
-      ]))
+      this.print(
+        paint.green(
+          `stopped; ${formatCount(summary.eventsWritten)} ${plural(summary.eventsWritten, 'event')} written to ${summary.topic}`,
+        ),
+      )
+      this.print(
+        details([
+          ['requests', formatCount(summary.requests)],
+          ['events failed', formatCount(summary.eventsFailed)],
+          ['seconds', summary.seconds.toFixed(1)],
+        ]),
+      )
       return summary
     } finally {
       process.off('SIGTERM', onSignal)

@@ -17,27 +17,48 @@ export default class LogPartitionFor extends KafkaCommand<typeof LogPartitionFor
   ]
   static override args = {key: Args.string({description: 'the record key (UTF-8), e.g. a webhook id', required: true})}
   static override flags = {
-    partitions: Flags.integer({char: 'n', description: 'partition count, without asking the cluster', exclusive: ['topic']}),
+    partitions: Flags.integer({
+      char: 'n',
+      description: 'partition count, without asking the cluster',
+      exclusive: ['topic'],
+    }),
     topic: Flags.string({char: 't', description: 'read the partition count (and leader, watermarks) from this topic'}),
-    partitioner: Flags.string({description: 'how the producer places keys', options: [...PARTITIONERS], default: 'murmur2'}),
+    partitioner: Flags.string({
+      description: 'how the producer places keys',
+      options: [...PARTITIONERS],
+      default: 'murmur2',
+    }),
   }
 
   async run(): Promise<KeyLocation> {
     const partitioner = this.flags.partitioner as Partitioner
     let location: KeyLocation
-    if (this.flags.topic !== undefined) location = await locateKeyInTopic(this.settings, this.args.key, this.flags.topic, partitioner)
-    else if (this.flags.partitions !== undefined) location = locateKeyOffline(this.args.key, this.flags.partitions, partitioner)
-    else throw invalidArgument('the partition count is unknown', 'pass --partitions N, or --topic T to read it from the cluster')
+    if (this.flags.topic !== undefined)
+      location = await locateKeyInTopic(this.settings, this.args.key, this.flags.topic, partitioner)
+    else if (this.flags.partitions !== undefined)
+      location = locateKeyOffline(this.args.key, this.flags.partitions, partitioner)
+    else
+      throw invalidArgument(
+        'the partition count is unknown',
+        'pass --partitions N, or --topic T to read it from the cluster',
+      )
 
-    this.print(details([
-      ['key', location.key],
-      ['partition', `${location.partition} of ${location.partitions} (${location.partitioner})`],
-      ...(location.topic === undefined ? [] : [
-        ['topic', location.topic],
-        ['leader', location.leader],
-        ['offsets', `${location.low} .. ${location.high} (${location.high! - location.low!} ${plural(location.high! - location.low!, 'message')})`],
-      ] as [string, string | number | null | undefined][]),
-    ]))
+    this.print(
+      details([
+        ['key', location.key],
+        ['partition', `${location.partition} of ${location.partitions} (${location.partitioner})`],
+        ...(location.topic === undefined
+          ? []
+          : ([
+              ['topic', location.topic],
+              ['leader', location.leader],
+              [
+                'offsets',
+                `${location.low} .. ${location.high} (${location.high! - location.low!} ${plural(location.high! - location.low!, 'message')})`,
+              ],
+            ] as [string, string | number | null | undefined][])),
+      ]),
+    )
     return location
   }
 }

@@ -24,23 +24,56 @@ export default class LogProduce extends KafkaCommand<typeof LogProduce> {
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
     file: Flags.string({char: 'f', description: 'NDJSON file to read (default: stdin)'}),
     'key-field': Flags.string({description: 'field (dotted path) whose value keys each record', default: 'webhook_id'}),
-    'timestamp-field': Flags.string({description: 'field holding the CreateTime (a number in --timestamp-unit, or an ISO 8601 time); default: now'}),
-    'timestamp-unit': Flags.string({description: 'unit of numbers in --timestamp-field: s, ms, us or ns [default: ms]', options: [...TIMESTAMP_UNITS], dependsOn: ['timestamp-field']}),
-    'allow-any-timestamp': Flags.boolean({description: 'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)', dependsOn: ['timestamp-field']}),
-    header: Flags.string({char: 'H', description: 'header key=value added to every record, repeatable', multiple: true}),
+    'timestamp-field': Flags.string({
+      description: 'field holding the CreateTime (a number in --timestamp-unit, or an ISO 8601 time); default: now',
+    }),
+    'timestamp-unit': Flags.string({
+      description: 'unit of numbers in --timestamp-field: s, ms, us or ns [default: ms]',
+      options: [...TIMESTAMP_UNITS],
+      dependsOn: ['timestamp-field'],
+    }),
+    'allow-any-timestamp': Flags.boolean({
+      description:
+        'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)',
+      dependsOn: ['timestamp-field'],
+    }),
+    header: Flags.string({
+      char: 'H',
+      description: 'header key=value added to every record, repeatable',
+      multiple: true,
+    }),
     partitioner: Flags.string({description: 'how keys are placed', options: [...PARTITIONERS], default: 'murmur2'}),
-    'skip-lines': Flags.integer({description: 'skip this many input lines first (to continue after a stopped run)', default: 0, min: 0}),
+    'skip-lines': Flags.integer({
+      description: 'skip this many input lines first (to continue after a stopped run)',
+      default: 0,
+      min: 0,
+    }),
   }
 
   async run(): Promise<ProduceResult> {
     const {file} = this.flags
-    const size = file === undefined ? null : await access(file).then(async () => (await stat(file)).size, () => {
-      throw invalidArgument(`cannot read --file ${file}`, 'check the path and its permissions, or pipe the events on stdin')
-    })
-    if (file === undefined && process.stdin.isTTY) throw invalidArgument('no input: stdin is a terminal', 'pass --file events.ndjson or pipe NDJSON on stdin')
+    const size =
+      file === undefined
+        ? null
+        : await access(file).then(
+            async () => (await stat(file)).size,
+            () => {
+              throw invalidArgument(
+                `cannot read --file ${file}`,
+                'check the path and its permissions, or pipe the events on stdin',
+              )
+            },
+          )
+    if (file === undefined && process.stdin.isTTY)
+      throw invalidArgument('no input: stdin is a terminal', 'pass --file events.ndjson or pipe NDJSON on stdin')
 
     const writing = `writing to ${this.flags.topic}`
-    const progress = await showProgress(uiMode(this.jsonEnabled()), file === undefined ? new ProgressState(writing, 'events') : new ProgressState(`checking ${basename(file)}`, {bytes: true}, size))
+    const progress = await showProgress(
+      uiMode(this.jsonEnabled()),
+      file === undefined
+        ? new ProgressState(writing, 'events')
+        : new ProgressState(`checking ${basename(file)}`, {bytes: true}, size),
+    )
     let result: ProduceResult
     try {
       result = await produce(this.settings, {
@@ -67,12 +100,17 @@ export default class LogProduce extends KafkaCommand<typeof LogProduce> {
       await progress.stop()
     }
     this.print(paint.green(`wrote ${formatCount(result.events)} ${plural(result.events, 'event')} to ${result.topic}`))
-    this.print(details([
-      ['bytes', formatBytes(result.bytes)],
-      ['seconds', `${result.seconds.toFixed(2)}${result.seconds - result.writeSeconds >= 0.01 ? ` (${result.writeSeconds.toFixed(2)} writing)` : ''}`],
-      ['events/s', `${formatCount(result.eventsPerSecond)} while writing`],
-      ['partitioner', result.partitioner],
-    ]))
+    this.print(
+      details([
+        ['bytes', formatBytes(result.bytes)],
+        [
+          'seconds',
+          `${result.seconds.toFixed(2)}${result.seconds - result.writeSeconds >= 0.01 ? ` (${result.writeSeconds.toFixed(2)} writing)` : ''}`,
+        ],
+        ['events/s', `${formatCount(result.eventsPerSecond)} while writing`],
+        ['partitioner', result.partitioner],
+      ]),
+    )
     return result
   }
 }

@@ -3,7 +3,15 @@ import {Flags} from '@oclif/core'
 import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {onInterrupt} from '../../cli/interrupt.js'
 import {formatCount, paint} from '../../cli/output.js'
-import {packedJsonLines, RawLines, RECORD_FORMATS, recordsTable, type RecordView, recordView, StdoutWriter} from '../../cli/record-output.js'
+import {
+  packedJsonLines,
+  RawLines,
+  RECORD_FORMATS,
+  recordsTable,
+  type RecordView,
+  recordView,
+  StdoutWriter,
+} from '../../cli/record-output.js'
 import {disconnect} from '../../core/kafka/client.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
@@ -33,21 +41,36 @@ export default class LogRead extends KafkaCommand<typeof LogRead> {
     ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic to read', required: true}),
     partition: Flags.integer({char: 'p', description: 'read only this partition'}),
-    key: Flags.string({char: 'k', description: 'read only this key\'s partition and keep only its records'}),
-    partitioner: Flags.string({description: 'how --key was partitioned', options: [...PARTITIONERS], default: 'murmur2'}),
-    'from-offset': Flags.integer({description: 'first offset (negative: that many before the end)', allowNegative: true} as never),
+    key: Flags.string({char: 'k', description: "read only this key's partition and keep only its records"}),
+    partitioner: Flags.string({
+      description: 'how --key was partitioned',
+      options: [...PARTITIONERS],
+      default: 'murmur2',
+    }),
+    'from-offset': Flags.integer({
+      description: 'first offset (negative: that many before the end)',
+      allowNegative: true,
+    } as never),
     since: Flags.string({description: 'start at the first record at or after this time'}),
     'to-offset': Flags.integer({description: 'stop before this offset'}),
     until: Flags.string({description: 'stop before the first record at or after this time'}),
     max: Flags.integer({char: 'm', description: 'stop after this many records'}),
     format: Flags.string({description: 'how to print records', options: [...RECORD_FORMATS], default: 'json'}),
-    follow: Flags.boolean({char: 'f', description: 'keep reading new records at the end until interrupted (like kcat -C without -e)'}),
+    follow: Flags.boolean({
+      char: 'f',
+      description: 'keep reading new records at the end until interrupted (like kcat -C without -e)',
+    }),
   }
 
   async run(): Promise<ReadResult> {
     const {flags} = this
-    if (flags.max !== undefined && flags.max <= 0) throw invalidArgument(`--max must be 1 or more, got ${flags.max}`, 'leave it out to read the whole range')
-    if (flags['to-offset'] !== undefined && flags['to-offset'] < 0) throw invalidArgument(`--to-offset must be 0 or more, got ${flags['to-offset']}`, 'it is the first offset not to read')
+    if (flags.max !== undefined && flags.max <= 0)
+      throw invalidArgument(`--max must be 1 or more, got ${flags.max}`, 'leave it out to read the whole range')
+    if (flags['to-offset'] !== undefined && flags['to-offset'] < 0)
+      throw invalidArgument(
+        `--to-offset must be 0 or more, got ${flags['to-offset']}`,
+        'it is the first offset not to read',
+      )
     const now = Date.now()
     const planOptions = {
       topic: flags.topic,
@@ -83,9 +106,17 @@ export default class LogRead extends KafkaCommand<typeof LogRead> {
     const raw = new RawLines()
     let count = 0
     try {
-      for await (const batch of readRecords(this.settings, plan, {max: flags.max, signal: stop.signal, consumer, headers: flags.format !== 'raw' || this.jsonEnabled()})) {
+      for await (const batch of readRecords(this.settings, plan, {
+        max: flags.max,
+        signal: stop.signal,
+        consumer,
+        headers: flags.format !== 'raw' || this.jsonEnabled(),
+      })) {
         count += batch.indexes.length
-        if (tablePerBatch) await out.write(`${recordsTable(Array.from(batch.indexes, (index) => recordView(batch.batch.message(index))))}\n`)
+        if (tablePerBatch)
+          await out.write(
+            `${recordsTable(Array.from(batch.indexes, (index) => recordView(batch.batch.message(index))))}\n`,
+          )
         else if (collect) for (const index of batch.indexes) records.push(recordView(batch.batch.message(index)))
         else if (flags.format === 'raw') {
           const lines = raw.lines(batch)
@@ -97,7 +128,8 @@ export default class LogRead extends KafkaCommand<typeof LogRead> {
     }
 
     if (!this.jsonEnabled() && flags.format === 'table' && !tablePerBatch) this.print(recordsTable(records))
-    if (!this.jsonEnabled() && process.stderr.isTTY) process.stderr.write(paint.dim(`${formatCount(count)} ${plural(count, 'record')}\n`))
+    if (!this.jsonEnabled() && process.stderr.isTTY)
+      process.stderr.write(paint.dim(`${formatCount(count)} ${plural(count, 'record')}\n`))
     return {topic: plan.topic, ranges: plan.ranges, count, ...(this.jsonEnabled() ? {records} : {})}
   }
 }

@@ -20,7 +20,11 @@ export default class LogSeek extends KafkaCommand<typeof LogSeek> {
     since: Flags.string({description: 'find the first offset at or after this time', required: true}),
     until: Flags.string({description: 'also find the end offset for this time (exclusive)'}),
     key: Flags.string({char: 'k', description: 'only the partition this key lives in'}),
-    partitioner: Flags.string({description: 'how the key was partitioned', options: [...PARTITIONERS], default: 'murmur2'}),
+    partitioner: Flags.string({
+      description: 'how the key was partitioned',
+      options: [...PARTITIONERS],
+      default: 'murmur2',
+    }),
   }
 
   async run(): Promise<SeekResult> {
@@ -34,15 +38,29 @@ export default class LogSeek extends KafkaCommand<typeof LogSeek> {
     })
     const recordTime = (timestamp: number | null) => (timestamp === null ? 'none (end of log)' : isoTime(timestamp))
     // The times head the table once; as column titles they made every column 34 characters wide.
-    const head: Column[] = [{title: 'partition', align: 'right'}, {title: 'since offset', align: 'right'}, {title: 'since record time', drop: 2}]
-    if (result.until) head.push({title: 'until offset', align: 'right'}, {title: 'until record time', drop: 1}, {title: 'messages', align: 'right'})
+    const head: Column[] = [
+      {title: 'partition', align: 'right'},
+      {title: 'since offset', align: 'right'},
+      {title: 'since record time', drop: 2},
+    ]
+    if (result.until)
+      head.push(
+        {title: 'until offset', align: 'right'},
+        {title: 'until record time', drop: 1},
+        {title: 'messages', align: 'right'},
+      )
     this.print(`since ${result.since.time}${result.until ? `  until ${result.until.time} (exclusive)` : ''}`)
-    this.print(table(head, result.since.offsets.map((at, index) => {
-      const row: (string | number)[] = [at.partition, at.offset, recordTime(at.timestamp)]
-      const end = result.until?.offsets[index]
-      if (end) row.push(end.offset, recordTime(end.timestamp), formatCount(end.offset - at.offset))
-      return row
-    })))
+    this.print(
+      table(
+        head,
+        result.since.offsets.map((at, index) => {
+          const row: (string | number)[] = [at.partition, at.offset, recordTime(at.timestamp)]
+          const end = result.until?.offsets[index]
+          if (end) row.push(end.offset, recordTime(end.timestamp), formatCount(end.offset - at.offset))
+          return row
+        }),
+      ),
+    )
     return result
   }
 }

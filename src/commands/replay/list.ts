@@ -3,7 +3,13 @@ import {Flags} from '@oclif/core'
 import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {formatJobTable} from '../../cli/job-status.js'
 import {withDatabase} from '../../core/db/database.js'
-import {checkListJobsOptions, JOB_STATES, listJobs, MAX_LIST_LIMIT, type ReplayJob} from '../../core/replay/jobs/index.js'
+import {
+  checkListJobsOptions,
+  JOB_STATES,
+  listJobs,
+  MAX_LIST_LIMIT,
+  type ReplayJob,
+} from '../../core/replay/jobs/index.js'
 
 export default class ReplayList extends ConnectedCommand<typeof ReplayList> {
   static override summary = 'List replay jobs, newest first'
@@ -20,7 +26,11 @@ export default class ReplayList extends ConnectedCommand<typeof ReplayList> {
   }
 
   async run(): Promise<ReplayJob[]> {
-    const options = checkListJobsOptions({state: this.flags.state, webhookId: this.flags['webhook-id'], limit: this.flags.limit})
+    const options = checkListJobsOptions({
+      state: this.flags.state,
+      webhookId: this.flags['webhook-id'],
+      limit: this.flags.limit,
+    })
     const jobs = await withDatabase(this.settings, (pool) => listJobs(pool, options))
     this.print(formatJobTable(jobs))
     return jobs

@@ -13,7 +13,10 @@ export default class ReplayRetry extends ConnectedCommand<typeof ReplayRetry> {
   async run(): Promise<ReplayJob> {
     const id = parseJobId(this.args.id)
     const job = await withDatabase(this.settings, (pool) => retryJob(pool, id))
-    const from = job.checkpointOffset === null ? 'from the start of its range' : `from offset ${job.checkpointOffset} of partition ${job.partition}`
+    const from =
+      job.checkpointOffset === null
+        ? 'from the start of its range'
+        : `from offset ${job.checkpointOffset} of partition ${job.partition}`
     this.print(paint.green(`replay job ${id} is OPEN again; it will resume ${from}`))
     return job
   }

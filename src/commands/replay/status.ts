@@ -10,8 +10,13 @@ import {followJob, jobStatus, type JobStatus} from '../../core/replay/jobs-servi
 
 export default class ReplayStatus extends ConnectedCommand<typeof ReplayStatus> {
   static override summary = 'Show a replay job: state, offsets, progress, counts, rate, ETA, last error'
-  static override description = 'Events/s and ETA are measured over delivery: from the start of delivery of the job\'s latest run, or over the last interval with --watch; never over the time the job waited in the queue. With --watch it follows the job to its end: a live view on a terminal, a plain line per change otherwise, and only the final JSON with --json.'
-  static override examples = ['<%= config.bin %> replay status 42', '<%= config.bin %> replay status 42 --watch', '<%= config.bin %> replay status 42 --json | jq .progressPercent']
+  static override description =
+    "Events/s and ETA are measured over delivery: from the start of delivery of the job's latest run, or over the last interval with --watch; never over the time the job waited in the queue. With --watch it follows the job to its end: a live view on a terminal, a plain line per change otherwise, and only the final JSON with --json."
+  static override examples = [
+    '<%= config.bin %> replay status 42',
+    '<%= config.bin %> replay status 42 --watch',
+    '<%= config.bin %> replay status 42 --json | jq .progressPercent',
+  ]
   static override args = {id: Args.string({description: 'replay job id', required: true})}
   static override flags = {
     watch: Flags.boolean({description: 'follow the job until it completes, fails or is cancelled'}),
@@ -31,7 +36,13 @@ export default class ReplayStatus extends ConnectedCommand<typeof ReplayStatus> 
     const removeInterrupt = onInterrupt(() => stop.abort())
     let final: JobStatus
     try {
-      final = await followJob(this.settings, id, (status) => watcher.update(status), this.flags.interval * 1000, stop.signal)
+      final = await followJob(
+        this.settings,
+        id,
+        (status) => watcher.update(status),
+        this.flags.interval * 1000,
+        stop.signal,
+      )
     } finally {
       removeInterrupt()
     }

@@ -10,7 +10,7 @@ import {isoTime, parseDuration, parseTime, TIME_FORMS} from '../../core/shared/t
 import type {ReplayJob} from '../../core/replay/jobs/index.js'
 
 export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> {
-  static override summary = 'Queue a replay of a webhook\'s events for a time range'
+  static override summary = "Queue a replay of a webhook's events for a time range"
   static override description = `Validated as Twitter's Replay API does: --from before --to, --to not in the future, --from within the topic's retention and not before the oldest event the webhook's partition still holds (unless --allow-partial), a known and valid webhook, and no other active job for it. --from is inclusive, --to exclusive. Times: ${TIME_FORMS}. Prints the job id; a worker (\`replayctl replay worker\`) picks it up.`
   static override examples = [
     '<%= config.bin %> replay submit --webhook-id 1187231934829481984 --from 202611200000 --to 202611201200',
@@ -24,11 +24,28 @@ export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> 
     'webhook-id': Flags.string({char: 'w', description: 'the webhook whose events to replay', required: true}),
     from: Flags.string({description: 'replay events at or after this time', required: true}),
     to: Flags.string({description: 'replay events before this time', required: true}),
-    topic: Flags.string({char: 't', description: 'the delivery log topic; repeat it to read several datacenters\' copies of the log as one (merged in timestamp order, byte-identical copies delivered once)', default: ['delivery_log'], multiple: true}),
-    'late-grace': Flags.string({description: 'read on past --to for events appended late (a cross-datacenter copy, a producer\'s retry) whose time is still before --to; 0s to stop at the first record at or after --to', default: '5m'}),
-    'allow-partial': Flags.boolean({description: 'accept a --from before the oldest event the webhook\'s partition still holds (retention removed the rest); the job is marked partial'}),
-    partitioner: Flags.string({description: 'how the delivery log was partitioned (which partition holds the webhook\'s events)', options: [...PARTITIONERS], default: 'murmur2'}),
-    retention: Flags.string({description: 'how far back --from may reach (the topic\'s retention)', default: '5d'}),
+    topic: Flags.string({
+      char: 't',
+      description:
+        "the delivery log topic; repeat it to read several datacenters' copies of the log as one (merged in timestamp order, byte-identical copies delivered once)",
+      default: ['delivery_log'],
+      multiple: true,
+    }),
+    'late-grace': Flags.string({
+      description:
+        "read on past --to for events appended late (a cross-datacenter copy, a producer's retry) whose time is still before --to; 0s to stop at the first record at or after --to",
+      default: '5m',
+    }),
+    'allow-partial': Flags.boolean({
+      description:
+        "accept a --from before the oldest event the webhook's partition still holds (retention removed the rest); the job is marked partial",
+    }),
+    partitioner: Flags.string({
+      description: "how the delivery log was partitioned (which partition holds the webhook's events)",
+      options: [...PARTITIONERS],
+      default: 'murmur2',
+    }),
+    retention: Flags.string({description: "how far back --from may reach (the topic's retention)", default: '5d'}),
     'max-attempts': Flags.integer({description: 'workers that may take the job over before it fails', default: 5}),
     wait: Flags.boolean({description: 'follow the job to its end; exit non-zero unless it completed'}),
   }
@@ -47,10 +64,15 @@ export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> 
       partitioner: this.flags.partitioner as Partitioner,
       maxAttempts: this.flags['max-attempts'],
     })
-    this.print(`${paint.green('queued replay job')} ${paint.bold(String(job.id))} for webhook ${job.webhookId}: ${isoTime(job.fromMs)} .. ${isoTime(job.toMs)}`)
+    this.print(
+      `${paint.green('queued replay job')} ${paint.bold(String(job.id))} for webhook ${job.webhookId}: ${isoTime(job.fromMs)} .. ${isoTime(job.toMs)}`,
+    )
     if (!this.flags.wait) return job
 
-    const progress = await showProgress(uiMode(this.jsonEnabled()), new ProgressState(`replay job ${job.id}`, 'offsets'))
+    const progress = await showProgress(
+      uiMode(this.jsonEnabled()),
+      new ProgressState(`replay job ${job.id}`, 'offsets'),
+    )
     let final: JobStatus
     try {
       final = await followJob(this.settings, job.id, (status) => {
@@ -58,18 +80,25 @@ export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> 
         progress.state.total = range
         progress.state.update(done ?? 0, `${status.state.toLowerCase()}, ${formatCount(status.delivered)} delivered`)
       })
-      if (final.state === 'COMPLETED') progress.state.finish(offsetProgress(final).done ?? 0, `${formatCount(final.delivered)} delivered`)
+      if (final.state === 'COMPLETED')
+        progress.state.finish(offsetProgress(final).done ?? 0, `${formatCount(final.delivered)} delivered`)
     } finally {
       await progress.stop()
     }
-    this.print(details([
-      ['state', final.state === 'COMPLETED' ? paint.green(final.state) : paint.red(final.state)],
-      ['delivered', final.delivered],
-      ['duplicates dropped', final.duplicates],
-      ['last error', final.lastError],
-    ]))
+    this.print(
+      details([
+        ['state', final.state === 'COMPLETED' ? paint.green(final.state) : paint.red(final.state)],
+        ['delivered', final.delivered],
+        ['duplicates dropped', final.duplicates],
+        ['last error', final.lastError],
+      ]),
+    )
     if (final.state !== 'COMPLETED') {
-      throw new UserError('INCOMPLETE', `replay job ${final.id} ended ${final.state}${final.lastError ? `: ${final.lastError}` : ''}`, `see \`replayctl replay status ${final.id}\`; continue it with \`replayctl replay retry ${final.id}\``)
+      throw new UserError(
+        'INCOMPLETE',
+        `replay job ${final.id} ended ${final.state}${final.lastError ? `: ${final.lastError}` : ''}`,
+        `see \`replayctl replay status ${final.id}\`; continue it with \`replayctl replay retry ${final.id}\``,
+      )
     }
     return final
   }

@@ -25,16 +25,48 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
     'poll-interval': Flags.string({description: 'how often an idle worker looks for jobs', default: '500ms'}),
     'heartbeat-interval': Flags.string({description: 'how often a running job proves its worker alive', default: '5s'}),
     'stale-after': Flags.string({description: 'take over a job whose heartbeat is older than this', default: '30s'}),
-    'checkpoint-interval': Flags.string({description: 'how often a job saves its checkpoint (bounds re-delivery after a crash)', default: '1s'}),
-    'max-in-flight': Flags.integer({description: 'webhook requests under way per job. 1: strict log order, each event sent only after the previous one was accepted, retries included. N: an event may arrive before up to N-1 earlier ones (never before one more than --max-ahead events earlier)', default: 8, min: 1}),
-    'max-ahead': Flags.integer({description: 'events delivery may run past the oldest event not yet accepted (at least --max-in-flight). Bounds what a crash sends twice: fewer than 2 x max-ahead + 3 x max-in-flight events per job', default: DEFAULT_MAX_AHEAD, min: 1}),
-    'scan-chunk': Flags.integer({description: 'offsets per scan chunk: a webhook partition with more than twice this left to read is cut into chunks that idle workers (on any machine) scan in parallel, while the job\'s worker still delivers in log order. 0: off', default: 200_000, min: 0}),
-    'rate-limit': Flags.integer({description: 'requests per second per webhook (Twitter delivers at most 2500)', min: 1}),
+    'checkpoint-interval': Flags.string({
+      description: 'how often a job saves its checkpoint (bounds re-delivery after a crash)',
+      default: '1s',
+    }),
+    'max-in-flight': Flags.integer({
+      description:
+        'webhook requests under way per job. 1: strict log order, each event sent only after the previous one was accepted, retries included. N: an event may arrive before up to N-1 earlier ones (never before one more than --max-ahead events earlier)',
+      default: 8,
+      min: 1,
+    }),
+    'max-ahead': Flags.integer({
+      description:
+        'events delivery may run past the oldest event not yet accepted (at least --max-in-flight). Bounds what a crash sends twice: fewer than 2 x max-ahead + 3 x max-in-flight events per job',
+      default: DEFAULT_MAX_AHEAD,
+      min: 1,
+    }),
+    'scan-chunk': Flags.integer({
+      description:
+        "offsets per scan chunk: a webhook partition with more than twice this left to read is cut into chunks that idle workers (on any machine) scan in parallel, while the job's worker still delivers in log order. 0: off",
+      default: 200_000,
+      min: 0,
+    }),
+    'rate-limit': Flags.integer({
+      description: 'requests per second per webhook (Twitter delivers at most 2500)',
+      min: 1,
+    }),
     'delivery-timeout': Flags.string({description: 'time allowed for one webhook request', default: '3s'}),
-    'delivery-attempts': Flags.integer({description: 'attempts per event before the job fails at it', default: 6, min: 1}),
+    'delivery-attempts': Flags.integer({
+      description: 'attempts per event before the job fails at it',
+      default: 6,
+      min: 1,
+    }),
     'retry-base': Flags.string({description: 'first retry delay (doubles, with jitter, up to 30s)', default: '200ms'}),
-    'allow-private-targets': Flags.boolean({description: 'deliver to loopback, private and link-local addresses (local testing; env REPLAYCTL_ALLOW_PRIVATE_TARGETS=1)'}),
-    partitioner: Flags.string({description: 'how delivery_log was partitioned', options: [...PARTITIONERS], default: 'murmur2'}),
+    'allow-private-targets': Flags.boolean({
+      description:
+        'deliver to loopback, private and link-local addresses (local testing; env REPLAYCTL_ALLOW_PRIVATE_TARGETS=1)',
+    }),
+    partitioner: Flags.string({
+      description: 'how delivery_log was partitioned',
+      options: [...PARTITIONERS],
+      default: 'murmur2',
+    }),
     grace: Flags.string({description: 'after a stop signal, how long in-flight requests may finish', default: '20s'}),
     'metrics-port': Flags.integer({description: 'serve Prometheus metrics on this port (/metrics)'}),
     'metrics-host': Flags.string({description: 'address to serve metrics on', default: '127.0.0.1'}),
@@ -42,10 +74,18 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
 
   async run(): Promise<WorkerSummary> {
     const {flags} = this
-    if (flags['max-ahead'] < flags['max-in-flight']) throw invalidArgument(`--max-ahead (${flags['max-ahead']}) must be at least --max-in-flight (${flags['max-in-flight']})`, 'raise --max-ahead or lower --max-in-flight')
+    if (flags['max-ahead'] < flags['max-in-flight'])
+      throw invalidArgument(
+        `--max-ahead (${flags['max-ahead']}) must be at least --max-in-flight (${flags['max-in-flight']})`,
+        'raise --max-ahead or lower --max-in-flight',
+      )
     const heartbeatMs = parseDuration(flags['heartbeat-interval'], '--heartbeat-interval')
     const staleAfterMs = parseDuration(flags['stale-after'], '--stale-after')
-    if (staleAfterMs < 2 * heartbeatMs) throw invalidArgument(`--stale-after (${flags['stale-after']}) must be at least twice --heartbeat-interval (${flags['heartbeat-interval']})`, 'or a live worker\'s jobs would be taken over')
+    if (staleAfterMs < 2 * heartbeatMs)
+      throw invalidArgument(
+        `--stale-after (${flags['stale-after']}) must be at least twice --heartbeat-interval (${flags['heartbeat-interval']})`,
+        "or a live worker's jobs would be taken over",
+      )
     const worker = new ReplayWorker(this.settings, {
       concurrency: flags.concurrency,
       once: flags.once,
@@ -67,7 +107,10 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
 
-    const metrics = flags['metrics-port'] === undefined ? undefined : await serveMetrics(worker, flags['metrics-host'], flags['metrics-port'])
+    const metrics =
+      flags['metrics-port'] === undefined
+        ? undefined
+        : await serveMetrics(worker, flags['metrics-host'], flags['metrics-port'])
     const stopView = await showWorker(worker, this.jsonEnabled())
     try {
       const summary = await worker.run()

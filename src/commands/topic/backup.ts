@@ -10,7 +10,8 @@ import {MAX_CHUNK_SIZE_FLAG} from '../../core/storage/backup-format.js'
 import {plural} from '../../core/shared/plural.js'
 
 export default class TopicBackup extends KafkaCommand<typeof TopicBackup> {
-  static override summary = 'Back up one topic into a directory: every record with its key, value, headers, timestamp and partition, in log order'
+  static override summary =
+    'Back up one topic into a directory: every record with its key, value, headers, timestamp and partition, in log order'
   static override description = `Writes DIR/manifest.json and one gzip-compressed chunk file per partition (format: docs/backup-format.md). Each partition's offset range is fixed on the first run: from --since (the first record at or after it) or the first offset, to --until (exclusive) or the high watermark, as \`log read\` does. An interrupted backup continues where it stopped when run again with the same DIR; the manifest says complete only when it is. A compacted topic is backed up as its log holds it now. Times: ${TIME_FORMS}.`
   static override examples = [
     '<%= config.bin %> topic backup delivery_log --to /backups/delivery_log-2026-11-30',
@@ -20,11 +21,23 @@ export default class TopicBackup extends KafkaCommand<typeof TopicBackup> {
   static override args = {topic: Args.string({description: 'topic to back up', required: true})}
   static override flags = {
     ...tableFlags,
-    to: Flags.string({description: 'directory to write (created; an interrupted backup there is continued)', required: true}),
+    to: Flags.string({
+      description: 'directory to write (created; an interrupted backup there is continued)',
+      required: true,
+    }),
     since: Flags.string({description: 'start at the first record at or after this time'}),
     until: Flags.string({description: 'stop before the first record at or after this time'}),
-    configs: Flags.boolean({description: 'record the topic\'s configs (read with Apache Kafka\'s ConfigCommand; needs Java)', default: true, allowNo: true}),
-    'chunk-size': Flags.integer({description: 'uncompressed bytes per chunk: at most this much is read again after an interruption', default: DEFAULT_CHUNK_BYTES, min: 1024, max: MAX_CHUNK_SIZE_FLAG}),
+    configs: Flags.boolean({
+      description: "record the topic's configs (read with Apache Kafka's ConfigCommand; needs Java)",
+      default: true,
+      allowNo: true,
+    }),
+    'chunk-size': Flags.integer({
+      description: 'uncompressed bytes per chunk: at most this much is read again after an interruption',
+      default: DEFAULT_CHUNK_BYTES,
+      min: 1024,
+      max: MAX_CHUNK_SIZE_FLAG,
+    }),
   }
 
   async run(): Promise<BackupResult> {
@@ -32,9 +45,13 @@ export default class TopicBackup extends KafkaCommand<typeof TopicBackup> {
     const now = Date.now()
     const since = flags.since === undefined ? undefined : parseTime(flags.since, '--since', now)
     const until = flags.until === undefined ? undefined : parseTime(flags.until, '--until', now)
-    if (since !== undefined && until !== undefined && until <= since) throw invalidArgument('--until must be after --since', 'both are times; --until is exclusive')
+    if (since !== undefined && until !== undefined && until <= since)
+      throw invalidArgument('--until must be after --since', 'both are times; --until is exclusive')
 
-    const progress = await showProgress(uiMode(this.jsonEnabled()), new ProgressState(`backing up ${this.args.topic}`, 'records'))
+    const progress = await showProgress(
+      uiMode(this.jsonEnabled()),
+      new ProgressState(`backing up ${this.args.topic}`, 'records'),
+    )
     // The total is the offsets in the ranges: an upper bound, reached unless compaction removed records.
     let result: BackupResult
     try {
@@ -54,20 +71,43 @@ export default class TopicBackup extends KafkaCommand<typeof TopicBackup> {
     } finally {
       await progress.stop()
     }
-    const verb = result.alreadyComplete ? 'already complete:' : result.resumed ? 'finished the interrupted backup of' : 'backed up'
+    const verb = result.alreadyComplete
+      ? 'already complete:'
+      : result.resumed
+        ? 'finished the interrupted backup of'
+        : 'backed up'
     this.print(paint.green(`${verb} ${result.topic} into ${result.dir}`))
-    this.print(details([
-      ['records', formatCount(result.records)],
-      ['read this run', formatCount(result.recordsThisRun)],
-      ['files', `${result.partitions.length} ${plural(result.partitions.length, 'partition')}, ${formatBytes(result.bytes)}`],
-      ['bounds', `${result.since === null ? 'start' : isoTime(result.since)} .. ${result.until === null ? 'end' : isoTime(result.until)}`],
-      ['seconds', result.seconds.toFixed(2)],
-      ['records/s', formatCount(result.recordsPerSecond)],
-      ...(result.configsUnavailable === undefined ? [] : [['configs', paint.yellow(`not recorded: ${result.configsUnavailable}`)] as [string, string]]),
-    ]))
-    this.print(table(['partition', 'from offset', 'to offset', 'records', 'bytes'], result.partitions.map((partition) => [
-      partition.partition, partition.startOffset, partition.endOffset, formatCount(partition.records), formatBytes(partition.fileBytes),
-    ])))
+    this.print(
+      details([
+        ['records', formatCount(result.records)],
+        ['read this run', formatCount(result.recordsThisRun)],
+        [
+          'files',
+          `${result.partitions.length} ${plural(result.partitions.length, 'partition')}, ${formatBytes(result.bytes)}`,
+        ],
+        [
+          'bounds',
+          `${result.since === null ? 'start' : isoTime(result.since)} .. ${result.until === null ? 'end' : isoTime(result.until)}`,
+        ],
+        ['seconds', result.seconds.toFixed(2)],
+        ['records/s', formatCount(result.recordsPerSecond)],
+        ...(result.configsUnavailable === undefined
+          ? []
+          : [['configs', paint.yellow(`not recorded: ${result.configsUnavailable}`)] as [string, string]]),
+      ]),
+    )
+    this.print(
+      table(
+        ['partition', 'from offset', 'to offset', 'records', 'bytes'],
+        result.partitions.map((partition) => [
+          partition.partition,
+          partition.startOffset,
+          partition.endOffset,
+          formatCount(partition.records),
+          formatBytes(partition.fileBytes),
+        ]),
+      ),
+    )
     return result
   }
 }

@@ -9,8 +9,12 @@ import {deleteTopics, type DeleteTopicsResult} from '../../core/kafka/topic-admi
 
 export default class TopicDelete extends KafkaCommand<typeof TopicDelete> {
   static override summary = 'Delete topics and every record in them (asks first; --yes for scripts)'
-  static override description = 'On a terminal it asks you to type the topic name (or y for several). Without a terminal it refuses unless --yes is given. Internal topics (__consumer_offsets, __transaction_state, any name starting with __, _schemas) are refused. A name that does not exist deletes nothing (exit 3).'
-  static override examples = ['<%= config.bin %> topic delete old_log', '<%= config.bin %> topic delete tmp_a tmp_b --yes --json']
+  static override description =
+    'On a terminal it asks you to type the topic name (or y for several). Without a terminal it refuses unless --yes is given. Internal topics (__consumer_offsets, __transaction_state, any name starting with __, _schemas) are refused. A name that does not exist deletes nothing (exit 3).'
+  static override examples = [
+    '<%= config.bin %> topic delete old_log',
+    '<%= config.bin %> topic delete tmp_a tmp_b --yes --json',
+  ]
   static override strict = false
   static override args = {name: Args.string({description: 'topic name (several may be given)', required: true})}
   static override flags = {
@@ -20,8 +24,14 @@ export default class TopicDelete extends KafkaCommand<typeof TopicDelete> {
   async run(): Promise<DeleteTopicsResult> {
     // strict = false lets several names through; parse's argv holds them without the flags.
     const names = (await this.parse(TopicDelete)).argv.map(String)
-    if (!this.flags.yes && !process.stdin.isTTY) throw invalidArgument('topic delete needs confirmation and standard input is not a terminal', 'pass --yes to delete without asking')
-    const result = await deleteTopics(this.settings, names, (topics) => this.flags.yes ? Promise.resolve(true) : this.confirm(topics))
+    if (!this.flags.yes && !process.stdin.isTTY)
+      throw invalidArgument(
+        'topic delete needs confirmation and standard input is not a terminal',
+        'pass --yes to delete without asking',
+      )
+    const result = await deleteTopics(this.settings, names, (topics) =>
+      this.flags.yes ? Promise.resolve(true) : this.confirm(topics),
+    )
     this.print(paint.green(`deleted ${result.deleted.map((topic) => `'${topic}'`).join(', ')}`))
     return result
   }
@@ -30,9 +40,10 @@ export default class TopicDelete extends KafkaCommand<typeof TopicDelete> {
     const prompt = createInterface({input: process.stdin, output: process.stderr})
     try {
       const expected = topics.length === 1 ? topics[0]! : 'y'
-      const question = topics.length === 1
-        ? `Delete topic '${expected}' and all its records? Type its name to confirm: `
-        : `Delete ${topics.length} topics (${topics.join(', ')}) and all their records? [y/N] `
+      const question =
+        topics.length === 1
+          ? `Delete topic '${expected}' and all its records? Type its name to confirm: `
+          : `Delete ${topics.length} topics (${topics.join(', ')}) and all their records? [y/N] `
       const answer = (await prompt.question(question)).trim()
       return topics.length === 1 ? answer === expected : /^y(es)?$/i.test(answer)
     } finally {

@@ -15,7 +15,17 @@ export default class TopicList extends KafkaCommand<typeof TopicList> {
   async run(): Promise<TopicSummary[]> {
     const topics = await listTopics(this.settings, {internal: this.flags.internal})
     if (topics.length === 0) this.print('no topics')
-    else this.print(table([{title: 'topic', cut: 'middle'}, {title: 'partitions', align: 'right'}, {title: 'replication', align: 'right'}], topics.map((topic) => [topic.topic, topic.partitions, topic.replicationFactor])))
+    else
+      this.print(
+        table(
+          [
+            {title: 'topic', cut: 'middle'},
+            {title: 'partitions', align: 'right'},
+            {title: 'replication', align: 'right'},
+          ],
+          topics.map((topic) => [topic.topic, topic.partitions, topic.replicationFactor]),
+        ),
+      )
     return topics
   }
 }

@@ -12,7 +12,8 @@ import {parseDuration} from '../../core/shared/time.js'
 type RatesOutput = RatesSample | {samples: RatesSample[]} | RateHistory
 
 export default class TopicRates extends KafkaCommand<typeof TopicRates> {
-  static override summary = 'Records/s and bytes/s written per partition now, a group\'s read rates, or records per hour over the past'
+  static override summary =
+    "Records/s and bytes/s written per partition now, a group's read rates, or records per hour over the past"
   static override description = `Live: the high watermarks at the start and end of --interval give the records written (exact); bytes/s is the size (key + value + headers, uncompressed) of exactly those records, read back when the interval ends (--no-bytes skips that read). With --group, the group's committed offsets at both ends give what it read, and its lag. --watch repeats back to back until interrupted or --count samples.
 History: --history 24h --bucket 1h counts the records each partition took per bucket, from offsets by time at every bucket edge; buckets align to UTC multiples of their width and the last one is the one running now.`
   static override examples = [
@@ -24,11 +25,27 @@ History: --history 24h --bucket 1h counts the records each partition took per bu
   static override args = {topic: Args.string({description: 'topic to measure', required: true})}
   static override flags = {
     ...tableFlags,
-    interval: Flags.string({char: 'i', description: 'how long each live sample measures', default: '5s', exclusive: ['history']}),
+    interval: Flags.string({
+      char: 'i',
+      description: 'how long each live sample measures',
+      default: '5s',
+      exclusive: ['history'],
+    }),
     watch: Flags.boolean({char: 'w', description: 'keep sampling, one sample per --interval', exclusive: ['history']}),
-    count: Flags.integer({description: 'with --watch: stop after this many samples (needed with --json)', dependsOn: ['watch']}),
-    group: Flags.string({char: 'g', description: 'also show this consumer group\'s read rates and lag', exclusive: ['history']}),
-    bytes: Flags.boolean({description: 'measure bytes/s by reading the interval\'s records back', default: true, allowNo: true}),
+    count: Flags.integer({
+      description: 'with --watch: stop after this many samples (needed with --json)',
+      dependsOn: ['watch'],
+    }),
+    group: Flags.string({
+      char: 'g',
+      description: "also show this consumer group's read rates and lag",
+      exclusive: ['history'],
+    }),
+    bytes: Flags.boolean({
+      description: "measure bytes/s by reading the interval's records back",
+      default: true,
+      allowNo: true,
+    }),
     history: Flags.string({description: 'count records per bucket over this past span instead (e.g. 24h, 5d)'}),
     bucket: Flags.string({description: 'with --history: bucket width', default: '1h'}),
   }
@@ -37,13 +54,21 @@ History: --history 24h --bucket 1h counts the records each partition took per bu
     const {flags} = this
     const topic = this.args.topic
     if (flags.history !== undefined) {
-      const history = await rateHistory(this.settings, {topic, historyMs: parseDuration(flags.history, '--history'), bucketMs: parseDuration(flags.bucket, '--bucket')})
+      const history = await rateHistory(this.settings, {
+        topic,
+        historyMs: parseDuration(flags.history, '--history'),
+        bucketMs: parseDuration(flags.bucket, '--bucket'),
+      })
       this.print(renderHistory(history))
       return history
     }
 
     const intervalMs = parseDuration(flags.interval, '--interval')
-    if (flags.watch && flags.count === undefined && this.jsonEnabled()) throw invalidArgument('--watch under --json needs --count', 'pass --count N to get one JSON document with N samples')
+    if (flags.watch && flags.count === undefined && this.jsonEnabled())
+      throw invalidArgument(
+        '--watch under --json needs --count',
+        'pass --count N to get one JSON document with N samples',
+      )
     const samples: RatesSample[] = []
     // --watch on a terminal redraws its sample in place; logs and pipes keep every sample.
     const redraw = flags.watch && process.stdout.isTTY === true && !this.jsonEnabled()
@@ -52,8 +77,18 @@ History: --history 24h --bucket 1h counts the records each partition took per bu
     const removeInterrupt = onInterrupt(() => stop.abort())
     try {
       // A note while the first interval runs, for a person watching; logs and pipes get only results.
-      if (uiMode(this.jsonEnabled()) === 'tty') process.stderr.write(paint.dim(`measuring ${topic} over ${flags.interval}${flags.watch ? ' (Ctrl-C stops)' : ''}…\n`))
-      for await (const sample of watchRates(this.settings, {topic, group: flags.group, bytes: flags.bytes, intervalMs, count: flags.watch ? flags.count : 1, signal: stop.signal})) {
+      if (uiMode(this.jsonEnabled()) === 'tty')
+        process.stderr.write(
+          paint.dim(`measuring ${topic} over ${flags.interval}${flags.watch ? ' (Ctrl-C stops)' : ''}…\n`),
+        )
+      for await (const sample of watchRates(this.settings, {
+        topic,
+        group: flags.group,
+        bytes: flags.bytes,
+        intervalMs,
+        count: flags.watch ? flags.count : 1,
+        signal: stop.signal,
+      })) {
         samples.push(sample)
         const drawn = renderSample(sample)
         if (redraw && drawnLines > 0) process.stdout.write(`\x1b[${drawnLines}F\x1b[0J`)
@@ -73,7 +108,10 @@ function renderSample(sample: RatesSample): string {
   const count = (n: number | null) => (n === null ? null : formatCount(n))
   const number = (title: string, drop?: number): Column => ({title, align: 'right', drop})
   const head = [
-    number('partition'), number('high', 1), number('records'), number('records/s'),
+    number('partition'),
+    number('high', 1),
+    number('records'),
+    number('records/s'),
     ...(measuredBytes ? [number('bytes/s')] : []),
     ...(group ? [number('read', 2), number('read/s'), number('lag')] : []),
   ]
@@ -102,19 +140,36 @@ function renderSample(sample: RatesSample): string {
 function renderHistory(history: RateHistory): string {
   const label = (iso: string) => iso.slice(5, 16).replace('T', ' ')
   const chart = barChart(
-    history.buckets.map((bucket) => ({label: label(bucket.start), value: bucket.records, note: bucket.partial ? paint.dim('(so far)') : undefined})),
+    history.buckets.map((bucket) => ({
+      label: label(bucket.start),
+      value: bucket.records,
+      note: bucket.partial ? paint.dim('(so far)') : undefined,
+    })),
     40,
     formatCount,
   )
   const max = Math.max(0, ...history.buckets.flatMap((bucket) => bucket.byPartition))
-  const perPartition = table([{title: 'partition', align: 'right'}, {title: `per ${formatSpan(history.bucketMs)}, ${label(history.from)} → now`, cut: 'start'}, {title: 'records', align: 'right'}], history.partitions.map((partition, position) => {
-    const series = history.buckets.map((bucket) => bucket.byPartition[position]!)
-    return [partition, sparkline(series, max), formatCount(series.reduce((total, value) => total + value, 0))]
-  }))
+  const perPartition = table(
+    [
+      {title: 'partition', align: 'right'},
+      {title: `per ${formatSpan(history.bucketMs)}, ${label(history.from)} → now`, cut: 'start'},
+      {title: 'records', align: 'right'},
+    ],
+    history.partitions.map((partition, position) => {
+      const series = history.buckets.map((bucket) => bucket.byPartition[position]!)
+      return [partition, sparkline(series, max), formatCount(series.reduce((total, value) => total + value, 0))]
+    }),
+  )
   return `${paint.bold(fit(`${history.topic}: records per ${formatSpan(history.bucketMs)} (UTC), ${formatCount(history.total)} in all`, tableWidth(), 'end'))}\n${chart}\n\n${perPartition}`
 }
 
 function formatSpan(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms % size === 0) return `${ms / size}${unit}`
   return `${ms}ms`
 }

@@ -7,8 +7,9 @@ import {mismatchError, verifyBackup, type VerifyResult} from '../../core/storage
 import {plural} from '../../core/shared/plural.js'
 
 export default class TopicVerify extends KafkaCommand<typeof TopicVerify> {
-  static override summary = 'Check a backup\'s files, and with --topic that the topic holds exactly the backup\'s records'
-  static override description = 'The files are checked against the manifest (chunk checksums, every chunk inflated and decoded, sizes, record counts, the sha256 of the files and of the records); a file named outside the format, a symbolic link or a chunk inflating past its header is refused. With --topic the whole topic is read: with the backup\'s partition count, each partition\'s record count and records sha256 must equal the manifest\'s; with another count (a rehash restore), each key\'s records must be the same, in the same order. Exits 6 (BACKUP_MISMATCH) when they differ, 2 (BACKUP_CORRUPT) when a file is damaged.'
+  static override summary = "Check a backup's files, and with --topic that the topic holds exactly the backup's records"
+  static override description =
+    "The files are checked against the manifest (chunk checksums, every chunk inflated and decoded, sizes, record counts, the sha256 of the files and of the records); a file named outside the format, a symbolic link or a chunk inflating past its header is refused. With --topic the whole topic is read: with the backup's partition count, each partition's record count and records sha256 must equal the manifest's; with another count (a rehash restore), each key's records must be the same, in the same order. Exits 6 (BACKUP_MISMATCH) when they differ, 2 (BACKUP_CORRUPT) when a file is damaged."
   static override examples = [
     '<%= config.bin %> topic verify /backups/delivery_log-2026-11-30',
     '<%= config.bin %> topic verify /backups/delivery_log-2026-11-30 --topic delivery_log_restored',
@@ -20,7 +21,10 @@ export default class TopicVerify extends KafkaCommand<typeof TopicVerify> {
   }
 
   async run(): Promise<VerifyResult> {
-    const progress = await showProgress(uiMode(this.jsonEnabled()), new ProgressState(`checking ${this.args.dir}`, 'records'))
+    const progress = await showProgress(
+      uiMode(this.jsonEnabled()),
+      new ProgressState(`checking ${this.args.dir}`, 'records'),
+    )
     const reading = `reading ${this.flags.topic}`
     let result: VerifyResult
     try {
@@ -28,25 +32,43 @@ export default class TopicVerify extends KafkaCommand<typeof TopicVerify> {
         dir: this.args.dir,
         topic: this.flags.topic,
         onProgress: (p) => {
-          if (p.phase === 'reading' && progress.state.label !== reading) progress.state.phase(reading, 'records', p.total)
+          if (p.phase === 'reading' && progress.state.label !== reading)
+            progress.state.phase(reading, 'records', p.total)
           progress.state.total = p.total
           progress.state.update(p.records)
         },
       })
-      progress.state.finish(result.topic === null ? result.records : result.partitions?.reduce((sum, partition) => sum + partition.actualRecords, 0) ?? result.keys!.actualRecords)
+      progress.state.finish(
+        result.topic === null
+          ? result.records
+          : (result.partitions?.reduce((sum, partition) => sum + partition.actualRecords, 0) ??
+              result.keys!.actualRecords),
+      )
     } finally {
       await progress.stop()
     }
     if (result.partitions) {
-      this.print(table(['partition', 'records', 'expected', 'sha256', 'match'], result.partitions.map((partition) => [
-        partition.partition, formatCount(partition.actualRecords), formatCount(partition.expectedRecords), partition.actualSha256.slice(0, 16),
-        partition.match ? paint.green('yes') : paint.red('no'),
-      ])))
+      this.print(
+        table(
+          ['partition', 'records', 'expected', 'sha256', 'match'],
+          result.partitions.map((partition) => [
+            partition.partition,
+            formatCount(partition.actualRecords),
+            formatCount(partition.expectedRecords),
+            partition.actualSha256.slice(0, 16),
+            partition.match ? paint.green('yes') : paint.red('no'),
+          ]),
+        ),
+      )
     }
     if (!result.match) throw mismatchError(result)
-    this.print(paint.green(result.topic === null
-      ? `the backup of ${result.sourceTopic} in ${result.dir} is intact: ${formatCount(result.records)} ${plural(result.records, 'record')} in ${result.files} ${plural(result.files, 'file')}`
-      : `topic ${result.topic} matches the backup of ${result.sourceTopic}: ${formatCount(result.records)} ${plural(result.records, 'record')}${result.mode === 'keys' ? `, ${formatCount(result.keys!.keys)} ${plural(result.keys!.keys, 'key')} each in order` : ''}`))
+    this.print(
+      paint.green(
+        result.topic === null
+          ? `the backup of ${result.sourceTopic} in ${result.dir} is intact: ${formatCount(result.records)} ${plural(result.records, 'record')} in ${result.files} ${plural(result.files, 'file')}`
+          : `topic ${result.topic} matches the backup of ${result.sourceTopic}: ${formatCount(result.records)} ${plural(result.records, 'record')}${result.mode === 'keys' ? `, ${formatCount(result.keys!.keys)} ${plural(result.keys!.keys, 'key')} each in order` : ''}`,
+      ),
+    )
     return result
   }
 }

@@ -11,13 +11,27 @@ export default class WebhookList extends ConnectedCommand<typeof WebhookList> {
   async run(): Promise<Webhook[]> {
     const webhooks = await withDatabase(this.settings, listWebhooks)
     if (webhooks.length === 0) this.print('no webhooks: add one with `replayctl webhook add <id> --url <url>`')
-    else this.print(table([{title: 'id', cut: 'middle'}, {title: 'url', cut: 'middle'}, {title: 'state', cut: 'end'}, {title: 'secret', drop: 1}, {title: 'last check', drop: 2}], webhooks.map((webhook) => [
-      webhook.id,
-      webhook.url,
-      webhook.state === 'valid' ? paint.green('valid') : paint.red(`invalid${webhook.invalidReason ? ` (${webhook.invalidReason})` : ''}`),
-      webhook.hasSecret ? 'set' : 'none',
-      webhook.lastCheckAt === null ? null : `${webhook.lastCheckAt} ${webhook.lastCheckOk ? 'ok' : 'failed'}`,
-    ])))
+    else
+      this.print(
+        table(
+          [
+            {title: 'id', cut: 'middle'},
+            {title: 'url', cut: 'middle'},
+            {title: 'state', cut: 'end'},
+            {title: 'secret', drop: 1},
+            {title: 'last check', drop: 2},
+          ],
+          webhooks.map((webhook) => [
+            webhook.id,
+            webhook.url,
+            webhook.state === 'valid'
+              ? paint.green('valid')
+              : paint.red(`invalid${webhook.invalidReason ? ` (${webhook.invalidReason})` : ''}`),
+            webhook.hasSecret ? 'set' : 'none',
+            webhook.lastCheckAt === null ? null : `${webhook.lastCheckAt} ${webhook.lastCheckOk ? 'ok' : 'failed'}`,
+          ]),
+        ),
+      )
     return webhooks
   }
 }

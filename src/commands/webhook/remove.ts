@@ -13,7 +13,11 @@ export default class WebhookRemove extends ConnectedCommand<typeof WebhookRemove
   async run(): Promise<RemoveWebhookResult> {
     validateWebhookId(this.args.id)
     const result = await withDatabase(this.settings, (pool) => removeWebhook(pool, this.args.id))
-    this.print(paint.green(`removed webhook ${result.id}${result.jobsRemoved ? ` and ${result.jobsRemoved} finished replay job${result.jobsRemoved === 1 ? '' : 's'}` : ''}`))
+    this.print(
+      paint.green(
+        `removed webhook ${result.id}${result.jobsRemoved ? ` and ${result.jobsRemoved} finished replay job${result.jobsRemoved === 1 ? '' : 's'}` : ''}`,
+      ),
+    )
     return result
   }
 }

@@ -13,20 +13,33 @@ export default class WebhookRotateKey extends ConnectedCommand<typeof WebhookRot
     'REPLAYCTL_SECRET_KEY="$OLD_KEY" <%= config.bin %> webhook rotate-key --new-key-file ./new.key --json',
   ]
   static override flags = {
-    'new-key-file': Flags.string({description: 'file holding the new key (base64 of 32 bytes); generated there (0600) if it does not exist', required: true}),
+    'new-key-file': Flags.string({
+      description: 'file holding the new key (base64 of 32 bytes); generated there (0600) if it does not exist',
+      required: true,
+    }),
   }
 
   async run(): Promise<RotateKeyResult> {
     const result = await rotateSecretKey(this.settings, this.flags['new-key-file'])
-    this.print(paint.green(`${result.rotated + result.encrypted} webhook ${plural(result.rotated + result.encrypted, 'secret')} now encrypted with key ${result.newKeyId}`))
-    this.print(details([
-      ['new key', `${result.newKeyFile} (${result.createdKeyFile ? 'generated' : 'existing file'})`],
-      ['old key', result.oldKeyId ?? 'none'],
-      ['re-encrypted', result.rotated],
-      ['plaintext encrypted', result.encrypted],
-      ['already on the new key', result.unchanged],
-    ]))
-    this.print(paint.yellow(`next: point REPLAYCTL_SECRET_KEY or "secretKeyFile" at ${result.newKeyFile} for every worker, API server and CLI, and restart them`))
+    this.print(
+      paint.green(
+        `${result.rotated + result.encrypted} webhook ${plural(result.rotated + result.encrypted, 'secret')} now encrypted with key ${result.newKeyId}`,
+      ),
+    )
+    this.print(
+      details([
+        ['new key', `${result.newKeyFile} (${result.createdKeyFile ? 'generated' : 'existing file'})`],
+        ['old key', result.oldKeyId ?? 'none'],
+        ['re-encrypted', result.rotated],
+        ['plaintext encrypted', result.encrypted],
+        ['already on the new key', result.unchanged],
+      ]),
+    )
+    this.print(
+      paint.yellow(
+        `next: point REPLAYCTL_SECRET_KEY or "secretKeyFile" at ${result.newKeyFile} for every worker, API server and CLI, and restart them`,
+      ),
+    )
     return result
   }
 }

@@ -58,7 +58,12 @@ export interface OpenPoolOptions {
  * Long enough to ride out a MariaDB restart (a few seconds) or a failover, short enough that a
  * worker whose database is really gone notices within a minute and stops.
  */
-export const DEFAULT_RETRY: Required<RetryOptions> = {maxAttempts: 12, initialDelayMs: 100, maxDelayMs: 5_000, maxElapsedMs: 45_000}
+export const DEFAULT_RETRY: Required<RetryOptions> = {
+  maxAttempts: 12,
+  initialDelayMs: 100,
+  maxDelayMs: 5_000,
+  maxElapsedMs: 45_000,
+}
 
 interface PoolMeta {
   target: MysqlTarget
@@ -69,7 +74,9 @@ const poolMeta = new WeakMap<Pool, PoolMeta>()
 type Mysql = typeof import('mysql2/promise')
 let mysqlModule: Promise<Mysql> | undefined
 async function loadMysql(): Promise<Mysql> {
-  mysqlModule ??= import('mysql2/promise').then((module) => ((module as unknown as {default?: Mysql}).default ?? module) as Mysql)
+  mysqlModule ??= import('mysql2/promise').then(
+    (module) => ((module as unknown as {default?: Mysql}).default ?? module) as Mysql,
+  )
   return mysqlModule
 }
 
@@ -83,23 +90,44 @@ export function parseMysqlUrl(url: string): MysqlTarget {
   try {
     parsed = new URL(url)
   } catch {
-    throw new UserError('INVALID_CONFIG', `the MySQL URL ${redactUrl(url)} is not a URL`, 'use mysql://user:password@host:3306/database in --mysql-url or REPLAYCTL_MYSQL_URL')
+    throw new UserError(
+      'INVALID_CONFIG',
+      `the MySQL URL ${redactUrl(url)} is not a URL`,
+      'use mysql://user:password@host:3306/database in --mysql-url or REPLAYCTL_MYSQL_URL',
+    )
   }
   if (parsed.protocol !== 'mysql:' && parsed.protocol !== 'mariadb:') {
-    throw new UserError('INVALID_CONFIG', `the MySQL URL ${redactUrl(url)} has scheme '${parsed.protocol.replace(/:$/, '')}'`, 'use mysql://user:password@host:3306/database in --mysql-url or REPLAYCTL_MYSQL_URL')
+    throw new UserError(
+      'INVALID_CONFIG',
+      `the MySQL URL ${redactUrl(url)} has scheme '${parsed.protocol.replace(/:$/, '')}'`,
+      'use mysql://user:password@host:3306/database in --mysql-url or REPLAYCTL_MYSQL_URL',
+    )
   }
   if (!parsed.hostname) {
-    throw new UserError('INVALID_CONFIG', `the MySQL URL ${redactUrl(url)} has no host`, 'use mysql://user:password@host:3306/database in --mysql-url or REPLAYCTL_MYSQL_URL')
+    throw new UserError(
+      'INVALID_CONFIG',
+      `the MySQL URL ${redactUrl(url)} has no host`,
+      'use mysql://user:password@host:3306/database in --mysql-url or REPLAYCTL_MYSQL_URL',
+    )
   }
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'replayctl'
   if (!DATABASE_NAME.test(database)) {
-    throw new UserError('INVALID_CONFIG', `the MySQL URL ${redactUrl(url)} names database '${database.slice(0, 80)}', which replayctl does not accept`, 'use 1 to 64 of the characters A-Z a-z 0-9 _ $ for the database name')
+    throw new UserError(
+      'INVALID_CONFIG',
+      `the MySQL URL ${redactUrl(url)} names database '${database.slice(0, 80)}', which replayctl does not accept`,
+      'use 1 to 64 of the characters A-Z a-z 0-9 _ $ for the database name',
+    )
   }
   let ssl = false
   for (const [key, value] of parsed.searchParams) {
     if (key === 'ssl' && ['true', '1', 'required'].includes(value)) ssl = true
     else if (key === 'ssl' && ['false', '0'].includes(value)) ssl = false
-    else throw new UserError('INVALID_CONFIG', `the MySQL URL ${redactUrl(url)} has an unsupported parameter '${key}=${value}'`, 'only ?ssl=true is understood; remove the others')
+    else
+      throw new UserError(
+        'INVALID_CONFIG',
+        `the MySQL URL ${redactUrl(url)} has an unsupported parameter '${key}=${value}'`,
+        'only ?ssl=true is understood; remove the others',
+      )
   }
   return {
     host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -150,7 +178,8 @@ function connectionOptions(target: MysqlTarget, timeoutMs: number): PoolOptions 
   }
 }
 
-const SESSION_SETUP = "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"
+const SESSION_SETUP =
+  "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"
 
 /**
  * A pool on the database named in the URL. Creates the database and applies pending migrations
@@ -165,7 +194,10 @@ export async function openPool(mysqlUrl: string, options: OpenPoolOptions = {}):
 
   if (shouldCreate) {
     await withServerConnection(target, timeoutMs, (connection) =>
-      connection.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`))
+      connection.query(
+        `CREATE DATABASE IF NOT EXISTS \`${target.database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+      ),
+    )
   }
 
   const pool = mysql.createPool({
@@ -177,7 +209,9 @@ export async function openPool(mysqlUrl: string, options: OpenPoolOptions = {}):
     waitForConnections: true,
   })
   pool.on('connection', (connection) => {
-    const core = connection as unknown as NodeJS.EventEmitter & {query: (sql: string, callback: (error: unknown) => void) => void}
+    const core = connection as unknown as NodeJS.EventEmitter & {
+      query: (sql: string, callback: (error: unknown) => void) => void
+    }
     // Runs before any query of ours: commands on a connection are queued in order.
     core.query(SESSION_SETUP, () => {})
     // A connection the server dropped (a restart, KILL) can emit 'error' more than once; the pool
@@ -201,7 +235,11 @@ export async function openPool(mysqlUrl: string, options: OpenPoolOptions = {}):
 type BareConnection = Awaited<ReturnType<Mysql['createConnection']>>
 
 /** A single connection to the server without selecting a database: the URL's may not exist yet. */
-async function withServerConnection<T>(target: MysqlTarget, timeoutMs: number, work: (connection: BareConnection) => Promise<T>): Promise<T> {
+async function withServerConnection<T>(
+  target: MysqlTarget,
+  timeoutMs: number,
+  work: (connection: BareConnection) => Promise<T>,
+): Promise<T> {
   const mysql = await loadMysql()
   let connection: BareConnection
   try {
@@ -242,25 +280,40 @@ function location(target: MysqlTarget): DatabaseLocation {
 export async function databaseStatus(settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs'>): Promise<DatabaseStatus> {
   const target = parseMysqlUrl(settings.mysqlUrl)
   const server = await withServerConnection(target, settings.timeoutMs, async (connection) => {
-    const [rows] = await connection.query('SELECT VERSION() AS version, (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?) AS found', [target.database])
+    const [rows] = await connection.query(
+      'SELECT VERSION() AS version, (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?) AS found',
+      [target.database],
+    )
     const row = (rows as {version: string; found: number}[])[0]!
     return {version: row.version, exists: Number(row.found) > 0}
   })
   const status: MigrationStatus = server.exists
     ? await withDatabase(settings, migrationStatus, {create: false, migrate: false})
-    : {current: 0, latest: MIGRATIONS.at(-1)!.version, applied: [], pending: MIGRATIONS.map(({version, name}) => ({version, name})), ahead: false}
+    : {
+        current: 0,
+        latest: MIGRATIONS.at(-1)!.version,
+        applied: [],
+        pending: MIGRATIONS.map(({version, name}) => ({version, name})),
+        ahead: false,
+      }
   return {...location(target), exists: server.exists, serverVersion: server.version, ...status}
 }
 
 /** Creates the database if needed and applies pending migrations; reports what it applied. */
-export async function migrateDatabase(settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs'>): Promise<DatabaseMigrateResult> {
+export async function migrateDatabase(
+  settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs'>,
+): Promise<DatabaseMigrateResult> {
   const target = parseMysqlUrl(settings.mysqlUrl)
   const result = await withDatabase(settings, (pool) => migrate(pool), {create: true, migrate: false})
   return {...location(target), ...result, latest: MIGRATIONS.at(-1)!.version}
 }
 
 /** Opens a pool from the resolved settings, runs `work`, always closes the pool. */
-export async function withDatabase<T>(settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs'>, work: (pool: Pool) => Promise<T>, options: Omit<OpenPoolOptions, 'timeoutMs'> = {}): Promise<T> {
+export async function withDatabase<T>(
+  settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs'>,
+  work: (pool: Pool) => Promise<T>,
+  options: Omit<OpenPoolOptions, 'timeoutMs'> = {},
+): Promise<T> {
   const pool = await openPool(settings.mysqlUrl, {timeoutMs: settings.timeoutMs, ...options})
   try {
     return await work(pool)
@@ -275,9 +328,20 @@ export async function withDatabase<T>(settings: Pick<Settings, 'mysqlUrl' | 'tim
 /** Where a pool made by openPool connects (password omitted), for messages. */
 export function poolTarget(pool: Pool): Omit<MysqlTarget, 'password'> {
   const target = poolMeta.get(pool)?.target
-  if (target) return {host: target.host, port: target.port, user: target.user, database: target.database, ssl: target.ssl}
-  const config = (pool as unknown as {pool?: {config?: {connectionConfig?: {host?: string; port?: number; user?: string; database?: string}}}}).pool?.config?.connectionConfig
-  return {host: config?.host ?? 'unknown', port: config?.port ?? 3306, user: config?.user ?? '', database: config?.database ?? '', ssl: false}
+  if (target)
+    return {host: target.host, port: target.port, user: target.user, database: target.database, ssl: target.ssl}
+  const config = (
+    pool as unknown as {
+      pool?: {config?: {connectionConfig?: {host?: string; port?: number; user?: string; database?: string}}}
+    }
+  ).pool?.config?.connectionConfig
+  return {
+    host: config?.host ?? 'unknown',
+    port: config?.port ?? 3306,
+    user: config?.user ?? '',
+    database: config?.database ?? '',
+    ssl: false,
+  }
 }
 
 /**
@@ -346,7 +410,7 @@ export async function withRetry<T>(pool: Pool, work: () => Promise<T>, options: 
 export async function dbNow(pool: Pool): Promise<number> {
   return withRetry(pool, async () => {
     const [rows] = await pool.query('SELECT NOW(3) AS now')
-    return ((rows as {now: Date}[])[0]!.now).getTime()
+    return (rows as {now: Date}[])[0]!.now.getTime()
   })
 }
 
@@ -359,9 +423,21 @@ interface MysqlError {
 }
 
 const TRANSIENT_CODES = new Set([
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
-  'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED', 'ER_CON_COUNT_ERROR',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ER_LOCK_DEADLOCK',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  'ER_CON_COUNT_ERROR',
 ])
 // 1213 deadlock, 1205 lock wait timeout, 1053 server shutdown, 1927 connection killed (MariaDB),
 // 1040 too many connections, 2006 server gone away, 2013 lost connection during query.
@@ -371,7 +447,9 @@ export function isTransient(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false
   const e = error as MysqlError
   if (e.fatal === true) return true
-  return (e.code !== undefined && TRANSIENT_CODES.has(e.code)) || (e.errno !== undefined && TRANSIENT_ERRNOS.has(e.errno))
+  return (
+    (e.code !== undefined && TRANSIENT_CODES.has(e.code)) || (e.errno !== undefined && TRANSIENT_ERRNOS.has(e.errno))
+  )
 }
 
 function isFatal(error: unknown): boolean {
@@ -379,8 +457,15 @@ function isFatal(error: unknown): boolean {
 }
 
 const CONNECTION_CODES = new Set([
-  'ENOTFOUND', 'ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR', 'ER_HOST_NOT_PRIVILEGED',
-  'ER_HOST_IS_BLOCKED', 'ER_NOT_SUPPORTED_AUTH_MODE', 'HANDSHAKE_SSL_ERROR', 'HANDSHAKE_NO_SSL_SUPPORT',
+  'ENOTFOUND',
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_BAD_DB_ERROR',
+  'ER_HOST_NOT_PRIVILEGED',
+  'ER_HOST_IS_BLOCKED',
+  'ER_NOT_SUPPORTED_AUTH_MODE',
+  'HANDSHAKE_SSL_ERROR',
+  'HANDSHAKE_NO_SSL_SUPPORT',
 ])
 
 function isConnectionError(error: unknown): boolean {
@@ -398,7 +483,11 @@ export function mysqlErrorCode(error: unknown): string | undefined {
  * One line for the operator. UserErrors pass through; connection failures name host:port and the
  * reason; anything else (a SQL bug) is returned unchanged so it surfaces as a bug with its stack.
  */
-export function databaseUnavailable(target: Pick<MysqlTarget, 'host' | 'port' | 'user' | 'database'>, error: unknown, attempts?: number): Error {
+export function databaseUnavailable(
+  target: Pick<MysqlTarget, 'host' | 'port' | 'user' | 'database'>,
+  error: unknown,
+  attempts?: number,
+): Error {
   if (error instanceof UserError) return error
   if (!isConnectionError(error)) return error instanceof Error ? error : new Error(String(error))
   const e = error as MysqlError
@@ -414,17 +503,31 @@ export function databaseUnavailable(target: Pick<MysqlTarget, 'host' | 'port' | 
 
 function describeReason(e: MysqlError, target: Pick<MysqlTarget, 'user' | 'database'>): string {
   switch (e.code) {
-    case 'ECONNREFUSED': return 'connection refused'
-    case 'ENOTFOUND': case 'EAI_AGAIN': return 'host not found'
-    case 'ETIMEDOUT': return 'timed out'
-    case 'ECONNRESET': case 'EPIPE': case 'PROTOCOL_CONNECTION_LOST': return 'connection lost'
-    case 'ER_ACCESS_DENIED_ERROR': return `access denied for user '${target.user}'`
-    case 'ER_DBACCESS_DENIED_ERROR': return `user '${target.user}' may not use database '${target.database}'`
-    case 'ER_BAD_DB_ERROR': return `database '${target.database}' does not exist`
-    case 'ER_LOCK_DEADLOCK': return 'deadlock'
-    case 'ER_LOCK_WAIT_TIMEOUT': return 'lock wait timeout'
-    case 'ER_SERVER_SHUTDOWN': return 'server shutting down'
-    case 'ER_CON_COUNT_ERROR': return 'too many connections'
+    case 'ECONNREFUSED':
+      return 'connection refused'
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found'
+    case 'ETIMEDOUT':
+      return 'timed out'
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'PROTOCOL_CONNECTION_LOST':
+      return 'connection lost'
+    case 'ER_ACCESS_DENIED_ERROR':
+      return `access denied for user '${target.user}'`
+    case 'ER_DBACCESS_DENIED_ERROR':
+      return `user '${target.user}' may not use database '${target.database}'`
+    case 'ER_BAD_DB_ERROR':
+      return `database '${target.database}' does not exist`
+    case 'ER_LOCK_DEADLOCK':
+      return 'deadlock'
+    case 'ER_LOCK_WAIT_TIMEOUT':
+      return 'lock wait timeout'
+    case 'ER_SERVER_SHUTDOWN':
+      return 'server shutting down'
+    case 'ER_CON_COUNT_ERROR':
+      return 'too many connections'
     default: {
       // Server messages never contain the password; keep them short and on one line.
       const text = (e.sqlMessage ?? e.message ?? 'unknown error').split('\n')[0]!.slice(0, 200)

@@ -260,12 +260,21 @@ export async function migrate(pool: Pool, options: {lockTimeoutS?: number} = {})
   const connection = await pool.getConnection()
   let broken = false
   try {
-    const [[{database}]] = (await connection.query('SELECT DATABASE() AS `database`')) as unknown as [[{database: string}]]
+    const [[{database}]] = (await connection.query('SELECT DATABASE() AS `database`')) as unknown as [
+      [{database: string}],
+    ]
     // GET_LOCK names are server-wide and at most 64 characters.
     const lockName = `replayctl.migrate.${createHash('sha1').update(database).digest('hex').slice(0, 32)}`
-    const [[{locked}]] = (await connection.query('SELECT GET_LOCK(?, ?) AS locked', [lockName, options.lockTimeoutS ?? 60])) as unknown as [[{locked: number | null}]]
+    const [[{locked}]] = (await connection.query('SELECT GET_LOCK(?, ?) AS locked', [
+      lockName,
+      options.lockTimeoutS ?? 60,
+    ])) as unknown as [[{locked: number | null}]]
     if (locked !== 1) {
-      throw new UserError('DATABASE_UNAVAILABLE', `another replayctl has been migrating database '${database}' for over ${options.lockTimeoutS ?? 60} s`, 'wait for it to finish, then run `replayctl db migrate` again')
+      throw new UserError(
+        'DATABASE_UNAVAILABLE',
+        `another replayctl has been migrating database '${database}' for over ${options.lockTimeoutS ?? 60} s`,
+        'wait for it to finish, then run `replayctl db migrate` again',
+      )
     }
     try {
       await connection.query(CREATE_SCHEMA_MIGRATIONS)
@@ -275,7 +284,10 @@ export async function migrate(pool: Pool, options: {lockTimeoutS?: number} = {})
       for (const migration of MIGRATIONS) {
         if (done.has(migration.version)) continue
         for (const statement of migration.statements) await connection.query(statement)
-        await connection.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [migration.version, migration.name])
+        await connection.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [
+          migration.version,
+          migration.name,
+        ])
         applied.push({version: migration.version, name: migration.name})
       }
       return {applied, current: summarise(await readApplied(connection)).current}

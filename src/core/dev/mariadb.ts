@@ -46,10 +46,17 @@ function serverPid(): number | null {
   return found ? Number(found) : null
 }
 
-export async function ensureMariadb(previous: MariadbState | undefined, progress: (line: string) => void): Promise<MariadbState> {
+export async function ensureMariadb(
+  previous: MariadbState | undefined,
+  progress: (line: string) => void,
+): Promise<MariadbState> {
   if (await probe()) return previous?.startedByUs ? previous : {startedByUs: false, pid: null}
   if (!existsSync(MARIADBD)) {
-    throw new UserError('DEPENDENCY_MISSING', 'MariaDB is not installed and nothing answers on 127.0.0.1:3306', 'install it with `apt-get install -y mariadb-server`, then run `replayctl dev up` again')
+    throw new UserError(
+      'DEPENDENCY_MISSING',
+      'MariaDB is not installed and nothing answers on 127.0.0.1:3306',
+      'install it with `apt-get install -y mariadb-server`, then run `replayctl dev up` again',
+    )
   }
   progress('starting MariaDB on 127.0.0.1:3306')
   execFileSync('start-stop-daemon', ['--start', '--oknodo', '--background', '--exec', MARIADBD])
@@ -58,7 +65,11 @@ export async function ensureMariadb(previous: MariadbState | undefined, progress
     if (await probe()) return {startedByUs: true, pid: serverPid()}
     await sleep(300)
   }
-  throw new UserError('STACK_FAILED', 'MariaDB was started but did not accept connections on 127.0.0.1:3306 within 60 s', 'see /var/log/mysql/error.log or `journalctl -u mariadb`')
+  throw new UserError(
+    'STACK_FAILED',
+    'MariaDB was started but did not accept connections on 127.0.0.1:3306 within 60 s',
+    'see /var/log/mysql/error.log or `journalctl -u mariadb`',
+  )
 }
 
 export async function mariadbStatus(state: MariadbState | undefined): Promise<MariadbStatus> {

@@ -60,7 +60,8 @@ export function random(seed: number): () => number {
 export function webhookIds(count: number, seed: number): string[] {
   const next = random(seed ^ 0x5eed)
   const ids = new Set<string>()
-  while (ids.size < count) ids.add(`1${String(Math.floor(next() * 1e9)).padStart(9, '0')}${String(Math.floor(next() * 1e9)).padStart(9, '0')}`)
+  while (ids.size < count)
+    ids.add(`1${String(Math.floor(next() * 1e9)).padStart(9, '0')}${String(Math.floor(next() * 1e9)).padStart(9, '0')}`)
   return [...ids]
 }
 
@@ -84,7 +85,10 @@ function drawRank(cumulative: Float64Array, u: number): number {
   return low
 }
 
-const WORDS = 'replay webhook kafka partition offset event delivery customer stream timeline mention reply retweet follow like message account activity subscription archive'.split(' ')
+const WORDS =
+  'replay webhook kafka partition offset event delivery customer stream timeline mention reply retweet follow like message account activity subscription archive'.split(
+    ' ',
+  )
 const KINDS = ['tweet_create_events', 'favorite_events', 'follow_events', 'direct_message_events'] as const
 
 function sentence(next: () => number, words: number): string {
@@ -93,7 +97,13 @@ function sentence(next: () => number, words: number): string {
 
 function twitterDate(ms: number): string {
   // Twitter's created_at format: "Wed Oct 10 20:19:24 +0000 2018"
-  const [day, month, date, year, time] = new Date(ms).toUTCString().replace(',', '').split(' ') as [string, string, string, string, string]
+  const [day, month, date, year, time] = new Date(ms).toUTCString().replace(',', '').split(' ') as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ]
   return `${day} ${month} ${date} ${time} +0000 ${year}`
 }
 
@@ -113,30 +123,86 @@ export function accountActivityEvent(index: number, webhookId: string, timestamp
   let payload: unknown
   switch (kind) {
     case 'tweet_create_events':
-      payload = [{created_at: twitterDate(timestamp), id_str: eventId, text: sentence(next, 24), user, entities: {hashtags: [], urls: [], user_mentions: []}}]
+      payload = [
+        {
+          created_at: twitterDate(timestamp),
+          id_str: eventId,
+          text: sentence(next, 24),
+          user,
+          entities: {hashtags: [], urls: [], user_mentions: []},
+        },
+      ]
       break
     case 'favorite_events':
-      payload = [{id: eventId, created_at: twitterDate(timestamp), timestamp_ms: timestamp, favorited_status: {id_str: String(index), text: sentence(next, 24), user}, user}]
+      payload = [
+        {
+          id: eventId,
+          created_at: twitterDate(timestamp),
+          timestamp_ms: timestamp,
+          favorited_status: {id_str: String(index), text: sentence(next, 24), user},
+          user,
+        },
+      ]
       break
     case 'follow_events':
-      payload = [{type: 'follow', created_timestamp: String(timestamp), target: user, source: {...user, id_str: webhookId, about: sentence(next, 20)}}]
+      payload = [
+        {
+          type: 'follow',
+          created_timestamp: String(timestamp),
+          target: user,
+          source: {...user, id_str: webhookId, about: sentence(next, 20)},
+        },
+      ]
       break
     case 'direct_message_events':
-      payload = [{type: 'message_create', id: eventId, created_timestamp: String(timestamp), message_create: {target: {recipient_id: userId}, sender_id: webhookId, message_data: {text: sentence(next, 20)}}}]
+      payload = [
+        {
+          type: 'message_create',
+          id: eventId,
+          created_timestamp: String(timestamp),
+          message_create: {
+            target: {recipient_id: userId},
+            sender_id: webhookId,
+            message_data: {text: sentence(next, 20)},
+          },
+        },
+      ]
       break
   }
-  return JSON.stringify({event_id: eventId, webhook_id: webhookId, created_at_ms: timestamp, for_user_id: webhookId, [kind]: payload})
+  return JSON.stringify({
+    event_id: eventId,
+    webhook_id: webhookId,
+    created_at_ms: timestamp,
+    for_user_id: webhookId,
+    [kind]: payload,
+  })
 }
 
 export async function seed(settings: Settings, options: SeedOptions): Promise<SeedResult> {
-  if (!Number.isInteger(options.events) || options.events <= 0) throw invalidArgument(`--events must be 1 or more, got ${options.events}`, 'e.g. --events 100000')
-  if (!Number.isInteger(options.webhooks) || options.webhooks <= 0) throw invalidArgument(`--webhooks must be 1 or more, got ${options.webhooks}`, 'e.g. --webhooks 5000')
-  if (!(options.days > 0 && options.days <= 3650)) throw invalidArgument(`--days must be more than 0, got ${options.days}`, 'e.g. --days 5 (within the topic\'s retention)')
-  if (!(options.duplicateRate >= 0 && options.duplicateRate < 1)) throw invalidArgument(`--duplicate-rate must be in [0, 1), got ${options.duplicateRate}`, 'e.g. --duplicate-rate 0.02')
-  if (!(options.skew >= 0)) throw invalidArgument(`--skew must be 0 or more, got ${options.skew}`, 'e.g. --skew 1.1; 0 spreads events evenly')
+  if (!Number.isInteger(options.events) || options.events <= 0)
+    throw invalidArgument(`--events must be 1 or more, got ${options.events}`, 'e.g. --events 100000')
+  if (!Number.isInteger(options.webhooks) || options.webhooks <= 0)
+    throw invalidArgument(`--webhooks must be 1 or more, got ${options.webhooks}`, 'e.g. --webhooks 5000')
+  if (!(options.days > 0 && options.days <= 3650))
+    throw invalidArgument(
+      `--days must be more than 0, got ${options.days}`,
+      "e.g. --days 5 (within the topic's retention)",
+    )
+  if (!(options.duplicateRate >= 0 && options.duplicateRate < 1))
+    throw invalidArgument(
+      `--duplicate-rate must be in [0, 1), got ${options.duplicateRate}`,
+      'e.g. --duplicate-rate 0.02',
+    )
+  if (!(options.skew >= 0))
+    throw invalidArgument(`--skew must be 0 or more, got ${options.skew}`, 'e.g. --skew 1.1; 0 spreads events evenly')
 
   const topic: CreateTopicResult = await createTopic(settings, {
-    topic: options.topic, partitions: options.partitions, compression: 'snappy', compact: false, configs: [], ifNotExists: true,
+    topic: options.topic,
+    partitions: options.partitions,
+    compression: 'snappy',
+    compact: false,
+    configs: [],
+    ifNotExists: true,
     retention: `${Math.ceil(options.days) + 2}d`,
   })
   const ids = webhookIds(options.webhooks, options.seed)

@@ -115,7 +115,11 @@ function serverProperties(node: NodeState, nodes: NodeState[]): string {
 
 const nodeCommandLine = (id: number) => join(nodeDir(id), 'server.properties')
 
-export async function up(options: {brokers: number; basePort?: number; onProgress?: (line: string) => void}): Promise<UpResult> {
+export async function up(options: {
+  brokers: number
+  basePort?: number
+  onProgress?: (line: string) => void
+}): Promise<UpResult> {
   const progress = options.onProgress ?? (() => {})
   const existing = readState()
   if (existing && existing.nodes.length !== options.brokers) {
@@ -144,7 +148,11 @@ export async function up(options: {brokers: number; basePort?: number; onProgres
   }
   state.mariadb = mariadb
   if (state.kafkaVersion !== KAFKA_VERSION) {
-    throw new UserError('STACK_CONFLICT', `the local stack holds data of Kafka ${state.kafkaVersion}; this replayctl runs ${KAFKA_VERSION}`, 'run `replayctl dev down --purge` to start afresh')
+    throw new UserError(
+      'STACK_CONFLICT',
+      `the local stack holds data of Kafka ${state.kafkaVersion}; this replayctl runs ${KAFKA_VERSION}`,
+      'run `replayctl dev down --purge` to start afresh',
+    )
   }
 
   const started: number[] = []
@@ -191,7 +199,14 @@ async function formatIfNeeded(dist: KafkaDist, state: StackState, node: NodeStat
   mkdirSync(dir, {recursive: true})
   writeFileSync(nodeCommandLine(node.id), serverProperties(node, state.nodes))
   if (existsSync(join(dir, 'data', 'meta.properties'))) return
-  await runKafkaTool(dist, 'kafka.tools.StorageTool', ['format', '-t', state.clusterId, '-c', nodeCommandLine(node.id), '--ignore-formatted'])
+  await runKafkaTool(dist, 'kafka.tools.StorageTool', [
+    'format',
+    '-t',
+    state.clusterId,
+    '-c',
+    nodeCommandLine(node.id),
+    '--ignore-formatted',
+  ])
 }
 
 function startNode(dist: KafkaDist, node: NodeState): number {
@@ -199,7 +214,16 @@ function startNode(dist: KafkaDist, node: NodeState): number {
   const heap = process.env.REPLAYCTL_KAFKA_HEAP ?? '1g'
   const child = spawn(
     dist.java,
-    [`-Xms256m`, `-Xmx${heap}`, '-XX:+UseG1GC', `-Dlog4j2.configurationFile=${dist.brokerLog4j}`, '-cp', dist.classpath, 'kafka.Kafka', nodeCommandLine(node.id)],
+    [
+      `-Xms256m`,
+      `-Xmx${heap}`,
+      '-XX:+UseG1GC',
+      `-Dlog4j2.configurationFile=${dist.brokerLog4j}`,
+      '-cp',
+      dist.classpath,
+      'kafka.Kafka',
+      nodeCommandLine(node.id),
+    ],
     {detached: true, stdio: ['ignore', log, log]},
   )
   child.unref()
@@ -236,14 +260,21 @@ function logSize(id: number): number {
  * is taken (named, with who holds it) before anything else, since Kafka logs other errors after it.
  */
 export function startFailure(log: string): {message: string; port?: number} {
-  const bind = /failed to bind to [^\s]*?:(\d+): Address already in use/i.exec(log) ?? /(?:\D|^)(\d{2,5})\D[^\n]*Address already in use/.exec(log)
+  const bind =
+    /failed to bind to [^\s]*?:(\d+): Address already in use/i.exec(log) ??
+    /(?:\D|^)(\d{2,5})\D[^\n]*Address already in use/.exec(log)
   if (bind) {
     const port = Number(bind[1])
     const holder = portHolder(port)
     return {message: `port ${port} is already in use${holder ? ` (${holder})` : ''}`, port}
   }
   const lines = log.trim().split('\n')
-  return {message: lines.findLast((line) => /ERROR|Exception/.test(line))?.slice(0, 300) ?? lines.at(-1)?.slice(0, 300) ?? 'no log output'}
+  return {
+    message:
+      lines.findLast((line) => /ERROR|Exception/.test(line))?.slice(0, 300) ??
+      lines.at(-1)?.slice(0, 300) ??
+      'no log output',
+  }
 }
 
 function logSince(id: number, offset: number): string {
@@ -254,28 +285,45 @@ function logSince(id: number, offset: number): string {
   }
 }
 
-async function waitForCluster(state: StackState, started: number[], logStart: Map<number, number>, progress: (line: string) => void): Promise<void> {
+async function waitForCluster(
+  state: StackState,
+  started: number[],
+  logStart: Map<number, number>,
+  progress: (line: string) => void,
+): Promise<void> {
   const deadline = Date.now() + 90_000
-  if (started.length) progress(`waiting for ${state.nodes.length} ${plural(state.nodes.length, 'broker')} to answer metadata`)
+  if (started.length)
+    progress(`waiting for ${state.nodes.length} ${plural(state.nodes.length, 'broker')} to answer metadata`)
   while (Date.now() < deadline) {
     for (const node of state.nodes) {
       if (node.pid === null || !isAlive(node.pid, nodeCommandLine(node.id))) {
         const failure = startFailure(logSince(node.id, logStart.get(node.id) ?? 0))
-        const fix = failure.port === undefined ? `see ${nodeLog(node.id)} (\`replayctl dev logs --node ${node.id}\`)` : 'stop what holds it, or start the stack on other ports with `replayctl dev down --purge && replayctl dev up --port N`'
+        const fix =
+          failure.port === undefined
+            ? `see ${nodeLog(node.id)} (\`replayctl dev logs --node ${node.id}\`)`
+            : 'stop what holds it, or start the stack on other ports with `replayctl dev down --purge && replayctl dev up --port N`'
         throw new UserError('STACK_FAILED', `Kafka node ${node.id} could not start: ${failure.message}`, fix)
       }
     }
     if ((await visibleBrokers(brokerList(state))) === state.nodes.length) return
     await sleep(300)
   }
-  throw new UserError('STACK_FAILED', 'the Kafka cluster did not answer metadata within 90 s', 'see `replayctl dev logs`')
+  throw new UserError(
+    'STACK_FAILED',
+    'the Kafka cluster did not answer metadata within 90 s',
+    'see `replayctl dev logs`',
+  )
 }
 
 /** How many brokers the cluster reports, or 0 when it does not answer. */
 async function visibleBrokers(brokers: string): Promise<number> {
   const {loadNative, disconnect} = await import('../kafka/client.js')
   const native = await loadNative()
-  const producer = new native.Producer({'bootstrap.servers': brokers, log_level: 0, 'socket.connection.setup.timeout.ms': 1000})
+  const producer = new native.Producer({
+    'bootstrap.servers': brokers,
+    log_level: 0,
+    'socket.connection.setup.timeout.ms': 1000,
+  })
   const count = await new Promise<number>((resolve) => {
     producer.connect({timeout: 2000}, (error, metadata) => resolve(error ? 0 : (metadata?.brokers.length ?? 0)))
   })
@@ -292,7 +340,8 @@ export async function stackStatus(): Promise<StackStatus> {
     log: nodeLog(node.id),
   }))
   const running = nodes.filter((node) => node.running)
-  const healthy = state !== null && running.length === nodes.length && (await visibleBrokers(brokerList(state))) === nodes.length
+  const healthy =
+    state !== null && running.length === nodes.length && (await visibleBrokers(brokerList(state))) === nodes.length
   return {
     stateDir: stateDir(),
     kafkaVersion: state?.kafkaVersion ?? null,
@@ -331,9 +380,14 @@ export async function down(options: {purge: boolean; timeoutMs?: number}): Promi
 
 export function logFile(node: number): string {
   const state = readState()
-  if (!state) throw new UserError('INVALID_ARGUMENT', `no local stack in ${stateDir()}`, 'start one with `replayctl dev up`')
+  if (!state)
+    throw new UserError('INVALID_ARGUMENT', `no local stack in ${stateDir()}`, 'start one with `replayctl dev up`')
   if (!state.nodes.some((candidate) => candidate.id === node)) {
-    throw new UserError('INVALID_ARGUMENT', `the local stack has no node ${node}`, `use --node 1..${state.nodes.length}`)
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      `the local stack has no node ${node}`,
+      `use --node 1..${state.nodes.length}`,
+    )
   }
   return nodeLog(node)
 }

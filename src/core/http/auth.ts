@@ -95,7 +95,11 @@ export class FailureThrottle {
   blocked(address: string, nowMs = Date.now()): Block | undefined {
     const failures = this.current(clientKey(address), nowMs)
     if (!failures || failures.count < this.options.maxFailures) return undefined
-    return {limit: this.options.maxFailures, resetAt: Math.ceil(failures.endsAt / 1000), retryAfter: Math.max(1, Math.ceil((failures.endsAt - nowMs) / 1000))}
+    return {
+      limit: this.options.maxFailures,
+      resetAt: Math.ceil(failures.endsAt / 1000),
+      retryAfter: Math.max(1, Math.ceil((failures.endsAt - nowMs) / 1000)),
+    }
   }
 
   /** Counts one failed authentication from this address. */
@@ -132,7 +136,10 @@ export function clientKey(address: string): string {
   const left = head!.split(':').filter(Boolean)
   const right = address.includes('::') ? tail.split(':').filter(Boolean) : []
   const groups = [...left, ...Array.from({length: 8 - left.length - right.length}, () => '0'), ...right]
-  return `${groups.slice(0, 4).map((group) => Number.parseInt(group, 16).toString(16)).join(':')}::/64`
+  return `${groups
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group, 16).toString(16))
+    .join(':')}::/64`
 }
 
 /** Authentication with failure throttling: what both servers call on every non-public request. */
@@ -160,7 +167,12 @@ export class BearerAuth<Scope> {
 
 /** Loopback hosts: the only ones a server may listen on without authentication. */
 export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(host)
+  return (
+    host === 'localhost' ||
+    host === '::1' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) ||
+    /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(host)
+  )
 }
 
 /** Refuses a --trust-proxy value that is not an IP address or CIDR, before anything starts. */
@@ -168,8 +180,15 @@ export function validateTrustedProxies(proxies: readonly string[] = []): void {
   for (const proxy of proxies) {
     const [address = '', bits, extra] = proxy.split('/')
     const family = isIP(address)
-    if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)))) {
-      throw invalidArgument(`--trust-proxy ${quoteInput(proxy)} is not an IP address or CIDR`, 'give the address of the proxy in front, e.g. --trust-proxy 127.0.0.1 or --trust-proxy 10.0.0.0/8')
+    if (
+      family === 0 ||
+      extra !== undefined ||
+      (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)))
+    ) {
+      throw invalidArgument(
+        `--trust-proxy ${quoteInput(proxy)} is not an IP address or CIDR`,
+        'give the address of the proxy in front, e.g. --trust-proxy 127.0.0.1 or --trust-proxy 10.0.0.0/8',
+      )
     }
   }
 }

@@ -77,7 +77,13 @@ export interface HttpServerOptions {
  * and a bug.
  */
 export type FrameworkFailure =
-  | 'not-found' | 'body-too-large' | 'bad-body' | 'unsupported-media-type' | 'missing-parameter' | 'malformed-parameter' | 'internal'
+  | 'not-found'
+  | 'body-too-large'
+  | 'bad-body'
+  | 'unsupported-media-type'
+  | 'missing-parameter'
+  | 'malformed-parameter'
+  | 'internal'
 
 export interface HttpServer {
   app: FastifyInstance
@@ -104,13 +110,20 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
     requestTimeout: requestTimeoutMs,
     // node:http's own guards; it checks the two timeouts every connectionsCheckingInterval.
-    http: {maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024, headersTimeout: headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, headersTimeoutMs)},
+    http: {
+      maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
+      headersTimeout: headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, headersTimeoutMs),
+    },
     // Idle keep-alive connections are closed at once on close(); busy ones finish their request.
     forceCloseConnections: 'idle',
     // The router's own refusals (a path parameter over maxParamLength: 414; a malformed URL: 400).
     frameworkErrors: (error, request, reply: FastifyReply) => {
       const status = (error as {statusCode?: number}).statusCode ?? 400
-      const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? `a path parameter is longer than ${options.maxParamLength ?? 128} characters` : 'the request URL is malformed'
+      const message =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? `a path parameter is longer than ${options.maxParamLength ?? 128} characters`
+          : 'the request URL is malformed'
       void reply.code(status).send(options.errorBody('malformed-parameter', message, request.id))
     },
     // Unknown body fields are refused (additionalProperties: false), not silently dropped.
@@ -129,7 +142,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       timestamp: () => `,"time":"${new Date().toISOString()}"`,
       // Method and path only: query strings and headers (tokens, secrets) are never logged.
       serializers: {
-        req: (request: {method: string; url: string; ip?: string}) => ({method: request.method, path: request.url.split('?')[0]!.slice(0, 200), remoteAddress: request.ip}),
+        req: (request: {method: string; url: string; ip?: string}) => ({
+          method: request.method,
+          path: request.url.split('?')[0]!.slice(0, 200),
+          remoteAddress: request.ip,
+        }),
         res: (reply: {statusCode: number}) => ({statusCode: reply.statusCode}),
       },
     },
@@ -138,7 +155,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const registry = new Registry()
   collectDefaultMetrics({register: registry, prefix: 'replayctl_'})
   const prefix = `replayctl_${options.name.replace(/[^a-zA-Z0-9_]/g, '_')}`
-  const requests = new Counter({name: `${prefix}_http_requests_total`, help: 'HTTP requests answered, by route, method and status', labelNames: ['route', 'method', 'status'], registers: [registry]})
+  const requests = new Counter({
+    name: `${prefix}_http_requests_total`,
+    help: 'HTTP requests answered, by route, method and status',
+    labelNames: ['route', 'method', 'status'],
+    registers: [registry],
+  })
   const duration = new Histogram({
     name: `${prefix}_http_request_duration_seconds`,
     help: 'Time to answer an HTTP request, by route',
@@ -161,7 +183,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       const checks = options.health ? await options.health() : {}
       return {status: 'ok', ...checks}
     } catch (error) {
-      return reply.code(503).send({status: 'unavailable', error: error instanceof UserError ? error.message : 'health check failed'})
+      return reply
+        .code(503)
+        .send({status: 'unavailable', error: error instanceof UserError ? error.message : 'health check failed'})
     }
   })
   app.get('/metrics', {config: {public: true}}, async (_request, reply) => {
@@ -170,25 +194,58 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   })
 
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send(options.errorBody('not-found', `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`, request.id))
+    void reply
+      .code(404)
+      .send(
+        options.errorBody(
+          'not-found',
+          `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`,
+          request.id,
+        ),
+      )
   })
-  app.setErrorHandler((error: Error & {statusCode?: number; code?: string; validation?: {keyword: string}[]; validationContext?: string}, request, reply) => {
-    const translated = options.translateError?.(error, request.id)
-    if (translated) {
-      if (translated.logDetail) request.log[translated.status >= 500 ? 'error' : 'info']({code: error.code, detail: error.message}, 'answered without the detail')
-      return reply.code(translated.status).send(translated.body)
-    }
-    if (error.validation) {
-      const missing = error.validation.some((item) => item.keyword === 'required')
-      return reply.code(400).send(options.errorBody(missing ? 'missing-parameter' : 'malformed-parameter', error.message, request.id))
-    }
-    const status = error.statusCode ?? 500
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(options.errorBody('body-too-large', `the request body is larger than ${app.initialConfig.bodyLimit} bytes`, request.id))
-    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send(options.errorBody('unsupported-media-type', 'send application/json or no body', request.id))
-    if (status >= 400 && status < 500) return reply.code(status).send(options.errorBody('bad-body', error.message, request.id))
-    request.log.error({err: error}, 'request failed')
-    return reply.code(500).send(options.errorBody('internal', 'Internal error', request.id))
-  })
+  app.setErrorHandler(
+    (
+      error: Error & {statusCode?: number; code?: string; validation?: {keyword: string}[]; validationContext?: string},
+      request,
+      reply,
+    ) => {
+      const translated = options.translateError?.(error, request.id)
+      if (translated) {
+        if (translated.logDetail)
+          request.log[translated.status >= 500 ? 'error' : 'info'](
+            {code: error.code, detail: error.message},
+            'answered without the detail',
+          )
+        return reply.code(translated.status).send(translated.body)
+      }
+      if (error.validation) {
+        const missing = error.validation.some((item) => item.keyword === 'required')
+        return reply
+          .code(400)
+          .send(options.errorBody(missing ? 'missing-parameter' : 'malformed-parameter', error.message, request.id))
+      }
+      const status = error.statusCode ?? 500
+      if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+        return reply
+          .code(413)
+          .send(
+            options.errorBody(
+              'body-too-large',
+              `the request body is larger than ${app.initialConfig.bodyLimit} bytes`,
+              request.id,
+            ),
+          )
+      if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+        return reply
+          .code(415)
+          .send(options.errorBody('unsupported-media-type', 'send application/json or no body', request.id))
+      if (status >= 400 && status < 500)
+        return reply.code(status).send(options.errorBody('bad-body', error.message, request.id))
+      request.log.error({err: error}, 'request failed')
+      return reply.code(500).send(options.errorBody('internal', 'Internal error', request.id))
+    },
+  )
 
   let closing: Promise<void> | undefined
   let resolveClosed!: () => void
@@ -203,7 +260,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
         await app.listen({host, port})
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message
-        throw new UserError('INVALID_ARGUMENT', `cannot listen on ${host}:${port} (${code})`, 'choose a free --port, or a --host of this machine')
+        throw new UserError(
+          'INVALID_ARGUMENT',
+          `cannot listen on ${host}:${port} (${code})`,
+          'choose a free --port, or a --host of this machine',
+        )
       }
       const address = app.server.address()
       return typeof address === 'object' && address ? {host: address.address, port: address.port} : {host, port}

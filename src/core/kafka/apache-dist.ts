@@ -82,15 +82,40 @@ export async function ensureKafkaDist(onProgress: (line: string) => void = () =>
   const libs = join(dir, 'libs')
   const complete = join(dir, '.complete')
   if (!existsSync(complete)) {
-    const mvn = findExecutable('mvn', 'Apache Maven (mvn) is needed once to fetch the Kafka jars', 'apt-get install -y maven')
+    const mvn = findExecutable(
+      'mvn',
+      'Apache Maven (mvn) is needed once to fetch the Kafka jars',
+      'apt-get install -y maven',
+    )
     mkdirSync(dir, {recursive: true})
     writeFileSync(join(dir, 'pom.xml'), POM)
     onProgress(`fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${libs}`)
     try {
-      await run(mvn, ['-B', '-q', '-f', join(dir, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'], {maxBuffer: 64 * 1024 * 1024})
+      await run(
+        mvn,
+        [
+          '-B',
+          '-q',
+          '-f',
+          join(dir, 'pom.xml'),
+          'dependency:copy-dependencies',
+          `-DoutputDirectory=${libs}`,
+          '-DincludeScope=runtime',
+        ],
+        {maxBuffer: 64 * 1024 * 1024},
+      )
     } catch (error) {
-      const output = `${(error as {stdout?: string}).stdout ?? ''}${(error as {stderr?: string}).stderr ?? ''}`.trim().split('\n').slice(-3).join(' ')
-      throw new UserError('STACK_FAILED', `could not fetch the Kafka ${KAFKA_VERSION} jars with mvn (${output})`, 'check that Maven Central is reachable and retry `replayctl dev up`', {cause: error})
+      const output = `${(error as {stdout?: string}).stdout ?? ''}${(error as {stderr?: string}).stderr ?? ''}`
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .join(' ')
+      throw new UserError(
+        'STACK_FAILED',
+        `could not fetch the Kafka ${KAFKA_VERSION} jars with mvn (${output})`,
+        'check that Maven Central is reachable and retry `replayctl dev up`',
+        {cause: error},
+      )
     }
     if (!readdirSync(libs).some((name) => name.startsWith(`kafka_2.13-${KAFKA_VERSION}`))) {
       throw new BugError(`mvn finished but ${libs} holds no kafka_2.13 jar`)
@@ -111,7 +136,11 @@ export function cachedKafkaDist(): KafkaDist {
   const java = findJava()
   const dir = distDir()
   if (!existsSync(join(dir, '.complete'))) {
-    throw new UserError('DEPENDENCY_MISSING', `Apache Kafka's ${KAFKA_VERSION} jars are not cached in ${dir}`, 'run `replayctl dev up` once (it fetches them with mvn)')
+    throw new UserError(
+      'DEPENDENCY_MISSING',
+      `Apache Kafka's ${KAFKA_VERSION} jars are not cached in ${dir}`,
+      'run `replayctl dev up` once (it fetches them with mvn)',
+    )
   }
   return distAt(dir, java)
 }
@@ -128,17 +157,45 @@ function distAt(dir: string, java: string): KafkaDist {
 }
 
 /** Runs one of Apache Kafka's own command-line tools from the cached jars and returns its stdout. */
-export async function runKafkaTool(dist: KafkaDist, mainClass: string, args: string[], timeoutMs = 60_000): Promise<string> {
+export async function runKafkaTool(
+  dist: KafkaDist,
+  mainClass: string,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<string> {
   try {
     // A tool lives for seconds: C1 only and the serial collector cut its CPU by about a third.
-    const {stdout} = await run(dist.java, ['-Xmx512m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', `-Dlog4j2.configurationFile=${dist.toolsLog4j}`, '-cp', dist.classpath, mainClass, ...args], {
-      maxBuffer: 256 * 1024 * 1024,
-      timeout: timeoutMs,
-    })
+    const {stdout} = await run(
+      dist.java,
+      [
+        '-Xmx512m',
+        '-XX:TieredStopAtLevel=1',
+        '-XX:+UseSerialGC',
+        `-Dlog4j2.configurationFile=${dist.toolsLog4j}`,
+        '-cp',
+        dist.classpath,
+        mainClass,
+        ...args,
+      ],
+      {
+        maxBuffer: 256 * 1024 * 1024,
+        timeout: timeoutMs,
+      },
+    )
     return stdout
   } catch (error) {
-    const stderr = String((error as {stderr?: string}).stderr ?? '').trim().split('\n').filter(Boolean).slice(-2).join(' ')
-    throw new UserError('KAFKA_REJECTED', `Apache Kafka's ${mainClass.split('.').pop()} failed: ${stderr || (error as Error).message}`, 'check the arguments and that the broker is up (`replayctl dev status`)', {cause: error})
+    const stderr = String((error as {stderr?: string}).stderr ?? '')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .slice(-2)
+      .join(' ')
+    throw new UserError(
+      'KAFKA_REJECTED',
+      `Apache Kafka's ${mainClass.split('.').pop()} failed: ${stderr || (error as Error).message}`,
+      'check the arguments and that the broker is up (`replayctl dev status`)',
+      {cause: error},
+    )
   }
 }
 
@@ -146,11 +203,19 @@ function findJava(): string {
   const candidate = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java'
   const probe = spawnSync(candidate, ['-version'], {encoding: 'utf8'})
   if (probe.error || probe.status !== 0) {
-    throw new UserError('DEPENDENCY_MISSING', 'Java 17 or newer is needed to run Apache Kafka and was not found', 'install it with `apt-get install -y openjdk-17-jre-headless` or set JAVA_HOME')
+    throw new UserError(
+      'DEPENDENCY_MISSING',
+      'Java 17 or newer is needed to run Apache Kafka and was not found',
+      'install it with `apt-get install -y openjdk-17-jre-headless` or set JAVA_HOME',
+    )
   }
   const major = Number(/version "(\d+)/.exec(probe.stderr)?.[1] ?? 0)
   if (major < 17) {
-    throw new UserError('DEPENDENCY_MISSING', `Apache Kafka ${KAFKA_VERSION} needs Java 17 or newer; ${candidate} is Java ${major}`, 'install openjdk-17-jre-headless or point JAVA_HOME at a newer JDK')
+    throw new UserError(
+      'DEPENDENCY_MISSING',
+      `Apache Kafka ${KAFKA_VERSION} needs Java 17 or newer; ${candidate} is Java ${major}`,
+      'install openjdk-17-jre-headless or point JAVA_HOME at a newer JDK',
+    )
   }
   return candidate
 }

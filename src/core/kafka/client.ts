@@ -73,7 +73,12 @@ function construct<T>(create: () => T): T {
     return create()
   } catch (error) {
     const message = (error as Error).message
-    throw new UserError('INVALID_CONFIG', `librdkafka refused the client configuration: ${message}`, 'check the -X properties and the context\'s "librdkafka" block', {cause: error})
+    throw new UserError(
+      'INVALID_CONFIG',
+      `librdkafka refused the client configuration: ${message}`,
+      'check the -X properties and the context\'s "librdkafka" block',
+      {cause: error},
+    )
   }
 }
 
@@ -107,19 +112,24 @@ async function watched<T>(settings: Settings, work: Promise<T>): Promise<T> {
  * with no code of its own (-1), named only by its message; it repeats while they stay down.
  */
 function isAllBrokersDown(error: {code?: number; message?: string; stack?: string}): boolean {
-  return error.code === KafkaCode.ALL_BROKERS_DOWN || /all broker connections are down/i.test(`${error.message} ${error.stack}`)
+  return (
+    error.code === KafkaCode.ALL_BROKERS_DOWN ||
+    /all broker connections are down/i.test(`${error.message} ${error.stack}`)
+  )
 }
 
 export async function connectAdmin(settings: Settings): Promise<AdminClient> {
   const native = await loadNative()
   await failIfEveryBrokerRefuses(settings)
-  return construct(() => native.AdminClient.create(baseConfig(settings, 'replayctl-admin'), {
-    // Requests of a client whose brokers all went down since it was created fail then, not at
-    // their timeout (a long-running server's requests among them).
-    'event.error': (error: Error & {code?: number}) => {
-      if (isAllBrokersDown(error)) kafkaWait.emit('down', settings.brokers, error)
-    },
-  }))
+  return construct(() =>
+    native.AdminClient.create(baseConfig(settings, 'replayctl-admin'), {
+      // Requests of a client whose brokers all went down since it was created fail then, not at
+      // their timeout (a long-running server's requests among them).
+      'event.error': (error: Error & {code?: number}) => {
+        if (isAllBrokersDown(error)) kafkaWait.emit('down', settings.brokers, error)
+      },
+    }),
+  )
 }
 
 export interface ProducerOptions {
@@ -131,32 +141,44 @@ export interface ProducerOptions {
 export async function connectProducer(settings: Settings, options: ProducerOptions = {}): Promise<Producer> {
   const native = await loadNative()
   await failIfEveryBrokerRefuses(settings)
-  const producer = construct(() => new native.Producer({
-    ...baseConfig(settings, 'replayctl-producer'),
-    partitioner: LIBRDKAFKA_PARTITIONER[options.partitioner ?? 'murmur2'],
-    'compression.codec': (options.compression ?? 'snappy') as 'snappy',
-    dr_cb: true,
-    ...options.extra,
-    ...settings.librdkafka,
-  }))
+  const producer = construct(
+    () =>
+      new native.Producer({
+        ...baseConfig(settings, 'replayctl-producer'),
+        partitioner: LIBRDKAFKA_PARTITIONER[options.partitioner ?? 'murmur2'],
+        'compression.codec': (options.compression ?? 'snappy') as 'snappy',
+        dr_cb: true,
+        ...options.extra,
+        ...settings.librdkafka,
+      }),
+  )
   await connectClient(settings, producer)
   return producer
 }
 
-export async function connectConsumer(settings: Settings, extra: Record<string, string | number | boolean> = {}): Promise<Consumer> {
+export async function connectConsumer(
+  settings: Settings,
+  extra: Record<string, string | number | boolean> = {},
+): Promise<Consumer> {
   const native = await loadNative()
   await failIfEveryBrokerRefuses(settings)
-  const consumer = construct(() => new native.KafkaConsumer({
-    ...baseConfig(settings, 'replayctl-reader'),
-    // Partitions are assigned directly; the group id is required by librdkafka but never joins or commits.
-    'group.id': `replayctl-reader-${process.pid}`,
-    'enable.auto.commit': false,
-    'enable.auto.offset.store': false,
-    'enable.partition.eof': true,
-    'fetch.wait.max.ms': 100,
-    ...extra,
-    ...settings.librdkafka,
-  }, {'auto.offset.reset': 'earliest'}))
+  const consumer = construct(
+    () =>
+      new native.KafkaConsumer(
+        {
+          ...baseConfig(settings, 'replayctl-reader'),
+          // Partitions are assigned directly; the group id is required by librdkafka but never joins or commits.
+          'group.id': `replayctl-reader-${process.pid}`,
+          'enable.auto.commit': false,
+          'enable.auto.offset.store': false,
+          'enable.partition.eof': true,
+          'fetch.wait.max.ms': 100,
+          ...extra,
+          ...settings.librdkafka,
+        },
+        {'auto.offset.reset': 'earliest'},
+      ),
+  )
   await connectClient(settings, consumer)
   return consumer
 }
@@ -181,15 +203,18 @@ const REFUSAL_PROBE_MS = 500
  * slow, a name that does not resolve, an address form not understood) is left to librdkafka.
  */
 async function failIfEveryBrokerRefuses(settings: Settings): Promise<void> {
-  const addresses = settings.brokers.split(',').map((entry) => /^(?:\w+:\/\/)?\[?([^\]]+?)\]?:(\d+)$/.exec(entry.trim()))
+  const addresses = settings.brokers
+    .split(',')
+    .map((entry) => /^(?:\w+:\/\/)?\[?([^\]]+?)\]?:(\d+)$/.exec(entry.trim()))
   if (addresses.some((match) => match === null)) return
   const sockets: Socket[] = []
-  const refused = (match: RegExpExecArray) => new Promise<boolean>((resolve) => {
-    const socket = tcpConnect({host: match[1]!, port: Number(match[2])})
-    sockets.push(socket)
-    socket.once('connect', () => resolve(false))
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'))
-  })
+  const refused = (match: RegExpExecArray) =>
+    new Promise<boolean>((resolve) => {
+      const socket = tcpConnect({host: match[1]!, port: Number(match[2])})
+      sockets.push(socket)
+      socket.once('connect', () => resolve(false))
+      socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'))
+    })
   let timer: NodeJS.Timeout | undefined
   const slow = new Promise<boolean[]>((resolve) => (timer = setTimeout(() => resolve([false]), REFUSAL_PROBE_MS)))
   try {
@@ -219,18 +244,33 @@ export function unreachable(settings: Settings, error: unknown): UserError {
 }
 
 export function topicNotFound(topic: string): UserError {
-  return new UserError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`, 'list topics with `replayctl topic list`, or create it with `replayctl topic create`')
+  return new UserError(
+    'TOPIC_NOT_FOUND',
+    `topic '${topic}' does not exist`,
+    'list topics with `replayctl topic list`, or create it with `replayctl topic create`',
+  )
 }
 
 /** Turns a librdkafka callback error into the UserError an operator should see. */
 export function kafkaError(settings: Settings, error: unknown, topic?: string): UserError {
   const code = (error as {code?: number})?.code
-  if (topic && (code === KafkaCode.UNKNOWN_TOPIC_OR_PART || code === KafkaCode.UNKNOWN_TOPIC_LOCAL)) return topicNotFound(topic)
-  if (code === KafkaCode.TIMED_OUT || code === KafkaCode.TRANSPORT || code === KafkaCode.ALL_BROKERS_DOWN || code === KafkaCode.RESOLVE) {
+  if (topic && (code === KafkaCode.UNKNOWN_TOPIC_OR_PART || code === KafkaCode.UNKNOWN_TOPIC_LOCAL))
+    return topicNotFound(topic)
+  if (
+    code === KafkaCode.TIMED_OUT ||
+    code === KafkaCode.TRANSPORT ||
+    code === KafkaCode.ALL_BROKERS_DOWN ||
+    code === KafkaCode.RESOLVE
+  ) {
     return unreachable(settings, error)
   }
   const message = (error as Error)?.message ?? String(error)
-  return new UserError('KAFKA_REJECTED', `Kafka refused the request: ${message}`, 'check the arguments and the broker log (`replayctl dev logs` on the local stack)', {cause: error})
+  return new UserError(
+    'KAFKA_REJECTED',
+    `Kafka refused the request: ${message}`,
+    'check the arguments and the broker log (`replayctl dev logs` on the local stack)',
+    {cause: error},
+  )
 }
 
 /**
@@ -240,7 +280,11 @@ export function kafkaError(settings: Settings, error: unknown, topic?: string): 
  * A group's coordinator that is not known or not loaded yet (the first group request to a fresh
  * cluster creates __consumer_offsets) is retried the same way.
  */
-export async function callReadOnly<T>(settings: Settings, topic: string | undefined, invoke: (cb: (error: unknown, result?: T) => void, timeoutMs: number) => void): Promise<T> {
+export async function callReadOnly<T>(
+  settings: Settings,
+  topic: string | undefined,
+  invoke: (cb: (error: unknown, result?: T) => void, timeoutMs: number) => void,
+): Promise<T> {
   const attempts = 3
   const perAttempt = Math.max(1000, Math.floor(settings.timeoutMs / attempts))
   for (let attempt = 1; ; attempt++) {
@@ -268,9 +312,16 @@ const TRANSIENT = new Set<number>([
  * the group's own entry, or in the list's errors. It is taken as the call's error, so it is retried
  * and mapped like one (a timeout becomes KAFKA_UNAVAILABLE).
  */
-export function callGroupReadOnly<T>(settings: Settings, groupErrorOf: (result: T) => unknown, invoke: (cb: (error: unknown, result?: T) => void, timeoutMs: number) => void): Promise<T> {
+export function callGroupReadOnly<T>(
+  settings: Settings,
+  groupErrorOf: (result: T) => unknown,
+  invoke: (cb: (error: unknown, result?: T) => void, timeoutMs: number) => void,
+): Promise<T> {
   return callReadOnly<T>(settings, undefined, (cb, timeoutMs) =>
-    invoke((error, result) => cb(error ?? (result === undefined ? undefined : groupErrorOf(result)), result), timeoutMs),
+    invoke(
+      (error, result) => cb(error ?? (result === undefined ? undefined : groupErrorOf(result)), result),
+      timeoutMs,
+    ),
   )
 }
 
@@ -278,7 +329,11 @@ export function callGroupReadOnly<T>(settings: Settings, groupErrorOf: (result: 
  * Promisifies a node-style librdkafka call and maps its error. It fails at once, not at its timeout,
  * when the admin client reports every broker down (all refused the connection).
  */
-export function call<T>(settings: Settings, topic: string | undefined, invoke: (cb: (error: unknown, result?: T) => void) => void): Promise<T> {
+export function call<T>(
+  settings: Settings,
+  topic: string | undefined,
+  invoke: (cb: (error: unknown, result?: T) => void) => void,
+): Promise<T> {
   let onDown: ((brokers: string, error: Error) => void) | undefined
   const result = new Promise<T>((resolve, reject) => {
     onDown = (brokers, error) => {

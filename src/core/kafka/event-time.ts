@@ -38,14 +38,23 @@ export const FUTURE_ALLOWANCE_MS = 86_400_000
 function toMs(value: number, unit: TimestampUnit): number {
   switch (unit) {
     // A fraction of a second times 1000 can land a hair under the ms it means (1.001 s: 1000.99...).
-    case 's': return Math.round(value * 1000)
-    case 'ms': return Math.floor(value)
-    case 'us': return Math.floor(value / 1000)
-    case 'ns': return Math.floor(value / 1_000_000)
+    case 's':
+      return Math.round(value * 1000)
+    case 'ms':
+      return Math.floor(value)
+    case 'us':
+      return Math.floor(value / 1000)
+    case 'ns':
+      return Math.floor(value / 1_000_000)
   }
 }
 
-const UNIT_NAMES: Record<TimestampUnit, string> = {s: 'epoch seconds', ms: 'epoch ms', us: 'epoch microseconds', ns: 'epoch nanoseconds'}
+const UNIT_NAMES: Record<TimestampUnit, string> = {
+  s: 'epoch seconds',
+  ms: 'epoch ms',
+  us: 'epoch microseconds',
+  ns: 'epoch nanoseconds',
+}
 const DIGITS = /^\d+(?:\.\d+)?$/
 
 export function eventTimeReader(options: EventTimeOptions): EventTimeReader {
@@ -90,7 +99,10 @@ export function eventTimeReader(options: EventTimeOptions): EventTimeReader {
 
   return (raw) => {
     // The fast path: epoch ms, in bounds, as the field scanner reads it from its digits.
-    if (typeof raw === 'number') return unit === 'ms' && Number.isSafeInteger(raw) && raw >= EARLIEST_TIME && raw <= latest ? raw : fromNumber(raw, String(raw))
+    if (typeof raw === 'number')
+      return unit === 'ms' && Number.isSafeInteger(raw) && raw >= EARLIEST_TIME && raw <= latest
+        ? raw
+        : fromNumber(raw, String(raw))
     if (typeof raw === 'string') {
       const text = raw.trim()
       if (DIGITS.test(text)) return fromNumber(Number(text), quoteInput(raw))
@@ -100,7 +112,11 @@ export function eventTimeReader(options: EventTimeOptions): EventTimeReader {
       } catch {
         return notATime(quoteInput(raw))
       }
-      if (ms < 0) return {problem: `has ${field} ${quoteInput(raw)}, before 1970`, fix: 'use a time from 1970 on: Kafka cannot stamp a record before it'}
+      if (ms < 0)
+        return {
+          problem: `has ${field} ${quoteInput(raw)}, before 1970`,
+          fix: 'use a time from 1970 on: Kafka cannot stamp a record before it',
+        }
       return allowAny || inBounds(ms) ? ms : outOfBounds(quoteInput(raw), ms)
     }
     return {

@@ -102,13 +102,20 @@ class Scanner {
   /** Returns the position after the value starting at `at`, or -1 if it is not valid JSON. */
   value(at: number, depth: number): number {
     switch (this.text[at]) {
-      case 0x7b: return this.object(at, depth + 1, false)
-      case 0x5b: return this.array(at, depth + 1)
-      case QUOTE: return this.string(at)
-      case 0x74: return this.literal(at, 'true')
-      case 0x66: return this.literal(at, 'false')
-      case 0x6e: return this.literal(at, 'null')
-      default: return this.number(at)
+      case 0x7b:
+        return this.object(at, depth + 1, false)
+      case 0x5b:
+        return this.array(at, depth + 1)
+      case QUOTE:
+        return this.string(at)
+      case 0x74:
+        return this.literal(at, 'true')
+      case 0x66:
+        return this.literal(at, 'false')
+      case 0x6e:
+        return this.literal(at, 'null')
+      default:
+        return this.number(at)
     }
   }
 
@@ -170,7 +177,16 @@ class Scanner {
       if (escaped === 0x75) {
         for (let digit = 1; digit <= 4; digit++) if (!isHex(text[at + digit])) return -1
         at += 4
-      } else if (escaped !== QUOTE && escaped !== BACKSLASH && escaped !== 0x2f && escaped !== 0x62 && escaped !== 0x66 && escaped !== 0x6e && escaped !== 0x72 && escaped !== 0x74) {
+      } else if (
+        escaped !== QUOTE &&
+        escaped !== BACKSLASH &&
+        escaped !== 0x2f &&
+        escaped !== 0x62 &&
+        escaped !== 0x66 &&
+        escaped !== 0x6e &&
+        escaped !== 0x72 &&
+        escaped !== 0x74
+      ) {
         return -1
       }
       at++
@@ -203,7 +219,14 @@ class Scanner {
   }
 
   /** Records a top-level member if its name is wanted. */
-  private note(nameStart: number, nameEnd: number, nameEscaped: boolean, valueStart: number, valueEnd: number, valueEscaped: boolean): void {
+  private note(
+    nameStart: number,
+    nameEnd: number,
+    nameEscaped: boolean,
+    valueStart: number,
+    valueEnd: number,
+    valueEscaped: boolean,
+  ): void {
     // A wanted name written with escapes (\u0077ebhook_id) would not compare equal below; it may
     // repeat a field we found, and would then be the one JSON.parse keeps: let JSON.parse decide.
     if (nameEscaped) {

@@ -22,11 +22,22 @@ export function locateKeyOffline(key: string, partitions: number, partitioner: P
   return {key, partition: partitionFor(key, partitions, partitioner), partitions, partitioner}
 }
 
-export async function locateKeyInTopic(settings: Settings, key: string, topic: string, partitioner: Partitioner): Promise<KeyLocation> {
+export async function locateKeyInTopic(
+  settings: Settings,
+  key: string,
+  topic: string,
+  partitioner: Partitioner,
+): Promise<KeyLocation> {
   return withAdmin(settings, async (admin) => {
     const metadata = await topicMetadata(settings, admin, topic)
     const location = locateKeyOffline(key, metadata.partitions.length, partitioner)
     const [marks] = await watermarks(settings, admin, topic, [location.partition])
-    return {...location, topic, leader: metadata.partitions[location.partition]!.leader, low: marks!.low, high: marks!.high}
+    return {
+      ...location,
+      topic,
+      leader: metadata.partitions[location.partition]!.leader,
+      low: marks!.low,
+      high: marks!.high,
+    }
   })
 }

@@ -23,16 +23,31 @@ export interface OffsetForTime {
   timestamp: number | null
 }
 
-export async function watermarks(settings: Settings, admin: AdminClient, topic: string, partitions: number[]): Promise<Watermarks[]> {
+export async function watermarks(
+  settings: Settings,
+  admin: AdminClient,
+  topic: string,
+  partitions: number[],
+): Promise<Watermarks[]> {
   const native = await loadNative()
   const [low, high] = await Promise.all([
     listOffsets(settings, admin, topic, partitions, native.OffsetSpec.EARLIEST),
     listOffsets(settings, admin, topic, partitions, native.OffsetSpec.LATEST),
   ])
-  return partitions.map((partition) => ({partition, low: low.get(partition)!.offset, high: high.get(partition)!.offset}))
+  return partitions.map((partition) => ({
+    partition,
+    low: low.get(partition)!.offset,
+    high: high.get(partition)!.offset,
+  }))
 }
 
-export async function offsetsForTime(settings: Settings, admin: AdminClient, topic: string, partitions: number[], time: number): Promise<OffsetForTime[]> {
+export async function offsetsForTime(
+  settings: Settings,
+  admin: AdminClient,
+  topic: string,
+  partitions: number[],
+  time: number,
+): Promise<OffsetForTime[]> {
   const native = await loadNative()
   const [found, high] = await Promise.all([
     listOffsets(settings, admin, topic, partitions, new native.OffsetSpec(time)),
@@ -47,12 +62,15 @@ export async function offsetsForTime(settings: Settings, admin: AdminClient, top
 }
 
 async function listOffsets(settings: Settings, admin: AdminClient, topic: string, partitions: number[], spec: unknown) {
-  const results = await callReadOnly<{partition: number; offset: number; timestamp: number}[]>(settings, topic, (cb, timeout) =>
-    admin.listOffsets(
-      partitions.map((partition) => ({topic, partition, offset: spec as never})),
-      {timeout},
-      cb as never,
-    ),
+  const results = await callReadOnly<{partition: number; offset: number; timestamp: number}[]>(
+    settings,
+    topic,
+    (cb, timeout) =>
+      admin.listOffsets(
+        partitions.map((partition) => ({topic, partition, offset: spec as never})),
+        {timeout},
+        cb as never,
+      ),
   )
   return new Map(results.map((result) => [result.partition, result]))
 }
@@ -71,12 +89,21 @@ export interface OldestRecord {
  * or delete-records have left. A few records are read past the watermark, since the first offset
  * may be a transaction marker that carries no record.
  */
-export async function oldestRecords(settings: Settings, admin: AdminClient, topic: string, partitions: number[]): Promise<OldestRecord[]> {
+export async function oldestRecords(
+  settings: Settings,
+  admin: AdminClient,
+  topic: string,
+  partitions: number[],
+): Promise<OldestRecord[]> {
   const marks = await watermarks(settings, admin, topic, partitions)
   const found = new Map<number, number>()
-  const ranges = marks.filter((mark) => mark.high > mark.low).map((mark) => ({partition: mark.partition, start: mark.low, end: Math.min(mark.high, mark.low + 16)}))
+  const ranges = marks
+    .filter((mark) => mark.high > mark.low)
+    .map((mark) => ({partition: mark.partition, start: mark.low, end: Math.min(mark.high, mark.low + 16)}))
   for await (const batch of readRanges(settings, topic, ranges)) {
-    for (const message of batch) if (message.timestamp !== undefined && !found.has(message.partition)) found.set(message.partition, message.timestamp)
+    for (const message of batch)
+      if (message.timestamp !== undefined && !found.has(message.partition))
+        found.set(message.partition, message.timestamp)
   }
   return marks.map((mark) => ({...mark, timestamp: found.get(mark.partition) ?? null}))
 }

@@ -55,9 +55,17 @@ export function murmur2(data: Uint8Array): number {
   return h | 0
 }
 
-export function partitionFor(key: string | Uint8Array, partitions: number, partitioner: Partitioner = 'murmur2'): number {
+export function partitionFor(
+  key: string | Uint8Array,
+  partitions: number,
+  partitioner: Partitioner = 'murmur2',
+): number {
   if (!Number.isInteger(partitions) || partitions <= 0) {
-    throw new UserError('INVALID_ARGUMENT', `partition count must be a positive whole number, got ${partitions}`, 'pass --partitions N with N >= 1, or --topic T to read it from the cluster')
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      `partition count must be a positive whole number, got ${partitions}`,
+      'pass --partitions N with N >= 1, or --topic T to read it from the cluster',
+    )
   }
   const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key
   const hash = partitioner === 'murmur2' ? murmur2(bytes) & 0x7fffffff : crc32(bytes)
@@ -66,5 +74,9 @@ export function partitionFor(key: string | Uint8Array, partitions: number, parti
 
 export function parsePartitioner(value: string): Partitioner {
   if ((PARTITIONERS as readonly string[]).includes(value)) return value as Partitioner
-  throw new UserError('INVALID_ARGUMENT', `unknown partitioner ${quoteInput(value)}`, `use one of: ${PARTITIONERS.join(', ')}`)
+  throw new UserError(
+    'INVALID_ARGUMENT',
+    `unknown partitioner ${quoteInput(value)}`,
+    `use one of: ${PARTITIONERS.join(', ')}`,
+  )
 }

@@ -121,7 +121,10 @@ class CheckedEvents {
 
 /** Why a line cannot be written, before the caller words where the run stands; `fix` when the line itself is not the only cure. */
 class BadLine extends Error {
-  constructor(message: string, readonly fix?: string) {
+  constructor(
+    message: string,
+    readonly fix?: string,
+  ) {
     super(message)
   }
 }
@@ -146,17 +149,26 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
         options.onProgress({phase: 'checking', events: checkedEvents, bytes: bytesRead, total: null})
       }
     }
-    await eachLine(options.recheck(), options.skipLines, (value, lineNumber) => {
-      let event: Event
-      try {
-        event = readEvent(value)
-      } catch (error) {
-        if (!(error instanceof BadLine)) throw error
-        throw new UserError('INVALID_INPUT', `line ${lineNumber} of ${options.source} ${error.message}; nothing was written`, error.fix ?? 'fix that line and run again')
-      }
-      checkedEvents++
-      if (checked.length < CHECKED_EVENTS_KEPT) checked.push(event)
-    }, onChunk)
+    await eachLine(
+      options.recheck(),
+      options.skipLines,
+      (value, lineNumber) => {
+        let event: Event
+        try {
+          event = readEvent(value)
+        } catch (error) {
+          if (!(error instanceof BadLine)) throw error
+          throw new UserError(
+            'INVALID_INPUT',
+            `line ${lineNumber} of ${options.source} ${error.message}; nothing was written`,
+            error.fix ?? 'fix that line and run again',
+          )
+        }
+        checkedEvents++
+        if (checked.length < CHECKED_EVENTS_KEPT) checked.push(event)
+      },
+      onChunk,
+    )
     options.onProgress?.({phase: 'checking', events: checkedEvents, bytes: bytesRead, total: null})
   }
   const total = options.recheck ? checkedEvents : null
@@ -227,10 +239,18 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
 /** Reads the key and CreateTime of one line; throws BadLine saying what is wrong with it. */
 function eventReader(options: ProduceOptions): (value: Buffer) => Event {
   const keyPath = fieldPath(options.keyField, '--key-field')
-  const timestampPath = options.timestampField === undefined ? undefined : fieldPath(options.timestampField, '--timestamp-field')
+  const timestampPath =
+    options.timestampField === undefined ? undefined : fieldPath(options.timestampField, '--timestamp-field')
   const topLevel = keyPath.length === 1 && (timestampPath === undefined || timestampPath.length === 1)
   const findFields = topLevelFieldFinder(timestampPath ? [keyPath[0]!, timestampPath[0]!] : [keyPath[0]!])
-  const readTime = options.timestampField === undefined ? undefined : eventTimeReader({field: options.timestampField, unit: options.timestampUnit, allowAnyTime: options.allowAnyTimestamp})
+  const readTime =
+    options.timestampField === undefined
+      ? undefined
+      : eventTimeReader({
+          field: options.timestampField,
+          unit: options.timestampUnit,
+          allowAnyTime: options.allowAnyTimestamp,
+        })
 
   return (value) => {
     let key: unknown
@@ -251,9 +271,11 @@ function eventReader(options: ProduceOptions): (value: Buffer) => Event {
       if (timestampPath) rawTimestamp = pick(event, timestampPath)
     }
     if (typeof key !== 'string' && !(typeof key === 'number' && Number.isSafeInteger(key))) {
-      throw new BadLine(key === undefined
-        ? `has no ${options.keyField} field to key it by`
-        : `has a ${options.keyField} that is not a string or an exact integer (large ids must be JSON strings)`)
+      throw new BadLine(
+        key === undefined
+          ? `has no ${options.keyField} field to key it by`
+          : `has a ${options.keyField} that is not a string or an exact integer (large ids must be JSON strings)`,
+      )
     }
     let timestamp: number | null = null
     if (readTime) {
@@ -270,7 +292,12 @@ function eventReader(options: ProduceOptions): (value: Buffer) => Event {
  * CRLF's carriage return) and its 1-based number; waits only when `handle` returns a promise.
  * Returns the number of lines seen; `onChunk` hears how many bytes each read brought.
  */
-async function eachLine(input: Readable, skipLines: number, handle: (line: Buffer, lineNumber: number) => Promise<void> | void, onChunk?: (bytes: number) => void): Promise<number> {
+async function eachLine(
+  input: Readable,
+  skipLines: number,
+  handle: (line: Buffer, lineNumber: number) => Promise<void> | void,
+  onChunk?: (bytes: number) => void,
+): Promise<number> {
   let lineNumber = 0
   const take = (line: Buffer) => {
     lineNumber++
@@ -307,7 +334,11 @@ async function eachLine(input: Readable, skipLines: number, handle: (line: Buffe
 
 export function fieldPath(field: string, flag: string): string[] {
   const path = field.split('.')
-  if (path.some((part) => part === '')) throw invalidArgument(`${flag} '${field}' is not a field name`, 'use a field name, or a dotted path such as user.id')
+  if (path.some((part) => part === ''))
+    throw invalidArgument(
+      `${flag} '${field}' is not a field name`,
+      'use a field name, or a dotted path such as user.id',
+    )
   return path
 }
 

@@ -1,4 +1,11 @@
-import {connectConsumer, disconnect, kafkaError, type Consumer, type Message, type PackedMessageBatch} from './client.js'
+import {
+  connectConsumer,
+  disconnect,
+  kafkaError,
+  type Consumer,
+  type Message,
+  type PackedMessageBatch,
+} from './client.js'
 import {UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 
@@ -102,10 +109,16 @@ export interface ScannedBatch {
   scanned: number
 }
 
-export async function* readRanges(settings: Settings, topic: string, ranges: PartitionRange[], options: RangeReaderOptions = {}): AsyncGenerator<Message[]> {
+export async function* readRanges(
+  settings: Settings,
+  topic: string,
+  ranges: PartitionRange[],
+  options: RangeReaderOptions = {},
+): AsyncGenerator<Message[]> {
   for await (const batch of readBatches(settings, topic, ranges, options)) {
     if (batch.kept.length) yield keptMessages(batch)
-    if (options.onScanned) for (const progress of batch.progress) options.onScanned(progress.partition, progress.nextOffset)
+    if (options.onScanned)
+      for (const progress of batch.progress) options.onScanned(progress.partition, progress.nextOffset)
   }
 }
 
@@ -113,7 +126,12 @@ export async function* readRanges(settings: Settings, topic: string, ranges: Par
  * One partition's range as ScannedBatch: every batch is yielded, with or without kept records,
  * so a caller filtering by key still sees the read move through stretches without a match.
  */
-export async function* readScanned(settings: Settings, topic: string, range: PartitionRange, options: Omit<RangeReaderOptions, 'onScanned'> = {}): AsyncGenerator<ScannedBatch> {
+export async function* readScanned(
+  settings: Settings,
+  topic: string,
+  range: PartitionRange,
+  options: Omit<RangeReaderOptions, 'onScanned'> = {},
+): AsyncGenerator<ScannedBatch> {
   let scannedTo = range.start
   for await (const batch of readBatches(settings, topic, [range], options)) {
     let scanned = 0
@@ -131,7 +149,12 @@ export async function* readScanned(settings: Settings, topic: string, range: Par
  * than one per batch until the garbage collector gets to it. Nothing yielded may be used after
  * the caller asks for the next batch.
  */
-export async function* readPackedRanges(settings: Settings, topic: string, ranges: PartitionRange[], options: Omit<RangeReaderOptions, 'onScanned'> = {}): AsyncGenerator<PackedRecords> {
+export async function* readPackedRanges(
+  settings: Settings,
+  topic: string,
+  ranges: PartitionRange[],
+  options: Omit<RangeReaderOptions, 'onScanned'> = {},
+): AsyncGenerator<PackedRecords> {
   for await (const batch of readBatches(settings, topic, ranges, {...options, recycle: true})) {
     if (batch.kept.length) yield {batch: batch.batch, indexes: batch.kept}
   }
@@ -141,7 +164,10 @@ export async function* readPackedRanges(settings: Settings, topic: string, range
  * The consumer readRanges would connect, connected ahead (e.g. while the ranges are still being
  * planned) and handed to it with `consumer`.
  */
-export function connectRangeConsumer(settings: Settings, consumerConfig: RangeReaderOptions['consumerConfig'] = {}): Promise<Consumer> {
+export function connectRangeConsumer(
+  settings: Settings,
+  consumerConfig: RangeReaderOptions['consumerConfig'] = {},
+): Promise<Consumer> {
   return connectConsumer(settings, {
     ...PREFETCH,
     // librdkafka waits this long before fetching again once its queue was over the thresholds
@@ -169,7 +195,12 @@ function keptMessages(read: ReadBatch): Message[] {
   return Array.from(read.kept, (index) => read.batch.message(index))
 }
 
-async function* readBatches(settings: Settings, topic: string, ranges: PartitionRange[], options: Omit<RangeReaderOptions, 'onScanned'> & {recycle?: boolean}): AsyncGenerator<ReadBatch> {
+async function* readBatches(
+  settings: Settings,
+  topic: string,
+  ranges: PartitionRange[],
+  options: Omit<RangeReaderOptions, 'onScanned'> & {recycle?: boolean},
+): AsyncGenerator<ReadBatch> {
   // Copies: `until` moves a range's end to where it is reached.
   const open = new Map(ranges.filter((range) => range.end > range.start).map((range) => [range.partition, {...range}]))
   if (open.size === 0) {
@@ -180,7 +211,9 @@ async function* readBatches(settings: Settings, topic: string, ranges: Partition
   const consumer = await (options.consumer ?? connectRangeConsumer(settings, options.consumerConfig))
   // Return a batch as soon as the fetched queue runs dry instead of waiting out the timeout for
   // every missing message of the batch (which stalls each batch and the end of every range).
-  ;(consumer as unknown as {setDefaultIsTimeoutOnlyForFirstMessage(value: boolean): void}).setDefaultIsTimeoutOnlyForFirstMessage(true)
+  ;(
+    consumer as unknown as {setDefaultIsTimeoutOnlyForFirstMessage(value: boolean): void}
+  ).setDefaultIsTimeoutOnlyForFirstMessage(true)
   consumer.setDefaultConsumeTimeout(200)
   const finished = new Set<number>()
   if (!options.follow) consumer.on('partition.eof', (eof: {partition: number}) => finished.add(eof.partition))
@@ -192,7 +225,11 @@ async function* readBatches(settings: Settings, topic: string, ranges: Partition
   const fetch = () => {
     const reuse = done
     done = undefined
-    return consumePacked(settings, consumer, batchSize, topic, {keyFilter: options.key ?? null, reuse: reuse ?? null, headers: options.headers ?? true})
+    return consumePacked(settings, consumer, batchSize, topic, {
+      keyFilter: options.key ?? null,
+      reuse: reuse ?? null,
+      headers: options.headers ?? true,
+    })
   }
   let inFlight: Promise<PackedMessageBatch> | undefined
   try {
@@ -213,7 +250,11 @@ async function* readBatches(settings: Settings, topic: string, ranges: Partition
         if (!range) continue
         if (scanned.lastOffset + 1 >= range.end) finished.add(scanned.partition)
         const pastEnd = Math.max(0, scanned.lastOffset + 1 - range.end)
-        progress.push({partition: scanned.partition, nextOffset: Math.min(scanned.lastOffset + 1, range.end), count: Math.max(0, scanned.count - pastEnd)})
+        progress.push({
+          partition: scanned.partition,
+          nextOffset: Math.min(scanned.lastOffset + 1, range.end),
+          count: Math.max(0, scanned.count - pastEnd),
+        })
       }
       const kept = keptIndexes(batch, open)
       if (batch.scanned.length === 0 || finished.size > 0) closeFinished(consumer, topic, open, finished)
@@ -240,7 +281,12 @@ function keptIndexes(batch: PackedMessageBatch, open: Map<number, PartitionRange
 }
 
 /** Ends each partition at its first record in the batch with a CreateTime at or after `until`. */
-function endAtTime(batch: PackedMessageBatch, open: Map<number, PartitionRange>, until: number, finished: Set<number>): void {
+function endAtTime(
+  batch: PackedMessageBatch,
+  open: Map<number, PartitionRange>,
+  until: number,
+  finished: Set<number>,
+): void {
   for (let index = 0; index < batch.length; index++) {
     const range = open.get(batch.partition(index))
     const offset = batch.offset(index)
@@ -251,10 +297,16 @@ function endAtTime(batch: PackedMessageBatch, open: Map<number, PartitionRange>,
   }
 }
 
-function closeFinished(consumer: Consumer, topic: string, open: Map<number, PartitionRange>, finished: Set<number>): void {
+function closeFinished(
+  consumer: Consumer,
+  topic: string,
+  open: Map<number, PartitionRange>,
+  finished: Set<number>,
+): void {
   const positions = consumer.position([...open.keys()].map((partition) => ({topic, partition})))
   for (const position of positions) {
-    if (position.offset !== undefined && position.offset >= 0 && position.offset >= open.get(position.partition)!.end) finished.add(position.partition)
+    if (position.offset !== undefined && position.offset >= 0 && position.offset >= open.get(position.partition)!.end)
+      finished.add(position.partition)
   }
   const done = [...finished].filter((partition) => open.has(partition))
   if (done.length === 0) return
@@ -262,14 +314,27 @@ function closeFinished(consumer: Consumer, topic: string, open: Map<number, Part
   consumer.pause(done.map((partition) => ({topic, partition})))
 }
 
-function consumePacked(settings: Settings, consumer: Consumer, size: number, topic: string, options: {keyFilter: Buffer | null; reuse: PackedMessageBatch | null; headers: boolean}): Promise<PackedMessageBatch> {
+function consumePacked(
+  settings: Settings,
+  consumer: Consumer,
+  size: number,
+  topic: string,
+  options: {keyFilter: Buffer | null; reuse: PackedMessageBatch | null; headers: boolean},
+): Promise<PackedMessageBatch> {
   return new Promise((resolve, reject) => {
-    consumer.consumePacked(size, options, (error, batch) => (error ? reject(kafkaError(settings, error, topic)) : resolve(batch)))
+    consumer.consumePacked(size, options, (error, batch) =>
+      error ? reject(kafkaError(settings, error, topic)) : resolve(batch),
+    )
   })
 }
 
 /** `npm ci` alone builds the client before patch-package patches it; scripts/setup.sh rebuilds. */
 function assertPatchedBuild(consumer: Consumer): void {
-  if (typeof (consumer as unknown as {_client?: {consumePacked?: unknown}})._client?.consumePacked === 'function') return
-  throw new UserError('DEPENDENCY_MISSING', 'the Kafka client was built without replayctl\'s patch (patches/), so it cannot read in packed batches', 'run scripts/setup.sh, which rebuilds @confluentinc/kafka-javascript after patch-package')
+  if (typeof (consumer as unknown as {_client?: {consumePacked?: unknown}})._client?.consumePacked === 'function')
+    return
+  throw new UserError(
+    'DEPENDENCY_MISSING',
+    "the Kafka client was built without replayctl's patch (patches/), so it cannot read in packed batches",
+    'run scripts/setup.sh, which rebuilds @confluentinc/kafka-javascript after patch-package',
+  )
 }

@@ -52,10 +52,17 @@ export interface ReadRecord {
 }
 
 export async function planRead(settings: Settings, options: ReadPlanOptions): Promise<ReadPlan> {
-  if (options.fromOffset !== undefined && options.since !== undefined) throw invalidArgument('--from-offset and --since both set the start', 'give only one of them')
-  if (options.toOffset !== undefined && options.until !== undefined) throw invalidArgument('--to-offset and --until both set the end', 'give only one of them')
-  if (options.partition !== undefined && options.key !== undefined) throw invalidArgument('--partition and --key both choose the partition', 'give only one of them')
-  if (options.partition !== undefined && options.partition < 0) throw invalidArgument(`--partition must be 0 or more, got ${options.partition}`, 'see `replayctl topic describe` for the partitions')
+  if (options.fromOffset !== undefined && options.since !== undefined)
+    throw invalidArgument('--from-offset and --since both set the start', 'give only one of them')
+  if (options.toOffset !== undefined && options.until !== undefined)
+    throw invalidArgument('--to-offset and --until both set the end', 'give only one of them')
+  if (options.partition !== undefined && options.key !== undefined)
+    throw invalidArgument('--partition and --key both choose the partition', 'give only one of them')
+  if (options.partition !== undefined && options.partition < 0)
+    throw invalidArgument(
+      `--partition must be 0 or more, got ${options.partition}`,
+      'see `replayctl topic describe` for the partitions',
+    )
 
   return withAdmin(settings, async (admin) => {
     const metadata = await topicMetadata(settings, admin, options.topic)
@@ -63,24 +70,39 @@ export async function planRead(settings: Settings, options: ReadPlanOptions): Pr
     let partitions = metadata.partitions.map((partition) => partition.partition)
     if (options.partition !== undefined) {
       if (options.partition >= count) {
-        throw new UserError('PARTITION_NOT_FOUND', `topic '${options.topic}' has no partition ${options.partition}`, `it has partitions 0..${count - 1}`)
+        throw new UserError(
+          'PARTITION_NOT_FOUND',
+          `topic '${options.topic}' has no partition ${options.partition}`,
+          `it has partitions 0..${count - 1}`,
+        )
       }
       partitions = [options.partition]
     }
     if (options.key !== undefined) partitions = [partitionFor(options.key, count, options.partitioner)]
 
     const marks = await watermarks(settings, admin, options.topic, partitions)
-    const sinceOffsets = options.since === undefined ? undefined : await offsetsForTime(settings, admin, options.topic, partitions, options.since)
-    const untilOffsets = options.until === undefined ? undefined : await offsetsForTime(settings, admin, options.topic, partitions, options.until)
+    const sinceOffsets =
+      options.since === undefined
+        ? undefined
+        : await offsetsForTime(settings, admin, options.topic, partitions, options.since)
+    const untilOffsets =
+      options.until === undefined
+        ? undefined
+        : await offsetsForTime(settings, admin, options.topic, partitions, options.until)
 
     const ranges = marks.map((mark, index) => {
       let start = mark.low
-      if (options.fromOffset !== undefined) start = options.fromOffset < 0 ? Math.max(mark.low, mark.high + options.fromOffset) : Math.max(mark.low, options.fromOffset)
+      if (options.fromOffset !== undefined)
+        start =
+          options.fromOffset < 0
+            ? Math.max(mark.low, mark.high + options.fromOffset)
+            : Math.max(mark.low, options.fromOffset)
       if (sinceOffsets) start = sinceOffsets[index]!.offset
       let end = options.follow ? Number.POSITIVE_INFINITY : mark.high
       if (options.toOffset !== undefined) end = Math.min(end, options.toOffset)
       // Not found (timestamp null): nothing at or after --until has been written yet.
-      if (untilOffsets && (!options.follow || untilOffsets[index]!.timestamp !== null)) end = Math.min(end, untilOffsets[index]!.offset)
+      if (untilOffsets && (!options.follow || untilOffsets[index]!.timestamp !== null))
+        end = Math.min(end, untilOffsets[index]!.offset)
       return {partition: mark.partition, start, end: Math.max(start, end)}
     })
     const untilLater = options.follow && untilOffsets?.some((found) => found.timestamp === null)
@@ -100,7 +122,11 @@ export async function planRead(settings: Settings, options: ReadPlanOptions): Pr
  * for: copy anything to keep. `consumer`: one connected ahead (connectRangeConsumer), which the
  * read disconnects; `headers: false` for a caller that prints no headers.
  */
-export async function* readRecords(settings: Settings, plan: ReadPlan, options: {max?: number; signal?: AbortSignal; consumer?: Promise<Consumer>; headers?: boolean} = {}): AsyncGenerator<PackedRecords> {
+export async function* readRecords(
+  settings: Settings,
+  plan: ReadPlan,
+  options: {max?: number; signal?: AbortSignal; consumer?: Promise<Consumer>; headers?: boolean} = {},
+): AsyncGenerator<PackedRecords> {
   const key = plan.key === undefined ? undefined : Buffer.from(plan.key, 'utf8')
   let remaining = options.max ?? Number.POSITIVE_INFINITY
   if (remaining <= 0) {
@@ -111,7 +137,14 @@ export async function* readRecords(settings: Settings, plan: ReadPlan, options: 
   const stop = () => abort.abort()
   options.signal?.addEventListener('abort', stop)
   try {
-    for await (const records of readPackedRanges(settings, plan.topic, plan.ranges, {signal: abort.signal, key, consumer: options.consumer, headers: options.headers, follow: plan.follow, until: plan.until})) {
+    for await (const records of readPackedRanges(settings, plan.topic, plan.ranges, {
+      signal: abort.signal,
+      key,
+      consumer: options.consumer,
+      headers: options.headers,
+      follow: plan.follow,
+      until: plan.until,
+    })) {
       const indexes = records.indexes.length > remaining ? records.indexes.subarray(0, remaining) : records.indexes
       remaining -= indexes.length
       yield {batch: records.batch, indexes}
@@ -129,6 +162,11 @@ export function toReadRecord(message: Message): ReadRecord {
     timestamp: message.timestamp ?? -1,
     key: message.key === undefined || message.key === null ? null : Buffer.from(message.key as Buffer),
     value: message.value ?? null,
-    headers: (message.headers ?? []).flatMap((header) => Object.entries(header).map(([name, value]) => ({key: name, value: Buffer.isBuffer(value) ? value : Buffer.from(String(value))}))),
+    headers: (message.headers ?? []).flatMap((header) =>
+      Object.entries(header).map(([name, value]) => ({
+        key: name,
+        value: Buffer.isBuffer(value) ? value : Buffer.from(String(value)),
+      })),
+    ),
   }
 }

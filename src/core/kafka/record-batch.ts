@@ -47,8 +47,15 @@ export class RecordBatch {
    * Appends one record: to `partition`, or where the partitioner puts its key when it is -1; a
    * null key or value stays null, an empty one empty; a null timestamp is the time of writing.
    */
-  add(key: Buffer | string | null, value: Buffer | null, timestamp: number | null, partition = -1, headers?: Headers): void {
-    if ((this.length + 1) * RECORD_STRIDE > this.index.length) this.index = grown(this.index, (this.length + 1) * RECORD_STRIDE)
+  add(
+    key: Buffer | string | null,
+    value: Buffer | null,
+    timestamp: number | null,
+    partition = -1,
+    headers?: Headers,
+  ): void {
+    if ((this.length + 1) * RECORD_STRIDE > this.index.length)
+      this.index = grown(this.index, (this.length + 1) * RECORD_STRIDE)
     const at = this.length * RECORD_STRIDE
     const index = this.index
     index[at] = partition

@@ -58,7 +58,11 @@ export class RecordWriter {
     private readonly topic: string,
   ) {}
 
-  static async open(settings: Settings, topic: string, options: {partitioner?: Partitioner} = {}): Promise<RecordWriter> {
+  static async open(
+    settings: Settings,
+    topic: string,
+    options: {partitioner?: Partitioner} = {},
+  ): Promise<RecordWriter> {
     const producer = await connectProducer(settings, {
       partitioner: options.partitioner,
       extra: {
@@ -75,7 +79,11 @@ export class RecordWriter {
     // `npm ci` alone builds the client before patch-package patches it; scripts/setup.sh rebuilds.
     if (typeof (producer as unknown as {_client?: {produceBatch?: unknown}})._client?.produceBatch !== 'function') {
       await disconnect(producer)
-      throw new UserError('DEPENDENCY_MISSING', 'the Kafka client was built without replayctl\'s patch (patches/), so it cannot write in batches', 'run scripts/setup.sh, which rebuilds @confluentinc/kafka-javascript after patch-package')
+      throw new UserError(
+        'DEPENDENCY_MISSING',
+        "the Kafka client was built without replayctl's patch (patches/), so it cannot write in batches",
+        'run scripts/setup.sh, which rebuilds @confluentinc/kafka-javascript after patch-package',
+      )
     }
     // Delivery reports are served on librdkafka's background thread, not by polling on the event loop.
     producer.setPollInBackground(true)
@@ -87,7 +95,13 @@ export class RecordWriter {
    * null key or value is written as null, an empty one as empty. Returns a promise only when
    * librdkafka's queue is full and it must wait. `lineNumber` is kept for failure reports.
    */
-  write(key: Buffer | string | null, value: Buffer | null, timestamp: number | null, headers?: Headers, target: {partition?: number; lineNumber?: number} = {}): Promise<void> | void {
+  write(
+    key: Buffer | string | null,
+    value: Buffer | null,
+    timestamp: number | null,
+    headers?: Headers,
+    target: {partition?: number; lineNumber?: number} = {},
+  ): Promise<void> | void {
     if (this.waitingForRoom) return this.waitingForRoom.then(() => this.write(key, value, timestamp, headers, target))
     if (this.sendError) throw this.sendError
     this.batchLines[this.batch.length] = target.lineNumber ?? Number.NaN
@@ -133,15 +147,19 @@ export class RecordWriter {
     // The callback needs the line numbers after the batch's buffers are reused.
     const lines = this.batchLines.slice(start, batch.length)
     try {
-      next = this.producer.produceBatch(this.topic, {data: batch.data, index: batch.index, headerIndex: batch.headerIndex, start, end: batch.length}, (report) => {
-        this.stats.acknowledged += report.acknowledged
-        for (const failure of report.failures) {
-          this.stats.failed++
-          this.firstFailure ??= failure.error
-          const line = lines[failure.index - start]!
-          if (!Number.isNaN(line)) this.failedLines.push(line)
-        }
-      })
+      next = this.producer.produceBatch(
+        this.topic,
+        {data: batch.data, index: batch.index, headerIndex: batch.headerIndex, start, end: batch.length},
+        (report) => {
+          this.stats.acknowledged += report.acknowledged
+          for (const failure of report.failures) {
+            this.stats.failed++
+            this.firstFailure ??= failure.error
+            const line = lines[failure.index - start]!
+            if (!Number.isNaN(line)) this.failedLines.push(line)
+          }
+        },
+      )
     } catch (error) {
       throw kafkaError(this.settings, error, this.topic)
     }
@@ -157,7 +175,11 @@ export class RecordWriter {
       const deadline = Date.now() + Math.max(30_000, this.settings.timeoutMs)
       while (this.stats.acknowledged + this.stats.failed < this.stats.written) {
         await new Promise<void>((resolve, reject) =>
-          this.producer.flush(1000, (error) => (error && (error as {code?: number}).code !== KafkaCode.TIMED_OUT ? reject(kafkaError(this.settings, error, this.topic)) : resolve())),
+          this.producer.flush(1000, (error) =>
+            error && (error as {code?: number}).code !== KafkaCode.TIMED_OUT
+              ? reject(kafkaError(this.settings, error, this.topic))
+              : resolve(),
+          ),
         )
         // The batch callbacks come through the event loop, after the flush that served them.
         await new Promise((resolve) => setImmediate(resolve))
@@ -186,7 +208,7 @@ export class RecordWriter {
 export function lineRanges(lines: number[]): string {
   const sorted = [...lines].sort((a, b) => a - b)
   const ranges: string[] = []
-  for (let index = 0; index < sorted.length; ) {
+  for (let index = 0; index < sorted.length;) {
     let last = index
     while (last + 1 < sorted.length && sorted[last + 1]! <= sorted[last]! + 1) last++
     ranges.push(sorted[last] === sorted[index] ? String(sorted[index]) : `${sorted[index]}-${sorted[last]}`)

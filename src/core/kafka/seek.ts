@@ -30,15 +30,26 @@ export async function seek(
   options: {topic: string; since: number; until?: number; key?: string; partitioner: Partitioner},
 ): Promise<SeekResult> {
   if (options.until !== undefined && options.until < options.since) {
-    throw invalidArgument(`--until (${isoTime(options.until)}) is before --since (${isoTime(options.since)})`, 'swap them, or give a later --until')
+    throw invalidArgument(
+      `--until (${isoTime(options.until)}) is before --since (${isoTime(options.since)})`,
+      'swap them, or give a later --until',
+    )
   }
   return withAdmin(settings, async (admin) => {
     const metadata = await topicMetadata(settings, admin, options.topic)
-    const partitions = options.key === undefined
-      ? metadata.partitions.map((partition) => partition.partition)
-      : [partitionFor(options.key, metadata.partitions.length, options.partitioner)]
-    const at = async (ms: number): Promise<OffsetsAtTime> => ({time: isoTime(ms), ms, offsets: await offsetsForTime(settings, admin, options.topic, partitions, ms)})
-    const [since, until] = await Promise.all([at(options.since), options.until === undefined ? undefined : at(options.until)])
+    const partitions =
+      options.key === undefined
+        ? metadata.partitions.map((partition) => partition.partition)
+        : [partitionFor(options.key, metadata.partitions.length, options.partitioner)]
+    const at = async (ms: number): Promise<OffsetsAtTime> => ({
+      time: isoTime(ms),
+      ms,
+      offsets: await offsetsForTime(settings, admin, options.topic, partitions, ms),
+    })
+    const [since, until] = await Promise.all([
+      at(options.since),
+      options.until === undefined ? undefined : at(options.until),
+    ])
     return {
       topic: options.topic,
       ...(options.key === undefined ? {} : {key: options.key, partitioner: options.partitioner}),

@@ -29,16 +29,29 @@ export interface DeleteTopicsResult {
  * Deletes the topics once every one is known to exist and not internal, and `confirm` agreed: a
  * missing or internal name among several deletes none of them.
  */
-export async function deleteTopics(settings: Settings, topics: string[], confirm: (topics: string[]) => Promise<boolean>): Promise<DeleteTopicsResult> {
+export async function deleteTopics(
+  settings: Settings,
+  topics: string[],
+  confirm: (topics: string[]) => Promise<boolean>,
+): Promise<DeleteTopicsResult> {
   const names = [...new Set(topics)]
   for (const topic of names) {
     validateTopicName(topic)
     const reason = internalTopicReason(topic)
-    if (reason) throw invalidArgument(`refusing to delete internal topic '${topic}': ${reason}`, 'replayctl never deletes internal topics')
+    if (reason)
+      throw invalidArgument(
+        `refusing to delete internal topic '${topic}': ${reason}`,
+        'replayctl never deletes internal topics',
+      )
   }
   return withAdmin(settings, async (admin) => {
     for (const topic of names) await topicMetadata(settings, admin, topic)
-    if (!(await confirm(names))) throw new UserError('INVALID_INPUT', 'deletion not confirmed; nothing was deleted', 'type the topic name (or y) at the prompt, or pass --yes')
+    if (!(await confirm(names)))
+      throw new UserError(
+        'INVALID_INPUT',
+        'deletion not confirmed; nothing was deleted',
+        'type the topic name (or y) at the prompt, or pass --yes',
+      )
     const deleted: string[] = []
     for (const topic of names) {
       await call<void>(settings, topic, (cb) => admin.deleteTopic(topic, settings.timeoutMs, cb as never))
@@ -69,7 +82,11 @@ function parseConfigPairs(pairs: string[]): Map<string, string> {
     const key = at > 0 ? pair.slice(0, at).trim() : ''
     const value = at > 0 ? pair.slice(at + 1).trim() : ''
     if (!CONFIG_KEY.test(key) || value === '') {
-      throw new UserError('INVALID_CONFIG', `malformed --config ${quoteInput(pair)}`, 'pass --config key=value with a topic config name, e.g. --config retention.ms=86400000')
+      throw new UserError(
+        'INVALID_CONFIG',
+        `malformed --config ${quoteInput(pair)}`,
+        'pass --config key=value with a topic config name, e.g. --config retention.ms=86400000',
+      )
     }
     parsed.set(key, value)
   }
@@ -77,28 +94,52 @@ function parseConfigPairs(pairs: string[]): Map<string, string> {
 }
 
 /** Checks --config and --delete-config before anything is changed. */
-export function validateConfigChanges(options: {set: string[]; remove: string[]}): {set: Map<string, string>; remove: string[]} {
+export function validateConfigChanges(options: {set: string[]; remove: string[]}): {
+  set: Map<string, string>
+  remove: string[]
+} {
   const set = parseConfigPairs(options.set)
   const remove = [...new Set(options.remove.map((key) => key.trim()))]
   for (const key of remove) {
-    if (!CONFIG_KEY.test(key)) throw new UserError('INVALID_CONFIG', `malformed --delete-config ${quoteInput(key)}`, 'pass a topic config name, e.g. --delete-config retention.ms')
-    if (set.has(key)) throw invalidArgument(`config '${key}' is both set and deleted`, 'pass it with --config or with --delete-config, not both')
+    if (!CONFIG_KEY.test(key))
+      throw new UserError(
+        'INVALID_CONFIG',
+        `malformed --delete-config ${quoteInput(key)}`,
+        'pass a topic config name, e.g. --delete-config retention.ms',
+      )
+    if (set.has(key))
+      throw invalidArgument(
+        `config '${key}' is both set and deleted`,
+        'pass it with --config or with --delete-config, not both',
+      )
   }
   return {set, remove}
 }
 
 /** Sets and removes topic configs with Apache Kafka's ConfigCommand and reports each value before and after. */
-export async function alterTopicConfigs(settings: Settings, topic: string, options: {set: string[]; remove: string[]}): Promise<AlterConfigsResult> {
+export async function alterTopicConfigs(
+  settings: Settings,
+  topic: string,
+  options: {set: string[]; remove: string[]},
+): Promise<AlterConfigsResult> {
   validateTopicName(topic)
   const {set, remove} = validateConfigChanges(options)
   const dist = cachedKafkaDist()
   await withAdmin(settings, (admin) => topicMetadata(settings, admin, topic))
   const before = await readTopicConfigs(settings, topic)
   // ConfigCommand splits --add-config at commas; a value holding commas (a list) goes in brackets.
-  const additions = [...set].map(([key, value]) => `${key}=${value.includes(',') && !value.startsWith('[') ? `[${value}]` : value}`).join(',')
+  const additions = [...set]
+    .map(([key, value]) => `${key}=${value.includes(',') && !value.startsWith('[') ? `[${value}]` : value}`)
+    .join(',')
   try {
     await runKafkaTool(dist, 'kafka.admin.ConfigCommand', [
-      '--bootstrap-server', settings.brokers, '--entity-type', 'topics', '--entity-name', topic, '--alter',
+      '--bootstrap-server',
+      settings.brokers,
+      '--entity-type',
+      'topics',
+      '--entity-name',
+      topic,
+      '--alter',
       ...(additions ? ['--add-config', additions] : []),
       ...(remove.length ? ['--delete-config', remove.join(',')] : []),
     ])
@@ -106,7 +147,13 @@ export async function alterTopicConfigs(settings: Settings, topic: string, optio
     // The broker validates names and values: that is the operator's input, not an outage.
     const stderr = String(((error as UserError).cause as {stderr?: string} | undefined)?.stderr ?? '')
     const reason = /(?:InvalidConfigurationException|InvalidRequestException|ConfigException): (.*)$/m.exec(stderr)?.[1]
-    if (reason) throw new UserError('INVALID_CONFIG', `Kafka refused the config change on topic '${topic}': ${reason.trim()}`, 'check the names and values against Kafka\'s topic configs', {cause: error})
+    if (reason)
+      throw new UserError(
+        'INVALID_CONFIG',
+        `Kafka refused the config change on topic '${topic}': ${reason.trim()}`,
+        "check the names and values against Kafka's topic configs",
+        {cause: error},
+      )
     throw error
   }
   const after = await readTopicConfigs(settings, topic)

@@ -71,7 +71,10 @@ const LEGAL_TOPIC = /^[a-zA-Z0-9._-]{1,249}$/
 
 export function validateTopicName(topic: string): void {
   if (!LEGAL_TOPIC.test(topic) || topic === '.' || topic === '..') {
-    throw invalidArgument(`${quoteInput(topic)} is not a legal topic name`, 'use 1 to 249 of the characters a-z A-Z 0-9 . _ -')
+    throw invalidArgument(
+      `${quoteInput(topic)} is not a legal topic name`,
+      'use 1 to 249 of the characters a-z A-Z 0-9 . _ -',
+    )
   }
 }
 
@@ -86,12 +89,20 @@ export async function withAdmin<T>(settings: Settings, work: (admin: AdminClient
 
 export async function topicMetadata(settings: Settings, admin: AdminClient, topic: string): Promise<TopicMetadata> {
   validateTopicName(topic)
-  const [description] = await callReadOnly<{name: string; error?: {code: number; message: string}; partitions: {partition: number; leader: {id: number} | null; replicas: {id: number}[]; isr: {id: number}[]}[]}[]>(
-    settings, topic, (cb, timeout) => admin.describeTopics([topic], {timeout}, cb as never),
-  )
+  const [description] = await callReadOnly<
+    {
+      name: string
+      error?: {code: number; message: string}
+      partitions: {partition: number; leader: {id: number} | null; replicas: {id: number}[]; isr: {id: number}[]}[]
+    }[]
+  >(settings, topic, (cb, timeout) => admin.describeTopics([topic], {timeout}, cb as never))
   if (!description || description.error) {
     if (!description || description.error!.code === 3) throw topicNotFound(topic)
-    throw new UserError('KAFKA_REJECTED', `cannot describe topic '${topic}': ${description.error!.message}`, 'check your ACLs and the broker log')
+    throw new UserError(
+      'KAFKA_REJECTED',
+      `cannot describe topic '${topic}': ${description.error!.message}`,
+      'check your ACLs and the broker log',
+    )
   }
   return {
     topic,
@@ -106,7 +117,9 @@ export async function topicMetadata(settings: Settings, admin: AdminClient, topi
   }
 }
 
-export function topicConfigs(options: Pick<CreateTopicOptions, 'compression' | 'compact' | 'retention' | 'configs'>): Record<string, string> {
+export function topicConfigs(
+  options: Pick<CreateTopicOptions, 'compression' | 'compact' | 'retention' | 'configs'>,
+): Record<string, string> {
   const configs: Record<string, string> = {
     'compression.type': options.compression === 'none' ? 'uncompressed' : options.compression,
     'cleanup.policy': options.compact ? 'compact' : 'delete',
@@ -116,7 +129,11 @@ export function topicConfigs(options: Pick<CreateTopicOptions, 'compression' | '
   }
   for (const pair of options.configs) {
     const at = pair.indexOf('=')
-    if (at <= 0) throw invalidArgument(`malformed --config ${quoteInput(pair)}`, 'pass topic configs as --config key=value, e.g. --config segment.bytes=104857600')
+    if (at <= 0)
+      throw invalidArgument(
+        `malformed --config ${quoteInput(pair)}`,
+        'pass topic configs as --config key=value, e.g. --config segment.bytes=104857600',
+      )
     configs[pair.slice(0, at).trim()] = pair.slice(at + 1)
   }
   return configs
@@ -125,17 +142,31 @@ export function topicConfigs(options: Pick<CreateTopicOptions, 'compression' | '
 export async function createTopic(settings: Settings, options: CreateTopicOptions): Promise<CreateTopicResult> {
   validateTopicName(options.topic)
   if (!Number.isInteger(options.partitions) || options.partitions <= 0) {
-    throw invalidArgument(`--partitions must be a positive whole number, got ${options.partitions}`, 'a delivery_log usually has 12 or more; the count can never shrink')
+    throw invalidArgument(
+      `--partitions must be a positive whole number, got ${options.partitions}`,
+      'a delivery_log usually has 12 or more; the count can never shrink',
+    )
   }
-  if (options.replicationFactor !== undefined && (!Number.isInteger(options.replicationFactor) || options.replicationFactor <= 0)) {
-    throw invalidArgument(`--replication-factor must be a positive whole number, got ${options.replicationFactor}`, 'leave it out to use the broker default')
+  if (
+    options.replicationFactor !== undefined &&
+    (!Number.isInteger(options.replicationFactor) || options.replicationFactor <= 0)
+  ) {
+    throw invalidArgument(
+      `--replication-factor must be a positive whole number, got ${options.replicationFactor}`,
+      'leave it out to use the broker default',
+    )
   }
   const configs = options.exactConfigs ?? topicConfigs(options)
   return withAdmin(settings, async (admin) => {
     try {
       await call<void>(settings, options.topic, (cb) =>
         admin.createTopic(
-          {topic: options.topic, num_partitions: options.partitions, replication_factor: options.replicationFactor ?? -1, config: configs},
+          {
+            topic: options.topic,
+            num_partitions: options.partitions,
+            replication_factor: options.replicationFactor ?? -1,
+            config: configs,
+          },
           settings.timeoutMs,
           cb as never,
         ),
@@ -143,14 +174,31 @@ export async function createTopic(settings: Settings, options: CreateTopicOption
     } catch (error) {
       const cause = (error as UserError).cause as {code?: number} | undefined
       if (cause?.code === 36) {
-        if (!options.ifNotExists) throw new UserError('TOPIC_EXISTS', `topic '${options.topic}' already exists`, 'pass --if-not-exists to accept an existing topic, or choose another name')
+        if (!options.ifNotExists)
+          throw new UserError(
+            'TOPIC_EXISTS',
+            `topic '${options.topic}' already exists`,
+            'pass --if-not-exists to accept an existing topic, or choose another name',
+          )
         const existing = await topicMetadata(settings, admin, options.topic)
-        return {topic: options.topic, created: false, partitions: existing.partitions.length, replicationFactor: existing.partitions[0]?.replicas.length ?? 0, configs}
+        return {
+          topic: options.topic,
+          created: false,
+          partitions: existing.partitions.length,
+          replicationFactor: existing.partitions[0]?.replicas.length ?? 0,
+          configs,
+        }
       }
       throw error
     }
     const created = await waitForMetadata(settings, admin, options.topic)
-    return {topic: options.topic, created: true, partitions: created.partitions.length, replicationFactor: created.partitions[0]?.replicas.length ?? 0, configs}
+    return {
+      topic: options.topic,
+      created: true,
+      partitions: created.partitions.length,
+      replicationFactor: created.partitions[0]?.replicas.length ?? 0,
+      configs,
+    }
   })
 }
 
@@ -177,22 +225,39 @@ export interface TopicSummary {
 
 export async function listTopics(settings: Settings, options: {internal: boolean}): Promise<TopicSummary[]> {
   return withAdmin(settings, async (admin) => {
-    const names = await callReadOnly<string[]>(settings, undefined, (cb, timeout) => admin.listTopics({timeout}, cb as never))
+    const names = await callReadOnly<string[]>(settings, undefined, (cb, timeout) =>
+      admin.listTopics({timeout}, cb as never),
+    )
     const visible = names.filter((name) => options.internal || !name.startsWith('__')).sort()
     if (visible.length === 0) return []
-    const described = await callReadOnly<{name: string; partitions: {replicas: unknown[]}[]}[]>(settings, undefined, (cb, timeout) =>
-      admin.describeTopics(visible, {timeout}, cb as never),
+    const described = await callReadOnly<{name: string; partitions: {replicas: unknown[]}[]}[]>(
+      settings,
+      undefined,
+      (cb, timeout) => admin.describeTopics(visible, {timeout}, cb as never),
     )
     return described
-      .map((topic) => ({topic: topic.name, partitions: topic.partitions.length, replicationFactor: topic.partitions[0]?.replicas.length ?? 0}))
+      .map((topic) => ({
+        topic: topic.name,
+        partitions: topic.partitions.length,
+        replicationFactor: topic.partitions[0]?.replicas.length ?? 0,
+      }))
       .sort((a, b) => a.topic.localeCompare(b.topic))
   })
 }
 
-export async function describeTopic(settings: Settings, topic: string, options: {configs: boolean}): Promise<TopicDescription> {
+export async function describeTopic(
+  settings: Settings,
+  topic: string,
+  options: {configs: boolean},
+): Promise<TopicDescription> {
   const {metadata, marks} = await withAdmin(settings, async (admin) => {
     const metadata = await topicMetadata(settings, admin, topic)
-    const marks = await watermarks(settings, admin, topic, metadata.partitions.map((partition) => partition.partition))
+    const marks = await watermarks(
+      settings,
+      admin,
+      topic,
+      metadata.partitions.map((partition) => partition.partition),
+    )
     return {metadata, marks}
   })
   const partitions = metadata.partitions.map((partition, index) => ({
@@ -223,8 +288,17 @@ export async function describeTopic(settings: Settings, topic: string, options: 
 /** Configs set on the topic, read with Apache Kafka's ConfigCommand. */
 export async function readTopicConfigs(settings: Settings, topic: string): Promise<Record<string, string>> {
   const dist = cachedKafkaDist()
-  const output = await runKafkaTool(dist, 'kafka.admin.ConfigCommand', ['--bootstrap-server', settings.brokers, '--entity-type', 'topics', '--entity-name', topic, '--describe'])
+  const output = await runKafkaTool(dist, 'kafka.admin.ConfigCommand', [
+    '--bootstrap-server',
+    settings.brokers,
+    '--entity-type',
+    'topics',
+    '--entity-name',
+    topic,
+    '--describe',
+  ])
   const configs: Record<string, string> = {}
-  for (const match of output.matchAll(/^\s+([\w.]+)=(.*?) sensitive=(true|false)/gm)) configs[match[1]!] = match[3] === 'true' ? '(sensitive)' : match[2]!
+  for (const match of output.matchAll(/^\s+([\w.]+)=(.*?) sensitive=(true|false)/gm))
+    configs[match[1]!] = match[3] === 'true' ? '(sensitive)' : match[2]!
   return configs
 }

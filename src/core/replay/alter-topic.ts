@@ -21,20 +21,33 @@ export interface AlterPartitionsResult {
  * one, in case the engine never saw it) so replays also read each key's partition under the old
  * count for events written before the change.
  */
-export async function alterPartitions(settings: Settings, topic: string, partitions: number): Promise<AlterPartitionsResult> {
+export async function alterPartitions(
+  settings: Settings,
+  topic: string,
+  partitions: number,
+): Promise<AlterPartitionsResult> {
   validateTopicName(topic)
-  if (!Number.isInteger(partitions) || partitions <= 0) throw invalidArgument(`--partitions must be a positive whole number, got ${partitions}`, 'pass the new, larger partition count')
+  if (!Number.isInteger(partitions) || partitions <= 0)
+    throw invalidArgument(
+      `--partitions must be a positive whole number, got ${partitions}`,
+      'pass the new, larger partition count',
+    )
   return withAdmin(settings, async (admin) => {
     const before = (await topicMetadata(settings, admin, topic)).partitions.length
     if (partitions < before) {
-      throw invalidArgument(`topic '${topic}' has ${before} partitions and Kafka cannot reduce a partition count`, `pass --partitions ${before} or more; to shrink, create a new topic and copy the data (\`topic backup\`, \`topic restore\`)`)
+      throw invalidArgument(
+        `topic '${topic}' has ${before} partitions and Kafka cannot reduce a partition count`,
+        `pass --partitions ${before} or more; to shrink, create a new topic and copy the data (\`topic backup\`, \`topic restore\`)`,
+      )
     }
     if (partitions === before) return {topic, before, after: before, changed: false}
     // The database is opened before Kafka is changed: a database that is down leaves the topic as it was.
     const pool = await openPool(settings.mysqlUrl, {timeoutMs: settings.timeoutMs})
     try {
       await recordPartitionCount(pool, topic, before)
-      await call<void>(settings, topic, (cb) => admin.createPartitions(topic, partitions, settings.timeoutMs, cb as never))
+      await call<void>(settings, topic, (cb) =>
+        admin.createPartitions(topic, partitions, settings.timeoutMs, cb as never),
+      )
       await recordPartitionCount(pool, topic, partitions)
     } finally {
       await pool.end()
@@ -57,11 +70,16 @@ export interface AlterTopicResult {
 }
 
 /** `topic alter`: every flag is checked before the first change is made. */
-export async function alterTopic(settings: Settings, topic: string, options: {partitions?: number; set: string[]; remove: string[]}): Promise<AlterTopicResult> {
+export async function alterTopic(
+  settings: Settings,
+  topic: string,
+  options: {partitions?: number; set: string[]; remove: string[]},
+): Promise<AlterTopicResult> {
   validateTopicName(topic)
   const configs = validateConfigChanges(options)
   const changesConfigs = configs.set.size > 0 || configs.remove.length > 0
-  if (options.partitions === undefined && !changesConfigs) throw invalidArgument('nothing to change', 'pass --partitions N, --config key=value or --delete-config key')
+  if (options.partitions === undefined && !changesConfigs)
+    throw invalidArgument('nothing to change', 'pass --partitions N, --config key=value or --delete-config key')
   const result: AlterTopicResult = {topic}
   if (options.partitions !== undefined) result.partitions = await alterPartitions(settings, topic, options.partitions)
   if (changesConfigs) result.configs = await alterTopicConfigs(settings, topic, options)

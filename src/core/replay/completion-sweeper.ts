@@ -34,10 +34,19 @@ const SEND_BUDGET_MS = HOLD_MS / 2
 const MAX_ATTEMPTS = 3
 const MAX_AGE_MS = 24 * 60 * 60_000
 
-export async function sweepCompletions(pool: Pool, options: SweepOptions, onSwept: (swept: CompletionSwept) => void = () => {}): Promise<CompletionSwept[]> {
+export async function sweepCompletions(
+  pool: Pool,
+  options: SweepOptions,
+  onSwept: (swept: CompletionSwept) => void = () => {},
+): Promise<CompletionSwept[]> {
   const swept: CompletionSwept[] = []
   for (let n = 0; n < (options.maxJobs ?? 10) && !options.signal?.aborted; n++) {
-    const job = await claimCompletion(pool, {holdMs: HOLD_MS, maxAttempts: MAX_ATTEMPTS, maxAgeMs: MAX_AGE_MS, retry: options.claimRetry})
+    const job = await claimCompletion(pool, {
+      holdMs: HOLD_MS,
+      maxAttempts: MAX_ATTEMPTS,
+      maxAgeMs: MAX_AGE_MS,
+      retry: options.claimRetry,
+    })
     if (!job) break
     const result = await sendOwedCompletion(pool, job, options)
     swept.push(result)
@@ -54,8 +63,13 @@ async function sendOwedCompletion(pool: Pool, job: ReplayJob, options: SweepOpti
   let client: WebhookClient
   try {
     client = await WebhookClient.create({
-      url: webhook.url, secret: secret ?? '', jobId: String(job.id),
-      timeoutMs: options.deliveryTimeoutMs, retry: options.retry, maxConnections: 1, allowPrivate: options.allowPrivate,
+      url: webhook.url,
+      secret: secret ?? '',
+      jobId: String(job.id),
+      timeoutMs: options.deliveryTimeoutMs,
+      retry: options.retry,
+      maxConnections: 1,
+      allowPrivate: options.allowPrivate,
       signal: options.signal ? AbortSignal.any([budget, options.signal]) : budget,
     })
   } catch (error) {
@@ -66,7 +80,9 @@ async function sendOwedCompletion(pool: Pool, job: ReplayJob, options: SweepOpti
     // FAILED here is never the webhook's doing (a delivery failure is told by its worker): a stale
     // claim, attempts used up, Kafka or MySQL. job.lastError says which, for the operator only.
     const sent = await sendCompletionEvent(client, {
-      webhookId: job.webhookId, jobId: String(job.id), outcome: {kind: job.state === 'CANCELLED' ? 'cancelled' : 'failed'},
+      webhookId: job.webhookId,
+      jobId: String(job.id),
+      outcome: {kind: job.state === 'CANCELLED' ? 'cancelled' : 'failed'},
     })
     if (sent.outcome !== 'delivered') return {...base, outcome: 'failed', reason: sent.reason ?? sent.outcome}
     try {

@@ -109,7 +109,10 @@ export class DedupCache {
   constructor(options: DedupCacheOptions = {}) {
     const maxEvents = options.maxEvents ?? DEFAULT_MAX_EVENTS
     if (!Number.isInteger(maxEvents) || maxEvents < 1 || maxEvents > MAX_MAX_EVENTS) {
-      throw invalidArgument(`the dedup cache size must be a whole number of events from 1 to ${MAX_MAX_EVENTS}, got ${maxEvents}`, `choose a maximum from 1 to ${MAX_MAX_EVENTS} events`)
+      throw invalidArgument(
+        `the dedup cache size must be a whole number of events from 1 to ${MAX_MAX_EVENTS}, got ${maxEvents}`,
+        `choose a maximum from 1 to ${MAX_MAX_EVENTS} events`,
+      )
     }
     this.maxEvents = maxEvents
     this.maxCapacity = Math.max(MIN_CAPACITY, Math.ceil(maxEvents / MAX_LOAD))

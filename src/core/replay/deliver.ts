@@ -44,7 +44,13 @@ export class JobTally {
   }
 
   counters(): Counters {
-    return {scanned: this.scanned, matched: this.matched, delivered: this.delivered, duplicates: this.duplicates, failed: this.failed}
+    return {
+      scanned: this.scanned,
+      matched: this.matched,
+      delivered: this.delivered,
+      duplicates: this.duplicates,
+      failed: this.failed,
+    }
   }
 }
 
@@ -88,14 +94,31 @@ interface Pushed {
   offset: number
 }
 
-export async function deliverRange(settings: Settings, pool: Pool, keeper: LeaseKeeper, job: ReplayJob, plan: Plan, client: WebhookClient, tally: JobTally, options: DeliverOptions): Promise<DeliverResult> {
+export async function deliverRange(
+  settings: Settings,
+  pool: Pool,
+  keeper: LeaseKeeper,
+  job: ReplayJob,
+  plan: Plan,
+  client: WebhookClient,
+  tally: JobTally,
+  options: DeliverOptions,
+): Promise<DeliverResult> {
   const {sources} = plan
   const key = Buffer.from(job.webhookId, 'utf8')
   const wanted = (message: Message) =>
-    message.key !== undefined && message.key !== null && key.equals(message.key as Buffer) &&
-    message.timestamp !== undefined && message.timestamp >= job.fromMs && message.timestamp < job.toMs
+    message.key !== undefined &&
+    message.key !== null &&
+    key.equals(message.key as Buffer) &&
+    message.timestamp !== undefined &&
+    message.timestamp >= job.fromMs &&
+    message.timestamp < job.toMs
   const dedup = new JobDedup()
-  const window = new OrderedDelivery(client, {startOffset: 0, maxInFlight: options.maxInFlight, maxOutstanding: options.maxAhead ?? Math.max(DEFAULT_MAX_AHEAD, options.maxInFlight)})
+  const window = new OrderedDelivery(client, {
+    startOffset: 0,
+    maxInFlight: options.maxInFlight,
+    maxOutstanding: options.maxAhead ?? Math.max(DEFAULT_MAX_AHEAD, options.maxInFlight),
+  })
   tally.window = window
 
   // Per source: the offset after the last record handed over by the merge.
@@ -183,11 +206,25 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
     // From the start, as unchunked: the kept records below the checkpoint rebuild the dedup filter.
     if (chunkSize > 0 && source.endOffset - source.checkpointOffset > 2 * chunkSize) {
       return readChunked(settings, pool, {
-        jobId: job.id, topic: source.topic, partition: source.partition, filter: job, rangeStart: source.startOffset, start: source.startOffset, end: source.endOffset,
-        chunkSize, owner: options.owner, staleAfterMs: options.staleAfterMs, signal: stopReading,
+        jobId: job.id,
+        topic: source.topic,
+        partition: source.partition,
+        filter: job,
+        rangeStart: source.startOffset,
+        start: source.startOffset,
+        end: source.endOffset,
+        chunkSize,
+        owner: options.owner,
+        staleAfterMs: options.staleAfterMs,
+        signal: stopReading,
       })
     }
-    return readScanned(settings, source.topic, {partition: source.partition, start: source.startOffset, end: source.endOffset}, {signal: stopReading, key})
+    return readScanned(
+      settings,
+      source.topic,
+      {partition: source.partition, start: source.startOffset, end: source.endOffset},
+      {signal: stopReading, key},
+    )
   })
   try {
     reading: for await (const run of readMerged(readers)) {
@@ -216,7 +253,15 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
         const entry = {sequence: sequence++, source: run.source, offset: message.offset}
         pushed.push(entry)
         const origin = {topic: source.topic, partition: source.partition, offset: message.offset}
-        if (!(await window.push({offset: entry.sequence, origin, body: message.value ?? Buffer.alloc(0), hash, headers: message.headers as never}))) {
+        if (
+          !(await window.push({
+            offset: entry.sequence,
+            origin,
+            body: message.value ?? Buffer.alloc(0),
+            hash,
+            headers: message.headers as never,
+          }))
+        ) {
           pushed.pop()
           break reading
         }
@@ -242,7 +287,8 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
   }
   throwIfSaveFailed()
   // The sources held nothing more for this webhook up to their ends (or it was compacted away).
-  if (!options.stopReading.aborted && !window.stopped) sources.forEach((source, index) => (handed[index] = source.endOffset))
+  if (!options.stopReading.aborted && !window.stopped)
+    sources.forEach((source, index) => (handed[index] = source.endOffset))
   const result = await window.drain()
   // The run's last writes (finish.ts) come after the save under way, never before it.
   if (saving) await saving
@@ -254,6 +300,14 @@ export async function deliverRange(settings: Settings, pool: Pool, keeper: Lease
     ...result,
     checkpoint: reached[0]!.checkpointOffset,
     sources: reached,
-    ...(failed ? {failedAt: {topic: sources[failed.source]!.topic, partition: sources[failed.source]!.partition, offset: failed.offset}} : {}),
+    ...(failed
+      ? {
+          failedAt: {
+            topic: sources[failed.source]!.topic,
+            partition: sources[failed.source]!.partition,
+            offset: failed.offset,
+          },
+        }
+      : {}),
   }
 }

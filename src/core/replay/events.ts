@@ -61,7 +61,7 @@ export interface WorkerEvents {
   'delivery-done': [done: DeliveryDone]
   'delivery-retry': [retry: DeliveryRetry]
   /** Nothing runnable: the worker polls again. */
-  'idle': []
+  idle: []
   'db-error': [failure: DatabaseError]
   /** The database answers again after `failures` consecutive errors. */
   'db-recovered': [recovered: {failures: number}]

@@ -1,6 +1,16 @@
 import type {Pool} from '../db/database.js'
 import {sendCompletionEvent, type CompletionOutcome, type WebhookClient} from './delivery/index.js'
-import {completeJob, failJob, handOverCompletion, markCancelled, markCompletionSent, releaseJob, type JobNote, type Lease, type ReplayJob} from './jobs/index.js'
+import {
+  completeJob,
+  failJob,
+  handOverCompletion,
+  markCancelled,
+  markCompletionSent,
+  releaseJob,
+  type JobNote,
+  type Lease,
+  type ReplayJob,
+} from './jobs/index.js'
 import type {DeliverResult, JobTally} from './deliver.js'
 import type {LeaseKeeper} from './lease.js'
 import {markInvalid} from '../webhooks/store.js'
@@ -12,9 +22,18 @@ import {markInvalid} from '../webhooks/store.js'
  */
 export type JobOutcome = 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'RELEASED' | 'LEASE_LOST' | 'RETRY_LATER'
 
-export async function finishRun(pool: Pool, keeper: LeaseKeeper, job: ReplayJob, client: WebhookClient, tally: JobTally, result: DeliverResult, notes: JobNote[], shutdown: AbortSignal): Promise<JobOutcome> {
+export async function finishRun(
+  pool: Pool,
+  keeper: LeaseKeeper,
+  job: ReplayJob,
+  client: WebhookClient,
+  tally: JobTally,
+  result: DeliverResult,
+  notes: JobNote[],
+  shutdown: AbortSignal,
+): Promise<JobOutcome> {
   const {lease} = keeper
-  if (keeper.lost.aborted || result.aborted && !keeper.cancelRequested && !shutdown.aborted) {
+  if (keeper.lost.aborted || (result.aborted && !keeper.cancelRequested && !shutdown.aborted)) {
     if (keeper.databaseDown) throw keeper.databaseDown
     return 'LEASE_LOST'
   }
@@ -23,9 +42,17 @@ export async function finishRun(pool: Pool, keeper: LeaseKeeper, job: ReplayJob,
   if (result.failure) {
     if (result.failure.gone) await markInvalid(pool, job.webhookId, `410 Gone during replay job ${job.id}`)
     const at = result.failedAt
-    const where = !at ? '' : result.sources.length > 1 ? `${at.offset} of ${at.topic}[${at.partition}]` : String(at.offset)
+    const where = !at
+      ? ''
+      : result.sources.length > 1
+        ? `${at.offset} of ${at.topic}[${at.partition}]`
+        : String(at.offset)
     const reason = `could not deliver offset ${where} after ${result.failure.attempts} attempt(s): ${result.failure.reason}`
-    const undelivered: CompletionOutcome = {kind: 'undelivered', delivered: counters.delivered, status: result.failure.status}
+    const undelivered: CompletionOutcome = {
+      kind: 'undelivered',
+      delivered: counters.delivered,
+      status: result.failure.status,
+    }
     return finishFailed(pool, lease, job, result.failure.gone ? undefined : client, reason, tally, result, undelivered)
   }
   if (keeper.cancelRequested) {
@@ -39,7 +66,11 @@ export async function finishRun(pool: Pool, keeper: LeaseKeeper, job: ReplayJob,
   }
   const ends = result.sources.map((source) => ({...source, checkpointOffset: source.endOffset}))
   await completeJob(pool, {...lease, checkpointOffset: ends[0]!.endOffset, sources: ends, counters})
-  await sendCompletion(pool, lease, client, job, {kind: 'complete', delivered: counters.delivered, gaps: notes.map((note) => note.gap)})
+  await sendCompletion(pool, lease, client, job, {
+    kind: 'complete',
+    delivered: counters.delivered,
+    gaps: notes.map((note) => note.gap),
+  })
   return 'COMPLETED'
 }
 
@@ -47,8 +78,22 @@ export async function finishRun(pool: Pool, keeper: LeaseKeeper, job: ReplayJob,
  * Ends the job FAILED (or back to OPEN while attempts remain) with the operator's reason; when
  * FAILED, the customer's "Incomplete" event tells them `outcome`, never the reason.
  */
-export async function finishFailed(pool: Pool, lease: Lease, job: ReplayJob, client: WebhookClient | undefined, reason: string, tally: JobTally, reached?: DeliverResult, outcome: CompletionOutcome = {kind: 'failed'}): Promise<JobOutcome> {
-  const state = await failJob(pool, {...lease, error: reason, counters: tally.counters(), ...(reached ? {checkpointOffset: reached.checkpoint, sources: reached.sources} : {})})
+export async function finishFailed(
+  pool: Pool,
+  lease: Lease,
+  job: ReplayJob,
+  client: WebhookClient | undefined,
+  reason: string,
+  tally: JobTally,
+  reached?: DeliverResult,
+  outcome: CompletionOutcome = {kind: 'failed'},
+): Promise<JobOutcome> {
+  const state = await failJob(pool, {
+    ...lease,
+    error: reason,
+    counters: tally.counters(),
+    ...(reached ? {checkpointOffset: reached.checkpoint, sources: reached.sources} : {}),
+  })
   if (state === 'FAILED' && client) await sendCompletion(pool, lease, client, job, outcome)
   // Ended CANCELLED (a cancel was pending): no send may start now, so the sweeper sends the event.
   if (state === 'CANCELLED') await handOverCompletion(pool, lease)
@@ -56,7 +101,13 @@ export async function finishFailed(pool: Pool, lease: Lease, job: ReplayJob, cli
 }
 
 /** Twitter's final replay_job_status event; a receiver that cannot take it does not change the job. */
-async function sendCompletion(pool: Pool, lease: Lease, client: WebhookClient, job: ReplayJob, outcome: CompletionOutcome): Promise<void> {
+async function sendCompletion(
+  pool: Pool,
+  lease: Lease,
+  client: WebhookClient,
+  job: ReplayJob,
+  outcome: CompletionOutcome,
+): Promise<void> {
   const sent = await sendCompletionEvent(client, {webhookId: job.webhookId, jobId: String(job.id), outcome})
   if (sent.outcome === 'delivered') await markCompletionSent(pool, lease)
 }

@@ -49,7 +49,9 @@ export interface SubmitReplayOptions {
 export const DEFAULT_LATE_GRACE_MS = 5 * 60_000
 
 export async function submitReplay(settings: Settings, options: SubmitReplayOptions): Promise<ReplayJob> {
-  return withDatabase(settings, (pool) => withAdmin(settings, (admin) => submitReplayOn(pool, logView(settings, admin), options)))
+  return withDatabase(settings, (pool) =>
+    withAdmin(settings, (admin) => submitReplayOn(pool, logView(settings, admin), options)),
+  )
 }
 
 /** What submitting needs to know of the log: asked of Kafka, or of a server's short-lived cache. */
@@ -72,27 +74,50 @@ export async function submitReplayOn(pool: Pool, log: ReplayLogView, options: Su
   const now = await dbNow(pool)
   checkRangeOrder(options.fromMs, options.toMs)
   if (options.toMs > now) {
-    throw new UserError('REPLAY_TO_IN_FUTURE', `to_date ${isoTime(options.toMs)} is in the future`, 'replay only what has happened: give a --to of now or earlier')
+    throw new UserError(
+      'REPLAY_TO_IN_FUTURE',
+      `to_date ${isoTime(options.toMs)} is in the future`,
+      'replay only what has happened: give a --to of now or earlier',
+    )
   }
   // A minute of slack, Twitter's granularity: `--from 5d` is taken a moment before the check.
   if (options.fromMs < now - options.retentionMs - 60_000) {
-    const days = Math.round(options.retentionMs / 86_400_000 * 10) / 10
-    throw new UserError('REPLAY_FROM_TOO_OLD', `from_date must be within the past ${days} days (the topic's retention); got ${isoTime(options.fromMs)}`, `give a --from after ${isoTime(now - options.retentionMs)}`)
+    const days = Math.round((options.retentionMs / 86_400_000) * 10) / 10
+    throw new UserError(
+      'REPLAY_FROM_TOO_OLD',
+      `from_date must be within the past ${days} days (the topic's retention); got ${isoTime(options.fromMs)}`,
+      `give a --from after ${isoTime(now - options.retentionMs)}`,
+    )
   }
   const webhook = await getWebhook(pool, options.webhookId)
   if (webhook.state === 'invalid') {
-    throw new UserError('WEBHOOK_INVALID', `webhook ${webhook.id} is marked invalid (${webhook.invalidReason ?? 'its last check failed'})`, `fix the endpoint and run \`replayctl webhook check ${webhook.id}\` first`)
+    throw new UserError(
+      'WEBHOOK_INVALID',
+      `webhook ${webhook.id} is marked invalid (${webhook.invalidReason ?? 'its last check failed'})`,
+      `fix the endpoint and run \`replayctl webhook check ${webhook.id}\` first`,
+    )
   }
   const topics = [options.topic, ...(options.moreTopics ?? [])]
-  const held = await Promise.all(topics.map(async (topic) => {
-    const partitionCount = await log.partitionCount(topic)
-    // Each topic's partition count as of now: a later growth is then placed in time (partition-history.ts).
-    await recordPartitionCount(pool, topic, partitionCount)
-    const partition = partitionFor(options.webhookId, partitionCount, options.partitioner ?? 'murmur2')
-    return {topic, partition, oldest: await log.oldestRecord(topic, partition)}
-  }))
+  const held = await Promise.all(
+    topics.map(async (topic) => {
+      const partitionCount = await log.partitionCount(topic)
+      // Each topic's partition count as of now: a later growth is then placed in time (partition-history.ts).
+      await recordPartitionCount(pool, topic, partitionCount)
+      const partition = partitionFor(options.webhookId, partitionCount, options.partitioner ?? 'murmur2')
+      return {topic, partition, oldest: await log.oldestRecord(topic, partition)}
+    }),
+  )
   const partial = checkLogStart(options, held, now)
-  return submitJob(pool, {partial, webhookId: options.webhookId, topic: options.topic, moreTopics: options.moreTopics, lateGraceMs: options.lateGraceMs ?? DEFAULT_LATE_GRACE_MS, fromMs: options.fromMs, toMs: options.toMs, maxAttempts: options.maxAttempts})
+  return submitJob(pool, {
+    partial,
+    webhookId: options.webhookId,
+    topic: options.topic,
+    moreTopics: options.moreTopics,
+    lateGraceMs: options.lateGraceMs ?? DEFAULT_LATE_GRACE_MS,
+    fromMs: options.fromMs,
+    toMs: options.toMs,
+    maxAttempts: options.maxAttempts,
+  })
 }
 
 /**
@@ -100,7 +125,11 @@ export async function submitReplayOn(pool: Pool, log: ReplayLogView, options: Su
  * webhook's partition, so events before its oldest record cannot be replayed. Refused with the
  * oldest time available, or (allowPartial) accepted and recorded on the job as partial.
  */
-function checkLogStart(options: SubmitReplayOptions, held: Array<{topic: string; partition: number; oldest: OldestRecord}>, now: number): JobNote | undefined {
+function checkLogStart(
+  options: SubmitReplayOptions,
+  held: Array<{topic: string; partition: number; oldest: OldestRecord}>,
+  now: number,
+): JobNote | undefined {
   const truncated = held
     // Only a partition whose start was removed (low watermark above 0) lacks anything: one that
     // still starts at offset 0 holds every event ever written to it. One that holds nothing any
@@ -112,7 +141,11 @@ function checkLogStart(options: SubmitReplayOptions, held: Array<{topic: string;
   const latest = truncated.reduce((a, b) => (b.oldestMs > a.oldestMs ? b : a))
   const what = `the oldest event still in ${latest.where} is from ${isoTime(latest.oldestMs)}`
   if (!options.allowPartial) {
-    throw new UserError('REPLAY_FROM_BEFORE_LOG', `from_date ${isoTime(options.fromMs)} is before what the log still holds: ${what}`, `give a --from at or after ${isoTime(latest.oldestMs)}, or pass --allow-partial to replay what is left`)
+    throw new UserError(
+      'REPLAY_FROM_BEFORE_LOG',
+      `from_date ${isoTime(options.fromMs)} is before what the log still holds: ${what}`,
+      `give a --from at or after ${isoTime(latest.oldestMs)}, or pass --allow-partial to replay what is left`,
+    )
   }
   return {
     text: `partial replay: events before ${isoTime(latest.oldestMs)} are no longer in the log (${what}; --from was ${isoTime(options.fromMs)})`,
@@ -137,10 +170,16 @@ export interface JobStatus extends ReplayJob {
  * reads (several topics, or a partition count that changed); null before its range is known.
  */
 export function offsetProgress(job: ReplayJob): {range: number | null; done: number | null} {
-  const range = job.sources ? job.sources.reduce((sum, source) => sum + source.endOffset - source.startOffset, 0)
-    : job.startOffset !== null && job.endOffset !== null ? job.endOffset - job.startOffset : null
-  const done = job.sources ? job.sources.reduce((sum, source) => sum + source.checkpointOffset - source.startOffset, 0)
-    : job.checkpointOffset !== null && job.startOffset !== null ? job.checkpointOffset - job.startOffset : null
+  const range = job.sources
+    ? job.sources.reduce((sum, source) => sum + source.endOffset - source.startOffset, 0)
+    : job.startOffset !== null && job.endOffset !== null
+      ? job.endOffset - job.startOffset
+      : null
+  const done = job.sources
+    ? job.sources.reduce((sum, source) => sum + source.checkpointOffset - source.startOffset, 0)
+    : job.checkpointOffset !== null && job.startOffset !== null
+      ? job.checkpointOffset - job.startOffset
+      : null
   return {range, done}
 }
 
@@ -148,7 +187,8 @@ export async function jobStatus(pool: Pool, id: number, previous?: {job: JobStat
   const [job, now] = await Promise.all([getJob(pool, id), dbNow(pool)])
   const terminal = TERMINAL_STATES.includes(job.state)
   const {range, done} = offsetProgress(job)
-  const progressPercent = range === null || done === null ? null : range === 0 ? 100 : Math.min(100, (done / range) * 100)
+  const progressPercent =
+    range === null || done === null ? null : range === 0 ? 100 : Math.min(100, (done / range) * 100)
 
   // Rates cover delivery only: the recent interval under --watch, else the latest run from its
   // start of delivery, never the time the job sat queued or between attempts (none while it waits).
@@ -157,16 +197,25 @@ export async function jobStatus(pool: Pool, id: number, previous?: {job: JobStat
   if (previous && now > previous.at && !terminal) {
     const seconds = (now - previous.at) / 1000
     eventsPerSecond = Math.max(0, job.delivered - previous.job.delivered) / seconds
-    const passed = (status: ReplayJob) => status.sources ? status.sources.reduce((sum, source) => sum + source.checkpointOffset, 0) : status.checkpointOffset ?? 0
+    const passed = (status: ReplayJob) =>
+      status.sources
+        ? status.sources.reduce((sum, source) => sum + source.checkpointOffset, 0)
+        : (status.checkpointOffset ?? 0)
     offsetsPerSecond = Math.max(0, passed(job) - passed(previous.job)) / seconds
   } else if (job.run && (job.state === 'ONGOING' || terminal)) {
     const seconds = ((job.finishedAt ? Date.parse(job.finishedAt) : now) - Date.parse(job.run.startedAt)) / 1000
     if (seconds > 0) {
       eventsPerSecond = Math.max(0, job.delivered - job.run.startDelivered) / seconds
-      offsetsPerSecond = job.checkpointOffset === null || job.run.startCheckpoint === null ? null : Math.max(0, job.checkpointOffset - job.run.startCheckpoint) / seconds
+      offsetsPerSecond =
+        job.checkpointOffset === null || job.run.startCheckpoint === null
+          ? null
+          : Math.max(0, job.checkpointOffset - job.run.startCheckpoint) / seconds
     }
   }
-  const etaSeconds = terminal || range === null || done === null || !offsetsPerSecond ? null : Math.max(0, (range - done) / offsetsPerSecond)
+  const etaSeconds =
+    terminal || range === null || done === null || !offsetsPerSecond
+      ? null
+      : Math.max(0, (range - done) / offsetsPerSecond)
   return {
     ...job,
     heartbeatAgeSeconds: job.heartbeatAt ? Math.max(0, (now - Date.parse(job.heartbeatAt)) / 1000) : null,
@@ -178,7 +227,13 @@ export async function jobStatus(pool: Pool, id: number, previous?: {job: JobStat
 }
 
 /** Polls a job until it reaches COMPLETED, FAILED or CANCELLED, or `signal` aborts (then its latest status). */
-export async function followJob(settings: Settings, id: number, onUpdate: (status: JobStatus) => void, intervalMs = 1000, signal?: AbortSignal): Promise<JobStatus> {
+export async function followJob(
+  settings: Settings,
+  id: number,
+  onUpdate: (status: JobStatus) => void,
+  intervalMs = 1000,
+  signal?: AbortSignal,
+): Promise<JobStatus> {
   return withDatabase(settings, async (pool) => {
     let previous: {job: JobStatus; at: number} | undefined
     for (;;) {

@@ -47,7 +47,8 @@ export async function* readMerged(readers: AsyncGenerator<ScannedBatch>[]): Asyn
       for (let index = 0; index < batches.length; index++) {
         const batch = batches[index]
         if (!batch) continue
-        if (first < 0 || time(batch.messages[positions[index]!]!) < time(batches[first]!.messages[positions[first]!]!)) first = index
+        if (first < 0 || time(batch.messages[positions[index]!]!) < time(batches[first]!.messages[positions[first]!]!))
+          first = index
       }
       if (first < 0) return
       // How far this source may run: up to the earliest next record of the others (ties go to the earlier source).

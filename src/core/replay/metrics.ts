@@ -15,15 +15,47 @@ import type {ReplayWorker} from './worker.js'
 export async function serveMetrics(worker: ReplayWorker, host: string, port: number): Promise<Server> {
   const registry = new Registry()
   collectDefaultMetrics({register: registry, prefix: 'replayctl_'})
-  const jobs = new Counter({name: 'replayctl_jobs_total', help: 'Replay jobs this worker ran, by outcome', labelNames: ['outcome'], registers: [registry]})
+  const jobs = new Counter({
+    name: 'replayctl_jobs_total',
+    help: 'Replay jobs this worker ran, by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  })
   const active = new Gauge({name: 'replayctl_jobs_active', help: 'Replay jobs running now', registers: [registry]})
-  const events = new Counter({name: 'replayctl_events_total', help: 'Events handled, by kind (scanned, matched, delivered, duplicates)', labelNames: ['kind'], registers: [registry]})
-  const inFlight = new Gauge({name: 'replayctl_deliveries_in_flight', help: 'Webhook requests under way', registers: [registry]})
-  const lag = new Gauge({name: 'replayctl_job_offsets_remaining', help: 'Offsets between a job checkpoint and its end', labelNames: ['job_id', 'webhook_id'], registers: [registry]})
+  const events = new Counter({
+    name: 'replayctl_events_total',
+    help: 'Events handled, by kind (scanned, matched, delivered, duplicates)',
+    labelNames: ['kind'],
+    registers: [registry],
+  })
+  const inFlight = new Gauge({
+    name: 'replayctl_deliveries_in_flight',
+    help: 'Webhook requests under way',
+    registers: [registry],
+  })
+  const lag = new Gauge({
+    name: 'replayctl_job_offsets_remaining',
+    help: 'Offsets between a job checkpoint and its end',
+    labelNames: ['job_id', 'webhook_id'],
+    registers: [registry],
+  })
 
-  const swept = new Counter({name: 'replayctl_completion_events_swept_total', help: 'Owed completion events the sweeper sent, by outcome (delivered, failed)', labelNames: ['outcome'], registers: [registry]})
-  const chunks = new Counter({name: 'replayctl_scan_chunks_total', help: 'Scan chunks of other workers\' jobs this worker scanned while idle', registers: [registry]})
-  const databaseErrors = new Counter({name: 'replayctl_database_errors_total', help: 'Claims that failed because the database could not be reached', registers: [registry]})
+  const swept = new Counter({
+    name: 'replayctl_completion_events_swept_total',
+    help: 'Owed completion events the sweeper sent, by outcome (delivered, failed)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  })
+  const chunks = new Counter({
+    name: 'replayctl_scan_chunks_total',
+    help: "Scan chunks of other workers' jobs this worker scanned while idle",
+    registers: [registry],
+  })
+  const databaseErrors = new Counter({
+    name: 'replayctl_database_errors_total',
+    help: 'Claims that failed because the database could not be reached',
+    registers: [registry],
+  })
 
   const last = new Map<number, JobProgress>()
   const kinds = ['scanned', 'matched', 'delivered', 'duplicates'] as const
@@ -37,7 +69,10 @@ export async function serveMetrics(worker: ReplayWorker, host: string, port: num
     last.set(progress.jobId, {...progress})
     inFlight.set([...last.values()].reduce((sum, job) => sum + job.inFlight, 0))
     if (progress.endOffset !== null && progress.checkpointOffset !== null) {
-      lag.set({job_id: String(progress.jobId), webhook_id: progress.webhookId}, progress.endOffset - progress.checkpointOffset)
+      lag.set(
+        {job_id: String(progress.jobId), webhook_id: progress.webhookId},
+        progress.endOffset - progress.checkpointOffset,
+      )
     }
   })
   worker.on('job-end', ({job, outcome}) => {
@@ -63,7 +98,14 @@ export async function serveMetrics(worker: ReplayWorker, host: string, port: num
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new UserError('INVALID_ARGUMENT', `cannot serve metrics on ${host}:${port} (${error.code ?? error.message})`, 'choose a free --metrics-port')))
+      reject(
+        new UserError(
+          'INVALID_ARGUMENT',
+          `cannot serve metrics on ${host}:${port} (${error.code ?? error.message})`,
+          'choose a free --metrics-port',
+        ),
+      ),
+    )
     server.listen(port, host, () => resolve())
   })
   return server

@@ -13,16 +13,26 @@ export interface PartitionCountSighting {
 
 /** Records the count now, unless it was seen before (the first sighting's time is kept). */
 export async function recordPartitionCount(pool: Pool, topic: string, partitionCount: number): Promise<void> {
-  await withRetry(pool, () => pool.query(
-    'INSERT IGNORE INTO topic_partition_counts (topic, partition_count, first_seen_ms) VALUES (?, ?, ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000))',
-    [topic, partitionCount],
-  ))
+  await withRetry(pool, () =>
+    pool.query(
+      'INSERT IGNORE INTO topic_partition_counts (topic, partition_count, first_seen_ms) VALUES (?, ?, ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000))',
+      [topic, partitionCount],
+    ),
+  )
 }
 
 /** Every count seen for the topic, oldest sighting first. */
 export async function partitionCountHistory(pool: Pool, topic: string): Promise<PartitionCountSighting[]> {
-  const [rows] = await withRetry(pool, () => pool.query('SELECT partition_count, first_seen_ms FROM topic_partition_counts WHERE topic = ? ORDER BY first_seen_ms, partition_count', [topic]))
-  return (rows as {partition_count: number; first_seen_ms: number | string}[]).map((row) => ({partitionCount: Number(row.partition_count), firstSeenMs: Number(row.first_seen_ms)}))
+  const [rows] = await withRetry(pool, () =>
+    pool.query(
+      'SELECT partition_count, first_seen_ms FROM topic_partition_counts WHERE topic = ? ORDER BY first_seen_ms, partition_count',
+      [topic],
+    ),
+  )
+  return (rows as {partition_count: number; first_seen_ms: number | string}[]).map((row) => ({
+    partitionCount: Number(row.partition_count),
+    firstSeenMs: Number(row.first_seen_ms),
+  }))
 }
 
 /**
@@ -30,12 +40,17 @@ export async function partitionCountHistory(pool: Pool, topic: string): Promise<
  * (the next count's first sighting): events of the range before that may still be in the key's
  * partition under that count. The current count is not among them.
  */
-export function earlierCounts(history: PartitionCountSighting[], currentCount: number, fromMs: number): Array<{partitionCount: number; untilMs: number}> {
+export function earlierCounts(
+  history: PartitionCountSighting[],
+  currentCount: number,
+  fromMs: number,
+): Array<{partitionCount: number; untilMs: number}> {
   const earlier: Array<{partitionCount: number; untilMs: number}> = []
   for (let index = 0; index < history.length - 1; index++) {
     const sighting = history[index]!
     const untilMs = history[index + 1]!.firstSeenMs
-    if (sighting.partitionCount !== currentCount && untilMs > fromMs) earlier.push({partitionCount: sighting.partitionCount, untilMs})
+    if (sighting.partitionCount !== currentCount && untilMs > fromMs)
+      earlier.push({partitionCount: sighting.partitionCount, untilMs})
   }
   return earlier
 }

@@ -32,25 +32,60 @@ export interface Plan {
 /** The job's stored notes with their gaps. */
 const notesOf = (job: ReplayJob): JobNote[] => job.notes.map((text, index) => ({text, gap: job.gaps[index]!}))
 
-export async function planJob(settings: Settings, pool: Pool, lease: Lease, job: ReplayJob, partitioner: Partitioner): Promise<Plan> {
+export async function planJob(
+  settings: Settings,
+  pool: Pool,
+  lease: Lease,
+  job: ReplayJob,
+  partitioner: Partitioner,
+): Promise<Plan> {
   if (job.sources) return {sources: job.sources, notes: notesOf(job)}
   if (job.partition !== null && job.partitionCount !== null && job.startOffset !== null && job.endOffset !== null) {
     // Planned by a replayctl from before per-source checkpoints: the one topic's columns.
-    const sources = [{topic: job.topic, partition: job.partition, partitionCount: job.partitionCount, startOffset: job.startOffset, endOffset: job.endOffset, checkpointOffset: job.checkpointOffset ?? job.startOffset}]
+    const sources = [
+      {
+        topic: job.topic,
+        partition: job.partition,
+        partitionCount: job.partitionCount,
+        startOffset: job.startOffset,
+        endOffset: job.endOffset,
+        checkpointOffset: job.checkpointOffset ?? job.startOffset,
+      },
+    ]
     return started(pool, lease, {sources, notes: notesOf(job)})
   }
-  const planned = await withAdmin(settings, (admin) => Promise.all(job.topics.map((topic) => planTopic(settings, pool, admin, job, topic, partitioner))))
-  return started(pool, lease, {sources: planned.flatMap((topic) => topic.sources), notes: [...notesOf(job), ...planned.flatMap((topic) => topic.notes)]})
+  const planned = await withAdmin(settings, (admin) =>
+    Promise.all(job.topics.map((topic) => planTopic(settings, pool, admin, job, topic, partitioner))),
+  )
+  return started(pool, lease, {
+    sources: planned.flatMap((topic) => topic.sources),
+    notes: [...notesOf(job), ...planned.flatMap((topic) => topic.notes)],
+  })
 }
 
 async function started(pool: Pool, lease: Lease, plan: Plan): Promise<Plan> {
   const first = plan.sources[0]!
-  const job = await startJob(pool, {...lease, partition: first.partition, partitionCount: first.partitionCount, startOffset: first.startOffset, endOffset: first.endOffset, sources: plan.sources, notes: plan.notes})
+  const job = await startJob(pool, {
+    ...lease,
+    partition: first.partition,
+    partitionCount: first.partitionCount,
+    startOffset: first.startOffset,
+    endOffset: first.endOffset,
+    sources: plan.sources,
+    notes: plan.notes,
+  })
   // The stored plan wins: it holds the checkpoints of an earlier run.
   return {sources: job.sources ?? plan.sources, notes: notesOf(job)}
 }
 
-async function planTopic(settings: Settings, pool: Pool, admin: AdminClient, job: ReplayJob, topic: string, partitioner: Partitioner): Promise<Plan> {
+async function planTopic(
+  settings: Settings,
+  pool: Pool,
+  admin: AdminClient,
+  job: ReplayJob,
+  topic: string,
+  partitioner: Partitioner,
+): Promise<Plan> {
   const metadata = await topicMetadata(settings, admin, topic)
   const partitionCount = metadata.partitions.length
   await recordPartitionCount(pool, topic, partitionCount)
@@ -63,7 +98,14 @@ async function planTopic(settings: Settings, pool: Pool, admin: AdminClient, job
       offsetsForTime(settings, admin, topic, [partition], Math.min(job.toMs, untilMs) + job.lateGraceMs),
     ])
     const startOffset = from!.offset
-    return {topic, partition, partitionCount: count, startOffset, endOffset: Math.max(startOffset, to!.offset), checkpointOffset: startOffset}
+    return {
+      topic,
+      partition,
+      partitionCount: count,
+      startOffset,
+      endOffset: Math.max(startOffset, to!.offset),
+      checkpointOffset: startOffset,
+    }
   }
   const current = partitionFor(job.webhookId, partitionCount, partitioner)
   const sources = [await source(partitionCount, current, Number.POSITIVE_INFINITY)]
@@ -72,7 +114,8 @@ async function planTopic(settings: Settings, pool: Pool, admin: AdminClient, job
   for (const earlier of earlierCounts(history, partitionCount, job.fromMs)) {
     const partition = partitionFor(job.webhookId, earlier.partitionCount, partitioner)
     if (partition === current) continue
-    if ((until.get(partition)?.untilMs ?? -1) < earlier.untilMs) until.set(partition, {count: earlier.partitionCount, untilMs: earlier.untilMs})
+    if ((until.get(partition)?.untilMs ?? -1) < earlier.untilMs)
+      until.set(partition, {count: earlier.partitionCount, untilMs: earlier.untilMs})
   }
   for (const [partition, {count, untilMs}] of until) sources.push(await source(count, partition, untilMs))
   return {sources, notes: await unseenGrowth(settings, admin, job, topic, partitionCount, history)}
@@ -84,16 +127,27 @@ async function planTopic(settings: Settings, pool: Pool, admin: AdminClient, job
  * have been added during the range. Partitions never shrink, so when every partition holds a record
  * from before `from`, the count was the same then.
  */
-async function unseenGrowth(settings: Settings, admin: AdminClient, job: ReplayJob, topic: string, partitionCount: number, history: Array<{firstSeenMs: number}>): Promise<JobNote[]> {
+async function unseenGrowth(
+  settings: Settings,
+  admin: AdminClient,
+  job: ReplayJob,
+  topic: string,
+  partitionCount: number,
+  history: Array<{firstSeenMs: number}>,
+): Promise<JobNote[]> {
   if (partitionCount === 1 || history.some((sighting) => sighting.firstSeenMs <= job.fromMs)) return []
   const partitions = Array.from({length: partitionCount - 1}, (_, index) => index + 1)
   const oldest = await oldestRecords(settings, admin, topic, partitions)
-  const young = oldest.filter((record) => (record.timestamp ?? Number.POSITIVE_INFINITY) > job.fromMs).map((record) => record.partition)
+  const young = oldest
+    .filter((record) => (record.timestamp ?? Number.POSITIVE_INFINITY) > job.fromMs)
+    .map((record) => record.partition)
   if (young.length === 0) return []
   const firstSeen = Math.min(...history.map((sighting) => sighting.firstSeenMs))
   const list = young.length > 6 ? `${young.slice(0, 6).join(', ')}, ...` : young.join(', ')
-  return [{
-    text: `partition count of ${topic} (${partitionCount}) first seen ${isoTime(firstSeen)}, after --from; partitions ${list} hold nothing from before ${isoTime(job.fromMs)}: if the count grew during the range, at a time not recorded, events of the webhook from before the change may be in another partition and were not read`,
-    gap: {kind: 'partition-growth'},
-  }]
+  return [
+    {
+      text: `partition count of ${topic} (${partitionCount}) first seen ${isoTime(firstSeen)}, after --from; partitions ${list} hold nothing from before ${isoTime(job.fromMs)}: if the count grew during the range, at a time not recorded, events of the webhook from before the change may be in another partition and were not read`,
+      gap: {kind: 'partition-growth'},
+    },
+  ]
 }

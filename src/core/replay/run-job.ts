@@ -69,7 +69,12 @@ export interface JobProgress extends Counters {
   inFlight: number
 }
 
-export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, options: RunJobOptions): Promise<JobOutcome> {
+export async function runJob(
+  settings: Settings,
+  pool: Pool,
+  job: ClaimedJob,
+  options: RunJobOptions,
+): Promise<JobOutcome> {
   const keeper = new LeaseKeeper(pool, {id: job.id, leaseToken: job.leaseToken}, options)
   const stopSending = new AbortController()
   const onStopSending = () => stopSending.abort()
@@ -79,8 +84,15 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
 
   const tally = new JobTally()
   const progress: JobProgress = {
-    ...tally.counters(), jobId: job.id, webhookId: job.webhookId, phase: 'planning',
-    partition: job.partition, startOffset: job.startOffset, checkpointOffset: job.checkpointOffset, endOffset: job.endOffset, inFlight: 0,
+    ...tally.counters(),
+    jobId: job.id,
+    webhookId: job.webhookId,
+    phase: 'planning',
+    partition: job.partition,
+    startOffset: job.startOffset,
+    checkpointOffset: job.checkpointOffset,
+    endOffset: job.endOffset,
+    inFlight: 0,
   }
   const report = (update: Partial<JobProgress>) => {
     Object.assign(progress, tally.counters(), update)
@@ -91,36 +103,66 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
   try {
     const {webhook, secret} = await options.secrets.read(job.webhookId)
     if (webhook.state === 'invalid') {
-      return await finishFailed(pool, keeper.lease, job, undefined, `webhook ${webhook.id} is marked invalid (${webhook.invalidReason ?? 'failed check'}); fix the endpoint, run \`replayctl webhook check ${webhook.id}\`, then \`replayctl replay retry ${job.id}\``, tally)
+      return await finishFailed(
+        pool,
+        keeper.lease,
+        job,
+        undefined,
+        `webhook ${webhook.id} is marked invalid (${webhook.invalidReason ?? 'failed check'}); fix the endpoint, run \`replayctl webhook check ${webhook.id}\`, then \`replayctl replay retry ${job.id}\``,
+        tally,
+      )
     }
     const plan = await planJob(settings, pool, keeper.lease, job, options.partitioner)
     try {
       client = await WebhookClient.create({
-        url: webhook.url, secret: secret ?? '', jobId: String(job.id),
-        timeoutMs: options.timeoutMs, retry: options.retry, maxConnections: Math.max(options.maxInFlight, 1),
-        rateLimit: options.rateLimit, signal: AbortSignal.any([keeper.lost, stopSending.signal]), allowPrivate: options.allowPrivate,
+        url: webhook.url,
+        secret: secret ?? '',
+        jobId: String(job.id),
+        timeoutMs: options.timeoutMs,
+        retry: options.retry,
+        maxConnections: Math.max(options.maxInFlight, 1),
+        rateLimit: options.rateLimit,
+        signal: AbortSignal.any([keeper.lost, stopSending.signal]),
+        allowPrivate: options.allowPrivate,
         beforeRequest: keeper.held,
         // The planned partition: on a job's first run job.partition is still null.
         source: {topic: plan.sources[0]!.topic, partition: plan.sources[0]!.partition},
       })
     } catch (error) {
-      if (error instanceof UserError && error.code === 'TARGET_NOT_ALLOWED') return await finishFailed(pool, keeper.lease, job, undefined, error.line, tally)
+      if (error instanceof UserError && error.code === 'TARGET_NOT_ALLOWED')
+        return await finishFailed(pool, keeper.lease, job, undefined, error.line, tally)
       throw error
     }
     const first = plan.sources[0]!
-    report({partition: first.partition, startOffset: first.startOffset, endOffset: first.endOffset, checkpointOffset: first.checkpointOffset})
+    report({
+      partition: first.partition,
+      startOffset: first.startOffset,
+      endOffset: first.endOffset,
+      checkpointOffset: first.checkpointOffset,
+    })
 
     const result = await deliverRange(settings, pool, keeper, job, plan, client, tally, {
-      checkpointMs: options.checkpointMs, maxInFlight: options.maxInFlight, maxAhead: options.maxAhead, stopReading, report,
-      chunkSize: options.chunkSize, owner: options.owner, staleAfterMs: options.staleAfterMs,
+      checkpointMs: options.checkpointMs,
+      maxInFlight: options.maxInFlight,
+      maxAhead: options.maxAhead,
+      stopReading,
+      report,
+      chunkSize: options.chunkSize,
+      owner: options.owner,
+      staleAfterMs: options.staleAfterMs,
     })
     keeper.markDrained()
     report({phase: 'finishing', checkpointOffset: result.checkpoint, inFlight: 0})
-    return await ended(pool, job, await finishRun(pool, keeper, job, client, tally, result, plan.notes, options.shutdown))
+    return await ended(
+      pool,
+      job,
+      await finishRun(pool, keeper, job, client, tally, result, plan.notes, options.shutdown),
+    )
   } catch (error) {
     if (error instanceof LeaseLostError) return 'LEASE_LOST'
     if (keeper.lost.aborted && !keeper.databaseDown) return 'LEASE_LOST'
-    if (keeper.databaseDown || (error instanceof UserError && error.code === 'DATABASE_UNAVAILABLE')) throw keeper.databaseDown ?? error
+    if (keeper.databaseDown || (error instanceof UserError && error.code === 'DATABASE_UNAVAILABLE'))
+      throw keeper.databaseDown ?? error
     if (error instanceof UserError && error.code === 'SECRET_KEY_WRONG') {
       // This worker's key is not the secrets' (rotated while it ran): the job is not at fault. It
       // goes back to OPEN, its attempt given back, for a worker with the right key; this one stops.
@@ -132,7 +174,12 @@ export async function runJob(settings: Settings, pool: Pool, job: ClaimedJob, op
     // Kafka unreachable, topic gone, ...: give the job back with the reason; it is retried while
     // attempts remain and ends FAILED after that.
     const reason = error instanceof UserError ? error.line : (error as Error).message
-    const state = await failJob(pool, {...keeper.lease, error: reason, counters: tally.counters(), retryInMs: 5000}).catch((writeError) => {
+    const state = await failJob(pool, {
+      ...keeper.lease,
+      error: reason,
+      counters: tally.counters(),
+      retryInMs: 5000,
+    }).catch((writeError) => {
       if (writeError instanceof LeaseLostError) return 'LEASE_LOST' as const
       throw writeError
     })

@@ -6,7 +6,14 @@ import type {Pool} from '../db/database.js'
 import {readScanned, type Message, type ScannedBatch} from '../kafka/range-reader.js'
 import {BugError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
-import {claimChunk, type ClaimedChunk, finishChunk, planChunks, readChunkRecords, type ScanChunk} from './chunks/index.js'
+import {
+  claimChunk,
+  type ClaimedChunk,
+  finishChunk,
+  planChunks,
+  readChunkRecords,
+  type ScanChunk,
+} from './chunks/index.js'
 
 /**
  * Scale-out scanning: a job whose range is large is cut into chunks (replay/chunks/) that idle
@@ -31,8 +38,12 @@ export interface JobFilter {
 export function jobMatcher(filter: JobFilter): (message: Message) => boolean {
   const key = Buffer.from(filter.webhookId, 'utf8')
   return (message) =>
-    message.key !== undefined && message.key !== null && key.equals(message.key as Buffer) &&
-    message.timestamp !== undefined && message.timestamp >= filter.fromMs && message.timestamp < filter.toMs
+    message.key !== undefined &&
+    message.key !== null &&
+    key.equals(message.key as Buffer) &&
+    message.timestamp !== undefined &&
+    message.timestamp >= filter.fromMs &&
+    message.timestamp < filter.toMs
 }
 
 /**
@@ -44,20 +55,35 @@ export const MAX_KEPT_BYTES = 4 * 1024 * 1024
 type KeptRecord = [offset: number, timestamp: number | undefined, value: Buffer | null, headers: Message['headers']]
 
 export function encodeRecords(messages: Message[]): Buffer {
-  const kept: KeptRecord[] = messages.map((message) => [message.offset, message.timestamp, message.value ?? null, message.headers])
+  const kept: KeptRecord[] = messages.map((message) => [
+    message.offset,
+    message.timestamp,
+    message.value ?? null,
+    message.headers,
+  ])
   return deflateRawSync(serialize(kept), {level: 1})
 }
 
 export function decodeRecords(encoded: Buffer, chunk: {topic: string; partition: number}, key: Buffer): Message[] {
   const kept = deserialize(inflateRawSync(encoded)) as KeptRecord[]
   return kept.map(([offset, timestamp, value, headers]) => ({
-    topic: chunk.topic, partition: chunk.partition, offset, timestamp, key, value: value as Buffer, size: value?.length ?? 0,
+    topic: chunk.topic,
+    partition: chunk.partition,
+    offset,
+    timestamp,
+    key,
+    value: value as Buffer,
+    size: value?.length ?? 0,
     ...(headers ? {headers} : {}),
   }))
 }
 
 /** Scans one claimed chunk: counts every record, keeps the wanted ones unless there are too many. */
-export async function scanChunk(settings: Settings, chunk: ClaimedChunk, options: {signal?: AbortSignal; maxKeptBytes?: number} = {}): Promise<{scanned: number; matched: number; records: Buffer | null}> {
+export async function scanChunk(
+  settings: Settings,
+  chunk: ClaimedChunk,
+  options: {signal?: AbortSignal; maxKeptBytes?: number} = {},
+): Promise<{scanned: number; matched: number; records: Buffer | null}> {
   const {signal, maxKeptBytes = MAX_KEPT_BYTES} = options
   const wanted = jobMatcher(chunk)
   let scanned = 0
@@ -88,11 +114,17 @@ export async function scanChunk(settings: Settings, chunk: ClaimedChunk, options
  * the chunk scanned, or null when there was none to scan (or the result was refused because the
  * chunk was claimed again meanwhile).
  */
-export async function scanNextChunk(settings: Settings, pool: Pool, options: {owner: string; staleAfterMs: number; signal?: AbortSignal}): Promise<ScanChunk | null> {
+export async function scanNextChunk(
+  settings: Settings,
+  pool: Pool,
+  options: {owner: string; staleAfterMs: number; signal?: AbortSignal},
+): Promise<ScanChunk | null> {
   const chunk = await claimChunk(pool, {owner: options.owner, staleAfterMs: options.staleAfterMs})
   if (!chunk) return null
   const result = await scanChunk(settings, chunk, {signal: options.signal})
-  return (await finishChunk(pool, chunk, result)) ? {...chunk, state: 'DONE', scanned: result.scanned, matched: result.matched, dense: result.records === null} : null
+  return (await finishChunk(pool, chunk, result))
+    ? {...chunk, state: 'DONE', scanned: result.scanned, matched: result.matched, dense: result.records === null}
+    : null
 }
 
 export type {ScannedBatch}
@@ -119,10 +151,22 @@ export interface ChunkedReadOptions {
  * The owner's reading of a chunked range: yields, in offset order, the wanted records of
  * [start, end), chunk after chunk, from what scanners kept or by reading the chunk itself.
  */
-export async function* readChunked(settings: Settings, pool: Pool, options: ChunkedReadOptions): AsyncGenerator<ScannedBatch> {
+export async function* readChunked(
+  settings: Settings,
+  pool: Pool,
+  options: ChunkedReadOptions,
+): AsyncGenerator<ScannedBatch> {
   const wanted = jobMatcher(options.filter)
   const key = Buffer.from(options.filter.webhookId, 'utf8')
-  const chunks = await planChunks(pool, {jobId: options.jobId, topic: options.topic, partition: options.partition, startOffset: options.rangeStart, endOffset: options.end, chunkSize: options.chunkSize, from: options.start})
+  const chunks = await planChunks(pool, {
+    jobId: options.jobId,
+    topic: options.topic,
+    partition: options.partition,
+    startOffset: options.rangeStart,
+    endOffset: options.end,
+    chunkSize: options.chunkSize,
+    from: options.start,
+  })
   for (const planned of chunks) {
     const from = Math.max(planned.startOffset, options.start)
     for (;;) {
@@ -134,9 +178,10 @@ export async function* readChunked(settings: Settings, pool: Pool, options: Chun
         yield {messages, scannedTo: planned.endOffset, scanned: found.chunk.scanned}
         break
       }
-      const mine = found.chunk.state === 'DONE'
-        ? null
-        : await claimChunk(pool, {owner: options.owner, staleAfterMs: options.staleAfterMs, only: planned})
+      const mine =
+        found.chunk.state === 'DONE'
+          ? null
+          : await claimChunk(pool, {owner: options.owner, staleAfterMs: options.staleAfterMs, only: planned})
       if (found.chunk.state === 'DONE' || mine) {
         // Dense, or nobody has scanned it yet: read it here, streaming, and keep nothing.
         let scanned = 0

@@ -43,7 +43,19 @@ import type {WorkerEvents} from './events.js'
  * Events: see events.ts (WorkerEvents). The dashboard, the log lines and the metrics listen to them.
  */
 /** What each job is run with: the same settings runJob takes (documented there). */
-type JobSettings = Pick<RunJobOptions, 'heartbeatMs' | 'staleAfterMs' | 'checkpointMs' | 'maxInFlight' | 'maxAhead' | 'rateLimit' | 'chunkSize' | 'retry' | 'allowPrivate' | 'partitioner'>
+type JobSettings = Pick<
+  RunJobOptions,
+  | 'heartbeatMs'
+  | 'staleAfterMs'
+  | 'checkpointMs'
+  | 'maxInFlight'
+  | 'maxAhead'
+  | 'rateLimit'
+  | 'chunkSize'
+  | 'retry'
+  | 'allowPrivate'
+  | 'partitioner'
+>
 
 export interface WorkerOptions extends JobSettings {
   concurrency: number
@@ -59,8 +71,30 @@ export interface WorkerOptions extends JobSettings {
 }
 
 function pickJobSettings(options: WorkerOptions): JobSettings {
-  const {heartbeatMs, staleAfterMs, checkpointMs, maxInFlight, maxAhead, rateLimit, chunkSize, retry, allowPrivate, partitioner} = options
-  return {heartbeatMs, staleAfterMs, checkpointMs, maxInFlight, maxAhead, rateLimit, chunkSize, retry, allowPrivate, partitioner}
+  const {
+    heartbeatMs,
+    staleAfterMs,
+    checkpointMs,
+    maxInFlight,
+    maxAhead,
+    rateLimit,
+    chunkSize,
+    retry,
+    allowPrivate,
+    partitioner,
+  } = options
+  return {
+    heartbeatMs,
+    staleAfterMs,
+    checkpointMs,
+    maxInFlight,
+    maxAhead,
+    rateLimit,
+    chunkSize,
+    retry,
+    allowPrivate,
+    partitioner,
+  }
 }
 
 const DEFAULT_MAX_DATABASE_ERRORS = 5
@@ -145,7 +179,8 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
           if (error instanceof UserError && error.code !== 'DATABASE_UNAVAILABLE') throw error
           failures++
           lastFailure = error as Error
-          const giveUp = this.options.once && failures >= (this.options.maxDatabaseErrors ?? DEFAULT_MAX_DATABASE_ERRORS)
+          const giveUp =
+            this.options.once && failures >= (this.options.maxDatabaseErrors ?? DEFAULT_MAX_DATABASE_ERRORS)
           const retryInMs = giveUp ? null : databaseBackoff(failures, this.options.pollIntervalMs)
           this.emit('claim-error', lastFailure)
           this.emit('db-error', {error: lastFailure, consecutive: failures, retryInMs})
@@ -196,55 +231,74 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
       shutdown: this.shutdown.signal,
       force: this.force.signal,
       onProgress: (progress: JobProgress) => this.emit('job-progress', progress),
-    }).then(
-      async (outcome) => {
-        this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1
-        // The reason a job failed is in its row (the runner wrote it there), not in the outcome.
-        const reason = outcome === 'FAILED' ? (await getJob(pool, job.id).catch(() => undefined))?.lastError ?? undefined : undefined
-        this.emit('job-end', {job, outcome, ...(reason ? {reason} : {})})
-      },
-      (error: unknown) => {
-        // The job stays claimed with its last checkpoint and is taken over once it goes stale.
-        this.outcomes.ERROR = (this.outcomes.ERROR ?? 0) + 1
-        this.emit('job-end', {job, outcome: 'ERROR', error: error as Error})
-        if (error instanceof UserError && error.code === 'SECRET_KEY_WRONG' && !this.wrongKey) {
-          this.wrongKey = error
-          this.shutdown.abort()
-          this.wake?.()
-        }
-      },
-    ).finally(() => {
-      this.running.delete(job.id)
-      this.wake?.()
     })
+      .then(
+        async (outcome) => {
+          this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1
+          // The reason a job failed is in its row (the runner wrote it there), not in the outcome.
+          const reason =
+            outcome === 'FAILED'
+              ? ((await getJob(pool, job.id).catch(() => undefined))?.lastError ?? undefined)
+              : undefined
+          this.emit('job-end', {job, outcome, ...(reason ? {reason} : {})})
+        },
+        (error: unknown) => {
+          // The job stays claimed with its last checkpoint and is taken over once it goes stale.
+          this.outcomes.ERROR = (this.outcomes.ERROR ?? 0) + 1
+          this.emit('job-end', {job, outcome: 'ERROR', error: error as Error})
+          if (error instanceof UserError && error.code === 'SECRET_KEY_WRONG' && !this.wrongKey) {
+            this.wrongKey = error
+            this.shutdown.abort()
+            this.wake?.()
+          }
+        },
+      )
+      .finally(() => {
+        this.running.delete(job.id)
+        this.wake?.()
+      })
     this.running.set(job.id, work)
   }
 
   /** Starts a completion sweep in the background when one is due and none is under way. */
   private sweep(pool: Pool, secrets: WebhookSecrets, now = false): void {
-    if (this.sweeping || (!now && Date.now() - this.lastSweepAt < (this.options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS))) return
+    if (
+      this.sweeping ||
+      (!now && Date.now() - this.lastSweepAt < (this.options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS))
+    )
+      return
     this.lastSweepAt = Date.now()
-    this.sweeping = sweepCompletions(pool, {
-      allowPrivate: this.options.allowPrivate,
-      secrets,
-      deliveryTimeoutMs: this.options.deliveryTimeoutMs,
-      retry: this.options.retry,
-      // Like a claim: the loop (next sweep) is the retry, so a stop is not held up by a database that is down.
-      claimRetry: CLAIM_RETRY,
-      // A send under way may finish within the grace period, as a job's requests may.
-      signal: this.force.signal,
-    }, (swept) => this.emit('completion-swept', swept)).then(
-      () => {},
-      (error: Error) => {
-        this.emit('sweep-error', error)
+    this.sweeping = sweepCompletions(
+      pool,
+      {
+        allowPrivate: this.options.allowPrivate,
+        secrets,
+        deliveryTimeoutMs: this.options.deliveryTimeoutMs,
+        retry: this.options.retry,
+        // Like a claim: the loop (next sweep) is the retry, so a stop is not held up by a database that is down.
+        claimRetry: CLAIM_RETRY,
+        // A send under way may finish within the grace period, as a job's requests may.
+        signal: this.force.signal,
       },
-    ).finally(() => (this.sweeping = undefined))
+      (swept) => this.emit('completion-swept', swept),
+    )
+      .then(
+        () => {},
+        (error: Error) => {
+          this.emit('sweep-error', error)
+        },
+      )
+      .finally(() => (this.sweeping = undefined))
   }
 
   /** Scans one chunk if there is one; false when there was none (or scanning failed). */
   private async scanChunk(pool: Pool): Promise<boolean> {
     try {
-      const chunk = await scanNextChunk(this.settings, pool, {owner: this.owner, staleAfterMs: this.options.staleAfterMs, signal: this.shutdown.signal})
+      const chunk = await scanNextChunk(this.settings, pool, {
+        owner: this.owner,
+        staleAfterMs: this.options.staleAfterMs,
+        signal: this.shutdown.signal,
+      })
       if (chunk) this.emit('chunk-scanned', chunk)
       return chunk !== null
     } catch (error) {

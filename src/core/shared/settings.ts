@@ -43,7 +43,8 @@ export interface Settings {
   secretKey: SecretKeySetting
 }
 export type SettingSource = 'flag' | 'env' | 'context' | 'default'
-export type SecretKeySetting = {source: 'env'; variable: 'REPLAYCTL_SECRET_KEY'; base64: string} | {source: 'context' | 'default'; file: string}
+export type SecretKeySetting =
+  {source: 'env'; variable: 'REPLAYCTL_SECRET_KEY'; base64: string} | {source: 'context' | 'default'; file: string}
 
 export interface SettingsInput {
   brokers?: string
@@ -102,11 +103,19 @@ function loadContext(name: string | undefined, env: NodeJS.ProcessEnv): {context
 export function resolveSettings(input: SettingsInput, env: NodeJS.ProcessEnv = process.env): Settings {
   const {contextName, context} = loadContext(input.context, env)
 
-  const pick = (flag: string | undefined, envValue: string | undefined, fromContext: string | undefined, fallback: string) =>
-    flag ? {value: flag, source: 'flag' as const}
-    : envValue ? {value: envValue, source: 'env' as const}
-    : fromContext ? {value: fromContext, source: 'context' as const}
-    : {value: fallback, source: 'default' as const}
+  const pick = (
+    flag: string | undefined,
+    envValue: string | undefined,
+    fromContext: string | undefined,
+    fallback: string,
+  ) =>
+    flag
+      ? {value: flag, source: 'flag' as const}
+      : envValue
+        ? {value: envValue, source: 'env' as const}
+        : fromContext
+          ? {value: fromContext, source: 'context' as const}
+          : {value: fallback, source: 'default' as const}
 
   const brokers = pick(input.brokers, env.REPLAYCTL_BROKERS, context.brokers, DEFAULT_BROKERS)
   const mysqlUrl = pick(input.mysqlUrl, env.REPLAYCTL_MYSQL_URL, context.mysqlUrl, DEFAULT_MYSQL_URL)
@@ -127,11 +136,16 @@ export function resolveSettings(input: SettingsInput, env: NodeJS.ProcessEnv = p
 }
 
 function resolveSecretKey(context: ContextEntry, env: NodeJS.ProcessEnv): SecretKeySetting {
-  if (env.REPLAYCTL_SECRET_KEY) return {source: 'env', variable: 'REPLAYCTL_SECRET_KEY', base64: env.REPLAYCTL_SECRET_KEY}
+  if (env.REPLAYCTL_SECRET_KEY)
+    return {source: 'env', variable: 'REPLAYCTL_SECRET_KEY', base64: env.REPLAYCTL_SECRET_KEY}
   const file = context.secretKeyFile
   if (file === undefined) return {source: 'default', file: defaultSecretKeyFile(env)}
   if (typeof file !== 'string' || file === '') {
-    throw new UserError('INVALID_CONFIG', `"secretKeyFile" in ${configPath(env)} must be a file path`, 'name the file holding the base64 key, e.g. "/etc/replayctl/secret.key"')
+    throw new UserError(
+      'INVALID_CONFIG',
+      `"secretKeyFile" in ${configPath(env)} must be a file path`,
+      'name the file holding the base64 key, e.g. "/etc/replayctl/secret.key"',
+    )
   }
   return {source: 'context', file: isAbsolute(file) ? file : join(dirname(configPath(env)), file)}
 }
@@ -143,7 +157,11 @@ export function parseLibrdkafkaProperties(pairs: string[]): Record<string, strin
     const at = pair.indexOf('=')
     const key = at > 0 ? pair.slice(0, at).trim() : ''
     if (!key || /\s/.test(key)) {
-      throw new UserError('INVALID_CONFIG', `malformed -X ${quoteInput(pair)}`, 'pass librdkafka properties as -X key=value, e.g. -X security.protocol=SSL')
+      throw new UserError(
+        'INVALID_CONFIG',
+        `malformed -X ${quoteInput(pair)}`,
+        'pass librdkafka properties as -X key=value, e.g. -X security.protocol=SSL',
+      )
     }
     properties[key] = pair.slice(at + 1)
   }
@@ -156,13 +174,21 @@ function readConfigFile(path: string): ConfigFile {
     text = readFileSync(path, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {}
-    throw new UserError('INVALID_CONFIG', `cannot read config file ${path}: ${(error as Error).message}`, 'fix its permissions or point REPLAYCTL_CONFIG elsewhere')
+    throw new UserError(
+      'INVALID_CONFIG',
+      `cannot read config file ${path}: ${(error as Error).message}`,
+      'fix its permissions or point REPLAYCTL_CONFIG elsewhere',
+    )
   }
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
   } catch (error) {
-    throw new UserError('INVALID_CONFIG', `config file ${path} is not valid JSON (${(error as Error).message})`, 'fix the file or point REPLAYCTL_CONFIG elsewhere')
+    throw new UserError(
+      'INVALID_CONFIG',
+      `config file ${path} is not valid JSON (${(error as Error).message})`,
+      'fix the file or point REPLAYCTL_CONFIG elsewhere',
+    )
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new UserError('INVALID_CONFIG', `config file ${path} must hold a JSON object`, 'see the README for its shape')
@@ -192,9 +218,13 @@ export const MIN_API_TOKEN_LENGTH = 16
  *   "apiTokens": [{"token": "...", "webhooks": "*"}, {"token": "...", "webhooks": ["acme"], "rateLimit": 100}]
  * Messages name a token by its position, never by its value.
  */
-export function resolveApiTokens(contextName: string | undefined, env: NodeJS.ProcessEnv = process.env): ApiTokenSpec[] {
+export function resolveApiTokens(
+  contextName: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ApiTokenSpec[] {
   const {raw, where} = tokenList('REPLAYCTL_API_TOKENS', 'apiTokens', contextName, env)
-  const fix = 'give [{"token": "<at least 16 characters>", "webhooks": "*" or ["<webhook id>", ...], "rateLimit": <requests per window, optional>}]'
+  const fix =
+    'give [{"token": "<at least 16 characters>", "webhooks": "*" or ["<webhook id>", ...], "rateLimit": <requests per window, optional>}]'
   if (!Array.isArray(raw)) throw new UserError('INVALID_CONFIG', `${where} must be a JSON array`, fix)
   const seen = new Set<string>()
   return raw.map((entry: unknown, index): ApiTokenSpec => {
@@ -202,11 +232,19 @@ export function resolveApiTokens(contextName: string | undefined, env: NodeJS.Pr
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('is not an object')
     const {token, webhooks, rateLimit} = entry as Record<string, unknown>
     checkToken(token, seen, bad)
-    if (webhooks !== '*' && !(Array.isArray(webhooks) && webhooks.every((id) => typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id)))) {
+    if (
+      webhooks !== '*' &&
+      !(Array.isArray(webhooks) && webhooks.every((id) => typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id)))
+    ) {
       throw bad('needs "webhooks": "*" or a list of webhook ids')
     }
-    if (rateLimit !== undefined && !(Number.isSafeInteger(rateLimit) && (rateLimit as number) > 0)) throw bad('has a "rateLimit" that is not a positive whole number')
-    return {token, webhooks: webhooks === '*' ? '*' : [...(webhooks as string[])], ...(rateLimit === undefined ? {} : {rateLimit: rateLimit as number})}
+    if (rateLimit !== undefined && !(Number.isSafeInteger(rateLimit) && (rateLimit as number) > 0))
+      throw bad('has a "rateLimit" that is not a positive whole number')
+    return {
+      token,
+      webhooks: webhooks === '*' ? '*' : [...(webhooks as string[])],
+      ...(rateLimit === undefined ? {} : {rateLimit: rateLimit as number}),
+    }
   })
 }
 
@@ -215,13 +253,22 @@ export function resolveApiTokens(contextName: string | undefined, env: NodeJS.Pr
  * context's entry: the same two places for every server, so a token need sit neither in argv nor
  * in the environment (the config file can be readable by the service user only).
  */
-function tokenList(variable: string, contextKey: 'apiTokens' | 'ingestTokens', contextName: string | undefined, env: NodeJS.ProcessEnv): {raw: unknown; where: string} {
+function tokenList(
+  variable: string,
+  contextKey: 'apiTokens' | 'ingestTokens',
+  contextName: string | undefined,
+  env: NodeJS.ProcessEnv,
+): {raw: unknown; where: string} {
   const value = env[variable]
   if (value !== undefined && value !== '') {
     try {
       return {raw: JSON.parse(value), where: variable}
     } catch {
-      throw new UserError('INVALID_CONFIG', `${variable} is not valid JSON`, 'set it to a JSON array of token objects (see the README)')
+      throw new UserError(
+        'INVALID_CONFIG',
+        `${variable} is not valid JSON`,
+        'set it to a JSON array of token objects (see the README)',
+      )
     }
   }
   const {contextName: name, context} = loadContext(contextName, env)
@@ -229,7 +276,12 @@ function tokenList(variable: string, contextKey: 'apiTokens' | 'ingestTokens', c
 }
 
 function checkToken(token: unknown, seen: Set<string>, bad: (what: string) => UserError): asserts token is string {
-  if (typeof token !== 'string' || token.length < MIN_API_TOKEN_LENGTH || token.length > 512 || !/^[\x21-\x7e]+$/.test(token)) {
+  if (
+    typeof token !== 'string' ||
+    token.length < MIN_API_TOKEN_LENGTH ||
+    token.length > 512 ||
+    !/^[\x21-\x7e]+$/.test(token)
+  ) {
     throw bad(`needs a "token" of ${MIN_API_TOKEN_LENGTH} to 512 printable characters without spaces`)
   }
   if (seen.has(token)) throw bad('repeats an earlier token')
@@ -257,7 +309,10 @@ const TOPIC_PATTERN = /^[A-Za-z0-9._*-]{1,249}$/
  *   "ingestTokens": [{"token": "...", "keys": ["acme-*"]}, {"token": "...", "keys": "*", "topics": ["delivery_log"]}]
  * Messages name a token by its position, never by its value.
  */
-export function resolveIngestTokens(contextName: string | undefined, env: NodeJS.ProcessEnv = process.env): IngestTokenSpec[] {
+export function resolveIngestTokens(
+  contextName: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): IngestTokenSpec[] {
   const {raw, where} = tokenList('REPLAYCTL_INGEST_TOKENS', 'ingestTokens', contextName, env)
   const fix = `give [{"token": "<at least ${MIN_API_TOKEN_LENGTH} characters>", "keys": "*" or ["<webhook id or pattern such as acme-*>", ...], "topics": "*" or ["<topic or pattern>", ...]}] (keys, topics or both)`
   if (!Array.isArray(raw)) throw new UserError('INVALID_CONFIG', `${where} must be a JSON array`, fix)
@@ -269,10 +324,16 @@ export function resolveIngestTokens(contextName: string | undefined, env: NodeJS
     checkToken(token, seen, bad)
     const unknown = Object.keys(rest)
     if (unknown.length > 0) throw bad(`has an unknown field "${unknown[0]!.slice(0, 40)}"`)
-    if (keys === undefined && topics === undefined) throw bad('has no scope: give "keys", "topics" or both ("*" for all)')
+    if (keys === undefined && topics === undefined)
+      throw bad('has no scope: give "keys", "topics" or both ("*" for all)')
     const scope = (value: unknown, name: string, pattern: RegExp, alphabet: string): '*' | string[] => {
       if (value === undefined || value === '*') return '*'
-      if (Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'string' && pattern.test(item))) return [...(value as string[])]
+      if (
+        Array.isArray(value) &&
+        value.length > 0 &&
+        value.every((item) => typeof item === 'string' && pattern.test(item))
+      )
+        return [...(value as string[])]
       throw bad(`needs "${name}": "*" or a non-empty list of names or patterns (${alphabet}, * for any run of them)`)
     }
     return {

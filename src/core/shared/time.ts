@@ -14,8 +14,7 @@ export const TIME_FORMS = 'ISO 8601 (2026-11-20T10:00Z), epoch ms, yyyymmddhhmm 
 const UNIT_MS = {ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000} as const
 const RELATIVE = /^([+-]?)(\d+)(ms|s|m|h|d|w)$/
 const TWITTER = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})$/
-const ISO =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/i
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/i
 
 export function parseTime(input: string, what = 'time', now = Date.now()): number {
   const text = input.trim()
@@ -81,7 +80,11 @@ function zoneOffsetMs(zone: string | undefined): number {
 export function parseDuration(input: string, what = 'duration'): number {
   const match = /^(\d+)(ms|s|m|h|d|w)$/.exec(input.trim())
   if (!match) {
-    throw new UserError('INVALID_ARGUMENT', `invalid ${what} ${quoteInput(input)}`, 'use a number and a unit: ms, s, m, h, d or w (e.g. 5d, 36h)')
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      `invalid ${what} ${quoteInput(input)}`,
+      'use a number and a unit: ms, s, m, h, d or w (e.g. 5d, 36h)',
+    )
   }
   return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
 }

@@ -90,7 +90,10 @@ export function partitionFile(partition: number): string {
   return `partition-${partition}.chunks`
 }
 
-export function backupCorrupt(message: string, fix = 'the backup cannot be trusted: take it again, or restore from another copy'): UserError {
+export function backupCorrupt(
+  message: string,
+  fix = 'the backup cannot be trusted: take it again, or restore from another copy',
+): UserError {
   return new UserError('BACKUP_CORRUPT', message, fix)
 }
 
@@ -102,8 +105,17 @@ export async function resolveBackupDir(dir: string): Promise<string> {
   try {
     return await realpath(dir)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError('INVALID_ARGUMENT', `${dir} holds no backup (it does not exist)`, 'pass the directory given to `topic backup --to`')
-    throw new UserError('INVALID_ARGUMENT', `cannot open the backup directory ${dir} (${(error as Error).message})`, 'check the directory and its permissions')
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new UserError(
+        'INVALID_ARGUMENT',
+        `${dir} holds no backup (it does not exist)`,
+        'pass the directory given to `topic backup --to`',
+      )
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      `cannot open the backup directory ${dir} (${(error as Error).message})`,
+      'check the directory and its permissions',
+    )
   }
 }
 
@@ -115,20 +127,32 @@ export async function resolveBackupDir(dir: string): Promise<string> {
  * A missing file comes back as ENOENT for the caller to name; `create` makes it instead.
  */
 export async function openBackupFile(dir: string, name: string, mode: 'read' | 'create'): Promise<FileHandle> {
-  const flags = (mode === 'read' ? constants.O_RDONLY : constants.O_RDWR | constants.O_CREAT) | constants.O_NOFOLLOW | constants.O_NONBLOCK
+  const flags =
+    (mode === 'read' ? constants.O_RDONLY : constants.O_RDWR | constants.O_CREAT) |
+    constants.O_NOFOLLOW |
+    constants.O_NONBLOCK
   let handle: FileHandle
   try {
     handle = await open(join(dir, name), flags, 0o644)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw error
-    if (code === 'ELOOP') throw backupCorrupt(`${name} in ${dir} is a symbolic link; a backup's files must be regular files in its directory`)
-    throw new UserError('INVALID_ARGUMENT', `cannot open ${join(dir, name)} (${(error as Error).message})`, 'check the directory and its permissions')
+    if (code === 'ELOOP')
+      throw backupCorrupt(
+        `${name} in ${dir} is a symbolic link; a backup's files must be regular files in its directory`,
+      )
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      `cannot open ${join(dir, name)} (${(error as Error).message})`,
+      'check the directory and its permissions',
+    )
   }
   const stat = await handle.stat()
   if (!stat.isFile() || (mode === 'create' && stat.nlink > 1)) {
     await handle.close()
-    throw backupCorrupt(`${name} in ${dir} is ${stat.isFile() ? 'also linked from elsewhere' : 'not a regular file'}; a backup's files must be regular files of their own in its directory`)
+    throw backupCorrupt(
+      `${name} in ${dir} is ${stat.isFile() ? 'also linked from elsewhere' : 'not a regular file'}; a backup's files must be regular files of their own in its directory`,
+    )
   }
   return handle
 }
@@ -160,7 +184,8 @@ export class FrameEncoder {
       for (const header of headers) {
         for (const name in header) {
           const raw = header[name]!
-          size += 4 + this.headerName(name).length + 4 + (Buffer.isBuffer(raw) ? raw.length : Buffer.byteLength(String(raw)))
+          size +=
+            4 + this.headerName(name).length + 4 + (Buffer.isBuffer(raw) ? raw.length : Buffer.byteLength(String(raw)))
           headerCount++
         }
       }
@@ -210,7 +235,12 @@ export class FrameEncoder {
 
   /** Hands over the frames gathered so far and starts a new chunk. */
   take(): {frames: Buffer} & ChunkSummary {
-    const taken = {frames: this.buffer.subarray(0, this.length), records: this.records, firstOffset: this.firstOffset, lastOffset: this.lastOffset}
+    const taken = {
+      frames: this.buffer.subarray(0, this.length),
+      records: this.records,
+      firstOffset: this.firstOffset,
+      lastOffset: this.lastOffset,
+    }
     this.buffer = Buffer.allocUnsafe(this.buffer.length)
     this.length = 0
     this.records = 0
@@ -250,7 +280,11 @@ export function chunkBytes(payload: Buffer, uncompressedBytes: number, summary: 
   chunk.writeBigInt64BE(BigInt(summary.firstOffset), 16)
   chunk.writeBigInt64BE(BigInt(summary.lastOffset), 24)
   payload.copy(chunk, CHUNK_HEADER_BYTES)
-  createHash('sha256').update(chunk.subarray(0, HEADER_FIELDS_BYTES)).update(payload).digest().copy(chunk, HEADER_FIELDS_BYTES)
+  createHash('sha256')
+    .update(chunk.subarray(0, HEADER_FIELDS_BYTES))
+    .update(payload)
+    .digest()
+    .copy(chunk, HEADER_FIELDS_BYTES)
   return chunk
 }
 
@@ -272,8 +306,7 @@ export interface ChunkRead extends ChunkSummary {
 }
 
 export type ChunkProblem =
-  | {kind: 'truncated'; at: number; message: string}
-  | {kind: 'corrupt'; at: number; message: string}
+  {kind: 'truncated'; at: number; message: string} | {kind: 'corrupt'; at: number; message: string}
 
 /**
  * Walks a partition file chunk by chunk, checking each chunk's header and sha256, and that its
@@ -281,33 +314,69 @@ export type ChunkProblem =
  * endOffset)). Stops at the first problem and says where it is (byte position, and the offsets
  * the chunk should hold). The caller opened the file (openBackupFile) and closes it.
  */
-export async function* readChunks(handle: FileHandle, name: string, range: {start: number; end: number}, fileHash?: Hash): AsyncGenerator<ChunkRead, ChunkProblem | null> {
+export async function* readChunks(
+  handle: FileHandle,
+  name: string,
+  range: {start: number; end: number},
+  fileHash?: Hash,
+): AsyncGenerator<ChunkRead, ChunkProblem | null> {
   const size = (await handle.stat()).size
   const header = Buffer.allocUnsafe(CHUNK_HEADER_BYTES)
   let at = 0
   let nextOffset = range.start
   while (at < size) {
-    if (size - at < CHUNK_HEADER_BYTES) return {kind: 'truncated', at, message: `${name} is truncated at byte ${size}: the chunk starting at byte ${at} has only ${size - at} of its ${CHUNK_HEADER_BYTES} header bytes`}
+    if (size - at < CHUNK_HEADER_BYTES)
+      return {
+        kind: 'truncated',
+        at,
+        message: `${name} is truncated at byte ${size}: the chunk starting at byte ${at} has only ${size - at} of its ${CHUNK_HEADER_BYTES} header bytes`,
+      }
     await readExactly(handle, header, at)
-    if (header.readUInt32BE(0) !== CHUNK_MAGIC) return {kind: 'corrupt', at, message: `${name} is corrupt at byte ${at}: no chunk header there`}
+    if (header.readUInt32BE(0) !== CHUNK_MAGIC)
+      return {kind: 'corrupt', at, message: `${name} is corrupt at byte ${at}: no chunk header there`}
     const payloadBytes = header.readUInt32BE(4)
     const uncompressedBytes = header.readUInt32BE(12)
-    const summary = {records: header.readUInt32BE(8), firstOffset: Number(header.readBigInt64BE(16)), lastOffset: Number(header.readBigInt64BE(24))}
+    const summary = {
+      records: header.readUInt32BE(8),
+      firstOffset: Number(header.readBigInt64BE(16)),
+      lastOffset: Number(header.readBigInt64BE(24)),
+    }
     if (payloadBytes > MAX_PAYLOAD_BYTES || uncompressedBytes > MAX_CHUNK_BYTES) {
-      return {kind: 'corrupt', at, message: `${name} is corrupt at byte ${at}: the chunk header declares ${payloadBytes} compressed and ${uncompressedBytes} uncompressed bytes, more than a chunk may hold (${MAX_CHUNK_BYTES} uncompressed)`}
+      return {
+        kind: 'corrupt',
+        at,
+        message: `${name} is corrupt at byte ${at}: the chunk header declares ${payloadBytes} compressed and ${uncompressedBytes} uncompressed bytes, more than a chunk may hold (${MAX_CHUNK_BYTES} uncompressed)`,
+      }
     }
     const end = at + CHUNK_HEADER_BYTES + payloadBytes
     if (end > size) {
-      return {kind: 'truncated', at, message: `${name} is truncated at byte ${size}: the chunk at byte ${at} (records from offset ${summary.firstOffset}) needs ${end - size} more bytes`}
+      return {
+        kind: 'truncated',
+        at,
+        message: `${name} is truncated at byte ${size}: the chunk at byte ${at} (records from offset ${summary.firstOffset}) needs ${end - size} more bytes`,
+      }
     }
     const payload = Buffer.allocUnsafe(payloadBytes)
     await readExactly(handle, payload, at + CHUNK_HEADER_BYTES)
     const digest = createHash('sha256').update(header.subarray(0, HEADER_FIELDS_BYTES)).update(payload).digest()
     if (!digest.equals(header.subarray(HEADER_FIELDS_BYTES, CHUNK_HEADER_BYTES))) {
-      return {kind: 'corrupt', at, message: `${name} is corrupt in the chunk at bytes ${at}..${end} (records from offset ${summary.firstOffset}): its checksum does not match`}
+      return {
+        kind: 'corrupt',
+        at,
+        message: `${name} is corrupt in the chunk at bytes ${at}..${end} (records from offset ${summary.firstOffset}): its checksum does not match`,
+      }
     }
-    if (summary.records === 0 || summary.firstOffset < nextOffset || summary.lastOffset < summary.firstOffset || summary.lastOffset >= range.end) {
-      return {kind: 'corrupt', at, message: `${name} is corrupt in the chunk at bytes ${at}..${end}: it holds ${summary.records} records at offsets ${summary.firstOffset}..${summary.lastOffset}, not after offset ${nextOffset - 1} and before ${range.end}`}
+    if (
+      summary.records === 0 ||
+      summary.firstOffset < nextOffset ||
+      summary.lastOffset < summary.firstOffset ||
+      summary.lastOffset >= range.end
+    ) {
+      return {
+        kind: 'corrupt',
+        at,
+        message: `${name} is corrupt in the chunk at bytes ${at}..${end}: it holds ${summary.records} records at offsets ${summary.firstOffset}..${summary.lastOffset}, not after offset ${nextOffset - 1} and before ${range.end}`,
+      }
     }
     fileHash?.update(header).update(payload)
     yield {...summary, at, bytes: end - at, payload, uncompressedBytes}
@@ -358,16 +427,22 @@ function inflateDeclared(payload: Buffer, declared: number): Promise<Buffer> {
  * The frames must be what the header says: its record count, its first and last offset, offsets
  * rising in between.
  */
-export async function decodeChunk(chunk: ChunkRead, name: string, onContent?: (content: Buffer) => void): Promise<BackupRecord[]> {
+export async function decodeChunk(
+  chunk: ChunkRead,
+  name: string,
+  onContent?: (content: Buffer) => void,
+): Promise<BackupRecord[]> {
   const where = `${name} chunk at byte ${chunk.at} (records from offset ${chunk.firstOffset})`
   let frames: Buffer
   try {
     frames = await inflateDeclared(chunk.payload, chunk.uncompressedBytes)
   } catch (error) {
-    if (error instanceof InflatesTooFar) throw backupCorrupt(`${where} inflates to more than the ${chunk.uncompressedBytes} bytes its header says`)
+    if (error instanceof InflatesTooFar)
+      throw backupCorrupt(`${where} inflates to more than the ${chunk.uncompressedBytes} bytes its header says`)
     throw backupCorrupt(`${where} does not decompress (${(error as Error).message})`)
   }
-  if (frames.length !== chunk.uncompressedBytes) throw backupCorrupt(`${where} holds ${frames.length} bytes, its header says ${chunk.uncompressedBytes}`)
+  if (frames.length !== chunk.uncompressedBytes)
+    throw backupCorrupt(`${where} holds ${frames.length} bytes, its header says ${chunk.uncompressedBytes}`)
   const records: BackupRecord[] = []
   let at = 0
   let previous = chunk.firstOffset - 1
@@ -376,7 +451,8 @@ export async function decodeChunk(chunk: ChunkRead, name: string, onContent?: (c
       const frameEnd = at + 4 + frames.readUInt32BE(at)
       if (frameEnd > frames.length) throw new RangeError('frame runs past the chunk')
       const offset = Number(frames.readBigInt64BE(at + 4))
-      if (records.length === 0 ? offset !== chunk.firstOffset : offset <= previous) throw new RangeError(`offset ${offset} out of order after ${previous}`)
+      if (records.length === 0 ? offset !== chunk.firstOffset : offset <= previous)
+        throw new RangeError(`offset ${offset} out of order after ${previous}`)
       previous = offset
       const contentStart = at + 12
       let cursor = contentStart
@@ -405,8 +481,10 @@ export async function decodeChunk(chunk: ChunkRead, name: string, onContent?: (c
   } catch (error) {
     throw backupCorrupt(`${where} has a malformed record after ${records.length} records (${(error as Error).message})`)
   }
-  if (records.length !== chunk.records) throw backupCorrupt(`${where} holds ${records.length} records, its header says ${chunk.records}`)
-  if (previous !== chunk.lastOffset) throw backupCorrupt(`${where} ends at offset ${previous}, its header says ${chunk.lastOffset}`)
+  if (records.length !== chunk.records)
+    throw backupCorrupt(`${where} holds ${records.length} records, its header says ${chunk.records}`)
+  if (previous !== chunk.lastOffset)
+    throw backupCorrupt(`${where} ends at offset ${previous}, its header says ${chunk.lastOffset}`)
   return records
 }
 
@@ -458,17 +536,27 @@ export async function checkPartitionFile(dir: string, entry: PartitionManifest):
     await handle.close()
   }
   if (bytes < entry.fileBytes) {
-    throw backupCorrupt(`${entry.file} is truncated at byte ${bytes} (record ${records}, offset ${nextOffset}): the manifest says ${entry.fileBytes} bytes and ${entry.records} records`)
+    throw backupCorrupt(
+      `${entry.file} is truncated at byte ${bytes} (record ${records}, offset ${nextOffset}): the manifest says ${entry.fileBytes} bytes and ${entry.records} records`,
+    )
   }
   if (bytes !== entry.fileBytes || records !== entry.records) {
-    throw backupCorrupt(`${entry.file} has ${bytes} bytes and ${records} records; the manifest says ${entry.fileBytes} bytes and ${entry.records} records`)
+    throw backupCorrupt(
+      `${entry.file} has ${bytes} bytes and ${records} records; the manifest says ${entry.fileBytes} bytes and ${entry.records} records`,
+    )
   }
-  if (fileHash.digest('hex') !== entry.fileSha256) throw backupCorrupt(`${entry.file} does not match the sha256 in the manifest`)
-  if (recordsHash.digest('hex') !== entry.recordsSha256) throw backupCorrupt(`${entry.file} holds records that do not match the records sha256 in the manifest`)
+  if (fileHash.digest('hex') !== entry.fileSha256)
+    throw backupCorrupt(`${entry.file} does not match the sha256 in the manifest`)
+  if (recordsHash.digest('hex') !== entry.recordsSha256)
+    throw backupCorrupt(`${entry.file} holds records that do not match the records sha256 in the manifest`)
 }
 
 /** A partition's records in log order, chunk by chunk; any damage stops it with BACKUP_CORRUPT. */
-export async function* readPartitionRecords(dir: string, entry: PartitionManifest, onContent?: (content: Buffer) => void): AsyncGenerator<BackupRecord[]> {
+export async function* readPartitionRecords(
+  dir: string,
+  entry: PartitionManifest,
+  onContent?: (content: Buffer) => void,
+): AsyncGenerator<BackupRecord[]> {
   const handle = await openPartitionFile(dir, entry)
   try {
     const walk = readChunks(handle, entry.file, {start: entry.startOffset, end: entry.endOffset})

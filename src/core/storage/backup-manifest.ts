@@ -3,7 +3,16 @@ import {open, rename, unlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {quoteInput, UserError} from '../shared/errors.js'
-import {type BackupManifest, backupCorrupt, FORMAT, FORMAT_VERSION, MANIFEST, openBackupFile, partitionFile, type PartitionManifest} from './backup-format.js'
+import {
+  type BackupManifest,
+  backupCorrupt,
+  FORMAT,
+  FORMAT_VERSION,
+  MANIFEST,
+  openBackupFile,
+  partitionFile,
+  type PartitionManifest,
+} from './backup-format.js'
 
 /**
  * Reading and writing manifest.json. A manifest comes from a directory that may have been handed
@@ -37,7 +46,8 @@ export async function readManifest(dir: string): Promise<BackupManifest | null> 
       length += bytesRead
       if (length === buffer.length) break
     }
-    if (length > MAX_MANIFEST_BYTES) throw backupCorrupt(`${path} is larger than ${MAX_MANIFEST_BYTES >> 20} MiB, more than any backup manifest`)
+    if (length > MAX_MANIFEST_BYTES)
+      throw backupCorrupt(`${path} is larger than ${MAX_MANIFEST_BYTES >> 20} MiB, more than any backup manifest`)
     bytes = buffer.subarray(0, length)
   } finally {
     await handle.close()
@@ -63,7 +73,11 @@ export async function writeManifest(dir: string, manifest: BackupManifest): Prom
     await unlink(temporary).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error
     })
-    const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644)
+    const handle = await open(
+      temporary,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o644,
+    )
     try {
       await handle.writeFile(`${JSON.stringify(manifest, null, 2)}\n`)
       await handle.sync()
@@ -72,7 +86,11 @@ export async function writeManifest(dir: string, manifest: BackupManifest): Prom
     }
     await rename(temporary, path)
   } catch (error) {
-    throw new UserError('INVALID_ARGUMENT', `cannot write ${path} (${(error as Error).message})`, 'check the directory and its permissions: the backup writes manifest.json and manifest.json.tmp there')
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      `cannot write ${path} (${(error as Error).message})`,
+      'check the directory and its permissions: the backup writes manifest.json and manifest.json.tmp there',
+    )
   }
 }
 
@@ -83,7 +101,8 @@ const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/
 
 /** Every field of a manifest, checked; the first wrong one is named in a BACKUP_CORRUPT. */
 export function validateManifest(value: unknown, path: string): BackupManifest {
-  const bad = (field: string, problem: string) => backupCorrupt(`${path} is not a valid backup manifest: ${field} ${problem}`)
+  const bad = (field: string, problem: string) =>
+    backupCorrupt(`${path} is not a valid backup manifest: ${field} ${problem}`)
   const describe = (found: unknown): string => {
     if (found === undefined) return 'missing'
     if (typeof found === 'string') return `${quoteInput(found)}`
@@ -91,20 +110,26 @@ export function validateManifest(value: unknown, path: string): BackupManifest {
     return Array.isArray(found) ? 'an array' : 'an object'
   }
   const object = (found: unknown, field: string): Record<string, unknown> => {
-    if (typeof found !== 'object' || found === null || Array.isArray(found)) throw bad(field, `is ${describe(found)}, not an object`)
+    if (typeof found !== 'object' || found === null || Array.isArray(found))
+      throw bad(field, `is ${describe(found)}, not an object`)
     return found as Record<string, unknown>
   }
   const integer = (found: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    if (typeof found !== 'number' || !Number.isSafeInteger(found) || found < min || found > max) throw bad(field, `is ${describe(found)}, not a whole number from ${min} to ${max}`)
+    if (typeof found !== 'number' || !Number.isSafeInteger(found) || found < min || found > max)
+      throw bad(field, `is ${describe(found)}, not a whole number from ${min} to ${max}`)
     return found
   }
-  const orNull = <T>(check: (found: unknown, field: string) => T) => (found: unknown, field: string): T | null => (found === null ? null : check(found, field))
+  const orNull =
+    <T>(check: (found: unknown, field: string) => T) =>
+    (found: unknown, field: string): T | null =>
+      found === null ? null : check(found, field)
   const boolean = (found: unknown, field: string): boolean => {
     if (typeof found !== 'boolean') throw bad(field, `is ${describe(found)}, not true or false`)
     return found
   }
   const text = (found: unknown, field: string, max: number, lines = false): string => {
-    if (typeof found !== 'string' || found.length > max || CONTROL.test(found) || (!lines && /[\n\t]/.test(found))) throw bad(field, `is ${describe(found)}, not a line of text of at most ${max} characters`)
+    if (typeof found !== 'string' || found.length > max || CONTROL.test(found) || (!lines && /[\n\t]/.test(found)))
+      throw bad(field, `is ${describe(found)}, not a line of text of at most ${max} characters`)
     return found
   }
   const sha256 = (found: unknown, field: string): string => {
@@ -112,26 +137,33 @@ export function validateManifest(value: unknown, path: string): BackupManifest {
     return found
   }
   const oneOf = <T extends string>(found: unknown, field: string, allowed: readonly T[]): T => {
-    if (!allowed.includes(found as T)) throw bad(field, `is ${describe(found)}, not ${allowed.map((option) => `'${option}'`).join(' or ')}`)
+    if (!allowed.includes(found as T))
+      throw bad(field, `is ${describe(found)}, not ${allowed.map((option) => `'${option}'`).join(' or ')}`)
     return found as T
   }
 
   const root = object(value, 'the manifest')
   if (root.format !== FORMAT) throw backupCorrupt(`${path} is not a replayctl topic backup manifest`)
   if (root.version !== FORMAT_VERSION) {
-    throw new UserError('INVALID_ARGUMENT', `${path} has format version ${describe(root.version)}; this replayctl reads version ${FORMAT_VERSION}`, 'use the replayctl version that wrote the backup')
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      `${path} has format version ${describe(root.version)}; this replayctl reads version ${FORMAT_VERSION}`,
+      'use the replayctl version that wrote the backup',
+    )
   }
   const complete = boolean(root.complete, 'complete')
   const source = object(root.source, 'source')
   const topic = text(source.topic, 'source.topic', 249)
-  if (!TOPIC.test(topic) || topic === '.' || topic === '..') throw bad('source.topic', `is ${describe(topic)}, not a topic name`)
+  if (!TOPIC.test(topic) || topic === '.' || topic === '..')
+    throw bad('source.topic', `is ${describe(topic)}, not a topic name`)
   const partitionCount = integer(source.partitions, 'source.partitions', 1, MAX_PARTITIONS)
   let configs: Record<string, string> | null = null
   if (source.configs !== null) {
     const found = object(source.configs, 'source.configs')
     configs = {}
     for (const [name, setting] of Object.entries(found)) {
-      if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$/.test(name)) throw bad('source.configs', `has the config name ${describe(name)}`)
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$/.test(name))
+        throw bad('source.configs', `has the config name ${describe(name)}`)
       configs[name] = text(setting, `source.configs.${name}`, 1 << 16)
     }
   }
@@ -147,7 +179,9 @@ export function validateManifest(value: unknown, path: string): BackupManifest {
       topic,
       partitions: partitionCount,
       configs,
-      ...(source.configsUnavailable === undefined ? {} : {configsUnavailable: text(source.configsUnavailable, 'source.configsUnavailable', 1 << 16, true)}),
+      ...(source.configsUnavailable === undefined
+        ? {}
+        : {configsUnavailable: text(source.configsUnavailable, 'source.configsUnavailable', 1 << 16, true)}),
       timestampType,
     },
     bounds: {
@@ -159,7 +193,11 @@ export function validateManifest(value: unknown, path: string): BackupManifest {
     partitions: [],
   }
   if (!Array.isArray(root.partitions)) throw bad('partitions', `is ${describe(root.partitions)}, not a list`)
-  if (root.partitions.length !== partitionCount) throw bad('partitions', `has ${root.partitions.length} entries; source.partitions says ${partitionCount}, one per partition`)
+  if (root.partitions.length !== partitionCount)
+    throw bad(
+      'partitions',
+      `has ${root.partitions.length} entries; source.partitions says ${partitionCount}, one per partition`,
+    )
   const seen = new Set<number>()
   root.partitions.forEach((found: unknown, index: number) => {
     const field = `partitions[${index}]`
@@ -168,7 +206,11 @@ export function validateManifest(value: unknown, path: string): BackupManifest {
     if (seen.has(partition)) throw bad(`${field}.partition`, `is ${partition}, which an earlier entry names too`)
     seen.add(partition)
     // Only the format's own name: anything else (a path, `..`, another name) could read or write outside the directory.
-    if (entry.file !== partitionFile(partition)) throw bad(`${field}.file`, `is ${describe(entry.file)}; partition ${partition}'s file can only be '${partitionFile(partition)}'`)
+    if (entry.file !== partitionFile(partition))
+      throw bad(
+        `${field}.file`,
+        `is ${describe(entry.file)}; partition ${partition}'s file can only be '${partitionFile(partition)}'`,
+      )
     const startOffset = integer(entry.startOffset, `${field}.startOffset`, 0)
     const checked: PartitionManifest = {
       partition,
@@ -185,13 +227,19 @@ export function validateManifest(value: unknown, path: string): BackupManifest {
       recordsSha256: orNull(sha256)(entry.recordsSha256, `${field}.recordsSha256`),
     }
     if (checked.complete) {
-      if (checked.fileSha256 === null || checked.recordsSha256 === null) throw bad(field, 'is complete but has no sha256')
-      if (checked.records > checked.endOffset - checked.startOffset) throw bad(`${field}.records`, `is ${checked.records}, more than the ${checked.endOffset - checked.startOffset} offsets of its range`)
+      if (checked.fileSha256 === null || checked.recordsSha256 === null)
+        throw bad(field, 'is complete but has no sha256')
+      if (checked.records > checked.endOffset - checked.startOffset)
+        throw bad(
+          `${field}.records`,
+          `is ${checked.records}, more than the ${checked.endOffset - checked.startOffset} offsets of its range`,
+        )
     }
     manifest.partitions.push(checked)
   })
   if (complete) {
-    if (manifest.partitions.some((entry) => !entry.complete)) throw bad('complete', 'is true but a partition is not complete')
+    if (manifest.partitions.some((entry) => !entry.complete))
+      throw bad('complete', 'is true but a partition is not complete')
     const sum = manifest.partitions.reduce((total, entry) => total + entry.records, 0)
     if (sum !== manifest.records) throw bad('records', `is ${manifest.records}, the partitions hold ${sum}`)
   }

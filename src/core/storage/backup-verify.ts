@@ -49,14 +49,26 @@ export interface VerifyResult {
 
 export async function verifyBackup(settings: Settings, options: VerifyOptions): Promise<VerifyResult> {
   const {root, manifest} = await loadCompleteBackup(options.dir)
-  await checkBackupFiles(root, manifest, (records) => options.onProgress?.({phase: 'checking', records, total: manifest.records}))
-  const base = {dir: options.dir, sourceTopic: manifest.source.topic, records: manifest.records, files: manifest.partitions.length}
+  await checkBackupFiles(root, manifest, (records) =>
+    options.onProgress?.({phase: 'checking', records, total: manifest.records}),
+  )
+  const base = {
+    dir: options.dir,
+    sourceTopic: manifest.source.topic,
+    records: manifest.records,
+    files: manifest.partitions.length,
+  }
   if (options.topic === undefined) return {...base, topic: null, mode: 'files', match: true}
 
   const topic = options.topic
   const ranges = await withAdmin(settings, async (admin) => {
     const metadata = await topicMetadata(settings, admin, topic)
-    const marks = await watermarks(settings, admin, topic, metadata.partitions.map((partition) => partition.partition))
+    const marks = await watermarks(
+      settings,
+      admin,
+      topic,
+      metadata.partitions.map((partition) => partition.partition),
+    )
     return marks.map((mark) => ({partition: mark.partition, start: mark.low, end: mark.high}))
   })
   const total = ranges.reduce((sum, range) => sum + range.end - range.start, 0)
@@ -93,7 +105,9 @@ export async function verifyBackup(settings: Settings, options: VerifyOptions): 
 
   const expected = new KeyDigests()
   for (const entry of manifest.partitions) {
-    for await (const batch of readPartitionRecords(root, entry, (content) => expected.pending.push(Buffer.from(content)))) {
+    for await (const batch of readPartitionRecords(root, entry, (content) =>
+      expected.pending.push(Buffer.from(content)),
+    )) {
       batch.forEach((record, index) => expected.add(record.key, expected.pending[index]!))
       expected.pending.length = 0
     }
@@ -132,7 +146,8 @@ class KeyDigests {
     this.records++
     if (key === null) {
       this.nullRecords++
-      this.nullSum = (this.nullSum + createHash('sha256').update(content).digest().readBigUInt64BE(0)) & 0xffffffffffffffffn
+      this.nullSum =
+        (this.nullSum + createHash('sha256').update(content).digest().readBigUInt64BE(0)) & 0xffffffffffffffffn
       return
     }
     const name = key.toString('base64')
@@ -153,8 +168,20 @@ class KeyDigests {
 }
 
 export function mismatchError(result: VerifyResult): UserError {
-  const detail = result.mode === 'partitions'
-    ? result.partitions!.filter((partition) => !partition.match).slice(0, 3).map((partition) => `partition ${partition.partition}: ${partition.actualRecords} records, expected ${partition.expectedRecords}${partition.actualRecords === partition.expectedRecords ? ' (contents differ)' : ''}`).join('; ')
-    : `${result.keys!.differing} keys differ, ${result.keys!.actualRecords} records read, expected ${result.records}`
-  return new UserError('BACKUP_MISMATCH', `topic '${result.topic}' does not match the backup in ${result.dir}: ${detail}`, 'restore into an empty topic and verify again')
+  const detail =
+    result.mode === 'partitions'
+      ? result
+          .partitions!.filter((partition) => !partition.match)
+          .slice(0, 3)
+          .map(
+            (partition) =>
+              `partition ${partition.partition}: ${partition.actualRecords} records, expected ${partition.expectedRecords}${partition.actualRecords === partition.expectedRecords ? ' (contents differ)' : ''}`,
+          )
+          .join('; ')
+      : `${result.keys!.differing} keys differ, ${result.keys!.actualRecords} records read, expected ${result.records}`
+  return new UserError(
+    'BACKUP_MISMATCH',
+    `topic '${result.topic}' does not match the backup in ${result.dir}: ${detail}`,
+    'restore into an empty topic and verify again',
+  )
 }

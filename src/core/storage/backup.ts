@@ -91,25 +91,41 @@ const gzipAsync = promisify(gzip)
 export async function backupTopic(settings: Settings, options: BackupOptions): Promise<BackupResult> {
   const started = Date.now()
   await mkdir(options.dir, {recursive: true}).catch((error: Error) => {
-    throw new UserError('INVALID_ARGUMENT', `cannot create --to ${options.dir} (${error.message})`, 'choose a directory you can write to')
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      `cannot create --to ${options.dir} (${error.message})`,
+      'choose a directory you can write to',
+    )
   })
   // Resolved once: every file below is opened by name inside this one real directory.
   const dir = await resolveBackupDir(options.dir)
   let manifest = await readManifest(dir)
   const resumed = manifest !== null
   if (manifest && manifest.source.topic !== options.topic) {
-    throw new UserError('BACKUP_DIR_CONFLICT', `${options.dir} holds a backup of topic '${manifest.source.topic}', not '${options.topic}'`, 'choose another --to directory for this topic')
+    throw new UserError(
+      'BACKUP_DIR_CONFLICT',
+      `${options.dir} holds a backup of topic '${manifest.source.topic}', not '${options.topic}'`,
+      'choose another --to directory for this topic',
+    )
   }
-  if (manifest?.complete) return result(options, manifest, {resumed: false, alreadyComplete: true, recordsThisRun: 0, started})
+  if (manifest?.complete)
+    return result(options, manifest, {resumed: false, alreadyComplete: true, recordsThisRun: 0, started})
 
   if (manifest) await checkPartitionsExist(settings, options.topic, manifest, options.dir)
   manifest ??= await startManifest(settings, options, dir)
   // Configs come from a JVM (ConfigCommand): started now, it runs while the records stream.
   const configs = options.configs
-    ? readTopicConfigs(settings, options.topic).then((read) => ({read, reason: undefined}), (error: Error) => ({read: null, reason: error.message}))
+    ? readTopicConfigs(settings, options.topic).then(
+        (read) => ({read, reason: undefined}),
+        (error: Error) => ({read: null, reason: error.message}),
+      )
     : Promise.resolve({read: null, reason: 'not requested (--no-configs)'})
 
-  const opened = await Promise.allSettled(manifest.partitions.filter((entry) => !entry.complete).map((entry) => PartitionWriter.resume(dir, entry, options.chunkBytes)))
+  const opened = await Promise.allSettled(
+    manifest.partitions
+      .filter((entry) => !entry.complete)
+      .map((entry) => PartitionWriter.resume(dir, entry, options.chunkBytes)),
+  )
   const refused = opened.find((outcome) => outcome.status === 'rejected')
   if (refused) {
     // The files that did open are closed before the first refusal is reported.
@@ -118,10 +134,14 @@ export async function backupTopic(settings: Settings, options: BackupOptions): P
   }
   const writers = opened.map((outcome) => (outcome as PromiseFulfilledResult<PartitionWriter>).value)
   const offsets = manifest.partitions.reduce((sum, entry) => sum + entry.endOffset - entry.startOffset, 0)
-  let records = manifest.partitions.reduce((sum, entry) => sum + (entry.complete ? entry.records : 0), 0) + writers.reduce((sum, writer) => sum + writer.records, 0)
+  let records =
+    manifest.partitions.reduce((sum, entry) => sum + (entry.complete ? entry.records : 0), 0) +
+    writers.reduce((sum, writer) => sum + writer.records, 0)
   const recordsBefore = records
   const byPartition = new Map(writers.map((writer) => [writer.entry.partition, writer]))
-  const ranges = writers.filter((writer) => writer.nextOffset < writer.entry.endOffset).map((writer) => ({partition: writer.entry.partition, start: writer.nextOffset, end: writer.entry.endOffset}))
+  const ranges = writers
+    .filter((writer) => writer.nextOffset < writer.entry.endOffset)
+    .map((writer) => ({partition: writer.entry.partition, start: writer.nextOffset, end: writer.entry.endOffset}))
   let lastProgress = 0
   try {
     for await (const batch of readRanges(settings, options.topic, ranges)) {
@@ -155,18 +175,42 @@ export async function backupTopic(settings: Settings, options: BackupOptions): P
 }
 
 /** A continued backup reads the manifest's partitions: each must still exist in the topic. */
-async function checkPartitionsExist(settings: Settings, topic: string, manifest: BackupManifest, dir: string): Promise<void> {
-  const count = await withAdmin(settings, async (admin) => (await topicMetadata(settings, admin, topic)).partitions.length)
+async function checkPartitionsExist(
+  settings: Settings,
+  topic: string,
+  manifest: BackupManifest,
+  dir: string,
+): Promise<void> {
+  const count = await withAdmin(
+    settings,
+    async (admin) => (await topicMetadata(settings, admin, topic)).partitions.length,
+  )
   const beyond = manifest.partitions.find((entry) => !entry.complete && entry.partition >= count)
-  if (beyond) throw backupCorrupt(`the unfinished backup in ${dir} names partition ${beyond.partition}, but topic '${topic}' has ${count} partitions`, `back up into a new directory`)
+  if (beyond)
+    throw backupCorrupt(
+      `the unfinished backup in ${dir} names partition ${beyond.partition}, but topic '${topic}' has ${count} partitions`,
+      `back up into a new directory`,
+    )
 }
 
 async function startManifest(settings: Settings, options: BackupOptions, dir: string): Promise<BackupManifest> {
   const strays = (await readdir(dir)).filter((name) => name !== MANIFEST)
   if (strays.length > 0) {
-    throw new UserError('BACKUP_DIR_CONFLICT', `${options.dir} is not empty and holds no backup manifest (found ${strays.slice(0, 3).map((name) => quoteInput(name)).join(', ')})`, 'back up into a new or empty directory')
+    throw new UserError(
+      'BACKUP_DIR_CONFLICT',
+      `${options.dir} is not empty and holds no backup manifest (found ${strays
+        .slice(0, 3)
+        .map((name) => quoteInput(name))
+        .join(', ')})`,
+      'back up into a new or empty directory',
+    )
   }
-  const plan = await planRead(settings, {topic: options.topic, partitioner: 'murmur2', since: options.since, until: options.until})
+  const plan = await planRead(settings, {
+    topic: options.topic,
+    partitioner: 'murmur2',
+    since: options.since,
+    until: options.until,
+  })
   const manifest: BackupManifest = {
     format: FORMAT,
     version: FORMAT_VERSION,
@@ -196,7 +240,11 @@ async function startManifest(settings: Settings, options: BackupOptions, dir: st
   return manifest
 }
 
-function result(options: BackupOptions, manifest: BackupManifest, run: {resumed: boolean; alreadyComplete: boolean; recordsThisRun: number; started: number}): BackupResult {
+function result(
+  options: BackupOptions,
+  manifest: BackupManifest,
+  run: {resumed: boolean; alreadyComplete: boolean; recordsThisRun: number; started: number},
+): BackupResult {
   const seconds = (Date.now() - run.started) / 1000
   return {
     topic: manifest.source.topic,
@@ -211,8 +259,16 @@ function result(options: BackupOptions, manifest: BackupManifest, run: {resumed:
     bytes: manifest.partitions.reduce((sum, entry) => sum + entry.fileBytes, 0),
     seconds,
     recordsPerSecond: Math.round(run.recordsThisRun / Math.max(seconds, 0.001)),
-    ...(manifest.source.configsUnavailable === undefined ? {} : {configsUnavailable: manifest.source.configsUnavailable}),
-    partitions: manifest.partitions.map((entry) => ({partition: entry.partition, startOffset: entry.startOffset, endOffset: entry.endOffset, records: entry.records, fileBytes: entry.fileBytes})),
+    ...(manifest.source.configsUnavailable === undefined
+      ? {}
+      : {configsUnavailable: manifest.source.configsUnavailable}),
+    partitions: manifest.partitions.map((entry) => ({
+      partition: entry.partition,
+      startOffset: entry.startOffset,
+      endOffset: entry.endOffset,
+      records: entry.records,
+      fileBytes: entry.fileBytes,
+    })),
   }
 }
 
@@ -233,7 +289,13 @@ class PartitionWriter {
     private readonly recordsHash: Hash,
     private readonly chunkBytes: number,
     /** What the file holds so far. */
-    private kept: {bytes: number; records: number; chunks: number; firstOffset: number | null; lastOffset: number | null},
+    private kept: {
+      bytes: number
+      records: number
+      chunks: number
+      firstOffset: number | null
+      lastOffset: number | null
+    },
   ) {
     this.encoder = new FrameEncoder(recordsHash)
   }
@@ -244,7 +306,13 @@ class PartitionWriter {
     const handle = await openBackupFile(dir, entry.file, 'create')
     const fileHash = createHash('sha256')
     const recordsHash = createHash('sha256')
-    const kept = {bytes: 0, records: 0, chunks: 0, firstOffset: null as number | null, lastOffset: null as number | null}
+    const kept = {
+      bytes: 0,
+      records: 0,
+      chunks: 0,
+      firstOffset: null as number | null,
+      lastOffset: null as number | null,
+    }
     try {
       const walk = readChunks(handle, entry.file, {start: entry.startOffset, end: entry.endOffset}, fileHash)
       let problem: ChunkProblem | null = null
@@ -262,7 +330,10 @@ class PartitionWriter {
         kept.lastOffset = next.value.lastOffset
       }
       if (problem?.kind === 'corrupt') {
-        throw backupCorrupt(`cannot continue the backup: ${problem.message}`, `delete ${path} to back that partition up again from the start`)
+        throw backupCorrupt(
+          `cannot continue the backup: ${problem.message}`,
+          `delete ${path} to back that partition up again from the start`,
+        )
       }
       // A torn last chunk (the run was killed while writing it) is cut off and read again.
       await handle.truncate(kept.bytes)
@@ -295,25 +366,32 @@ class PartitionWriter {
     if (this.encoder.records === 0) return
     const taken = this.encoder.take()
     if (taken.frames.length > MAX_CHUNK_BYTES) {
-      throw new UserError('INVALID_ARGUMENT', `partition ${this.entry.partition} holds a record near offset ${taken.lastOffset} too large for a backup chunk (${taken.frames.length} bytes with the records before it; at most ${MAX_CHUNK_BYTES})`, 'back up with a smaller --chunk-size')
+      throw new UserError(
+        'INVALID_ARGUMENT',
+        `partition ${this.entry.partition} holds a record near offset ${taken.lastOffset} too large for a backup chunk (${taken.frames.length} bytes with the records before it; at most ${MAX_CHUNK_BYTES})`,
+        'back up with a smaller --chunk-size',
+      )
     }
     const compressed = gzipAsync(taken.frames)
     compressed.catch(() => {})
     this.inFlight++
-    this.tail = this.tail.then(async () => {
-      const chunk = chunkBytes(await compressed, taken.frames.length, taken)
-      await this.handle.write(chunk, 0, chunk.length, this.kept.bytes)
-      this.fileHash.update(chunk)
-      this.kept.bytes += chunk.length
-      this.kept.records += taken.records
-      this.kept.chunks++
-      this.kept.firstOffset ??= taken.firstOffset
-      this.kept.lastOffset = taken.lastOffset
-    }).catch((error: unknown) => {
-      this.failure ??= error
-    }).finally(() => {
-      this.inFlight--
-    })
+    this.tail = this.tail
+      .then(async () => {
+        const chunk = chunkBytes(await compressed, taken.frames.length, taken)
+        await this.handle.write(chunk, 0, chunk.length, this.kept.bytes)
+        this.fileHash.update(chunk)
+        this.kept.bytes += chunk.length
+        this.kept.records += taken.records
+        this.kept.chunks++
+        this.kept.firstOffset ??= taken.firstOffset
+        this.kept.lastOffset = taken.lastOffset
+      })
+      .catch((error: unknown) => {
+        this.failure ??= error
+      })
+      .finally(() => {
+        this.inFlight--
+      })
     if (this.inFlight >= MAX_CHUNKS_IN_FLIGHT) await this.tail
     if (this.failure) throw this.failure
   }

@@ -46,26 +46,45 @@ export interface ClusterPlan {
 }
 
 export function planCluster(input: PlanInput): ClusterPlan {
-  for (const [name, value] of [['--brokers', input.brokers], ['--partitions', input.partitions], ['--replication', input.replication]] as const) {
-    if (!Number.isInteger(value) || value <= 0) throw invalidArgument(`${name} must be a positive whole number, got ${value}`)
+  for (const [name, value] of [
+    ['--brokers', input.brokers],
+    ['--partitions', input.partitions],
+    ['--replication', input.replication],
+  ] as const) {
+    if (!Number.isInteger(value) || value <= 0)
+      throw invalidArgument(`${name} must be a positive whole number, got ${value}`)
   }
-  if (!(input.diskBytes > 0)) throw invalidArgument('--disk must be a positive size', 'e.g. --disk 2TiB or --disk 500GB')
+  if (!(input.diskBytes > 0))
+    throw invalidArgument('--disk must be a positive size', 'e.g. --disk 2TiB or --disk 500GB')
   if (input.replication > input.brokers) {
-    throw invalidArgument(`--replication ${input.replication} needs at least ${input.replication} brokers, got ${input.brokers}`, 'lower --replication or add brokers')
+    throw invalidArgument(
+      `--replication ${input.replication} needs at least ${input.replication} brokers, got ${input.brokers}`,
+      'lower --replication or add brokers',
+    )
   }
-  if (input.rateBytesPerSecond !== undefined && !(input.rateBytesPerSecond > 0)) throw invalidArgument('--rate must be a positive number of MB/s')
+  if (input.rateBytesPerSecond !== undefined && !(input.rateBytesPerSecond > 0))
+    throw invalidArgument('--rate must be a positive number of MB/s')
   const segmentBytes = input.segmentBytes ?? DEFAULT_SEGMENT_BYTES
 
   const rawPerPartitionBytes = (input.brokers * input.diskBytes) / (input.partitions * input.replication)
   const failureReserve = input.brokers > input.replication ? 1 / input.brokers : 0
   const usablePerPartitionBytes = Math.floor(rawPerPartitionBytes * (1 - SPIKE_HEADROOM) * (1 - failureReserve))
   const retentionBytes = Math.max(0, usablePerPartitionBytes - segmentBytes)
-  const retentionSeconds = input.rateBytesPerSecond === undefined ? null : (usablePerPartitionBytes * input.partitions) / input.rateBytesPerSecond
+  const retentionSeconds =
+    input.rateBytesPerSecond === undefined
+      ? null
+      : (usablePerPartitionBytes * input.partitions) / input.rateBytesPerSecond
 
   const warnings: string[] = []
-  if (retentionBytes === 0) warnings.push(`one segment (${segmentBytes} bytes) does not fit in a partition's share: use more disk, fewer partitions or a smaller segment.bytes`)
+  if (retentionBytes === 0)
+    warnings.push(
+      `one segment (${segmentBytes} bytes) does not fit in a partition's share: use more disk, fewer partitions or a smaller segment.bytes`,
+    )
   if (input.replication === 1) warnings.push('replication 1: losing one disk loses data')
-  if (input.brokers === input.replication && input.replication > 1) warnings.push(`every broker holds every partition: a failed broker leaves partitions under-replicated until it returns (no spare broker to re-replicate to)`)
+  if (input.brokers === input.replication && input.replication > 1)
+    warnings.push(
+      `every broker holds every partition: a failed broker leaves partitions under-replicated until it returns (no spare broker to re-replicate to)`,
+    )
   return {
     input: {...input, segmentBytes},
     rawPerPartitionBytes: Math.floor(rawPerPartitionBytes),
@@ -80,9 +99,21 @@ export function planCluster(input: PlanInput): ClusterPlan {
 
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
-  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, pb: 1e15,
-  k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5,
-  kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4, pib: 1024 ** 5,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  pb: 1e15,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+  t: 1024 ** 4,
+  p: 1024 ** 5,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+  pib: 1024 ** 5,
 }
 
 /** Parses a size: 500GB and 2TB are decimal (disk vendors), 2TiB and 2T binary (df -h). */
@@ -90,7 +121,10 @@ export function parseSize(input: string, what: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(input.trim())
   const unit = match?.[2]?.toLowerCase() || 'b'
   if (!match || !(unit in SIZE_UNITS)) {
-    throw invalidArgument(`invalid ${what} ${quoteInput(input)}`, 'use a number and a unit: B, KB, MB, GB, TB (decimal) or KiB, MiB, GiB, TiB (binary), e.g. 2TiB')
+    throw invalidArgument(
+      `invalid ${what} ${quoteInput(input)}`,
+      'use a number and a unit: B, KB, MB, GB, TB (decimal) or KiB, MiB, GiB, TiB (binary), e.g. 2TiB',
+    )
   }
   return Math.round(Number(match[1]) * SIZE_UNITS[unit]!)
 }

@@ -75,22 +75,31 @@ interface DescribedTopic {
 export async function clusterStatus(settings: Settings, options: {controller: boolean}): Promise<ClusterStatus> {
   // The admin API has no call that lists brokers; a client's metadata request does.
   const metadata = await withMetadataClient(settings, (client) =>
-    callReadOnly<{brokers: MetadataBroker[]; topics: {name: string}[]}>(settings, undefined, (cb, timeout) => client.getMetadata({allTopics: true, timeout}, cb)),
+    callReadOnly<{brokers: MetadataBroker[]; topics: {name: string}[]}>(settings, undefined, (cb, timeout) =>
+      client.getMetadata({allTopics: true, timeout}, cb),
+    ),
   )
   const brokers = metadata.brokers
   const names = metadata.topics.map((topic) => topic.name).sort()
   // describeTopics, unlike metadata, names each replica's rack.
-  const topics = names.length === 0 ? [] : await withAdmin(settings, (admin) =>
-    callReadOnly<DescribedTopic[]>(settings, undefined, (cb, timeout) => admin.describeTopics(names, {timeout}, cb as never)),
-  )
+  const topics =
+    names.length === 0
+      ? []
+      : await withAdmin(settings, (admin) =>
+          callReadOnly<DescribedTopic[]>(settings, undefined, (cb, timeout) =>
+            admin.describeTopics(names, {timeout}, cb as never),
+          ),
+        )
 
   const byId = new Map<number, BrokerStatus>()
   const broker = (id: number): BrokerStatus => {
     let status = byId.get(id)
-    if (!status) byId.set(id, (status = {id, address: null, rack: null, alive: false, controller: false, replicas: 0, leaders: 0}))
+    if (!status)
+      byId.set(id, (status = {id, address: null, rack: null, alive: false, controller: false, replicas: 0, leaders: 0}))
     return status
   }
-  for (const registered of brokers) Object.assign(broker(registered.id), {address: `${registered.host}:${registered.port}`, alive: true})
+  for (const registered of brokers)
+    Object.assign(broker(registered.id), {address: `${registered.host}:${registered.port}`, alive: true})
 
   const problems: PartitionProblem[] = []
   let partitionCount = 0
@@ -104,7 +113,8 @@ export async function clusterStatus(settings: Settings, options: {controller: bo
         if (replica.rack) status.rack = replica.rack
       }
       if (partition.leader) broker(partition.leader.id).leaders++
-      if (partition.leader && partition.leader.id >= 0 && partition.leader.id !== partition.replicas[0]?.id) notPreferredLeaders++
+      if (partition.leader && partition.leader.id >= 0 && partition.leader.id !== partition.replicas[0]?.id)
+        notPreferredLeaders++
       const offline = !partition.leader || partition.leader.id < 0
       if (offline || partition.isr.length < partition.replicas.length) {
         problems.push({
@@ -123,8 +133,12 @@ export async function clusterStatus(settings: Settings, options: {controller: bo
   // Both Java lookups start only once the cluster has answered, so a failure never leaves a JVM behind.
   const lagging = problems.filter((problem) => problem.isr.length < problem.replicas.length)
   const [minIsrLookup, controllerLookup] = await Promise.allSettled([
-    lagging.length > 0 ? minInsyncReplicas(settings, [...new Set(lagging.map((problem) => problem.topic))]) : Promise.resolve(new Map<string, number>()),
-    options.controller ? activeController(settings) : Promise.resolve({id: null, reason: 'not looked up (--no-controller)'}),
+    lagging.length > 0
+      ? minInsyncReplicas(settings, [...new Set(lagging.map((problem) => problem.topic))])
+      : Promise.resolve(new Map<string, number>()),
+    options.controller
+      ? activeController(settings)
+      : Promise.resolve({id: null, reason: 'not looked up (--no-controller)'}),
   ])
   let minIsrUnavailable: string | undefined
   if (minIsrLookup.status === 'rejected') minIsrUnavailable = (minIsrLookup.reason as Error).message
@@ -135,11 +149,13 @@ export async function clusterStatus(settings: Settings, options: {controller: bo
   }
 
   const controller = controllerLookup.status === 'fulfilled' ? controllerLookup.value.id : null
-  const controllerUnavailable = controllerLookup.status === 'fulfilled' ? controllerLookup.value.reason : (controllerLookup.reason as Error).message
+  const controllerUnavailable =
+    controllerLookup.status === 'fulfilled' ? controllerLookup.value.reason : (controllerLookup.reason as Error).message
   if (controller !== null) broker(controller).controller = true
 
   const statuses = [...byId.values()].sort((a, b) => a.id - b.id)
-  const pick = (kind: PartitionProblem['problems'][number]) => problems.filter((problem) => problem.problems.includes(kind))
+  const pick = (kind: PartitionProblem['problems'][number]) =>
+    problems.filter((problem) => problem.problems.includes(kind))
   return {
     healthy: problems.length === 0 && statuses.every((status) => status.alive),
     brokers: statuses,
@@ -152,7 +168,11 @@ export async function clusterStatus(settings: Settings, options: {controller: bo
     underReplicated: pick('under-replicated'),
     ...(minIsrUnavailable === undefined ? {} : {minIsrUnavailable}),
     notPreferredLeaders,
-    ...(notPreferredLeaders > 0 ? {advice: `${notPreferredLeaders} partition(s) are not led by their preferred replica: run \`replayctl cluster elect-leaders\` once every broker is up`} : {}),
+    ...(notPreferredLeaders > 0
+      ? {
+          advice: `${notPreferredLeaders} partition(s) are not led by their preferred replica: run \`replayctl cluster elect-leaders\` once every broker is up`,
+        }
+      : {}),
   }
 }
 
@@ -169,7 +189,12 @@ async function withMetadataClient<T>(settings: Settings, work: (client: Producer
 /** The KRaft quorum leader, which is the active controller. */
 async function activeController(settings: Settings): Promise<{id: number | null; reason?: string}> {
   const dist = cachedKafkaDist()
-  const output = await runKafkaTool(dist, 'org.apache.kafka.tools.MetadataQuorumCommand', ['--bootstrap-server', settings.brokers, 'describe', '--status'], settings.timeoutMs + 20_000)
+  const output = await runKafkaTool(
+    dist,
+    'org.apache.kafka.tools.MetadataQuorumCommand',
+    ['--bootstrap-server', settings.brokers, 'describe', '--status'],
+    settings.timeoutMs + 20_000,
+  )
   const leader = /^LeaderId:\s+(-?\d+)/m.exec(output)
   if (!leader || Number(leader[1]) < 0) return {id: null, reason: 'the controller quorum has no leader'}
   return {id: Number(leader[1])}
@@ -180,7 +205,12 @@ async function minInsyncReplicas(settings: Settings, topics: string[]): Promise<
   const dist = cachedKafkaDist()
   // ConfigCommand takes one --entity-name (it keeps only the last); without one it describes every topic.
   const names = topics.length === 1 ? ['--entity-name', topics[0]!] : []
-  const output = await runKafkaTool(dist, 'kafka.admin.ConfigCommand', ['--bootstrap-server', settings.brokers, '--entity-type', 'topics', ...names, '--describe', '--all'], settings.timeoutMs + 20_000)
+  const output = await runKafkaTool(
+    dist,
+    'kafka.admin.ConfigCommand',
+    ['--bootstrap-server', settings.brokers, '--entity-type', 'topics', ...names, '--describe', '--all'],
+    settings.timeoutMs + 20_000,
+  )
   const result = new Map<string, number>()
   let current: string | undefined
   for (const line of output.split('\n')) {

@@ -66,38 +66,74 @@ interface DescribedGroup {
   state: number
   protocolType: string
   coordinator?: {id: number}
-  members: {memberId: string; clientId: string; clientHost: string; assignment?: {topicPartitions?: {topic: string; partition: number}[]}}[]
+  members: {
+    memberId: string
+    clientId: string
+    clientHost: string
+    assignment?: {topicPartitions?: {topic: string; partition: number}[]}
+  }[]
 }
 
 export async function listGroups(settings: Settings): Promise<GroupSummary[]> {
   return withAdmin(settings, async (admin) => {
     // A broker that did not answer leaves the list incomplete: better no list than one missing groups.
-    const listed = await callGroupReadOnly<{groups: {groupId: string; protocolType: string; state: number; type: number}[]; errors: unknown[]}>(settings, (result) => result.errors[0], (cb, timeout) =>
-      admin.listGroups({timeout}, cb as never),
+    const listed = await callGroupReadOnly<{
+      groups: {groupId: string; protocolType: string; state: number; type: number}[]
+      errors: unknown[]
+    }>(
+      settings,
+      (result) => result.errors[0],
+      (cb, timeout) => admin.listGroups({timeout}, cb as never),
     )
     return listed.groups
-      .map((group) => ({group: group.groupId, state: STATE_NAMES[group.state] ?? 'Unknown', protocolType: group.protocolType || '-', type: TYPE_NAMES[group.type] ?? 'Unknown'}))
+      .map((group) => ({
+        group: group.groupId,
+        state: STATE_NAMES[group.state] ?? 'Unknown',
+        protocolType: group.protocolType || '-',
+        type: TYPE_NAMES[group.type] ?? 'Unknown',
+      }))
       .sort((a, b) => a.group.localeCompare(b.group))
   })
 }
 
 async function describeGroup(settings: Settings, admin: AdminClient, group: string): Promise<DescribedGroup> {
-  const described = await callGroupReadOnly<{groups: DescribedGroup[]}>(settings, (result) => result.groups[0]?.error, (cb, timeout) => admin.describeGroups([group], {timeout}, cb as never))
+  const described = await callGroupReadOnly<{groups: DescribedGroup[]}>(
+    settings,
+    (result) => result.groups[0]?.error,
+    (cb, timeout) => admin.describeGroups([group], {timeout}, cb as never),
+  )
   const found = described.groups[0]
-  if (!found) throw new UserError('KAFKA_REJECTED', `Kafka returned no description for group '${group}'`, 'check the broker log')
+  if (!found)
+    throw new UserError('KAFKA_REJECTED', `Kafka returned no description for group '${group}'`, 'check the broker log')
   return found
 }
 
-async function committedOffsets(settings: Settings, admin: AdminClient, group: string): Promise<{topic: string; partition: number; offset: number}[]> {
-  const [result] = await callGroupReadOnly<{groupId: string; error?: unknown; partitions: {topic: string; partition: number; offset: number; error?: unknown}[]}[]>(
-    settings, (results) => results[0]?.error, (cb, timeout) => admin.listConsumerGroupOffsets([{groupId: group}], {timeout}, cb as never),
+async function committedOffsets(
+  settings: Settings,
+  admin: AdminClient,
+  group: string,
+): Promise<{topic: string; partition: number; offset: number}[]> {
+  const [result] = await callGroupReadOnly<
+    {
+      groupId: string
+      error?: unknown
+      partitions: {topic: string; partition: number; offset: number; error?: unknown}[]
+    }[]
+  >(
+    settings,
+    (results) => results[0]?.error,
+    (cb, timeout) => admin.listConsumerGroupOffsets([{groupId: group}], {timeout}, cb as never),
   )
   return (result?.partitions ?? []).filter((partition) => partition.offset >= 0)
 }
 
 function groupNotFound(group: string): UserError {
   // Kafka drops a group's offsets with their topic, so an empty group whose topics were deleted lands here too.
-  return new UserError('GROUP_NOT_FOUND', `consumer group '${group}' does not exist or has neither members nor committed offsets`, 'list groups with `replayctl group list`')
+  return new UserError(
+    'GROUP_NOT_FOUND',
+    `consumer group '${group}' does not exist or has neither members nor committed offsets`,
+    'list groups with `replayctl group list`',
+  )
 }
 
 export async function groupLag(settings: Settings, group: string, options: {topic?: string} = {}): Promise<GroupLag> {
@@ -106,11 +142,18 @@ export async function groupLag(settings: Settings, group: string, options: {topi
     const description = await describeGroup(settings, admin, group)
     const committed = await committedOffsets(settings, admin, group)
     const assigned = description.members.flatMap((member) => member.assignment?.topicPartitions ?? [])
-    const topics = [...new Set([...committed, ...assigned].map((entry) => entry.topic))].filter((topic) => options.topic === undefined || topic === options.topic).sort()
+    const topics = [...new Set([...committed, ...assigned].map((entry) => entry.topic))]
+      .filter((topic) => options.topic === undefined || topic === options.topic)
+      .sort()
     const logs = new Map<string, {low: number; high: number}>()
     for (const topic of topics) {
-      const partitions = [...new Set([...committed, ...assigned].filter((entry) => entry.topic === topic).map((entry) => entry.partition))]
-      for (const mark of await watermarks(settings, admin, topic, partitions)) logs.set(`${topic}:${mark.partition}`, mark)
+      const partitions = [
+        ...new Set(
+          [...committed, ...assigned].filter((entry) => entry.topic === topic).map((entry) => entry.partition),
+        ),
+      ]
+      for (const mark of await watermarks(settings, admin, topic, partitions))
+        logs.set(`${topic}:${mark.partition}`, mark)
     }
     return {description, committed, logs}
   })
@@ -118,35 +161,44 @@ export async function groupLag(settings: Settings, group: string, options: {topi
 
   const owner = new Map<string, GroupDescribedMember>()
   const members: GroupMember[] = description.members.map((member) => {
-    const partitions = (member.assignment?.topicPartitions ?? []).map(({topic, partition}) => ({topic, partition})).sort(byTopicPartition)
+    const partitions = (member.assignment?.topicPartitions ?? [])
+      .map(({topic, partition}) => ({topic, partition}))
+      .sort(byTopicPartition)
     for (const partition of partitions) owner.set(`${partition.topic}:${partition.partition}`, member)
     return {memberId: member.memberId, clientId: member.clientId, host: member.clientHost, partitions}
   })
   const committedAt = new Map(committed.map((entry) => [`${entry.topic}:${entry.partition}`, entry.offset]))
   const at = Date.now()
   const logStarts = new Map<PartitionLag, number>()
-  const partitions: PartitionLag[] = [...logs.entries()].map(([key, {low, high: logEnd}]) => {
-    const [topic, partition] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))]
-    const offset = committedAt.get(key) ?? null
-    const member = owner.get(key)
-    const lag: PartitionLag = {
-      topic,
-      partition,
-      committed: offset,
-      logEnd,
-      // Not clamped: a commit past the log end (a truncated log) shows negative, as in ConsumerGroupCommand.
-      lag: offset === null ? null : logEnd - offset,
-      nextTimestamp: null,
-      lagMs: offset !== null && offset >= logEnd ? 0 : null,
-      memberId: member?.memberId ?? null,
-      clientId: member?.clientId ?? null,
-      host: member?.clientHost ?? null,
-    }
-    logStarts.set(lag, low)
-    return lag
-  }).sort(byTopicPartition)
+  const partitions: PartitionLag[] = [...logs.entries()]
+    .map(([key, {low, high: logEnd}]) => {
+      const [topic, partition] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))]
+      const offset = committedAt.get(key) ?? null
+      const member = owner.get(key)
+      const lag: PartitionLag = {
+        topic,
+        partition,
+        committed: offset,
+        logEnd,
+        // Not clamped: a commit past the log end (a truncated log) shows negative, as in ConsumerGroupCommand.
+        lag: offset === null ? null : logEnd - offset,
+        nextTimestamp: null,
+        lagMs: offset !== null && offset >= logEnd ? 0 : null,
+        memberId: member?.memberId ?? null,
+        clientId: member?.clientId ?? null,
+        host: member?.clientHost ?? null,
+      }
+      logStarts.set(lag, low)
+      return lag
+    })
+    .sort(byTopicPartition)
 
-  await fillNextTimestamps(settings, partitions.filter((partition) => partition.committed !== null && partition.committed < partition.logEnd), logStarts, at)
+  await fillNextTimestamps(
+    settings,
+    partitions.filter((partition) => partition.committed !== null && partition.committed < partition.logEnd),
+    logStarts,
+    at,
+  )
   const known = partitions.map((partition) => partition.lagMs).filter((lag): lag is number => lag !== null)
   return {
     group,
@@ -156,7 +208,9 @@ export async function groupLag(settings: Settings, group: string, options: {topi
     partitions,
     // A partition without a committed offset has no lag (Apache's tool shows "-"), so neither has
     // the total: summing the others would understate it.
-    totalLag: partitions.some((partition) => partition.lag === null) ? null : partitions.reduce((sum, partition) => sum + partition.lag!, 0),
+    totalLag: partitions.some((partition) => partition.lag === null)
+      ? null
+      : partitions.reduce((sum, partition) => sum + partition.lag!, 0),
     maxLagMs: known.length ? Math.max(...known) : null,
     at,
   }
@@ -176,15 +230,26 @@ const PROBE_RANGE = 1000
  * transaction markers put gaps after an offset, and when the range holds no record the time lag
  * stays unknown rather than guessed.
  */
-async function fillNextTimestamps(settings: Settings, behind: PartitionLag[], logStarts: Map<PartitionLag, number>, now: number): Promise<void> {
+async function fillNextTimestamps(
+  settings: Settings,
+  behind: PartitionLag[],
+  logStarts: Map<PartitionLag, number>,
+  now: number,
+): Promise<void> {
   for (const topic of new Set(behind.map((partition) => partition.topic))) {
-    const wanted = new Map(behind.filter((partition) => partition.topic === topic).map((partition) => [partition.partition, partition]))
+    const wanted = new Map(
+      behind.filter((partition) => partition.topic === topic).map((partition) => [partition.partition, partition]),
+    )
     const abort = new AbortController()
     const ranges = [...wanted.values()].map((partition) => {
       const start = Math.max(partition.committed!, logStarts.get(partition)!)
       return {partition: partition.partition, start, end: Math.min(partition.logEnd, start + PROBE_RANGE)}
     })
-    for await (const batch of readRanges(settings, topic, ranges, {batchSize: 100, signal: abort.signal, consumerConfig: {'max.partition.fetch.bytes': 262_144}})) {
+    for await (const batch of readRanges(settings, topic, ranges, {
+      batchSize: 100,
+      signal: abort.signal,
+      consumerConfig: {'max.partition.fetch.bytes': 262_144},
+    })) {
       for (const message of batch) {
         const partition = wanted.get(message.partition)
         if (!partition || message.timestamp === undefined) continue
@@ -197,7 +262,8 @@ async function fillNextTimestamps(settings: Settings, behind: PartitionLag[], lo
   }
 }
 
-export type ResetTarget = {kind: 'earliest'} | {kind: 'latest'} | {kind: 'offset'; offset: number} | {kind: 'time'; time: number}
+export type ResetTarget =
+  {kind: 'earliest'} | {kind: 'latest'} | {kind: 'offset'; offset: number} | {kind: 'time'; time: number}
 
 export interface OffsetReset {
   topic: string
@@ -221,7 +287,13 @@ export interface ResetResult {
  * clamped to what the log holds (as ConsumerGroupCommand does): an offset below the log start
  * becomes the log start, one past the end the log end; a time after the last record the log end.
  */
-export async function resetOffsets(settings: Settings, group: string, topic: string, target: ResetTarget, options: {dryRun: boolean}): Promise<ResetResult> {
+export async function resetOffsets(
+  settings: Settings,
+  group: string,
+  topic: string,
+  target: ResetTarget,
+  options: {dryRun: boolean},
+): Promise<ResetResult> {
   const plan = await withAdmin(settings, async (admin) => {
     const description = await describeGroup(settings, admin, group)
     refuseActive(group, description)
@@ -232,7 +304,9 @@ export async function resetOffsets(settings: Settings, group: string, topic: str
       committedOffsets(settings, admin, group),
       target.kind === 'time' ? offsetsForTime(settings, admin, topic, partitions, target.time) : Promise.resolve([]),
     ])
-    const current = new Map(committed.filter((entry) => entry.topic === topic).map((entry) => [entry.partition, entry.offset]))
+    const current = new Map(
+      committed.filter((entry) => entry.topic === topic).map((entry) => [entry.partition, entry.offset]),
+    )
     return marks.map((mark, index): OffsetReset => {
       let offset: number
       if (target.kind === 'earliest') offset = mark.low
@@ -269,7 +343,12 @@ async function commitOffsets(settings: Settings, group: string, plan: OffsetRese
     const code = (error as {code?: number}).code
     // UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS: a member joined since the check.
     if (code === 25 || code === 22 || code === 27) {
-      throw new UserError('GROUP_ACTIVE', `consumer group '${group}' gained members while resetting; nothing was committed`, 'stop its consumers first, then reset', {cause: error})
+      throw new UserError(
+        'GROUP_ACTIVE',
+        `consumer group '${group}' gained members while resetting; nothing was committed`,
+        'stop its consumers first, then reset',
+        {cause: error},
+      )
     }
     throw kafkaError(settings, error)
   } finally {
@@ -297,14 +376,21 @@ export async function deleteGroup(settings: Settings, group: string): Promise<De
         'stop its consumers first (`replayctl group lag` lists them), then delete',
       )
     }
-    const [result] = await call<{groupId: string; error?: {code?: number; message?: string}; errorCode?: number}[]>(settings, undefined, (cb) =>
-      admin.deleteGroups([group], {timeout: settings.timeoutMs}, cb as never),
+    const [result] = await call<{groupId: string; error?: {code?: number; message?: string}; errorCode?: number}[]>(
+      settings,
+      undefined,
+      (cb) => admin.deleteGroups([group], {timeout: settings.timeoutMs}, cb as never),
     )
     const code = result?.error?.code ?? result?.errorCode ?? 0
     // GROUP_ID_NOT_FOUND: no members and no offsets, or an unknown name.
     if (code === 69) throw groupNotFound(group)
     // NON_EMPTY_GROUP: a member joined since the check.
-    if (code === 68) throw new UserError('GROUP_ACTIVE', `consumer group '${group}' gained members while deleting; nothing was deleted`, 'stop its consumers first, then delete')
+    if (code === 68)
+      throw new UserError(
+        'GROUP_ACTIVE',
+        `consumer group '${group}' gained members while deleting; nothing was deleted`,
+        'stop its consumers first, then delete',
+      )
     if (code !== 0) throw kafkaError(settings, result!.error ?? {code, message: `error code ${code}`})
     return {group, deleted: true}
   })

@@ -47,7 +47,9 @@ async function partitionsInScope(settings: Settings, options: {topic?: string; p
   return withAdmin(settings, async (admin) => {
     let names: string[]
     if (options.topic === undefined) {
-      names = (await callReadOnly<string[]>(settings, undefined, (cb, timeout) => admin.listTopics({timeout}, cb as never))).sort()
+      names = (
+        await callReadOnly<string[]>(settings, undefined, (cb, timeout) => admin.listTopics({timeout}, cb as never))
+      ).sort()
     } else {
       names = [options.topic]
     }
@@ -56,11 +58,20 @@ async function partitionsInScope(settings: Settings, options: {topic?: string; p
       const metadata = await topicMetadata(settings, admin, name)
       for (const partition of metadata.partitions) {
         if (options.partition !== undefined && partition.partition !== options.partition) continue
-        scoped.push({topic: name, partition: partition.partition, preferred: partition.replicas[0] ?? null, leader: partition.leader})
+        scoped.push({
+          topic: name,
+          partition: partition.partition,
+          preferred: partition.replicas[0] ?? null,
+          leader: partition.leader,
+        })
       }
     }
     if (options.partition !== undefined && scoped.length === 0) {
-      throw new UserError('PARTITION_NOT_FOUND', `topic '${options.topic}' has no partition ${options.partition}`, 'see its partitions with `replayctl topic describe`')
+      throw new UserError(
+        'PARTITION_NOT_FOUND',
+        `topic '${options.topic}' has no partition ${options.partition}`,
+        'see its partitions with `replayctl topic describe`',
+      )
     }
     return scoped
   })
@@ -76,14 +87,24 @@ function parsePartitionList(list: string): string[] {
   })
 }
 
-export async function electPreferredLeaders(settings: Settings, options: {topic?: string; partition?: number}): Promise<ElectLeadersResult> {
-  if (options.partition !== undefined && options.topic === undefined) throw invalidArgument('--partition needs --topic', 'pass --topic T --partition P, or --topic T alone for all its partitions')
-  if (options.partition !== undefined && (!Number.isInteger(options.partition) || options.partition < 0)) throw invalidArgument(`--partition must be a whole number >= 0, got ${options.partition}`)
+export async function electPreferredLeaders(
+  settings: Settings,
+  options: {topic?: string; partition?: number},
+): Promise<ElectLeadersResult> {
+  if (options.partition !== undefined && options.topic === undefined)
+    throw invalidArgument(
+      '--partition needs --topic',
+      'pass --topic T --partition P, or --topic T alone for all its partitions',
+    )
+  if (options.partition !== undefined && (!Number.isInteger(options.partition) || options.partition < 0))
+    throw invalidArgument(`--partition must be a whole number >= 0, got ${options.partition}`)
   if (options.topic !== undefined) validateTopicName(options.topic)
   const dist = cachedKafkaDist()
   const before = await partitionsInScope(settings, options)
   // Only partitions whose leader is not the preferred replica are sent: the rest need nothing.
-  const candidates = before.filter((partition) => partition.preferred !== null && partition.leader !== partition.preferred)
+  const candidates = before.filter(
+    (partition) => partition.preferred !== null && partition.leader !== partition.preferred,
+  )
   const failures = new Map<string, string>()
   if (candidates.length > 0) {
     const work = mkdtempSync(join(tmpdir(), 'replayctl-elect-'))
@@ -92,20 +113,35 @@ export async function electPreferredLeaders(settings: Settings, options: {topic?
       writeFileSync(file, JSON.stringify({partitions: candidates.map(({topic, partition}) => ({topic, partition}))}))
       let output: string
       try {
-        output = await runKafkaTool(dist, 'org.apache.kafka.tools.LeaderElectionCommand', ['--bootstrap-server', settings.brokers, '--election-type', 'preferred', '--path-to-json-file', file], settings.timeoutMs + 30_000)
+        output = await runKafkaTool(
+          dist,
+          'org.apache.kafka.tools.LeaderElectionCommand',
+          ['--bootstrap-server', settings.brokers, '--election-type', 'preferred', '--path-to-json-file', file],
+          settings.timeoutMs + 30_000,
+        )
       } catch (error) {
         // The tool exits non-zero when some partition failed, after printing each failure on stdout.
         output = String(((error as UserError).cause as {stdout?: string} | undefined)?.stdout ?? '')
         if (!/^Error completing leader election/m.test(output)) throw error
       }
-      for (const match of output.matchAll(/^Error completing leader election \(PREFERRED\) for partition: (\S+): (.*)$/gm)) {
-        failures.set(parsePartitionList(match[1]!)[0]!, match[2]!.replace(/^org\.apache\.kafka\.common\.errors\.\w+: /, ''))
+      for (const match of output.matchAll(
+        /^Error completing leader election \(PREFERRED\) for partition: (\S+): (.*)$/gm,
+      )) {
+        failures.set(
+          parsePartitionList(match[1]!)[0]!,
+          match[2]!.replace(/^org\.apache\.kafka\.common\.errors\.\w+: /, ''),
+        )
       }
     } finally {
       rmSync(work, {recursive: true, force: true})
     }
   }
-  const after = new Map((await partitionsInScope(settings, options)).map((partition) => [key(partition.topic, partition.partition), partition]))
+  const after = new Map(
+    (await partitionsInScope(settings, options)).map((partition) => [
+      key(partition.topic, partition.partition),
+      partition,
+    ]),
+  )
   const partitions = before.map((partition): PartitionElection => {
     const now = after.get(key(partition.topic, partition.partition))
     const failure = failures.get(key(partition.topic, partition.partition))
@@ -121,7 +157,9 @@ export async function electPreferredLeaders(settings: Settings, options: {topic?
       leaderBefore: partition.leader,
       leaderAfter,
       outcome,
-      ...(outcome === 'failed' ? {error: failure ?? `leader is ${leaderAfter ?? 'none'}, not the preferred replica ${partition.preferred}`} : {}),
+      ...(outcome === 'failed'
+        ? {error: failure ?? `leader is ${leaderAfter ?? 'none'}, not the preferred replica ${partition.preferred}`}
+        : {}),
     }
   })
   const count = (outcome: ElectionOutcome) => partitions.filter((partition) => partition.outcome === outcome).length

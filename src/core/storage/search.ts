@@ -18,9 +18,7 @@ import {isoTime} from '../shared/time.js'
  * records each partition's scan examined, which is what a search costs.
  */
 export type ValueFilter =
-  | {kind: 'contains'; text: string}
-  | {kind: 'regex'; source: string}
-  | {kind: 'field'; path: string; value: string}
+  {kind: 'contains'; text: string} | {kind: 'regex'; source: string} | {kind: 'field'; path: string; value: string}
 
 export interface SearchOptions {
   topic: string
@@ -72,7 +70,10 @@ export function parseFieldFilter(input: string): ValueFilter {
   const at = input.indexOf('=')
   const path = at < 0 ? '' : input.slice(0, at).trim()
   if (at < 0 || path === '' || path.split('.').some((part) => part === '')) {
-    throw invalidArgument(`malformed --field ${quoteInput(input)}`, 'write it as path=value with a dotted path, e.g. --field for_user_id=42 or --field tweet.user.id=42')
+    throw invalidArgument(
+      `malformed --field ${quoteInput(input)}`,
+      'write it as path=value with a dotted path, e.g. --field for_user_id=42 or --field tweet.user.id=42',
+    )
   }
   return {kind: 'field', path, value: input.slice(at + 1)}
 }
@@ -92,7 +93,10 @@ function valueMatcher(filter: ValueFilter | undefined): Matcher {
       try {
         pattern = new RegExp(filter.source)
       } catch (error) {
-        throw invalidArgument(`invalid --value-regex ${quoteInput(filter.source)} (${(error as Error).message.replace(/^Invalid regular expression: /, '')})`, 'use JavaScript regular expression syntax, e.g. --value-regex "favorite_events|follow_events"')
+        throw invalidArgument(
+          `invalid --value-regex ${quoteInput(filter.source)} (${(error as Error).message.replace(/^Invalid regular expression: /, '')})`,
+          'use JavaScript regular expression syntax, e.g. --value-regex "favorite_events|follow_events"',
+        )
       }
       return (value) => value !== null && value !== undefined && pattern.test(value.toString('utf8'))
     }
@@ -124,16 +128,41 @@ function fieldEquals(found: unknown, text: string): boolean {
   return String(found) === text
 }
 
-export async function searchLog(settings: Settings, options: SearchOptions, hooks: SearchHooks = {}): Promise<SearchResult> {
-  if (options.max !== undefined && (!Number.isInteger(options.max) || options.max <= 0)) throw invalidArgument(`--max must be 1 or more, got ${options.max}`, 'leave it out to search the whole range')
+export async function searchLog(
+  settings: Settings,
+  options: SearchOptions,
+  hooks: SearchHooks = {},
+): Promise<SearchResult> {
+  if (options.max !== undefined && (!Number.isInteger(options.max) || options.max <= 0))
+    throw invalidArgument(`--max must be 1 or more, got ${options.max}`, 'leave it out to search the whole range')
   if (options.since !== undefined && options.until !== undefined && options.until < options.since) {
-    throw invalidArgument(`--until (${isoTime(options.until)}) is before --since (${isoTime(options.since)})`, 'swap them, or give a later --until')
+    throw invalidArgument(
+      `--until (${isoTime(options.until)}) is before --since (${isoTime(options.since)})`,
+      'swap them, or give a later --until',
+    )
   }
   const matchesValue = valueMatcher(options.filter)
-  const plan = await planRead(settings, {topic: options.topic, key: options.key, partitioner: options.partitioner, since: options.since, until: options.until})
+  const plan = await planRead(settings, {
+    topic: options.topic,
+    key: options.key,
+    partitioner: options.partitioner,
+    since: options.since,
+    until: options.until,
+  })
 
-  const partitionCount = options.key === undefined ? plan.ranges.length : await withAdmin(settings, async (admin) => (await topicMetadata(settings, admin, options.topic)).partitions.length)
-  const scans = new Map<number, PartitionScan>(Array.from({length: partitionCount}, (_, partition) => [partition, {partition, read: false, start: null, end: null, scanned: 0, matched: 0}]))
+  const partitionCount =
+    options.key === undefined
+      ? plan.ranges.length
+      : await withAdmin(
+          settings,
+          async (admin) => (await topicMetadata(settings, admin, options.topic)).partitions.length,
+        )
+  const scans = new Map<number, PartitionScan>(
+    Array.from({length: partitionCount}, (_, partition) => [
+      partition,
+      {partition, read: false, start: null, end: null, scanned: 0, matched: 0},
+    ]),
+  )
   for (const range of plan.ranges) scans.set(range.partition, {...range, read: true, scanned: 0, matched: 0})
   const total = plan.ranges.reduce((sum, range) => sum + range.end - range.start, 0)
   const key = options.key === undefined ? undefined : Buffer.from(options.key, 'utf8')

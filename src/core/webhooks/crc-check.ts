@@ -47,14 +47,19 @@ export async function checkWebhook(options: CrcCheckOptions): Promise<CrcCheckRe
   try {
     url = (await checkTarget(options.url, {allowPrivate: options.allowPrivate})).url
   } catch (error) {
-    if (error instanceof UserError && error.code === 'WEBHOOK_UNREACHABLE') return {ok: false, latencyMs: latencyMs(), error: error.message}
+    if (error instanceof UserError && error.code === 'WEBHOOK_UNREACHABLE')
+      return {ok: false, latencyMs: latencyMs(), error: error.message}
     throw error
   }
   const token = options.crcToken ?? randomBytes(24).toString('base64url')
   const target = new URL(url)
   target.searchParams.set('crc_token', token)
 
-  const dispatcher = new Agent({connections: 1, pipelining: 0, connect: {timeout: timeoutMs, lookup: guardedLookup(options.allowPrivate)}})
+  const dispatcher = new Agent({
+    connections: 1,
+    pipelining: 0,
+    connect: {timeout: timeoutMs, lookup: guardedLookup(options.allowPrivate)},
+  })
   const controller = new AbortController()
   let timedOut = false
   const timer = setTimeout(() => {
@@ -62,35 +67,65 @@ export async function checkWebhook(options: CrcCheckOptions): Promise<CrcCheckRe
     controller.abort()
   }, timeoutMs)
   try {
-    const response = await request(target, {method: 'GET', dispatcher, signal: controller.signal, headers: {accept: 'application/json', 'user-agent': 'replayctl'}})
+    const response = await request(target, {
+      method: 'GET',
+      dispatcher,
+      signal: controller.signal,
+      headers: {accept: 'application/json', 'user-agent': 'replayctl'},
+    })
     const status = response.statusCode
     let text = ''
     let size = 0
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       size += chunk.length
       if (size > MAX_ANSWER_BYTES) {
-        return {ok: false, status, latencyMs: latencyMs(), error: `the answer is larger than ${MAX_ANSWER_BYTES / 1024} KB, not a CRC response`}
+        return {
+          ok: false,
+          status,
+          latencyMs: latencyMs(),
+          error: `the answer is larger than ${MAX_ANSWER_BYTES / 1024} KB, not a CRC response`,
+        }
       }
       text += chunk.toString('utf8')
     }
     const elapsed = latencyMs()
     if (status !== 200) {
       const kind = status >= 300 && status < 400 ? ', a redirect (redirects are not followed)' : ''
-      return {ok: false, status, latencyMs: elapsed, error: `webhook answered ${status}${kind}, expected 200 with a response_token`}
+      return {
+        ok: false,
+        status,
+        latencyMs: elapsed,
+        error: `webhook answered ${status}${kind}, expected 200 with a response_token`,
+      }
     }
     let body: unknown
     try {
       body = JSON.parse(text)
     } catch {
-      return {ok: false, status, latencyMs: elapsed, error: 'the answer is not JSON, expected {"response_token": "sha256=..."}'}
+      return {
+        ok: false,
+        status,
+        latencyMs: elapsed,
+        error: 'the answer is not JSON, expected {"response_token": "sha256=..."}',
+      }
     }
     const answered = body && typeof body === 'object' ? (body as Record<string, unknown>).response_token : undefined
     if (typeof answered !== 'string') {
-      return {ok: false, status, latencyMs: elapsed, error: 'the answer has no response_token, expected {"response_token": "sha256=..."}'}
+      return {
+        ok: false,
+        status,
+        latencyMs: elapsed,
+        error: 'the answer has no response_token, expected {"response_token": "sha256=..."}',
+      }
     }
     // Compared in constant time: how long a wrong guess takes must not tell how close it was.
     if (!verifyCrcResponseToken(options.secret, token, answered)) {
-      return {ok: false, status, latencyMs: elapsed, error: 'the response_token does not match: the webhook signs with a different consumer secret'}
+      return {
+        ok: false,
+        status,
+        latencyMs: elapsed,
+        error: 'the response_token does not match: the webhook signs with a different consumer secret',
+      }
     }
     return {ok: true, status, latencyMs: elapsed}
   } catch (error) {

@@ -23,16 +23,22 @@ export interface RegisteredWebhook extends Webhook {
 }
 
 /** `webhook add`: registerWebhook (registration.ts) with a secret generated when none was given. */
-export async function addWebhookFromCli(settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs' | 'secretKey'>, input: AddWebhookInput, options: RegisterWebhookOptions): Promise<RegisteredWebhook> {
+export async function addWebhookFromCli(
+  settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs' | 'secretKey'>,
+  input: AddWebhookInput,
+  options: RegisterWebhookOptions,
+): Promise<RegisteredWebhook> {
   const generatedSecret = input.secret === undefined ? generateWebhookSecret() : undefined
   // Checked before connecting: bad input never touches the database.
   const checked = validateWebhookInput({...input, secret: input.secret ?? generatedSecret})
   const key = loadSecretKey(settings.secretKey)
-  const webhook = await withDatabase(settings, async (pool) => registerWebhook(pool, await WebhookSecrets.open(pool, key), checked, {
-    allowPrivate: options.allowPrivate,
-    skipCrcCheck: options.skipCrcCheck || generatedSecret !== undefined,
-    timeoutMs: options.checkTimeoutMs,
-  }))
+  const webhook = await withDatabase(settings, async (pool) =>
+    registerWebhook(pool, await WebhookSecrets.open(pool, key), checked, {
+      allowPrivate: options.allowPrivate,
+      skipCrcCheck: options.skipCrcCheck || generatedSecret !== undefined,
+      timeoutMs: options.checkTimeoutMs,
+    }),
+  )
   return generatedSecret === undefined ? webhook : {...webhook, generatedSecret}
 }
 
@@ -49,14 +55,20 @@ export interface SecretInput {
 export async function readSecretInput(input: SecretInput, stdin: NodeJS.ReadableStream): Promise<string | undefined> {
   if (input.secret !== undefined && input.secretFile !== undefined) {
     // Not oclif's `exclusive`: its message repeats the flag's value, here the secret.
-    throw invalidArgument('--secret and --secret-file were both given', 'give the secret one way: --secret-file PATH, --secret - (stdin), or leave both out to have one generated')
+    throw invalidArgument(
+      '--secret and --secret-file were both given',
+      'give the secret one way: --secret-file PATH, --secret - (stdin), or leave both out to have one generated',
+    )
   }
   let text: string
   if (input.secretFile !== undefined) {
     try {
       text = await readFile(input.secretFile, 'utf8')
     } catch (error) {
-      throw invalidArgument(`cannot read --secret-file ${input.secretFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 'check the path and its permissions')
+      throw invalidArgument(
+        `cannot read --secret-file ${input.secretFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        'check the path and its permissions',
+      )
     }
   } else if (input.secret === '-') {
     const chunks: Buffer[] = []
@@ -69,7 +81,11 @@ export async function readSecretInput(input: SecretInput, stdin: NodeJS.Readable
 }
 
 /** `webhook check`: the CRC check with the webhook's stored secret, its outcome recorded. */
-export async function checkRegisteredWebhook(settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs' | 'secretKey'>, id: string, policy: CheckPolicy): Promise<CrcCheckResult & {webhookId: string}> {
+export async function checkRegisteredWebhook(
+  settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs' | 'secretKey'>,
+  id: string,
+  policy: CheckPolicy,
+): Promise<CrcCheckResult & {webhookId: string}> {
   const key = loadSecretKey(settings.secretKey)
   return withDatabase(settings, async (pool) => {
     const {webhook, check} = await recheckWebhook(pool, await WebhookSecrets.open(pool, key), id, policy)

@@ -2,7 +2,14 @@ import type {Pool} from '../db/database.js'
 import {UserError} from '../shared/errors.js'
 import {checkWebhook, type CrcCheckResult} from './crc-check.js'
 import type {WebhookSecrets} from './secrets.js'
-import {addWebhook, recordCheck, validateWebhookInput, webhookExists, type AddWebhookInput, type Webhook} from './store.js'
+import {
+  addWebhook,
+  recordCheck,
+  validateWebhookInput,
+  webhookExists,
+  type AddWebhookInput,
+  type Webhook,
+} from './store.js'
 import {checkTarget} from './url-guard.js'
 
 /**
@@ -20,11 +27,18 @@ export interface CheckPolicy {
 /** Twitter's wording for a failed CRC check, with our reason in parentheses. */
 function crcFailed(check: CrcCheckResult): UserError {
   const reason = check.error ?? 'CRC check failed'
-  const twitter = /^no answer within/.test(reason) ? 'High latency on CRC GET request. Your webhook should respond in less than 3 seconds'
-    : check.status !== undefined && check.status !== 200 ? 'Non-200 response code during CRC GET request (i.e. 404, 500, etc)'
-    : check.status === undefined ? 'Could not reach the webhook URL during the CRC GET request'
-    : 'CRC GET request did not contain the expected response token'
-  return new UserError('WEBHOOK_CHECK_FAILED', `${twitter} (${reason})`, 'make the endpoint answer GET ?crc_token=T with {"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))}, then try again')
+  const twitter = /^no answer within/.test(reason)
+    ? 'High latency on CRC GET request. Your webhook should respond in less than 3 seconds'
+    : check.status !== undefined && check.status !== 200
+      ? 'Non-200 response code during CRC GET request (i.e. 404, 500, etc)'
+      : check.status === undefined
+        ? 'Could not reach the webhook URL during the CRC GET request'
+        : 'CRC GET request did not contain the expected response token'
+  return new UserError(
+    'WEBHOOK_CHECK_FAILED',
+    `${twitter} (${reason})`,
+    'make the endpoint answer GET ?crc_token=T with {"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))}, then try again',
+  )
 }
 
 export interface RegisterPolicy extends CheckPolicy {
@@ -42,10 +56,19 @@ export interface RegisterPolicy extends CheckPolicy {
  * refused unless private targets are allowed), then the CRC check: the webhook is saved only when
  * it passes (as valid), or unchecked when the check is skipped. Nothing is written otherwise.
  */
-export async function registerWebhook(pool: Pool, secrets: WebhookSecrets, input: AddWebhookInput, policy: RegisterPolicy = {}): Promise<Webhook> {
+export async function registerWebhook(
+  pool: Pool,
+  secrets: WebhookSecrets,
+  input: AddWebhookInput,
+  policy: RegisterPolicy = {},
+): Promise<Webhook> {
   const checked = validateWebhookInput(input)
   if (checked.secret === undefined) {
-    throw new UserError('INVALID_ARGUMENT', 'a webhook needs its consumer secret for the CRC check', 'pass the secret the endpoint signs with')
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      'a webhook needs its consumer secret for the CRC check',
+      'pass the secret the endpoint signs with',
+    )
   }
   try {
     await checkTarget(checked.url, {allowPrivate: policy.allowPrivate})
@@ -58,21 +81,41 @@ export async function registerWebhook(pool: Pool, secrets: WebhookSecrets, input
   if (await webhookExists(pool, checked.id)) throw webhookExists.error(checked.id)
   const key = await secrets.keyForWrite()
   if (policy.skipCrcCheck) return addWebhook(pool, checked, key)
-  const check = await checkWebhook({url: checked.url, secret: checked.secret, timeoutMs: policy.timeoutMs, allowPrivate: policy.allowPrivate})
+  const check = await checkWebhook({
+    url: checked.url,
+    secret: checked.secret,
+    timeoutMs: policy.timeoutMs,
+    allowPrivate: policy.allowPrivate,
+  })
   if (!check.ok) throw crcFailed(check)
   await addWebhook(pool, checked, key)
   return recordCheck(pool, checked.id, true)
 }
 
 /** Runs the CRC check against a registered webhook and records the outcome (valid or invalid). */
-export async function recheckWebhook(pool: Pool, secrets: WebhookSecrets, id: string, policy: CheckPolicy = {}): Promise<{webhook: Webhook; check: CrcCheckResult}> {
+export async function recheckWebhook(
+  pool: Pool,
+  secrets: WebhookSecrets,
+  id: string,
+  policy: CheckPolicy = {},
+): Promise<{webhook: Webhook; check: CrcCheckResult}> {
   const {webhook, secret} = await secrets.read(id)
-  const check = await checkWebhook({url: webhook.url, secret: secret ?? '', timeoutMs: policy.timeoutMs, allowPrivate: policy.allowPrivate})
+  const check = await checkWebhook({
+    url: webhook.url,
+    secret: secret ?? '',
+    timeoutMs: policy.timeoutMs,
+    allowPrivate: policy.allowPrivate,
+  })
   return {webhook: await recordCheck(pool, webhook.id, check.ok, check.error ?? null), check}
 }
 
 /** recheckWebhook, throwing WEBHOOK_CHECK_FAILED (in Twitter's words) when the check failed. */
-export async function revalidateWebhook(pool: Pool, secrets: WebhookSecrets, id: string, policy: CheckPolicy = {}): Promise<Webhook> {
+export async function revalidateWebhook(
+  pool: Pool,
+  secrets: WebhookSecrets,
+  id: string,
+  policy: CheckPolicy = {},
+): Promise<Webhook> {
   const {webhook, check} = await recheckWebhook(pool, secrets, id, policy)
   if (!check.ok) throw crcFailed(check)
   return webhook

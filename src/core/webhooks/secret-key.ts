@@ -34,7 +34,11 @@ export function parseSecretKey(text: string, from: string): SecretKey {
   const base64 = text.trim()
   const bytes = Buffer.from(base64, 'base64')
   if (bytes.length !== KEY_BYTES || bytes.toString('base64') !== base64) {
-    throw new UserError('INVALID_CONFIG', `the secret key in ${from} is not base64 of ${KEY_BYTES} bytes`, 'give 32 random bytes in base64, e.g. the output of `openssl rand -base64 32`')
+    throw new UserError(
+      'INVALID_CONFIG',
+      `the secret key in ${from} is not base64 of ${KEY_BYTES} bytes`,
+      'give 32 random bytes in base64, e.g. the output of `openssl rand -base64 32`',
+    )
   }
   return {id: secretKeyId(bytes), bytes, from}
 }
@@ -45,7 +49,11 @@ export function readKeyFile(path: string): SecretKey | undefined {
     text = readFileSync(path, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new UserError('INVALID_CONFIG', `cannot read the secret key file ${path}: ${(error as Error).message}`, 'fix its permissions, or point "secretKeyFile" / REPLAYCTL_SECRET_KEY elsewhere')
+    throw new UserError(
+      'INVALID_CONFIG',
+      `cannot read the secret key file ${path}: ${(error as Error).message}`,
+      'fix its permissions, or point "secretKeyFile" / REPLAYCTL_SECRET_KEY elsewhere',
+    )
   }
   return parseSecretKey(text, path)
 }
@@ -75,8 +83,13 @@ export function createKeyFile(path: string): SecretKey {
     mkdirSync(dirname(path), {recursive: true, mode: 0o700})
     writeFileSync(path, `${bytes.toString('base64')}\n`, {mode: 0o600, flag: 'wx'})
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError('INVALID_ARGUMENT', `the key file ${path} already exists`, 'name a new file')
-    throw new UserError('INVALID_ARGUMENT', `cannot write the key file ${path}: ${(error as Error).message}`, 'choose a writable location')
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new UserError('INVALID_ARGUMENT', `the key file ${path} already exists`, 'name a new file')
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      `cannot write the key file ${path}: ${(error as Error).message}`,
+      'choose a writable location',
+    )
   }
   return {id: secretKeyId(bytes), bytes, from: path}
 }

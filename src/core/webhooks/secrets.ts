@@ -47,20 +47,31 @@ export class WebhookSecrets {
 }
 
 async function checkKeyIds(pool: Pool, key: SecretKey): Promise<void> {
-  const [rows] = await withRetry(pool, () => pool.query(
-    'SELECT secret_key_id AS keyId, COUNT(*) AS count FROM webhooks WHERE secret_key_id <> ? GROUP BY secret_key_id ORDER BY count DESC',
-    [key.id],
-  ))
+  const [rows] = await withRetry(pool, () =>
+    pool.query(
+      'SELECT secret_key_id AS keyId, COUNT(*) AS count FROM webhooks WHERE secret_key_id <> ? GROUP BY secret_key_id ORDER BY count DESC',
+      [key.id],
+    ),
+  )
   const other = (rows as {keyId: string; count: number}[])[0]
-  if (other) throw wrongKey(key, `${Number(other.count)} webhook ${Number(other.count) === 1 ? 'secret is' : 'secrets are'} encrypted with key ${other.keyId}`)
+  if (other)
+    throw wrongKey(
+      key,
+      `${Number(other.count)} webhook ${Number(other.count) === 1 ? 'secret is' : 'secrets are'} encrypted with key ${other.keyId}`,
+    )
 }
 
 function wrongKey(key: SecretKey, what: string): UserError {
-  return new UserError('SECRET_KEY_WRONG', `${what}, but the key from ${key.from} is ${key.id}`, 'use the key they were encrypted with (REPLAYCTL_SECRET_KEY or "secretKeyFile"), or, if a `replayctl webhook rotate-key` ran, the new key it wrote')
+  return new UserError(
+    'SECRET_KEY_WRONG',
+    `${what}, but the key from ${key.from} is ${key.id}`,
+    'use the key they were encrypted with (REPLAYCTL_SECRET_KEY or "secretKeyFile"), or, if a `replayctl webhook rotate-key` ran, the new key it wrote',
+  )
 }
 
 function openSealed(key: SecretKey, row: WebhookRow): string {
-  if (row.secret_key_id !== key.id) throw wrongKey(key, `the secret of webhook ${row.id} is encrypted with key ${row.secret_key_id}`)
+  if (row.secret_key_id !== key.id)
+    throw wrongKey(key, `the secret of webhook ${row.id} is encrypted with key ${row.secret_key_id}`)
   const secret = decryptSecret(key, row.id, row.secret_sealed!)
   if (secret === undefined) throw wrongKey(key, `the secret of webhook ${row.id} does not decrypt (altered or corrupt)`)
   return secret
@@ -68,10 +79,14 @@ function openSealed(key: SecretKey, row: WebhookRow): string {
 
 /** Encrypts one plaintext row and clears the plaintext; a row changed meanwhile is left to its writer. */
 async function sealPlaintext(pool: Pool, key: SecretKey, id: string, secret: string): Promise<void> {
-  await withRetry(pool, () => pool.query(
-    'UPDATE webhooks SET secret_sealed = ?, secret_key_id = ?, secret = NULL WHERE id = ? AND secret = ?',
-    [encryptSecret(key, id, secret), key.id, id, secret],
-  ))
+  await withRetry(pool, () =>
+    pool.query('UPDATE webhooks SET secret_sealed = ?, secret_key_id = ?, secret = NULL WHERE id = ? AND secret = ?', [
+      encryptSecret(key, id, secret),
+      key.id,
+      id,
+      secret,
+    ]),
+  )
 }
 
 export interface RotateKeyResult {
@@ -94,13 +109,22 @@ export interface RotateKeyResult {
  * written there (0600) first when the file does not exist. Run again, it skips rows already under
  * the new key, so a rotation cut short is finished by running it again with the same file.
  */
-export async function rotateSecretKey(settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs' | 'secretKey'>, newKeyFile: string): Promise<RotateKeyResult> {
+export async function rotateSecretKey(
+  settings: Pick<Settings, 'mysqlUrl' | 'timeoutMs' | 'secretKey'>,
+  newKeyFile: string,
+): Promise<RotateKeyResult> {
   const oldKey = findSecretKey(settings.secretKey)
   const existing = readKeyFile(newKeyFile)
-  if (existing && oldKey && existing.id === oldKey.id) throw invalidArgument(`${newKeyFile} holds the key in use (${oldKey.id})`, 'name a new file: a new key is generated into it')
+  if (existing && oldKey && existing.id === oldKey.id)
+    throw invalidArgument(
+      `${newKeyFile} holds the key in use (${oldKey.id})`,
+      'name a new file: a new key is generated into it',
+    )
   return withDatabase(settings, async (pool) => {
     // Rows the old key cannot open are refused before a new key file is written.
-    const [rows] = await withRetry(pool, () => pool.query('SELECT DISTINCT secret_key_id AS keyId FROM webhooks WHERE secret_key_id IS NOT NULL'))
+    const [rows] = await withRetry(pool, () =>
+      pool.query('SELECT DISTINCT secret_key_id AS keyId FROM webhooks WHERE secret_key_id IS NOT NULL'),
+    )
     for (const {keyId} of rows as {keyId: string}[]) {
       if (keyId === oldKey?.id || keyId === existing?.id) continue
       if (oldKey === undefined) throw noCurrentKey(keyId)
@@ -115,29 +139,45 @@ export async function rotateSecretKey(settings: Pick<Settings, 'mysqlUrl' | 'tim
 }
 
 function noCurrentKey(keyId: string | null): UserError {
-  return new UserError('SECRET_KEY_MISSING', `webhook secrets are encrypted with key ${keyId}, and no current key is configured`, 'give the key they were encrypted with (REPLAYCTL_SECRET_KEY or "secretKeyFile"): rotate-key re-encrypts from it')
+  return new UserError(
+    'SECRET_KEY_MISSING',
+    `webhook secrets are encrypted with key ${keyId}, and no current key is configured`,
+    'give the key they were encrypted with (REPLAYCTL_SECRET_KEY or "secretKeyFile"): rotate-key re-encrypts from it',
+  )
 }
 
-async function reencrypt(pool: Pool, oldKey: SecretKey | undefined, newKey: SecretKey): Promise<Pick<RotateKeyResult, 'rotated' | 'encrypted' | 'unchanged'>> {
-  return withRetry(pool, () => withTransaction(pool, async (connection) => {
-    const counts = {rotated: 0, encrypted: 0, unchanged: 0}
-    const [rows] = await connection.query('SELECT * FROM webhooks WHERE secret IS NOT NULL OR secret_sealed IS NOT NULL ORDER BY id FOR UPDATE')
-    for (const row of rows as WebhookRow[]) {
-      let secret: string
-      if (row.secret_sealed === null) {
-        secret = row.secret!
-        counts.encrypted++
-      } else if (row.secret_key_id === newKey.id) {
-        counts.unchanged++
-        continue
-      } else if (oldKey === undefined) {
-        throw noCurrentKey(row.secret_key_id)
-      } else {
-        secret = openSealed(oldKey, row)
-        counts.rotated++
+async function reencrypt(
+  pool: Pool,
+  oldKey: SecretKey | undefined,
+  newKey: SecretKey,
+): Promise<Pick<RotateKeyResult, 'rotated' | 'encrypted' | 'unchanged'>> {
+  return withRetry(pool, () =>
+    withTransaction(pool, async (connection) => {
+      const counts = {rotated: 0, encrypted: 0, unchanged: 0}
+      const [rows] = await connection.query(
+        'SELECT * FROM webhooks WHERE secret IS NOT NULL OR secret_sealed IS NOT NULL ORDER BY id FOR UPDATE',
+      )
+      for (const row of rows as WebhookRow[]) {
+        let secret: string
+        if (row.secret_sealed === null) {
+          secret = row.secret!
+          counts.encrypted++
+        } else if (row.secret_key_id === newKey.id) {
+          counts.unchanged++
+          continue
+        } else if (oldKey === undefined) {
+          throw noCurrentKey(row.secret_key_id)
+        } else {
+          secret = openSealed(oldKey, row)
+          counts.rotated++
+        }
+        await connection.query('UPDATE webhooks SET secret_sealed = ?, secret_key_id = ?, secret = NULL WHERE id = ?', [
+          encryptSecret(newKey, row.id, secret),
+          newKey.id,
+          row.id,
+        ])
       }
-      await connection.query('UPDATE webhooks SET secret_sealed = ?, secret_key_id = ?, secret = NULL WHERE id = ?', [encryptSecret(newKey, row.id, secret), newKey.id, row.id])
-    }
-    return counts
-  }))
+      return counts
+    }),
+  )
 }

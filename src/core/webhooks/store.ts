@@ -51,7 +51,12 @@ export const MAX_WHSEC_BYTES = 64
 
 export function validateWebhookId(id: string): void {
   if (!WEBHOOK_ID.test(id)) {
-    const why = id.length === 0 ? 'is empty' : id.length > 64 ? 'is longer than 64 characters' : 'has characters other than A-Z a-z 0-9 _ -'
+    const why =
+      id.length === 0
+        ? 'is empty'
+        : id.length > 64
+          ? 'is longer than 64 characters'
+          : 'has characters other than A-Z a-z 0-9 _ -'
     throw invalidArgument(`webhook id ${quoteInput(id)} ${why}`, 'use 1 to 64 of the characters A-Z a-z 0-9 _ -')
   }
 }
@@ -60,8 +65,16 @@ export function validateWebhookId(id: string): void {
 export function validateWebhookUrl(url: string): string {
   const fix = 'give an absolute http:// or https:// URL, e.g. https://example.com/webhooks/twitter'
   if (url.length === 0) throw invalidArgument('the webhook URL is empty', fix)
-  if (url.length > MAX_URL_LENGTH) throw invalidArgument(`the webhook URL is ${url.length} characters long, over the limit of ${MAX_URL_LENGTH}`, 'use a shorter URL')
-  if (/[\s\u0000-\u001f\u007f]/.test(url)) throw invalidArgument(`the webhook URL ${quoteInput(url, 60)} contains whitespace or control characters`, 'percent-encode them or remove them')
+  if (url.length > MAX_URL_LENGTH)
+    throw invalidArgument(
+      `the webhook URL is ${url.length} characters long, over the limit of ${MAX_URL_LENGTH}`,
+      'use a shorter URL',
+    )
+  if (/[\s\u0000-\u001f\u007f]/.test(url))
+    throw invalidArgument(
+      `the webhook URL ${quoteInput(url, 60)} contains whitespace or control characters`,
+      'percent-encode them or remove them',
+    )
   let parsed: URL
   try {
     parsed = new URL(url)
@@ -69,14 +82,24 @@ export function validateWebhookUrl(url: string): string {
     throw invalidArgument(`the webhook URL ${quoteInput(url, 60)} is not a valid absolute URL`, fix)
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw invalidArgument(`the webhook URL ${quoteInput(url, 60)} uses scheme '${parsed.protocol.replace(/:$/, '')}'; only http and https are delivered to`, fix)
+    throw invalidArgument(
+      `the webhook URL ${quoteInput(url, 60)} uses scheme '${parsed.protocol.replace(/:$/, '')}'; only http and https are delivered to`,
+      fix,
+    )
   }
   if (!parsed.hostname) throw invalidArgument(`the webhook URL ${quoteInput(url, 60)} has no host`, fix)
   if (parsed.username || parsed.password) {
     // They would be shown by `webhook list` and logged with every delivery.
-    throw invalidArgument('the webhook URL contains a user name or password', 'remove them from the URL and pass a signing secret with --secret instead')
+    throw invalidArgument(
+      'the webhook URL contains a user name or password',
+      'remove them from the URL and pass a signing secret with --secret instead',
+    )
   }
-  if (parsed.href.length > MAX_URL_LENGTH) throw invalidArgument(`the webhook URL is ${parsed.href.length} characters long once normalised, over the limit of ${MAX_URL_LENGTH}`, 'use a shorter URL')
+  if (parsed.href.length > MAX_URL_LENGTH)
+    throw invalidArgument(
+      `the webhook URL is ${parsed.href.length} characters long once normalised, over the limit of ${MAX_URL_LENGTH}`,
+      'use a shorter URL',
+    )
   return parsed.href
 }
 
@@ -88,20 +111,32 @@ export function validateWebhookUrl(url: string): string {
 export function validateWebhookSecret(secret: string): void {
   const generate = 'leave out --secret to have a strong one generated'
   if (secret.length === 0) throw invalidArgument('the webhook secret is empty', generate)
-  if (secret.length > MAX_SECRET_LENGTH) throw invalidArgument(`the webhook secret is ${secret.length} characters long, over the limit of ${MAX_SECRET_LENGTH}`, 'use a shorter secret')
-  if (/[\u0000-\u001f\u007f]/.test(secret)) throw invalidArgument('the webhook secret contains control characters', 'use printable characters only')
+  if (secret.length > MAX_SECRET_LENGTH)
+    throw invalidArgument(
+      `the webhook secret is ${secret.length} characters long, over the limit of ${MAX_SECRET_LENGTH}`,
+      'use a shorter secret',
+    )
+  if (/[\u0000-\u001f\u007f]/.test(secret))
+    throw invalidArgument('the webhook secret contains control characters', 'use printable characters only')
   const whsecFix = `${generate}, or give whsec_ + base64 of ${MIN_WHSEC_BYTES} to ${MAX_WHSEC_BYTES} random bytes (e.g. whsec_$(openssl rand -base64 32))`
   if (secret.startsWith('whsec_')) {
     const base64 = secret.slice('whsec_'.length)
     const key = Buffer.from(base64, 'base64')
-    if (key.toString('base64') !== base64) throw invalidArgument('the whsec_ webhook secret is not valid base64 after whsec_', whsecFix)
+    if (key.toString('base64') !== base64)
+      throw invalidArgument('the whsec_ webhook secret is not valid base64 after whsec_', whsecFix)
     if (key.length < MIN_WHSEC_BYTES || key.length > MAX_WHSEC_BYTES) {
-      throw invalidArgument(`the whsec_ webhook secret decodes to ${key.length} bytes; Standard Webhooks keys are ${MIN_WHSEC_BYTES} to ${MAX_WHSEC_BYTES} bytes`, whsecFix)
+      throw invalidArgument(
+        `the whsec_ webhook secret decodes to ${key.length} bytes; Standard Webhooks keys are ${MIN_WHSEC_BYTES} to ${MAX_WHSEC_BYTES} bytes`,
+        whsecFix,
+      )
     }
     return
   }
   if (secret.length < MIN_SECRET_LENGTH) {
-    throw invalidArgument(`the webhook secret is ${secret.length} characters long, under the minimum of ${MIN_SECRET_LENGTH}`, `${generate}, or give at least ${MIN_SECRET_LENGTH} random characters`)
+    throw invalidArgument(
+      `the webhook secret is ${secret.length} characters long, under the minimum of ${MIN_SECRET_LENGTH}`,
+      `${generate}, or give at least ${MIN_SECRET_LENGTH} random characters`,
+    )
   }
 }
 
@@ -111,7 +146,11 @@ export function generateWebhookSecret(): string {
 }
 
 export function webhookNotFound(id: string): UserError {
-  return new UserError('WEBHOOK_NOT_FOUND', `no webhook ${quoteInput(id, 64)}`, 'list webhooks with `replayctl webhook list`, or add it with `replayctl webhook add <id> --url <url>`')
+  return new UserError(
+    'WEBHOOK_NOT_FOUND',
+    `no webhook ${quoteInput(id, 64)}`,
+    'list webhooks with `replayctl webhook list`, or add it with `replayctl webhook add <id> --url <url>`',
+  )
 }
 
 export interface WebhookRow {
@@ -156,10 +195,18 @@ export function validateWebhookInput(input: AddWebhookInput): AddWebhookInput {
 /** Adds a webhook, its secret (if any) encrypted with `key`. */
 export async function addWebhook(pool: Pool, input: AddWebhookInput, key?: SecretKey): Promise<Webhook> {
   const {url} = validateWebhookInput(input)
-  if (input.secret !== undefined && key === undefined) throw new BugError('addWebhook was given a secret without the key to encrypt it with')
+  if (input.secret !== undefined && key === undefined)
+    throw new BugError('addWebhook was given a secret without the key to encrypt it with')
   const sealed = input.secret === undefined ? null : encryptSecret(key!, input.id, input.secret)
   try {
-    await withRetry(pool, () => pool.query('INSERT INTO webhooks (id, url, secret_sealed, secret_key_id) VALUES (?, ?, ?, ?)', [input.id, url, sealed, sealed && key!.id]))
+    await withRetry(pool, () =>
+      pool.query('INSERT INTO webhooks (id, url, secret_sealed, secret_key_id) VALUES (?, ?, ?, ?)', [
+        input.id,
+        url,
+        sealed,
+        sealed && key!.id,
+      ]),
+    )
   } catch (error) {
     if (mysqlErrorCode(error) === 'ER_DUP_ENTRY') {
       throw webhookExists.error(input.id)
@@ -175,7 +222,11 @@ export async function webhookExists(pool: Pool, id: string): Promise<boolean> {
   return (rows as unknown[]).length > 0
 }
 webhookExists.error = (id: string) =>
-  new UserError('WEBHOOK_EXISTS', `webhook '${id}' already exists`, `remove it first with \`replayctl webhook remove ${id}\`, or choose another id`)
+  new UserError(
+    'WEBHOOK_EXISTS',
+    `webhook '${id}' already exists`,
+    `remove it first with \`replayctl webhook remove ${id}\`, or choose another id`,
+  )
 
 export async function listWebhooks(pool: Pool): Promise<Webhook[]> {
   const [rows] = await withRetry(pool, () => pool.query('SELECT * FROM webhooks ORDER BY id'))
@@ -202,18 +253,24 @@ export async function getWebhookRow(pool: Pool, id: string): Promise<WebhookRow>
  */
 export async function removeWebhook(pool: Pool, id: string): Promise<RemoveWebhookResult> {
   validateWebhookId(id)
-  return withRetry(pool, () => withTransaction(pool, async (connection) => {
-    const [found] = await connection.query('SELECT id FROM webhooks WHERE id = ? FOR UPDATE', [id])
-    if ((found as unknown[]).length === 0) throw webhookNotFound(id)
-    const [active] = await connection.query('SELECT id, state FROM replay_jobs WHERE active_webhook_id = ?', [id])
-    const job = (active as {id: number; state: string}[])[0]
-    if (job) {
-      throw new UserError('JOB_IN_PROGRESS', `webhook '${id}' has replay job ${job.id} in state ${job.state}`, `wait for it to finish, or cancel it with \`replayctl replay cancel ${job.id}\`, then remove the webhook`)
-    }
-    const [deleted] = await connection.query('DELETE FROM replay_jobs WHERE webhook_id = ?', [id])
-    await connection.query('DELETE FROM webhooks WHERE id = ?', [id])
-    return {id, jobsRemoved: (deleted as {affectedRows: number}).affectedRows}
-  }))
+  return withRetry(pool, () =>
+    withTransaction(pool, async (connection) => {
+      const [found] = await connection.query('SELECT id FROM webhooks WHERE id = ? FOR UPDATE', [id])
+      if ((found as unknown[]).length === 0) throw webhookNotFound(id)
+      const [active] = await connection.query('SELECT id, state FROM replay_jobs WHERE active_webhook_id = ?', [id])
+      const job = (active as {id: number; state: string}[])[0]
+      if (job) {
+        throw new UserError(
+          'JOB_IN_PROGRESS',
+          `webhook '${id}' has replay job ${job.id} in state ${job.state}`,
+          `wait for it to finish, or cancel it with \`replayctl replay cancel ${job.id}\`, then remove the webhook`,
+        )
+      }
+      const [deleted] = await connection.query('DELETE FROM replay_jobs WHERE webhook_id = ?', [id])
+      await connection.query('DELETE FROM webhooks WHERE id = ?', [id])
+      return {id, jobsRemoved: (deleted as {affectedRows: number}).affectedRows}
+    }),
+  )
 }
 
 /**
@@ -223,12 +280,14 @@ export async function removeWebhook(pool: Pool, id: string): Promise<RemoveWebho
 export async function recordCheck(pool: Pool, id: string, ok: boolean, error?: string | null): Promise<Webhook> {
   validateWebhookId(id)
   const message = ok ? null : truncate(error ?? 'CRC check failed')
-  const [result] = await withRetry(pool, () => pool.query(
-    `UPDATE webhooks SET last_check_at = NOW(3), last_check_ok = ?, last_check_error = ?,
+  const [result] = await withRetry(pool, () =>
+    pool.query(
+      `UPDATE webhooks SET last_check_at = NOW(3), last_check_ok = ?, last_check_error = ?,
        state = IF(?, 'valid', 'invalid'), invalid_reason = IF(?, NULL, ?)
      WHERE id = ?`,
-    [ok, message, ok, ok, message === null ? null : `CRC check failed: ${message}`, id],
-  ))
+      [ok, message, ok, ok, message === null ? null : `CRC check failed: ${message}`, id],
+    ),
+  )
   if ((result as {affectedRows: number}).affectedRows === 0) throw webhookNotFound(id)
   return getWebhook(pool, id)
 }
@@ -236,7 +295,9 @@ export async function recordCheck(pool: Pool, id: string, ok: boolean, error?: s
 /** Marks a webhook invalid outside a check, e.g. when it answered 410 Gone. */
 export async function markInvalid(pool: Pool, id: string, reason: string): Promise<Webhook> {
   validateWebhookId(id)
-  const [result] = await withRetry(pool, () => pool.query("UPDATE webhooks SET state = 'invalid', invalid_reason = ? WHERE id = ?", [truncate(reason), id]))
+  const [result] = await withRetry(pool, () =>
+    pool.query("UPDATE webhooks SET state = 'invalid', invalid_reason = ? WHERE id = ?", [truncate(reason), id]),
+  )
   if ((result as {affectedRows: number}).affectedRows === 0) throw webhookNotFound(id)
   return getWebhook(pool, id)
 }

@@ -19,7 +19,15 @@ import {UserError, invalidArgument} from '../shared/errors.js'
  */
 
 export type AddressClass =
-  | 'loopback' | 'private' | 'link-local' | 'unspecified' | 'shared' | 'benchmarking' | 'documentation' | 'multicast' | 'reserved'
+  | 'loopback'
+  | 'private'
+  | 'link-local'
+  | 'unspecified'
+  | 'shared'
+  | 'benchmarking'
+  | 'documentation'
+  | 'multicast'
+  | 'reserved'
 
 const DESCRIPTION: Record<AddressClass, string> = {
   loopback: 'a loopback address',
@@ -169,8 +177,14 @@ function parseV6(text: string): number[] {
     rest = rest.slice(0, lastColon + 1)
     if (rest.endsWith(':') && !rest.endsWith('::')) rest = rest.slice(0, -1)
   }
-  const [head, after] = rest.includes('::') ? rest.split('::') as [string, string] : [rest, undefined]
-  const groups = (s: string | undefined) => (s ? s.split(':').filter((g) => g !== '').map((g) => parseInt(g, 16)) : [])
+  const [head, after] = rest.includes('::') ? (rest.split('::') as [string, string]) : [rest, undefined]
+  const groups = (s: string | undefined) =>
+    s
+      ? s
+          .split(':')
+          .filter((g) => g !== '')
+          .map((g) => parseInt(g, 16))
+      : []
   const left = groups(head)
   const right = [...groups(after), ...tail]
   if (after === undefined) return [...left, ...right]
@@ -216,11 +230,18 @@ export async function checkTarget(url: string | URL, options: CheckTargetOptions
   try {
     parsed = typeof url === 'string' ? new URL(url) : url
   } catch {
-    throw invalidArgument(`webhook url '${url}' is not a valid URL`, 'pass an absolute URL such as https://example.com/webhook')
+    throw invalidArgument(
+      `webhook url '${url}' is not a valid URL`,
+      'pass an absolute URL such as https://example.com/webhook',
+    )
   }
   const shown = displayUrl(parsed)
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new UserError('TARGET_NOT_ALLOWED', `webhook url ${shown} uses ${parsed.protocol.replace(/:$/, '')}, not http or https`, 'register an http:// or https:// webhook url')
+    throw new UserError(
+      'TARGET_NOT_ALLOWED',
+      `webhook url ${shown} uses ${parsed.protocol.replace(/:$/, '')}, not http or https`,
+      'register an http:// or https:// webhook url',
+    )
   }
   const host = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname
   let addresses: string[]
@@ -231,7 +252,12 @@ export async function checkTarget(url: string | URL, options: CheckTargetOptions
       addresses = (await lookup(host, {all: true, verbatim: true})).map((entry) => entry.address)
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'lookup failed'
-      throw new UserError('WEBHOOK_UNREACHABLE', `webhook host ${host} does not resolve (${code})`, 'check the webhook url and this machine\'s DNS', {cause: error})
+      throw new UserError(
+        'WEBHOOK_UNREACHABLE',
+        `webhook host ${host} does not resolve (${code})`,
+        "check the webhook url and this machine's DNS",
+        {cause: error},
+      )
     }
   }
   for (const address of addresses) {
@@ -243,7 +269,11 @@ export async function checkTarget(url: string | URL, options: CheckTargetOptions
 
 export function targetNotAllowed(shownUrl: string, address: string, kind: AddressClass): UserError {
   const fix = NEVER_ALLOWED.has(kind) ? 'register a webhook url on a public unicast address' : ALLOW_PRIVATE_FIX
-  return new UserError('TARGET_NOT_ALLOWED', `webhook url ${shownUrl} resolves to ${address}, ${DESCRIPTION[kind]}`, fix)
+  return new UserError(
+    'TARGET_NOT_ALLOWED',
+    `webhook url ${shownUrl} resolves to ${address}, ${DESCRIPTION[kind]}`,
+    fix,
+  )
 }
 
 /** Thrown from guardedLookup() inside a connection attempt; the delivery engine treats it as permanent. */

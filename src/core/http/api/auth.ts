@@ -27,22 +27,34 @@ export interface RateBucket {
 /** 429/88 for an address blocked after too many failed authentications, with its limits. */
 export class AuthBlocked extends TwitterHttpError {
   constructor(readonly block: Block) {
-    super(RATE_LIMITED.status, RATE_LIMITED.code, 'Rate limit exceeded: too many failed authentications from this address')
+    super(
+      RATE_LIMITED.status,
+      RATE_LIMITED.code,
+      'Rate limit exceeded: too many failed authentications from this address',
+    )
   }
 }
 
 export class TokenAuthority {
   private readonly auth: BearerAuth<Caller>
 
-  constructor(tokens: ApiTokenSpec[], defaultLimit: number, private readonly windowMs: number, throttle: ThrottleOptions) {
-    this.auth = new BearerAuth(tokens.map((spec, index) => ({
-      token: spec.token,
-      scope: {
-        tokenIndex: index + 1,
-        webhooks: spec.webhooks === '*' ? '*' : new Set(spec.webhooks),
-        bucket: {limit: spec.rateLimit ?? defaultLimit, remaining: spec.rateLimit ?? defaultLimit, resetAt: 0},
-      },
-    })), throttle)
+  constructor(
+    tokens: ApiTokenSpec[],
+    defaultLimit: number,
+    private readonly windowMs: number,
+    throttle: ThrottleOptions,
+  ) {
+    this.auth = new BearerAuth(
+      tokens.map((spec, index) => ({
+        token: spec.token,
+        scope: {
+          tokenIndex: index + 1,
+          webhooks: spec.webhooks === '*' ? '*' : new Set(spec.webhooks),
+          bucket: {limit: spec.rateLimit ?? defaultLimit, remaining: spec.rateLimit ?? defaultLimit, resetAt: 0},
+        },
+      })),
+      throttle,
+    )
   }
 
   get size(): number {

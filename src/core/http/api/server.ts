@@ -76,7 +76,12 @@ const twitterTimestamp = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 1
 const twitterMinute = (ms: number) => new Date(ms).toISOString().replace(/[-T:]/g, '').slice(0, 12)
 
 function twitterWebhook(webhook: Webhook) {
-  return {id: webhook.id, url: webhook.url, valid: webhook.state === 'valid', created_timestamp: twitterTimestamp(webhook.createdAt)}
+  return {
+    id: webhook.id,
+    url: webhook.url,
+    valid: webhook.state === 'valid',
+    created_timestamp: twitterTimestamp(webhook.createdAt),
+  }
 }
 
 /** Twitter's words for a job's state; an ended job's is the job_state its completion event carried. */
@@ -91,12 +96,19 @@ const JOB_STATE: Record<JobState, string> = {
 
 function jobStateDescription(job: ReplayJob): string {
   switch (job.state) {
-    case 'OPEN': return 'Waiting for a worker'
+    case 'OPEN':
+      return 'Waiting for a worker'
     case 'STARTED':
-    case 'ONGOING': return 'Replaying events'
-    case 'COMPLETED': return job.partial ? 'Replayed every event still held: the start of the range was no longer held' : 'Replayed every event in the range'
-    case 'FAILED': return 'Stopped before the end of the range: events after the last one delivered were not sent'
-    case 'CANCELLED': return 'Cancelled before the end of the range'
+    case 'ONGOING':
+      return 'Replaying events'
+    case 'COMPLETED':
+      return job.partial
+        ? 'Replayed every event still held: the start of the range was no longer held'
+        : 'Replayed every event in the range'
+    case 'FAILED':
+      return 'Stopped before the end of the range: events after the last one delivered were not sent'
+    case 'CANCELLED':
+      return 'Cancelled before the end of the range'
   }
 }
 
@@ -122,10 +134,17 @@ function twitterJob(job: ReplayJob) {
 
 export async function createApiServer(settings: Settings, options: ApiServerOptions): Promise<HttpServer> {
   if (options.tokens.length === 0) {
-    throw new UserError('INVALID_CONFIG', 'the API has no tokens: every request would be refused', 'add "apiTokens" to the config context, or set REPLAYCTL_API_TOKENS (see the README, "Run it as a service")')
+    throw new UserError(
+      'INVALID_CONFIG',
+      'the API has no tokens: every request would be refused',
+      'add "apiTokens" to the config context, or set REPLAYCTL_API_TOKENS (see the README, "Run it as a service")',
+    )
   }
   validateTrustedProxies(options.trustProxy)
-  const authority = new TokenAuthority(options.tokens, options.defaultRateLimit, options.rateWindowMs, {maxFailures: options.authFailures, windowMs: options.authFailureWindowMs})
+  const authority = new TokenAuthority(options.tokens, options.defaultRateLimit, options.rateWindowMs, {
+    maxFailures: options.authFailures,
+    windowMs: options.authFailureWindowMs,
+  })
   // Webhook registration and re-validation need the secrets' key: a missing or wrong one stops the
   // server from starting rather than failing those requests.
   const key = loadSecretKey(settings.secretKey)
@@ -157,8 +176,12 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
   // Partition counts and the oldest record a partition holds change slowly (a growth, retention):
   // asked of Kafka once per TOPIC_CHECK_TTL_MS, not at every request.
   const log: ReplayLogView = {
-    partitionCount: (topic) => cached(`count:${topic}`, (connected) => logView(settings, connected).partitionCount(topic)),
-    oldestRecord: (topic, partition) => cached(`oldest:${topic}:${partition}`, (connected) => logView(settings, connected).oldestRecord(topic, partition)),
+    partitionCount: (topic) =>
+      cached(`count:${topic}`, (connected) => logView(settings, connected).partitionCount(topic)),
+    oldestRecord: (topic, partition) =>
+      cached(`oldest:${topic}:${partition}`, (connected) =>
+        logView(settings, connected).oldestRecord(topic, partition),
+      ),
   }
   const policy = {allowPrivate: options.allowPrivateTargets, timeoutMs: options.crcTimeoutMs}
 
@@ -218,11 +241,25 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
 
   app.post<{Params: {webhook_id: string}; Querystring: {from_date: string; to_date: string}}>(
     '/1.1/account_activity/replay/webhooks/:webhook_id/subscriptions/all.json',
-    {schema: {querystring: {type: 'object', required: ['from_date', 'to_date'], properties: {from_date: TWITTER_MINUTE, to_date: TWITTER_MINUTE}}}},
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          required: ['from_date', 'to_date'],
+          properties: {from_date: TWITTER_MINUTE, to_date: TWITTER_MINUTE},
+        },
+      },
+    },
     async (request, reply) => {
       const fromMs = parseTime(request.query.from_date, 'from_date')
       const toMs = parseTime(request.query.to_date, 'to_date')
-      const job = await submitReplayOn(pool, log, {webhookId: request.params.webhook_id, fromMs, toMs, topic: options.topic, retentionMs: options.retentionMs})
+      const job = await submitReplayOn(pool, log, {
+        webhookId: request.params.webhook_id,
+        fromMs,
+        toMs,
+        topic: options.topic,
+        retentionMs: options.retentionMs,
+      })
       request.log.info({job: job.id, webhook: job.webhookId, token: caller(request).tokenIndex}, 'replay job queued')
       return reply.code(202).send({job_id: String(job.id), created_at: secondsIso(job.createdAt)})
     },
@@ -237,22 +274,49 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
 
   app.get<{Params: {webhook_id: string}; Querystring: {state?: string; limit?: string}}>(
     '/1.1/account_activity/replay/webhooks/:webhook_id/jobs.json',
-    {schema: {querystring: {type: 'object', properties: {state: {type: 'string', maxLength: 16}, limit: {type: 'string', pattern: '^(1000|[1-9][0-9]{0,2})$'}}}}},
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            state: {type: 'string', maxLength: 16},
+            limit: {type: 'string', pattern: '^(1000|[1-9][0-9]{0,2})$'},
+          },
+        },
+      },
+    },
     async (request) => {
       await getWebhook(pool, request.params.webhook_id)
-      return (await listJobs(pool, {webhookId: request.params.webhook_id, state: request.query.state, limit: request.query.limit})).map(twitterJob)
+      return (
+        await listJobs(pool, {
+          webhookId: request.params.webhook_id,
+          state: request.query.state,
+          limit: request.query.limit,
+        })
+      ).map(twitterJob)
     },
   )
 
-  app.post<{Params: {env_name: string}; Querystring: {url?: string; webhook_id?: string}; Body: {url?: string; webhook_id?: string; secret?: string} | undefined}>(
+  app.post<{
+    Params: {env_name: string}
+    Querystring: {url?: string; webhook_id?: string}
+    Body: {url?: string; webhook_id?: string; secret?: string} | undefined
+  }>(
     '/1.1/account_activity/all/:env_name/webhooks.json',
     {
       schema: {
         params: {type: 'object', properties: {env_name: PLAIN_NAME}},
-        querystring: {type: 'object', properties: {url: {type: 'string', maxLength: 2048}, webhook_id: {type: 'string', maxLength: 64}}},
+        querystring: {
+          type: 'object',
+          properties: {url: {type: 'string', maxLength: 2048}, webhook_id: {type: 'string', maxLength: 64}},
+        },
         body: {
           type: ['object', 'null'],
-          properties: {url: {type: 'string', maxLength: 2048}, webhook_id: {type: 'string', maxLength: 64}, secret: {type: 'string', maxLength: 255}},
+          properties: {
+            url: {type: 'string', maxLength: 2048},
+            webhook_id: {type: 'string', maxLength: 64},
+            secret: {type: 'string', maxLength: 255},
+          },
           additionalProperties: false,
         },
       },
@@ -261,7 +325,12 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
       const url = request.query.url ?? request.body?.url
       const secret = request.body?.secret
       if (url === undefined) throw new TwitterHttpError(400, 357, 'url parameter is missing')
-      if (secret === undefined) throw new TwitterHttpError(400, 357, 'secret is missing: send {"secret": "<the consumer secret the endpoint signs with>"} as the JSON body')
+      if (secret === undefined)
+        throw new TwitterHttpError(
+          400,
+          357,
+          'secret is missing: send {"secret": "<the consumer secret the endpoint signs with>"} as the JSON body',
+        )
       const id = request.query.webhook_id ?? request.body?.webhook_id ?? generatedWebhookId()
       requireWebhook(caller(request), id)
       const webhook = await registerWebhook(pool, secrets, {id, url, secret}, policy)
@@ -273,18 +342,30 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
   const listVisible = async (request: FastifyRequest) =>
     (await listWebhooks(pool)).filter((webhook) => canSee(caller(request), webhook.id)).map(twitterWebhook)
   app.get('/1.1/account_activity/all/webhooks.json', listVisible)
-  app.get('/1.1/account_activity/all/:env_name/webhooks.json', {schema: {params: {type: 'object', properties: {env_name: PLAIN_NAME}}}}, listVisible)
+  app.get(
+    '/1.1/account_activity/all/:env_name/webhooks.json',
+    {schema: {params: {type: 'object', properties: {env_name: PLAIN_NAME}}}},
+    listVisible,
+  )
 
   const webhookParams = {schema: {params: {type: 'object', properties: {env_name: PLAIN_NAME}}}}
-  app.put<{Params: {env_name: string; webhook_id: string}}>('/1.1/account_activity/all/:env_name/webhooks/:webhook_id.json', webhookParams, async (request, reply: FastifyReply) => {
-    await revalidateWebhook(pool, secrets, request.params.webhook_id, policy)
-    return reply.code(204).send()
-  })
-  app.delete<{Params: {env_name: string; webhook_id: string}}>('/1.1/account_activity/all/:env_name/webhooks/:webhook_id.json', webhookParams, async (request, reply: FastifyReply) => {
-    await removeWebhook(pool, request.params.webhook_id)
-    request.log.info({webhook: request.params.webhook_id, token: caller(request).tokenIndex}, 'webhook deleted')
-    return reply.code(204).send()
-  })
+  app.put<{Params: {env_name: string; webhook_id: string}}>(
+    '/1.1/account_activity/all/:env_name/webhooks/:webhook_id.json',
+    webhookParams,
+    async (request, reply: FastifyReply) => {
+      await revalidateWebhook(pool, secrets, request.params.webhook_id, policy)
+      return reply.code(204).send()
+    },
+  )
+  app.delete<{Params: {env_name: string; webhook_id: string}}>(
+    '/1.1/account_activity/all/:env_name/webhooks/:webhook_id.json',
+    webhookParams,
+    async (request, reply: FastifyReply) => {
+      await removeWebhook(pool, request.params.webhook_id)
+      request.log.info({webhook: request.params.webhook_id, token: caller(request).tokenIndex}, 'webhook deleted')
+      return reply.code(204).send()
+    },
+  )
 
   return server
 }

@@ -37,27 +37,48 @@ export const FORBIDDEN = {status: 403, code: 220, message: 'Your credentials do 
 export const NOT_FOUND = {status: 404, code: 34, message: 'Sorry, that page does not exist'}
 export const RATE_LIMITED = {status: 429, code: 88, message: 'Rate limit exceeded'}
 
-const URL_REFUSED: TwitterError = {status: 400, code: 214, message: 'Webhook URL is not allowed or could not be reached: register a public http or https URL', logged: true}
+const URL_REFUSED: TwitterError = {
+  status: 400,
+  code: 214,
+  message: 'Webhook URL is not allowed or could not be reached: register a public http or https URL',
+  logged: true,
+}
 const CRC_FAILED: TwitterError = {
   status: 400,
   code: 214,
-  message: 'CRC check failed: the webhook must answer GET ?crc_token=T in time with 200 and {"response_token": "sha256=" + base64(HMAC-SHA256(consumer secret, T))}',
+  message:
+    'CRC check failed: the webhook must answer GET ?crc_token=T in time with 200 and {"response_token": "sha256=" + base64(HMAC-SHA256(consumer secret, T))}',
   logged: true,
 }
-const UNAVAILABLE: TwitterError = {status: 503, code: 130, message: 'Over capacity: the service is unavailable, try again later', logged: true}
+const UNAVAILABLE: TwitterError = {
+  status: 503,
+  code: 130,
+  message: 'Over capacity: the service is unavailable, try again later',
+  logged: true,
+}
 const INTERNAL: TwitterError = {status: 500, code: 131, message: 'Internal error', logged: true}
 
 export const TWITTER_BY_USER_ERROR: Partial<Record<UserErrorCode, TwitterError>> = {
   REPLAY_RANGE_INVALID: {status: 400, code: 356},
   REPLAY_FROM_TOO_OLD: {status: 400, code: 356},
-  REPLAY_FROM_BEFORE_LOG: {status: 400, code: 356, message: 'from_date is before the oldest event still held for this webhook', logged: true},
+  REPLAY_FROM_BEFORE_LOG: {
+    status: 400,
+    code: 356,
+    message: 'from_date is before the oldest event still held for this webhook',
+    logged: true,
+  },
   REPLAY_TO_IN_FUTURE: {status: 400, code: 368},
   INVALID_TIME: {status: 400, code: 358},
   INVALID_ARGUMENT: {status: 400, code: 358},
   INVALID_INPUT: {status: 400, code: 358},
   WEBHOOK_NOT_FOUND: NOT_FOUND,
   JOB_NOT_FOUND: NOT_FOUND,
-  WEBHOOK_INVALID: {status: 400, code: 214, message: 'Webhook is invalid: it failed its last CRC check; re-validate it (PUT) once it answers', logged: true},
+  WEBHOOK_INVALID: {
+    status: 400,
+    code: 214,
+    message: 'Webhook is invalid: it failed its last CRC check; re-validate it (PUT) once it answers',
+    logged: true,
+  },
   WEBHOOK_CHECK_FAILED: CRC_FAILED,
   WEBHOOK_UNREACHABLE: URL_REFUSED,
   TARGET_NOT_ALLOWED: URL_REFUSED,
@@ -96,7 +117,11 @@ export function errorsBody(code: number, message: string, requestId?: string): E
 
 /** Thrown by routes and hooks for answers that are not UserErrors (401, 403, 404, 429). */
 export class TwitterHttpError extends Error {
-  constructor(readonly status: number, readonly code: number, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: number,
+    message: string,
+  ) {
     super(message)
   }
 }
@@ -109,11 +134,15 @@ export function notFound(): TwitterHttpError {
  * The answer to an error a route threw, or undefined for a bug (answered 500 by the server).
  * `logDetail`: the answer withholds the error's message, which the server logs with the request id.
  */
-export function translateError(error: Error, requestId: string): {status: number; body: unknown; logDetail?: boolean} | undefined {
+export function translateError(
+  error: Error,
+  requestId: string,
+): {status: number; body: unknown; logDetail?: boolean} | undefined {
   if (error instanceof TwitterHttpError) return {status: error.status, body: errorsBody(error.code, error.message)}
   if (error instanceof UserError) {
     const twitter = TWITTER_BY_USER_ERROR[error.code] ?? INTERNAL
-    if (!twitter.logged) return {status: twitter.status, body: errorsBody(twitter.code, twitter.message ?? error.message)}
+    if (!twitter.logged)
+      return {status: twitter.status, body: errorsBody(twitter.code, twitter.message ?? error.message)}
     return {status: twitter.status, body: errorsBody(twitter.code, twitter.message!, requestId), logDetail: true}
   }
   return undefined

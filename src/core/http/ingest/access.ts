@@ -18,7 +18,10 @@ export function ingestTokenEntries(tokens: IngestTokenSpec[]): TokenEntry<Ingest
 }
 
 /** The first record this scope may not write, with its position (1-based), or undefined. */
-export function outOfScope(scope: IngestScope, records: readonly IngestRecord[]): {index: number; key: string} | undefined {
+export function outOfScope(
+  scope: IngestScope,
+  records: readonly IngestRecord[],
+): {index: number; key: string} | undefined {
   for (let index = 0; index < records.length; index++) {
     const key = records[index]!.key
     if (!scope.keys(key)) return {index: index + 1, key}
@@ -35,6 +38,15 @@ function matcher(patterns: '*' | string[]): (name: string) => boolean {
   const exact = new Set(patterns.filter((pattern) => !pattern.includes('*')))
   const wild = patterns.filter((pattern) => pattern.includes('*'))
   if (wild.length === 0) return (name) => exact.has(name)
-  const regex = new RegExp(`^(?:${wild.map((pattern) => pattern.split('*').map((part) => part.replaceAll('.', '\\.')).join('.*')).join('|')})$`)
+  const regex = new RegExp(
+    `^(?:${wild
+      .map((pattern) =>
+        pattern
+          .split('*')
+          .map((part) => part.replaceAll('.', '\\.'))
+          .join('.*'),
+      )
+      .join('|')})$`,
+  )
   return (name) => exact.has(name) || regex.test(name)
 }

@@ -57,12 +57,23 @@ export type ParsedBody = {records: IngestRecord[]} | {status: 400; line: number 
 const NEWLINE = 0x0a
 
 /** Headers that carry credentials or the request's own framing: never a key. */
-const NOT_KEY_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'idempotency-key', 'content-type', 'content-length', 'host'])
+const NOT_KEY_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'idempotency-key',
+  'content-type',
+  'content-length',
+  'host',
+])
 
 export function compileRules(rules: EventRules): CompiledRules {
   const keyHeader = rules.key.header?.toLowerCase() ?? null
   if (keyHeader !== null && (!/^[a-z0-9-]{1,64}$/.test(keyHeader) || NOT_KEY_HEADERS.has(keyHeader))) {
-    throw invalidArgument(`--key-header ${quoteInput(rules.key.header!)} cannot key events`, 'name a header of your own of up to 64 letters, digits and -, such as X-Webhook-Id (not Authorization, Cookie or Idempotency-Key)')
+    throw invalidArgument(
+      `--key-header ${quoteInput(rules.key.header!)} cannot key events`,
+      'name a header of your own of up to 64 letters, digits and -, such as X-Webhook-Id (not Authorization, Cookie or Idempotency-Key)',
+    )
   }
   const keyField = keyHeader === null ? (rules.key.field ?? 'webhook_id') : null
   const keyPath = keyField === null ? null : fieldPath(keyField, '--key-field')
@@ -73,18 +84,38 @@ export function compileRules(rules: EventRules): CompiledRules {
     keyHeader,
     keyName: keyField ?? `${rules.key.header} header`,
     timestampPath,
-    readTime: rules.timestampField === undefined ? null : eventTimeReader({field: rules.timestampField, unit: rules.timestampUnit, allowAnyTime: rules.allowAnyTimestamp}),
+    readTime:
+      rules.timestampField === undefined
+        ? null
+        : eventTimeReader({
+            field: rules.timestampField,
+            unit: rules.timestampUnit,
+            allowAnyTime: rules.allowAnyTimestamp,
+          }),
     maxEventBytes: rules.maxEventBytes,
     findFields: wanted.every((path) => path.length === 1) ? topLevelFieldFinder(wanted.map((path) => path[0]!)) : null,
   }
 }
 
-export function parseBody(body: Buffer, rules: CompiledRules, headerKey: string | undefined, singleJson: boolean): ParsedBody {
+export function parseBody(
+  body: Buffer,
+  rules: CompiledRules,
+  headerKey: string | undefined,
+  singleJson: boolean,
+): ParsedBody {
   if (rules.keyHeader !== null) {
-    if (!headerKey) return {status: 400, line: null, error: `the ${rules.keyName} is missing: every request needs it to key its events`}
+    if (!headerKey)
+      return {
+        status: 400,
+        line: null,
+        error: `the ${rules.keyName} is missing: every request needs it to key its events`,
+      }
     // Node joins a header sent more than once with ", ": which one keys the events is ambiguous.
-    const problem = headerKey.includes(',') ? 'holds a comma (sent more than once?): send it once, with one webhook id' : keyProblem(headerKey)
-    if (problem) return {status: 400, line: null, error: `the ${rules.keyName} ${problem}; nothing of this request was written`}
+    const problem = headerKey.includes(',')
+      ? 'holds a comma (sent more than once?): send it once, with one webhook id'
+      : keyProblem(headerKey)
+    if (problem)
+      return {status: 400, line: null, error: `the ${rules.keyName} ${problem}; nothing of this request was written`}
   }
   // A pretty-printed JSON object spans lines; it is one event when the whole body parses as one.
   if (singleJson) {
@@ -114,8 +145,13 @@ export function parseBody(body: Buffer, rules: CompiledRules, headerKey: string 
     const value = trimBlanks(body.subarray(start, end))
     start = end + 1
     if (value.length === 0) continue
-    const refuse = (why: string): ParsedBody => ({status: 400, line, error: `line ${line} ${why}; nothing of this request was written`})
-    if (value.length > rules.maxEventBytes) return refuse(`is ${value.length} bytes, more than the ${rules.maxEventBytes} an event may have`)
+    const refuse = (why: string): ParsedBody => ({
+      status: 400,
+      line,
+      error: `line ${line} ${why}; nothing of this request was written`,
+    })
+    if (value.length > rules.maxEventBytes)
+      return refuse(`is ${value.length} bytes, more than the ${rules.maxEventBytes} an event may have`)
     let event = foundFields(value, rules)
     if (event === undefined) {
       try {
@@ -128,7 +164,12 @@ export function parseBody(body: Buffer, rules: CompiledRules, headerKey: string 
     if (typeof record === 'string') return refuse(record)
     records.push(record)
   }
-  if (records.length === 0) return {status: 400, line: null, error: 'the request has no events: send one JSON object, or NDJSON (one object per line)'}
+  if (records.length === 0)
+    return {
+      status: 400,
+      line: null,
+      error: 'the request has no events: send one JSON object, or NDJSON (one object per line)',
+    }
   return {records}
 }
 
@@ -149,9 +190,15 @@ function foundFields(value: Buffer, rules: CompiledRules): object | undefined {
 }
 
 /** The record for one parsed event, or why it cannot be one. */
-function toRecord(value: Buffer, event: unknown, rules: CompiledRules, headerKey: string | undefined): IngestRecord | string {
+function toRecord(
+  value: Buffer,
+  event: unknown,
+  rules: CompiledRules,
+  headerKey: string | undefined,
+): IngestRecord | string {
   if (typeof event !== 'object' || event === null || Array.isArray(event)) return 'is not a JSON object'
-  if (value.length > rules.maxEventBytes) return `is ${value.length} bytes, more than the ${rules.maxEventBytes} an event may have`
+  if (value.length > rules.maxEventBytes)
+    return `is ${value.length} bytes, more than the ${rules.maxEventBytes} an event may have`
   let key: string
   if (rules.keyPath === null) key = headerKey!
   else {
@@ -179,5 +226,9 @@ function toRecord(value: Buffer, event: unknown, rules: CompiledRules, headerKey
 /** Why a key cannot be written (it must be a webhook id), or undefined when it can. */
 function keyProblem(key: string): string | undefined {
   if (WEBHOOK_ID.test(key)) return undefined
-  return key.length === 0 ? 'is empty' : key.length > 64 ? `is ${key.length} characters long, more than the 64 of a webhook id` : 'has characters other than A-Z a-z 0-9 _ - (a webhook id)'
+  return key.length === 0
+    ? 'is empty'
+    : key.length > 64
+      ? `is ${key.length} characters long, more than the 64 of a webhook id`
+      : 'has characters other than A-Z a-z 0-9 _ - (a webhook id)'
 }

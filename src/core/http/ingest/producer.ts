@@ -124,7 +124,11 @@ export class IngestProducer {
     this.probeTimer = setInterval(() => this.probe(), PROBE_INTERVAL_MS).unref()
   }
 
-  static async open(settings: Settings, topic: string, options: {limits: QueueLimits; lingerMs: number; messageTimeoutMs: number}): Promise<IngestProducer> {
+  static async open(
+    settings: Settings,
+    topic: string,
+    options: {limits: QueueLimits; lingerMs: number; messageTimeoutMs: number},
+  ): Promise<IngestProducer> {
     const producer = await connectProducer(settings, {
       partitioner: 'murmur2',
       compression: 'snappy',
@@ -176,16 +180,23 @@ export class IngestProducer {
     let bytes = 0
     try {
       // The callback comes through the event loop, never before produceBatch returns.
-      taken = this.producer.produceBatch(this.topic, {data: packed.data, index: packed.index, start: 0, end: packed.length}, (report) => {
-        this.queuedMessages -= taken
-        this.queuedBytes -= bytes
-        this.lastProgressAt = Date.now()
-        this.delivered.written += report.acknowledged
-        this.delivered.failed += report.failures.length
-        if (report.acknowledged > 0) this.setBrokersDown(false)
-        for (const failure of report.failures) this.onDeliveryFailure(failure.error as unknown as Error)
-        batch.markDelivered(indexes.slice(0, taken), new Set(report.failures.map((failure) => indexes[failure.index]!)))
-      })
+      taken = this.producer.produceBatch(
+        this.topic,
+        {data: packed.data, index: packed.index, start: 0, end: packed.length},
+        (report) => {
+          this.queuedMessages -= taken
+          this.queuedBytes -= bytes
+          this.lastProgressAt = Date.now()
+          this.delivered.written += report.acknowledged
+          this.delivered.failed += report.failures.length
+          if (report.acknowledged > 0) this.setBrokersDown(false)
+          for (const failure of report.failures) this.onDeliveryFailure(failure.error as unknown as Error)
+          batch.markDelivered(
+            indexes.slice(0, taken),
+            new Set(report.failures.map((failure) => indexes[failure.index]!)),
+          )
+        },
+      )
     } catch (error) {
       throw kafkaError(this.settings, error, this.topic)
     }

@@ -81,11 +81,21 @@ declare module 'fastify' {
 }
 
 export async function serveIngest(settings: Settings, options: IngestOptions): Promise<IngestSummary> {
-  const rules = compileRules({key: options.key, timestampField: options.timestampField, timestampUnit: options.timestampUnit, allowAnyTimestamp: options.allowAnyTimestamp, maxEventBytes: options.maxEventBytes})
+  const rules = compileRules({
+    key: options.key,
+    timestampField: options.timestampField,
+    timestampUnit: options.timestampUnit,
+    allowAnyTimestamp: options.allowAnyTimestamp,
+    maxEventBytes: options.maxEventBytes,
+  })
   const auth = ingestAuth(options)
   validateTrustedProxies(options.trustProxy)
   await withAdmin(settings, (admin) => topicMetadata(settings, admin, options.topic))
-  const producer = await IngestProducer.open(settings, options.topic, {limits: options.queue, lingerMs: options.lingerMs, messageTimeoutMs: options.messageTimeoutMs})
+  const producer = await IngestProducer.open(settings, options.topic, {
+    limits: options.queue,
+    lingerMs: options.lingerMs,
+    messageTimeoutMs: options.messageTimeoutMs,
+  })
   const idempotency = new IdempotencyStore({windowMs: options.idempotencyWindowMs, maxKeys: options.idempotencyMaxKeys})
   const started = Date.now()
   let requestCount = 0
@@ -96,22 +106,41 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     // A line per request would cost more than the request at thousands per second; refusals are logged.
     logRequests: false,
     trustProxy: options.trustProxy,
-    errorBody: (kind, message) => ({error: kind === 'body-too-large' ? `${message} (--max-request-bytes); send fewer events per request` : message}),
+    errorBody: (kind, message) => ({
+      error: kind === 'body-too-large' ? `${message} (--max-request-bytes); send fewer events per request` : message,
+    }),
     health: async () => {
       const health = producer.health()
-      if (!health.brokerUp) throw new UserError('KAFKA_UNAVAILABLE', `no Kafka broker is acknowledging writes to ${options.topic}`)
+      if (!health.brokerUp)
+        throw new UserError('KAFKA_UNAVAILABLE', `no Kafka broker is acknowledging writes to ${options.topic}`)
       return {topic: options.topic, ...health}
     },
   })
   const {app, registry} = server
   const log = app.log.child({topic: options.topic})
 
-  const requests = new Counter({name: 'replayctl_ingest_requests_total', help: 'POST /events requests, by HTTP status', labelNames: ['status'], registers: [registry]})
-  const events = new Counter({name: 'replayctl_ingest_events_total', help: 'Events of requests answered 503 that were not written (outcome=unwritten)', labelNames: ['outcome'], registers: [registry]})
-  new Gauge({name: 'replayctl_ingest_events_delivered', help: 'Events Kafka reported, by outcome: written (acknowledged by all in-sync replicas) or failed', labelNames: ['outcome'], registers: [registry], collect() {
-    this.set({outcome: 'written'}, producer.delivered.written)
-    this.set({outcome: 'failed'}, producer.delivered.failed)
-  }})
+  const requests = new Counter({
+    name: 'replayctl_ingest_requests_total',
+    help: 'POST /events requests, by HTTP status',
+    labelNames: ['status'],
+    registers: [registry],
+  })
+  const events = new Counter({
+    name: 'replayctl_ingest_events_total',
+    help: 'Events of requests answered 503 that were not written (outcome=unwritten)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  })
+  new Gauge({
+    name: 'replayctl_ingest_events_delivered',
+    help: 'Events Kafka reported, by outcome: written (acknowledged by all in-sync replicas) or failed',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.set({outcome: 'written'}, producer.delivered.written)
+      this.set({outcome: 'failed'}, producer.delivered.failed)
+    },
+  })
   // Every answer of POST /events counted by status in one place; label sets bound once, since
   // looking one up on every request costs more than the increment.
   const byStatus = new Map<number, ReturnType<typeof requests.labels>>()
@@ -121,28 +150,60 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     if (!counter) byStatus.set(reply.statusCode, (counter = requests.labels({status: String(reply.statusCode)})))
     counter.inc()
   })
-  const bytes = new Counter({name: 'replayctl_ingest_request_bytes_total', help: 'Request body bytes received on POST /events', registers: [registry]})
-  const refused = new Counter({name: 'replayctl_ingest_refused_total', help: 'Requests answered 503, by reason (broker_down, queue_full, not_acknowledged)', labelNames: ['reason'], registers: [registry]})
+  const bytes = new Counter({
+    name: 'replayctl_ingest_request_bytes_total',
+    help: 'Request body bytes received on POST /events',
+    registers: [registry],
+  })
+  const refused = new Counter({
+    name: 'replayctl_ingest_refused_total',
+    help: 'Requests answered 503, by reason (broker_down, queue_full, not_acknowledged)',
+    labelNames: ['reason'],
+    registers: [registry],
+  })
   const latency = new Histogram({
     name: 'replayctl_ingest_produce_latency_seconds',
-    help: 'From queueing a request\'s events to the acknowledgement of the last one',
+    help: "From queueing a request's events to the acknowledgement of the last one",
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   })
-  new Gauge({name: 'replayctl_ingest_queue_messages', help: 'Events queued in librdkafka awaiting acknowledgement', registers: [registry], collect() {
-    this.set(producer.health().queuedMessages)
-  }})
-  new Gauge({name: 'replayctl_ingest_queue_bytes', help: 'Bytes of events queued in librdkafka awaiting acknowledgement', registers: [registry], collect() {
-    this.set(producer.health().queuedBytes)
-  }})
-  new Gauge({name: 'replayctl_ingest_broker_up', help: '1 while brokers acknowledge writes', registers: [registry], collect() {
-    this.set(producer.health().brokerUp ? 1 : 0)
-  }})
-  new Gauge({name: 'replayctl_ingest_idempotency_keys', help: 'Idempotency-Keys remembered', registers: [registry], collect() {
-    this.set(idempotency.size)
-  }})
+  new Gauge({
+    name: 'replayctl_ingest_queue_messages',
+    help: 'Events queued in librdkafka awaiting acknowledgement',
+    registers: [registry],
+    collect() {
+      this.set(producer.health().queuedMessages)
+    },
+  })
+  new Gauge({
+    name: 'replayctl_ingest_queue_bytes',
+    help: 'Bytes of events queued in librdkafka awaiting acknowledgement',
+    registers: [registry],
+    collect() {
+      this.set(producer.health().queuedBytes)
+    },
+  })
+  new Gauge({
+    name: 'replayctl_ingest_broker_up',
+    help: '1 while brokers acknowledge writes',
+    registers: [registry],
+    collect() {
+      this.set(producer.health().brokerUp ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: 'replayctl_ingest_idempotency_keys',
+    help: 'Idempotency-Keys remembered',
+    registers: [registry],
+    collect() {
+      this.set(idempotency.size)
+    },
+  })
 
-  producer.onBrokerState = (up) => (up ? log.info('brokers acknowledge writes again') : log.warn('all brokers are down: answering 503 until one is back'))
+  producer.onBrokerState = (up) =>
+    up
+      ? log.info('brokers acknowledge writes again')
+      : log.warn('all brokers are down: answering 503 until one is back')
   let lastFailureLog = 0
   producer.onDeliveryFailure = (error) => {
     if (Date.now() - lastFailureLog < 1000) return
@@ -158,21 +219,30 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
       const outcome = auth.check(request.headers.authorization, request.ip)
       if (outcome.ok) {
         if (!outcome.scope.topics(options.topic)) {
-          return reply.code(403).send({error: `this token may not write to topic ${options.topic}; nothing was written`, written: 0})
+          return reply
+            .code(403)
+            .send({error: `this token may not write to topic ${options.topic}; nothing was written`, written: 0})
         }
         request.ingestScope = outcome.scope
         return
       }
       if (outcome.status === 429) {
         const {block} = outcome
-        return reply.code(429)
+        return reply
+          .code(429)
           .header('retry-after', String(block.retryAfter))
           .header('x-rate-limit-limit', String(block.limit))
           .header('x-rate-limit-remaining', '0')
           .header('x-rate-limit-reset', String(block.resetAt))
-          .send({error: `too many failed authentications from this address; try again in ${block.retryAfter} s; nothing was written`, written: 0})
+          .send({
+            error: `too many failed authentications from this address; try again in ${block.retryAfter} s; nothing was written`,
+            written: 0,
+          })
       }
-      return reply.code(401).header('www-authenticate', 'Bearer').send({error: 'missing or unknown token: send Authorization: Bearer <token>; nothing was written', written: 0})
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({error: 'missing or unknown token: send Authorization: Bearer <token>; nothing was written', written: 0})
     })
   }
 
@@ -194,17 +264,20 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
       lastRefusalLog = Date.now()
       refusalsSinceLog = 0
     }
-    return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS[reason])).send({
-      error: `${message}; ${written} of ${total} events were written${pending ? ` and ${pending} are still in flight` : ''}`,
-      events: total,
-      written,
-      pending,
-      retry: keyed
-        ? 'send the same request again with the same Idempotency-Key header: events already written are not written twice'
-        : written + pending === 0
-          ? 'send the same request again: none of it was written'
-          : 'sending it again without an Idempotency-Key writes its written events twice; give requests an Idempotency-Key header',
-    })
+    return reply
+      .code(503)
+      .header('retry-after', String(RETRY_AFTER_SECONDS[reason]))
+      .send({
+        error: `${message}; ${written} of ${total} events were written${pending ? ` and ${pending} are still in flight` : ''}`,
+        events: total,
+        written,
+        pending,
+        retry: keyed
+          ? 'send the same request again with the same Idempotency-Key header: events already written are not written twice'
+          : written + pending === 0
+            ? 'send the same request again: none of it was written'
+            : 'sending it again without an Idempotency-Key writes its written events twice; give requests an Idempotency-Key header',
+      })
   }
 
   app.post('/events', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -221,22 +294,34 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     const {records} = parsed
     const outside = request.ingestScope === null ? undefined : outOfScope(request.ingestScope, records)
     if (outside) {
-      return reply.code(403).send({error: `event ${outside.index} has the key '${outside.key}', which this token may not write; nothing of this request was written`, written: 0})
+      return reply
+        .code(403)
+        .send({
+          error: `event ${outside.index} has the key '${outside.key}', which this token may not write; nothing of this request was written`,
+          written: 0,
+        })
     }
     const idempotencyKey = headerValue(request.headers['idempotency-key'])
     let batch: Batch
     let release = () => {}
     if (idempotencyKey) {
       if (idempotencyKey.length > MAX_KEY_LENGTH) {
-        return reply.code(400).send({error: `the Idempotency-Key is longer than ${MAX_KEY_LENGTH} characters; nothing was written`, line: null, written: 0})
+        return reply
+          .code(400)
+          .send({
+            error: `the Idempotency-Key is longer than ${MAX_KEY_LENGTH} characters; nothing was written`,
+            line: null,
+            written: 0,
+          })
       }
       const claim = idempotency.claim(idempotencyKey, body, records.length)
       if ('conflict' in claim) {
         const status = claim.conflict === 'in_progress' ? 409 : 422
         return reply.code(status).send({
-          error: claim.conflict === 'in_progress'
-            ? 'a request with this Idempotency-Key is still under way; wait for its answer, then retry'
-            : 'this Idempotency-Key was used with a different body; use a new key for new events',
+          error:
+            claim.conflict === 'in_progress'
+              ? 'a request with this Idempotency-Key is still under way; wait for its answer, then retry'
+              : 'this Idempotency-Key was used with a different body; use a new key for new events',
         })
       }
       batch = claim.batch
@@ -256,7 +341,14 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
       }
       if (toSend > 0) {
         const refusal = producer.refusal(toSend, sendBytes)
-        if (refusal) return answerRefusal(reply, refusal, batch, Boolean(idempotencyKey), refusal === 'broker_down' ? 'no Kafka broker is acknowledging writes' : 'the producer queue is nearly full')
+        if (refusal)
+          return answerRefusal(
+            reply,
+            refusal,
+            batch,
+            Boolean(idempotencyKey),
+            refusal === 'broker_down' ? 'no Kafka broker is acknowledging writes' : 'the producer queue is nearly full',
+          )
         producer.send(batch, records)
       }
       const queuedAt = process.hrtime.bigint()
@@ -264,9 +356,15 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
       latency.observe(Number(process.hrtime.bigint() - queuedAt) / 1e9)
       const written = batch.count(EventState.WRITTEN)
       if (written < batch.size) {
-        return answerRefusal(reply, 'not_acknowledged', batch, Boolean(idempotencyKey), settled
-          ? 'Kafka did not acknowledge every event'
-          : `not every event was acknowledged within ${options.ackTimeoutMs} ms`)
+        return answerRefusal(
+          reply,
+          'not_acknowledged',
+          batch,
+          Boolean(idempotencyKey),
+          settled
+            ? 'Kafka did not acknowledge every event'
+            : `not every event was acknowledged within ${options.ackTimeoutMs} ms`,
+        )
       }
       return reply.code(200).send({events: batch.size, written})
     } finally {
@@ -282,7 +380,15 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     await producer.close()
     throw error
   }
-  log.info({address, key: rules.keyName, timestampField: options.timestampField ?? null, tokens: auth ? options.tokens.length : 'off (--no-auth)'}, 'listening')
+  log.info(
+    {
+      address,
+      key: rules.keyName,
+      timestampField: options.timestampField ?? null,
+      tokens: auth ? options.tokens.length : 'off (--no-auth)',
+    },
+    'listening',
+  )
   options.onListening?.(address)
 
   let fatal: Error | null = null
@@ -307,7 +413,14 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
       'start `ingest serve` again (the systemd unit restarts it); clients retry with their Idempotency-Key',
     )
   }
-  return {topic: options.topic, address, requests: requestCount, eventsWritten: producer.delivered.written, eventsFailed: producer.delivered.failed, seconds: (Date.now() - started) / 1000}
+  return {
+    topic: options.topic,
+    address,
+    requests: requestCount,
+    eventsWritten: producer.delivered.written,
+    eventsFailed: producer.delivered.failed,
+    seconds: (Date.now() - started) / 1000,
+  }
 }
 
 /** The server's authentication, or null when it is off; refuses a server anyone could write to. */
@@ -328,7 +441,10 @@ function ingestAuth(options: IngestOptions): BearerAuth<IngestScope> | null {
       'add "ingestTokens" to the config context or set REPLAYCTL_INGEST_TOKENS (see the README, "HTTP ingest"); --no-auth turns authentication off, on a loopback --host only',
     )
   }
-  return new BearerAuth(ingestTokenEntries(options.tokens), {maxFailures: options.authFailures, windowMs: options.authFailureWindowMs})
+  return new BearerAuth(ingestTokenEntries(options.tokens), {
+    maxFailures: options.authFailures,
+    windowMs: options.authFailureWindowMs,
+  })
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -41,8 +41,17 @@ async function claimIn(connection: PoolConnection, options: ClaimChunkOptions): 
      WHERE job_id = ? AND topic = ? AND \`partition\` = ? AND start_offset = ?`,
     [leaseToken, options.owner, chunk.jobId, chunk.topic, chunk.partition, chunk.startOffset],
   )
-  const [jobs] = await connection.query('SELECT webhook_id, from_ms, to_ms FROM replay_jobs WHERE id = ?', [chunk.jobId])
+  const [jobs] = await connection.query('SELECT webhook_id, from_ms, to_ms FROM replay_jobs WHERE id = ?', [
+    chunk.jobId,
+  ])
   const job = (jobs as {webhook_id: string; from_ms: number | string; to_ms: number | string}[])[0]
   if (!job) return null
-  return {...chunk, state: 'SCANNING', leaseToken, webhookId: job.webhook_id, fromMs: Number(job.from_ms), toMs: Number(job.to_ms)}
+  return {
+    ...chunk,
+    state: 'SCANNING',
+    leaseToken,
+    webhookId: job.webhook_id,
+    fromMs: Number(job.from_ms),
+    toMs: Number(job.to_ms),
+  }
 }

@@ -17,7 +17,17 @@ export async function finishChunk(pool: Pool, chunk: ClaimedChunk, result: Chunk
     const [outcome] = await pool.query(
       `UPDATE replay_scan_chunks SET state = 'DONE', lease_token = NULL, scanned = ?, matched = ?, records = ?, dense = ?
        WHERE job_id = ? AND topic = ? AND \`partition\` = ? AND start_offset = ? AND lease_token = ?`,
-      [result.scanned, result.matched, result.records, result.records === null, chunk.jobId, chunk.topic, chunk.partition, chunk.startOffset, chunk.leaseToken],
+      [
+        result.scanned,
+        result.matched,
+        result.records,
+        result.records === null,
+        chunk.jobId,
+        chunk.topic,
+        chunk.partition,
+        chunk.startOffset,
+        chunk.leaseToken,
+      ],
     )
     return (outcome as {affectedRows: number}).affectedRows === 1
   })

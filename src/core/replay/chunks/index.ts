@@ -52,9 +52,15 @@ export interface ChunkRow {
 
 export function toChunk(row: ChunkRow): ScanChunk {
   return {
-    jobId: Number(row.job_id), topic: row.topic, partition: Number(row.partition),
-    startOffset: Number(row.start_offset), endOffset: Number(row.end_offset), state: row.state,
-    scanned: Number(row.scanned), matched: Number(row.matched), dense: Boolean(row.dense),
+    jobId: Number(row.job_id),
+    topic: row.topic,
+    partition: Number(row.partition),
+    startOffset: Number(row.start_offset),
+    endOffset: Number(row.end_offset),
+    state: row.state,
+    scanned: Number(row.scanned),
+    matched: Number(row.matched),
+    dense: Boolean(row.dense),
   }
 }
 

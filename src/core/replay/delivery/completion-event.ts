@@ -26,9 +26,12 @@ const events = (n: number) => `${n} event${n === 1 ? '' : 's'}`
 
 function gapSentence(gap: Gap): string {
   switch (gap.kind) {
-    case 'before-log': return `Events before ${isoTime(gap.heldFromMs)} were no longer held and were not replayed.`
-    case 'partition-growth': return 'Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded.'
-    case 'unknown': return 'Some events may not have been replayed.'
+    case 'before-log':
+      return `Events before ${isoTime(gap.heldFromMs)} were no longer held and were not replayed.`
+    case 'partition-growth':
+      return 'Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded.'
+    case 'unknown':
+      return 'Some events may not have been replayed.'
   }
 }
 
@@ -48,8 +51,10 @@ export function completionDescription(outcome: CompletionOutcome): string {
       const answer = outcome.status === undefined ? 'could not be reached' : `answered HTTP ${outcome.status}`
       return `Not every event could be delivered: the webhook ${answer} (${outcome.delivered} delivered).`
     }
-    case 'cancelled': return 'Cancelled by an operator.'
-    case 'failed': return 'The replay could not be completed.'
+    case 'cancelled':
+      return 'Cancelled by an operator.'
+    case 'failed':
+      return 'The replay could not be completed.'
   }
 }
 

@@ -12,7 +12,13 @@ export class LatencyHistogram {
   private max = 0
 
   record(ms: number): void {
-    const index = ms <= LatencyHistogram.BASE ? 0 : Math.min(this.buckets.length - 1, Math.ceil(Math.log(ms / LatencyHistogram.BASE) / Math.log(LatencyHistogram.GROWTH)))
+    const index =
+      ms <= LatencyHistogram.BASE
+        ? 0
+        : Math.min(
+            this.buckets.length - 1,
+            Math.ceil(Math.log(ms / LatencyHistogram.BASE) / Math.log(LatencyHistogram.GROWTH)),
+          )
     this.buckets[index]!++
     this.count++
     this.sum += ms

@@ -76,10 +76,22 @@ export class OrderedDelivery {
     options: OrderedDeliveryOptions,
   ) {
     const maxInFlight = options.maxInFlight ?? 1
-    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw invalidArgument(`max in flight must be a whole number >= 1, got ${maxInFlight}`, 'use 1 or more sends in flight')
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
+      throw invalidArgument(
+        `max in flight must be a whole number >= 1, got ${maxInFlight}`,
+        'use 1 or more sends in flight',
+      )
     const maxOutstanding = options.maxOutstanding ?? Math.max(1024, 16 * maxInFlight)
-    if (!Number.isInteger(maxOutstanding) || maxOutstanding < maxInFlight) throw invalidArgument(`max outstanding must be a whole number >= max in flight (${maxInFlight}), got ${maxOutstanding}`, 'allow at least as many outstanding events as sends in flight')
-    if (!Number.isSafeInteger(options.startOffset) || options.startOffset < 0) throw invalidArgument(`start offset must be a whole number >= 0, got ${options.startOffset}`, 'start at the first offset of the range')
+    if (!Number.isInteger(maxOutstanding) || maxOutstanding < maxInFlight)
+      throw invalidArgument(
+        `max outstanding must be a whole number >= max in flight (${maxInFlight}), got ${maxOutstanding}`,
+        'allow at least as many outstanding events as sends in flight',
+      )
+    if (!Number.isSafeInteger(options.startOffset) || options.startOffset < 0)
+      throw invalidArgument(
+        `start offset must be a whole number >= 0, got ${options.startOffset}`,
+        'start at the first offset of the range',
+      )
     this.maxInFlight = maxInFlight
     this.maxOutstanding = maxOutstanding
     this.offsets = new Float64Array(maxOutstanding)
@@ -139,7 +151,9 @@ export class OrderedDelivery {
    */
   async push(event: DeliveryEvent): Promise<boolean> {
     if (!Number.isSafeInteger(event.offset) || event.offset <= this.lastPushed || event.offset < this.position) {
-      throw new BugError(`events must be pushed in log order: offset ${event.offset} after ${Math.max(this.lastPushed, this.position - 1)}`)
+      throw new BugError(
+        `events must be pushed in log order: offset ${event.offset} after ${Math.max(this.lastPushed, this.position - 1)}`,
+      )
     }
     this.lastPushed = event.offset
     while (!this.stopped && (this.inFlight >= this.maxInFlight || this.tail - this.head >= this.maxOutstanding)) {
@@ -158,7 +172,14 @@ export class OrderedDelivery {
     this.pushed++
     this.client.send(event).then(
       (result) => this.settle(index, event, result),
-      (error: unknown) => this.settle(index, event, {outcome: 'failed', attempts: 0, reason: `internal error: ${(error as Error)?.message}`, latencyMs: 0, messageId: ''}),
+      (error: unknown) =>
+        this.settle(index, event, {
+          outcome: 'failed',
+          attempts: 0,
+          reason: `internal error: ${(error as Error)?.message}`,
+          latencyMs: 0,
+          messageId: '',
+        }),
     )
     return true
   }
@@ -183,7 +204,12 @@ export class OrderedDelivery {
       await new Promise<void>((resolve) => this.waiters.push(resolve))
     }
     if (this.client.signal?.aborted) this.abortedFlag = true
-    return {checkpoint: this.checkpoint, delivered: this.delivered, failure: this.failureRecord, aborted: this.abortedFlag}
+    return {
+      checkpoint: this.checkpoint,
+      delivered: this.delivered,
+      failure: this.failureRecord,
+      aborted: this.abortedFlag,
+    }
   }
 
   private settle(index: number, event: DeliveryEvent, result: SendResult): void {

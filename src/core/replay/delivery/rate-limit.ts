@@ -14,7 +14,11 @@ export class TokenBucket {
     readonly rate: number,
     readonly burst = Math.max(1, Math.ceil(rate / 10)),
   ) {
-    if (!(rate > 0) || !(burst >= 1)) throw invalidArgument(`rate limit must be a positive number of events per second, got ${rate}`, 'use a rate above 0 events per second, or none for no limit')
+    if (!(rate > 0) || !(burst >= 1))
+      throw invalidArgument(
+        `rate limit must be a positive number of events per second, got ${rate}`,
+        'use a rate above 0 events per second, or none for no limit',
+      )
     this.tokens = burst
     this.last = performance.now()
   }
@@ -27,5 +31,4 @@ export class TokenBucket {
     this.tokens -= 1
     return this.tokens >= 0 ? 0 : (-this.tokens * 1000) / this.rate
   }
-
 }

@@ -9,7 +9,15 @@ import {
   TWITTER_SIGNATURE_HEADER,
   WebhookSigner,
 } from '../../webhooks/signing.js'
-import {TargetRefusedError, checkTarget, classifyAddress, displayUrl, guardedLookup, isAllowedAddress, targetNotAllowed} from '../../webhooks/url-guard.js'
+import {
+  TargetRefusedError,
+  checkTarget,
+  classifyAddress,
+  displayUrl,
+  guardedLookup,
+  isAllowedAddress,
+  targetNotAllowed,
+} from '../../webhooks/url-guard.js'
 import {LatencyHistogram} from './latency.js'
 import {TokenBucket} from './rate-limit.js'
 import {DEFAULT_RETRY, backoffDelay, parseRetryAfter, type RetryPolicy} from './retry-policy.js'
@@ -243,7 +251,8 @@ class Exchange implements Dispatcher.DispatchHandler {
 function retryAfterHeader(rawHeaders: Buffer[] | undefined): string | undefined {
   if (!rawHeaders) return undefined
   for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
-    if (rawHeaders[index]!.length === 11 && rawHeaders[index]!.toString('latin1').toLowerCase() === 'retry-after') return rawHeaders[index + 1]!.toString('latin1')
+    if (rawHeaders[index]!.length === 11 && rawHeaders[index]!.toString('latin1').toLowerCase() === 'retry-after')
+      return rawHeaders[index + 1]!.toString('latin1')
   }
   return undefined
 }
@@ -297,22 +306,39 @@ export class WebhookClient {
     try {
       url = new URL(options.url)
     } catch {
-      throw invalidArgument(`webhook url '${options.url}' is not a valid URL`, 'pass an absolute URL such as https://example.com/webhook')
+      throw invalidArgument(
+        `webhook url '${options.url}' is not a valid URL`,
+        'pass an absolute URL such as https://example.com/webhook',
+      )
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new UserError('TARGET_NOT_ALLOWED', `webhook url ${displayUrl(url)} uses ${url.protocol.replace(/:$/, '')}, not http or https`, 'register an http:// or https:// webhook url')
+      throw new UserError(
+        'TARGET_NOT_ALLOWED',
+        `webhook url ${displayUrl(url)} uses ${url.protocol.replace(/:$/, '')}, not http or https`,
+        'register an http:// or https:// webhook url',
+      )
     }
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
     const kind = classifyAddress(host)
     if (kind && !isAllowedAddress(host, options.allowPrivate)) throw targetNotAllowed(displayUrl(url), host, kind)
 
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-    if (!(timeoutMs > 0)) throw invalidArgument(`the delivery timeout must be positive, got ${timeoutMs} ms`, 'pass a timeout above 0')
+    if (!(timeoutMs > 0))
+      throw invalidArgument(`the delivery timeout must be positive, got ${timeoutMs} ms`, 'pass a timeout above 0')
     const retry = {...DEFAULT_RETRY, ...options.retry}
-    if (!Number.isInteger(retry.attempts) || retry.attempts < 1) throw invalidArgument(`delivery attempts must be a whole number >= 1, got ${retry.attempts}`, 'use 1 or more attempts')
-    if (!(retry.baseMs >= 0) || !(retry.capMs >= 0)) throw invalidArgument('retry backoff times must not be negative', 'pass a base and a cap of 0 ms or more')
+    if (!Number.isInteger(retry.attempts) || retry.attempts < 1)
+      throw invalidArgument(
+        `delivery attempts must be a whole number >= 1, got ${retry.attempts}`,
+        'use 1 or more attempts',
+      )
+    if (!(retry.baseMs >= 0) || !(retry.capMs >= 0))
+      throw invalidArgument('retry backoff times must not be negative', 'pass a base and a cap of 0 ms or more')
     const connections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
-    if (!Number.isInteger(connections) || connections < 1) throw invalidArgument(`the connection cap must be a whole number >= 1, got ${connections}`, 'pass 1 or more connections')
+    if (!Number.isInteger(connections) || connections < 1)
+      throw invalidArgument(
+        `the connection cap must be a whole number >= 1, got ${connections}`,
+        'pass 1 or more connections',
+      )
 
     this.url = url
     this.jobId = options.jobId
@@ -327,7 +353,10 @@ export class WebhookClient {
     this.path = `${url.pathname}${url.search}`
     this.fixedHeaders = ['content-type', 'application/json', 'user-agent', 'replayctl', 'x-replay-job-id', this.jobId]
     if (url.username || url.password) {
-      this.fixedHeaders.push('authorization', `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`)
+      this.fixedHeaders.push(
+        'authorization',
+        `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`,
+      )
     }
     this.pool = new Pool(url.origin, {
       connections,
@@ -350,7 +379,11 @@ export class WebhookClient {
     return this.deliver({
       body: event.body,
       messageId: messageIdFor(event.hash),
-      source: event.origin ? replaySource(event.origin, event.origin.offset) : this.source ? replaySource(this.source, event.offset) : undefined,
+      source: event.origin
+        ? replaySource(event.origin, event.origin.offset)
+        : this.source
+          ? replaySource(this.source, event.offset)
+          : undefined,
     })
   }
 
@@ -381,12 +414,21 @@ export class WebhookClient {
     const {attempts: maxAttempts} = this.retry
     let attempts = 0
     let last: AttemptResult | undefined
-    const aborted = (): SendResult => ({outcome: 'aborted', attempts, reason: 'delivery was stopped', latencyMs: last?.latencyMs ?? 0, messageId: message.messageId})
+    const aborted = (): SendResult => ({
+      outcome: 'aborted',
+      attempts,
+      reason: 'delivery was stopped',
+      latencyMs: last?.latencyMs ?? 0,
+      messageId: message.messageId,
+    })
 
     while (attempts < maxAttempts) {
       if (attempts > 0) {
         const hint = last?.kind === 'retry' ? last.retryAfterMs : undefined
-        const wait = hint !== undefined ? Math.min(hint, this.retry.retryAfterCapMs) : backoffDelay(attempts, this.retry, this.random)
+        const wait =
+          hint !== undefined
+            ? Math.min(hint, this.retry.retryAfterCapMs)
+            : backoffDelay(attempts, this.retry, this.random)
         if (!(await this.sleep(wait))) return aborted()
       }
       if (this.limiter) {
@@ -406,13 +448,26 @@ export class WebhookClient {
         case 'delivered':
           this.counters.delivered++
           this.counters.bytes += message.body.length
-          return {outcome: 'delivered', attempts, status: last.status, latencyMs: last.latencyMs, messageId: message.messageId}
+          return {
+            outcome: 'delivered',
+            attempts,
+            status: last.status,
+            latencyMs: last.latencyMs,
+            messageId: message.messageId,
+          }
         case 'aborted':
           return aborted()
         case 'permanent':
           this.counters.failed++
           if (last.gone) this.counters.gone++
-          return {outcome: last.gone ? 'gone' : 'failed', attempts, status: last.status, reason: last.reason, latencyMs: last.latencyMs, messageId: message.messageId}
+          return {
+            outcome: last.gone ? 'gone' : 'failed',
+            attempts,
+            status: last.status,
+            reason: last.reason,
+            latencyMs: last.latencyMs,
+            messageId: message.messageId,
+          }
         case 'retry':
           break
       }
@@ -449,10 +504,14 @@ export class WebhookClient {
   private attempt(message: OutgoingMessage, twitterSignature: string): Promise<AttemptResult> {
     const timestamp = Math.floor(Date.now() / 1000)
     const headers = this.fixedHeaders.concat(
-      TWITTER_SIGNATURE_HEADER, twitterSignature,
-      STANDARD_WEBHOOKS_ID_HEADER, message.messageId,
-      STANDARD_WEBHOOKS_TIMESTAMP_HEADER, String(timestamp),
-      STANDARD_WEBHOOKS_SIGNATURE_HEADER, this.signer.standard(message.messageId, timestamp, message.body),
+      TWITTER_SIGNATURE_HEADER,
+      twitterSignature,
+      STANDARD_WEBHOOKS_ID_HEADER,
+      message.messageId,
+      STANDARD_WEBHOOKS_TIMESTAMP_HEADER,
+      String(timestamp),
+      STANDARD_WEBHOOKS_SIGNATURE_HEADER,
+      this.signer.standard(message.messageId, timestamp, message.body),
     )
     if (message.source) headers.push('x-replay-source', message.source)
     return new Promise((resolve) => {
@@ -472,7 +531,8 @@ export class WebhookClient {
   private readonly sweep = () => {
     const now = performance.now()
     for (const exchange of this.live) {
-      if (now >= exchange.deadline) exchange.settle({kind: 'retry', reason: `no answer within ${this.timeoutMs} ms`, latencyMs: exchange.elapsed()})
+      if (now >= exchange.deadline)
+        exchange.settle({kind: 'retry', reason: `no answer within ${this.timeoutMs} ms`, latencyMs: exchange.elapsed()})
     }
   }
 
@@ -491,11 +551,21 @@ export class WebhookClient {
     if (this.signal?.aborted || this.closed) return {kind: 'aborted', latencyMs}
     const refused = findTargetRefusal(error)
     if (refused) {
-      return {kind: 'permanent', gone: false, reason: `webhook url ${displayUrl(this.url)} resolves to ${refused.address}, an address replay does not send to`, latencyMs}
+      return {
+        kind: 'permanent',
+        gone: false,
+        reason: `webhook url ${displayUrl(this.url)} resolves to ${refused.address}, an address replay does not send to`,
+        latencyMs,
+      }
     }
     const code = errorCode(error)
     if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
-      return {kind: 'permanent', gone: false, reason: `the request could not be made: ${(error as Error).message}`, latencyMs}
+      return {
+        kind: 'permanent',
+        gone: false,
+        reason: `the request could not be made: ${(error as Error).message}`,
+        latencyMs,
+      }
     }
     return {kind: 'retry', reason: `connection failed: ${code}`, latencyMs}
   }
@@ -508,13 +578,31 @@ export class WebhookClient {
       return {kind: 'delivered', status, latencyMs}
     }
     if (status === 408 || status === 429 || status >= 500) {
-      return {kind: 'retry', status, retryAfterMs: parseRetryAfter(retryAfterHeader(rawHeaders)), reason: `webhook answered ${status}${said}`, latencyMs}
+      return {
+        kind: 'retry',
+        status,
+        retryAfterMs: parseRetryAfter(retryAfterHeader(rawHeaders)),
+        reason: `webhook answered ${status}${said}`,
+        latencyMs,
+      }
     }
     if (status === 410) {
-      return {kind: 'permanent', status, gone: true, reason: 'webhook answered 410 gone: it asks not to be sent to any more', latencyMs}
+      return {
+        kind: 'permanent',
+        status,
+        gone: true,
+        reason: 'webhook answered 410 gone: it asks not to be sent to any more',
+        latencyMs,
+      }
     }
     if (status >= 300 && status < 400) {
-      return {kind: 'permanent', status, gone: false, reason: `webhook answered ${status}, a redirect (redirects are not followed)`, latencyMs}
+      return {
+        kind: 'permanent',
+        status,
+        gone: false,
+        reason: `webhook answered ${status}, a redirect (redirects are not followed)`,
+        latencyMs,
+      }
     }
     return {kind: 'permanent', status, gone: false, reason: `webhook answered ${status}${said}`, latencyMs}
   }

@@ -8,5 +8,10 @@ import {fencedUpdate, progressSet} from './model.js'
  */
 export async function checkpointJob(pool: Pool, input: Lease & Progress & {checkpointOffset: number}): Promise<void> {
   const progress = progressSet(input)
-  await withRetry(pool, () => fencedUpdate(pool, 'checkpoint', input, `${progress.sql}, heartbeat_at = NOW(3)`, progress.values, ['STARTED', 'ONGOING']))
+  await withRetry(pool, () =>
+    fencedUpdate(pool, 'checkpoint', input, `${progress.sql}, heartbeat_at = NOW(3)`, progress.values, [
+      'STARTED',
+      'ONGOING',
+    ]),
+  )
 }

@@ -38,7 +38,8 @@ const MAX_SETTLED_PER_CLAIM = 20
  * it goes stale and is taken over: at-least-once, never twice at the same time.
  */
 export async function claimJob(pool: Pool, options: ClaimOptions): Promise<ClaimedJob | null> {
-  if (!Number.isSafeInteger(options.staleAfterMs) || options.staleAfterMs < 1) throw new BugError(`staleAfterMs must be a positive integer, got ${options.staleAfterMs}`)
+  if (!Number.isSafeInteger(options.staleAfterMs) || options.staleAfterMs < 1)
+    throw new BugError(`staleAfterMs must be a positive integer, got ${options.staleAfterMs}`)
   if (!options.owner || options.owner.length > 255) throw new BugError('owner must be 1 to 255 characters')
   return withRetry(pool, () => withTransaction(pool, (connection) => claimIn(connection, options)), options.retry)
 }
@@ -59,7 +60,12 @@ async function claimIn(connection: PoolConnection, options: ClaimOptions): Promi
         continue
       }
       if (candidate.attempt >= candidate.max_attempts) {
-        await settle(connection, candidate.id, 'FAILED', `gave up after ${candidate.attempt} of ${candidate.max_attempts} attempts: the last worker stopped (${staleFor})`)
+        await settle(
+          connection,
+          candidate.id,
+          'FAILED',
+          `gave up after ${candidate.attempt} of ${candidate.max_attempts} attempts: the last worker stopped (${staleFor})`,
+        )
         continue
       }
     } else {
@@ -71,7 +77,12 @@ async function claimIn(connection: PoolConnection, options: ClaimOptions): Promi
       candidate = (open as Candidate[])[0]
       if (!candidate) return null
       if (candidate.attempt >= candidate.max_attempts) {
-        await settle(connection, candidate.id, 'FAILED', `gave up after ${candidate.attempt} of ${candidate.max_attempts} attempts`)
+        await settle(
+          connection,
+          candidate.id,
+          'FAILED',
+          `gave up after ${candidate.attempt} of ${candidate.max_attempts} attempts`,
+        )
         continue
       }
     }
@@ -98,7 +109,12 @@ interface Candidate {
   cancel_requested: number
 }
 
-async function settle(connection: PoolConnection, id: number, state: 'FAILED' | 'CANCELLED', reason: string): Promise<void> {
+async function settle(
+  connection: PoolConnection,
+  id: number,
+  state: 'FAILED' | 'CANCELLED',
+  reason: string,
+): Promise<void> {
   await connection.query(
     `UPDATE replay_jobs SET state = ?, last_error = ?, finished_at = NOW(3), lease_token = NULL WHERE id = ?`,
     [state, reason, id],

@@ -8,12 +8,14 @@ import {fencedUpdate, progressSet} from './model.js'
  */
 export async function completeJob(pool: Pool, input: Lease & Progress): Promise<void> {
   const progress = progressSet(input)
-  await withRetry(pool, () => fencedUpdate(
-    pool,
-    'complete',
-    input,
-    `${progress.sql}, state = 'COMPLETED', finished_at = COALESCE(finished_at, NOW(3)), heartbeat_at = NOW(3)`,
-    progress.values,
-    ['STARTED', 'ONGOING', 'COMPLETED'],
-  ))
+  await withRetry(pool, () =>
+    fencedUpdate(
+      pool,
+      'complete',
+      input,
+      `${progress.sql}, state = 'COMPLETED', finished_at = COALESCE(finished_at, NOW(3)), heartbeat_at = NOW(3)`,
+      progress.values,
+      ['STARTED', 'ONGOING', 'COMPLETED'],
+    ),
+  )
 }

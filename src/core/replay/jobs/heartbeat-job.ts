@@ -22,8 +22,13 @@ export async function heartbeatJob(pool: Pool, lease: Lease): Promise<HeartbeatR
     )
     if ((result as {affectedRows: number}).affectedRows === 0) return {leaseLost: true, cancelRequested: false}
     // MariaDB has no UPDATE ... RETURNING; a second read, fenced the same way.
-    const [rows] = await pool.query('SELECT cancel_requested FROM replay_jobs WHERE id = ? AND lease_token = ?', [lease.id, lease.leaseToken])
+    const [rows] = await pool.query('SELECT cancel_requested FROM replay_jobs WHERE id = ? AND lease_token = ?', [
+      lease.id,
+      lease.leaseToken,
+    ])
     const row = (rows as {cancel_requested: number}[])[0]
-    return row ? {leaseLost: false, cancelRequested: row.cancel_requested !== 0} : {leaseLost: true, cancelRequested: false}
+    return row
+      ? {leaseLost: false, cancelRequested: row.cancel_requested !== 0}
+      : {leaseLost: true, cancelRequested: false}
   })
 }

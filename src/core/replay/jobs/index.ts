@@ -123,7 +123,15 @@ export interface Progress {
   counters?: Partial<Counters>
 }
 
-export {ACTIVE_STATES, JOB_STATES, LeaseLostError, parseJobId, parseJobState, TERMINAL_STATES, type JobState} from './model.js'
+export {
+  ACTIVE_STATES,
+  JOB_STATES,
+  LeaseLostError,
+  parseJobId,
+  parseJobState,
+  TERMINAL_STATES,
+  type JobState,
+} from './model.js'
 export {cancelJob, type CancelJobResult} from './cancel-job.js'
 export {checkpointJob} from './checkpoint-job.js'
 export {claimJob, type ClaimOptions} from './claim-job.js'

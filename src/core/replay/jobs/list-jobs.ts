@@ -18,10 +18,17 @@ export function checkListJobsOptions(options: ListJobsOptions): {state?: JobStat
   const given = options.limit ?? 50
   const limit = typeof given === 'number' ? given : /^\s*[0-9]{1,16}\s*$/.test(given) ? Number(given) : Number.NaN
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-    throw invalidArgument(`limit ${quoteInput(String(given))} is not a whole number from 1 to ${MAX_LIST_LIMIT}`, `pass --limit 1 to --limit ${MAX_LIST_LIMIT}`)
+    throw invalidArgument(
+      `limit ${quoteInput(String(given))} is not a whole number from 1 to ${MAX_LIST_LIMIT}`,
+      `pass --limit 1 to --limit ${MAX_LIST_LIMIT}`,
+    )
   }
   if (options.webhookId !== undefined) validateWebhookId(options.webhookId)
-  return {state: options.state === undefined ? undefined : parseJobState(options.state), webhookId: options.webhookId, limit}
+  return {
+    state: options.state === undefined ? undefined : parseJobState(options.state),
+    webhookId: options.webhookId,
+    limit,
+  }
 }
 
 /** Jobs newest first, optionally of one state and/or one webhook. */

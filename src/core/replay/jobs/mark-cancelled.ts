@@ -8,12 +8,14 @@ import {fencedUpdate, progressSet} from './model.js'
  */
 export async function markCancelled(pool: Pool, input: Lease & Progress): Promise<void> {
   const progress = progressSet(input)
-  await withRetry(pool, () => fencedUpdate(
-    pool,
-    'mark-cancelled',
-    input,
-    `${progress.sql}, state = 'CANCELLED', finished_at = COALESCE(finished_at, NOW(3)), last_error = COALESCE(last_error, 'cancelled by an operator')`,
-    progress.values,
-    ['STARTED', 'ONGOING', 'CANCELLED'],
-  ))
+  await withRetry(pool, () =>
+    fencedUpdate(
+      pool,
+      'mark-cancelled',
+      input,
+      `${progress.sql}, state = 'CANCELLED', finished_at = COALESCE(finished_at, NOW(3)), last_error = COALESCE(last_error, 'cancelled by an operator')`,
+      progress.values,
+      ['STARTED', 'ONGOING', 'CANCELLED'],
+    ),
+  )
 }

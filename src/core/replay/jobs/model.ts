@@ -19,7 +19,9 @@ export class LeaseLostError extends Error {
     readonly jobId: number,
     readonly operation: string,
   ) {
-    super(`lost the lease on replay job ${jobId} during ${operation}: another worker took it over, or it was retried or released`)
+    super(
+      `lost the lease on replay job ${jobId} during ${operation}: another worker took it over, or it was retried or released`,
+    )
   }
 }
 
@@ -30,7 +32,10 @@ export function parseJobId(input: string | number): number {
   const text = String(input).trim()
   const id = /^[0-9]{1,16}$/.test(text) ? Number(text) : Number.NaN
   if (!Number.isSafeInteger(id) || id < 1 || id > MAX_JOB_ID) {
-    throw invalidArgument(`${quoteInput(String(input))} is not a job id`, 'pass the positive integer id shown by `replayctl replay list`')
+    throw invalidArgument(
+      `${quoteInput(String(input))} is not a job id`,
+      'pass the positive integer id shown by `replayctl replay list`',
+    )
   }
   return id
 }
@@ -92,7 +97,7 @@ const iso = (value: Date | null): string | null => (value === null ? null : valu
 
 /** The notes column: JSON notes with their gaps; a plain sentence is one stored before gaps were. */
 function storedNotes(row: JobRow): JobNote[] {
-  const stored = row.notes === null ? [] : JSON.parse(row.notes) as Array<string | JobNote>
+  const stored = row.notes === null ? [] : (JSON.parse(row.notes) as Array<string | JobNote>)
   return stored.map((note) => (typeof note === 'string' ? {text: note, gap: {kind: 'unknown'}} : note))
 }
 
@@ -101,7 +106,7 @@ export function toJob(row: JobRow): ReplayJob {
     id: num(row.id),
     webhookId: row.webhook_id,
     topic: row.topic,
-    topics: row.topics === null ? [row.topic] : JSON.parse(row.topics) as string[],
+    topics: row.topics === null ? [row.topic] : (JSON.parse(row.topics) as string[]),
     fromMs: num(row.from_ms),
     toMs: num(row.to_ms),
     lateGraceMs: num(row.late_grace_ms),
@@ -116,7 +121,7 @@ export function toJob(row: JobRow): ReplayJob {
     startOffset: numOrNull(row.start_offset),
     checkpointOffset: numOrNull(row.checkpoint_offset),
     endOffset: numOrNull(row.end_offset),
-    sources: row.sources === null ? null : JSON.parse(row.sources) as SourcePlan[],
+    sources: row.sources === null ? null : (JSON.parse(row.sources) as SourcePlan[]),
     notes: storedNotes(row).map((note) => note.text),
     gaps: storedNotes(row).map((note) => note.gap),
     partial: row.partial !== 0,
@@ -131,11 +136,14 @@ export function toJob(row: JobRow): ReplayJob {
     finishedAt: iso(row.finished_at),
     cancelRequested: row.cancel_requested !== 0,
     completionSent: row.completion_sent !== 0,
-    run: row.run_started_at === null ? null : {
-      startedAt: row.run_started_at.toISOString(),
-      startDelivered: numOrNull(row.run_start_delivered) ?? 0,
-      startCheckpoint: numOrNull(row.run_start_checkpoint),
-    },
+    run:
+      row.run_started_at === null
+        ? null
+        : {
+            startedAt: row.run_started_at.toISOString(),
+            startDelivered: numOrNull(row.run_start_delivered) ?? 0,
+            startCheckpoint: numOrNull(row.run_start_checkpoint),
+          },
   }
 }
 
@@ -154,16 +162,25 @@ export async function selectJob(db: Queryable, id: number): Promise<JobRow | und
 
 /** Worker-supplied numbers are trusted code, not operator input: a bad one is a bug. */
 export function checkCount(value: number, what: string): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new BugError(`${what} must be a non-negative integer, got ${value}`)
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new BugError(`${what} must be a non-negative integer, got ${value}`)
   return value
 }
 
 export function checkLease(lease: Lease): void {
-  if (!Number.isSafeInteger(lease.id) || lease.id < 1) throw new BugError(`job id must be a positive integer, got ${lease.id}`)
-  if (typeof lease.leaseToken !== 'string' || !/^[0-9a-f]{32}$/.test(lease.leaseToken)) throw new BugError('lease token must be the 32 hex characters returned by claimJob')
+  if (!Number.isSafeInteger(lease.id) || lease.id < 1)
+    throw new BugError(`job id must be a positive integer, got ${lease.id}`)
+  if (typeof lease.leaseToken !== 'string' || !/^[0-9a-f]{32}$/.test(lease.leaseToken))
+    throw new BugError('lease token must be the 32 hex characters returned by claimJob')
 }
 
-const COUNTER_NAMES = ['scanned', 'matched', 'delivered', 'duplicates', 'failed'] as const satisfies readonly (keyof Counters)[]
+const COUNTER_NAMES = [
+  'scanned',
+  'matched',
+  'delivered',
+  'duplicates',
+  'failed',
+] as const satisfies readonly (keyof Counters)[]
 
 /**
  * SET fragment and values saving optional progress; absent fields keep what is stored. The SQL
@@ -171,14 +188,19 @@ const COUNTER_NAMES = ['scanned', 'matched', 'delivered', 'duplicates', 'failed'
  * retried after a lost reply does not count twice.
  */
 export function progressSet(progress: Progress): {sql: string; values: (number | string | null)[]} {
-  const values: (number | string | null)[] = [progress.checkpointOffset === undefined ? null : checkCount(progress.checkpointOffset, 'checkpointOffset')]
+  const values: (number | string | null)[] = [
+    progress.checkpointOffset === undefined ? null : checkCount(progress.checkpointOffset, 'checkpointOffset'),
+  ]
   for (const name of COUNTER_NAMES) {
     const value = progress.counters?.[name]
     values.push(value === undefined ? null : checkCount(value, `counters.${name}`))
   }
   values.push(progress.sources == null ? null : sourcesJson(progress.sources))
   return {
-    sql: 'checkpoint_offset = COALESCE(?, checkpoint_offset), ' + COUNTER_NAMES.map((name) => `${name} = COALESCE(?, ${name})`).join(', ') + ', sources = COALESCE(?, sources)',
+    sql:
+      'checkpoint_offset = COALESCE(?, checkpoint_offset), ' +
+      COUNTER_NAMES.map((name) => `${name} = COALESCE(?, ${name})`).join(', ') +
+      ', sources = COALESCE(?, sources)',
     values,
   }
 }
@@ -187,9 +209,19 @@ export function progressSet(progress: Progress): {sql: string; values: (number |
 export function sourcesJson(sources: SourcePlan[]): string {
   if (sources.length === 0) throw new BugError('a job reads at least one source')
   for (const source of sources) {
-    for (const name of ['partition', 'partitionCount', 'startOffset', 'endOffset', 'checkpointOffset'] as const) checkCount(source[name], `sources.${name}`)
+    for (const name of ['partition', 'partitionCount', 'startOffset', 'endOffset', 'checkpointOffset'] as const)
+      checkCount(source[name], `sources.${name}`)
   }
-  return JSON.stringify(sources.map(({topic, partition, partitionCount, startOffset, endOffset, checkpointOffset}) => ({topic, partition, partitionCount, startOffset, endOffset, checkpointOffset})))
+  return JSON.stringify(
+    sources.map(({topic, partition, partitionCount, startOffset, endOffset, checkpointOffset}) => ({
+      topic,
+      partition,
+      partitionCount,
+      startOffset,
+      endOffset,
+      checkpointOffset,
+    })),
+  )
 }
 
 /**
@@ -197,12 +229,21 @@ export function sourcesJson(sources: SourcePlan[]): string {
  * `states`; otherwise throws LeaseLostError. mysql2 reports matched (not changed) rows, so a write
  * that sets the same values still counts as held.
  */
-export async function fencedUpdate(db: Queryable, operation: string, lease: Lease, set: string, values: unknown[], states: readonly JobState[]): Promise<void> {
+export async function fencedUpdate(
+  db: Queryable,
+  operation: string,
+  lease: Lease,
+  set: string,
+  values: unknown[],
+  states: readonly JobState[],
+): Promise<void> {
   checkLease(lease)
-  const [result] = await db.query(
-    `UPDATE replay_jobs SET ${set} WHERE id = ? AND lease_token = ? AND state IN (?)`,
-    [...values, lease.id, lease.leaseToken, states],
-  )
+  const [result] = await db.query(`UPDATE replay_jobs SET ${set} WHERE id = ? AND lease_token = ? AND state IN (?)`, [
+    ...values,
+    lease.id,
+    lease.leaseToken,
+    states,
+  ])
   if ((result as {affectedRows: number}).affectedRows === 0) throw new LeaseLostError(lease.id, operation)
 }
 

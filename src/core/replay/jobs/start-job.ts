@@ -30,20 +30,32 @@ export async function startJob(pool: Pool, input: StartJobInput): Promise<Replay
   if (!Number.isSafeInteger(input.partitionCount) || input.partitionCount <= input.partition) {
     throw new BugError(`partitionCount ${input.partitionCount} must be an integer above partition ${input.partition}`)
   }
-  await withRetry(pool, () => fencedUpdate(
-    pool,
-    'start',
-    input,
-    // The run_* columns first: MySQL applies assignments left to right, and they read the state
-    // and checkpoint as they were (STARTED: this run's first start; ONGOING: a retried write).
-    `run_started_at = IF(state = 'STARTED', NOW(3), run_started_at),
+  await withRetry(pool, () =>
+    fencedUpdate(
+      pool,
+      'start',
+      input,
+      // The run_* columns first: MySQL applies assignments left to right, and they read the state
+      // and checkpoint as they were (STARTED: this run's first start; ONGOING: a retried write).
+      `run_started_at = IF(state = 'STARTED', NOW(3), run_started_at),
      run_start_delivered = IF(state = 'STARTED', delivered, run_start_delivered),
      run_start_checkpoint = IF(state = 'STARTED', GREATEST(COALESCE(checkpoint_offset, ?), ?), run_start_checkpoint),
      state = 'ONGOING', \`partition\` = ?, partition_count = ?, start_offset = ?, end_offset = ?,
      checkpoint_offset = GREATEST(COALESCE(checkpoint_offset, ?), ?), sources = COALESCE(sources, ?), notes = COALESCE(?, notes), heartbeat_at = NOW(3)`,
-    [input.startOffset, input.startOffset, input.partition, input.partitionCount, input.startOffset, input.endOffset, input.startOffset, input.startOffset,
-      input.sources ? sourcesJson(input.sources) : null, input.notes ? JSON.stringify(input.notes) : null],
-    ['STARTED', 'ONGOING'],
-  ))
+      [
+        input.startOffset,
+        input.startOffset,
+        input.partition,
+        input.partitionCount,
+        input.startOffset,
+        input.endOffset,
+        input.startOffset,
+        input.startOffset,
+        input.sources ? sourcesJson(input.sources) : null,
+        input.notes ? JSON.stringify(input.notes) : null,
+      ],
+      ['STARTED', 'ONGOING'],
+    ),
+  )
   return getJob(pool, input.id)
 }

@@ -43,7 +43,11 @@ const MAX_TIME_MS = 8_640_000_000_000_000
 /** Twitter's 400/356: the range must not be empty (to is exclusive). */
 export function checkRangeOrder(fromMs: number, toMs: number): void {
   if (fromMs >= toMs) {
-    throw new UserError('REPLAY_RANGE_INVALID', `from_date must be before to_date (got ${isoTime(fromMs)} to ${isoTime(toMs)})`, 'give an end time after the start time; the end is exclusive')
+    throw new UserError(
+      'REPLAY_RANGE_INVALID',
+      `from_date must be before to_date (got ${isoTime(fromMs)} to ${isoTime(toMs)})`,
+      'give an end time after the start time; the end is exclusive',
+    )
   }
 }
 
@@ -52,10 +56,14 @@ export async function submitJob(pool: Pool, input: SubmitJobInput): Promise<Repl
   validateTopicName(input.topic)
   const topics = [input.topic, ...(input.moreTopics ?? [])]
   for (const topic of topics) validateTopicName(topic)
-  if (new Set(topics).size !== topics.length) throw invalidArgument(`a topic is named twice in ${topics.join(', ')}`, 'name each topic once')
-  const isTime = (ms: number | undefined) => ms === undefined || (Number.isSafeInteger(ms) && ms >= 0 && ms <= MAX_TIME_MS)
+  if (new Set(topics).size !== topics.length)
+    throw invalidArgument(`a topic is named twice in ${topics.join(', ')}`, 'name each topic once')
+  const isTime = (ms: number | undefined) =>
+    ms === undefined || (Number.isSafeInteger(ms) && ms >= 0 && ms <= MAX_TIME_MS)
   if (!isTime(input.fromMs) || !isTime(input.toMs) || !isTime(input.runAtMs)) {
-    throw new BugError(`replay times must be non-negative integer epoch ms, got ${input.fromMs}..${input.toMs} run at ${input.runAtMs}`)
+    throw new BugError(
+      `replay times must be non-negative integer epoch ms, got ${input.fromMs}..${input.toMs} run at ${input.runAtMs}`,
+    )
   }
   checkRangeOrder(input.fromMs, input.toMs)
   const lateGraceMs = input.lateGraceMs ?? 0
@@ -71,17 +79,32 @@ export async function submitJob(pool: Pool, input: SubmitJobInput): Promise<Repl
   // A refused INSERT still uses up an AUTO_INCREMENT id, so the common refusal (a job is active)
   // is found by a read first: refused submits leave no gaps in job ids. The keys below still
   // decide a race between submitters.
-  const [active] = await withRetry(pool, () => pool.query('SELECT 1 FROM replay_jobs WHERE active_webhook_id = ?', [input.webhookId]))
+  const [active] = await withRetry(pool, () =>
+    pool.query('SELECT 1 FROM replay_jobs WHERE active_webhook_id = ?', [input.webhookId]),
+  )
   if ((active as unknown[]).length > 0) throw await jobInProgress(pool, input.webhookId)
 
   let insertId: number
   try {
     // Not idempotent: if the reply to a committed INSERT is lost, the retry reports JOB_IN_PROGRESS
     // naming the job this call created. Rare, and the operator sees the right job id.
-    const [result] = await withRetry(pool, () => pool.query(
-      'INSERT INTO replay_jobs (webhook_id, topic, topics, from_ms, to_ms, late_grace_ms, partial, notes, max_attempts, run_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, NOW(3)))',
-      [input.webhookId, input.topic, topics.length > 1 ? JSON.stringify(topics) : null, input.fromMs, input.toMs, lateGraceMs, input.partial ? 1 : 0, input.partial ? JSON.stringify([input.partial]) : null, maxAttempts, runAt],
-    ))
+    const [result] = await withRetry(pool, () =>
+      pool.query(
+        'INSERT INTO replay_jobs (webhook_id, topic, topics, from_ms, to_ms, late_grace_ms, partial, notes, max_attempts, run_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, NOW(3)))',
+        [
+          input.webhookId,
+          input.topic,
+          topics.length > 1 ? JSON.stringify(topics) : null,
+          input.fromMs,
+          input.toMs,
+          lateGraceMs,
+          input.partial ? 1 : 0,
+          input.partial ? JSON.stringify([input.partial]) : null,
+          maxAttempts,
+          runAt,
+        ],
+      ),
+    )
     insertId = Number((result as {insertId: number}).insertId)
   } catch (error) {
     const code = mysqlErrorCode(error)
