@@ -12,7 +12,8 @@ if ! git diff --quiet -- oclif.manifest.json 2>/dev/null; then
   exit 1
 fi
 
-echo "==> typecheck (tests and benchmarks too) and lint" >&2
+echo "==> format (Prettier), typecheck (tests and benchmarks too) and lint" >&2
+npm run --silent format:check
 npx tsc -p tsconfig.test.json
 npx eslint .
 

@@ -294,25 +294,21 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     const {records} = parsed
     const outside = request.ingestScope === null ? undefined : outOfScope(request.ingestScope, records)
     if (outside) {
-      return reply
-        .code(403)
-        .send({
-          error: `event ${outside.index} has the key '${outside.key}', which this token may not write; nothing of this request was written`,
-          written: 0,
-        })
+      return reply.code(403).send({
+        error: `event ${outside.index} has the key '${outside.key}', which this token may not write; nothing of this request was written`,
+        written: 0,
+      })
     }
     const idempotencyKey = headerValue(request.headers['idempotency-key'])
     let batch: Batch
     let release = () => {}
     if (idempotencyKey) {
       if (idempotencyKey.length > MAX_KEY_LENGTH) {
-        return reply
-          .code(400)
-          .send({
-            error: `the Idempotency-Key is longer than ${MAX_KEY_LENGTH} characters; nothing was written`,
-            line: null,
-            written: 0,
-          })
+        return reply.code(400).send({
+          error: `the Idempotency-Key is longer than ${MAX_KEY_LENGTH} characters; nothing was written`,
+          line: null,
+          written: 0,
+        })
       }
       const claim = idempotency.claim(idempotencyKey, body, records.length)
       if ('conflict' in claim) {
