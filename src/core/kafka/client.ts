@@ -1,6 +1,7 @@
 import type * as Rdkafka from '@confluentinc/kafka-javascript'
 import {EventEmitter} from 'node:events'
 import {connect as tcpConnect, type Socket} from 'node:net'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import {UserError} from '../shared/errors.js'
 import {LIBRDKAFKA_PARTITIONER, type Partitioner} from './partitioner.js'
@@ -277,8 +278,10 @@ export function kafkaError(settings: Settings, error: unknown, topic?: string): 
  * A read-only admin request (metadata, offsets), retried within the same overall timeout. librdkafka
  * sends it to any broker it knows; when that broker has just died the first attempt times out,
  * while a second goes to a live one. So one dead broker of three does not fail `topic describe`.
- * A group's coordinator that is not known or not loaded yet (the first group request to a fresh
- * cluster creates __consumer_offsets) is retried the same way.
+ *
+ * A group's coordinator that is not known or not loaded yet answers at once, not at a timeout: the
+ * first group request to a fresh cluster creates __consumer_offsets, which takes seconds. Those
+ * answers are retried with a growing pause until the overall timeout, so that request waits for it.
  */
 export async function callReadOnly<T>(
   settings: Settings,
@@ -287,23 +290,45 @@ export async function callReadOnly<T>(
 ): Promise<T> {
   const attempts = 3
   const perAttempt = Math.max(1000, Math.floor(settings.timeoutMs / attempts))
+  const deadline = Date.now() + settings.timeoutMs
+  let pauseMs = 100
   for (let attempt = 1; ; attempt++) {
     try {
-      return await call<T>(settings, topic, (cb) => invoke(cb, perAttempt))
+      return await call<T>(settings, topic, (cb) => invoke(cb, Math.min(perAttempt, remaining(deadline))))
     } catch (error) {
       const code = ((error as UserError).cause as {code?: number} | undefined)?.code
+      if (COORDINATOR_NOT_READY.has(code as number)) {
+        if (remaining(deadline) <= pauseMs) throw coordinatorNotReady(settings, error)
+        await sleep(pauseMs)
+        pauseMs = Math.min(pauseMs * 2, 1000)
+        continue
+      }
       if (!TRANSIENT.has(code as number) || attempt >= attempts) throw error
     }
   }
 }
 
-const TRANSIENT = new Set<number>([
-  KafkaCode.TIMED_OUT,
-  KafkaCode.TRANSPORT,
+function remaining(deadline: number): number {
+  return Math.max(1000, deadline - Date.now())
+}
+
+const COORDINATOR_NOT_READY = new Set<number>([
   KafkaCode.COORDINATOR_LOAD_IN_PROGRESS,
   KafkaCode.COORDINATOR_NOT_AVAILABLE,
   KafkaCode.NOT_COORDINATOR,
 ])
+
+const TRANSIENT = new Set<number>([KafkaCode.TIMED_OUT, KafkaCode.TRANSPORT])
+
+function coordinatorNotReady(settings: Settings, error: unknown): UserError {
+  return new UserError(
+    'KAFKA_UNAVAILABLE',
+    `the consumer group coordinator at ${describeBrokers(settings)} was not ready within ` +
+      `${settings.timeoutMs / 1000}s (a fresh cluster creates __consumer_offsets on its first group request)`,
+    'run the command again, or give it longer with --timeout',
+    {cause: error},
+  )
+}
 
 /**
  * A read-only admin request about consumer groups (listGroups, describeGroups,
