@@ -5,6 +5,7 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 
 import {BugError, UserError} from '../shared/errors.js'
+import type {Settings} from '../shared/settings.js'
 
 /**
  * Apache Kafka as Maven Central ships it: the broker and Apache's own tools (ConfigCommand,
@@ -156,6 +157,16 @@ function distAt(dir: string, java: string): KafkaDist {
   }
 }
 
+/**
+ * How long a tool that talks to the cluster may run: the JVM's start-up (tens of seconds on a loaded
+ * 2-core machine) on top of the command's --timeout, so that --timeout still bounds the command.
+ */
+export function kafkaToolTimeoutMs(settings: Pick<Settings, 'timeoutMs'>): number {
+  return JVM_START_ALLOWANCE_MS + settings.timeoutMs
+}
+
+const JVM_START_ALLOWANCE_MS = 45_000
+
 /** Runs one of Apache Kafka's own command-line tools from the cached jars and returns its stdout. */
 export async function runKafkaTool(
   dist: KafkaDist,
@@ -163,6 +174,7 @@ export async function runKafkaTool(
   args: string[],
   timeoutMs = 60_000,
 ): Promise<string> {
+  const tool = mainClass.split('.').pop()
   try {
     // A tool lives for seconds: C1 only and the serial collector cut its CPU by about a third.
     const {stdout} = await run(
@@ -184,6 +196,13 @@ export async function runKafkaTool(
     )
     return stdout
   } catch (error) {
+    if ((error as {killed?: boolean}).killed)
+      throw new UserError(
+        'KAFKA_UNAVAILABLE',
+        `Apache Kafka's ${tool} did not finish within ${Math.round(timeoutMs / 1000)}s`,
+        'check that the broker is up (`replayctl dev status`), or give it longer with --timeout',
+        {cause: error},
+      )
     const stderr = String((error as {stderr?: string}).stderr ?? '')
       .trim()
       .split('\n')
@@ -192,7 +211,7 @@ export async function runKafkaTool(
       .join(' ')
     throw new UserError(
       'KAFKA_REJECTED',
-      `Apache Kafka's ${mainClass.split('.').pop()} failed: ${stderr || (error as Error).message}`,
+      `Apache Kafka's ${tool} failed: ${stderr || (error as Error).message}`,
       'check the arguments and that the broker is up (`replayctl dev status`)',
       {cause: error},
     )

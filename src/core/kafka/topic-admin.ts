@@ -1,6 +1,6 @@
 import {UserError, invalidArgument, quoteInput} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
-import {cachedKafkaDist, runKafkaTool} from './apache-dist.js'
+import {cachedKafkaDist, kafkaToolTimeoutMs, runKafkaTool} from './apache-dist.js'
 import {call} from './client.js'
 import {readTopicConfigs, topicMetadata, validateTopicName, withAdmin} from './topics.js'
 
@@ -126,23 +126,31 @@ export async function alterTopicConfigs(
   const {set, remove} = validateConfigChanges(options)
   const dist = cachedKafkaDist()
   await withAdmin(settings, (admin) => topicMetadata(settings, admin, topic))
-  const before = await readTopicConfigs(settings, topic)
+  // Three JVM runs (read, alter, read again) share one bound, so --timeout bounds the command.
+  const deadline = Date.now() + kafkaToolTimeoutMs(settings)
+  const left = () => Math.max(1000, deadline - Date.now())
+  const before = await readTopicConfigs(settings, topic, left())
   // ConfigCommand splits --add-config at commas; a value holding commas (a list) goes in brackets.
   const additions = [...set]
     .map(([key, value]) => `${key}=${value.includes(',') && !value.startsWith('[') ? `[${value}]` : value}`)
     .join(',')
   try {
-    await runKafkaTool(dist, 'kafka.admin.ConfigCommand', [
-      '--bootstrap-server',
-      settings.brokers,
-      '--entity-type',
-      'topics',
-      '--entity-name',
-      topic,
-      '--alter',
-      ...(additions ? ['--add-config', additions] : []),
-      ...(remove.length ? ['--delete-config', remove.join(',')] : []),
-    ])
+    await runKafkaTool(
+      dist,
+      'kafka.admin.ConfigCommand',
+      [
+        '--bootstrap-server',
+        settings.brokers,
+        '--entity-type',
+        'topics',
+        '--entity-name',
+        topic,
+        '--alter',
+        ...(additions ? ['--add-config', additions] : []),
+        ...(remove.length ? ['--delete-config', remove.join(',')] : []),
+      ],
+      left(),
+    )
   } catch (error) {
     // The broker validates names and values: that is the operator's input, not an outage.
     const stderr = String(((error as UserError).cause as {stderr?: string} | undefined)?.stderr ?? '')
@@ -156,7 +164,7 @@ export async function alterTopicConfigs(
       )
     throw error
   }
-  const after = await readTopicConfigs(settings, topic)
+  const after = await readTopicConfigs(settings, topic, left())
   const changes = [...set.keys(), ...remove].map((key) => ({key, old: before[key] ?? null, new: after[key] ?? null}))
   return {topic, changes}
 }

@@ -1,5 +1,5 @@
 import {UserError, invalidArgument, quoteInput} from '../shared/errors.js'
-import {cachedKafkaDist, runKafkaTool} from './apache-dist.js'
+import {cachedKafkaDist, kafkaToolTimeoutMs, runKafkaTool} from './apache-dist.js'
 import {call, callReadOnly, connectAdmin, topicNotFound, type AdminClient} from './client.js'
 import {watermarks} from './offsets.js'
 import type {Settings} from '../shared/settings.js'
@@ -286,17 +286,18 @@ export async function describeTopic(
 }
 
 /** Configs set on the topic, read with Apache Kafka's ConfigCommand. */
-export async function readTopicConfigs(settings: Settings, topic: string): Promise<Record<string, string>> {
+export async function readTopicConfigs(
+  settings: Settings,
+  topic: string,
+  timeoutMs = kafkaToolTimeoutMs(settings),
+): Promise<Record<string, string>> {
   const dist = cachedKafkaDist()
-  const output = await runKafkaTool(dist, 'kafka.admin.ConfigCommand', [
-    '--bootstrap-server',
-    settings.brokers,
-    '--entity-type',
-    'topics',
-    '--entity-name',
-    topic,
-    '--describe',
-  ])
+  const output = await runKafkaTool(
+    dist,
+    'kafka.admin.ConfigCommand',
+    ['--bootstrap-server', settings.brokers, '--entity-type', 'topics', '--entity-name', topic, '--describe'],
+    timeoutMs,
+  )
   const configs: Record<string, string> = {}
   for (const match of output.matchAll(/^\s+([\w.]+)=(.*?) sensitive=(true|false)/gm))
     configs[match[1]!] = match[3] === 'true' ? '(sensitive)' : match[2]!

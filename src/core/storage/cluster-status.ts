@@ -1,4 +1,4 @@
-import {cachedKafkaDist, runKafkaTool} from '../kafka/apache-dist.js'
+import {cachedKafkaDist, kafkaToolTimeoutMs, runKafkaTool} from '../kafka/apache-dist.js'
 import {callReadOnly, connectProducer, disconnect, type Producer} from '../kafka/client.js'
 import {withAdmin} from '../kafka/topics.js'
 import type {Settings} from '../shared/settings.js'
@@ -193,7 +193,7 @@ async function activeController(settings: Settings): Promise<{id: number | null;
     dist,
     'org.apache.kafka.tools.MetadataQuorumCommand',
     ['--bootstrap-server', settings.brokers, 'describe', '--status'],
-    settings.timeoutMs + 20_000,
+    kafkaToolTimeoutMs(settings),
   )
   const leader = /^LeaderId:\s+(-?\d+)/m.exec(output)
   if (!leader || Number(leader[1]) < 0) return {id: null, reason: 'the controller quorum has no leader'}
@@ -209,7 +209,7 @@ async function minInsyncReplicas(settings: Settings, topics: string[]): Promise<
     dist,
     'kafka.admin.ConfigCommand',
     ['--bootstrap-server', settings.brokers, '--entity-type', 'topics', ...names, '--describe', '--all'],
-    settings.timeoutMs + 20_000,
+    kafkaToolTimeoutMs(settings),
   )
   const result = new Map<string, number>()
   let current: string | undefined

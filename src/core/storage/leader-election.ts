@@ -2,7 +2,7 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {cachedKafkaDist, runKafkaTool} from '../kafka/apache-dist.js'
+import {cachedKafkaDist, kafkaToolTimeoutMs, runKafkaTool} from '../kafka/apache-dist.js'
 import {callReadOnly} from '../kafka/client.js'
 import {topicMetadata, validateTopicName, withAdmin} from '../kafka/topics.js'
 import {UserError, invalidArgument} from '../shared/errors.js'
@@ -117,7 +117,7 @@ export async function electPreferredLeaders(
           dist,
           'org.apache.kafka.tools.LeaderElectionCommand',
           ['--bootstrap-server', settings.brokers, '--election-type', 'preferred', '--path-to-json-file', file],
-          settings.timeoutMs + 30_000,
+          kafkaToolTimeoutMs(settings),
         )
       } catch (error) {
         // The tool exits non-zero when some partition failed, after printing each failure on stdout.
