@@ -68,13 +68,29 @@ async function loadBuild(dir: string) {
   const module = (path: string) => import(resolve(dir, 'dist/core', path))
   return {
     dir,
+    context: await module('replay/run/context.js'),
     deliver: await module('replay/run/deliver.js'),
     delivery: await module('replay/delivery/index.js'),
-    lease: await module('replay/run/lease.js'),
     plan: await module('replay/run/plan.js'),
   }
 }
 type Build = Awaited<ReturnType<typeof loadBuild>>
+
+/** A worker's settings for one run of the deliver step; 'no saves' only saves on the interval. */
+const runSettings = (mode: Mode) => ({
+  owner: 'bench',
+  heartbeatMs: 5000,
+  staleAfterMs: 30_000,
+  checkpointMs: 1000,
+  maxInFlight: MAX_IN_FLIGHT,
+  maxAhead: mode === 'no saves' ? 1_000_000 : MAX_AHEAD,
+  chunkSize: 0,
+  timeoutMs: 30_000,
+  allowPrivate: true,
+  partitioner: 'murmur2' as const,
+  shutdown: new AbortController().signal,
+  force: new AbortController().signal,
+})
 
 async function startReceiver(): Promise<{url: string; stop: () => void}> {
   const child = spawn(
@@ -159,12 +175,8 @@ async function main(): Promise<void> {
   const deliverOnce = async (build: Build, mode: Mode): Promise<Omit<Run, 'build'>> => {
     await submitJob(pool, {webhookId, topic, fromMs, toMs})
     const job = (await claimJob(pool, {owner: 'bench', staleAfterMs: 30_000}))!
-    const keeper = new build.lease.LeaseKeeper(
-      pool,
-      {id: job.id, leaseToken: job.leaseToken},
-      {heartbeatMs: 5000, staleAfterMs: 30_000},
-    )
-    const plan = await build.plan.planJob(settings, pool, keeper.lease, job, 'murmur2')
+    const {run, close} = build.context.openRun(settings, pool, job, runSettings(mode))
+    const plan = await build.plan.planJob(run)
     const client =
       mode === 'http'
         ? new build.delivery.WebhookClient({
@@ -173,29 +185,20 @@ async function main(): Promise<void> {
             jobId: String(job.id),
             allowPrivate: true,
             maxConnections: MAX_IN_FLIGHT,
-            beforeRequest: keeper.held,
+            beforeRequest: run.keeper.held,
             source: plan.sources[0],
           })
         : instantClient()
-    const tally = new build.deliver.JobTally()
     const cpu = process.cpuUsage()
     const started = performance.now()
-    const result = await build.deliver.deliverRange(settings, pool, keeper, job, plan, client, tally, {
-      checkpointMs: 1000,
-      maxInFlight: MAX_IN_FLIGHT,
-      maxAhead: mode === 'no saves' ? 1_000_000 : MAX_AHEAD,
-      stopReading: new AbortController().signal,
-      report: () => {},
-      owner: 'bench',
-      staleAfterMs: 30_000,
-      chunkSize: 0,
-    })
+    const result = await build.deliver.deliverRange({...run, plan, client})
     const used = process.cpuUsage(cpu)
     const seconds = (performance.now() - started) / 1000
-    keeper.stop()
+    close()
     if (mode === 'http') await client.close()
-    const counters = tally.counters()
-    await completeJob(pool, {...keeper.lease, checkpointOffset: result.checkpoint, sources: result.sources, counters})
+    const counters = run.tally.counters()
+    const {lease} = run.keeper
+    await completeJob(pool, {...lease, checkpointOffset: result.checkpoint, sources: result.sources, counters})
     return {mode, delivered: counters.delivered, seconds, cpuUs: (used.user + used.system) / counters.delivered}
   }
 
@@ -263,9 +266,11 @@ async function measureParts(
 ) {
   await submitJob(pool, {webhookId, topic, fromMs, toMs})
   const claimed = (await claimJob(pool, {owner: 'bench', staleAfterMs: 30_000}))!
-  const lease = {id: claimed.id, leaseToken: claimed.leaseToken}
   const build = await loadBuild(HERE)
-  const plan = await build.plan.planJob(settings, pool, lease, claimed, 'murmur2')
+  const {run, close} = build.context.openRun(settings, pool, claimed, runSettings('engine'))
+  const {lease} = run.keeper
+  const plan = await build.plan.planJob(run)
+  close()
   const source = plan.sources[0]!
   // The read, with the key filter the engine uses.
   const messages: Message[] = []

@@ -1,58 +1,27 @@
-import type {Pool} from '../../db/database.js'
-import {checkpointJob, type Counters, type ReplayJob, type SourcePlan} from '../store/jobs/index.js'
-import {OrderedDelivery, type WebhookClient, type WindowResult} from '../delivery/index.js'
-import type {LeaseKeeper} from './lease.js'
-import {readMerged} from './merge.js'
-import type {Plan} from './plan.js'
 import {readScanned, type Message, type ScannedBatch} from '../../kafka/range-reader.js'
-import {DuplicateFilter} from './duplicate-filter.js'
+import {BugError} from '../../shared/errors.js'
+import {OrderedDelivery, type WindowResult} from '../delivery/index.js'
 import {readChunked} from '../scale-out.js'
-import type {Settings} from '../../shared/settings.js'
+import {checkpointJob, type SourcePlan} from '../store/jobs/index.js'
+import {CheckpointSaver} from './checkpoint-saver.js'
+import type {PlannedRun} from './context.js'
+import {DuplicateFilter} from './duplicate-filter.js'
+import {readMerged} from './merge.js'
+import {SourceCheckpoints} from './source-checkpoints.js'
 
 /**
  * The deliver step of a job: ONE read of each planned source [start, end), merged in timestamp
- * order (merge.ts). Each source is read with the Kafka client's key filter: only the webhook's
- * records reach JS, and the read's progress (scannedTo) moves the checkpoint through stretches
- * without them. A source with more than 2 x chunkSize offsets left is read by scan chunks
- * (scan-chunks.ts), which idle workers scan ahead of this one. Records below a source's checkpoint only rebuild the duplicate filter (an
- * earlier run delivered them); past it, records whose key is the webhook id, whose timestamp lies
- * in [from, to) and whose hash was not seen (in any source: byte-identical cross-datacenter copies
- * collapse) go through the ordered window, and the checkpoints are saved as they move.
+ * order (merge.ts), pushed through the ordered window. Each source is read with the Kafka
+ * client's key filter: only the webhook's records reach JS, and the read's progress (scannedTo)
+ * moves the checkpoint through stretches without them. A source with more than 2 x chunkSize
+ * offsets left is read by scan chunks (scale-out.ts), which idle workers scan ahead of this one.
  *
- * The window orders events by a sequence number in merged order. A source's checkpoint is the
- * lowest offset of its events still in the window (pushed, not yet behind the window's own
- * checkpoint), else the offset after the last record of it the merge handed over.
- *
- * The tally owns the job's counters; `delivered` is the one count of delivered events: those an
- * earlier run delivered (rebuilt) plus what this run's window delivered.
+ * Records below a source's checkpoint only rebuild the duplicate filter (an earlier run delivered
+ * them); past it, records whose key is the webhook id, whose timestamp lies in [from, to) and
+ * whose hash was not seen (in any source: byte-identical cross-datacenter copies collapse) go
+ * through the window. Each source's checkpoint follows the window (source-checkpoints.ts) and is
+ * saved as it moves (checkpoint-saver.ts, with why that bounds what a crash sends again).
  */
-export class JobTally {
-  /**
-   * Records read from the sources' ranges, counted per batch by the Kafka client (kept or
-   * filtered out by key), or by the chunk scanners for the chunks whose kept records were used.
-   */
-  scanned = 0
-  matched = 0
-  duplicates = 0
-  /** First copies below the checkpoint: an earlier run delivered them. */
-  deliveredBefore = 0
-  failed = 0
-  window: OrderedDelivery | undefined
-
-  get delivered(): number {
-    return this.deliveredBefore + (this.window?.deliveredCount ?? 0)
-  }
-
-  counters(): Counters {
-    return {
-      scanned: this.scanned,
-      matched: this.matched,
-      delivered: this.delivered,
-      duplicates: this.duplicates,
-      failed: this.failed,
-    }
-  }
-}
 
 /**
  * How far delivery may run past the oldest event the webhook has not accepted yet, by default.
@@ -62,25 +31,6 @@ export class JobTally {
  */
 export const DEFAULT_MAX_AHEAD = 64
 
-export interface DeliverOptions {
-  checkpointMs: number
-  maxInFlight: number
-  /** Events the window may hold past the oldest undelivered one (OrderedDelivery maxOutstanding). */
-  maxAhead?: number
-  /**
-   * Offsets per scan chunk (0: never chunk). A source with more than twice this left to read is
-   * cut into chunks that idle workers scan ahead (scan-chunks.ts).
-   */
-  chunkSize?: number
-  /** This worker, claiming the chunks nobody scanned yet. */
-  owner: string
-  /** The claimers' --stale-after: a chunk claimed longer ago is scanned again. */
-  staleAfterMs: number
-  /** Stop reading (shutdown, lease lost, force). */
-  stopReading: AbortSignal
-  report: (update: {phase?: 'rebuilding' | 'delivering'; checkpointOffset?: number; inFlight?: number}) => void
-}
-
 export interface DeliverResult extends WindowResult {
   /** The sources with the checkpoints this run reached. */
   sources: SourcePlan[]
@@ -88,22 +38,8 @@ export interface DeliverResult extends WindowResult {
   failedAt?: {topic: string; partition: number; offset: number}
 }
 
-interface Pushed {
-  sequence: number
-  source: number
-  offset: number
-}
-
-export async function deliverRange(
-  settings: Settings,
-  pool: Pool,
-  keeper: LeaseKeeper,
-  job: ReplayJob,
-  plan: Plan,
-  client: WebhookClient,
-  tally: JobTally,
-  options: DeliverOptions,
-): Promise<DeliverResult> {
+export async function deliverRange(run: PlannedRun): Promise<DeliverResult> {
+  const {job, plan, options, tally, report} = run
   const {sources} = plan
   const key = Buffer.from(job.webhookId, 'utf8')
   const wanted = (message: Message) =>
@@ -113,201 +49,131 @@ export async function deliverRange(
     message.timestamp !== undefined &&
     message.timestamp >= job.fromMs &&
     message.timestamp < job.toMs
-  const dedup = new DuplicateFilter()
-  const window = new OrderedDelivery(client, {
+  const duplicates = new DuplicateFilter()
+  const window = new OrderedDelivery(run.client, {
     startOffset: 0,
     maxInFlight: options.maxInFlight,
     maxOutstanding: options.maxAhead ?? Math.max(DEFAULT_MAX_AHEAD, options.maxInFlight),
   })
   tally.window = window
-
-  // Per source: the offset after the last record handed over by the merge.
-  const handed = sources.map((source) => source.checkpointOffset)
-  const pushed: Pushed[] = []
-  let pushedHead = 0
-  let sequence = 0
-  const checkpoints = (): SourcePlan[] => {
-    const below = window.checkpoint
-    while (pushedHead < pushed.length && pushed[pushedHead]!.sequence < below) pushedHead++
-    if (pushedHead > 4096) {
-      pushed.splice(0, pushedHead)
-      pushedHead = 0
-    }
-    const offsets = handed.slice()
-    for (let index = pushedHead; index < pushed.length; index++) {
-      const entry = pushed[index]!
-      if (entry.offset < offsets[entry.source]!) offsets[entry.source] = entry.offset
-    }
-    return sources.map((source, index) => ({...source, checkpointOffset: offsets[index]!}))
-  }
-  const now = () => ({checkpointOffset: checkpoints()[0]!.checkpointOffset, inFlight: window.inFlightCount})
-
-  // Checkpoint saves run beside delivery: one is issued and the window keeps sending while MySQL
-  // writes it. One save is written at a time, so they land in order. A save is due once the window
-  // has delivered `saveEvery` events since the last one was taken; if that one has not landed yet,
-  // delivery waits for it (the only wait). On the interval a save is issued too, when none is under
-  // way (skipped otherwise: the next one comes soon enough).
-  //
-  // What a crash sends again is what was delivered at or past the last checkpoint that landed, S:
-  //  (1) delivered past S when S was taken: fewer than maxAhead (the event at S is undelivered, and
-  //      the window holds at most maxAhead);
-  //  (2) delivered after S was taken and before the next save S' was: below saveEvery at the check
-  //      before S' (checks follow every push), and between two checks one send starts, so what
-  //      settles after that check (in a push's wait, then while waiting for S to land) is at most
-  //      the maxInFlight sends under way: at most saveEvery + maxInFlight;
-  //  (3) after S' was taken (written, not landed) or, without S', after S: again at most
-  //      saveEvery + maxInFlight, counting the sends the receiver accepted but the dead worker
-  //      never heard back about.
-  // With saveEvery = (maxAhead + maxInFlight) / 2 that is fewer than 2 x maxAhead + 3 x maxInFlight,
-  // whatever --checkpoint-interval is.
-  const saveEvery = Math.max(1, Math.floor((window.maxOutstanding + window.maxInFlight) / 2))
-  let lastSave = Date.now()
-  let deliveredAtSave = 0
-  let saving: Promise<void> | undefined
-  let saveFailed: {error: unknown} | undefined
-  // A failed save (the lease is gone, the database is down) stops sending and reading at once.
-  const halted = new AbortController()
-  const stopReading = AbortSignal.any([options.stopReading, halted.signal])
-  const issueSave = () => {
-    lastSave = Date.now()
-    deliveredAtSave = window.deliveredCount
-    const saved = checkpoints()
-    const checkpointOffset = saved[0]!.checkpointOffset
-    saving = checkpointJob(pool, {...keeper.lease, checkpointOffset, sources: saved, counters: tally.counters()}).then(
-      () => {
-        saving = undefined
-        // Watchers (dashboard, metrics) see progress at least as often as the database does.
-        options.report({checkpointOffset, inFlight: window.inFlightCount})
-      },
-      (error: unknown) => {
-        saving = undefined
-        saveFailed = {error}
-        window.halt()
-        halted.abort()
-      },
-    )
-  }
-  const countDue = () => window.deliveredCount - deliveredAtSave >= saveEvery
-  const throwIfSaveFailed = () => {
-    if (saveFailed) throw saveFailed.error
-  }
-  /** Issues a save when one is due and none is under way (true when it did); throws when one failed. */
-  const saveIfDue = (): boolean => {
-    throwIfSaveFailed()
-    if (saving || !(countDue() || Date.now() - lastSave >= options.checkpointMs)) return false
-    issueSave()
-    return true
-  }
+  const checkpoints = new SourceCheckpoints(sources)
+  const firstCheckpoint = (reached: SourcePlan[]) => reached[0]?.checkpointOffset ?? 0
+  const saver = new CheckpointSaver({
+    window,
+    intervalMs: options.checkpointMs,
+    save: async () => {
+      const saved = checkpoints.at(window.checkpoint)
+      const checkpointOffset = firstCheckpoint(saved)
+      const counters = tally.counters()
+      await checkpointJob(run.pool, {...run.keeper.lease, checkpointOffset, sources: saved, counters})
+      // Watchers (dashboard, metrics) see progress at least as often as the database does.
+      report({checkpointOffset, inFlight: window.inFlightCount})
+    },
+  })
+  const stopReading = AbortSignal.any([run.signals.stopReading, saver.halted])
 
   let rebuilding = sources.some((source) => source.checkpointOffset > source.startOffset)
-  options.report({phase: rebuilding ? 'rebuilding' : 'delivering', checkpointOffset: sources[0]!.checkpointOffset})
-  const chunkSize = options.chunkSize ?? 0
-  const readers = sources.map((source): AsyncGenerator<ScannedBatch> => {
-    // From the start, as unchunked: the kept records below the checkpoint rebuild the dedup filter.
-    if (chunkSize > 0 && source.endOffset - source.checkpointOffset > 2 * chunkSize) {
-      return readChunked(settings, pool, {
-        jobId: job.id,
-        topic: source.topic,
-        partition: source.partition,
-        filter: job,
-        rangeStart: source.startOffset,
-        start: source.startOffset,
-        end: source.endOffset,
-        chunkSize,
-        owner: options.owner,
-        staleAfterMs: options.staleAfterMs,
-        signal: stopReading,
-      })
-    }
-    return readScanned(
-      settings,
-      source.topic,
-      {partition: source.partition, start: source.startOffset, end: source.endOffset},
-      {signal: stopReading, key},
-    )
-  })
+  const startDelivering = () => {
+    rebuilding = false
+    report({phase: 'delivering'})
+  }
+  report({phase: rebuilding ? 'rebuilding' : 'delivering', checkpointOffset: firstCheckpoint(sources)})
+  const readers = sources.map((source) => readSource(run, source, key, stopReading))
   try {
-    reading: for await (const run of readMerged(readers)) {
-      const source = sources[run.source]!
+    reading: for await (const merged of readMerged(readers)) {
+      const source = sources[merged.source]
+      if (!source) throw new BugError(`the merge handed over source ${merged.source} of ${sources.length}`)
       const resumeAt = source.checkpointOffset
-      tally.scanned += run.scanned
-      for (const message of run.messages) {
+      tally.scanned += merged.scanned
+      for (const message of merged.messages) {
         const delivered = message.offset < resumeAt
-        if (!delivered) handed[run.source] = message.offset + 1
-        if (rebuilding && !delivered) {
-          rebuilding = false
-          options.report({phase: 'delivering'})
-        }
+        if (!delivered) checkpoints.handOver(merged.source, message.offset + 1)
+        if (rebuilding && !delivered) startDelivering()
         if (!wanted(message)) continue
         tally.matched++
         if (delivered) {
-          if (dedup.remember(message)) tally.deliveredBefore++
+          if (duplicates.remember(message)) tally.deliveredBefore++
           else tally.duplicates++
           continue
         }
-        const hash = dedup.admit(message)
+        const hash = duplicates.admit(message)
         if (hash === undefined) {
           tally.duplicates++
           continue
         }
-        const entry = {sequence: sequence++, source: run.source, offset: message.offset}
-        pushed.push(entry)
-        const origin = {topic: source.topic, partition: source.partition, offset: message.offset}
-        if (
-          !(await window.push({
-            offset: entry.sequence,
-            origin,
-            body: message.value ?? Buffer.alloc(0),
-            hash,
-            headers: message.headers as never,
-          }))
-        ) {
-          pushed.pop()
+        const sequence = checkpoints.push(merged.source, message.offset)
+        const pushed = await window.push({
+          offset: sequence,
+          origin: {topic: source.topic, partition: source.partition, offset: message.offset},
+          body: message.value ?? Buffer.alloc(0),
+          hash,
+          headers: message.headers as never,
+        })
+        if (!pushed) {
+          checkpoints.unpush()
           break reading
         }
-        // Inside the run too: a slow webhook can take far longer than the interval per batch.
-        if (saving && countDue()) await saving
-        saveIfDue()
+        // Inside the batch too: a slow webhook can take far longer than the interval per batch.
+        await saver.maybeSave()
       }
-      // Past the last record of the run: the source's records up to scannedTo were read, none wanted.
-      if (run.scannedTo > handed[run.source]!) {
-        handed[run.source] = run.scannedTo
-        if (rebuilding && run.scannedTo > resumeAt) {
-          rebuilding = false
-          options.report({phase: 'delivering'})
-        }
-      }
-      if (saving && countDue()) await saving
-      if (!saveIfDue()) options.report(now())
+      // Past the last record of the batch: the source's records up to scannedTo were read, none wanted.
+      checkpoints.handOver(merged.source, merged.scannedTo)
+      if (rebuilding && merged.scannedTo > resumeAt) startDelivering()
+      if (!(await saver.maybeSave()))
+        report({checkpointOffset: firstCheckpoint(checkpoints.at(window.checkpoint)), inFlight: window.inFlightCount})
     }
   } catch (error) {
     // The run's last writes (runJob's, after this throws) come after the save under way.
-    if (saving) await saving
+    await saver.settle()
     throw error
   }
-  throwIfSaveFailed()
+  saver.throwIfFailed()
   // The sources held nothing more for this webhook up to their ends (or it was compacted away).
-  if (!options.stopReading.aborted && !window.stopped)
-    sources.forEach((source, index) => (handed[index] = source.endOffset))
+  if (!run.signals.stopReading.aborted && !window.stopped) checkpoints.handOverAll()
   const result = await window.drain()
   // The run's last writes (finish.ts) come after the save under way, never before it.
-  if (saving) await saving
-  throwIfSaveFailed()
+  await saver.settle()
+  saver.throwIfFailed()
   tally.failed = result.failure ? 1 : 0
-  const reached = checkpoints()
-  const failed = result.failure && pushed.find((entry) => entry.sequence === result.failure!.failedAt)
+  const reached = checkpoints.at(window.checkpoint)
+  const failed = result.failure && checkpoints.origin(result.failure.failedAt)
   return {
     ...result,
-    checkpoint: reached[0]!.checkpointOffset,
+    checkpoint: firstCheckpoint(reached),
     sources: reached,
     ...(failed
-      ? {
-          failedAt: {
-            topic: sources[failed.source]!.topic,
-            partition: sources[failed.source]!.partition,
-            offset: failed.offset,
-          },
-        }
+      ? {failedAt: {topic: failed.source.topic, partition: failed.source.partition, offset: failed.offset}}
       : {}),
   }
+}
+
+/**
+ * One source's reader, from its start: the kept records below the checkpoint rebuild the
+ * duplicate filter. Chunked when much is left to read, so idle workers can scan ahead.
+ */
+function readSource(
+  run: PlannedRun,
+  source: SourcePlan,
+  key: Buffer,
+  signal: AbortSignal,
+): AsyncGenerator<ScannedBatch> {
+  const {job, options} = run
+  const chunkSize = options.chunkSize ?? 0
+  if (chunkSize > 0 && source.endOffset - source.checkpointOffset > 2 * chunkSize) {
+    return readChunked(run.settings, run.pool, {
+      jobId: job.id,
+      topic: source.topic,
+      partition: source.partition,
+      filter: job,
+      rangeStart: source.startOffset,
+      start: source.startOffset,
+      end: source.endOffset,
+      chunkSize,
+      owner: options.owner,
+      staleAfterMs: options.staleAfterMs,
+      signal,
+    })
+  }
+  const range = {partition: source.partition, start: source.startOffset, end: source.endOffset}
+  return readScanned(run.settings, source.topic, range, {signal, key})
 }

@@ -1,4 +1,3 @@
-import type {Pool} from '../../db/database.js'
 import {sendCompletionEvent, type CompletionOutcome, type WebhookClient} from '../delivery/index.js'
 import {
   completeJob,
@@ -7,12 +6,9 @@ import {
   markCancelled,
   markCompletionSent,
   releaseJob,
-  type JobNote,
-  type Lease,
-  type ReplayJob,
 } from '../store/jobs/index.js'
-import type {DeliverResult, JobTally} from './deliver.js'
-import type {LeaseKeeper} from './lease.js'
+import type {PlannedRun, RunContext} from './context.js'
+import type {DeliverResult} from './deliver.js'
 import {markInvalid} from '../../webhooks/store.js'
 
 /**
@@ -22,17 +18,10 @@ import {markInvalid} from '../../webhooks/store.js'
  */
 export type JobOutcome = 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'RELEASED' | 'LEASE_LOST' | 'RETRY_LATER'
 
-export async function finishRun(
-  pool: Pool,
-  keeper: LeaseKeeper,
-  job: ReplayJob,
-  client: WebhookClient,
-  tally: JobTally,
-  result: DeliverResult,
-  notes: JobNote[],
-  shutdown: AbortSignal,
-): Promise<JobOutcome> {
+export async function finishRun(run: PlannedRun, result: DeliverResult): Promise<JobOutcome> {
+  const {pool, keeper, job, tally} = run
   const {lease} = keeper
+  const {shutdown} = run.signals
   if (keeper.lost.aborted || (result.aborted && !keeper.cancelRequested && !shutdown.aborted)) {
     if (keeper.databaseDown) throw keeper.databaseDown
     return 'LEASE_LOST'
@@ -47,13 +36,16 @@ export async function finishRun(
       : result.sources.length > 1
         ? `${at.offset} of ${at.topic}[${at.partition}]`
         : String(at.offset)
-    const reason = `could not deliver offset ${where} after ${result.failure.attempts} attempt(s): ${result.failure.reason}`
+    const {attempts, reason: lastError} = result.failure
+    const reason = `could not deliver offset ${where} after ${attempts} attempt(s): ${lastError}`
     const undelivered: CompletionOutcome = {
       kind: 'undelivered',
       delivered: counters.delivered,
       status: result.failure.status,
     }
-    return finishFailed(pool, lease, job, result.failure.gone ? undefined : client, reason, tally, result, undelivered)
+    // A 410 Gone marked the webhook invalid: it is sent nothing more, the completion event neither.
+    const client = result.failure.gone ? undefined : run.client
+    return finishFailed({...run, client}, {reason, reached: result, outcome: undelivered})
   }
   if (keeper.cancelRequested) {
     await markCancelled(pool, {...lease, ...progressNow})
@@ -66,10 +58,10 @@ export async function finishRun(
   }
   const ends = result.sources.map((source) => ({...source, checkpointOffset: source.endOffset}))
   await completeJob(pool, {...lease, checkpointOffset: ends[0]!.endOffset, sources: ends, counters})
-  await sendCompletion(pool, lease, client, job, {
+  await sendCompletion(run, run.client, {
     kind: 'complete',
     delivered: counters.delivered,
-    gaps: notes.map((note) => note.gap),
+    gaps: run.plan.notes.map((note) => note.gap),
   })
   return 'COMPLETED'
 }
@@ -78,36 +70,36 @@ export async function finishRun(
  * Ends the job FAILED (or back to OPEN while attempts remain) with the operator's reason; when
  * FAILED, the customer's "Incomplete" event tells them `outcome`, never the reason.
  */
+export interface RunFailure {
+  /** The operator's reason, stored with the job. */
+  reason: string
+  /** The checkpoints the run reached, when it delivered. */
+  reached?: DeliverResult
+  /** What the customer's completion event says; `failed` by default. */
+  outcome?: CompletionOutcome
+}
+
 export async function finishFailed(
-  pool: Pool,
-  lease: Lease,
-  job: ReplayJob,
-  client: WebhookClient | undefined,
-  reason: string,
-  tally: JobTally,
-  reached?: DeliverResult,
-  outcome: CompletionOutcome = {kind: 'failed'},
+  run: RunContext & {client?: WebhookClient},
+  {reason, reached, outcome = {kind: 'failed'}}: RunFailure,
 ): Promise<JobOutcome> {
+  const {pool, client} = run
+  const {lease} = run.keeper
   const state = await failJob(pool, {
     ...lease,
     error: reason,
-    counters: tally.counters(),
+    counters: run.tally.counters(),
     ...(reached ? {checkpointOffset: reached.checkpoint, sources: reached.sources} : {}),
   })
-  if (state === 'FAILED' && client) await sendCompletion(pool, lease, client, job, outcome)
+  if (state === 'FAILED' && client) await sendCompletion(run, client, outcome)
   // Ended CANCELLED (a cancel was pending): no send may start now, so the sweeper sends the event.
   if (state === 'CANCELLED') await handOverCompletion(pool, lease)
   return state === 'OPEN' ? 'RETRY_LATER' : state
 }
 
 /** Twitter's final replay_job_status event; a receiver that cannot take it does not change the job. */
-async function sendCompletion(
-  pool: Pool,
-  lease: Lease,
-  client: WebhookClient,
-  job: ReplayJob,
-  outcome: CompletionOutcome,
-): Promise<void> {
+async function sendCompletion(run: RunContext, client: WebhookClient, outcome: CompletionOutcome): Promise<void> {
+  const {job} = run
   const sent = await sendCompletionEvent(client, {webhookId: job.webhookId, jobId: String(job.id), outcome})
-  if (sent.outcome === 'delivered') await markCompletionSent(pool, lease)
+  if (sent.outcome === 'delivered') await markCompletionSent(run.pool, run.keeper.lease)
 }

@@ -1,9 +1,15 @@
 import type {Pool} from '../../db/database.js'
+import {BugError} from '../../shared/errors.js'
 import {startJob, type JobNote, type Lease, type ReplayJob, type SourcePlan} from '../store/jobs/index.js'
 import {offsetsForTime, oldestRecords} from '../../kafka/offsets.js'
-import {type Partitioner, partitionFor} from '../../kafka/partitioner.js'
-import {earlierCounts, partitionCountHistory, recordPartitionCount} from '../store/partition-history/index.js'
-import type {Settings} from '../../shared/settings.js'
+import {partitionFor} from '../../kafka/partitioner.js'
+import {
+  earlierCounts,
+  partitionCountHistory,
+  recordPartitionCount,
+  type PartitionCountSighting,
+} from '../store/partition-history/index.js'
+import type {Plan, RunContext} from './context.js'
 import {isoTime} from '../../shared/time.js'
 import type {AdminClient} from '../../kafka/client.js'
 import {topicMetadata, withAdmin} from '../../kafka/topics.js'
@@ -22,23 +28,9 @@ import {topicMetadata, withAdmin} from '../../kafka/topics.js'
  * Computed on the first run and stored with the job (ONGOING) with one checkpoint per source; a
  * resumed job reuses the plan and reads each source from its checkpoint.
  */
-export interface Plan {
-  /** In the job's topic order; each source's checkpointOffset is where this run resumes it. */
-  sources: SourcePlan[]
-  /** What the replay may miss: the operator's sentences (`replay status`) and the customer's gaps (the completion event). */
-  notes: JobNote[]
-}
-
-/** The job's stored notes with their gaps. */
-const notesOf = (job: ReplayJob): JobNote[] => job.notes.map((text, index) => ({text, gap: job.gaps[index]!}))
-
-export async function planJob(
-  settings: Settings,
-  pool: Pool,
-  lease: Lease,
-  job: ReplayJob,
-  partitioner: Partitioner,
-): Promise<Plan> {
+export async function planJob(run: RunContext): Promise<Plan> {
+  const {settings, pool, job} = run
+  const {lease} = run.keeper
   if (job.sources) return {sources: job.sources, notes: notesOf(job)}
   if (job.partition !== null && job.partitionCount !== null && job.startOffset !== null && job.endOffset !== null) {
     // Planned by a replayctl from before per-source checkpoints: the one topic's columns.
@@ -55,7 +47,7 @@ export async function planJob(
     return started(pool, lease, {sources, notes: notesOf(job)})
   }
   const planned = await withAdmin(settings, (admin) =>
-    Promise.all(job.topics.map((topic) => planTopic(settings, pool, admin, job, topic, partitioner))),
+    Promise.all(job.topics.map((topic) => planTopic(run, admin, topic))),
   )
   return started(pool, lease, {
     sources: planned.flatMap((topic) => topic.sources),
@@ -63,8 +55,13 @@ export async function planJob(
   })
 }
 
+/** The job's stored notes with their gaps (a note stored without one: unknown). */
+const notesOf = (job: ReplayJob): JobNote[] =>
+  job.notes.map((text, index) => ({text, gap: job.gaps[index] ?? {kind: 'unknown'}}))
+
 async function started(pool: Pool, lease: Lease, plan: Plan): Promise<Plan> {
-  const first = plan.sources[0]!
+  const [first] = plan.sources
+  if (!first) throw new BugError(`job ${lease.id} was planned without a source`)
   const job = await startJob(pool, {
     ...lease,
     partition: first.partition,
@@ -78,14 +75,9 @@ async function started(pool: Pool, lease: Lease, plan: Plan): Promise<Plan> {
   return {sources: job.sources ?? plan.sources, notes: notesOf(job)}
 }
 
-async function planTopic(
-  settings: Settings,
-  pool: Pool,
-  admin: AdminClient,
-  job: ReplayJob,
-  topic: string,
-  partitioner: Partitioner,
-): Promise<Plan> {
+async function planTopic(run: RunContext, admin: AdminClient, topic: string): Promise<Plan> {
+  const {settings, pool, job} = run
+  const {partitioner} = run.options
   const metadata = await topicMetadata(settings, admin, topic)
   const partitionCount = metadata.partitions.length
   await recordPartitionCount(pool, topic, partitionCount)
@@ -97,13 +89,14 @@ async function planTopic(
       // the first record at or after to + grace; the deliver step keeps only times in [from, to).
       offsetsForTime(settings, admin, topic, [partition], Math.min(job.toMs, untilMs) + job.lateGraceMs),
     ])
-    const startOffset = from!.offset
+    if (!from || !to) throw new BugError(`no offsets for time in ${topic}[${partition}]`)
+    const startOffset = from.offset
     return {
       topic,
       partition,
       partitionCount: count,
       startOffset,
-      endOffset: Math.max(startOffset, to!.offset),
+      endOffset: Math.max(startOffset, to.offset),
       checkpointOffset: startOffset,
     }
   }
@@ -118,7 +111,7 @@ async function planTopic(
       until.set(partition, {count: earlier.partitionCount, untilMs: earlier.untilMs})
   }
   for (const [partition, {count, untilMs}] of until) sources.push(await source(count, partition, untilMs))
-  return {sources, notes: await unseenGrowth(settings, admin, job, topic, partitionCount, history)}
+  return {sources, notes: await unseenGrowth(run, admin, {topic, partitionCount, history})}
 }
 
 /**
@@ -128,12 +121,9 @@ async function planTopic(
  * from before `from`, the count was the same then.
  */
 async function unseenGrowth(
-  settings: Settings,
+  {settings, job}: RunContext,
   admin: AdminClient,
-  job: ReplayJob,
-  topic: string,
-  partitionCount: number,
-  history: Array<{firstSeenMs: number}>,
+  {topic, partitionCount, history}: {topic: string; partitionCount: number; history: PartitionCountSighting[]},
 ): Promise<JobNote[]> {
   if (partitionCount === 1 || history.some((sighting) => sighting.firstSeenMs <= job.fromMs)) return []
   const partitions = Array.from({length: partitionCount - 1}, (_, index) => index + 1)
@@ -146,7 +136,11 @@ async function unseenGrowth(
   const list = young.length > 6 ? `${young.slice(0, 6).join(', ')}, ...` : young.join(', ')
   return [
     {
-      text: `partition count of ${topic} (${partitionCount}) first seen ${isoTime(firstSeen)}, after --from; partitions ${list} hold nothing from before ${isoTime(job.fromMs)}: if the count grew during the range, at a time not recorded, events of the webhook from before the change may be in another partition and were not read`,
+      text:
+        `partition count of ${topic} (${partitionCount}) first seen ${isoTime(firstSeen)}, after --from; ` +
+        `partitions ${list} hold nothing from before ${isoTime(job.fromMs)}: if the count grew during the range, ` +
+        'at a time not recorded, events of the webhook from before the change may be in another partition ' +
+        'and were not read',
       gap: {kind: 'partition-growth'},
     },
   ]

@@ -1,33 +1,26 @@
 import type {Pool} from '../../db/database.js'
-import {deliverRange, JobTally} from './deliver.js'
-import {WebhookClient, type RetryPolicy} from '../delivery/index.js'
-import {finishFailed, finishRun, type JobOutcome} from './finish.js'
-import {dropChunks} from '../store/chunks/index.js'
-import {
-  failJob,
-  handOverCompletion,
-  LeaseLostError,
-  releaseJob,
-  type ClaimedJob,
-  type Counters,
-} from '../store/jobs/index.js'
-import {LeaseKeeper} from './lease.js'
-import {planJob} from './plan.js'
-import type {Partitioner} from '../../kafka/partitioner.js'
 import {UserError} from '../../shared/errors.js'
 import type {Settings} from '../../shared/settings.js'
-import type {WebhookSecrets} from '../../webhooks/secrets.js'
+import {WebhookClient} from '../delivery/index.js'
+import {dropChunks} from '../store/chunks/index.js'
+import {failJob, handOverCompletion, LeaseLostError, releaseJob, type ClaimedJob} from '../store/jobs/index.js'
+import {openRun, type Plan, type RunContext, type RunJobOptions} from './context.js'
+import {deliverRange} from './deliver.js'
+import {finishFailed, finishRun, type JobOutcome} from './finish.js'
+import {planJob} from './plan.js'
 
 /**
- * Runs one claimed replay job to an end, step by step (each step its own module):
+ * Runs one claimed replay job to an end, step by step (each step its own module, each taking the
+ * run context of context.ts):
  *
  *   lease    (lease.ts) heartbeat throughout; when it, or any fenced write, finds the lease gone,
  *            delivery is aborted at once and nothing more is written: another worker owns the job
- *   plan     (plan.ts) the partition and the offset range [start, end) by time, fixed on the
- *            first run and stored with the job
+ *   plan     (plan.ts) the partitions and offset ranges [start, end) by time, fixed on the first
+ *            run and stored with the job
  *   deliver  (deliver.ts) one read of [start, end): below the checkpoint it only rebuilds the
- *            duplicate filter (rebuild-dedup.ts); from it on, wanted and new events go through the
- *            ordered window (delivery/), the checkpoint saved as it moves
+ *            duplicate filter (duplicate-filter.ts); from it on, wanted and new events go through
+ *            the ordered window (../delivery/), the checkpoint saved as it moves
+ *            (checkpoint-saver.ts)
  *   finish   (finish.ts) the terminal decision and Twitter's completion event
  *
  * Glossary:
@@ -36,45 +29,10 @@ import type {WebhookSecrets} from '../../webhooks/secrets.js'
  *   wanted       key = the webhook id, timestamp in [from, to)
  *   duplicate    an event whose hash (dedup.eventKey: body, or `event-id` header) was seen in the
  *                job's range before; dropped
- *   tally        the job's counters (deliver.ts JobTally), the one owner of `delivered`
+ *   tally        the job's counters (tally.ts), the one owner of `delivered`
  */
 export type {JobOutcome} from './finish.js'
-
-export interface RunJobOptions {
-  owner: string
-  heartbeatMs: number
-  /** The claimers' --stale-after: requests stop once the last confirmed heartbeat is nearly this old. */
-  staleAfterMs: number
-  checkpointMs: number
-  maxInFlight: number
-  /** Events delivery may run past the oldest undelivered one (bounds re-sends after a crash). */
-  maxAhead?: number
-  rateLimit?: number
-  /** Offsets per scan chunk (0 or unset: sources are never chunked); see deliver.ts. */
-  chunkSize?: number
-  timeoutMs: number
-  retry?: Partial<RetryPolicy>
-  allowPrivate: boolean
-  partitioner: Partitioner
-  /** Aborted on graceful shutdown: stop reading, checkpoint, hand the job back to OPEN. */
-  shutdown: AbortSignal
-  /** Aborted when the graceful window is over: cut in-flight requests too. */
-  force: AbortSignal
-  onProgress?: (progress: JobProgress) => void
-  /** Where the webhook's signing secret is read from (opened once per worker). */
-  secrets: WebhookSecrets
-}
-
-export interface JobProgress extends Counters {
-  jobId: number
-  webhookId: string
-  phase: 'planning' | 'rebuilding' | 'delivering' | 'finishing'
-  partition: number | null
-  startOffset: number | null
-  checkpointOffset: number | null
-  endOffset: number | null
-  inFlight: number
-}
+export type {JobProgress, RunJobOptions} from './context.js'
 
 export async function runJob(
   settings: Settings,
@@ -82,89 +40,41 @@ export async function runJob(
   job: ClaimedJob,
   options: RunJobOptions,
 ): Promise<JobOutcome> {
-  const keeper = new LeaseKeeper(pool, {id: job.id, leaseToken: job.leaseToken}, options)
-  const stopSending = new AbortController()
-  const onStopSending = () => stopSending.abort()
-  options.force.addEventListener('abort', onStopSending)
-  keeper.cancelled.addEventListener('abort', onStopSending)
-  const stopReading = AbortSignal.any([keeper.lost, options.shutdown, stopSending.signal])
-
-  const tally = new JobTally()
-  const progress: JobProgress = {
-    ...tally.counters(),
-    jobId: job.id,
-    webhookId: job.webhookId,
-    phase: 'planning',
-    partition: job.partition,
-    startOffset: job.startOffset,
-    checkpointOffset: job.checkpointOffset,
-    endOffset: job.endOffset,
-    inFlight: 0,
-  }
-  const report = (update: Partial<JobProgress>) => {
-    Object.assign(progress, tally.counters(), update)
-    options.onProgress?.(progress)
-  }
-
+  const {run, close} = openRun(settings, pool, job, options)
+  const {keeper, tally} = run
   let client: WebhookClient | undefined
   try {
     const {webhook, secret} = await options.secrets.read(job.webhookId)
     if (webhook.state === 'invalid') {
-      return await finishFailed(
-        pool,
-        keeper.lease,
-        job,
-        undefined,
-        `webhook ${webhook.id} is marked invalid (${webhook.invalidReason ?? 'failed check'}); fix the endpoint, run \`replayctl webhook check ${webhook.id}\`, then \`replayctl replay retry ${job.id}\``,
-        tally,
-      )
-    }
-    const plan = await planJob(settings, pool, keeper.lease, job, options.partitioner)
-    try {
-      client = await WebhookClient.create({
-        url: webhook.url,
-        secret: secret ?? '',
-        jobId: String(job.id),
-        timeoutMs: options.timeoutMs,
-        retry: options.retry,
-        maxConnections: Math.max(options.maxInFlight, 1),
-        rateLimit: options.rateLimit,
-        signal: AbortSignal.any([keeper.lost, stopSending.signal]),
-        allowPrivate: options.allowPrivate,
-        beforeRequest: keeper.held,
-        // The planned partition: on a job's first run job.partition is still null.
-        source: {topic: plan.sources[0]!.topic, partition: plan.sources[0]!.partition},
+      const why = webhook.invalidReason ?? 'failed check'
+      return await finishFailed(run, {
+        reason:
+          `webhook ${webhook.id} is marked invalid (${why}); fix the endpoint, ` +
+          `run \`replayctl webhook check ${webhook.id}\`, then \`replayctl replay retry ${job.id}\``,
       })
+    }
+    const plan = await planJob(run)
+    try {
+      client = await openClient(run, plan, webhook.url, secret ?? '')
     } catch (error) {
       if (error instanceof UserError && error.code === 'TARGET_NOT_ALLOWED')
-        return await finishFailed(pool, keeper.lease, job, undefined, error.line, tally)
+        return await finishFailed(run, {reason: error.line})
       throw error
     }
-    const first = plan.sources[0]!
-    report({
-      partition: first.partition,
-      startOffset: first.startOffset,
-      endOffset: first.endOffset,
-      checkpointOffset: first.checkpointOffset,
-    })
+    const [first] = plan.sources
+    if (first)
+      run.report({
+        partition: first.partition,
+        startOffset: first.startOffset,
+        endOffset: first.endOffset,
+        checkpointOffset: first.checkpointOffset,
+      })
 
-    const result = await deliverRange(settings, pool, keeper, job, plan, client, tally, {
-      checkpointMs: options.checkpointMs,
-      maxInFlight: options.maxInFlight,
-      maxAhead: options.maxAhead,
-      stopReading,
-      report,
-      chunkSize: options.chunkSize,
-      owner: options.owner,
-      staleAfterMs: options.staleAfterMs,
-    })
+    const planned = {...run, plan, client}
+    const result = await deliverRange(planned)
     keeper.markDrained()
-    report({phase: 'finishing', checkpointOffset: result.checkpoint, inFlight: 0})
-    return await ended(
-      pool,
-      job,
-      await finishRun(pool, keeper, job, client, tally, result, plan.notes, options.shutdown),
-    )
+    run.report({phase: 'finishing', checkpointOffset: result.checkpoint, inFlight: 0})
+    return await ended(run, await finishRun(planned, result))
   } catch (error) {
     if (error instanceof LeaseLostError) return 'LEASE_LOST'
     if (keeper.lost.aborted && !keeper.databaseDown) return 'LEASE_LOST'
@@ -192,16 +102,35 @@ export async function runJob(
     })
     // Ended for good without a webhook client to send the final event: the sweeper sends it.
     if (state === 'FAILED' || state === 'CANCELLED') await handOverCompletion(pool, keeper.lease)
-    return await ended(pool, job, state === 'OPEN' ? 'RETRY_LATER' : state === 'LEASE_LOST' ? 'LEASE_LOST' : state)
+    return await ended(run, state === 'OPEN' ? 'RETRY_LATER' : state === 'LEASE_LOST' ? 'LEASE_LOST' : state)
   } finally {
-    keeper.stop()
-    options.force.removeEventListener('abort', onStopSending)
+    close()
     await client?.close().catch(() => {})
   }
 }
 
+/** The webhook's client for this run: signed with its secret, cut when the lease is lost or sending stops. */
+async function openClient(run: RunContext, plan: Plan, url: string, secret: string): Promise<WebhookClient> {
+  const {job, options, keeper} = run
+  // The planned partition: on a job's first run job.partition is still null.
+  const [first] = plan.sources
+  return WebhookClient.create({
+    url,
+    secret,
+    jobId: String(job.id),
+    timeoutMs: options.timeoutMs,
+    retry: options.retry,
+    maxConnections: Math.max(options.maxInFlight, 1),
+    rateLimit: options.rateLimit,
+    signal: AbortSignal.any([keeper.lost, run.signals.stopSending]),
+    allowPrivate: options.allowPrivate,
+    beforeRequest: keeper.held,
+    ...(first ? {source: {topic: first.topic, partition: first.partition}} : {}),
+  })
+}
+
 /** A job that is over forgets its scan chunks (and the records they kept); a paused one keeps them. */
-async function ended(pool: Pool, job: ClaimedJob, outcome: JobOutcome): Promise<JobOutcome> {
-  if (outcome === 'COMPLETED' || outcome === 'FAILED' || outcome === 'CANCELLED') await dropChunks(pool, job.id)
+async function ended(run: RunContext, outcome: JobOutcome): Promise<JobOutcome> {
+  if (outcome === 'COMPLETED' || outcome === 'FAILED' || outcome === 'CANCELLED') await dropChunks(run.pool, run.job.id)
   return outcome
 }
