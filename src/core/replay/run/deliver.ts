@@ -110,7 +110,7 @@ export async function deliverRange(run: PlannedRun): Promise<DeliverResult> {
           headers: message.headers as never,
         })
         if (!pushed) {
-          checkpoints.unpush()
+          checkpoints.refused()
           break reading
         }
         // Inside the batch too: a slow webhook can take far longer than the interval per batch.

@@ -36,9 +36,13 @@ export class SourceCheckpoints {
     return sequence
   }
 
-  /** The window refused the last push (it stopped): that event is not in it. */
-  unpush(): void {
-    this.pushed.pop()
+  /**
+   * The window refused the last push (it stopped): that event was not sent, so its source's
+   * checkpoint may not pass it, though the merge handed it over.
+   */
+  refused(): void {
+    const entry = this.pushed.pop()
+    if (entry && (this.handed[entry.source] ?? 0) > entry.offset) this.handed[entry.source] = entry.offset
   }
 
   /** Where the event with this sequence number was read. */
