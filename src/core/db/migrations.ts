@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 
-import type {Pool} from './database.js'
+import type {Pool} from 'mysql2/promise'
 import {UserError} from '../shared/errors.js'
 
 /**

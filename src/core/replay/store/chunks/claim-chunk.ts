@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 
 import {withRetry, withTransaction, type Pool, type PoolConnection} from '../../../db/database.js'
-import {CHUNK_COLUMNS, type ChunkKey, type ChunkRow, type ClaimedChunk, toChunk} from './index.js'
+import {CHUNK_COLUMNS, type ChunkKey, type ChunkRow, type ClaimedChunk, toChunk} from './model.js'
 
 export interface ClaimChunkOptions {
   owner: string

@@ -1,5 +1,5 @@
 import {withRetry, type Pool} from '../../../db/database.js'
-import type {ClaimedChunk} from './index.js'
+import type {ClaimedChunk} from './model.js'
 
 export interface ChunkResult {
   scanned: number

@@ -1,5 +1,5 @@
 import {withRetry, type Pool} from '../../../db/database.js'
-import {CHUNK_COLUMNS, type ChunkKey, type ChunkRow, type ScanChunk, toChunk} from './index.js'
+import {CHUNK_COLUMNS, type ChunkKey, type ChunkRow, type ScanChunk, toChunk} from './model.js'
 
 /** A job's chunks in offset order (what `replay status` shows and the owner walks through). */
 export async function listChunks(pool: Pool, jobId: number): Promise<ScanChunk[]> {

@@ -1,6 +1,6 @@
 import {withRetry, type Pool} from '../../../db/database.js'
 import {BugError} from '../../../shared/errors.js'
-import {CHUNK_COLUMNS, type ChunkRow, type ScanChunk, toChunk} from './index.js'
+import {CHUNK_COLUMNS, type ChunkRow, type ScanChunk, toChunk} from './model.js'
 
 /**
  * Cuts [startOffset, endOffset) of one partition into chunks of `chunkSize` offsets, once: the

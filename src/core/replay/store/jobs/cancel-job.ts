@@ -1,8 +1,7 @@
 import {withRetry, withTransaction, type Pool} from '../../../db/database.js'
 import {UserError} from '../../../shared/errors.js'
 import {getJob} from './get-job.js'
-import type {ReplayJob} from './index.js'
-import {jobNotFound, parseJobId} from './model.js'
+import {jobNotFound, parseJobId, type ReplayJob} from './model.js'
 
 export interface CancelJobResult {
   job: ReplayJob

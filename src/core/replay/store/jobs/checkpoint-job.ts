@@ -1,6 +1,5 @@
 import {withRetry, type Pool} from '../../../db/database.js'
-import type {Lease, Progress} from './index.js'
-import {fencedUpdate, progressSet} from './model.js'
+import {fencedUpdate, type Lease, type Progress, progressSet} from './model.js'
 
 /**
  * Saves progress: the next offset to read and the running totals (absolute, not increments).

@@ -1,7 +1,6 @@
 import {withRetry, withTransaction, type Pool, type RetryOptions} from '../../../db/database.js'
 import {BugError} from '../../../shared/errors.js'
-import type {ReplayJob} from './index.js'
-import {JOB_COLUMNS, toJob, type JobRow} from './model.js'
+import {JOB_COLUMNS, type JobRow, type ReplayJob, toJob} from './model.js'
 
 export interface ClaimCompletionOptions {
   /** the claim holds this long; the sender must be done (or have given up) well before */

@@ -2,8 +2,7 @@ import {randomBytes} from 'node:crypto'
 
 import {withRetry, withTransaction, type Pool, type PoolConnection, type RetryOptions} from '../../../db/database.js'
 import {BugError} from '../../../shared/errors.js'
-import type {ClaimedJob} from './index.js'
-import {selectJob, toJob} from './model.js'
+import {type ClaimedJob, selectJob, toJob} from './model.js'
 
 export interface ClaimOptions {
   /** who is claiming, for `replay list` and logs (host:pid, a pod name); at most 255 characters */

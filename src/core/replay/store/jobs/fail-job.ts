@@ -1,7 +1,6 @@
 import {withRetry, withTransaction, type Pool} from '../../../db/database.js'
 import {BugError} from '../../../shared/errors.js'
-import type {Lease, Progress} from './index.js'
-import {checkLease, LeaseLostError, progressSet} from './model.js'
+import {checkLease, type Lease, LeaseLostError, type Progress, progressSet} from './model.js'
 
 export interface FailJobInput extends Lease, Progress {
   /** why, for `replay list` and the operator; stored up to 4000 characters */

@@ -1,6 +1,5 @@
 import {withRetry, type Pool} from '../../../db/database.js'
-import type {ReplayJob} from './index.js'
-import {jobNotFound, parseJobId, selectJob, toJob} from './model.js'
+import {jobNotFound, parseJobId, type ReplayJob, selectJob, toJob} from './model.js'
 
 /** One job by id; JOB_NOT_FOUND when there is none. */
 export async function getJob(pool: Pool, id: number | string): Promise<ReplayJob> {

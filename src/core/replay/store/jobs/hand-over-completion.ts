@@ -1,6 +1,5 @@
 import {withRetry, type Pool} from '../../../db/database.js'
-import type {Lease} from './index.js'
-import {checkLease} from './model.js'
+import {checkLease, type Lease} from './model.js'
 
 /**
  * A worker that ended its own job FAILED or CANCELLED without sending the final event (a cancel

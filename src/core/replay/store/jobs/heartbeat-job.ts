@@ -1,6 +1,5 @@
 import {withRetry, type Pool} from '../../../db/database.js'
-import type {Lease} from './index.js'
-import {checkLease} from './model.js'
+import {checkLease, type Lease} from './model.js'
 
 export interface HeartbeatResult {
   /** another worker owns the job now (or it was released or retried): stop delivering at once */

@@ -1,8 +1,7 @@
 import {withRetry, type Pool} from '../../../db/database.js'
 import {invalidArgument, quoteInput} from '../../../shared/errors.js'
 import {validateWebhookId} from '../../../webhooks/store.js'
-import type {ReplayJob} from './index.js'
-import {JOB_COLUMNS, parseJobState, toJob, type JobRow, type JobState} from './model.js'
+import {JOB_COLUMNS, type JobRow, type JobState, parseJobState, type ReplayJob, toJob} from './model.js'
 
 export interface ListJobsOptions {
   state?: JobState | string

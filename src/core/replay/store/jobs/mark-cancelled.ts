@@ -1,6 +1,5 @@
 import {withRetry, type Pool} from '../../../db/database.js'
-import type {Lease, Progress} from './index.js'
-import {fencedUpdate, progressSet} from './model.js'
+import {fencedUpdate, type Lease, type Progress, progressSet} from './model.js'
 
 /**
  * STARTED/ONGOING -> CANCELLED by the worker, after its heartbeat reported cancelRequested and it

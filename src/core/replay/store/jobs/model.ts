@@ -1,12 +1,106 @@
 import type {Pool, PoolConnection} from '../../../db/database.js'
 import {BugError, UserError, invalidArgument, quoteInput} from '../../../shared/errors.js'
-import type {Counters, JobNote, Lease, Progress, ReplayJob, SourcePlan} from './index.js'
 
-/** Shared pieces of the job operations: states, row mapping, fencing and argument checks. */
+/**
+ * The job store's model: its types, states, row mapping, fencing and argument checks, shared by
+ * the operations (one file each).
+ */
 export const JOB_STATES = ['OPEN', 'STARTED', 'ONGOING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const
 export type JobState = (typeof JOB_STATES)[number]
 export const ACTIVE_STATES: readonly JobState[] = ['OPEN', 'STARTED', 'ONGOING']
 export const TERMINAL_STATES: readonly JobState[] = ['COMPLETED', 'FAILED', 'CANCELLED']
+
+export interface Counters {
+  scanned: number
+  matched: number
+  delivered: number
+  duplicates: number
+  failed: number
+}
+
+/**
+ * What a replay may have missed, in terms a customer can be told (no topics, partitions or
+ * offsets): the range started before the oldest event still held, or a partition count changed at
+ * a time not recorded. `unknown` is a note stored by a replayctl from before gaps were recorded.
+ */
+export type Gap = {kind: 'before-log'; heldFromMs: number} | {kind: 'partition-growth'} | {kind: 'unknown'}
+
+/** A note on a job: the operator's sentence, and the gap it describes for the customer. */
+export interface JobNote {
+  text: string
+  gap: Gap
+}
+
+/**
+ * One partition a job reads, as planned: [startOffset, endOffset) and the checkpoint below which
+ * every event of it was delivered (or read and not meant for delivery).
+ */
+export interface SourcePlan {
+  topic: string
+  partition: number
+  partitionCount: number
+  startOffset: number
+  endOffset: number
+  checkpointOffset: number
+}
+
+export interface ReplayJob extends Counters {
+  id: number
+  webhookId: string
+  /** The first (or only) topic. */
+  topic: string
+  /** Every topic the job reads, merged in timestamp order (cross-datacenter copies); [topic] by default. */
+  topics: string[]
+  fromMs: number
+  toMs: number
+  /** Read on past `to` until the first record at or after to + lateGraceMs, keeping events in [from, to). */
+  lateGraceMs: number
+  state: JobState
+  attempt: number
+  maxAttempts: number
+  owner: string | null
+  heartbeatAt: string | null
+  runAt: string
+  partition: number | null
+  partitionCount: number | null
+  startOffset: number | null
+  checkpointOffset: number | null
+  endOffset: number | null
+  /** The plan with one checkpoint per partition read; null before the first run plans it. */
+  sources: SourcePlan[] | null
+  /** What the replay may miss, in the operator's sentences (a partition count that changed at an unknown time, ...). */
+  notes: string[]
+  /** What each note means for the customer, in the same order: the completion event tells them. */
+  gaps: Gap[]
+  /** Submitted with --allow-partial: the range reaches before the oldest record the log still holds. */
+  partial: boolean
+  lastError: string | null
+  createdAt: string
+  startedAt: string | null
+  finishedAt: string | null
+  cancelRequested: boolean
+  completionSent: boolean
+  /** Where the latest run began delivering (ONGOING): rates are measured from here. */
+  run: {startedAt: string; startDelivered: number; startCheckpoint: number | null} | null
+}
+
+/** A job as returned to the worker that claimed it: with the token its writes must carry. */
+export interface ClaimedJob extends ReplayJob {
+  leaseToken: string
+}
+
+/** Identifies the worker's lease in every fenced write. */
+export interface Lease {
+  id: number
+  leaseToken: string
+}
+
+/** Progress a worker may save with any fenced write; absent fields keep their stored values. */
+export interface Progress {
+  checkpointOffset?: number
+  sources?: SourcePlan[]
+  counters?: Partial<Counters>
+}
 
 /**
  * This worker no longer owns the job: it was taken over after a missed heartbeat, retried, or

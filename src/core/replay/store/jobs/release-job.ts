@@ -1,6 +1,5 @@
 import {withRetry, withTransaction, type Pool} from '../../../db/database.js'
-import type {Lease, Progress} from './index.js'
-import {checkLease, LeaseLostError, progressSet} from './model.js'
+import {checkLease, type Lease, LeaseLostError, type Progress, progressSet} from './model.js'
 
 /**
  * Graceful hand-back (a worker shutting down): STARTED/ONGOING -> OPEN, runnable at once by

@@ -1,8 +1,7 @@
 import {mysqlErrorCode, withRetry, withTransaction, type Pool} from '../../../db/database.js'
 import {UserError} from '../../../shared/errors.js'
 import {getJob} from './get-job.js'
-import type {ReplayJob} from './index.js'
-import {jobInProgress, jobNotFound, parseJobId} from './model.js'
+import {jobInProgress, jobNotFound, parseJobId, type ReplayJob} from './model.js'
 
 /**
  * FAILED or CANCELLED -> OPEN, runnable now, with a fresh attempt budget. The checkpoint and

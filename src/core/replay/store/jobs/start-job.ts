@@ -1,8 +1,15 @@
 import {withRetry, type Pool} from '../../../db/database.js'
 import {BugError} from '../../../shared/errors.js'
 import {getJob} from './get-job.js'
-import type {JobNote, Lease, ReplayJob, SourcePlan} from './index.js'
-import {checkCount, fencedUpdate, sourcesJson} from './model.js'
+import {
+  checkCount,
+  fencedUpdate,
+  type JobNote,
+  type Lease,
+  type ReplayJob,
+  type SourcePlan,
+  sourcesJson,
+} from './model.js'
 
 export interface StartJobInput extends Lease {
   partition: number

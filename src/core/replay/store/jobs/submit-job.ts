@@ -4,8 +4,7 @@ import {isoTime} from '../../../shared/time.js'
 import {validateTopicName} from '../../../kafka/topics.js'
 import {validateWebhookId, webhookNotFound} from '../../../webhooks/store.js'
 import {getJob} from './get-job.js'
-import type {JobNote, ReplayJob} from './index.js'
-import {jobInProgress} from './model.js'
+import {jobInProgress, type JobNote, type ReplayJob} from './model.js'
 
 export interface SubmitJobInput {
   webhookId: string
