@@ -83,9 +83,9 @@ const PARTS: [string, (frame: ProfileNode['callFrame']) => boolean][] = [
   ['checkpoints and heartbeats (mysql2)', (frame) => /mysql2|\/jobs\/|db\/database|replay\/lease/.test(frame.url)],
   ['HTTP (undici and its sockets)', (frame) => /undici/.test(frame.url)],
   ['webhook client', (frame) => /webhook-client/.test(frame.url)],
-  ['dedup (xxhash, the filter)', (frame) => /replay\/dedup|rebuild-dedup|xxhash/.test(frame.url)],
+  ['dedup (xxhash, the filter)', (frame) => /replay\/dedup|duplicate-filter|xxhash/.test(frame.url)],
   ['the window', (frame) => /ordered-window/.test(frame.url)],
-  ['Kafka read', (frame) => /kafka-javascript|core\/kafka\/|replay\/merge|scan-chunks/.test(frame.url)],
+  ['Kafka read', (frame) => /kafka-javascript|core\/kafka\/|replay\/run\/merge|scale-out/.test(frame.url)],
   [
     'progress, events, metrics, logs',
     (frame) => /run-job|replay\/worker\.|events\.[jt]s|metrics\.[jt]s|cli\//.test(frame.url),

@@ -1,6 +1,6 @@
 /**
  * What a whole replay pays per delivered event on top of the delivery path (bench/delivery.ts):
- * the replay engine's deliver step (src/core/replay/deliver.ts: Kafka read, dedup, the window,
+ * the replay engine's deliver step (src/core/replay/run/deliver.ts: Kafka read, dedup, the window,
  * checkpoint saves) run in this process on one busy webhook's range, CPU per delivered event
  * (process.cpuUsage: all threads, librdkafka's included), three ways:
  *
@@ -12,7 +12,7 @@
  *   http         the real WebhookClient to a node:http receiver in its own process
  *
  * and, apart, the engine's parts: the Kafka read (readScanned with the key filter), the dedup hash
- * and filter (JobDedup.admit) and one checkpoint save (checkpointJob), each per event.
+ * and filter (DuplicateFilter.admit) and one checkpoint save (checkpointJob), each per event.
  *
  *   npx tsx bench/replay-engine.ts [--events 300000] [--rounds 3] [--max-in-flight 64] [--max-ahead N]
  *                                  [--builds dirA,dirB] [--write]
@@ -30,8 +30,8 @@ import {fileURLToPath} from 'node:url'
 import {BROKERS, cli, dropTopicAndDatabase, machine, median, writeSection} from './lib.js'
 import {openPool} from '../src/core/db/database.js'
 import {readScanned, type Message} from '../src/core/kafka/range-reader.js'
-import {checkpointJob, claimJob, completeJob, submitJob} from '../src/core/replay/jobs/index.js'
-import {JobDedup} from '../src/core/replay/rebuild-dedup.js'
+import {checkpointJob, claimJob, completeJob, submitJob} from '../src/core/replay/store/jobs/index.js'
+import {DuplicateFilter} from '../src/core/replay/run/duplicate-filter.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
 import {addWebhook} from '../src/core/webhooks/store.js'
 
@@ -68,13 +68,29 @@ async function loadBuild(dir: string) {
   const module = (path: string) => import(resolve(dir, 'dist/core', path))
   return {
     dir,
-    deliver: await module('replay/deliver.js'),
+    context: await module('replay/run/context.js'),
+    deliver: await module('replay/run/deliver.js'),
     delivery: await module('replay/delivery/index.js'),
-    lease: await module('replay/lease.js'),
-    plan: await module('replay/plan.js'),
+    plan: await module('replay/run/plan.js'),
   }
 }
 type Build = Awaited<ReturnType<typeof loadBuild>>
+
+/** A worker's settings for one run of the deliver step; 'no saves' only saves on the interval. */
+const runSettings = (mode: Mode) => ({
+  owner: 'bench',
+  heartbeatMs: 5000,
+  staleAfterMs: 30_000,
+  checkpointMs: 1000,
+  maxInFlight: MAX_IN_FLIGHT,
+  maxAhead: mode === 'no saves' ? 1_000_000 : MAX_AHEAD,
+  chunkSize: 0,
+  timeoutMs: 30_000,
+  allowPrivate: true,
+  partitioner: 'murmur2' as const,
+  shutdown: new AbortController().signal,
+  force: new AbortController().signal,
+})
 
 async function startReceiver(): Promise<{url: string; stop: () => void}> {
   const child = spawn(
@@ -159,12 +175,8 @@ async function main(): Promise<void> {
   const deliverOnce = async (build: Build, mode: Mode): Promise<Omit<Run, 'build'>> => {
     await submitJob(pool, {webhookId, topic, fromMs, toMs})
     const job = (await claimJob(pool, {owner: 'bench', staleAfterMs: 30_000}))!
-    const keeper = new build.lease.LeaseKeeper(
-      pool,
-      {id: job.id, leaseToken: job.leaseToken},
-      {heartbeatMs: 5000, staleAfterMs: 30_000},
-    )
-    const plan = await build.plan.planJob(settings, pool, keeper.lease, job, 'murmur2')
+    const {run, close} = build.context.openRun(settings, pool, job, runSettings(mode))
+    const plan = await build.plan.planJob(run)
     const client =
       mode === 'http'
         ? new build.delivery.WebhookClient({
@@ -173,29 +185,20 @@ async function main(): Promise<void> {
             jobId: String(job.id),
             allowPrivate: true,
             maxConnections: MAX_IN_FLIGHT,
-            beforeRequest: keeper.held,
+            beforeRequest: run.keeper.held,
             source: plan.sources[0],
           })
         : instantClient()
-    const tally = new build.deliver.JobTally()
     const cpu = process.cpuUsage()
     const started = performance.now()
-    const result = await build.deliver.deliverRange(settings, pool, keeper, job, plan, client, tally, {
-      checkpointMs: 1000,
-      maxInFlight: MAX_IN_FLIGHT,
-      maxAhead: mode === 'no saves' ? 1_000_000 : MAX_AHEAD,
-      stopReading: new AbortController().signal,
-      report: () => {},
-      owner: 'bench',
-      staleAfterMs: 30_000,
-      chunkSize: 0,
-    })
+    const result = await build.deliver.deliverRange({...run, plan, client})
     const used = process.cpuUsage(cpu)
     const seconds = (performance.now() - started) / 1000
-    keeper.stop()
+    close()
     if (mode === 'http') await client.close()
-    const counters = tally.counters()
-    await completeJob(pool, {...keeper.lease, checkpointOffset: result.checkpoint, sources: result.sources, counters})
+    const counters = run.tally.counters()
+    const {lease} = run.keeper
+    await completeJob(pool, {...lease, checkpointOffset: result.checkpoint, sources: result.sources, counters})
     return {mode, delivered: counters.delivered, seconds, cpuUs: (used.user + used.system) / counters.delivered}
   }
 
@@ -263,9 +266,11 @@ async function measureParts(
 ) {
   await submitJob(pool, {webhookId, topic, fromMs, toMs})
   const claimed = (await claimJob(pool, {owner: 'bench', staleAfterMs: 30_000}))!
-  const lease = {id: claimed.id, leaseToken: claimed.leaseToken}
   const build = await loadBuild(HERE)
-  const plan = await build.plan.planJob(settings, pool, lease, claimed, 'murmur2')
+  const {run, close} = build.context.openRun(settings, pool, claimed, runSettings('engine'))
+  const {lease} = run.keeper
+  const plan = await build.plan.planJob(run)
+  close()
   const source = plan.sources[0]!
   // The read, with the key filter the engine uses.
   const messages: Message[] = []
@@ -281,7 +286,7 @@ async function measureParts(
   const readUs = (used.user + used.system) / delivered
   // Dedup: the hash and the filter, as deliverRange admits each event.
   cpu = process.cpuUsage()
-  const dedup = new JobDedup()
+  const dedup = new DuplicateFilter()
   for (const message of messages) dedup.admit(message)
   used = process.cpuUsage(cpu)
   const dedupUs = (used.user + used.system) / delivered
@@ -321,7 +326,7 @@ function write(
     'replay-engine',
     `## Replay engine: what a whole replay adds to the delivery path (issue #9 item 4)
 
-Measured ${new Date().toISOString()} on ${machine()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}; one local broker, MariaDB. The deliver step (src/core/replay/deliver.ts) of one busy webhook's replay, ${delivered.toLocaleString('en-US')} events, run in process, \`--max-in-flight ${MAX_IN_FLIGHT}\`${MAX_AHEAD === undefined ? '' : ` \`--max-ahead ${MAX_AHEAD}\``}; CPU per delivered event (process.cpuUsage: every thread, librdkafka's included), median of ${ROUNDS}.
+Measured ${new Date().toISOString()} on ${machine()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}; one local broker, MariaDB. The deliver step (src/core/replay/run/deliver.ts) of one busy webhook's replay, ${delivered.toLocaleString('en-US')} events, run in process, \`--max-in-flight ${MAX_IN_FLIGHT}\`${MAX_AHEAD === undefined ? '' : ` \`--max-ahead ${MAX_AHEAD}\``}; CPU per delivered event (process.cpuUsage: every thread, librdkafka's included), median of ${ROUNDS}.
 Reproduce: \`npx tsx bench/replay-engine.ts --events ${EVENTS} --rounds ${ROUNDS}\` (with the stack up).
 
 | build | engine (sends settle at once) | without the count-driven saves | so the saves (one every ${saveEvery} deliveries) | with HTTP to a node:http receiver | rate with HTTP (loaded) |

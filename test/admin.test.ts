@@ -3,7 +3,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {openPool} from '../src/core/db/database.js'
 import {loadNative, type Consumer} from '../src/core/kafka/client.js'
-import {partitionCountHistory} from '../src/core/replay/partition-history.js'
+import {partitionCountHistory} from '../src/core/replay/store/partition-history/index.js'
 import {apacheTool, BROKERS, deleteTopics, isOneLineError, MYSQL_URL, runCli, uniqueName} from './helpers.js'
 
 /**

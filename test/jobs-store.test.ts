@@ -20,7 +20,7 @@ import {
   startJob,
   submitJob,
   type ClaimedJob,
-} from '../src/core/replay/jobs/index.js'
+} from '../src/core/replay/store/jobs/index.js'
 import {LATEST_VERSION, migrate, migrationStatus, MIGRATIONS} from '../src/core/db/migrations.js'
 import {WebhookSecrets} from '../src/core/webhooks/secrets.js'
 import {

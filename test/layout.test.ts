@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {readdirSync, readFileSync, statSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import {dirname, join, relative, resolve} from 'node:path'
 import {describe, it} from 'node:test'
 import {fileURLToPath} from 'node:url'
@@ -33,6 +33,11 @@ function sourceFiles(dir: string): string[] {
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8')
   return [...text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)['"]([^'"]+)['"]/g)].map((match) => match[1])
+}
+
+function staticImportsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8')
+  return [...text.matchAll(/(?:from\s+|import\s+)['"]([^'"]+)['"]/g)].map((match) => match[1])
 }
 
 const folderOf = (path: string) => relative(CORE, path).split('/')[0]
@@ -102,5 +107,45 @@ describe('CLI layout', () => {
         violations.push(`${relative(SRC, file)} mounts ink itself (use src/cli/ui/mount.ts)`)
     }
     assert.deepEqual(violations, [])
+  })
+})
+
+describe('import graph', () => {
+  const SRC = fileURLToPath(new URL('../src/', import.meta.url))
+
+  /** The source file a relative specifier names: `./x.js` is x.ts or x.tsx. */
+  function resolveImport(from: string, specifier: string): string | undefined {
+    const target = resolve(dirname(from), specifier).replace(/\.js$/, '')
+    return ['.ts', '.tsx'].map((extension) => target + extension).find((path) => existsSync(path))
+  }
+
+  it('no file of src/ imports itself back through others (type-only imports count too)', () => {
+    const graph = new Map<string, string[]>()
+    for (const file of sourceFiles(SRC)) {
+      // Static imports only: a lazy import() (the ink views) is not a circle at load time.
+      const targets = staticImportsOf(file)
+        .filter((specifier) => specifier.startsWith('.'))
+        .map((specifier) => resolveImport(file, specifier))
+      graph.set(
+        file,
+        targets.filter((target): target is string => target !== undefined),
+      )
+    }
+    const cycles: string[] = []
+    const state = new Map<string, 'visiting' | 'done'>()
+    const path: string[] = []
+    const visit = (file: string): void => {
+      state.set(file, 'visiting')
+      path.push(file)
+      for (const next of graph.get(file) ?? []) {
+        if (state.get(next) === 'visiting')
+          cycles.push([...path.slice(path.indexOf(next)), next].map((step) => relative(SRC, step)).join(' -> '))
+        else if (!state.has(next)) visit(next)
+      }
+      path.pop()
+      state.set(file, 'done')
+    }
+    for (const file of graph.keys()) if (!state.has(file)) visit(file)
+    assert.deepEqual(cycles, [])
   })
 })

@@ -7,7 +7,7 @@ import type {Socket} from 'node:net'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {openPool, type Pool} from '../src/core/db/database.js'
-import {getJob, type ReplayJob} from '../src/core/replay/jobs/index.js'
+import {getJob, type ReplayJob} from '../src/core/replay/store/jobs/index.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {readRanges} from '../src/core/kafka/range-reader.js'
 import {BIN, BROKERS, type CliResult, deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'

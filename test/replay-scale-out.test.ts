@@ -2,9 +2,9 @@ import assert from 'node:assert/strict'
 import type {ServerResponse} from 'node:http'
 import {describe, test} from 'node:test'
 
-import {claimChunk, finishChunk, listChunks, planChunks} from '../src/core/replay/chunks/index.js'
-import {getJob} from '../src/core/replay/jobs/index.js'
-import {jobMatcher, readChunked, scanChunk} from '../src/core/replay/scan-chunks.js'
+import {claimChunk, finishChunk, listChunks, planChunks} from '../src/core/replay/store/chunks/index.js'
+import {getJob} from '../src/core/replay/store/jobs/index.js'
+import {jobMatcher, readChunked, scanChunk} from '../src/core/replay/scale-out.js'
 import {testSettings} from './helpers.js'
 import {
   assertCustomerFacing,

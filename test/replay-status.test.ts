@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import type {ServerResponse} from 'node:http'
 import {describe, test} from 'node:test'
 
-import {jobStatus} from '../src/core/replay/jobs-service.js'
+import {jobStatus} from '../src/core/replay/job-status.js'
 import {uniqueName} from './helpers.js'
 import {pastRange, replayTestFile, scenario, withWorkers} from './replay-harness.js'
 import {delay} from './webhook-receiver.js'

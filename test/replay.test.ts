@@ -5,7 +5,7 @@ import {describe, test} from 'node:test'
 import {eventKey} from '../src/core/replay/dedup.js'
 import {messageIdFor} from '../src/core/replay/delivery/index.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
-import {submitReplay} from '../src/core/replay/jobs-service.js'
+import {submitReplay} from '../src/core/replay/submit-replay.js'
 import {addWebhook} from '../src/core/webhooks/store.js'
 import {isOneLineError, testSecretKey, testSettings, uniqueName, type CliResult} from './helpers.js'
 import {

@@ -6,7 +6,7 @@ import {Chalk} from 'chalk'
 
 import {displayWidth, fit, formatCount, formatDuration, table} from '../src/cli/output.js'
 import {openPool, type Pool} from '../src/core/db/database.js'
-import {submitJob} from '../src/core/replay/jobs/index.js'
+import {submitJob} from '../src/core/replay/store/jobs/index.js'
 import {connectAdmin, loadNative, type Consumer} from '../src/core/kafka/client.js'
 import {BIN, BROKERS, deleteTopics, runCli, testSettings, uniqueName, type CliResult} from './helpers.js'
 

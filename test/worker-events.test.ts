@@ -5,8 +5,8 @@ import {describe, test} from 'node:test'
 import {logWorker} from '../src/cli/log-lines.js'
 import {WorkerModel} from '../src/cli/worker-model.js'
 import type {WorkerEvents} from '../src/core/replay/events.js'
-import type {ClaimedJob} from '../src/core/replay/jobs/index.js'
-import type {JobProgress} from '../src/core/replay/run-job.js'
+import type {ClaimedJob} from '../src/core/replay/store/jobs/index.js'
+import type {JobProgress} from '../src/core/replay/run/run-job.js'
 import type {ReplayWorker} from '../src/core/replay/worker.js'
 
 /** The worker's events as the log lines and the dashboard model read them (no database needed). */

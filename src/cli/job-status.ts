@@ -1,7 +1,7 @@
 import {EventEmitter} from 'node:events'
 
-import type {JobState, ReplayJob} from '../core/replay/jobs/index.js'
-import type {JobStatus} from '../core/replay/jobs-service.js'
+import type {JobState, ReplayJob} from '../core/replay/store/jobs/index.js'
+import type {JobStatus} from '../core/replay/job-status.js'
 import {isoTime} from '../core/shared/time.js'
 import {details, formatCount, formatDuration, paint, table} from './output.js'
 import type {UiMode} from './progress.js'

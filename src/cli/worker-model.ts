@@ -1,6 +1,6 @@
 import {EventEmitter} from 'node:events'
 
-import type {JobProgress} from '../core/replay/run-job.js'
+import type {JobProgress} from '../core/replay/run/run-job.js'
 import type {ReplayWorker} from '../core/replay/worker.js'
 import {plural} from '../core/shared/plural.js'
 

@@ -1,7 +1,7 @@
 import {Box, Text} from 'ink'
 import {useEffect, useState} from 'react'
 
-import type {JobStatus} from '../../core/replay/jobs-service.js'
+import type {JobStatus} from '../../core/replay/job-status.js'
 import type {EventEmitter} from 'node:events'
 
 /** `replay status --watch` on a terminal: one job, redrawn on every poll. */

@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {paint} from '../../cli/output.js'
 import {withDatabase} from '../../core/db/database.js'
-import {cancelJob, parseJobId, type CancelJobResult} from '../../core/replay/jobs/index.js'
+import {cancelJob, parseJobId, type CancelJobResult} from '../../core/replay/store/jobs/index.js'
 
 export default class ReplayCancel extends ConnectedCommand<typeof ReplayCancel> {
   static override summary = "Cancel a replay job: an OPEN job at once, a running one at its worker's next heartbeat"

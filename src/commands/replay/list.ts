@@ -9,7 +9,7 @@ import {
   listJobs,
   MAX_LIST_LIMIT,
   type ReplayJob,
-} from '../../core/replay/jobs/index.js'
+} from '../../core/replay/store/jobs/index.js'
 
 export default class ReplayList extends ConnectedCommand<typeof ReplayList> {
   static override summary = 'List replay jobs, newest first'

@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {paint} from '../../cli/output.js'
 import {withDatabase} from '../../core/db/database.js'
-import {parseJobId, retryJob, type ReplayJob} from '../../core/replay/jobs/index.js'
+import {parseJobId, retryJob, type ReplayJob} from '../../core/replay/store/jobs/index.js'
 
 export default class ReplayRetry extends ConnectedCommand<typeof ReplayRetry> {
   static override summary = 'Queue a FAILED or CANCELLED replay job again; it resumes from its last checkpoint'

@@ -5,8 +5,8 @@ import {onInterrupt} from '../../cli/interrupt.js'
 import {formatJobStatus, watchJob} from '../../cli/job-status.js'
 import {uiMode} from '../../cli/progress.js'
 import {withDatabase} from '../../core/db/database.js'
-import {parseJobId} from '../../core/replay/jobs/index.js'
-import {followJob, jobStatus, type JobStatus} from '../../core/replay/jobs-service.js'
+import {parseJobId} from '../../core/replay/store/jobs/index.js'
+import {followJob, jobStatus, type JobStatus} from '../../core/replay/job-status.js'
 
 export default class ReplayStatus extends ConnectedCommand<typeof ReplayStatus> {
   static override summary = 'Show a replay job: state, offsets, progress, counts, rate, ETA, last error'

@@ -4,10 +4,11 @@ import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {UserError} from '../../core/shared/errors.js'
-import {followJob, type JobStatus, offsetProgress, submitReplay} from '../../core/replay/jobs-service.js'
+import {followJob, type JobStatus, offsetProgress} from '../../core/replay/job-status.js'
+import {submitReplay} from '../../core/replay/submit-replay.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {isoTime, parseDuration, parseTime, TIME_FORMS} from '../../core/shared/time.js'
-import type {ReplayJob} from '../../core/replay/jobs/index.js'
+import type {ReplayJob} from '../../core/replay/store/jobs/index.js'
 
 export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> {
   static override summary = "Queue a replay of a webhook's events for a time range"

@@ -6,7 +6,7 @@ import {invalidArgument} from '../../core/shared/errors.js'
 import {serveMetrics} from '../../core/replay/metrics.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {parseDuration} from '../../core/shared/time.js'
-import {DEFAULT_MAX_AHEAD} from '../../core/replay/deliver.js'
+import {DEFAULT_MAX_AHEAD} from '../../core/replay/run/deliver.js'
 import {ReplayWorker, type WorkerSummary} from '../../core/replay/worker.js'
 
 export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayWorkerCommand> {

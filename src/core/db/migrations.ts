@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 
-import type {Pool} from './database.js'
+import type {Pool} from 'mysql2/promise'
 import {UserError} from '../shared/errors.js'
 
 /**
@@ -150,7 +150,7 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 7,
     name: 'replay_scan_chunks',
     statements: [
-      // A large job's range cut into chunks that any worker may scan (see replay/scan-chunks.ts).
+      // A large job's range cut into chunks that any worker may scan (see replay/scale-out.ts).
       `CREATE TABLE IF NOT EXISTS replay_scan_chunks (
         job_id BIGINT UNSIGNED NOT NULL,
         topic VARCHAR(249) ${ID} NOT NULL,

@@ -4,7 +4,7 @@ import {alterTopicConfigs, validateConfigChanges, type AlterConfigsResult} from 
 import {topicMetadata, validateTopicName, withAdmin} from '../kafka/topics.js'
 import {invalidArgument} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
-import {recordPartitionCount} from './partition-history.js'
+import {recordPartitionCount} from './store/partition-history/index.js'
 
 export interface AlterPartitionsResult {
   topic: string

@@ -3,7 +3,7 @@ import {UserError} from '../shared/errors.js'
 import type {WebhookSecrets} from '../webhooks/secrets.js'
 import {sendCompletionEvent, WebhookClient, type RetryPolicy} from './delivery/index.js'
 import type {CompletionSwept} from './events.js'
-import {claimCompletion, markCompletionSent, type ReplayJob} from './jobs/index.js'
+import {claimCompletion, markCompletionSent, type ReplayJob} from './store/jobs/index.js'
 
 /**
  * The completion event sweeper: a job that ended FAILED or CANCELLED without its worker (a stale

@@ -1,6 +1,6 @@
-import type {ScanChunk} from './chunks/index.js'
-import type {ClaimedJob} from './jobs/index.js'
-import type {JobOutcome, JobProgress} from './run-job.js'
+import type {ScanChunk} from './store/chunks/index.js'
+import type {ClaimedJob} from './store/jobs/index.js'
+import type {JobOutcome, JobProgress} from './run/run-job.js'
 
 /**
  * What a replay worker reports while it runs: one set of event types, emitted by the worker (and
@@ -69,7 +69,7 @@ export interface WorkerEvents {
   'completion-swept': [swept: CompletionSwept]
   /** A sweep stopped on an error (the database, most likely); the next sweep carries on. */
   'sweep-error': [error: Error]
-  /** An idle worker scanned a chunk of another worker's job (scan-chunks.ts). */
+  /** An idle worker scanned a chunk of another worker's job (scale-out.ts). */
   'chunk-scanned': [chunk: ScanChunk]
   /** Scanning a chunk failed; the chunk is claimed again once its claim is stale. */
   'chunk-error': [error: Error]

@@ -3,7 +3,7 @@ import {createServer, type Server} from 'node:http'
 import {Counter, Gauge, Registry, collectDefaultMetrics} from 'prom-client'
 
 import {UserError} from '../shared/errors.js'
-import type {JobProgress} from './run-job.js'
+import type {JobProgress} from './run/run-job.js'
 import type {ReplayWorker} from './worker.js'
 
 /**

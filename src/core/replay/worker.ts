@@ -3,10 +3,10 @@ import {hostname} from 'node:os'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {openPool, type Pool} from '../db/database.js'
-import {claimJob, getJob, type ClaimedJob} from './jobs/index.js'
+import {claimJob, getJob, type ClaimedJob} from './store/jobs/index.js'
 import {sweepCompletions} from './completion-sweeper.js'
-import {runJob, type JobOutcome, type JobProgress, type RunJobOptions} from './run-job.js'
-import {scanNextChunk} from './scan-chunks.js'
+import {runJob, type JobOutcome, type JobProgress, type RunJobOptions} from './run/run-job.js'
+import {scanNextChunk} from './scale-out.js'
 import type {Settings} from '../shared/settings.js'
 import {UserError} from '../shared/errors.js'
 import {loadSecretKey} from '../webhooks/secret-key.js'
@@ -26,7 +26,7 @@ import type {WorkerEvents} from './events.js'
  * --once (cron): work until no job is runnable and none is running, sweep once, then return.
  *
  * With `chunkSize` set, a worker that finds no job to claim scans a chunk of a job another worker
- * is delivering (scan-chunks.ts) before it sleeps: scale-out of one large job's reading.
+ * is delivering (scale-out.ts) before it sleeps: scale-out of one large job's reading.
  *
  * Every few seconds (and once before --once returns) the completion sweeper sends the final
  * "Incomplete" event of jobs that ended without their worker (completion-sweeper.ts).

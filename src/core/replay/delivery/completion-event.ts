@@ -1,4 +1,4 @@
-import type {Gap} from '../jobs/index.js'
+import type {Gap} from '../store/jobs/index.js'
 import {isoTime} from '../../shared/time.js'
 import {xxh64} from '../dedup.js'
 import {messageIdFor, type SendResult, type WebhookClient} from './webhook-client.js'

@@ -1,6 +1,14 @@
-import type {LatencySummary} from './webhook-client.js'
-
 /** Request latency as a delivery reports it: a log-scale histogram with mean, p50, p99 and max. */
+
+export interface LatencySummary {
+  /** Successful (2xx) requests measured. */
+  count: number
+  meanMs: number
+  /** Percentiles from a log-scale histogram: within about 10%. */
+  p50Ms: number
+  p99Ms: number
+  maxMs: number
+}
 
 /** Successful request durations in log-scale buckets (about 10% wide) from 0.05 ms. */
 export class LatencyHistogram {

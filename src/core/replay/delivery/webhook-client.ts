@@ -18,7 +18,7 @@ import {
   isAllowedAddress,
   targetNotAllowed,
 } from '../../webhooks/url-guard.js'
-import {LatencyHistogram} from './latency.js'
+import {LatencyHistogram, type LatencySummary} from './latency.js'
 import {TokenBucket} from './rate-limit.js'
 import {DEFAULT_RETRY, backoffDelay, parseRetryAfter, type RetryPolicy} from './retry-policy.js'
 
@@ -104,15 +104,7 @@ export interface SendResult {
   messageId: string
 }
 
-export interface LatencySummary {
-  /** Successful (2xx) requests measured. */
-  count: number
-  meanMs: number
-  /** Percentiles from a log-scale histogram: within about 10%. */
-  p50Ms: number
-  p99Ms: number
-  maxMs: number
-}
+export type {LatencySummary} from './latency.js'
 
 export interface DeliveryStats {
   /** HTTP requests started. */

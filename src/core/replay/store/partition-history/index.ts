@@ -1,0 +1,3 @@
+export {earlierCounts, toSighting, type PartitionCountRow, type PartitionCountSighting} from './model.js'
+export {partitionCountHistory} from './partition-count-history.js'
+export {recordPartitionCount} from './record-partition-count.js'
