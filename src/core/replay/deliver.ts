@@ -14,14 +14,16 @@ import type {Settings} from '../shared/settings.js'
  * order (merge.ts). Each source is read with the Kafka client's key filter: only the webhook's
  * records reach JS, and the read's progress (scannedTo) moves the checkpoint through stretches
  * without them. A source with more than 2 x chunkSize offsets left is read by scan chunks
- * (scan-chunks.ts), which idle workers scan ahead of this one. Records below a source's checkpoint only rebuild the duplicate filter (an
- * earlier run delivered them); past it, records whose key is the webhook id, whose timestamp lies
- * in [from, to) and whose hash was not seen (in any source: byte-identical cross-datacenter copies
- * collapse) go through the ordered window, and the checkpoints are saved as they move.
+ * (scan-chunks.ts), which idle workers scan ahead of this one. Records below a source's checkpoint
+ * only rebuild the duplicate filter (an earlier run delivered them); past it, records whose key is
+ * the webhook id, whose timestamp lies in [from, to) and whose hash was not seen (in any source:
+ * byte-identical cross-datacenter copies collapse) go through the ordered window, and the
+ * checkpoints are saved as they move.
  *
  * The window orders events by a sequence number in merged order. A source's checkpoint is the
  * lowest offset of its events still in the window (pushed, not yet behind the window's own
- * checkpoint), else the offset after the last record of it the merge handed over.
+ * checkpoint), else the offset below which the merge handed over all of its records (with several
+ * sources, never past one the merge's reorder buffer still holds).
  *
  * The tally owns the job's counters; `delivered` is the one count of delivered events: those an
  * earlier run delivered (rebuilt) plus what this run's window delivered.
@@ -227,13 +229,20 @@ export async function deliverRange(
     )
   })
   try {
-    reading: for await (const run of readMerged(readers)) {
+    const merged = readMerged(readers, {
+      lateGraceMs: job.lateGraceMs,
+      starts: sources.map((source) => source.startOffset),
+    })
+    reading: for await (const run of merged) {
       const source = sources[run.source]!
       const resumeAt = source.checkpointOffset
       tally.scanned += run.scanned
-      for (const message of run.messages) {
+      for (const [index, message] of run.messages.entries()) {
         const delivered = message.offset < resumeAt
-        if (!delivered) handed[run.source] = message.offset + 1
+        // Merged through the reorder buffer, a source's records may come out of log order: the
+        // merge says how far the source is handed over without passing a record it still holds.
+        const handedTo = run.handedTo?.[index] ?? message.offset + 1
+        if (handedTo > (handed[run.source] ?? handedTo)) handed[run.source] = handedTo
         if (rebuilding && !delivered) {
           rebuilding = false
           options.report({phase: 'delivering'})
