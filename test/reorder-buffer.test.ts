@@ -213,6 +213,33 @@ describe('reorder buffer', () => {
     assert.equal(scanned, read, 'every record read is counted once')
   })
 
+  test('stopped mid-way (readers end early): a prefix of the full order comes out, nothing held', async () => {
+    const list = events(600)
+    const logs = [
+      log(
+        list.filter((_, i) => i % 3 !== 2),
+        1,
+      ),
+      log(shuffledWithinMinutes(list, 21), 2),
+    ]
+    const full = outOf(await collect(logs, 25)).map(({source, message}) => `${source}:${message.offset}`)
+    const stop = new AbortController()
+    const stoppable = async function* (messages: Message[]): AsyncGenerator<ScannedBatch> {
+      for await (const batch of batches(messages, 25)) {
+        if (stop.signal.aborted) return
+        yield batch
+      }
+    }
+    const out: string[] = []
+    const options = {lateGraceMs: GRACE, starts: [100, 100], signal: stop.signal}
+    for await (const run of readMerged(logs.map(stoppable), options)) {
+      for (const message of run.messages) out.push(`${run.source}:${message.offset}`)
+      if (out.length >= 300) stop.abort()
+    }
+    assert.ok(out.length >= 300 && out.length < 400, `${out.length} out`)
+    assert.deepEqual(out, full.slice(0, out.length))
+  })
+
   test('what it holds: about a grace of each copy, not the range', async () => {
     // 3 events a second for an hour, two copies, the second shuffled within each minute.
     const list = events(3 * 3600, 333)

@@ -232,6 +232,7 @@ export async function deliverRange(
     const merged = readMerged(readers, {
       lateGraceMs: job.lateGraceMs,
       starts: sources.map((source) => source.startOffset),
+      signal: stopReading,
     })
     reading: for await (const run of merged) {
       const source = sources[run.source]!

@@ -37,6 +37,11 @@ export interface MergeOptions {
   starts: number[]
   /** Filled in as the buffer holds records: how much it held at most (measured for the README). */
   stats?: ReorderStats
+  /**
+   * The readers' stop signal. Readers stopped by it end early, which must not count as reaching
+   * their ends: once it is aborted nothing more comes out (what is held stays below the checkpoints).
+   */
+  signal?: AbortSignal
 }
 
 export async function* readMerged(
@@ -105,6 +110,7 @@ async function* reordered(readers: AsyncGenerator<ScannedBatch>[], options: Merg
           }
         }
       }
+      if (options.signal?.aborted) return
       yield* runsOf(buffer.release())
       // Progress of the sources read on while nothing of theirs came out.
       for (let index = 0; index < readers.length; index++) {
