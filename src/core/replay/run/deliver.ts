@@ -80,14 +80,21 @@ export async function deliverRange(run: PlannedRun): Promise<DeliverResult> {
   report({phase: rebuilding ? 'rebuilding' : 'delivering', checkpointOffset: firstCheckpoint(sources)})
   const readers = sources.map((source) => readSource(run, source, key, stopReading))
   try {
-    reading: for await (const merged of readMerged(readers)) {
+    const mergedRuns = readMerged(readers, {
+      lateGraceMs: run.job.lateGraceMs,
+      starts: sources.map((source) => source.startOffset),
+      signal: stopReading,
+    })
+    reading: for await (const merged of mergedRuns) {
       const source = sources[merged.source]
       if (!source) throw new BugError(`the merge handed over source ${merged.source} of ${sources.length}`)
       const resumeAt = source.checkpointOffset
       tally.scanned += merged.scanned
-      for (const message of merged.messages) {
+      for (const [index, message] of merged.messages.entries()) {
         const delivered = message.offset < resumeAt
-        if (!delivered) checkpoints.handOver(merged.source, message.offset + 1)
+        // Merged through the reorder buffer, a source's records may come out of log order: the
+        // merge says how far the source is handed over without passing a record it still holds.
+        if (!delivered) checkpoints.handOver(merged.source, merged.handedTo?.[index] ?? message.offset + 1)
         if (rebuilding && !delivered) startDelivering()
         if (!wanted(message)) continue
         tally.matched++
