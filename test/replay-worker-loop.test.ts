@@ -3,12 +3,22 @@ import {describe, test} from 'node:test'
 
 import {databaseBackoff} from '../src/core/replay/worker.js'
 import {uniqueName} from './helpers.js'
-import {assertCustomerFacing, isCompletion, pastRange, replayTestFile, waitFor, withWorkers} from './replay-harness.js'
+import {
+  assertCustomerFacing,
+  eventBodies,
+  isCompletion,
+  pastRange,
+  produceLines,
+  replayTestFile,
+  waitFor,
+  withWorkers,
+} from './replay-harness.js'
 import {closedPort} from './webhook-receiver.js'
 
 /**
- * The worker loop around the jobs: database errors (back off, log, give up under --once) and the
- * completion event sweeper, against the real MariaDB and workers run as processes.
+ * The worker loop around the jobs: database errors (back off, log, give up under --once), job runs
+ * that end in a bug, and the completion event sweeper, against the real MariaDB and workers run as
+ * processes.
  */
 const SECRET = 'whsec_' + Buffer.from('replayctl-gaps-secret-0123456789').toString('base64')
 const {stack, workers, receiver} = replayTestFile(SECRET)
@@ -27,7 +37,7 @@ describe('worker: database errors', () => {
     }
   })
 
-  test('--once against a MySQL that refuses connections: every failure logged (also under --json), then exit 5', async () => {
+  test('--once against a MySQL refusing connections: each failure logged (under --json too), then exit 5', async () => {
     await withWorkers(workers, async () => {
       const port = await closedPort()
       const down = {REPLAYCTL_MYSQL_URL: `mysql://root@127.0.0.1:${port}/replayctl_down`}
@@ -73,7 +83,10 @@ describe('worker: database errors', () => {
           assert.equal(worker.stdout, '')
           assert.match(
             worker.stderr,
-            /\nreplayctl: error: gave up after 5 database errors in a row: cannot reach MySQL at 127\.0\.0\.1:\d+ \(connection refused\): check --mysql-url/,
+            new RegExp(
+              '\\nreplayctl: error: gave up after 5 database errors in a row: ' +
+                'cannot reach MySQL at 127\\.0\\.0\\.1:\\d+ \\(connection refused\\): check --mysql-url',
+            ),
           )
           assert.equal(worker.logged('worker started').length, 1)
         }
@@ -96,7 +109,7 @@ describe('worker: database errors', () => {
 })
 
 describe('worker: completion event sweeper', () => {
-  test('jobs ended without their worker get their Incomplete event exactly once, with two workers sweeping', async () => {
+  test('jobs ended without their worker get their Incomplete event once, with two workers sweeping', async () => {
     await withWorkers(workers, async () => {
       const hook = await receiver()
       const topic = await stack.createTopic(3)
@@ -114,7 +127,8 @@ describe('worker: completion event sweeper', () => {
       const abandonedHook = await webhook()
       const abandoned = await stack.submit(abandonedHook, fromMs, toMs, topic, ['--max-attempts', '1'])
       await stack.pool.query(
-        "UPDATE replay_jobs SET state = 'ONGOING', lease_token = REPEAT('a', 32), owner = 'gone:1', attempt = 1, heartbeat_at = NOW(3) - INTERVAL 1 HOUR, started_at = NOW(3) - INTERVAL 1 HOUR WHERE id = ?",
+        "UPDATE replay_jobs SET state = 'ONGOING', lease_token = REPEAT('a', 32), owner = 'gone:1', attempt = 1, " +
+          'heartbeat_at = NOW(3) - INTERVAL 1 HOUR, started_at = NOW(3) - INTERVAL 1 HOUR WHERE id = ?',
         [abandoned],
       )
       // Ended FAILED by its own worker (its lease kept), whose event did not get through: that worker
@@ -122,7 +136,8 @@ describe('worker: completion event sweeper', () => {
       const ownHook = await webhook()
       const own = await stack.submit(ownHook, fromMs, toMs, topic)
       await stack.pool.query(
-        "UPDATE replay_jobs SET state = 'FAILED', lease_token = REPEAT('b', 32), owner = 'w:2', attempt = 1, last_error = 'receiver down', started_at = NOW(3), finished_at = NOW(3) WHERE id = ?",
+        "UPDATE replay_jobs SET state = 'FAILED', lease_token = REPEAT('b', 32), owner = 'w:2', attempt = 1, " +
+          "last_error = 'receiver down', started_at = NOW(3), finished_at = NOW(3) WHERE id = ?",
         [own],
       )
 
@@ -173,7 +188,7 @@ describe('worker: completion event sweeper', () => {
     })
   })
 
-  test('replay worker --once sweeps before it exits; a receiver that refuses the event is tried again, at most 3 times', async () => {
+  test('--once sweeps before it exits; a receiver refusing the event is tried again, 3 times at most', async () => {
     await withWorkers(workers, async () => {
       const refusing = await receiver((_request, res) => res.writeHead(400).end('no'))
       const topic = await stack.createTopic(3)
@@ -198,6 +213,86 @@ describe('worker: completion event sweeper', () => {
         'a 400 is final for one send; three sends in all',
       )
       assert.equal((await stack.job(job)).completionSent, false)
+    })
+  })
+})
+
+describe('worker: a job run that ends in a bug', () => {
+  test('logged with its stack, counted; its job resumes, other jobs go on; --once exits 1', async () => {
+    await withWorkers(workers, async () => {
+      const topic = await stack.createTopic(1, 'bug')
+      const {fromMs, toMs} = pastRange()
+      const hook = await receiver()
+      const webhooks = [uniqueName('wh').replace(/_/g, '-'), uniqueName('wh').replace(/_/g, '-')]
+      const lines = webhooks.flatMap((webhookId) =>
+        Array.from({length: 5}, (_, i) => JSON.stringify({webhook_id: webhookId, ts: fromMs + (i + 1) * 60_000, i})),
+      )
+      await produceLines(stack, topic, lines)
+      for (const webhookId of webhooks) await stack.addWebhook(webhookId, hook.url, SECRET)
+      const [buggyHook, healthyHook] = webhooks as [string, string]
+      const buggy = await stack.submit(buggyHook, fromMs, toMs, topic, ['--max-attempts', '5'])
+
+      // A schema replayctl does not expect: the job's row refuses to end, and to go back to the queue
+      // unless as the record of a bug, so its run can neither complete nor record that failure.
+      // Nothing in replayctl knows this error.
+      const trigger = uniqueName('refuse_end')
+      await stack.pool.query(
+        `CREATE TRIGGER ${trigger} BEFORE UPDATE ON replay_jobs FOR EACH ROW
+         IF NEW.id = ${buggy} AND (NEW.state IN ('COMPLETED', 'FAILED', 'CANCELLED') OR (NEW.state = 'OPEN'
+            AND COALESCE(NEW.last_error, '') NOT LIKE 'stopped by a bug in replayctl%')) THEN
+           SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this row refuses to end';
+         END IF`,
+      )
+      const leftForLater = async () => {
+        const job = await stack.job(buggy)
+        assert.equal(job.state, 'OPEN', 'back in the queue')
+        assert.match(
+          job.lastError ?? '',
+          /^stopped by a bug in replayctl \(.*this row refuses to end.*\); it resumes from its checkpoint$/,
+        )
+        const [rows] = await stack.pool.query('SELECT run_at > NOW(3) AS later FROM replay_jobs WHERE id = ?', [buggy])
+        assert.equal((rows as {later: number}[])[0]?.later, 1, 'not run again at once')
+        // As an operator would after fixing the cause: runnable now.
+        await stack.pool.query('UPDATE replay_jobs SET run_at = NOW(3) WHERE id = ?', [buggy])
+      }
+
+      // --once: the bug is logged with its stack and the run exits 1 (BUG), under --json too.
+      const once = workers.start(['--once', '--json'])
+      assert.equal((await once.waitForExit(60_000)).code, 1, once.stderr)
+      const [logged] = once.logged('job run ended in a bug in replayctl; please report it', buggy)
+      assert.ok(logged, once.stderr)
+      assert.equal(logged.level, 'error')
+      assert.equal(logged.outcome, 'BUG')
+      assert.equal(logged.leftIn, 'OPEN')
+      assert.match(String(logged.error), /this row refuses to end/)
+      assert.match(String(logged.stack), /this row refuses to end[^]*\n\s+at /, 'the stack, not only the message')
+      const result = JSON.parse(once.stdout)
+      assert.equal(result.error.code, 'BUG')
+      assert.equal(result.error.exitCode, 1)
+      assert.match(result.error.message, /^1 job run ended in a bug in replayctl .*this row refuses to end/)
+      await leftForLater()
+
+      // Long-running: the bug is counted in the metrics and the worker goes on with other jobs.
+      const healthy = await stack.submit(healthyHook, fromMs, toMs, topic)
+      const metricsPort = await closedPort()
+      const serving = workers.start(['--poll-interval', '200ms', '--metrics-port', String(metricsPort)])
+      await serving.waitForLog('job run ended in a bug in replayctl; please report it', buggy, 60_000)
+      assert.equal((await stack.waitForState(healthy, ['COMPLETED'])).state, 'COMPLETED')
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+      assert.match(metrics, /^replayctl_job_run_bugs_total 1$/m)
+      assert.match(metrics, /^replayctl_jobs_total\{outcome="BUG"\} 1$/m)
+      assert.match(metrics, /^replayctl_jobs_total\{outcome="COMPLETED"\} 1$/m)
+      assert.ok(serving.running, 'still serving')
+      await serving.stop()
+      await leftForLater()
+
+      // The cause fixed, the job resumes and ends COMPLETED: no event of it was lost.
+      await stack.pool.query(`DROP TRIGGER ${trigger}`)
+      const resumed = workers.start(['--once'])
+      assert.equal((await resumed.waitForExit(60_000)).code, 0, resumed.stderr)
+      assert.equal((await stack.job(buggy)).state, 'COMPLETED')
+      const delivered = new Set(eventBodies(hook.delivered))
+      for (const line of lines) assert.ok(delivered.has(line), `delivered: ${line}`)
     })
   })
 })

@@ -48,8 +48,21 @@ export function logWorker(worker: ReplayWorker, options: WorkerLogOptions): () =
       scanned: progress.scanned,
     })
   })
-  worker.on('job-end', ({job, outcome, error, reason}) => {
+  worker.on('job-end', ({job, outcome, error, reason, leftIn, requeueError}) => {
     lastLogged.delete(job.id)
+    if (outcome === 'BUG') {
+      // The stack is what a report of the bug needs; the job's state says whether it will resume.
+      log('error', 'job run ended in a bug in replayctl; please report it', {
+        job: job.id,
+        webhook: job.webhookId,
+        outcome,
+        error: error?.message,
+        stack: error?.stack,
+        leftIn,
+        ...(requeueError ? {requeueError: requeueError.message} : {}),
+      })
+      return
+    }
     log(outcome === 'ERROR' ? 'error' : 'info', 'job ended', {
       job: job.id,
       webhook: job.webhookId,

@@ -3,15 +3,16 @@ import {Args, Flags} from '@oclif/core'
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
 import type {CrcCheckResult} from '../../core/webhooks/crc-check.js'
-import {UserError} from '../../core/shared/errors.js'
 import {parseDuration} from '../../core/shared/time.js'
-import {checkRegisteredWebhook} from '../../core/webhooks/register.js'
+import {checkRegisteredWebhook, crcCheckFailed, withWebhookRegistry} from '../../core/webhooks/registration.js'
 import {validateWebhookId} from '../../core/webhooks/store.js'
 
 export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> {
   static override summary = "Run Twitter's CRC challenge against a webhook and record the result"
   static override description =
-    'GETs the url with ?crc_token=T and expects {"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))} within the timeout. A webhook that passes is marked valid again (after a 410 or a failed check); one that fails is marked invalid and replays to it are refused.'
+    'GETs the url with ?crc_token=T and expects {"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))} ' +
+    'within the timeout. A webhook that passes is marked valid again (after a 410 or a failed check); one that ' +
+    'fails is marked invalid and replays to it are refused.'
   static override examples = [
     '<%= config.bin %> webhook check 1187231934829481984',
     '<%= config.bin %> webhook check my-hook --allow-private-targets --json',
@@ -28,10 +29,11 @@ export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> 
   async run(): Promise<CrcCheckResult & {webhookId: string}> {
     validateWebhookId(this.args.id)
     const timeoutMs = parseDuration(this.flags['check-timeout'], '--check-timeout')
-    const result = await checkRegisteredWebhook(this.settings, this.args.id, {
-      timeoutMs,
-      allowPrivate: this.flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1',
-    })
+    const allowPrivate = this.flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1'
+    const {webhook, check} = await withWebhookRegistry(this.settings, (pool, secrets) =>
+      checkRegisteredWebhook(pool, secrets, this.args.id, {timeoutMs, allowPrivate}),
+    )
+    const result = {webhookId: webhook.id, ...check}
     this.print(
       details([
         ['webhook', result.webhookId],
@@ -40,12 +42,7 @@ export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> 
         ['latency', `${result.latencyMs.toFixed(0)} ms`],
       ]),
     )
-    if (!result.ok)
-      throw new UserError(
-        'WEBHOOK_CHECK_FAILED',
-        `webhook ${result.webhookId} failed the CRC check: ${result.error}`,
-        'make the endpoint answer GET ?crc_token=T with the HMAC-SHA256 response token, then check again',
-      )
+    if (!result.ok) throw crcCheckFailed(check)
     return result
   }
 }

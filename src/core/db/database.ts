@@ -1,7 +1,7 @@
 import type {Pool, PoolConnection, PoolOptions} from 'mysql2/promise'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {UserError} from '../shared/errors.js'
+import {BugError, UserError} from '../shared/errors.js'
 import {migrate, migrationStatus, MIGRATIONS, type MigrateResult, type MigrationStatus} from './migrations.js'
 import type {Settings} from '../shared/settings.js'
 
@@ -182,6 +182,30 @@ const SESSION_SETUP =
   "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"
 
 /**
+ * Runs `setup` on every new connection of the pool before any query of its callers (commands on a
+ * connection are queued in order). A session whose set-up failed must serve nothing (in the wrong
+ * time zone or SQL mode it would read and write values wrongly), so its socket is destroyed with
+ * the error: the queries queued behind the set-up fail with it, and the pool drops the connection.
+ */
+export function setUpEachSession(pool: Pool, setup: string): void {
+  pool.on('connection', (connection) => {
+    const core = connection as unknown as NodeJS.EventEmitter & {
+      query: (sql: string, callback: (error: MysqlError | null) => void) => void
+      stream: {destroy: (error: Error) => void}
+    }
+    core.query(setup, (error) => {
+      if (!error) return
+      const reason = (error.sqlMessage ?? error.message ?? String(error)).split('\n')[0]?.slice(0, 200)
+      core.stream.destroy(new Error(`the session set-up failed (${error.code ?? 'error'}: ${reason})`, {cause: error}))
+    })
+    // A connection the server dropped (a restart, KILL) can emit 'error' more than once; the pool
+    // listens only once and removes it. Without a listener of our own a second one would crash
+    // the worker; the failure reaches callers through their queries instead.
+    core.on('error', () => {})
+  })
+}
+
+/**
  * A pool on the database named in the URL. Creates the database and applies pending migrations
  * unless told not to. Close it with `pool.end()` (or use withDatabase).
  */
@@ -208,17 +232,7 @@ export async function openPool(mysqlUrl: string, options: OpenPoolOptions = {}):
     idleTimeout: 60_000,
     waitForConnections: true,
   })
-  pool.on('connection', (connection) => {
-    const core = connection as unknown as NodeJS.EventEmitter & {
-      query: (sql: string, callback: (error: unknown) => void) => void
-    }
-    // Runs before any query of ours: commands on a connection are queued in order.
-    core.query(SESSION_SETUP, () => {})
-    // A connection the server dropped (a restart, KILL) can emit 'error' more than once; the pool
-    // listens only once and removes it. Without a listener of our own a second one would crash
-    // the worker; the failure reaches callers through their queries instead.
-    core.on('error', () => {})
-  })
+  setUpEachSession(pool, SESSION_SETUP)
   poolMeta.set(pool, {target, retry: {...DEFAULT_RETRY, ...options.retry}})
 
   try {
@@ -272,6 +286,8 @@ export interface DatabaseMigrateResult extends DatabaseLocation, MigrateResult {
   latest: number
 }
 
+const LATEST_VERSION = MIGRATIONS.reduce((latest, {version}) => Math.max(latest, version), 0)
+
 function location(target: MysqlTarget): DatabaseLocation {
   return {host: target.host, port: target.port, user: target.user, database: target.database}
 }
@@ -284,14 +300,15 @@ export async function databaseStatus(settings: Pick<Settings, 'mysqlUrl' | 'time
       'SELECT VERSION() AS version, (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?) AS found',
       [target.database],
     )
-    const row = (rows as {version: string; found: number}[])[0]!
+    const [row] = rows as {version: string; found: number}[]
+    if (!row) throw new BugError('SELECT VERSION() returned no row')
     return {version: row.version, exists: Number(row.found) > 0}
   })
   const status: MigrationStatus = server.exists
     ? await withDatabase(settings, migrationStatus, {create: false, migrate: false})
     : {
         current: 0,
-        latest: MIGRATIONS.at(-1)!.version,
+        latest: LATEST_VERSION,
         applied: [],
         pending: MIGRATIONS.map(({version, name}) => ({version, name})),
         ahead: false,
@@ -305,7 +322,7 @@ export async function migrateDatabase(
 ): Promise<DatabaseMigrateResult> {
   const target = parseMysqlUrl(settings.mysqlUrl)
   const result = await withDatabase(settings, (pool) => migrate(pool), {create: true, migrate: false})
-  return {...location(target), ...result, latest: MIGRATIONS.at(-1)!.version}
+  return {...location(target), ...result, latest: LATEST_VERSION}
 }
 
 /** Opens a pool from the resolved settings, runs `work`, always closes the pool. */
@@ -410,7 +427,9 @@ export async function withRetry<T>(pool: Pool, work: () => Promise<T>, options: 
 export async function dbNow(pool: Pool): Promise<number> {
   return withRetry(pool, async () => {
     const [rows] = await pool.query('SELECT NOW(3) AS now')
-    return (rows as {now: Date}[])[0]!.now.getTime()
+    const [row] = rows as {now: Date}[]
+    if (!row) throw new BugError('SELECT NOW(3) returned no row')
+    return row.now.getTime()
   })
 }
 
@@ -530,8 +549,8 @@ function describeReason(e: MysqlError, target: Pick<MysqlTarget, 'user' | 'datab
       return 'too many connections'
     default: {
       // Server messages never contain the password; keep them short and on one line.
-      const text = (e.sqlMessage ?? e.message ?? 'unknown error').split('\n')[0]!.slice(0, 200)
-      return e.code ? `${e.code}: ${text}` : text
+      const [text = ''] = (e.sqlMessage ?? e.message ?? 'unknown error').split('\n', 1)
+      return e.code ? `${e.code}: ${text.slice(0, 200)}` : text.slice(0, 200)
     }
   }
 }

@@ -1,20 +1,17 @@
 import type {Readable} from 'node:stream'
 
-import {UserError, invalidArgument, quoteInput} from '../shared/errors.js'
+import {BugError, UserError, invalidArgument, quoteInput} from '../shared/errors.js'
 import type {Partitioner} from './partitioner.js'
 import {type Headers, RecordWriter} from './record-writer.js'
 import type {Settings} from '../shared/settings.js'
-import {eventTimeReader, isTimeProblem, type TimestampUnit} from './event-time.js'
-import {topLevelFieldFinder} from './json-fields.js'
+import {BadEvent, eventRules, trimBlanks} from './event-rules.js'
+import type {TimestampUnit} from './event-time.js'
 import {topicMetadata, withAdmin} from './topics.js'
 
 /**
  * NDJSON events into a topic: one JSON object per line, written unchanged as the record value,
  * keyed by a field (webhook_id by default) and stamped with CreateTime from another field when
- * one is named (by the rule of event-time.ts), else the time of writing.
- *
- * Top-level fields are found by a grammar-checking scan (json-fields.ts) instead of a full parse;
- * dotted paths, and any line the scan is unsure of, are parsed fully.
+ * one is named, else the time of writing: the rules of event-rules.ts, which `ingest serve` shares.
  *
  * A line that is not an object, or lacks the key, stops the run. When the input can be read twice
  * (a file: `recheck`), every line is checked before the first record is written, so bad input
@@ -114,18 +111,10 @@ class CheckedEvents {
   }
 
   get(index: number): Event {
-    const timestamp = this.timestamps[index]!
-    return {key: this.keys[index]!, timestamp: Number.isNaN(timestamp) ? null : timestamp}
-  }
-}
-
-/** Why a line cannot be written, before the caller words where the run stands; `fix` when the line itself is not the only cure. */
-class BadLine extends Error {
-  constructor(
-    message: string,
-    readonly fix?: string,
-  ) {
-    super(message)
+    const timestamp = this.timestamps[index]
+    const key = this.keys[index]
+    if (timestamp === undefined || key === undefined) throw new BugError(`no checked event ${index}`)
+    return {key, timestamp: Number.isNaN(timestamp) ? null : timestamp}
   }
 }
 
@@ -157,10 +146,10 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
         try {
           event = readEvent(value)
         } catch (error) {
-          if (!(error instanceof BadLine)) throw error
+          if (!(error instanceof BadEvent)) throw error
           throw new UserError(
             'INVALID_INPUT',
-            `line ${lineNumber} of ${options.source} ${error.message}; nothing was written`,
+            `line ${lineNumber} of ${options.source} ${error.problem}; nothing was written`,
             error.fix ?? 'fix that line and run again',
           )
         }
@@ -189,12 +178,16 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
     try {
       event = nextChecked < checked.length ? checked.get(nextChecked++) : readEvent(value)
     } catch (error) {
-      if (!(error instanceof BadLine)) throw error
+      if (!(error instanceof BadEvent)) throw error
       const done = lineNumber - 1 > options.skipLines ? ` (lines ${options.skipLines + 1}-${lineNumber - 1})` : ''
+      const written = writer.stats.written
       throw new UserError(
         'INVALID_INPUT',
-        `line ${lineNumber} of ${options.source} ${error.message}; the ${writer.stats.written} ${writer.stats.written === 1 ? 'event before it was' : 'events before it were'} written${done}`,
-        `${error.fix ? `${error.fix}, or ` : ''}fix that line and run again with --skip-lines ${lineNumber - 1} to continue after them, or leave it out with --skip-lines ${lineNumber} (what \`tail -n +${lineNumber + 1}\` of the input would give)`,
+        `line ${lineNumber} of ${options.source} ${error.problem}; ` +
+          `the ${written} ${written === 1 ? 'event before it was' : 'events before it were'} written${done}`,
+        `${error.fix ? `${error.fix}, or ` : ''}fix that line and run again with --skip-lines ${lineNumber - 1} ` +
+          `to continue after them, or leave it out with --skip-lines ${lineNumber} ` +
+          `(what \`tail -n +${lineNumber + 1}\` of the input would give)`,
       )
     }
     if (event.timestamp !== null) {
@@ -236,54 +229,18 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
   }
 }
 
-/** Reads the key and CreateTime of one line; throws BadLine saying what is wrong with it. */
+/** Reads the key and CreateTime of one line; throws BadEvent saying what is wrong with it. */
 function eventReader(options: ProduceOptions): (value: Buffer) => Event {
-  const keyPath = fieldPath(options.keyField, '--key-field')
-  const timestampPath =
-    options.timestampField === undefined ? undefined : fieldPath(options.timestampField, '--timestamp-field')
-  const topLevel = keyPath.length === 1 && (timestampPath === undefined || timestampPath.length === 1)
-  const findFields = topLevelFieldFinder(timestampPath ? [keyPath[0]!, timestampPath[0]!] : [keyPath[0]!])
-  const readTime =
-    options.timestampField === undefined
-      ? undefined
-      : eventTimeReader({
-          field: options.timestampField,
-          unit: options.timestampUnit,
-          allowAnyTime: options.allowAnyTimestamp,
-        })
-
+  const rules = eventRules({
+    keyField: options.keyField,
+    timestampField: options.timestampField,
+    timestampUnit: options.timestampUnit,
+    allowAnyTimestamp: options.allowAnyTimestamp,
+  })
   return (value) => {
-    let key: unknown
-    let rawTimestamp: unknown
-    const found = topLevel ? findFields(value) : undefined
-    if (found) {
-      key = found[0]
-      rawTimestamp = found[1]
-    } else {
-      let event: unknown
-      try {
-        event = JSON.parse(value.toString('utf8'))
-      } catch (error) {
-        throw new BadLine(`is not valid JSON (${(error as Error).message})`)
-      }
-      if (typeof event !== 'object' || event === null || Array.isArray(event)) throw new BadLine('is not a JSON object')
-      key = pick(event, keyPath)
-      if (timestampPath) rawTimestamp = pick(event, timestampPath)
-    }
-    if (typeof key !== 'string' && !(typeof key === 'number' && Number.isSafeInteger(key))) {
-      throw new BadLine(
-        key === undefined
-          ? `has no ${options.keyField} field to key it by`
-          : `has a ${options.keyField} that is not a string or an exact integer (large ids must be JSON strings)`,
-      )
-    }
-    let timestamp: number | null = null
-    if (readTime) {
-      const time = readTime(rawTimestamp)
-      if (isTimeProblem(time)) throw new BadLine(time.problem, time.fix)
-      timestamp = time
-    }
-    return {key: String(key), timestamp}
+    const {key, timestamp} = rules.read(value)
+    if (key === null) throw new BugError('the event rules read no key although a key field was given')
+    return {key, timestamp}
   }
 }
 
@@ -330,34 +287,4 @@ async function eachLine(
   }
   if (pending.length) await take(pending)
   return lineNumber
-}
-
-export function fieldPath(field: string, flag: string): string[] {
-  const path = field.split('.')
-  if (path.some((part) => part === ''))
-    throw invalidArgument(
-      `${flag} '${field}' is not a field name`,
-      'use a field name, or a dotted path such as user.id',
-    )
-  return path
-}
-
-export function pick(event: object, path: string[]): unknown {
-  let value: unknown = event
-  for (const part of path) {
-    if (typeof value !== 'object' || value === null) return undefined
-    value = (value as Record<string, unknown>)[part]
-  }
-  return value
-}
-
-const isBlank = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a
-
-/** A line without surrounding JSON whitespace (a CRLF's carriage return included); no copy. */
-export function trimBlanks(line: Buffer): Buffer {
-  let start = 0
-  let end = line.length
-  while (start < end && isBlank(line[start]!)) start++
-  while (end > start && isBlank(line[end - 1]!)) end--
-  return start === 0 && end === line.length ? line : line.subarray(start, end)
 }

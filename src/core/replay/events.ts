@@ -10,9 +10,21 @@ import type {JobOutcome, JobProgress} from './run/run-job.js'
  */
 export interface JobEnd {
   job: ClaimedJob
-  outcome: JobOutcome | 'ERROR'
-  /** Set when the job ended by an error the worker did not expect (outcome ERROR). */
+  /**
+   * ERROR: the run ended in a failure outside the job (the database down, a wrong secrets key).
+   * BUG: it ended in an error replayctl did not expect, a bug (error has the stack).
+   */
+  outcome: JobOutcome | 'ERROR' | 'BUG'
+  /** Set when the run ended in an error (outcome ERROR or BUG). */
   error?: Error
+  /**
+   * After a BUG, the state the worker left the job in: OPEN (runnable again later), FAILED or
+   * CANCELLED, LEASE_LOST (another worker has it), or CLAIMED (that write failed: the job is taken
+   * over once its heartbeat is stale).
+   */
+  leftIn?: 'OPEN' | 'FAILED' | 'CANCELLED' | 'LEASE_LOST' | 'CLAIMED'
+  /** Why the job could not be put back in the queue (leftIn CLAIMED). */
+  requeueError?: Error
   /** Why a job ended FAILED (its last_error). */
   reason?: string
 }
@@ -56,7 +68,7 @@ export interface WorkerEvents {
   /** The worker claimed a job and starts it. */
   'job-start': [job: ClaimedJob]
   'job-progress': [progress: JobProgress]
-  /** A job ended for this worker: COMPLETED, FAILED, CANCELLED, RELEASED, LEASE_LOST, RETRY_LATER or ERROR. */
+  /** A job ended for this worker: COMPLETED, FAILED, CANCELLED, RELEASED, LEASE_LOST, RETRY_LATER, ERROR or BUG. */
   'job-end': [end: JobEnd]
   'delivery-done': [done: DeliveryDone]
   'delivery-retry': [retry: DeliveryRetry]

@@ -51,6 +51,11 @@ export async function serveMetrics(worker: ReplayWorker, host: string, port: num
     help: "Scan chunks of other workers' jobs this worker scanned while idle",
     registers: [registry],
   })
+  const bugs = new Counter({
+    name: 'replayctl_job_run_bugs_total',
+    help: 'Job runs that ended in a bug in replayctl (each logged with its stack; the job resumes from its checkpoint)',
+    registers: [registry],
+  })
   const databaseErrors = new Counter({
     name: 'replayctl_database_errors_total',
     help: 'Claims that failed because the database could not be reached',
@@ -78,6 +83,7 @@ export async function serveMetrics(worker: ReplayWorker, host: string, port: num
   worker.on('job-end', ({job, outcome}) => {
     active.dec()
     jobs.inc({outcome})
+    if (outcome === 'BUG') bugs.inc()
     last.delete(job.id)
     lag.remove({job_id: String(job.id), webhook_id: job.webhookId})
   })

@@ -3,15 +3,15 @@ import {hostname} from 'node:os'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {openPool, type Pool} from '../db/database.js'
-import {claimJob, getJob, type ClaimedJob} from './store/jobs/index.js'
+import {claimJob, failJob, getJob, handOverCompletion, LeaseLostError, type ClaimedJob} from './store/jobs/index.js'
 import {sweepCompletions} from './completion-sweeper.js'
 import {runJob, type JobOutcome, type JobProgress, type RunJobOptions} from './run/run-job.js'
 import {scanNextChunk} from './scale-out.js'
 import type {Settings} from '../shared/settings.js'
-import {UserError} from '../shared/errors.js'
+import {BugError, UserError} from '../shared/errors.js'
 import {loadSecretKey} from '../webhooks/secret-key.js'
 import {WebhookSecrets} from '../webhooks/secrets.js'
-import type {WorkerEvents} from './events.js'
+import type {JobEnd, WorkerEvents} from './events.js'
 
 /**
  * The replay worker: a loop that claims runnable jobs from MySQL (never more than `concurrency`
@@ -39,6 +39,12 @@ import type {WorkerEvents} from './events.js'
  * Database errors (MySQL down, a failed claim) do not end the worker: it backs off exponentially
  * (from the poll interval, capped at 30 s) and reports each one ('db-error'); with --once it gives
  * up with DATABASE_UNAVAILABLE after `maxDatabaseErrors` in a row.
+ *
+ * A job run that ends in an error runJob does not turn into an outcome is a bug in replayctl, not
+ * a state of the job: it ends the job's run with outcome BUG and its error (stack included) to the
+ * listeners, and the job goes back to the queue from its checkpoint, its last_error saying so
+ * (failJob: OPEN after BUG_RETRY_MS while attempts remain, then FAILED for `replay retry`). A
+ * long-running worker carries on with other jobs; with --once, run() then ends in a BugError.
  *
  * Events: see events.ts (WorkerEvents). The dashboard, the log lines and the metrics listen to them.
  */
@@ -102,6 +108,17 @@ const DEFAULT_SWEEP_INTERVAL_MS = 5_000
 const DATABASE_BACKOFF_CAP_MS = 30_000
 // The loop backs off itself; inside one claim only a short retry (a deadlock, a dropped connection).
 const CLAIM_RETRY = {maxAttempts: 3, maxElapsedMs: 2_000}
+/** A job whose run hit a bug is not run again at once: the same bug would likely end it again. */
+export const BUG_RETRY_MS = 60_000
+
+/**
+ * Errors a job run may end in that are not bugs. The database being down leaves the job claimed
+ * with its checkpoint, taken over once stale; a wrong secrets key released the job and stops the
+ * worker (runJob).
+ */
+function isKnownRunFailure(error: unknown): error is UserError {
+  return error instanceof UserError && (error.code === 'DATABASE_UNAVAILABLE' || error.code === 'SECRET_KEY_WRONG')
+}
 
 /** Exponential from the poll interval, capped, with jitter so restarted workers do not stampede. */
 export function databaseBackoff(failures: number, baseMs: number, random: () => number = Math.random): number {
@@ -111,7 +128,7 @@ export function databaseBackoff(failures: number, baseMs: number, random: () => 
 
 export interface WorkerSummary {
   owner: string
-  jobs: Partial<Record<JobOutcome | 'ERROR', number>>
+  jobs: Partial<Record<JobOutcome | 'ERROR' | 'BUG', number>>
   seconds: number
 }
 
@@ -126,6 +143,8 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
   private lastSweepAt = 0
   /** A key that stopped matching the secrets (rotated while this worker ran): it ends the run. */
   private wrongKey: UserError | undefined
+  /** The first bug a job run ended in: with --once, it ends the run. */
+  private firstBug: Error | undefined
 
   constructor(
     private readonly settings: Settings,
@@ -210,6 +229,7 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
       await pool?.end().catch(() => {})
     }
     if (this.wrongKey) throw this.wrongKey
+    if (this.firstBug && this.options.once) throw this.bugSummary(this.firstBug)
     if (failures > 0 && this.options.once && !this.stopping) {
       throw new UserError(
         'DATABASE_UNAVAILABLE',
@@ -242,11 +262,11 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
               : undefined
           this.emit('job-end', {job, outcome, ...(reason ? {reason} : {})})
         },
-        (error: unknown) => {
-          // The job stays claimed with its last checkpoint and is taken over once it goes stale.
+        async (error: unknown) => {
+          if (!isKnownRunFailure(error)) return this.runHitBug(pool, job, error)
           this.outcomes.ERROR = (this.outcomes.ERROR ?? 0) + 1
-          this.emit('job-end', {job, outcome: 'ERROR', error: error as Error})
-          if (error instanceof UserError && error.code === 'SECRET_KEY_WRONG' && !this.wrongKey) {
+          this.emit('job-end', {job, outcome: 'ERROR', error})
+          if (error.code === 'SECRET_KEY_WRONG' && !this.wrongKey) {
             this.wrongKey = error
             this.shutdown.abort()
             this.wake?.()
@@ -258,6 +278,49 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
         this.wake?.()
       })
     this.running.set(job.id, work)
+  }
+
+  /**
+   * A job run that ended in a bug: the job goes back to the queue from its checkpoint (counters and
+   * checkpoint as last saved, so no event is skipped), with the bug as its last_error. When even
+   * that write fails, the job stays claimed and another worker takes it over once it is stale.
+   */
+  private async runHitBug(pool: Pool, job: ClaimedJob, thrown: unknown): Promise<void> {
+    const error = thrown instanceof Error ? thrown : new BugError(`a job run was rejected with ${String(thrown)}`)
+    this.firstBug ??= error
+    this.outcomes.BUG = (this.outcomes.BUG ?? 0) + 1
+    const lease = {id: job.id, leaseToken: job.leaseToken}
+    let leftIn: JobEnd['leftIn']
+    let requeueError: Error | undefined
+    try {
+      const state = await failJob(pool, {
+        ...lease,
+        error: `stopped by a bug in replayctl (${error.message}); it resumes from its checkpoint`,
+        retryInMs: BUG_RETRY_MS,
+      })
+      // Ended for good: the final event is owed, and the sweeper sends it.
+      if (state !== 'OPEN') await handOverCompletion(pool, lease)
+      leftIn = state
+    } catch (writeError) {
+      if (writeError instanceof LeaseLostError) leftIn = 'LEASE_LOST'
+      else {
+        leftIn = 'CLAIMED'
+        requeueError = writeError instanceof Error ? writeError : new Error(String(writeError))
+      }
+    }
+    this.emit('job-end', {job, outcome: 'BUG', error, leftIn, ...(requeueError ? {requeueError} : {})})
+  }
+
+  /** How a --once run that saw bugs ends: exit 1, with the first bug's stack (all are in the log). */
+  private bugSummary(first: Error): BugError {
+    const count = this.outcomes.BUG ?? 0
+    const bug = new BugError(
+      `${count} job ${count === 1 ? 'run' : 'runs'} ended in a bug in replayctl (each logged with its stack); ` +
+        `the first: ${first.message}`,
+      {cause: first},
+    )
+    if (first.stack) bug.stack = first.stack
+    return bug
   }
 
   /** Starts a completion sweep in the background when one is due and none is under way. */

@@ -9,7 +9,8 @@
  * the process exit status:
  *
  *   0  OK           the command did what was asked
- *   1  BUG          an internal error; please report it
+ *   1  BUG          an internal error; please report it (also `replay worker --once` when a job
+ *                   run ended in one: each is logged with its stack)
  *   2  USAGE        a flag, argument, time, file or config value is invalid (also the secrets' key:
  *                   missing, or not the one the webhook secrets were encrypted with)
  *   3  NOT_FOUND    the topic, partition, webhook or job does not exist
@@ -110,5 +111,9 @@ export function invalidArgument(message: string, fix?: string): UserError {
 /** Shows an operator's input in a message: bounded, control characters escaped. */
 export function quoteInput(input: string, max = 40): string {
   const shown = input.length > max ? `${input.slice(0, max)}... (${input.length} characters)` : input
-  return `'${shown.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`
+  const escaped = shown.replace(
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  )
+  return `'${escaped}'`
 }

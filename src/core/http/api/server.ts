@@ -9,7 +9,7 @@ import {logView, submitReplayOn, type ReplayLogView} from '../../replay/submit-r
 import {UserError} from '../../shared/errors.js'
 import type {ApiTokenSpec, Settings} from '../../shared/settings.js'
 import {parseTime} from '../../shared/time.js'
-import {registerWebhook, revalidateWebhook} from '../../webhooks/registration.js'
+import {checkRegisteredWebhook, crcCheckFailed, registerWebhook} from '../../webhooks/registration.js'
 import {loadSecretKey} from '../../webhooks/secret-key.js'
 import {WebhookSecrets} from '../../webhooks/secrets.js'
 import {getWebhook, listWebhooks, removeWebhook, type Webhook} from '../../webhooks/store.js'
@@ -353,7 +353,8 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
     '/1.1/account_activity/all/:env_name/webhooks/:webhook_id.json',
     webhookParams,
     async (request, reply: FastifyReply) => {
-      await revalidateWebhook(pool, secrets, request.params.webhook_id, policy)
+      const {check} = await checkRegisteredWebhook(pool, secrets, request.params.webhook_id, policy)
+      if (!check.ok) throw crcCheckFailed(check)
       return reply.code(204).send()
     },
   )
