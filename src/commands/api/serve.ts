@@ -73,7 +73,7 @@ export default class ApiServe extends ConnectedCommand<typeof ApiServe> {
       tokens: resolveApiTokens(this.flags.context),
       topic: flags.topic,
       retentionMs: parseDuration(flags.retention, '--retention'),
-      allowPrivateTargets: flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1',
+      allowPrivateTargets: this.settings.allowPrivateTargets,
       defaultRateLimit: flags['rate-limit'],
       rateWindowMs: parseDuration(flags['rate-window'], '--rate-window'),
       authFailures: flags['auth-failures'],

@@ -30,7 +30,7 @@ export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> 
     const timeoutMs = parseDuration(this.flags['check-timeout'], '--check-timeout')
     const result = await checkRegisteredWebhook(this.settings, this.args.id, {
       timeoutMs,
-      allowPrivate: this.flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1',
+      allowPrivate: this.settings.allowPrivateTargets,
     })
     this.print(
       details([
