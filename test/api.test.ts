@@ -914,11 +914,21 @@ describe('replay API over HTTP', () => {
       server.child.kill('SIGTERM')
       const answer = await inFlight
       assert.equal(answer.status, 200, answer.text)
+      assert.equal(answer.headers.connection, 'close', 'the answer closes its keep-alive connection')
       assert.equal(answer.json.valid, true)
       const {code} = await server.exited
       assert.equal(code, 0, server.stderr.slice(-2000))
-      const messages = server.lines.map((line) => line.msg)
-      assert.ok(messages.includes('signal received') && messages.includes('http server closed'), messages.join(' | '))
+      // The lifecycle every HTTP front shares (server-common.ts); ingest.test.ts checks the same stages.
+      const stages = [
+        'signal received',
+        'stopping: no new connections, finishing requests under way',
+        'http server closed',
+        'stopped',
+      ]
+      assert.deepEqual(
+        server.lines.map((line) => line.msg).filter((msg) => msg !== undefined && stages.includes(msg)),
+        stages,
+      )
       assert.ok(!server.stderr.includes(ADMIN), 'tokens are never logged')
       assert.ok(
         !server.stderr.includes('webhook_id=') && !server.stderr.includes(SECRET),

@@ -1,9 +1,10 @@
 import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
+import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import type {Consumer, Message} from '../src/core/kafka/client.js'
-import {resolveSettings, type Settings} from '../src/core/shared/settings.js'
+import {localSettings, resolveSettings, type Settings} from '../src/core/shared/settings.js'
 import {loadSecretKey, type SecretKey} from '../src/core/webhooks/secret-key.js'
 
 /**
@@ -106,9 +107,7 @@ export async function apacheTool(mainClass: string, args: string[], input?: stri
 
 /** Where node 1 of the local stack keeps a partition's log segments. */
 export async function partitionDir(topic: string, partition: number): Promise<string> {
-  const {stateDir} = await import('../src/core/dev/stack.js')
-  const {join} = await import('node:path')
-  return join(stateDir(), 'node-1', 'data', `${topic}-${partition}`)
+  return join(localSettings().stateDir, 'node-1', 'data', `${topic}-${partition}`)
 }
 
 /** Deletes the topics a test file created. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {readdirSync, readFileSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
+import {connect} from 'node:net'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
@@ -11,6 +12,7 @@ import {apacheTool, deleteTopics, isOneLineError, partitionDir, runCli, uniqueNa
 import {
   AUTH,
   createTopic,
+  INGEST_TOKEN,
   INGEST_TOKENS,
   ndjson,
   post,
@@ -469,13 +471,21 @@ describe('ingest serve: SIGTERM under load', () => {
     assert.ok(acknowledged.length >= 600)
     for (const id of acknowledged)
       assert.equal(counts.get(id), 1, `event ${id} (2xx) is in the topic ${counts.get(id) ?? 0} times`)
-    // Everything the server accepted was flushed and is counted, including requests whose client saw the connection close.
+    // Everything the server accepted was flushed and is counted, including requests whose client saw
+    // the connection close.
     assert.equal(
       summary.eventsWritten,
       [...counts.values()].reduce((sum, count) => sum + count, 0),
     )
     assert.equal(summary.eventsFailed, 0)
-    const stages = ['stopping: refusing new requests, finishing those under way', 'flushing accepted events', 'stopped']
+    const stages = [
+      'signal received',
+      'stopping: no new connections, finishing requests under way',
+      'http server closed',
+      'flushing accepted events',
+      'flushed',
+      'stopped',
+    ]
     const log = server
       .stderr()
       .split('\n')
@@ -485,5 +495,76 @@ describe('ingest serve: SIGTERM under load', () => {
       log.map((line) => line.msg),
       stages,
     )
+  })
+})
+
+describe('ingest serve: SIGTERM with a request under way', () => {
+  /** A POST /events whose headers are sent now and whose body is sent by the caller, over a raw socket. */
+  function startPost(server: Server, body: string) {
+    const socket = connect(Number(new URL(server.url).port), '127.0.0.1')
+    let received = ''
+    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk))
+    socket.on('error', () => {})
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    socket.write(
+      'POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+        `Authorization: Bearer ${INGEST_TOKEN}\r\nContent-Type: application/x-ndjson\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\n\r\n`,
+    )
+    return {socket, closed, received: () => received}
+  }
+
+  /** Resolves once `done()` holds, checking at every chunk `stream` emits. */
+  function until(stream: NodeJS.ReadableStream, done: () => boolean, what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${what} within 30 s`)), 30_000)
+      const check = () => {
+        if (!done()) return
+        clearTimeout(timer)
+        stream.off('data', check)
+        resolve()
+      }
+      stream.on('data', check)
+      check()
+    })
+  }
+
+  it('answers it in full on a closing connection, writes its events, and exits 0', async () => {
+    const topic = await createTopic('inflight', 2)
+    topics.push(topic)
+    const server = await startServer(['-t', topic])
+    const body = ndjson([
+      {webhook_id: 'w1', id: 'late-1'},
+      {webhook_id: 'w2', id: 'late-2'},
+    ])
+    const post = startPost(server, body)
+    // The server's 100 Continue says it has the request: it is under way when the signal comes.
+    await until(post.socket, () => post.received().includes('100 Continue'), '100 Continue')
+    server.child.kill('SIGTERM')
+    const stderr = server.child.stderr
+    assert.ok(stderr)
+    await until(stderr, () => server.stderr().includes('stopping: no new connections'), 'drain')
+    post.socket.write(body)
+    await post.closed
+    const answer = post.received().slice(post.received().indexOf('100 Continue'))
+    assert.match(answer, /^HTTP\/1\.1 200 /m, answer)
+    assert.match(answer, /^connection: close\r$/im, 'the answer closes its keep-alive connection')
+    assert.deepEqual(JSON.parse(answer.slice(answer.lastIndexOf('\r\n\r\n') + 4)), {events: 2, written: 2})
+    assert.equal(await server.exited, 0, server.stderr())
+    assert.deepEqual((await readTopic(topic)).map((record) => record.value.id).sort(), ['late-1', 'late-2'])
+  })
+
+  it('cuts a request still unfinished after --grace, and exits 0 all the same', async () => {
+    const topic = await createTopic('cut', 1)
+    topics.push(topic)
+    const server = await startServer(['-t', topic, '--grace', '1s'])
+    const post = startPost(server, ndjson([{webhook_id: 'w1', id: 'never-sent'}]))
+    await until(post.socket, () => post.received().includes('100 Continue'), '100 Continue')
+    server.child.kill('SIGTERM')
+    // The body never comes: the connection is cut once the grace period is over.
+    await post.closed
+    assert.equal(await server.exited, 0, server.stderr())
+    assert.match(server.stderr(), /grace period over: cutting the remaining connections/)
+    assert.deepEqual(await readTopic(topic), [])
   })
 })

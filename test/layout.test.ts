@@ -108,6 +108,18 @@ describe('CLI layout', () => {
     }
     assert.deepEqual(violations, [])
   })
+
+  it('settings read the environment; the CLI only its terminal variables (NO_COLOR, TERM, COLUMNS, CI)', () => {
+    const READERS = ['core/shared/settings.ts', 'cli/output.ts', 'cli/progress.ts']
+    const readers = sourceFiles(SRC)
+      .filter((file) => readFileSync(file, 'utf8').includes('process.env'))
+      .map((file) => relative(SRC, file))
+    assert.deepEqual(
+      readers.filter((file) => !READERS.includes(file)),
+      [],
+      'read the variable in src/core/shared/settings.ts and pass the value on',
+    )
+  })
 })
 
 describe('import graph', () => {

@@ -5,7 +5,13 @@ import {dirname, join} from 'node:path'
 import {describe, it} from 'node:test'
 
 import {UserError} from '../src/core/shared/errors.js'
-import {DEFAULT_BROKERS, resolveApiTokens, resolveIngestTokens, resolveSettings} from '../src/core/shared/settings.js'
+import {
+  DEFAULT_BROKERS,
+  localSettings,
+  resolveApiTokens,
+  resolveIngestTokens,
+  resolveSettings,
+} from '../src/core/shared/settings.js'
 
 function configFile(content: object): string {
   const path = join(mkdtempSync(join(tmpdir(), 'replayctl-')), 'config.json')
@@ -71,7 +77,54 @@ describe('settings precedence: flags > env > context > dev defaults', () => {
   })
 })
 
-describe("the secrets key: REPLAYCTL_SECRET_KEY, else the context's secretKeyFile, else ~/.config/replayctl/secret.key", () => {
+describe('private webhook targets: --allow-private-targets, else REPLAYCTL_ALLOW_PRIVATE_TARGETS=1', () => {
+  const env = {REPLAYCTL_CONFIG: '/nonexistent.json'}
+  it('are refused unless the flag or the variable allows them', () => {
+    assert.equal(resolveSettings({}, env).allowPrivateTargets, false)
+    assert.equal(resolveSettings({allowPrivateTargets: true}, env).allowPrivateTargets, true)
+    assert.equal(resolveSettings({}, {...env, REPLAYCTL_ALLOW_PRIVATE_TARGETS: '1'}).allowPrivateTargets, true)
+    assert.equal(resolveSettings({}, {...env, REPLAYCTL_ALLOW_PRIVATE_TARGETS: '0'}).allowPrivateTargets, false)
+  })
+})
+
+describe("this machine's settings: the local stack, Apache Kafka's jars and the Java that runs them", () => {
+  it('take REPLAYCTL_STATE, REPLAYCTL_CACHE, JAVA_HOME and REPLAYCTL_KAFKA_HEAP when set', () => {
+    const local = localSettings({
+      REPLAYCTL_STATE: '/srv/state',
+      REPLAYCTL_CACHE: '/srv/cache',
+      JAVA_HOME: '/opt/jdk',
+      REPLAYCTL_KAFKA_HEAP: '384m',
+      REPLAYCTL_SECRET_KEY: 'a key',
+      REPLAYCTL_MYSQL_URL: 'mysql://root@127.0.0.1:3306/other',
+    })
+    assert.deepEqual(local, {
+      stateDir: '/srv/state',
+      cacheDir: '/srv/cache',
+      java: '/opt/jdk/bin/java',
+      kafkaHeap: '384m',
+      localSecretKeyFile: null,
+      mysqlUrlFromEnv: 'mysql://root@127.0.0.1:3306/other',
+    })
+  })
+
+  it('else follow the XDG base directories, then the home directory', () => {
+    assert.deepEqual(
+      localSettings({XDG_STATE_HOME: '/x/state', XDG_CACHE_HOME: '/x/cache', XDG_CONFIG_HOME: '/x/conf'}),
+      {
+        stateDir: '/x/state/replayctl/dev',
+        cacheDir: '/x/cache/replayctl',
+        java: 'java',
+        kafkaHeap: '1g',
+        localSecretKeyFile: '/x/conf/replayctl/secret.key',
+        mysqlUrlFromEnv: undefined,
+      },
+    )
+    const home = localSettings({})
+    assert.ok(home.stateDir.endsWith('/.local/state/replayctl/dev') && home.cacheDir.endsWith('/.cache/replayctl'))
+  })
+})
+
+describe("the secrets key: REPLAYCTL_SECRET_KEY, else the context's secretKeyFile, else the default file", () => {
   const REPLAYCTL_CONFIG = configFile({
     currentContext: 'dc1',
     contexts: {
@@ -108,7 +161,7 @@ describe("the secrets key: REPLAYCTL_SECRET_KEY, else the context's secretKeyFil
   })
 })
 
-describe("API tokens: REPLAYCTL_API_TOKENS beats the context's apiTokens; a bad entry is named by position, never by value", () => {
+describe("API tokens: REPLAYCTL_API_TOKENS beats the context's apiTokens; bad entries named by position", () => {
   const token = 'context-token-0123456789'
   const REPLAYCTL_CONFIG = configFile({
     currentContext: 'dc1',
@@ -170,7 +223,7 @@ describe("API tokens: REPLAYCTL_API_TOKENS beats the context's apiTokens; a bad 
   })
 })
 
-describe("ingest tokens: REPLAYCTL_INGEST_TOKENS beats the context's ingestTokens; each is scoped to keys and/or topics", () => {
+describe("ingest tokens: REPLAYCTL_INGEST_TOKENS beats the context's; each scoped to keys and/or topics", () => {
   const REPLAYCTL_CONFIG = configFile({
     currentContext: 'dc1',
     contexts: {

@@ -12,6 +12,7 @@ import {MIGRATIONS} from '../src/core/db/migrations.js'
 import {registerWebhook} from '../src/core/webhooks/registration.js'
 import {decryptSecret, ensureLocalSecretKey, parseSecretKey} from '../src/core/webhooks/secret-key.js'
 import {WebhookSecrets} from '../src/core/webhooks/secrets.js'
+import {localSettings} from '../src/core/shared/settings.js'
 import {BIN, BROKERS, isOneLineError, testSecretKey, uniqueName} from './helpers.js'
 import {replayTestFile, SERVER_URL, scenario, withWorkers} from './replay-harness.js'
 
@@ -136,7 +137,7 @@ describe('secret input', () => {
     assert.equal(check.json.ok, true)
   })
 
-  test('--secret-file and --secret - take the secret without argv; --secret with --secret-file is refused', async () => {
+  test('--secret-file and --secret - keep the secret out of argv; the two together are refused', async () => {
     const secret = `file-secret-${randomBytes(24).toString('hex')}`
     const hook = await receiver({secret})
     const file = join(dir, 'secret.txt')
@@ -239,7 +240,8 @@ describe('secrets at rest', () => {
     try {
       // The schema as replayctl left it before secrets were encrypted (migrations 1-7).
       await legacy.query(`CREATE TABLE schema_migrations (version INT UNSIGNED NOT NULL, name VARCHAR(255) NOT NULL,
-        applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), PRIMARY KEY (version)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`)
+        applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), PRIMARY KEY (version))
+        ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`)
       for (const migration of MIGRATIONS.filter((m) => m.version <= 7)) {
         for (const statement of migration.statements) await legacy.query(statement)
         await legacy.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [
@@ -292,7 +294,10 @@ describe('secrets at rest', () => {
         ['webhook', 'check', id],
         wrong,
         'SECRET_KEY_WRONG',
-        /webhook secrets? (?:is|are) encrypted with key [0-9a-f]{16}, but the key from REPLAYCTL_SECRET_KEY is [0-9a-f]{16}/,
+        new RegExp(
+          'webhook secrets? (?:is|are) encrypted with key [0-9a-f]{16}, ' +
+            'but the key from REPLAYCTL_SECRET_KEY is [0-9a-f]{16}',
+        ),
       ],
       [
         ['webhook', 'add', hookId(), '--url', 'https://example.com/hook'],
@@ -342,15 +347,15 @@ describe('secrets at rest', () => {
 describe("the local stack's key", () => {
   test('dev up creates ~/.config/replayctl/secret.key once, mode 0600, unless REPLAYCTL_SECRET_KEY is set', () => {
     const env = {XDG_CONFIG_HOME: join(dir, 'xdg')}
-    const first = ensureLocalSecretKey(env)
+    const first = ensureLocalSecretKey(localSettings(env).localSecretKeyFile)
     assert.deepEqual(first, {file: join(dir, 'xdg', 'replayctl', 'secret.key'), created: true})
     assert.equal(statSync(first.file).mode & 0o777, 0o600)
     assert.equal(statSync(join(dir, 'xdg', 'replayctl')).mode & 0o777, 0o700)
     const key = readFileSync(first.file, 'utf8')
     assert.equal(Buffer.from(key.trim(), 'base64').length, 32)
-    assert.deepEqual(ensureLocalSecretKey(env), {file: first.file, created: false})
+    assert.deepEqual(ensureLocalSecretKey(localSettings(env).localSecretKeyFile), {file: first.file, created: false})
     assert.equal(readFileSync(first.file, 'utf8'), key, 'never replaced')
-    assert.equal(ensureLocalSecretKey({...env, REPLAYCTL_SECRET_KEY: key}), null)
+    assert.equal(localSettings({...env, REPLAYCTL_SECRET_KEY: key}).localSecretKeyFile, null)
   })
 })
 

@@ -202,7 +202,8 @@ export const tableFlags = {
   wide: Flags.boolean({
     helpGroup: 'OUTPUT',
     description:
-      'show every column and full values, however wide (tables otherwise fit the terminal; pipes always get full values)',
+      'show every column and full values, however wide ' +
+      '(tables otherwise fit the terminal; pipes always get full values)',
   }),
 }
 
@@ -258,13 +259,16 @@ export abstract class ConnectedCommand<T extends typeof Command> extends BaseCom
   }
 
   protected get settings(): Settings {
-    const flags = this.flags as CommandFlags<T> & Interfaces.InferredFlags<typeof connectionFlags>
+    // --allow-private-targets belongs to the commands that reach webhooks; settings weigh it against the env.
+    const flags = this.flags as CommandFlags<T> &
+      Interfaces.InferredFlags<typeof connectionFlags> & {'allow-private-targets'?: boolean}
     this.resolved ??= resolveSettings({
       brokers: flags.brokers,
       mysqlUrl: flags['mysql-url'],
       context: flags.context,
       librdkafka: flags.X,
       timeoutMs: parseDuration(flags.timeout, '--timeout'),
+      allowPrivateTargets: flags['allow-private-targets'],
     })
     return this.resolved
   }

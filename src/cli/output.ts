@@ -3,6 +3,10 @@ import {Chalk, type ChalkInstance} from 'chalk'
 /**
  * Human output. Colour only on a terminal and never when NO_COLOR is set (no-color.org);
  * tables are plain text when piped. Under --json none of this runs.
+ *
+ * NO_COLOR, TERM and COLUMNS are read here, not in settings (src/core/shared/settings.ts, which owns
+ * every other variable): they describe the terminal output goes to, are set by the terminal or the
+ * user's shell for every program alike, and change how output is drawn, never what replayctl does.
  */
 const colorful = process.stdout.isTTY === true && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb'
 export const paint: ChalkInstance = new Chalk({level: colorful ? 1 : 0})

@@ -16,6 +16,8 @@ export type UiMode = 'json' | 'plain' | 'tty'
 
 export function uiMode(json: boolean): UiMode {
   if (json) return 'json'
+  // CI and TERM say where output goes (a CI log, a dumb terminal): like output.ts's terminal
+  // variables they are read here, not in settings, and change only how progress is drawn.
   if (!process.stderr.isTTY || process.env.CI || process.env.TERM === 'dumb') return 'plain'
   return 'tty'
 }

@@ -2,17 +2,24 @@ import {Flags} from '@oclif/core'
 
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {createApiServer} from '../../core/http/api/server.js'
-import {closeOnSignals} from '../../core/http/server-common.js'
 import {resolveApiTokens} from '../../core/shared/settings.js'
 import {parseDuration} from '../../core/shared/time.js'
 
 export default class ApiServe extends ConnectedCommand<typeof ApiServe> {
   static override summary = 'Serve the Twitter-compatible Replay API over HTTP until stopped'
-  static override description = `Replay requests, job status and webhook registration in Twitter's Account Activity shapes (see the README, "The Replay API"), backed by the same database and Kafka as the CLI. Callers present Authorization: Bearer <token>; tokens come from REPLAYCTL_API_TOKENS or the context's "apiTokens", each scoped to all webhooks or a list; a client address with --auth-failures failed authentications in --auth-failure-window gets 429 until the window ends, even with a right token. Logs JSON lines on stderr; GET /healthz and GET /metrics (Prometheus) need no token. SIGTERM or Ctrl-C stops accepting, finishes in-flight requests (up to --grace) and exits 0.`
+  static override description =
+    `Replay requests, job status and webhook registration in Twitter's Account Activity shapes ` +
+    `(see the README, "The Replay API"), backed by the same database and Kafka as the CLI. ` +
+    `Callers present Authorization: Bearer <token>; ` +
+    `tokens come from REPLAYCTL_API_TOKENS or the context's "apiTokens", each scoped to all webhooks or a list; a ` +
+    `client address with --auth-failures failed authentications in --auth-failure-window gets 429 until the window ` +
+    `ends, even with a right token. Logs JSON lines on stderr; GET /healthz and GET /metrics (Prometheus) need no ` +
+    `token. SIGTERM or Ctrl-C stops accepting, finishes in-flight requests (up to --grace) and exits 0.`
   static override examples = [
     '<%= config.bin %> api serve',
     '<%= config.bin %> api serve --host 0.0.0.0 --port 8080 --context dc1',
-    'REPLAYCTL_API_TOKENS=\'[{"token":"\'$(openssl rand -hex 24)\'","webhooks":"*"}]\' <%= config.bin %> api serve --port 0',
+    'REPLAYCTL_API_TOKENS=\'[{"token":"\'$(openssl rand -hex 24)\'","webhooks":"*"}]\' <%= config.bin %> api serve ' +
+      '--port 0',
   ]
   static override flags = {
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
@@ -32,7 +39,8 @@ export default class ApiServe extends ConnectedCommand<typeof ApiServe> {
     'rate-window': Flags.string({description: "rate-limit window (Twitter's is 15 minutes)", default: '15m'}),
     'auth-failures': Flags.integer({
       description:
-        'failed authentications a client address may have per --auth-failure-window; after them it gets 429 until the window ends',
+        'failed authentications a client address may have per --auth-failure-window; after them it gets 429 until ' +
+        'the window ends',
       default: 10,
       min: 1,
     }),
@@ -42,7 +50,8 @@ export default class ApiServe extends ConnectedCommand<typeof ApiServe> {
     }),
     'trust-proxy': Flags.string({
       description:
-        'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); failed authentications are then counted per client, not per proxy',
+        'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); failed ' +
+        'authentications are then counted per client, not per proxy',
       multiple: true,
     }),
     'crc-timeout': Flags.string({description: 'time a webhook has to answer the CRC check', default: '3s'}),
@@ -53,7 +62,8 @@ export default class ApiServe extends ConnectedCommand<typeof ApiServe> {
     grace: Flags.string({description: 'after SIGTERM, how long in-flight requests may finish', default: '10s'}),
     'allow-private-targets': Flags.boolean({
       description:
-        'accept webhooks on loopback, private and link-local addresses (local testing; env REPLAYCTL_ALLOW_PRIVATE_TARGETS=1)',
+        'accept webhooks on loopback, private and link-local addresses (local testing; env ' +
+        'REPLAYCTL_ALLOW_PRIVATE_TARGETS=1)',
     }),
   }
 
@@ -63,7 +73,7 @@ export default class ApiServe extends ConnectedCommand<typeof ApiServe> {
       tokens: resolveApiTokens(this.flags.context),
       topic: flags.topic,
       retentionMs: parseDuration(flags.retention, '--retention'),
-      allowPrivateTargets: flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1',
+      allowPrivateTargets: this.settings.allowPrivateTargets,
       defaultRateLimit: flags['rate-limit'],
       rateWindowMs: parseDuration(flags['rate-window'], '--rate-window'),
       authFailures: flags['auth-failures'],
@@ -73,18 +83,7 @@ export default class ApiServe extends ConnectedCommand<typeof ApiServe> {
       graceMs: parseDuration(flags.grace, '--grace'),
       headersTimeoutMs: parseDuration(flags['headers-timeout'], '--headers-timeout'),
     })
-    const stopped = closeOnSignals(server)
-    let address
-    try {
-      address = await server.listen(flags.host, flags.port)
-    } catch (error) {
-      await server.close()
-      throw error
-    }
-    await stopped
-    return {
-      url: `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`,
-      stopped: true,
-    }
+    const {url} = await server.serve(flags.host, flags.port)
+    return {url, stopped: true}
   }
 }

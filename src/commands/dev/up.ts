@@ -5,11 +5,17 @@ import {details, paint, table} from '../../cli/output.js'
 import {noteWriter, uiMode} from '../../cli/progress.js'
 import {DEFAULT_BASE_PORT, up, type UpResult} from '../../core/dev/stack.js'
 import {invalidArgument} from '../../core/shared/errors.js'
+import {localSettings} from '../../core/shared/settings.js'
 import {ensureLocalSecretKey} from '../../core/webhooks/secret-key.js'
 
 export default class DevUp extends BaseCommand<typeof DevUp> {
   static override summary = 'Start the local stack: Apache Kafka (KRaft) and MariaDB on 127.0.0.1'
-  static override description = `Fetches Apache Kafka's jars from Maven Central on first use (cached under ~/.cache/replayctl), formats storage, starts the broker(s) and waits until they answer metadata. Starts MariaDB if it is installed but stopped. Creates the key webhook secrets are encrypted with, ~/.config/replayctl/secret.key (mode 0600), unless it exists or REPLAYCTL_SECRET_KEY is set. Running it again reports the running stack and starts only what has stopped.`
+  static override description =
+    `Fetches Apache Kafka's jars from Maven Central on first use (cached under ~/.cache/replayctl), formats storage, ` +
+    `starts the broker(s) and waits until they answer metadata. Starts MariaDB if it is installed but stopped. ` +
+    `Creates the key webhook secrets are encrypted with, ~/.config/replayctl/secret.key (mode 0600), unless it ` +
+    `exists or REPLAYCTL_SECRET_KEY is set. Running it again reports the running stack and starts only what has ` +
+    `stopped.`
   static override examples = [
     '<%= config.bin %> dev up',
     '<%= config.bin %> dev up --brokers 3',
@@ -23,7 +29,8 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
     }),
     port: Flags.integer({
       description:
-        "client port of node 1; node N uses port + 2(N-1), its controller the port after. All must lie below Linux's ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range), where outgoing connections could take them",
+        "client port of node 1; node N uses port + 2(N-1), its controller the port after. All must lie below Linux's " +
+        'ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range), where outgoing connections could take them',
       default: DEFAULT_BASE_PORT,
     }),
   }
@@ -40,7 +47,7 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
         basePort: this.flags.port,
         onProgress: noteWriter(uiMode(this.jsonEnabled())),
       })),
-      secretKey: ensureLocalSecretKey(),
+      secretKey: ensureLocalSecretKey(localSettings().localSecretKeyFile),
     }
     this.print(
       result.alreadyRunning

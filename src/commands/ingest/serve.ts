@@ -11,10 +11,25 @@ import {plural} from '../../core/shared/plural.js'
 
 export default class IngestServe extends KafkaCommand<typeof IngestServe> {
   static override summary = 'Serve HTTP-to-Kafka ingest: POST /events answers 2xx once every event is acknowledged'
-  static override description = `POST /events takes one JSON event or NDJSON (one object per line). Each event is written unchanged, keyed by --key-field (or the --key-header of the request) with Java's murmur2 placement, CreateTime from --timestamp-field, snappy, from an idempotent producer with acks=all. The answer is 200 only once every event of the request is acknowledged by all in-sync replicas; a request with a bad event writes nothing and gets 400 naming its line; otherwise a 503 says how many were written, and a retry with the same Idempotency-Key header (remembered for --idempotency-window) writes only the rest. While the producer queue nears its limits or no broker acknowledges, requests get 503 with Retry-After. Requests carry Authorization: Bearer <token>; tokens come from REPLAYCTL_INGEST_TOKENS or the context's "ingestTokens", each scoped to the keys (webhook ids or patterns such as acme-*) and topics it may write: no or a wrong token is 401, a key or topic outside the scope 403, and an address with --auth-failures failed authentications in --auth-failure-window gets 429 until the window ends; nothing of a refused request is written. Without tokens the server does not start, unless --no-auth is given on a loopback --host. SIGTERM stops accepting, flushes every accepted event, then exits. Also GET /healthz and Prometheus GET /metrics (no token); JSON log lines on stderr.`
+  static override description =
+    `POST /events takes one JSON event or NDJSON (one object per line). Each event is written unchanged, keyed by ` +
+    `--key-field (or the --key-header of the request) with Java's murmur2 placement, CreateTime from ` +
+    `--timestamp-field, snappy, from an idempotent producer with acks=all. The answer is 200 only once every event ` +
+    `of the request is acknowledged by all in-sync replicas; a request with a bad event writes nothing and gets 400 ` +
+    `naming its line; otherwise a 503 says how many were written, and a retry with the same Idempotency-Key header ` +
+    `(remembered for --idempotency-window) writes only the rest. While the producer queue nears its limits or no ` +
+    `broker acknowledges, requests get 503 with Retry-After. Requests carry Authorization: Bearer <token>; tokens ` +
+    `come from REPLAYCTL_INGEST_TOKENS or the context's "ingestTokens", each scoped to the keys (webhook ids or ` +
+    `patterns such as acme-*) and topics it may write: no or a wrong token is 401, a key or topic outside the scope ` +
+    `403, and an address with --auth-failures failed authentications in --auth-failure-window gets 429 until the ` +
+    `window ends; nothing of a refused request is written. Without tokens the server does not start, unless ` +
+    `--no-auth is given on a loopback --host. SIGTERM or Ctrl-C stops accepting, finishes the requests under way (up ` +
+    `to --grace), flushes every accepted event, then exits 0. Also GET /healthz and Prometheus GET /metrics (no ` +
+    `token); JSON log lines on stderr.`
   static override examples = [
     '<%= config.bin %> ingest serve --topic delivery_log --timestamp-field created_at_ms',
-    'REPLAYCTL_INGEST_TOKENS=\'[{"token":"\'$(openssl rand -hex 24)\'","keys":"*","topics":["delivery_log"]}]\' <%= config.bin %> ingest serve --topic delivery_log --key-header X-Webhook-Id',
+    'REPLAYCTL_INGEST_TOKENS=\'[{"token":"\'$(openssl rand -hex 24)\'","keys":"*","topics":["delivery_log"]}]\' ' +
+      '<%= config.bin %> ingest serve --topic delivery_log --key-header X-Webhook-Id',
     '<%= config.bin %> ingest serve --topic delivery_log --no-auth',
   ]
   static override flags = {
@@ -34,7 +49,8 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
     }),
     'allow-any-timestamp': Flags.boolean({
       description:
-        'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)',
+        'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would ' +
+        'delete them, or they are in the wrong unit)',
       dependsOn: ['timestamp-field'],
     }),
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
@@ -87,7 +103,8 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
     }),
     'auth-failures': Flags.integer({
       description:
-        'failed authentications a client address may have per --auth-failure-window; after them it gets 429 until the window ends',
+        'failed authentications a client address may have per --auth-failure-window; after them it gets 429 until ' +
+        'the window ends',
       default: 10,
       min: 1,
     }),
@@ -97,9 +114,11 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
     }),
     'trust-proxy': Flags.string({
       description:
-        'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); failed authentications are then counted per client, not per proxy',
+        'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); failed ' +
+        'authentications are then counted per client, not per proxy',
       multiple: true,
     }),
+    grace: Flags.string({description: 'after SIGTERM, how long requests under way may finish', default: '10s'}),
     'message-timeout': Flags.string({
       description: 'how long librdkafka retries an accepted event (e.g. through a broker restart) before failing it',
       default: '5m',
@@ -111,57 +130,48 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
     if (flags['key-field'] !== undefined && flags['key-header'] !== undefined) {
       throw invalidArgument(
         '--key-field and --key-header cannot both be given',
-        'key events by a field of each event (--key-field), or all events of a request by one of its headers (--key-header)',
+        'key events by a field of each event (--key-field), or all events of a request by one of its headers ' +
+          '(--key-header)',
       )
     }
-    const controller = new AbortController()
-    const onSignal = () => controller.abort()
-    process.on('SIGTERM', onSignal)
-    process.on('SIGINT', onSignal)
-    try {
-      const summary = await serveIngest(this.settings, {
-        topic: flags.topic,
-        key:
-          flags['key-header'] === undefined
-            ? {field: flags['key-field'] ?? 'webhook_id'}
-            : {header: flags['key-header']},
-        timestampField: flags['timestamp-field'],
-        timestampUnit: flags['timestamp-unit'] as TimestampUnit | undefined,
-        allowAnyTimestamp: flags['allow-any-timestamp'],
-        host: flags.host,
-        port: flags.port,
-        maxRequestBytes: flags['max-request-bytes'],
-        maxEventBytes: flags['max-event-bytes'],
-        ackTimeoutMs: parseDuration(flags['ack-timeout'], '--ack-timeout'),
-        idempotencyWindowMs: parseDuration(flags['idempotency-window'], '--idempotency-window'),
-        idempotencyMaxKeys: flags['idempotency-keys'],
-        queue: {messages: flags['queue-messages'], bytes: flags['queue-bytes']},
-        lingerMs: parseDuration(flags.linger, '--linger'),
-        messageTimeoutMs: parseDuration(flags['message-timeout'], '--message-timeout'),
-        signal: controller.signal,
-        // With --no-auth no token is read: a broken token list does not stop a local server.
-        tokens: flags['no-auth'] ? [] : resolveIngestTokens(flags.context),
-        auth: !flags['no-auth'],
-        authFailures: flags['auth-failures'],
-        authFailureWindowMs: parseDuration(flags['auth-failure-window'], '--auth-failure-window'),
-        trustProxy: flags['trust-proxy'],
-      })
-      this.print(
-        paint.green(
-          `stopped; ${formatCount(summary.eventsWritten)} ${plural(summary.eventsWritten, 'event')} written to ${summary.topic}`,
-        ),
-      )
-      this.print(
-        details([
-          ['requests', formatCount(summary.requests)],
-          ['events failed', formatCount(summary.eventsFailed)],
-          ['seconds', summary.seconds.toFixed(1)],
-        ]),
-      )
-      return summary
-    } finally {
-      process.off('SIGTERM', onSignal)
-      process.off('SIGINT', onSignal)
-    }
+    const summary = await serveIngest(this.settings, {
+      topic: flags.topic,
+      key:
+        flags['key-header'] === undefined ? {field: flags['key-field'] ?? 'webhook_id'} : {header: flags['key-header']},
+      timestampField: flags['timestamp-field'],
+      timestampUnit: flags['timestamp-unit'] as TimestampUnit | undefined,
+      allowAnyTimestamp: flags['allow-any-timestamp'],
+      host: flags.host,
+      port: flags.port,
+      maxRequestBytes: flags['max-request-bytes'],
+      maxEventBytes: flags['max-event-bytes'],
+      ackTimeoutMs: parseDuration(flags['ack-timeout'], '--ack-timeout'),
+      idempotencyWindowMs: parseDuration(flags['idempotency-window'], '--idempotency-window'),
+      idempotencyMaxKeys: flags['idempotency-keys'],
+      queue: {messages: flags['queue-messages'], bytes: flags['queue-bytes']},
+      lingerMs: parseDuration(flags.linger, '--linger'),
+      messageTimeoutMs: parseDuration(flags['message-timeout'], '--message-timeout'),
+      graceMs: parseDuration(flags.grace, '--grace'),
+      // With --no-auth no token is read: a broken token list does not stop a local server.
+      tokens: flags['no-auth'] ? [] : resolveIngestTokens(flags.context),
+      auth: !flags['no-auth'],
+      authFailures: flags['auth-failures'],
+      authFailureWindowMs: parseDuration(flags['auth-failure-window'], '--auth-failure-window'),
+      trustProxy: flags['trust-proxy'],
+    })
+    this.print(
+      paint.green(
+        `stopped; ${formatCount(summary.eventsWritten)} ${plural(summary.eventsWritten, 'event')} ` +
+          `written to ${summary.topic}`,
+      ),
+    )
+    this.print(
+      details([
+        ['requests', formatCount(summary.requests)],
+        ['events failed', formatCount(summary.eventsFailed)],
+        ['seconds', summary.seconds.toFixed(1)],
+      ]),
+    )
+    return summary
   }
 }

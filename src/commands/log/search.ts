@@ -13,7 +13,7 @@ import {
   StdoutWriter,
 } from '../../cli/record-output.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
-import {parseFieldFilter, searchLog, type SearchResult, type ValueFilter} from '../../core/storage/search.js'
+import {parseFieldFilter, searchLog, type SearchResult, type ValueFilter} from '../../core/kafka/search.js'
 import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
 import {plural} from '../../core/shared/plural.js'
 

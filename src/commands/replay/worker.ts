@@ -115,7 +115,7 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
       chunkSize: flags['scan-chunk'],
       deliveryTimeoutMs: parseDuration(flags['delivery-timeout'], '--delivery-timeout'),
       retry: {attempts: flags['delivery-attempts'], baseMs: parseDuration(flags['retry-base'], '--retry-base')},
-      allowPrivate: flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1',
+      allowPrivate: this.settings.allowPrivateTargets,
       partitioner: flags.partitioner as Partitioner,
     })
     const graceMs = parseDuration(flags.grace, '--grace')

@@ -55,7 +55,7 @@ export default class WebhookAdd extends ConnectedCommand<typeof WebhookAdd> {
   }
 
   async run(): Promise<RegisteredWebhook & {note?: string}> {
-    const allowPrivate = this.flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1'
+    const allowPrivate = this.settings.allowPrivateTargets
     const secret = await readSecretInput(
       {secret: this.flags.secret, secretFile: this.flags['secret-file']},
       process.stdin,

@@ -29,7 +29,7 @@ export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> 
   async run(): Promise<CrcCheckResult & {webhookId: string}> {
     validateWebhookId(this.args.id)
     const timeoutMs = parseDuration(this.flags['check-timeout'], '--check-timeout')
-    const allowPrivate = this.flags['allow-private-targets'] || process.env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1'
+    const allowPrivate = this.settings.allowPrivateTargets
     const {webhook, check} = await withWebhookRegistry(this.settings, (pool, secrets) =>
       checkRegisteredWebhook(pool, secrets, this.args.id, {timeoutMs, allowPrivate}),
     )

@@ -1,11 +1,10 @@
 import {spawn} from 'node:child_process'
 import {existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, closeSync} from 'node:fs'
-import {homedir} from 'node:os'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {UserError} from '../shared/errors.js'
-import {DEFAULT_MYSQL_URL} from '../shared/settings.js'
+import {DEFAULT_MYSQL_URL, localSettings} from '../shared/settings.js'
 import {ensureKafkaDist, KAFKA_VERSION, runKafkaTool, type KafkaDist} from '../kafka/apache-dist.js'
 import {DEV_MYSQL, ensureMariadb, mariadbStatus, stopMariadb, type MariadbState, type MariadbStatus} from './mariadb.js'
 import {isAlive, stopProcess} from './processes.js'
@@ -62,10 +61,7 @@ export interface UpResult extends StackStatus {
   settings: {REPLAYCTL_BROKERS: string; REPLAYCTL_MYSQL_URL: string}
 }
 
-export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.REPLAYCTL_STATE) return env.REPLAYCTL_STATE
-  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'replayctl', 'dev')
-}
+const stateDir = () => localSettings().stateDir
 
 const stateFile = () => join(stateDir(), 'stack.json')
 const nodeDir = (id: number) => join(stateDir(), `node-${id}`)
@@ -125,7 +121,8 @@ export async function up(options: {
   if (existing && existing.nodes.length !== options.brokers) {
     throw new UserError(
       'STACK_CONFLICT',
-      `the local stack in ${stateDir()} was created with ${existing.nodes.length} ${plural(existing.nodes.length, 'broker')}, not ${options.brokers}`,
+      `the local stack in ${stateDir()} was created with ` +
+        `${existing.nodes.length} ${plural(existing.nodes.length, 'broker')}, not ${options.brokers}`,
       `run \`replayctl dev down --purge\` first, or \`replayctl dev up --brokers ${existing.nodes.length}\``,
     )
   }
@@ -174,7 +171,7 @@ export async function up(options: {
     ...status,
     alreadyRunning: started.length === 0 && !mariadb.startedByUs,
     started,
-    settings: {REPLAYCTL_BROKERS: brokerList(state), REPLAYCTL_MYSQL_URL: devMysqlUrl()},
+    settings: {REPLAYCTL_BROKERS: brokerList(state), REPLAYCTL_MYSQL_URL: devMysqlUrl(localSettings().mysqlUrlFromEnv)},
   }
 }
 
@@ -182,9 +179,8 @@ export async function up(options: {
  * The MySQL URL to use the stack with: the one already set (REPLAYCTL_MYSQL_URL) when it points at
  * the stack's MariaDB, so the hint keeps its database and user, else the default.
  */
-export function devMysqlUrl(env: NodeJS.ProcessEnv = process.env): string {
-  const current = env.REPLAYCTL_MYSQL_URL
-  if (!current) return DEFAULT_MYSQL_URL
+function devMysqlUrl(current: string | undefined): string {
+  if (current === undefined) return DEFAULT_MYSQL_URL
   try {
     const url = new URL(current)
     const local = ['127.0.0.1', 'localhost'].includes(url.hostname) && (url.port || '3306') === String(DEV_MYSQL.port)
@@ -211,7 +207,7 @@ async function formatIfNeeded(dist: KafkaDist, state: StackState, node: NodeStat
 
 function startNode(dist: KafkaDist, node: NodeState): number {
   const log = openSync(nodeLog(node.id), 'a')
-  const heap = process.env.REPLAYCTL_KAFKA_HEAP ?? '1g'
+  const heap = localSettings().kafkaHeap
   const child = spawn(
     dist.java,
     [
@@ -238,12 +234,17 @@ function startNode(dist: KafkaDist, node: NodeState): number {
  */
 function refuseEphemeralPorts(nodes: NodeState[]): void {
   const range = ephemeralRange()
-  const taken = nodes.flatMap((node) => [node.port, node.controllerPort]).filter((port) => inRange(port, range))
-  if (taken.length === 0) return
+  const ports = nodes.flatMap((node) => [node.port, node.controllerPort])
+  const taken = ports.find((port) => inRange(port, range))
+  if (range === null || taken === undefined) return
+  // The stack's ports run from node 1's client port to the last node's controller port.
+  const span = Math.max(...ports) - Math.min(...ports)
   throw new UserError(
     'INVALID_ARGUMENT',
-    `port ${taken[0]} of the local stack is in Linux's ephemeral port range ${range!.low}-${range!.high}, where outgoing connections can take it`,
-    `choose a --port of at most ${range!.low - 1 - (nodes.at(-1)!.controllerPort - nodes[0]!.port)} (the stack uses ${nodes.length * 2} ports from it), e.g. --port ${DEFAULT_BASE_PORT}`,
+    `port ${taken} of the local stack is in Linux's ephemeral port range ${range.low}-${range.high}, ` +
+      'where outgoing connections can take it',
+    `choose a --port of at most ${range.low - 1 - span} (the stack uses ${nodes.length * 2} ports from it), ` +
+      `e.g. --port ${DEFAULT_BASE_PORT}`,
   )
 }
 
@@ -301,7 +302,8 @@ async function waitForCluster(
         const fix =
           failure.port === undefined
             ? `see ${nodeLog(node.id)} (\`replayctl dev logs --node ${node.id}\`)`
-            : 'stop what holds it, or start the stack on other ports with `replayctl dev down --purge && replayctl dev up --port N`'
+            : 'stop what holds it, or start the stack on other ports with ' +
+              '`replayctl dev down --purge && replayctl dev up --port N`'
         throw new UserError('STACK_FAILED', `Kafka node ${node.id} could not start: ${failure.message}`, fix)
       }
     }

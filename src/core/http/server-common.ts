@@ -9,9 +9,9 @@ import {UserError} from '../shared/errors.js'
  * What every long-running HTTP front of replayctl needs, whatever it serves (the Replay API, the
  * HTTP-to-Kafka ingest): a fastify instance that logs JSON lines, GET /healthz, Prometheus GET
  * /metrics, bounds on what a client may send (body, request line + headers, path parameters) and
- * on how slowly (headers, whole request, idle connection: slow-loris clients are cut), and a
- * graceful close that stops accepting, lets in-flight requests finish, then runs the server's own
- * cleanup (pools, producers).
+ * on how slowly (headers, whole request, idle connection: slow-loris clients are cut), and the
+ * one lifecycle every server runs (`serve`): listen, serve until SIGTERM or SIGINT, then drain and
+ * run the server's own cleanup (pools, producers).
  *
  * Routes and their error shapes belong to each server; this module only answers what no route
  * matched and what failed before a route ran, through the `errorBody` the server passes in.
@@ -51,6 +51,11 @@ export interface HttpServerOptions {
   health?: () => Promise<Record<string, unknown>>
   /** How long in-flight requests may finish after a stop before their connections are cut. Default 10 s. */
   graceMs?: number
+  /**
+   * The server's own resources, released once its last connection has closed (a pool to end, a
+   * producer to flush): after the drain, so requests under way could still use them.
+   */
+  cleanup?: () => Promise<void>
   /** Where JSON log lines go. Default stderr. */
   logStream?: NodeJS.WritableStream
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
@@ -89,15 +94,24 @@ export interface HttpServer {
   app: FastifyInstance
   /** The registry /metrics serves; a server may add its own metrics to it. */
   registry: Registry
-  /** Starts listening; resolves with the bound address. */
-  listen(host: string, port: number): Promise<{host: string; port: number}>
   /**
-   * Stops accepting, waits for in-flight requests (at most graceMs, then cuts them), runs the
-   * onClose hooks. Safe to call more than once.
+   * Listens on host:port (`listening`: more fields for the log line that says so) and serves until
+   * SIGTERM, SIGINT or stop(). Then drains: stops accepting, closes idle keep-alive connections,
+   * lets the requests under way finish (their answers close their connections), cuts what is left
+   * after graceMs (or at a second signal), and runs `cleanup`. Resolves with the address it served
+   * on; rejects when it cannot listen, or with the failure given to stop(), after the drain.
    */
-  close(): Promise<void>
-  /** Resolves once close() has finished. */
-  closed: Promise<void>
+  serve(host: string, port: number, listening?: Record<string, unknown>): Promise<{url: string}>
+  /** Stops the server as SIGTERM does; a failure (the server cannot go on) is what serve() rejects with. */
+  stop(failure?: Error): void
+}
+
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']
+
+/** A request's path without its query string (which may carry tokens), bounded for log lines. */
+function pathOf(url: string): string {
+  const query = url.indexOf('?')
+  return (query === -1 ? url : url.slice(0, query)).slice(0, 200)
 }
 
 export function createHttpServer(options: HttpServerOptions): HttpServer {
@@ -144,7 +158,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       serializers: {
         req: (request: {method: string; url: string; ip?: string}) => ({
           method: request.method,
-          path: request.url.split('?')[0]!.slice(0, 200),
+          path: pathOf(request.url),
           remoteAddress: request.ip,
         }),
         res: (reply: {statusCode: number}) => ({statusCode: reply.statusCode}),
@@ -196,13 +210,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   app.setNotFoundHandler((request, reply) => {
     void reply
       .code(404)
-      .send(
-        options.errorBody(
-          'not-found',
-          `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`,
-          request.id,
-        ),
-      )
+      .send(options.errorBody('not-found', `no route ${request.method} ${pathOf(request.url)}`, request.id))
   })
   app.setErrorHandler(
     (
@@ -247,58 +255,86 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     },
   )
 
-  let closing: Promise<void> | undefined
-  let resolveClosed!: () => void
-  const closed = new Promise<void>((resolve) => (resolveClosed = resolve))
+  let draining = false
+  // A request under way when the drain starts is answered with Connection: close, so its keep-alive
+  // connection closes after the answer instead of holding the exit up until keepAliveTimeout.
+  // (Requests arriving on such a connection once draining get fastify's 503, also with close.)
+  app.addHook('onSend', async (_request, reply) => {
+    if (draining) void reply.header('connection', 'close')
+  })
+
+  // The executor runs at once: requestStop is the promise's resolve from here on.
+  let requestStop: (failure: Error | undefined) => void = () => {}
+  const stopRequested = new Promise<Error | undefined>((resolve) => (requestStop = resolve))
   const graceMs = options.graceMs ?? 10_000
+
+  const listen = async (host: string, port: number): Promise<string> => {
+    try {
+      await app.listen({host, port})
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+      throw new UserError(
+        'INVALID_ARGUMENT',
+        `cannot listen on ${host}:${port} (${code})`,
+        'choose a free --port, or a --host of this machine',
+      )
+    }
+    const address = app.server.address()
+    const bound = typeof address === 'object' && address ? {host: address.address, port: address.port} : {host, port}
+    return `http://${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}`
+  }
+
+  const drain = async () => {
+    draining = true
+    app.log.info({graceMs}, 'stopping: no new connections, finishing requests under way')
+    const cut = setTimeout(() => {
+      app.log.warn({graceMs}, 'grace period over: cutting the remaining connections')
+      app.server.closeAllConnections()
+    }, graceMs)
+    cut.unref()
+    try {
+      // Stops accepting, closes idle connections, resolves once the last connection has closed.
+      await app.close()
+    } finally {
+      clearTimeout(cut)
+    }
+    app.log.info('http server closed')
+    await options.cleanup?.()
+    app.log.info('stopped')
+  }
 
   return {
     app,
     registry,
-    async listen(host, port) {
-      try {
-        await app.listen({host, port})
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message
-        throw new UserError(
-          'INVALID_ARGUMENT',
-          `cannot listen on ${host}:${port} (${code})`,
-          'choose a free --port, or a --host of this machine',
-        )
-      }
-      const address = app.server.address()
-      return typeof address === 'object' && address ? {host: address.address, port: address.port} : {host, port}
-    },
-    close() {
-      closing ??= (async () => {
-        app.log.info('stopping: no new connections, finishing in-flight requests')
-        const cut = setTimeout(() => {
-          app.log.warn({graceMs}, 'grace period over: cutting the remaining connections')
+    stop: (failure) => requestStop(failure),
+    async serve(host, port, listening = {}) {
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (!draining) {
+          app.log.info({signal}, 'signal received')
+          requestStop(undefined)
+        } else {
+          app.log.warn({signal}, 'signal received again: cutting the remaining connections')
           app.server.closeAllConnections()
-        }, graceMs)
-        cut.unref()
-        try {
-          await app.close()
-        } finally {
-          clearTimeout(cut)
-          app.log.info('http server closed')
-          resolveClosed()
         }
-      })()
-      return closing
+      }
+      for (const signal of STOP_SIGNALS) process.on(signal, onSignal)
+      try {
+        let url: string
+        try {
+          url = await listen(host, port)
+        } catch (error) {
+          await app.close()
+          await options.cleanup?.()
+          throw error
+        }
+        app.log.info({address: url, ...listening}, 'listening')
+        const failure = await stopRequested
+        await drain()
+        if (failure) throw failure
+        return {url}
+      } finally {
+        for (const signal of STOP_SIGNALS) process.off(signal, onSignal)
+      }
     },
-    closed,
   }
-}
-
-/** Closes the server on the first SIGTERM or SIGINT; resolves when it has closed. */
-export function closeOnSignals(server: HttpServer, signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): Promise<void> {
-  const onSignal = (signal: NodeJS.Signals) => {
-    server.app.log.info({signal}, 'signal received')
-    void server.close()
-  }
-  for (const signal of signals) process.once(signal, onSignal)
-  return server.closed.finally(() => {
-    for (const signal of signals) process.off(signal, onSignal)
-  })
 }

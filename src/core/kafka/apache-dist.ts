@@ -1,11 +1,10 @@
 import {execFile, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
-import {homedir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 
 import {BugError, UserError} from '../shared/errors.js'
-import type {Settings} from '../shared/settings.js'
+import {localSettings, type Settings} from '../shared/settings.js'
 
 /**
  * Apache Kafka as Maven Central ships it: the broker and Apache's own tools (ConfigCommand,
@@ -19,14 +18,7 @@ const SLF4J_VERSION = '2.0.17'
 
 const run = promisify(execFile)
 
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.REPLAYCTL_CACHE) return env.REPLAYCTL_CACHE
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'replayctl')
-}
-
-export function distDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(cacheDir(env), `kafka-${KAFKA_VERSION}`)
-}
+const distDir = () => join(localSettings().cacheDir, `kafka-${KAFKA_VERSION}`)
 
 const POM = `<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -219,7 +211,7 @@ export async function runKafkaTool(
 }
 
 function findJava(): string {
-  const candidate = process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java'
+  const candidate = localSettings().java
   const probe = spawnSync(candidate, ['-version'], {encoding: 'utf8'})
   if (probe.error || probe.status !== 0) {
     throw new UserError(

@@ -16,6 +16,10 @@ import {UserError, quoteInput} from './errors.js'
  *
  * librdkafka properties (-X) merge: the context's first, then each -X on top.
  *
+ * This module reads every environment variable replayctl uses (the README's "Connecting" lists
+ * them); the rest of the program gets their values from here. Only src/cli looks at the terminal's
+ * own variables (NO_COLOR, TERM, COLUMNS, CI), which describe where output goes, not a setting.
+ *
  * The key that encrypts webhook secrets at rest (32 bytes, base64) is found the same way:
  * REPLAYCTL_SECRET_KEY, else the context's "secretKeyFile" (relative to the config file), else
  * ~/.config/replayctl/secret.key ($XDG_CONFIG_HOME honoured), which `replayctl dev up` creates.
@@ -41,6 +45,11 @@ export interface Settings {
   timeoutMs: number
   /** Where the webhook secrets' key comes from; read only by what needs it (webhooks/secret-key.ts). */
   secretKey: SecretKeySetting
+  /**
+   * Whether webhooks may point at loopback, private and link-local addresses (local testing):
+   * --allow-private-targets, else REPLAYCTL_ALLOW_PRIVATE_TARGETS=1. Off by default (the SSRF guard).
+   */
+  allowPrivateTargets: boolean
 }
 export type SettingSource = 'flag' | 'env' | 'context' | 'default'
 export type SecretKeySetting =
@@ -52,6 +61,7 @@ export interface SettingsInput {
   context?: string
   librdkafka?: string[]
   timeoutMs?: number
+  allowPrivateTargets?: boolean
 }
 
 interface ContextEntry {
@@ -79,9 +89,45 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** Where the secrets' key lives when neither REPLAYCTL_SECRET_KEY nor a context names one. */
-export function defaultSecretKeyFile(env: NodeJS.ProcessEnv = process.env): string {
+function defaultSecretKeyFile(env: NodeJS.ProcessEnv): string {
   const base = env.XDG_CONFIG_HOME || join(homedir(), '.config')
   return join(base, 'replayctl', 'secret.key')
+}
+
+/**
+ * What replayctl finds on this machine rather than connects to: the local stack of `replayctl dev`
+ * and the Apache Kafka tools it runs.
+ */
+export interface LocalSettings {
+  /** The local stack's state: REPLAYCTL_STATE, else $XDG_STATE_HOME/replayctl/dev (~/.local/state). */
+  stateDir: string
+  /** Apache Kafka's jars from Maven Central: REPLAYCTL_CACHE, else $XDG_CACHE_HOME/replayctl (~/.cache). */
+  cacheDir: string
+  /** The Java that runs them: $JAVA_HOME/bin/java, else java on PATH. */
+  java: string
+  /** Largest heap (-Xmx) of each local Kafka node: REPLAYCTL_KAFKA_HEAP, default 1g. */
+  kafkaHeap: string
+  /**
+   * The key file `dev up` creates for the local stack (the default location), or null when
+   * REPLAYCTL_SECRET_KEY gives the key.
+   */
+  localSecretKeyFile: string | null
+  /**
+   * REPLAYCTL_MYSQL_URL as set (undefined if not): `dev up` prints it back when it points at the
+   * stack's MariaDB, so its hint keeps the database and user.
+   */
+  mysqlUrlFromEnv?: string
+}
+
+export function localSettings(env: NodeJS.ProcessEnv = process.env): LocalSettings {
+  return {
+    stateDir: env.REPLAYCTL_STATE || join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'replayctl', 'dev'),
+    cacheDir: env.REPLAYCTL_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'replayctl'),
+    java: env.JAVA_HOME ? join(env.JAVA_HOME, 'bin', 'java') : 'java',
+    kafkaHeap: env.REPLAYCTL_KAFKA_HEAP || '1g',
+    localSecretKeyFile: env.REPLAYCTL_SECRET_KEY ? null : defaultSecretKeyFile(env),
+    mysqlUrlFromEnv: env.REPLAYCTL_MYSQL_URL || undefined,
+  }
 }
 
 function loadContext(name: string | undefined, env: NodeJS.ProcessEnv): {contextName?: string; context: ContextEntry} {
@@ -132,6 +178,7 @@ export function resolveSettings(input: SettingsInput, env: NodeJS.ProcessEnv = p
     sources: {brokers: brokers.source, mysqlUrl: mysqlUrl.source},
     timeoutMs: input.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     secretKey: resolveSecretKey(context, env),
+    allowPrivateTargets: input.allowPrivateTargets === true || env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1',
   }
 }
 
@@ -224,7 +271,8 @@ export function resolveApiTokens(
 ): ApiTokenSpec[] {
   const {raw, where} = tokenList('REPLAYCTL_API_TOKENS', 'apiTokens', contextName, env)
   const fix =
-    'give [{"token": "<at least 16 characters>", "webhooks": "*" or ["<webhook id>", ...], "rateLimit": <requests per window, optional>}]'
+    'give [{"token": "<at least 16 characters>", "webhooks": "*" or ["<webhook id>", ...], ' +
+    '"rateLimit": <requests per window, optional>}]'
   if (!Array.isArray(raw)) throw new UserError('INVALID_CONFIG', `${where} must be a JSON array`, fix)
   const seen = new Set<string>()
   return raw.map((entry: unknown, index): ApiTokenSpec => {
@@ -314,7 +362,10 @@ export function resolveIngestTokens(
   env: NodeJS.ProcessEnv = process.env,
 ): IngestTokenSpec[] {
   const {raw, where} = tokenList('REPLAYCTL_INGEST_TOKENS', 'ingestTokens', contextName, env)
-  const fix = `give [{"token": "<at least ${MIN_API_TOKEN_LENGTH} characters>", "keys": "*" or ["<webhook id or pattern such as acme-*>", ...], "topics": "*" or ["<topic or pattern>", ...]}] (keys, topics or both)`
+  const fix =
+    `give [{"token": "<at least ${MIN_API_TOKEN_LENGTH} characters>", ` +
+    '"keys": "*" or ["<webhook id or pattern such as acme-*>", ...], ' +
+    '"topics": "*" or ["<topic or pattern>", ...]}] (keys, topics or both)'
   if (!Array.isArray(raw)) throw new UserError('INVALID_CONFIG', `${where} must be a JSON array`, fix)
   const seen = new Set<string>()
   return raw.map((entry: unknown, index): IngestTokenSpec => {
@@ -322,8 +373,8 @@ export function resolveIngestTokens(
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('is not an object')
     const {token, keys, topics, ...rest} = entry as Record<string, unknown>
     checkToken(token, seen, bad)
-    const unknown = Object.keys(rest)
-    if (unknown.length > 0) throw bad(`has an unknown field "${unknown[0]!.slice(0, 40)}"`)
+    const [unknownField] = Object.keys(rest)
+    if (unknownField !== undefined) throw bad(`has an unknown field "${unknownField.slice(0, 40)}"`)
     if (keys === undefined && topics === undefined)
       throw bad('has no scope: give "keys", "topics" or both ("*" for all)')
     const scope = (value: unknown, name: string, pattern: RegExp, alphabet: string): '*' | string[] => {

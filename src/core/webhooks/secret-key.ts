@@ -3,7 +3,7 @@ import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {dirname} from 'node:path'
 
 import {UserError} from '../shared/errors.js'
-import {defaultSecretKeyFile, type SecretKeySetting} from '../shared/settings.js'
+import type {SecretKeySetting} from '../shared/settings.js'
 
 /**
  * The key webhook secrets are encrypted with at rest, and the encryption: AES-256-GCM with a fresh
@@ -72,7 +72,9 @@ export function loadSecretKey(setting: SecretKeySetting): SecretKey {
   throw new UserError(
     'SECRET_KEY_MISSING',
     `no key for webhook secrets: ${file} does not exist`,
-    `set REPLAYCTL_SECRET_KEY (base64 of 32 random bytes) or "secretKeyFile" in the config context, or create this one with \`replayctl webhook rotate-key --new-key-file ${file}\` (\`replayctl dev up\` creates it for the local stack)`,
+    'set REPLAYCTL_SECRET_KEY (base64 of 32 random bytes) or "secretKeyFile" in the config context, ' +
+      `or create this one with \`replayctl webhook rotate-key --new-key-file ${file}\` ` +
+      '(`replayctl dev up` creates it for the local stack)',
   )
 }
 
@@ -122,12 +124,11 @@ export function decryptSecret(key: SecretKey, webhookId: string, sealed: Buffer)
 }
 
 /**
- * `dev up`: the local stack's key at the default location (~/.config/replayctl/secret.key),
- * created when missing, so the local stack and the test suite need no configuration. Nothing is
- * created when REPLAYCTL_SECRET_KEY gives the key.
+ * `dev up`: the local stack's key at the default location (~/.config/replayctl/secret.key,
+ * `localSettings().localSecretKeyFile`), created when missing, so the local stack and the test
+ * suite need no configuration. Nothing is created when that is null (REPLAYCTL_SECRET_KEY gives the key).
  */
-export function ensureLocalSecretKey(env: NodeJS.ProcessEnv = process.env): {file: string; created: boolean} | null {
-  if (env.REPLAYCTL_SECRET_KEY) return null
-  const file = defaultSecretKeyFile(env)
+export function ensureLocalSecretKey(file: string | null): {file: string; created: boolean} | null {
+  if (file === null) return null
   return {file, created: ensureKeyFile(file).created}
 }

@@ -189,6 +189,10 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
     name: 'api',
     bodyLimit: options.bodyLimit ?? 16 * 1024,
     graceMs: options.graceMs,
+    cleanup: async () => {
+      await pool.end().catch(() => {})
+      if (admin) (await admin.catch(() => undefined))?.disconnect()
+    },
     trustProxy: options.trustProxy,
     headersTimeoutMs: options.headersTimeoutMs,
     logStream: options.logStream,
@@ -231,10 +235,6 @@ export async function createApiServer(settings: Settings, options: ApiServerOpti
   app.addHook('preValidation', async (request) => {
     const webhookId = (request.params as {webhook_id?: string} | undefined)?.webhook_id
     if (webhookId !== undefined && request.caller && !canSee(request.caller, webhookId)) throw notFound()
-  })
-  app.addHook('onClose', async () => {
-    await pool.end().catch(() => {})
-    if (admin) (await admin.catch(() => undefined))?.disconnect()
   })
 
   const caller = (request: FastifyRequest) => request.caller!

@@ -18,8 +18,9 @@ import {Batch, EventState, IngestProducer, type QueueLimits} from './producer.js
  * of the request is acknowledged by all in-sync replicas. Anything else is a non-2xx that says how
  * many were written; a retry with the same Idempotency-Key writes only the rest. When the queue
  * nears its limits or no broker acknowledges, new requests get 503 + Retry-After instead of being
- * queued into loss. Stopping (the signal) refuses new requests, finishes the ones under way,
- * flushes everything accepted, then resolves.
+ * queued into loss. SIGTERM or SIGINT drains the server as every HTTP front does (../server-common.ts:
+ * new requests refused, those under way finished), then everything accepted is flushed before
+ * it resolves.
  *
  * Every POST carries `Authorization: Bearer <token>` (the shared model of ../auth.ts): no or an
  * unknown token is 401, a token writing a key or topic outside its scope 403, an address with too
@@ -47,7 +48,8 @@ export interface IngestOptions {
   lingerMs: number
   /** librdkafka's message.timeout.ms: how long an accepted event is retried before it is failed. */
   messageTimeoutMs: number
-  signal: AbortSignal
+  /** After SIGTERM, how long the requests under way may finish before their connections are cut. */
+  graceMs: number
   /** Who may write, and what. */
   tokens: IngestTokenSpec[]
   /** false: no authentication (`--no-auth`), refused unless `host` is loopback. */
@@ -57,8 +59,6 @@ export interface IngestOptions {
   authFailureWindowMs: number
   /** Reverse proxies whose X-Forwarded-For names the client address (the throttle's key). */
   trustProxy?: string[]
-  /** Called once the server listens, with its address. */
-  onListening?: (address: string) => void
 }
 
 export interface IngestSummary {
@@ -106,6 +106,13 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     // A line per request would cost more than the request at thousands per second; refusals are logged.
     logRequests: false,
     trustProxy: options.trustProxy,
+    graceMs: options.graceMs,
+    // Every request has been answered by now; what they queued is written before the process ends.
+    cleanup: async () => {
+      log.info({queued: producer.health().queuedMessages}, 'flushing accepted events')
+      await producer.close()
+      log.info({requests: requestCount, ...producer.delivered}, 'flushed')
+    },
     errorBody: (kind, message) => ({
       error: kind === 'body-too-large' ? `${message} (--max-request-bytes); send fewer events per request` : message,
     }),
@@ -235,7 +242,9 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
           .header('x-rate-limit-remaining', '0')
           .header('x-rate-limit-reset', String(block.resetAt))
           .send({
-            error: `too many failed authentications from this address; try again in ${block.retryAfter} s; nothing was written`,
+            error:
+              'too many failed authentications from this address; ' +
+              `try again in ${block.retryAfter} s; nothing was written`,
             written: 0,
           })
       }
@@ -268,15 +277,19 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
       .code(503)
       .header('retry-after', String(RETRY_AFTER_SECONDS[reason]))
       .send({
-        error: `${message}; ${written} of ${total} events were written${pending ? ` and ${pending} are still in flight` : ''}`,
+        error:
+          `${message}; ${written} of ${total} events were written` +
+          (pending ? ` and ${pending} are still in flight` : ''),
         events: total,
         written,
         pending,
         retry: keyed
-          ? 'send the same request again with the same Idempotency-Key header: events already written are not written twice'
+          ? 'send the same request again with the same Idempotency-Key header: ' +
+            'events already written are not written twice'
           : written + pending === 0
             ? 'send the same request again: none of it was written'
-            : 'sending it again without an Idempotency-Key writes its written events twice; give requests an Idempotency-Key header',
+            : 'sending it again without an Idempotency-Key writes its written events twice; ' +
+              'give requests an Idempotency-Key header',
       })
   }
 
@@ -295,7 +308,9 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     const outside = request.ingestScope === null ? undefined : outOfScope(request.ingestScope, records)
     if (outside) {
       return reply.code(403).send({
-        error: `event ${outside.index} has the key '${outside.key}', which this token may not write; nothing of this request was written`,
+        error:
+          `event ${outside.index} has the key '${outside.key}', which this token may not write; ` +
+          'nothing of this request was written',
         written: 0,
       })
     }
@@ -329,10 +344,10 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     try {
       let toSend = 0
       let sendBytes = 0
-      for (let index = 0; index < records.length; index++) {
+      for (const [index, record] of records.entries()) {
         if (batch.states[index] === EventState.UNSENT || batch.states[index] === EventState.FAILED) {
           toSend++
-          sendBytes += records[index]!.value.length
+          sendBytes += record.value.length
         }
       }
       if (toSend > 0) {
@@ -368,47 +383,23 @@ export async function serveIngest(settings: Settings, options: IngestOptions): P
     }
   })
 
-  let address: string
-  try {
-    const bound = await server.listen(options.host, options.port)
-    address = `http://${bound.host}:${bound.port}`
-  } catch (error) {
-    await producer.close()
-    throw error
-  }
-  log.info(
-    {
-      address,
-      key: rules.keyName,
-      timestampField: options.timestampField ?? null,
-      tokens: auth ? options.tokens.length : 'off (--no-auth)',
-    },
-    'listening',
-  )
-  options.onListening?.(address)
-
-  let fatal: Error | null = null
-  await new Promise<void>((resolve) => {
-    if (options.signal.aborted) return resolve()
-    options.signal.addEventListener('abort', () => resolve(), {once: true})
-    producer.onFatal = (error) => {
-      fatal = error
-      log.fatal({err: error.message}, 'the Kafka producer failed for good: stopping')
-      resolve()
-    }
-  })
-  log.info({queued: producer.health().queuedMessages}, 'stopping: refusing new requests, finishing those under way')
-  await server.close()
-  log.info({queued: producer.health().queuedMessages}, 'flushing accepted events')
-  await producer.close()
-  log.info({requests: requestCount, ...producer.delivered}, 'stopped')
-  if (fatal) {
-    throw new UserError(
-      'KAFKA_UNAVAILABLE',
-      `the Kafka producer failed for good (${(fatal as Error).message}); requests under way were answered 503 with what was written`,
-      'start `ingest serve` again (the systemd unit restarts it); clients retry with their Idempotency-Key',
+  producer.onFatal = (error) => {
+    log.fatal({err: error.message}, 'the Kafka producer failed for good: stopping')
+    server.stop(
+      new UserError(
+        'KAFKA_UNAVAILABLE',
+        `the Kafka producer failed for good (${error.message}); ` +
+          'requests under way were answered 503 with what was written',
+        'start `ingest serve` again (the systemd unit restarts it); clients retry with their Idempotency-Key',
+      ),
     )
   }
+  const {url: address} = await server.serve(options.host, options.port, {
+    topic: options.topic,
+    key: rules.keyName,
+    timestampField: options.timestampField ?? null,
+    tokens: auth ? options.tokens.length : 'off (--no-auth)',
+  })
   return {
     topic: options.topic,
     address,
@@ -424,8 +415,10 @@ function ingestAuth(options: IngestOptions): BearerAuth<IngestScope> | null {
   if (!options.auth) {
     if (!isLoopbackHost(options.host)) {
       throw invalidArgument(
-        `--no-auth cannot be used with --host ${options.host}: anyone who reaches it could write events for any webhook`,
-        'listen on 127.0.0.1 (behind a proxy that authenticates), or give tokens (REPLAYCTL_INGEST_TOKENS or the context\'s "ingestTokens") and drop --no-auth',
+        `--no-auth cannot be used with --host ${options.host}: ` +
+          'anyone who reaches it could write events for any webhook',
+        'listen on 127.0.0.1 (behind a proxy that authenticates), or give tokens ' +
+          '(REPLAYCTL_INGEST_TOKENS or the context\'s "ingestTokens") and drop --no-auth',
       )
     }
     return null
@@ -434,7 +427,8 @@ function ingestAuth(options: IngestOptions): BearerAuth<IngestScope> | null {
     throw new UserError(
       'INVALID_CONFIG',
       'ingest serve has no tokens: anyone who reaches it could write events for any webhook',
-      'add "ingestTokens" to the config context or set REPLAYCTL_INGEST_TOKENS (see the README, "HTTP ingest"); --no-auth turns authentication off, on a loopback --host only',
+      'add "ingestTokens" to the config context or set REPLAYCTL_INGEST_TOKENS (see the README, "HTTP ingest"); ' +
+        '--no-auth turns authentication off, on a loopback --host only',
     )
   }
   return new BearerAuth(ingestTokenEntries(options.tokens), {

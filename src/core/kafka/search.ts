@@ -1,8 +1,8 @@
 import {invalidArgument, quoteInput} from '../shared/errors.js'
-import type {Partitioner} from '../kafka/partitioner.js'
-import {planRead} from '../kafka/read.js'
-import {topicMetadata, withAdmin} from '../kafka/topics.js'
-import {type Message, readRanges} from '../kafka/range-reader.js'
+import type {Partitioner} from './partitioner.js'
+import {planRead} from './read.js'
+import {topicMetadata, withAdmin} from './topics.js'
+import {type Message, readRanges} from './range-reader.js'
 import type {Settings} from '../shared/settings.js'
 import {isoTime} from '../shared/time.js'
 
