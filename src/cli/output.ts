@@ -194,10 +194,30 @@ function take(characters: string[], width: number): string {
   return taken
 }
 
-/** Key/value lines for a single object, aligned. */
-export function details(pairs: [string, string | number | null | undefined][]): string {
-  const width = Math.max(...pairs.map(([key]) => key.length))
-  return pairs.map(([key, value]) => `${paint.dim(key.padEnd(width))}  ${value ?? '-'}`).join('\n')
+/**
+ * One line of a details block: a label, its value, and where the value is cut when the line is
+ * wider than the terminal (as a table column's `cut`; the end by default). 'never' is for a value
+ * that is useless cut and cannot be asked for again, such as a secret shown once: it may wrap.
+ */
+export type Detail = [label: string, value: Cell, cut?: Cut | 'never']
+
+/**
+ * Key/value lines for a single object, labels aligned, each line fitted to `width` (tableWidth() by
+ * default) as table rows are: a value too long is cut with `…`, and --wide or a pipe shows it whole.
+ */
+export function details(pairs: Detail[], options: {width?: number; stream?: NodeJS.WriteStream} = {}): string {
+  const width = options.width ?? tableWidth(options.stream)
+  const labelWidth = Math.max(0, ...pairs.map(([label]) => displayWidth(label)))
+  const room = width - labelWidth - GAP.length
+  return pairs
+    .map(([label, value, cut = 'end']) => {
+      const padded = paint.dim(label + ' '.repeat(labelWidth - displayWidth(label))) + GAP
+      if (cut === 'never') return padded + oneLine(value)
+      const line = padded + fit(oneLine(value), room, cut)
+      // A terminal narrower than the labels still gets lines no wider than it.
+      return displayWidth(line) > width ? fit(line, width, 'end') : line
+    })
+    .join('\n')
 }
 
 /** Counts and rates, one format everywhere: thousands separators, decimals only where they tell something. */

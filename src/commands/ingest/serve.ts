@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {KafkaCommand} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
 import {TIMESTAMP_UNITS, type TimestampUnit} from '../../core/kafka/event-time.js'
 import {serveIngest, type IngestSummary} from '../../core/http/ingest/server.js'
@@ -11,13 +11,31 @@ import {plural} from '../../core/shared/plural.js'
 
 export default class IngestServe extends KafkaCommand<typeof IngestServe> {
   static override summary = 'Serve HTTP-to-Kafka ingest: POST /events answers 2xx once every event is acknowledged'
-  static override description = `POST /events takes one JSON event or NDJSON (one object per line). Each event is written unchanged, keyed by --key-field (or the --key-header of the request) with Java's murmur2 placement, CreateTime from --timestamp-field, snappy, from an idempotent producer with acks=all. The answer is 200 only once every event of the request is acknowledged by all in-sync replicas; a request with a bad event writes nothing and gets 400 naming its line; otherwise a 503 says how many were written, and a retry with the same Idempotency-Key header (remembered for --idempotency-window) writes only the rest. While the producer queue nears its limits or no broker acknowledges, requests get 503 with Retry-After. Requests carry Authorization: Bearer <token>; tokens come from REPLAYCTL_INGEST_TOKENS or the context's "ingestTokens", each scoped to the keys (webhook ids or patterns such as acme-*) and topics it may write: no or a wrong token is 401, a key or topic outside the scope 403, and an address with --auth-failures failed authentications in --auth-failure-window gets 429 until the window ends; nothing of a refused request is written. Without tokens the server does not start, unless --no-auth is given on a loopback --host. SIGTERM stops accepting, flushes every accepted event, then exits. Also GET /healthz and Prometheus GET /metrics (no token); JSON log lines on stderr.`
+  static override description =
+    `POST /events takes one JSON event or NDJSON (one object per line). Each event is written ` +
+    `unchanged, keyed by --key-field (or the --key-header of the request) with Java's murmur2 ` +
+    `placement, CreateTime from --timestamp-field, snappy, from an idempotent producer with ` +
+    `acks=all. The answer is 200 only once every event of the request is acknowledged by all in-sync ` +
+    `replicas; a request with a bad event writes nothing and gets 400 naming its line; otherwise a ` +
+    `503 says how many were written, and a retry with the same Idempotency-Key header (remembered ` +
+    `for --idempotency-window) writes only the rest. While the producer queue nears its limits or no ` +
+    `broker acknowledges, requests get 503 with Retry-After. Requests carry Authorization: Bearer ` +
+    `<token>; tokens come from REPLAYCTL_INGEST_TOKENS or the context's "ingestTokens", each scoped ` +
+    `to the keys (webhook ids or patterns such as acme-*) and topics it may write: no or a wrong ` +
+    `token is 401, a key or topic outside the scope 403, and an address with --auth-failures failed ` +
+    `authentications in --auth-failure-window gets 429 until the window ends; nothing of a refused ` +
+    `request is written. Without tokens the server does not start, unless --no-auth is given on a ` +
+    `loopback --host. SIGTERM stops accepting, flushes every accepted event, then exits. Also GET ` +
+    `/healthz and Prometheus GET /metrics (no token); JSON log lines on stderr.`
   static override examples = [
     '<%= config.bin %> ingest serve --topic delivery_log --timestamp-field created_at_ms',
-    'REPLAYCTL_INGEST_TOKENS=\'[{"token":"\'$(openssl rand -hex 24)\'","keys":"*","topics":["delivery_log"]}]\' <%= config.bin %> ingest serve --topic delivery_log --key-header X-Webhook-Id',
+    'REPLAYCTL_INGEST_TOKENS=\'[{"token":"\'$(openssl rand -hex ' +
+      '24)\'","keys":"*","topics":["delivery_log"]}]\' <%= config.bin %> ingest serve --topic ' +
+      'delivery_log --key-header X-Webhook-Id',
     '<%= config.bin %> ingest serve --topic delivery_log --no-auth',
   ]
   static override flags = {
+    ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
     'key-field': Flags.string({description: 'field (dotted path) whose value keys each event [default: webhook_id]'}),
     'key-header': Flags.string({
@@ -34,7 +52,8 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
     }),
     'allow-any-timestamp': Flags.boolean({
       description:
-        'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)',
+        'accept --timestamp-field times before 2000 or more than an hour ahead (refused by default: retention would ' +
+        'delete them, they are in the wrong unit, or the broker refuses them)',
       dependsOn: ['timestamp-field'],
     }),
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),
@@ -87,7 +106,8 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
     }),
     'auth-failures': Flags.integer({
       description:
-        'failed authentications a client address may have per --auth-failure-window; after them it gets 429 until the window ends',
+        'failed authentications a client address may have per --auth-failure-window; after them it ' +
+        'gets 429 until the window ends',
       default: 10,
       min: 1,
     }),
@@ -97,7 +117,8 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
     }),
     'trust-proxy': Flags.string({
       description:
-        'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); failed authentications are then counted per client, not per proxy',
+        'address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable); ' +
+        'failed authentications are then counted per client, not per proxy',
       multiple: true,
     }),
     'message-timeout': Flags.string({
@@ -111,7 +132,8 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
     if (flags['key-field'] !== undefined && flags['key-header'] !== undefined) {
       throw invalidArgument(
         '--key-field and --key-header cannot both be given',
-        'key events by a field of each event (--key-field), or all events of a request by one of its headers (--key-header)',
+        'key events by a field of each event (--key-field), or all events of a request by one of ' +
+          'its headers (--key-header)',
       )
     }
     const controller = new AbortController()
@@ -148,7 +170,8 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
       })
       this.print(
         paint.green(
-          `stopped; ${formatCount(summary.eventsWritten)} ${plural(summary.eventsWritten, 'event')} written to ${summary.topic}`,
+          `stopped; ${formatCount(summary.eventsWritten)} ` +
+            `${plural(summary.eventsWritten, 'event')} written to ${summary.topic}`,
         ),
       )
       this.print(

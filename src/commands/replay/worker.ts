@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {formatWorkerSummary, showWorker} from '../../cli/worker-view.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {serveMetrics} from '../../core/replay/metrics.js'
@@ -11,7 +11,16 @@ import {ReplayWorker, type WorkerSummary} from '../../core/replay/worker.js'
 
 export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayWorkerCommand> {
   static override summary = 'Run replay jobs from the queue until stopped (or, with --once, until none is left)'
-  static override description = `Claims jobs through MySQL (any number of workers on any machines), reads each webhook's partition from the offset found by time, drops duplicates and delivers every event to the webhook, saving a checkpoint as it goes. SIGTERM or Ctrl-C stops claiming, checkpoints and hands running jobs back to OPEN (in-flight requests are cut after --grace; a second signal cuts them at once). A job whose worker stops heartbeating for --stale-after is taken over by another worker. Logs JSON lines on stderr when not on a terminal (under --json only warnings and errors); a live dashboard on one. When MySQL cannot be reached it backs off (doubling from --poll-interval up to 30 s) and logs every failure; with --once it exits 5 (DATABASE_UNAVAILABLE) after 5 failures in a row.`
+  static override description =
+    `Claims jobs through MySQL (any number of workers on any machines), reads each webhook's ` +
+    `partition from the offset found by time, drops duplicates and delivers every event to the ` +
+    `webhook, saving a checkpoint as it goes. SIGTERM or Ctrl-C stops claiming, checkpoints and ` +
+    `hands running jobs back to OPEN (in-flight requests are cut after --grace; a second signal cuts ` +
+    `them at once). A job whose worker stops heartbeating for --stale-after is taken over by another ` +
+    `worker. Logs JSON lines on stderr when not on a terminal (under --json only warnings and ` +
+    `errors); a live dashboard on one. When MySQL cannot be reached it backs off (doubling from ` +
+    `--poll-interval up to 30 s) and logs every failure; with --once it exits 5 ` +
+    `(DATABASE_UNAVAILABLE) after 5 failures in a row.`
   static override examples = [
     '<%= config.bin %> replay worker',
     '<%= config.bin %> replay worker --concurrency 8 --max-in-flight 16 --rate-limit 2500 --metrics-port 9464',
@@ -20,6 +29,7 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
     '<%= config.bin %> replay worker --max-in-flight 8 --max-ahead 32   # fewer re-sends after a crash',
   ]
   static override flags = {
+    ...tableFlags,
     concurrency: Flags.integer({char: 'c', description: 'jobs run at once', default: 4, min: 1}),
     once: Flags.boolean({description: 'exit 0 when no job is runnable and none is running'}),
     'poll-interval': Flags.string({description: 'how often an idle worker looks for jobs', default: '500ms'}),
@@ -31,19 +41,25 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
     }),
     'max-in-flight': Flags.integer({
       description:
-        'webhook requests under way per job. 1: strict log order, each event sent only after the previous one was accepted, retries included. N: an event may arrive before up to N-1 earlier ones (never before one more than --max-ahead events earlier)',
+        'webhook requests under way per job. 1: strict log order, each event sent only after the ' +
+        'previous one was accepted, retries included. N: an event may arrive before up to N-1 ' +
+        'earlier ones (never before one more than --max-ahead events earlier)',
       default: 8,
       min: 1,
     }),
     'max-ahead': Flags.integer({
       description:
-        'events delivery may run past the oldest event not yet accepted (at least --max-in-flight). Bounds what a crash sends twice: fewer than 2 x max-ahead + 3 x max-in-flight events per job',
+        'events delivery may run past the oldest event not yet accepted (at least ' +
+        '--max-in-flight). Bounds what a crash sends twice: fewer than 2 x max-ahead + 3 x ' +
+        'max-in-flight events per job',
       default: DEFAULT_MAX_AHEAD,
       min: 1,
     }),
     'scan-chunk': Flags.integer({
       description:
-        "offsets per scan chunk: a webhook partition with more than twice this left to read is cut into chunks that idle workers (on any machine) scan in parallel, while the job's worker still delivers in log order. 0: off",
+        'offsets per scan chunk: a webhook partition with more than twice this left to read is cut ' +
+        "into chunks that idle workers (on any machine) scan in parallel, while the job's worker " +
+        'still delivers in log order. 0: off',
       default: 200_000,
       min: 0,
     }),
@@ -83,7 +99,8 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
     const staleAfterMs = parseDuration(flags['stale-after'], '--stale-after')
     if (staleAfterMs < 2 * heartbeatMs)
       throw invalidArgument(
-        `--stale-after (${flags['stale-after']}) must be at least twice --heartbeat-interval (${flags['heartbeat-interval']})`,
+        `--stale-after (${flags['stale-after']}) must be at least twice --heartbeat-interval ` +
+          `(${flags['heartbeat-interval']})`,
         "or a live worker's jobs would be taken over",
       )
     const worker = new ReplayWorker(this.settings, {

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
 import type {CrcCheckResult} from '../../core/webhooks/crc-check.js'
 import {UserError} from '../../core/shared/errors.js'
@@ -11,13 +11,17 @@ import {validateWebhookId} from '../../core/webhooks/store.js'
 export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> {
   static override summary = "Run Twitter's CRC challenge against a webhook and record the result"
   static override description =
-    'GETs the url with ?crc_token=T and expects {"response_token": "sha256=" + base64(HMAC-SHA256(secret, T))} within the timeout. A webhook that passes is marked valid again (after a 410 or a failed check); one that fails is marked invalid and replays to it are refused.'
+    'GETs the url with ?crc_token=T and expects {"response_token": "sha256=" + ' +
+    'base64(HMAC-SHA256(secret, T))} within the timeout. A webhook that passes is marked valid ' +
+    'again (after a 410 or a failed check); one that fails is marked invalid and replays to it are ' +
+    'refused.'
   static override examples = [
     '<%= config.bin %> webhook check 1187231934829481984',
     '<%= config.bin %> webhook check my-hook --allow-private-targets --json',
   ]
   static override args = {id: Args.string({description: 'webhook id', required: true})}
   static override flags = {
+    ...tableFlags,
     'check-timeout': Flags.string({description: 'time allowed for the answer', default: '3s'}),
     'allow-private-targets': Flags.boolean({
       description:
@@ -34,7 +38,7 @@ export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> 
     })
     this.print(
       details([
-        ['webhook', result.webhookId],
+        ['webhook', result.webhookId, 'middle'],
         ['result', result.ok ? paint.green('passed') : paint.red(`failed: ${result.error}`)],
         ['status', result.status],
         ['latency', `${result.latencyMs.toFixed(0)} ms`],
