@@ -168,11 +168,12 @@ export function describeUsageError(
         const near = name === undefined ? undefined : closest(name, flagNames)
         return near === undefined ? [] : [{flag, near: `--${near}`}]
       })
+      const [only] = suggestions
       const meant =
-        suggestions.length === 0
+        only === undefined
           ? ''
           : flags.length === 1
-            ? `did you mean \`${suggestions[0]!.near}\`? `
+            ? `did you mean \`${only.near}\`? `
             : `did you mean ${suggestions.map(({flag, near}) => `\`${near}\` for ${quoteInput(flag)}`).join(', ')}? `
       return {
         message: `unknown flag${flags.length === 1 ? '' : 's'} ${flags.join(', ')}`,
@@ -195,10 +196,10 @@ export function describeUsageError(
       return {message: reasons.join('; ') || lines[0] || 'invalid flags', fix: help}
     }
     case 'FlagInvalidOptionError': {
-      const match = /^Expected --([^=]+)=(.*) to be one of: (.*)$/s.exec(lines[0] ?? '')
-      if (match)
+      const [, flag, value, options] = /^Expected --([^=]+)=(.*) to be one of: (.*)$/s.exec(lines[0] ?? '') ?? []
+      if (flag !== undefined && value !== undefined)
         return {
-          message: `--${match[1]} ${quoteInput(match[2]!)} is not one of ${match[3]}`,
+          message: `--${flag} ${quoteInput(value)} is not one of ${options}`,
           fix: `pass one of them; ${help}`,
         }
       break
@@ -213,9 +214,10 @@ export function describeUsageError(
       reason,
     )
     if (integer) {
-      const bound = integer[1] === 'greater' ? ` >= ${integer[2]}` : integer[1] === 'less' ? ` <= ${integer[2]}` : ''
+      const [, side, limit, received = ''] = integer
+      const bound = side === 'greater' ? ` >= ${limit}` : side === 'less' ? ` <= ${limit}` : ''
       return {
-        message: `${flag} expects a whole number${bound}, got ${quoteInput(integer[3]!)}`,
+        message: `${flag} expects a whole number${bound}, got ${quoteInput(received)}`,
         fix: `pass ${flag} N; ${help}`,
       }
     }
