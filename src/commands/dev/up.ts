@@ -69,6 +69,7 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
           result.secretKey
             ? `${result.secretKey.file}${result.secretKey.created ? ' (created)' : ''}`
             : 'REPLAYCTL_SECRET_KEY',
+          'middle',
         ],
       ]),
     )
