@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # librdkafka's dependencies as system libraries (the client is linked dynamically against them),
-# Java and Maven for Apache Kafka, kcat for the benchmarks, MariaDB for the job queue.
+# ccache (below), Java and Maven for Apache Kafka, kcat for the benchmarks, MariaDB for the job queue.
 packages=(zlib1g-dev libssl-dev libzstd-dev libcurl4-openssl-dev libsasl2-dev liblz4-dev
-          build-essential python3 openjdk-17-jre-headless maven kcat mariadb-server)
+          build-essential ccache python3 openjdk-17-jre-headless maven kcat mariadb-server)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
@@ -28,6 +28,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Every build of the Kafka client's C and C++ goes through ccache: the client is built twice per
+# install (its own install script, then scripts/patched-client.sh from the patched sources), and
+# test/install.test.ts installs the packed package again elsewhere. Paths under the install are made
+# relative (CCACHE_BASEDIR) and the working directory is left out of the hash (CCACHE_NOHASHDIR), so
+# those later builds reuse these compilations wherever they run.
+if [ -d /usr/lib/ccache ]; then
+  export PATH="/usr/lib/ccache:$PATH" CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 fi
 
 # The Kafka client: CKJS_LINKING=dynamic builds the bundled librdkafka against the libraries

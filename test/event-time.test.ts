@@ -12,8 +12,8 @@ import {post, readTopic, startServer, stopServer, type Server} from './ingest-ha
  * --timestamp-field values (issue 14): epoch seconds, microseconds and nanoseconds read as ms
  * would stamp records in 1970 or tens of millennia ahead, so they are refused with the flag that
  * reads them (--timestamp-unit), by `log produce` and `ingest serve` alike, and nothing of the
- * input is written; times before 2000 or more than a day ahead need --allow-any-timestamp. What
- * reached the topic is read back with kcat.
+ * input is written; times before 2000 or more than an hour ahead (what a Kafka 4 broker refuses by
+ * default) need --allow-any-timestamp. What reached the topic is read back with kcat.
  */
 const created: string[] = []
 const dir = mkdtempSync(join(tmpdir(), 'event-time-'))
@@ -46,7 +46,7 @@ const nowS = Math.floor(Date.now() / 1000) - 3600
 const line = (ts: unknown, n = 1) => JSON.stringify({webhook_id: 'w', n, ts})
 
 describe('the timestamp rule', () => {
-  const read = eventTimeReader({field: 'ts', now: () => Date.UTC(2026, 11, 4)})
+  const read = eventTimeReader({field: 'ts', now: () => Date.UTC(2026, 11, 4, 13)})
   it('reads epoch ms and ISO 8601, and names the unit a misread number is in', () => {
     assert.equal(read(1_796_390_189_000), 1_796_390_189_000)
     assert.equal(read('2026-12-03T10:00:00.250Z'), Date.UTC(2026, 11, 3, 10, 0, 0, 250))
@@ -64,10 +64,18 @@ describe('the timestamp rule', () => {
       assert.match((problem as {fix: string}).fix, new RegExp(`^pass --timestamp-unit ${unit} `))
     }
     assert.match(JSON.stringify(read(946_684_799_999)), /before 2000.*--allow-any-timestamp/)
-    assert.match(
-      JSON.stringify(read(Date.UTC(2026, 11, 5, 0, 0, 1))),
-      /more than a day in the future.*--allow-any-timestamp/,
-    )
+    // As far ahead as a Kafka 4 broker takes by default (message.timestamp.after.max.ms, 1 hour), no further.
+    assert.equal(read(Date.UTC(2026, 11, 4, 14)), Date.UTC(2026, 11, 4, 14))
+    assert.equal(read('2026-12-04T13:59:59Z'), Date.UTC(2026, 11, 4, 13, 59, 59))
+    for (const ahead of [Date.UTC(2026, 11, 4, 14, 0, 0, 1), '2026-12-04T15:00:00Z'])
+      assert.match(
+        JSON.stringify(read(ahead)),
+        new RegExp(
+          '"problem":"has ts \\S+ \\(\\S+\\), more than an hour ahead, which Kafka refuses by default ' +
+            '\\(message.timestamp.after.max.ms\\)","fix":"pass --allow-any-timestamp if such times are meant ' +
+            'and the topic\'s message.timestamp.after.max.ms allows them"',
+        ),
+      )
     assert.match(JSON.stringify(read(-5)), /not a time/)
     assert.match(JSON.stringify(read(null)), /neither a number nor a string/)
     assert.match(JSON.stringify(read(undefined)), /has no ts field/)
@@ -86,35 +94,40 @@ describe('the timestamp rule', () => {
 })
 
 describe('log produce --timestamp-field', () => {
-  it('refuses epoch seconds, microseconds and nanoseconds in a file, naming the line and the flag, and writes nothing', async () => {
-    const topic = await createTopic('units')
-    const file = join(dir, 'units.ndjson')
-    const good = Array.from({length: 5}, (_, index) => line((nowS + index) * 1000, index + 1))
-    for (const [ts, unit, name] of [
-      [nowS, 's', 'epoch seconds'],
-      [nowS * 1_000_000, 'us', 'epoch microseconds'],
-      [`${nowS}000000000`, 'ns', 'epoch nanoseconds'],
-    ] as const) {
-      writeFileSync(
-        file,
-        [
-          ...good.slice(0, 3),
-          typeof ts === 'string' ? `{"webhook_id":"w","n":4,"ts":${ts}}` : line(ts, 4),
-          ...good.slice(3),
-        ].join('\n') + '\n',
-      )
-      const result = await runCli(['log', 'produce', '-t', topic, '-f', file, '--timestamp-field', 'ts'])
-      assert.equal(result.code, 2, result.stderr)
-      assert.ok(isOneLineError(result), result.stderr)
-      assert.match(
-        result.stderr,
-        new RegExp(
-          `line 4 of .*units\\.ndjson has ts ${ts}, which looks like ${name} .*nothing was written: pass --timestamp-unit ${unit} `,
-        ),
-      )
-    }
-    assert.deepEqual(await readTopic(topic), [])
-  })
+  it(
+    'refuses epoch seconds, microseconds and nanoseconds in a file, naming the line and the flag, ' +
+      'and writes nothing',
+    async () => {
+      const topic = await createTopic('units')
+      const file = join(dir, 'units.ndjson')
+      const good = Array.from({length: 5}, (_, index) => line((nowS + index) * 1000, index + 1))
+      for (const [ts, unit, name] of [
+        [nowS, 's', 'epoch seconds'],
+        [nowS * 1_000_000, 'us', 'epoch microseconds'],
+        [`${nowS}000000000`, 'ns', 'epoch nanoseconds'],
+      ] as const) {
+        writeFileSync(
+          file,
+          [
+            ...good.slice(0, 3),
+            typeof ts === 'string' ? `{"webhook_id":"w","n":4,"ts":${ts}}` : line(ts, 4),
+            ...good.slice(3),
+          ].join('\n') + '\n',
+        )
+        const result = await runCli(['log', 'produce', '-t', topic, '-f', file, '--timestamp-field', 'ts'])
+        assert.equal(result.code, 2, result.stderr)
+        assert.ok(isOneLineError(result), result.stderr)
+        assert.match(
+          result.stderr,
+          new RegExp(
+            `line 4 of .*units\\.ndjson has ts ${ts}, which looks like ${name} .*nothing was ` +
+              `written: pass --timestamp-unit ${unit} `,
+          ),
+        )
+      }
+      assert.deepEqual(await readTopic(topic), [])
+    },
+  )
 
   it('--timestamp-unit s stores the right CreateTime; ISO 8601 strings are read as UTC ms', async () => {
     const topic = await createTopic('unit_s')
@@ -139,13 +152,14 @@ describe('log produce --timestamp-field', () => {
     )
   })
 
-  it('refuses times before 2000 and more than a day ahead unless --allow-any-timestamp', async () => {
+  it('refuses times before 2000 and more than an hour ahead unless --allow-any-timestamp', async () => {
     const topic = await createTopic('bounds')
     const old = Date.UTC(1999, 11, 31, 23)
-    const ahead = Date.now() + 3 * 86_400_000
+    // Within a day but past the broker's default hour: refused as the broker would refuse it.
+    const ahead = Date.now() + 3 * 3_600_000
     for (const [ts, why] of [
       [old, 'before 2000'],
-      [ahead, 'more than a day in the future'],
+      [ahead, 'more than an hour ahead, which Kafka refuses by default \\(message.timestamp.after.max.ms\\)'],
       ['1999-06-01T00:00:00Z', 'before 2000'],
     ] as const) {
       const result = await runCli(['log', 'produce', '-t', topic, '--timestamp-field', 'ts'], {input: `${line(ts)}\n`})
@@ -154,7 +168,8 @@ describe('log produce --timestamp-field', () => {
       assert.match(
         result.stderr,
         new RegExp(
-          `line 1 of stdin has ts .*, ${why}; the 0 events before it were written: pass --allow-any-timestamp if such times are meant`,
+          `line 1 of stdin has ts .*, ${why}; the 0 events before it were written: ` +
+            'pass --allow-any-timestamp if such times are meant',
         ),
       )
     }
@@ -201,31 +216,35 @@ describe('ingest serve --timestamp-field', () => {
     await stopServer(seconds)
   })
 
-  it('answers 400 for seconds, microseconds, nanoseconds and out-of-bounds times, and writes nothing of the request', async () => {
-    const good = line(nowS * 1000)
-    for (const [ts, pattern] of [
-      [nowS, /looks like epoch seconds .*--timestamp-unit s /],
-      [nowS * 1_000_000, /looks like epoch microseconds .*--timestamp-unit us /],
-      [`${nowS}000000000`, /looks like epoch nanoseconds .*--timestamp-unit ns /],
-      [Date.UTC(1990, 0, 1), /before 2000.*--allow-any-timestamp/],
-      [Date.now() + 7 * 86_400_000, /more than a day in the future.*--allow-any-timestamp/],
-    ] as const) {
-      const bad = typeof ts === 'string' ? `{"webhook_id":"w","ts":${ts}}` : line(ts, 2)
-      const answer = await post(server.url, `${good}\n${bad}\n`)
-      assert.equal(answer.status, 400, String(ts))
-      assert.equal(answer.json.line, 2)
-      assert.equal(answer.json.written, 0)
-      assert.match(answer.json.error, new RegExp(`^line 2 has ts ${ts}`))
-      assert.match(answer.json.error, pattern)
-      assert.match(answer.json.error, /nothing of this request was written/)
-    }
-    const iso = await post(server.url, `${line('2026-01-02T03:04:05.006Z')}\n`)
-    assert.equal(iso.status, 200, JSON.stringify(iso.json))
-    assert.deepEqual(
-      (await readTopic(topic)).map((record) => record.timestamp),
-      [Date.UTC(2026, 0, 2, 3, 4, 5, 6)],
-    )
-  })
+  it(
+    'answers 400 for seconds, microseconds, nanoseconds and out-of-bounds times, and writes nothing ' +
+      'of the request',
+    async () => {
+      const good = line(nowS * 1000)
+      for (const [ts, pattern] of [
+        [nowS, /looks like epoch seconds .*--timestamp-unit s /],
+        [nowS * 1_000_000, /looks like epoch microseconds .*--timestamp-unit us /],
+        [`${nowS}000000000`, /looks like epoch nanoseconds .*--timestamp-unit ns /],
+        [Date.UTC(1990, 0, 1), /before 2000.*--allow-any-timestamp/],
+        [Date.now() + 2 * 3_600_000, /more than an hour ahead.*--allow-any-timestamp/],
+      ] as const) {
+        const bad = typeof ts === 'string' ? `{"webhook_id":"w","ts":${ts}}` : line(ts, 2)
+        const answer = await post(server.url, `${good}\n${bad}\n`)
+        assert.equal(answer.status, 400, String(ts))
+        assert.equal(answer.json.line, 2)
+        assert.equal(answer.json.written, 0)
+        assert.match(answer.json.error, new RegExp(`^line 2 has ts ${ts}`))
+        assert.match(answer.json.error, pattern)
+        assert.match(answer.json.error, /nothing of this request was written/)
+      }
+      const iso = await post(server.url, `${line('2026-01-02T03:04:05.006Z')}\n`)
+      assert.equal(iso.status, 200, JSON.stringify(iso.json))
+      assert.deepEqual(
+        (await readTopic(topic)).map((record) => record.timestamp),
+        [Date.UTC(2026, 0, 2, 3, 4, 5, 6)],
+      )
+    },
+  )
 
   it('--timestamp-unit s stores seconds as ms; --allow-any-timestamp lets a time before 2000 through', async () => {
     const answer = await post(seconds.url, `${line(nowS, 1)}\n${line(946_684_799, 2)}\n`)

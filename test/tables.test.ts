@@ -4,7 +4,8 @@ import {after, before, describe, it} from 'node:test'
 
 import {Chalk} from 'chalk'
 
-import {displayWidth, fit, formatCount, formatDuration, table} from '../src/cli/output.js'
+import {type Detail, details, displayWidth, fit, formatCount, formatDuration, table} from '../src/cli/output.js'
+import {outputInArgv} from '../src/cli/base-command.js'
 import {openPool, type Pool} from '../src/core/db/database.js'
 import {submitJob} from '../src/core/replay/store/jobs/index.js'
 import {connectAdmin, loadNative, type Consumer} from '../src/core/kafka/client.js'
@@ -125,7 +126,7 @@ describe('the table renderer', () => {
     assert.deepEqual(lines, ['a   bb', '--  --', '1   x', '22  y', '-   z'])
   })
 
-  it('fits the width: cuts ids in the middle and bodies at the end, drops the least useful columns, and says so', () => {
+  it('fits the width: cuts ids in the middle and bodies at the end, drops the least useful columns, says so', () => {
     const text = table(head, rows, {width: 40})
     for (const line of text.split('\n')) assert.ok(displayWidth(line) <= 40, `${line} (${displayWidth(line)})`)
     const [, , row, note] = text.split('\n')
@@ -156,6 +157,45 @@ describe('the table renderer', () => {
       '\n',
     ))
       assert.ok(displayWidth(line) <= 10, line)
+  })
+})
+
+describe('the details renderer', () => {
+  const pairs = (): Detail[] => [
+    ['id', `id-${'i'.repeat(40)}-tail`, 'middle'],
+    ['last error', `${'x'.repeat(60)} ${BODY_END}`],
+    ['secret', `whsec_${'s'.repeat(60)}`, 'never'],
+    ['count', 3],
+    ['owner', null],
+  ]
+
+  it('aligns the labels and fits each line: ids cut in the middle, errors at the end, a secret never', () => {
+    const lines = details(pairs(), {width: 40}).split('\n')
+    assert.equal(lines.length, 5)
+    const [id, error, secret, count, owner] = lines
+    assert.match(id ?? '', /^id {10}id-i+…i*-tail$/)
+    assert.match(error ?? '', /^last error {2}x+…$/)
+    assert.equal(secret, `secret      whsec_${'s'.repeat(60)}`)
+    assert.equal(count, 'count       3')
+    assert.equal(owner, 'owner       -')
+    for (const line of [id, error, count, owner])
+      assert.equal(displayWidth(line ?? ''), Math.min(40, line?.length ?? 0))
+  })
+
+  it('shows everything without a width limit, and keeps to a width narrower than its labels', () => {
+    const full = details(pairs(), {width: Number.POSITIVE_INFINITY})
+    assert.ok(full.includes(BODY_END) && !full.includes('…'))
+    for (const line of details([['a rather long label', 'value']], {width: 10}).split('\n'))
+      assert.ok(displayWidth(line) <= 10, line)
+  })
+})
+
+describe('-o, as kubectl', () => {
+  it('is found in argv in each of its spellings, and not after --', () => {
+    for (const argv of [['-o', 'json'], ['-ojson'], ['-o=json'], ['--output', 'json'], ['--output=json']])
+      assert.equal(outputInArgv(['topic', 'list', ...argv]), 'json', argv.join(' '))
+    assert.equal(outputInArgv(['log', 'partition-for', '--', '-o', 'json']), undefined)
+    assert.equal(outputInArgv(['topic', 'list']), undefined)
   })
 })
 
@@ -226,6 +266,44 @@ describe('every table fits 80 columns; --wide and pipes show full values', () =>
     assertFits(await at80(['group', 'list']))
   })
 
+  it('details blocks (replay status, topic describe, db status) fit; --wide, -o wide, pipes: whole', async () => {
+    const [job] = JSON.parse((await runCli(['replay', 'list', '--json'], {env})).stdout) as {id: number}[]
+    assert.ok(job)
+    const status = await at80(['replay', 'status', String(job.id)])
+    assertFits(status)
+    assert.match(status.stdout, new RegExp(`^webhook +${WEBHOOK}$`, 'm'))
+    assert.match(status.stdout, /^last error +receiver answered 503 .*…$/m)
+    for (const full of [
+      await at80(['replay', 'status', String(job.id), '--wide']),
+      await at80(['replay', 'status', String(job.id), '-o', 'wide']),
+      await runCli(['replay', 'status', String(job.id)], {env}),
+    ]) {
+      assert.equal(full.code, 0, full.stderr)
+      assert.ok(full.stdout.includes(LONG_ERROR) && full.stdout.includes(WEBHOOK), full.stdout)
+    }
+    // The topic's name is cut in the middle, as names are in tables, and shown whole with -o wide.
+    const described = await at80(['topic', 'describe', topic, '--no-configs'])
+    assertFits(described)
+    assert.match(described.stdout, /^topic +tables_topic_with\S+…\S+$/m)
+    const wide = await at80(['topic', 'describe', topic, '--no-configs', '-o', 'wide'])
+    assert.match(wide.stdout, new RegExp(`^topic +${topic}$`, 'm'))
+    assertFits(await at80(['db', 'status']))
+  })
+
+  it('-o json is --json, -o table the default, and --json with -o wide is refused', async () => {
+    const args = ['replay', 'list']
+    const json = await at80([...args, '-o', 'json'])
+    assert.equal(json.code, 0, json.stderr)
+    assert.deepEqual(JSON.parse(json.stdout), JSON.parse((await at80([...args, '--json'])).stdout))
+    assert.equal((await at80([...args, '-o', 'table'])).stdout, (await at80(args)).stdout)
+    const both = await at80([...args, '--json', '-o', 'wide'])
+    assert.equal(both.code, 2)
+    assert.match(JSON.parse(both.stdout).error.message, /--json and -o wide/)
+    const unknown = await at80([...args, '-o', 'yaml'])
+    assert.equal(unknown.code, 2)
+    assert.match(unknown.stderr, /--output 'yaml' is not one of table, wide, json/)
+  })
+
   it('webhook list and replay list', async () => {
     const webhooks = await at80(['webhook', 'list'])
     assertFits(webhooks)
@@ -238,11 +316,8 @@ describe('every table fits 80 columns; --wide and pipes show full values', () =>
     }
   })
 
-  it('topic list, describe and rates (live and history)', async () => {
+  it('topic list and rates (live and history)', async () => {
     assertFits(await at80(['topic', 'list']))
-    // Its key/value lines above the table hold one whole value each (the topic's name) and may wrap.
-    const described = await at80(['topic', 'describe', topic, '--no-configs'])
-    assertFits(described, described.stdout.slice(described.stdout.indexOf('partition ')))
     assertFits(await at80(['topic', 'rates', topic, '--interval', '1s']))
     assertFits(await at80(['topic', 'rates', topic, '--history', '3d', '--bucket', '1h']))
   })

@@ -12,6 +12,9 @@ export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
 >
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
+const OUTPUT_FORMATS = ['table', 'wide', 'json'] as const
+type OutputFormat = (typeof OUTPUT_FORMATS)[number]
+
 /**
  * Every replayctl command extends this. It owns `--json` and turns every failure into one line
  * (or one JSON object) and the exit code documented in core/errors.ts. Commands parse flags, call
@@ -34,8 +37,20 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
+    const {wide, output, json} = flags as {wide?: boolean; output?: OutputFormat; json?: boolean}
+    if (output && output !== 'json' && (json || this.config.scopedEnvVar('CONTENT_TYPE')?.toLowerCase() === 'json'))
+      throw new UserError('INVALID_ARGUMENT', `--json and -o ${output} ask for different output`, 'pass one of them')
     // Set once here so every table a command prints, however deep, honours its --wide.
-    if ((flags as {wide?: boolean}).wide) showFullTables()
+    if (wide || output === 'wide') showFullTables()
+  }
+
+  /**
+   * oclif's --json, and `-o json` as its kubectl spelling. oclif asks before the flags are parsed
+   * (a parse error is reported as JSON too), so `-o json` is looked for in argv as oclif does --json.
+   */
+  override jsonEnabled(): boolean {
+    if (super.jsonEnabled()) return true
+    return 'output' in (this.ctor.flags ?? {}) && outputInArgv(this.argv) === 'json'
   }
 
   /** Human output: suppressed under --json, where the returned result is printed instead. */
@@ -71,6 +86,19 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
     return this.exit(failure.exitCode)
   }
+}
+
+/** The value of -o/--output in argv, before any `--` (-o json, -ojson, -o=json, --output json, --output=json). */
+export function outputInArgv(argv: string[]): string | undefined {
+  const end = argv.indexOf('--')
+  const words = end === -1 ? argv : argv.slice(0, end)
+  let found: string | undefined
+  words.forEach((word, index) => {
+    const joined = /^(?:-o=?|--output=)(.+)$/.exec(word)
+    if (joined) found = joined[1]
+    else if (word === '-o' || word === '--output') found = words[index + 1]
+  })
+  return found
 }
 
 interface Failure {
@@ -140,11 +168,12 @@ export function describeUsageError(
         const near = name === undefined ? undefined : closest(name, flagNames)
         return near === undefined ? [] : [{flag, near: `--${near}`}]
       })
+      const [only] = suggestions
       const meant =
-        suggestions.length === 0
+        only === undefined
           ? ''
           : flags.length === 1
-            ? `did you mean \`${suggestions[0]!.near}\`? `
+            ? `did you mean \`${only.near}\`? `
             : `did you mean ${suggestions.map(({flag, near}) => `\`${near}\` for ${quoteInput(flag)}`).join(', ')}? `
       return {
         message: `unknown flag${flags.length === 1 ? '' : 's'} ${flags.join(', ')}`,
@@ -167,10 +196,10 @@ export function describeUsageError(
       return {message: reasons.join('; ') || lines[0] || 'invalid flags', fix: help}
     }
     case 'FlagInvalidOptionError': {
-      const match = /^Expected --([^=]+)=(.*) to be one of: (.*)$/s.exec(lines[0] ?? '')
-      if (match)
+      const [, flag, value, options] = /^Expected --([^=]+)=(.*) to be one of: (.*)$/s.exec(lines[0] ?? '') ?? []
+      if (flag !== undefined && value !== undefined)
         return {
-          message: `--${match[1]} ${quoteInput(match[2]!)} is not one of ${match[3]}`,
+          message: `--${flag} ${quoteInput(value)} is not one of ${options}`,
           fix: `pass one of them; ${help}`,
         }
       break
@@ -185,9 +214,10 @@ export function describeUsageError(
       reason,
     )
     if (integer) {
-      const bound = integer[1] === 'greater' ? ` >= ${integer[2]}` : integer[1] === 'less' ? ` <= ${integer[2]}` : ''
+      const [, side, limit, received = ''] = integer
+      const bound = side === 'greater' ? ` >= ${limit}` : side === 'less' ? ` <= ${limit}` : ''
       return {
-        message: `${flag} expects a whole number${bound}, got ${quoteInput(integer[3]!)}`,
+        message: `${flag} expects a whole number${bound}, got ${quoteInput(received)}`,
         fix: `pass ${flag} N; ${help}`,
       }
     }
@@ -197,7 +227,10 @@ export function describeUsageError(
   return {message: (lines[0] ?? error.message).replace(/:$/, ''), fix: `${help} for the flags it takes`}
 }
 
-/** For the commands that print tables: tables fit the terminal unless --wide. */
+/**
+ * For the commands that print tables and details: they fit the terminal unless --wide. `-o` is
+ * kubectl's spelling of the same choices: `-o wide` is --wide and `-o json` is --json.
+ */
 export const tableFlags = {
   wide: Flags.boolean({
     helpGroup: 'OUTPUT',
@@ -205,6 +238,12 @@ export const tableFlags = {
       'show every column and full values, however wide ' +
       '(tables otherwise fit the terminal; pipes always get full values)',
   }),
+  output: Flags.option({
+    char: 'o',
+    helpGroup: 'OUTPUT',
+    options: OUTPUT_FORMATS,
+    description: 'table: fitted to the terminal (the default); wide: as --wide; json: as --json',
+  })(),
 }
 
 const brokers = Flags.string({

@@ -3,7 +3,7 @@ import {EventEmitter} from 'node:events'
 import type {JobState, ReplayJob} from '../core/replay/store/jobs/index.js'
 import type {JobStatus} from '../core/replay/job-status.js'
 import {isoTime} from '../core/shared/time.js'
-import {details, formatCount, formatDuration, paint, table} from './output.js'
+import {details, type Detail, formatCount, formatDuration, paint, table} from './output.js'
 import type {UiMode} from './progress.js'
 import {mountView, type MountedView} from './ui/mount.js'
 
@@ -17,14 +17,16 @@ export function formatJobStatus(status: JobStatus): string {
         : paint.cyan(status.state)
   return details([
     ['job', status.id],
-    ['webhook', status.webhookId],
+    ['webhook', status.webhookId, 'middle'],
     ['range', `${isoTime(status.fromMs)} .. ${isoTime(status.toMs)}`],
     [
       'state',
-      `${state}${status.cancelRequested && !status.terminal ? ' (cancel requested)' : ''}${status.partial ? ' (partial: part of the range is no longer in the log)' : ''}`,
+      state +
+        (status.cancelRequested && !status.terminal ? ' (cancel requested)' : '') +
+        (status.partial ? ' (partial: part of the range is no longer in the log)' : ''),
     ],
     ['attempt', `${status.attempt} of ${status.maxAttempts}`],
-    ['owner', status.owner],
+    ['owner', status.owner, 'middle'],
     ['heartbeat', status.heartbeatAgeSeconds === null ? null : `${status.heartbeatAgeSeconds.toFixed(1)} s ago`],
     // One line per partition read: several topics (cross-datacenter), or a partition count that changed.
     ...(status.sources && status.sources.length > 1
@@ -33,14 +35,14 @@ export function formatJobStatus(status: JobStatus): string {
           `${source.startOffset} → checkpoint ${source.checkpointOffset} → ${source.endOffset}`,
         ])
       : ([
-          ['partition', status.partition === null ? null : `${status.topic}[${status.partition}]`],
+          ['partition', status.partition === null ? null : `${status.topic}[${status.partition}]`, 'middle'],
           [
             'offsets',
             status.startOffset === null
               ? null
               : `${status.startOffset} → checkpoint ${status.checkpointOffset} → ${status.endOffset}`,
           ],
-        ] as Array<[string, string | null]>)),
+        ] satisfies Detail[])),
     ['progress', status.progressPercent === null ? null : `${status.progressPercent.toFixed(1)}%`],
     ['scanned', formatCount(status.scanned)],
     ['matched', formatCount(status.matched)],
@@ -119,9 +121,14 @@ export function watchJob(mode: UiMode): JobWatcher {
 }
 
 function statusLine(status: JobStatus): string {
-  return `job ${status.id} ${status.state} ${status.progressPercent === null ? '' : `${status.progressPercent.toFixed(1)}% `}delivered=${status.delivered} duplicates=${status.duplicates}${
-    status.eventsPerSecond === null ? '' : ` events/s=${Math.round(status.eventsPerSecond)}`
-  }${status.lastError ? ` error=${status.lastError}` : ''}`
+  const progress = status.progressPercent === null ? '' : `${status.progressPercent.toFixed(1)}% `
+  const rate = status.eventsPerSecond === null ? '' : ` events/s=${Math.round(status.eventsPerSecond)}`
+  const error = status.lastError ? ` error=${status.lastError}` : ''
+  return (
+    `job ${status.id} ${status.state} ${progress}delivered=${status.delivered} duplicates=${status.duplicates}` +
+    rate +
+    error
+  )
 }
 
 function minute(ms: number): string {

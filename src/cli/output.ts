@@ -64,46 +64,46 @@ export function table(
   options: {width?: number; stream?: NodeJS.WriteStream} = {},
 ): string {
   const width = options.width ?? tableWidth(options.stream)
-  const columns = head.map((column): Column => (typeof column === 'string' ? {title: column} : column))
-  const cells = rows.map((row) => columns.map((_, index) => oneLine(row[index])))
-  const natural = columns.map((column, index) =>
-    Math.max(displayWidth(column.title), ...cells.map((row) => displayWidth(row[index]!))),
-  )
-  const shown = columns.map((_, index) => index)
-  const droppable = shown
-    .filter((index) => columns[index]!.drop !== undefined)
-    .sort((a, b) => columns[a]!.drop! - columns[b]!.drop!)
+  const all = head.map((entry, index): LaidColumn => {
+    const column = typeof entry === 'string' ? {title: entry} : entry
+    const values = rows.map((row) => oneLine(row[index]))
+    return {column, values, natural: Math.max(displayWidth(column.title), ...values.map(displayWidth))}
+  })
+  let shown = all
+  const droppable = all
+    .filter(({column}) => column.drop !== undefined)
+    .sort((a, b) => (a.column.drop ?? 0) - (b.column.drop ?? 0))
   // Values that may be cut, and as a last resort (nothing left to drop) every value, cut at the end.
   let cutAll = false
-  const cut = (index: number) => columns[index]!.cut ?? (cutAll ? 'end' : undefined)
-  const floor = (index: number) =>
-    cut(index)
-      ? Math.min(natural[index]!, Math.max(MIN_CUT_WIDTH, displayWidth(columns[index]!.title)))
-      : natural[index]!
-  const needed = () => shown.reduce((total, index) => total + floor(index), 0) + GAP.length * (shown.length - 1)
+  const cut = ({column}: LaidColumn) => column.cut ?? (cutAll ? 'end' : undefined)
+  const floor = (laid: LaidColumn) =>
+    cut(laid) ? Math.min(laid.natural, Math.max(MIN_CUT_WIDTH, displayWidth(laid.column.title))) : laid.natural
+  const needed = () => shown.reduce((total, laid) => total + floor(laid), 0) + GAP.length * (shown.length - 1)
   const dropped: string[] = []
-  while (needed() > width && droppable.length > 0) {
-    const index = droppable.shift()!
-    shown.splice(shown.indexOf(index), 1)
-    dropped.push(columns[index]!.title)
+  while (needed() > width) {
+    const next = droppable.shift()
+    if (next === undefined) break
+    shown = shown.filter((laid) => laid !== next)
+    dropped.push(next.column.title)
   }
   cutAll = needed() > width
-  const widths = fitWidths(shown, natural, floor, width - GAP.length * (shown.length - 1))
+  const widths = fitWidths(shown, floor, width - GAP.length * (shown.length - 1))
+  const widthOf = (laid: LaidColumn) => widths.get(laid) ?? laid.natural
 
-  const line = (values: string[]) =>
+  const line = (text: (laid: LaidColumn) => string) =>
     shown
-      .map((index, position) => {
-        const value = fit(values[index]!, widths.get(index)!, cut(index) ?? 'end')
-        const pad = ' '.repeat(widths.get(index)! - displayWidth(value))
-        if (columns[index]!.align === 'right') return pad + value
+      .map((laid, position) => {
+        const value = fit(text(laid), widthOf(laid), cut(laid) ?? 'end')
+        const pad = ' '.repeat(widthOf(laid) - displayWidth(value))
+        if (laid.column.align === 'right') return pad + value
         return position === shown.length - 1 ? value : value + pad
       })
       .join(GAP)
-  const separator = shown.map((index) => (colorful ? '─' : '-').repeat(widths.get(index)!)).join(GAP)
+  const separator = shown.map((laid) => (colorful ? '─' : '-').repeat(widthOf(laid))).join(GAP)
   const lines = [
-    paint.bold(line(columns.map((column) => column.title))),
+    paint.bold(line((laid) => laid.column.title)),
     paint.dim(separator),
-    ...cells.map((row) => line(row)),
+    ...rows.map((_, row) => line((laid) => laid.values[row] ?? '')),
   ]
   if (dropped.length > 0)
     lines.push(paint.dim(fit(`(${dropped.join(', ')} not shown: --wide shows every column)`, width, 'end')))
@@ -111,24 +111,25 @@ export function table(
   return lines.map((text) => (displayWidth(text) > width ? fit(text, width, 'end') : text)).join('\n')
 }
 
+/** A column with its values as they are shown (one line each) and the width they take in full. */
+interface LaidColumn {
+  column: Column
+  values: string[]
+  natural: number
+}
+
 /**
  * Widths for the shown columns within `room`: every column its natural width if they fit, else
  * the columns that may be cut share what the others leave, the narrowest first served in full.
  */
-function fitWidths(
-  shown: number[],
-  natural: number[],
-  floor: (index: number) => number,
-  room: number,
-): Map<number, number> {
-  const widths = new Map(shown.map((index) => [index, natural[index]!]))
-  const cuttable = shown.filter((index) => floor(index) < natural[index]!).sort((a, b) => natural[a]! - natural[b]!)
-  let left =
-    room - shown.filter((index) => !cuttable.includes(index)).reduce((total, index) => total + natural[index]!, 0)
-  cuttable.forEach((index, position) => {
+function fitWidths(shown: LaidColumn[], floor: (laid: LaidColumn) => number, room: number): Map<LaidColumn, number> {
+  const widths = new Map(shown.map((laid) => [laid, laid.natural]))
+  const cuttable = shown.filter((laid) => floor(laid) < laid.natural).sort((a, b) => a.natural - b.natural)
+  let left = room - shown.filter((laid) => !cuttable.includes(laid)).reduce((total, laid) => total + laid.natural, 0)
+  cuttable.forEach((laid, position) => {
     const share = Math.floor(left / (cuttable.length - position))
-    const given = Math.max(floor(index), Math.min(natural[index]!, share))
-    widths.set(index, given)
+    const given = Math.max(floor(laid), Math.min(laid.natural, share))
+    widths.set(laid, given)
     left -= given
   })
   return widths
@@ -145,7 +146,7 @@ const ANSI = /\u001b\[[0-9;]*m/g
 /** Columns a string takes on a terminal: colour codes take none, wide (East Asian, emoji) characters two. */
 export function displayWidth(text: string): number {
   let width = 0
-  for (const character of text.replace(ANSI, '')) width += characterWidth(character.codePointAt(0)!)
+  for (const character of text.replace(ANSI, '')) width += characterWidth(character.codePointAt(0) ?? 0)
   return width
 }
 
@@ -190,7 +191,7 @@ function take(characters: string[], width: number): string {
   let taken = ''
   let used = 0
   for (const character of characters) {
-    const next = characterWidth(character.codePointAt(0)!)
+    const next = characterWidth(character.codePointAt(0) ?? 0)
     if (used + next > width) break
     taken += character
     used += next
@@ -198,10 +199,30 @@ function take(characters: string[], width: number): string {
   return taken
 }
 
-/** Key/value lines for a single object, aligned. */
-export function details(pairs: [string, string | number | null | undefined][]): string {
-  const width = Math.max(...pairs.map(([key]) => key.length))
-  return pairs.map(([key, value]) => `${paint.dim(key.padEnd(width))}  ${value ?? '-'}`).join('\n')
+/**
+ * One line of a details block: a label, its value, and where the value is cut when the line is
+ * wider than the terminal (as a table column's `cut`; the end by default). 'never' is for a value
+ * that is useless cut and cannot be asked for again, such as a secret shown once: it may wrap.
+ */
+export type Detail = [label: string, value: Cell, cut?: Cut | 'never']
+
+/**
+ * Key/value lines for a single object, labels aligned, each line fitted to `width` (tableWidth() by
+ * default) as table rows are: a value too long is cut with `…`, and --wide or a pipe shows it whole.
+ */
+export function details(pairs: Detail[], options: {width?: number; stream?: NodeJS.WriteStream} = {}): string {
+  const width = options.width ?? tableWidth(options.stream)
+  const labelWidth = Math.max(0, ...pairs.map(([label]) => displayWidth(label)))
+  const room = width - labelWidth - GAP.length
+  return pairs
+    .map(([label, value, cut = 'end']) => {
+      const padded = paint.dim(label + ' '.repeat(labelWidth - displayWidth(label))) + GAP
+      if (cut === 'never') return padded + oneLine(value)
+      const line = padded + fit(oneLine(value), room, cut)
+      // A terminal narrower than the labels still gets lines no wider than it.
+      return displayWidth(line) > width ? fit(line, width, 'end') : line
+    })
+    .join('\n')
 }
 
 /** Counts and rates, one format everywhere: thousands separators, decimals only where they tell something. */

@@ -63,12 +63,13 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
     this.print(
       details([
         ['mysql', `${result.mysql.address} (MariaDB ${result.mysql.version})`],
-        ['state', result.stateDir],
+        ['state', result.stateDir, 'middle'],
         [
           'secret key',
           result.secretKey
             ? `${result.secretKey.file}${result.secretKey.created ? ' (created)' : ''}`
             : 'REPLAYCTL_SECRET_KEY',
+          'middle',
         ],
       ]),
     )

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {KafkaCommand} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
 import {TIMESTAMP_UNITS, type TimestampUnit} from '../../core/kafka/event-time.js'
 import {serveIngest, type IngestSummary} from '../../core/http/ingest/server.js'
@@ -33,6 +33,7 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
     '<%= config.bin %> ingest serve --topic delivery_log --no-auth',
   ]
   static override flags = {
+    ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
     'key-field': Flags.string({description: 'field (dotted path) whose value keys each event [default: webhook_id]'}),
     'key-header': Flags.string({
@@ -49,8 +50,8 @@ export default class IngestServe extends KafkaCommand<typeof IngestServe> {
     }),
     'allow-any-timestamp': Flags.boolean({
       description:
-        'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would ' +
-        'delete them, or they are in the wrong unit)',
+        'accept --timestamp-field times before 2000 or more than an hour ahead (refused by default: retention would ' +
+        'delete them, they are in the wrong unit, or the broker refuses them)',
       dependsOn: ['timestamp-field'],
     }),
     host: Flags.string({description: 'address to listen on', default: '127.0.0.1'}),

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {KafkaCommand} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {details} from '../../cli/output.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {type KeyLocation, locateKeyInTopic, locateKeyOffline} from '../../core/kafka/locate.js'
@@ -9,7 +9,11 @@ import {plural} from '../../core/shared/plural.js'
 
 export default class LogPartitionFor extends KafkaCommand<typeof LogPartitionFor> {
   static override summary = 'Which partition a key lives in, computed as producers do, without producing'
-  static override description = `murmur2 (default) is Java's default partitioner, toPositive(murmur2(utf8 key)) % N, which librdkafka's murmur2_random matches; crc32 is librdkafka's default consistent_random. With --topic the partition count comes from the cluster and the answer adds the partition's leader and watermarks.`
+  static override description =
+    `murmur2 (default) is Java's default partitioner, toPositive(murmur2(utf8 key)) % N, which ` +
+    `librdkafka's murmur2_random matches; crc32 is librdkafka's default consistent_random. With ` +
+    `--topic the partition count comes from the cluster and the answer adds the partition's leader ` +
+    `and watermarks.`
   static override examples = [
     '<%= config.bin %> log partition-for 1187231934829481984 --partitions 12',
     '<%= config.bin %> log partition-for 1187231934829481984 --topic delivery_log',
@@ -17,6 +21,7 @@ export default class LogPartitionFor extends KafkaCommand<typeof LogPartitionFor
   ]
   static override args = {key: Args.string({description: 'the record key (UTF-8), e.g. a webhook id', required: true})}
   static override flags = {
+    ...tableFlags,
     partitions: Flags.integer({
       char: 'n',
       description: 'partition count, without asking the cluster',
@@ -54,7 +59,8 @@ export default class LogPartitionFor extends KafkaCommand<typeof LogPartitionFor
               ['leader', location.leader],
               [
                 'offsets',
-                `${location.low} .. ${location.high} (${location.high! - location.low!} ${plural(location.high! - location.low!, 'message')})`,
+                `${location.low} .. ${location.high} (${location.high! - location.low!} ` +
+                  `${plural(location.high! - location.low!, 'message')})`,
               ],
             ] as [string, string | number | null | undefined][])),
       ]),

@@ -4,7 +4,7 @@ import {basename} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {KafkaCommand} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {details, formatBytes, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {TIMESTAMP_UNITS, type TimestampUnit} from '../../core/kafka/event-time.js'
@@ -15,12 +15,20 @@ import {plural} from '../../core/shared/plural.js'
 
 export default class LogProduce extends KafkaCommand<typeof LogProduce> {
   static override summary = 'Write NDJSON events to a topic: keyed, CreateTime from a field, snappy'
-  static override description = `Each line is one JSON object, written unchanged as the record value. With --file every line is checked before anything is written; from stdin, a bad line stops the run after the lines before it were written, and the error says how to continue. Records are placed with Java's murmur2 partitioner (librdkafka's murmur2_random) unless --partitioner says otherwise, so \`log partition-for\` and Java consumers agree. Waits until every record is acknowledged by all in-sync replicas.`
+  static override description =
+    `Each line is one JSON object, written unchanged as the record value. With --file every line is ` +
+    `checked before anything is written; from stdin, a bad line stops the run after the lines before ` +
+    `it were written, and the error says how to continue. Records are placed with Java's murmur2 ` +
+    `partitioner (librdkafka's murmur2_random) unless --partitioner says otherwise, so \`log ` +
+    `partition-for\` and Java consumers agree. Waits until every record is acknowledged by all ` +
+    `in-sync replicas.`
   static override examples = [
     '<%= config.bin %> log produce --topic delivery_log --file events.ndjson --timestamp-field created_at_ms',
-    'cat events.ndjson | <%= config.bin %> log produce -t delivery_log --key-field for_user_id --header source=backfill',
+    'cat events.ndjson | <%= config.bin %> log produce -t delivery_log --key-field for_user_id ' +
+      '--header source=backfill',
   ]
   static override flags = {
+    ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
     file: Flags.string({char: 'f', description: 'NDJSON file to read (default: stdin)'}),
     'key-field': Flags.string({description: 'field (dotted path) whose value keys each record', default: 'webhook_id'}),
@@ -34,7 +42,8 @@ export default class LogProduce extends KafkaCommand<typeof LogProduce> {
     }),
     'allow-any-timestamp': Flags.boolean({
       description:
-        'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)',
+        'accept --timestamp-field times before 2000 or more than an hour ahead (refused by default: retention would ' +
+        'delete them, they are in the wrong unit, or the broker refuses them)',
       dependsOn: ['timestamp-field'],
     }),
     header: Flags.string({
@@ -105,7 +114,8 @@ export default class LogProduce extends KafkaCommand<typeof LogProduce> {
         ['bytes', formatBytes(result.bytes)],
         [
           'seconds',
-          `${result.seconds.toFixed(2)}${result.seconds - result.writeSeconds >= 0.01 ? ` (${result.writeSeconds.toFixed(2)} writing)` : ''}`,
+          result.seconds.toFixed(2) +
+            (result.seconds - result.writeSeconds >= 0.01 ? ` (${result.writeSeconds.toFixed(2)} writing)` : ''),
         ],
         ['events/s', `${formatCount(result.eventsPerSecond)} while writing`],
         ['partitioner', result.partitioner],

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {onInterrupt} from '../../cli/interrupt.js'
 import {formatJobStatus, watchJob} from '../../cli/job-status.js'
 import {uiMode} from '../../cli/progress.js'
@@ -11,7 +11,10 @@ import {followJob, jobStatus, type JobStatus} from '../../core/replay/job-status
 export default class ReplayStatus extends ConnectedCommand<typeof ReplayStatus> {
   static override summary = 'Show a replay job: state, offsets, progress, counts, rate, ETA, last error'
   static override description =
-    "Events/s and ETA are measured over delivery: from the start of delivery of the job's latest run, or over the last interval with --watch; never over the time the job waited in the queue. With --watch it follows the job to its end: a live view on a terminal, a plain line per change otherwise, and only the final JSON with --json."
+    "Events/s and ETA are measured over delivery: from the start of delivery of the job's latest " +
+    'run, or over the last interval with --watch; never over the time the job waited in the queue. ' +
+    'With --watch it follows the job to its end: a live view on a terminal, a plain line per ' +
+    'change otherwise, and only the final JSON with --json.'
   static override examples = [
     '<%= config.bin %> replay status 42',
     '<%= config.bin %> replay status 42 --watch',
@@ -19,6 +22,7 @@ export default class ReplayStatus extends ConnectedCommand<typeof ReplayStatus> 
   ]
   static override args = {id: Args.string({description: 'replay job id', required: true})}
   static override flags = {
+    ...tableFlags,
     watch: Flags.boolean({description: 'follow the job until it completes, fails or is cancelled'}),
     interval: Flags.integer({description: 'seconds between updates with --watch', default: 1, min: 1}),
   }

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {formatWorkerSummary, showWorker} from '../../cli/worker-view.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {serveMetrics} from '../../core/replay/metrics.js'
@@ -29,6 +29,7 @@ export default class ReplayWorkerCommand extends ConnectedCommand<typeof ReplayW
     '<%= config.bin %> replay worker --max-in-flight 8 --max-ahead 32   # fewer re-sends after a crash',
   ]
   static override flags = {
+    ...tableFlags,
     concurrency: Flags.integer({char: 'c', description: 'jobs run at once', default: 4, min: 1}),
     once: Flags.boolean({
       description: 'exit when no job is runnable and none is running: 0, or 1 if a job run ended in a bug',

@@ -1,19 +1,24 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {paint, table} from '../../cli/output.js'
 import {alterTopic, type AlterTopicResult} from '../../core/replay/alter-topic.js'
 
 export default class TopicAlter extends ConnectedCommand<typeof TopicAlter> {
   static override summary = 'Add partitions to a topic, or set and remove its configs'
   static override description =
-    "Kafka can only add partitions. Adding them moves most keys to another partition (murmur2(key) % count changes), so the new count is recorded in the replay database (topic_partition_counts), which replays use to read events written under the old count. Configs are changed with Apache Kafka's ConfigCommand (Java and the jars `dev up` caches), the client library having no AlterConfigs; each value is shown before and after."
+    'Kafka can only add partitions. Adding them moves most keys to another partition (murmur2(key) ' +
+    '% count changes), so the new count is recorded in the replay database ' +
+    '(topic_partition_counts), which replays use to read events written under the old count. ' +
+    "Configs are changed with Apache Kafka's ConfigCommand (Java and the jars `dev up` caches), " +
+    'the client library having no AlterConfigs; each value is shown before and after.'
   static override examples = [
     '<%= config.bin %> topic alter delivery_log --partitions 24',
     '<%= config.bin %> topic alter delivery_log --config retention.ms=604800000 --delete-config segment.bytes',
   ]
   static override args = {name: Args.string({description: 'topic name', required: true})}
   static override flags = {
+    ...tableFlags,
     partitions: Flags.integer({char: 'p', description: 'new partition count (only more than now)', min: 1}),
     config: Flags.string({
       char: 'c',

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {KafkaCommand} from '../../cli/base-command.js'
+import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
 import {COMPRESSIONS, createTopic, type CreateTopicResult} from '../../core/kafka/topics.js'
 
@@ -12,10 +12,12 @@ export default class TopicCreate extends KafkaCommand<typeof TopicCreate> {
     '<%= config.bin %> topic create delivery_log --partitions 12',
     '<%= config.bin %> topic create delivery_log --partitions 12 --replication-factor 3 --retention 7d',
     '<%= config.bin %> topic create webhooks_state --partitions 6 --compact',
-    '<%= config.bin %> topic create events --partitions 3 --compression zstd --config segment.bytes=104857600 --if-not-exists',
+    '<%= config.bin %> topic create events --partitions 3 --compression zstd --config ' +
+      'segment.bytes=104857600 --if-not-exists',
   ]
   static override args = {name: Args.string({description: 'topic name', required: true})}
   static override flags = {
+    ...tableFlags,
     partitions: Flags.integer({char: 'p', description: 'number of partitions', required: true}),
     'replication-factor': Flags.integer({
       char: 'r',

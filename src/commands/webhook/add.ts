@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
 import {readSecretInput} from '../../cli/secret-input.js'
 import {parseDuration} from '../../core/shared/time.js'
@@ -35,6 +35,7 @@ export default class WebhookAdd extends ConnectedCommand<typeof WebhookAdd> {
   ]
   static override args = {id: Args.string({description: 'webhook id: 1 to 64 of A-Z a-z 0-9 _ -', required: true})}
   static override flags = {
+    ...tableFlags,
     url: Flags.string({description: 'http:// or https:// URL that receives the events', required: true}),
     secret: Flags.string({
       description:
@@ -72,8 +73,9 @@ export default class WebhookAdd extends ConnectedCommand<typeof WebhookAdd> {
     this.print(paint.green(`added webhook ${webhook.id}`))
     this.print(
       details([
-        ['url', webhook.url],
-        ['secret', webhook.generatedSecret ?? (webhook.hasSecret ? 'set' : 'none')],
+        ['url', webhook.url, 'middle'],
+        // Shown once and needed whole: never cut.
+        ['secret', webhook.generatedSecret ?? (webhook.hasSecret ? 'set' : 'none'), 'never'],
         ['state', webhook.state],
         ['crc check', webhook.lastCheckAt ? 'passed' : `not checked: run \`replayctl webhook check ${webhook.id}\``],
       ]),

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ConnectedCommand} from '../../cli/base-command.js'
+import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {details, paint} from '../../cli/output.js'
 import type {CrcCheckResult} from '../../core/webhooks/crc-check.js'
 import {parseDuration} from '../../core/shared/time.js'
@@ -19,6 +19,7 @@ export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> 
   ]
   static override args = {id: Args.string({description: 'webhook id', required: true})}
   static override flags = {
+    ...tableFlags,
     'check-timeout': Flags.string({description: 'time allowed for the answer', default: '3s'}),
     'allow-private-targets': Flags.boolean({
       description:
@@ -36,7 +37,7 @@ export default class WebhookCheck extends ConnectedCommand<typeof WebhookCheck> 
     const result = {webhookId: webhook.id, ...check}
     this.print(
       details([
-        ['webhook', result.webhookId],
+        ['webhook', result.webhookId, 'middle'],
         ['result', result.ok ? paint.green('passed') : paint.red(`failed: ${result.error}`)],
         ['status', result.status],
         ['latency', `${result.latencyMs.toFixed(0)} ms`],

@@ -33,7 +33,7 @@ export interface EventRuleOptions {
   /** Dotted path of the field holding the event's time; none: Kafka stamps the time of writing. */
   timestampField?: string
   timestampUnit?: TimestampUnit
-  /** Accept times before 2000 or more than a day ahead. */
+  /** Accept times before 2000 or more than an hour ahead. */
   allowAnyTimestamp?: boolean
   /** A caller's own rule for keys (ingest: a webhook id): why a key is refused, or undefined. */
   keyProblem?: (key: string) => string | undefined

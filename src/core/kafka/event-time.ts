@@ -6,10 +6,11 @@ import {parseTime} from '../shared/time.js'
  * `ingest serve`.
  *
  * A number (or an all-digit string) is in --timestamp-unit, epoch ms unless told. Other strings
- * are times as parseTime reads them (ISO 8601 above all). A time before 2000 or more than a day
+ * are times as parseTime reads them (ISO 8601 above all). A time before 2000 or more than an hour
  * ahead is refused unless --allow-any-timestamp: time-based retention deletes a record stamped in
- * 1970 at once and no replay window finds it, and epoch seconds read as ms are just that. When
- * the value would be a plausible time in another unit, the refusal names that unit's flag.
+ * 1970 at once and no replay window finds it, epoch seconds read as ms are just that, and the broker
+ * itself refuses a time further ahead than its allowance. When the value would be a plausible time
+ * in another unit, the refusal names that unit's flag.
  */
 export const TIMESTAMP_UNITS = ['s', 'ms', 'us', 'ns'] as const
 export type TimestampUnit = (typeof TIMESTAMP_UNITS)[number]
@@ -32,7 +33,15 @@ export interface TimeProblem {
 export type EventTimeReader = (raw: unknown) => number | TimeProblem
 
 export const EARLIEST_TIME = Date.UTC(2000, 0, 1)
-export const FUTURE_ALLOWANCE_MS = 86_400_000
+/**
+ * How far ahead of now a time may be: what a Kafka 4.x broker accepts by default
+ * (message.timestamp.after.max.ms, ServerLogConfigs.LOG_MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT = 1 h
+ * in 4.1), so an event refused here is one the broker would refuse, named by its line before
+ * anything is written. The topic's own value is not read: the client has no DescribeConfigs and
+ * Apache's ConfigCommand costs a JVM start per command. A topic that allows more takes such times
+ * with --allow-any-timestamp.
+ */
+export const FUTURE_ALLOWANCE_MS = 3_600_000
 
 /** Whole epoch ms of a value in a unit; dividing (not multiplying by 0.001) keeps exact multiples exact. */
 function toMs(value: number, unit: TimestampUnit): number {
@@ -56,6 +65,7 @@ const UNIT_NAMES: Record<TimestampUnit, string> = {
   ns: 'epoch nanoseconds',
 }
 const DIGITS = /^\d+(?:\.\d+)?$/
+const ALLOW_ANY = 'pass --allow-any-timestamp if such times are meant'
 
 export function eventTimeReader(options: EventTimeOptions): EventTimeReader {
   const {field} = options
@@ -84,7 +94,9 @@ export function eventTimeReader(options: EventTimeOptions): EventTimeReader {
     for (const other of TIMESTAMP_UNITS) {
       if (other !== unit && inBounds(toMs(value, other))) {
         return {
-          problem: `has ${field} ${shown}, which looks like ${UNIT_NAMES[other]} (${isoOf(toMs(value, other))}), not ${UNIT_NAMES[unit]} (${isoOf(ms)})`,
+          problem:
+            `has ${field} ${shown}, which looks like ${UNIT_NAMES[other]} ` +
+            `(${isoOf(toMs(value, other))}), not ${UNIT_NAMES[unit]} (${isoOf(ms)})`,
           fix: `pass --timestamp-unit ${other} if ${field} holds ${UNIT_NAMES[other]}`,
         }
       }
@@ -92,10 +104,15 @@ export function eventTimeReader(options: EventTimeOptions): EventTimeReader {
     return exact && !allowAny ? outOfBounds(shown, ms) : notATime(shown)
   }
 
-  const outOfBounds = (shown: string, ms: number): TimeProblem => ({
-    problem: `has ${field} ${shown} (${isoOf(ms)}), ${ms < EARLIEST_TIME ? 'before 2000' : 'more than a day in the future'}`,
-    fix: `pass --allow-any-timestamp if such times are meant`,
-  })
+  const outOfBounds = (shown: string, ms: number): TimeProblem =>
+    ms < EARLIEST_TIME
+      ? {problem: `has ${field} ${shown} (${isoOf(ms)}), before 2000`, fix: ALLOW_ANY}
+      : {
+          problem:
+            `has ${field} ${shown} (${isoOf(ms)}), more than an hour ahead, ` +
+            'which Kafka refuses by default (message.timestamp.after.max.ms)',
+          fix: `${ALLOW_ANY} and the topic's message.timestamp.after.max.ms allows them`,
+        }
 
   return (raw) => {
     // The fast path: epoch ms, in bounds, as the field scanner reads it from its digits.

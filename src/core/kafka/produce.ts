@@ -28,7 +28,7 @@ export interface ProduceOptions {
   keyField: string
   timestampField?: string
   timestampUnit?: TimestampUnit
-  /** Accept times before 2000 or more than a day ahead. */
+  /** Accept times before 2000 or more than an hour ahead. */
   allowAnyTimestamp?: boolean
   headers: string[]
   partitioner: Partitioner

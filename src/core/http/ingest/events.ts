@@ -32,7 +32,7 @@ export interface IngestRules {
   key: KeySource
   timestampField?: string
   timestampUnit?: TimestampUnit
-  /** Accept times before 2000 or more than a day ahead. */
+  /** Accept times before 2000 or more than an hour ahead. */
   allowAnyTimestamp?: boolean
   maxEventBytes: number
 }
