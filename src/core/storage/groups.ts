@@ -340,11 +340,17 @@ export async function planTopicReset(
   })
 }
 
+/** How many members a group has and its state, for refusals: `1 active member (Stable)`. */
+function membersOf(description: DescribedGroup): string {
+  const count = description.members.length
+  return `${count} active ${plural(count, 'member')} (${STATE_NAMES[description.state] ?? 'Unknown'})`
+}
+
 function refuseActive(group: string, description: DescribedGroup): void {
   if (description.members.length === 0) return
   throw new UserError(
     'GROUP_ACTIVE',
-    `consumer group '${group}' has ${description.members.length} active ${plural(description.members.length, 'member')} (${STATE_NAMES[description.state]}); they would overwrite the new offsets`,
+    `consumer group '${group}' has ${membersOf(description)}; they would overwrite the new offsets`,
     'stop its consumers first (`replayctl group lag` lists them), then reset',
   )
 }
@@ -391,7 +397,7 @@ export async function deleteGroup(settings: Settings, group: string): Promise<De
     if (description.members.length > 0) {
       throw new UserError(
         'GROUP_ACTIVE',
-        `consumer group '${group}' has ${description.members.length} active member(s) (${STATE_NAMES[description.state]}); Kafka deletes only empty groups`,
+        `consumer group '${group}' has ${membersOf(description)}; Kafka deletes only empty groups`,
         'stop its consumers first (`replayctl group lag` lists them), then delete',
       )
     }

@@ -23,8 +23,11 @@ import {
  */
 
 /** StreamsResetter.matchesInternalTopicFormat, Kafka 4.1. */
-const INTERNAL_TOPIC_FORMAT =
-  /(?:-changelog|-repartition|-subscription-registration-topic|-subscription-response-topic)$|^.+-KTABLE-FK-JOIN-SUBSCRIPTION-(?:REGISTRATION|RESPONSE)-\d+-topic$/
+const INTERNAL_TOPIC_FORMATS = [
+  /-(?:changelog|repartition)$/,
+  /-subscription-(?:registration|response)-topic$/,
+  /^.+-KTABLE-FK-JOIN-SUBSCRIPTION-(?:REGISTRATION|RESPONSE)-\d+-topic$/,
+]
 
 /**
  * A topic Kafka Streams created for the application: named `<application.id>-...` in one of the
@@ -32,7 +35,11 @@ const INTERNAL_TOPIC_FORMAT =
  * name (KAFKA-7930).
  */
 export function isInternalTopicOf(application: string, topic: string, userTopics: ReadonlySet<string>): boolean {
-  return !userTopics.has(topic) && topic.startsWith(`${application}-`) && INTERNAL_TOPIC_FORMAT.test(topic)
+  return (
+    !userTopics.has(topic) &&
+    topic.startsWith(`${application}-`) &&
+    INTERNAL_TOPIC_FORMATS.some((format) => format.test(topic))
+  )
 }
 
 export interface AppResetRequest {
