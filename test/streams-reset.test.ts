@@ -10,7 +10,7 @@ import {promisify} from 'node:util'
 
 import {connectAdmin} from '../src/core/kafka/client.js'
 import {groupLag, type PartitionLag} from '../src/core/storage/groups.js'
-import {apacheTool, BROKERS, deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
+import {apacheTool, BIN, BROKERS, deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * `group reset-app` against a real Kafka Streams application (test/fixtures/streams-app, built
@@ -298,6 +298,11 @@ describe('group reset-app', () => {
     const unconfirmed = await runCli(['group', 'reset-app', ours, '--input-topic', input, '--to-earliest'])
     assert.equal(unconfirmed.code, 2)
     assert.match(unconfirmed.stderr, /needs confirmation.*pass --yes/)
+    // On a terminal it asks for the application id, and anything else changes nothing.
+    const asked = await onTerminal(['group', 'reset-app', ours, '-t', input, '--to-earliest'], 'not-the-id\n')
+    assert.match(asked.output, /Type the application id '.+' to confirm/)
+    assert.match(asked.output, /reset not confirmed; nothing was changed/)
+    assert.equal(asked.code, 2)
     const missing = await runCli(['group', 'reset-app', ours, '-t', uniqueName('absent'), '--to-earliest', '--yes'])
     assert.equal(missing.code, 3)
 
@@ -366,6 +371,19 @@ describe('group reset-app', () => {
     assert.ok((await topicNames()).includes(output))
   })
 })
+
+/** Runs the CLI on a pseudo-terminal (util-linux script), typing `typed`; returns everything it showed. */
+async function onTerminal(args: string[], typed: string): Promise<{code: number | null; output: string}> {
+  const child = spawn('script', ['-qec', [process.execPath, BIN, ...args].join(' '), '/dev/null'], {
+    env: {...process.env, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json'},
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk) => (output += chunk))
+  child.stdin.end(typed)
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  return {code, output}
+}
 
 /** The log end of each partition of a topic, in partition order. */
 async function logEnds(topic: string): Promise<number[]> {
