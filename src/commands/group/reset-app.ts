@@ -12,8 +12,7 @@ import {applyAppReset, planAppReset, type AppResetPlan, type AppResetResult} fro
 
 export default class GroupResetApp extends KafkaCommand<typeof GroupResetApp> {
   static override summary =
-    "Reset a Kafka Streams application to reprocess its input: move its group's offsets on the input topics " +
-    'and delete its internal topics'
+    'Reset a Kafka Streams application to reprocess its input: offsets moved, internal topics deleted'
   static override description =
     "What Apache Kafka's kafka-streams-application-reset does. The application's consumer group (its " +
     'application.id) gets new offsets on every partition of the --input-topic topics; --intermediate-topic ' +
