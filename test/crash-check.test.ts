@@ -123,6 +123,10 @@ const ARGS: Record<string, Spec[]> = {
   'group:delete': [{args: [`${group}_gone`]}],
   'group:lag': [{args: [group]}, {args: [group, '--watch', '--interval', '1'], server: true}],
   'group:list': [{args: []}],
+  'group:reset-app': [
+    {args: [`${group}_app`, '--input-topic', topic, '--to-earliest', '--dry-run']},
+    {args: [`${group}_app`, '--input-topic', topic, '--to-time', '1d', '--yes']},
+  ],
   'group:reset-offsets': [
     {args: [group, '--topic', topic, '--to-earliest', '--dry-run']},
     {args: [group, '--topic', topic, '--to-time', '1d']},

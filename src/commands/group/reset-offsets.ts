@@ -2,9 +2,9 @@ import {Args, Flags} from '@oclif/core'
 
 import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
 import {paint, table} from '../../cli/output.js'
-import {invalidArgument} from '../../core/shared/errors.js'
-import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
-import {resetOffsets, type ResetResult, type ResetTarget} from '../../core/storage/groups.js'
+import {resetTarget, resetTargetFlags} from '../../cli/reset-target.js'
+import {TIME_FORMS} from '../../core/shared/time.js'
+import {resetOffsets, type ResetResult} from '../../core/storage/groups.js'
 
 export default class GroupResetOffsets extends KafkaCommand<typeof GroupResetOffsets> {
   static override summary =
@@ -19,15 +19,12 @@ export default class GroupResetOffsets extends KafkaCommand<typeof GroupResetOff
   static override flags = {
     ...tableFlags,
     topic: Flags.string({char: 't', description: 'topic whose offsets to move (all its partitions)', required: true}),
-    'to-time': Flags.string({description: 'the first offset at or after this time'}),
-    'to-offset': Flags.integer({description: 'this offset on every partition (clamped to the log)', min: 0}),
-    'to-earliest': Flags.boolean({description: 'the first offset still in the log'}),
-    'to-latest': Flags.boolean({description: 'the log end (skip everything not yet read)'}),
+    ...resetTargetFlags,
     'dry-run': Flags.boolean({description: 'show the plan, commit nothing'}),
   }
 
   async run(): Promise<ResetResult> {
-    const result = await resetOffsets(this.settings, this.args.group, this.flags.topic, this.target(), {
+    const result = await resetOffsets(this.settings, this.args.group, this.flags.topic, resetTarget(this.flags), {
       dryRun: this.flags['dry-run'],
     })
     this.print(
@@ -47,17 +44,5 @@ export default class GroupResetOffsets extends KafkaCommand<typeof GroupResetOff
         : paint.yellow('dry run: nothing committed'),
     )
     return result
-  }
-
-  private target(): ResetTarget {
-    const given: ResetTarget[] = []
-    if (this.flags['to-time'] !== undefined)
-      given.push({kind: 'time', time: parseTime(this.flags['to-time'], '--to-time')})
-    if (this.flags['to-offset'] !== undefined) given.push({kind: 'offset', offset: this.flags['to-offset']})
-    if (this.flags['to-earliest']) given.push({kind: 'earliest'})
-    if (this.flags['to-latest']) given.push({kind: 'latest'})
-    if (given.length !== 1)
-      throw invalidArgument('pass exactly one of --to-time, --to-offset, --to-earliest, --to-latest')
-    return given[0]!
   }
 }

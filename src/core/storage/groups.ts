@@ -108,7 +108,7 @@ async function describeGroup(settings: Settings, admin: AdminClient, group: stri
   return found
 }
 
-async function committedOffsets(
+export async function committedOffsets(
   settings: Settings,
   admin: AdminClient,
   group: string,
@@ -295,37 +295,62 @@ export async function resetOffsets(
   options: {dryRun: boolean},
 ): Promise<ResetResult> {
   const plan = await withAdmin(settings, async (admin) => {
-    const description = await describeGroup(settings, admin, group)
-    refuseActive(group, description)
-    const metadata = await topicMetadata(settings, admin, topic)
-    const partitions = metadata.partitions.map((partition) => partition.partition)
-    const [marks, committed, byTime] = await Promise.all([
-      watermarks(settings, admin, topic, partitions),
-      committedOffsets(settings, admin, group),
-      target.kind === 'time' ? offsetsForTime(settings, admin, topic, partitions, target.time) : Promise.resolve([]),
-    ])
-    const current = new Map(
-      committed.filter((entry) => entry.topic === topic).map((entry) => [entry.partition, entry.offset]),
-    )
-    return marks.map((mark, index): OffsetReset => {
-      let offset: number
-      if (target.kind === 'earliest') offset = mark.low
-      else if (target.kind === 'latest') offset = mark.high
-      else if (target.kind === 'time') offset = byTime[index]!.offset
-      else offset = Math.min(Math.max(target.offset, mark.low), mark.high)
-      return {topic, partition: mark.partition, current: current.get(mark.partition) ?? null, target: offset}
-    })
+    refuseActive(group, await describeGroup(settings, admin, group))
+    return planTopicReset(settings, admin, topic, target, await committedOffsets(settings, admin, group))
   })
   if (options.dryRun) return {group, topic, dryRun: true, applied: false, plan}
   await commitOffsets(settings, group, plan)
   return {group, topic, dryRun: false, applied: true, plan}
 }
 
+/** Fails with GROUP_ACTIVE when the group has members: they would overwrite any offsets committed for it. */
+export async function refuseActiveGroup(settings: Settings, admin: AdminClient, group: string): Promise<void> {
+  refuseActive(group, await describeGroup(settings, admin, group))
+}
+
+/**
+ * The new offset of every partition of one topic, next to the committed one: the one place
+ * targets are computed, for `group reset-offsets` and `group reset-app` alike.
+ */
+export async function planTopicReset(
+  settings: Settings,
+  admin: AdminClient,
+  topic: string,
+  target: ResetTarget,
+  committed: {topic: string; partition: number; offset: number}[],
+): Promise<OffsetReset[]> {
+  const metadata = await topicMetadata(settings, admin, topic)
+  const partitions = metadata.partitions.map((partition) => partition.partition)
+  const [marks, byTime] = await Promise.all([
+    watermarks(settings, admin, topic, partitions),
+    target.kind === 'time' ? offsetsForTime(settings, admin, topic, partitions, target.time) : Promise.resolve([]),
+  ])
+  const timeOffsets = new Map(byTime.map((found) => [found.partition, found.offset]))
+  const current = new Map(
+    committed.filter((entry) => entry.topic === topic).map((entry) => [entry.partition, entry.offset]),
+  )
+  return marks.map((mark): OffsetReset => {
+    let offset: number
+    if (target.kind === 'earliest') offset = mark.low
+    else if (target.kind === 'latest') offset = mark.high
+    // offsetsForTime answers every partition asked, the log end where no record is that late.
+    else if (target.kind === 'time') offset = timeOffsets.get(mark.partition) ?? mark.high
+    else offset = Math.min(Math.max(target.offset, mark.low), mark.high)
+    return {topic, partition: mark.partition, current: current.get(mark.partition) ?? null, target: offset}
+  })
+}
+
+/** How many members a group has and its state, for refusals: `1 active member (Stable)`. */
+function membersOf(description: DescribedGroup): string {
+  const count = description.members.length
+  return `${count} active ${plural(count, 'member')} (${STATE_NAMES[description.state] ?? 'Unknown'})`
+}
+
 function refuseActive(group: string, description: DescribedGroup): void {
   if (description.members.length === 0) return
   throw new UserError(
     'GROUP_ACTIVE',
-    `consumer group '${group}' has ${description.members.length} active ${plural(description.members.length, 'member')} (${STATE_NAMES[description.state]}); they would overwrite the new offsets`,
+    `consumer group '${group}' has ${membersOf(description)}; they would overwrite the new offsets`,
     'stop its consumers first (`replayctl group lag` lists them), then reset',
   )
 }
@@ -335,7 +360,7 @@ function refuseActive(group: string, description: DescribedGroup): void {
  * commits without a generation only while the group has no members, so a consumer that started
  * meanwhile makes this fail instead of being overwritten.
  */
-async function commitOffsets(settings: Settings, group: string, plan: OffsetReset[]): Promise<void> {
+export async function commitOffsets(settings: Settings, group: string, plan: OffsetReset[]): Promise<void> {
   const consumer = await connectConsumer(settings, {'group.id': group, 'client.id': 'replayctl-reset-offsets'})
   try {
     consumer.commitSync(plan.map(({topic, partition, target}) => ({topic, partition, offset: target})))
@@ -372,7 +397,7 @@ export async function deleteGroup(settings: Settings, group: string): Promise<De
     if (description.members.length > 0) {
       throw new UserError(
         'GROUP_ACTIVE',
-        `consumer group '${group}' has ${description.members.length} active member(s) (${STATE_NAMES[description.state]}); Kafka deletes only empty groups`,
+        `consumer group '${group}' has ${membersOf(description)}; Kafka deletes only empty groups`,
         'stop its consumers first (`replayctl group lag` lists them), then delete',
       )
     }
