@@ -2,7 +2,7 @@ import {call, callGroupReadOnly, connectConsumer, disconnect, kafkaError, type A
 import {offsetsForTime, watermarks} from '../kafka/offsets.js'
 import {readRanges} from '../kafka/range-reader.js'
 import {topicMetadata, withAdmin} from '../kafka/topics.js'
-import {UserError} from '../shared/errors.js'
+import {BugError, UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 import {plural} from '../shared/plural.js'
 
@@ -208,9 +208,10 @@ export async function groupLag(settings: Settings, group: string, options: {topi
     partitions,
     // A partition without a committed offset has no lag (Apache's tool shows "-"), so neither has
     // the total: summing the others would understate it.
-    totalLag: partitions.some((partition) => partition.lag === null)
-      ? null
-      : partitions.reduce((sum, partition) => sum + partition.lag!, 0),
+    totalLag: partitions.reduce<number | null>(
+      (sum, partition) => (sum === null || partition.lag === null ? null : sum + partition.lag),
+      0,
+    ),
     maxLagMs: known.length ? Math.max(...known) : null,
     at,
   }
@@ -242,7 +243,10 @@ async function fillNextTimestamps(
     )
     const abort = new AbortController()
     const ranges = [...wanted.values()].map((partition) => {
-      const start = Math.max(partition.committed!, logStarts.get(partition)!)
+      const logStart = logStarts.get(partition)
+      if (partition.committed === null || logStart === undefined)
+        throw new BugError(`${topic}:${partition.partition} is probed without a committed offset or log start`)
+      const start = Math.max(partition.committed, logStart)
       return {partition: partition.partition, start, end: Math.min(partition.logEnd, start + PROBE_RANGE)}
     })
     for await (const batch of readRanges(settings, topic, ranges, {
@@ -311,8 +315,11 @@ export async function resetOffsets(
       let offset: number
       if (target.kind === 'earliest') offset = mark.low
       else if (target.kind === 'latest') offset = mark.high
-      else if (target.kind === 'time') offset = byTime[index]!.offset
-      else offset = Math.min(Math.max(target.offset, mark.low), mark.high)
+      else if (target.kind === 'time') {
+        const found = byTime[index]
+        if (!found) throw new BugError(`no offset was looked up by time for ${topic}:${mark.partition}`)
+        offset = found.offset
+      } else offset = Math.min(Math.max(target.offset, mark.low), mark.high)
       return {topic, partition: mark.partition, current: current.get(mark.partition) ?? null, target: offset}
     })
   })
@@ -325,7 +332,9 @@ function refuseActive(group: string, description: DescribedGroup): void {
   if (description.members.length === 0) return
   throw new UserError(
     'GROUP_ACTIVE',
-    `consumer group '${group}' has ${description.members.length} active ${plural(description.members.length, 'member')} (${STATE_NAMES[description.state]}); they would overwrite the new offsets`,
+    `consumer group '${group}' has ${description.members.length} active ` +
+      `${plural(description.members.length, 'member')} (${STATE_NAMES[description.state]}); ` +
+      'they would overwrite the new offsets',
     'stop its consumers first (`replayctl group lag` lists them), then reset',
   )
 }
@@ -372,7 +381,8 @@ export async function deleteGroup(settings: Settings, group: string): Promise<De
     if (description.members.length > 0) {
       throw new UserError(
         'GROUP_ACTIVE',
-        `consumer group '${group}' has ${description.members.length} active member(s) (${STATE_NAMES[description.state]}); Kafka deletes only empty groups`,
+        `consumer group '${group}' has ${description.members.length} active member(s) ` +
+          `(${STATE_NAMES[description.state]}); Kafka deletes only empty groups`,
         'stop its consumers first (`replayctl group lag` lists them), then delete',
       )
     }
