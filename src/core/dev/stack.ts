@@ -125,7 +125,8 @@ export async function up(options: {
   if (existing && existing.nodes.length !== options.brokers) {
     throw new UserError(
       'STACK_CONFLICT',
-      `the local stack in ${stateDir()} was created with ${existing.nodes.length} ${plural(existing.nodes.length, 'broker')}, not ${options.brokers}`,
+      `the local stack in ${stateDir()} was created with ${existing.nodes.length} ` +
+        `${plural(existing.nodes.length, 'broker')}, not ${options.brokers}`,
       `run \`replayctl dev down --purge\` first, or \`replayctl dev up --brokers ${existing.nodes.length}\``,
     )
   }
@@ -226,9 +227,17 @@ function startNode(dist: KafkaDist, node: NodeState): number {
     ],
     {detached: true, stdio: ['ignore', log, log]},
   )
+  // A spawn that fails (java missing) has no pid; it is reported below, not as an unhandled 'error' event.
+  child.once('error', () => {})
   child.unref()
   closeSync(log)
-  return child.pid!
+  if (child.pid === undefined)
+    throw new UserError(
+      'STACK_FAILED',
+      `Kafka node ${node.id} could not start: ${dist.java} did not run`,
+      `see ${nodeLog(node.id)} and check the Java installation`,
+    )
+  return child.pid
 }
 
 /**
@@ -238,12 +247,17 @@ function startNode(dist: KafkaDist, node: NodeState): number {
  */
 function refuseEphemeralPorts(nodes: NodeState[]): void {
   const range = ephemeralRange()
-  const taken = nodes.flatMap((node) => [node.port, node.controllerPort]).filter((port) => inRange(port, range))
-  if (taken.length === 0) return
+  if (range === null) return
+  const ports = nodes.flatMap((node) => [node.port, node.controllerPort])
+  const [taken] = ports.filter((port) => inRange(port, range))
+  if (taken === undefined) return
+  const highestBasePort = range.low - 1 - (Math.max(...ports) - Math.min(...ports))
   throw new UserError(
     'INVALID_ARGUMENT',
-    `port ${taken[0]} of the local stack is in Linux's ephemeral port range ${range!.low}-${range!.high}, where outgoing connections can take it`,
-    `choose a --port of at most ${range!.low - 1 - (nodes.at(-1)!.controllerPort - nodes[0]!.port)} (the stack uses ${nodes.length * 2} ports from it), e.g. --port ${DEFAULT_BASE_PORT}`,
+    `port ${taken} of the local stack is in Linux's ephemeral port range ${range.low}-${range.high}, ` +
+      'where outgoing connections can take it',
+    `choose a --port of at most ${highestBasePort} (the stack uses ${ports.length} ports from it), ` +
+      `e.g. --port ${DEFAULT_BASE_PORT}`,
   )
 }
 
@@ -301,7 +315,8 @@ async function waitForCluster(
         const fix =
           failure.port === undefined
             ? `see ${nodeLog(node.id)} (\`replayctl dev logs --node ${node.id}\`)`
-            : 'stop what holds it, or start the stack on other ports with `replayctl dev down --purge && replayctl dev up --port N`'
+            : 'stop what holds it, or start the stack on other ports with ' +
+              '`replayctl dev down --purge && replayctl dev up --port N`'
         throw new UserError('STACK_FAILED', `Kafka node ${node.id} could not start: ${failure.message}`, fix)
       }
     }
