@@ -72,7 +72,9 @@ export function loadSecretKey(setting: SecretKeySetting): SecretKey {
   throw new UserError(
     'SECRET_KEY_MISSING',
     `no key for webhook secrets: ${file} does not exist`,
-    `set REPLAYCTL_SECRET_KEY (base64 of 32 random bytes) or "secretKeyFile" in the config context, or create this one with \`replayctl webhook rotate-key --new-key-file ${file}\` (\`replayctl dev up\` creates it for the local stack)`,
+    'set REPLAYCTL_SECRET_KEY (base64 of 32 random bytes) or "secretKeyFile" in the config context, ' +
+      `or create this one with \`replayctl webhook rotate-key --new-key-file ${file}\` ` +
+      '(`replayctl dev up` creates it for the local stack)',
   )
 }
 
