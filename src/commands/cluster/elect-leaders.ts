@@ -7,7 +7,12 @@ import {electPreferredLeaders, type ElectLeadersResult} from '../../core/storage
 
 export default class ClusterElectLeaders extends KafkaCommand<typeof ClusterElectLeaders> {
   static override summary = "Move partition leadership back to each partition's preferred (first) replica"
-  static override description = `After a broker restart its partitions are led by the brokers that stayed up; this elects the preferred replicas again (Apache Kafka's LeaderElectionCommand, so Java and the jars \`dev up\` caches are needed). Each partition is reported as elected, already preferred or failed; exits ${ExitCode.INCOMPLETE} when any failed (for example when its preferred replica is down or out of sync).`
+  static override description =
+    'After a broker restart its partitions are led by the brokers that stayed up; this elects the ' +
+    `preferred replicas again (Apache Kafka's LeaderElectionCommand, so Java and the jars \`dev up\` ` +
+    'caches are needed). Each partition is reported as elected, already preferred or failed; exits ' +
+    `${ExitCode.INCOMPLETE} when any failed (for example when its preferred replica is down or out of ` +
+    'sync).'
   static override examples = [
     '<%= config.bin %> cluster elect-leaders',
     '<%= config.bin %> cluster elect-leaders --topic delivery_log --partition 3 --json',

@@ -6,8 +6,14 @@ import {planCluster, parseSize, SPIKE_HEADROOM, type ClusterPlan} from '../../co
 
 export default class ClusterPlanCommand extends BaseCommand<typeof ClusterPlanCommand> {
   static override summary =
-    'How large a partition may grow on a cluster, the retention.bytes to set, and the retention the disks allow at a write rate'
-  static override description = `per-partition maximum = brokers x disk / (partitions x replication), less ${SPIKE_HEADROOM * 100}% of every disk kept free for spikes and segment deletion lag, and (when brokers > replication) one broker's share kept for re-replicating a failed broker's partitions. retention.bytes is that less one segment, because the active segment comes on top of it. No cluster is contacted.`
+    'How large a partition may grow on a cluster, the retention.bytes to set, and the retention the ' +
+    'disks allow at a write rate'
+  static override description =
+    'per-partition maximum = brokers x disk / (partitions x replication), less ' +
+    `${SPIKE_HEADROOM * 100}% of every disk kept free for spikes and segment deletion lag, and (when ` +
+    `brokers > replication) one broker's share kept for re-replicating a failed broker's partitions. ` +
+    'retention.bytes is that less one segment, because the active segment comes on top of it. No ' +
+    'cluster is contacted.'
   static override examples = [
     '<%= config.bin %> cluster plan --brokers 3 --disk 2TiB --partitions 12 --replication 3',
     '<%= config.bin %> cluster plan --brokers 6 --disk 4TB --partitions 48 --replication 3 --rate 40 --json',

@@ -5,7 +5,8 @@ import {migrateDatabase, type DatabaseMigrateResult} from '../../core/db/databas
 export default class DbMigrate extends DatabaseCommand<typeof DbMigrate> {
   static override summary = 'Create the replay database if needed and apply pending schema migrations'
   static override description =
-    'Safe to run any time and from several machines at once: applied migrations are skipped and concurrent runs wait for each other. Other commands also migrate on first use.'
+    'Safe to run any time and from several machines at once: applied migrations are skipped and ' +
+    'concurrent runs wait for each other. Other commands also migrate on first use.'
   static override examples = [
     '<%= config.bin %> db migrate',
     '<%= config.bin %> db migrate --mysql-url mysql://replay:secret@db1:3306/replayctl --json',

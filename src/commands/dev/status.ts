@@ -5,7 +5,10 @@ import {ExitCode} from '../../core/shared/errors.js'
 
 export default class DevStatus extends BaseCommand<typeof DevStatus> {
   static override summary = 'Show each part of the local stack with its address, pid and health'
-  static override description = `Exits ${ExitCode.OK} when every Kafka node runs and answers metadata and MariaDB answers, and ${ExitCode.UNHEALTHY} otherwise, also when no stack was started (the report is still printed, also under --json).`
+  static override description =
+    `Exits ${ExitCode.OK} when every Kafka node runs and answers metadata and MariaDB answers, and ` +
+    `${ExitCode.UNHEALTHY} otherwise, also when no stack was started (the report is still printed, ` +
+    'also under --json).'
   static override examples = ['<%= config.bin %> dev status', '<%= config.bin %> dev status --json']
   static override flags = {...tableFlags}
 

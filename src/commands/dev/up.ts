@@ -9,7 +9,12 @@ import {ensureLocalSecretKey} from '../../core/webhooks/secret-key.js'
 
 export default class DevUp extends BaseCommand<typeof DevUp> {
   static override summary = 'Start the local stack: Apache Kafka (KRaft) and MariaDB on 127.0.0.1'
-  static override description = `Fetches Apache Kafka's jars from Maven Central on first use (cached under ~/.cache/replayctl), formats storage, starts the broker(s) and waits until they answer metadata. Starts MariaDB if it is installed but stopped. Creates the key webhook secrets are encrypted with, ~/.config/replayctl/secret.key (mode 0600), unless it exists or REPLAYCTL_SECRET_KEY is set. Running it again reports the running stack and starts only what has stopped.`
+  static override description =
+    `Fetches Apache Kafka's jars from Maven Central on first use (cached under ~/.cache/replayctl), ` +
+    'formats storage, starts the broker(s) and waits until they answer metadata. Starts MariaDB if it ' +
+    'is installed but stopped. Creates the key webhook secrets are encrypted with, ' +
+    '~/.config/replayctl/secret.key (mode 0600), unless it exists or REPLAYCTL_SECRET_KEY is set. ' +
+    'Running it again reports the running stack and starts only what has stopped.'
   static override examples = [
     '<%= config.bin %> dev up',
     '<%= config.bin %> dev up --brokers 3',
@@ -23,7 +28,9 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
     }),
     port: Flags.integer({
       description:
-        "client port of node 1; node N uses port + 2(N-1), its controller the port after. All must lie below Linux's ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range), where outgoing connections could take them",
+        'client port of node 1; node N uses port + 2(N-1), its controller the port after. All must lie ' +
+        "below Linux's ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range), where outgoing " +
+        'connections could take them',
       default: DEFAULT_BASE_PORT,
     }),
   }

@@ -12,7 +12,11 @@ export default class GroupLagCommand extends KafkaCommand<typeof GroupLagCommand
   static override summary =
     "A consumer group's lag per partition, in messages and in time, with its members and their assignment"
   static override description =
-    "committed is the group's committed offset (the next record it reads), log end the partition's high watermark, lag their difference, as Apache Kafka's ConsumerGroupCommand --describe shows them. lag time is how old the record at the committed offset is (read from its timestamp): 0 when caught up. Groups without members still show their lag. --watch redraws every --interval seconds until Ctrl-C."
+    "committed is the group's committed offset (the next record it reads), log end the partition's " +
+    "high watermark, lag their difference, as Apache Kafka's ConsumerGroupCommand --describe shows " +
+    'them. lag time is how old the record at the committed offset is (read from its timestamp): 0 when ' +
+    'caught up. Groups without members still show their lag. --watch redraws every --interval seconds ' +
+    'until Ctrl-C.'
   static override examples = [
     '<%= config.bin %> group lag billing-sink',
     '<%= config.bin %> group lag billing-sink --topic delivery_log --watch',
@@ -69,7 +73,8 @@ function render(lag: GroupLag): string {
     ['members', lag.members.length],
     [
       'total lag',
-      `${lag.totalLag === null ? '-' : `${formatCount(lag.totalLag)} ${plural(lag.totalLag, 'message')}`}${lag.maxLagMs === null ? '' : `, up to ${formatDuration(lag.maxLagMs)} behind`}`,
+      (lag.totalLag === null ? '-' : `${formatCount(lag.totalLag)} ${plural(lag.totalLag, 'message')}`) +
+        (lag.maxLagMs === null ? '' : `, up to ${formatDuration(lag.maxLagMs)} behind`),
     ],
   ])
   const partitions = table(

@@ -9,7 +9,11 @@ import {plural} from '../../core/shared/plural.js'
 
 export default class LogPartitionFor extends KafkaCommand<typeof LogPartitionFor> {
   static override summary = 'Which partition a key lives in, computed as producers do, without producing'
-  static override description = `murmur2 (default) is Java's default partitioner, toPositive(murmur2(utf8 key)) % N, which librdkafka's murmur2_random matches; crc32 is librdkafka's default consistent_random. With --topic the partition count comes from the cluster and the answer adds the partition's leader and watermarks.`
+  static override description =
+    `murmur2 (default) is Java's default partitioner, toPositive(murmur2(utf8 key)) % N, which ` +
+    `librdkafka's murmur2_random matches; crc32 is librdkafka's default consistent_random. With ` +
+    `--topic the partition count comes from the cluster and the answer adds the partition's leader and ` +
+    'watermarks.'
   static override examples = [
     '<%= config.bin %> log partition-for 1187231934829481984 --partitions 12',
     '<%= config.bin %> log partition-for 1187231934829481984 --topic delivery_log',
@@ -47,14 +51,15 @@ export default class LogPartitionFor extends KafkaCommand<typeof LogPartitionFor
       details([
         ['key', location.key],
         ['partition', `${location.partition} of ${location.partitions} (${location.partitioner})`],
-        ...(location.topic === undefined
+        ...(location.topic === undefined || location.low === undefined || location.high === undefined
           ? []
           : ([
               ['topic', location.topic],
               ['leader', location.leader],
               [
                 'offsets',
-                `${location.low} .. ${location.high} (${location.high! - location.low!} ${plural(location.high! - location.low!, 'message')})`,
+                `${location.low} .. ${location.high} (${location.high - location.low} ` +
+                  `${plural(location.high - location.low, 'message')})`,
               ],
             ] as [string, string | number | null | undefined][])),
       ]),

@@ -15,10 +15,17 @@ import {plural} from '../../core/shared/plural.js'
 
 export default class LogProduce extends KafkaCommand<typeof LogProduce> {
   static override summary = 'Write NDJSON events to a topic: keyed, CreateTime from a field, snappy'
-  static override description = `Each line is one JSON object, written unchanged as the record value. With --file every line is checked before anything is written; from stdin, a bad line stops the run after the lines before it were written, and the error says how to continue. Records are placed with Java's murmur2 partitioner (librdkafka's murmur2_random) unless --partitioner says otherwise, so \`log partition-for\` and Java consumers agree. Waits until every record is acknowledged by all in-sync replicas.`
+  static override description =
+    'Each line is one JSON object, written unchanged as the record value. With --file every line is ' +
+    'checked before anything is written; from stdin, a bad line stops the run after the lines before ' +
+    `it were written, and the error says how to continue. Records are placed with Java's murmur2 ` +
+    `partitioner (librdkafka's murmur2_random) unless --partitioner says otherwise, so \`log ` +
+    'partition-for` and Java consumers agree. Waits until every record is acknowledged by all in-sync ' +
+    'replicas.'
   static override examples = [
     '<%= config.bin %> log produce --topic delivery_log --file events.ndjson --timestamp-field created_at_ms',
-    'cat events.ndjson | <%= config.bin %> log produce -t delivery_log --key-field for_user_id --header source=backfill',
+    'cat events.ndjson | <%= config.bin %> log produce -t delivery_log --key-field for_user_id ' +
+      '--header source=backfill',
   ]
   static override flags = {
     topic: Flags.string({char: 't', description: 'topic to write to', required: true}),
@@ -34,7 +41,8 @@ export default class LogProduce extends KafkaCommand<typeof LogProduce> {
     }),
     'allow-any-timestamp': Flags.boolean({
       description:
-        'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: retention would delete them, or they are in the wrong unit)',
+        'accept --timestamp-field times before 2000 or more than a day ahead (refused by default: ' +
+        'retention would delete them, or they are in the wrong unit)',
       dependsOn: ['timestamp-field'],
     }),
     header: Flags.string({
@@ -105,7 +113,8 @@ export default class LogProduce extends KafkaCommand<typeof LogProduce> {
         ['bytes', formatBytes(result.bytes)],
         [
           'seconds',
-          `${result.seconds.toFixed(2)}${result.seconds - result.writeSeconds >= 0.01 ? ` (${result.writeSeconds.toFixed(2)} writing)` : ''}`,
+          result.seconds.toFixed(2) +
+            (result.seconds - result.writeSeconds >= 0.01 ? ` (${result.writeSeconds.toFixed(2)} writing)` : ''),
         ],
         ['events/s', `${formatCount(result.eventsPerSecond)} while writing`],
         ['partitioner', result.partitioner],

@@ -11,7 +11,10 @@ import {followJob, jobStatus, type JobStatus} from '../../core/replay/jobs-servi
 export default class ReplayStatus extends ConnectedCommand<typeof ReplayStatus> {
   static override summary = 'Show a replay job: state, offsets, progress, counts, rate, ETA, last error'
   static override description =
-    "Events/s and ETA are measured over delivery: from the start of delivery of the job's latest run, or over the last interval with --watch; never over the time the job waited in the queue. With --watch it follows the job to its end: a live view on a terminal, a plain line per change otherwise, and only the final JSON with --json."
+    "Events/s and ETA are measured over delivery: from the start of delivery of the job's latest run, " +
+    'or over the last interval with --watch; never over the time the job waited in the queue. With ' +
+    '--watch it follows the job to its end: a live view on a terminal, a plain line per change ' +
+    'otherwise, and only the final JSON with --json.'
   static override examples = [
     '<%= config.bin %> replay status 42',
     '<%= config.bin %> replay status 42 --watch',

@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {ConnectedCommand} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
-import {UserError} from '../../core/shared/errors.js'
+import {BugError, UserError} from '../../core/shared/errors.js'
 import {followJob, type JobStatus, offsetProgress, submitReplay} from '../../core/replay/jobs-service.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {isoTime, parseDuration, parseTime, TIME_FORMS} from '../../core/shared/time.js'
@@ -11,14 +11,22 @@ import type {ReplayJob} from '../../core/replay/jobs/index.js'
 
 export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> {
   static override summary = "Queue a replay of a webhook's events for a time range"
-  static override description = `Validated as Twitter's Replay API does: --from before --to, --to not in the future, --from within the topic's retention and not before the oldest event the webhook's partition still holds (unless --allow-partial), a known and valid webhook, and no other active job for it. --from is inclusive, --to exclusive. Times: ${TIME_FORMS}. Prints the job id; a worker (\`replayctl replay worker\`) picks it up.`
+  static override description =
+    `Validated as Twitter's Replay API does: --from before --to, --to not in the future, --from within ` +
+    `the topic's retention and not before the oldest event the webhook's partition still holds (unless ` +
+    '--allow-partial), a known and valid webhook, and no other active job for it. --from is inclusive, ' +
+    `--to exclusive. Times: ${TIME_FORMS}. Prints the job id; a worker (\`replayctl replay worker\`) ` +
+    'picks it up.'
   static override examples = [
     '<%= config.bin %> replay submit --webhook-id 1187231934829481984 --from 202611200000 --to 202611201200',
     '<%= config.bin %> replay submit --webhook-id 1187231934829481984 --from 6h --to now --wait',
     'JOB=$(<%= config.bin %> replay submit --webhook-id W --from 2d --to 1d --json | jq .id)',
-    '<%= config.bin %> replay submit --webhook-id W --from 6h --to 1h --topic dc1.delivery_log --topic dc2.delivery_log   # cross-datacenter',
-    '<%= config.bin %> replay submit --webhook-id W --from 6h --to 1h --late-grace 15m   # copies mirrored up to 15 minutes late',
-    '<%= config.bin %> replay submit --webhook-id W --from 5d --to 4d --allow-partial   # retention already removed part of the range',
+    '<%= config.bin %> replay submit --webhook-id W --from 6h --to 1h --topic dc1.delivery_log --topic ' +
+      'dc2.delivery_log   # cross-datacenter',
+    '<%= config.bin %> replay submit --webhook-id W --from 6h --to 1h --late-grace 15m   # copies ' +
+      'mirrored up to 15 minutes late',
+    '<%= config.bin %> replay submit --webhook-id W --from 5d --to 4d --allow-partial   # retention ' +
+      'already removed part of the range',
   ]
   static override flags = {
     'webhook-id': Flags.string({char: 'w', description: 'the webhook whose events to replay', required: true}),
@@ -27,18 +35,21 @@ export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> 
     topic: Flags.string({
       char: 't',
       description:
-        "the delivery log topic; repeat it to read several datacenters' copies of the log as one (merged in timestamp order, byte-identical copies delivered once)",
+        "the delivery log topic; repeat it to read several datacenters' copies of the log as one (merged " +
+        'in timestamp order, byte-identical copies delivered once)',
       default: ['delivery_log'],
       multiple: true,
     }),
     'late-grace': Flags.string({
       description:
-        "read on past --to for events appended late (a cross-datacenter copy, a producer's retry) whose time is still before --to; 0s to stop at the first record at or after --to",
+        "read on past --to for events appended late (a cross-datacenter copy, a producer's retry) whose " +
+        'time is still before --to; 0s to stop at the first record at or after --to',
       default: '5m',
     }),
     'allow-partial': Flags.boolean({
       description:
-        "accept a --from before the oldest event the webhook's partition still holds (retention removed the rest); the job is marked partial",
+        "accept a --from before the oldest event the webhook's partition still holds (retention removed " +
+        'the rest); the job is marked partial',
     }),
     partitioner: Flags.string({
       description: "how the delivery log was partitioned (which partition holds the webhook's events)",
@@ -52,12 +63,14 @@ export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> 
 
   async run(): Promise<ReplayJob | JobStatus> {
     const now = Date.now()
+    const [topic, ...moreTopics] = this.flags.topic
+    if (topic === undefined) throw new BugError('--topic has a default, yet no topic was given')
     const job = await submitReplay(this.settings, {
       webhookId: this.flags['webhook-id'],
       fromMs: parseTime(this.flags.from, '--from', now),
       toMs: parseTime(this.flags.to, '--to', now),
-      topic: this.flags.topic[0]!,
-      moreTopics: this.flags.topic.slice(1),
+      topic,
+      moreTopics,
       retentionMs: parseDuration(this.flags.retention, '--retention'),
       lateGraceMs: parseDuration(this.flags['late-grace'], '--late-grace'),
       allowPartial: this.flags['allow-partial'],
@@ -65,7 +78,8 @@ export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> 
       maxAttempts: this.flags['max-attempts'],
     })
     this.print(
-      `${paint.green('queued replay job')} ${paint.bold(String(job.id))} for webhook ${job.webhookId}: ${isoTime(job.fromMs)} .. ${isoTime(job.toMs)}`,
+      `${paint.green('queued replay job')} ${paint.bold(String(job.id))} for webhook ${job.webhookId}: ` +
+        `${isoTime(job.fromMs)} .. ${isoTime(job.toMs)}`,
     )
     if (!this.flags.wait) return job
 

@@ -7,7 +7,11 @@ import {alterTopic, type AlterTopicResult} from '../../core/replay/alter-topic.j
 export default class TopicAlter extends ConnectedCommand<typeof TopicAlter> {
   static override summary = 'Add partitions to a topic, or set and remove its configs'
   static override description =
-    "Kafka can only add partitions. Adding them moves most keys to another partition (murmur2(key) % count changes), so the new count is recorded in the replay database (topic_partition_counts), which replays use to read events written under the old count. Configs are changed with Apache Kafka's ConfigCommand (Java and the jars `dev up` caches), the client library having no AlterConfigs; each value is shown before and after."
+    'Kafka can only add partitions. Adding them moves most keys to another partition (murmur2(key) % ' +
+    'count changes), so the new count is recorded in the replay database (topic_partition_counts), ' +
+    'which replays use to read events written under the old count. Configs are changed with Apache ' +
+    "Kafka's ConfigCommand (Java and the jars `dev up` caches), the client library having no " +
+    'AlterConfigs; each value is shown before and after.'
   static override examples = [
     '<%= config.bin %> topic alter delivery_log --partitions 24',
     '<%= config.bin %> topic alter delivery_log --config retention.ms=604800000 --delete-config segment.bytes',

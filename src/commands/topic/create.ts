@@ -12,7 +12,8 @@ export default class TopicCreate extends KafkaCommand<typeof TopicCreate> {
     '<%= config.bin %> topic create delivery_log --partitions 12',
     '<%= config.bin %> topic create delivery_log --partitions 12 --replication-factor 3 --retention 7d',
     '<%= config.bin %> topic create webhooks_state --partitions 6 --compact',
-    '<%= config.bin %> topic create events --partitions 3 --compression zstd --config segment.bytes=104857600 --if-not-exists',
+    '<%= config.bin %> topic create events --partitions 3 --compression zstd --config ' +
+      'segment.bytes=104857600 --if-not-exists',
   ]
   static override args = {name: Args.string({description: 'topic name', required: true})}
   static override flags = {

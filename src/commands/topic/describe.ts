@@ -7,7 +7,9 @@ import {describeTopic, type TopicDescription} from '../../core/kafka/topics.js'
 export default class TopicDescribe extends KafkaCommand<typeof TopicDescribe> {
   static override summary = "Show a topic's partitions (leader, replicas, ISR, watermarks, messages) and configs"
   static override description =
-    "Configs are read with Apache Kafka's ConfigCommand from the jars `dev up` caches, because the Kafka client library has no DescribeConfigs; pass --no-configs to skip them (faster, no Java needed)."
+    "Configs are read with Apache Kafka's ConfigCommand from the jars `dev up` caches, because the " +
+    'Kafka client library has no DescribeConfigs; pass --no-configs to skip them (faster, no Java ' +
+    'needed).'
   static override examples = [
     '<%= config.bin %> topic describe delivery_log',
     '<%= config.bin %> topic describe delivery_log --no-configs --json',

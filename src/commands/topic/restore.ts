@@ -10,10 +10,15 @@ export default class TopicRestore extends KafkaCommand<typeof TopicRestore> {
   static override summary =
     'Restore a backup into a topic: same keys, values, headers, timestamps and partitions, in order'
   static override description =
-    "Every backup file is checked before anything is written. A missing target topic is created with the backup's partition count and configs (--config overrides them; timestamps are kept, so time-based retention counts from them). An existing target must be empty unless --force. --partitions rehash places keyed records by murmur2(key) in a target with a different partition count, each key in its order."
+    'Every backup file is checked before anything is written. A missing target topic is created with ' +
+    "the backup's partition count and configs (--config overrides them; timestamps are kept, so " +
+    'time-based retention counts from them). An existing target must be empty unless --force. ' +
+    '--partitions rehash places keyed records by murmur2(key) in a target with a different partition ' +
+    'count, each key in its order.'
   static override examples = [
     '<%= config.bin %> topic restore /backups/delivery_log-2026-11-30 --topic delivery_log_restored',
-    '<%= config.bin %> topic restore /backups/delivery_log-2026-11-30 --topic delivery_log_24 --partitions rehash --partition-count 24',
+    '<%= config.bin %> topic restore /backups/delivery_log-2026-11-30 --topic delivery_log_24 ' +
+      '--partitions rehash --partition-count 24',
     '<%= config.bin %> topic restore /backups/old --topic archive --config retention.ms=-1',
   ]
   static override args = {
@@ -65,7 +70,8 @@ export default class TopicRestore extends KafkaCommand<typeof TopicRestore> {
     }
     this.print(
       paint.green(
-        `restored ${formatCount(result.records)} ${plural(result.records, 'record')} of ${result.sourceTopic} into ${result.topic}${result.created ? ' (created)' : ''}`,
+        `restored ${formatCount(result.records)} ${plural(result.records, 'record')} of ` +
+          `${result.sourceTopic} into ${result.topic}${result.created ? ' (created)' : ''}`,
       ),
     )
     this.print(
