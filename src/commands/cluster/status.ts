@@ -7,8 +7,14 @@ import {clusterStatus, type ClusterStatus, type PartitionProblem} from '../../co
 
 export default class ClusterStatusCommand extends KafkaCommand<typeof ClusterStatusCommand> {
   static override summary =
-    'Brokers, the active controller, partition and leader balance, and every offline, under-min-ISR or under-replicated partition'
-  static override description = `Exits ${ExitCode.OK} when every partition has a leader and a full ISR and every broker named in a replica set is registered, and ${ExitCode.UNHEALTHY} otherwise (the report is still printed, also under --json), so cron and monitoring can call it. The active controller (the KRaft quorum leader) and min.insync.replicas are read with Apache Kafka's own tools when Java is installed; --no-controller skips the controller lookup (about 3 s of Java).`
+    'Brokers, the active controller, partition and leader balance, and every offline, under-min-ISR or ' +
+    'under-replicated partition'
+  static override description =
+    `Exits ${ExitCode.OK} when every partition has a leader and a full ISR and every broker named in a ` +
+    `replica set is registered, and ${ExitCode.UNHEALTHY} otherwise (the report is still printed, also ` +
+    'under --json), so cron and monitoring can call it. The active controller (the KRaft quorum ' +
+    `leader) and min.insync.replicas are read with Apache Kafka's own tools when Java is installed; ` +
+    '--no-controller skips the controller lookup (about 3 s of Java).'
   static override examples = [
     '<%= config.bin %> cluster status',
     '<%= config.bin %> cluster status --json --no-controller || alert "Kafka unhealthy"',

@@ -7,7 +7,8 @@ import {down, type DownResult} from '../../core/dev/stack.js'
 export default class DevDown extends BaseCommand<typeof DevDown> {
   static override summary = 'Stop the processes `dev up` started'
   static override description =
-    'Sends SIGTERM to each Kafka node (and to MariaDB only if `dev up` started it), and SIGKILL to any still running after --grace. Data is kept unless --purge.'
+    'Sends SIGTERM to each Kafka node (and to MariaDB only if `dev up` started it), and SIGKILL to any ' +
+    'still running after --grace. Data is kept unless --purge.'
   static override examples = ['<%= config.bin %> dev down', '<%= config.bin %> dev down --purge']
   static override flags = {
     purge: Flags.boolean({description: 'also delete all Kafka data and the stack state'}),

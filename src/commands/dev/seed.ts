@@ -10,7 +10,10 @@ export default class DevSeed extends KafkaCommand<typeof DevSeed> {
   static override summary =
     'Write a realistic delivery_log: skewed webhooks, ~0.8 KB Account Activity events, duplicates'
   static override description =
-    'Deterministic from --seed. Webhook ids get a Zipf-like share of events (a few busy, most quiet); CreateTimes spread over the past --days in time order; a --duplicate-rate share is written again minutes later, as cross-datacenter replication does. Creates the topic (snappy) if it does not exist.'
+    'Deterministic from --seed. Webhook ids get a Zipf-like share of events (a few busy, most quiet); ' +
+    'CreateTimes spread over the past --days in time order; a --duplicate-rate share is written again ' +
+    'minutes later, as cross-datacenter replication does. Creates the topic (snappy) if it does not ' +
+    'exist.'
   static override examples = [
     '<%= config.bin %> dev seed',
     '<%= config.bin %> dev seed --events 1000000 --webhooks 20000 --seed 7',
@@ -52,7 +55,9 @@ export default class DevSeed extends KafkaCommand<typeof DevSeed> {
     }
     this.print(
       paint.green(
-        `seeded ${result.topic}: ${formatCount(result.events)} ${plural(result.events, 'event')} (${formatCount(result.duplicates)} ${plural(result.duplicates, 'duplicate')}) for ${formatCount(result.webhooks)} ${plural(result.webhooks, 'webhook')}`,
+        `seeded ${result.topic}: ${formatCount(result.events)} ${plural(result.events, 'event')} ` +
+          `(${formatCount(result.duplicates)} ${plural(result.duplicates, 'duplicate')}) for ` +
+          `${formatCount(result.webhooks)} ${plural(result.webhooks, 'webhook')}`,
       ),
     )
     this.print(

@@ -9,7 +9,12 @@ import {resetOffsets, type ResetResult} from '../../core/storage/groups.js'
 export default class GroupResetOffsets extends KafkaCommand<typeof GroupResetOffsets> {
   static override summary =
     "Move a consumer group's committed offsets on one topic: to a time, an offset, the earliest or the latest"
-  static override description = `Refused (exit 4) while the group has active members, which would overwrite the new offsets: stop its consumers first. --dry-run prints the plan (current and new offset per partition) and commits nothing. Targets are clamped to what the log holds, as Apache Kafka's ConsumerGroupCommand does; --to-time takes the first record at or after the time (the log end when there is none). Times: ${TIME_FORMS}.`
+  static override description =
+    'Refused (exit 4) while the group has active members, which would overwrite the new offsets: stop ' +
+    'its consumers first. --dry-run prints the plan (current and new offset per partition) and commits ' +
+    `nothing. Targets are clamped to what the log holds, as Apache Kafka's ConsumerGroupCommand does; ` +
+    '--to-time takes the first record at or after the time (the log end when there is none). Times: ' +
+    `${TIME_FORMS}.`
   static override examples = [
     '<%= config.bin %> group reset-offsets billing-sink --topic delivery_log --to-time 2h --dry-run',
     '<%= config.bin %> group reset-offsets billing-sink --topic delivery_log --to-time 2026-11-20T10:00Z',

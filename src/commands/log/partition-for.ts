@@ -52,7 +52,7 @@ export default class LogPartitionFor extends KafkaCommand<typeof LogPartitionFor
       details([
         ['key', location.key],
         ['partition', `${location.partition} of ${location.partitions} (${location.partitioner})`],
-        ...(location.topic === undefined
+        ...(location.topic === undefined || location.low === undefined || location.high === undefined
           ? []
           : ([
               ['topic', location.topic],

@@ -29,7 +29,15 @@ interface ReadResult {
 
 export default class LogRead extends KafkaCommand<typeof LogRead> {
   static override summary = 'Read a bounded range of records, or follow a topic as it is written (--follow)'
-  static override description = `The range is fixed before reading: it starts at --from-offset (negative: that many before the end), --since, or the first offset, and ends before --to-offset, --until, or the high watermark seen at start. With --follow the read goes on past that high watermark, printing records as they are written, until Ctrl-C, SIGTERM or a closed pipe (at the next record) ends it with exit code 0, or --to-offset, --until or --max is reached (an --until still ahead ends a partition at its first record at or after it). --format json prints one JSON object per line as records arrive; --format table prints a table per batch that arrives when following; --json prints one document at the end. Times: ${TIME_FORMS}.`
+  static override description =
+    'The range is fixed before reading: it starts at --from-offset (negative: that many before the ' +
+    'end), --since, or the first offset, and ends before --to-offset, --until, or the high watermark ' +
+    'seen at start. With --follow the read goes on past that high watermark, printing records as they ' +
+    'are written, until Ctrl-C, SIGTERM or a closed pipe (at the next record) ends it with exit code ' +
+    '0, or --to-offset, --until or --max is reached (an --until still ahead ends a partition at its ' +
+    'first record at or after it). --format json prints one JSON object per line as records arrive; ' +
+    '--format table prints a table per batch that arrives when following; --json prints one document ' +
+    `at the end. Times: ${TIME_FORMS}.`
   static override examples = [
     '<%= config.bin %> log read -t delivery_log --partition 3 --from-offset 1000 --to-offset 1100',
     '<%= config.bin %> log read -t delivery_log --key 1187231934829481984 --since 2h --format table',

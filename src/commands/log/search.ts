@@ -21,9 +21,16 @@ type SearchOutput = SearchResult & {records?: RecordView[]}
 
 export default class LogSearch extends KafkaCommand<typeof LogSearch> {
   static override summary = "Find records by key and value in a time window; reads only the key's partition"
-  static override description = `With --key only the partition the key lives in is read (murmur2 like \`log partition-for\`, or --partitioner crc32) and only records with exactly that key match; without --key every partition is read at once. Each partition's range is fixed by time before reading (offsets for --since and --until, capped at the high watermark seen at start), so a search always ends. Matches print as \`log read\` prints records (--format); the result counts the records scanned in each partition. Times: ${TIME_FORMS}.`
+  static override description =
+    'With --key only the partition the key lives in is read (murmur2 like `log partition-for`, or ' +
+    '--partitioner crc32) and only records with exactly that key match; without --key every partition ' +
+    `is read at once. Each partition's range is fixed by time before reading (offsets for --since and ` +
+    '--until, capped at the high watermark seen at start), so a search always ends. Matches print as ' +
+    '`log read` prints records (--format); the result counts the records scanned in each partition. ' +
+    `Times: ${TIME_FORMS}.`
   static override examples = [
-    '<%= config.bin %> log search -t delivery_log --key 1187231934829481984 --since 1d --value-contains favorite_events',
+    '<%= config.bin %> log search -t delivery_log --key 1187231934829481984 --since 1d ' +
+      '--value-contains favorite_events',
     '<%= config.bin %> log search -t delivery_log --field event_id=9f3c0a12 --since 2h --max 1 --format table',
     '<%= config.bin %> log search -t delivery_log --value-regex \'"text":"[^"]*outage\' --since 6h --until 1h --json',
   ]
@@ -133,10 +140,15 @@ export default class LogSearch extends KafkaCommand<typeof LogSearch> {
         ]),
         {stream: process.stderr},
       )
-      const line = `${formatCount(result.matched)} ${plural(result.matched, 'match', 'matches')} in ${formatCount(result.scanned)} ${plural(result.scanned, 'record')} scanned${result.complete ? '' : ' (stopped early)'}`
+      const line =
+        `${formatCount(result.matched)} ${plural(result.matched, 'match', 'matches')} in ` +
+        `${formatCount(result.scanned)} ${plural(result.scanned, 'record')} ` +
+        `scanned${result.complete ? '' : ' (stopped early)'}`
       // Matches own stdout (they may be piped on); the scan summary goes to stderr with the progress.
+      const others =
+        unread === 1 ? 'partition cannot hold the key and was' : `${unread} partitions cannot hold the key and were`
       process.stderr.write(
-        `${summary}\n${paint.dim(line)}${unread ? paint.dim(`; the other ${unread === 1 ? 'partition cannot hold the key and was' : `${unread} partitions cannot hold the key and were`} not read`) : ''}\n`,
+        `${summary}\n${paint.dim(line)}${unread ? paint.dim(`; the other ${others} not read`) : ''}\n`,
       )
     }
     return {...result, ...(this.jsonEnabled() ? {records} : {})}

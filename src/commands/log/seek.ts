@@ -8,10 +8,13 @@ import {isoTime, parseTime, TIME_FORMS} from '../../core/shared/time.js'
 
 export default class LogSeek extends KafkaCommand<typeof LogSeek> {
   static override summary = 'Find offsets by time: per partition, the first record at or after each time'
-  static override description = `Where no record is at or after a time, the answer is the partition's end offset (its high watermark) and no timestamp. --until is exclusive. Times: ${TIME_FORMS}.`
+  static override description =
+    `Where no record is at or after a time, the answer is the partition's end offset (its high ` +
+    `watermark) and no timestamp. --until is exclusive. Times: ${TIME_FORMS}.`
   static override examples = [
     '<%= config.bin %> log seek --topic delivery_log --since 2h',
-    '<%= config.bin %> log seek --topic delivery_log --since 202611200000 --until 202611201200 --key 1187231934829481984',
+    '<%= config.bin %> log seek --topic delivery_log --since 202611200000 --until 202611201200 --key ' +
+      '1187231934829481984',
     '<%= config.bin %> log seek -t delivery_log --since 2026-11-20T10:00Z --json',
   ]
   static override flags = {

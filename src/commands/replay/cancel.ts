@@ -17,7 +17,8 @@ export default class ReplayCancel extends ConnectedCommand<typeof ReplayCancel> 
     else
       this.print(
         paint.yellow(
-          `asked the worker running replay job ${id} (${result.job.owner ?? 'unknown'}) to cancel; it stops at its next heartbeat`,
+          `asked the worker running replay job ${id} (${result.job.owner ?? 'unknown'}) to cancel; it stops ` +
+            'at its next heartbeat',
         ),
       )
     return result

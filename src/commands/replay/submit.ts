@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
 import {details, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
-import {UserError} from '../../core/shared/errors.js'
+import {BugError, UserError} from '../../core/shared/errors.js'
 import {followJob, type JobStatus, offsetProgress} from '../../core/replay/job-status.js'
 import {submitReplay} from '../../core/replay/submit-replay.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
@@ -65,12 +65,14 @@ export default class ReplaySubmit extends ConnectedCommand<typeof ReplaySubmit> 
 
   async run(): Promise<ReplayJob | JobStatus> {
     const now = Date.now()
+    const [topic, ...moreTopics] = this.flags.topic
+    if (topic === undefined) throw new BugError('--topic has a default, yet no topic was given')
     const job = await submitReplay(this.settings, {
       webhookId: this.flags['webhook-id'],
       fromMs: parseTime(this.flags.from, '--from', now),
       toMs: parseTime(this.flags.to, '--to', now),
-      topic: this.flags.topic[0]!,
-      moreTopics: this.flags.topic.slice(1),
+      topic,
+      moreTopics,
       retentionMs: parseDuration(this.flags.retention, '--retention'),
       lateGraceMs: parseDuration(this.flags['late-grace'], '--late-grace'),
       allowPartial: this.flags['allow-partial'],

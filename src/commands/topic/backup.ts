@@ -11,8 +11,15 @@ import {plural} from '../../core/shared/plural.js'
 
 export default class TopicBackup extends KafkaCommand<typeof TopicBackup> {
   static override summary =
-    'Back up one topic into a directory: every record with its key, value, headers, timestamp and partition, in log order'
-  static override description = `Writes DIR/manifest.json and one gzip-compressed chunk file per partition (format: docs/backup-format.md). Each partition's offset range is fixed on the first run: from --since (the first record at or after it) or the first offset, to --until (exclusive) or the high watermark, as \`log read\` does. An interrupted backup continues where it stopped when run again with the same DIR; the manifest says complete only when it is. A compacted topic is backed up as its log holds it now. Times: ${TIME_FORMS}.`
+    'Back up one topic into a directory: every record with its key, value, headers, timestamp and ' +
+    'partition, in log order'
+  static override description =
+    'Writes DIR/manifest.json and one gzip-compressed chunk file per partition (format: ' +
+    `docs/backup-format.md). Each partition's offset range is fixed on the first run: from --since ` +
+    '(the first record at or after it) or the first offset, to --until (exclusive) or the high ' +
+    'watermark, as `log read` does. An interrupted backup continues where it stopped when run again ' +
+    'with the same DIR; the manifest says complete only when it is. A compacted topic is backed up as ' +
+    `its log holds it now. Times: ${TIME_FORMS}.`
   static override examples = [
     '<%= config.bin %> topic backup delivery_log --to /backups/delivery_log-2026-11-30',
     '<%= config.bin %> topic backup delivery_log --to /backups/dl-yesterday --since 202611290000 --until 202611300000',
@@ -87,7 +94,8 @@ export default class TopicBackup extends KafkaCommand<typeof TopicBackup> {
         ],
         [
           'bounds',
-          `${result.since === null ? 'start' : isoTime(result.since)} .. ${result.until === null ? 'end' : isoTime(result.until)}`,
+          `${result.since === null ? 'start' : isoTime(result.since)} .. ` +
+            `${result.until === null ? 'end' : isoTime(result.until)}`,
         ],
         ['seconds', result.seconds.toFixed(2)],
         ['records/s', formatCount(result.recordsPerSecond)],

@@ -10,7 +10,9 @@ import {deleteTopics, type DeleteTopicsResult} from '../../core/kafka/topic-admi
 export default class TopicDelete extends KafkaCommand<typeof TopicDelete> {
   static override summary = 'Delete topics and every record in them (asks first; --yes for scripts)'
   static override description =
-    'On a terminal it asks you to type the topic name (or y for several). Without a terminal it refuses unless --yes is given. Internal topics (__consumer_offsets, __transaction_state, any name starting with __, _schemas) are refused. A name that does not exist deletes nothing (exit 3).'
+    'On a terminal it asks you to type the topic name (or y for several). Without a terminal it ' +
+    'refuses unless --yes is given. Internal topics (__consumer_offsets, __transaction_state, any name ' +
+    'starting with __, _schemas) are refused. A name that does not exist deletes nothing (exit 3).'
   static override examples = [
     '<%= config.bin %> topic delete old_log',
     '<%= config.bin %> topic delete tmp_a tmp_b --yes --json',
@@ -39,7 +41,8 @@ export default class TopicDelete extends KafkaCommand<typeof TopicDelete> {
   private async confirm(topics: string[]): Promise<boolean> {
     const prompt = createInterface({input: process.stdin, output: process.stderr})
     try {
-      const expected = topics.length === 1 ? topics[0]! : 'y'
+      const [only] = topics
+      const expected = topics.length === 1 && only !== undefined ? only : 'y'
       const question =
         topics.length === 1
           ? `Delete topic '${expected}' and all its records? Type its name to confirm: `

@@ -14,8 +14,15 @@ type RatesOutput = RatesSample | {samples: RatesSample[]} | RateHistory
 export default class TopicRates extends KafkaCommand<typeof TopicRates> {
   static override summary =
     "Records/s and bytes/s written per partition now, a group's read rates, or records per hour over the past"
-  static override description = `Live: the high watermarks at the start and end of --interval give the records written (exact); bytes/s is the size (key + value + headers, uncompressed) of exactly those records, read back when the interval ends (--no-bytes skips that read). With --group, the group's committed offsets at both ends give what it read, and its lag. --watch repeats back to back until interrupted or --count samples.
-History: --history 24h --bucket 1h counts the records each partition took per bucket, from offsets by time at every bucket edge; buckets align to UTC multiples of their width and the last one is the one running now.`
+  static override description =
+    'Live: the high watermarks at the start and end of --interval give the records written (exact); ' +
+    'bytes/s is the size (key + value + headers, uncompressed) of exactly those records, read back ' +
+    `when the interval ends (--no-bytes skips that read). With --group, the group's committed offsets ` +
+    'at both ends give what it read, and its lag. --watch repeats back to back until interrupted or ' +
+    '--count samples.\n' +
+    'History: --history 24h --bucket 1h counts the records each partition took per bucket, from offsets ' +
+    'by time at every bucket edge; buckets align to UTC multiples of their width and the last one is the ' +
+    'one running now.'
   static override examples = [
     '<%= config.bin %> topic rates delivery_log',
     '<%= config.bin %> topic rates delivery_log --interval 10s --watch --group replay-workers',
@@ -98,7 +105,9 @@ History: --history 24h --bucket 1h counts the records each partition took per bu
     } finally {
       removeInterrupt()
     }
-    return flags.watch ? {samples} : samples[0]!
+    // Without --watch there is one sample, or none when Ctrl-C came before the interval ended.
+    const [sample] = samples
+    return flags.watch || !sample ? {samples} : sample
   }
 }
 
@@ -121,7 +130,9 @@ function renderSample(sample: RatesSample): string {
     formatCount(rate.records),
     formatCount(rate.recordsPerSecond),
     ...(measuredBytes ? [formatBytes(rate.bytesPerSecond ?? 0)] : []),
-    ...(group ? [count(rate.group!.read), count(rate.group!.readPerSecond), count(rate.group!.lag)] : []),
+    ...(group
+      ? [count(rate.group?.read ?? null), count(rate.group?.readPerSecond ?? null), count(rate.group?.lag ?? null)]
+      : []),
   ])
   rows.push([
     paint.bold('total'),
@@ -131,7 +142,8 @@ function renderSample(sample: RatesSample): string {
     ...(measuredBytes ? [formatBytes(sample.total.bytesPerSecond ?? 0)] : []),
     ...(group ? [count(sample.total.read), count(sample.total.readPerSecond), count(sample.total.lag)] : []),
   ])
-  const title = `${sample.topic}${group ? ` · group ${sample.group}` : ''}: ${sample.seconds}s ending ${sample.to.slice(0, 19).replace('T', ' ')} UTC`
+  const ending = sample.to.slice(0, 19).replace('T', ' ')
+  const title = `${sample.topic}${group ? ` · group ${sample.group}` : ''}: ${sample.seconds}s ending ${ending} UTC`
   // One terminal line each, so a redraw knows how many lines to go back.
   const note = measuredBytes ? '' : `\n${paint.dim(fit(`bytes/s ${sample.bytesSource}`, tableWidth(), 'end'))}`
   return `${paint.bold(fit(title, tableWidth(), 'end'))}\n${table(head, rows)}${note}`
@@ -156,11 +168,13 @@ function renderHistory(history: RateHistory): string {
       {title: 'records', align: 'right'},
     ],
     history.partitions.map((partition, position) => {
-      const series = history.buckets.map((bucket) => bucket.byPartition[position]!)
+      const series = history.buckets.map((bucket) => bucket.byPartition[position] ?? 0)
       return [partition, sparkline(series, max), formatCount(series.reduce((total, value) => total + value, 0))]
     }),
   )
-  return `${paint.bold(fit(`${history.topic}: records per ${formatSpan(history.bucketMs)} (UTC), ${formatCount(history.total)} in all`, tableWidth(), 'end'))}\n${chart}\n\n${perPartition}`
+  const title =
+    `${history.topic}: records per ${formatSpan(history.bucketMs)} (UTC), ` + `${formatCount(history.total)} in all`
+  return `${paint.bold(fit(title, tableWidth(), 'end'))}\n${chart}\n\n${perPartition}`
 }
 
 function formatSpan(ms: number): string {

@@ -9,7 +9,13 @@ import {plural} from '../../core/shared/plural.js'
 export default class TopicVerify extends KafkaCommand<typeof TopicVerify> {
   static override summary = "Check a backup's files, and with --topic that the topic holds exactly the backup's records"
   static override description =
-    "The files are checked against the manifest (chunk checksums, every chunk inflated and decoded, sizes, record counts, the sha256 of the files and of the records); a file named outside the format, a symbolic link or a chunk inflating past its header is refused. With --topic the whole topic is read: with the backup's partition count, each partition's record count and records sha256 must equal the manifest's; with another count (a rehash restore), each key's records must be the same, in the same order. Exits 6 (BACKUP_MISMATCH) when they differ, 2 (BACKUP_CORRUPT) when a file is damaged."
+    'The files are checked against the manifest (chunk checksums, every chunk inflated and decoded, ' +
+    'sizes, record counts, the sha256 of the files and of the records); a file named outside the ' +
+    'format, a symbolic link or a chunk inflating past its header is refused. With --topic the whole ' +
+    "topic is read: with the backup's partition count, each partition's record count and records " +
+    "sha256 must equal the manifest's; with another count (a rehash restore), each key's records must " +
+    'be the same, in the same order. Exits 6 (BACKUP_MISMATCH) when they differ, 2 (BACKUP_CORRUPT) ' +
+    'when a file is damaged.'
   static override examples = [
     '<%= config.bin %> topic verify /backups/delivery_log-2026-11-30',
     '<%= config.bin %> topic verify /backups/delivery_log-2026-11-30 --topic delivery_log_restored',
@@ -42,7 +48,8 @@ export default class TopicVerify extends KafkaCommand<typeof TopicVerify> {
         result.topic === null
           ? result.records
           : (result.partitions?.reduce((sum, partition) => sum + partition.actualRecords, 0) ??
-              result.keys!.actualRecords),
+              result.keys?.actualRecords ??
+              0),
       )
     } finally {
       await progress.stop()
@@ -65,8 +72,13 @@ export default class TopicVerify extends KafkaCommand<typeof TopicVerify> {
     this.print(
       paint.green(
         result.topic === null
-          ? `the backup of ${result.sourceTopic} in ${result.dir} is intact: ${formatCount(result.records)} ${plural(result.records, 'record')} in ${result.files} ${plural(result.files, 'file')}`
-          : `topic ${result.topic} matches the backup of ${result.sourceTopic}: ${formatCount(result.records)} ${plural(result.records, 'record')}${result.mode === 'keys' ? `, ${formatCount(result.keys!.keys)} ${plural(result.keys!.keys, 'key')} each in order` : ''}`,
+          ? `the backup of ${result.sourceTopic} in ${result.dir} is intact: ${formatCount(result.records)} ` +
+              `${plural(result.records, 'record')} in ${result.files} ${plural(result.files, 'file')}`
+          : `topic ${result.topic} matches the backup of ${result.sourceTopic}: ${formatCount(result.records)} ` +
+              plural(result.records, 'record') +
+              (result.keys
+                ? `, ${formatCount(result.keys.keys)} ${plural(result.keys.keys, 'key')} each in order`
+                : ''),
       ),
     )
     return result

@@ -189,7 +189,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ]
 
-export const LATEST_VERSION = MIGRATIONS.at(-1)!.version
+export const LATEST_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version))
 
 export interface AppliedMigration {
   version: number

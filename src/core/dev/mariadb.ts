@@ -32,7 +32,8 @@ async function probe(): Promise<string | null> {
     const connection = await mysql.createConnection({...DEV_MYSQL, connectTimeout: 2000})
     try {
       const [rows] = await connection.query('SELECT VERSION() AS version')
-      return (rows as {version: string}[])[0]!.version
+      const [row] = rows as {version: string}[]
+      return row?.version ?? null
     } finally {
       await connection.end()
     }

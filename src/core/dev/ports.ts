@@ -15,7 +15,9 @@ export interface PortRange {
 export function ephemeralRange(file = '/proc/sys/net/ipv4/ip_local_port_range'): PortRange | null {
   try {
     const [low, high] = readFileSync(file, 'utf8').trim().split(/\s+/).map(Number)
-    return Number.isInteger(low) && Number.isInteger(high) ? {low: low!, high: high!} : null
+    return low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high)
+      ? {low, high}
+      : null
   } catch {
     return null
   }
@@ -42,16 +44,17 @@ export function portHolder(port: number): string | null {
       continue
     }
     for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/)
-      const local = fields[1]
+      // Columns: sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+      const [, local, , state = '', , , , , , inode] = line.trim().split(/\s+/)
       if (!local || Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) !== port) continue
-      const kind = TCP_STATE[fields[3]!]
-      if (kind && !sockets.has(fields[9]!)) sockets.set(fields[9]!, kind)
+      const kind = TCP_STATE[state]
+      if (kind && inode !== undefined && !sockets.has(inode)) sockets.set(inode, kind)
     }
   }
-  if (sockets.size === 0) return null
   // A listener is the likelier culprit than a connection that happens to use the port.
-  const [inode, kind] = [...sockets].sort(([, a], [, b]) => (a === 'a listener' ? -1 : b === 'a listener' ? 1 : 0))[0]!
+  const [likeliest] = [...sockets].sort(([, a], [, b]) => (a === 'a listener' ? -1 : b === 'a listener' ? 1 : 0))
+  if (!likeliest) return null
+  const [inode, kind] = likeliest
   const pid = socketOwner(inode)
   if (pid === null) return `${kind} of a process not visible to this user`
   let name = ''

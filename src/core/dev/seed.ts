@@ -1,4 +1,4 @@
-import {invalidArgument} from '../shared/errors.js'
+import {BugError, invalidArgument} from '../shared/errors.js'
 import {RecordWriter} from '../kafka/record-writer.js'
 import type {Settings} from '../shared/settings.js'
 import {createTopic, type CreateTopicResult} from '../kafka/topics.js'
@@ -70,8 +70,7 @@ function zipfTable(n: number, skew: number): Float64Array {
   const cumulative = new Float64Array(n)
   let total = 0
   for (let rank = 1; rank <= n; rank++) cumulative[rank - 1] = total += 1 / rank ** skew
-  for (let i = 0; i < n; i++) cumulative[i]! /= total
-  return cumulative
+  return cumulative.map((weight) => weight / total)
 }
 
 function drawRank(cumulative: Float64Array, u: number): number {
@@ -79,16 +78,18 @@ function drawRank(cumulative: Float64Array, u: number): number {
   let high = cumulative.length - 1
   while (low < high) {
     const middle = (low + high) >>> 1
-    if (cumulative[middle]! < u) low = middle + 1
+    const weight = cumulative[middle]
+    if (weight === undefined) throw new BugError(`rank ${middle} is outside the Zipf table of ${cumulative.length}`)
+    if (weight < u) low = middle + 1
     else high = middle
   }
   return low
 }
 
-const WORDS =
-  'replay webhook kafka partition offset event delivery customer stream timeline mention reply retweet follow like message account activity subscription archive'.split(
-    ' ',
-  )
+const WORDS = (
+  'replay webhook kafka partition offset event delivery customer stream timeline ' +
+  'mention reply retweet follow like message account activity subscription archive'
+).split(' ')
 const KINDS = ['tweet_create_events', 'favorite_events', 'follow_events', 'direct_message_events'] as const
 
 function sentence(next: () => number, words: number): string {
@@ -109,7 +110,7 @@ function twitterDate(ms: number): string {
 
 export function accountActivityEvent(index: number, webhookId: string, timestamp: number, seed: number): string {
   const next = random(seed * 7919 + index)
-  const kind = KINDS[Math.floor(next() * KINDS.length)]!
+  const kind = KINDS[Math.floor(next() * KINDS.length)] ?? KINDS[0]
   const userId = String(1e15 + Math.floor(next() * 1e15))
   const eventId = `${seed}-${index}`
   const user = {
@@ -220,8 +221,8 @@ export async function seed(settings: Settings, options: SeedOptions): Promise<Se
   const started = Date.now()
   let duplicates = 0
   const flushDuplicatesUntil = async (time: number) => {
-    while (pending.length && pending[0]!.at <= time) {
-      const duplicate = pending.shift()!
+    for (let duplicate = pending[0]; duplicate && duplicate.at <= time; duplicate = pending[0]) {
+      pending.shift()
       await writer.write(duplicate.key, duplicate.value, duplicate.at)
       duplicates++
     }
@@ -230,8 +231,9 @@ export async function seed(settings: Settings, options: SeedOptions): Promise<Se
     const timestamp = Math.floor(start + index * step + next() * step)
     await flushDuplicatesUntil(timestamp)
     const rank = drawRank(zipf, next())
-    perWebhook[rank]!++
-    const webhookId = ids[rank]!
+    const webhookId = ids[rank]
+    if (webhookId === undefined) throw new BugError(`rank ${rank} is beyond the ${ids.length} webhooks`)
+    perWebhook[rank] = (perWebhook[rank] ?? 0) + 1
     const value = Buffer.from(accountActivityEvent(index, webhookId, timestamp, options.seed))
     await writer.write(webhookId, value, timestamp)
     if (next() < options.duplicateRate) {
@@ -245,7 +247,10 @@ export async function seed(settings: Settings, options: SeedOptions): Promise<Se
   const stats = await writer.close()
   const seconds = (Date.now() - started) / 1000
 
-  const busiest = [...perWebhook.keys()].sort((a, b) => perWebhook[b]! - perWebhook[a]!).slice(0, 5)
+  const busiest = ids
+    .map((webhookId, rank) => ({webhookId, events: perWebhook[rank] ?? 0}))
+    .sort((a, b) => b.events - a.events)
+    .slice(0, 5)
   return {
     topic: options.topic,
     topicCreated: topic.created,
@@ -258,6 +263,6 @@ export async function seed(settings: Settings, options: SeedOptions): Promise<Se
     recordsPerSecond: Math.round(stats.acknowledged / Math.max(seconds, 0.001)),
     from: new Date(start).toISOString(),
     to: new Date(now).toISOString(),
-    busiestWebhooks: busiest.map((rank) => ({webhookId: ids[rank]!, events: perWebhook[rank]!})),
+    busiestWebhooks: busiest,
   }
 }

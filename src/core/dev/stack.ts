@@ -222,9 +222,17 @@ function startNode(dist: KafkaDist, node: NodeState): number {
     ],
     {detached: true, stdio: ['ignore', log, log]},
   )
+  // A spawn that fails (java missing) has no pid; it is reported below, not as an unhandled 'error' event.
+  child.once('error', () => {})
   child.unref()
   closeSync(log)
-  return child.pid!
+  if (child.pid === undefined)
+    throw new UserError(
+      'STACK_FAILED',
+      `Kafka node ${node.id} could not start: ${dist.java} did not run`,
+      `see ${nodeLog(node.id)} and check the Java installation`,
+    )
+  return child.pid
 }
 
 /**

@@ -204,14 +204,13 @@ const REFUSAL_PROBE_MS = 500
  * slow, a name that does not resolve, an address form not understood) is left to librdkafka.
  */
 async function failIfEveryBrokerRefuses(settings: Settings): Promise<void> {
-  const addresses = settings.brokers
-    .split(',')
-    .map((entry) => /^(?:\w+:\/\/)?\[?([^\]]+?)\]?:(\d+)$/.exec(entry.trim()))
-  if (addresses.some((match) => match === null)) return
+  const matches = settings.brokers.split(',').map((entry) => /^(?:\w+:\/\/)?\[?([^\]]+?)\]?:(\d+)$/.exec(entry.trim()))
+  const addresses = matches.filter((match) => match !== null)
+  if (addresses.length < matches.length) return
   const sockets: Socket[] = []
-  const refused = (match: RegExpExecArray) =>
+  const refused = ([, host = '', port = '']: RegExpExecArray) =>
     new Promise<boolean>((resolve) => {
-      const socket = tcpConnect({host: match[1]!, port: Number(match[2])})
+      const socket = tcpConnect({host, port: Number(port)})
       sockets.push(socket)
       socket.once('connect', () => resolve(false))
       socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'))
@@ -219,7 +218,7 @@ async function failIfEveryBrokerRefuses(settings: Settings): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   const slow = new Promise<boolean[]>((resolve) => (timer = setTimeout(() => resolve([false]), REFUSAL_PROBE_MS)))
   try {
-    const outcomes = await Promise.race([Promise.all(addresses.map((match) => refused(match!))), slow])
+    const outcomes = await Promise.race([Promise.all(addresses.map(refused)), slow])
     if (outcomes.every(Boolean)) throw unreachable(settings, new Error('connection refused by every bootstrap broker'))
   } finally {
     clearTimeout(timer)
@@ -370,5 +369,7 @@ export function call<T>(
       else resolve(value as T)
     })
   })
-  return watched(settings, result).finally(() => kafkaWait.off('down', onDown!))
+  return watched(settings, result).finally(() => {
+    if (onDown) kafkaWait.off('down', onDown)
+  })
 }

@@ -1,3 +1,4 @@
+import {BugError} from '../shared/errors.js'
 import {type Partitioner, partitionFor} from './partitioner.js'
 import {watermarks} from './offsets.js'
 import type {Settings} from '../shared/settings.js'
@@ -32,12 +33,14 @@ export async function locateKeyInTopic(
     const metadata = await topicMetadata(settings, admin, topic)
     const location = locateKeyOffline(key, metadata.partitions.length, partitioner)
     const [marks] = await watermarks(settings, admin, topic, [location.partition])
+    const partition = metadata.partitions.find((candidate) => candidate.partition === location.partition)
+    if (!marks || !partition) throw new BugError(`partition ${location.partition} of '${topic}' vanished`)
     return {
       ...location,
       topic,
-      leader: metadata.partitions[location.partition]!.leader,
-      low: marks!.low,
-      high: marks!.high,
+      leader: partition.leader,
+      low: marks.low,
+      high: marks.high,
     }
   })
 }

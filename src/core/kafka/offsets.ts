@@ -1,3 +1,4 @@
+import {BugError} from '../shared/errors.js'
 import {callReadOnly, loadNative, type AdminClient} from './client.js'
 import type {Settings} from '../shared/settings.js'
 import {readRanges} from './range-reader.js'
@@ -36,8 +37,8 @@ export async function watermarks(
   ])
   return partitions.map((partition) => ({
     partition,
-    low: low.get(partition)!.offset,
-    high: high.get(partition)!.offset,
+    low: low(partition).offset,
+    high: high(partition).offset,
   }))
 }
 
@@ -54,13 +55,14 @@ export async function offsetsForTime(
     listOffsets(settings, admin, topic, partitions, native.OffsetSpec.LATEST),
   ])
   return partitions.map((partition) => {
-    const hit = found.get(partition)!
+    const hit = found(partition)
     return hit.offset >= 0
       ? {partition, offset: hit.offset, timestamp: hit.timestamp >= 0 ? hit.timestamp : null}
-      : {partition, offset: high.get(partition)!.offset, timestamp: null}
+      : {partition, offset: high(partition).offset, timestamp: null}
   })
 }
 
+/** The answer per partition; every partition asked for is answered (or the whole request fails). */
 async function listOffsets(settings: Settings, admin: AdminClient, topic: string, partitions: number[], spec: unknown) {
   const results = await callReadOnly<{partition: number; offset: number; timestamp: number}[]>(
     settings,
@@ -72,7 +74,12 @@ async function listOffsets(settings: Settings, admin: AdminClient, topic: string
         cb as never,
       ),
   )
-  return new Map(results.map((result) => [result.partition, result]))
+  const byPartition = new Map(results.map((result) => [result.partition, result]))
+  return (partition: number) => {
+    const result = byPartition.get(partition)
+    if (!result) throw new BugError(`ListOffsets answered nothing for ${topic}:${partition}`)
+    return result
+  }
 }
 
 export interface OldestRecord {

@@ -27,13 +27,15 @@ export const LIBRDKAFKA_PARTITIONER: Record<Partitioner, string> = {
  */
 export function murmur2(data: Uint8Array): number {
   const length = data.length
+  // DataView reads are bounds-checked numbers (a typed array's index reads may be undefined to TypeScript).
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength)
   const m = 0x5bd1e995
   const r = 24
   let h = (0x9747b28c ^ length) | 0
 
   const whole = length & ~3
   for (let i = 0; i < whole; i += 4) {
-    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)
+    let k = view.getInt32(i, true)
     k = Math.imul(k, m)
     k ^= k >>> r
     k = Math.imul(k, m)
@@ -42,10 +44,10 @@ export function murmur2(data: Uint8Array): number {
   }
 
   const tail = length & 3
-  if (tail === 3) h ^= data[whole + 2]! << 16
-  if (tail >= 2) h ^= data[whole + 1]! << 8
+  if (tail === 3) h ^= view.getUint8(whole + 2) << 16
+  if (tail >= 2) h ^= view.getUint8(whole + 1) << 8
   if (tail >= 1) {
-    h ^= data[whole]!
+    h ^= view.getUint8(whole)
     h = Math.imul(h, m)
   }
 

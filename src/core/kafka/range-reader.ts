@@ -6,7 +6,7 @@ import {
   type Message,
   type PackedMessageBatch,
 } from './client.js'
-import {UserError} from '../shared/errors.js'
+import {BugError, UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 
 /**
@@ -237,7 +237,8 @@ async function* readBatches(
     consumer.assign([...open.values()].map((range) => ({topic, partition: range.partition, offset: range.start})))
     inFlight = fetch()
     while (open.size > 0 && !options.signal?.aborted) {
-      const batch = await inFlight!
+      if (!inFlight) throw new BugError('the next packed batch was not requested')
+      const batch = await inFlight
       inFlight = undefined
       if (options.recycle) {
         done = yielded

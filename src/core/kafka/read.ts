@@ -90,19 +90,20 @@ export async function planRead(settings: Settings, options: ReadPlanOptions): Pr
         ? undefined
         : await offsetsForTime(settings, admin, options.topic, partitions, options.until)
 
+    // The three lists are answers for the same partitions, in the same order.
     const ranges = marks.map((mark, index) => {
+      const [since, until] = [sinceOffsets?.[index], untilOffsets?.[index]]
       let start = mark.low
       if (options.fromOffset !== undefined)
         start =
           options.fromOffset < 0
             ? Math.max(mark.low, mark.high + options.fromOffset)
             : Math.max(mark.low, options.fromOffset)
-      if (sinceOffsets) start = sinceOffsets[index]!.offset
+      if (since) start = since.offset
       let end = options.follow ? Number.POSITIVE_INFINITY : mark.high
       if (options.toOffset !== undefined) end = Math.min(end, options.toOffset)
       // Not found (timestamp null): nothing at or after --until has been written yet.
-      if (untilOffsets && (!options.follow || untilOffsets[index]!.timestamp !== null))
-        end = Math.min(end, untilOffsets[index]!.offset)
+      if (until && (!options.follow || until.timestamp !== null)) end = Math.min(end, until.offset)
       return {partition: mark.partition, start, end: Math.max(start, end)}
     })
     const untilLater = options.follow && untilOffsets?.some((found) => found.timestamp === null)

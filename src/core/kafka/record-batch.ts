@@ -113,7 +113,8 @@ export class RecordBatch {
     this.lastHeaders = headers
     this.lastHeadersFirst = this.headers
     for (const header of headers) {
-      const name = Object.keys(header)[0]!
+      // One name per header object; an empty object still takes its slot, as a nameless header.
+      const [name = ''] = Object.keys(header)
       const at = this.headers * HEADER_STRIDE
       this.place(this.headerIndex, at, name)
       this.place(this.headerIndex, at + 2, header[name] ?? null)

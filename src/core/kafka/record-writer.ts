@@ -155,8 +155,8 @@ export class RecordWriter {
           for (const failure of report.failures) {
             this.stats.failed++
             this.firstFailure ??= failure.error
-            const line = lines[failure.index - start]!
-            if (!Number.isNaN(line)) this.failedLines.push(line)
+            const line = lines[failure.index - start]
+            if (line !== undefined && !Number.isNaN(line)) this.failedLines.push(line)
           }
         },
       )
@@ -196,7 +196,8 @@ export class RecordWriter {
       throw new UserError(
         'KAFKA_UNAVAILABLE',
         `${unacknowledged} of ${this.stats.written} records were not acknowledged by Kafka (${reason})${lines}`,
-        'check the cluster (`replayctl topic describe` shows ISR) and write those records again; acknowledged records are not lost',
+        'check the cluster (`replayctl topic describe` shows ISR) and write those records again; ' +
+          'acknowledged records are not lost',
       )
     }
     if (this.stats.acknowledged > this.stats.written) throw new BugError('more delivery reports than records written')
@@ -206,13 +207,11 @@ export class RecordWriter {
 
 /** 3, 4, 5, 9 -> "3-5, 9": failures come in runs (a partition, a broker), so ranges stay short. */
 export function lineRanges(lines: number[]): string {
-  const sorted = [...lines].sort((a, b) => a - b)
-  const ranges: string[] = []
-  for (let index = 0; index < sorted.length;) {
-    let last = index
-    while (last + 1 < sorted.length && sorted[last + 1]! <= sorted[last]! + 1) last++
-    ranges.push(sorted[last] === sorted[index] ? String(sorted[index]) : `${sorted[index]}-${sorted[last]}`)
-    index = last + 1
+  const runs: {first: number; last: number}[] = []
+  for (const line of [...lines].sort((a, b) => a - b)) {
+    const run = runs.at(-1)
+    if (run && line <= run.last + 1) run.last = line
+    else runs.push({first: line, last: line})
   }
-  return ranges.join(', ')
+  return runs.map(({first, last}) => (first === last ? String(first) : `${first}-${last}`)).join(', ')
 }

@@ -1,4 +1,4 @@
-import {UserError, invalidArgument, quoteInput} from '../shared/errors.js'
+import {BugError, UserError, invalidArgument, quoteInput} from '../shared/errors.js'
 import {cachedKafkaDist, kafkaToolTimeoutMs, runKafkaTool} from './apache-dist.js'
 import {call, callReadOnly, connectAdmin, topicNotFound, type AdminClient} from './client.js'
 import {watermarks} from './offsets.js'
@@ -96,11 +96,11 @@ export async function topicMetadata(settings: Settings, admin: AdminClient, topi
       partitions: {partition: number; leader: {id: number} | null; replicas: {id: number}[]; isr: {id: number}[]}[]
     }[]
   >(settings, topic, (cb, timeout) => admin.describeTopics([topic], {timeout}, cb as never))
-  if (!description || description.error) {
-    if (!description || description.error!.code === 3) throw topicNotFound(topic)
+  if (!description || description.error?.code === 3) throw topicNotFound(topic)
+  if (description.error) {
     throw new UserError(
       'KAFKA_REJECTED',
-      `cannot describe topic '${topic}': ${description.error!.message}`,
+      `cannot describe topic '${topic}': ${description.error.message}`,
       'check your ACLs and the broker log',
     )
   }
@@ -260,12 +260,12 @@ export async function describeTopic(
     )
     return {metadata, marks}
   })
-  const partitions = metadata.partitions.map((partition, index) => ({
-    ...partition,
-    low: marks[index]!.low,
-    high: marks[index]!.high,
-    messages: marks[index]!.high - marks[index]!.low,
-  }))
+  const partitions = metadata.partitions.map((partition, index) => {
+    const mark = marks[index]
+    if (mark?.partition !== partition.partition)
+      throw new BugError(`the watermarks of '${topic}' are not in its partitions' order`)
+    return {...partition, low: mark.low, high: mark.high, messages: mark.high - mark.low}
+  })
   const description: TopicDescription = {
     topic,
     partitions,
@@ -280,7 +280,9 @@ export async function describeTopic(
   try {
     description.configs = await readTopicConfigs(settings, topic)
   } catch (error) {
-    description.configsUnavailable = `they need Java and Apache Kafka's ConfigCommand, the client library having no DescribeConfigs (${(error as Error).message}); --no-configs skips them`
+    description.configsUnavailable =
+      "they need Java and Apache Kafka's ConfigCommand, the client library having no DescribeConfigs " +
+      `(${(error as Error).message}); --no-configs skips them`
   }
   return description
 }
@@ -299,7 +301,7 @@ export async function readTopicConfigs(
     timeoutMs,
   )
   const configs: Record<string, string> = {}
-  for (const match of output.matchAll(/^\s+([\w.]+)=(.*?) sensitive=(true|false)/gm))
-    configs[match[1]!] = match[3] === 'true' ? '(sensitive)' : match[2]!
+  for (const [, name = '', value = '', sensitive] of output.matchAll(/^\s+([\w.]+)=(.*?) sensitive=(true|false)/gm))
+    configs[name] = sensitive === 'true' ? '(sensitive)' : value
   return configs
 }

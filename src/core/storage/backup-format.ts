@@ -151,7 +151,8 @@ export async function openBackupFile(dir: string, name: string, mode: 'read' | '
   if (!stat.isFile() || (mode === 'create' && stat.nlink > 1)) {
     await handle.close()
     throw backupCorrupt(
-      `${name} in ${dir} is ${stat.isFile() ? 'also linked from elsewhere' : 'not a regular file'}; a backup's files must be regular files of their own in its directory`,
+      `${name} in ${dir} is ${stat.isFile() ? 'also linked from elsewhere' : 'not a regular file'}; ` +
+        "a backup's files must be regular files of their own in its directory",
     )
   }
   return handle
@@ -183,7 +184,8 @@ export class FrameEncoder {
     if (headers) {
       for (const header of headers) {
         for (const name in header) {
-          const raw = header[name]!
+          const raw = header[name]
+          if (raw === undefined) continue
           size +=
             4 + this.headerName(name).length + 4 + (Buffer.isBuffer(raw) ? raw.length : Buffer.byteLength(String(raw)))
           headerCount++
@@ -202,10 +204,11 @@ export class FrameEncoder {
     if (headers) {
       for (const header of headers) {
         for (const name in header) {
+          const raw = header[name]
+          if (raw === undefined) continue
           const nameBytes = this.headerName(name)
           at = buffer.writeUInt32BE(nameBytes.length, at)
           at += nameBytes.copy(buffer, at)
-          const raw = header[name]!
           at = writeBytes(buffer, at, Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw), 'utf8'))
         }
       }
@@ -329,7 +332,9 @@ export async function* readChunks(
       return {
         kind: 'truncated',
         at,
-        message: `${name} is truncated at byte ${size}: the chunk starting at byte ${at} has only ${size - at} of its ${CHUNK_HEADER_BYTES} header bytes`,
+        message:
+          `${name} is truncated at byte ${size}: the chunk starting at byte ${at} ` +
+          `has only ${size - at} of its ${CHUNK_HEADER_BYTES} header bytes`,
       }
     await readExactly(handle, header, at)
     if (header.readUInt32BE(0) !== CHUNK_MAGIC)
@@ -345,7 +350,9 @@ export async function* readChunks(
       return {
         kind: 'corrupt',
         at,
-        message: `${name} is corrupt at byte ${at}: the chunk header declares ${payloadBytes} compressed and ${uncompressedBytes} uncompressed bytes, more than a chunk may hold (${MAX_CHUNK_BYTES} uncompressed)`,
+        message:
+          `${name} is corrupt at byte ${at}: the chunk header declares ${payloadBytes} compressed and ` +
+          `${uncompressedBytes} uncompressed bytes, more than a chunk may hold (${MAX_CHUNK_BYTES} uncompressed)`,
       }
     }
     const end = at + CHUNK_HEADER_BYTES + payloadBytes
@@ -353,7 +360,9 @@ export async function* readChunks(
       return {
         kind: 'truncated',
         at,
-        message: `${name} is truncated at byte ${size}: the chunk at byte ${at} (records from offset ${summary.firstOffset}) needs ${end - size} more bytes`,
+        message:
+          `${name} is truncated at byte ${size}: the chunk at byte ${at} ` +
+          `(records from offset ${summary.firstOffset}) needs ${end - size} more bytes`,
       }
     }
     const payload = Buffer.allocUnsafe(payloadBytes)
@@ -363,7 +372,9 @@ export async function* readChunks(
       return {
         kind: 'corrupt',
         at,
-        message: `${name} is corrupt in the chunk at bytes ${at}..${end} (records from offset ${summary.firstOffset}): its checksum does not match`,
+        message:
+          `${name} is corrupt in the chunk at bytes ${at}..${end} ` +
+          `(records from offset ${summary.firstOffset}): its checksum does not match`,
       }
     }
     if (
@@ -375,7 +386,10 @@ export async function* readChunks(
       return {
         kind: 'corrupt',
         at,
-        message: `${name} is corrupt in the chunk at bytes ${at}..${end}: it holds ${summary.records} records at offsets ${summary.firstOffset}..${summary.lastOffset}, not after offset ${nextOffset - 1} and before ${range.end}`,
+        message:
+          `${name} is corrupt in the chunk at bytes ${at}..${end}: it holds ${summary.records} records ` +
+          `at offsets ${summary.firstOffset}..${summary.lastOffset}, ` +
+          `not after offset ${nextOffset - 1} and before ${range.end}`,
       }
     }
     fileHash?.update(header).update(payload)
@@ -537,12 +551,14 @@ export async function checkPartitionFile(dir: string, entry: PartitionManifest):
   }
   if (bytes < entry.fileBytes) {
     throw backupCorrupt(
-      `${entry.file} is truncated at byte ${bytes} (record ${records}, offset ${nextOffset}): the manifest says ${entry.fileBytes} bytes and ${entry.records} records`,
+      `${entry.file} is truncated at byte ${bytes} (record ${records}, offset ${nextOffset}): ` +
+        `the manifest says ${entry.fileBytes} bytes and ${entry.records} records`,
     )
   }
   if (bytes !== entry.fileBytes || records !== entry.records) {
     throw backupCorrupt(
-      `${entry.file} has ${bytes} bytes and ${records} records; the manifest says ${entry.fileBytes} bytes and ${entry.records} records`,
+      `${entry.file} has ${bytes} bytes and ${records} records; ` +
+        `the manifest says ${entry.fileBytes} bytes and ${entry.records} records`,
     )
   }
   if (fileHash.digest('hex') !== entry.fileSha256)

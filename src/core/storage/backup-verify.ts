@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 
-import {UserError} from '../shared/errors.js'
+import {BugError, UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 import {watermarks} from '../kafka/offsets.js'
 import {readRanges} from '../kafka/range-reader.js'
@@ -76,21 +76,29 @@ export async function verifyBackup(settings: Settings, options: VerifyOptions): 
   const progress = () => options.onProgress?.({phase: 'reading', records: read, total})
 
   if (ranges.length === manifest.source.partitions) {
-    const hashes = ranges.map(() => createHash('sha256'))
-    const encoders = hashes.map((hash) => new FrameEncoder(hash))
-    const counts = ranges.map(() => 0)
+    const tallies = ranges.map(() => {
+      const hash = createHash('sha256')
+      return {hash, encoder: new FrameEncoder(hash), records: 0}
+    })
+    const tallyOf = (partition: number) => {
+      const tally = tallies[partition]
+      if (!tally) throw new BugError(`partition ${partition} is beyond the ${tallies.length} partitions read`)
+      return tally
+    }
     for await (const batch of readRanges(settings, topic, ranges)) {
       for (const message of batch) {
-        encoders[message.partition]!.add(message)
-        counts[message.partition]!++
+        const tally = tallyOf(message.partition)
+        tally.encoder.add(message)
+        tally.records++
       }
-      for (const encoder of encoders) encoder.clear()
+      for (const {encoder} of tallies) encoder.clear()
       read += batch.length
       progress()
     }
     const partitions = manifest.partitions.map((entry) => {
-      const actualSha256 = hashes[entry.partition]!.digest('hex')
-      const actualRecords = counts[entry.partition]!
+      const tally = tallyOf(entry.partition)
+      const actualSha256 = tally.hash.digest('hex')
+      const actualRecords = tally.records
       return {
         partition: entry.partition,
         expectedRecords: entry.records,
@@ -108,7 +116,11 @@ export async function verifyBackup(settings: Settings, options: VerifyOptions): 
     for await (const batch of readPartitionRecords(root, entry, (content) =>
       expected.pending.push(Buffer.from(content)),
     )) {
-      batch.forEach((record, index) => expected.add(record.key, expected.pending[index]!))
+      batch.forEach((record, index) => {
+        const content = expected.pending[index]
+        if (!content) throw new BugError(`record ${index} of a backup batch came without its canonical encoding`)
+        expected.add(record.key, content)
+      })
       expected.pending.length = 0
     }
   }
@@ -168,17 +180,18 @@ class KeyDigests {
 }
 
 export function mismatchError(result: VerifyResult): UserError {
-  const detail =
-    result.mode === 'partitions'
-      ? result
-          .partitions!.filter((partition) => !partition.match)
-          .slice(0, 3)
-          .map(
-            (partition) =>
-              `partition ${partition.partition}: ${partition.actualRecords} records, expected ${partition.expectedRecords}${partition.actualRecords === partition.expectedRecords ? ' (contents differ)' : ''}`,
-          )
-          .join('; ')
-      : `${result.keys!.differing} keys differ, ${result.keys!.actualRecords} records read, expected ${result.records}`
+  const detail = result.keys
+    ? `${result.keys.differing} keys differ, ${result.keys.actualRecords} records read, expected ${result.records}`
+    : (result.partitions ?? [])
+        .filter((partition) => !partition.match)
+        .slice(0, 3)
+        .map(
+          (partition) =>
+            `partition ${partition.partition}: ${partition.actualRecords} records, ` +
+            `expected ${partition.expectedRecords}` +
+            (partition.actualRecords === partition.expectedRecords ? ' (contents differ)' : ''),
+        )
+        .join('; ')
   return new UserError(
     'BACKUP_MISMATCH',
     `topic '${result.topic}' does not match the backup in ${result.dir}: ${detail}`,

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {gzip} from 'node:zlib'
 
-import {quoteInput, UserError} from '../shared/errors.js'
+import {BugError, quoteInput, UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 import {planRead} from '../kafka/read.js'
 import {type Message, readRanges} from '../kafka/range-reader.js'
@@ -146,7 +146,8 @@ export async function backupTopic(settings: Settings, options: BackupOptions): P
   try {
     for await (const batch of readRanges(settings, options.topic, ranges)) {
       for (const message of batch) {
-        const writer = byPartition.get(message.partition)!
+        const writer = byPartition.get(message.partition)
+        if (!writer) throw new BugError(`read a record of partition ${message.partition}, which is not being backed up`)
         writer.add(message)
         if (writer.full) await writer.flush()
       }
@@ -188,7 +189,8 @@ async function checkPartitionsExist(
   const beyond = manifest.partitions.find((entry) => !entry.complete && entry.partition >= count)
   if (beyond)
     throw backupCorrupt(
-      `the unfinished backup in ${dir} names partition ${beyond.partition}, but topic '${topic}' has ${count} partitions`,
+      `the unfinished backup in ${dir} names partition ${beyond.partition}, ` +
+        `but topic '${topic}' has ${count} partitions`,
       `back up into a new directory`,
     )
 }
@@ -368,7 +370,9 @@ class PartitionWriter {
     if (taken.frames.length > MAX_CHUNK_BYTES) {
       throw new UserError(
         'INVALID_ARGUMENT',
-        `partition ${this.entry.partition} holds a record near offset ${taken.lastOffset} too large for a backup chunk (${taken.frames.length} bytes with the records before it; at most ${MAX_CHUNK_BYTES})`,
+        `partition ${this.entry.partition} holds a record near offset ${taken.lastOffset} ` +
+          `too large for a backup chunk (${taken.frames.length} bytes with the records before it; ` +
+          `at most ${MAX_CHUNK_BYTES})`,
         'back up with a smaller --chunk-size',
       )
     }

@@ -78,12 +78,14 @@ export function planCluster(input: PlanInput): ClusterPlan {
   const warnings: string[] = []
   if (retentionBytes === 0)
     warnings.push(
-      `one segment (${segmentBytes} bytes) does not fit in a partition's share: use more disk, fewer partitions or a smaller segment.bytes`,
+      `one segment (${segmentBytes} bytes) does not fit in a partition's share: ` +
+        'use more disk, fewer partitions or a smaller segment.bytes',
     )
   if (input.replication === 1) warnings.push('replication 1: losing one disk loses data')
   if (input.brokers === input.replication && input.replication > 1)
     warnings.push(
-      `every broker holds every partition: a failed broker leaves partitions under-replicated until it returns (no spare broker to re-replicate to)`,
+      'every broker holds every partition: a failed broker leaves partitions under-replicated until it returns ' +
+        '(no spare broker to re-replicate to)',
     )
   return {
     input: {...input, segmentBytes},
@@ -120,11 +122,12 @@ const SIZE_UNITS: Record<string, number> = {
 export function parseSize(input: string, what: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(input.trim())
   const unit = match?.[2]?.toLowerCase() || 'b'
-  if (!match || !(unit in SIZE_UNITS)) {
+  const factor = Object.hasOwn(SIZE_UNITS, unit) ? SIZE_UNITS[unit] : undefined
+  if (!match || factor === undefined) {
     throw invalidArgument(
       `invalid ${what} ${quoteInput(input)}`,
       'use a number and a unit: B, KB, MB, GB, TB (decimal) or KiB, MiB, GiB, TiB (binary), e.g. 2TiB',
     )
   }
-  return Math.round(Number(match[1]) * SIZE_UNITS[unit]!)
+  return Math.round(Number(match[1]) * factor)
 }

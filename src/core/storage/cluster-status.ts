@@ -120,7 +120,7 @@ export async function clusterStatus(settings: Settings, options: {controller: bo
         problems.push({
           topic: topic.name,
           partition: partition.partition,
-          leader: offline ? null : partition.leader!.id,
+          leader: offline || !partition.leader ? null : partition.leader.id,
           replicas: partition.replicas.map((node) => node.id),
           isr: partition.isr.map((node) => node.id),
           minIsr: null,
@@ -170,13 +170,18 @@ export async function clusterStatus(settings: Settings, options: {controller: bo
     notPreferredLeaders,
     ...(notPreferredLeaders > 0
       ? {
-          advice: `${notPreferredLeaders} partition(s) are not led by their preferred replica: run \`replayctl cluster elect-leaders\` once every broker is up`,
+          advice:
+            `${notPreferredLeaders} partition(s) are not led by their preferred replica: ` +
+            'run `replayctl cluster elect-leaders` once every broker is up',
         }
       : {}),
   }
 }
 
-/** A producer that never produces: unlike a consumer it looks up no group coordinator, so the check creates nothing (not even __consumer_offsets). */
+/**
+ * A producer that never produces: unlike a consumer it looks up no group coordinator, so the check
+ * creates nothing (not even __consumer_offsets).
+ */
 async function withMetadataClient<T>(settings: Settings, work: (client: Producer) => Promise<T>): Promise<T> {
   const client = await connectProducer(settings)
   try {

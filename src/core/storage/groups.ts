@@ -2,7 +2,7 @@ import {call, callGroupReadOnly, connectConsumer, disconnect, kafkaError, type A
 import {offsetsForTime, watermarks} from '../kafka/offsets.js'
 import {readRanges} from '../kafka/range-reader.js'
 import {topicMetadata, withAdmin} from '../kafka/topics.js'
-import {UserError} from '../shared/errors.js'
+import {BugError, UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 import {plural} from '../shared/plural.js'
 
@@ -208,9 +208,10 @@ export async function groupLag(settings: Settings, group: string, options: {topi
     partitions,
     // A partition without a committed offset has no lag (Apache's tool shows "-"), so neither has
     // the total: summing the others would understate it.
-    totalLag: partitions.some((partition) => partition.lag === null)
-      ? null
-      : partitions.reduce((sum, partition) => sum + partition.lag!, 0),
+    totalLag: partitions.reduce<number | null>(
+      (sum, partition) => (sum === null || partition.lag === null ? null : sum + partition.lag),
+      0,
+    ),
     maxLagMs: known.length ? Math.max(...known) : null,
     at,
   }
@@ -242,7 +243,10 @@ async function fillNextTimestamps(
     )
     const abort = new AbortController()
     const ranges = [...wanted.values()].map((partition) => {
-      const start = Math.max(partition.committed!, logStarts.get(partition)!)
+      const logStart = logStarts.get(partition)
+      if (partition.committed === null || logStart === undefined)
+        throw new BugError(`${topic}:${partition.partition} is probed without a committed offset or log start`)
+      const start = Math.max(partition.committed, logStart)
       return {partition: partition.partition, start, end: Math.min(partition.logEnd, start + PROBE_RANGE)}
     })
     for await (const batch of readRanges(settings, topic, ranges, {

@@ -124,13 +124,11 @@ export async function electPreferredLeaders(
         output = String(((error as UserError).cause as {stdout?: string} | undefined)?.stdout ?? '')
         if (!/^Error completing leader election/m.test(output)) throw error
       }
-      for (const match of output.matchAll(
+      for (const [, named = '', reason = ''] of output.matchAll(
         /^Error completing leader election \(PREFERRED\) for partition: (\S+): (.*)$/gm,
       )) {
-        failures.set(
-          parsePartitionList(match[1]!)[0]!,
-          match[2]!.replace(/^org\.apache\.kafka\.common\.errors\.\w+: /, ''),
-        )
+        for (const partition of parsePartitionList(named))
+          failures.set(partition, reason.replace(/^org\.apache\.kafka\.common\.errors\.\w+: /, ''))
       }
     } finally {
       rmSync(work, {recursive: true, force: true})

@@ -2,7 +2,7 @@ import {callGroupReadOnly, type AdminClient} from '../kafka/client.js'
 import {offsetsForTime, watermarks} from '../kafka/offsets.js'
 import {type Message, readRanges} from '../kafka/range-reader.js'
 import {topicMetadata, withAdmin} from '../kafka/topics.js'
-import {invalidArgument, UserError} from '../shared/errors.js'
+import {BugError, invalidArgument, UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 import {isoTime} from '../shared/time.js'
 
@@ -135,7 +135,7 @@ async function closeAndReopen(
     high: new Map(sample.partitions.map((rate) => [rate.partition, rate.highEnd])),
     ...(options.group === undefined
       ? {}
-      : {committed: new Map(sample.partitions.map((rate) => [rate.partition, rate.group!.committedEnd]))}),
+      : {committed: new Map(sample.partitions.map((rate) => [rate.partition, rate.group?.committedEnd ?? null]))}),
   }
   return {
     sample,
@@ -217,11 +217,11 @@ async function measure(
   end: Marks,
 ): Promise<RatesSample> {
   const seconds = Math.max(0.001, (end.at - start.at) / 1000)
-  const ranges = partitions.map((partition) => ({
-    partition,
-    start: start.high.get(partition)!,
-    end: end.high.get(partition)!,
-  }))
+  const ranges = partitions.map((partition) => {
+    const [from, to] = [start.high.get(partition), end.high.get(partition)]
+    if (from === undefined || to === undefined) throw new BugError(`partition ${partition} lacks a high watermark`)
+    return {partition, start: from, end: to}
+  })
   const bytes = options.bytes ? await bytesWritten(settings, options.topic, ranges) : undefined
   const perSecond = (value: number | null) => (value === null ? null : round(value / seconds))
 
@@ -238,8 +238,8 @@ async function measure(
       bytesPerSecond: perSecond(partitionBytes),
     }
     if (options.group !== undefined) {
-      const committedStart = start.committed!.get(range.partition) ?? null
-      const committedEnd = end.committed!.get(range.partition) ?? null
+      const committedStart = start.committed?.get(range.partition) ?? null
+      const committedEnd = end.committed?.get(range.partition) ?? null
       const read = committedStart === null || committedEnd === null ? null : committedEnd - committedStart
       rate.group = {
         committedStart,
@@ -349,7 +349,8 @@ export async function rateHistory(
     )
   const now = options.now ?? Date.now()
   const lastStart = Math.floor(now / options.bucketMs) * options.bucketMs
-  const edges = Array.from({length: count}, (_, index) => lastStart - (count - 1 - index) * options.bucketMs)
+  const firstStart = lastStart - (count - 1) * options.bucketMs
+  const edges = Array.from({length: count}, (_, index) => firstStart + index * options.bucketMs)
   edges.push(now)
 
   return withAdmin(settings, async (admin) => {
@@ -367,12 +368,12 @@ export async function rateHistory(
       found.forEach((result, index) => (offsets[first + index] = result.map((entry) => entry.offset)))
     }
     const buckets = edges.slice(0, -1).map((start, index) => {
-      const byPartition = partitions.map((_, position) =>
-        Math.max(0, offsets[index + 1]![position]! - offsets[index]![position]!),
-      )
+      const [end, before, after] = [edges[index + 1], offsets[index], offsets[index + 1]]
+      if (end === undefined || !before || !after) throw new BugError(`bucket ${index} lacks its end or its offsets`)
+      const byPartition = before.map((offset, position) => Math.max(0, (after[position] ?? offset) - offset))
       return {
         start: isoTime(start),
-        end: isoTime(edges[index + 1]!),
+        end: isoTime(end),
         partial: index === count - 1,
         records: byPartition.reduce((total, records) => total + records, 0),
         byPartition,
@@ -381,7 +382,7 @@ export async function rateHistory(
     return {
       topic: options.topic,
       bucketMs: options.bucketMs,
-      from: isoTime(edges[0]!),
+      from: isoTime(firstStart),
       to: isoTime(now),
       partitions,
       buckets,

@@ -190,7 +190,8 @@ function targetConfigs(manifest: BackupManifest, overrides: string[], notes: str
   const configs: Record<string, string> = {}
   if (manifest.source.configs === null)
     notes.push(
-      `the backup holds no topic configs (${manifest.source.configsUnavailable ?? 'unknown reason'}); a created target gets the broker defaults`,
+      `the backup holds no topic configs (${manifest.source.configsUnavailable ?? 'unknown reason'}); ` +
+        'a created target gets the broker defaults',
     )
   for (const [name, value] of Object.entries(manifest.source.configs ?? {})) {
     if (value === '(sensitive)') notes.push(`config ${name} is sensitive and was not copied`)
@@ -251,14 +252,16 @@ async function prepareTarget(
   }
   if (options.partitionCount !== undefined && options.partitionCount !== existing.partitions) {
     throw invalidArgument(
-      `topic '${options.topic}' exists with ${existing.partitions} partitions, not --partition-count ${options.partitionCount}`,
+      `topic '${options.topic}' exists with ${existing.partitions} partitions, ` +
+        `not --partition-count ${options.partitionCount}`,
       'leave --partition-count out for an existing topic',
     )
   }
   if (existing.records > 0 && !options.force) {
     throw new UserError(
       'TOPIC_NOT_EMPTY',
-      `topic '${options.topic}' already holds ${existing.records} ${plural(existing.records, 'record')}; nothing was written`,
+      `topic '${options.topic}' already holds ${existing.records} ${plural(existing.records, 'record')}; ` +
+        'nothing was written',
       "restore into a new or empty topic, or pass --force to add the backup's records after them",
     )
   }

@@ -1,5 +1,5 @@
 import {withDatabase, withRetry, withTransaction, type Pool} from '../db/database.js'
-import {UserError, invalidArgument} from '../shared/errors.js'
+import {BugError, UserError, invalidArgument} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
 import {createKeyFile, decryptSecret, encryptSecret, findSecretKey, readKeyFile, type SecretKey} from './secret-key.js'
 import {getWebhookRow, toWebhook, type Webhook, type WebhookRow} from './store.js'
@@ -49,7 +49,8 @@ export class WebhookSecrets {
 async function checkKeyIds(pool: Pool, key: SecretKey): Promise<void> {
   const [rows] = await withRetry(pool, () =>
     pool.query(
-      'SELECT secret_key_id AS keyId, COUNT(*) AS count FROM webhooks WHERE secret_key_id <> ? GROUP BY secret_key_id ORDER BY count DESC',
+      'SELECT secret_key_id AS keyId, COUNT(*) AS count FROM webhooks WHERE secret_key_id <> ? ' +
+        'GROUP BY secret_key_id ORDER BY count DESC',
       [key.id],
     ),
   )
@@ -57,7 +58,8 @@ async function checkKeyIds(pool: Pool, key: SecretKey): Promise<void> {
   if (other)
     throw wrongKey(
       key,
-      `${Number(other.count)} webhook ${Number(other.count) === 1 ? 'secret is' : 'secrets are'} encrypted with key ${other.keyId}`,
+      `${Number(other.count)} webhook ${Number(other.count) === 1 ? 'secret is' : 'secrets are'} ` +
+        `encrypted with key ${other.keyId}`,
     )
 }
 
@@ -65,14 +67,16 @@ function wrongKey(key: SecretKey, what: string): UserError {
   return new UserError(
     'SECRET_KEY_WRONG',
     `${what}, but the key from ${key.from} is ${key.id}`,
-    'use the key they were encrypted with (REPLAYCTL_SECRET_KEY or "secretKeyFile"), or, if a `replayctl webhook rotate-key` ran, the new key it wrote',
+    'use the key they were encrypted with (REPLAYCTL_SECRET_KEY or "secretKeyFile"), ' +
+      'or, if a `replayctl webhook rotate-key` ran, the new key it wrote',
   )
 }
 
 function openSealed(key: SecretKey, row: WebhookRow): string {
   if (row.secret_key_id !== key.id)
     throw wrongKey(key, `the secret of webhook ${row.id} is encrypted with key ${row.secret_key_id}`)
-  const secret = decryptSecret(key, row.id, row.secret_sealed!)
+  if (row.secret_sealed === null) throw new BugError(`webhook ${row.id} has no sealed secret to open`)
+  const secret = decryptSecret(key, row.id, row.secret_sealed)
   if (secret === undefined) throw wrongKey(key, `the secret of webhook ${row.id} does not decrypt (altered or corrupt)`)
   return secret
 }
@@ -160,7 +164,9 @@ async function reencrypt(
       for (const row of rows as WebhookRow[]) {
         let secret: string
         if (row.secret_sealed === null) {
-          secret = row.secret!
+          // The query selects only rows holding one of the two.
+          if (row.secret === null) throw new BugError(`webhook ${row.id} has neither a secret nor a sealed one`)
+          secret = row.secret
           counts.encrypted++
         } else if (row.secret_key_id === newKey.id) {
           counts.unchanged++

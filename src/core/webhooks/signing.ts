@@ -66,7 +66,10 @@ export function standardWebhooksKey(secret: string): Buffer {
   return Buffer.from(secret, 'utf8')
 }
 
-/** `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")). Pass a key from standardWebhooksKey(), or the secret. */
+/**
+ * `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")).
+ * Pass a key from standardWebhooksKey(), or the secret.
+ */
 export function standardWebhooksSignature(key: Buffer | string, id: string, timestamp: number, body: Bytes): string {
   const bytes = typeof key === 'string' ? standardWebhooksKey(key) : key
   return `v1,${hmacBase64(bytes, `${id}.${timestamp}.`, body)}`

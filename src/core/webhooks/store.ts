@@ -83,7 +83,8 @@ export function validateWebhookUrl(url: string): string {
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw invalidArgument(
-      `the webhook URL ${quoteInput(url, 60)} uses scheme '${parsed.protocol.replace(/:$/, '')}'; only http and https are delivered to`,
+      `the webhook URL ${quoteInput(url, 60)} uses scheme '${parsed.protocol.replace(/:$/, '')}'; ` +
+        'only http and https are delivered to',
       fix,
     )
   }
@@ -118,7 +119,9 @@ export function validateWebhookSecret(secret: string): void {
     )
   if (/[\u0000-\u001f\u007f]/.test(secret))
     throw invalidArgument('the webhook secret contains control characters', 'use printable characters only')
-  const whsecFix = `${generate}, or give whsec_ + base64 of ${MIN_WHSEC_BYTES} to ${MAX_WHSEC_BYTES} random bytes (e.g. whsec_$(openssl rand -base64 32))`
+  const whsecFix =
+    `${generate}, or give whsec_ + base64 of ${MIN_WHSEC_BYTES} to ${MAX_WHSEC_BYTES} random bytes ` +
+    '(e.g. whsec_$(openssl rand -base64 32))'
   if (secret.startsWith('whsec_')) {
     const base64 = secret.slice('whsec_'.length)
     const key = Buffer.from(base64, 'base64')
@@ -126,7 +129,8 @@ export function validateWebhookSecret(secret: string): void {
       throw invalidArgument('the whsec_ webhook secret is not valid base64 after whsec_', whsecFix)
     if (key.length < MIN_WHSEC_BYTES || key.length > MAX_WHSEC_BYTES) {
       throw invalidArgument(
-        `the whsec_ webhook secret decodes to ${key.length} bytes; Standard Webhooks keys are ${MIN_WHSEC_BYTES} to ${MAX_WHSEC_BYTES} bytes`,
+        `the whsec_ webhook secret decodes to ${key.length} bytes; ` +
+          `Standard Webhooks keys are ${MIN_WHSEC_BYTES} to ${MAX_WHSEC_BYTES} bytes`,
         whsecFix,
       )
     }
@@ -195,16 +199,18 @@ export function validateWebhookInput(input: AddWebhookInput): AddWebhookInput {
 /** Adds a webhook, its secret (if any) encrypted with `key`. */
 export async function addWebhook(pool: Pool, input: AddWebhookInput, key?: SecretKey): Promise<Webhook> {
   const {url} = validateWebhookInput(input)
-  if (input.secret !== undefined && key === undefined)
-    throw new BugError('addWebhook was given a secret without the key to encrypt it with')
-  const sealed = input.secret === undefined ? null : encryptSecret(key!, input.id, input.secret)
+  let sealed: {secret: Buffer; keyId: string} | null = null
+  if (input.secret !== undefined) {
+    if (key === undefined) throw new BugError('addWebhook was given a secret without the key to encrypt it with')
+    sealed = {secret: encryptSecret(key, input.id, input.secret), keyId: key.id}
+  }
   try {
     await withRetry(pool, () =>
       pool.query('INSERT INTO webhooks (id, url, secret_sealed, secret_key_id) VALUES (?, ?, ?, ?)', [
         input.id,
         url,
-        sealed,
-        sealed && key!.id,
+        sealed?.secret ?? null,
+        sealed?.keyId ?? null,
       ]),
     )
   } catch (error) {

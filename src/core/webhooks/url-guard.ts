@@ -2,7 +2,7 @@ import {lookup as dnsLookup} from 'node:dns'
 import {lookup} from 'node:dns/promises'
 import {isIP, type LookupFunction} from 'node:net'
 
-import {UserError, invalidArgument} from '../shared/errors.js'
+import {BugError, UserError, invalidArgument} from '../shared/errors.js'
 
 /**
  * Which webhook targets replayctl will send to. Webhook URLs come from customers, so by default a
@@ -99,7 +99,8 @@ const SPECIAL_RANGES: ReadonlyArray<readonly [range: string, judged: AddressClas
 ]
 
 export const ALLOW_PRIVATE_FIX =
-  'replay only to public endpoints, or allow private targets with --allow-private-targets (or REPLAYCTL_ALLOW_PRIVATE_TARGETS=1) for local testing'
+  'replay only to public endpoints, or allow private targets with --allow-private-targets ' +
+  '(or REPLAYCTL_ALLOW_PRIVATE_TARGETS=1) for local testing'
 
 /** 'a loopback address', 'a private address', ... */
 export function describeAddressClass(kind: AddressClass): string {
@@ -109,8 +110,10 @@ export function describeAddressClass(kind: AddressClass): string {
 /** The class of an IP address literal that is not public, or null for a public (or unparseable) address. */
 export function classifyAddress(address: string): AddressClass | null {
   const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address
-  const family = isIP(bare.split('%')[0]!)
-  if (family === 4) return classify(4, BigInt(parseV4(bare)!))
+  const [withoutZone = ''] = bare.split('%')
+  const family = isIP(withoutZone)
+  const v4 = family === 4 ? parseV4(withoutZone) : undefined
+  if (v4 !== undefined) return classify(4, BigInt(v4))
   if (family === 6) return classify(6, v6Value(parseV6(bare)))
   return null
 }
@@ -136,7 +139,9 @@ const PARSED_RANGES: readonly ParsedRange[] = SPECIAL_RANGES.map(([range, judged
   const [base, prefix] = range.split('/') as [string, string]
   const family = isIP(base) as 4 | 6
   const shift = BigInt((family === 4 ? 32 : 128) - Number(prefix))
-  const value = family === 4 ? BigInt(parseV4(base)!) : v6Value(parseV6(base))
+  const v4 = family === 4 ? parseV4(base) : undefined
+  if (family === 4 && v4 === undefined) throw new BugError(`special range ${range} does not parse`)
+  const value = v4 === undefined ? v6Value(parseV6(base)) : BigInt(v4)
   return {family, shift, network: value >> shift, judged}
 })
 
@@ -145,8 +150,9 @@ function classify(family: 4 | 6, value: bigint): AddressClass | null {
     if (range.family !== family || value >> range.shift !== range.network) continue
     if (typeof range.judged === 'string') return range.judged
     const at = range.judged.ipv4AtGroup
-    const words = v6Groups(value)
-    return classify(4, BigInt(words[at]! * 65536 + words[at + 1]!))
+    const [high, low] = v6Groups(value).slice(at, at + 2)
+    if (high === undefined || low === undefined) throw new BugError(`no IPv4 address at group ${at} of an IPv6 one`)
+    return classify(4, BigInt(high * 65536 + low))
   }
   return null
 }
@@ -166,7 +172,8 @@ function parseV4(text: string): number | undefined {
 
 /** Eight 16-bit groups of an IPv6 literal (validated by isIP first; a zone id is dropped). */
 function parseV6(text: string): number[] {
-  let rest = text.split('%')[0]!.toLowerCase()
+  const [withoutZone = ''] = text.split('%')
+  let rest = withoutZone.toLowerCase()
   const tail: number[] = []
   // An embedded dotted IPv4 tail (::ffff:1.2.3.4) becomes two groups.
   const lastColon = rest.lastIndexOf(':')
