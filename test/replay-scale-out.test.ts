@@ -44,7 +44,18 @@ describe('replay scale-out over scan chunks', () => {
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
 
-      const chunkArgs = ['--scan-chunk', '500', '--max-in-flight', '1', '--concurrency', '1']
+      // The held request must not time out (the harness's 2 s) and be retried before the helpers,
+      // slow to start on a loaded machine, have scanned: the retry would be answered at once.
+      const chunkArgs = [
+        '--scan-chunk',
+        '500',
+        '--max-in-flight',
+        '1',
+        '--concurrency',
+        '1',
+        '--delivery-timeout',
+        '120s',
+      ]
       const owner = workers.start(chunkArgs)
       await waitFor('the owner to hold the first event', () => held.length === 1, 60_000)
       const chunks = await listChunks(stack.pool, jobId)
