@@ -19,7 +19,10 @@ export function closest(typed: string, names: Iterable<string>): string | undefi
   return best
 }
 
-/** The edit distance from `typed` to `name` when `name` is worth suggesting (close, and not what was typed); else undefined. */
+/**
+ * The edit distance from `typed` to `name` when `name` is worth suggesting (close, and not what was typed); else
+ * undefined.
+ */
 export function nearDistance(typed: string, name: string): number | undefined {
   const allowed = typed.length <= 4 ? 1 : typed.length <= 8 ? 2 : 3
   const distance = editDistance(typed, name)

@@ -163,7 +163,10 @@ export class DedupCache {
     return this.find(hi, lo) >= 0
   }
 
-  /** Remembers a hash: 'new' the first time, 'duplicate' after, 'full' when new but there is no room (not remembered). */
+  /**
+   * Remembers a hash: 'new' the first time, 'duplicate' after, 'full' when new but there is no room (not
+   * remembered).
+   */
   add(hash: bigint): AddResult {
     const lo = Number(hash & 0xffffffffn)
     const hi = Number((hash >> 32n) & 0xffffffffn)

@@ -27,7 +27,10 @@ export interface SubmitReplayOptions {
   fromMs: number
   toMs: number
   topic: string
-  /** Other datacenters' copies of the log, read with `topic` as one (merged in timestamp order, duplicates dropped across them). */
+  /**
+   * Other datacenters' copies of the log, read with `topic` as one (merged in timestamp order, duplicates dropped
+   * across them).
+   */
   moreTopics?: string[]
   retentionMs: number
   /** How delivery_log was partitioned (default murmur2): which partition holds the webhook's events. */
@@ -146,7 +149,9 @@ function checkLogStart(
     )
   }
   return {
-    text: `partial replay: events before ${isoTime(latest.oldestMs)} are no longer in the log (${what}; --from was ${isoTime(options.fromMs)})`,
+    text:
+      `partial replay: events before ${isoTime(latest.oldestMs)} are no longer in the log ` +
+      `(${what}; --from was ${isoTime(options.fromMs)})`,
     gap: {kind: 'before-log', heldFromMs: latest.oldestMs},
   }
 }

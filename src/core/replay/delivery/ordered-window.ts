@@ -152,7 +152,8 @@ export class OrderedDelivery {
   async push(event: DeliveryEvent): Promise<boolean> {
     if (!Number.isSafeInteger(event.offset) || event.offset <= this.lastPushed || event.offset < this.position) {
       throw new BugError(
-        `events must be pushed in log order: offset ${event.offset} after ${Math.max(this.lastPushed, this.position - 1)}`,
+        `events must be pushed in log order: ` +
+          `offset ${event.offset} after ${Math.max(this.lastPushed, this.position - 1)}`,
       )
     }
     this.lastPushed = event.offset
