@@ -1,5 +1,5 @@
 import {dbNow, withDatabase, type Pool} from '../db/database.js'
-import {UserError} from '../shared/errors.js'
+import {BugError, UserError} from '../shared/errors.js'
 import {checkRangeOrder, submitJob, type JobNote, type ReplayJob} from './store/jobs/index.js'
 import type {Settings} from '../shared/settings.js'
 import {isoTime} from '../shared/time.js'
@@ -66,7 +66,11 @@ export interface ReplayLogView {
 export function logView(settings: Settings, admin: AdminClient): ReplayLogView {
   return {
     partitionCount: async (topic) => (await topicMetadata(settings, admin, topic)).partitions.length,
-    oldestRecord: async (topic, partition) => (await oldestRecords(settings, admin, topic, [partition]))[0]!,
+    oldestRecord: async (topic, partition) => {
+      const [oldest] = await oldestRecords(settings, admin, topic, [partition])
+      if (!oldest) throw new BugError(`no oldest record answered for ${topic}-${partition}`)
+      return oldest
+    },
   }
 }
 

@@ -101,7 +101,8 @@ export class OrderedDelivery {
 
   /** The offset below which every event has been delivered (or scanned and not meant for delivery). */
   get checkpoint(): number {
-    return this.head < this.tail ? this.offsets[this.head % this.maxOutstanding]! : this.position
+    const oldestOutstanding = this.head < this.tail ? this.offsets[this.head % this.maxOutstanding] : undefined
+    return oldestOutstanding ?? this.position
   }
 
   /** True once nothing more will be sent: an event failed for good, or the client's signal aborted. */

@@ -246,8 +246,9 @@ class Exchange implements Dispatcher.DispatchHandler {
 function retryAfterHeader(rawHeaders: Buffer[] | undefined): string | undefined {
   if (!rawHeaders) return undefined
   for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
-    if (rawHeaders[index]!.length === 11 && rawHeaders[index]!.toString('latin1').toLowerCase() === 'retry-after')
-      return rawHeaders[index + 1]!.toString('latin1')
+    const name = rawHeaders[index]
+    if (name?.length === 11 && name.toString('latin1').toLowerCase() === 'retry-after')
+      return rawHeaders[index + 1]?.toString('latin1')
   }
   return undefined
 }

@@ -54,7 +54,9 @@ export async function claimCompletion(
           [options.holdMs * 1000, candidate.id],
         )
         const [rows] = await connection.query(`SELECT ${JOB_COLUMNS} FROM replay_jobs WHERE id = ?`, [candidate.id])
-        return {...toJob((rows as JobRow[])[0]!), completionAttempt: candidate.completion_attempts + 1}
+        const [claimed] = rows as JobRow[]
+        if (!claimed) throw new BugError(`replay job ${candidate.id} vanished while locked for its completion event`)
+        return {...toJob(claimed), completionAttempt: candidate.completion_attempts + 1}
       }),
     options.retry,
   )
