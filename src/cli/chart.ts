@@ -33,7 +33,8 @@ export function barChart(
   return rows
     .map((row) => {
       const drawn = bar(row.value, max, width)
-      return `${row.label.padEnd(labelWidth)} │${drawn.padEnd(width)} ${format(row.value)}${row.note ? ` ${row.note}` : ''}`
+      const note = row.note ? ` ${row.note}` : ''
+      return `${row.label.padEnd(labelWidth)} │${drawn.padEnd(width)} ${format(row.value)}${note}`
     })
     .join('\n')
 }

@@ -63,13 +63,13 @@ export class RawLines {
   lines({batch, indexes}: PackedRecords): Buffer {
     const {data, index} = batch
     let length = indexes.length
-    for (const record of indexes) length += Math.max(0, index[record * PACKED_STRIDE + PACKED_VALUE_LENGTH]!)
+    for (const record of indexes) length += Math.max(0, index[record * PACKED_STRIDE + PACKED_VALUE_LENGTH] ?? 0)
     const output = this.take(length)
     let at = 0
     for (const record of indexes) {
-      const valueLength = index[record * PACKED_STRIDE + PACKED_VALUE_LENGTH]!
+      const valueLength = index[record * PACKED_STRIDE + PACKED_VALUE_LENGTH] ?? 0
       if (valueLength > 0) {
-        const start = index[record * PACKED_STRIDE + PACKED_VALUE_START]!
+        const start = index[record * PACKED_STRIDE + PACKED_VALUE_START] ?? 0
         at += data.copy(output, at, start, start + valueLength)
       }
       output[at++] = NEWLINE
@@ -84,7 +84,8 @@ export class RawLines {
 
   private take(length: number): Buffer {
     const fits = this.spare.findIndex((buffer) => buffer.length >= length)
-    if (fits >= 0) return this.spare.splice(fits, 1)[0]!
+    const [spare] = fits >= 0 ? this.spare.splice(fits, 1) : []
+    if (spare) return spare
     this.spare.length = 0
     // A quarter more than this batch needs, so the next batches likely fit in it.
     return Buffer.allocUnsafeSlow(length + (length >> 2))

@@ -19,7 +19,10 @@ export function closest(typed: string, names: Iterable<string>): string | undefi
   return best
 }
 
-/** The edit distance from `typed` to `name` when `name` is worth suggesting (close, and not what was typed); else undefined. */
+/**
+ * The edit distance from `typed` to `name` when `name` is worth suggesting (close, and not what was typed); else
+ * undefined.
+ */
 export function nearDistance(typed: string, name: string): number | undefined {
   const allowed = typed.length <= 4 ? 1 : typed.length <= 8 ? 2 : 3
   const distance = editDistance(typed, name)
@@ -35,12 +38,12 @@ export function editDistance(a: string, b: string): number {
     current[0] = i
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      let distance = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost)
+      let distance = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost)
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        distance = Math.min(distance, before[j - 2]! + 1)
+        distance = Math.min(distance, (before[j - 2] ?? 0) + 1)
       current[j] = distance
     }
     ;[before, previous, current] = [previous, current, before]
   }
-  return previous[b.length]!
+  return previous[b.length] ?? 0
 }

@@ -9,7 +9,10 @@ import {plural} from '../core/shared/plural.js'
  * (core/replay/events.ts); the ink dashboard subscribes to 'change' (at most ten a second).
  */
 export interface RunningJob extends JobProgress {
-  /** delivered events per second since this run began delivering (events of earlier runs, re-counted while rebuilding, left out) */
+  /**
+   * delivered events per second since this run began delivering (events of earlier runs, re-counted while
+   * rebuilding, left out)
+   */
   rate: number
   startedAt: number
   /** when the delivering phase began, and the delivered count then */
@@ -86,13 +89,16 @@ export class WorkerModel extends EventEmitter<{change: []}> {
       this.finishedCount++
       this.note(
         TONE[outcome] ?? 'bad',
-        `job ${job.id} (${job.webhookId}) ${outcome}${last ? `: ${last.delivered} delivered, ${last.duplicates} ${plural(last.duplicates, 'duplicate')}` : ''}${error ? ` — ${error.message}` : ''}`,
+        `job ${job.id} (${job.webhookId}) ${outcome}` +
+          (last ? `: ${last.delivered} delivered, ${last.duplicates} ${plural(last.duplicates, 'duplicate')}` : '') +
+          (error ? ` — ${error.message}` : ''),
       )
     })
     worker.on('completion-swept', (swept) => {
       this.note(
         TONE[swept.outcome] ?? 'bad',
-        `job ${swept.jobId} (${swept.webhookId}) ${swept.state}: completion event ${swept.outcome}${swept.reason ? ` — ${swept.reason}` : ''}`,
+        `job ${swept.jobId} (${swept.webhookId}) ${swept.state}: completion event ${swept.outcome}` +
+          (swept.reason ? ` — ${swept.reason}` : ''),
       )
     })
     worker.on('db-error', ({error, consecutive, retryInMs}) => {

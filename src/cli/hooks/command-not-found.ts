@@ -21,7 +21,8 @@ const hook: Hook<'command_not_found'> = async function (options) {
   if (commandAt !== undefined) {
     const command = words.slice(0, commandAt).join(' ')
     const extra = words.slice(commandAt).map((word) => quoteInput(word))
-    message = `unexpected argument${extra.length === 1 ? '' : 's'} ${extra.join(', ')}: \`${options.config.bin} ${command}\` takes none`
+    const plural = extra.length === 1 ? '' : 's'
+    message = `unexpected argument${plural} ${extra.join(', ')}: \`${options.config.bin} ${command}\` takes none`
     fix = `see \`${options.config.bin} ${command} --help\``
   } else {
     const topicAt = [...words.keys()]

@@ -29,7 +29,8 @@ export function JobView({feed, initial}: {feed: EventEmitter; initial: JobStatus
   return (
     <Box flexDirection="column">
       <Text>
-        <Text bold>replay job {job.id}</Text> webhook {job.webhookId} <Text color={color}>{job.state}</Text> attempt{' '}
+        <Text bold>replay job {job.id}</Text> webhook {job.webhookId} <Text color={color}>{job.state}</Text>
+        {' attempt '}
         {job.attempt}/{job.maxAttempts}
       </Text>
       <Text>

@@ -15,7 +15,10 @@ export default class WebhookRemove extends ConnectedCommand<typeof WebhookRemove
     const result = await withDatabase(this.settings, (pool) => removeWebhook(pool, this.args.id))
     this.print(
       paint.green(
-        `removed webhook ${result.id}${result.jobsRemoved ? ` and ${result.jobsRemoved} finished replay job${result.jobsRemoved === 1 ? '' : 's'}` : ''}`,
+        `removed webhook ${result.id}` +
+          (result.jobsRemoved
+            ? ` and ${result.jobsRemoved} finished replay job${result.jobsRemoved === 1 ? '' : 's'}`
+            : ''),
       ),
     )
     return result

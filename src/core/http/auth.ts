@@ -129,8 +129,8 @@ export class FailureThrottle {
  * is, an IPv6 address by its first 64 bits.
  */
 export function clientKey(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
-  if (mapped) return mapped[1]!
+  const mappedIpv4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1]
+  if (mappedIpv4 !== undefined) return mappedIpv4
   if (!isIPv6(address)) return address
   const [head, tail = ''] = address.split('::')
   const left = head!.split(':').filter(Boolean)

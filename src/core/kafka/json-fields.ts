@@ -10,6 +10,8 @@
  * deeper than it follows): the caller then parses the line fully, which also words the error.
  */
 
+import {BugError} from '../shared/errors.js'
+
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
 const MAX_DEPTH = 64
@@ -72,15 +74,16 @@ class Scanner {
 
   read(index: number): unknown {
     const text = this.text
-    const start = this.starts[index]!
-    const end = this.ends[index]!
+    const start = this.starts[index]
+    const end = this.ends[index]
+    if (start === undefined || end === undefined) throw new BugError(`no field ${index} to read`)
     if (this.plainStrings[index]) return text.toString('utf8', start + 1, end - 1)
     // A plain non-negative integer (a CreateTime in epoch ms) is read from its digits, unparsed.
     if (end - start <= EXACT_DIGITS && (text[start] !== 0x30 || end - start === 1)) {
       let value = 0
       let at = start
       for (; at < end; at++) {
-        const digit = text[at]! - 0x30
+        const digit = (text[at] ?? 0) - 0x30
         if (digit < 0 || digit > 9) break
         value = value * 10 + digit
       }
@@ -92,7 +95,7 @@ class Scanner {
   skipBlanks(at: number): number {
     const text = this.text
     while (at < text.length) {
-      const byte = text[at]!
+      const byte = text[at]
       if (byte !== 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d) break
       at++
     }
@@ -167,9 +170,9 @@ class Scanner {
     this.escaped = false
     at++
     for (;;) {
-      while (at < end && STRING_STOP[text[at]!] === 0) at++
+      while (at < end && STRING_STOP[text[at] ?? QUOTE] === 0) at++
       if (at >= end) return -1
-      const byte = text[at]!
+      const byte = text[at]
       if (byte === QUOTE) return at + 1
       if (byte !== BACKSLASH) return -1
       this.escaped = true
@@ -236,9 +239,10 @@ class Scanner {
     }
     const text = this.text
     const length = nameEnd - nameStart - 2
+    // An indexed loop, not entries(): this runs for every field of every line scanned.
     for (let index = 0; index < this.names.length; index++) {
-      const name = this.names[index]!
-      if (name.length !== length) continue
+      const name = this.names[index]
+      if (name?.length !== length) continue
       let at = 0
       while (at < length && name[at] === text[nameStart + 1 + at]) at++
       if (at !== length) continue

@@ -94,7 +94,8 @@ function valueMatcher(filter: ValueFilter | undefined): Matcher {
         pattern = new RegExp(filter.source)
       } catch (error) {
         throw invalidArgument(
-          `invalid --value-regex ${quoteInput(filter.source)} (${(error as Error).message.replace(/^Invalid regular expression: /, '')})`,
+          `invalid --value-regex ${quoteInput(filter.source)} ` +
+            `(${(error as Error).message.replace(/^Invalid regular expression: /, '')})`,
           'use JavaScript regular expression syntax, e.g. --value-regex "favorite_events|follow_events"',
         )
       }

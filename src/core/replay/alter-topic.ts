@@ -37,7 +37,8 @@ export async function alterPartitions(
     if (partitions < before) {
       throw invalidArgument(
         `topic '${topic}' has ${before} partitions and Kafka cannot reduce a partition count`,
-        `pass --partitions ${before} or more; to shrink, create a new topic and copy the data (\`topic backup\`, \`topic restore\`)`,
+        `pass --partitions ${before} or more; ` +
+          'to shrink, create a new topic and copy the data (`topic backup`, `topic restore`)',
       )
     }
     if (partitions === before) return {topic, before, after: before, changed: false}
@@ -58,7 +59,10 @@ export async function alterPartitions(
       before,
       after,
       changed: true,
-      warning: `keyed records written from now on go to partition murmur2(key) % ${partitions} instead of % ${before}, so most keys move to another partition and per-key order holds only within each period; the change is recorded in topic_partition_counts, so replays read both`,
+      warning:
+        `keyed records written from now on go to partition murmur2(key) % ${partitions} instead of % ${before}, ` +
+        'so most keys move to another partition and per-key order holds only within each period; ' +
+        'the change is recorded in topic_partition_counts, so replays read both',
     }
   })
 }

@@ -163,7 +163,10 @@ export class DedupCache {
     return this.find(hi, lo) >= 0
   }
 
-  /** Remembers a hash: 'new' the first time, 'duplicate' after, 'full' when new but there is no room (not remembered). */
+  /**
+   * Remembers a hash: 'new' the first time, 'duplicate' after, 'full' when new but there is no room (not
+   * remembered).
+   */
   add(hash: bigint): AddResult {
     const lo = Number(hash & 0xffffffffn)
     const hi = Number((hash >> 32n) & 0xffffffffn)
@@ -180,8 +183,8 @@ export class DedupCache {
     let i = this.home(hi, lo)
     for (;;) {
       const at = i << 1
-      const storedHi = table[at]!
-      const storedLo = table[at + 1]!
+      const storedHi = table[at] ?? 0
+      const storedLo = table[at + 1] ?? 0
       if ((storedHi | storedLo) === 0) break
       if (storedHi === hi && storedLo === lo) return 'duplicate'
       if (++i === capacity) i = 0
@@ -229,8 +232,8 @@ export class DedupCache {
     let i = this.home(hi, lo)
     for (;;) {
       const at = i << 1
-      const storedHi = table[at]!
-      const storedLo = table[at + 1]!
+      const storedHi = table[at] ?? 0
+      const storedLo = table[at + 1] ?? 0
       if ((storedHi | storedLo) === 0) return -1
       if (storedHi === hi && storedLo === lo) return i
       if (++i === this.capacity) i = 0
@@ -240,7 +243,7 @@ export class DedupCache {
   private insertFresh(hi: number, lo: number): void {
     const table = this.table
     let i = this.home(hi, lo)
-    while ((table[i << 1]! | table[(i << 1) + 1]!) !== 0) {
+    while (((table[i << 1] ?? 0) | (table[(i << 1) + 1] ?? 0)) !== 0) {
       if (++i === this.capacity) i = 0
     }
     table[i << 1] = hi
@@ -257,8 +260,8 @@ export class DedupCache {
     this.scale = this.capacity / TWO_32
     this.growAt = this.limitFor(this.capacity)
     for (let i = 0; i < oldCapacity; i++) {
-      const hi = old[i << 1]!
-      const lo = old[(i << 1) + 1]!
+      const hi = old[i << 1] ?? 0
+      const lo = old[(i << 1) + 1] ?? 0
       if ((hi | lo) !== 0) this.insertFresh(hi, lo)
     }
   }

@@ -1,5 +1,5 @@
 import {dbNow, withDatabase, type Pool} from '../db/database.js'
-import {UserError} from '../shared/errors.js'
+import {BugError, UserError} from '../shared/errors.js'
 import {checkRangeOrder, submitJob, type JobNote, type ReplayJob} from './store/jobs/index.js'
 import type {Settings} from '../shared/settings.js'
 import {isoTime} from '../shared/time.js'
@@ -27,7 +27,10 @@ export interface SubmitReplayOptions {
   fromMs: number
   toMs: number
   topic: string
-  /** Other datacenters' copies of the log, read with `topic` as one (merged in timestamp order, duplicates dropped across them). */
+  /**
+   * Other datacenters' copies of the log, read with `topic` as one (merged in timestamp order, duplicates dropped
+   * across them).
+   */
   moreTopics?: string[]
   retentionMs: number
   /** How delivery_log was partitioned (default murmur2): which partition holds the webhook's events. */
@@ -63,7 +66,11 @@ export interface ReplayLogView {
 export function logView(settings: Settings, admin: AdminClient): ReplayLogView {
   return {
     partitionCount: async (topic) => (await topicMetadata(settings, admin, topic)).partitions.length,
-    oldestRecord: async (topic, partition) => (await oldestRecords(settings, admin, topic, [partition]))[0]!,
+    oldestRecord: async (topic, partition) => {
+      const [oldest] = await oldestRecords(settings, admin, topic, [partition])
+      if (!oldest) throw new BugError(`no oldest record answered for ${topic}-${partition}`)
+      return oldest
+    },
   }
 }
 
@@ -146,7 +153,9 @@ function checkLogStart(
     )
   }
   return {
-    text: `partial replay: events before ${isoTime(latest.oldestMs)} are no longer in the log (${what}; --from was ${isoTime(options.fromMs)})`,
+    text:
+      `partial replay: events before ${isoTime(latest.oldestMs)} are no longer in the log ` +
+      `(${what}; --from was ${isoTime(options.fromMs)})`,
     gap: {kind: 'before-log', heldFromMs: latest.oldestMs},
   }
 }

@@ -209,7 +209,7 @@ async function activeController(settings: Settings): Promise<{id: number | null;
 async function minInsyncReplicas(settings: Settings, topics: string[]): Promise<Map<string, number>> {
   const dist = cachedKafkaDist()
   // ConfigCommand takes one --entity-name (it keeps only the last); without one it describes every topic.
-  const names = topics.length === 1 ? ['--entity-name', topics[0]!] : []
+  const names = topics.length === 1 ? ['--entity-name', ...topics] : []
   const output = await runKafkaTool(
     dist,
     'kafka.admin.ConfigCommand',

@@ -47,7 +47,8 @@ const CRC_FAILED: TwitterError = {
   status: 400,
   code: 214,
   message:
-    'CRC check failed: the webhook must answer GET ?crc_token=T in time with 200 and {"response_token": "sha256=" + base64(HMAC-SHA256(consumer secret, T))}',
+    'CRC check failed: the webhook must answer GET ?crc_token=T in time with 200 and ' +
+    '{"response_token": "sha256=" + base64(HMAC-SHA256(consumer secret, T))}',
   logged: true,
 }
 const UNAVAILABLE: TwitterError = {

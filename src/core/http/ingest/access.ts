@@ -22,8 +22,7 @@ export function outOfScope(
   scope: IngestScope,
   records: readonly IngestRecord[],
 ): {index: number; key: string} | undefined {
-  for (let index = 0; index < records.length; index++) {
-    const key = records[index]!.key
+  for (const [index, {key}] of records.entries()) {
     if (!scope.keys(key)) return {index: index + 1, key}
   }
   return undefined

@@ -62,9 +62,8 @@ export class Batch {
   }
 
   /** The delivery reports of `indexes` (events marked pending): written, except those in `failed`. */
-  markDelivered(indexes: ArrayLike<number>, failed: ReadonlySet<number>): void {
-    for (let at = 0; at < indexes.length; at++) {
-      const index = indexes[at]!
+  markDelivered(indexes: readonly number[], failed: ReadonlySet<number>): void {
+    for (const index of indexes) {
       this.states[index] = failed.has(index) ? EventState.FAILED : EventState.WRITTEN
     }
     this.outstanding -= indexes.length
@@ -168,10 +167,9 @@ export class IngestProducer {
     const packed = this.packed
     packed.clear()
     const indexes: number[] = []
-    for (let index = 0; index < records.length; index++) {
+    for (const [index, record] of records.entries()) {
       const state = batch.states[index]
       if (state === EventState.WRITTEN || state === EventState.PENDING) continue
-      const record = records[index]!
       packed.add(record.key, record.value, record.timestamp)
       indexes.push(index)
     }
@@ -193,7 +191,7 @@ export class IngestProducer {
           for (const failure of report.failures) this.onDeliveryFailure(failure.error as unknown as Error)
           batch.markDelivered(
             indexes.slice(0, taken),
-            new Set(report.failures.map((failure) => indexes[failure.index]!)),
+            new Set(report.failures.map((failure) => indexes[failure.index]).filter((index) => index !== undefined)),
           )
         },
       )
@@ -202,9 +200,9 @@ export class IngestProducer {
     }
     if (taken === 0) return
     if (this.queuedMessages === 0) this.lastProgressAt = Date.now()
-    for (let at = 0; at < taken; at++) {
-      batch.markPending(indexes[at]!)
-      bytes += records[indexes[at]!]!.value.length
+    for (const index of indexes.slice(0, taken)) {
+      batch.markPending(index)
+      bytes += records[index]?.value.length ?? 0
     }
     this.queuedMessages += taken
     this.queuedBytes += bytes

@@ -29,7 +29,10 @@ function gapSentence(gap: Gap): string {
     case 'before-log':
       return `Events before ${isoTime(gap.heldFromMs)} were no longer held and were not replayed.`
     case 'partition-growth':
-      return 'Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded.'
+      return (
+        'Some events may not have been replayed: ' +
+        'the event log was reorganized during the range, at a time not recorded.'
+      )
     case 'unknown':
       return 'Some events may not have been replayed.'
   }

@@ -27,7 +27,7 @@ export class LatencyHistogram {
             this.buckets.length - 1,
             Math.ceil(Math.log(ms / LatencyHistogram.BASE) / Math.log(LatencyHistogram.GROWTH)),
           )
-    this.buckets[index]!++
+    this.buckets[index] = (this.buckets[index] ?? 0) + 1
     this.count++
     this.sum += ms
     if (ms > this.max) this.max = ms
@@ -38,7 +38,7 @@ export class LatencyHistogram {
     const rank = Math.ceil(q * this.count)
     let seen = 0
     for (let i = 0; i < this.buckets.length; i++) {
-      seen += this.buckets[i]!
+      seen += this.buckets[i] ?? 0
       if (seen >= rank) return Math.min(this.max, LatencyHistogram.BASE * LatencyHistogram.GROWTH ** i)
     }
     return this.max

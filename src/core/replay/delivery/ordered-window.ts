@@ -101,7 +101,8 @@ export class OrderedDelivery {
 
   /** The offset below which every event has been delivered (or scanned and not meant for delivery). */
   get checkpoint(): number {
-    return this.head < this.tail ? this.offsets[this.head % this.maxOutstanding]! : this.position
+    const oldestOutstanding = this.head < this.tail ? this.offsets[this.head % this.maxOutstanding] : undefined
+    return oldestOutstanding ?? this.position
   }
 
   /** True once nothing more will be sent: an event failed for good, or the client's signal aborted. */
@@ -152,7 +153,8 @@ export class OrderedDelivery {
   async push(event: DeliveryEvent): Promise<boolean> {
     if (!Number.isSafeInteger(event.offset) || event.offset <= this.lastPushed || event.offset < this.position) {
       throw new BugError(
-        `events must be pushed in log order: offset ${event.offset} after ${Math.max(this.lastPushed, this.position - 1)}`,
+        `events must be pushed in log order: ` +
+          `offset ${event.offset} after ${Math.max(this.lastPushed, this.position - 1)}`,
       )
     }
     this.lastPushed = event.offset

@@ -47,7 +47,10 @@ export interface ReplaySource {
 export interface WebhookClientOptions {
   /** The webhook URL (http or https). */
   url: string
-  /** The consumer secret: signs Twitter's header, and Standard Webhooks' (`whsec_...` decoded, else its UTF-8 bytes). */
+  /**
+   * The consumer secret: signs Twitter's header, and Standard Webhooks' (`whsec_...` decoded, else its UTF-8
+   * bytes).
+   */
   secret: string
   /** Sent as x-replay-job-id. */
   jobId: string
@@ -243,8 +246,9 @@ class Exchange implements Dispatcher.DispatchHandler {
 function retryAfterHeader(rawHeaders: Buffer[] | undefined): string | undefined {
   if (!rawHeaders) return undefined
   for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
-    if (rawHeaders[index]!.length === 11 && rawHeaders[index]!.toString('latin1').toLowerCase() === 'retry-after')
-      return rawHeaders[index + 1]!.toString('latin1')
+    const name = rawHeaders[index]
+    if (name?.length === 11 && name.toString('latin1').toLowerCase() === 'retry-after')
+      return rawHeaders[index + 1]?.toString('latin1')
   }
   return undefined
 }
@@ -345,15 +349,14 @@ export class WebhookClient {
     this.path = `${url.pathname}${url.search}`
     this.fixedHeaders = ['content-type', 'application/json', 'user-agent', 'replayctl', 'x-replay-job-id', this.jobId]
     if (url.username || url.password) {
-      this.fixedHeaders.push(
-        'authorization',
-        `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`,
-      )
+      const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+      this.fixedHeaders.push('authorization', `Basic ${Buffer.from(credentials).toString('base64')}`)
     }
     this.pool = new Pool(url.origin, {
       connections,
       pipelining: 1,
-      // The client's own deadline (timeoutMs, whole answer) cuts slow requests: undici's idle timers would only add per-request work.
+      // The client's own deadline (timeoutMs, whole answer) cuts slow requests: undici's idle timers would only
+      // add per-request work.
       headersTimeout: 0,
       bodyTimeout: 0,
       connect: {timeout: timeoutMs, lookup: guardedLookup(options.allowPrivate)},
@@ -366,7 +369,10 @@ export class WebhookClient {
     return {...this.counters, latency: this.histogram.summary()}
   }
 
-  /** POSTs one event (its stored body unchanged) until it is delivered, fails for good, or the signal aborts. Never throws. */
+  /**
+   * POSTs one event (its stored body unchanged) until it is delivered, fails for good, or the signal aborts.
+   * Never throws.
+   */
   send(event: DeliveryEvent): Promise<SendResult> {
     return this.deliver({
       body: event.body,
@@ -546,7 +552,8 @@ export class WebhookClient {
       return {
         kind: 'permanent',
         gone: false,
-        reason: `webhook url ${displayUrl(this.url)} resolves to ${refused.address}, an address replay does not send to`,
+        reason:
+          `webhook url ${displayUrl(this.url)} resolves to ${refused.address}, ` + 'an address replay does not send to',
         latencyMs,
       }
     }

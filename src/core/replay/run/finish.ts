@@ -1,3 +1,4 @@
+import {BugError} from '../../shared/errors.js'
 import {sendCompletionEvent, type CompletionOutcome, type WebhookClient} from '../delivery/index.js'
 import {
   completeJob,
@@ -57,7 +58,9 @@ export async function finishRun(run: PlannedRun, result: DeliverResult): Promise
     return (await releaseJob(pool, {...lease, ...progressNow})) === 'CANCELLED' ? 'CANCELLED' : 'RELEASED'
   }
   const ends = result.sources.map((source) => ({...source, checkpointOffset: source.endOffset}))
-  await completeJob(pool, {...lease, checkpointOffset: ends[0]!.endOffset, sources: ends, counters})
+  const [first] = ends
+  if (!first) throw new BugError(`replay job ${lease.id} finished a run without sources`)
+  await completeJob(pool, {...lease, checkpointOffset: first.endOffset, sources: ends, counters})
   await sendCompletion(run, run.client, {
     kind: 'complete',
     delivered: counters.delivered,

@@ -15,7 +15,8 @@ export interface ChunkResult {
 export async function finishChunk(pool: Pool, chunk: ClaimedChunk, result: ChunkResult): Promise<boolean> {
   return withRetry(pool, async () => {
     const [outcome] = await pool.query(
-      `UPDATE replay_scan_chunks SET state = 'DONE', lease_token = NULL, scanned = ?, matched = ?, records = ?, dense = ?
+      `UPDATE replay_scan_chunks SET state = 'DONE', lease_token = NULL,
+       scanned = ?, matched = ?, records = ?, dense = ?
        WHERE job_id = ? AND topic = ? AND \`partition\` = ? AND start_offset = ? AND lease_token = ?`,
       [
         result.scanned,

@@ -25,7 +25,8 @@ export async function planChunks(
     throw new BugError(`chunkSize must be a positive integer, got ${input.chunkSize}`)
   const select = async () => {
     const [found] = await pool.query(
-      `SELECT ${CHUNK_COLUMNS} FROM replay_scan_chunks WHERE job_id = ? AND topic = ? AND \`partition\` = ? AND end_offset > ? ORDER BY start_offset`,
+      `SELECT ${CHUNK_COLUMNS} FROM replay_scan_chunks
+       WHERE job_id = ? AND topic = ? AND \`partition\` = ? AND end_offset > ? ORDER BY start_offset`,
       [input.jobId, input.topic, input.partition, input.from ?? input.startOffset],
     )
     return (found as ChunkRow[]).map(toChunk)

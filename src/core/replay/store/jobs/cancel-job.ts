@@ -24,7 +24,8 @@ export async function cancelJob(pool: Pool, id: number | string): Promise<Cancel
       switch (job.state) {
         case 'OPEN':
           await connection.query(
-            "UPDATE replay_jobs SET state = 'CANCELLED', cancel_requested = 1, finished_at = NOW(3), last_error = 'cancelled by an operator' WHERE id = ?",
+            "UPDATE replay_jobs SET state = 'CANCELLED', cancel_requested = 1, finished_at = NOW(3), " +
+              "last_error = 'cancelled by an operator' WHERE id = ?",
             [jobId],
           )
           return 'cancelled'

@@ -49,11 +49,14 @@ export async function claimCompletion(
         const candidate = (picked as {id: number; completion_attempts: number}[])[0]
         if (!candidate) return null
         await connection.query(
-          'UPDATE replay_jobs SET completion_attempts = completion_attempts + 1, completion_claimed_until = NOW(3) + INTERVAL ? MICROSECOND WHERE id = ?',
+          'UPDATE replay_jobs SET completion_attempts = completion_attempts + 1, ' +
+            'completion_claimed_until = NOW(3) + INTERVAL ? MICROSECOND WHERE id = ?',
           [options.holdMs * 1000, candidate.id],
         )
         const [rows] = await connection.query(`SELECT ${JOB_COLUMNS} FROM replay_jobs WHERE id = ?`, [candidate.id])
-        return {...toJob((rows as JobRow[])[0]!), completionAttempt: candidate.completion_attempts + 1}
+        const [claimed] = rows as JobRow[]
+        if (!claimed) throw new BugError(`replay job ${candidate.id} vanished while locked for its completion event`)
+        return {...toJob(claimed), completionAttempt: candidate.completion_attempts + 1}
       }),
     options.retry,
   )

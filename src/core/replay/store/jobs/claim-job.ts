@@ -63,7 +63,8 @@ async function claimIn(connection: PoolConnection, options: ClaimOptions): Promi
           connection,
           candidate.id,
           'FAILED',
-          `gave up after ${candidate.attempt} of ${candidate.max_attempts} attempts: the last worker stopped (${staleFor})`,
+          `gave up after ${candidate.attempt} of ${candidate.max_attempts} attempts: ` +
+            `the last worker stopped (${staleFor})`,
         )
         continue
       }

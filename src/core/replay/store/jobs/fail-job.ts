@@ -28,7 +28,8 @@ export async function failJob(pool: Pool, input: FailJobInput): Promise<'FAILED'
     withTransaction(pool, async (connection) => {
       const [rows] = await connection.query(
         // FAILED too: the same call retried after a lost reply finds its own earlier write.
-        "SELECT state, attempt, max_attempts, cancel_requested FROM replay_jobs WHERE id = ? AND lease_token = ? AND state IN ('STARTED', 'ONGOING', 'FAILED') FOR UPDATE",
+        'SELECT state, attempt, max_attempts, cancel_requested FROM replay_jobs ' +
+          "WHERE id = ? AND lease_token = ? AND state IN ('STARTED', 'ONGOING', 'FAILED') FOR UPDATE",
         [input.id, input.leaseToken],
       )
       const job = (rows as {state: string; attempt: number; max_attempts: number; cancel_requested: number}[])[0]
@@ -36,7 +37,8 @@ export async function failJob(pool: Pool, input: FailJobInput): Promise<'FAILED'
       if (job.state === 'FAILED') return 'FAILED'
       if (job.cancel_requested) {
         await connection.query(
-          `UPDATE replay_jobs SET ${progress.sql}, state = 'CANCELLED', last_error = ?, finished_at = NOW(3) WHERE id = ?`,
+          `UPDATE replay_jobs SET ${progress.sql}, state = 'CANCELLED', last_error = ?, finished_at = NOW(3)
+         WHERE id = ?`,
           [...progress.values, error, input.id],
         )
         return 'CANCELLED'
@@ -44,7 +46,8 @@ export async function failJob(pool: Pool, input: FailJobInput): Promise<'FAILED'
       if (input.retryInMs !== undefined && job.attempt < job.max_attempts) {
         // Back in the queue: the lease is cleared, so this worker's writes stop matching.
         await connection.query(
-          `UPDATE replay_jobs SET ${progress.sql}, state = 'OPEN', last_error = ?, run_at = NOW(3) + INTERVAL ? MICROSECOND,
+          `UPDATE replay_jobs SET ${progress.sql}, state = 'OPEN', last_error = ?,
+           run_at = NOW(3) + INTERVAL ? MICROSECOND,
            lease_token = NULL, owner = NULL, heartbeat_at = NULL
          WHERE id = ?`,
           [...progress.values, error, input.retryInMs * 1000, input.id],

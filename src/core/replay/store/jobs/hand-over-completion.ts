@@ -12,7 +12,8 @@ export async function handOverCompletion(pool: Pool, lease: Lease): Promise<void
   checkLease(lease)
   await withRetry(pool, () =>
     pool.query(
-      "UPDATE replay_jobs SET lease_token = NULL WHERE id = ? AND lease_token = ? AND state IN ('FAILED', 'CANCELLED') AND completion_sent = 0",
+      'UPDATE replay_jobs SET lease_token = NULL ' +
+        "WHERE id = ? AND lease_token = ? AND state IN ('FAILED', 'CANCELLED') AND completion_sent = 0",
       [lease.id, lease.leaseToken],
     ),
   )

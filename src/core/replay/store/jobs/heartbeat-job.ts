@@ -16,7 +16,8 @@ export async function heartbeatJob(pool: Pool, lease: Lease): Promise<HeartbeatR
   checkLease(lease)
   return withRetry(pool, async () => {
     const [result] = await pool.query(
-      "UPDATE replay_jobs SET heartbeat_at = NOW(3) WHERE id = ? AND lease_token = ? AND state IN ('STARTED', 'ONGOING')",
+      'UPDATE replay_jobs SET heartbeat_at = NOW(3) ' +
+        "WHERE id = ? AND lease_token = ? AND state IN ('STARTED', 'ONGOING')",
       [lease.id, lease.leaseToken],
     )
     if ((result as {affectedRows: number}).affectedRows === 0) return {leaseLost: true, cancelRequested: false}

@@ -43,7 +43,8 @@ export async function listJobs(pool: Pool, options: ListJobsOptions = {}): Promi
     where.push('webhook_id = ?')
     values.push(webhookId)
   }
-  const sql = `SELECT ${JOB_COLUMNS} FROM replay_jobs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`
+  const filter = where.length ? ` WHERE ${where.join(' AND ')}` : ''
+  const sql = `SELECT ${JOB_COLUMNS} FROM replay_jobs${filter} ORDER BY id DESC LIMIT ?`
   const [rows] = await withRetry(pool, () => pool.query(sql, [...values, limit]))
   return (rows as JobRow[]).map(toJob)
 }

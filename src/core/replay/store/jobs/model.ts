@@ -114,7 +114,8 @@ export class LeaseLostError extends Error {
     readonly operation: string,
   ) {
     super(
-      `lost the lease on replay job ${jobId} during ${operation}: another worker took it over, or it was retried or released`,
+      `lost the lease on replay job ${jobId} during ${operation}: ` +
+        'another worker took it over, or it was retried or released',
     )
   }
 }
@@ -242,8 +243,9 @@ export function toJob(row: JobRow): ReplayJob {
 }
 
 // Every column but the generated one, which is an implementation detail of the unique rule.
-export const JOB_COLUMNS = `id, webhook_id, topic, topics, from_ms, to_ms, late_grace_ms, state, attempt, max_attempts, lease_token, owner,
-  heartbeat_at, run_at, \`partition\`, partition_count, start_offset, checkpoint_offset, end_offset, sources, notes, partial,
+export const JOB_COLUMNS = `id, webhook_id, topic, topics, from_ms, to_ms, late_grace_ms, state, attempt, max_attempts,
+  lease_token, owner, heartbeat_at, run_at, \`partition\`, partition_count, start_offset, checkpoint_offset, end_offset,
+  sources, notes, partial,
   scanned, matched, delivered, duplicates, failed, last_error, created_at, started_at, finished_at,
   cancel_requested, completion_sent, run_started_at, run_start_delivered, run_start_checkpoint`
 
@@ -354,7 +356,10 @@ export async function jobInProgress(pool: Pool, webhookId: string): Promise<User
     'JOB_IN_PROGRESS',
     'A replay job is already in progress for this webhook',
     active
-      ? `job ${active.id} (${active.state}) is active for '${webhookId}'; wait for it to finish or cancel it with \`replayctl replay cancel ${active.id}\``
-      : `another job for '${webhookId}' was just submitted; see \`replayctl replay list --webhook-id ${webhookId}\`, and cancel it with \`replayctl replay cancel <id>\``,
+      ? `job ${active.id} (${active.state}) is active for '${webhookId}'; ` +
+          `wait for it to finish or cancel it with \`replayctl replay cancel ${active.id}\``
+      : `another job for '${webhookId}' was just submitted; ` +
+          `see \`replayctl replay list --webhook-id ${webhookId}\`, ` +
+          'and cancel it with `replayctl replay cancel <id>`',
   )
 }

@@ -13,7 +13,8 @@ export async function releaseJob(pool: Pool, input: Lease & Progress): Promise<'
   return withRetry(pool, () =>
     withTransaction(pool, async (connection) => {
       const [rows] = await connection.query(
-        "SELECT cancel_requested FROM replay_jobs WHERE id = ? AND lease_token = ? AND state IN ('STARTED', 'ONGOING') FOR UPDATE",
+        'SELECT cancel_requested FROM replay_jobs ' +
+          "WHERE id = ? AND lease_token = ? AND state IN ('STARTED', 'ONGOING') FOR UPDATE",
         [input.id, input.leaseToken],
       )
       const job = (rows as {cancel_requested: number}[])[0]
@@ -27,7 +28,8 @@ export async function releaseJob(pool: Pool, input: Lease & Progress): Promise<'
         return 'CANCELLED'
       }
       await connection.query(
-        `UPDATE replay_jobs SET ${progress.sql}, state = 'OPEN', run_at = NOW(3), attempt = IF(attempt > 0, attempt - 1, 0),
+        `UPDATE replay_jobs SET ${progress.sql}, state = 'OPEN', run_at = NOW(3),
+         attempt = IF(attempt > 0, attempt - 1, 0),
          lease_token = NULL, owner = NULL, heartbeat_at = NULL
        WHERE id = ?`,
         [...progress.values, input.id],

@@ -48,7 +48,8 @@ export async function startJob(pool: Pool, input: StartJobInput): Promise<Replay
      run_start_delivered = IF(state = 'STARTED', delivered, run_start_delivered),
      run_start_checkpoint = IF(state = 'STARTED', GREATEST(COALESCE(checkpoint_offset, ?), ?), run_start_checkpoint),
      state = 'ONGOING', \`partition\` = ?, partition_count = ?, start_offset = ?, end_offset = ?,
-     checkpoint_offset = GREATEST(COALESCE(checkpoint_offset, ?), ?), sources = COALESCE(sources, ?), notes = COALESCE(?, notes), heartbeat_at = NOW(3)`,
+     checkpoint_offset = GREATEST(COALESCE(checkpoint_offset, ?), ?), sources = COALESCE(sources, ?),
+     notes = COALESCE(?, notes), heartbeat_at = NOW(3)`,
       [
         input.startOffset,
         input.startOffset,

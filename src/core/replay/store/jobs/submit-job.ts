@@ -89,7 +89,9 @@ export async function submitJob(pool: Pool, input: SubmitJobInput): Promise<Repl
     // naming the job this call created. Rare, and the operator sees the right job id.
     const [result] = await withRetry(pool, () =>
       pool.query(
-        'INSERT INTO replay_jobs (webhook_id, topic, topics, from_ms, to_ms, late_grace_ms, partial, notes, max_attempts, run_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, NOW(3)))',
+        'INSERT INTO replay_jobs ' +
+          '(webhook_id, topic, topics, from_ms, to_ms, late_grace_ms, partial, notes, max_attempts, run_at) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, NOW(3)))',
         [
           input.webhookId,
           input.topic,
