@@ -193,7 +193,7 @@ describe('group delete', () => {
     const active = await runCli(['group', 'delete', busy])
     assert.equal(active.code, 4)
     assert.ok(isOneLineError(active), active.stderr)
-    assert.match(active.stderr, /has 1 active member\(s\)/)
+    assert.match(active.stderr, /has 1 active member \(Stable\)/)
     const unknown = await runCli(['group', 'delete', uniqueName('adm_nobody'), '--json'])
     assert.equal(unknown.code, 3)
     assert.equal(unknown.json.error.code, 'GROUP_NOT_FOUND')
