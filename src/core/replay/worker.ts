@@ -256,10 +256,7 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
         async (outcome) => {
           this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1
           // The reason a job failed is in its row (the runner wrote it there), not in the outcome.
-          const reason =
-            outcome === 'FAILED'
-              ? ((await getJob(pool, job.id).catch(() => undefined))?.lastError ?? undefined)
-              : undefined
+          const reason = outcome === 'FAILED' ? await failureReason(pool, job.id) : undefined
           this.emit('job-end', {job, outcome, ...(reason ? {reason} : {})})
         },
         async (error: unknown) => {
@@ -375,5 +372,14 @@ export class ReplayWorker extends EventEmitter<WorkerEvents> {
     const woken = new Promise<void>((resolve) => (this.wake = resolve))
     await Promise.race([woken, sleep(ms)])
     this.wake = undefined
+  }
+}
+
+/** A FAILED job's reason from its row; when the row cannot be read, says so instead of nothing. */
+async function failureReason(pool: Pool, jobId: number): Promise<string | undefined> {
+  try {
+    return (await getJob(pool, jobId)).lastError ?? undefined
+  } catch (error) {
+    return `its reason could not be read (${(error as Error).message}); see \`replayctl replay status ${jobId}\``
   }
 }
