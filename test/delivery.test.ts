@@ -291,21 +291,28 @@ describe('delivery', () => {
   })
 
   test('a request still waiting for a connection when its time is up is never written; its retry is', async () => {
-    // One connection: the second event's first attempt waits behind the first, whose answer is slow.
-    const hook = await receiver(async (request, res) => {
-      if (request.n === 1) await delay(1500)
-      res.writeHead(200).end()
-    })
-    const webhook = client(hook.url, {timeoutMs: 150, maxConnections: 1, retry: {attempts: 3, baseMs: 1, capMs: 2}})
-    const [first, second] = await Promise.all(events(2).map((event) => webhook.send(event)))
-    assert.equal(first!.outcome, 'delivered')
-    assert.equal(second!.outcome, 'delivered')
-    assert.equal(first!.attempts, 2)
-    assert.equal(second!.attempts, 2, 'the queued attempt timed out too')
-    // Four attempts, three requests: the queued one was given up before it was written.
-    assert.equal(hook.requests.length, 3)
-    assert.equal(hook.requests.filter((request) => JSON.parse(request.body.toString()).offset === 1).length, 1)
-    assert.equal(webhook.stats.inFlight, 0)
+    // One connection, held by the first event's slow answer: the second event's first attempt waits
+    // for it. On a loaded machine the second attempt's deadline may come after the connection is free
+    // again (nothing was queued at its time-out); such a round proves nothing and is run again.
+    let queuedAttemptsGivenUp = 0
+    for (let round = 1; round <= 5 && queuedAttemptsGivenUp === 0; round++) {
+      const hook = await receiver(async (request, res) => {
+        if (request.n === 1) await delay(3000)
+        res.writeHead(200).end()
+      })
+      const webhook = client(hook.url, {timeoutMs: 400, maxConnections: 1, retry: {attempts: 5, baseMs: 1, capMs: 2}})
+      const [first, second] = await Promise.all(events(2).map((event) => webhook.send(event)))
+      assert.ok(first && second)
+      assert.equal(first.outcome, 'delivered')
+      assert.equal(second.outcome, 'delivered')
+      assert.ok(first.attempts >= 2, 'the first attempt was cut at the timeout')
+      const written = hook.requests.filter((request) => JSON.parse(request.body.toString()).offset === 1).length
+      assert.ok(written >= 1 && written <= second.attempts)
+      assert.equal(webhook.stats.inFlight, 0)
+      // More attempts than requests written: an attempt was given up before it reached the wire.
+      queuedAttemptsGivenUp += second.attempts - written
+    }
+    assert.ok(queuedAttemptsGivenUp > 0, 'in five rounds, no queued attempt timed out while waiting for the connection')
   })
 
   test('answers past the read limit: a big 200 is delivered, a big 500 is retried with its start as the reason', async () => {
