@@ -43,7 +43,7 @@ const WORKER_ENV = Object.fromEntries(
 ) as Record<string, string>
 const SNAPSHOTS = new Set(option('heap-snapshots', '').split(',').filter(Boolean).map(Number))
 const WRITE = args.includes('--write')
-const OUT = fileURLToPath(new URL('./out/worker-soak/', import.meta.url))
+const OUT = fileURLToPath(new URL(`./out/worker-soak/${LABEL.replace(/\W+/g, '-')}/`, import.meta.url))
 
 const stamp = Date.now().toString(36)
 const topic = `bench_soak_${stamp}`
@@ -166,8 +166,12 @@ async function main(): Promise<void> {
   const pid = worker.pid!
   const samples: Sample[] = []
   try {
-    await new Promise((resolve) => setTimeout(resolve, 2000))
-    const idle = {...procStatus(pid), ...(await scrape(metricsPort))}
+    // Up once its metrics answer (a loaded machine takes seconds to start node and oclif).
+    for (let tries = 0; !(await scrape(metricsPort).catch(() => undefined)); tries++) {
+      if (tries > 120) throw new Error('the worker did not serve /metrics within a minute')
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+    const idle = procStatus(pid)
     console.error(`idle worker: ${idle.rssMb.toFixed(1)} MB resident, ${idle.threads} threads`)
     for (let job = 1; job <= JOBS; job++) {
       const submitted = await submitJob(pool, {webhookId, topic, fromMs, toMs})
@@ -234,8 +238,13 @@ function report(samples: Sample[]): void {
   const last = samples.at(-1)
   if (!warm || !last) return
   const peak = Math.max(...samples.map((sample) => sample.rssMb))
-  const growth = (last.rssMb / warm.rssMb - 1) * 100
-  const perJob = (last.rssMb - warm.rssMb) / Math.max(1, last.job - warm.job)
+  // One sample swings by tens of MB with the batches the garbage collector has not freed yet: the
+  // growth compares the mean of the 5 jobs after the warm-up with the mean of the last 5.
+  const mean = (list: Sample[]) => list.reduce((sum, sample) => sum + sample.rssMb, 0) / list.length
+  const early = mean(samples.filter((sample) => sample.job > WARMUP).slice(0, 5))
+  const late = mean(samples.slice(-5))
+  const growth = (late / early - 1) * 100
+  const perJob = (late - early) / Math.max(1, last.job - WARMUP - 5)
   const pick = [1, WARMUP, 10, 25, 50, 75, 100, last.job].filter(
     (job, index, all) => all.indexOf(job) === index && at(job),
   )
@@ -243,10 +252,10 @@ function report(samples: Sample[]): void {
   const row =
     `| ${LABEL} | ${last.job} x ${last.delivered.toLocaleString('en-US')} events | ` +
     pick.map((job) => `${job}: ${mb(at(job)!.rssMb)}`).join(', ') +
-    ` | ${mb(warm.heapUsedMb)} → ${mb(last.heapUsedMb)} | ${mb(warm.externalMb)} → ${mb(last.externalMb)} | ` +
+    ` | ${mb(early)} → ${mb(late)} | ${mb(warm.heapUsedMb)} → ${mb(last.heapUsedMb)} | ` +
     `${growth.toFixed(1)}% (${perJob.toFixed(2)} MB/job) | ${mb(peak)} MB | ${last.threads} | ${last.load} |`
   console.error(
-    `RSS ${warm.rssMb.toFixed(1)} MB after job ${warm.job} -> ${last.rssMb.toFixed(1)} MB after job ${last.job}: ` +
+    `RSS ${early.toFixed(1)} MB (mean of jobs ${WARMUP + 1}-${WARMUP + 5}) -> ${late.toFixed(1)} MB (last 5): ` +
       `${growth.toFixed(1)}% (${perJob.toFixed(2)} MB per job), peak ${peak.toFixed(1)} MB; heap used ` +
       `${warm.heapUsedMb.toFixed(1)} -> ${last.heapUsedMb.toFixed(1)} MB, external ${warm.externalMb.toFixed(1)} -> ` +
       `${last.externalMb.toFixed(1)} MB, ${last.threads} threads`,
