@@ -9,13 +9,15 @@
  *
  *   npx tsx bench/worker-soak.ts [--events 150000] [--jobs 100] [--warmup 5] [--max-in-flight 8]
  *                                [--label name] [--node-options "..."] [--env KEY=VALUE]...
- *                                [--heap-snapshots 1,10,30] [--write]
+ *                                [--heap-snapshots 1,10,30]
  *
  * --node-options and --env go to the worker only (e.g. --env MALLOC_ARENA_MAX=2, or
  * --node-options --max-semi-space-size=...). --heap-snapshots writes a V8 heap snapshot of the
- * worker after those jobs (node --heapsnapshot-signal=SIGUSR2, into bench/out/worker-soak/), to
- * compare with a heap snapshot diff. --write puts the series into RESULTS.md (section
- * worker-soak, one row per label). Needs the local stack (`replayctl dev up`).
+ * worker after those jobs (node --heapsnapshot-signal=SIGUSR2), to compare with bench/heap-diff.ts
+ * (writing one costs the worker tens of MB of resident memory for good: a series with snapshots
+ * is not a clean series). Each run keeps its series (series.json), its summary row (row.md, for
+ * the worker-soak section of RESULTS.md) and its snapshots in bench/out/worker-soak/<label>/.
+ * Needs the local stack (`replayctl dev up`).
  */
 import {spawn, type ChildProcess} from 'node:child_process'
 import {once} from 'node:events'
@@ -42,7 +44,6 @@ const WORKER_ENV = Object.fromEntries(
   args.flatMap((arg, index) => (arg === '--env' ? [(args[index + 1] ?? '').split('=', 2)] : [])),
 ) as Record<string, string>
 const SNAPSHOTS = new Set(option('heap-snapshots', '').split(',').filter(Boolean).map(Number))
-const WRITE = args.includes('--write')
 const OUT = fileURLToPath(new URL(`./out/worker-soak/${LABEL.replace(/\W+/g, '-')}/`, import.meta.url))
 
 const stamp = Date.now().toString(36)
@@ -206,7 +207,7 @@ async function main(): Promise<void> {
     await pool.end()
     await dropTopicAndDatabase(topic, database)
   }
-  writeFileSync(`${OUT}../worker-soak-${LABEL.replace(/\W+/g, '-')}.json`, JSON.stringify(samples, null, 1))
+  writeFileSync(`${OUT}series.json`, JSON.stringify(samples, null, 1))
   report(samples)
 }
 
@@ -261,10 +262,8 @@ function report(samples: Sample[]): void {
       `${last.externalMb.toFixed(1)} MB, ${last.threads} threads`,
   )
   console.log(row)
-  if (WRITE) {
-    writeFileSync(`${OUT}../worker-soak-row-${LABEL.replace(/\W+/g, '-')}.md`, `${row}\n`)
-    console.error(`row for RESULTS.md (section worker-soak) in bench/out/; machine: ${machine()}`)
-  }
+  writeFileSync(`${OUT}row.md`, `${row}\n`)
+  console.error(`machine: ${machine()}`)
 }
 
 await main()
