@@ -278,7 +278,11 @@ describe('worker: a job run that ends in a bug', () => {
       const serving = workers.start(['--poll-interval', '200ms', '--metrics-port', String(metricsPort)])
       await serving.waitForLog('job run ended in a bug in replayctl; please report it', buggy, 60_000)
       assert.equal((await stack.waitForState(healthy, ['COMPLETED'])).state, 'COMPLETED')
-      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+      // The row says COMPLETED before the run is over (its completion event is still being sent).
+      const metrics = await waitFor('the healthy job counted', async () => {
+        const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+        return /^replayctl_jobs_total\{outcome="COMPLETED"\} 1$/m.test(text) ? text : undefined
+      })
       assert.match(metrics, /^replayctl_job_run_bugs_total 1$/m)
       assert.match(metrics, /^replayctl_jobs_total\{outcome="BUG"\} 1$/m)
       assert.match(metrics, /^replayctl_jobs_total\{outcome="COMPLETED"\} 1$/m)
