@@ -5,11 +5,16 @@
  * machine shared with other work slows all of them alike; the ratios are of medians of the same
  * run, and the load average is reported with them. Writes the `startup` section of RESULTS.md.
  *
- *   npx tsx bench/startup.ts [--rounds 21] [--no-write]
+ *   npx tsx bench/startup.ts [--rounds 21] [--before DIR] [--no-write]
+ *
+ * --before DIR adds both commands as another build runs them (DIR holds its bin/run.js and dist/,
+ * e.g. a worktree of an earlier commit), in the same rounds, for a before/after on one machine load.
  *
  * Needs the local stack (`replayctl dev up`), kcat and a built dist/ (`npm run build`).
  */
 import {loadavg} from 'node:os'
+
+import {join, resolve} from 'node:path'
 
 import {BROKERS, cli, deleteTopics, machine, median, timed, type Timed, writeSection} from './lib.js'
 
@@ -19,6 +24,8 @@ const option = (name: string, fallback: number) => {
 }
 const rounds = option('--rounds', 21)
 const write = !process.argv.includes('--no-write')
+const beforeAt = process.argv.indexOf('--before')
+const before = beforeAt === -1 ? undefined : process.argv[beforeAt + 1]
 const stamp = Date.now().toString(36)
 
 interface Case {
@@ -37,7 +44,7 @@ async function main() {
   })
   const at = Date.now() - 600
 
-  const cases: Case[] = [
+  const plain: Omit<Case, 'wall' | 'cpu'>[] = [
     {name: 'node -e 0', run: () => timed(process.execPath, ['-e', '0'])},
     {
       name: 'log partition-for',
@@ -54,7 +61,21 @@ async function main() {
         ]),
     },
     {name: 'log seek (12 partitions)', run: () => cli(['log', 'seek', '-t', topic, '--since', String(at)])},
-  ].map((entry) => ({...entry, wall: [], cpu: []}))
+  ]
+  if (before !== undefined) {
+    const bin = join(resolve(before), 'bin/run.js')
+    plain.push(
+      {
+        name: 'log partition-for, before',
+        run: () => timed(process.execPath, [bin, 'log', 'partition-for', '1187231934829481984', '--partitions', '12']),
+      },
+      {
+        name: 'log seek, before',
+        run: () => timed(process.execPath, [bin, 'log', 'seek', '-t', topic, '--since', String(at)]),
+      },
+    )
+  }
+  const cases: Case[] = plain.map((entry) => ({...entry, wall: [], cpu: []}))
 
   const loadBefore = loadavg()[0] ?? 0
   // One warm-up round: the first start reads every file from disk.
@@ -68,7 +89,7 @@ async function main() {
   const loadAfter = loadavg()[0] ?? 0
   await deleteTopics([topic])
 
-  const [bare, locate, kcat, seek] = cases.map((entry) => ({
+  const [bare, locate, kcat, seek, locateBefore, seekBefore] = cases.map((entry) => ({
     ...entry,
     wallMs: median(entry.wall),
     cpuMs: median(entry.cpu),
@@ -78,6 +99,12 @@ async function main() {
   const rows = [
     ['log partition-for --partitions 12 vs `node -e 0`', locate, bare, 2],
     ['log seek, 12 partitions, vs `kcat -Q`', seek, kcat, 3],
+    ...(locateBefore && seekBefore
+      ? ([
+          [`before (\`${before}\`): log partition-for vs \`node -e 0\``, locateBefore, bare, 2],
+          [`before (\`${before}\`): log seek vs \`kcat -Q\``, seekBefore, kcat, 3],
+        ] as const)
+      : []),
   ] as const
   const table = [
     '| command | wall (median) | reference | wall ratio | CPU: ours / reference | CPU ratio | target (wall) | met |',
@@ -99,7 +126,7 @@ async function main() {
       `## Start-up: a command's whole run against a bare node start and kcat
 
 Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker; ${rounds} interleaved rounds (each command once per round, after one warm-up round), medians; ${load} (the machine is shared: compare the ratios, which come from the same rounds, rather than the times across runs). CPU is user + system time of the process (librdkafka's threads included), steadier than wall time on a loaded machine.
-Reproduce: \`npx tsx bench/startup.ts\` (with the stack up and dist/ built).
+Reproduce: \`npx tsx bench/startup.ts${before === undefined ? '' : ` --before ${before}`}\` (with the stack up and dist/ built).
 
 ${table}`,
     )
