@@ -34,6 +34,20 @@ export function loadNative(): Promise<Native> {
   return nativeModule
 }
 
+/**
+ * The admin client's module alone (the API's `AdminClient`, with `OffsetSpec`): the commands that
+ * only ask the cluster (seek, partition-for --topic, topic and group listings) skip the consumer,
+ * producer and stream modules the whole API loads with it (a third of the client's JavaScript).
+ */
+const ADMIN_API: string = '@confluentinc/kafka-javascript/lib/admin.js'
+export type AdminApi = Native['AdminClient'] & {OffsetSpec: Native['OffsetSpec']}
+
+let adminModule: Promise<AdminApi> | undefined
+export function loadAdmin(): Promise<AdminApi> {
+  adminModule ??= import(ADMIN_API).then((module: {default?: AdminApi}) => (module.default ?? module) as AdminApi)
+  return adminModule
+}
+
 /** librdkafka error codes we act on (rdkafka.h, rd_kafka_resp_err_t). */
 export const KafkaCode = {
   TIMED_OUT: -185,
@@ -120,10 +134,10 @@ function isAllBrokersDown(error: {code?: number; message?: string; stack?: strin
 }
 
 export async function connectAdmin(settings: Settings): Promise<AdminClient> {
-  const native = await loadNative()
+  const admin = await loadAdmin()
   await failIfEveryBrokerRefuses(settings)
   return construct(() =>
-    native.AdminClient.create(baseConfig(settings, 'replayctl-admin'), {
+    admin.create(baseConfig(settings, 'replayctl-admin'), {
       // Requests of a client whose brokers all went down since it was created fail then, not at
       // their timeout (a long-running server's requests among them).
       'event.error': (error: Error & {code?: number}) => {

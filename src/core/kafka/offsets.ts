@@ -1,5 +1,5 @@
 import {BugError} from '../shared/errors.js'
-import {callReadOnly, loadNative, type AdminClient} from './client.js'
+import {callReadOnly, loadAdmin, type AdminClient} from './client.js'
 import type {Settings} from '../shared/settings.js'
 import {readRanges} from './range-reader.js'
 
@@ -30,10 +30,10 @@ export async function watermarks(
   topic: string,
   partitions: number[],
 ): Promise<Watermarks[]> {
-  const native = await loadNative()
+  const api = await loadAdmin()
   const [low, high] = await Promise.all([
-    listOffsets(settings, admin, topic, partitions, native.OffsetSpec.EARLIEST),
-    listOffsets(settings, admin, topic, partitions, native.OffsetSpec.LATEST),
+    listOffsets(settings, admin, topic, partitions, api.OffsetSpec.EARLIEST),
+    listOffsets(settings, admin, topic, partitions, api.OffsetSpec.LATEST),
   ])
   return partitions.map((partition) => ({
     partition,
@@ -49,10 +49,10 @@ export async function offsetsForTime(
   partitions: number[],
   time: number,
 ): Promise<OffsetForTime[]> {
-  const native = await loadNative()
+  const api = await loadAdmin()
   const [found, high] = await Promise.all([
-    listOffsets(settings, admin, topic, partitions, new native.OffsetSpec(time)),
-    listOffsets(settings, admin, topic, partitions, native.OffsetSpec.LATEST),
+    listOffsets(settings, admin, topic, partitions, new api.OffsetSpec(time)),
+    listOffsets(settings, admin, topic, partitions, api.OffsetSpec.LATEST),
   ])
   return partitions.map((partition) => {
     const hit = found(partition)
