@@ -35,6 +35,16 @@ export default class DevStatus extends BaseCommand<typeof DevStatus> {
                 ? paint.green(`running (MariaDB ${status.mysql.version})`)
                 : paint.red('not answering'),
             ],
+            ...(status.schemaRegistry
+              ? [
+                  [
+                    'schema registry',
+                    status.schemaRegistry.url,
+                    status.schemaRegistry.pid,
+                    status.schemaRegistry.running ? paint.green('running') : paint.red('stopped'),
+                  ],
+                ]
+              : []),
           ],
         ),
       )
