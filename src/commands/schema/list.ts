@@ -13,7 +13,12 @@ export default class SchemaList extends SchemaRegistryCommand<typeof SchemaList>
     else
       this.print(
         table(
-          [{title: 'subject', cut: 'middle'}, {title: 'version', align: 'right'}, 'type', {title: 'id', align: 'right'}],
+          [
+            {title: 'subject', cut: 'middle'},
+            {title: 'version', align: 'right'},
+            'type',
+            {title: 'id', align: 'right'},
+          ],
           subjects.map((subject) => [subject.subject, subject.version, subject.schemaType, subject.id]),
         ),
       )

@@ -129,8 +129,7 @@ function writeState(state: SchemaRegistryState): void {
 }
 
 // The log path is on the command line (a system property), so a reused pid is not taken for ours.
-const running = (state: SchemaRegistryState | null) =>
-  state?.pid != null && isAlive(state.pid, schemaRegistryLog())
+const running = (state: SchemaRegistryState | null) => state?.pid != null && isAlive(state.pid, schemaRegistryLog())
 
 export function schemaRegistryStatus(): SchemaRegistryStatus | null {
   const state = readSchemaRegistryState()
@@ -147,7 +146,11 @@ export function schemaRegistryStatus(): SchemaRegistryStatus | null {
 /** Builds the registry once (a few minutes: mvn fetches about 130 MB of jars). */
 async function ensureBuilt(progress: (line: string) => void): Promise<string> {
   if (existsSync(runnerJar())) return runnerJar()
-  const mvn = findExecutable('mvn', 'Apache Maven (mvn) is needed once to build the schema registry', 'apt-get install -y maven')
+  const mvn = findExecutable(
+    'mvn',
+    'Apache Maven (mvn) is needed once to build the schema registry',
+    'apt-get install -y maven',
+  )
   mkdirSync(buildDir(), {recursive: true})
   writeFileSync(join(buildDir(), 'pom.xml'), POM)
   progress(`building Apicurio Registry ${SCHEMA_REGISTRY_VERSION} from Maven Central jars into ${buildDir()} (once)`)
@@ -157,7 +160,8 @@ async function ensureBuilt(progress: (line: string) => void): Promise<string> {
     })
   } catch (error) {
     const output = `${(error as {stdout?: string}).stdout ?? ''}${(error as {stderr?: string}).stderr ?? ''}`
-    const line = output.split('\n').find((candidate) => candidate.includes('[ERROR]')) ?? output.trim().split('\n').at(-1)
+    const line =
+      output.split('\n').find((candidate) => candidate.includes('[ERROR]')) ?? output.trim().split('\n').at(-1)
     throw new UserError(
       'STACK_FAILED',
       `could not build Apicurio Registry ${SCHEMA_REGISTRY_VERSION} with mvn (${(line ?? '').slice(0, 400)})`,
@@ -224,7 +228,11 @@ async function waitForApi(
       const holder = /Port \d+ seems to be in use|Address already in use/i.test(log) ? portHolder(state.port) : null
       const reason = /Port \d+ seems to be in use|Address already in use/i.test(log)
         ? `port ${state.port} is already in use${holder ? ` (${holder})` : ''}`
-        : (log.trim().split('\n').findLast((line) => /ERROR|Exception/.test(line))?.slice(0, 300) ?? 'no log output')
+        : (log
+            .trim()
+            .split('\n')
+            .findLast((line) => /ERROR|Exception/.test(line))
+            ?.slice(0, 300) ?? 'no log output')
       throw new UserError(
         'STACK_FAILED',
         `the schema registry could not start: ${reason}`,
@@ -246,7 +254,9 @@ async function waitForApi(
   )
 }
 
-export async function stopSchemaRegistry(timeoutMs: number): Promise<{what: string; pid: number; forced: boolean} | null> {
+export async function stopSchemaRegistry(
+  timeoutMs: number,
+): Promise<{what: string; pid: number; forced: boolean} | null> {
   const state = readSchemaRegistryState()
   if (!state || state.pid === null || !running(state)) return null
   const forced = await stopProcess(state.pid, timeoutMs)

@@ -84,10 +84,15 @@ export class ValueDecoder {
     }
     if (schema.schemaType !== SCHEMA_TYPE[this.decoding])
       throw undecodable(
-        `${where} names schema id ${schemaId}, a ${schema.schemaType} schema, not ${SCHEMA_TYPE[this.decoding]}`,
+        `${where} names schema id ${schemaId} of type ${schema.schemaType}, not ${SCHEMA_TYPE[this.decoding]}`,
       )
     if (this.decoding === 'json-schema') return (payload) => JSON.parse(payload.toString('utf8'))
-    const type = avro.Type.forSchema(JSON.parse(schema.schema) as avro.Schema)
+    let type: avro.Type
+    try {
+      type = avro.Type.forSchema(JSON.parse(schema.schema) as avro.Schema)
+    } catch (error) {
+      throw undecodable(`schema id ${schemaId} is not an Avro schema avsc can read (${(error as Error).message})`)
+    }
     return (payload) => JSON.parse(type.toString(type.fromBuffer(payload)))
   }
 }
