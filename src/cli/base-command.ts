@@ -269,7 +269,7 @@ export const schemaRegistryUrlFlag = Flags.string({
   helpGroup: 'CONNECTION',
   description:
     "a Confluent-compatible schema registry's API base URL " +
-    "(env REPLAYCTL_SCHEMA_REGISTRY_URL; default: the local stack's, http://127.0.0.1:8081/apis/ccompat/v7)",
+    "(env REPLAYCTL_SCHEMA_REGISTRY_URL; default: the local stack's, http://127.0.0.1:8085/apis/ccompat/v7)",
 })
 const timeout = (what: string) =>
   Flags.string({helpGroup: 'CONNECTION', description: `how long to wait for ${what} to answer`, default: '10s'})

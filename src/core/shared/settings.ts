@@ -30,7 +30,7 @@ import {UserError, quoteInput} from './errors.js'
  *     "contexts": {
  *       "dc1": {"brokers": "k1:9092,k2:9092", "mysqlUrl": "mysql://replay@db1/replayctl",
  *               "librdkafka": {"security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512"},
-               "secretKeyFile": "/etc/replayctl/secret.key"}
+               "secretKeyFile": "/etc/replayctl/secret.key", "schemaRegistryUrl": "http://registry1:8081"}
  *     }
  *   }
  */
@@ -89,8 +89,11 @@ interface ConfigFile {
 export const DEFAULT_BROKERS = '127.0.0.1:9092'
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/replayctl'
 export const DEFAULT_TIMEOUT_MS = 10_000
-/** Apicurio Registry's Confluent-compatible API as `dev up --schema-registry` starts it. */
-export const DEFAULT_SCHEMA_REGISTRY_PORT = 8081
+/**
+ * Apicurio Registry's Confluent-compatible API as `dev up --schema-registry` starts it: not
+ * Confluent's 8081, which `ingest serve` listens on by default.
+ */
+export const DEFAULT_SCHEMA_REGISTRY_PORT = 8085
 export const DEFAULT_SCHEMA_REGISTRY_URL = `http://127.0.0.1:${DEFAULT_SCHEMA_REGISTRY_PORT}/apis/ccompat/v7`
 
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
