@@ -17,6 +17,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   webhooks: ['shared', 'db'],
   replay: ['shared', 'kafka', 'db', 'webhooks'],
   storage: ['shared', 'kafka'],
+  schemas: ['shared'],
   http: ['shared', 'kafka', 'db', 'webhooks', 'replay'],
   dev: ['shared', 'kafka', 'db'],
 }

@@ -264,6 +264,13 @@ const librdkafka = Flags.string({
   multiple: true,
   description: 'librdkafka property key=value, repeatable (TLS, SASL, tuning)',
 })
+/** The schema registry's flag, for the schema commands and `log read --decode`. */
+export const schemaRegistryUrlFlag = Flags.string({
+  helpGroup: 'CONNECTION',
+  description:
+    "a Confluent-compatible schema registry's API base URL " +
+    "(env REPLAYCTL_SCHEMA_REGISTRY_URL; default: the local stack's, http://127.0.0.1:8085/apis/ccompat/v7)",
+})
 const timeout = (what: string) =>
   Flags.string({helpGroup: 'CONNECTION', description: `how long to wait for ${what} to answer`, default: '10s'})
 
@@ -300,7 +307,10 @@ export abstract class ConnectedCommand<T extends typeof Command> extends BaseCom
   protected get settings(): Settings {
     // --allow-private-targets belongs to the commands that reach webhooks; settings weigh it against the env.
     const flags = this.flags as CommandFlags<T> &
-      Interfaces.InferredFlags<typeof connectionFlags> & {'allow-private-targets'?: boolean}
+      Interfaces.InferredFlags<typeof connectionFlags> & {
+        'allow-private-targets'?: boolean
+        'schema-registry-url'?: string
+      }
     this.resolved ??= resolveSettings({
       brokers: flags.brokers,
       mysqlUrl: flags['mysql-url'],
@@ -308,6 +318,7 @@ export abstract class ConnectedCommand<T extends typeof Command> extends BaseCom
       librdkafka: flags.X,
       timeoutMs: parseDuration(flags.timeout, '--timeout'),
       allowPrivateTargets: flags['allow-private-targets'],
+      schemaRegistryUrl: flags['schema-registry-url'],
     })
     return this.resolved
   }
@@ -316,6 +327,15 @@ export abstract class ConnectedCommand<T extends typeof Command> extends BaseCom
 /** A command that talks to Kafka only. */
 export abstract class KafkaCommand<T extends typeof Command> extends ConnectedCommand<T> {
   static override baseFlags = kafkaConnectionFlags
+}
+
+/** A command that talks to a schema registry only. */
+export abstract class SchemaRegistryCommand<T extends typeof Command> extends ConnectedCommand<T> {
+  static override baseFlags = {
+    'schema-registry-url': schemaRegistryUrlFlag,
+    context,
+    timeout: timeout('the schema registry'),
+  }
 }
 
 /** A command that talks to MySQL only. */

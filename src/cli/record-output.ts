@@ -1,5 +1,6 @@
 import type {Message, PackedRecords} from '../core/kafka/range-reader.js'
 import {toReadRecord} from '../core/kafka/read.js'
+import type {ValueDecoder} from '../core/schemas/decode.js'
 import {isoTime} from '../core/shared/time.js'
 import {table} from './output.js'
 
@@ -29,6 +30,33 @@ export function recordView(message: Message): RecordView {
     headers: Object.fromEntries(record.headers.map((header) => [header.key, header.value.toString('utf8')])),
     value: record.value === null ? null : record.value.toString('utf8'),
   }
+}
+
+/** A record whose value went through --decode: its schema id and the value as data (null: a null value). */
+export interface DecodedRecordView extends Omit<RecordView, 'value'> {
+  schemaId: number | null
+  value: unknown
+}
+
+export async function decodedViews(
+  topic: string,
+  {batch, indexes}: PackedRecords,
+  decoder: ValueDecoder,
+): Promise<DecodedRecordView[]> {
+  const views: DecodedRecordView[] = []
+  for (const index of indexes) {
+    const message = batch.message(index)
+    const view = recordView(message)
+    const decoded = await decoder.decode(message.value ?? null, {topic, partition: view.partition, offset: view.offset})
+    views.push({...view, schemaId: decoded?.schemaId ?? null, value: decoded?.value ?? null})
+  }
+  return views
+}
+
+/** For the table: a decoded value as one line of JSON. */
+export function asRecordView(view: DecodedRecordView): RecordView {
+  const {schemaId: _schemaId, value, ...rest} = view
+  return {...rest, value: value === null ? null : JSON.stringify(value)}
 }
 
 export function rawLines(batch: Message[]): Buffer {

@@ -7,21 +7,23 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {logFile} from '../../core/dev/stack.js'
 
 export default class DevLogs extends BaseCommand<typeof DevLogs> {
-  static override summary = "Show a Kafka node's server log"
+  static override summary = "Show a Kafka node's server log, or the schema registry's"
   static override examples = [
     '<%= config.bin %> dev logs',
     '<%= config.bin %> dev logs --node 2 --lines 200',
     '<%= config.bin %> dev logs --follow',
+    '<%= config.bin %> dev logs --schema-registry',
   ]
   static override enableJsonFlag = false
   static override flags = {
     node: Flags.integer({description: 'which node of the local stack', default: 1}),
     lines: Flags.integer({char: 'n', description: 'how many of the last lines to show', default: 100}),
     follow: Flags.boolean({char: 'f', description: 'keep printing new lines until interrupted'}),
+    'schema-registry': Flags.boolean({description: "show the schema registry's log instead"}),
   }
 
   async run(): Promise<void> {
-    const file = logFile(this.flags.node)
+    const file = logFile(this.flags.node, this.flags['schema-registry'])
     if (this.flags.follow) {
       const tail = spawn('tail', ['-n', String(this.flags.lines), '-F', file], {stdio: 'inherit'})
       await new Promise((resolve) => tail.on('exit', resolve))

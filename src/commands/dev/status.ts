@@ -6,7 +6,8 @@ import {ExitCode} from '../../core/shared/errors.js'
 export default class DevStatus extends BaseCommand<typeof DevStatus> {
   static override summary = 'Show each part of the local stack with its address, pid and health'
   static override description =
-    `Exits ${ExitCode.OK} when every Kafka node runs and answers metadata and MariaDB answers, and ` +
+    `Exits ${ExitCode.OK} when every Kafka node runs and answers metadata, MariaDB answers and the schema ` +
+    `registry, if \`dev up --schema-registry\` added one, runs, and ` +
     `${ExitCode.UNHEALTHY} otherwise, also when no stack was started (the report is still printed, ` +
     `also under --json).`
   static override examples = ['<%= config.bin %> dev status', '<%= config.bin %> dev status --json']
@@ -35,6 +36,16 @@ export default class DevStatus extends BaseCommand<typeof DevStatus> {
                 ? paint.green(`running (MariaDB ${status.mysql.version})`)
                 : paint.red('not answering'),
             ],
+            ...(status.schemaRegistry
+              ? [
+                  [
+                    'schema registry',
+                    status.schemaRegistry.url,
+                    status.schemaRegistry.pid,
+                    status.schemaRegistry.running ? paint.green('running') : paint.red('stopped'),
+                  ],
+                ]
+              : []),
           ],
         ),
       )
@@ -52,7 +63,7 @@ export default class DevStatus extends BaseCommand<typeof DevStatus> {
         ]),
       )
     }
-    if (!status.healthy || !status.mysql.running) {
+    if (!status.healthy || !status.mysql.running || status.schemaRegistry?.running === false) {
       if (this.jsonEnabled()) this.logJson(status)
       this.exit(ExitCode.UNHEALTHY)
     }

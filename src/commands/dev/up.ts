@@ -1,11 +1,11 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, tableFlags} from '../../cli/base-command.js'
-import {details, paint, table} from '../../cli/output.js'
+import {type Detail, details, paint, table} from '../../cli/output.js'
 import {noteWriter, uiMode} from '../../cli/progress.js'
 import {DEFAULT_BASE_PORT, up, type UpResult} from '../../core/dev/stack.js'
 import {invalidArgument} from '../../core/shared/errors.js'
-import {localSettings} from '../../core/shared/settings.js'
+import {DEFAULT_SCHEMA_REGISTRY_PORT, localSettings} from '../../core/shared/settings.js'
 import {ensureLocalSecretKey} from '../../core/webhooks/secret-key.js'
 
 export default class DevUp extends BaseCommand<typeof DevUp> {
@@ -15,10 +15,13 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
     `starts the broker(s) and waits until they answer metadata. Starts MariaDB if it is installed but stopped. ` +
     `Creates the key webhook secrets are encrypted with, ~/.config/replayctl/secret.key (mode 0600), unless it ` +
     `exists or REPLAYCTL_SECRET_KEY is set. Running it again reports the running stack and starts only what has ` +
-    `stopped.`
+    `stopped. With --schema-registry it also builds (once, with mvn) and starts Apicurio Registry, whose ` +
+    `Confluent-compatible API the schema commands and \`log read --decode\` use; once started it stays part of ` +
+    `the stack.`
   static override examples = [
     '<%= config.bin %> dev up',
     '<%= config.bin %> dev up --brokers 3',
+    '<%= config.bin %> dev up --schema-registry',
     'eval "$(<%= config.bin %> dev up --json | jq -r \'.settings | to_entries[] | "export \\(.key)=\\(.value)"\')"',
   ]
   static override flags = {
@@ -33,6 +36,13 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
         'ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range), where outgoing connections could take them',
       default: DEFAULT_BASE_PORT,
     }),
+    'schema-registry': Flags.boolean({
+      description: 'also start a schema registry (Apicurio Registry, Confluent-compatible API, in-memory storage)',
+    }),
+    'schema-registry-port': Flags.integer({
+      description: "the schema registry's port (below the ephemeral range)",
+      default: DEFAULT_SCHEMA_REGISTRY_PORT,
+    }),
   }
 
   async run(): Promise<UpResult & {secretKey: {file: string; created: boolean} | null}> {
@@ -45,6 +55,8 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
       ...(await up({
         brokers: this.flags.brokers,
         basePort: this.flags.port,
+        schemaRegistry: this.flags['schema-registry'],
+        schemaRegistryPort: this.flags['schema-registry-port'],
         onProgress: noteWriter(uiMode(this.jsonEnabled())),
       })),
       secretKey: ensureLocalSecretKey(localSettings().localSecretKeyFile),
@@ -63,6 +75,9 @@ export default class DevUp extends BaseCommand<typeof DevUp> {
     this.print(
       details([
         ['mysql', `${result.mysql.address} (MariaDB ${result.mysql.version})`],
+        ...(result.schemaRegistry
+          ? [['schema registry', `${result.schemaRegistry.url} (pid ${result.schemaRegistry.pid})`, 'middle'] as Detail]
+          : []),
         ['state', result.stateDir, 'middle'],
         [
           'secret key',

@@ -1,9 +1,12 @@
 import {Flags} from '@oclif/core'
 
-import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
+import {KafkaCommand, schemaRegistryUrlFlag, tableFlags} from '../../cli/base-command.js'
 import {onInterrupt} from '../../cli/interrupt.js'
 import {formatCount, paint} from '../../cli/output.js'
 import {
+  asRecordView,
+  type DecodedRecordView,
+  decodedViews,
   packedJsonLines,
   RawLines,
   RECORD_FORMATS,
@@ -17,6 +20,7 @@ import {invalidArgument} from '../../core/shared/errors.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {planRead, type ReadPlan, readRecords} from '../../core/kafka/read.js'
 import {connectRangeConsumer} from '../../core/kafka/range-reader.js'
+import {DECODINGS, type Decoding, ValueDecoder} from '../../core/schemas/decode.js'
 import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
 import {plural} from '../../core/shared/plural.js'
 
@@ -24,7 +28,7 @@ interface ReadResult {
   topic: string
   ranges: ReadPlan['ranges']
   count: number
-  records?: RecordView[]
+  records?: (RecordView | DecodedRecordView)[]
 }
 
 export default class LogRead extends KafkaCommand<typeof LogRead> {
@@ -37,13 +41,17 @@ export default class LogRead extends KafkaCommand<typeof LogRead> {
     '0, or --to-offset, --until or --max is reached (an --until still ahead ends a partition at its ' +
     'first record at or after it). --format json prints one JSON object per line as records arrive; ' +
     '--format table prints a table per batch that arrives when following; --json prints one document ' +
-    `at the end. Times: ${TIME_FORMS}.`
+    'at the end. --decode avro|json-schema reads values in the Confluent wire format (byte 0, the 4-byte schema ' +
+    'id, the payload), fetches each schema id once from the schema registry, and prints each value as data ' +
+    'with its schemaId; a value not in that format, or whose schema id the registry lacks, ends the read ' +
+    `with one line naming its partition and offset. Times: ${TIME_FORMS}.`
   static override examples = [
     '<%= config.bin %> log read -t delivery_log --partition 3 --from-offset 1000 --to-offset 1100',
     '<%= config.bin %> log read -t delivery_log --key 1187231934829481984 --since 2h --format table',
     '<%= config.bin %> log read -t delivery_log --since 202611200000 --until 202611201200 --format raw > events.ndjson',
     '<%= config.bin %> log read -t delivery_log --from-offset -10 --max 10 --json',
     '<%= config.bin %> log read -t delivery_log --key 1187231934829481984 --from-offset -5 --follow',
+    '<%= config.bin %> log read -t orders --decode avro --max 10',
   ]
   static override flags = {
     ...tableFlags,
@@ -68,6 +76,11 @@ export default class LogRead extends KafkaCommand<typeof LogRead> {
       char: 'f',
       description: 'keep reading new records at the end until interrupted (like kcat -C without -e)',
     }),
+    decode: Flags.string({
+      description: 'decode values in the Confluent wire format with their schema from the schema registry',
+      options: [...DECODINGS],
+    }),
+    'schema-registry-url': schemaRegistryUrlFlag,
   }
 
   async run(): Promise<ReadResult> {
@@ -79,6 +92,9 @@ export default class LogRead extends KafkaCommand<typeof LogRead> {
         `--to-offset must be 0 or more, got ${flags['to-offset']}`,
         'it is the first offset not to read',
       )
+    if (flags.decode !== undefined && flags.format === 'raw')
+      throw invalidArgument('--decode prints values as data, not raw bytes', 'use --format json or table with it')
+    const decoder = flags.decode === undefined ? null : new ValueDecoder(this.settings, flags.decode as Decoding)
     const now = Date.now()
     const planOptions = {
       topic: flags.topic,
@@ -105,7 +121,7 @@ export default class LogRead extends KafkaCommand<typeof LogRead> {
     const collect = this.jsonEnabled() || flags.format === 'table'
     // Following, a table is printed for each batch as it arrives, not once at an end that may never come.
     const tablePerBatch = flags.follow && !this.jsonEnabled() && flags.format === 'table'
-    const records: RecordView[] = []
+    const records: (RecordView | DecodedRecordView)[] = []
     const out = new StdoutWriter()
     const stop = new AbortController()
     out.onClosed(() => stop.abort())
@@ -121,7 +137,12 @@ export default class LogRead extends KafkaCommand<typeof LogRead> {
         headers: flags.format !== 'raw' || this.jsonEnabled(),
       })) {
         count += batch.indexes.length
-        if (tablePerBatch)
+        if (decoder) {
+          const views = await decodedViews(plan.topic, batch, decoder)
+          if (tablePerBatch) await out.write(`${recordsTable(views.map(asRecordView))}\n`)
+          else if (collect) records.push(...views)
+          else await out.write(views.map((view) => `${JSON.stringify(view)}\n`).join(''))
+        } else if (tablePerBatch)
           await out.write(
             `${recordsTable(Array.from(batch.indexes, (index) => recordView(batch.batch.message(index))))}\n`,
           )
@@ -135,7 +156,8 @@ export default class LogRead extends KafkaCommand<typeof LogRead> {
       removeInterrupt()
     }
 
-    if (!this.jsonEnabled() && flags.format === 'table' && !tablePerBatch) this.print(recordsTable(records))
+    if (!this.jsonEnabled() && flags.format === 'table' && !tablePerBatch)
+      this.print(recordsTable(records.map((record) => ('schemaId' in record ? asRecordView(record) : record))))
     if (!this.jsonEnabled() && process.stderr.isTTY)
       process.stderr.write(paint.dim(`${formatCount(count)} ${plural(count, 'record')}\n`))
     return {topic: plan.topic, ranges: plan.ranges, count, ...(this.jsonEnabled() ? {records} : {})}

@@ -9,6 +9,13 @@ import {ensureKafkaDist, KAFKA_VERSION, runKafkaTool, type KafkaDist} from '../k
 import {DEV_MYSQL, ensureMariadb, mariadbStatus, stopMariadb, type MariadbState, type MariadbStatus} from './mariadb.js'
 import {isAlive, stopProcess} from './processes.js'
 import {ephemeralRange, inRange, portHolder} from './ports.js'
+import {
+  ensureSchemaRegistry,
+  schemaRegistryLog,
+  schemaRegistryStatus,
+  stopSchemaRegistry,
+  type SchemaRegistryStatus,
+} from './schema-registry.js'
 import {plural} from '../shared/plural.js'
 
 /**
@@ -52,13 +59,15 @@ export interface StackStatus {
   /** Whether the cluster answered a metadata request with every node. */
   healthy: boolean
   mysql: MariadbStatus
+  /** Null when `dev up --schema-registry` never started one. */
+  schemaRegistry: SchemaRegistryStatus | null
 }
 
 export interface UpResult extends StackStatus {
   /** True when everything was already running and nothing was started. */
   alreadyRunning: boolean
   started: number[]
-  settings: {REPLAYCTL_BROKERS: string; REPLAYCTL_MYSQL_URL: string}
+  settings: {REPLAYCTL_BROKERS: string; REPLAYCTL_MYSQL_URL: string; REPLAYCTL_SCHEMA_REGISTRY_URL?: string}
 }
 
 const stateDir = () => localSettings().stateDir
@@ -114,6 +123,9 @@ const nodeCommandLine = (id: number) => join(nodeDir(id), 'server.properties')
 export async function up(options: {
   brokers: number
   basePort?: number
+  /** Also start the schema registry (it stays part of the stack: a later `up` restarts it if stopped). */
+  schemaRegistry?: boolean
+  schemaRegistryPort?: number
   onProgress?: (line: string) => void
 }): Promise<UpResult> {
   const progress = options.onProgress ?? (() => {})
@@ -166,12 +178,20 @@ export async function up(options: {
   writeState(state)
 
   await waitForCluster(state, started, logStart, progress)
+  const registry =
+    options.schemaRegistry || schemaRegistryStatus()
+      ? await ensureSchemaRegistry({port: options.schemaRegistryPort}, progress)
+      : null
   const status = await stackStatus()
   return {
     ...status,
-    alreadyRunning: started.length === 0 && !mariadb.startedByUs,
+    alreadyRunning: started.length === 0 && !mariadb.startedByUs && !registry?.started,
     started,
-    settings: {REPLAYCTL_BROKERS: brokerList(state), REPLAYCTL_MYSQL_URL: devMysqlUrl(localSettings().mysqlUrlFromEnv)},
+    settings: {
+      REPLAYCTL_BROKERS: brokerList(state),
+      REPLAYCTL_MYSQL_URL: devMysqlUrl(localSettings().mysqlUrlFromEnv),
+      ...(registry ? {REPLAYCTL_SCHEMA_REGISTRY_URL: registry.url} : {}),
+    },
   }
 }
 
@@ -359,6 +379,7 @@ export async function stackStatus(): Promise<StackStatus> {
     nodes,
     healthy,
     mysql: await mariadbStatus(state?.mariadb),
+    schemaRegistry: schemaRegistryStatus(),
   }
 }
 
@@ -378,6 +399,8 @@ export async function down(options: {purge: boolean; timeoutMs?: number}): Promi
     stopped.push({what: `kafka node ${node.id}`, pid: node.pid, forced})
     node.pid = null
   }
+  const registry = await stopSchemaRegistry(options.timeoutMs ?? 30_000)
+  if (registry) stopped.push(registry)
   const mariadb = await stopMariadb(state?.mariadb, options.timeoutMs ?? 30_000)
   if (mariadb) stopped.push(mariadb)
   if (state) {
@@ -388,7 +411,17 @@ export async function down(options: {purge: boolean; timeoutMs?: number}): Promi
   return {stopped, purged: options.purge, stateDir: stateDir()}
 }
 
-export function logFile(node: number): string {
+/** The log `dev logs` shows: a Kafka node's, or with `schemaRegistry` the schema registry's. */
+export function logFile(node: number, schemaRegistry = false): string {
+  if (schemaRegistry) {
+    if (schemaRegistryStatus() === null)
+      throw new UserError(
+        'INVALID_ARGUMENT',
+        `no schema registry in ${stateDir()}`,
+        'start one with `replayctl dev up --schema-registry`',
+      )
+    return schemaRegistryLog()
+  }
   const state = readState()
   if (!state)
     throw new UserError('INVALID_ARGUMENT', `no local stack in ${stateDir()}`, 'start one with `replayctl dev up`')

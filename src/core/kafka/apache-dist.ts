@@ -221,7 +221,7 @@ export async function runKafkaTool(
   }
 }
 
-function findJava(): string {
+export function findJava(): string {
   const candidate = localSettings().java
   const probe = spawnSync(candidate, ['-version'], {encoding: 'utf8'})
   if (probe.error || probe.status !== 0) {
@@ -242,7 +242,7 @@ function findJava(): string {
   return candidate
 }
 
-function findExecutable(name: string, why: string, install: string): string {
+export function findExecutable(name: string, why: string, install: string): string {
   const probe = spawnSync('sh', ['-c', `command -v ${name}`], {encoding: 'utf8'})
   const path = probe.stdout.trim()
   if (!path) throw new UserError('DEPENDENCY_MISSING', `${why} and was not found`, `install it with \`${install}\``)

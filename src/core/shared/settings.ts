@@ -9,7 +9,7 @@ import {UserError, quoteInput} from './errors.js'
  * source that has it wins:
  *
  *   1. flags      --brokers, --mysql-url, -X key=value
- *   2. env        REPLAYCTL_BROKERS, REPLAYCTL_MYSQL_URL
+ *   2. env        REPLAYCTL_BROKERS, REPLAYCTL_MYSQL_URL, REPLAYCTL_SCHEMA_REGISTRY_URL
  *   3. context    the named context (--context, REPLAYCTL_CONTEXT, or the file's currentContext)
  *                 in the config file ($REPLAYCTL_CONFIG, default ~/.config/replayctl/config.json)
  *   4. defaults   what `replayctl dev up` starts on this machine
@@ -30,7 +30,7 @@ import {UserError, quoteInput} from './errors.js'
  *     "contexts": {
  *       "dc1": {"brokers": "k1:9092,k2:9092", "mysqlUrl": "mysql://replay@db1/replayctl",
  *               "librdkafka": {"security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512"},
-               "secretKeyFile": "/etc/replayctl/secret.key"}
+               "secretKeyFile": "/etc/replayctl/secret.key", "schemaRegistryUrl": "http://registry1:8081"}
  *     }
  *   }
  */
@@ -50,6 +50,12 @@ export interface Settings {
    * --allow-private-targets, else REPLAYCTL_ALLOW_PRIVATE_TARGETS=1. Off by default (the SSRF guard).
    */
   allowPrivateTargets: boolean
+  /**
+   * A Confluent-compatible Schema Registry's REST base URL (`schema` commands, `log read --decode`):
+   * REPLAYCTL_SCHEMA_REGISTRY_URL, else the context's "schemaRegistryUrl", else the one `dev up
+   * --schema-registry` starts.
+   */
+  schemaRegistryUrl: string
 }
 export type SettingSource = 'flag' | 'env' | 'context' | 'default'
 export type SecretKeySetting =
@@ -62,6 +68,7 @@ export interface SettingsInput {
   librdkafka?: string[]
   timeoutMs?: number
   allowPrivateTargets?: boolean
+  schemaRegistryUrl?: string
 }
 
 interface ContextEntry {
@@ -71,6 +78,7 @@ interface ContextEntry {
   apiTokens?: unknown
   ingestTokens?: unknown
   secretKeyFile?: string
+  schemaRegistryUrl?: string
 }
 
 interface ConfigFile {
@@ -81,6 +89,12 @@ interface ConfigFile {
 export const DEFAULT_BROKERS = '127.0.0.1:9092'
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/replayctl'
 export const DEFAULT_TIMEOUT_MS = 10_000
+/**
+ * Apicurio Registry's Confluent-compatible API as `dev up --schema-registry` starts it: not
+ * Confluent's 8081, which `ingest serve` listens on by default.
+ */
+export const DEFAULT_SCHEMA_REGISTRY_PORT = 8085
+export const DEFAULT_SCHEMA_REGISTRY_URL = `http://127.0.0.1:${DEFAULT_SCHEMA_REGISTRY_PORT}/apis/ccompat/v7`
 
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.REPLAYCTL_CONFIG) return env.REPLAYCTL_CONFIG
@@ -179,6 +193,11 @@ export function resolveSettings(input: SettingsInput, env: NodeJS.ProcessEnv = p
     timeoutMs: input.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     secretKey: resolveSecretKey(context, env),
     allowPrivateTargets: input.allowPrivateTargets === true || env.REPLAYCTL_ALLOW_PRIVATE_TARGETS === '1',
+    schemaRegistryUrl:
+      input.schemaRegistryUrl ||
+      env.REPLAYCTL_SCHEMA_REGISTRY_URL ||
+      context.schemaRegistryUrl ||
+      DEFAULT_SCHEMA_REGISTRY_URL,
   }
 }
 
