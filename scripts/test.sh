@@ -17,7 +17,7 @@ npm run --silent format:check
 npx tsc -p tsconfig.test.json
 npx eslint .
 
-node bin/run.js dev up
+node bin/run.js dev up --schema-registry
 export REPLAYCTL_BROKERS=127.0.0.1:9092
 export REPLAYCTL_MYSQL_URL=mysql://root@127.0.0.1:3306/replayctl
 
