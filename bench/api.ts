@@ -20,7 +20,7 @@ import {Pool as HttpPool} from 'undici'
 import {openPool} from '../src/core/db/database.js'
 import {connectAdmin} from '../src/core/kafka/client.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
-import {BIN, BROKERS, cli, machine, median, writeSection} from './lib.js'
+import {BIN, BROKERS, cli, machine, median, nth, writeSection} from './lib.js'
 
 const arg = (name: string, fallback: number) =>
   Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
@@ -39,7 +39,7 @@ const env = {
 }
 
 const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+  nth(sorted, Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1))
 const ms = (value: number) => `${value.toFixed(1)} ms`
 /** CPU seconds (user + system) a process has used so far: a figure other load on the machine does not inflate. */
 const cpuSeconds = (pid: number) => {
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     server.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       log += chunk
       const found = /Server listening at (http:\/\/[^"]+)/.exec(log)
-      if (found) resolve(found[1]!)
+      if (found) resolve(nth(found, 1))
     })
     server.on('exit', (code) => reject(new Error(`api serve exited ${code}: ${log.slice(-1000)}`)))
   })
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
 
   const cliTimes: number[] = []
   for (let i = 0; i < cliRoundTrips; i++) {
-    const id = ids[roundTrips + i]!
+    const id = nth(ids, roundTrips + i)
     const started = performance.now()
     const submitted = await cli(
       [
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
   const markdown = `
 ## Replay API: submit + status round trips over HTTP
 
-Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, MariaDB; \`replayctl api serve\` (one process, logging two JSON lines per request) and the load generator (undici, ${clients} concurrent clients, keep-alive) on the same 2 cores. A round trip is \`POST .../webhooks/:id/subscriptions/all.json\` (a new job, 202) then \`GET .../replay/jobs/:id.json\` (its status, 200), each client on webhooks of its own; ${roundTrips.toLocaleString('en-US')} round trips, ${jobs.toLocaleString('en-US')} jobs in the database at the end. The server exited ${exitCode} after SIGTERM. Load average when done: ${loadavg()[0]!.toFixed(1)} (other work shares the machine; figures under load are lower bounds).
+Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, MariaDB; \`replayctl api serve\` (one process, logging two JSON lines per request) and the load generator (undici, ${clients} concurrent clients, keep-alive) on the same 2 cores. A round trip is \`POST .../webhooks/:id/subscriptions/all.json\` (a new job, 202) then \`GET .../replay/jobs/:id.json\` (its status, 200), each client on webhooks of its own; ${roundTrips.toLocaleString('en-US')} round trips, ${jobs.toLocaleString('en-US')} jobs in the database at the end. The server exited ${exitCode} after SIGTERM. Load average when done: ${nth(loadavg(), 0).toFixed(1)} (other work shares the machine; figures under load are lower bounds).
 Reproduce: \`npx tsx bench/api.ts --clients ${clients} --round-trips ${roundTrips}\` (with the stack up).
 
 | measured | per second | p50 | p99 | max | server CPU each | reference | ratio |

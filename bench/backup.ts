@@ -18,7 +18,7 @@ import {fileURLToPath} from 'node:url'
 import {connectAdmin} from '../src/core/kafka/client.js'
 import {accountActivityEvent, webhookIds} from '../src/core/dev/seed.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
-import {BIN, BROKERS, machine, median, writeSection} from './lib.js'
+import {BIN, BROKERS, machine, median, nth, writeSection} from './lib.js'
 
 const argument = (name: string, fallback: number) =>
   Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
@@ -36,7 +36,7 @@ async function writeInput(): Promise<{path: string; bytes: number}> {
   const ids = webhookIds(1000, 1)
   const start = Date.now() - 86_400_000
   for (let index = 0; index < events; index++) {
-    if (!stream.write(`${accountActivityEvent(index, ids[index % ids.length]!, start + index, 1)}\n`))
+    if (!stream.write(`${accountActivityEvent(index, nth(ids, index % ids.length), start + index, 1)}\n`))
       await once(stream, 'drain')
   }
   stream.end()

@@ -5,7 +5,7 @@ import {dirname, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {connect, type Socket} from 'node:net'
 
-import {machine, median, writeSection} from './lib.js'
+import {machine, median, nth, writeSection} from './lib.js'
 import {OrderedDelivery, WebhookClient, type DeliveryEvent} from '../src/core/replay/delivery/index.js'
 import {WebhookSigner} from '../src/core/webhooks/signing.js'
 import {connectAdmin} from '../src/core/kafka/client.js'
@@ -90,7 +90,7 @@ async function startReceiver(): Promise<Receiver> {
     url: `http://127.0.0.1:${port}/webhook`,
     cpuUs: () => {
       // Fields after the parenthesised command name: utime is the 14th field, stime the 15th.
-      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      const fields = nth(readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') '), 1).split(' ')
       return {user: Number(fields[11]) * CLOCK_TICK_US, system: Number(fields[12]) * CLOCK_TICK_US}
     },
     badSignatures: () =>
@@ -178,7 +178,7 @@ function floorAll(url: string, events: DeliveryEvent[]): Promise<void> {
       let carry = ''
       const sendOne = () => {
         if (next >= events.length) return
-        const event = events[next++]!
+        const event = nth(events, next++)
         const timestamp = Math.floor(Date.now() / 1000)
         const id = `evt_${event.hash.toString(16)}`
         const head = `${fixed}x-twitter-webhooks-signature: ${signer.twitter(event.body)}\r\nwebhook-id: ${id}\r\nwebhook-timestamp: ${timestamp}\r\nwebhook-signature: ${signer.standard(id, timestamp, event.body)}\r\ncontent-length: ${event.body.length}\r\n\r\n`
@@ -413,7 +413,7 @@ function write(summary: Summary[], sign: number, window: number, kafka: number |
 ## Delivery: CPU per event, worker and receiver (issue #9 item 4)
 
 Measured ${new Date().toISOString()} on ${machine()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]} (the 2 cores were shared with other work: wall rates are low and noisy, CPU per event is the figure to compare).
-The real WebhookClient + OrderedDelivery, \`--max-in-flight ${MAX_IN_FLIGHT}\`, ${EVENTS.toLocaleString('en-US')} events of ${makeEvents(1)[0]!.body.length} bytes to a minimal node:http receiver in its own process${VERIFY ? ' that verifies both signatures' : ' answering 200'}; before, after and the floor in the same run, alternating, median of ${ROUNDS}. Worker CPU: process.cpuUsage (all threads); receiver CPU: /proc/<pid>/stat utime+stime.${kafka === undefined ? '' : ` The Kafka read, measured apart with the range reader a replay uses (${EVENTS.toLocaleString('en-US')} records of one partition, librdkafka's threads included): ${round1(kafka)} µs per record.`}
+The real WebhookClient + OrderedDelivery, \`--max-in-flight ${MAX_IN_FLIGHT}\`, ${EVENTS.toLocaleString('en-US')} events of ${nth(makeEvents(1), 0).body.length} bytes to a minimal node:http receiver in its own process${VERIFY ? ' that verifies both signatures' : ' answering 200'}; before, after and the floor in the same run, alternating, median of ${ROUNDS}. Worker CPU: process.cpuUsage (all threads); receiver CPU: /proc/<pid>/stat utime+stime.${kafka === undefined ? '' : ` The Kafka read, measured apart with the range reader a replay uses (${EVENTS.toLocaleString('en-US')} records of one partition, librdkafka's threads included): ${round1(kafka)} µs per record.`}
 Reproduce: \`npx tsx bench/delivery.ts --rounds ${ROUNDS} --events ${EVENTS}${VERIFY ? ' --verify' : ''}${KAFKA ? ' --kafka' : ''} --write\`${KAFKA ? ' (with the stack up)' : ''}.
 
 | delivery path | worker CPU / event | receiver CPU / event | ceiling on 2 idle cores${kafka === undefined ? '' : ', read included'} | measured rate (loaded) | quietest round: worker, receiver, rate |

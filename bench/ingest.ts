@@ -18,7 +18,7 @@ import autocannon from 'autocannon'
 import {connectAdmin} from '../src/core/kafka/client.js'
 import {accountActivityEvent, webhookIds} from '../src/core/dev/seed.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
-import {BIN, BROKERS, cli, machine, median, writeSection} from './lib.js'
+import {BIN, BROKERS, cli, machine, median, nth, writeSection} from './lib.js'
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 5) || 5
 const ROUNDS = 3
@@ -27,7 +27,7 @@ mkdirSync(out, {recursive: true})
 const stamp = Date.now().toString(36)
 const ids = webhookIds(1000, 1)
 const start = Date.now() - 3_600_000
-const event = (index: number) => accountActivityEvent(index, ids[index % ids.length]!, start + index, 1)
+const event = (index: number) => accountActivityEvent(index, nth(ids, index % ids.length), start + index, 1)
 // Measured as deployed: every request authenticated (the floor server ignores the header).
 const TOKEN = `bench-ingest-${stamp}-0123456789`
 const HEADERS = {'content-type': 'application/x-ndjson', authorization: `Bearer ${TOKEN}`}
@@ -53,7 +53,7 @@ interface Served {
 
 /** user + system CPU of a process so far, in microseconds (Linux /proc, clock ticks of 10 ms). */
 function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  const fields = nth(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') '), 1).split(' ')
   return (Number(fields[11]) + Number(fields[12])) * 10_000
 }
 
@@ -86,7 +86,7 @@ function startServer(args: string[]): Promise<Served> {
       const match = /"address":"([^"]+)"/.exec(stderr)
       if (match)
         resolve({
-          url: match[1]!,
+          url: nth(match, 1),
           pid: child.pid!,
           stop: () => new Promise((done) => (child.kill('SIGTERM'), child.on('close', () => done()))),
         })
@@ -166,7 +166,7 @@ async function main() {
   const topics = {ours: `bench_ingest_ours_${stamp}`, kcat: `bench_ingest_kcat_${stamp}`}
   for (const topic of Object.values(topics))
     await cli(['topic', 'create', topic, '--partitions', '12', '--retention', '2d'])
-  const load = loadavg()[0]!.toFixed(1)
+  const load = nth(loadavg(), 0).toFixed(1)
 
   const warmUp = (server: Served) =>
     autocannon({

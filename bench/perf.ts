@@ -12,7 +12,18 @@
 import {connectConsumer, disconnect, type Message, type PackedMessageBatch} from '../src/core/kafka/client.js'
 import {readRanges} from '../src/core/kafka/range-reader.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
-import {BROKERS, cli, deleteTopics, machine, medianOf, timed, type Timed, writeEventFiles, writeSection} from './lib.js'
+import {
+  BROKERS,
+  cli,
+  deleteTopics,
+  machine,
+  medianOf,
+  nth,
+  timed,
+  type Timed,
+  writeEventFiles,
+  writeSection,
+} from './lib.js'
 
 const events = Number(process.argv[process.argv.indexOf('--events') + 1] || 300_000) || 300_000
 const produceOnly = process.argv.includes('--produce-only')
@@ -82,7 +93,7 @@ async function bareLoop(topic: string, loop: BareLoop): Promise<{seconds: number
 async function main() {
   console.error(`writing ${events} events as NDJSON and as kcat key\\tvalue lines`)
   const input = await writeEventFiles('perf-events', events, (index, ids) =>
-    index % QUIET_EVERY === QUIET_EVERY - 1 ? QUIET : ids[index % ids.length]!,
+    index % QUIET_EVERY === QUIET_EVERY - 1 ? QUIET : nth(ids, index % ids.length),
   )
   const topics = {ours: `perf_produce_ours_${stamp}`, kcat: `perf_produce_kcat_${stamp}`, read: `perf_read_${stamp}`}
   for (const topic of Object.values(topics))

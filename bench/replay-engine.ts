@@ -27,17 +27,17 @@ import {readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {BROKERS, cli, dropTopicAndDatabase, machine, median, writeSection} from './lib.js'
+import {BROKERS, cli, dropTopicAndDatabase, machine, median, nth, writeSection} from './lib.js'
 import {openPool} from '../src/core/db/database.js'
 import {readScanned, type Message} from '../src/core/kafka/range-reader.js'
-import {checkpointJob, claimJob, completeJob, submitJob} from '../src/core/replay/store/jobs/index.js'
+import {checkpointJob, claimJob, completeJob, submitJob, type SourcePlan} from '../src/core/replay/store/jobs/index.js'
 import {DuplicateFilter} from '../src/core/replay/run/duplicate-filter.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
 import {addWebhook} from '../src/core/webhooks/store.js'
 
 const args = process.argv.slice(2)
 const option = (name: string, fallback: string) =>
-  args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1]! : fallback
+  args.includes(`--${name}`) ? nth(args, args.indexOf(`--${name}`) + 1) : fallback
 const EVENTS = Number(option('events', '300000'))
 const ROUNDS = Number(option('rounds', '3'))
 const MAX_IN_FLIGHT = Number(option('max-in-flight', '64'))
@@ -217,7 +217,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    const parts = await measureParts(settings, pool, topic, webhookId, fromMs, toMs, runs[0]!.delivered)
+    const parts = await measureParts(settings, pool, topic, webhookId, fromMs, toMs, nth(runs, 0).delivered)
     const summary = builds.map((build, index) => {
       const cpu = (mode: Mode) =>
         median(runs.filter((run) => run.build === index && run.mode === mode).map((run) => run.cpuUs))
@@ -235,7 +235,7 @@ async function main(): Promise<void> {
     console.log(
       JSON.stringify(
         {
-          events: runs[0]!.delivered,
+          events: nth(runs, 0).delivered,
           maxInFlight: MAX_IN_FLIGHT,
           maxAhead: MAX_AHEAD ?? 'default',
           summary,
@@ -246,7 +246,7 @@ async function main(): Promise<void> {
         2,
       ),
     )
-    if (WRITE) write(summary, parts, runs[0]!.delivered)
+    if (WRITE) write(summary, parts, nth(runs, 0).delivered)
   } finally {
     receiver.stop()
     await pool.end()
@@ -271,7 +271,7 @@ async function measureParts(
   const {lease} = run.keeper
   const plan = await build.plan.planJob(run)
   close()
-  const source = plan.sources[0]!
+  const source = nth<SourcePlan>(plan.sources, 0)
   // The read, with the key filter the engine uses.
   const messages: Message[] = []
   let cpu = process.cpuUsage()

@@ -24,6 +24,7 @@ import {
   dropTopicAndDatabase,
   machine,
   median,
+  nth,
   replayUntilDone,
   timed,
   writeSection,
@@ -132,9 +133,9 @@ async function main() {
       console.error(
         `round ${round} of ${rounds}: ${setting.workers} worker(s), ${setting.chunkSize ? `chunks of ${chunk}` : 'unchunked'}`,
       )
-      runs[index]!.push(await replay(quiet, from, to, setting.workers, setting.chunkSize))
+      nth(runs, index).push(await replay(quiet, from, to, setting.workers, setting.chunkSize))
     }
-    const range = runs[0]![0]!
+    const range = nth(nth(runs, 0), 0)
     kcatRuns.push(
       (
         await timed(
@@ -163,15 +164,17 @@ async function main() {
   }
   server.close()
   const kcat = median(kcatRuns)
-  const medianRun = (of: Run[]): Run => ({...of[0]!, seconds: median(of.map((run) => run.seconds))})
-  const plain = medianRun(runs[0]!)
+  const medianRun = (of: Run[]): Run => ({...nth(of, 0), seconds: median(of.map((run) => run.seconds))})
+  const plain = medianRun(nth(runs, 0))
   const scaled = settings
     .slice(1)
-    .map((setting, index) => ({workers: setting.workers, run: medianRun(runs[index + 1]!)}))
+    .map((setting, index) => ({workers: setting.workers, run: medianRun(nth(runs, index + 1))}))
   const every = settings
     .map(
       (setting, index) =>
-        `${setting.chunkSize ? `${setting.workers} chunked` : 'unchunked'} ${runs[index]!.map((run) => run.seconds.toFixed(2)).join(', ')}`,
+        `${setting.chunkSize ? `${setting.workers} chunked` : 'unchunked'} ${nth(runs, index)
+          .map((run) => run.seconds.toFixed(2))
+          .join(', ')}`,
     )
     .join('; ')
 
@@ -182,7 +185,7 @@ async function main() {
     `| 1 worker, unchunked (\`--scan-chunk 0\`) | ${plain.seconds.toFixed(2)} s | | ${(plain.seconds / kcat).toFixed(2)}x |`,
     ...scaled.map(
       ({workers, run}) =>
-        `| ${workers} worker process(es), chunks of ${chunk.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s | ${(run.seconds / scaled[0]!.run.seconds).toFixed(2)}x | ${(run.seconds / kcat).toFixed(2)}x |`,
+        `| ${workers} worker process(es), chunks of ${chunk.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s | ${(run.seconds / nth(scaled, 0).run.seconds).toFixed(2)}x | ${(run.seconds / kcat).toFixed(2)}x |`,
     ),
     `| kcat reading the same ${offsets.toLocaleString('en-US')} offsets | ${kcat.toFixed(2)} s | | 1x |`,
   ].join('\n')

@@ -4,7 +4,7 @@ import {after, before, describe, it} from 'node:test'
 import {openPool} from '../src/core/db/database.js'
 import {loadNative, type Consumer} from '../src/core/kafka/client.js'
 import {partitionCountHistory} from '../src/core/replay/store/partition-history/index.js'
-import {apacheTool, BROKERS, deleteTopics, isOneLineError, MYSQL_URL, runCli, uniqueName} from './helpers.js'
+import {apacheTool, BROKERS, deleteTopics, isOneLineError, MYSQL_URL, nth, runCli, uniqueName} from './helpers.js'
 
 /**
  * The admin verbs (issue 14, item 9) on the real broker, each checked with Apache Kafka's own
@@ -35,8 +35,8 @@ async function apacheDescribe(topic: string): Promise<{partitions: number; confi
   const header = /PartitionCount:\s*(\d+).*Configs:\s*(.*)$/m.exec(output)!
   const configs: Record<string, string> = {}
   // Configs are "k=v,k2=v2", where a value may itself hold commas (cleanup.policy=compact,delete).
-  for (const match of header[2]!.matchAll(/([a-z][a-z0-9.]*)=(.*?)(?=,[a-z][a-z0-9.]*=|$)/g))
-    configs[match[1]!] = match[2]!
+  for (const match of nth(header, 2).matchAll(/([a-z][a-z0-9.]*)=(.*?)(?=,[a-z][a-z0-9.]*=|$)/g))
+    configs[nth(match, 1)] = nth(match, 2)
   return {partitions: Number(header[1]), configs}
 }
 
@@ -63,7 +63,7 @@ after(async () => {
 
 describe('topic delete', () => {
   it('refuses without a terminal and without --yes (exit 2), internal topics, and a missing name (exit 3), deleting nothing', async () => {
-    const unconfirmed = await runCli(['topic', 'delete', doomed[0]!])
+    const unconfirmed = await runCli(['topic', 'delete', nth(doomed, 0)])
     assert.equal(unconfirmed.code, 2)
     assert.ok(isOneLineError(unconfirmed), unconfirmed.stderr)
     assert.match(unconfirmed.stderr, /standard input is not a terminal: pass --yes/)
@@ -72,7 +72,7 @@ describe('topic delete', () => {
       assert.equal(refused.code, 2, internal)
       assert.match(refused.stderr, /refusing to delete internal topic/)
     }
-    const missing = await runCli(['topic', 'delete', doomed[0]!, uniqueName('adm_none'), '--yes', '--json'])
+    const missing = await runCli(['topic', 'delete', nth(doomed, 0), uniqueName('adm_none'), '--yes', '--json'])
     assert.equal(missing.code, 3)
     assert.equal(missing.json.error.code, 'TOPIC_NOT_FOUND')
     const listed = await apacheTopics()
@@ -137,7 +137,7 @@ describe('topic alter', () => {
         history.map((sighting) => sighting.partitionCount),
         [2, 5],
       )
-      assert.ok(history[0]!.firstSeenMs <= history[1]!.firstSeenMs)
+      assert.ok(nth(history, 0).firstSeenMs <= nth(history, 1).firstSeenMs)
     } finally {
       await pool.end()
     }

@@ -9,7 +9,7 @@ import {request} from 'undici'
 import {translateError} from '../src/core/http/api/twitter-errors.js'
 import {UserError} from '../src/core/shared/errors.js'
 import {crcResponseToken} from '../src/core/webhooks/signing.js'
-import {BIN, BROKERS, isOneLineError, runCli} from './helpers.js'
+import {BIN, BROKERS, isOneLineError, nth, runCli} from './helpers.js'
 import {
   assertCovers,
   eventBodies,
@@ -91,7 +91,7 @@ class ApiProcess {
       },
       30_000,
     )
-    this.url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(line.msg!)![1]!
+    this.url = nth(/(http:\/\/127\.0\.0\.1:\d+)/.exec(line.msg!)!, 1)
     return this
   }
 

@@ -25,7 +25,7 @@ import {verifyBackup} from '../src/core/storage/backup-verify.js'
 import {CHUNK_HEADER_BYTES, chunkBytes} from '../src/core/storage/backup-format.js'
 import {MAX_MANIFEST_BYTES, readManifest} from '../src/core/storage/backup-manifest.js'
 import {restoreTopic} from '../src/core/storage/restore.js'
-import {deleteTopics, isOneLineError, runCli, testSettings, uniqueName, type CliResult} from './helpers.js'
+import {type CliResult, deleteTopics, isOneLineError, nth, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * A backup directory is input that may have been tampered with: whatever its manifest and chunk
@@ -420,7 +420,7 @@ describe('a chunk that inflates past its header', () => {
   it('a chunk declaring more than a chunk may hold is refused before it is inflated', async () => {
     const c = newCase(complete)
     const chunks = parseChunks(readFileSync(join(c.dir, 'partition-1.chunks')))
-    chunks[0]!.uncompressed = 0xffffffff
+    nth(chunks, 0).uncompressed = 0xffffffff
     writeFileSync(join(c.dir, 'partition-1.chunks'), Buffer.concat(chunks.map(sealedChunk)))
     resealFile(c.dir, 1)
     expectCorrupt(
@@ -725,7 +725,7 @@ const ENTRY_FIELDS = [
 
 /** Applies one random change to a case's manifest, chunk files or file kinds, and says which. */
 function mutate(random: () => number, c: Case): string {
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!
+  const pick = <T>(list: readonly T[]): T => nth(list, Math.floor(random() * list.length))
   const manifestPath = join(c.dir, 'manifest.json')
   const partition = random() < 0.5 ? 0 : 1
   const chunkPath = join(c.dir, `partition-${partition}.chunks`)
@@ -748,7 +748,7 @@ function mutate(random: () => number, c: Case): string {
     case 'field': {
       const manifest = readJson(manifestPath)
       const path = pick(FIELDS).split('.')
-      const holder = path.length === 2 ? manifest[path[0]!] : manifest
+      const holder = path.length === 2 ? manifest[nth(path, 0)] : manifest
       const value = random() < 0.15 ? undefined : pick(WEIRD_VALUES)
       if (value === undefined) delete holder[path.at(-1)!]
       else holder[path.at(-1)!] = value
@@ -779,8 +779,11 @@ function mutate(random: () => number, c: Case): string {
       const bytes = readFileSync(chunkPath)
       const how = pick(['flip', 'truncate', 'append', 'empty'] as const)
       if (how === 'flip')
-        for (let count = 1 + Math.floor(random() * 4); count > 0; count--)
-          bytes[Math.floor(random() * bytes.length)]! ^= 1 << Math.floor(random() * 8)
+        for (let count = 1 + Math.floor(random() * 4); count > 0; count--) {
+          // An empty file stays empty: a Buffer ignores a write past its end.
+          const index = Math.floor(random() * bytes.length)
+          bytes[index] = (bytes[index] ?? 0) ^ (1 << Math.floor(random() * 8))
+        }
       const changed =
         how === 'truncate'
           ? bytes.subarray(0, Math.floor(random() * bytes.length))
@@ -800,7 +803,7 @@ function mutate(random: () => number, c: Case): string {
       const chunks = parseChunks(readFileSync(chunkPath))
       if (chunks.length === 0) return 'nothing to change'
       const index = Math.floor(random() * chunks.length)
-      const chunk = chunks[index]!
+      const chunk = nth(chunks, index)
       const how = pick(['records', 'uncompressed', 'first', 'last', 'frames', 'garbage', 'bomb', 'reorder'] as const)
       if (how === 'records') chunk.records = pick([0, chunk.records - 1, chunk.records + 1, 0xffffffff])
       if (how === 'uncompressed')
@@ -809,8 +812,10 @@ function mutate(random: () => number, c: Case): string {
       if (how === 'last') chunk.last = pick([-1, chunk.last - 1, chunk.last + 1, 2 ** 62])
       if (how === 'frames') {
         const frames = gunzipSync(chunk.payload)
-        for (let count = 1 + Math.floor(random() * 3); count > 0; count--)
-          frames[Math.floor(random() * frames.length)]! ^= 0xff
+        for (let count = 1 + Math.floor(random() * 3); count > 0; count--) {
+          const index = Math.floor(random() * frames.length)
+          frames[index] = (frames[index] ?? 0) ^ 0xff
+        }
         chunk.payload = gzipSync(frames)
       }
       if (how === 'garbage') chunk.payload = Buffer.from(Array.from({length: 64}, () => Math.floor(random() * 256)))
@@ -947,7 +952,7 @@ describe('fuzz: mutated manifests, chunk files and file kinds', () => {
     let peak = 0
     for (let seed = 2001; seed <= 2016; seed++) {
       const random = generator(seed)
-      const command = (['verify', 'verify-topic', 'restore', 'backup'] as const)[seed % 4]!
+      const command = nth(['verify', 'verify-topic', 'restore', 'backup'] as const, seed % 4)
       const c = newCase(command === 'backup' ? unfinished : complete)
       const what = `seed ${seed} ${command}: ${mutate(random, c)}`
       const before = outside(c)

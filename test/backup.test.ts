@@ -22,7 +22,17 @@ import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {readRanges} from '../src/core/kafka/range-reader.js'
 import {type Headers, RecordWriter} from '../src/core/kafka/record-writer.js'
 import {topicMetadata, withAdmin} from '../src/core/kafka/topics.js'
-import {BIN, BROKERS, deleteTopics, isOneLineError, MYSQL_URL, runCli, testSettings, uniqueName} from './helpers.js'
+import {
+  BIN,
+  BROKERS,
+  deleteTopics,
+  isOneLineError,
+  MYSQL_URL,
+  nth,
+  runCli,
+  testSettings,
+  uniqueName,
+} from './helpers.js'
 
 /**
  * topic backup / restore / verify against the real broker: a byte-exact round trip (headers, null
@@ -104,7 +114,7 @@ async function readTopic(topic: string): Promise<Stored[][]> {
   const partitions: Stored[][] = ranges.map(() => [])
   for await (const batch of readRanges(settings, topic, ranges)) {
     for (const message of batch) {
-      partitions[message.partition]!.push({
+      nth(partitions, message.partition).push({
         key: message.key === null || message.key === undefined ? null : Buffer.from(message.key as Buffer),
         value: message.value === null || message.value === undefined ? null : Buffer.from(message.value),
         timestamp: message.timestamp!,
@@ -162,9 +172,13 @@ function trickyRecords(partitions: number, perPartition: number): Produced[] {
 function expectSameRecords(actual: Stored[][], expected: Stored[][], what: string): void {
   assert.equal(actual.length, expected.length, `${what}: partition count`)
   for (let partition = 0; partition < expected.length; partition++) {
-    assert.equal(actual[partition]!.length, expected[partition]!.length, `${what}: records in partition ${partition}`)
-    expected[partition]!.forEach((record, index) => {
-      const got = actual[partition]![index]!
+    assert.equal(
+      nth(actual, partition).length,
+      nth(expected, partition).length,
+      `${what}: records in partition ${partition}`,
+    )
+    nth(expected, partition).forEach((record, index) => {
+      const got = nth(nth(actual, partition), index)
       const where = `${what}: partition ${partition} record ${index}`
       assert.deepEqual(got.key, record.key, `${where} key`)
       assert.deepEqual(got.value, record.value, `${where} value`)
@@ -177,7 +191,7 @@ function expectSameRecords(actual: Stored[][], expected: Stored[][], what: strin
 function byPartition(records: Produced[], partitions: number): Stored[][] {
   const grouped: Stored[][] = Array.from({length: partitions}, () => [])
   for (const record of records)
-    grouped[record.partition]!.push({
+    nth(grouped, record.partition).push({
       key: record.key,
       value: record.value,
       timestamp: record.timestamp,
@@ -210,8 +224,8 @@ describe('topic backup -> restore -> verify', () => {
   it('reproduces every key, value, header, timestamp and partition in order, null apart from empty', async () => {
     const original = await readTopic(source)
     expectSameRecords(original, byPartition(sourceRecords, 3), 'source as produced')
-    assert.equal(original[0]![0]!.key, null, 'a null key reads as null')
-    assert.deepEqual(original[0]![1]!.key, Buffer.alloc(0), 'an empty key reads as empty')
+    assert.equal(nth(nth(original, 0), 0).key, null, 'a null key reads as null')
+    assert.deepEqual(nth(nth(original, 0), 1).key, Buffer.alloc(0), 'an empty key reads as empty')
 
     const manifest = JSON.parse(readFileSync(join(backupDir, 'manifest.json'), 'utf8'))
     assert.equal(manifest.complete, true)
@@ -433,7 +447,7 @@ describe('damaged backups', () => {
     const file = join(dir, 'partition-0.chunks')
     const bytes = readFileSync(file)
     const at = Math.floor(bytes.length / 2)
-    bytes[at] = bytes[at]! ^ 0x10
+    bytes[at] = nth(bytes, at) ^ 0x10
     writeFileSync(file, bytes)
     const target = uniqueName('bk_never')
     for (const args of [

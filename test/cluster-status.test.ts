@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {apacheTool, runCli, type CliResult} from './helpers.js'
+import {apacheTool, type CliResult, nth, runCli} from './helpers.js'
 
 /**
  * `cluster status` against a three-node cluster of its own (own state directory and ports, beside
@@ -234,10 +234,10 @@ async function apacheLeaders(): Promise<{topic: string; partition: number; leade
   ])
   return [...output.matchAll(/Topic: (\S+)\s+Partition: (\d+)\s+Leader: (-?\d+)\s+Replicas: ([\d,]+)/g)].map(
     (match) => ({
-      topic: match[1]!,
+      topic: nth(match, 1),
       partition: Number(match[2]),
       leader: Number(match[3]),
-      replicas: match[4]!.split(',').map(Number),
+      replicas: nth(match, 4).split(',').map(Number),
     }),
   )
 }

@@ -4,7 +4,7 @@ import {after, before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 
 import {connectAdmin, loadNative, type Consumer} from '../src/core/kafka/client.js'
-import {apacheTool, BIN, BROKERS, deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
+import {apacheTool, BIN, BROKERS, deleteTopics, nth, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * Consumer groups checked against Apache Kafka's own ConsumerGroupCommand on the real broker:
@@ -42,14 +42,14 @@ async function apacheDescribe(group: string): Promise<DescribeRow[]> {
     .map((line) => line.trim().split(/\s+/))
     .filter((cells) => cells[0] === group && cells.length >= 9)
     .map((cells) => ({
-      topic: cells[1]!,
+      topic: nth(cells, 1),
       partition: Number(cells[2]),
-      current: value(cells[3]!) === null ? null : Number(cells[3]),
+      current: value(nth(cells, 3)) === null ? null : Number(cells[3]),
       logEnd: Number(cells[4]),
-      lag: value(cells[5]!) === null ? null : Number(cells[5]),
-      consumerId: value(cells[6]!),
-      host: value(cells[7]!),
-      clientId: value(cells[8]!),
+      lag: value(nth(cells, 5)) === null ? null : Number(cells[5]),
+      consumerId: value(nth(cells, 6)),
+      host: value(nth(cells, 7)),
+      clientId: value(nth(cells, 8)),
     }))
     .sort((a, b) => a.partition - b.partition)
 }
@@ -301,7 +301,7 @@ describe('group reset-offsets', () => {
       .map((line) => line.trim().split(/\s+/))
       .filter((cells) => cells[0] === idle)
       .map((cells) => [Number(cells[2]), Number(cells[3])])
-      .sort((a, b) => a[0]! - b[0]!)
+      .sort((a, b) => nth(a, 0) - nth(b, 0))
     assert.deepEqual(
       dry.json.plan.map((reset: {partition: number; target: number}) => [reset.partition, reset.target]),
       planned,

@@ -8,7 +8,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {Pool, request} from 'undici'
 
-import {apacheTool, deleteTopics, isOneLineError, partitionDir, runCli, uniqueName} from './helpers.js'
+import {apacheTool, deleteTopics, isOneLineError, nth, partitionDir, runCli, uniqueName} from './helpers.js'
 import {
   AUTH,
   createTopic,
@@ -401,7 +401,7 @@ describe('ingest serve: the broker killed under load', () => {
       try {
         while (load.firstTry2xx.length < 50) await sleep(100)
         const {nodes} = JSON.parse(readFileSync(join(state, 'stack.json'), 'utf8')) as {nodes: {pid: number}[]}
-        process.kill(nodes[0]!.pid, 'SIGKILL')
+        process.kill(nth(nodes, 0).pid, 'SIGKILL')
         const deadline = Date.now() + 60_000
         while (load.count(503) < 20 && Date.now() < deadline) await sleep(200)
         assert.ok(load.count(503) >= 20, `clients got ${JSON.stringify([...load.statuses])}`)

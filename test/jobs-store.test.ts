@@ -31,7 +31,7 @@ import {
   recordCheck,
   removeWebhook,
 } from '../src/core/webhooks/store.js'
-import {isOneLineError, runCli, testSecretKey, uniqueName} from './helpers.js'
+import {isOneLineError, nth, runCli, testSecretKey, uniqueName} from './helpers.js'
 
 /**
  * The MySQL layer against the real MariaDB on 127.0.0.1:3306. This file owns the databases it
@@ -78,7 +78,7 @@ async function webhook(id = uniqueName('wh')): Promise<string> {
 
 async function row(id: number): Promise<Record<string, unknown>> {
   const [rows] = await pool.query('SELECT * FROM replay_jobs WHERE id = ?', [id])
-  return (rows as Record<string, unknown>[])[0]!
+  return nth(rows as Record<string, unknown>[], 0)
 }
 
 /** Ages a job's heartbeat by the database clock. */
@@ -128,7 +128,7 @@ describe('migrations', () => {
     const again = await migrate(pool)
     assert.deepEqual(again, {applied: [], current: LATEST_VERSION})
     const [rows] = await pool.query('SELECT COUNT(*) AS n FROM schema_migrations')
-    assert.equal(Number((rows as {n: number}[])[0]!.n), MIGRATIONS.length)
+    assert.equal(Number(nth(rows as {n: number}[], 0).n), MIGRATIONS.length)
   })
 
   test('concurrent first uses of an empty database migrate it exactly once', async () => {
@@ -144,7 +144,7 @@ describe('migrations', () => {
       MIGRATIONS.length,
     )
     assert.ok(results.every((result) => result.current === LATEST_VERSION))
-    const [rows] = await racers[0]!.query('SELECT version FROM schema_migrations ORDER BY version')
+    const [rows] = await nth(racers, 0).query('SELECT version FROM schema_migrations ORDER BY version')
     assert.deepEqual(
       (rows as {version: number}[]).map((r) => r.version),
       MIGRATIONS.map((m) => m.version),
@@ -163,7 +163,7 @@ describe('migrations', () => {
     const [found] = await pool.query('SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [
       fresh,
     ])
-    assert.equal(Number((found as {n: number}[])[0]!.n), 0, 'db status must not create the database')
+    assert.equal(Number(nth(found as {n: number}[], 0).n), 0, 'db status must not create the database')
 
     const first = await runCli(['db', 'migrate', '--json'], {env})
     assert.equal(first.code, 0, first.stderr)
@@ -230,7 +230,7 @@ describe('one active job per webhook', () => {
     assert.equal(lost.length, 7)
     for (const outcome of lost) assert.equal((outcome.reason as UserError).code, 'JOB_IN_PROGRESS')
     const [rows] = await pool.query('SELECT COUNT(*) AS n FROM replay_jobs WHERE webhook_id = ?', [id])
-    assert.equal(Number((rows as {n: number}[])[0]!.n), 1)
+    assert.equal(Number(nth(rows as {n: number}[], 0).n), 1)
   })
 
   test('finished jobs do not count: a new submit succeeds after completion', async () => {
@@ -432,7 +432,7 @@ describe('claiming', () => {
     )
     const ownSessions = (sessions as {id: number}[]).map((s) => s.id)
     const [mine] = await worker!.query('SELECT CONNECTION_ID() AS id')
-    const workerSession = (mine as {id: number}[])[0]!.id
+    const workerSession = nth(mine as {id: number}[], 0).id
     assert.ok(ownSessions.includes(workerSession))
     await pool.query('KILL CONNECTION ?', [workerSession])
     assert.deepEqual(await heartbeatJob(worker!, job), {leaseLost: false, cancelRequested: false})
@@ -823,7 +823,7 @@ describe('commands', () => {
     ]
     const results = await Promise.all(cases.map((c) => runCli(c.args, {env})))
     results.forEach((result, i) => {
-      const {args, expect} = cases[i]!
+      const {args, expect} = nth(cases, i)
       const label = `${args.join(' ').slice(0, 80)} -> ${result.code}: ${result.stderr}`
       assert.notEqual(result.code, 0, label)
       assert.ok([2, 4].includes(result.code), label)

@@ -12,7 +12,7 @@ import {
 import {murmur2} from '../src/core/kafka/partitioner.js'
 import {type Headers, RecordBatch} from '../src/core/kafka/record-batch.js'
 import {RecordWriter} from '../src/core/kafka/record-writer.js'
-import {deleteTopics, produceStock, readToEnd, runCli, testSettings, uniqueName} from './helpers.js'
+import {deleteTopics, nth, produceStock, readToEnd, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * The client patch's produceBatch (patches/@confluentinc+kafka-javascript+1.10.1.patch): what it
@@ -206,8 +206,8 @@ describe('produceBatch (client patch)', () => {
         result.failures.map((failure) => failure.index),
         [7, 31],
       )
-      assert.equal(result.failures[0]!.error.code, MSG_SIZE_TOO_LARGE)
-      assert.equal(result.failures[1]!.error.code, KafkaCode.UNKNOWN_PARTITION_LOCAL)
+      assert.equal(nth(result.failures, 0).error.code, MSG_SIZE_TOO_LARGE)
+      assert.equal(nth(result.failures, 1).error.code, KafkaCode.UNKNOWN_PARTITION_LOCAL)
     } finally {
       await disconnect(producer)
     }
@@ -300,7 +300,7 @@ describe('produceBatch (client patch)', () => {
       const batch = new RecordBatch()
       batch.add('a', Buffer.from('ok'), null, 0)
       batch.add('b', Buffer.from('ok'), null, 0)
-      const length = batch.index[1 * 8 + 4]!
+      const length = nth(batch.index, 1 * 8 + 4)
       batch.index[1 * 8 + 4] = batch.data.length + 1
       assert.throws(() => send(producer, topic, batch), RangeError)
       batch.index[1 * 8 + 4] = length

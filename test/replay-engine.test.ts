@@ -7,7 +7,7 @@ import {writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {apacheTool, BROKERS, isOneLineError, testSettings, uniqueName} from './helpers.js'
+import {apacheTool, BROKERS, isOneLineError, nth, testSettings, uniqueName} from './helpers.js'
 import {
   assertCustomerFacing,
   counts,
@@ -58,7 +58,7 @@ describe('replay engine bounds', () => {
       const maxAhead = 32
       const maxInFlight = 8
       const stuckIndex = 40
-      const stuck = s.expected[stuckIndex]!
+      const stuck = nth(s.expected, stuckIndex)
       const indexOf = new Map(s.expected.map((body, index) => [body, index]))
       let released = false
       const hook = await receiver((request, res) => {
@@ -283,7 +283,7 @@ describe('replay engine bounds', () => {
       const resent = accepted.slice(byOwner.length)
       assert.deepEqual(
         resent,
-        expected.slice(expected.indexOf(resent[0]!)),
+        expected.slice(expected.indexOf(nth(resent, 0))),
         'the new owner resumes in timestamp order from the checkpoints',
       )
       assert.ok(resent.length - (total - 150) < 2 * 64 + 3, 're-sends within the README bound')
@@ -417,7 +417,10 @@ describe('replay engine bounds', () => {
         'the events from before the unseen growth are in another partition',
       )
       assert.equal(job.notes.length, 1)
-      assert.match(job.notes[0]!, new RegExp(`partition count of ${topic} \\(6\\) first seen .*at a time not recorded`))
+      assert.match(
+        nth(job.notes, 0),
+        new RegExp(`partition count of ${topic} \\(6\\) first seen .*at a time not recorded`),
+      )
       const status = await stack.ok(['replay', 'status', String(id)])
       assert.deepEqual(status.notes, job.notes)
       const plain = await stack.cli(['replay', 'status', String(id)])
@@ -451,7 +454,7 @@ describe('replay engine bounds', () => {
         '--offset-json-file',
         file,
       ])
-      const oldest = new Date(times[8]!).toISOString()
+      const oldest = new Date(nth(times, 8)).toISOString()
 
       const before = await stack.snapshot()
       const submit = (extra: string[]) =>
@@ -482,7 +485,7 @@ describe('replay engine bounds', () => {
       assert.equal(await stack.snapshot(), before, 'nothing written')
 
       // From the oldest held event on, the range is whole.
-      const whole = await stack.submit(webhookId, times[8]!, toMs, topic)
+      const whole = await stack.submit(webhookId, nth(times, 8), toMs, topic)
       assert.equal((await stack.job(whole)).partial, false)
       await stack.ok(['replay', 'cancel', String(whole)])
 
@@ -490,7 +493,7 @@ describe('replay engine bounds', () => {
       const job = await stack.job(id)
       assert.equal(job.partial, true)
       assert.match(
-        job.notes[0]!,
+        nth(job.notes, 0),
         new RegExp(`partial replay: events before ${oldest.replace(/\./g, '\\.')} are no longer in the log`),
       )
       const worker = workers.start(['--once', '--max-in-flight', '1'])

@@ -19,6 +19,7 @@ import {
   withWorkers,
 } from './replay-harness.js'
 import {delay} from './webhook-receiver.js'
+import {nth} from './helpers.js'
 
 /**
  * The replay engine when things break: workers killed or frozen, the broker and the database
@@ -119,9 +120,9 @@ describe('replay failover', () => {
       assert.equal(done.owner, second.owner)
       const claimed = second.logged('job claimed', id)
       assert.equal(claimed.length, 1)
-      assert.equal(claimed[0]!.attempt, 2)
+      assert.equal(nth(claimed, 0).attempt, 2)
       assert.ok(
-        (claimed[0]!.checkpoint as number) > s.offsetOf.get(s.expected[0]!)!,
+        (nth(claimed, 0).checkpoint as number) > s.offsetOf.get(nth(s.expected, 0))!,
         'resumed past the start of the range',
       )
 
@@ -403,7 +404,7 @@ describe('replay failover', () => {
       await waitFor('400 deliveries', () => hook.requests.length >= 400, 60_000, 5)
 
       const status = await brokerStatus()
-      const pid = status.nodes[0]!.pid!
+      const pid = nth(status.nodes, 0).pid!
       process.kill(pid, 'SIGKILL')
       const killedAt = performance.now()
       await waitFor('the broker to be gone', async () => !(await brokerStatus()).healthy, 20_000, 200)
@@ -413,7 +414,7 @@ describe('replay failover', () => {
       assert.equal(upResult.code, 0, upResult.stderr)
       await waitFor('the broker to be healthy', async () => (await brokerStatus()).healthy, 60_000, 500)
       const restartedAt = performance.now()
-      assert.notEqual((await brokerStatus()).nodes[0]!.pid, pid)
+      assert.notEqual(nth((await brokerStatus()).nodes, 0).pid, pid)
 
       // The job may have gone back to the queue on a read error (and been resumed from its
       // checkpoint); either way it must end COMPLETED.
@@ -425,15 +426,15 @@ describe('replay failover', () => {
       let gapAt = 1
       for (let i = 2; i < hook.requests.length; i++) {
         if (
-          hook.requests[i]!.arrivedAt - hook.requests[i - 1]!.arrivedAt >
-          hook.requests[gapAt]!.arrivedAt - hook.requests[gapAt - 1]!.arrivedAt
+          nth(hook.requests, i).arrivedAt - nth(hook.requests, i - 1).arrivedAt >
+          nth(hook.requests, gapAt).arrivedAt - nth(hook.requests, gapAt - 1).arrivedAt
         )
           gapAt = i
       }
-      const gap = hook.requests[gapAt]!.arrivedAt - hook.requests[gapAt - 1]!.arrivedAt
+      const gap = nth(hook.requests, gapAt).arrivedAt - nth(hook.requests, gapAt - 1).arrivedAt
       const afterRestart = hook.requests.length - gapAt
       assert.ok(
-        hook.requests[gapAt - 1]!.arrivedAt >= killedAt - 50 && gap >= 5000,
+        nth(hook.requests, gapAt - 1).arrivedAt >= killedAt - 50 && gap >= 5000,
         `a pause in deliveries while the broker was down (longest ${Math.round(gap)} ms)`,
       )
       assert.ok(

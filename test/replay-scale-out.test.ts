@@ -5,7 +5,7 @@ import {describe, test} from 'node:test'
 import {claimChunk, finishChunk, listChunks, planChunks} from '../src/core/replay/store/chunks/index.js'
 import {getJob} from '../src/core/replay/store/jobs/index.js'
 import {jobMatcher, readChunked, scanChunk} from '../src/core/replay/scale-out.js'
-import {testSettings} from './helpers.js'
+import {nth, testSettings} from './helpers.js'
 import {
   assertCustomerFacing,
   counts,
@@ -148,7 +148,7 @@ describe('replay scale-out over scan chunks', () => {
             "SELECT COUNT(*) AS n FROM replay_scan_chunks WHERE job_id = ? AND state = 'DONE' AND owner = ?",
             [jobId, helper.owner],
           )
-          return Number((rows as {n: number}[])[0]!.n) >= 4
+          return Number(nth(rows as {n: number}[], 0).n) >= 4
         },
         60_000,
         100,
@@ -209,7 +209,7 @@ describe('replay scale-out over scan chunks', () => {
       release()
       assert.equal(job.state, 'CANCELLED')
       await waitFor('the owner to end the job', () => owner.logged('job ended', jobId).length > 0, 30_000)
-      assert.equal(owner.logged('job ended', jobId)[0]!.outcome, 'CANCELLED')
+      assert.equal(nth(owner.logged('job ended', jobId), 0).outcome, 'CANCELLED')
       assert.deepEqual(await listChunks(stack.pool, jobId), [], 'a cancelled job forgets its chunks')
       await owner.stop()
     })
@@ -242,7 +242,7 @@ describe('replay scale-out over scan chunks', () => {
       const job = await stack.waitForState(jobId, ['FAILED', 'COMPLETED'], 60_000)
       assert.equal(job.state, 'FAILED')
       await waitFor('the owner to end the job', () => owner.logged('job ended', jobId).length > 0, 30_000)
-      assert.equal(owner.logged('job ended', jobId)[0]!.outcome, 'FAILED')
+      assert.equal(nth(owner.logged('job ended', jobId), 0).outcome, 'FAILED')
       assert.deepEqual(await listChunks(stack.pool, jobId), [], 'a failed job forgets its chunks')
       // The customer hears their webhook's answer; the operator's reason names the offset.
       await waitFor('the completion event', () => hook.requests.some((request) => isCompletion(request.body)), 30_000)

@@ -7,7 +7,7 @@ import {messageIdFor} from '../src/core/replay/delivery/index.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {submitReplay} from '../src/core/replay/submit-replay.js'
 import {addWebhook} from '../src/core/webhooks/store.js'
-import {isOneLineError, testSecretKey, testSettings, uniqueName, type CliResult} from './helpers.js'
+import {type CliResult, isOneLineError, nth, testSecretKey, testSettings, uniqueName} from './helpers.js'
 import {
   assertCovers,
   assertCustomerFacing,
@@ -111,7 +111,7 @@ describe('replay end to end', () => {
         const completions = run.filter((r) => isCompletion(r.body))
         assert.equal(completions.length, 1)
         assert.equal(run.at(-1), completions[0])
-        const status = JSON.parse(String(completions[0]!.body)).replay_job_status
+        const status = JSON.parse(String(nth(completions, 0).body)).replay_job_status
         assert.deepEqual(Object.keys(status).sort(), ['job_id', 'job_state', 'job_state_description', 'webhook_id'])
         assert.equal(status.webhook_id, s.webhookId)
         assert.equal(status.job_id, String(job.id))
@@ -252,20 +252,20 @@ describe('replay end to end', () => {
         // One webhook-id per event across its retries; the body is the same.
         assert.equal(new Set(list.map((r) => String(r.body))).size, 1)
         assert.ok(list.length <= 8)
-        const rule = ruleOf(list[0]!)
+        const rule = ruleOf(nth(list, 0))
         const first = list.findIndex((r) => r.n > 20)
         if (first < 0 || first + 1 >= list.length) continue
         if (rule === 3) {
           // Retry-After: 1 was honoured.
           assert.ok(
-            list[first + 1]!.arrivedAt - list[first]!.arrivedAt >= 950,
-            `retried ${list[first + 1]!.arrivedAt - list[first]!.arrivedAt} ms after a 429 with Retry-After: 1`,
+            nth(list, first + 1).arrivedAt - nth(list, first).arrivedAt >= 950,
+            `retried ${nth(list, first + 1).arrivedAt - nth(list, first).arrivedAt} ms after a 429 with Retry-After: 1`,
           )
           checked.retryAfter++
         }
         if (rule === 5) {
           // Given up on after the delivery timeout, then sent again.
-          assert.ok(list[first + 1]!.arrivedAt - list[first]!.arrivedAt >= 380)
+          assert.ok(nth(list, first + 1).arrivedAt - nth(list, first).arrivedAt >= 380)
           checked.slow++
         }
         if (rule === 7) checked.dropped++
@@ -357,13 +357,13 @@ describe('replay end to end', () => {
         for (const claim of worker.logged('job claimed')) {
           const end = worker.logged('job ended', claim.job)
           assert.equal(end.length, 1, `${worker.name} ended job ${claim.job} once`)
-          assert.equal(end[0]!.outcome, 'COMPLETED')
+          assert.equal(nth(end, 0).outcome, 'COMPLETED')
           assert.equal(claim.worker, worker.owner)
           intervals.push({
             job: claim.job!,
             worker: worker.owner,
             from: Date.parse(claim.time),
-            to: Date.parse(end[0]!.time),
+            to: Date.parse(nth(end, 0).time),
           })
         }
       }
@@ -376,8 +376,8 @@ describe('replay end to end', () => {
       for (const jobId of jobIds) {
         const runs = intervals.filter((i) => i.job === jobId).sort((a, b) => a.from - b.from)
         for (let k = 1; k < runs.length; k++) {
-          if (runs[k]!.worker !== runs[k - 1]!.worker)
-            assert.ok(runs[k - 1]!.to <= runs[k]!.from, `job ${jobId} ran in two workers at once`)
+          if (nth(runs, k).worker !== nth(runs, k - 1).worker)
+            assert.ok(nth(runs, k - 1).to <= nth(runs, k).from, `job ${jobId} ran in two workers at once`)
         }
       }
       t.diagnostic(
@@ -446,8 +446,12 @@ describe('replay end to end', () => {
       )
 
       const failed = await stack.job(id)
-      assert.equal(first.logged('job ended', id)[0]!.reason, failed.lastError, 'the log line says why the job failed')
-      const firstUndelivered = s.offsetOf.get(s.expected[50]!)!
+      assert.equal(
+        nth(first.logged('job ended', id), 0).reason,
+        failed.lastError,
+        'the log line says why the job failed',
+      )
+      const firstUndelivered = s.offsetOf.get(nth(s.expected, 50))!
       assert.equal(failed.state, 'FAILED')
       assert.equal(failed.checkpointOffset, firstUndelivered, 'the checkpoint is the first undelivered event')
       assert.match(
@@ -497,7 +501,7 @@ describe('replay end to end', () => {
       const job = await stack.job(id)
       assert.equal(job.state, 'FAILED')
       assert.match(job.lastError ?? '', /410 gone/)
-      assert.equal(job.checkpointOffset, s.offsetOf.get(s.expected[0]!))
+      assert.equal(job.checkpointOffset, s.offsetOf.get(nth(s.expected, 0)))
       assert.equal(hook.requests.length, 1, 'a 410 is not retried, and no completion event follows it')
       const listed = (await stack.ok(['webhook', 'list'])).find((webhook: {id: string}) => webhook.id === s.webhookId)
       assert.equal(listed.state, 'invalid')
@@ -718,7 +722,7 @@ describe('replay end to end', () => {
         'http://0xa9fea9fe/',
       ]
       const hidden = metadata.map((_, i) => `${uniqueName('meta').replace(/_/g, '-')}-${i}`)
-      for (const [i, url] of metadata.entries()) await stack.addWebhook(hidden[i]!, url, SECRET)
+      for (const [i, url] of metadata.entries()) await stack.addWebhook(nth(hidden, i), url, SECRET)
       const before = await stack.snapshot()
 
       const long = 'x'.repeat(10_000)
@@ -815,7 +819,7 @@ describe('replay end to end', () => {
         "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('replay_jobs', 'webhooks')",
         [stack.database],
       )
-      assert.equal((tables as {n: number}[])[0]!.n, 2)
+      assert.equal(nth(tables as {n: number}[], 0).n, 2)
 
       // A worker refuses the link-local target too: the job fails without a request being made.
       const s = await scenario(stack, {partitions: 3, unique: 5})
@@ -932,7 +936,7 @@ describe('replay end to end', () => {
       assert.ok(last - cancelledAt < 1000 + 500, `last request ${Math.round(last - cancelledAt)} ms after the cancel`)
       assert.equal(cancelled.lastError, 'cancelled by an operator')
       assert.ok(
-        cancelled.checkpointOffset! > s.offsetOf.get(s.expected[0]!)! &&
+        cancelled.checkpointOffset! > s.offsetOf.get(nth(s.expected, 0))! &&
           cancelled.checkpointOffset! < cancelled.endOffset!,
       )
       // The cancel cut every send, the final event's too: the worker hands it to the completion
