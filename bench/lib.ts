@@ -71,7 +71,10 @@ export function cli(args: string[], options: Parameters<typeof timed>[2] = {}): 
 }
 
 export function machine(): string {
-  return `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+  return (
+    `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ` +
+    `${process.version}`
+  )
 }
 
 /** Replaces the section between `<!-- name:start -->` and `<!-- name:end -->` in RESULTS.md. */

@@ -212,7 +212,8 @@ async function main(): Promise<void> {
           const run = {build: index, ...(await deliverOnce(build, mode))}
           runs.push(run)
           console.error(
-            `${index === 0 ? 'this build' : build.dir} ${mode}: ${run.cpuUs.toFixed(1)} µs/event, ${Math.round(run.delivered / run.seconds).toLocaleString('en-US')} events/s`,
+            `${index === 0 ? 'this build' : build.dir} ${mode}: ${run.cpuUs.toFixed(1)} µs/event, ` +
+              `${Math.round(run.delivered / run.seconds).toLocaleString('en-US')} events/s`,
           )
         }
       }
@@ -320,22 +321,32 @@ function write(
   const saveEvery = Math.floor(((MAX_AHEAD ?? Math.max(64, MAX_IN_FLIGHT)) + MAX_IN_FLIGHT) / 2)
   const rows = summary.map(
     (entry) =>
-      `| ${entry.build} | ${us(entry.engine)} | ${us(entry.noSaves)} | ${us(entry.engine - entry.noSaves)} | ${us(entry.http)} | ${Math.round(entry.httpRate).toLocaleString('en-US')}/s |`,
+      `| ${entry.build} | ${us(entry.engine)} | ${us(entry.noSaves)} | ${us(entry.engine - entry.noSaves)} | ` +
+      `${us(entry.http)} | ${Math.round(entry.httpRate).toLocaleString('en-US')}/s |`,
   )
   writeSection(
     'replay-engine',
     `## Replay engine: what a whole replay adds to the delivery path (issue #9 item 4)
 
-Measured ${new Date().toISOString()} on ${machine()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}; one local broker, MariaDB. The deliver step (src/core/replay/run/deliver.ts) of one busy webhook's replay, ${delivered.toLocaleString('en-US')} events, run in process, \`--max-in-flight ${MAX_IN_FLIGHT}\`${MAX_AHEAD === undefined ? '' : ` \`--max-ahead ${MAX_AHEAD}\``}; CPU per delivered event (process.cpuUsage: every thread, librdkafka's included), median of ${ROUNDS}.
+Measured ${new Date().toISOString()} on ${machine()}, load average \
+${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}; one local broker, MariaDB. The deliver step \
+(src/core/replay/run/deliver.ts) of one busy webhook's replay, ${delivered.toLocaleString('en-US')} events, run in \
+process, \`--max-in-flight ${MAX_IN_FLIGHT}\`${MAX_AHEAD === undefined ? '' : ` \`--max-ahead ${MAX_AHEAD}\``}; CPU \
+per delivered event (process.cpuUsage: every thread, librdkafka's included), median of ${ROUNDS}.
 Reproduce: \`npx tsx bench/replay-engine.ts --events ${EVENTS} --rounds ${ROUNDS}\` (with the stack up).
 
-| build | engine (sends settle at once) | without the count-driven saves | so the saves (one every ${saveEvery} deliveries) | with HTTP to a node:http receiver | rate with HTTP (loaded) |
+| build | engine (sends settle at once) | without the count-driven saves | so the saves (one every ${saveEvery} \
+deliveries) | with HTTP to a node:http receiver | rate with HTTP (loaded) |
 | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
-With sends that settle at once the loop outruns MySQL and waits for every save, so the saves column also counts the event loop's wake-up after each: an upper bound on what they cost beside real sends, which they overlap.
+With sends that settle at once the loop outruns MySQL and waits for every save, so the saves column also counts the \
+event loop's wake-up after each: an upper bound on what they cost beside real sends, which they overlap.
 
-The engine's parts on their own, per delivered event: the Kafka read with the key filter ${us(parts.readUs)}, the dedup hash and filter ${us(parts.dedupUs)}; one checkpoint save, written and waited for, ${us(parts.saveUs)} of CPU (${us(parts.saveUs / saveEvery)} per event at one save every ${saveEvery} deliveries). The delivery path alone (signatures, socket work, undici, the window) is the \`delivery\` section.`,
+The engine's parts on their own, per delivered event: the Kafka read with the key filter ${us(parts.readUs)}, the \
+dedup hash and filter ${us(parts.dedupUs)}; one checkpoint save, written and waited for, ${us(parts.saveUs)} of CPU \
+(${us(parts.saveUs / saveEvery)} per event at one save every ${saveEvery} deliveries). The delivery path alone \
+(signatures, socket work, undici, the window) is the \`delivery\` section.`,
   )
 }
 

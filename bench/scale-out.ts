@@ -131,7 +131,9 @@ async function main() {
   for (let round = 1; round <= rounds; round++) {
     for (const [index, setting] of settings.entries()) {
       console.error(
-        `round ${round} of ${rounds}: ${setting.workers} worker(s), ${setting.chunkSize ? `chunks of ${chunk}` : 'unchunked'}`,
+        `round ${round} of ${rounds}: ${setting.workers} worker(s), ${
+          setting.chunkSize ? `chunks of ${chunk}` + `` : 'unchunked'
+        }`,
       )
       nth(runs, index).push(await replay(quiet, from, to, setting.workers, setting.chunkSize))
     }
@@ -182,10 +184,13 @@ async function main() {
   const table = [
     '| run | job time | vs 1 worker (chunked) | vs kcat |',
     '| --- | --- | --- | --- |',
-    `| 1 worker, unchunked (\`--scan-chunk 0\`) | ${plain.seconds.toFixed(2)} s | | ${(plain.seconds / kcat).toFixed(2)}x |`,
+    `| 1 worker, unchunked ` +
+      `(\`--scan-chunk 0\`) | ${plain.seconds.toFixed(2)} s | | ${(plain.seconds / kcat).toFixed(2)}x |`,
     ...scaled.map(
       ({workers, run}) =>
-        `| ${workers} worker process(es), chunks of ${chunk.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s | ${(run.seconds / nth(scaled, 0).run.seconds).toFixed(2)}x | ${(run.seconds / kcat).toFixed(2)}x |`,
+        `| ${workers} worker process(es), ` +
+        `chunks of ${chunk.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s | ` +
+        `${(run.seconds / nth(scaled, 0).run.seconds).toFixed(2)}x | ${(run.seconds / kcat).toFixed(2)}x |`,
     ),
     `| kcat reading the same ${offsets.toLocaleString('en-US')} offsets | ${kcat.toFixed(2)} s | | 1x |`,
   ].join('\n')
@@ -193,7 +198,13 @@ async function main() {
     'scale-out',
     `## Scale-out: one job's scan shared by worker processes
 
-Measured ${new Date().toISOString()} on ${machine()}, one local broker, MariaDB; a quiet webhook (${plain.delivered} events) replayed over ${offsets.toLocaleString('en-US')} offsets of one partition (${events.toLocaleString('en-US')} seeded events, ~0.8 KB), so the job is nearly all reading. Each run starts N \`replay worker --concurrency 1 --scan-chunk ${chunk}\` processes; one owns the job and delivers, the others scan its chunks ahead of it. Job times are the job's own started_at..finished_at, the median of ${rounds} interleaved rounds (every run, in seconds: ${every}; kcat ${kcatRuns.map((seconds) => seconds.toFixed(2)).join(', ')}). Every run delivered the same ${plain.delivered} events and counted ${plain.scanned.toLocaleString('en-US')} records scanned.
+Measured ${new Date().toISOString()} on ${machine()}, one local broker, MariaDB; a quiet webhook (${plain.delivered} \
+events) replayed over ${offsets.toLocaleString('en-US')} offsets of one partition (${events.toLocaleString('en-US')} \
+seeded events, ~0.8 KB), so the job is nearly all reading. Each run starts N \`replay worker --concurrency 1 \
+--scan-chunk ${chunk}\` processes; one owns the job and delivers, the others scan its chunks ahead of it. Job times \
+are the job's own started_at..finished_at, the median of ${rounds} interleaved rounds (every run, in seconds: \
+${every}; kcat ${kcatRuns.map((seconds) => seconds.toFixed(2)).join(', ')}). Every run delivered the same \
+${plain.delivered} events and counted ${plain.scanned.toLocaleString('en-US')} records scanned.
 Reproduce: \`npx tsx bench/scale-out.ts --events ${events} --chunk ${chunk} --rounds ${rounds}\`.
 
 ${table}`,

@@ -56,7 +56,11 @@ async function main() {
       }),
     )
     rows.push(
-      `| ${label} webhook ${key} (partition ${partition}) | ${keyed.scanned.toLocaleString('en-US')} (${((100 * keyed.scanned) / full.scanned).toFixed(1)}%; its partition holds ${inPartition.toLocaleString('en-US')}) | ${keyed.seconds.toFixed(2)} s | ${(keyed.seconds / full.seconds).toFixed(2)}x | kcat reads that partition in ${kcat.seconds.toFixed(2)} s (${(keyed.seconds / kcat.seconds).toFixed(1)}x) |`,
+      `| ${label} webhook ${key} (partition ${partition}) | ${keyed.scanned.toLocaleString('en-US')} (` +
+        `${((100 * keyed.scanned) / full.scanned).toFixed(1)}%; its partition holds ` +
+        `${inPartition.toLocaleString('en-US')}) | ${keyed.seconds.toFixed(2)} s | ` +
+        `${(keyed.seconds / full.seconds).toFixed(2)}x | kcat reads that partition in ${kcat.seconds.toFixed(2)} s (` +
+        `${(keyed.seconds / kcat.seconds).toFixed(1)}x) |`,
     )
   }
 
@@ -64,7 +68,11 @@ async function main() {
     'search',
     `## Key search: \`log search --key\` vs a search without a key
 
-Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, topic \`${topic}\` (${full.scanned.toLocaleString('en-US')} records in ${partitions} partitions, \`dev seed\`); a value filter that matches nothing, so every record in range is examined and nothing is printed. Wall time of whole commands, median of 3 (load average ${nth(loadavg(), 0).toFixed(1)} when done: the machine is shared, so compare ratios within the run, not across runs); the records scanned are exact (the command's own count, equal to the key partition's range).
+Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, topic \`${topic}\` \
+(${full.scanned.toLocaleString('en-US')} records in ${partitions} partitions, \`dev seed\`); a value filter that \
+matches nothing, so every record in range is examined and nothing is printed. Wall time of whole commands, median of 3 \
+(load average ${nth(loadavg(), 0).toFixed(1)} when done: the machine is shared, so compare ratios within the run, not \
+across runs); the records scanned are exact (the command's own count, equal to the key partition's range).
 Reproduce: \`npx tsx bench/search.ts --topic ${topic}\` (with the stack up and the topic seeded).
 
 | search | records scanned | time | vs full scan | reference |
