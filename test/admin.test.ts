@@ -62,22 +62,26 @@ after(async () => {
 })
 
 describe('topic delete', () => {
-  it('refuses without a terminal and without --yes (exit 2), internal topics, and a missing name (exit 3), deleting nothing', async () => {
-    const unconfirmed = await runCli(['topic', 'delete', nth(doomed, 0)])
-    assert.equal(unconfirmed.code, 2)
-    assert.ok(isOneLineError(unconfirmed), unconfirmed.stderr)
-    assert.match(unconfirmed.stderr, /standard input is not a terminal: pass --yes/)
-    for (const internal of ['__consumer_offsets', '__transaction_state', '_schemas']) {
-      const refused = await runCli(['topic', 'delete', internal, '--yes'])
-      assert.equal(refused.code, 2, internal)
-      assert.match(refused.stderr, /refusing to delete internal topic/)
-    }
-    const missing = await runCli(['topic', 'delete', nth(doomed, 0), uniqueName('adm_none'), '--yes', '--json'])
-    assert.equal(missing.code, 3)
-    assert.equal(missing.json.error.code, 'TOPIC_NOT_FOUND')
-    const listed = await apacheTopics()
-    for (const topic of [...doomed, '__consumer_offsets']) assert.ok(listed.includes(topic), topic)
-  })
+  it(
+    'refuses without a terminal and without --yes (exit 2), internal topics, and a missing name (exit 3), ' +
+      'deleting nothing',
+    async () => {
+      const unconfirmed = await runCli(['topic', 'delete', nth(doomed, 0)])
+      assert.equal(unconfirmed.code, 2)
+      assert.ok(isOneLineError(unconfirmed), unconfirmed.stderr)
+      assert.match(unconfirmed.stderr, /standard input is not a terminal: pass --yes/)
+      for (const internal of ['__consumer_offsets', '__transaction_state', '_schemas']) {
+        const refused = await runCli(['topic', 'delete', internal, '--yes'])
+        assert.equal(refused.code, 2, internal)
+        assert.match(refused.stderr, /refusing to delete internal topic/)
+      }
+      const missing = await runCli(['topic', 'delete', nth(doomed, 0), uniqueName('adm_none'), '--yes', '--json'])
+      assert.equal(missing.code, 3)
+      assert.equal(missing.json.error.code, 'TOPIC_NOT_FOUND')
+      const listed = await apacheTopics()
+      for (const topic of [...doomed, '__consumer_offsets']) assert.ok(listed.includes(topic), topic)
+    },
+  )
 
   it('deletes several topics with --yes, as TopicCommand --list then shows', async () => {
     const result = await runCli(['topic', 'delete', ...doomed, '--yes', '--json'])
@@ -177,37 +181,41 @@ describe('topic alter', () => {
 })
 
 describe('group delete', () => {
-  it('refuses a group with a member (exit 4) and an unknown group (exit 3); deletes an empty one, as ConsumerGroupCommand --list shows', async () => {
-    const native = await loadNative()
-    member = new native.KafkaConsumer(
-      {'bootstrap.servers': BROKERS, 'group.id': busy, 'enable.auto.commit': false, log_level: 0},
-      {'auto.offset.reset': 'earliest'},
-    )
-    await new Promise<void>((resolve, reject) => member!.connect({}, (error) => (error ? reject(error) : resolve())))
-    member.subscribe([grown])
-    const deadline = Date.now() + 60_000
-    while (member.assignments().length === 0 && Date.now() < deadline)
-      await new Promise((resolve) => member!.consume(1, () => resolve(undefined)))
-    assert.ok(member.assignments().length > 0)
+  it(
+    'refuses a group with a member (exit 4) and an unknown group (exit 3); deletes an empty one, as ' +
+      'ConsumerGroupCommand --list shows',
+    async () => {
+      const native = await loadNative()
+      member = new native.KafkaConsumer(
+        {'bootstrap.servers': BROKERS, 'group.id': busy, 'enable.auto.commit': false, log_level: 0},
+        {'auto.offset.reset': 'earliest'},
+      )
+      await new Promise<void>((resolve, reject) => member!.connect({}, (error) => (error ? reject(error) : resolve())))
+      member.subscribe([grown])
+      const deadline = Date.now() + 60_000
+      while (member.assignments().length === 0 && Date.now() < deadline)
+        await new Promise((resolve) => member!.consume(1, () => resolve(undefined)))
+      assert.ok(member.assignments().length > 0)
 
-    const active = await runCli(['group', 'delete', busy])
-    assert.equal(active.code, 4)
-    assert.ok(isOneLineError(active), active.stderr)
-    assert.match(active.stderr, /has 1 active member \(Stable\)/)
-    const unknown = await runCli(['group', 'delete', uniqueName('adm_nobody'), '--json'])
-    assert.equal(unknown.code, 3)
-    assert.equal(unknown.json.error.code, 'GROUP_NOT_FOUND')
-    assert.ok((await apacheGroups()).includes(idle))
+      const active = await runCli(['group', 'delete', busy])
+      assert.equal(active.code, 4)
+      assert.ok(isOneLineError(active), active.stderr)
+      assert.match(active.stderr, /has 1 active member \(Stable\)/)
+      const unknown = await runCli(['group', 'delete', uniqueName('adm_nobody'), '--json'])
+      assert.equal(unknown.code, 3)
+      assert.equal(unknown.json.error.code, 'GROUP_NOT_FOUND')
+      assert.ok((await apacheGroups()).includes(idle))
 
-    const deleted = await runCli(['group', 'delete', idle, '--json'])
-    assert.equal(deleted.code, 0, deleted.stderr)
-    assert.deepEqual(deleted.json, {group: idle, deleted: true})
-    const groups = await apacheGroups()
-    assert.ok(!groups.includes(idle))
-    assert.ok(groups.includes(busy))
+      const deleted = await runCli(['group', 'delete', idle, '--json'])
+      assert.equal(deleted.code, 0, deleted.stderr)
+      assert.deepEqual(deleted.json, {group: idle, deleted: true})
+      const groups = await apacheGroups()
+      assert.ok(!groups.includes(idle))
+      assert.ok(groups.includes(busy))
 
-    await new Promise<void>((resolve) => member!.disconnect(() => resolve()))
-    const emptied = await runCli(['group', 'delete', busy])
-    assert.equal(emptied.code, 0, emptied.stderr)
-  })
+      await new Promise<void>((resolve) => member!.disconnect(() => resolve()))
+      const emptied = await runCli(['group', 'delete', busy])
+      assert.equal(emptied.code, 0, emptied.stderr)
+    },
+  )
 })

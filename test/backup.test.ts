@@ -358,50 +358,53 @@ describe('topic backup -> restore -> verify', () => {
 })
 
 describe('topic backup --since/--until', () => {
-  it('keeps exactly the records from the first at or after --since to before the first at or after --until', async () => {
-    const topic = await newTopic('bk_time', 2)
-    const base = Date.now() - 2 * 86_400_000
-    const records: Produced[] = Array.from({length: 400}, (_, index) => ({
-      partition: index % 2,
-      key: Buffer.from(`k${index}`),
-      value: Buffer.from(`v${index}`),
-      timestamp: base + index * 1000,
-      headers: [],
-    }))
-    await produceAll(topic, records)
-    const dir = join(tempDir(), 'bounded')
-    const since = base + 100_000
-    const until = base + 250_000
-    const backup = await cli([
-      'topic',
-      'backup',
-      topic,
-      '--to',
-      dir,
-      '--since',
-      String(since),
-      '--until',
-      String(until),
-      '--no-configs',
-      '--json',
-    ])
-    assert.equal(backup.code, 0, backup.stderr)
-    assert.equal(backup.json.since, since)
-    assert.equal(backup.json.until, until)
-    const target = uniqueName('bk_time_dst')
-    created.push(target)
-    const restore = await cli(['topic', 'restore', dir, '--topic', target, '--config', 'retention.ms=-1', '--json'])
-    assert.equal(restore.code, 0, restore.stderr)
-    assert.ok(restore.json.notes.some((note: string) => /no topic configs/.test(note)))
-    assert.equal(
-      (await cli(['topic', 'describe', target, '--json'])).json.configs['retention.ms'],
-      '-1',
-      '--config applies to the created target',
-    )
-    const inside = records.filter((record) => record.timestamp >= since && record.timestamp < until)
-    assert.equal(inside.length, 150)
-    expectSameRecords(await readTopic(target), byPartition(inside, 2), 'bounded restore')
-  })
+  it(
+    'keeps exactly the records from the first at or after --since to before the first at or ' + 'after --until',
+    async () => {
+      const topic = await newTopic('bk_time', 2)
+      const base = Date.now() - 2 * 86_400_000
+      const records: Produced[] = Array.from({length: 400}, (_, index) => ({
+        partition: index % 2,
+        key: Buffer.from(`k${index}`),
+        value: Buffer.from(`v${index}`),
+        timestamp: base + index * 1000,
+        headers: [],
+      }))
+      await produceAll(topic, records)
+      const dir = join(tempDir(), 'bounded')
+      const since = base + 100_000
+      const until = base + 250_000
+      const backup = await cli([
+        'topic',
+        'backup',
+        topic,
+        '--to',
+        dir,
+        '--since',
+        String(since),
+        '--until',
+        String(until),
+        '--no-configs',
+        '--json',
+      ])
+      assert.equal(backup.code, 0, backup.stderr)
+      assert.equal(backup.json.since, since)
+      assert.equal(backup.json.until, until)
+      const target = uniqueName('bk_time_dst')
+      created.push(target)
+      const restore = await cli(['topic', 'restore', dir, '--topic', target, '--config', 'retention.ms=-1', '--json'])
+      assert.equal(restore.code, 0, restore.stderr)
+      assert.ok(restore.json.notes.some((note: string) => /no topic configs/.test(note)))
+      assert.equal(
+        (await cli(['topic', 'describe', target, '--json'])).json.configs['retention.ms'],
+        '-1',
+        '--config applies to the created target',
+      )
+      const inside = records.filter((record) => record.timestamp >= since && record.timestamp < until)
+      assert.equal(inside.length, 150)
+      expectSameRecords(await readTopic(target), byPartition(inside, 2), 'bounded restore')
+    },
+  )
 })
 
 describe('damaged backups', () => {
@@ -418,7 +421,8 @@ describe('damaged backups', () => {
     assert.match(
       restore.stderr,
       new RegExp(
-        `partition-1\\.chunks is truncated at byte ${size - 100}: the chunk at byte \\d+ \\(records from offset \\d+\\)`,
+        `partition-1\\.chunks is truncated at byte ${size - 100}: the chunk at byte \\d+ \\(records from ` +
+          `offset \\d+\\)`,
       ),
     )
     const listed = await cli(['topic', 'list', '--json'])
@@ -459,7 +463,10 @@ describe('damaged backups', () => {
       assert.ok(isOneLineError(result), result.stderr)
       assert.match(
         result.stderr,
-        /partition-0\.chunks is corrupt in the chunk at bytes \d+\.\.\d+ \(records from offset \d+\): its checksum does not match/,
+        new RegExp(
+          String.raw`partition-0\.chunks is corrupt in the chunk at bytes \d+\.\.\d+ \(records from offset \d+\): ` +
+            String.raw`its checksum does not match`,
+        ),
       )
       const [, start, end] = /at bytes (\d+)\.\.(\d+)/.exec(result.stderr)!
       assert.ok(Number(start) <= at && at < Number(end), `byte ${at} lies in the named chunk ${start}..${end}`)

@@ -107,7 +107,8 @@ describe('dedup', () => {
     assert.equal(cache.maxBytes, 10 * 1_000_000)
     assert.equal(cache.bytesPerEvent, 10)
     console.log(
-      `# dedup: ${cache.size} events in ${cache.bytes} bytes = ${cache.bytesPerEvent} B/event at the ceiling; range over growth ${min.toFixed(2)}-${max.toFixed(2)} B/event`,
+      `# dedup: ${cache.size} events in ${cache.bytes} bytes = ${cache.bytesPerEvent} B/event at the ceiling; range ` +
+        `over growth ${min.toFixed(2)}-${max.toFixed(2)} B/event`,
     )
   })
 

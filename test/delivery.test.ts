@@ -48,7 +48,10 @@ function client(url: string, options: Partial<WebhookClientOptions> = {}): Webho
   return made
 }
 
-/** Events at offsets start, start+step, ... with distinct JSON bodies (and key order a re-serialisation would change). */
+/**
+ * Events at offsets start, start+step, ... with distinct JSON bodies (and key order a re-serialisation would
+ * change).
+ */
 function events(count: number, start = 0, step = 1): DeliveryEvent[] {
   return Array.from({length: count}, (_, i) => {
     const offset = start + i * step
@@ -310,30 +313,33 @@ describe('delivery', () => {
     assert.equal(webhook.stats.inFlight, 0)
   })
 
-  test('answers past the read limit: a big 200 is delivered, a big 500 is retried with its start as the reason', async () => {
-    const big = 'x'.repeat(200 * 1024)
-    const hook = await receiver((request, res) => {
-      if (request.n === 1) res.writeHead(500).end(`overloaded ${big}`)
-      else res.writeHead(200).end(big)
-    })
-    const window = new OrderedDelivery(client(hook.url, {retry: {attempts: 1, baseMs: 1, capMs: 2}}), {
-      startOffset: 0,
-      maxInFlight: 1,
-    })
-    await pushAll(window, events(1))
-    const failed = await window.drain()
-    assert.equal(failed.failure?.status, 500)
-    assert.ok(failed.failure?.reason.startsWith('webhook answered 500: overloaded xxx'), failed.failure?.reason)
-    assert.ok(failed.failure!.reason.length < 300, 'only the start of the answer is kept')
+  test(
+    'answers past the read limit: a big 200 is delivered, a big 500 is retried with its start as ' + 'the reason',
+    async () => {
+      const big = 'x'.repeat(200 * 1024)
+      const hook = await receiver((request, res) => {
+        if (request.n === 1) res.writeHead(500).end(`overloaded ${big}`)
+        else res.writeHead(200).end(big)
+      })
+      const window = new OrderedDelivery(client(hook.url, {retry: {attempts: 1, baseMs: 1, capMs: 2}}), {
+        startOffset: 0,
+        maxInFlight: 1,
+      })
+      await pushAll(window, events(1))
+      const failed = await window.drain()
+      assert.equal(failed.failure?.status, 500)
+      assert.ok(failed.failure?.reason.startsWith('webhook answered 500: overloaded xxx'), failed.failure?.reason)
+      assert.ok(failed.failure!.reason.length < 300, 'only the start of the answer is kept')
 
-    const next = new OrderedDelivery(client(hook.url), {startOffset: 0, maxInFlight: 2})
-    const list = events(3)
-    await pushAll(next, list)
-    const result = await next.drain()
-    assert.equal(result.failure, undefined)
-    assert.equal(result.checkpoint, 3)
-    assert.deepEqual(bodiesOf(hook.delivered), bodiesOf(list))
-  })
+      const next = new OrderedDelivery(client(hook.url), {startOffset: 0, maxInFlight: 2})
+      const list = events(3)
+      await pushAll(next, list)
+      const result = await next.drain()
+      assert.equal(result.failure, undefined)
+      assert.equal(result.checkpoint, 3)
+      assert.deepEqual(bodiesOf(hook.delivered), bodiesOf(list))
+    },
+  )
 
   test('a socket destroyed mid-request is retried', async () => {
     const hook = await receiver((request, res, req) => {
@@ -581,7 +587,8 @@ describe('delivery', () => {
       // Two topics' growth notes read as one sentence.
       [
         {kind: 'complete', delivered: 5, gaps: [{kind: 'partition-growth'}, {kind: 'partition-growth'}]},
-        'Replayed 5 events. Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded.',
+        'Replayed 5 events. Some events may not have been replayed: the event log was reorganized during the range, ' +
+          'at a time not recorded.',
       ],
       [
         {kind: 'complete', delivered: 5, gaps: [{kind: 'unknown'}]},
@@ -631,7 +638,10 @@ describe('delivery', () => {
     assert.equal(result.attempts, 1)
     assert.match(
       result.reason!,
-      /^webhook url http:\/\/localhost:\d+\/webhook resolves to (127\.0\.0\.1|::1), an address replay does not send to$/,
+      new RegExp(
+        String.raw`^webhook url http:\/\/localhost:\d+\/webhook resolves to (127\.0\.0\.1|::1), ` +
+          String.raw`an address replay does not send to$`,
+      ),
     )
     assert.equal(hook.requests.length, 0)
     const allowed = await WebhookClient.create({

@@ -440,47 +440,50 @@ describe('claiming', () => {
     assert.equal((await getJob(pool, job.id)).checkpointOffset, 5)
   })
 
-  test('withRetry retries deadlocks with backoff, passes other errors through, and gives up with one line', async () => {
-    let calls = 0
-    const value = await withRetry(
-      pool,
-      async () => {
-        calls++
-        if (calls < 3) throw Object.assign(new Error('Deadlock found'), {code: 'ER_LOCK_DEADLOCK', errno: 1213})
-        return 'ok'
-      },
-      {initialDelayMs: 1},
-    )
-    assert.equal(value, 'ok')
-    assert.equal(calls, 3)
-
-    const syntax = Object.assign(new Error('You have an error in your SQL syntax'), {
-      code: 'ER_PARSE_ERROR',
-      errno: 1064,
-    })
-    let syntaxCalls = 0
-    await assert.rejects(
-      withRetry(pool, async () => {
-        syntaxCalls++
-        throw syntax
-      }),
-      (error) => error === syntax,
-    )
-    assert.equal(syntaxCalls, 1)
-
-    const error = await rejectsWith(
-      withRetry(
+  test(
+    'withRetry retries deadlocks with backoff, passes other errors through, and gives up with ' + 'one line',
+    async () => {
+      let calls = 0
+      const value = await withRetry(
         pool,
         async () => {
-          throw Object.assign(new Error('Lock wait timeout exceeded'), {code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205})
+          calls++
+          if (calls < 3) throw Object.assign(new Error('Deadlock found'), {code: 'ER_LOCK_DEADLOCK', errno: 1213})
+          return 'ok'
         },
-        {maxAttempts: 3, initialDelayMs: 1},
-      ),
-      'DATABASE_UNAVAILABLE',
-      /lock wait timeout, after 3 tries/,
-    )
-    assert.ok(!error.line.includes('\n'))
-  })
+        {initialDelayMs: 1},
+      )
+      assert.equal(value, 'ok')
+      assert.equal(calls, 3)
+
+      const syntax = Object.assign(new Error('You have an error in your SQL syntax'), {
+        code: 'ER_PARSE_ERROR',
+        errno: 1064,
+      })
+      let syntaxCalls = 0
+      await assert.rejects(
+        withRetry(pool, async () => {
+          syntaxCalls++
+          throw syntax
+        }),
+        (error) => error === syntax,
+      )
+      assert.equal(syntaxCalls, 1)
+
+      const error = await rejectsWith(
+        withRetry(
+          pool,
+          async () => {
+            throw Object.assign(new Error('Lock wait timeout exceeded'), {code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205})
+          },
+          {maxAttempts: 3, initialDelayMs: 1},
+        ),
+        'DATABASE_UNAVAILABLE',
+        /lock wait timeout, after 3 tries/,
+      )
+      assert.ok(!error.line.includes('\n'))
+    },
+  )
 })
 
 describe('transitions', () => {
@@ -584,61 +587,64 @@ describe('transitions', () => {
     assert.equal((await heartbeatJob(pool, dead)).leaseLost, true)
   })
 
-  test('retry: FAILED/CANCELLED -> OPEN keeping progress; others conflict; a second active job -> JOB_IN_PROGRESS', async () => {
-    await reset()
-    const id = await webhook()
-    const job = await submitJob(pool, {webhookId: id, ...range})
-    const lease = await claim()
-    await startJob(pool, {
-      id: lease.id,
-      leaseToken: lease.leaseToken,
-      partition: 0,
-      partitionCount: 1,
-      startOffset: 0,
-      endOffset: 100,
-    })
-    await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /ONGOING/)
-    assert.equal(
-      await failJob(pool, {
+  test(
+    'retry: FAILED/CANCELLED -> OPEN keeping progress; others conflict; a second active job -> ' + 'JOB_IN_PROGRESS',
+    async () => {
+      await reset()
+      const id = await webhook()
+      const job = await submitJob(pool, {webhookId: id, ...range})
+      const lease = await claim()
+      await startJob(pool, {
         id: lease.id,
         leaseToken: lease.leaseToken,
-        error: 'webhook answered 500',
-        checkpointOffset: 42,
-        counters: {delivered: 42, failed: 1},
-      }),
-      'FAILED',
-    )
+        partition: 0,
+        partitionCount: 1,
+        startOffset: 0,
+        endOffset: 100,
+      })
+      await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /ONGOING/)
+      assert.equal(
+        await failJob(pool, {
+          id: lease.id,
+          leaseToken: lease.leaseToken,
+          error: 'webhook answered 500',
+          checkpointOffset: 42,
+          counters: {delivered: 42, failed: 1},
+        }),
+        'FAILED',
+      )
 
-    // Another job for the webhook is active now: retry must not create a second.
-    const other = await submitJob(pool, {webhookId: id, ...range})
-    await rejectsWith(retryJob(pool, job.id), 'JOB_IN_PROGRESS', new RegExp(`job ${other.id}`))
-    assert.equal((await getJob(pool, job.id)).state, 'FAILED')
-    await cancelJob(pool, other.id)
+      // Another job for the webhook is active now: retry must not create a second.
+      const other = await submitJob(pool, {webhookId: id, ...range})
+      await rejectsWith(retryJob(pool, job.id), 'JOB_IN_PROGRESS', new RegExp(`job ${other.id}`))
+      assert.equal((await getJob(pool, job.id)).state, 'FAILED')
+      await cancelJob(pool, other.id)
 
-    const retried = await retryJob(pool, job.id)
-    assert.equal(retried.state, 'OPEN')
-    assert.equal(retried.attempt, 0)
-    assert.equal(retried.checkpointOffset, 42)
-    assert.equal(retried.delivered, 42)
-    assert.equal(retried.failed, 1)
-    assert.equal(retried.finishedAt, null)
-    assert.equal(retried.owner, null)
-    await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /OPEN/)
-    assert.equal((await heartbeatJob(pool, lease)).leaseLost, true, 'the failed run holds no lease after a retry')
+      const retried = await retryJob(pool, job.id)
+      assert.equal(retried.state, 'OPEN')
+      assert.equal(retried.attempt, 0)
+      assert.equal(retried.checkpointOffset, 42)
+      assert.equal(retried.delivered, 42)
+      assert.equal(retried.failed, 1)
+      assert.equal(retried.finishedAt, null)
+      assert.equal(retried.owner, null)
+      await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /OPEN/)
+      assert.equal((await heartbeatJob(pool, lease)).leaseLost, true, 'the failed run holds no lease after a retry')
 
-    const next = await claim()
-    const resumed = await startJob(pool, {
-      id: next.id,
-      leaseToken: next.leaseToken,
-      partition: 0,
-      partitionCount: 1,
-      startOffset: 0,
-      endOffset: 100,
-    })
-    assert.equal(resumed.checkpointOffset, 42)
-    await completeJob(pool, {id: next.id, leaseToken: next.leaseToken})
-    await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /COMPLETED/)
-  })
+      const next = await claim()
+      const resumed = await startJob(pool, {
+        id: next.id,
+        leaseToken: next.leaseToken,
+        partition: 0,
+        partitionCount: 1,
+        startOffset: 0,
+        endOffset: 100,
+      })
+      assert.equal(resumed.checkpointOffset, 42)
+      await completeJob(pool, {id: next.id, leaseToken: next.leaseToken})
+      await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /COMPLETED/)
+    },
+  )
 
   test('listJobs filters by state and webhook, newest first', async () => {
     await reset()

@@ -133,7 +133,9 @@ describe('log produce', () => {
 
   it('stops at a bad line, keeps what came before, and says how to continue', async () => {
     const topic = await createTopic('bad', 1)
-    const input = `${JSON.stringify({webhook_id: 'a'})}\n${JSON.stringify({webhook_id: 'b'})}\nnot json\n${JSON.stringify({webhook_id: 'c'})}\n`
+    const input =
+      `${JSON.stringify({webhook_id: 'a'})}\n${JSON.stringify({webhook_id: 'b'})}\nnot json\n` +
+      `${JSON.stringify({webhook_id: 'c'})}\n`
     const result = await runCli(['log', 'produce', '-t', topic], {input})
     assert.equal(result.code, 2)
     assert.match(
