@@ -35,8 +35,8 @@ export default tseslint.config(
   },
   {
     // House style: no line over 120 columns (prettier's printWidth, which does not split strings or
-    // comments). src/ only for now: test/ and bench/ are not yet within it.
-    files: ['src/**/*.ts', 'src/**/*.tsx'],
+    // comments), in the tests and benchmarks as in src/.
+    files: ['src/**/*.ts', 'src/**/*.tsx', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     rules: {'max-len': ['error', {code: 120, ignoreUrls: true}]},
   },
   {

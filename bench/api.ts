@@ -20,7 +20,7 @@ import {Pool as HttpPool} from 'undici'
 import {openPool} from '../src/core/db/database.js'
 import {connectAdmin} from '../src/core/kafka/client.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
-import {BIN, BROKERS, cli, machine, median, writeSection} from './lib.js'
+import {BIN, BROKERS, cli, machine, median, nth, writeSection} from './lib.js'
 
 const arg = (name: string, fallback: number) =>
   Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
@@ -39,7 +39,7 @@ const env = {
 }
 
 const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+  nth(sorted, Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1))
 const ms = (value: number) => `${value.toFixed(1)} ms`
 /** CPU seconds (user + system) a process has used so far: a figure other load on the machine does not inflate. */
 const cpuSeconds = (pid: number) => {
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     server.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       log += chunk
       const found = /Server listening at (http:\/\/[^"]+)/.exec(log)
-      if (found) resolve(found[1]!)
+      if (found) resolve(nth(found, 1))
     })
     server.on('exit', (code) => reject(new Error(`api serve exited ${code}: ${log.slice(-1000)}`)))
   })
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
 
   const cliTimes: number[] = []
   for (let i = 0; i < cliRoundTrips; i++) {
-    const id = ids[roundTrips + i]!
+    const id = nth(ids, roundTrips + i)
     const started = performance.now()
     const submitted = await cli(
       [
@@ -178,15 +178,32 @@ async function main(): Promise<void> {
   const markdown = `
 ## Replay API: submit + status round trips over HTTP
 
-Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, MariaDB; \`replayctl api serve\` (one process, logging two JSON lines per request) and the load generator (undici, ${clients} concurrent clients, keep-alive) on the same 2 cores. A round trip is \`POST .../webhooks/:id/subscriptions/all.json\` (a new job, 202) then \`GET .../replay/jobs/:id.json\` (its status, 200), each client on webhooks of its own; ${roundTrips.toLocaleString('en-US')} round trips, ${jobs.toLocaleString('en-US')} jobs in the database at the end. The server exited ${exitCode} after SIGTERM. Load average when done: ${loadavg()[0]!.toFixed(1)} (other work shares the machine; figures under load are lower bounds).
+Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, MariaDB; \`replayctl api serve\` (one \
+process, logging two JSON lines per request) and the load generator (undici, ${clients} concurrent clients, \
+keep-alive) on the same 2 cores. A round trip is \`POST .../webhooks/:id/subscriptions/all.json\` (a new job, 202) \
+then \`GET .../replay/jobs/:id.json\` (its status, 200), each client on webhooks of its own; \
+${roundTrips.toLocaleString('en-US')} round trips, ${jobs.toLocaleString('en-US')} jobs in the database at the end. \
+The server exited ${exitCode} after SIGTERM. Load average when done: ${nth(loadavg(), 0).toFixed(1)} (other work \
+shares the machine; figures under load are lower bounds).
 Reproduce: \`npx tsx bench/api.ts --clients ${clients} --round-trips ${roundTrips}\` (with the stack up).
 
 | measured | per second | p50 | p99 | max | server CPU each | reference | ratio |
 | --- | --- | --- | --- | --- | --- | --- | --- |
-| API round trip (submit + status), ${clients} clients | ${api.perSecond.toFixed(0)} round trips/s | ${ms(api.p50)} | ${ms(api.p99)} | ${ms(api.max)} | ${ms(api.cpuMs)} | CLI \`replay submit\` + \`replay status\`: ${ms(cliRoundTrip)} per round trip (median of ${cliRoundTrips}, one at a time) | ${((api.perSecond * cliRoundTrip) / 1000).toFixed(0)}x the CLI's round trips/s |
-| GET /healthz (one SELECT 1), ${clients} clients | ${healthz.perSecond.toFixed(0)} requests/s | ${ms(healthz.p50)} | ${ms(healthz.p99)} | ${ms(healthz.max)} | ${ms(healthz.cpuMs)} | the server's floor | an API round trip costs ${(healthz.perSecond / api.perSecond).toFixed(1)} health checks |
+| API round trip (submit + status), ${clients} clients | ${api.perSecond.toFixed(0)} round trips/s | ${ms(api.p50)} | \
+${ms(api.p99)} | ${ms(api.max)} | ${ms(api.cpuMs)} | CLI \`replay submit\` + \`replay status\`: ${ms(cliRoundTrip)} \
+per round trip (median of ${cliRoundTrips}, one at a time) | ${((api.perSecond * cliRoundTrip) / 1000).toFixed(0)}x \
+the CLI's round trips/s |
+| GET /healthz (one SELECT 1), ${clients} clients | ${healthz.perSecond.toFixed(0)} requests/s | ${ms(healthz.p50)} | \
+${ms(healthz.p99)} | ${ms(healthz.max)} | ${ms(healthz.cpuMs)} | the server's floor | an API round trip costs \
+${(healthz.perSecond / api.perSecond).toFixed(1)} health checks |
 
-A submit is four statements (the database clock, the webhook, the insert the unique key guards, the row read back) and a status one (the row); the topic check is cached for 10 s. The CLI pays a process start, a pool with migrations check and a Kafka admin connection per command. "Server CPU each" is the server process's user + system CPU time divided by the requests (or round trips) of the run, from /proc: on an idle 2-core machine the server alone could answer about ${(1000 / api.cpuMs).toFixed(0)} round trips/s per core, the run above used about ${((api.perSecond * api.cpuMs) / 10).toFixed(0)}% of one core in the server, so its throughput was set by the machine's other load and MariaDB rather than by the API process's CPU.
+A submit is four statements (the database clock, the webhook, the insert the unique key guards, the row read back) and \
+a status one (the row); the topic check is cached for 10 s. The CLI pays a process start, a pool with migrations check \
+and a Kafka admin connection per command. "Server CPU each" is the server process's user + system CPU time divided by \
+the requests (or round trips) of the run, from /proc: on an idle 2-core machine the server alone could answer about \
+${(1000 / api.cpuMs).toFixed(0)} round trips/s per core, the run above used about \
+${((api.perSecond * api.cpuMs) / 10).toFixed(0)}% of one core in the server, so its throughput was set by the \
+machine's other load and MariaDB rather than by the API process's CPU.
 `
   writeSection('api', markdown)
   process.stdout.write(markdown)

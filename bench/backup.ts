@@ -18,7 +18,7 @@ import {fileURLToPath} from 'node:url'
 import {connectAdmin} from '../src/core/kafka/client.js'
 import {accountActivityEvent, webhookIds} from '../src/core/dev/seed.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
-import {BIN, BROKERS, machine, median, writeSection} from './lib.js'
+import {BIN, BROKERS, machine, median, nth, writeSection} from './lib.js'
 
 const argument = (name: string, fallback: number) =>
   Number(process.argv[process.argv.indexOf(name) + 1] || fallback) || fallback
@@ -36,7 +36,7 @@ async function writeInput(): Promise<{path: string; bytes: number}> {
   const ids = webhookIds(1000, 1)
   const start = Date.now() - 86_400_000
   for (let index = 0; index < events; index++) {
-    if (!stream.write(`${accountActivityEvent(index, ids[index % ids.length]!, start + index, 1)}\n`))
+    if (!stream.write(`${accountActivityEvent(index, nth(ids, index % ids.length), start + index, 1)}\n`))
       await once(stream, 'drain')
   }
   stream.end()
@@ -80,7 +80,8 @@ function kcatToFiles(topic: string, dir: string): Promise<Timed> {
   const script = Array.from(
     {length: partitions},
     (_, partition) =>
-      `(kcat -b ${BROKERS} -C -t ${topic} -p ${partition} -o beginning -e -q -f '%o\\t%T\\t%K\\t%k\\t%S\\t%s\\t%h\\n' | gzip -6 > ${dir}/partition-${partition}.gz) &`,
+      `(kcat -b ${BROKERS} -C -t ${topic} -p ${partition} -o beginning -e -q -f ` +
+      `'%o\\t%T\\t%K\\t%k\\t%S\\t%s\\t%h\\n' | gzip -6 > ${dir}/partition-${partition}.gz) &`,
   ).join('\n')
   return timed('bash', [
     '-o',
@@ -142,38 +143,65 @@ async function main() {
   const records = result.records
   const cpuRow = (name: string, timings: Timed[]) => {
     const cpuRatio = cpu(kcat) / cpu(timings)
-    return `| ${name} | ${cpu(timings).toFixed(2)} CPU s | ${cpu(kcat).toFixed(2)} CPU s | ${cpuRatio.toFixed(2)}x kcat's records per CPU second | reported | |`
+    return (
+      `| ${name} | ${cpu(timings).toFixed(2)} CPU s | ${cpu(kcat).toFixed(2)} CPU s | ${cpuRatio.toFixed(2)}` +
+      `x kcat's records per CPU second | reported | |`
+    )
   }
   const rows = [
-    `| topic backup (topic configs read with ConfigCommand, a JVM) vs kcat -C \\| gzip -6, ${partitions} partitions at once | ${oursSeconds.toFixed(2)} s (${rate(records, oursSeconds)}) | ${kcatSeconds.toFixed(2)} s (${rate(records, kcatSeconds)}) | ${ratio.toFixed(2)}x kcat's throughput | >= 0.5 | ${ratio >= 0.5 ? 'yes' : '**no**'} |`,
-    `| topic backup --no-configs vs the same | ${oursNcSeconds.toFixed(2)} s (${rate(records, oursNcSeconds)}) | ${kcatSeconds.toFixed(2)} s | ${ratioNc.toFixed(2)}x kcat's throughput | >= 0.5 | ${ratioNc >= 0.5 ? 'yes' : '**no**'} |`,
+    `| topic backup (topic configs read with ConfigCommand, a JVM) vs kcat -C \\| gzip -6, ${partitions} partitions ` +
+      `at once | ${oursSeconds.toFixed(2)} s (${rate(records, oursSeconds)}) | ${kcatSeconds.toFixed(2)} s (` +
+      `${rate(records, kcatSeconds)}) | ${ratio.toFixed(2)}x kcat's throughput | >= 0.5 | ` +
+      `${ratio >= 0.5 ? 'yes' : '**no**'} |`,
+    `| topic backup --no-configs vs ` +
+      `the same | ${oursNcSeconds.toFixed(2)} s (${rate(records, oursNcSeconds)}) | ${kcatSeconds.toFixed(2)} s | ` +
+      `${ratioNc.toFixed(2)}x kcat's throughput | >= 0.5 | ${ratioNc >= 0.5 ? 'yes' : '**no**'} |`,
     cpuRow('CPU time (user + sys, all processes): topic backup', ours),
     cpuRow('CPU time: topic backup --no-configs', oursNoConfigs),
-    `| topic restore into a new topic (idempotent, acks=all, explicit partition and CreateTime per record) | ${restore.seconds.toFixed(2)} s (${rate(records, restore.seconds)}), ${restore.cpuSeconds.toFixed(2)} CPU s | | | reported | |`,
+    `| topic restore into a new topic (idempotent, acks=all, explicit partition and CreateTime per ` +
+      `record) | ${restore.seconds.toFixed(2)} s (${rate(records, restore.seconds)}), ` +
+      `${restore.cpuSeconds.toFixed(2)} CPU s | | | reported | |`,
     `| topic verify, files only | ${verifyFiles.seconds.toFixed(2)} s | | | reported | |`,
-    `| topic verify --topic (reads the restored topic, no compression) | ${verifyTopic.seconds.toFixed(2)} s (${rate(records, verifyTopic.seconds)}), ${verifyTopic.cpuSeconds.toFixed(2)} CPU s | | | reported | |`,
+    `| topic verify --topic (reads the restored topic, no ` +
+      `compression) | ${verifyTopic.seconds.toFixed(2)} s (${rate(records, verifyTopic.seconds)}), ` +
+      `${verifyTopic.cpuSeconds.toFixed(2)} CPU s | | | reported | |`,
   ]
   const table = [
     '| operation | replayctl | kcat | ratio | target | met |',
     '| --- | --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n')
-  const sizes = `Sizes: ${records.toLocaleString('en-US')} records, ${(input.bytes / 2 ** 20).toFixed(0)} MiB of values; the backup is ${(result.bytes / 2 ** 20).toFixed(1)} MiB, kcat's gzip files ${(kcatBytes / 2 ** 20).toFixed(1)} MiB. Peak RSS: topic backup ${(ours.at(-1)!.maxRssKb / 1024).toFixed(0)} MiB; kcat is ${partitions} processes (plus gzip) of ${(kcat.at(-1)!.maxRssKb / 1024).toFixed(0)} MiB for the shell.`
+  const sizes =
+    `Sizes: ${records.toLocaleString('en-US')} records, ${(input.bytes / 2 ** 20).toFixed(0)} MiB of ` +
+    `values; the backup is ${(result.bytes / 2 ** 20).toFixed(1)} MiB, kcat's ` +
+    `gzip files ${(kcatBytes / 2 ** 20).toFixed(1)} MiB. Peak RSS: ` +
+    `topic backup ${(ours.at(-1)!.maxRssKb / 1024).toFixed(0)} MiB; kcat is ${partitions} processes (plus ` +
+    `gzip) of ${(kcat.at(-1)!.maxRssKb / 1024).toFixed(0)} MiB for the shell.`
   const each = (timings: Timed[]) => timings.map((t) => `${t.seconds.toFixed(2)}/${t.cpuSeconds.toFixed(2)}`).join(', ')
-  const all = `Every run (wall/CPU seconds): topic backup ${each(ours)}; --no-configs ${each(oursNoConfigs)}; kcat ${each(kcat)}.`
+  const all =
+    `Every run (wall/CPU seconds): ` +
+    `topic backup ${each(ours)}; --no-configs ${each(oursNoConfigs)}; kcat ${each(kcat)}.`
   writeSection(
     'backup',
     `## Backup: topic backup vs kcat -C into gzip files
 
-Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker (\`replayctl dev up\`), both tools in the same run on the same topic (${partitions} partitions, ~0.8 KB Account Activity events with two headers), alternating, median of ${runs}. The machine was shared with other work while measuring (load well above its 2 cores), so absolute times are slow; the ratio is what the run shows.
-Reproduce: \`npx tsx bench/backup.ts --events ${events} --partitions ${partitions}\` (with the stack up). Wall time of whole commands, process start included.
+Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker (\`replayctl dev up\`), both tools in the \
+same run on the same topic (${partitions} partitions, ~0.8 KB Account Activity events with two headers), alternating, \
+median of ${runs}. The machine was shared with other work while measuring (load well above its 2 cores), so absolute \
+times are slow; the ratio is what the run shows.
+Reproduce: \`npx tsx bench/backup.ts --events ${events} --partitions ${partitions}\` (with the stack up). Wall time of \
+whole commands, process start included.
 
 ${table}
 
 ${sizes}
 ${all}
 
-Where the time goes: kcat hands librdkafka's buffers straight to its output, while \`topic backup\` takes each batch packed from the client (\`consumePacked\`), encodes every record into a frame, hashes its canonical encoding (sha256) and gzips 4 MiB chunks on libuv's threadpool (level 6: the same work as \`gzip -6\`). \`topic verify --topic\` reads the same records without compressing: its time is the reading cost alone. With configs, Apache Kafka's ConfigCommand runs in a JVM alongside the read (about 1.8 CPU s here).`,
+Where the time goes: kcat hands librdkafka's buffers straight to its output, while \`topic backup\` takes each batch \
+packed from the client (\`consumePacked\`), encodes every record into a frame, hashes its canonical encoding (sha256) \
+and gzips 4 MiB chunks on libuv's threadpool (level 6: the same work as \`gzip -6\`). \`topic verify --topic\` reads \
+the same records without compressing: its time is the reading cost alone. With configs, Apache Kafka's ConfigCommand \
+runs in a JVM alongside the read (about 1.8 CPU s here).`,
   )
   console.log(table)
   console.log(sizes)

@@ -59,18 +59,22 @@ const rows: [string, Timed, string, Timed][] = [
 const table = rows
   .map(
     ([ours, oursTimed, reference, referenceTimed]) =>
-      `| ${ours} | ${oursTimed.seconds.toFixed(2)} s | ${reference} | ${referenceTimed.seconds.toFixed(2)} s | ${(oursTimed.seconds / referenceTimed.seconds).toFixed(2)}x |`,
+      `| ${ours} | ${oursTimed.seconds.toFixed(2)} s | ${reference} | ${referenceTimed.seconds.toFixed(2)} s | ` +
+      `${(oursTimed.seconds / referenceTimed.seconds).toFixed(2)}x |`,
   )
   .join('\n')
 const markdown = `## Cluster health and consumer groups vs Apache Kafka's tools
 
-Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker with the seeded delivery_log (12 partitions), group \`${group}\` a day behind; median of ${runs} runs, process and JVM start included.
+Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker with the seeded delivery_log (12 \
+partitions), group \`${group}\` a day behind; median of ${runs} runs, process and JVM start included.
 Reproduce: \`npx tsx bench/cluster-groups.ts\` (with the stack up and seeded).
 
 | replayctl | time | Apache Kafka tool | time | ratio (time) |
 | --- | --- | --- | --- | --- |
 ${table}
 
-\`group lag\` also reads one record per lagging partition for the lag in time, which ConsumerGroupCommand does not show. \`cluster status\` with the controller runs MetadataQuorumCommand itself, so it is that JVM plus the metadata requests.`
+\`group lag\` also reads one record per lagging partition for the lag in time, which ConsumerGroupCommand does not \
+show. \`cluster status\` with the controller runs MetadataQuorumCommand itself, so it is that JVM plus the metadata \
+requests.`
 writeSection('cluster-groups', markdown)
 process.stdout.write(`${markdown}\n`)

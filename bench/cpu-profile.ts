@@ -1,4 +1,5 @@
 import {readFileSync, readdirSync} from 'node:fs'
+import {nth} from './lib.js'
 
 /**
  * Reading a worker's CPU: per thread from /proc (the main thread, librdkafka's threads, V8's), and
@@ -114,11 +115,11 @@ export function profileParts(file: string, events: number): Record<string, numbe
   const inJob = (id: number) => [...stack(id)].some((frame) => frame.functionName === 'runJob')
   const first = profile.samples.findIndex(inJob)
   let last = profile.samples.length - 1
-  while (last > first && !inJob(profile.samples[last]!)) last--
+  while (last > first && !inJob(nth(profile.samples, last))) last--
   const parts: Record<string, number> = {}
   for (let index = Math.max(first, 0); index <= last; index++) {
-    const frames = [...stack(profile.samples[index]!)]
-    const leaf = frames[0]!.functionName
+    const frames = [...stack(nth(profile.samples, index))]
+    const leaf = nth(frames, 0).functionName
     let part = leaf === '(idle)' ? 'idle' : leaf === '(program)' ? 'V8 (program)' : undefined
     search: for (const frame of part ? [] : frames) {
       for (const [name, matches] of PARTS) {

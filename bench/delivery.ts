@@ -5,7 +5,7 @@ import {dirname, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {connect, type Socket} from 'node:net'
 
-import {machine, median, writeSection} from './lib.js'
+import {machine, median, nth, writeSection} from './lib.js'
 import {OrderedDelivery, WebhookClient, type DeliveryEvent} from '../src/core/replay/delivery/index.js'
 import {WebhookSigner} from '../src/core/webhooks/signing.js'
 import {connectAdmin} from '../src/core/kafka/client.js'
@@ -57,8 +57,10 @@ const server = createServer((req, res) => {
     if (verify) {
       const body = Buffer.concat(chunks)
       const twitter = 'sha256=' + createHmac('sha256', secret).update(body).digest('base64')
-      const standard = 'v1,' + createHmac('sha256', secret).update(req.headers['webhook-id'] + '.' + req.headers['webhook-timestamp'] + '.').update(body).digest('base64')
-      if (twitter !== req.headers['x-twitter-webhooks-signature'] || standard !== req.headers['webhook-signature']) bad++
+      const signed = req.headers['webhook-id'] + '.' + req.headers['webhook-timestamp'] + '.'
+      const standard = 'v1,' + createHmac('sha256', secret).update(signed).update(body).digest('base64')
+      if (twitter !== req.headers['x-twitter-webhooks-signature'] || standard !== req.headers['webhook-signature'])
+        bad++
     }
     res.writeHead(200, {'content-type': 'text/plain'}).end('ok')
   })
@@ -90,7 +92,7 @@ async function startReceiver(): Promise<Receiver> {
     url: `http://127.0.0.1:${port}/webhook`,
     cpuUs: () => {
       // Fields after the parenthesised command name: utime is the 14th field, stime the 15th.
-      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      const fields = nth(readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') '), 1).split(' ')
       return {user: Number(fields[11]) * CLOCK_TICK_US, system: Number(fields[12]) * CLOCK_TICK_US}
     },
     badSignatures: () =>
@@ -166,7 +168,9 @@ interface Measured {
 function floorAll(url: string, events: DeliveryEvent[]): Promise<void> {
   const {port} = new URL(url)
   const signer = new WebhookSigner(SECRET)
-  const fixed = `POST /webhook HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\nuser-agent: replayctl\r\nx-replay-job-id: bench-job\r\n`
+  const fixed =
+    `POST /webhook HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\nuser-agent: ` +
+    `replayctl\r\nx-replay-job-id: bench-job\r\n`
   let next = 0
   let answered = 0
   const sockets: Socket[] = []
@@ -178,10 +182,13 @@ function floorAll(url: string, events: DeliveryEvent[]): Promise<void> {
       let carry = ''
       const sendOne = () => {
         if (next >= events.length) return
-        const event = events[next++]!
+        const event = nth(events, next++)
         const timestamp = Math.floor(Date.now() / 1000)
         const id = `evt_${event.hash.toString(16)}`
-        const head = `${fixed}x-twitter-webhooks-signature: ${signer.twitter(event.body)}\r\nwebhook-id: ${id}\r\nwebhook-timestamp: ${timestamp}\r\nwebhook-signature: ${signer.standard(id, timestamp, event.body)}\r\ncontent-length: ${event.body.length}\r\n\r\n`
+        const head =
+          `${fixed}x-twitter-webhooks-signature: ${signer.twitter(event.body)}\r\nwebhook-id: ${id}` +
+          `\r\nwebhook-timestamp: ${timestamp}\r\nwebhook-signature: ${signer.standard(id, timestamp, event.body)}` +
+          `\r\ncontent-length: ${event.body.length}\r\n\r\n`
         socket.write(Buffer.concat([Buffer.from(head, 'latin1'), event.body]))
       }
       socket.on('connect', sendOne)
@@ -329,7 +336,9 @@ async function main(): Promise<void> {
         const run = await measure(variant, receiver, events)
         runs.push(run)
         console.error(
-          `${variant}: ${thousands(run.rate)} events/s, worker ${round1(run.workerUs)} µs/event (kernel ${round1(run.workerSystemUs)}), receiver ${round1(run.receiverUs)} µs/event (kernel ${round1(run.receiverSystemUs)}) (${run.seconds.toFixed(2)} s)`,
+          `${variant}: ${thousands(run.rate)} events/s, worker ${round1(run.workerUs)} µs/event ` +
+            `(kernel ${round1(run.workerSystemUs)}), receiver ${round1(run.receiverUs)} µs/event ` +
+            `(kernel ${round1(run.receiverSystemUs)}) (${run.seconds.toFixed(2)} s)`,
         )
       }
     }
@@ -398,37 +407,99 @@ function write(summary: Summary[], sign: number, window: number, kafka: number |
   const ceiling = (entry: Summary) =>
     Math.min(1e6 / (entry.workerUs + read), 2e6 / (entry.workerUs + read + entry.receiverUs))
   const row = (entry: Summary) =>
-    `| ${LABELS[entry.variant]} | ${round1(entry.workerUs)} µs (${round1(entry.workerSystemUs)} kernel) | ${round1(entry.receiverUs)} µs (${round1(entry.receiverSystemUs)} kernel) | ${thousands(ceiling(entry))}/s | ${thousands(entry.rate)}/s | ${round1(entry.quietest.workerUs)} µs, ${round1(entry.quietest.receiverUs)} µs, ${thousands(entry.quietest.rate)}/s |`
+    `| ${LABELS[entry.variant]} | ${round1(entry.workerUs)} µs (${round1(entry.workerSystemUs)} kernel) | ` +
+    `${round1(entry.receiverUs)} µs (${round1(entry.receiverSystemUs)} kernel) | ${thousands(ceiling(entry))}/s | ` +
+    `${thousands(entry.rate)}/s | ${round1(entry.quietest.workerUs)} µs, ${round1(entry.quietest.receiverUs)} µs, ` +
+    `${thousands(entry.quietest.rate)}/s |`
   const find = (variant: Variant) => summary.find((entry) => entry.variant === variant)
   const before = find('baseline')
   const after = find('current')
   const floor = find('floor')
   const breakdown =
     after && floor
-      ? `Where the worker's ${round1(after.workerUs)} µs per delivered event go (after): the two signatures ${round1(sign)} µs; sending on a socket and reading the answer (the floor less the signatures: write and read syscalls, the event loop's wake-up, in the kernel both ends of loopback TCP) ${round1(floor.workerUs - sign)} µs; undici building the request and parsing the answer, the retry loop and the window (after less floor) ${round1(after.workerUs - floor.workerUs)} µs, of which the window's own bookkeeping is ${round1(window)} µs${kafka === undefined ? '' : `; and before all of it the Kafka read, ${round1(kafka)} µs per record`}.`
+      ? `Where the worker's ${round1(after.workerUs)} µs per delivered event go (after): the two ` +
+        `signatures ${round1(sign)} µs; sending on a socket and reading the answer (the floor less the signatures: ` +
+        `write and read syscalls, the event loop's wake-up, in the kernel both ends of ` +
+        `loopback TCP) ${round1(floor.workerUs - sign)} µs; undici building the request and parsing the answer, the ` +
+        `retry loop and the window (after less floor) ${round1(after.workerUs - floor.workerUs)} µs, of which the ` +
+        `window's own bookkeeping is ${round1(window)} µs${
+          kafka === undefined ? '' : `; and before all of it the ` + `Kafka read, ${round1(kafka)} µs per record`
+        }.`
       : ''
   writeSection(
     'delivery',
     `
 ## Delivery: CPU per event, worker and receiver (issue #9 item 4)
 
-Measured ${new Date().toISOString()} on ${machine()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]} (the 2 cores were shared with other work: wall rates are low and noisy, CPU per event is the figure to compare).
-The real WebhookClient + OrderedDelivery, \`--max-in-flight ${MAX_IN_FLIGHT}\`, ${EVENTS.toLocaleString('en-US')} events of ${makeEvents(1)[0]!.body.length} bytes to a minimal node:http receiver in its own process${VERIFY ? ' that verifies both signatures' : ' answering 200'}; before, after and the floor in the same run, alternating, median of ${ROUNDS}. Worker CPU: process.cpuUsage (all threads); receiver CPU: /proc/<pid>/stat utime+stime.${kafka === undefined ? '' : ` The Kafka read, measured apart with the range reader a replay uses (${EVENTS.toLocaleString('en-US')} records of one partition, librdkafka's threads included): ${round1(kafka)} µs per record.`}
-Reproduce: \`npx tsx bench/delivery.ts --rounds ${ROUNDS} --events ${EVENTS}${VERIFY ? ' --verify' : ''}${KAFKA ? ' --kafka' : ''} --write\`${KAFKA ? ' (with the stack up)' : ''}.
+Measured ${new Date().toISOString()} on ${machine()}, load average \
+${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]} (the 2 cores were shared with other work: wall rates are low \
+and noisy, CPU per event is the figure to compare).
+The real WebhookClient + OrderedDelivery, \`--max-in-flight ${MAX_IN_FLIGHT}\`, ${EVENTS.toLocaleString('en-US')} \
+events of ${nth(makeEvents(1), 0).body.length} bytes to a minimal node:http receiver in its own \
+process${VERIFY ? ' that verifies both signatures' : ' answering 200'}; before, after and the floor in the same run, \
+alternating, median of ${ROUNDS}. Worker CPU: process.cpuUsage (all threads); receiver CPU: /proc/<pid>/stat \
+utime+stime.${
+      kafka === undefined
+        ? ''
+        : ` The Kafka read, measured apart with the range reader a replay uses \
+(${EVENTS.toLocaleString('en-US')} records of one partition, librdkafka's threads included): ${round1(kafka)} µs per \
+record.`
+    }
+Reproduce: \`npx tsx bench/delivery.ts --rounds ${ROUNDS} --events \
+${EVENTS}${VERIFY ? ' --verify' : ''}${KAFKA ? ' --kafka' : ''} --write\`${KAFKA ? ' (with the stack up)' : ''}.
 
-| delivery path | worker CPU / event | receiver CPU / event | ceiling on 2 idle cores${kafka === undefined ? '' : ', read included'} | measured rate (loaded) | quietest round: worker, receiver, rate |
+| delivery path | worker CPU / event | receiver CPU / event | ceiling on 2 idle \
+cores${kafka === undefined ? '' : ', read included'} | measured rate (loaded) | quietest round: worker, receiver, rate |
 | --- | --- | --- | --- | --- | --- |
 ${summary.map(row).join('\n')}
 
-The ceiling is min(one core / (worker${kafka === undefined ? '' : ' + read'}), two cores / (worker${kafka === undefined ? '' : ' + read'} + receiver)): a webhook's partition is delivered from one JavaScript thread, and the worker, the receiver (and the broker) share the two cores.${before && after ? ` The worker's CPU per event fell ${Math.round((1 - after.workerUs / before.workerUs) * 100)}% (${round1(before.workerUs)} → ${round1(after.workerUs)} µs).` : ''}
+The ceiling is min(one core / (worker${kafka === undefined ? '' : ' + read'}), two cores / \
+(worker${kafka === undefined ? '' : ' + read'} + receiver)): a webhook's partition is delivered from one JavaScript \
+thread, and the worker, the receiver (and the broker) share the two cores.${
+      before && after
+        ? ` The worker's CPU per \
+event fell ${Math.round((1 - after.workerUs / before.workerUs) * 100)}% (${round1(before.workerUs)} → \
+${round1(after.workerUs)} µs).`
+        : ''
+    }
 
 ${breakdown}
 
-${after && floor ? `What stops 25,000 events/s: one worker thread delivers a webhook's partition, so it may spend at most 40 µs per event, delivery and read together. It spends ${round1(after.workerUs)} + ${round1(read)} = ${round1(after.workerUs + read)} µs (quietest round ${round1(after.quietest.workerUs + read)} µs). The fixed costs in that: the Kafka read (${round1(read)} µs: the client library hands every record to JavaScript as its own object, see the toolkit notes), the two HMACs (${round1(sign)} µs, required by both signature schemes), and one request's socket work (${round1(floor.workerUs - sign)} µs; quietest ${round1(floor.quietest.workerUs - sign)} µs: a write and a read syscall and an event-loop wake-up per event, since every event is its own POST). Those alone come to ${round1(floor.workerUs + read)} µs (quietest ${round1(floor.quietest.workerUs + read)} µs), ${floor.workerUs + read >= 40 ? 'already past the 40 µs before any HTTP client' : `which leaves ${round1(40 - floor.workerUs - read)} µs for an HTTP client`}, where undici's request building and response parsing take ${round1(after.workerUs - floor.workerUs)} µs (quietest ${round1(after.quietest.workerUs - floor.quietest.workerUs)} µs). On the receiver's side node:http needs ${round1(after.receiverUs)} µs per event, so the two processes and the read together need ${round1(after.workerUs + read + after.receiverUs)} µs of the 80 µs two cores have per event at 25,000/s.` : ''}
+${
+  after && floor
+    ? `What stops 25,000 events/s: one worker thread delivers a webhook's partition, so it may spend at \
+most 40 µs per event, delivery and read together. It spends ${round1(after.workerUs)} + ${round1(read)} = \
+${round1(after.workerUs + read)} µs (quietest round ${round1(after.quietest.workerUs + read)} µs). The fixed costs in \
+that: the Kafka read (${round1(read)} µs: the client library hands every record to JavaScript as its own object, see \
+the toolkit notes), the two HMACs (${round1(sign)} µs, required by both signature schemes), and one request's socket \
+work (${round1(floor.workerUs - sign)} µs; quietest ${round1(floor.quietest.workerUs - sign)} µs: a write and a read \
+syscall and an event-loop wake-up per event, since every event is its own POST). Those alone come to \
+${round1(floor.workerUs + read)} µs (quietest ${round1(floor.quietest.workerUs + read)} µs), \
+${
+  floor.workerUs + read >= 40
+    ? 'already past the 40 µs before any HTTP client'
+    : `which leaves \
+${round1(40 - floor.workerUs - read)} µs for an HTTP client`
+}, where undici's request building and response parsing \
+take ${round1(after.workerUs - floor.workerUs)} µs (quietest \
+${round1(after.quietest.workerUs - floor.quietest.workerUs)} µs). On the receiver's side node:http needs \
+${round1(after.receiverUs)} µs per event, so the two processes and the read together need \
+${round1(after.workerUs + read + after.receiverUs)} µs of the 80 µs two cores have per event at 25,000/s.`
+    : ''
+}
 
-A whole replay pays more per event than this path: the Kafka read, the dedup filter, the deliver loop and the checkpoint saves, measured apart and in process by \`bench/replay-engine.ts\` (the \`replay-engine\` section), and a window of \`--max-ahead\` events that stalls behind a slow answer.
+A whole replay pays more per event than this path: the Kafka read, the dedup filter, the deliver loop and the \
+checkpoint saves, measured apart and in process by \`bench/replay-engine.ts\` (the \`replay-engine\` section), and a \
+window of \`--max-ahead\` events that stalls behind a slow answer.
 
-What would close it, in order of what it buys: the read on its own thread (a worker_thread consuming Kafka and handing the delivery thread batches: takes the ${round1(read)} µs off the delivery thread, and needs the second core, which the receiver here also uses); an HTTP/1.1 client close to the floor (one write of pre-serialised headers, a parser for only the status line, Content-Length, Retry-After and chunked bodies; a purpose-built client, with TLS and connection management to keep); HTTP/2 toward receivers that speak it (many requests per write; not measured). HTTP/1.1 pipelining does not help: measured on this branch under the same load (\`--max-in-flight 16\` over 4 connections 4 deep: worker 104 µs, receiver 74 µs per event; 16 deep: 115 µs and 81 µs), undici still writes every request with its own syscall and node:http handles pipelined requests one at a time.
+What would close it, in order of what it buys: the read on its own thread (a worker_thread consuming Kafka and handing \
+the delivery thread batches: takes the ${round1(read)} µs off the delivery thread, and needs the second core, which \
+the receiver here also uses); an HTTP/1.1 client close to the floor (one write of pre-serialised headers, a parser for \
+only the status line, Content-Length, Retry-After and chunked bodies; a purpose-built client, with TLS and connection \
+management to keep); HTTP/2 toward receivers that speak it (many requests per write; not measured). HTTP/1.1 \
+pipelining does not help: measured on this branch under the same load (\`--max-in-flight 16\` over 4 connections 4 \
+deep: worker 104 µs, receiver 74 µs per event; 16 deep: 115 µs and 81 µs), undici still writes every request with its \
+own syscall and node:http handles pipelined requests one at a time.
 
 `,
   )

@@ -18,7 +18,7 @@ import autocannon from 'autocannon'
 import {connectAdmin} from '../src/core/kafka/client.js'
 import {accountActivityEvent, webhookIds} from '../src/core/dev/seed.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
-import {BIN, BROKERS, cli, machine, median, writeSection} from './lib.js'
+import {BIN, BROKERS, cli, machine, median, nth, writeSection} from './lib.js'
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 5) || 5
 const ROUNDS = 3
@@ -27,7 +27,7 @@ mkdirSync(out, {recursive: true})
 const stamp = Date.now().toString(36)
 const ids = webhookIds(1000, 1)
 const start = Date.now() - 3_600_000
-const event = (index: number) => accountActivityEvent(index, ids[index % ids.length]!, start + index, 1)
+const event = (index: number) => accountActivityEvent(index, nth(ids, index % ids.length), start + index, 1)
 // Measured as deployed: every request authenticated (the floor server ignores the header).
 const TOKEN = `bench-ingest-${stamp}-0123456789`
 const HEADERS = {'content-type': 'application/x-ndjson', authorization: `Bearer ${TOKEN}`}
@@ -53,7 +53,7 @@ interface Served {
 
 /** user + system CPU of a process so far, in microseconds (Linux /proc, clock ticks of 10 ms). */
 function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  const fields = nth(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') '), 1).split(' ')
   return (Number(fields[11]) + Number(fields[12])) * 10_000
 }
 
@@ -86,7 +86,7 @@ function startServer(args: string[]): Promise<Served> {
       const match = /"address":"([^"]+)"/.exec(stderr)
       if (match)
         resolve({
-          url: match[1]!,
+          url: nth(match, 1),
           pid: child.pid!,
           stop: () => new Promise((done) => (child.kill('SIGTERM'), child.on('close', () => done()))),
         })
@@ -166,7 +166,7 @@ async function main() {
   const topics = {ours: `bench_ingest_ours_${stamp}`, kcat: `bench_ingest_kcat_${stamp}`}
   for (const topic of Object.values(topics))
     await cli(['topic', 'create', topic, '--partitions', '12', '--retention', '2d'])
-  const load = loadavg()[0]!.toFixed(1)
+  const load = nth(loadavg(), 0).toFixed(1)
 
   const warmUp = (server: Served) =>
     autocannon({
@@ -241,7 +241,9 @@ async function main() {
   const ratio = hundred.eventsPerSecond / kcatRate
   const cpu = (micros: number) => `${Math.round(micros)} µs`
   const row = (name: string, load: Load, versus: string, target: string, met: boolean | null) =>
-    `| ${name} | ${count(load.requestsPerSecond)} | ${count(load.eventsPerSecond)} | ${load.p50} ms | ${load.p99} ms | ${load.non2xx + load.errors} | ${cpu(load.cpuMicrosPerRequest)} per request | ${versus} | ${target} | ${met === null ? '' : met ? 'yes' : '**no**'} |`
+    `| ${name} | ${count(load.requestsPerSecond)} | ${count(load.eventsPerSecond)} | ${load.p50} ms | ${load.p99}` +
+    ` ms | ${load.non2xx + load.errors} | ${cpu(load.cpuMicrosPerRequest)} per request | ${versus} | ${target} | ` +
+    `${met === null ? '' : met ? 'yes' : '**no**'} |`
   const table = [
     '| load | requests/s | events/s | p50 | p99 | non-2xx | server CPU | ratio | target | met |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -260,18 +262,31 @@ async function main() {
       '>= 0.5x kcat',
       ratio >= 0.5,
     ),
-    `| kcat -P -z snappy, ${count(kcatEvents)} events from a file | | ${count(kcatRate)} | | | | ${cpu(kcatCpu)} per event | 1x | reference | |`,
+    `| kcat -P -z snappy, ${count(kcatEvents)} events from a ` +
+      `file | | ${count(kcatRate)} | | | | ${cpu(kcatCpu)} per event | 1x | reference | |`,
   ].join('\n')
   writeSection(
     'ingest',
     `## Ingest: \`ingest serve\` vs kcat
 
-Measured ${new Date().toISOString()} on ${machine()} (1-minute load average ${load} at the start: other work shares the machine), one local Kafka broker, the server, autocannon and kcat all on the same machine, in the same run: ${ROUNDS} interleaved rounds of ${seconds} s per load (and one kcat run per round), medians shown; non-2xx summed over the rounds.
-Reproduce: \`npx tsx bench/ingest.ts --seconds ${seconds}\` (with the stack up). Events are the seeded Account Activity events (~0.8 KB JSON), keyed by webhook_id over 12 partitions, CreateTime from created_at_ms. Only 2xx answers are counted; a 2xx means every event of the request was acknowledged by all in-sync replicas. kcat runs with the same producer settings (snappy, murmur2_random, idempotence, acks=all, linger.ms=5) and its time includes its start. "Server CPU" is the user + system time of the server process (all its threads, librdkafka's included) per 2xx request, from /proc: it depends far less than requests/s on what else the machine runs, and 1 s divided by it is roughly what one free core could serve.
+Measured ${new Date().toISOString()} on ${machine()} (1-minute load average ${load} at the start: other work shares \
+the machine), one local Kafka broker, the server, autocannon and kcat all on the same machine, in the same run: \
+${ROUNDS} interleaved rounds of ${seconds} s per load (and one kcat run per round), medians shown; non-2xx summed over \
+the rounds.
+Reproduce: \`npx tsx bench/ingest.ts --seconds ${seconds}\` (with the stack up). Events are the seeded Account \
+Activity events (~0.8 KB JSON), keyed by webhook_id over 12 partitions, CreateTime from created_at_ms. Only 2xx \
+answers are counted; a 2xx means every event of the request was acknowledged by all in-sync replicas. kcat runs with \
+the same producer settings (snappy, murmur2_random, idempotence, acks=all, linger.ms=5) and its time includes its \
+start. "Server CPU" is the user + system time of the server process (all its threads, librdkafka's included) per 2xx \
+request, from /proc: it depends far less than requests/s on what else the machine runs, and 1 s divided by it is \
+roughly what one free core could serve.
 
 ${table}
 
-By server CPU alone, one free core would serve about ${count(1e6 / single.cpuMicrosPerRequest)} requests/s with one event per request (the do-nothing floor: ${count(1e6 / floor.cpuMicrosPerRequest)}) and about ${count(1e6 / (hundred.cpuMicrosPerRequest / 100))} events/s with 100 per request (kcat: ${count(1e6 / kcatCpu)} events/s per second of its own CPU), before the broker and the load generator take their share of the same two cores.
+By server CPU alone, one free core would serve about ${count(1e6 / single.cpuMicrosPerRequest)} requests/s with one \
+event per request (the do-nothing floor: ${count(1e6 / floor.cpuMicrosPerRequest)}) and about \
+${count(1e6 / (hundred.cpuMicrosPerRequest / 100))} events/s with 100 per request (kcat: ${count(1e6 / kcatCpu)} \
+events/s per second of its own CPU), before the broker and the load generator take their share of the same two cores.
 
 Where the misses come from (measured while profiling):
 

@@ -47,9 +47,16 @@ export function timed(
   })
 }
 
+/** `list[index]`, or an error naming the missing index (in place of a `!` non-null assertion). */
+export function nth<T>(list: ArrayLike<T>, index: number): T {
+  const value = list[index]
+  if (value === undefined) throw new Error(`expected an element at index ${index}, found ${list.length} element(s)`)
+  return value
+}
+
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
+  return nth(sorted, Math.floor(sorted.length / 2))
 }
 
 export async function medianOf<T extends Timed>(runs: number, run: () => Promise<T>): Promise<T> {
@@ -64,7 +71,10 @@ export function cli(args: string[], options: Parameters<typeof timed>[2] = {}): 
 }
 
 export function machine(): string {
-  return `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+  return (
+    `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ` +
+    `${process.version}`
+  )
 }
 
 /** Replaces the section between `<!-- name:start -->` and `<!-- name:end -->` in RESULTS.md. */
@@ -86,7 +96,7 @@ export function writeSection(name: string, markdown: string): void {
 export async function writeEventFiles(
   name: string,
   events: number,
-  webhookFor: (index: number, ids: string[]) => string = (index, ids) => ids[index % ids.length]!,
+  webhookFor: (index: number, ids: string[]) => string = (index, ids) => nth(ids, index % ids.length),
 ): Promise<{ndjson: string; keyed: string; bytes: number}> {
   const out = fileURLToPath(new URL('./out/', import.meta.url))
   mkdirSync(out, {recursive: true})

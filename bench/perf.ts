@@ -12,7 +12,18 @@
 import {connectConsumer, disconnect, type Message, type PackedMessageBatch} from '../src/core/kafka/client.js'
 import {readRanges} from '../src/core/kafka/range-reader.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
-import {BROKERS, cli, deleteTopics, machine, medianOf, timed, type Timed, writeEventFiles, writeSection} from './lib.js'
+import {
+  BROKERS,
+  cli,
+  deleteTopics,
+  machine,
+  medianOf,
+  nth,
+  timed,
+  type Timed,
+  writeEventFiles,
+  writeSection,
+} from './lib.js'
 
 const events = Number(process.argv[process.argv.indexOf('--events') + 1] || 300_000) || 300_000
 const produceOnly = process.argv.includes('--produce-only')
@@ -82,7 +93,7 @@ async function bareLoop(topic: string, loop: BareLoop): Promise<{seconds: number
 async function main() {
   console.error(`writing ${events} events as NDJSON and as kcat key\\tvalue lines`)
   const input = await writeEventFiles('perf-events', events, (index, ids) =>
-    index % QUIET_EVERY === QUIET_EVERY - 1 ? QUIET : ids[index % ids.length]!,
+    index % QUIET_EVERY === QUIET_EVERY - 1 ? QUIET : nth(ids, index % ids.length),
   )
   const topics = {ours: `perf_produce_ours_${stamp}`, kcat: `perf_produce_kcat_${stamp}`, read: `perf_read_${stamp}`}
   for (const topic of Object.values(topics))
@@ -122,13 +133,16 @@ async function main() {
   if (produceOnly) {
     const perEvent = (run: Timed) => `${((run.cpuSeconds / events) * 1e6).toFixed(2)} us CPU/event`
     console.log(
-      `log produce: ${produceOurs.seconds.toFixed(2)} s, ${produceOurs.cpuSeconds.toFixed(2)} s CPU (${perEvent(produceOurs)})`,
+      `log produce: ${produceOurs.seconds.toFixed(2)} s, ${produceOurs.cpuSeconds.toFixed(2)} s CPU (` +
+        `${perEvent(produceOurs)})`,
     )
     console.log(
-      `kcat -P:     ${produceKcat.seconds.toFixed(2)} s, ${produceKcat.cpuSeconds.toFixed(2)} s CPU (${perEvent(produceKcat)})`,
+      `kcat -P:     ${produceKcat.seconds.toFixed(2)} s, ${produceKcat.cpuSeconds.toFixed(2)} s CPU (` +
+        `${perEvent(produceKcat)})`,
     )
     console.log(
-      `ratio: ${(produceKcat.seconds / produceOurs.seconds).toFixed(2)}x kcat's events/s, ${(produceOurs.cpuSeconds / produceKcat.cpuSeconds).toFixed(2)}x kcat's CPU`,
+      `ratio: ${(produceKcat.seconds / produceOurs.seconds).toFixed(2)}x kcat's ` +
+        `events/s, ${(produceOurs.cpuSeconds / produceKcat.cpuSeconds).toFixed(2)}x kcat's CPU`,
     )
     await deleteTopics(Object.values(topics))
     return
@@ -207,7 +221,8 @@ async function main() {
     rows.push(`| ${name} | ${ours} | ${theirs} | ${ratio} | ${target} | ${met ? 'yes' : '**no**'} |`)
   const produceRatio = produceKcat.seconds / produceOurs.seconds
   row(
-    `log produce ${events.toLocaleString('en-US')} NDJSON events (${(input.bytes / 2 ** 20).toFixed(0)} MiB), 12 partitions`,
+    `log produce ${events.toLocaleString('en-US')} NDJSON events (${(input.bytes / 2 ** 20).toFixed(0)} MiB), 12 ` +
+      `partitions`,
     `${produceOurs.seconds.toFixed(2)} s (${rate(events, produceOurs.seconds)})`,
     `kcat -P -z snappy ${produceKcat.seconds.toFixed(2)} s (${rate(events, produceKcat.seconds)})`,
     `${produceRatio.toFixed(2)}x kcat's events/s`,
@@ -225,7 +240,8 @@ async function main() {
   )
   const scanRatio = scanOurs.seconds / scanKcat.seconds
   row(
-    `replay scan: readRanges with the key filter over ${(to - from).toLocaleString('en-US')} offsets (${scanOurs.matched} matches)`,
+    `replay scan: readRanges with the key ` +
+      `filter over ${(to - from).toLocaleString('en-US')} offsets (${scanOurs.matched} matches)`,
     `${scanOurs.seconds.toFixed(2)} s`,
     `kcat -C same offsets ${scanKcat.seconds.toFixed(2)} s`,
     `${scanRatio.toFixed(2)}x kcat's time`,
@@ -233,7 +249,8 @@ async function main() {
     scanRatio <= 2,
   )
   row(
-    `client alone: consume(2000) loop vs consumePacked(2000) loop, ${events.toLocaleString('en-US')} records (in process)`,
+    `client alone: consume(2000) loop vs consumePacked(2000) loop, ${events.toLocaleString('en-US')} records (in ` +
+      `process)`,
     `packed ${barePacked.seconds.toFixed(2)} s, ${barePacked.cpuSeconds.toFixed(2)} s CPU`,
     `stock ${bareStock.seconds.toFixed(2)} s, ${bareStock.cpuSeconds.toFixed(2)} s CPU`,
     `${(bareStock.seconds / barePacked.seconds).toFixed(2)}x faster`,
@@ -241,7 +258,8 @@ async function main() {
     true,
   )
   row(
-    `client alone: consumePacked(2000) reusing the previous batch, records left packed (as \`log read\` reads), ${events.toLocaleString('en-US')} records (in process)`,
+    `client alone: consumePacked(2000) reusing the previous batch, records left packed (as \`log read\` ` +
+      `reads), ${events.toLocaleString('en-US')} records (in process)`,
     `${bareRecycled.seconds.toFixed(2)} s, ${bareRecycled.cpuSeconds.toFixed(2)} s CPU`,
     `kcat -C -e, whole process: ${readKcat.cpuSeconds.toFixed(2)} s CPU`,
     `${(bareRecycled.cpuSeconds / readKcat.cpuSeconds).toFixed(2)}x kcat's CPU`,
@@ -251,7 +269,8 @@ async function main() {
   row(
     'log read --max 1: the fixed cost of a read (start, plan, connects, one batch)',
     `${readFirst.seconds.toFixed(2)} s, ${readFirst.cpuSeconds.toFixed(2)} s CPU`,
-    `replayctl --version (Node and oclif start) ${cliStart.seconds.toFixed(2)} s, ${cliStart.cpuSeconds.toFixed(2)} s CPU`,
+    `replayctl --version (Node and ` +
+      `oclif start) ${cliStart.seconds.toFixed(2)} s, ${cliStart.cpuSeconds.toFixed(2)} s CPU`,
     `${(readFirst.seconds / readKcat.seconds).toFixed(2)}x kcat's whole read`,
     'reported',
     true,
@@ -272,7 +291,8 @@ async function main() {
     ...rows,
   ].join('\n')
   const cpu = (name: string, ours: Timed, theirs: Timed) =>
-    `| ${name} | ${ours.cpuSeconds.toFixed(2)} s | ${theirs.cpuSeconds.toFixed(2)} s | ${(ours.cpuSeconds / theirs.cpuSeconds).toFixed(1)}x |`
+    `| ${name} | ${ours.cpuSeconds.toFixed(2)} s | ${theirs.cpuSeconds.toFixed(2)} s | ` +
+    `${(ours.cpuSeconds / theirs.cpuSeconds).toFixed(1)}x |`
   const cpuTable = [
     '| CPU time (user + system) | replayctl | kcat | ratio |',
     '| --- | --- | --- | --- |',
@@ -283,8 +303,11 @@ async function main() {
     'perf',
     `## Read, scan and produce speed (issue #9)
 
-Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker (\`replayctl dev up\`), both tools in the same run on the same data (${events.toLocaleString('en-US')} account activity events of ~0.75 KB, snappy).
-Reproduce: \`npx tsx bench/perf.ts --events ${events}\` (with the stack up). Whole commands timed with process start, except the scan, which is timed inside one process as the replay engine runs it (consumer connect included); read and scan are the median of 3 runs.
+Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker (\`replayctl dev up\`), both tools in the \
+same run on the same data (${events.toLocaleString('en-US')} account activity events of ~0.75 KB, snappy).
+Reproduce: \`npx tsx bench/perf.ts --events ${events}\` (with the stack up). Whole commands timed with process start, \
+except the scan, which is timed inside one process as the replay engine runs it (consumer connect included); read and \
+scan are the median of 3 runs.
 
 ${table}
 

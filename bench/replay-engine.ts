@@ -27,17 +27,17 @@ import {readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {BROKERS, cli, dropTopicAndDatabase, machine, median, writeSection} from './lib.js'
+import {BROKERS, cli, dropTopicAndDatabase, machine, median, nth, writeSection} from './lib.js'
 import {openPool} from '../src/core/db/database.js'
 import {readScanned, type Message} from '../src/core/kafka/range-reader.js'
-import {checkpointJob, claimJob, completeJob, submitJob} from '../src/core/replay/store/jobs/index.js'
+import {checkpointJob, claimJob, completeJob, submitJob, type SourcePlan} from '../src/core/replay/store/jobs/index.js'
 import {DuplicateFilter} from '../src/core/replay/run/duplicate-filter.js'
 import {resolveSettings} from '../src/core/shared/settings.js'
 import {addWebhook} from '../src/core/webhooks/store.js'
 
 const args = process.argv.slice(2)
 const option = (name: string, fallback: string) =>
-  args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1]! : fallback
+  args.includes(`--${name}`) ? nth(args, args.indexOf(`--${name}`) + 1) : fallback
 const EVENTS = Number(option('events', '300000'))
 const ROUNDS = Number(option('rounds', '3'))
 const MAX_IN_FLIGHT = Number(option('max-in-flight', '64'))
@@ -212,12 +212,13 @@ async function main(): Promise<void> {
           const run = {build: index, ...(await deliverOnce(build, mode))}
           runs.push(run)
           console.error(
-            `${index === 0 ? 'this build' : build.dir} ${mode}: ${run.cpuUs.toFixed(1)} µs/event, ${Math.round(run.delivered / run.seconds).toLocaleString('en-US')} events/s`,
+            `${index === 0 ? 'this build' : build.dir} ${mode}: ${run.cpuUs.toFixed(1)} µs/event, ` +
+              `${Math.round(run.delivered / run.seconds).toLocaleString('en-US')} events/s`,
           )
         }
       }
     }
-    const parts = await measureParts(settings, pool, topic, webhookId, fromMs, toMs, runs[0]!.delivered)
+    const parts = await measureParts(settings, pool, topic, webhookId, fromMs, toMs, nth(runs, 0).delivered)
     const summary = builds.map((build, index) => {
       const cpu = (mode: Mode) =>
         median(runs.filter((run) => run.build === index && run.mode === mode).map((run) => run.cpuUs))
@@ -235,7 +236,7 @@ async function main(): Promise<void> {
     console.log(
       JSON.stringify(
         {
-          events: runs[0]!.delivered,
+          events: nth(runs, 0).delivered,
           maxInFlight: MAX_IN_FLIGHT,
           maxAhead: MAX_AHEAD ?? 'default',
           summary,
@@ -246,7 +247,7 @@ async function main(): Promise<void> {
         2,
       ),
     )
-    if (WRITE) write(summary, parts, runs[0]!.delivered)
+    if (WRITE) write(summary, parts, nth(runs, 0).delivered)
   } finally {
     receiver.stop()
     await pool.end()
@@ -271,7 +272,7 @@ async function measureParts(
   const {lease} = run.keeper
   const plan = await build.plan.planJob(run)
   close()
-  const source = plan.sources[0]!
+  const source = nth<SourcePlan>(plan.sources, 0)
   // The read, with the key filter the engine uses.
   const messages: Message[] = []
   let cpu = process.cpuUsage()
@@ -320,22 +321,32 @@ function write(
   const saveEvery = Math.floor(((MAX_AHEAD ?? Math.max(64, MAX_IN_FLIGHT)) + MAX_IN_FLIGHT) / 2)
   const rows = summary.map(
     (entry) =>
-      `| ${entry.build} | ${us(entry.engine)} | ${us(entry.noSaves)} | ${us(entry.engine - entry.noSaves)} | ${us(entry.http)} | ${Math.round(entry.httpRate).toLocaleString('en-US')}/s |`,
+      `| ${entry.build} | ${us(entry.engine)} | ${us(entry.noSaves)} | ${us(entry.engine - entry.noSaves)} | ` +
+      `${us(entry.http)} | ${Math.round(entry.httpRate).toLocaleString('en-US')}/s |`,
   )
   writeSection(
     'replay-engine',
     `## Replay engine: what a whole replay adds to the delivery path (issue #9 item 4)
 
-Measured ${new Date().toISOString()} on ${machine()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}; one local broker, MariaDB. The deliver step (src/core/replay/run/deliver.ts) of one busy webhook's replay, ${delivered.toLocaleString('en-US')} events, run in process, \`--max-in-flight ${MAX_IN_FLIGHT}\`${MAX_AHEAD === undefined ? '' : ` \`--max-ahead ${MAX_AHEAD}\``}; CPU per delivered event (process.cpuUsage: every thread, librdkafka's included), median of ${ROUNDS}.
+Measured ${new Date().toISOString()} on ${machine()}, load average \
+${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}; one local broker, MariaDB. The deliver step \
+(src/core/replay/run/deliver.ts) of one busy webhook's replay, ${delivered.toLocaleString('en-US')} events, run in \
+process, \`--max-in-flight ${MAX_IN_FLIGHT}\`${MAX_AHEAD === undefined ? '' : ` \`--max-ahead ${MAX_AHEAD}\``}; CPU \
+per delivered event (process.cpuUsage: every thread, librdkafka's included), median of ${ROUNDS}.
 Reproduce: \`npx tsx bench/replay-engine.ts --events ${EVENTS} --rounds ${ROUNDS}\` (with the stack up).
 
-| build | engine (sends settle at once) | without the count-driven saves | so the saves (one every ${saveEvery} deliveries) | with HTTP to a node:http receiver | rate with HTTP (loaded) |
+| build | engine (sends settle at once) | without the count-driven saves | so the saves (one every ${saveEvery} \
+deliveries) | with HTTP to a node:http receiver | rate with HTTP (loaded) |
 | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
-With sends that settle at once the loop outruns MySQL and waits for every save, so the saves column also counts the event loop's wake-up after each: an upper bound on what they cost beside real sends, which they overlap.
+With sends that settle at once the loop outruns MySQL and waits for every save, so the saves column also counts the \
+event loop's wake-up after each: an upper bound on what they cost beside real sends, which they overlap.
 
-The engine's parts on their own, per delivered event: the Kafka read with the key filter ${us(parts.readUs)}, the dedup hash and filter ${us(parts.dedupUs)}; one checkpoint save, written and waited for, ${us(parts.saveUs)} of CPU (${us(parts.saveUs / saveEvery)} per event at one save every ${saveEvery} deliveries). The delivery path alone (signatures, socket work, undici, the window) is the \`delivery\` section.`,
+The engine's parts on their own, per delivered event: the Kafka read with the key filter ${us(parts.readUs)}, the \
+dedup hash and filter ${us(parts.dedupUs)}; one checkpoint save, written and waited for, ${us(parts.saveUs)} of CPU \
+(${us(parts.saveUs / saveEvery)} per event at one save every ${saveEvery} deliveries). The delivery path alone \
+(signatures, socket work, undici, the window) is the \`delivery\` section.`,
   )
 }
 

@@ -63,7 +63,9 @@ async function startReceiver(): Promise<{url: string; pid: number; count: () => 
       '-e',
       `
     const http = require('node:http'); let n = 0
-    const server = http.createServer((req, res) => { req.resume(); req.on('end', () => { n++; res.writeHead(200).end() }) })
+    const server = http.createServer((req, res) => {
+      req.resume(); req.on('end', () => { n++; res.writeHead(200).end() })
+    })
     server.keepAliveTimeout = 60000
     server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'))
     process.on('message', () => process.send(n))
@@ -269,7 +271,8 @@ async function main() {
   const pickups = [full, scan, ...byRange.map((entry) => entry.run), afterGrowth].map((run) => run.pickupMs)
   const rows: [string, string, string, string, boolean][] = [
     [
-      `busy webhook: ${full.delivered.toLocaleString('en-US')} events delivered (${full.duplicates} duplicates dropped) of ${(full.endOffset - full.startOffset).toLocaleString('en-US')} offsets`,
+      `busy webhook: ${full.delivered.toLocaleString('en-US')} events delivered (${full.duplicates} duplicates ` +
+        `dropped) of ${(full.endOffset - full.startOffset).toLocaleString('en-US')} offsets`,
       `${full.seconds.toFixed(2)} s, ${Math.round(rate).toLocaleString('en-US')} events/s`,
       `kcat reads the range in ${fullKcat.toFixed(2)} s`,
       '>= 25,000 events/s',
@@ -277,13 +280,15 @@ async function main() {
     ],
     [
       'busy webhook: CPU per delivered event (/proc, submit to end)',
-      `worker ${workerUs.toFixed(1)} µs: main thread ${mainUs.toFixed(1)}, librdkafka's threads ${kafkaThreadsUs.toFixed(1)}`,
+      `worker ${workerUs.toFixed(1)} µs: main thread ${mainUs.toFixed(1)}, librdkafka's ` +
+        `threads ${kafkaThreadsUs.toFixed(1)}`,
       `receiver ${receiverUs.toFixed(1)} µs; one core is 40 µs per event at 25,000/s`,
       'reported',
       true,
     ],
     [
-      `scanning: a quiet webhook (${scan.delivered} events) over the same ${(scan.endOffset - scan.startOffset).toLocaleString('en-US')} offsets`,
+      `scanning: a quiet webhook (${scan.delivered} events) over ` +
+        `the same ${(scan.endOffset - scan.startOffset).toLocaleString('en-US')} offsets`,
       `${scan.seconds.toFixed(2)} s`,
       `kcat ${scanKcat.toFixed(2)} s (${scanRatio.toFixed(2)}x)`,
       '<= 1.3x kcat',
@@ -317,23 +322,30 @@ async function main() {
     '| --- | --- | --- | --- |',
     ...byRange.map(
       ({days, run}) =>
-        `| last ${days} day(s) | ${(run.endOffset - run.startOffset).toLocaleString('en-US')} | ${run.delivered.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s |`,
+        `| last ${days} day(s) | ${(run.endOffset - run.startOffset).toLocaleString('en-US')} | ` +
+        `${run.delivered.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s |`,
     ),
-    `| last 4 days, after ${events.toLocaleString('en-US')} more events went to other partitions | ${(afterGrowth.endOffset - afterGrowth.startOffset).toLocaleString('en-US')} | ${afterGrowth.delivered.toLocaleString('en-US')} | ${afterGrowth.seconds.toFixed(2)} s |`,
+    `| last 4 days, after ${events.toLocaleString('en-US')} more events went to other ` +
+      `partitions | ${(afterGrowth.endOffset - afterGrowth.startOffset).toLocaleString('en-US')} | ` +
+      `${afterGrowth.delivered.toLocaleString('en-US')} | ${afterGrowth.seconds.toFixed(2)} s |`,
   ].join('\n')
   writeSection(
     'replay',
     `## Replay: one busy webhook to a loopback receiver
 
-Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, MariaDB, one worker (\`--concurrency 1 --max-in-flight ${MAX_IN_FLIGHT}${maxAhead === undefined ? '' : ` --max-ahead ${maxAhead}`}\`) and a receiver answering 200 in its own process; ${events.toLocaleString('en-US')} seeded events over ${WEBHOOKS} webhooks in ${PARTITIONS} partitions. Job times are the job's own started_at..finished_at (database clock). The receiver counted ${received.toLocaleString('en-US')} requests in all (events plus one completion event per job).
-Reproduce: \`npx tsx bench/replay.ts --events ${events}${maxAhead === undefined ? '' : ` --max-ahead ${maxAhead}`}\` (with the stack up).
+Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, MariaDB, one worker (\`--concurrency 1 \
+--max-in-flight ${MAX_IN_FLIGHT}${maxAhead === undefined ? '' : ` --max-ahead ${maxAhead}`}\`) and a receiver \
+answering 200 in its own process; ${events.toLocaleString('en-US')} seeded events over ${WEBHOOKS} webhooks in \
+${PARTITIONS} partitions. Job times are the job's own started_at..finished_at (database clock). The receiver counted \
+${received.toLocaleString('en-US')} requests in all (events plus one completion event per job).
+Reproduce: \`npx tsx bench/replay.ts --events ${events}${maxAhead === undefined ? '' : ` --max-ahead ${maxAhead}`}\` \
+(with the stack up).
 
 ${table}
 ${
   parts
-    ? `\nThe worker's main thread while the busy job ran (\`--cpu-prof\`, sampled, µs per delivered event; "idle" is waiting for answers, the database, Kafka): ${Object.entries(
-        parts,
-      )
+    ? `\nThe worker's main thread while the busy job ran (\`--cpu-prof\`, sampled, µs per delivered event; "idle" is \
+waiting for answers, the database, Kafka): ${Object.entries(parts)
         .sort((a, b) => b[1] - a[1])
         .map(([part, us]) => `${part} ${us.toFixed(1)}`)
         .join(', ')}.\n`

@@ -24,6 +24,7 @@ import {
   dropTopicAndDatabase,
   machine,
   median,
+  nth,
   replayUntilDone,
   timed,
   writeSection,
@@ -130,11 +131,13 @@ async function main() {
   for (let round = 1; round <= rounds; round++) {
     for (const [index, setting] of settings.entries()) {
       console.error(
-        `round ${round} of ${rounds}: ${setting.workers} worker(s), ${setting.chunkSize ? `chunks of ${chunk}` : 'unchunked'}`,
+        `round ${round} of ${rounds}: ${setting.workers} worker(s), ${
+          setting.chunkSize ? `chunks of ${chunk}` + `` : 'unchunked'
+        }`,
       )
-      runs[index]!.push(await replay(quiet, from, to, setting.workers, setting.chunkSize))
+      nth(runs, index).push(await replay(quiet, from, to, setting.workers, setting.chunkSize))
     }
-    const range = runs[0]![0]!
+    const range = nth(nth(runs, 0), 0)
     kcatRuns.push(
       (
         await timed(
@@ -163,15 +166,17 @@ async function main() {
   }
   server.close()
   const kcat = median(kcatRuns)
-  const medianRun = (of: Run[]): Run => ({...of[0]!, seconds: median(of.map((run) => run.seconds))})
-  const plain = medianRun(runs[0]!)
+  const medianRun = (of: Run[]): Run => ({...nth(of, 0), seconds: median(of.map((run) => run.seconds))})
+  const plain = medianRun(nth(runs, 0))
   const scaled = settings
     .slice(1)
-    .map((setting, index) => ({workers: setting.workers, run: medianRun(runs[index + 1]!)}))
+    .map((setting, index) => ({workers: setting.workers, run: medianRun(nth(runs, index + 1))}))
   const every = settings
     .map(
       (setting, index) =>
-        `${setting.chunkSize ? `${setting.workers} chunked` : 'unchunked'} ${runs[index]!.map((run) => run.seconds.toFixed(2)).join(', ')}`,
+        `${setting.chunkSize ? `${setting.workers} chunked` : 'unchunked'} ${nth(runs, index)
+          .map((run) => run.seconds.toFixed(2))
+          .join(', ')}`,
     )
     .join('; ')
 
@@ -179,10 +184,13 @@ async function main() {
   const table = [
     '| run | job time | vs 1 worker (chunked) | vs kcat |',
     '| --- | --- | --- | --- |',
-    `| 1 worker, unchunked (\`--scan-chunk 0\`) | ${plain.seconds.toFixed(2)} s | | ${(plain.seconds / kcat).toFixed(2)}x |`,
+    `| 1 worker, unchunked ` +
+      `(\`--scan-chunk 0\`) | ${plain.seconds.toFixed(2)} s | | ${(plain.seconds / kcat).toFixed(2)}x |`,
     ...scaled.map(
       ({workers, run}) =>
-        `| ${workers} worker process(es), chunks of ${chunk.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s | ${(run.seconds / scaled[0]!.run.seconds).toFixed(2)}x | ${(run.seconds / kcat).toFixed(2)}x |`,
+        `| ${workers} worker process(es), ` +
+        `chunks of ${chunk.toLocaleString('en-US')} | ${run.seconds.toFixed(2)} s | ` +
+        `${(run.seconds / nth(scaled, 0).run.seconds).toFixed(2)}x | ${(run.seconds / kcat).toFixed(2)}x |`,
     ),
     `| kcat reading the same ${offsets.toLocaleString('en-US')} offsets | ${kcat.toFixed(2)} s | | 1x |`,
   ].join('\n')
@@ -190,7 +198,13 @@ async function main() {
     'scale-out',
     `## Scale-out: one job's scan shared by worker processes
 
-Measured ${new Date().toISOString()} on ${machine()}, one local broker, MariaDB; a quiet webhook (${plain.delivered} events) replayed over ${offsets.toLocaleString('en-US')} offsets of one partition (${events.toLocaleString('en-US')} seeded events, ~0.8 KB), so the job is nearly all reading. Each run starts N \`replay worker --concurrency 1 --scan-chunk ${chunk}\` processes; one owns the job and delivers, the others scan its chunks ahead of it. Job times are the job's own started_at..finished_at, the median of ${rounds} interleaved rounds (every run, in seconds: ${every}; kcat ${kcatRuns.map((seconds) => seconds.toFixed(2)).join(', ')}). Every run delivered the same ${plain.delivered} events and counted ${plain.scanned.toLocaleString('en-US')} records scanned.
+Measured ${new Date().toISOString()} on ${machine()}, one local broker, MariaDB; a quiet webhook (${plain.delivered} \
+events) replayed over ${offsets.toLocaleString('en-US')} offsets of one partition (${events.toLocaleString('en-US')} \
+seeded events, ~0.8 KB), so the job is nearly all reading. Each run starts N \`replay worker --concurrency 1 \
+--scan-chunk ${chunk}\` processes; one owns the job and delivers, the others scan its chunks ahead of it. Job times \
+are the job's own started_at..finished_at, the median of ${rounds} interleaved rounds (every run, in seconds: \
+${every}; kcat ${kcatRuns.map((seconds) => seconds.toFixed(2)).join(', ')}). Every run delivered the same \
+${plain.delivered} events and counted ${plain.scanned.toLocaleString('en-US')} records scanned.
 Reproduce: \`npx tsx bench/scale-out.ts --events ${events} --chunk ${chunk} --rounds ${rounds}\`.
 
 ${table}`,

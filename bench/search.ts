@@ -11,10 +11,10 @@
 import {loadavg} from 'node:os'
 
 import {partitionFor} from '../src/core/kafka/partitioner.js'
-import {BROKERS, cli, machine, medianOf, timed, writeSection} from './lib.js'
+import {BROKERS, cli, machine, medianOf, nth, timed, writeSection} from './lib.js'
 
 const topicAt = process.argv.indexOf('--topic')
-const topic = topicAt >= 0 ? process.argv[topicAt + 1]! : 'delivery_log'
+const topic = topicAt >= 0 ? nth(process.argv, topicAt + 1) : 'delivery_log'
 const NO_MATCH = 'no-such-text-in-any-event'
 
 interface Scan {
@@ -38,7 +38,7 @@ async function main() {
   const counts = new Map<string, number>()
   for (const record of sample) counts.set(record.key, (counts.get(record.key) ?? 0) + 1)
   const byCount = [...counts.entries()].sort((a, b) => b[1] - a[1])
-  const keys = {busy: byCount[0]![0], quiet: byCount.at(-1)![0]}
+  const keys = {busy: nth(byCount, 0)[0], quiet: byCount.at(-1)![0]}
   const partitions = JSON.parse((await cli(['topic', 'describe', topic, '--no-configs', '--json'])).stdout).partitions
     .length as number
 
@@ -56,7 +56,11 @@ async function main() {
       }),
     )
     rows.push(
-      `| ${label} webhook ${key} (partition ${partition}) | ${keyed.scanned.toLocaleString('en-US')} (${((100 * keyed.scanned) / full.scanned).toFixed(1)}%; its partition holds ${inPartition.toLocaleString('en-US')}) | ${keyed.seconds.toFixed(2)} s | ${(keyed.seconds / full.seconds).toFixed(2)}x | kcat reads that partition in ${kcat.seconds.toFixed(2)} s (${(keyed.seconds / kcat.seconds).toFixed(1)}x) |`,
+      `| ${label} webhook ${key} (partition ${partition}) | ${keyed.scanned.toLocaleString('en-US')} (` +
+        `${((100 * keyed.scanned) / full.scanned).toFixed(1)}%; its partition holds ` +
+        `${inPartition.toLocaleString('en-US')}) | ${keyed.seconds.toFixed(2)} s | ` +
+        `${(keyed.seconds / full.seconds).toFixed(2)}x | kcat reads that partition in ${kcat.seconds.toFixed(2)} s (` +
+        `${(keyed.seconds / kcat.seconds).toFixed(1)}x) |`,
     )
   }
 
@@ -64,7 +68,11 @@ async function main() {
     'search',
     `## Key search: \`log search --key\` vs a search without a key
 
-Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, topic \`${topic}\` (${full.scanned.toLocaleString('en-US')} records in ${partitions} partitions, \`dev seed\`); a value filter that matches nothing, so every record in range is examined and nothing is printed. Wall time of whole commands, median of 3 (load average ${loadavg()[0]!.toFixed(1)} when done: the machine is shared, so compare ratios within the run, not across runs); the records scanned are exact (the command's own count, equal to the key partition's range).
+Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker, topic \`${topic}\` \
+(${full.scanned.toLocaleString('en-US')} records in ${partitions} partitions, \`dev seed\`); a value filter that \
+matches nothing, so every record in range is examined and nothing is printed. Wall time of whole commands, median of 3 \
+(load average ${nth(loadavg(), 0).toFixed(1)} when done: the machine is shared, so compare ratios within the run, not \
+across runs); the records scanned are exact (the command's own count, equal to the key partition's range).
 Reproduce: \`npx tsx bench/search.ts --topic ${topic}\` (with the stack up and the topic seeded).
 
 | search | records scanned | time | vs full scan | reference |

@@ -68,8 +68,10 @@ async function main() {
     'toolkit',
     `## Toolkit: quick commands vs kcat and a bare node start
 
-Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker (\`replayctl dev up\`), ${events.toLocaleString('en-US')} events in 12 partitions, both tools in the same run.
-Reproduce: \`npx tsx bench/toolkit.ts --events ${events}\` (with the stack up). Wall time of whole commands, process start included; seek is the median of 5 runs, partition-for of 15. Produce and read speed: the \`perf\` section below.
+Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker (\`replayctl dev up\`), \
+${events.toLocaleString('en-US')} events in 12 partitions, both tools in the same run.
+Reproduce: \`npx tsx bench/toolkit.ts --events ${events}\` (with the stack up). Wall time of whole commands, process \
+start included; seek is the median of 5 runs, partition-for of 15. Produce and read speed: the \`perf\` section below.
 
 ${table}`,
   )

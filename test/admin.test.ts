@@ -4,7 +4,7 @@ import {after, before, describe, it} from 'node:test'
 import {openPool} from '../src/core/db/database.js'
 import {loadNative, type Consumer} from '../src/core/kafka/client.js'
 import {partitionCountHistory} from '../src/core/replay/store/partition-history/index.js'
-import {apacheTool, BROKERS, deleteTopics, isOneLineError, MYSQL_URL, runCli, uniqueName} from './helpers.js'
+import {apacheTool, BROKERS, deleteTopics, isOneLineError, MYSQL_URL, nth, runCli, uniqueName} from './helpers.js'
 
 /**
  * The admin verbs (issue 14, item 9) on the real broker, each checked with Apache Kafka's own
@@ -35,8 +35,8 @@ async function apacheDescribe(topic: string): Promise<{partitions: number; confi
   const header = /PartitionCount:\s*(\d+).*Configs:\s*(.*)$/m.exec(output)!
   const configs: Record<string, string> = {}
   // Configs are "k=v,k2=v2", where a value may itself hold commas (cleanup.policy=compact,delete).
-  for (const match of header[2]!.matchAll(/([a-z][a-z0-9.]*)=(.*?)(?=,[a-z][a-z0-9.]*=|$)/g))
-    configs[match[1]!] = match[2]!
+  for (const match of nth(header, 2).matchAll(/([a-z][a-z0-9.]*)=(.*?)(?=,[a-z][a-z0-9.]*=|$)/g))
+    configs[nth(match, 1)] = nth(match, 2)
   return {partitions: Number(header[1]), configs}
 }
 
@@ -62,22 +62,26 @@ after(async () => {
 })
 
 describe('topic delete', () => {
-  it('refuses without a terminal and without --yes (exit 2), internal topics, and a missing name (exit 3), deleting nothing', async () => {
-    const unconfirmed = await runCli(['topic', 'delete', doomed[0]!])
-    assert.equal(unconfirmed.code, 2)
-    assert.ok(isOneLineError(unconfirmed), unconfirmed.stderr)
-    assert.match(unconfirmed.stderr, /standard input is not a terminal: pass --yes/)
-    for (const internal of ['__consumer_offsets', '__transaction_state', '_schemas']) {
-      const refused = await runCli(['topic', 'delete', internal, '--yes'])
-      assert.equal(refused.code, 2, internal)
-      assert.match(refused.stderr, /refusing to delete internal topic/)
-    }
-    const missing = await runCli(['topic', 'delete', doomed[0]!, uniqueName('adm_none'), '--yes', '--json'])
-    assert.equal(missing.code, 3)
-    assert.equal(missing.json.error.code, 'TOPIC_NOT_FOUND')
-    const listed = await apacheTopics()
-    for (const topic of [...doomed, '__consumer_offsets']) assert.ok(listed.includes(topic), topic)
-  })
+  it(
+    'refuses without a terminal and without --yes (exit 2), internal topics, and a missing name (exit 3), ' +
+      'deleting nothing',
+    async () => {
+      const unconfirmed = await runCli(['topic', 'delete', nth(doomed, 0)])
+      assert.equal(unconfirmed.code, 2)
+      assert.ok(isOneLineError(unconfirmed), unconfirmed.stderr)
+      assert.match(unconfirmed.stderr, /standard input is not a terminal: pass --yes/)
+      for (const internal of ['__consumer_offsets', '__transaction_state', '_schemas']) {
+        const refused = await runCli(['topic', 'delete', internal, '--yes'])
+        assert.equal(refused.code, 2, internal)
+        assert.match(refused.stderr, /refusing to delete internal topic/)
+      }
+      const missing = await runCli(['topic', 'delete', nth(doomed, 0), uniqueName('adm_none'), '--yes', '--json'])
+      assert.equal(missing.code, 3)
+      assert.equal(missing.json.error.code, 'TOPIC_NOT_FOUND')
+      const listed = await apacheTopics()
+      for (const topic of [...doomed, '__consumer_offsets']) assert.ok(listed.includes(topic), topic)
+    },
+  )
 
   it('deletes several topics with --yes, as TopicCommand --list then shows', async () => {
     const result = await runCli(['topic', 'delete', ...doomed, '--yes', '--json'])
@@ -137,7 +141,7 @@ describe('topic alter', () => {
         history.map((sighting) => sighting.partitionCount),
         [2, 5],
       )
-      assert.ok(history[0]!.firstSeenMs <= history[1]!.firstSeenMs)
+      assert.ok(nth(history, 0).firstSeenMs <= nth(history, 1).firstSeenMs)
     } finally {
       await pool.end()
     }
@@ -177,37 +181,41 @@ describe('topic alter', () => {
 })
 
 describe('group delete', () => {
-  it('refuses a group with a member (exit 4) and an unknown group (exit 3); deletes an empty one, as ConsumerGroupCommand --list shows', async () => {
-    const native = await loadNative()
-    member = new native.KafkaConsumer(
-      {'bootstrap.servers': BROKERS, 'group.id': busy, 'enable.auto.commit': false, log_level: 0},
-      {'auto.offset.reset': 'earliest'},
-    )
-    await new Promise<void>((resolve, reject) => member!.connect({}, (error) => (error ? reject(error) : resolve())))
-    member.subscribe([grown])
-    const deadline = Date.now() + 60_000
-    while (member.assignments().length === 0 && Date.now() < deadline)
-      await new Promise((resolve) => member!.consume(1, () => resolve(undefined)))
-    assert.ok(member.assignments().length > 0)
+  it(
+    'refuses a group with a member (exit 4) and an unknown group (exit 3); deletes an empty one, as ' +
+      'ConsumerGroupCommand --list shows',
+    async () => {
+      const native = await loadNative()
+      member = new native.KafkaConsumer(
+        {'bootstrap.servers': BROKERS, 'group.id': busy, 'enable.auto.commit': false, log_level: 0},
+        {'auto.offset.reset': 'earliest'},
+      )
+      await new Promise<void>((resolve, reject) => member!.connect({}, (error) => (error ? reject(error) : resolve())))
+      member.subscribe([grown])
+      const deadline = Date.now() + 60_000
+      while (member.assignments().length === 0 && Date.now() < deadline)
+        await new Promise((resolve) => member!.consume(1, () => resolve(undefined)))
+      assert.ok(member.assignments().length > 0)
 
-    const active = await runCli(['group', 'delete', busy])
-    assert.equal(active.code, 4)
-    assert.ok(isOneLineError(active), active.stderr)
-    assert.match(active.stderr, /has 1 active member \(Stable\)/)
-    const unknown = await runCli(['group', 'delete', uniqueName('adm_nobody'), '--json'])
-    assert.equal(unknown.code, 3)
-    assert.equal(unknown.json.error.code, 'GROUP_NOT_FOUND')
-    assert.ok((await apacheGroups()).includes(idle))
+      const active = await runCli(['group', 'delete', busy])
+      assert.equal(active.code, 4)
+      assert.ok(isOneLineError(active), active.stderr)
+      assert.match(active.stderr, /has 1 active member \(Stable\)/)
+      const unknown = await runCli(['group', 'delete', uniqueName('adm_nobody'), '--json'])
+      assert.equal(unknown.code, 3)
+      assert.equal(unknown.json.error.code, 'GROUP_NOT_FOUND')
+      assert.ok((await apacheGroups()).includes(idle))
 
-    const deleted = await runCli(['group', 'delete', idle, '--json'])
-    assert.equal(deleted.code, 0, deleted.stderr)
-    assert.deepEqual(deleted.json, {group: idle, deleted: true})
-    const groups = await apacheGroups()
-    assert.ok(!groups.includes(idle))
-    assert.ok(groups.includes(busy))
+      const deleted = await runCli(['group', 'delete', idle, '--json'])
+      assert.equal(deleted.code, 0, deleted.stderr)
+      assert.deepEqual(deleted.json, {group: idle, deleted: true})
+      const groups = await apacheGroups()
+      assert.ok(!groups.includes(idle))
+      assert.ok(groups.includes(busy))
 
-    await new Promise<void>((resolve) => member!.disconnect(() => resolve()))
-    const emptied = await runCli(['group', 'delete', busy])
-    assert.equal(emptied.code, 0, emptied.stderr)
-  })
+      await new Promise<void>((resolve) => member!.disconnect(() => resolve()))
+      const emptied = await runCli(['group', 'delete', busy])
+      assert.equal(emptied.code, 0, emptied.stderr)
+    },
+  )
 })

@@ -27,7 +27,8 @@ describe('replayctl autocomplete', () => {
         'bash',
         [
           '-c',
-          `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _replayctl_autocomplete; printf '%s\\n' "\${COMPREPLY[@]}"`,
+          `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _replayctl_autocomplete; printf '%s\\n' ` +
+            `"\${COMPREPLY[@]}"`,
           'complete',
           functions,
           'replayctl',

@@ -25,7 +25,7 @@ import {verifyBackup} from '../src/core/storage/backup-verify.js'
 import {CHUNK_HEADER_BYTES, chunkBytes} from '../src/core/storage/backup-format.js'
 import {MAX_MANIFEST_BYTES, readManifest} from '../src/core/storage/backup-manifest.js'
 import {restoreTopic} from '../src/core/storage/restore.js'
-import {deleteTopics, isOneLineError, runCli, testSettings, uniqueName, type CliResult} from './helpers.js'
+import {type CliResult, deleteTopics, isOneLineError, nth, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * A backup directory is input that may have been tampered with: whatever its manifest and chunk
@@ -56,7 +56,8 @@ before(async () => {
   // The child's own peak (getrusage ru_maxrss, in KiB), written as it exits.
   writeFileSync(
     rssPreload,
-    "process.on('exit', () => require('node:fs').writeFileSync(process.env.REPLAYCTL_TEST_RSS_REPORT, String(process.resourceUsage().maxRSS)))\n",
+    "process.on('exit', () => require('node:fs').writeFileSync(process.env.REPLAYCTL_TEST_RSS_REPORT, " +
+      'String(process.resourceUsage().maxRSS)))\n',
   )
   source = uniqueName('bkc_src')
   const topic = await runCli(['topic', 'create', source, '--partitions', '2', '--retention', '3650d', '--json'], {
@@ -245,31 +246,35 @@ async function restoreNever(dir: string): Promise<CliResult & {peakMb: number}> 
 }
 
 describe('file names in a manifest', () => {
-  it('only partition-N.chunks for partition N: paths out of the directory, absolute paths and other names are BACKUP_CORRUPT', async () => {
-    const c = newCase(complete)
-    const before = outside(c)
-    const names = [
-      '../sentinel/stolen.chunks',
-      join(c.sentinel, 'stolen.chunks'),
-      'partition-1.chunks',
-      './partition-0.chunks',
-      'sub/../partition-0.chunks',
-      '../backup/partition-0.chunks',
-    ]
-    for (const name of names) {
-      const manifest = readJson(join(c.dir, 'manifest.json'))
-      manifest.partitions[0].file = name
-      writeJson(join(c.dir, 'manifest.json'), manifest)
-      const verify = await measured(['topic', 'verify', c.dir])
-      expectCorrupt(
-        verify,
-        /partitions\[0\]\.file is '.*'; partition 0's file can only be 'partition-0\.chunks'/,
-        `verify with file ${name}`,
-      )
-      expectCorrupt(await restoreNever(c.dir), /partition 0's file can only be/, `restore with file ${name}`)
-    }
-    assert.equal(outside(c), before)
-  })
+  it(
+    'only partition-N.chunks for partition N: paths out of the directory, absolute paths and other names are ' +
+      'BACKUP_CORRUPT',
+    async () => {
+      const c = newCase(complete)
+      const before = outside(c)
+      const names = [
+        '../sentinel/stolen.chunks',
+        join(c.sentinel, 'stolen.chunks'),
+        'partition-1.chunks',
+        './partition-0.chunks',
+        'sub/../partition-0.chunks',
+        '../backup/partition-0.chunks',
+      ]
+      for (const name of names) {
+        const manifest = readJson(join(c.dir, 'manifest.json'))
+        manifest.partitions[0].file = name
+        writeJson(join(c.dir, 'manifest.json'), manifest)
+        const verify = await measured(['topic', 'verify', c.dir])
+        expectCorrupt(
+          verify,
+          /partitions\[0\]\.file is '.*'; partition 0's file can only be 'partition-0\.chunks'/,
+          `verify with file ${name}`,
+        )
+        expectCorrupt(await restoreNever(c.dir), /partition 0's file can only be/, `restore with file ${name}`)
+      }
+      assert.equal(outside(c), before)
+    },
+  )
 
   it('give no file-existence oracle: a name of an existing file outside fails as one of a missing file', async () => {
     const c = newCase(complete)
@@ -285,26 +290,29 @@ describe('file names in a manifest', () => {
     assert.equal(answers[0], answers[1])
   })
 
-  it('an unfinished manifest naming a file outside is not continued: nothing outside is created or written', async () => {
-    const c = newCase(unfinished)
-    const before = outside(c)
-    for (const name of [
-      '../sentinel/victim.txt',
-      '../sentinel/created-by-backup.chunks',
-      join(c.sentinel, 'victim.txt'),
-    ]) {
-      const manifest = readJson(join(c.dir, 'manifest.json'))
-      manifest.partitions[0].file = name
-      writeJson(join(c.dir, 'manifest.json'), manifest)
-      const backup = await measured(['topic', 'backup', source, '--to', c.dir, '--no-configs'])
-      expectCorrupt(
-        backup,
-        /partition 0's file can only be 'partition-0\.chunks'/,
-        `backup continuing with file ${name}`,
-      )
-      assert.equal(outside(c), before, `backup continuing with file ${name}`)
-    }
-  })
+  it(
+    'an unfinished manifest naming a file outside is not continued: nothing outside is created ' + 'or written',
+    async () => {
+      const c = newCase(unfinished)
+      const before = outside(c)
+      for (const name of [
+        '../sentinel/victim.txt',
+        '../sentinel/created-by-backup.chunks',
+        join(c.sentinel, 'victim.txt'),
+      ]) {
+        const manifest = readJson(join(c.dir, 'manifest.json'))
+        manifest.partitions[0].file = name
+        writeJson(join(c.dir, 'manifest.json'), manifest)
+        const backup = await measured(['topic', 'backup', source, '--to', c.dir, '--no-configs'])
+        expectCorrupt(
+          backup,
+          /partition 0's file can only be 'partition-0\.chunks'/,
+          `backup continuing with file ${name}`,
+        )
+        assert.equal(outside(c), before, `backup continuing with file ${name}`)
+      }
+    },
+  )
 })
 
 describe('symbolic links and other kinds of file', () => {
@@ -382,50 +390,60 @@ describe('symbolic links and other kinds of file', () => {
 })
 
 describe('a chunk that inflates past its header', () => {
-  it('1 GiB of zeros declared as 30 bytes: verify and restore refuse it in bounded memory and create no topic', async (t) => {
-    const c = newCase(complete)
-    const manifest = readJson(join(c.dir, 'manifest.json'))
-    const entry = manifest.partitions[0]
-    const bomb = sealedChunk({
-      payload: bombPayload(1024),
-      records: 1,
-      uncompressed: 30,
-      first: entry.startOffset,
-      last: entry.startOffset,
-    })
-    writeFileSync(join(c.dir, 'partition-0.chunks'), bomb)
-    Object.assign(entry, {records: 1, firstOffset: entry.startOffset, lastOffset: entry.startOffset, chunks: 1})
-    manifest.records = manifest.partitions.reduce(
-      (sum: number, candidate: {records: number}) => sum + candidate.records,
-      0,
-    )
-    writeJson(join(c.dir, 'manifest.json'), manifest)
-    resealFile(c.dir, 0)
+  it(
+    '1 GiB of zeros declared as 30 bytes: verify and restore refuse it in bounded memory and create ' + 'no topic',
+    async (t) => {
+      const c = newCase(complete)
+      const manifest = readJson(join(c.dir, 'manifest.json'))
+      const entry = manifest.partitions[0]
+      const bomb = sealedChunk({
+        payload: bombPayload(1024),
+        records: 1,
+        uncompressed: 30,
+        first: entry.startOffset,
+        last: entry.startOffset,
+      })
+      writeFileSync(join(c.dir, 'partition-0.chunks'), bomb)
+      Object.assign(entry, {records: 1, firstOffset: entry.startOffset, lastOffset: entry.startOffset, chunks: 1})
+      manifest.records = manifest.partitions.reduce(
+        (sum: number, candidate: {records: number}) => sum + candidate.records,
+        0,
+      )
+      writeJson(join(c.dir, 'manifest.json'), manifest)
+      resealFile(c.dir, 0)
 
-    const restore = await restoreNever(c.dir)
-    expectCorrupt(
-      restore,
-      /partition-0\.chunks chunk at byte 0 \(records from offset 0\) inflates to more than the 30 bytes its header says/,
-      'restore',
-    )
-    expectUserOutcome(restore, 'restore')
-    const verify = await measured(['topic', 'verify', c.dir])
-    expectCorrupt(verify, /inflates to more than the 30 bytes/, 'verify')
-    expectUserOutcome(verify, 'verify')
-    t.diagnostic(
-      `bomb of ${bomb.length} bytes (1 GiB inflated): peak RSS restore ${restore.peakMb.toFixed(0)} MB, verify ${verify.peakMb.toFixed(0)} MB`,
-    )
-  })
+      const restore = await restoreNever(c.dir)
+      expectCorrupt(
+        restore,
+        new RegExp(
+          String.raw`partition-0\.chunks chunk at byte 0 \(records from offset 0\) ` +
+            String.raw`inflates to more than the 30 bytes its header says`,
+        ),
+        'restore',
+      )
+      expectUserOutcome(restore, 'restore')
+      const verify = await measured(['topic', 'verify', c.dir])
+      expectCorrupt(verify, /inflates to more than the 30 bytes/, 'verify')
+      expectUserOutcome(verify, 'verify')
+      t.diagnostic(
+        `bomb of ${bomb.length} bytes (1 GiB inflated): peak RSS restore ${restore.peakMb.toFixed(0)} MB, verify ` +
+          `${verify.peakMb.toFixed(0)} MB`,
+      )
+    },
+  )
 
   it('a chunk declaring more than a chunk may hold is refused before it is inflated', async () => {
     const c = newCase(complete)
     const chunks = parseChunks(readFileSync(join(c.dir, 'partition-1.chunks')))
-    chunks[0]!.uncompressed = 0xffffffff
+    nth(chunks, 0).uncompressed = 0xffffffff
     writeFileSync(join(c.dir, 'partition-1.chunks'), Buffer.concat(chunks.map(sealedChunk)))
     resealFile(c.dir, 1)
     expectCorrupt(
       await restoreNever(c.dir),
-      /partition-1\.chunks is corrupt at byte 0: the chunk header declares \d+ compressed and 4294967295 uncompressed bytes, more than a chunk may hold/,
+      new RegExp(
+        String.raw`partition-1\.chunks is corrupt at byte 0: the chunk header declares \d+ compressed ` +
+          String.raw`and 4294967295 uncompressed bytes, more than a chunk may hold`,
+      ),
       'huge declared length',
     )
   })
@@ -634,16 +652,19 @@ describe('malformed manifests', () => {
     expectCorrupt(verify, /partitions\[1\]\.partition is 7, not a whole number from 0 to 1/, 'verify --topic')
   })
 
-  it('a huge manifest is refused after reading no more than the cap, and one that is not JSON is BACKUP_CORRUPT', async () => {
-    const c = newCase(complete)
-    const manifest = readFileSync(join(c.dir, 'manifest.json'), 'utf8')
-    writeFileSync(join(c.dir, 'manifest.json'), ' '.repeat(MAX_MANIFEST_BYTES) + manifest)
-    const huge = await measured(['topic', 'verify', c.dir])
-    expectCorrupt(huge, /manifest\.json is larger than 32 MiB, more than any backup manifest/, 'huge')
-    expectUserOutcome(huge, 'huge')
-    writeFileSync(join(c.dir, 'manifest.json'), manifest.slice(0, 100))
-    expectCorrupt(await restoreNever(c.dir), /manifest\.json is not valid JSON/, 'cut short')
-  })
+  it(
+    'a huge manifest is refused after reading no more than the cap, and one that is not JSON is ' + 'BACKUP_CORRUPT',
+    async () => {
+      const c = newCase(complete)
+      const manifest = readFileSync(join(c.dir, 'manifest.json'), 'utf8')
+      writeFileSync(join(c.dir, 'manifest.json'), ' '.repeat(MAX_MANIFEST_BYTES) + manifest)
+      const huge = await measured(['topic', 'verify', c.dir])
+      expectCorrupt(huge, /manifest\.json is larger than 32 MiB, more than any backup manifest/, 'huge')
+      expectUserOutcome(huge, 'huge')
+      writeFileSync(join(c.dir, 'manifest.json'), manifest.slice(0, 100))
+      expectCorrupt(await restoreNever(c.dir), /manifest\.json is not valid JSON/, 'cut short')
+    },
+  )
 
   it('--chunk-size has a ceiling, so backup never writes a chunk that restore refuses', async () => {
     const result = await runCli(
@@ -725,7 +746,7 @@ const ENTRY_FIELDS = [
 
 /** Applies one random change to a case's manifest, chunk files or file kinds, and says which. */
 function mutate(random: () => number, c: Case): string {
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!
+  const pick = <T>(list: readonly T[]): T => nth(list, Math.floor(random() * list.length))
   const manifestPath = join(c.dir, 'manifest.json')
   const partition = random() < 0.5 ? 0 : 1
   const chunkPath = join(c.dir, `partition-${partition}.chunks`)
@@ -748,7 +769,7 @@ function mutate(random: () => number, c: Case): string {
     case 'field': {
       const manifest = readJson(manifestPath)
       const path = pick(FIELDS).split('.')
-      const holder = path.length === 2 ? manifest[path[0]!] : manifest
+      const holder = path.length === 2 ? manifest[nth(path, 0)] : manifest
       const value = random() < 0.15 ? undefined : pick(WEIRD_VALUES)
       if (value === undefined) delete holder[path.at(-1)!]
       else holder[path.at(-1)!] = value
@@ -779,8 +800,11 @@ function mutate(random: () => number, c: Case): string {
       const bytes = readFileSync(chunkPath)
       const how = pick(['flip', 'truncate', 'append', 'empty'] as const)
       if (how === 'flip')
-        for (let count = 1 + Math.floor(random() * 4); count > 0; count--)
-          bytes[Math.floor(random() * bytes.length)]! ^= 1 << Math.floor(random() * 8)
+        for (let count = 1 + Math.floor(random() * 4); count > 0; count--) {
+          // An empty file stays empty: a Buffer ignores a write past its end.
+          const index = Math.floor(random() * bytes.length)
+          bytes[index] = (bytes[index] ?? 0) ^ (1 << Math.floor(random() * 8))
+        }
       const changed =
         how === 'truncate'
           ? bytes.subarray(0, Math.floor(random() * bytes.length))
@@ -800,7 +824,7 @@ function mutate(random: () => number, c: Case): string {
       const chunks = parseChunks(readFileSync(chunkPath))
       if (chunks.length === 0) return 'nothing to change'
       const index = Math.floor(random() * chunks.length)
-      const chunk = chunks[index]!
+      const chunk = nth(chunks, index)
       const how = pick(['records', 'uncompressed', 'first', 'last', 'frames', 'garbage', 'bomb', 'reorder'] as const)
       if (how === 'records') chunk.records = pick([0, chunk.records - 1, chunk.records + 1, 0xffffffff])
       if (how === 'uncompressed')
@@ -809,8 +833,10 @@ function mutate(random: () => number, c: Case): string {
       if (how === 'last') chunk.last = pick([-1, chunk.last - 1, chunk.last + 1, 2 ** 62])
       if (how === 'frames') {
         const frames = gunzipSync(chunk.payload)
-        for (let count = 1 + Math.floor(random() * 3); count > 0; count--)
-          frames[Math.floor(random() * frames.length)]! ^= 0xff
+        for (let count = 1 + Math.floor(random() * 3); count > 0; count--) {
+          const index = Math.floor(random() * frames.length)
+          frames[index] = (frames[index] ?? 0) ^ 0xff
+        }
         chunk.payload = gzipSync(frames)
       }
       if (how === 'garbage') chunk.payload = Buffer.from(Array.from({length: 64}, () => Math.floor(random() * 256)))
@@ -891,82 +917,94 @@ async function userOutcome(what: string, work: () => Promise<unknown>): Promise<
 }
 
 describe('fuzz: mutated manifests, chunk files and file kinds', () => {
-  it('verify and restore (in-process, 160 seeds): user errors only, nothing outside touched, no target created', async (t) => {
-    const outcomes = new Map<string, number>()
-    const rssBefore = process.memoryUsage().rss
-    let rssPeak = rssBefore
-    for (let seed = 1; seed <= 160; seed++) {
-      const random = generator(seed)
-      const c = newCase(complete)
-      let what = `seed ${seed}: ${mutate(random, c)}`
-      if (random() < 0.3) {
-        // A second change, where the first left something it can still parse.
-        try {
-          what += `; ${mutate(random, c)}`
-        } catch {
-          what += '; (no second change)'
+  it(
+    'verify and restore (in-process, 160 seeds): user errors only, nothing outside touched, no ' + 'target created',
+    async (t) => {
+      const outcomes = new Map<string, number>()
+      const rssBefore = process.memoryUsage().rss
+      let rssPeak = rssBefore
+      for (let seed = 1; seed <= 160; seed++) {
+        const random = generator(seed)
+        const c = newCase(complete)
+        let what = `seed ${seed}: ${mutate(random, c)}`
+        if (random() < 0.3) {
+          // A second change, where the first left something it can still parse.
+          try {
+            what += `; ${mutate(random, c)}`
+          } catch {
+            what += '; (no second change)'
+          }
         }
+        const before = outside(c)
+        const verified = await userOutcome(what, () => verifyBackup(settings, {dir: c.dir}))
+        if (verified !== 'ok') {
+          const target = uniqueName('bkc_never')
+          never.push(target)
+          const restored = await userOutcome(what, () =>
+            restoreTopic(settings, {dir: c.dir, topic: target, partitions: 'same', configs: [], force: false}),
+          )
+          assert.equal(restored, verified, `${what}: restore refuses what verify refuses`)
+        }
+        assert.equal(outside(c), before, `${what}: nothing outside the directory changed`)
+        outcomes.set(verified, (outcomes.get(verified) ?? 0) + 1)
+        rssPeak = Math.max(rssPeak, process.memoryUsage().rss)
+        rmSync(c.root, {recursive: true, force: true})
       }
-      const before = outside(c)
-      const verified = await userOutcome(what, () => verifyBackup(settings, {dir: c.dir}))
-      if (verified !== 'ok') {
-        const target = uniqueName('bkc_never')
-        never.push(target)
-        const restored = await userOutcome(what, () =>
-          restoreTopic(settings, {dir: c.dir, topic: target, partitions: 'same', configs: [], force: false}),
-        )
-        assert.equal(restored, verified, `${what}: restore refuses what verify refuses`)
-      }
-      assert.equal(outside(c), before, `${what}: nothing outside the directory changed`)
-      outcomes.set(verified, (outcomes.get(verified) ?? 0) + 1)
-      rssPeak = Math.max(rssPeak, process.memoryUsage().rss)
-      rmSync(c.root, {recursive: true, force: true})
-    }
-    t.diagnostic(
-      `outcomes ${JSON.stringify(Object.fromEntries(outcomes))}; test process RSS ${(rssBefore / 2 ** 20).toFixed(0)} -> peak ${(rssPeak / 2 ** 20).toFixed(0)} MB`,
-    )
-    assert.ok(rssPeak - rssBefore < MAX_RSS_MB * 2 ** 20, 'memory stayed bounded across the cases')
-    assert.ok((outcomes.get('BACKUP_CORRUPT') ?? 0) > 80, 'most mutations are caught as corrupt')
-  })
-
-  it('backup continuing an unfinished manifest (in-process, 24 seeds): user errors only, nothing outside touched', async () => {
-    for (let seed = 1001; seed <= 1024; seed++) {
-      const random = generator(seed)
-      const c = newCase(unfinished)
-      const what = `seed ${seed}: ${mutate(random, c)}`
-      const before = outside(c)
-      await userOutcome(what, () =>
-        backupTopic(settings, {topic: source, dir: c.dir, configs: false, chunkBytes: 1024}),
+      t.diagnostic(
+        `outcomes ${JSON.stringify(Object.fromEntries(outcomes))}; test process RSS ` +
+          `${(rssBefore / 2 ** 20).toFixed(0)}` +
+          ` -> peak ${(rssPeak / 2 ** 20).toFixed(0)} MB`,
       )
-      assert.equal(outside(c), before, `${what}: nothing outside the directory changed`)
-      rmSync(c.root, {recursive: true, force: true})
-    }
-  })
+      assert.ok(rssPeak - rssBefore < MAX_RSS_MB * 2 ** 20, 'memory stayed bounded across the cases')
+      assert.ok((outcomes.get('BACKUP_CORRUPT') ?? 0) > 80, 'most mutations are caught as corrupt')
+    },
+  )
 
-  it('through the CLI (16 seeds over verify, verify --topic, restore and backup continuing): exit 2-6, one line, bounded peak RSS', async (t) => {
-    let peak = 0
-    for (let seed = 2001; seed <= 2016; seed++) {
-      const random = generator(seed)
-      const command = (['verify', 'verify-topic', 'restore', 'backup'] as const)[seed % 4]!
-      const c = newCase(command === 'backup' ? unfinished : complete)
-      const what = `seed ${seed} ${command}: ${mutate(random, c)}`
-      const before = outside(c)
-      const target = uniqueName('bkc_cli')
-      const args =
-        command === 'verify'
-          ? ['topic', 'verify', c.dir]
-          : command === 'verify-topic'
-            ? ['topic', 'verify', c.dir, '--topic', source]
-            : command === 'restore'
-              ? ['topic', 'restore', c.dir, '--topic', target]
-              : ['topic', 'backup', source, '--to', c.dir, '--no-configs', '--chunk-size', '1024']
-      const result = await measured(args)
-      expectUserOutcome(result, what)
-      if (command === 'restore') (result.code === 0 ? created : never).push(target)
-      assert.equal(outside(c), before, `${what}: nothing outside the directory changed`)
-      peak = Math.max(peak, result.peakMb)
-      rmSync(c.root, {recursive: true, force: true})
-    }
-    t.diagnostic(`highest peak RSS of a CLI case: ${peak.toFixed(0)} MB`)
-  })
+  it(
+    'backup continuing an unfinished manifest (in-process, 24 seeds): user errors only, nothing ' + 'outside touched',
+    async () => {
+      for (let seed = 1001; seed <= 1024; seed++) {
+        const random = generator(seed)
+        const c = newCase(unfinished)
+        const what = `seed ${seed}: ${mutate(random, c)}`
+        const before = outside(c)
+        await userOutcome(what, () =>
+          backupTopic(settings, {topic: source, dir: c.dir, configs: false, chunkBytes: 1024}),
+        )
+        assert.equal(outside(c), before, `${what}: nothing outside the directory changed`)
+        rmSync(c.root, {recursive: true, force: true})
+      }
+    },
+  )
+
+  it(
+    'through the CLI (16 seeds over verify, verify --topic, restore and backup continuing): exit 2-6, one line, ' +
+      'bounded peak RSS',
+    async (t) => {
+      let peak = 0
+      for (let seed = 2001; seed <= 2016; seed++) {
+        const random = generator(seed)
+        const command = nth(['verify', 'verify-topic', 'restore', 'backup'] as const, seed % 4)
+        const c = newCase(command === 'backup' ? unfinished : complete)
+        const what = `seed ${seed} ${command}: ${mutate(random, c)}`
+        const before = outside(c)
+        const target = uniqueName('bkc_cli')
+        const args =
+          command === 'verify'
+            ? ['topic', 'verify', c.dir]
+            : command === 'verify-topic'
+              ? ['topic', 'verify', c.dir, '--topic', source]
+              : command === 'restore'
+                ? ['topic', 'restore', c.dir, '--topic', target]
+                : ['topic', 'backup', source, '--to', c.dir, '--no-configs', '--chunk-size', '1024']
+        const result = await measured(args)
+        expectUserOutcome(result, what)
+        if (command === 'restore') (result.code === 0 ? created : never).push(target)
+        assert.equal(outside(c), before, `${what}: nothing outside the directory changed`)
+        peak = Math.max(peak, result.peakMb)
+        rmSync(c.root, {recursive: true, force: true})
+      }
+      t.diagnostic(`highest peak RSS of a CLI case: ${peak.toFixed(0)} MB`)
+    },
+  )
 })

@@ -22,7 +22,17 @@ import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {readRanges} from '../src/core/kafka/range-reader.js'
 import {type Headers, RecordWriter} from '../src/core/kafka/record-writer.js'
 import {topicMetadata, withAdmin} from '../src/core/kafka/topics.js'
-import {BIN, BROKERS, deleteTopics, isOneLineError, MYSQL_URL, runCli, testSettings, uniqueName} from './helpers.js'
+import {
+  BIN,
+  BROKERS,
+  deleteTopics,
+  isOneLineError,
+  MYSQL_URL,
+  nth,
+  runCli,
+  testSettings,
+  uniqueName,
+} from './helpers.js'
 
 /**
  * topic backup / restore / verify against the real broker: a byte-exact round trip (headers, null
@@ -104,7 +114,7 @@ async function readTopic(topic: string): Promise<Stored[][]> {
   const partitions: Stored[][] = ranges.map(() => [])
   for await (const batch of readRanges(settings, topic, ranges)) {
     for (const message of batch) {
-      partitions[message.partition]!.push({
+      nth(partitions, message.partition).push({
         key: message.key === null || message.key === undefined ? null : Buffer.from(message.key as Buffer),
         value: message.value === null || message.value === undefined ? null : Buffer.from(message.value),
         timestamp: message.timestamp!,
@@ -162,9 +172,13 @@ function trickyRecords(partitions: number, perPartition: number): Produced[] {
 function expectSameRecords(actual: Stored[][], expected: Stored[][], what: string): void {
   assert.equal(actual.length, expected.length, `${what}: partition count`)
   for (let partition = 0; partition < expected.length; partition++) {
-    assert.equal(actual[partition]!.length, expected[partition]!.length, `${what}: records in partition ${partition}`)
-    expected[partition]!.forEach((record, index) => {
-      const got = actual[partition]![index]!
+    assert.equal(
+      nth(actual, partition).length,
+      nth(expected, partition).length,
+      `${what}: records in partition ${partition}`,
+    )
+    nth(expected, partition).forEach((record, index) => {
+      const got = nth(nth(actual, partition), index)
       const where = `${what}: partition ${partition} record ${index}`
       assert.deepEqual(got.key, record.key, `${where} key`)
       assert.deepEqual(got.value, record.value, `${where} value`)
@@ -177,7 +191,7 @@ function expectSameRecords(actual: Stored[][], expected: Stored[][], what: strin
 function byPartition(records: Produced[], partitions: number): Stored[][] {
   const grouped: Stored[][] = Array.from({length: partitions}, () => [])
   for (const record of records)
-    grouped[record.partition]!.push({
+    nth(grouped, record.partition).push({
       key: record.key,
       value: record.value,
       timestamp: record.timestamp,
@@ -210,8 +224,8 @@ describe('topic backup -> restore -> verify', () => {
   it('reproduces every key, value, header, timestamp and partition in order, null apart from empty', async () => {
     const original = await readTopic(source)
     expectSameRecords(original, byPartition(sourceRecords, 3), 'source as produced')
-    assert.equal(original[0]![0]!.key, null, 'a null key reads as null')
-    assert.deepEqual(original[0]![1]!.key, Buffer.alloc(0), 'an empty key reads as empty')
+    assert.equal(nth(nth(original, 0), 0).key, null, 'a null key reads as null')
+    assert.deepEqual(nth(nth(original, 0), 1).key, Buffer.alloc(0), 'an empty key reads as empty')
 
     const manifest = JSON.parse(readFileSync(join(backupDir, 'manifest.json'), 'utf8'))
     assert.equal(manifest.complete, true)
@@ -344,50 +358,53 @@ describe('topic backup -> restore -> verify', () => {
 })
 
 describe('topic backup --since/--until', () => {
-  it('keeps exactly the records from the first at or after --since to before the first at or after --until', async () => {
-    const topic = await newTopic('bk_time', 2)
-    const base = Date.now() - 2 * 86_400_000
-    const records: Produced[] = Array.from({length: 400}, (_, index) => ({
-      partition: index % 2,
-      key: Buffer.from(`k${index}`),
-      value: Buffer.from(`v${index}`),
-      timestamp: base + index * 1000,
-      headers: [],
-    }))
-    await produceAll(topic, records)
-    const dir = join(tempDir(), 'bounded')
-    const since = base + 100_000
-    const until = base + 250_000
-    const backup = await cli([
-      'topic',
-      'backup',
-      topic,
-      '--to',
-      dir,
-      '--since',
-      String(since),
-      '--until',
-      String(until),
-      '--no-configs',
-      '--json',
-    ])
-    assert.equal(backup.code, 0, backup.stderr)
-    assert.equal(backup.json.since, since)
-    assert.equal(backup.json.until, until)
-    const target = uniqueName('bk_time_dst')
-    created.push(target)
-    const restore = await cli(['topic', 'restore', dir, '--topic', target, '--config', 'retention.ms=-1', '--json'])
-    assert.equal(restore.code, 0, restore.stderr)
-    assert.ok(restore.json.notes.some((note: string) => /no topic configs/.test(note)))
-    assert.equal(
-      (await cli(['topic', 'describe', target, '--json'])).json.configs['retention.ms'],
-      '-1',
-      '--config applies to the created target',
-    )
-    const inside = records.filter((record) => record.timestamp >= since && record.timestamp < until)
-    assert.equal(inside.length, 150)
-    expectSameRecords(await readTopic(target), byPartition(inside, 2), 'bounded restore')
-  })
+  it(
+    'keeps exactly the records from the first at or after --since to before the first at or ' + 'after --until',
+    async () => {
+      const topic = await newTopic('bk_time', 2)
+      const base = Date.now() - 2 * 86_400_000
+      const records: Produced[] = Array.from({length: 400}, (_, index) => ({
+        partition: index % 2,
+        key: Buffer.from(`k${index}`),
+        value: Buffer.from(`v${index}`),
+        timestamp: base + index * 1000,
+        headers: [],
+      }))
+      await produceAll(topic, records)
+      const dir = join(tempDir(), 'bounded')
+      const since = base + 100_000
+      const until = base + 250_000
+      const backup = await cli([
+        'topic',
+        'backup',
+        topic,
+        '--to',
+        dir,
+        '--since',
+        String(since),
+        '--until',
+        String(until),
+        '--no-configs',
+        '--json',
+      ])
+      assert.equal(backup.code, 0, backup.stderr)
+      assert.equal(backup.json.since, since)
+      assert.equal(backup.json.until, until)
+      const target = uniqueName('bk_time_dst')
+      created.push(target)
+      const restore = await cli(['topic', 'restore', dir, '--topic', target, '--config', 'retention.ms=-1', '--json'])
+      assert.equal(restore.code, 0, restore.stderr)
+      assert.ok(restore.json.notes.some((note: string) => /no topic configs/.test(note)))
+      assert.equal(
+        (await cli(['topic', 'describe', target, '--json'])).json.configs['retention.ms'],
+        '-1',
+        '--config applies to the created target',
+      )
+      const inside = records.filter((record) => record.timestamp >= since && record.timestamp < until)
+      assert.equal(inside.length, 150)
+      expectSameRecords(await readTopic(target), byPartition(inside, 2), 'bounded restore')
+    },
+  )
 })
 
 describe('damaged backups', () => {
@@ -404,7 +421,8 @@ describe('damaged backups', () => {
     assert.match(
       restore.stderr,
       new RegExp(
-        `partition-1\\.chunks is truncated at byte ${size - 100}: the chunk at byte \\d+ \\(records from offset \\d+\\)`,
+        `partition-1\\.chunks is truncated at byte ${size - 100}: the chunk at byte \\d+ \\(records from ` +
+          `offset \\d+\\)`,
       ),
     )
     const listed = await cli(['topic', 'list', '--json'])
@@ -433,7 +451,7 @@ describe('damaged backups', () => {
     const file = join(dir, 'partition-0.chunks')
     const bytes = readFileSync(file)
     const at = Math.floor(bytes.length / 2)
-    bytes[at] = bytes[at]! ^ 0x10
+    bytes[at] = nth(bytes, at) ^ 0x10
     writeFileSync(file, bytes)
     const target = uniqueName('bk_never')
     for (const args of [
@@ -445,7 +463,10 @@ describe('damaged backups', () => {
       assert.ok(isOneLineError(result), result.stderr)
       assert.match(
         result.stderr,
-        /partition-0\.chunks is corrupt in the chunk at bytes \d+\.\.\d+ \(records from offset \d+\): its checksum does not match/,
+        new RegExp(
+          String.raw`partition-0\.chunks is corrupt in the chunk at bytes \d+\.\.\d+ \(records from offset \d+\): ` +
+            String.raw`its checksum does not match`,
+        ),
       )
       const [, start, end] = /at bytes (\d+)\.\.(\d+)/.exec(result.stderr)!
       assert.ok(Number(start) <= at && at < Number(end), `byte ${at} lies in the named chunk ${start}..${end}`)

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {apacheTool, runCli, type CliResult} from './helpers.js'
+import {apacheTool, type CliResult, nth, runCli} from './helpers.js'
 
 /**
  * `cluster status` against a three-node cluster of its own (own state directory and ports, beside
@@ -26,7 +26,10 @@ after(async () => {
 /** The problems of the replicated topics (not 'solo'). */
 const replicated = (problems: any[]): any[] => problems.filter((problem) => problem.topic !== 'solo')
 
-/** Runs `cluster status --json` until `done` holds; the broker's session timeout decides when a dead node is noticed. */
+/**
+ * Runs `cluster status --json` until `done` holds; the broker's session timeout decides when a dead node is
+ * noticed.
+ */
 async function statusUntil(
   done: (result: CliResult) => boolean,
   args: string[] = [],
@@ -170,58 +173,62 @@ describe('cluster status', () => {
     assert.equal(recovered.json.underReplicated.length, 0)
   })
 
-  it('cluster elect-leaders gives the restarted node its preferred partitions back, as TopicCommand --describe shows', async () => {
-    // Kafka's own periodic rebalance (auto.leader.rebalance.enable, every 300 s) may have done part of it already.
-    const before = await apacheLeaders()
-    const displaced = before.filter((row) => row.leader !== row.replicas[0])
-    const status = await cli(['cluster', 'status', '--json', '--no-controller'])
-    assert.equal(status.json.notPreferredLeaders, displaced.length)
-    if (displaced.length > 0) assert.match(status.json.advice, /run `replayctl cluster elect-leaders`/)
+  it(
+    'cluster elect-leaders gives the restarted node its preferred partitions back, as TopicCommand ' +
+      '--describe shows',
+    async () => {
+      // Kafka's own periodic rebalance (auto.leader.rebalance.enable, every 300 s) may have done part of it already.
+      const before = await apacheLeaders()
+      const displaced = before.filter((row) => row.leader !== row.replicas[0])
+      const status = await cli(['cluster', 'status', '--json', '--no-controller'])
+      assert.equal(status.json.notPreferredLeaders, displaced.length)
+      if (displaced.length > 0) assert.match(status.json.advice, /run `replayctl cluster elect-leaders`/)
 
-    const missing = await cli(['cluster', 'elect-leaders', '--topic', 'spread', '--partition', '99'])
-    assert.equal(missing.code, 3)
-    assert.match(missing.stderr, /^replayctl: error: topic 'spread' has no partition 99/)
-    assert.equal((await cli(['cluster', 'elect-leaders', '--partition', '0'])).code, 2)
-    assert.equal((await cli(['cluster', 'elect-leaders', '--topic', 'nothing_here'])).code, 3)
+      const missing = await cli(['cluster', 'elect-leaders', '--topic', 'spread', '--partition', '99'])
+      assert.equal(missing.code, 3)
+      assert.match(missing.stderr, /^replayctl: error: topic 'spread' has no partition 99/)
+      assert.equal((await cli(['cluster', 'elect-leaders', '--partition', '0'])).code, 2)
+      assert.equal((await cli(['cluster', 'elect-leaders', '--topic', 'nothing_here'])).code, 3)
 
-    const elected = await cli(['cluster', 'elect-leaders', '--json'], 240_000)
-    assert.equal(elected.code, 0, elected.stdout + elected.stderr)
-    const after = await apacheLeaders()
-    assert.ok(
-      after.every((row) => row.leader === row.replicas[0]),
-      JSON.stringify(after),
-    )
-    const outcome = new Map(
-      elected.json.partitions.map(
-        (partition: {topic: string; partition: number; outcome: string; leaderAfter: number}) => [
-          `${partition.topic}:${partition.partition}`,
-          partition,
-        ],
-      ),
-    )
-    for (const row of before) {
-      const reported = outcome.get(`${row.topic}:${row.partition}`) as
-        {outcome: string; leaderAfter: number} | undefined
-      assert.ok(reported, `${row.topic}:${row.partition} reported`)
-      assert.equal(
-        reported.outcome,
-        row.leader === row.replicas[0] ? 'already-preferred' : 'elected',
-        `${row.topic}:${row.partition}`,
+      const elected = await cli(['cluster', 'elect-leaders', '--json'], 240_000)
+      assert.equal(elected.code, 0, elected.stdout + elected.stderr)
+      const after = await apacheLeaders()
+      assert.ok(
+        after.every((row) => row.leader === row.replicas[0]),
+        JSON.stringify(after),
       )
-      assert.equal(reported.leaderAfter, row.replicas[0])
-    }
-    assert.equal(
-      elected.json.partitions.filter(
-        (partition: {topic: string; outcome: string}) =>
-          partition.outcome === 'elected' && !partition.topic.startsWith('__'),
-      ).length,
-      displaced.length,
-    )
-    assert.equal(elected.json.failed, 0)
-    const again = await cli(['cluster', 'elect-leaders', '--topic', 'spread'])
-    assert.equal(again.code, 0)
-    assert.match(again.stdout, /0 elected, 6 already preferred, 0 failed/)
-  })
+      const outcome = new Map(
+        elected.json.partitions.map(
+          (partition: {topic: string; partition: number; outcome: string; leaderAfter: number}) => [
+            `${partition.topic}:${partition.partition}`,
+            partition,
+          ],
+        ),
+      )
+      for (const row of before) {
+        const reported = outcome.get(`${row.topic}:${row.partition}`) as
+          {outcome: string; leaderAfter: number} | undefined
+        assert.ok(reported, `${row.topic}:${row.partition} reported`)
+        assert.equal(
+          reported.outcome,
+          row.leader === row.replicas[0] ? 'already-preferred' : 'elected',
+          `${row.topic}:${row.partition}`,
+        )
+        assert.equal(reported.leaderAfter, row.replicas[0])
+      }
+      assert.equal(
+        elected.json.partitions.filter(
+          (partition: {topic: string; outcome: string}) =>
+            partition.outcome === 'elected' && !partition.topic.startsWith('__'),
+        ).length,
+        displaced.length,
+      )
+      assert.equal(elected.json.failed, 0)
+      const again = await cli(['cluster', 'elect-leaders', '--topic', 'spread'])
+      assert.equal(again.code, 0)
+      assert.match(again.stdout, /0 elected, 6 already preferred, 0 failed/)
+    },
+  )
 })
 
 /** TopicCommand --describe of the test's topics: leader and replica list per partition. */
@@ -234,10 +241,10 @@ async function apacheLeaders(): Promise<{topic: string; partition: number; leade
   ])
   return [...output.matchAll(/Topic: (\S+)\s+Partition: (\d+)\s+Leader: (-?\d+)\s+Replicas: ([\d,]+)/g)].map(
     (match) => ({
-      topic: match[1]!,
+      topic: nth(match, 1),
       partition: Number(match[2]),
       leader: Number(match[3]),
-      replicas: match[4]!.split(',').map(Number),
+      replicas: nth(match, 4).split(',').map(Number),
     }),
   )
 }

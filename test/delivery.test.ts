@@ -16,6 +16,7 @@ import {
   sendCompletionEvent,
 } from '../src/core/replay/delivery/index.js'
 import {type Receiver, closedPort, delay, startReceiver} from './webhook-receiver.js'
+import {nth} from './helpers.js'
 
 const SECRET = 'whsec_' + Buffer.from('replay-test-secret-32-bytes-long!').toString('base64')
 const FAST_RETRY = {attempts: 6, baseMs: 5, capMs: 50}
@@ -47,7 +48,10 @@ function client(url: string, options: Partial<WebhookClientOptions> = {}): Webho
   return made
 }
 
-/** Events at offsets start, start+step, ... with distinct JSON bodies (and key order a re-serialisation would change). */
+/**
+ * Events at offsets start, start+step, ... with distinct JSON bodies (and key order a re-serialisation would
+ * change).
+ */
 function events(count: number, start = 0, step = 1): DeliveryEvent[] {
   return Array.from({length: count}, (_, i) => {
     const offset = start + i * step
@@ -87,15 +91,15 @@ describe('delivery', () => {
     assert.equal(result.delivered, 40)
     assert.equal(result.checkpoint, 1000 + 40 * 3)
     assert.deepEqual(bodiesOf(hook.requests), bodiesOf(list), 'arrival order = log order, bodies byte for byte')
-    assert.ok(hook.requests.every((request, i) => request.body.equals(list[i]!.body)))
+    assert.ok(hook.requests.every((request, i) => request.body.equals(nth(list, i).body)))
     assert.equal(hook.maxConcurrent, 1)
     for (const [i, request] of hook.requests.entries()) {
       assert.ok(request.signed, `request ${i} verifies (Twitter and Standard Webhooks)`)
       assert.equal(request.headers['content-type'], 'application/json')
       assert.equal(request.headers['x-replay-job-id'], 'job-1')
-      assert.equal(request.headers['x-replay-source'], `delivery_log/3@${list[i]!.offset}`)
+      assert.equal(request.headers['x-replay-source'], `delivery_log/3@${nth(list, i).offset}`)
       assert.match(String(request.headers['webhook-id']), /^evt_[0-9a-f]{16}$/)
-      assert.equal(request.headers['webhook-id'], messageIdFor(list[i]!.hash))
+      assert.equal(request.headers['webhook-id'], messageIdFor(nth(list, i).hash))
       assert.ok(Math.abs(Number(request.headers['webhook-timestamp']) - Date.now() / 1000) < 5)
     }
     const stats = window.stats
@@ -142,7 +146,7 @@ describe('delivery', () => {
     assert.deepEqual(bodiesOf(hook.delivered), bodiesOf(list), 'each event delivered, in order')
     assert.equal(hook.requests.length, 10)
     assert.ok(
-      hook.requests.slice(0, 6).every((request) => request.headers['webhook-id'] === messageIdFor(list[0]!.hash)),
+      hook.requests.slice(0, 6).every((request) => request.headers['webhook-id'] === messageIdFor(nth(list, 0).hash)),
       'retries keep the id',
     )
     assert.ok(hook.requests.every((request) => request.signed))
@@ -169,7 +173,7 @@ describe('delivery', () => {
     assert.equal(result.failure?.reason, 'webhook answered 503: down (3 attempts)')
     assert.equal(result.checkpoint, 4)
     assert.equal(window.stopped, true)
-    assert.equal(await window.push(events(1, 50)[0]!), false, 'a stopped window accepts nothing')
+    assert.equal(await window.push(nth(events(1, 50), 0)), false, 'a stopped window accepts nothing')
   })
 
   test('maxInFlight 8: a permanent 400 in the middle stops the window; the checkpoint never passes it', async () => {
@@ -209,18 +213,19 @@ describe('delivery', () => {
     const r1 = await slow.send(first!)
     assert.equal(r1.outcome, 'delivered')
     assert.equal(r1.attempts, 2)
-    const gap = hook.requests[1]!.arrivedAt - hook.requests[0]!.arrivedAt
+    const gap = nth(hook.requests, 1).arrivedAt - nth(hook.requests, 0).arrivedAt
     assert.ok(gap >= 950 && gap < 2000, `Retry-After: 1 waited ${gap} ms`)
     assert.ok(
-      Number(hook.requests[1]!.headers['webhook-timestamp']) > Number(hook.requests[0]!.headers['webhook-timestamp']),
+      Number(nth(hook.requests, 1).headers['webhook-timestamp']) >
+        Number(nth(hook.requests, 0).headers['webhook-timestamp']),
       'fresh timestamp per attempt',
     )
-    assert.equal(hook.requests[1]!.headers['webhook-id'], hook.requests[0]!.headers['webhook-id'])
+    assert.equal(nth(hook.requests, 1).headers['webhook-id'], nth(hook.requests, 0).headers['webhook-id'])
     assert.ok(hook.requests.every((request) => request.signed))
 
     const r2 = await webhook.send(second!)
     assert.equal(r2.outcome, 'delivered')
-    const capped = hook.requests[3]!.arrivedAt - hook.requests[2]!.arrivedAt
+    const capped = nth(hook.requests, 3).arrivedAt - nth(hook.requests, 2).arrivedAt
     assert.ok(capped >= 190 && capped < 1000, `Retry-After: 3600 capped to 200 ms, waited ${capped} ms`)
   })
 
@@ -229,9 +234,9 @@ describe('delivery', () => {
       if (request.n === 1) res.writeHead(503, {'retry-after': new Date(Date.now() + 2000).toUTCString()}).end()
       else res.writeHead(200).end()
     })
-    const result = await client(hook.url, {retry: {attempts: 2, baseMs: 1, capMs: 30_000}}).send(events(1)[0]!)
+    const result = await client(hook.url, {retry: {attempts: 2, baseMs: 1, capMs: 30_000}}).send(nth(events(1), 0))
     assert.equal(result.outcome, 'delivered')
-    const gap = hook.requests[1]!.arrivedAt - hook.requests[0]!.arrivedAt
+    const gap = nth(hook.requests, 1).arrivedAt - nth(hook.requests, 0).arrivedAt
     assert.ok(gap >= 900 && gap < 2600, `waited ${gap} ms`)
   })
 
@@ -271,7 +276,7 @@ describe('delivery', () => {
       res.writeHead(200).end()
     })
     const started = performance.now()
-    const result = await client(hook.url, {timeoutMs: 150}).send(events(1)[0]!)
+    const result = await client(hook.url, {timeoutMs: 150}).send(nth(events(1), 0))
     assert.equal(result.outcome, 'delivered')
     assert.equal(result.attempts, 2)
     assert.ok(performance.now() - started < 550, 'the first attempt was cut at the timeout')
@@ -284,7 +289,7 @@ describe('delivery', () => {
       res.writeHead(200).end()
     })
     const result = await client(hook.url, {timeoutMs: 50, retry: {attempts: 2, baseMs: 1, capMs: 2}}).send(
-      events(1)[0]!,
+      nth(events(1), 0),
     )
     assert.equal(result.outcome, 'failed')
     assert.equal(result.reason, 'no answer within 50 ms (2 attempts)')
@@ -315,30 +320,33 @@ describe('delivery', () => {
     assert.ok(queuedAttemptsGivenUp > 0, 'in five rounds, no queued attempt timed out while waiting for the connection')
   })
 
-  test('answers past the read limit: a big 200 is delivered, a big 500 is retried with its start as the reason', async () => {
-    const big = 'x'.repeat(200 * 1024)
-    const hook = await receiver((request, res) => {
-      if (request.n === 1) res.writeHead(500).end(`overloaded ${big}`)
-      else res.writeHead(200).end(big)
-    })
-    const window = new OrderedDelivery(client(hook.url, {retry: {attempts: 1, baseMs: 1, capMs: 2}}), {
-      startOffset: 0,
-      maxInFlight: 1,
-    })
-    await pushAll(window, events(1))
-    const failed = await window.drain()
-    assert.equal(failed.failure?.status, 500)
-    assert.ok(failed.failure?.reason.startsWith('webhook answered 500: overloaded xxx'), failed.failure?.reason)
-    assert.ok(failed.failure!.reason.length < 300, 'only the start of the answer is kept')
+  test(
+    'answers past the read limit: a big 200 is delivered, a big 500 is retried with its start as ' + 'the reason',
+    async () => {
+      const big = 'x'.repeat(200 * 1024)
+      const hook = await receiver((request, res) => {
+        if (request.n === 1) res.writeHead(500).end(`overloaded ${big}`)
+        else res.writeHead(200).end(big)
+      })
+      const window = new OrderedDelivery(client(hook.url, {retry: {attempts: 1, baseMs: 1, capMs: 2}}), {
+        startOffset: 0,
+        maxInFlight: 1,
+      })
+      await pushAll(window, events(1))
+      const failed = await window.drain()
+      assert.equal(failed.failure?.status, 500)
+      assert.ok(failed.failure?.reason.startsWith('webhook answered 500: overloaded xxx'), failed.failure?.reason)
+      assert.ok(failed.failure!.reason.length < 300, 'only the start of the answer is kept')
 
-    const next = new OrderedDelivery(client(hook.url), {startOffset: 0, maxInFlight: 2})
-    const list = events(3)
-    await pushAll(next, list)
-    const result = await next.drain()
-    assert.equal(result.failure, undefined)
-    assert.equal(result.checkpoint, 3)
-    assert.deepEqual(bodiesOf(hook.delivered), bodiesOf(list))
-  })
+      const next = new OrderedDelivery(client(hook.url), {startOffset: 0, maxInFlight: 2})
+      const list = events(3)
+      await pushAll(next, list)
+      const result = await next.drain()
+      assert.equal(result.failure, undefined)
+      assert.equal(result.checkpoint, 3)
+      assert.deepEqual(bodiesOf(hook.delivered), bodiesOf(list))
+    },
+  )
 
   test('a socket destroyed mid-request is retried', async () => {
     const hook = await receiver((request, res, req) => {
@@ -413,7 +421,7 @@ describe('delivery', () => {
       if (req.url === '/elsewhere') redirectedTo++
       res.writeHead(request.n === 1 ? 307 : 200, {location: '/elsewhere'}).end()
     })
-    const result = await client(hook.url).send(events(1)[0]!)
+    const result = await client(hook.url).send(nth(events(1), 0))
     assert.equal(result.outcome, 'failed')
     assert.equal(result.status, 307)
     assert.equal(result.attempts, 1)
@@ -424,7 +432,7 @@ describe('delivery', () => {
 
   test('408 is retried', async () => {
     const hook = await receiver((request, res) => res.writeHead(request.n === 1 ? 408 : 202).end())
-    const result = await client(hook.url).send(events(1)[0]!)
+    const result = await client(hook.url).send(nth(events(1), 0))
     assert.equal(result.outcome, 'delivered')
     assert.equal(result.status, 202)
     assert.equal(result.attempts, 2)
@@ -448,7 +456,7 @@ describe('delivery', () => {
     assert.equal(accepted, 4)
     assert.equal(result.aborted, true)
     assert.equal(result.checkpoint, 0)
-    assert.equal(await window.push(list[10]!), false)
+    assert.equal(await window.push(nth(list, 10)), false)
     await delay(300)
     assert.equal(hook.requests.length - countAtAbort, 0, 'requests after abort')
     assert.equal(webhook.stats.requests, requestsAtAbort)
@@ -463,7 +471,7 @@ describe('delivery', () => {
       retry: {attempts: 6, baseMs: 300, capMs: 300},
       random: () => 0.99,
     })
-    const sending = webhook.send(events(1)[0]!)
+    const sending = webhook.send(nth(events(1), 0))
     while (hook.requests.length < 1) await delay(2)
     await delay(50) // answered, now sleeping ~297 ms before the retry
     const started = performance.now()
@@ -482,8 +490,8 @@ describe('delivery', () => {
     const hook = await receiver()
     const webhook = client(hook.url, {signal: AbortSignal.abort()})
     const window = new OrderedDelivery(webhook, {startOffset: 0})
-    assert.equal(await window.push(events(1)[0]!), false)
-    assert.equal((await webhook.send(events(1)[0]!)).outcome, 'aborted')
+    assert.equal(await window.push(nth(events(1), 0)), false)
+    assert.equal((await webhook.send(nth(events(1), 0))).outcome, 'aborted')
     assert.equal((await window.drain()).aborted, true)
     await delay(50)
     assert.equal(hook.requests.length, 0)
@@ -517,8 +525,8 @@ describe('delivery', () => {
     const bucket = new TokenBucket(1000, 5)
     const waits = Array.from({length: 10}, () => bucket.reserve())
     assert.deepEqual(waits.slice(0, 5), [0, 0, 0, 0, 0])
-    assert.ok(waits[5]! > 0 && waits[5]! <= 1.1)
-    assert.ok(waits[9]! > 4 && waits[9]! <= 5.1)
+    assert.ok(nth(waits, 5) > 0 && nth(waits, 5) <= 1.1)
+    assert.ok(nth(waits, 9) > 4 && nth(waits, 9) <= 5.1)
     assert.throws(() => new TokenBucket(0), {code: 'INVALID_ARGUMENT'})
   })
 
@@ -564,7 +572,7 @@ describe('delivery', () => {
       assert.equal(request.headers['x-replay-job-id'], 'job-1')
       assert.equal(request.headers['x-replay-source'], undefined)
     }
-    assert.equal(hook.requests[0]!.headers['webhook-id'], hook.requests[1]!.headers['webhook-id'])
+    assert.equal(nth(hook.requests, 0).headers['webhook-id'], nth(hook.requests, 1).headers['webhook-id'])
     assert.deepEqual(
       Object.keys(
         JSON.parse(completionEventBody({webhookId: 'w', jobId: 'j', outcome: {kind: 'cancelled'}}).toString())
@@ -586,7 +594,8 @@ describe('delivery', () => {
       // Two topics' growth notes read as one sentence.
       [
         {kind: 'complete', delivered: 5, gaps: [{kind: 'partition-growth'}, {kind: 'partition-growth'}]},
-        'Replayed 5 events. Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded.',
+        'Replayed 5 events. Some events may not have been replayed: the event log was reorganized during the range, ' +
+          'at a time not recorded.',
       ],
       [
         {kind: 'complete', delivered: 5, gaps: [{kind: 'unknown'}]},
@@ -631,12 +640,15 @@ describe('delivery', () => {
       retry: FAST_RETRY,
     })
     clients.push(unchecked)
-    const result = await unchecked.send(events(1)[0]!)
+    const result = await unchecked.send(nth(events(1), 0))
     assert.equal(result.outcome, 'failed')
     assert.equal(result.attempts, 1)
     assert.match(
       result.reason!,
-      /^webhook url http:\/\/localhost:\d+\/webhook resolves to (127\.0\.0\.1|::1), an address replay does not send to$/,
+      new RegExp(
+        String.raw`^webhook url http:\/\/localhost:\d+\/webhook resolves to (127\.0\.0\.1|::1), ` +
+          String.raw`an address replay does not send to$`,
+      ),
     )
     assert.equal(hook.requests.length, 0)
     const allowed = await WebhookClient.create({
@@ -646,16 +658,16 @@ describe('delivery', () => {
       allowPrivate: true,
     })
     clients.push(allowed)
-    assert.equal((await allowed.send(events(1)[0]!)).outcome, 'delivered')
+    assert.equal((await allowed.send(nth(events(1), 0))).outcome, 'delivered')
   })
 
   test('push refuses events out of log order', async () => {
     const hook = await receiver()
     const window = new OrderedDelivery(client(hook.url), {startOffset: 0})
-    await window.push(events(1, 5)[0]!)
-    await assert.rejects(window.push(events(1, 5)[0]!), {name: 'BugError'})
+    await window.push(nth(events(1, 5), 0))
+    await assert.rejects(window.push(nth(events(1, 5), 0)), {name: 'BugError'})
     window.scanned(20)
-    await assert.rejects(window.push(events(1, 19)[0]!), {name: 'BugError'})
+    await assert.rejects(window.push(nth(events(1, 19), 0)), {name: 'BugError'})
     await window.drain()
   })
 })

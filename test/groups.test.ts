@@ -4,7 +4,7 @@ import {after, before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 
 import {connectAdmin, loadNative, type Consumer} from '../src/core/kafka/client.js'
-import {apacheTool, BIN, BROKERS, deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
+import {apacheTool, BIN, BROKERS, deleteTopics, nth, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * Consumer groups checked against Apache Kafka's own ConsumerGroupCommand on the real broker:
@@ -33,7 +33,10 @@ interface DescribeRow {
   clientId: string | null
 }
 
-/** ConsumerGroupCommand --describe, parsed: GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID. */
+/**
+ * ConsumerGroupCommand --describe, parsed: GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST
+ * CLIENT-ID.
+ */
 async function apacheDescribe(group: string): Promise<DescribeRow[]> {
   const output = await apacheTool(GROUP_COMMAND, ['--bootstrap-server', BROKERS, '--describe', '--group', group])
   const value = (cell: string) => (cell === '-' ? null : cell)
@@ -42,14 +45,14 @@ async function apacheDescribe(group: string): Promise<DescribeRow[]> {
     .map((line) => line.trim().split(/\s+/))
     .filter((cells) => cells[0] === group && cells.length >= 9)
     .map((cells) => ({
-      topic: cells[1]!,
+      topic: nth(cells, 1),
       partition: Number(cells[2]),
-      current: value(cells[3]!) === null ? null : Number(cells[3]),
+      current: value(nth(cells, 3)) === null ? null : Number(cells[3]),
       logEnd: Number(cells[4]),
-      lag: value(cells[5]!) === null ? null : Number(cells[5]),
-      consumerId: value(cells[6]!),
-      host: value(cells[7]!),
-      clientId: value(cells[8]!),
+      lag: value(nth(cells, 5)) === null ? null : Number(cells[5]),
+      consumerId: value(nth(cells, 6)),
+      host: value(nth(cells, 7)),
+      clientId: value(nth(cells, 8)),
     }))
     .sort((a, b) => a.partition - b.partition)
 }
@@ -227,7 +230,10 @@ describe('group lag', () => {
     assert.equal(refused.code, 4)
     assert.match(
       refused.stderr,
-      /^replayctl: error: consumer group '.+' has 1 active member \(Stable\); they would overwrite the new offsets: stop its consumers first/,
+      new RegExp(
+        String.raw`^replayctl: error: consumer group '.+' has 1 active member \(Stable\); ` +
+          String.raw`they would overwrite the new offsets: stop its consumers first`,
+      ),
     )
     const refusedJson = await runCli([
       'group',
@@ -268,89 +274,101 @@ describe('group lag', () => {
 })
 
 describe('group reset-offsets', () => {
-  it("--dry-run plans what ConsumerGroupCommand's dry run plans and commits nothing; applied, --describe agrees", async () => {
-    const before = await apacheDescribe(idle)
-    const time = base + 30 * 60_000 + 1
-    const dry = await runCli([
-      'group',
-      'reset-offsets',
-      idle,
-      '--topic',
-      topic,
-      '--to-time',
-      String(time),
-      '--dry-run',
-      '--json',
-    ])
-    assert.equal(dry.code, 0, dry.stderr)
-    assert.equal(dry.json.applied, false)
-    const apachePlan = await apacheTool(GROUP_COMMAND, [
-      '--bootstrap-server',
-      BROKERS,
-      '--reset-offsets',
-      '--group',
-      idle,
-      '--topic',
-      topic,
-      '--to-datetime',
-      new Date(time).toISOString().replace('Z', '+00:00'),
-      '--dry-run',
-    ])
-    const planned = apachePlan
-      .split('\n')
-      .map((line) => line.trim().split(/\s+/))
-      .filter((cells) => cells[0] === idle)
-      .map((cells) => [Number(cells[2]), Number(cells[3])])
-      .sort((a, b) => a[0]! - b[0]!)
-    assert.deepEqual(
-      dry.json.plan.map((reset: {partition: number; target: number}) => [reset.partition, reset.target]),
-      planned,
-    )
-    assert.deepEqual(
-      dry.json.plan.map((reset: {current: number}) => reset.current),
-      before.map((row) => row.current),
-    )
-    assert.deepEqual(await apacheDescribe(idle), before)
+  it(
+    "--dry-run plans what ConsumerGroupCommand's dry run plans and commits nothing; applied, " + '--describe agrees',
+    async () => {
+      const before = await apacheDescribe(idle)
+      const time = base + 30 * 60_000 + 1
+      const dry = await runCli([
+        'group',
+        'reset-offsets',
+        idle,
+        '--topic',
+        topic,
+        '--to-time',
+        String(time),
+        '--dry-run',
+        '--json',
+      ])
+      assert.equal(dry.code, 0, dry.stderr)
+      assert.equal(dry.json.applied, false)
+      const apachePlan = await apacheTool(GROUP_COMMAND, [
+        '--bootstrap-server',
+        BROKERS,
+        '--reset-offsets',
+        '--group',
+        idle,
+        '--topic',
+        topic,
+        '--to-datetime',
+        new Date(time).toISOString().replace('Z', '+00:00'),
+        '--dry-run',
+      ])
+      const planned = apachePlan
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter((cells) => cells[0] === idle)
+        .map((cells) => [Number(cells[2]), Number(cells[3])])
+        .sort((a, b) => nth(a, 0) - nth(b, 0))
+      assert.deepEqual(
+        dry.json.plan.map((reset: {partition: number; target: number}) => [reset.partition, reset.target]),
+        planned,
+      )
+      assert.deepEqual(
+        dry.json.plan.map((reset: {current: number}) => reset.current),
+        before.map((row) => row.current),
+      )
+      assert.deepEqual(await apacheDescribe(idle), before)
 
-    const applied = await runCli([
-      'group',
-      'reset-offsets',
-      idle,
-      '--topic',
-      topic,
-      '--to-time',
-      String(time),
-      '--json',
-    ])
-    assert.equal(applied.code, 0, applied.stderr)
-    assert.equal(applied.json.applied, true)
-    const after = await apacheDescribe(idle)
-    assert.deepEqual(
-      after.map((row) => [row.partition, row.current]),
-      planned,
-    )
-    // Every partition now starts at its first record at or after the time.
-    for (const row of after) {
-      assert.ok((await timestampAt(row.partition, row.current!)) >= time)
-      if (row.current! > 0) assert.ok((await timestampAt(row.partition, row.current! - 1)) < time)
-    }
+      const applied = await runCli([
+        'group',
+        'reset-offsets',
+        idle,
+        '--topic',
+        topic,
+        '--to-time',
+        String(time),
+        '--json',
+      ])
+      assert.equal(applied.code, 0, applied.stderr)
+      assert.equal(applied.json.applied, true)
+      const after = await apacheDescribe(idle)
+      assert.deepEqual(
+        after.map((row) => [row.partition, row.current]),
+        planned,
+      )
+      // Every partition now starts at its first record at or after the time.
+      for (const row of after) {
+        assert.ok((await timestampAt(row.partition, row.current!)) >= time)
+        if (row.current! > 0) assert.ok((await timestampAt(row.partition, row.current! - 1)) < time)
+      }
 
-    const clamped = await runCli(['group', 'reset-offsets', idle, '--topic', topic, '--to-offset', '1000000', '--json'])
-    assert.equal(clamped.code, 0, clamped.stderr)
-    assert.deepEqual(
-      (await apacheDescribe(idle)).map((row) => row.current),
-      (await apacheDescribe(idle)).map((row) => row.logEnd),
-    )
-    const earliest = await runCli(['group', 'reset-offsets', idle, '--topic', topic, '--to-earliest'])
-    assert.equal(earliest.code, 0, earliest.stderr)
-    assert.match(earliest.stdout, /committed new offsets/)
-    assert.deepEqual(
-      (await apacheDescribe(idle)).map((row) => row.current),
-      [0, 0, 0],
-    )
+      const clamped = await runCli([
+        'group',
+        'reset-offsets',
+        idle,
+        '--topic',
+        topic,
+        '--to-offset',
+        '1000000',
+        '--json',
+      ])
+      assert.equal(clamped.code, 0, clamped.stderr)
+      assert.deepEqual(
+        (await apacheDescribe(idle)).map((row) => row.current),
+        (await apacheDescribe(idle)).map((row) => row.logEnd),
+      )
+      const earliest = await runCli(['group', 'reset-offsets', idle, '--topic', topic, '--to-earliest'])
+      assert.equal(earliest.code, 0, earliest.stderr)
+      assert.match(earliest.stdout, /committed new offsets/)
+      assert.deepEqual(
+        (await apacheDescribe(idle)).map((row) => row.current),
+        [0, 0, 0],
+      )
 
-    const none = await runCli(['group', 'reset-offsets', idle, '--topic', topic])
-    assert.equal(none.code, 2)
-    assert.match(none.stderr, /exactly one of --to-time, --to-offset, --to-earliest, --to-latest/)
-  })
+      const none = await runCli(['group', 'reset-offsets', idle, '--topic', topic])
+      assert.equal(none.code, 2)
+      assert.match(none.stderr, /exactly one of --to-time, --to-offset, --to-earliest, --to-latest/)
+    },
+  )
 })

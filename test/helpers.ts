@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {join} from 'node:path'
@@ -78,10 +79,20 @@ export function runCli(
   })
 }
 
+/**
+ * `list[index]`, or a test failure naming the missing index: the checked read noUncheckedIndexedAccess
+ * asks for, where a `!` would let a missing element surface later as a confusing TypeError.
+ */
+export function nth<T>(list: ArrayLike<T>, index: number): T {
+  const value = list[index]
+  if (value === undefined) assert.fail(`expected an element at index ${index}, found ${list.length} element(s)`)
+  return value
+}
+
 /** Asserts the operator-facing contract for bad input: one line on stderr, no stack trace. */
 export function isOneLineError(result: CliResult): boolean {
   const lines = result.stderr.trim().split('\n')
-  return lines.length === 1 && lines[0]!.startsWith('replayctl: error: ') && !/\n\s+at /.test(result.stderr)
+  return lines.length === 1 && nth(lines, 0).startsWith('replayctl: error: ') && !/\n\s+at /.test(result.stderr)
 }
 
 /** Runs one of Apache Kafka's own tools (from the jars `dev up` cached), feeding it `input`. */

@@ -23,26 +23,30 @@ describe('TokenTable', () => {
       assert.equal(table.find(miss), undefined, miss)
   })
 
-  it('compares in constant time: timingSafeEqual against every entry, whichever matched (the first, the last or none)', () => {
-    const compare = mock.method(crypto, 'timingSafeEqual')
-    syncBuiltinESMExports()
-    try {
-      for (const token of ['first-token-0123456789', 'third-token-0123456789', 'no-such-token-0123456789']) {
-        compare.mock.resetCalls()
-        table.find(token)
-        assert.equal(compare.mock.callCount(), 3, token)
-        // Digests of one length, whatever the lengths of the tokens: a length tells nothing either.
-        for (const call of compare.mock.calls)
-          assert.deepEqual(
-            call.arguments.map((buffer) => (buffer as Buffer).length),
-            [32, 32],
-          )
-      }
-    } finally {
-      compare.mock.restore()
+  it(
+    'compares in constant time: timingSafeEqual against every entry, whichever matched (the first, the last ' +
+      'or none)',
+    () => {
+      const compare = mock.method(crypto, 'timingSafeEqual')
       syncBuiltinESMExports()
-    }
-  })
+      try {
+        for (const token of ['first-token-0123456789', 'third-token-0123456789', 'no-such-token-0123456789']) {
+          compare.mock.resetCalls()
+          table.find(token)
+          assert.equal(compare.mock.callCount(), 3, token)
+          // Digests of one length, whatever the lengths of the tokens: a length tells nothing either.
+          for (const call of compare.mock.calls)
+            assert.deepEqual(
+              call.arguments.map((buffer) => (buffer as Buffer).length),
+              [32, 32],
+            )
+        }
+      } finally {
+        compare.mock.restore()
+        syncBuiltinESMExports()
+      }
+    },
+  )
 
   it('reads only "Bearer <token>" headers', () => {
     assert.equal(bearerToken('Bearer abc.DEF-123'), 'abc.DEF-123')

@@ -8,7 +8,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {Pool, request} from 'undici'
 
-import {apacheTool, deleteTopics, isOneLineError, partitionDir, runCli, uniqueName} from './helpers.js'
+import {apacheTool, deleteTopics, isOneLineError, nth, partitionDir, runCli, uniqueName} from './helpers.js'
 import {
   AUTH,
   createTopic,
@@ -282,41 +282,44 @@ describe('ingest serve --idempotency-window', () => {
 })
 
 describe('ingest serve: backpressure', () => {
-  it('answers 503 with Retry-After, writing nothing, when a request would fill the producer queue past 80%', async () => {
-    const topic = await createTopic('queue', 3)
-    topics.push(topic)
-    const server = await startServer(['-t', topic, '--queue-messages', '100'])
-    try {
-      const events = (prefix: string, count: number) =>
-        ndjson(Array.from({length: count}, (_, index) => ({webhook_id: `w${index}`, id: `${prefix}${index}`})))
-      const refused = await post(server.url, events('q', 81))
-      assert.equal(refused.status, 503)
-      assert.equal(refused.headers['retry-after'], '1')
-      assert.equal(refused.json.written, 0)
-      assert.match(refused.json.error, /producer queue is nearly full; 0 of 81 events were written/)
-      assert.match(refused.json.retry, /none of it was written/)
-      const accepted = await post(server.url, events('r', 80))
-      assert.equal(accepted.status, 200)
+  it(
+    'answers 503 with Retry-After, writing nothing, when a request would fill the producer queue ' + 'past 80%',
+    async () => {
+      const topic = await createTopic('queue', 3)
+      topics.push(topic)
+      const server = await startServer(['-t', topic, '--queue-messages', '100'])
+      try {
+        const events = (prefix: string, count: number) =>
+          ndjson(Array.from({length: count}, (_, index) => ({webhook_id: `w${index}`, id: `${prefix}${index}`})))
+        const refused = await post(server.url, events('q', 81))
+        assert.equal(refused.status, 503)
+        assert.equal(refused.headers['retry-after'], '1')
+        assert.equal(refused.json.written, 0)
+        assert.match(refused.json.error, /producer queue is nearly full; 0 of 81 events were written/)
+        assert.match(refused.json.retry, /none of it was written/)
+        const accepted = await post(server.url, events('r', 80))
+        assert.equal(accepted.status, 200)
 
-      // Concurrent requests of 30 against a queue admitting 80: some may wait their turn as 503s;
-      // whatever got a 2xx is in the topic once, and nothing is there twice.
-      const load = new Load(server.url, 's', 8, 30)
-      while (load.firstTry2xx.length < 20) await sleep(50)
-      await load.stop()
-      assert.deepEqual(
-        [...load.statuses.keys()].filter((status) => status !== 200 && status !== 503),
-        [],
-      )
-      const counts = idCounts(await readTopic(topic))
-      assert.ok([...counts.values()].every((count) => count === 1))
-      for (const id of load.firstTry2xx.flat()) assert.equal(counts.get(id), 1)
-      assert.equal(counts.has('q0'), false)
-      const metrics = await (await request(`${server.url}/metrics`)).body.text()
-      assert.match(metrics, /replayctl_ingest_refused_total\{reason="queue_full"\} [1-9]/)
-    } finally {
-      assert.equal(await stopServer(server), 0)
-    }
-  })
+        // Concurrent requests of 30 against a queue admitting 80: some may wait their turn as 503s;
+        // whatever got a 2xx is in the topic once, and nothing is there twice.
+        const load = new Load(server.url, 's', 8, 30)
+        while (load.firstTry2xx.length < 20) await sleep(50)
+        await load.stop()
+        assert.deepEqual(
+          [...load.statuses.keys()].filter((status) => status !== 200 && status !== 503),
+          [],
+        )
+        const counts = idCounts(await readTopic(topic))
+        assert.ok([...counts.values()].every((count) => count === 1))
+        for (const id of load.firstTry2xx.flat()) assert.equal(counts.get(id), 1)
+        assert.equal(counts.has('q0'), false)
+        const metrics = await (await request(`${server.url}/metrics`)).body.text()
+        assert.match(metrics, /replayctl_ingest_refused_total\{reason="queue_full"\} [1-9]/)
+      } finally {
+        assert.equal(await stopServer(server), 0)
+      }
+    },
+  )
 })
 
 /** Clients that keep POSTing requests of `perRequest` unique events, each with its own Idempotency-Key. */
@@ -401,7 +404,7 @@ describe('ingest serve: the broker killed under load', () => {
       try {
         while (load.firstTry2xx.length < 50) await sleep(100)
         const {nodes} = JSON.parse(readFileSync(join(state, 'stack.json'), 'utf8')) as {nodes: {pid: number}[]}
-        process.kill(nodes[0]!.pid, 'SIGKILL')
+        process.kill(nth(nodes, 0).pid, 'SIGKILL')
         const deadline = Date.now() + 60_000
         while (load.count(503) < 20 && Date.now() < deadline) await sleep(200)
         assert.ok(load.count(503) >= 20, `clients got ${JSON.stringify([...load.statuses])}`)

@@ -31,7 +31,7 @@ import {
   recordCheck,
   removeWebhook,
 } from '../src/core/webhooks/store.js'
-import {type CliResult, isOneLineError, runCli, testSecretKey, uniqueName} from './helpers.js'
+import {type CliResult, isOneLineError, nth, runCli, testSecretKey, uniqueName} from './helpers.js'
 
 /**
  * The MySQL layer against the real MariaDB on 127.0.0.1:3306. This file owns the databases it
@@ -78,7 +78,7 @@ async function webhook(id = uniqueName('wh')): Promise<string> {
 
 async function row(id: number): Promise<Record<string, unknown>> {
   const [rows] = await pool.query('SELECT * FROM replay_jobs WHERE id = ?', [id])
-  return (rows as Record<string, unknown>[])[0]!
+  return nth(rows as Record<string, unknown>[], 0)
 }
 
 /** Ages a job's heartbeat by the database clock. */
@@ -128,7 +128,7 @@ describe('migrations', () => {
     const again = await migrate(pool)
     assert.deepEqual(again, {applied: [], current: LATEST_VERSION})
     const [rows] = await pool.query('SELECT COUNT(*) AS n FROM schema_migrations')
-    assert.equal(Number((rows as {n: number}[])[0]!.n), MIGRATIONS.length)
+    assert.equal(Number(nth(rows as {n: number}[], 0).n), MIGRATIONS.length)
   })
 
   test('concurrent first uses of an empty database migrate it exactly once', async () => {
@@ -144,7 +144,7 @@ describe('migrations', () => {
       MIGRATIONS.length,
     )
     assert.ok(results.every((result) => result.current === LATEST_VERSION))
-    const [rows] = await racers[0]!.query('SELECT version FROM schema_migrations ORDER BY version')
+    const [rows] = await nth(racers, 0).query('SELECT version FROM schema_migrations ORDER BY version')
     assert.deepEqual(
       (rows as {version: number}[]).map((r) => r.version),
       MIGRATIONS.map((m) => m.version),
@@ -163,7 +163,7 @@ describe('migrations', () => {
     const [found] = await pool.query('SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [
       fresh,
     ])
-    assert.equal(Number((found as {n: number}[])[0]!.n), 0, 'db status must not create the database')
+    assert.equal(Number(nth(found as {n: number}[], 0).n), 0, 'db status must not create the database')
 
     const first = await runCli(['db', 'migrate', '--json'], {env})
     assert.equal(first.code, 0, first.stderr)
@@ -230,7 +230,7 @@ describe('one active job per webhook', () => {
     assert.equal(lost.length, 7)
     for (const outcome of lost) assert.equal((outcome.reason as UserError).code, 'JOB_IN_PROGRESS')
     const [rows] = await pool.query('SELECT COUNT(*) AS n FROM replay_jobs WHERE webhook_id = ?', [id])
-    assert.equal(Number((rows as {n: number}[])[0]!.n), 1)
+    assert.equal(Number(nth(rows as {n: number}[], 0).n), 1)
   })
 
   test('finished jobs do not count: a new submit succeeds after completion', async () => {
@@ -432,7 +432,7 @@ describe('claiming', () => {
     )
     const ownSessions = (sessions as {id: number}[]).map((s) => s.id)
     const [mine] = await worker!.query('SELECT CONNECTION_ID() AS id')
-    const workerSession = (mine as {id: number}[])[0]!.id
+    const workerSession = nth(mine as {id: number}[], 0).id
     assert.ok(ownSessions.includes(workerSession))
     await pool.query('KILL CONNECTION ?', [workerSession])
     assert.deepEqual(await heartbeatJob(worker!, job), {leaseLost: false, cancelRequested: false})
@@ -440,47 +440,50 @@ describe('claiming', () => {
     assert.equal((await getJob(pool, job.id)).checkpointOffset, 5)
   })
 
-  test('withRetry retries deadlocks with backoff, passes other errors through, and gives up with one line', async () => {
-    let calls = 0
-    const value = await withRetry(
-      pool,
-      async () => {
-        calls++
-        if (calls < 3) throw Object.assign(new Error('Deadlock found'), {code: 'ER_LOCK_DEADLOCK', errno: 1213})
-        return 'ok'
-      },
-      {initialDelayMs: 1},
-    )
-    assert.equal(value, 'ok')
-    assert.equal(calls, 3)
-
-    const syntax = Object.assign(new Error('You have an error in your SQL syntax'), {
-      code: 'ER_PARSE_ERROR',
-      errno: 1064,
-    })
-    let syntaxCalls = 0
-    await assert.rejects(
-      withRetry(pool, async () => {
-        syntaxCalls++
-        throw syntax
-      }),
-      (error) => error === syntax,
-    )
-    assert.equal(syntaxCalls, 1)
-
-    const error = await rejectsWith(
-      withRetry(
+  test(
+    'withRetry retries deadlocks with backoff, passes other errors through, and gives up with ' + 'one line',
+    async () => {
+      let calls = 0
+      const value = await withRetry(
         pool,
         async () => {
-          throw Object.assign(new Error('Lock wait timeout exceeded'), {code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205})
+          calls++
+          if (calls < 3) throw Object.assign(new Error('Deadlock found'), {code: 'ER_LOCK_DEADLOCK', errno: 1213})
+          return 'ok'
         },
-        {maxAttempts: 3, initialDelayMs: 1},
-      ),
-      'DATABASE_UNAVAILABLE',
-      /lock wait timeout, after 3 tries/,
-    )
-    assert.ok(!error.line.includes('\n'))
-  })
+        {initialDelayMs: 1},
+      )
+      assert.equal(value, 'ok')
+      assert.equal(calls, 3)
+
+      const syntax = Object.assign(new Error('You have an error in your SQL syntax'), {
+        code: 'ER_PARSE_ERROR',
+        errno: 1064,
+      })
+      let syntaxCalls = 0
+      await assert.rejects(
+        withRetry(pool, async () => {
+          syntaxCalls++
+          throw syntax
+        }),
+        (error) => error === syntax,
+      )
+      assert.equal(syntaxCalls, 1)
+
+      const error = await rejectsWith(
+        withRetry(
+          pool,
+          async () => {
+            throw Object.assign(new Error('Lock wait timeout exceeded'), {code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205})
+          },
+          {maxAttempts: 3, initialDelayMs: 1},
+        ),
+        'DATABASE_UNAVAILABLE',
+        /lock wait timeout, after 3 tries/,
+      )
+      assert.ok(!error.line.includes('\n'))
+    },
+  )
 })
 
 describe('transitions', () => {
@@ -584,61 +587,64 @@ describe('transitions', () => {
     assert.equal((await heartbeatJob(pool, dead)).leaseLost, true)
   })
 
-  test('retry: FAILED/CANCELLED -> OPEN keeping progress; others conflict; a second active job -> JOB_IN_PROGRESS', async () => {
-    await reset()
-    const id = await webhook()
-    const job = await submitJob(pool, {webhookId: id, ...range})
-    const lease = await claim()
-    await startJob(pool, {
-      id: lease.id,
-      leaseToken: lease.leaseToken,
-      partition: 0,
-      partitionCount: 1,
-      startOffset: 0,
-      endOffset: 100,
-    })
-    await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /ONGOING/)
-    assert.equal(
-      await failJob(pool, {
+  test(
+    'retry: FAILED/CANCELLED -> OPEN keeping progress; others conflict; a second active job -> ' + 'JOB_IN_PROGRESS',
+    async () => {
+      await reset()
+      const id = await webhook()
+      const job = await submitJob(pool, {webhookId: id, ...range})
+      const lease = await claim()
+      await startJob(pool, {
         id: lease.id,
         leaseToken: lease.leaseToken,
-        error: 'webhook answered 500',
-        checkpointOffset: 42,
-        counters: {delivered: 42, failed: 1},
-      }),
-      'FAILED',
-    )
+        partition: 0,
+        partitionCount: 1,
+        startOffset: 0,
+        endOffset: 100,
+      })
+      await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /ONGOING/)
+      assert.equal(
+        await failJob(pool, {
+          id: lease.id,
+          leaseToken: lease.leaseToken,
+          error: 'webhook answered 500',
+          checkpointOffset: 42,
+          counters: {delivered: 42, failed: 1},
+        }),
+        'FAILED',
+      )
 
-    // Another job for the webhook is active now: retry must not create a second.
-    const other = await submitJob(pool, {webhookId: id, ...range})
-    await rejectsWith(retryJob(pool, job.id), 'JOB_IN_PROGRESS', new RegExp(`job ${other.id}`))
-    assert.equal((await getJob(pool, job.id)).state, 'FAILED')
-    await cancelJob(pool, other.id)
+      // Another job for the webhook is active now: retry must not create a second.
+      const other = await submitJob(pool, {webhookId: id, ...range})
+      await rejectsWith(retryJob(pool, job.id), 'JOB_IN_PROGRESS', new RegExp(`job ${other.id}`))
+      assert.equal((await getJob(pool, job.id)).state, 'FAILED')
+      await cancelJob(pool, other.id)
 
-    const retried = await retryJob(pool, job.id)
-    assert.equal(retried.state, 'OPEN')
-    assert.equal(retried.attempt, 0)
-    assert.equal(retried.checkpointOffset, 42)
-    assert.equal(retried.delivered, 42)
-    assert.equal(retried.failed, 1)
-    assert.equal(retried.finishedAt, null)
-    assert.equal(retried.owner, null)
-    await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /OPEN/)
-    assert.equal((await heartbeatJob(pool, lease)).leaseLost, true, 'the failed run holds no lease after a retry')
+      const retried = await retryJob(pool, job.id)
+      assert.equal(retried.state, 'OPEN')
+      assert.equal(retried.attempt, 0)
+      assert.equal(retried.checkpointOffset, 42)
+      assert.equal(retried.delivered, 42)
+      assert.equal(retried.failed, 1)
+      assert.equal(retried.finishedAt, null)
+      assert.equal(retried.owner, null)
+      await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /OPEN/)
+      assert.equal((await heartbeatJob(pool, lease)).leaseLost, true, 'the failed run holds no lease after a retry')
 
-    const next = await claim()
-    const resumed = await startJob(pool, {
-      id: next.id,
-      leaseToken: next.leaseToken,
-      partition: 0,
-      partitionCount: 1,
-      startOffset: 0,
-      endOffset: 100,
-    })
-    assert.equal(resumed.checkpointOffset, 42)
-    await completeJob(pool, {id: next.id, leaseToken: next.leaseToken})
-    await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /COMPLETED/)
-  })
+      const next = await claim()
+      const resumed = await startJob(pool, {
+        id: next.id,
+        leaseToken: next.leaseToken,
+        partition: 0,
+        partitionCount: 1,
+        startOffset: 0,
+        endOffset: 100,
+      })
+      assert.equal(resumed.checkpointOffset, 42)
+      await completeJob(pool, {id: next.id, leaseToken: next.leaseToken})
+      await rejectsWith(retryJob(pool, job.id), 'JOB_STATE_CONFLICT', /COMPLETED/)
+    },
+  )
 
   test('listJobs filters by state and webhook, newest first', async () => {
     await reset()
@@ -827,7 +833,7 @@ describe('commands', () => {
       results.push(...(await Promise.all(cases.slice(next, next + 4).map((c) => runCli(c.args, {env})))))
     }
     results.forEach((result, i) => {
-      const {args, expect} = cases[i]!
+      const {args, expect} = nth(cases, i)
       const label = `${args.join(' ').slice(0, 80)} -> ${result.code}: ${result.stderr}`
       assert.notEqual(result.code, 0, label)
       assert.ok([2, 4].includes(result.code), label)

@@ -3,6 +3,7 @@ import {describe, it} from 'node:test'
 
 import {accountActivityEvent, webhookIds} from '../src/core/dev/seed.js'
 import {topLevelFieldFinder} from '../src/core/kafka/json-fields.js'
+import {nth} from './helpers.js'
 
 const findTopLevelFields = (text: Buffer, names: string[]) => topLevelFieldFinder(names)(text)
 
@@ -87,12 +88,12 @@ describe('findTopLevelFields', () => {
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
     let accepted = 0
     for (let index = 0; index < 3000; index++) {
-      let text = accountActivityEvent(index, ids[index % ids.length]!, 1_700_000_000_000 + index, 1)
+      let text = accountActivityEvent(index, nth(ids, index % ids.length), 1_700_000_000_000 + index, 1)
       agrees(text, ['webhook_id', 'created_at_ms'])
       const edits = 1 + Math.floor(random() * 3)
       for (let edit = 0; edit < edits; edit++) {
         const at = Math.floor(random() * text.length)
-        const char = alphabet[Math.floor(random() * alphabet.length)]!
+        const char = nth(alphabet, Math.floor(random() * alphabet.length))
         const kind = random()
         text =
           kind < 0.4

@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
-import {isOneLineError, runCli} from './helpers.js'
+import {isOneLineError, nth, runCli} from './helpers.js'
 
 /**
  * When Kafka is not there (issue 14): commands fail at once on a port nothing listens on, `dev
@@ -72,7 +72,7 @@ describe('Kafka not there', () => {
       assert.equal(errors.length, 1, up.stderr)
       assert.doesNotMatch(up.stderr, /\n\s+at /)
       assert.match(
-        errors[0]!,
+        nth(errors, 0),
         new RegExp(`port ${HELD} is already in use \\(a listener of pid ${process.pid} \\(node\\)\\)`),
       )
     } finally {

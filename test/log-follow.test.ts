@@ -163,7 +163,8 @@ describe('log read --follow', () => {
       'bash',
       [
         '-c',
-        `"${process.execPath}" "${BIN}" log read --topic ${topic} --follow --format raw | head -n 3; echo "read exited $\{PIPESTATUS[0]}" >&2`,
+        `"${process.execPath}" "${BIN}" log read --topic ${topic} --follow --format raw | head -n 3; echo "read ` +
+          `exited $\{PIPESTATUS[0]}" >&2`,
       ],
       {env, stdio: ['ignore', 'pipe', 'pipe']},
     )

@@ -7,7 +7,7 @@ import {promisify} from 'node:util'
 
 import {loadNative} from '../src/core/kafka/client.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
-import {apacheTool, BROKERS, deleteTopics, partitionDir, runCli, uniqueName} from './helpers.js'
+import {apacheTool, BROKERS, deleteTopics, nth, partitionDir, runCli, uniqueName} from './helpers.js'
 
 /**
  * The Kafka-facing toolkit checked against Apache Kafka's own tools on the real local broker:
@@ -133,7 +133,9 @@ describe('log produce', () => {
 
   it('stops at a bad line, keeps what came before, and says how to continue', async () => {
     const topic = await createTopic('bad', 1)
-    const input = `${JSON.stringify({webhook_id: 'a'})}\n${JSON.stringify({webhook_id: 'b'})}\nnot json\n${JSON.stringify({webhook_id: 'c'})}\n`
+    const input =
+      `${JSON.stringify({webhook_id: 'a'})}\n${JSON.stringify({webhook_id: 'b'})}\nnot json\n` +
+      `${JSON.stringify({webhook_id: 'c'})}\n`
     const result = await runCli(['log', 'produce', '-t', topic], {input})
     assert.equal(result.code, 2)
     assert.match(
@@ -282,7 +284,7 @@ describe('log read', () => {
     assert.equal(last.json.count, 3)
     const max = await runCli(['log', 'read', '-t', topic, '--max', '7', '--format', 'json'])
     assert.equal(max.stdout.trim().split('\n').length, 7)
-    const record = JSON.parse(max.stdout.split('\n')[0]!)
+    const record = JSON.parse(nth(max.stdout.split('\n'), 0))
     assert.deepEqual(Object.keys(record), ['partition', 'offset', 'timestamp', 'key', 'headers', 'value'])
   })
 

@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 
-import {BROKERS, deleteTopics, isOneLineError, runCli, uniqueName} from './helpers.js'
+import {BROKERS, deleteTopics, isOneLineError, nth, runCli, uniqueName} from './helpers.js'
 
 /**
  * `log produce` input handling (issue #6): a file with a bad line writes nothing; from stdin the
@@ -92,7 +92,7 @@ describe('log produce input', () => {
     const {stdout: tailed} = await run('bash', ['-c', `printf '%s' "$0" | tail -n +43 | wc -l`, text])
     assert.equal(Number(tailed.trim()), 18)
     assert.deepEqual(
-      (await records(topic)).map((line) => JSON.parse(line.split('|')[2]!).n),
+      (await records(topic)).map((line) => JSON.parse(nth(line.split('|'), 2)).n),
       [...Array.from({length: 41}, (_, i) => i + 1), ...Array.from({length: 18}, (_, i) => i + 43)],
     )
   })
@@ -163,13 +163,15 @@ describe('log produce input', () => {
     assert.ok(isOneLineError(result), result.stderr)
     const failed = /failed lines: ([\d, -]+)/.exec(result.stderr)
     assert.ok(failed, result.stderr)
-    const failedLines = failed[1]!.split(', ').flatMap((range) => {
-      const [from, to] = range.split('-').map(Number)
-      return Array.from({length: (to ?? from!) - from! + 1}, (_, index) => from! + index)
-    })
+    const failedLines = nth(failed, 1)
+      .split(', ')
+      .flatMap((range) => {
+        const [from, to] = range.split('-').map(Number)
+        return Array.from({length: (to ?? from!) - from! + 1}, (_, index) => from! + index)
+      })
     assert.ok(failedLines.includes(3) && failedLines.includes(5), result.stderr)
     // Every line is either acknowledged (readable) or named as failed, never both.
-    const written = (await records(topic)).map((line) => JSON.parse(line.split('|')[2]!).n as number)
+    const written = (await records(topic)).map((line) => JSON.parse(nth(line.split('|'), 2)).n as number)
     assert.deepEqual([...written, ...failedLines].sort(), [1, 2, 3, 4, 5])
   })
 })

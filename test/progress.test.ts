@@ -102,48 +102,51 @@ function shownLines(output: string): string[] {
 }
 
 describe('progress on a terminal of 80 columns', () => {
-  it('log produce --file labels its checking and writing passes, fits the width and ends on the final count', async () => {
-    const topic = uniqueName('progress')
-    created.push(topic)
-    assert.equal((await runCli(['topic', 'create', topic, '--partitions', '3'])).code, 0)
-    const file = join(work, 'events.ndjson')
-    const events = 120_000
-    writeFileSync(
-      file,
-      Array.from({length: events}, (_, n) => JSON.stringify({webhook_id: `w${n % 97}`, n, text: 'x'.repeat(300)})).join(
-        '\n',
-      ) + '\n',
-    )
-    const shown = shownLines(
-      await inTerminal(`"${process.execPath}" "${BIN}" log produce --topic ${topic} --file ${file}`),
-    )
-    const frames = shown.filter((line) => /^(checking|writing to) /.test(line))
-    assert.ok(
-      frames.some((line) => line.startsWith('checking events.ndjson')),
-      shown.join('\n'),
-    )
-    assert.ok(
-      frames.some((line) => line.startsWith('writing to progress_')),
-      shown.join('\n'),
-    )
-    for (const line of frames) {
-      assert.ok(line.length <= 79, `${line.length}: ${line}`)
-      // Words and numbers apart: each frame has its percentage and its count as separate words.
-      assert.match(line, / \d+% [\d,.]+( MiB| KiB| B)?\/[\d,.]+( MiB| KiB| B| events)/, line)
-    }
-    assert.ok(
-      !frames.some((line) => / 0 events/.test(line) && line.startsWith('checking')),
-      'no "0 events" while checking',
-    )
-    const last = frames.at(-1)!
-    assert.match(last, /^writing to .* 100% 120,000\/120,000 events /, last)
-    const wrote = shown.findIndex((line) => line.startsWith(`wrote 120,000 events to ${topic}`))
-    assert.ok(wrote > shown.indexOf(last), 'the summary follows the final frame')
-    assert.match(
-      shown.find((line) => line.startsWith('seconds'))!,
-      /^seconds\s+\d+\.\d\d \(\d+\.\d\d writing\)$/,
-    )
-  })
+  it(
+    'log produce --file labels its checking and writing passes, fits the width and ends on the ' + 'final count',
+    async () => {
+      const topic = uniqueName('progress')
+      created.push(topic)
+      assert.equal((await runCli(['topic', 'create', topic, '--partitions', '3'])).code, 0)
+      const file = join(work, 'events.ndjson')
+      const events = 120_000
+      writeFileSync(
+        file,
+        Array.from({length: events}, (_, n) =>
+          JSON.stringify({webhook_id: `w${n % 97}`, n, text: 'x'.repeat(300)}),
+        ).join('\n') + '\n',
+      )
+      const shown = shownLines(
+        await inTerminal(`"${process.execPath}" "${BIN}" log produce --topic ${topic} --file ${file}`),
+      )
+      const frames = shown.filter((line) => /^(checking|writing to) /.test(line))
+      assert.ok(
+        frames.some((line) => line.startsWith('checking events.ndjson')),
+        shown.join('\n'),
+      )
+      assert.ok(
+        frames.some((line) => line.startsWith('writing to progress_')),
+        shown.join('\n'),
+      )
+      for (const line of frames) {
+        assert.ok(line.length <= 79, `${line.length}: ${line}`)
+        // Words and numbers apart: each frame has its percentage and its count as separate words.
+        assert.match(line, / \d+% [\d,.]+( MiB| KiB| B)?\/[\d,.]+( MiB| KiB| B| events)/, line)
+      }
+      assert.ok(
+        !frames.some((line) => / 0 events/.test(line) && line.startsWith('checking')),
+        'no "0 events" while checking',
+      )
+      const last = frames.at(-1)!
+      assert.match(last, /^writing to .* 100% 120,000\/120,000 events /, last)
+      const wrote = shown.findIndex((line) => line.startsWith(`wrote 120,000 events to ${topic}`))
+      assert.ok(wrote > shown.indexOf(last), 'the summary follows the final frame')
+      assert.match(
+        shown.find((line) => line.startsWith('seconds'))!,
+        /^seconds\s+\d+\.\d\d \(\d+\.\d\d writing\)$/,
+      )
+    },
+  )
 
   it('log search draws its bar below the matches it prints to the terminal', async () => {
     const topic = uniqueName('progress_search')
@@ -170,7 +173,8 @@ describe('progress on a terminal of 80 columns', () => {
     )
     assert.equal(seeded.code, 0, seeded.stderr)
     const output = await inTerminal(
-      `"${process.execPath}" "${BIN}" log search --topic ${topic} --since 2d --value-regex 'event_id":"42-[0-9]*999"' --format raw`,
+      `"${process.execPath}" "${BIN}" log search --topic ${topic} --since 2d --value-regex ` +
+        `'event_id":"42-[0-9]*999"' --format raw`,
     )
     const shown = shownLines(output)
     const frames = shown.filter((line) => line.startsWith('searching progress_search_'))

@@ -4,7 +4,7 @@ import {after, describe, it} from 'node:test'
 import {bar, sparkline} from '../src/cli/chart.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {openRatesWindow} from '../src/core/storage/rates.js'
-import {apacheTool, BROKERS, deleteTopics, isOneLineError, runCli, testSettings, uniqueName} from './helpers.js'
+import {apacheTool, BROKERS, deleteTopics, isOneLineError, nth, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * `topic rates` on the real broker. Live rates are checked by what they count (records and bytes
@@ -70,8 +70,9 @@ describe('topic rates (live)', () => {
     const expectedBytes = [0, 0, 0, 0]
     events.forEach((event, index) => {
       const partition = partitionFor(event.webhook_id, 4)
-      expectedRecords[partition]!++
-      expectedBytes[partition]! += Buffer.byteLength(event.webhook_id) + Buffer.byteLength(lines[index]!)
+      expectedRecords[partition] = nth(expectedRecords, partition) + 1
+      expectedBytes[partition] =
+        nth(expectedBytes, partition) + Buffer.byteLength(event.webhook_id) + Buffer.byteLength(nth(lines, index))
     })
     assert.deepEqual(
       sample.partitions.map((rate) => rate.records),

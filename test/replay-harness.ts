@@ -10,7 +10,7 @@ import {openPool, type Pool} from '../src/core/db/database.js'
 import {getJob, type ReplayJob} from '../src/core/replay/store/jobs/index.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {readRanges} from '../src/core/kafka/range-reader.js'
-import {BIN, BROKERS, type CliResult, deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
+import {BIN, BROKERS, type CliResult, deleteTopics, nth, runCli, testSettings, uniqueName} from './helpers.js'
 import {
   type Handler,
   type ReceivedRequest,
@@ -225,7 +225,7 @@ export function buildEvents(
   for (let i = 0; i < outside; i++) {
     lines.push(line(webhookId, before + Math.floor((i * 29 * MINUTE) / outside), 'before', i))
     if (i % 2 === 0)
-      lines.push(line(neighbours[i % 3]!, before + Math.floor((i * 29 * MINUTE) / outside) + 1, 'before', i))
+      lines.push(line(nth(neighbours, i % 3), before + Math.floor((i * 29 * MINUTE) / outside) + 1, 'before', i))
   }
   // The range's edges: `from` is inclusive.
   lines.push(line(webhookId, fromMs - 1, 'edge', 0))
@@ -235,14 +235,15 @@ export function buildEvents(
   const span = toMs - MINUTE - fromMs
   const noise = (options.neighbours ?? 0) + (options.elsewhere ?? 0)
   const slots = unique + noise
-  const kinds: string[] = [
+  type Kind = 'own' | 'neighbour' | 'elsewhere'
+  const kinds: Kind[] = [
     ...Array(unique).fill('own'),
     ...Array(options.neighbours ?? 0).fill('neighbour'),
     ...Array(options.elsewhere ?? 0).fill('elsewhere'),
   ]
   for (let i = kinds.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1))
-    ;[kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!]
+    ;[kinds[i], kinds[j]] = [nth(kinds, j), nth(kinds, i)]
   }
   const own: string[] = []
   // Duplicates: after chosen events of the second half, a copy of an earlier body (a producer's
@@ -253,18 +254,18 @@ export function buildEvents(
     const at = Math.floor(unique / 2) + Math.floor((d * (unique - Math.floor(unique / 2))) / Math.max(1, duplicates))
     copyAfter.set(at, (copyAfter.get(at) ?? 0) + 1)
   }
-  const counters: Record<string, number> = {own: 0, neighbour: 0, elsewhere: 0}
+  const counters: Record<Kind, number> = {own: 0, neighbour: 0, elsewhere: 0}
   for (let slot = 0; slot < slots; slot++) {
     const ts = fromMs + Math.floor((slot * span) / slots)
-    const kind = kinds[slot]!
-    const n = counters[kind]!++
+    const kind = nth(kinds, slot)
+    const n = counters[kind]++
     if (kind === 'own') {
       const text = line(webhookId, ts, 'in', n)
       own.push(text)
       lines.push(text)
-      for (let c = copyAfter.get(n) ?? 0; c > 0; c--) lines.push(own[Math.floor(random() * own.length)]!)
-    } else if (kind === 'neighbour') lines.push(line(neighbours[n % 3]!, ts, 'in', n))
-    else lines.push(line(elsewhere[n % 3]!, ts, 'in', n))
+      for (let c = copyAfter.get(n) ?? 0; c > 0; c--) lines.push(nth(own, Math.floor(random() * own.length)))
+    } else if (kind === 'neighbour') lines.push(line(nth(neighbours, n % 3), ts, 'in', n))
+    else lines.push(line(nth(elsewhere, n % 3), ts, 'in', n))
   }
   // The range's edges: `to` is exclusive.
   lines.push(line(webhookId, toMs - 1, 'edge', 2))
@@ -272,7 +273,7 @@ export function buildEvents(
   for (let i = 0; i < outside; i++) {
     lines.push(line(webhookId, toMs + Math.floor((i * 20 * MINUTE) / outside), 'after', i))
     if (i % 2 === 0)
-      lines.push(line(neighbours[i % 3]!, toMs + Math.floor((i * 20 * MINUTE) / outside) + 1, 'after', i))
+      lines.push(line(nth(neighbours, i % 3), toMs + Math.floor((i * 20 * MINUTE) / outside) + 1, 'after', i))
   }
   return lines
 }
@@ -385,7 +386,11 @@ export function isCompletion(body: Buffer | string): boolean {
 export function assertCustomerFacing(description: string, internals: Array<string | null | undefined> = []): void {
   assert.doesNotMatch(
     description,
-    /\[\d+\]|offset|partition|\d+\.\.\d+|\b(?:localhost|\d{1,3}(?:\.\d{1,3}){3}):\d+|note:|kafka|mysql|ECONN|error|attempt/i,
+    new RegExp(
+      String.raw`\[\d+\]|offset|partition|\d+\.\.\d+|\b(?:localhost|\d{1,3}(?:\.\d{1,3}){3}):\d+|` +
+        String.raw`note:|kafka|mysql|ECONN|error|attempt`,
+      'i',
+    ),
   )
   for (const text of internals)
     if (text) assert.ok(!description.includes(text), `${JSON.stringify(description)} contains ${JSON.stringify(text)}`)
@@ -579,7 +584,7 @@ export class Workers {
       '--delivery-timeout': '2s',
       '--grace': '2s',
     }
-    for (let i = 0; i < args.length; i++) if (args[i]! in defaults) delete defaults[args[i]!]
+    for (let i = 0; i < args.length; i++) if (nth(args, i) in defaults) delete defaults[nth(args, i)]
     const worker = new WorkerProcess(
       {...this.stack.env, ...env},
       [...Object.entries(defaults).flat(), ...args],
@@ -704,7 +709,7 @@ export class ConnectionOwners {
 export function processState(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!
+    return nth(stat.slice(stat.lastIndexOf(')') + 2).split(' '), 0)
   } catch {
     return null
   }

@@ -5,7 +5,7 @@ import {describe, test} from 'node:test'
 import {claimChunk, finishChunk, listChunks, planChunks} from '../src/core/replay/store/chunks/index.js'
 import {getJob} from '../src/core/replay/store/jobs/index.js'
 import {jobMatcher, readChunked, scanChunk} from '../src/core/replay/scale-out.js'
-import {testSettings} from './helpers.js'
+import {nth, testSettings} from './helpers.js'
 import {
   assertCustomerFacing,
   counts,
@@ -77,7 +77,8 @@ describe('replay scale-out over scan chunks', () => {
       const helped = scannedByHelpers.filter((row) => row.owner !== null && helperOwners.has(row.owner))
       assert.ok(
         helped.length >= chunks.length - 2,
-        `helpers scanned ${helped.length} of ${chunks.length} chunks; the owner scans at most the one it delivers from and the next: ${JSON.stringify(scannedByHelpers)} owner ${owner.owner}, helpers ${[...helperOwners]}`,
+        `helpers scanned ${helped.length} of ${chunks.length} chunks; the owner scans at most the one it delivers ` +
+          `from and the next: ${JSON.stringify(scannedByHelpers)} owner ${owner.owner}, helpers ${[...helperOwners]}`,
       )
 
       release()
@@ -120,72 +121,76 @@ describe('replay scale-out over scan chunks', () => {
     })
   })
 
-  test('kill -9 of the owner of a chunked job: another worker resumes at the checkpoint, dedup rebuilt from kept records, each event once but for the bounded re-sends', async () => {
-    await withWorkers(workers, async () => {
-      const s = await scenario(stack, {partitions: 2, unique: 150, duplicates: 20, neighbours: 6000})
-      let release!: () => void
-      const released = new Promise<void>((resolve) => (release = resolve))
-      let first = true
-      const hook = await receiver(async (_request, res) => {
-        if (first) {
-          first = false
-          await released
-        }
-        // Slow enough that the kill lands mid-range.
-        await new Promise((resolve) => setTimeout(resolve, 10))
-        res.writeHead(200).end('ok')
-      })
-      await stack.addWebhook(s.webhookId, hook.url, SECRET)
-      const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-      const chunkArgs = ['--scan-chunk', '500', '--max-in-flight', '1', '--max-ahead', '1', '--concurrency', '1']
-      const owner = workers.start(chunkArgs)
-      await waitFor('the owner to hold the first event', () => hook.requests.length >= 1, 60_000)
-      const helper = workers.start(chunkArgs)
-      await waitFor(
-        'the helper to scan the chunks',
-        async () => {
-          const [rows] = await stack.pool.query(
-            "SELECT COUNT(*) AS n FROM replay_scan_chunks WHERE job_id = ? AND state = 'DONE' AND owner = ?",
-            [jobId, helper.owner],
-          )
-          return Number((rows as {n: number}[])[0]!.n) >= 4
-        },
-        60_000,
-        100,
-      )
-      release()
-      await waitFor(
-        'half the events delivered',
-        () => eventBodies(hook.requests).length >= s.expected.length / 2,
-        60_000,
-        20,
-      )
-      owner.signal('SIGKILL')
-      await owner.waitForExit()
-      const before = await stack.job(jobId)
-      assert.ok(before.checkpointOffset! < before.endOffset!, 'killed mid-range')
+  test(
+    'kill -9 of the owner of a chunked job: another worker resumes at the checkpoint, dedup rebuilt from kept ' +
+      'records, each event once but for the bounded re-sends',
+    async () => {
+      await withWorkers(workers, async () => {
+        const s = await scenario(stack, {partitions: 2, unique: 150, duplicates: 20, neighbours: 6000})
+        let release!: () => void
+        const released = new Promise<void>((resolve) => (release = resolve))
+        let first = true
+        const hook = await receiver(async (_request, res) => {
+          if (first) {
+            first = false
+            await released
+          }
+          // Slow enough that the kill lands mid-range.
+          await new Promise((resolve) => setTimeout(resolve, 10))
+          res.writeHead(200).end('ok')
+        })
+        await stack.addWebhook(s.webhookId, hook.url, SECRET)
+        const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+        const chunkArgs = ['--scan-chunk', '500', '--max-in-flight', '1', '--max-ahead', '1', '--concurrency', '1']
+        const owner = workers.start(chunkArgs)
+        await waitFor('the owner to hold the first event', () => hook.requests.length >= 1, 60_000)
+        const helper = workers.start(chunkArgs)
+        await waitFor(
+          'the helper to scan the chunks',
+          async () => {
+            const [rows] = await stack.pool.query(
+              "SELECT COUNT(*) AS n FROM replay_scan_chunks WHERE job_id = ? AND state = 'DONE' AND owner = ?",
+              [jobId, helper.owner],
+            )
+            return Number(nth(rows as {n: number}[], 0).n) >= 4
+          },
+          60_000,
+          100,
+        )
+        release()
+        await waitFor(
+          'half the events delivered',
+          () => eventBodies(hook.requests).length >= s.expected.length / 2,
+          60_000,
+          20,
+        )
+        owner.signal('SIGKILL')
+        await owner.waitForExit()
+        const before = await stack.job(jobId)
+        assert.ok(before.checkpointOffset! < before.endOffset!, 'killed mid-range')
 
-      const job = await stack.waitForState(jobId, ['COMPLETED', 'FAILED'], 90_000)
-      assert.equal(job.state, 'COMPLETED', job.lastError ?? '')
-      assert.ok(helper.logged('job claimed', jobId).length > 0, 'the helper took the job over')
-      await helper.stop()
-      const bodies = eventBodies(hook.requests)
-      assert.deepEqual([...new Set(bodies)], s.expected, 'every unique in-range event, first sent in log order')
-      const resent = bodies.length - s.expected.length
-      assert.ok(
-        resent >= 0 && resent < 2 * 1 + 3 * 1,
-        `re-sends after the kill stay under 2 x max-ahead + 3 x max-in-flight: ${resent}`,
-      )
-      assert.equal(job.delivered, s.expected.length)
-      assert.equal(
-        job.duplicates,
-        s.duplicates,
-        "the resumed run drops the log's duplicates, also those of events delivered before the kill",
-      )
-      assert.equal(job.checkpointOffset, job.endOffset)
-      assert.deepEqual(await listChunks(stack.pool, jobId), [])
-    })
-  })
+        const job = await stack.waitForState(jobId, ['COMPLETED', 'FAILED'], 90_000)
+        assert.equal(job.state, 'COMPLETED', job.lastError ?? '')
+        assert.ok(helper.logged('job claimed', jobId).length > 0, 'the helper took the job over')
+        await helper.stop()
+        const bodies = eventBodies(hook.requests)
+        assert.deepEqual([...new Set(bodies)], s.expected, 'every unique in-range event, first sent in log order')
+        const resent = bodies.length - s.expected.length
+        assert.ok(
+          resent >= 0 && resent < 2 * 1 + 3 * 1,
+          `re-sends after the kill stay under 2 x max-ahead + 3 x max-in-flight: ${resent}`,
+        )
+        assert.equal(job.delivered, s.expected.length)
+        assert.equal(
+          job.duplicates,
+          s.duplicates,
+          "the resumed run drops the log's duplicates, also those of events delivered before the kill",
+        )
+        assert.equal(job.checkpointOffset, job.endOffset)
+        assert.deepEqual(await listChunks(stack.pool, jobId), [])
+      })
+    },
+  )
 
   test('a chunked job cancelled while it runs forgets its chunks', async () => {
     await withWorkers(workers, async () => {
@@ -209,7 +214,7 @@ describe('replay scale-out over scan chunks', () => {
       release()
       assert.equal(job.state, 'CANCELLED')
       await waitFor('the owner to end the job', () => owner.logged('job ended', jobId).length > 0, 30_000)
-      assert.equal(owner.logged('job ended', jobId)[0]!.outcome, 'CANCELLED')
+      assert.equal(nth(owner.logged('job ended', jobId), 0).outcome, 'CANCELLED')
       assert.deepEqual(await listChunks(stack.pool, jobId), [], 'a cancelled job forgets its chunks')
       await owner.stop()
     })
@@ -242,7 +247,7 @@ describe('replay scale-out over scan chunks', () => {
       const job = await stack.waitForState(jobId, ['FAILED', 'COMPLETED'], 60_000)
       assert.equal(job.state, 'FAILED')
       await waitFor('the owner to end the job', () => owner.logged('job ended', jobId).length > 0, 30_000)
-      assert.equal(owner.logged('job ended', jobId)[0]!.outcome, 'FAILED')
+      assert.equal(nth(owner.logged('job ended', jobId), 0).outcome, 'FAILED')
       assert.deepEqual(await listChunks(stack.pool, jobId), [], 'a failed job forgets its chunks')
       // The customer hears their webhook's answer; the operator's reason names the offset.
       await waitFor('the completion event', () => hook.requests.some((request) => isCompletion(request.body)), 30_000)
@@ -289,67 +294,72 @@ describe('replay scale-out over scan chunks', () => {
     await stack.pool.query("UPDATE replay_jobs SET state = 'CANCELLED' WHERE id = ?", [jobId])
   })
 
-  test('the owner reads kept records, dense chunks and unscanned chunks alike: the same records as one plain read', async () => {
-    const s = await scenario(stack, {partitions: 2, unique: 120, duplicates: 10, outside: 5, neighbours: 900})
-    await stack.addWebhook(s.webhookId, 'http://127.0.0.1:9/unused', SECRET)
-    const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-    await stack.pool.query("UPDATE replay_jobs SET state = 'ONGOING', heartbeat_at = NOW(3) WHERE id = ?", [jobId])
-    const job = await getJob(stack.pool, jobId)
-    const end = s.log.at(-1)!.offset + 1
-    const chunkSize = 100
-    const planned = await planChunks(stack.pool, {
-      jobId,
-      topic: s.topic,
-      partition: s.partition,
-      startOffset: 0,
-      endOffset: end,
-      chunkSize,
-    })
-    // Helpers scan every other chunk: half of those keep their records, half are dense (kept none).
-    // The rest are left for the owner.
-    for (const [i, chunk] of planned.entries()) {
-      if (i % 2 === 1) continue
-      const claimed = await claimChunk(stack.pool, {owner: 'helper', staleAfterMs: 60_000, only: chunk})
-      assert.ok(claimed)
-      const result = await scanChunk(testSettings(), claimed, {maxKeptBytes: i % 4 === 0 ? 1 : undefined})
-      assert.equal(result.records === null, i % 4 === 0)
-      assert.equal(await finishChunk(stack.pool, claimed, result), true)
-    }
-    const wanted = jobMatcher(job)
-    const expected = s.log
-      .filter((record) => wanted({...record, key: Buffer.from(record.key), value: Buffer.from(record.value)} as never))
-      .map((record) => record.offset)
-    const resumeAt = 250
-    const got: number[] = []
-    let scannedTo = 0
-    for await (const batch of readChunked(testSettings(), stack.pool, {
-      jobId,
-      topic: s.topic,
-      partition: s.partition,
-      filter: job,
-      rangeStart: 0,
-      start: resumeAt,
-      end,
-      chunkSize: 70,
-      owner: 'owner',
-      staleAfterMs: 60_000,
-      signal: new AbortController().signal,
-    })) {
-      for (const message of batch.messages) {
-        assert.ok(
-          message.offset >= scannedTo,
-          `batches come in offset order: ${message.offset} after a batch scanned to ${scannedTo}`,
-        )
-        got.push(message.offset)
+  test(
+    'the owner reads kept records, dense chunks and unscanned chunks alike: the same records as one ' + 'plain read',
+    async () => {
+      const s = await scenario(stack, {partitions: 2, unique: 120, duplicates: 10, outside: 5, neighbours: 900})
+      await stack.addWebhook(s.webhookId, 'http://127.0.0.1:9/unused', SECRET)
+      const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+      await stack.pool.query("UPDATE replay_jobs SET state = 'ONGOING', heartbeat_at = NOW(3) WHERE id = ?", [jobId])
+      const job = await getJob(stack.pool, jobId)
+      const end = s.log.at(-1)!.offset + 1
+      const chunkSize = 100
+      const planned = await planChunks(stack.pool, {
+        jobId,
+        topic: s.topic,
+        partition: s.partition,
+        startOffset: 0,
+        endOffset: end,
+        chunkSize,
+      })
+      // Helpers scan every other chunk: half of those keep their records, half are dense (kept none).
+      // The rest are left for the owner.
+      for (const [i, chunk] of planned.entries()) {
+        if (i % 2 === 1) continue
+        const claimed = await claimChunk(stack.pool, {owner: 'helper', staleAfterMs: 60_000, only: chunk})
+        assert.ok(claimed)
+        const result = await scanChunk(testSettings(), claimed, {maxKeptBytes: i % 4 === 0 ? 1 : undefined})
+        assert.equal(result.records === null, i % 4 === 0)
+        assert.equal(await finishChunk(stack.pool, claimed, result), true)
       }
-      assert.ok(batch.scannedTo >= scannedTo)
-      scannedTo = batch.scannedTo
-    }
-    assert.deepEqual(
-      got,
-      expected.filter((offset) => offset >= resumeAt),
-    )
-    assert.equal(scannedTo, end)
-    await stack.pool.query("UPDATE replay_jobs SET state = 'CANCELLED' WHERE id = ?", [jobId])
-  })
+      const wanted = jobMatcher(job)
+      const expected = s.log
+        .filter((record) =>
+          wanted({...record, key: Buffer.from(record.key), value: Buffer.from(record.value)} as never),
+        )
+        .map((record) => record.offset)
+      const resumeAt = 250
+      const got: number[] = []
+      let scannedTo = 0
+      for await (const batch of readChunked(testSettings(), stack.pool, {
+        jobId,
+        topic: s.topic,
+        partition: s.partition,
+        filter: job,
+        rangeStart: 0,
+        start: resumeAt,
+        end,
+        chunkSize: 70,
+        owner: 'owner',
+        staleAfterMs: 60_000,
+        signal: new AbortController().signal,
+      })) {
+        for (const message of batch.messages) {
+          assert.ok(
+            message.offset >= scannedTo,
+            `batches come in offset order: ${message.offset} after a batch scanned to ${scannedTo}`,
+          )
+          got.push(message.offset)
+        }
+        assert.ok(batch.scannedTo >= scannedTo)
+        scannedTo = batch.scannedTo
+      }
+      assert.deepEqual(
+        got,
+        expected.filter((offset) => offset >= resumeAt),
+      )
+      assert.equal(scannedTo, end)
+      await stack.pool.query("UPDATE replay_jobs SET state = 'CANCELLED' WHERE id = ?", [jobId])
+    },
+  )
 })

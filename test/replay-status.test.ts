@@ -22,60 +22,66 @@ async function fakeJob(topic: string, set: string): Promise<number> {
 }
 
 describe('replay status rates', () => {
-  test("a resumed job: events/s and ETA from this run's start of delivery, not from submit or the first run", async () => {
-    const topic = await stack.createTopic(3)
-    // Submitted 2 h ago, first run 2 h ago; this run began delivering 10 s ago at 1,000 delivered
-    // and checkpoint 4,000; now 2,000 delivered, checkpoint 6,000 of 10,000.
-    const written = Date.now()
-    const id = await fakeJob(
-      topic,
-      `state = 'ONGOING', lease_token = REPEAT('c', 32), owner = 'w:1', attempt = 2, heartbeat_at = NOW(3),
-      created_at = NOW(3) - INTERVAL 2 HOUR, started_at = NOW(3) - INTERVAL 2 HOUR, \`partition\` = 0, partition_count = 3,
+  test(
+    "a resumed job: events/s and ETA from this run's start of delivery, not from submit or the " + 'first run',
+    async () => {
+      const topic = await stack.createTopic(3)
+      // Submitted 2 h ago, first run 2 h ago; this run began delivering 10 s ago at 1,000 delivered
+      // and checkpoint 4,000; now 2,000 delivered, checkpoint 6,000 of 10,000.
+      const written = Date.now()
+      const id = await fakeJob(
+        topic,
+        `state = 'ONGOING', lease_token = REPEAT('c', 32), owner = 'w:1', attempt = 2, heartbeat_at = NOW(3),
+      created_at = NOW(3) - INTERVAL 2 HOUR, started_at = NOW(3) - INTERVAL 2 HOUR,
+      \`partition\` = 0, partition_count = 3,
       start_offset = 0, end_offset = 10000, checkpoint_offset = 6000, delivered = 2000,
       run_started_at = NOW(3) - INTERVAL 10 SECOND, run_start_delivered = 1000, run_start_checkpoint = 4000`,
-    )
-    const status = await stack.ok(['replay', 'status', String(id)])
-    // The run's clock kept going while the rows were written and the command started (seconds on a
-    // loaded machine): the run is 10 s plus at most that old when the rate is taken.
-    const lateSeconds = (Date.now() - written) / 1000
-    // 1,000 events in 10 s (plus that): about 100/s, not 2,000 / 7,200 s.
-    assert.ok(
-      status.eventsPerSecond >= 1000 / (10 + lateSeconds) && status.eventsPerSecond <= 100,
-      `events/s ${status.eventsPerSecond} (${lateSeconds} s late)`,
-    )
-    // 2,000 offsets in 10 s leave 4,000 offsets: about 20 s (twice the lateness more at most).
-    assert.ok(
-      status.etaSeconds >= 20 && status.etaSeconds <= 20 + 2 * lateSeconds + 1,
-      `eta ${status.etaSeconds} (${lateSeconds} s late)`,
-    )
-    assert.equal(status.progressPercent, 60)
+      )
+      const status = await stack.ok(['replay', 'status', String(id)])
+      // The run's clock kept going while the rows were written and the command started (seconds on a
+      // loaded machine): the run is 10 s plus at most that old when the rate is taken.
+      const lateSeconds = (Date.now() - written) / 1000
+      // 1,000 events in 10 s (plus that): about 100/s, not 2,000 / 7,200 s.
+      assert.ok(
+        status.eventsPerSecond >= 1000 / (10 + lateSeconds) && status.eventsPerSecond <= 100,
+        `events/s ${status.eventsPerSecond} (${lateSeconds} s late)`,
+      )
+      // 2,000 offsets in 10 s leave 4,000 offsets: about 20 s (twice the lateness more at most).
+      assert.ok(
+        status.etaSeconds >= 20 && status.etaSeconds <= 20 + 2 * lateSeconds + 1,
+        `eta ${status.etaSeconds} (${lateSeconds} s late)`,
+      )
+      assert.equal(status.progressPercent, 60)
 
-    // The same job once finished: over the run, to its end.
-    await stack.pool.query(
-      "UPDATE replay_jobs SET state = 'COMPLETED', finished_at = run_started_at + INTERVAL 20 SECOND, delivered = 3000 WHERE id = ?",
-      [id],
-    )
-    const done = await stack.ok(['replay', 'status', String(id)])
-    assert.equal(done.eventsPerSecond, 100)
-    assert.equal(done.etaSeconds, null)
+      // The same job once finished: over the run, to its end.
+      await stack.pool.query(
+        "UPDATE replay_jobs SET state = 'COMPLETED', finished_at = run_started_at + INTERVAL 20 SECOND, delivered = " +
+          '3000 WHERE id = ?',
+        [id],
+      )
+      const done = await stack.ok(['replay', 'status', String(id)])
+      assert.equal(done.eventsPerSecond, 100)
+      assert.equal(done.etaSeconds, null)
 
-    // Waiting in the queue again (released): no rate, rather than one diluted by the wait.
-    await stack.pool.query(
-      "UPDATE replay_jobs SET state = 'OPEN', lease_token = NULL, finished_at = NULL WHERE id = ?",
-      [id],
-    )
-    const waiting = await stack.ok(['replay', 'status', String(id)])
-    assert.equal(waiting.eventsPerSecond, null)
-    assert.equal(waiting.etaSeconds, null)
-  })
+      // Waiting in the queue again (released): no rate, rather than one diluted by the wait.
+      await stack.pool.query(
+        "UPDATE replay_jobs SET state = 'OPEN', lease_token = NULL, finished_at = NULL WHERE id = ?",
+        [id],
+      )
+      const waiting = await stack.ok(['replay', 'status', String(id)])
+      assert.equal(waiting.eventsPerSecond, null)
+      assert.equal(waiting.etaSeconds, null)
+    },
+  )
 
   test('under --watch: the rate over the interval since the previous sample', async () => {
     const topic = await stack.createTopic(3)
     const id = await fakeJob(
       topic,
       `state = 'ONGOING', lease_token = REPEAT('d', 32), owner = 'w:1', attempt = 1, heartbeat_at = NOW(3),
-      created_at = NOW(3) - INTERVAL 1 HOUR, \`partition\` = 0, partition_count = 3, start_offset = 0, end_offset = 100000,
-      checkpoint_offset = 50000, delivered = 50000, run_started_at = NOW(3) - INTERVAL 1 HOUR, run_start_delivered = 0, run_start_checkpoint = 0`,
+      created_at = NOW(3) - INTERVAL 1 HOUR, \`partition\` = 0, partition_count = 3, start_offset = 0,
+      end_offset = 100000, checkpoint_offset = 50000, delivered = 50000, run_started_at = NOW(3) - INTERVAL 1 HOUR,
+      run_start_delivered = 0, run_start_checkpoint = 0`,
     )
     const first = await jobStatus(stack.pool, id)
     // Over the whole hour: about 14/s.

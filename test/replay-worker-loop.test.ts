@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, test} from 'node:test'
 
 import {databaseBackoff} from '../src/core/replay/worker.js'
-import {uniqueName} from './helpers.js'
+import {nth, uniqueName} from './helpers.js'
 import {
   assertCustomerFacing,
   eventBodies,
@@ -66,9 +66,9 @@ describe('worker: database errors', () => {
           )
           assert.equal(line.level, 'warn')
         }
-        assert.equal(failures[4]!.level, 'error')
-        assert.equal(failures[4]!.msg, 'database unavailable, giving up')
-        assert.equal(failures[4]!.retryInMs, undefined)
+        assert.equal(nth(failures, 4).level, 'error')
+        assert.equal(nth(failures, 4).msg, 'database unavailable, giving up')
+        assert.equal(nth(failures, 4).retryInMs, undefined)
         if (json) {
           const result = JSON.parse(worker.stdout)
           assert.equal(result.error.code, 'DATABASE_UNAVAILABLE')

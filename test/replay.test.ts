@@ -7,7 +7,7 @@ import {messageIdFor} from '../src/core/replay/delivery/index.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {submitReplay} from '../src/core/replay/submit-replay.js'
 import {addWebhook} from '../src/core/webhooks/store.js'
-import {isOneLineError, testSecretKey, testSettings, uniqueName, type CliResult} from './helpers.js'
+import {type CliResult, isOneLineError, nth, testSecretKey, testSettings, uniqueName} from './helpers.js'
 import {
   assertCovers,
   assertCustomerFacing,
@@ -111,7 +111,7 @@ describe('replay end to end', () => {
         const completions = run.filter((r) => isCompletion(r.body))
         assert.equal(completions.length, 1)
         assert.equal(run.at(-1), completions[0])
-        const status = JSON.parse(String(completions[0]!.body)).replay_job_status
+        const status = JSON.parse(String(nth(completions, 0).body)).replay_job_status
         assert.deepEqual(Object.keys(status).sort(), ['job_id', 'job_state', 'job_state_description', 'webhook_id'])
         assert.equal(status.webhook_id, s.webhookId)
         assert.equal(status.job_id, String(job.id))
@@ -120,7 +120,8 @@ describe('replay end to end', () => {
         assert.match(
           status.job_state_description,
           new RegExp(
-            `^Replayed ${s.expected.length} events\\.( Some events may not have been replayed: the event log was reorganized during the range, at a time not recorded\\.)?$`,
+            `^Replayed ${s.expected.length} events\\.( Some events may not have been replayed: the event log was ` +
+              `reorganized during the range, at a time not recorded\\.)?$`,
           ),
         )
         assertCustomerFacing(status.job_state_description, [s.topic])
@@ -144,138 +145,146 @@ describe('replay end to end', () => {
     })
   })
 
-  test('a receiver slow to acknowledge the completion event still gets it, and the job records it as sent', async () => {
-    await withWorkers(workers, async () => {
-      const s = await scenario(stack, {partitions: 3, unique: 20})
-      // The completion event is answered after 1.5 s: longer than a heartbeat interval, shorter
-      // than the delivery timeout.
-      const hook = await receiver(async (request, res) => {
-        if (isCompletion(request.body)) await delay(1500)
-        res.writeHead(200).end('ok')
+  test(
+    'a receiver slow to acknowledge the completion event still gets it, and the job records ' + 'it as sent',
+    async () => {
+      await withWorkers(workers, async () => {
+        const s = await scenario(stack, {partitions: 3, unique: 20})
+        // The completion event is answered after 1.5 s: longer than a heartbeat interval, shorter
+        // than the delivery timeout.
+        const hook = await receiver(async (request, res) => {
+          if (isCompletion(request.body)) await delay(1500)
+          res.writeHead(200).end('ok')
+        })
+        await stack.addWebhook(s.webhookId, hook.url, SECRET)
+        const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+        const worker = workers.start([
+          '--once',
+          '--heartbeat-interval',
+          '1s',
+          '--stale-after',
+          '3s',
+          '--delivery-timeout',
+          '3s',
+        ])
+        assert.equal((await worker.waitForExit(60_000)).code, 0, worker.stderr)
+        const job = await stack.job(id)
+        assert.equal(job.state, 'COMPLETED')
+        assert.equal(eventBodies(hook.delivered).length, s.expected.length)
+        assertCovers(eventBodies(hook.delivered), s.expected, 'events')
+        const completions = hook.requests.filter((r) => isCompletion(r.body))
+        assert.equal(completions.length, 1, 'sent once, not retried')
+        assert.equal(hook.delivered.filter((body) => isCompletion(body)).length, 1, 'its 200 reached the worker')
+        assert.ok(job.completionSent, 'the job records the completion event as delivered')
       })
-      await stack.addWebhook(s.webhookId, hook.url, SECRET)
-      const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-      const worker = workers.start([
-        '--once',
-        '--heartbeat-interval',
-        '1s',
-        '--stale-after',
-        '3s',
-        '--delivery-timeout',
-        '3s',
-      ])
-      assert.equal((await worker.waitForExit(60_000)).code, 0, worker.stderr)
-      const job = await stack.job(id)
-      assert.equal(job.state, 'COMPLETED')
-      assert.equal(eventBodies(hook.delivered).length, s.expected.length)
-      assertCovers(eventBodies(hook.delivered), s.expected, 'events')
-      const completions = hook.requests.filter((r) => isCompletion(r.body))
-      assert.equal(completions.length, 1, 'sent once, not retried')
-      assert.equal(hook.delivered.filter((body) => isCompletion(body)).length, 1, 'its 200 reached the worker')
-      assert.ok(job.completionSent, 'the job records the completion event as delivered')
-    })
-  })
+    },
+  )
 
-  test('a receiver that answers 500 for a while, 429 with Retry-After, too slowly, or drops the connection: the job completes, nothing lost', async (t) => {
-    await withWorkers(workers, async () => {
-      const s = await scenario(stack, {partitions: 4, unique: 120, duplicates: 10, neighbours: 40})
-      const attempts = new Map<string, number>()
-      const failures = new Map<string, number>()
-      const fail = (key: string) => failures.set(key, (failures.get(key) ?? 0) + 1)
-      const hook = await receiver(async (request, res, req) => {
-        if (isCompletion(request.body)) return void res.writeHead(200).end('ok')
-        const key = request.headers['webhook-id'] as string
-        const attempt = (attempts.get(key) ?? 0) + 1
-        attempts.set(key, attempt)
-        const {n, kind} = JSON.parse(String(request.body))
-        const rule = kind === 'in' ? n % 20 : -1
-        // A bad start: the first 20 requests of the job fail (any one event at most 3 times).
-        if (request.n <= 20 && (failures.get(key) ?? 0) < 3) {
-          fail(key)
-          return void res.writeHead(500).end('warming up')
+  test(
+    'a receiver that answers 500 for a while, 429 with Retry-After, too slowly, or drops the connection: the job ' +
+      'completes, nothing lost',
+    async (t) => {
+      await withWorkers(workers, async () => {
+        const s = await scenario(stack, {partitions: 4, unique: 120, duplicates: 10, neighbours: 40})
+        const attempts = new Map<string, number>()
+        const failures = new Map<string, number>()
+        const fail = (key: string) => failures.set(key, (failures.get(key) ?? 0) + 1)
+        const hook = await receiver(async (request, res, req) => {
+          if (isCompletion(request.body)) return void res.writeHead(200).end('ok')
+          const key = request.headers['webhook-id'] as string
+          const attempt = (attempts.get(key) ?? 0) + 1
+          attempts.set(key, attempt)
+          const {n, kind} = JSON.parse(String(request.body))
+          const rule = kind === 'in' ? n % 20 : -1
+          // A bad start: the first 20 requests of the job fail (any one event at most 3 times).
+          if (request.n <= 20 && (failures.get(key) ?? 0) < 3) {
+            fail(key)
+            return void res.writeHead(500).end('warming up')
+          }
+          if (rule === 3 && attempt === 1) {
+            fail(key)
+            return void res.writeHead(429, {'retry-after': '1'}).end('slow down')
+          }
+          if (rule === 5 && attempt === 1) {
+            // Answered after the 400 ms delivery timeout.
+            fail(key)
+            await delay(1000)
+            return void res.writeHead(200).end('late')
+          }
+          if (rule === 7 && attempt <= 2) {
+            fail(key)
+            return void req.socket.destroy()
+          }
+          if (rule === 11 && attempt <= 2) {
+            fail(key)
+            return void res.writeHead(503).end('unavailable')
+          }
+          res.writeHead(200).end('ok')
+        })
+        await stack.addWebhook(s.webhookId, hook.url, SECRET)
+        const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+        const worker = workers.start([
+          '--once',
+          '--max-in-flight',
+          '8',
+          '--delivery-timeout',
+          '400ms',
+          '--delivery-attempts',
+          '8',
+          '--retry-base',
+          '20ms',
+        ])
+        assert.equal((await worker.waitForExit(60_000)).code, 0, worker.stderr)
+        const job = await stack.job(id)
+        assert.equal(job.state, 'COMPLETED', job.lastError ?? '')
+        assert.equal(job.failed, 0)
+        assert.equal(job.delivered, s.expected.length)
+        assert.equal(job.duplicates, s.duplicates)
+        assertCovers(eventBodies(hook.delivered), s.expected, 'through failures')
+        assertCovers(eventBodies(hook.requests), s.expected, 'through failures (all requests)')
+        assert.ok(hook.requests.every((r) => r.signed))
+        assert.ok(job.completionSent)
+        assert.ok([...failures.values()].reduce((a, b) => a + b, 0) >= 40, 'the receiver did misbehave')
+
+        const byKey = new Map<string, typeof hook.requests>()
+        for (const r of hook.requests)
+          if (!isCompletion(r.body))
+            byKey.set(r.headers['webhook-id'] as string, [...(byKey.get(r.headers['webhook-id'] as string) ?? []), r])
+        const ruleOf = (r: {body: Buffer}) => {
+          const {n, kind} = JSON.parse(String(r.body))
+          return kind === 'in' ? n % 20 : -1
         }
-        if (rule === 3 && attempt === 1) {
-          fail(key)
-          return void res.writeHead(429, {'retry-after': '1'}).end('slow down')
+        const checked = {retryAfter: 0, slow: 0, dropped: 0}
+        for (const list of byKey.values()) {
+          // One webhook-id per event across its retries; the body is the same.
+          assert.equal(new Set(list.map((r) => String(r.body))).size, 1)
+          assert.ok(list.length <= 8)
+          const rule = ruleOf(nth(list, 0))
+          const first = list.findIndex((r) => r.n > 20)
+          if (first < 0 || first + 1 >= list.length) continue
+          if (rule === 3) {
+            // Retry-After: 1 was honoured.
+            assert.ok(
+              nth(list, first + 1).arrivedAt - nth(list, first).arrivedAt >= 950,
+              `retried ${nth(list, first + 1).arrivedAt - nth(list, first).arrivedAt} ms after a 429 with ` +
+                `Retry-After: 1`,
+            )
+            checked.retryAfter++
+          }
+          if (rule === 5) {
+            // Given up on after the delivery timeout, then sent again.
+            assert.ok(nth(list, first + 1).arrivedAt - nth(list, first).arrivedAt >= 380)
+            checked.slow++
+          }
+          if (rule === 7) checked.dropped++
         }
-        if (rule === 5 && attempt === 1) {
-          // Answered after the 400 ms delivery timeout.
-          fail(key)
-          await delay(1000)
-          return void res.writeHead(200).end('late')
-        }
-        if (rule === 7 && attempt <= 2) {
-          fail(key)
-          return void req.socket.destroy()
-        }
-        if (rule === 11 && attempt <= 2) {
-          fail(key)
-          return void res.writeHead(503).end('unavailable')
-        }
-        res.writeHead(200).end('ok')
+        t.diagnostic(
+          `${hook.requests.length} requests for ${s.expected.length} events; checked ${JSON.stringify(checked)}`,
+        )
+        assert.ok(checked.retryAfter >= 3 && checked.slow >= 3 && checked.dropped >= 3, JSON.stringify(checked))
       })
-      await stack.addWebhook(s.webhookId, hook.url, SECRET)
-      const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-      const worker = workers.start([
-        '--once',
-        '--max-in-flight',
-        '8',
-        '--delivery-timeout',
-        '400ms',
-        '--delivery-attempts',
-        '8',
-        '--retry-base',
-        '20ms',
-      ])
-      assert.equal((await worker.waitForExit(60_000)).code, 0, worker.stderr)
-      const job = await stack.job(id)
-      assert.equal(job.state, 'COMPLETED', job.lastError ?? '')
-      assert.equal(job.failed, 0)
-      assert.equal(job.delivered, s.expected.length)
-      assert.equal(job.duplicates, s.duplicates)
-      assertCovers(eventBodies(hook.delivered), s.expected, 'through failures')
-      assertCovers(eventBodies(hook.requests), s.expected, 'through failures (all requests)')
-      assert.ok(hook.requests.every((r) => r.signed))
-      assert.ok(job.completionSent)
-      assert.ok([...failures.values()].reduce((a, b) => a + b, 0) >= 40, 'the receiver did misbehave')
-
-      const byKey = new Map<string, typeof hook.requests>()
-      for (const r of hook.requests)
-        if (!isCompletion(r.body))
-          byKey.set(r.headers['webhook-id'] as string, [...(byKey.get(r.headers['webhook-id'] as string) ?? []), r])
-      const ruleOf = (r: {body: Buffer}) => {
-        const {n, kind} = JSON.parse(String(r.body))
-        return kind === 'in' ? n % 20 : -1
-      }
-      const checked = {retryAfter: 0, slow: 0, dropped: 0}
-      for (const list of byKey.values()) {
-        // One webhook-id per event across its retries; the body is the same.
-        assert.equal(new Set(list.map((r) => String(r.body))).size, 1)
-        assert.ok(list.length <= 8)
-        const rule = ruleOf(list[0]!)
-        const first = list.findIndex((r) => r.n > 20)
-        if (first < 0 || first + 1 >= list.length) continue
-        if (rule === 3) {
-          // Retry-After: 1 was honoured.
-          assert.ok(
-            list[first + 1]!.arrivedAt - list[first]!.arrivedAt >= 950,
-            `retried ${list[first + 1]!.arrivedAt - list[first]!.arrivedAt} ms after a 429 with Retry-After: 1`,
-          )
-          checked.retryAfter++
-        }
-        if (rule === 5) {
-          // Given up on after the delivery timeout, then sent again.
-          assert.ok(list[first + 1]!.arrivedAt - list[first]!.arrivedAt >= 380)
-          checked.slow++
-        }
-        if (rule === 7) checked.dropped++
-      }
-      t.diagnostic(
-        `${hook.requests.length} requests for ${s.expected.length} events; checked ${JSON.stringify(checked)}`,
-      )
-      assert.ok(checked.retryAfter >= 3 && checked.slow >= 3 && checked.dropped >= 3, JSON.stringify(checked))
-    })
-  })
+    },
+  )
 
   test('3 workers x 30 jobs: every job COMPLETED, each run by one worker, never two at once', async (t) => {
     await withWorkers(workers, async () => {
@@ -357,13 +366,13 @@ describe('replay end to end', () => {
         for (const claim of worker.logged('job claimed')) {
           const end = worker.logged('job ended', claim.job)
           assert.equal(end.length, 1, `${worker.name} ended job ${claim.job} once`)
-          assert.equal(end[0]!.outcome, 'COMPLETED')
+          assert.equal(nth(end, 0).outcome, 'COMPLETED')
           assert.equal(claim.worker, worker.owner)
           intervals.push({
             job: claim.job!,
             worker: worker.owner,
             from: Date.parse(claim.time),
-            to: Date.parse(end[0]!.time),
+            to: Date.parse(nth(end, 0).time),
           })
         }
       }
@@ -376,13 +385,12 @@ describe('replay end to end', () => {
       for (const jobId of jobIds) {
         const runs = intervals.filter((i) => i.job === jobId).sort((a, b) => a.from - b.from)
         for (let k = 1; k < runs.length; k++) {
-          if (runs[k]!.worker !== runs[k - 1]!.worker)
-            assert.ok(runs[k - 1]!.to <= runs[k]!.from, `job ${jobId} ran in two workers at once`)
+          if (nth(runs, k).worker !== nth(runs, k - 1).worker)
+            assert.ok(nth(runs, k - 1).to <= nth(runs, k).from, `job ${jobId} ran in two workers at once`)
         }
       }
-      t.diagnostic(
-        `jobs per worker: ${started.map((worker) => intervals.filter((i) => i.worker === worker.owner).length).join(', ')}`,
-      )
+      const jobsPerWorker = started.map((worker) => intervals.filter((i) => i.worker === worker.owner).length)
+      t.diagnostic(`jobs per worker: ${jobsPerWorker.join(', ')}`)
       assert.ok(new Set(intervals.map((i) => i.worker)).size >= 2, 'the jobs were shared among the workers')
 
       assert.equal(owners.unresolved, 0)
@@ -414,77 +422,84 @@ describe('replay end to end', () => {
     })
   })
 
-  test('a receiver down for good: FAILED at the first undelivered event; retry on a live receiver completes it', async () => {
-    await withWorkers(workers, async () => {
-      const s = await scenario(stack, {partitions: 4, unique: 120, duplicates: 20, neighbours: 60})
-      let events = 0
-      const hook = await receiver((request, res) => {
-        if (!isCompletion(request.body) && ++events === 50) {
-          // The 50th answer is the last: then the port closes.
-          res.on('finish', () => void hook.close())
-        }
-        res.writeHead(200).end('ok')
+  test(
+    'a receiver down for good: FAILED at the first undelivered event; retry on a live receiver ' + 'completes it',
+    async () => {
+      await withWorkers(workers, async () => {
+        const s = await scenario(stack, {partitions: 4, unique: 120, duplicates: 20, neighbours: 60})
+        let events = 0
+        const hook = await receiver((request, res) => {
+          if (!isCompletion(request.body) && ++events === 50) {
+            // The 50th answer is the last: then the port closes.
+            res.on('finish', () => void hook.close())
+          }
+          res.writeHead(200).end('ok')
+        })
+        await stack.addWebhook(s.webhookId, hook.url, SECRET)
+        const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+        const flags = [
+          '--once',
+          '--max-in-flight',
+          '1',
+          '--delivery-attempts',
+          '3',
+          '--retry-base',
+          '20ms',
+          '--delivery-timeout',
+          '1s',
+        ]
+        const first = workers.start(flags)
+        assert.equal((await first.waitForExit(60_000)).code, 0, first.stderr)
+        assert.deepEqual(
+          first.logged('job ended', id).map((line) => line.outcome),
+          ['FAILED'],
+        )
+
+        const failed = await stack.job(id)
+        assert.equal(
+          nth(first.logged('job ended', id), 0).reason,
+          failed.lastError,
+          'the log line says why the job failed',
+        )
+        const firstUndelivered = s.offsetOf.get(nth(s.expected, 50))!
+        assert.equal(failed.state, 'FAILED')
+        assert.equal(failed.checkpointOffset, firstUndelivered, 'the checkpoint is the first undelivered event')
+        assert.match(
+          failed.lastError ?? '',
+          new RegExp(
+            `could not deliver offset ${firstUndelivered} after 3 attempt\\(s\\): connection failed: ECONNREFUSED`,
+          ),
+        )
+        assert.equal(failed.delivered, 50)
+        assert.equal(failed.failed, 1)
+        assert.equal(failed.completionSent, false)
+        assert.deepEqual(eventBodies(hook.requests), s.expected.slice(0, 50))
+        const status = await stack.ok(['replay', 'status', String(id)])
+        assert.equal(status.state, 'FAILED')
+        assert.equal(status.lastError, failed.lastError)
+        assert.equal(status.terminal, true)
+
+        // The endpoint is back on the same port.
+        await new Promise<void>((resolve) => hook.server.listen(hook.port, '127.0.0.1', () => resolve()))
+        const retried = await stack.ok(['replay', 'retry', String(id)])
+        assert.equal(retried.state, 'OPEN')
+        assert.equal(retried.checkpointOffset, firstUndelivered)
+        const second = workers.start(flags)
+        assert.equal((await second.waitForExit(60_000)).code, 0, second.stderr)
+        const done = await stack.job(id)
+        assert.equal(done.state, 'COMPLETED', done.lastError ?? '')
+        assert.equal(done.delivered, s.expected.length)
+        assert.equal(done.duplicates, s.duplicates)
+        assert.ok(done.completionSent)
+        // The retry sent exactly the rest, in order (duplicates of events delivered before the failure
+        // still dropped), then the completion event; together: every event exactly once.
+        const afterRetry = hook.requests.slice(50)
+        assert.deepEqual(eventBodies(afterRetry), s.expected.slice(50))
+        assert.equal(JSON.parse(String(afterRetry.at(-1)!.body)).replay_job_status.job_state, 'Complete')
+        assert.deepEqual(eventBodies(hook.requests), s.expected)
       })
-      await stack.addWebhook(s.webhookId, hook.url, SECRET)
-      const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-      const flags = [
-        '--once',
-        '--max-in-flight',
-        '1',
-        '--delivery-attempts',
-        '3',
-        '--retry-base',
-        '20ms',
-        '--delivery-timeout',
-        '1s',
-      ]
-      const first = workers.start(flags)
-      assert.equal((await first.waitForExit(60_000)).code, 0, first.stderr)
-      assert.deepEqual(
-        first.logged('job ended', id).map((line) => line.outcome),
-        ['FAILED'],
-      )
-
-      const failed = await stack.job(id)
-      assert.equal(first.logged('job ended', id)[0]!.reason, failed.lastError, 'the log line says why the job failed')
-      const firstUndelivered = s.offsetOf.get(s.expected[50]!)!
-      assert.equal(failed.state, 'FAILED')
-      assert.equal(failed.checkpointOffset, firstUndelivered, 'the checkpoint is the first undelivered event')
-      assert.match(
-        failed.lastError ?? '',
-        new RegExp(
-          `could not deliver offset ${firstUndelivered} after 3 attempt\\(s\\): connection failed: ECONNREFUSED`,
-        ),
-      )
-      assert.equal(failed.delivered, 50)
-      assert.equal(failed.failed, 1)
-      assert.equal(failed.completionSent, false)
-      assert.deepEqual(eventBodies(hook.requests), s.expected.slice(0, 50))
-      const status = await stack.ok(['replay', 'status', String(id)])
-      assert.equal(status.state, 'FAILED')
-      assert.equal(status.lastError, failed.lastError)
-      assert.equal(status.terminal, true)
-
-      // The endpoint is back on the same port.
-      await new Promise<void>((resolve) => hook.server.listen(hook.port, '127.0.0.1', () => resolve()))
-      const retried = await stack.ok(['replay', 'retry', String(id)])
-      assert.equal(retried.state, 'OPEN')
-      assert.equal(retried.checkpointOffset, firstUndelivered)
-      const second = workers.start(flags)
-      assert.equal((await second.waitForExit(60_000)).code, 0, second.stderr)
-      const done = await stack.job(id)
-      assert.equal(done.state, 'COMPLETED', done.lastError ?? '')
-      assert.equal(done.delivered, s.expected.length)
-      assert.equal(done.duplicates, s.duplicates)
-      assert.ok(done.completionSent)
-      // The retry sent exactly the rest, in order (duplicates of events delivered before the failure
-      // still dropped), then the completion event; together: every event exactly once.
-      const afterRetry = hook.requests.slice(50)
-      assert.deepEqual(eventBodies(afterRetry), s.expected.slice(50))
-      assert.equal(JSON.parse(String(afterRetry.at(-1)!.body)).replay_job_status.job_state, 'Complete')
-      assert.deepEqual(eventBodies(hook.requests), s.expected)
-    })
-  })
+    },
+  )
 
   test('410 Gone: the job FAILED, the webhook marked invalid, and new replays for it refused', async () => {
     await withWorkers(workers, async () => {
@@ -497,7 +512,7 @@ describe('replay end to end', () => {
       const job = await stack.job(id)
       assert.equal(job.state, 'FAILED')
       assert.match(job.lastError ?? '', /410 gone/)
-      assert.equal(job.checkpointOffset, s.offsetOf.get(s.expected[0]!))
+      assert.equal(job.checkpointOffset, s.offsetOf.get(nth(s.expected, 0)))
       assert.equal(hook.requests.length, 1, 'a 410 is not retried, and no completion event follows it')
       const listed = (await stack.ok(['webhook', 'list'])).find((webhook: {id: string}) => webhook.id === s.webhookId)
       assert.equal(listed.state, 'invalid')
@@ -538,172 +553,180 @@ describe('replay end to end', () => {
     })
   })
 
-  test('replay submit: each invalid request refused with its own message and exit code, nothing written; --wait; status', async () => {
-    await withWorkers(workers, async () => {
-      const s = await scenario(stack, {partitions: 3, unique: 40, duplicates: 4})
-      const hook = await receiver()
-      await stack.addWebhook(s.webhookId, hook.url, SECRET)
-      const submit = (...args: string[]) => stack.cli(['replay', 'submit', '--topic', s.topic, ...args])
-      const refuse = async (result: CliResult, code: number, message: RegExp) => {
-        assert.equal(result.code, code, result.stderr)
-        assert.ok(isOneLineError(result), result.stderr)
-        assert.match(result.stderr, message)
-        assert.equal(result.stdout, '')
-      }
-      const before = await stack.snapshot()
-      const unknown = uniqueName('nobody').replace(/_/g, '-')
-      await refuse(
-        await submit('--webhook-id', unknown, '--from', '3h', '--to', '1h'),
-        3,
-        new RegExp(`no webhook '${unknown}'`),
-      )
-      await refuse(
-        await submit('--webhook-id', s.webhookId, '--from', '1h', '--to', '3h'),
-        2,
-        /from_date must be before to_date/,
-      )
-      await refuse(
-        await submit('--webhook-id', s.webhookId, '--from', '2h', '--to', '2h'),
-        2,
-        /from_date must be before to_date/,
-      )
-      await refuse(
-        await submit('--webhook-id', s.webhookId, '--from', '6d', '--to', '1h'),
-        2,
-        /from_date must be within the past 5 days/,
-      )
-      await refuse(
-        await submit('--webhook-id', s.webhookId, '--from', '1h', '--to', '+1h'),
-        2,
-        /to_date .* is in the future/,
-      )
-      await refuse(
-        await submit('--webhook-id', s.webhookId, '--from', 'yesterday', '--to', '1h'),
-        2,
-        /invalid --from 'yesterday'/,
-      )
-      await refuse(
-        await stack.cli([
-          'replay',
-          'submit',
-          '--webhook-id',
-          s.webhookId,
-          '--from',
-          '3h',
-          '--to',
-          '1h',
-          '--topic',
-          uniqueName('gone'),
-        ]),
-        3,
-        /topic '.*' does not exist/,
-      )
-      assert.equal(await stack.snapshot(), before, 'nothing written by refused submits')
+  test(
+    'replay submit: each invalid request refused with its own message and exit code, nothing written; ' +
+      '--wait; status',
+    async () => {
+      await withWorkers(workers, async () => {
+        const s = await scenario(stack, {partitions: 3, unique: 40, duplicates: 4})
+        const hook = await receiver()
+        await stack.addWebhook(s.webhookId, hook.url, SECRET)
+        const submit = (...args: string[]) => stack.cli(['replay', 'submit', '--topic', s.topic, ...args])
+        const refuse = async (result: CliResult, code: number, message: RegExp) => {
+          assert.equal(result.code, code, result.stderr)
+          assert.ok(isOneLineError(result), result.stderr)
+          assert.match(result.stderr, message)
+          assert.equal(result.stdout, '')
+        }
+        const before = await stack.snapshot()
+        const unknown = uniqueName('nobody').replace(/_/g, '-')
+        await refuse(
+          await submit('--webhook-id', unknown, '--from', '3h', '--to', '1h'),
+          3,
+          new RegExp(`no webhook '${unknown}'`),
+        )
+        await refuse(
+          await submit('--webhook-id', s.webhookId, '--from', '1h', '--to', '3h'),
+          2,
+          /from_date must be before to_date/,
+        )
+        await refuse(
+          await submit('--webhook-id', s.webhookId, '--from', '2h', '--to', '2h'),
+          2,
+          /from_date must be before to_date/,
+        )
+        await refuse(
+          await submit('--webhook-id', s.webhookId, '--from', '6d', '--to', '1h'),
+          2,
+          /from_date must be within the past 5 days/,
+        )
+        await refuse(
+          await submit('--webhook-id', s.webhookId, '--from', '1h', '--to', '+1h'),
+          2,
+          /to_date .* is in the future/,
+        )
+        await refuse(
+          await submit('--webhook-id', s.webhookId, '--from', 'yesterday', '--to', '1h'),
+          2,
+          /invalid --from 'yesterday'/,
+        )
+        await refuse(
+          await stack.cli([
+            'replay',
+            'submit',
+            '--webhook-id',
+            s.webhookId,
+            '--from',
+            '3h',
+            '--to',
+            '1h',
+            '--topic',
+            uniqueName('gone'),
+          ]),
+          3,
+          /topic '.*' does not exist/,
+        )
+        assert.equal(await stack.snapshot(), before, 'nothing written by refused submits')
 
-      const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
-      const active = await stack.snapshot()
-      await refuse(
-        await submit('--webhook-id', s.webhookId, '--from', '3h', '--to', '1h'),
-        4,
-        /A replay job is already in progress for this webhook/,
-      )
-      const conflict = await submit('--webhook-id', s.webhookId, '--from', '3h', '--to', '1h', '--json')
-      assert.equal(conflict.json.error.code, 'JOB_IN_PROGRESS')
-      assert.match(conflict.json.error.fix, new RegExp(`job ${id} \\(OPEN\\)`))
-      assert.equal(await stack.snapshot(), active, 'nothing written by the refused second submit')
+        const id = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+        const active = await stack.snapshot()
+        await refuse(
+          await submit('--webhook-id', s.webhookId, '--from', '3h', '--to', '1h'),
+          4,
+          /A replay job is already in progress for this webhook/,
+        )
+        const conflict = await submit('--webhook-id', s.webhookId, '--from', '3h', '--to', '1h', '--json')
+        assert.equal(conflict.json.error.code, 'JOB_IN_PROGRESS')
+        assert.match(conflict.json.error.fix, new RegExp(`job ${id} \\(OPEN\\)`))
+        assert.equal(await stack.snapshot(), active, 'nothing written by the refused second submit')
 
-      // --wait follows the job to its end: 0 when COMPLETED ...
-      const worker = workers.start([])
-      await stack.waitForState(id, ['COMPLETED'])
-      const waited = await stack.cli(
-        [
-          'replay',
-          'submit',
-          '--webhook-id',
-          s.webhookId,
-          '--from',
-          new Date(s.fromMs).toISOString(),
-          '--to',
-          new Date(s.toMs).toISOString(),
-          '--topic',
-          s.topic,
-          '--wait',
-          '--json',
-        ],
-        {timeoutMs: 60_000},
-      )
-      assert.equal(waited.code, 0, waited.stderr)
-      assert.equal(waited.json.state, 'COMPLETED')
-      assert.equal(waited.json.delivered, s.expected.length)
-      assert.equal(waited.json.duplicates, s.duplicates)
-      // ... and 6 when it ends FAILED.
-      // (its own topic: events appended with older timestamps than a partition already holds would
-      // lie outside the offsets found by time)
-      const broken = await scenario(stack, {partitions: 3, unique: 5})
-      const rejecting = await receiver((_request, res) => void res.writeHead(400).end('bad request'))
-      await stack.addWebhook(broken.webhookId, rejecting.url, SECRET)
-      const failed = await stack.cli(
-        [
-          'replay',
-          'submit',
-          '--webhook-id',
-          broken.webhookId,
-          '--from',
-          new Date(broken.fromMs).toISOString(),
-          '--to',
-          new Date(broken.toMs).toISOString(),
-          '--topic',
-          broken.topic,
-          '--wait',
-        ],
-        {timeoutMs: 60_000},
-      )
-      assert.equal(failed.code, 6, failed.stderr)
-      // (progress notes on stderr, then the one error line)
-      assert.match(
-        failed.stderr.trim().split('\n').at(-1)!,
-        /^replayctl: error: replay job \d+ ended FAILED: could not deliver offset \d+ after 1 attempt\(s\): webhook answered 400: bad request/,
-      )
-      await worker.stop()
+        // --wait follows the job to its end: 0 when COMPLETED ...
+        const worker = workers.start([])
+        await stack.waitForState(id, ['COMPLETED'])
+        const waited = await stack.cli(
+          [
+            'replay',
+            'submit',
+            '--webhook-id',
+            s.webhookId,
+            '--from',
+            new Date(s.fromMs).toISOString(),
+            '--to',
+            new Date(s.toMs).toISOString(),
+            '--topic',
+            s.topic,
+            '--wait',
+            '--json',
+          ],
+          {timeoutMs: 60_000},
+        )
+        assert.equal(waited.code, 0, waited.stderr)
+        assert.equal(waited.json.state, 'COMPLETED')
+        assert.equal(waited.json.delivered, s.expected.length)
+        assert.equal(waited.json.duplicates, s.duplicates)
+        // ... and 6 when it ends FAILED.
+        // (its own topic: events appended with older timestamps than a partition already holds would
+        // lie outside the offsets found by time)
+        const broken = await scenario(stack, {partitions: 3, unique: 5})
+        const rejecting = await receiver((_request, res) => void res.writeHead(400).end('bad request'))
+        await stack.addWebhook(broken.webhookId, rejecting.url, SECRET)
+        const failed = await stack.cli(
+          [
+            'replay',
+            'submit',
+            '--webhook-id',
+            broken.webhookId,
+            '--from',
+            new Date(broken.fromMs).toISOString(),
+            '--to',
+            new Date(broken.toMs).toISOString(),
+            '--topic',
+            broken.topic,
+            '--wait',
+          ],
+          {timeoutMs: 60_000},
+        )
+        assert.equal(failed.code, 6, failed.stderr)
+        // (progress notes on stderr, then the one error line)
+        assert.match(
+          failed.stderr.trim().split('\n').at(-1)!,
+          new RegExp(
+            String.raw`^replayctl: error: replay job \d+ ended FAILED: ` +
+              String.raw`could not deliver offset \d+ after 1 attempt\(s\): ` +
+              String.raw`webhook answered 400: bad request`,
+          ),
+        )
+        await worker.stop()
 
-      // replay status of a finished job, as JSON.
-      const status = await stack.ok(['replay', 'status', String(waited.json.id)])
-      for (const field of [
-        'id',
-        'webhookId',
-        'state',
-        'attempt',
-        'owner',
-        'partition',
-        'startOffset',
-        'checkpointOffset',
-        'endOffset',
-        'delivered',
-        'duplicates',
-        'progressPercent',
-        'heartbeatAgeSeconds',
-        'eventsPerSecond',
-        'etaSeconds',
-        'terminal',
-        'lastError',
-      ]) {
-        assert.ok(field in status, `status has ${field}`)
-      }
-      assert.equal(status.state, 'COMPLETED')
-      assert.equal(status.progressPercent, 100)
-      assert.equal(status.terminal, true)
-      assert.equal(status.etaSeconds, null)
-      assert.ok(status.eventsPerSecond > 0)
-      assert.ok(typeof status.heartbeatAgeSeconds === 'number' && status.heartbeatAgeSeconds >= 0)
-      assert.equal(status.checkpointOffset, status.endOffset)
-      assert.equal(status.partition, s.partition)
-      assert.equal(status.owner, worker.owner)
-      const missing = await stack.cli(['replay', 'status', '999999'])
-      assert.equal(missing.code, 3)
-      assert.ok(isOneLineError(missing))
-      assert.match(missing.stderr, /no replay job 999999/)
-    })
-  })
+        // replay status of a finished job, as JSON.
+        const status = await stack.ok(['replay', 'status', String(waited.json.id)])
+        for (const field of [
+          'id',
+          'webhookId',
+          'state',
+          'attempt',
+          'owner',
+          'partition',
+          'startOffset',
+          'checkpointOffset',
+          'endOffset',
+          'delivered',
+          'duplicates',
+          'progressPercent',
+          'heartbeatAgeSeconds',
+          'eventsPerSecond',
+          'etaSeconds',
+          'terminal',
+          'lastError',
+        ]) {
+          assert.ok(field in status, `status has ${field}`)
+        }
+        assert.equal(status.state, 'COMPLETED')
+        assert.equal(status.progressPercent, 100)
+        assert.equal(status.terminal, true)
+        assert.equal(status.etaSeconds, null)
+        assert.ok(status.eventsPerSecond > 0)
+        assert.ok(typeof status.heartbeatAgeSeconds === 'number' && status.heartbeatAgeSeconds >= 0)
+        assert.equal(status.checkpointOffset, status.endOffset)
+        assert.equal(status.partition, s.partition)
+        assert.equal(status.owner, worker.owner)
+        const missing = await stack.cli(['replay', 'status', '999999'])
+        assert.equal(missing.code, 3)
+        assert.ok(isOneLineError(missing))
+        assert.match(missing.stderr, /no replay job 999999/)
+      })
+    },
+  )
 
   test('bad input to every replay and webhook command: one line, non-zero exit, nothing written', async () => {
     await withWorkers(workers, async () => {
@@ -718,7 +741,7 @@ describe('replay end to end', () => {
         'http://0xa9fea9fe/',
       ]
       const hidden = metadata.map((_, i) => `${uniqueName('meta').replace(/_/g, '-')}-${i}`)
-      for (const [i, url] of metadata.entries()) await stack.addWebhook(hidden[i]!, url, SECRET)
+      for (const [i, url] of metadata.entries()) await stack.addWebhook(nth(hidden, i), url, SECRET)
       const before = await stack.snapshot()
 
       const long = 'x'.repeat(10_000)
@@ -812,10 +835,11 @@ describe('replay end to end', () => {
       }
       assert.equal(await stack.snapshot(), before, 'nothing written')
       const [tables] = await stack.pool.query(
-        "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('replay_jobs', 'webhooks')",
+        'SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ' +
+          "('replay_jobs', 'webhooks')",
         [stack.database],
       )
-      assert.equal((tables as {n: number}[])[0]!.n, 2)
+      assert.equal(nth(tables as {n: number}[], 0).n, 2)
 
       // A worker refuses the link-local target too: the job fails without a request being made.
       const s = await scenario(stack, {partitions: 3, unique: 5})
@@ -836,7 +860,8 @@ describe('replay end to end', () => {
     assert.deepEqual(
       long.map(
         (r) =>
-          `${r.args.map((arg) => (arg.length > 40 ? `<${arg.length} characters>` : arg)).join(' ')}: ${r.result.stderr.length} characters`,
+          `${r.args.map((arg) => (arg.length > 40 ? `<${arg.length} characters>` : arg)).join(' ')}: ` +
+          `${r.result.stderr.length} characters`,
       ),
       [],
     )
@@ -932,7 +957,7 @@ describe('replay end to end', () => {
       assert.ok(last - cancelledAt < 1000 + 500, `last request ${Math.round(last - cancelledAt)} ms after the cancel`)
       assert.equal(cancelled.lastError, 'cancelled by an operator')
       assert.ok(
-        cancelled.checkpointOffset! > s.offsetOf.get(s.expected[0]!)! &&
+        cancelled.checkpointOffset! > s.offsetOf.get(nth(s.expected, 0))! &&
           cancelled.checkpointOffset! < cancelled.endOffset!,
       )
       // The cancel cut every send, the final event's too: the worker hands it to the completion
@@ -970,7 +995,8 @@ describe('replay end to end', () => {
       // most --max-in-flight.
       const resent = eventBodies(hook.requests).length - s.expected.length
       t.diagnostic(
-        `cancelled after ${stoppedAt} requests, the last ${Math.round(last - cancelledAt)} ms after the cancel; re-sent ${resent} after retry`,
+        `cancelled after ${stoppedAt} requests, the last ${Math.round(last - cancelledAt)} ms after the cancel; ` +
+          `re-sent ${resent} after retry`,
       )
       assert.ok(resent <= 2 * maxInFlight, `re-sent ${resent}`)
       assert.deepEqual(

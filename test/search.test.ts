@@ -79,34 +79,37 @@ after(async () => {
 })
 
 describe('log search', () => {
-  it("with --key finds exactly the records a full read filtered by hand finds, reading only the key's partition", async () => {
-    for (const key of ['w3', 'w17']) {
-      const keyPartition = partitionFor(key, PARTITIONS)
-      const result = await search(['--key', key])
-      sameRecords(
-        result.records,
-        all.filter((row) => row.key === key),
-      )
-      assert.equal(result.matched, all.filter((row) => row.key === key).length)
-      assert.equal(result.complete, true)
-      assert.equal(result.partitions.length, PARTITIONS)
-      const inPartition = all.filter((row) => row.partition === keyPartition).length
-      for (const scan of result.partitions) {
-        if (scan.partition === keyPartition) {
-          assert.equal(scan.read, true)
-          assert.equal(scan.end - scan.start, inPartition)
-          assert.equal(scan.scanned, inPartition, "scanned exactly the key partition's range")
-        } else {
-          assert.deepEqual(
-            {read: scan.read, scanned: scan.scanned, matched: scan.matched},
-            {read: false, scanned: 0, matched: 0},
-            `partition ${scan.partition}`,
-          )
+  it(
+    "with --key finds exactly the records a full read filtered by hand finds, reading only the key's " + 'partition',
+    async () => {
+      for (const key of ['w3', 'w17']) {
+        const keyPartition = partitionFor(key, PARTITIONS)
+        const result = await search(['--key', key])
+        sameRecords(
+          result.records,
+          all.filter((row) => row.key === key),
+        )
+        assert.equal(result.matched, all.filter((row) => row.key === key).length)
+        assert.equal(result.complete, true)
+        assert.equal(result.partitions.length, PARTITIONS)
+        const inPartition = all.filter((row) => row.partition === keyPartition).length
+        for (const scan of result.partitions) {
+          if (scan.partition === keyPartition) {
+            assert.equal(scan.read, true)
+            assert.equal(scan.end - scan.start, inPartition)
+            assert.equal(scan.scanned, inPartition, "scanned exactly the key partition's range")
+          } else {
+            assert.deepEqual(
+              {read: scan.read, scanned: scan.scanned, matched: scan.matched},
+              {read: false, scanned: 0, matched: 0},
+              `partition ${scan.partition}`,
+            )
+          }
         }
+        assert.equal(result.scanned, inPartition)
       }
-      assert.equal(result.scanned, inPartition)
-    }
-  })
+    },
+  )
 
   it('without --key scans every partition, so a key search costs one partition of the full scan', async () => {
     const key = 'w3'
@@ -322,23 +325,27 @@ describe('log search', () => {
     )
   })
 
-  it('refuses a bad regex, a bad --field or two value filters with one line and exit 2, and an unknown topic with exit 3', async () => {
-    for (const args of [
-      ['--value-regex', '(unclosed'],
-      ['--field', 'no-equals-sign'],
-      ['--field', '=v'],
-      ['--field', 'a..b=v'],
-      ['--value-contains', 'a', '--field', 'a=b'],
-      ['--since', '1h', '--until', '2h'],
-      ['--max', '0'],
-    ]) {
-      const result = await runCli(['log', 'search', '-t', topic, ...args])
-      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`)
-      assert.ok(isOneLineError(result), result.stderr)
-      assert.equal(result.stdout, '')
-    }
-    const unknown = await runCli(['log', 'search', '-t', uniqueName('nope'), '--key', 'w1'])
-    assert.equal(unknown.code, 3, unknown.stderr)
-    assert.ok(isOneLineError(unknown), unknown.stderr)
-  })
+  it(
+    'refuses a bad regex, a bad --field or two value filters with one line and exit 2, and an unknown topic ' +
+      'with exit 3',
+    async () => {
+      for (const args of [
+        ['--value-regex', '(unclosed'],
+        ['--field', 'no-equals-sign'],
+        ['--field', '=v'],
+        ['--field', 'a..b=v'],
+        ['--value-contains', 'a', '--field', 'a=b'],
+        ['--since', '1h', '--until', '2h'],
+        ['--max', '0'],
+      ]) {
+        const result = await runCli(['log', 'search', '-t', topic, ...args])
+        assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`)
+        assert.ok(isOneLineError(result), result.stderr)
+        assert.equal(result.stdout, '')
+      }
+      const unknown = await runCli(['log', 'search', '-t', uniqueName('nope'), '--key', 'w1'])
+      assert.equal(unknown.code, 3, unknown.stderr)
+      assert.ok(isOneLineError(unknown), unknown.stderr)
+    },
+  )
 })

@@ -40,25 +40,29 @@ describe('signing', () => {
     assert.ok(!verifyCrcResponseToken('secret', 'token-abc', 42))
   })
 
-  test('Standard Webhooks published vector (standard-webhooks/standard-webhooks, libraries/javascript webhook.test.ts)', () => {
-    const signature = standardWebhooksSignature(
-      standardWebhooksKey('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'),
-      'msg_p5jXN8AQM9LWM0D4loKWxJek',
-      1614265330,
-      '{"test": 2432232314}',
-    )
-    assert.equal(signature, 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=')
-    const headers = {
-      'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek',
-      'webhook-timestamp': '1614265330',
-      'webhook-signature': signature,
-    }
-    assert.ok(
-      verifyStandardWebhooks('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '{"test": 2432232314}', headers, {
-        now: 1614265330 + 10,
-      }),
-    )
-  })
+  test(
+    'Standard Webhooks published vector (standard-webhooks/standard-webhooks, libraries/javascript ' +
+      'webhook.test.ts)',
+    () => {
+      const signature = standardWebhooksSignature(
+        standardWebhooksKey('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'),
+        'msg_p5jXN8AQM9LWM0D4loKWxJek',
+        1614265330,
+        '{"test": 2432232314}',
+      )
+      assert.equal(signature, 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=')
+      const headers = {
+        'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+        'webhook-timestamp': '1614265330',
+        'webhook-signature': signature,
+      }
+      assert.ok(
+        verifyStandardWebhooks('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '{"test": 2432232314}', headers, {
+          now: 1614265330 + 10,
+        }),
+      )
+    },
+  )
 
   test('a whsec_ secret keys with its decoded bytes, any other secret with its UTF-8 bytes', () => {
     const raw = Buffer.from('0123456789abcdef0123456789abcdef')

@@ -59,7 +59,10 @@ describe('suggestions', () => {
     await expectUsage(['topic', 'list', '--jsno'], /did you mean `--json`\?/)
     await expectUsage(
       ['replay', 'submit', '--webhok-id=x', '--frmo', '1h'],
-      /unknown flags '--webhok-id=x', '--frmo': did you mean `--webhook-id` for '--webhok-id=x', `--from` for '--frmo'\?/,
+      new RegExp(
+        "unknown flags '--webhok-id=x', '--frmo': " +
+          "did you mean `--webhook-id` for '--webhok-id=x', `--from` for '--frmo'\\?",
+      ),
     )
     const far = await expectUsage(
       ['topic', 'list', '--zzzzzz'],

@@ -40,97 +40,107 @@ describe('url guard', () => {
     for (const [address, expected] of cases) assert.equal(classifyAddress(address), expected, address)
   })
 
-  test('every special-purpose range is refused, from its first address to its last; the neighbours outside are public', () => {
-    // [first, last, class, the public address just below, the public address just above]
-    const ranges: Array<[string, string, ReturnType<typeof classifyAddress>, string | null, string | null]> = [
-      ['0.0.0.0', '0.255.255.255', 'unspecified', null, '1.0.0.0'],
-      ['10.0.0.0', '10.255.255.255', 'private', '9.255.255.255', '11.0.0.0'],
-      ['100.64.0.0', '100.127.255.255', 'shared', '100.63.255.255', '100.128.0.0'],
-      ['127.0.0.0', '127.255.255.255', 'loopback', '126.255.255.255', '128.0.0.0'],
-      ['169.254.0.0', '169.254.255.255', 'link-local', '169.253.255.255', '169.255.0.0'],
-      ['172.16.0.0', '172.31.255.255', 'private', '172.15.255.255', '172.32.0.0'],
-      ['192.0.0.0', '192.0.0.255', 'reserved', '191.255.255.255', '192.0.1.0'],
-      ['192.0.2.0', '192.0.2.255', 'documentation', '192.0.1.255', '192.0.3.0'],
-      ['192.88.99.0', '192.88.99.255', 'reserved', '192.88.98.255', '192.88.100.0'],
-      ['192.168.0.0', '192.168.255.255', 'private', '192.167.255.255', '192.169.0.0'],
-      ['198.18.0.0', '198.19.255.255', 'benchmarking', '198.17.255.255', '198.20.0.0'],
-      ['198.51.100.0', '198.51.100.255', 'documentation', '198.51.99.255', '198.51.101.0'],
-      ['203.0.113.0', '203.0.113.255', 'documentation', '203.0.112.255', '203.0.114.0'],
-      ['224.0.0.0', '239.255.255.255', 'multicast', '223.255.255.255', null],
-      ['240.0.0.0', '255.255.255.255', 'reserved', null, null],
-      ['::', '::', 'unspecified', null, null],
-      ['::1', '::1', 'loopback', null, null],
-      [
-        '64:ff9b:1::',
-        '64:ff9b:1:ffff:ffff:ffff:ffff:ffff',
-        'private',
-        '64:ff9b:0:ffff:ffff:ffff:ffff:ffff',
-        '64:ff9b:2::',
-      ],
-      ['100::', '100::ffff:ffff:ffff:ffff', 'reserved', 'ff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', null],
-      ['100:0:0:1::', '100:0:0:1:ffff:ffff:ffff:ffff', 'reserved', null, '100:0:0:2::'],
-      [
-        '2001::',
-        '2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff',
-        'reserved',
-        '2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
-        '2001:200::',
-      ],
-      [
-        '2001:db8::',
-        '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff',
-        'documentation',
-        '2001:db7:ffff:ffff:ffff:ffff:ffff:ffff',
-        '2001:db9::',
-      ],
-      [
-        '3fff::',
-        '3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff',
-        'documentation',
-        '3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
-        '3fff:1000::',
-      ],
-      [
-        '5f00::',
-        '5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
-        'reserved',
-        '5eff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
-        '5f01::',
-      ],
-      ['fc00::', 'fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'private', 'fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', null],
-      [
-        'fe80::',
-        'febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
-        'link-local',
-        'fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
-        null,
-      ],
-      ['fec0::', 'feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'private', null, null],
-      ['ff00::', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'multicast', null, null],
-    ]
-    for (const [first, last, kind, below, above] of ranges) {
-      assert.equal(classifyAddress(first), kind, first)
-      assert.equal(classifyAddress(last), kind, last)
-      if (below) assert.equal(classifyAddress(below), null, `${below}, just below ${first}`)
-      if (above) assert.equal(classifyAddress(above), null, `${above}, just above ${last}`)
-    }
-    // Teredo: the whole prefix, whatever IPv4 address (obfuscated) it carries.
-    assert.equal(classifyAddress('2001:0:4136:e378:8000:63bf:3fff:fdd2'), 'reserved')
-    assert.equal(classifyAddress('2001::ffff:ffff'), 'reserved')
-    for (const address of [
-      '8.8.8.8',
-      '1.1.1.1',
-      '93.184.216.34',
-      '198.17.0.1',
-      '223.255.255.254',
-      '2606:4700:4700::1111',
-      '2a00:1450:4001::1',
-      '2001:4860:4860::8888',
-    ]) {
-      assert.equal(classifyAddress(address), null, `${address} is public`)
-      assert.ok(isAllowedAddress(address), address)
-    }
-  })
+  test(
+    'every special-purpose range is refused, from its first address to its last; the neighbours outside ' +
+      'are public',
+    () => {
+      // [first, last, class, the public address just below, the public address just above]
+      const ranges: Array<[string, string, ReturnType<typeof classifyAddress>, string | null, string | null]> = [
+        ['0.0.0.0', '0.255.255.255', 'unspecified', null, '1.0.0.0'],
+        ['10.0.0.0', '10.255.255.255', 'private', '9.255.255.255', '11.0.0.0'],
+        ['100.64.0.0', '100.127.255.255', 'shared', '100.63.255.255', '100.128.0.0'],
+        ['127.0.0.0', '127.255.255.255', 'loopback', '126.255.255.255', '128.0.0.0'],
+        ['169.254.0.0', '169.254.255.255', 'link-local', '169.253.255.255', '169.255.0.0'],
+        ['172.16.0.0', '172.31.255.255', 'private', '172.15.255.255', '172.32.0.0'],
+        ['192.0.0.0', '192.0.0.255', 'reserved', '191.255.255.255', '192.0.1.0'],
+        ['192.0.2.0', '192.0.2.255', 'documentation', '192.0.1.255', '192.0.3.0'],
+        ['192.88.99.0', '192.88.99.255', 'reserved', '192.88.98.255', '192.88.100.0'],
+        ['192.168.0.0', '192.168.255.255', 'private', '192.167.255.255', '192.169.0.0'],
+        ['198.18.0.0', '198.19.255.255', 'benchmarking', '198.17.255.255', '198.20.0.0'],
+        ['198.51.100.0', '198.51.100.255', 'documentation', '198.51.99.255', '198.51.101.0'],
+        ['203.0.113.0', '203.0.113.255', 'documentation', '203.0.112.255', '203.0.114.0'],
+        ['224.0.0.0', '239.255.255.255', 'multicast', '223.255.255.255', null],
+        ['240.0.0.0', '255.255.255.255', 'reserved', null, null],
+        ['::', '::', 'unspecified', null, null],
+        ['::1', '::1', 'loopback', null, null],
+        [
+          '64:ff9b:1::',
+          '64:ff9b:1:ffff:ffff:ffff:ffff:ffff',
+          'private',
+          '64:ff9b:0:ffff:ffff:ffff:ffff:ffff',
+          '64:ff9b:2::',
+        ],
+        ['100::', '100::ffff:ffff:ffff:ffff', 'reserved', 'ff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', null],
+        ['100:0:0:1::', '100:0:0:1:ffff:ffff:ffff:ffff', 'reserved', null, '100:0:0:2::'],
+        [
+          '2001::',
+          '2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff',
+          'reserved',
+          '2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+          '2001:200::',
+        ],
+        [
+          '2001:db8::',
+          '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff',
+          'documentation',
+          '2001:db7:ffff:ffff:ffff:ffff:ffff:ffff',
+          '2001:db9::',
+        ],
+        [
+          '3fff::',
+          '3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff',
+          'documentation',
+          '3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+          '3fff:1000::',
+        ],
+        [
+          '5f00::',
+          '5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+          'reserved',
+          '5eff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+          '5f01::',
+        ],
+        [
+          'fc00::',
+          'fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+          'private',
+          'fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+          null,
+        ],
+        [
+          'fe80::',
+          'febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+          'link-local',
+          'fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+          null,
+        ],
+        ['fec0::', 'feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'private', null, null],
+        ['ff00::', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'multicast', null, null],
+      ]
+      for (const [first, last, kind, below, above] of ranges) {
+        assert.equal(classifyAddress(first), kind, first)
+        assert.equal(classifyAddress(last), kind, last)
+        if (below) assert.equal(classifyAddress(below), null, `${below}, just below ${first}`)
+        if (above) assert.equal(classifyAddress(above), null, `${above}, just above ${last}`)
+      }
+      // Teredo: the whole prefix, whatever IPv4 address (obfuscated) it carries.
+      assert.equal(classifyAddress('2001:0:4136:e378:8000:63bf:3fff:fdd2'), 'reserved')
+      assert.equal(classifyAddress('2001::ffff:ffff'), 'reserved')
+      for (const address of [
+        '8.8.8.8',
+        '1.1.1.1',
+        '93.184.216.34',
+        '198.17.0.1',
+        '223.255.255.254',
+        '2606:4700:4700::1111',
+        '2a00:1450:4001::1',
+        '2001:4860:4860::8888',
+      ]) {
+        assert.equal(classifyAddress(address), null, `${address} is public`)
+        assert.ok(isAllowedAddress(address), address)
+      }
+    },
+  )
 
   test('IPv4-mapped and other IPv6 forms that carry an IPv4 address are judged by it', () => {
     assert.equal(classifyAddress('::ffff:127.0.0.1'), 'loopback')
@@ -188,7 +198,8 @@ describe('url guard', () => {
       assert.equal(error.message, 'webhook url http://127.0.0.1:8080/hook resolves to 127.0.0.1, a loopback address')
       assert.equal(
         error.fix,
-        'replay only to public endpoints, or allow private targets with --allow-private-targets (or REPLAYCTL_ALLOW_PRIVATE_TARGETS=1) for local testing',
+        'replay only to public endpoints, or allow private targets with --allow-private-targets (or ' +
+          'REPLAYCTL_ALLOW_PRIVATE_TARGETS=1) for local testing',
       )
       assert.ok(!error.line.includes('secret'), 'the query is not shown')
       return true

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {after, before, describe, test} from 'node:test'
 
-import {isOneLineError} from './helpers.js'
+import {isOneLineError, nth} from './helpers.js'
 import {Stack} from './replay-harness.js'
 import {startReceiver} from './webhook-receiver.js'
 
@@ -115,7 +115,7 @@ describe('webhook add: the CRC check (one registration for the CLI and the API)'
     const check = await stack.cli(['webhook', 'check', 'crc-later'], {env: allow})
     assert.equal(check.code, 5)
     const [rows] = await stack.pool.query('SELECT state FROM webhooks WHERE id = ?', ['crc-later'])
-    assert.equal((rows as {state: string}[])[0]!.state, 'invalid')
+    assert.equal(nth(rows as {state: string}[], 0).state, 'invalid')
   })
 
   test('a live receiver answering the CRC passes and is stored valid and checked', async () => {

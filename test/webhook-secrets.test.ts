@@ -13,7 +13,7 @@ import {registerWebhook} from '../src/core/webhooks/registration.js'
 import {decryptSecret, ensureLocalSecretKey, parseSecretKey} from '../src/core/webhooks/secret-key.js'
 import {WebhookSecrets} from '../src/core/webhooks/secrets.js'
 import {localSettings} from '../src/core/shared/settings.js'
-import {BIN, BROKERS, isOneLineError, testSecretKey, uniqueName} from './helpers.js'
+import {BIN, BROKERS, isOneLineError, nth, testSecretKey, uniqueName} from './helpers.js'
 import {replayTestFile, SERVER_URL, scenario, withWorkers} from './replay-harness.js'
 
 /**
@@ -220,7 +220,7 @@ describe('secrets at rest', () => {
     const [rows] = await stack.pool.query('SELECT secret, secret_sealed, secret_key_id FROM webhooks WHERE id = ?', [
       id,
     ])
-    const row = (rows as {secret: string | null; secret_sealed: Buffer; secret_key_id: string}[])[0]!
+    const row = nth(rows as {secret: string | null; secret_sealed: Buffer; secret_key_id: string}[], 0)
     assert.equal(row.secret, null)
     assert.equal(row.secret_key_id, testSecretKey().id)
     assert.equal(row.secret_sealed.length, 12 + 16 + secret.length, 'iv, tag, ciphertext')
@@ -366,7 +366,7 @@ describe('key rotation', () => {
       const hook = await receiver()
       await stack.addWebhook(s.webhookId, hook.url, SECRET)
       const [counted] = await stack.pool.query('SELECT COUNT(*) AS n FROM webhooks WHERE secret_sealed IS NOT NULL')
-      const sealed = Number((counted as {n: number}[])[0]!.n)
+      const sealed = Number(nth(counted as {n: number}[], 0).n)
 
       // A worker started with the old key, running through the rotation.
       const running = workers.start([])
@@ -397,7 +397,7 @@ describe('key rotation', () => {
       const [rows] = await stack.pool.query('SELECT id, secret_sealed, secret_key_id FROM webhooks WHERE id = ?', [
         s.webhookId,
       ])
-      const row = (rows as {id: string; secret_sealed: Buffer; secret_key_id: string}[])[0]!
+      const row = nth(rows as {id: string; secret_sealed: Buffer; secret_key_id: string}[], 0)
       assert.equal(row.secret_key_id, newKey.id)
       assert.equal(
         decryptSecret(testSecretKey(), row.id, row.secret_sealed),
