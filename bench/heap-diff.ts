@@ -54,5 +54,6 @@ const rows = [...new Set([...before.keys(), ...after.keys()])].map((key) => {
 rows.sort((a, b) => b.bytes - a.bytes)
 for (const row of rows.slice(0, top))
   console.log(
-    `${(row.bytes / 1024).toFixed(0).padStart(8)} KB ${String(row.count).padStart(8)} objects (now ${row.now})  ${row.key}`,
+    `${(row.bytes / 1024).toFixed(0).padStart(8)} KB ${String(row.count).padStart(8)} objects ` +
+      `(now ${row.now})  ${row.key}`,
   )

@@ -120,13 +120,17 @@ async function main() {
   ].join('\n')
   const load = `load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after`
   console.log(`${table}\n${load}`)
+  const beforeFlag = before === undefined ? '' : ` --before ${before}`
   if (write)
     writeSection(
       'startup',
       `## Start-up: a command's whole run against a bare node start and kcat
 
-Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker; ${rounds} interleaved rounds (each command once per round, after one warm-up round), medians; ${load} (the machine is shared: compare the ratios, which come from the same rounds, rather than the times across runs). CPU is user + system time of the process (librdkafka's threads included), steadier than wall time on a loaded machine.
-Reproduce: \`npx tsx bench/startup.ts${before === undefined ? '' : ` --before ${before}`}\` (with the stack up and dist/ built).
+Measured ${new Date().toISOString()} on ${machine()}, one local Kafka broker; ${rounds} interleaved rounds \
+(each command once per round, after one warm-up round), medians; ${load} (the machine is shared: compare the \
+ratios, which come from the same rounds, rather than the times across runs). CPU is user + system time of the \
+process (librdkafka's threads included), steadier than wall time on a loaded machine.
+Reproduce: \`npx tsx bench/startup.ts${beforeFlag}\` (with the stack up and dist/ built).
 
 ${table}`,
     )
