@@ -18,7 +18,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   replay: ['shared', 'kafka', 'db', 'webhooks'],
   storage: ['shared', 'kafka'],
   http: ['shared', 'kafka', 'db', 'webhooks', 'replay'],
-  dev: ['shared', 'kafka', 'db'],
+  connect: ['shared'],
+  dev: ['shared', 'kafka', 'db', 'connect'],
 }
 const CLI_ONLY = /^(@oclif\/|oclif$|ink$|ink-|react$|chalk$|cli-table3$)/
 
