@@ -244,7 +244,19 @@ export async function up(options: {
   if (withConnect || state.connect) {
     state.connect ??= {port: connectPort, pid: null, bootstrap: state.dc2 ? dc2Brokers(state.dc2) : brokerList(state)}
     const connect = state.connect
-    if (connect.pid === null || !isAlive(connect.pid, connectProperties())) {
+    // MirrorMaker 2 on Connect writes through the worker's own producer: the worker must bootstrap to dc2.
+    const bootstrap = state.dc2 ? dc2Brokers(state.dc2) : brokerList(state)
+    const connectRunning = connect.pid !== null && isAlive(connect.pid, connectProperties())
+    if (connect.bootstrap !== bootstrap) {
+      if (connectRunning)
+        throw new UserError(
+          'STACK_CONFLICT',
+          `the running Kafka Connect worker bootstraps to ${connect.bootstrap}, not to dc2 (${bootstrap})`,
+          'run `replayctl dev down` and then `replayctl dev up --datacenters 2`',
+        )
+      connect.bootstrap = bootstrap
+    }
+    if (!connectRunning) {
       const connectDist = await ensureConnectDist(progress)
       progress(`starting Kafka Connect on 127.0.0.1:${connect.port} (bootstrap ${connect.bootstrap})`)
       const replication = state.dc2 ? 1 : Math.min(3, state.nodes.length)
