@@ -192,6 +192,15 @@ export async function up(options: {
   const connectPort = existing?.connect?.port ?? options.connectPort ?? DEFAULT_CONNECT_PORT
   if (twoDatacenters && !existing?.dc2) refuseEphemeralPorts([dc2Node])
   if (withConnect && !existing?.connect) refuseEphemeralPorts([], [connectPort])
+  // MirrorMaker 2 on Connect writes through the worker's own producer: the worker must bootstrap to dc2.
+  const runningWorker = existing?.connect
+  if (twoDatacenters && !existing?.dc2 && runningWorker?.pid != null && isAlive(runningWorker.pid, connectProperties()))
+    throw new UserError(
+      'STACK_CONFLICT',
+      `the running Kafka Connect worker bootstraps to dc1 (${runningWorker.bootstrap}); ` +
+        'MirrorMaker 2 needs it on dc2',
+      'run `replayctl dev down` and then `replayctl dev up --datacenters 2`',
+    )
   const dist = await ensureKafkaDist(progress)
   const mariadb = await ensureMariadb(existing?.mariadb, progress)
 
@@ -244,19 +253,9 @@ export async function up(options: {
   if (withConnect || state.connect) {
     state.connect ??= {port: connectPort, pid: null, bootstrap: state.dc2 ? dc2Brokers(state.dc2) : brokerList(state)}
     const connect = state.connect
-    // MirrorMaker 2 on Connect writes through the worker's own producer: the worker must bootstrap to dc2.
-    const bootstrap = state.dc2 ? dc2Brokers(state.dc2) : brokerList(state)
-    const connectRunning = connect.pid !== null && isAlive(connect.pid, connectProperties())
-    if (connect.bootstrap !== bootstrap) {
-      if (connectRunning)
-        throw new UserError(
-          'STACK_CONFLICT',
-          `the running Kafka Connect worker bootstraps to ${connect.bootstrap}, not to dc2 (${bootstrap})`,
-          'run `replayctl dev down` and then `replayctl dev up --datacenters 2`',
-        )
-      connect.bootstrap = bootstrap
-    }
-    if (!connectRunning) {
+    if (connect.pid === null || !isAlive(connect.pid, connectProperties())) {
+      // A worker first started for dc1 alone moves to dc2 when the stack gains it (checked above).
+      connect.bootstrap = state.dc2 ? dc2Brokers(state.dc2) : brokerList(state)
       const connectDist = await ensureConnectDist(progress)
       progress(`starting Kafka Connect on 127.0.0.1:${connect.port} (bootstrap ${connect.bootstrap})`)
       const replication = state.dc2 ? 1 : Math.min(3, state.nodes.length)
