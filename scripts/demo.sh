@@ -102,6 +102,37 @@ curl -s -X POST -H "$auth" "http://127.0.0.1:8089/1.1/account_activity/replay/we
 r replay worker --once
 curl -s -H "$auth" "http://127.0.0.1:8089/1.1/account_activity/replay/jobs/$(node -e 'console.log(JSON.parse(require("fs").readFileSync("/tmp/replayctl-demo-job.json", "utf8")).job_id)').json"; echo
 kill -TERM $api; wait $api
+
+# Two datacenters, when Java can run Kafka Connect: a stack of its own (own state directory and
+# ports, so the one above is left as it is) with dc2 and MirrorMaker 2 mirroring dc1's delivery_log
+# into dc2 as dc1.delivery_log; a replay in dc2 reads the mirrored copy and dc2's own as one.
+if command -v java >/dev/null; then
+  dcs=$(mktemp -d)
+  dc() { REPLAYCTL_STATE=$dcs/state REPLAYCTL_KAFKA_HEAP=384m REPLAYCTL_CONNECT_URL=http://127.0.0.1:8583 r "$@"; }
+  trap 'kill $receiver 2>/dev/null || true; REPLAYCTL_STATE=$dcs/state node bin/run.js dev down --purge >/dev/null' EXIT
+  dc dev up --port 9500 --connect-port 8583 --datacenters 2
+  dc connect status
+  for port in 9500 9600; do
+    # One partition: a new topic of several, most of them empty before --from, would earn the job a
+    # note that the partition count may have grown during the range.
+    dc topic create delivery_log --partitions 1 --brokers 127.0.0.1:$port
+    node -e 'const [hook, dc] = process.argv.slice(1); const now = Date.now();
+      for (let i = 0; i < 3; i++) console.log(JSON.stringify({webhook_id: hook, event: `${dc}-${i}`, ts: now - 60000 + i * 1000 + (dc === "dc2" ? 500 : 0)}))' \
+      "$hook" "$([ $port = 9500 ] && echo dc1 || echo dc2)" |
+      dc log produce --topic delivery_log --timestamp-field ts --brokers 127.0.0.1:$port
+  done
+  for _ in $(seq 120); do
+    [ "$(node bin/run.js log read --topic dc1.delivery_log --brokers 127.0.0.1:9600 2>/dev/null | wc -l)" -ge 3 ] && break
+    sleep 1
+  done
+  dc log read --topic dc1.delivery_log --brokers 127.0.0.1:9600 --format table
+  dc replay submit --webhook-id "$hook" --from 10m --to now --brokers 127.0.0.1:9600 \
+    --topic dc1.delivery_log --topic delivery_log
+  dc replay worker --once --brokers 127.0.0.1:9600
+  dc connect status
+  dc dev down --purge
+  trap 'kill $receiver 2>/dev/null || true' EXIT
+fi
 kill -TERM $receiver; wait $receiver || true
 trap - EXIT
 printf '\n\033[1mThe receiver got:\033[0m %s\n' "$(cat /tmp/replayctl-demo-receiver.out)"

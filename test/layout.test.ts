@@ -19,7 +19,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   storage: ['shared', 'kafka'],
   schemas: ['shared'],
   http: ['shared', 'kafka', 'db', 'webhooks', 'replay'],
-  dev: ['shared', 'kafka', 'db'],
+  connect: ['shared'],
+  dev: ['shared', 'kafka', 'db', 'connect'],
 }
 const CLI_ONLY = /^(@oclif\/|oclif$|ink$|ink-|react$|chalk$|cli-table3$)/
 

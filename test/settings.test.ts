@@ -7,8 +7,10 @@ import {describe, it} from 'node:test'
 import {UserError} from '../src/core/shared/errors.js'
 import {
   DEFAULT_BROKERS,
+  DEFAULT_CONNECT_URL,
   localSettings,
   resolveApiTokens,
+  resolveConnectUrl,
   resolveIngestTokens,
   resolveSettings,
 } from '../src/core/shared/settings.js'
@@ -77,6 +79,38 @@ describe('settings precedence: flags > env > context > dev defaults', () => {
   })
 })
 
+describe("Kafka Connect's URL: --url > REPLAYCTL_CONNECT_URL > the context's connectUrl > the dev worker", () => {
+  const REPLAYCTL_CONFIG = configFile({
+    currentContext: 'dc1',
+    contexts: {dc1: {brokers: 'ctx:9092', connectUrl: 'http://connect-dc1:8083/'}, dc2: {brokers: 'dc2:9092'}},
+  })
+
+  it('takes the first source that has it, without a trailing slash', () => {
+    const env = {REPLAYCTL_CONFIG}
+    assert.deepEqual(resolveConnectUrl({}, env), {
+      url: 'http://connect-dc1:8083',
+      source: 'context',
+      timeoutMs: 10_000,
+    })
+    assert.equal(resolveConnectUrl({context: 'dc2'}, env).url, DEFAULT_CONNECT_URL)
+    assert.equal(resolveConnectUrl({}, {...env, REPLAYCTL_CONNECT_URL: 'http://env:8083'}).source, 'env')
+    assert.equal(
+      resolveConnectUrl({url: 'https://flag:8443'}, {...env, REPLAYCTL_CONNECT_URL: 'http://env:8083'}).url,
+      'https://flag:8443',
+    )
+  })
+
+  it('refuses what is not an http(s) URL, naming where it came from', () => {
+    assert.throws(
+      () => resolveConnectUrl({}, {REPLAYCTL_CONFIG, REPLAYCTL_CONNECT_URL: 'connect:8083'}),
+      (error: unknown) =>
+        error instanceof UserError &&
+        /is not http or https|is not a URL/.test(error.message) &&
+        error.message.includes('(env)'),
+    )
+  })
+})
+
 describe('private webhook targets: --allow-private-targets, else REPLAYCTL_ALLOW_PRIVATE_TARGETS=1', () => {
   const env = {REPLAYCTL_CONFIG: '/nonexistent.json'}
   it('are refused unless the flag or the variable allows them', () => {
@@ -88,12 +122,13 @@ describe('private webhook targets: --allow-private-targets, else REPLAYCTL_ALLOW
 })
 
 describe("this machine's settings: the local stack, Apache Kafka's jars and the Java that runs them", () => {
-  it('take REPLAYCTL_STATE, REPLAYCTL_CACHE, JAVA_HOME and REPLAYCTL_KAFKA_HEAP when set', () => {
+  it('take REPLAYCTL_STATE, _CACHE, _KAFKA_HEAP, _CONNECT_HEAP and JAVA_HOME when set', () => {
     const local = localSettings({
       REPLAYCTL_STATE: '/srv/state',
       REPLAYCTL_CACHE: '/srv/cache',
       JAVA_HOME: '/opt/jdk',
       REPLAYCTL_KAFKA_HEAP: '384m',
+      REPLAYCTL_CONNECT_HEAP: '256m',
       REPLAYCTL_SECRET_KEY: 'a key',
       REPLAYCTL_MYSQL_URL: 'mysql://root@127.0.0.1:3306/other',
     })
@@ -102,6 +137,7 @@ describe("this machine's settings: the local stack, Apache Kafka's jars and the 
       cacheDir: '/srv/cache',
       java: '/opt/jdk/bin/java',
       kafkaHeap: '384m',
+      connectHeap: '256m',
       localSecretKeyFile: null,
       mysqlUrlFromEnv: 'mysql://root@127.0.0.1:3306/other',
     })
@@ -115,6 +151,7 @@ describe("this machine's settings: the local stack, Apache Kafka's jars and the 
         cacheDir: '/x/cache/replayctl',
         java: 'java',
         kafkaHeap: '1g',
+        connectHeap: '384m',
         localSecretKeyFile: '/x/conf/replayctl/secret.key',
         mysqlUrlFromEnv: undefined,
       },

@@ -2,7 +2,8 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
 import {kafkaWait} from '../core/kafka/client.js'
 import {BugError, ExitCode, quoteInput, UserError} from '../core/shared/errors.js'
-import {resolveSettings, type Settings} from '../core/shared/settings.js'
+import type {ConnectTarget} from '../core/connect/rest.js'
+import {resolveConnectUrl, resolveSettings, type Settings} from '../core/shared/settings.js'
 import {parseDuration} from '../core/shared/time.js'
 import {paint, showFullTables} from './output.js'
 import {closest} from './suggest.js'
@@ -341,4 +342,27 @@ export abstract class SchemaRegistryCommand<T extends typeof Command> extends Co
 /** A command that talks to MySQL only. */
 export abstract class DatabaseCommand<T extends typeof Command> extends ConnectedCommand<T> {
   static override baseFlags = databaseConnectionFlags
+}
+
+export const connectConnectionFlags = {
+  url: Flags.string({
+    helpGroup: 'CONNECTION',
+    description: "Kafka Connect's REST URL (env REPLAYCTL_CONNECT_URL; default: the local stack's worker)",
+  }),
+  context,
+  timeout: timeout('Kafka Connect'),
+}
+
+/** A command that talks to a Kafka Connect worker's REST API. */
+export abstract class ConnectCommand<T extends typeof Command> extends BaseCommand<T> {
+  static override baseFlags = connectConnectionFlags
+
+  protected get connect(): ConnectTarget {
+    const flags = this.flags as CommandFlags<T> & Interfaces.InferredFlags<typeof connectConnectionFlags>
+    return resolveConnectUrl({
+      url: flags.url,
+      context: flags.context,
+      timeoutMs: parseDuration(flags.timeout, '--timeout'),
+    })
+  }
 }

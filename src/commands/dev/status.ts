@@ -28,6 +28,26 @@ export default class DevStatus extends BaseCommand<typeof DevStatus> {
               node.pid,
               node.running ? paint.green('running') : paint.red('stopped'),
             ]),
+            ...(status.dc2
+              ? [
+                  [
+                    'kafka dc2',
+                    status.dc2.address,
+                    status.dc2.pid,
+                    status.dc2.running ? paint.green('running') : paint.red('stopped'),
+                  ],
+                ]
+              : []),
+            ...(status.connect
+              ? [
+                  [
+                    'kafka connect',
+                    status.connect.url,
+                    status.connect.pid,
+                    status.connect.running ? paint.green('running') : paint.red('stopped'),
+                  ],
+                ]
+              : []),
             [
               'mysql',
               status.mysql.address,

@@ -5,7 +5,15 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {UserError} from '../shared/errors.js'
 import {DEFAULT_MYSQL_URL, localSettings} from '../shared/settings.js'
-import {ensureKafkaDist, KAFKA_VERSION, runKafkaTool, type KafkaDist} from '../kafka/apache-dist.js'
+import {
+  ensureConnectDist,
+  ensureKafkaDist,
+  KAFKA_VERSION,
+  runKafkaTool,
+  type ConnectDist,
+  type KafkaDist,
+} from '../kafka/apache-dist.js'
+import {mirrorSourceConfig, putConnectorConfig} from '../connect/rest.js'
 import {DEV_MYSQL, ensureMariadb, mariadbStatus, stopMariadb, type MariadbState, type MariadbStatus} from './mariadb.js'
 import {isAlive, stopProcess} from './processes.js'
 import {ephemeralRange, inRange, portHolder} from './ports.js'
@@ -29,6 +37,12 @@ import {plural} from '../shared/plural.js'
  * min.insync.replicas 2, so one node can be stopped for failover tests.
  */
 export const DEFAULT_BASE_PORT = 9092
+/** Kafka Connect's own default REST port. */
+export const DEFAULT_CONNECT_PORT = 8083
+/** The second datacenter's single node listens this far above node 1's port. */
+export const DC2_PORT_OFFSET = 100
+/** MirrorMaker 2's connector that `dev up --datacenters 2` creates on the worker. */
+export const DEV_MIRROR_CONNECTOR = 'mirror-dc1-to-dc2'
 
 export interface NodeState {
   id: number
@@ -37,11 +51,29 @@ export interface NodeState {
   pid: number | null
 }
 
+/**
+ * The second datacenter: one more single-node KRaft cluster of its own (own cluster id, state in
+ * dc2/), the target MirrorMaker 2 mirrors dc1 into.
+ */
+interface Dc2State {
+  clusterId: string
+  node: NodeState
+}
+
+/** The Kafka Connect worker (distributed mode), bootstrapped to dc2 when there is one, else to dc1. */
+export interface ConnectState {
+  port: number
+  pid: number | null
+  bootstrap: string
+}
+
 interface StackState {
   kafkaVersion: string
   clusterId: string
   basePort: number
   nodes: NodeState[]
+  dc2?: Dc2State
+  connect?: ConnectState
   mariadb?: MariadbState
 }
 
@@ -56,6 +88,10 @@ export interface StackStatus {
   kafkaVersion: string | null
   brokers: string | null
   nodes: NodeStatus[]
+  /** The second datacenter's node, when `dev up --datacenters 2` started one. */
+  dc2: (NodeStatus & {brokers: string}) | null
+  /** The Kafka Connect worker, when `dev up --connect` started one. */
+  connect: (ConnectState & {url: string; running: boolean; log: string}) | null
   /** Whether the cluster answered a metadata request with every node. */
   healthy: boolean
   mysql: MariadbStatus
@@ -67,14 +103,25 @@ export interface UpResult extends StackStatus {
   /** True when everything was already running and nothing was started. */
   alreadyRunning: boolean
   started: number[]
-  settings: {REPLAYCTL_BROKERS: string; REPLAYCTL_MYSQL_URL: string; REPLAYCTL_SCHEMA_REGISTRY_URL?: string}
+  settings: {
+    REPLAYCTL_BROKERS: string
+    REPLAYCTL_MYSQL_URL: string
+    REPLAYCTL_SCHEMA_REGISTRY_URL?: string
+    REPLAYCTL_CONNECT_URL?: string
+  }
 }
 
 const stateDir = () => localSettings().stateDir
 
 const stateFile = () => join(stateDir(), 'stack.json')
-const nodeDir = (id: number) => join(stateDir(), `node-${id}`)
-export const nodeLog = (id: number) => join(nodeDir(id), 'server.log')
+/** Where a node keeps its config, data and log: node-N/ in dc1, dc2/ for the second datacenter. */
+const DC2 = 'dc2'
+type NodeDir = number | typeof DC2
+const nodeDir = (id: NodeDir) => join(stateDir(), id === DC2 ? DC2 : `node-${id}`)
+export const nodeLog = (id: NodeDir) => join(nodeDir(id), 'server.log')
+const connectDir = () => join(stateDir(), 'connect')
+export const connectLog = () => join(connectDir(), 'connect.log')
+const connectProperties = () => join(connectDir(), 'worker.properties')
 
 function readState(): StackState | null {
   if (!existsSync(stateFile())) return null
@@ -90,7 +137,7 @@ function brokerList(state: StackState): string {
   return state.nodes.map((node) => `127.0.0.1:${node.port}`).join(',')
 }
 
-function serverProperties(node: NodeState, nodes: NodeState[]): string {
+function serverProperties(node: NodeState, nodes: NodeState[], dir: NodeDir): string {
   const replication = Math.min(3, nodes.length)
   const voters = nodes.map((peer) => `${peer.id}@127.0.0.1:${peer.controllerPort}`).join(',')
   return [
@@ -102,7 +149,7 @@ function serverProperties(node: NodeState, nodes: NodeState[]): string {
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    `log.dirs=${join(nodeDir(node.id), 'data')}`,
+    `log.dirs=${join(nodeDir(dir), 'data')}`,
     'num.partitions=1',
     `default.replication.factor=${replication}`,
     `min.insync.replicas=${replication > 1 ? 2 : 1}`,
@@ -118,7 +165,7 @@ function serverProperties(node: NodeState, nodes: NodeState[]): string {
   ].join('\n')
 }
 
-const nodeCommandLine = (id: number) => join(nodeDir(id), 'server.properties')
+const nodeCommandLine = (id: NodeDir) => join(nodeDir(id), 'server.properties')
 
 export async function up(options: {
   brokers: number
@@ -126,6 +173,11 @@ export async function up(options: {
   /** Also start the schema registry (it stays part of the stack: a later `up` restarts it if stopped). */
   schemaRegistry?: boolean
   schemaRegistryPort?: number
+  /** 2 adds a second single-node cluster (dc2) and MirrorMaker 2 mirroring delivery_log into it. */
+  datacenters?: number
+  /** Start a Kafka Connect worker (implied by two datacenters). */
+  connect?: boolean
+  connectPort?: number
   onProgress?: (line: string) => void
 }): Promise<UpResult> {
   const progress = options.onProgress ?? (() => {})
@@ -146,6 +198,26 @@ export async function up(options: {
     pid: null,
   }))
   if (!existing) refuseEphemeralPorts(nodes)
+  const twoDatacenters = (options.datacenters ?? 1) === 2
+  const withConnect = options.connect === true || twoDatacenters
+  const dc2Node: NodeState = {
+    id: 1,
+    port: basePort + DC2_PORT_OFFSET,
+    controllerPort: basePort + DC2_PORT_OFFSET + 1,
+    pid: null,
+  }
+  const connectPort = existing?.connect?.port ?? options.connectPort ?? DEFAULT_CONNECT_PORT
+  if (twoDatacenters && !existing?.dc2) refuseEphemeralPorts([dc2Node])
+  if (withConnect && !existing?.connect) refuseEphemeralPorts([], [connectPort])
+  // MirrorMaker 2 on Connect writes through the worker's own producer: the worker must bootstrap to dc2.
+  const runningWorker = existing?.connect
+  if (twoDatacenters && !existing?.dc2 && runningWorker?.pid != null && isAlive(runningWorker.pid, connectProperties()))
+    throw new UserError(
+      'STACK_CONFLICT',
+      `the running Kafka Connect worker bootstraps to dc1 (${runningWorker.bootstrap}); ` +
+        'MirrorMaker 2 needs it on dc2',
+      'run `replayctl dev down` and then `replayctl dev up --datacenters 2`',
+    )
   const dist = await ensureKafkaDist(progress)
   const mariadb = await ensureMariadb(existing?.mariadb, progress)
 
@@ -169,15 +241,49 @@ export async function up(options: {
   const logStart = new Map<number, number>()
   for (const node of state.nodes) {
     if (node.pid !== null && isAlive(node.pid, nodeCommandLine(node.id))) continue
-    await formatIfNeeded(dist, state, node)
+    await formatIfNeeded(dist, state.clusterId, node, state.nodes, node.id)
     progress(`starting Kafka node ${node.id} on 127.0.0.1:${node.port}`)
     logStart.set(node.id, logSize(node.id))
-    node.pid = startNode(dist, node)
+    node.pid = startNode(dist, node.id)
     started.push(node.id)
+  }
+  let dc2Started = false
+  if (twoDatacenters || state.dc2) {
+    state.dc2 ??= {
+      clusterId: (await runKafkaTool(dist, 'kafka.tools.StorageTool', ['random-uuid'])).trim(),
+      node: dc2Node,
+    }
+    const node = state.dc2.node
+    if (node.pid === null || !isAlive(node.pid, nodeCommandLine(DC2))) {
+      await formatIfNeeded(dist, state.dc2.clusterId, node, [node], DC2)
+      progress(`starting Kafka node of dc2 on 127.0.0.1:${node.port}`)
+      node.pid = startNode(dist, DC2)
+      dc2Started = true
+    }
   }
   writeState(state)
 
   await waitForCluster(state, started, logStart, progress)
+  if (state.dc2) await waitForDc2(state.dc2, progress)
+
+  let connectStarted = false
+  if (withConnect || state.connect) {
+    state.connect ??= {port: connectPort, pid: null, bootstrap: state.dc2 ? dc2Brokers(state.dc2) : brokerList(state)}
+    const connect = state.connect
+    if (connect.pid === null || !isAlive(connect.pid, connectProperties())) {
+      // A worker first started for dc1 alone moves to dc2 when the stack gains it (checked above).
+      connect.bootstrap = state.dc2 ? dc2Brokers(state.dc2) : brokerList(state)
+      const connectDist = await ensureConnectDist(progress)
+      progress(`starting Kafka Connect on 127.0.0.1:${connect.port} (bootstrap ${connect.bootstrap})`)
+      const replication = state.dc2 ? 1 : Math.min(3, state.nodes.length)
+      const logOffset = existsSync(connectLog()) ? statSync(connectLog()).size : 0
+      connect.pid = startConnect(connectDist, connect, replication)
+      connectStarted = true
+      writeState(state)
+      await waitForConnect(connect, logOffset, progress)
+    }
+    if (state.dc2) await ensureDevMirror(state, progress)
+  }
   const registry =
     options.schemaRegistry || schemaRegistryStatus()
       ? await ensureSchemaRegistry({port: options.schemaRegistryPort}, progress)
@@ -185,14 +291,139 @@ export async function up(options: {
   const status = await stackStatus()
   return {
     ...status,
-    alreadyRunning: started.length === 0 && !mariadb.startedByUs && !registry?.started,
+    alreadyRunning:
+      started.length === 0 && !dc2Started && !connectStarted && !mariadb.startedByUs && !registry?.started,
     started,
     settings: {
       REPLAYCTL_BROKERS: brokerList(state),
       REPLAYCTL_MYSQL_URL: devMysqlUrl(localSettings().mysqlUrlFromEnv),
       ...(registry ? {REPLAYCTL_SCHEMA_REGISTRY_URL: registry.url} : {}),
+      ...(state.connect ? {REPLAYCTL_CONNECT_URL: connectUrl(state.connect)} : {}),
     },
   }
+}
+
+const dc2Brokers = (dc2: Dc2State) => `127.0.0.1:${dc2.node.port}`
+const connectUrl = (connect: ConnectState) => `http://127.0.0.1:${connect.port}`
+
+async function waitForDc2(dc2: Dc2State, progress: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + 90_000
+  progress('waiting for dc2 to answer metadata')
+  while (Date.now() < deadline) {
+    if (dc2.node.pid === null || !isAlive(dc2.node.pid, nodeCommandLine(DC2))) {
+      const failure = startFailure(logSince(DC2, 0).slice(-20_000))
+      throw new UserError(
+        'STACK_FAILED',
+        `the Kafka node of dc2 could not start: ${failure.message}`,
+        `see ${nodeLog(DC2)} (\`replayctl dev logs --datacenter 2\`)`,
+      )
+    }
+    if ((await visibleBrokers(dc2Brokers(dc2))) === 1) return
+    await sleep(300)
+  }
+  throw new UserError(
+    'STACK_FAILED',
+    'dc2 did not answer metadata within 90 s',
+    'see `replayctl dev logs --datacenter 2`',
+  )
+}
+
+/**
+ * The worker's configuration: distributed mode (its config, offsets and status in Kafka topics of
+ * the cluster it bootstraps to), REST on 127.0.0.1 only, plain strings by default (connectors that
+ * copy Kafka records, MirrorMaker 2 among them, set byte-array converters of their own).
+ */
+function workerProperties(dist: ConnectDist, connect: ConnectState, replication: number): string {
+  return [
+    `bootstrap.servers=${connect.bootstrap}`,
+    'group.id=replayctl-connect',
+    'config.storage.topic=connect-configs',
+    'offset.storage.topic=connect-offsets',
+    'status.storage.topic=connect-status',
+    `config.storage.replication.factor=${replication}`,
+    `offset.storage.replication.factor=${replication}`,
+    `status.storage.replication.factor=${replication}`,
+    'offset.storage.partitions=5',
+    'status.storage.partitions=1',
+    'key.converter=org.apache.kafka.connect.storage.StringConverter',
+    'value.converter=org.apache.kafka.connect.storage.StringConverter',
+    'offset.flush.interval.ms=2000',
+    `listeners=http://127.0.0.1:${connect.port}`,
+    'rest.advertised.host.name=127.0.0.1',
+    `rest.advertised.port=${connect.port}`,
+    `plugin.path=${dist.pluginPath}`,
+    '',
+  ].join('\n')
+}
+
+function startConnect(dist: ConnectDist, connect: ConnectState, replication: number): number {
+  mkdirSync(connectDir(), {recursive: true})
+  writeFileSync(connectProperties(), workerProperties(dist, connect, replication))
+  const log = openSync(connectLog(), 'a')
+  const child = spawn(
+    dist.java,
+    [
+      '-Xms128m',
+      `-Xmx${localSettings().connectHeap}`,
+      '-XX:+UseSerialGC',
+      `-Dlog4j2.configurationFile=${dist.log4j}`,
+      '-cp',
+      dist.classpath,
+      'org.apache.kafka.connect.cli.ConnectDistributed',
+      connectProperties(),
+    ],
+    {detached: true, stdio: ['ignore', log, log]},
+  )
+  child.once('error', () => {})
+  child.unref()
+  closeSync(log)
+  if (child.pid === undefined)
+    throw new UserError(
+      'STACK_FAILED',
+      `Kafka Connect could not start: ${dist.java} did not run`,
+      `see ${connectLog()} and check the Java installation`,
+    )
+  return child.pid
+}
+
+/** Until the worker's REST API answers and it has joined its group (GET /connectors answers 200). */
+async function waitForConnect(connect: ConnectState, logOffset: number, progress: (line: string) => void) {
+  progress('waiting for Kafka Connect to answer on its REST API')
+  const deadline = Date.now() + 180_000
+  while (Date.now() < deadline) {
+    if (connect.pid === null || !isAlive(connect.pid, connectProperties())) {
+      const failure = startFailure(readFileSync(connectLog()).subarray(logOffset).toString('utf8'))
+      throw new UserError(
+        'STACK_FAILED',
+        `Kafka Connect could not start: ${failure.message}`,
+        `see ${connectLog()} (\`replayctl dev logs --connect\`)`,
+      )
+    }
+    try {
+      const response = await fetch(`${connectUrl(connect)}/connectors`, {signal: AbortSignal.timeout(2000)})
+      await response.body?.cancel()
+      if (response.ok) return
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(500)
+  }
+  throw new UserError('STACK_FAILED', 'Kafka Connect did not answer within 180 s', 'see `replayctl dev logs --connect`')
+}
+
+/** MirrorMaker 2 mirroring dc1's delivery_log into dc2 as dc1.delivery_log (PUT is idempotent). */
+async function ensureDevMirror(state: StackState, progress: (line: string) => void): Promise<void> {
+  if (!state.dc2 || !state.connect) return
+  progress(`configuring MirrorMaker 2 (${DEV_MIRROR_CONNECTOR}): delivery_log from dc1 to dc2`)
+  await putConnectorConfig(
+    connectUrl(state.connect),
+    DEV_MIRROR_CONNECTOR,
+    mirrorSourceConfig({
+      source: {alias: 'dc1', brokers: brokerList(state)},
+      target: {alias: 'dc2', brokers: dc2Brokers(state.dc2)},
+      topics: 'delivery_log',
+    }),
+  )
 }
 
 /**
@@ -210,23 +441,29 @@ function devMysqlUrl(current: string | undefined): string {
   }
 }
 
-async function formatIfNeeded(dist: KafkaDist, state: StackState, node: NodeState): Promise<void> {
-  const dir = nodeDir(node.id)
+async function formatIfNeeded(
+  dist: KafkaDist,
+  clusterId: string,
+  node: NodeState,
+  nodes: NodeState[],
+  id: NodeDir,
+): Promise<void> {
+  const dir = nodeDir(id)
   mkdirSync(dir, {recursive: true})
-  writeFileSync(nodeCommandLine(node.id), serverProperties(node, state.nodes))
+  writeFileSync(nodeCommandLine(id), serverProperties(node, nodes, id))
   if (existsSync(join(dir, 'data', 'meta.properties'))) return
   await runKafkaTool(dist, 'kafka.tools.StorageTool', [
     'format',
     '-t',
-    state.clusterId,
+    clusterId,
     '-c',
-    nodeCommandLine(node.id),
+    nodeCommandLine(id),
     '--ignore-formatted',
   ])
 }
 
-function startNode(dist: KafkaDist, node: NodeState): number {
-  const log = openSync(nodeLog(node.id), 'a')
+function startNode(dist: KafkaDist, id: NodeDir): number {
+  const log = openSync(nodeLog(id), 'a')
   const heap = localSettings().kafkaHeap
   const child = spawn(
     dist.java,
@@ -238,7 +475,7 @@ function startNode(dist: KafkaDist, node: NodeState): number {
       '-cp',
       dist.classpath,
       'kafka.Kafka',
-      nodeCommandLine(node.id),
+      nodeCommandLine(id),
     ],
     {detached: true, stdio: ['ignore', log, log]},
   )
@@ -249,8 +486,8 @@ function startNode(dist: KafkaDist, node: NodeState): number {
   if (child.pid === undefined)
     throw new UserError(
       'STACK_FAILED',
-      `Kafka node ${node.id} could not start: ${dist.java} did not run`,
-      `see ${nodeLog(node.id)} and check the Java installation`,
+      `Kafka node ${id} could not start: ${dist.java} did not run`,
+      `see ${nodeLog(id)} and check the Java installation`,
     )
   return child.pid
 }
@@ -260,9 +497,9 @@ function startNode(dist: KafkaDist, node: NodeState): number {
  * client retrying a stopped broker's port even connects to itself and holds it), so a new stack
  * does not use one.
  */
-function refuseEphemeralPorts(nodes: NodeState[]): void {
+function refuseEphemeralPorts(nodes: NodeState[], others: number[] = []): void {
   const range = ephemeralRange()
-  const ports = nodes.flatMap((node) => [node.port, node.controllerPort])
+  const ports = [...nodes.flatMap((node) => [node.port, node.controllerPort]), ...others]
   const taken = ports.find((port) => inRange(port, range))
   if (range === null || taken === undefined) return
   // The stack's ports run from node 1's client port to the last node's controller port.
@@ -276,7 +513,7 @@ function refuseEphemeralPorts(nodes: NodeState[]): void {
   )
 }
 
-function logSize(id: number): number {
+function logSize(id: NodeDir): number {
   try {
     return statSync(nodeLog(id)).size
   } catch {
@@ -306,7 +543,7 @@ export function startFailure(log: string): {message: string; port?: number} {
   }
 }
 
-function logSince(id: number, offset: number): string {
+function logSince(id: NodeDir, offset: number): string {
   try {
     return readFileSync(nodeLog(id)).subarray(offset).toString('utf8')
   } catch {
@@ -370,13 +607,36 @@ export async function stackStatus(): Promise<StackStatus> {
     log: nodeLog(node.id),
   }))
   const running = nodes.filter((node) => node.running)
+  const dc2 = state?.dc2
+    ? {
+        ...state.dc2.node,
+        address: dc2Brokers(state.dc2),
+        brokers: dc2Brokers(state.dc2),
+        running: state.dc2.node.pid !== null && isAlive(state.dc2.node.pid, nodeCommandLine(DC2)),
+        log: nodeLog(DC2),
+      }
+    : null
+  const connect = state?.connect
+    ? {
+        ...state.connect,
+        url: connectUrl(state.connect),
+        running: state.connect.pid !== null && isAlive(state.connect.pid, connectProperties()),
+        log: connectLog(),
+      }
+    : null
   const healthy =
-    state !== null && running.length === nodes.length && (await visibleBrokers(brokerList(state))) === nodes.length
+    state !== null &&
+    running.length === nodes.length &&
+    (await visibleBrokers(brokerList(state))) === nodes.length &&
+    (dc2 === null || (dc2.running && (await visibleBrokers(dc2.brokers)) === 1)) &&
+    (connect === null || connect.running)
   return {
     stateDir: stateDir(),
     kafkaVersion: state?.kafkaVersion ?? null,
     brokers: state ? brokerList(state) : null,
     nodes,
+    dc2,
+    connect,
     healthy,
     mysql: await mariadbStatus(state?.mariadb),
     schemaRegistry: schemaRegistryStatus(),
@@ -393,6 +653,19 @@ export interface DownResult {
 export async function down(options: {purge: boolean; timeoutMs?: number}): Promise<DownResult> {
   const state = readState()
   const stopped: DownResult['stopped'] = []
+  // Connect first: it would otherwise log retries against the brokers stopping under it.
+  const connect = state?.connect
+  if (connect?.pid != null && isAlive(connect.pid, connectProperties())) {
+    const forced = await stopProcess(connect.pid, options.timeoutMs ?? 30_000)
+    stopped.push({what: 'kafka connect', pid: connect.pid, forced})
+    connect.pid = null
+  }
+  const dc2 = state?.dc2?.node
+  if (dc2?.pid != null && isAlive(dc2.pid, nodeCommandLine(DC2))) {
+    const forced = await stopProcess(dc2.pid, options.timeoutMs ?? 30_000)
+    stopped.push({what: 'kafka node of dc2', pid: dc2.pid, forced})
+    dc2.pid = null
+  }
   for (const node of state?.nodes ?? []) {
     if (node.pid === null || !isAlive(node.pid, nodeCommandLine(node.id))) continue
     const forced = await stopProcess(node.pid, options.timeoutMs ?? 30_000)
@@ -411,9 +684,9 @@ export async function down(options: {purge: boolean; timeoutMs?: number}): Promi
   return {stopped, purged: options.purge, stateDir: stateDir()}
 }
 
-/** The log `dev logs` shows: a Kafka node's, or with `schemaRegistry` the schema registry's. */
-export function logFile(node: number, schemaRegistry = false): string {
-  if (schemaRegistry) {
+/** The log `dev logs` shows: a Kafka node's, dc2's node, Kafka Connect's or the schema registry's. */
+export function logFile(node: number, part: 'kafka' | 'dc2' | 'connect' | 'schema-registry' = 'kafka'): string {
+  if (part === 'schema-registry') {
     if (schemaRegistryStatus() === null)
       throw new UserError(
         'INVALID_ARGUMENT',
@@ -425,6 +698,24 @@ export function logFile(node: number, schemaRegistry = false): string {
   const state = readState()
   if (!state)
     throw new UserError('INVALID_ARGUMENT', `no local stack in ${stateDir()}`, 'start one with `replayctl dev up`')
+  if (part === 'connect') {
+    if (!state.connect)
+      throw new UserError(
+        'INVALID_ARGUMENT',
+        'the local stack has no Kafka Connect',
+        'start it with `replayctl dev up --connect`',
+      )
+    return connectLog()
+  }
+  if (part === 'dc2') {
+    if (!state.dc2)
+      throw new UserError(
+        'INVALID_ARGUMENT',
+        'the local stack has no second datacenter',
+        'start it with `replayctl dev up --datacenters 2`',
+      )
+    return nodeLog(DC2)
+  }
   if (!state.nodes.some((candidate) => candidate.id === node)) {
     throw new UserError(
       'INVALID_ARGUMENT',

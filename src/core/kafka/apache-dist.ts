@@ -1,5 +1,5 @@
 import {execFile, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, renameSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 
@@ -86,41 +86,8 @@ export async function ensureKafkaDist(onProgress: (line: string) => void = () =>
   const libs = join(dir, 'libs')
   const complete = join(dir, '.complete')
   if (!existsSync(complete)) {
-    const mvn = findExecutable(
-      'mvn',
-      'Apache Maven (mvn) is needed once to fetch the Kafka jars',
-      'apt-get install -y maven',
-    )
-    mkdirSync(dir, {recursive: true})
-    writeFileSync(join(dir, 'pom.xml'), POM)
     onProgress(`fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${libs}`)
-    try {
-      await run(
-        mvn,
-        [
-          '-B',
-          '-q',
-          '-f',
-          join(dir, 'pom.xml'),
-          'dependency:copy-dependencies',
-          `-DoutputDirectory=${libs}`,
-          '-DincludeScope=runtime',
-        ],
-        {maxBuffer: 64 * 1024 * 1024},
-      )
-    } catch (error) {
-      const output = `${(error as {stdout?: string}).stdout ?? ''}${(error as {stderr?: string}).stderr ?? ''}`
-        .trim()
-        .split('\n')
-        .slice(-3)
-        .join(' ')
-      throw new UserError(
-        'STACK_FAILED',
-        `could not fetch the Kafka ${KAFKA_VERSION} jars with mvn (${output})`,
-        'check that Maven Central is reachable and retry `replayctl dev up`',
-        {cause: error},
-      )
-    }
+    await mavenCopy(dir, POM, libs, 'Kafka')
     if (!readdirSync(libs).some((name) => name.startsWith(`kafka_2.13-${KAFKA_VERSION}`))) {
       throw new BugError(`mvn finished but ${libs} holds no kafka_2.13 jar`)
     }
@@ -147,6 +114,102 @@ export function cachedKafkaDist(): KafkaDist {
     )
   }
   return distAt(dir, java)
+}
+
+/**
+ * Kafka Connect as Maven Central ships it: the worker (connect-runtime, with connect-json and
+ * connect-mirror, MirrorMaker 2's connectors, on its classpath as Apache's distribution has them)
+ * and the FileStream connectors alone in a plugin directory, as Apache's distribution leaves them
+ * off the classpath since 3.2.
+ */
+export interface ConnectDist {
+  version: string
+  dir: string
+  classpath: string
+  pluginPath: string
+  java: string
+  log4j: string
+}
+
+const connectDistDir = () => join(localSettings().cacheDir, `kafka-connect-${KAFKA_VERSION}`)
+
+const CONNECT_POM = POM.replace('<artifactId>kafka-runtime</artifactId>', '<artifactId>connect-runtime</artifactId>')
+  .replace(
+    /<dependency>\s*<groupId>org.apache.kafka<\/groupId><artifactId>kafka_2.13<\/artifactId>.*?<\/dependency>/s,
+    ['connect-runtime', 'connect-json', 'connect-mirror', 'connect-mirror-client', 'connect-file']
+      .map(
+        (artifact) =>
+          `<dependency><groupId>org.apache.kafka</groupId><artifactId>${artifact}</artifactId>` +
+          `<version>${KAFKA_VERSION}</version></dependency>`,
+      )
+      .join('\n    '),
+  )
+  .replace(
+    /<dependency>\s*<groupId>org.apache.kafka<\/groupId><artifactId>kafka-tools<\/artifactId>.*?<\/dependency>/s,
+    '',
+  )
+
+/** Returns the cached Connect worker's jars, fetching them with mvn the first time. */
+export async function ensureConnectDist(onProgress: (line: string) => void = () => {}): Promise<ConnectDist> {
+  const java = findJava()
+  const dir = connectDistDir()
+  const libs = join(dir, 'libs')
+  const plugins = join(dir, 'plugins')
+  if (!existsSync(join(dir, '.complete'))) {
+    onProgress(`fetching Kafka Connect ${KAFKA_VERSION} jars from Maven Central into ${libs}`)
+    await mavenCopy(dir, CONNECT_POM, libs, 'Kafka Connect')
+    const fileJar = `connect-file-${KAFKA_VERSION}.jar`
+    if (!existsSync(join(libs, fileJar))) throw new BugError(`mvn finished but ${libs} holds no ${fileJar}`)
+    mkdirSync(join(plugins, 'connect-file'), {recursive: true})
+    renameSync(join(libs, fileJar), join(plugins, 'connect-file', fileJar))
+    writeFileSync(join(dir, 'log4j2-connect.properties'), BROKER_LOG4J)
+    writeFileSync(join(dir, '.complete'), `${new Date().toISOString()}\n`)
+  }
+  return {
+    version: KAFKA_VERSION,
+    dir,
+    classpath: join(libs, '*'),
+    pluginPath: plugins,
+    java,
+    log4j: join(dir, 'log4j2-connect.properties'),
+  }
+}
+
+async function mavenCopy(dir: string, pom: string, libs: string, what: string): Promise<void> {
+  const mvn = findExecutable(
+    'mvn',
+    `Apache Maven (mvn) is needed once to fetch the ${what} jars`,
+    'apt-get install -y maven',
+  )
+  mkdirSync(dir, {recursive: true})
+  writeFileSync(join(dir, 'pom.xml'), pom)
+  try {
+    await run(
+      mvn,
+      [
+        '-B',
+        '-q',
+        '-f',
+        join(dir, 'pom.xml'),
+        'dependency:copy-dependencies',
+        `-DoutputDirectory=${libs}`,
+        '-DincludeScope=runtime',
+      ],
+      {maxBuffer: 64 * 1024 * 1024},
+    )
+  } catch (error) {
+    const output = `${(error as {stdout?: string}).stdout ?? ''}${(error as {stderr?: string}).stderr ?? ''}`
+      .trim()
+      .split('\n')
+      .slice(-3)
+      .join(' ')
+    throw new UserError(
+      'STACK_FAILED',
+      `could not fetch the ${what} ${KAFKA_VERSION} jars with mvn (${output})`,
+      'check that Maven Central is reachable and retry `replayctl dev up`',
+      {cause: error},
+    )
+  }
 }
 
 function distAt(dir: string, java: string): KafkaDist {

@@ -18,7 +18,8 @@
  *   5  UNAVAILABLE  a broker, the database or a webhook could not be reached in time
  *   6  INCOMPLETE   the work ran but did not finish (for example a replay that ended FAILED)
  *   7  UNHEALTHY    the check ran and found a problem (`cluster status`: a partition offline,
- *                   under min ISR or under-replicated, or a broker gone); the report is printed
+ *                   under min ISR or under-replicated, or a broker gone; `connect status`: a
+ *                   connector or task FAILED); the report is printed
  */
 export const ExitCode = {
   OK: 0,
@@ -54,6 +55,7 @@ const exitCodeByErrorCode = {
   GROUP_NOT_FOUND: ExitCode.NOT_FOUND,
   SUBJECT_NOT_FOUND: ExitCode.NOT_FOUND,
   SCHEMA_NOT_FOUND: ExitCode.NOT_FOUND,
+  CONNECTOR_NOT_FOUND: ExitCode.NOT_FOUND,
   TOPIC_EXISTS: ExitCode.CONFLICT,
   STACK_CONFLICT: ExitCode.CONFLICT,
   WEBHOOK_EXISTS: ExitCode.CONFLICT,
@@ -66,6 +68,8 @@ const exitCodeByErrorCode = {
   KAFKA_UNAVAILABLE: ExitCode.UNAVAILABLE,
   KAFKA_REJECTED: ExitCode.UNAVAILABLE,
   DATABASE_UNAVAILABLE: ExitCode.UNAVAILABLE,
+  CONNECT_UNAVAILABLE: ExitCode.UNAVAILABLE,
+  CONNECT_REJECTED: ExitCode.UNAVAILABLE,
   DEPENDENCY_MISSING: ExitCode.UNAVAILABLE,
   STACK_FAILED: ExitCode.UNAVAILABLE,
   WEBHOOK_UNREACHABLE: ExitCode.UNAVAILABLE,

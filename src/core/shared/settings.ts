@@ -10,6 +10,7 @@ import {UserError, quoteInput} from './errors.js'
  *
  *   1. flags      --brokers, --mysql-url, -X key=value
  *   2. env        REPLAYCTL_BROKERS, REPLAYCTL_MYSQL_URL, REPLAYCTL_SCHEMA_REGISTRY_URL
+ *                 (REPLAYCTL_CONNECT_URL for `connect`)
  *   3. context    the named context (--context, REPLAYCTL_CONTEXT, or the file's currentContext)
  *                 in the config file ($REPLAYCTL_CONFIG, default ~/.config/replayctl/config.json)
  *   4. defaults   what `replayctl dev up` starts on this machine
@@ -73,6 +74,7 @@ export interface SettingsInput {
 
 interface ContextEntry {
   brokers?: string
+  connectUrl?: string
   mysqlUrl?: string
   librdkafka?: Record<string, string | number | boolean>
   apiTokens?: unknown
@@ -95,6 +97,42 @@ export const DEFAULT_TIMEOUT_MS = 10_000
  */
 export const DEFAULT_SCHEMA_REGISTRY_PORT = 8085
 export const DEFAULT_SCHEMA_REGISTRY_URL = `http://127.0.0.1:${DEFAULT_SCHEMA_REGISTRY_PORT}/apis/ccompat/v7`
+/** The REST API of the Kafka Connect worker `replayctl dev up --connect` starts. */
+export const DEFAULT_CONNECT_URL = 'http://127.0.0.1:8083'
+
+/** Where a Kafka Connect worker's REST API is: --url, else REPLAYCTL_CONNECT_URL, else the context's "connectUrl". */
+export function resolveConnectUrl(
+  input: {url?: string; context?: string; timeoutMs?: number},
+  env: NodeJS.ProcessEnv = process.env,
+): {url: string; source: SettingSource; timeoutMs: number} {
+  const chosen = input.url
+    ? {url: input.url, source: 'flag' as const}
+    : env.REPLAYCTL_CONNECT_URL
+      ? {url: env.REPLAYCTL_CONNECT_URL, source: 'env' as const}
+      : (() => {
+          const fromContext = loadContext(input.context, env).context.connectUrl
+          return fromContext
+            ? {url: fromContext, source: 'context' as const}
+            : {url: DEFAULT_CONNECT_URL, source: 'default' as const}
+        })()
+  let parsed: URL
+  try {
+    parsed = new URL(chosen.url)
+  } catch {
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      `the Kafka Connect URL ${quoteInput(chosen.url)} (${chosen.source}) is not a URL`,
+      'give one like http://127.0.0.1:8083',
+    )
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new UserError(
+      'INVALID_ARGUMENT',
+      `the Kafka Connect URL ${quoteInput(chosen.url)} (${chosen.source}) is not http or https`,
+      'give one like http://127.0.0.1:8083',
+    )
+  return {url: chosen.url.replace(/\/+$/, ''), source: chosen.source, timeoutMs: input.timeoutMs ?? DEFAULT_TIMEOUT_MS}
+}
 
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.REPLAYCTL_CONFIG) return env.REPLAYCTL_CONFIG
@@ -121,6 +159,8 @@ export interface LocalSettings {
   java: string
   /** Largest heap (-Xmx) of each local Kafka node: REPLAYCTL_KAFKA_HEAP, default 1g. */
   kafkaHeap: string
+  /** Largest heap (-Xmx) of the local Kafka Connect worker: REPLAYCTL_CONNECT_HEAP, default 384m. */
+  connectHeap: string
   /**
    * The key file `dev up` creates for the local stack (the default location), or null when
    * REPLAYCTL_SECRET_KEY gives the key.
@@ -139,6 +179,7 @@ export function localSettings(env: NodeJS.ProcessEnv = process.env): LocalSettin
     cacheDir: env.REPLAYCTL_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'replayctl'),
     java: env.JAVA_HOME ? join(env.JAVA_HOME, 'bin', 'java') : 'java',
     kafkaHeap: env.REPLAYCTL_KAFKA_HEAP || '1g',
+    connectHeap: env.REPLAYCTL_CONNECT_HEAP || '384m',
     localSecretKeyFile: env.REPLAYCTL_SECRET_KEY ? null : defaultSecretKeyFile(env),
     mysqlUrlFromEnv: env.REPLAYCTL_MYSQL_URL || undefined,
   }
