@@ -4,14 +4,20 @@ import {basename} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
-import {details, formatBytes, formatCount, paint} from '../../cli/output.js'
+import {KafkaCommand, schemaRegistryUrlFlag, tableFlags} from '../../cli/base-command.js'
+import {type Detail, details, formatBytes, formatCount, paint} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {TIMESTAMP_UNITS, type TimestampUnit} from '../../core/kafka/event-time.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
 import {produce, type ProduceResult} from '../../core/kafka/produce.js'
 import {plural} from '../../core/shared/plural.js'
+import {type ValueEncoder, valueEncoder} from '../../core/schemas/encode.js'
+
+type LogProduceResult = ProduceResult & {
+  /** With --value-subject: the subject version whose schema every value was written with. */
+  valueSchema?: Omit<ValueEncoder, 'encode'>
+}
 
 export default class LogProduce extends KafkaCommand<typeof LogProduce> {
   static override summary = 'Write NDJSON events to a topic: keyed, CreateTime from a field, snappy'
@@ -21,11 +27,13 @@ export default class LogProduce extends KafkaCommand<typeof LogProduce> {
     `it were written, and the error says how to continue. Records are placed with Java's murmur2 ` +
     `partitioner (librdkafka's murmur2_random) unless --partitioner says otherwise, so \`log ` +
     `partition-for\` and Java consumers agree. Waits until every record is acknowledged by all ` +
-    `in-sync replicas.`
+    `in-sync replicas. With --value-subject each value is written in the Confluent wire format with that ` +
+    `subject's schema (Avro values given in Avro's JSON encoding, as \`log read --decode avro\` prints them).`
   static override examples = [
     '<%= config.bin %> log produce --topic delivery_log --file events.ndjson --timestamp-field created_at_ms',
     'cat events.ndjson | <%= config.bin %> log produce -t delivery_log --key-field for_user_id ' +
       '--header source=backfill',
+    '<%= config.bin %> log produce -t users --file users.ndjson --key-field name --value-subject users-value',
   ]
   static override flags = {
     ...tableFlags,
@@ -57,10 +65,24 @@ export default class LogProduce extends KafkaCommand<typeof LogProduce> {
       default: 0,
       min: 0,
     }),
+    'value-subject': Flags.string({
+      description:
+        "write each value in the Confluent wire format with this schema registry subject's schema (Avro or " +
+        'JSON Schema); a value that does not fit stops the run',
+    }),
+    'value-schema-version': Flags.integer({
+      description: 'the version of --value-subject to write with [default: the latest]',
+      min: 1,
+      dependsOn: ['value-subject'],
+    }),
+    'schema-registry-url': schemaRegistryUrlFlag,
   }
 
-  async run(): Promise<ProduceResult> {
+  async run(): Promise<LogProduceResult> {
     const {file} = this.flags
+    const subject = this.flags['value-subject']
+    const encoder =
+      subject === undefined ? undefined : await valueEncoder(this.settings, subject, this.flags['value-schema-version'])
     const size =
       file === undefined
         ? null
@@ -98,6 +120,7 @@ export default class LogProduce extends KafkaCommand<typeof LogProduce> {
         headers: this.flags.header ?? [],
         partitioner: this.flags.partitioner as Partitioner,
         skipLines: this.flags['skip-lines'],
+        ...(encoder ? {encodeValue: encoder.encode} : {}),
         onProgress: (p) => {
           if (p.phase === 'checking') return progress.state.update(p.bytes, `${formatCount(p.events)} events`)
           if (progress.state.label !== writing) progress.state.phase(writing, 'events', p.total)
@@ -119,8 +142,18 @@ export default class LogProduce extends KafkaCommand<typeof LogProduce> {
         ],
         ['events/s', `${formatCount(result.eventsPerSecond)} while writing`],
         ['partitioner', result.partitioner],
+        ...(encoder ? [schemaDetail(encoder)] : []),
       ]),
     )
-    return result
+    if (!encoder) return result
+    const {subject: name, version, schemaId, schemaType} = encoder
+    return {...result, valueSchema: {subject: name, version, schemaId, schemaType}}
   }
+}
+
+function schemaDetail(encoder: ValueEncoder): Detail {
+  return [
+    'value schema',
+    `${encoder.subject} version ${encoder.version} (id ${encoder.schemaId}, ${encoder.schemaType})`,
+  ]
 }

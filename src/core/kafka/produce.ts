@@ -33,6 +33,11 @@ export interface ProduceOptions {
   headers: string[]
   partitioner: Partitioner
   skipLines: number
+  /**
+   * What each event's JSON text is written as (`--value-subject`: the Confluent wire format), or
+   * what is wrong with the event, worded like a BadEvent's problem; none: the text unchanged.
+   */
+  encodeValue?: (value: Buffer) => Buffer | {problem: string}
   onProgress?: (progress: ProduceProgress) => void
 }
 
@@ -145,6 +150,7 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
         let event: Event
         try {
           event = readEvent(value)
+          if (options.encodeValue) encoded(options.encodeValue, value)
         } catch (error) {
           if (!(error instanceof BadEvent)) throw error
           throw new UserError(
@@ -175,8 +181,10 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
   const handleLine = (value: Buffer, lineNumber: number): Promise<void> | void => {
     lines = lineNumber
     let event: Event
+    let record = value
     try {
       event = nextChecked < checked.length ? checked.get(nextChecked++) : readEvent(value)
+      if (options.encodeValue) record = encoded(options.encodeValue, value)
     } catch (error) {
       if (!(error instanceof BadEvent)) throw error
       const done = lineNumber - 1 > options.skipLines ? ` (lines ${options.skipLines + 1}-${lineNumber - 1})` : ''
@@ -198,7 +206,7 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
       lastProgress = Date.now()
       options.onProgress({phase: 'writing', events: writer.stats.written, bytes: writer.stats.bytes, total})
     }
-    return writer.write(event.key, value, event.timestamp, headers, {lineNumber})
+    return writer.write(event.key, record, event.timestamp, headers, {lineNumber})
   }
 
   try {
@@ -227,6 +235,12 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
     firstTimestamp,
     lastTimestamp,
   }
+}
+
+function encoded(encode: NonNullable<ProduceOptions['encodeValue']>, value: Buffer): Buffer {
+  const result = encode(value)
+  if (Buffer.isBuffer(result)) return result
+  throw new BadEvent(result.problem)
 }
 
 /** Reads the key and CreateTime of one line; throws BadEvent saying what is wrong with it. */
