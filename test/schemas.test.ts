@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {wireFormat} from '../src/core/schemas/decode.js'
@@ -16,12 +19,16 @@ const REGISTRY = process.env.REPLAYCTL_SCHEMA_REGISTRY_URL ?? DEFAULT_SCHEMA_REG
 const env = {REPLAYCTL_SCHEMA_REGISTRY_URL: REGISTRY}
 const created: string[] = []
 const run = uniqueName('sch')
+const dir = mkdtempSync(join(tmpdir(), 'schemas-'))
 
-async function register(subject: string, schema: object, schemaType?: 'JSON'): Promise<number> {
+async function register(subject: string, schema: object | string, schemaType?: 'JSON' | 'PROTOBUF'): Promise<number> {
   const response = await fetch(`${REGISTRY}/subjects/${subject}/versions`, {
     method: 'POST',
     headers: {'content-type': 'application/vnd.schemaregistry.v1+json'},
-    body: JSON.stringify({schema: JSON.stringify(schema), ...(schemaType ? {schemaType} : {})}),
+    body: JSON.stringify({
+      schema: typeof schema === 'string' ? schema : JSON.stringify(schema),
+      ...(schemaType ? {schemaType} : {}),
+    }),
   })
   assert.equal(response.status, 200, await response.clone().text())
   return ((await response.json()) as {id: number}).id
@@ -86,6 +93,7 @@ async function produceValues(topic: string, values: (Buffer | null)[]): Promise<
 
 let userSubject: string
 let orderSubject: string
+let protoSubject: string
 let userId: number
 let userId2: number
 let orderId: number
@@ -105,12 +113,16 @@ before(async () => {
     fields: [...userSchema.fields, {name: 'email', type: 'string', default: ''}],
   })
   orderId = await register(orderSubject, orderSchema, 'JSON')
+  // Outside the `run` prefix that `schema list` is checked by.
+  protoSubject = `proto_${run}-value`
+  await register(protoSubject, 'syntax = "proto3";\nmessage Ping { string id = 1; }\n', 'PROTOBUF')
 })
 
 after(async () => {
   await deleteTopics(created)
   // The registry's own API: the test's subjects go with it (soft, then hard delete as Confluent asks).
-  for (const subject of [userSubject, orderSubject]) {
+  rmSync(dir, {recursive: true, force: true})
+  for (const subject of [userSubject, orderSubject, protoSubject]) {
     await fetch(`${REGISTRY}/subjects/${subject}`, {method: 'DELETE'})
     await fetch(`${REGISTRY}/subjects/${subject}?permanent=true`, {method: 'DELETE'})
   }
@@ -250,5 +262,149 @@ describe('log read --decode', () => {
     const result = await runCli(['log', 'read', '--topic', 'any', '--decode', 'avro', '--format', 'raw'], {env})
     assert.equal(result.code, 2)
     assert.ok(isOneLineError(result), result.stderr)
+  })
+})
+
+function ndjson(name: string, values: unknown[]): string {
+  const file = join(dir, name)
+  writeFileSync(file, values.map((value) => JSON.stringify(value)).join('\n') + '\n')
+  return file
+}
+
+async function decodedValues(topic: string, decoding: string): Promise<[number, unknown][]> {
+  const result = await runCli(['log', 'read', '--topic', topic, '--decode', decoding, '--json'], {env})
+  assert.equal(result.code, 0, result.stderr)
+  return result.json.records.map((record: {schemaId: number; value: unknown}) => [record.schemaId, record.value])
+}
+
+describe('log produce --value-subject', () => {
+  // Avro's JSON encoding, as `log read --decode avro` prints it: unions as {"branch": value}.
+  const users = [
+    {name: 'Ada', age: 36, balance: 2 ** 40, nick: null, email: 'ada@example.org'},
+    {name: 'Grace', age: -7, balance: -5, nick: {string: 'amazing'}, email: ''},
+  ]
+
+  it('writes Avro values that `log read --decode avro` reads back unchanged, and reads them again', async () => {
+    const topic = await createTopic('sch_prod_avro')
+    const file = ndjson('users.ndjson', users)
+    const result = await runCli(
+      ['log', 'produce', '--topic', topic, '--file', file, '--key-field', 'name', '--value-subject', userSubject],
+      {env},
+    )
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stdout, new RegExp(`value schema\\s+${userSubject} version 2 \\(id ${userId2}, AVRO\\)`))
+    assert.deepEqual(await decodedValues(topic, 'avro'), [
+      [userId2, users[0]],
+      [userId2, users[1]],
+    ])
+
+    // What read printed, written again from stdin with version 1 (no email), reads back the same.
+    const again = await createTopic('sch_prod_avro2')
+    const lines = await runCli(['log', 'read', '--topic', topic, '--decode', 'avro'], {env})
+    const v1 = lines.stdout
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const {email: _, ...value} = JSON.parse(line).value
+        return JSON.stringify(value)
+      })
+    const second = await runCli(
+      [
+        'log',
+        'produce',
+        '--topic',
+        again,
+        '--key-field',
+        'name',
+        '--value-subject',
+        userSubject,
+        '--value-schema-version',
+        '1',
+        '--json',
+      ],
+      {env, input: v1.join('\n') + '\n'},
+    )
+    assert.equal(second.code, 0, second.stderr)
+    assert.deepEqual(second.json.valueSchema, {subject: userSubject, version: 1, schemaId: userId, schemaType: 'AVRO'})
+    assert.deepEqual(
+      await decodedValues(again, 'avro'),
+      v1.map((line) => [userId, JSON.parse(line)]),
+    )
+  })
+
+  it('writes JSON Schema values as they are', async () => {
+    const topic = await createTopic('sch_prod_json')
+    const orders = [
+      {webhook_id: 'w1', id: 1, items: ['a', 'b']},
+      {webhook_id: 'w2', id: 2},
+    ]
+    const result = await runCli(
+      ['log', 'produce', '--topic', topic, '--file', ndjson('orders.ndjson', orders), '--value-subject', orderSubject],
+      {env},
+    )
+    assert.equal(result.code, 0, result.stderr)
+    assert.deepEqual(
+      await decodedValues(topic, 'json-schema'),
+      orders.map((order) => [orderId, order]),
+    )
+  })
+
+  it('refuses a file with a value that does not fit in one line naming it, and writes nothing (exit 2)', async () => {
+    const topic = await createTopic('sch_prod_bad')
+    const cases: [unknown, RegExp][] = [
+      [
+        {...users[0], age: 1.5},
+        /line 2 of .* does not fit the Avro schema .*: field age is 1\.5, not int; nothing was written/,
+      ],
+      [{...users[0], nick: 'plain'}, /line 2 .*: field nick is "plain", not a branch of \[null, string\]/],
+      [{...users[0], emial: 'typo'}, /line 2 .*: the value has a field 'emial' that the schema does not declare/],
+      [{name: 'Ada', balance: 1}, /line 2 .*: field age is missing and has no default/],
+    ]
+    for (const [bad, message] of cases) {
+      const file = ndjson('bad.ndjson', [users[1], bad, users[1]])
+      const result = await runCli(
+        ['log', 'produce', '--topic', topic, '--file', file, '--key-field', 'name', '--value-subject', userSubject],
+        {env},
+      )
+      assert.equal(result.code, 2, result.stderr)
+      assert.ok(isOneLineError(result), result.stderr)
+      assert.match(result.stderr, message)
+    }
+    const read = await runCli(['log', 'read', '--topic', topic, '--json'], {env})
+    assert.equal(read.code, 0, read.stderr)
+    assert.deepEqual(read.json.records, [])
+  })
+
+  it('says in one line that the subject does not exist (exit 3) or holds Protobuf (exit 2)', async () => {
+    const topic = await createTopic('sch_prod_none')
+    const file = ndjson('one.ndjson', [users[0]])
+    const missing = await runCli(
+      ['log', 'produce', '--topic', topic, '--file', file, '--value-subject', `${run}_nothing-value`, '--json'],
+      {env},
+    )
+    assert.equal(missing.code, 3)
+    assert.equal(missing.json.error.code, 'SUBJECT_NOT_FOUND')
+
+    const proto = await runCli(['log', 'produce', '--topic', topic, '--file', file, '--value-subject', protoSubject], {
+      env,
+    })
+    assert.equal(proto.code, 2)
+    assert.ok(isOneLineError(proto), proto.stderr)
+    assert.match(proto.stderr, /holds a PROTOBUF schema; --value-subject writes Avro and JSON Schema values only/)
+
+    const down = await runCli([
+      'log',
+      'produce',
+      '--topic',
+      topic,
+      '--file',
+      file,
+      '--value-subject',
+      userSubject,
+      '--schema-registry-url',
+      'http://127.0.0.1:9/apis/ccompat/v7',
+    ])
+    assert.equal(down.code, 5)
+    assert.ok(isOneLineError(down), down.stderr)
   })
 })
