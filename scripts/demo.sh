@@ -103,6 +103,33 @@ r replay worker --once
 curl -s -H "$auth" "http://127.0.0.1:8089/1.1/account_activity/replay/jobs/$(node -e 'console.log(JSON.parse(require("fs").readFileSync("/tmp/replayctl-demo-job.json", "utf8")).job_id)').json"; echo
 kill -TERM $api; wait $api
 
+# Schemas, when Java can run the schema registry (Apicurio Registry, Confluent's API): an Avro
+# schema registered with curl, events written in the Confluent wire format with it, read back decoded.
+if command -v java >/dev/null; then
+  r dev up --schema-registry
+  registry=http://127.0.0.1:8085/apis/ccompat/v7
+  printf '\n\033[1;36m$ curl -X POST %s/subjects/demo_signups-value/versions --data @signup.avsc.json\033[0m\n' "$registry" >&2
+  node -e 'console.log(JSON.stringify({schema: JSON.stringify({type: "record", name: "Signup", fields: [
+      {name: "user_id", type: "string"},
+      {name: "plan", type: {type: "enum", name: "Plan", symbols: ["FREE", "PRO", "ENTERPRISE"]}},
+      {name: "signed_up_ms", type: "long"},
+      {name: "referrer", type: ["null", "string"], default: null}]})}))' |
+    curl -s -X POST -H 'content-type: application/vnd.schemaregistry.v1+json' --data-binary @- \
+      "$registry/subjects/demo_signups-value/versions"; echo
+  r schema list
+  r schema get demo_signups-value
+  signups=demo_signups_$(date +%s)
+  r topic create "$signups" --partitions 3
+  # Avro's JSON encoding, as `log read --decode avro` prints it: a union's value as {"branch": value}.
+  now=$(date +%s%3N)
+  printf '%s\n' \
+    '{"user_id":"u-1","plan":"FREE","signed_up_ms":'$((now - 3000))',"referrer":null}' \
+    '{"user_id":"u-2","plan":"PRO","signed_up_ms":'$((now - 2000))',"referrer":{"string":"newsletter"}}' \
+    '{"user_id":"u-3","plan":"ENTERPRISE","signed_up_ms":'$((now - 1000))',"referrer":{"string":"u-1"}}' |
+    r log produce --topic "$signups" --key-field user_id --timestamp-field signed_up_ms --value-subject demo_signups-value
+  r log read --topic "$signups" --decode avro --format table
+fi
+
 # Two datacenters, when Java can run Kafka Connect: a stack of its own (own state directory and
 # ports, so the one above is left as it is) with dc2 and MirrorMaker 2 mirroring dc1's delivery_log
 # into dc2 as dc1.delivery_log; a replay in dc2 reads the mirrored copy and dc2's own as one.
