@@ -9,7 +9,8 @@ import type {TimestampUnit} from './event-time.js'
 import {topicMetadata, withAdmin} from './topics.js'
 
 /**
- * NDJSON events into a topic: one JSON object per line, written unchanged as the record value,
+ * NDJSON events into a topic: one JSON object per line, written unchanged as the record value
+ * (or as `encodeValue` turns it, for `--value-subject`, with the same checks before any write),
  * keyed by a field (webhook_id by default) and stamped with CreateTime from another field when
  * one is named, else the time of writing: the rules of event-rules.ts, which `ingest serve` shares.
  *
