@@ -171,10 +171,18 @@ describe('schema list and get', () => {
   })
 
   it('says in one line that no registry answers (exit 5)', async () => {
-    const result = await runCli(['schema', 'list', '--schema-registry-url', 'http://127.0.0.1:9/apis/ccompat/v7'])
-    assert.equal(result.code, 5)
-    assert.ok(isOneLineError(result), result.stderr)
-    assert.match(result.stderr, /could not be reached.*dev up --schema-registry/)
+    // Port 9 is one fetch refuses to dial; a closed ordinary port is refused by the system.
+    const refused = await runCli(['schema', 'list', '--schema-registry-url', 'http://127.0.0.1:9/apis/ccompat/v7'])
+    const closed = await runCli(['schema', 'list', '--schema-registry-url', 'http://127.0.0.1:2/apis/ccompat/v7'])
+    for (const [result, cause] of [
+      [refused, 'bad port'],
+      [closed, 'ECONNREFUSED'],
+    ] as const) {
+      assert.equal(result.code, 5)
+      assert.ok(isOneLineError(result), result.stderr)
+      assert.match(result.stderr, /could not be reached.*dev up --schema-registry/)
+      assert.ok(result.stderr.includes(`(${cause})`), result.stderr)
+    }
   })
 })
 

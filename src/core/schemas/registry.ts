@@ -30,6 +30,12 @@ interface RegistryErrorBody {
 /** Confluent's error codes that mean "not there" (40401 subject, 40402 version, 40403 schema). */
 const NOT_FOUND_CODES = new Set([40401, 40402, 40403])
 
+/** Why fetch failed: its cause's code (ECONNREFUSED) or message (fetch refuses some ports), not "fetch failed". */
+function connectionFailure(error: unknown): string {
+  const cause = (error as {cause?: {code?: string; message?: string}}).cause
+  return String(cause?.code ?? cause?.message ?? (error as Error).message)
+}
+
 async function call<T>(settings: Settings, path: string, what: string): Promise<T> {
   const base = settings.schemaRegistryUrl.replace(/\/+$/, '')
   let response: Response
@@ -42,7 +48,7 @@ async function call<T>(settings: Settings, path: string, what: string): Promise<
     const reason =
       (error as Error).name === 'TimeoutError'
         ? `no answer within ${Math.round(settings.timeoutMs / 1000)}s`
-        : String((error as {cause?: {code?: string}}).cause?.code ?? (error as Error).message)
+        : connectionFailure(error)
     throw new UserError(
       'SCHEMA_REGISTRY_UNAVAILABLE',
       `the schema registry at ${base} could not be reached (${reason})`,
