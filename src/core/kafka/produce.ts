@@ -128,7 +128,14 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
   const runStarted = Date.now()
   const headers = options.headers.length ? parseHeaders(options.headers) : undefined
   const readEvent = eventReader(options)
-  await withAdmin(settings, (admin) => topicMetadata(settings, admin, options.topic))
+  // The topic is looked up and the producer connected while a file is checked: the check is all
+  // on this thread, the connects are mostly waiting on the brokers. Nothing is written before the
+  // check ends.
+  const opening = withAdmin(settings, (admin) => topicMetadata(settings, admin, options.topic)).then(() =>
+    RecordWriter.open(settings, options.topic, {partitioner: options.partitioner}),
+  )
+  if (!options.recheck) await opening
+  opening.catch(() => {}) // awaited below, after the check
 
   // The checking pass keeps what it read for the first CHECKED_EVENTS_KEPT events, so the writing
   // pass reads each of those lines' fields once.
@@ -144,7 +151,7 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
         options.onProgress({phase: 'checking', events: checkedEvents, bytes: bytesRead, total: null})
       }
     }
-    await eachLine(
+    const checking = eachLine(
       options.recheck(),
       options.skipLines,
       (value, lineNumber) => {
@@ -165,12 +172,20 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
       },
       onChunk,
     )
+    try {
+      await checking
+    } catch (error) {
+      // A topic that is missing or unreachable is said first, as when it was looked up first.
+      const writer = await opening
+      await writer.close()
+      throw error
+    }
     options.onProgress?.({phase: 'checking', events: checkedEvents, bytes: bytesRead, total: null})
   }
   const total = options.recheck ? checkedEvents : null
   let nextChecked = 0
 
-  const writer = await RecordWriter.open(settings, options.topic, {partitioner: options.partitioner})
+  const writer = await opening
   options.onProgress?.({phase: 'writing', events: 0, bytes: 0, total})
   const started = Date.now()
   let firstTimestamp: number | null = null

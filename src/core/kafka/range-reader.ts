@@ -80,18 +80,20 @@ export interface PackedRecords {
 }
 
 /**
- * Prefetch bounds: fetches of at most 4 MB, 1 MB per partition, and up to 8 MB of records queued.
+ * Prefetch bounds: fetches of at most 2 MB, 512 KB per partition, and up to 4 MB of records queued.
  * librdkafka decompresses a whole fetch response before it queues any of it (1 MB of snappy is ~4
  * MB of these records), so a partition's fetches are kept small: the next one is decompressed on
  * librdkafka's thread while the consume worker packs the last. With 4 MB per partition the two
  * took turns (300,000 records of one partition: 0.52-0.58 s CPU and 0.80-0.90 s in the bare
- * consume loop, against 0.32-0.43 s and 0.49-0.87 s now, and 20 MB less resident memory).
+ * consume loop, against 0.32-0.43 s and 0.49-0.87 s with 1 MB, and 20 MB less resident memory).
+ * Halving 1 MB / 8 MB queued to these took a whole `log read` of them from 103-107 MB peak RSS to
+ * 96-98 MB, no slower (bench/RESULTS.md, issue #17).
  */
 const PREFETCH = {
-  'fetch.max.bytes': 4_194_304,
-  'max.partition.fetch.bytes': 1_048_576,
+  'fetch.max.bytes': 2_097_152,
+  'max.partition.fetch.bytes': 524_288,
   'queued.min.messages': 20_000,
-  'queued.max.messages.kbytes': 8_192,
+  'queued.max.messages.kbytes': 4_096,
 }
 
 /**

@@ -1,4 +1,4 @@
-import avro from 'avsc'
+import type avro from 'avsc'
 
 import {UserError} from '../shared/errors.js'
 import type {Settings} from '../shared/settings.js'
@@ -87,9 +87,11 @@ export class ValueDecoder {
         `${where} names schema id ${schemaId} of type ${schema.schemaType}, not ${SCHEMA_TYPE[this.decoding]}`,
       )
     if (this.decoding === 'json-schema') return (payload) => JSON.parse(payload.toString('utf8'))
+    // avsc is loaded only for --decode avro: every other read would pay for its start and heap.
+    const {default: avsc} = await import('avsc')
     let type: avro.Type
     try {
-      type = avro.Type.forSchema(JSON.parse(schema.schema) as avro.Schema)
+      type = avsc.Type.forSchema(JSON.parse(schema.schema) as avro.Schema)
     } catch (error) {
       throw undecodable(`schema id ${schemaId} is not an Avro schema avsc can read (${(error as Error).message})`)
     }
