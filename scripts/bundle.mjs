@@ -7,6 +7,7 @@
 // oclif and the manifest know (dist/commands/<topic>/<verb>.js) stays as it is, and tsc's other
 // output is left in dist/ for what imports it directly (bench/replay-engine.ts).
 import {readdirSync, readFileSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {build} from 'esbuild'
@@ -14,6 +15,23 @@ import {build} from 'esbuild'
 const root = new URL('..', import.meta.url).pathname
 const dist = join(root, 'dist')
 const {dependencies} = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+
+// oclif sorts each plugin's commands with localeCompare on every start; the first localeCompare
+// builds ICU's collator, 8-12 ms of a `log partition-for` that takes ~170 ms of CPU
+// (bench/RESULTS.md, `startup`). Command ids are lowercase ASCII (topic:verb, hyphens), which
+// code-unit order sorts as the collator does.
+const PLUGIN_SORT = 'a.id.localeCompare(b.id)'
+const sortIdsByCodeUnits = {
+  name: 'oclif-sort-ids-by-code-units',
+  setup(build) {
+    build.onLoad({filter: /@oclif[\\/]core[\\/]lib[\\/]config[\\/]plugin\.js$/}, async ({path}) => {
+      const source = await readFile(path, 'utf8')
+      if (!source.includes(PLUGIN_SORT))
+        throw new Error(`${path} no longer sorts commands with ${PLUGIN_SORT}: review scripts/bundle.mjs`)
+      return {contents: source.replace(PLUGIN_SORT, '(a.id < b.id ? -1 : a.id > b.id ? 1 : 0)'), loader: 'js'}
+    })
+  },
+}
 
 const scripts = (dir) =>
   readdirSync(join(dist, dir), {recursive: true})
@@ -47,5 +65,6 @@ await build({
       'const __dirname = __bundleDirname(__filename)',
     ].join('\n'),
   },
+  plugins: [sortIdsByCodeUnits],
   logLevel: 'warning',
 })

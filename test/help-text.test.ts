@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {readFileSync} from 'node:fs'
 import {after, describe, it} from 'node:test'
 
 import {deleteTopics, runCli, uniqueName} from './helpers.js'
@@ -45,6 +46,20 @@ describe('help and output wording', () => {
     const both = await help(['replay', 'submit'])
     assert.match(both, /--brokers/)
     assert.match(both, /--mysql-url/)
+  })
+
+  it('every topic has its own description, not one of its commands\'', async () => {
+    const manifest = JSON.parse(readFileSync(new URL('../oclif.manifest.json', import.meta.url), 'utf8')) as {
+      commands: Record<string, unknown>
+    }
+    const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      oclif: {topics: Record<string, {description: string}>}
+    }
+    const topics = new Set(Object.keys(manifest.commands).map((id) => id.split(':')[0]))
+    for (const name of topics) assert.ok(packageJson.oclif.topics[name]?.description, `${name} has no topic description`)
+    const root = await runCli(['--help'])
+    assert.match(root.stdout, /connect +Kafka Connect through its REST API/)
+    assert.match(root.stdout, /schema +Schemas in a Confluent-compatible schema registry/)
   })
 
   it('one event is "1 event"', async () => {
