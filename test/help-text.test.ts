@@ -48,7 +48,7 @@ describe('help and output wording', () => {
     assert.match(both, /--mysql-url/)
   })
 
-  it('every topic has its own description, not one of its commands\'', async () => {
+  it("every topic has its own description, not one of its commands'", async () => {
     const manifest = JSON.parse(readFileSync(new URL('../oclif.manifest.json', import.meta.url), 'utf8')) as {
       commands: Record<string, unknown>
     }
@@ -56,7 +56,8 @@ describe('help and output wording', () => {
       oclif: {topics: Record<string, {description: string}>}
     }
     const topics = new Set(Object.keys(manifest.commands).map((id) => id.split(':')[0]))
-    for (const name of topics) assert.ok(packageJson.oclif.topics[name]?.description, `${name} has no topic description`)
+    for (const name of topics)
+      assert.ok(packageJson.oclif.topics[name]?.description, `${name} has no topic description`)
     const root = await runCli(['--help'])
     assert.match(root.stdout, /connect +Kafka Connect through its REST API/)
     assert.match(root.stdout, /schema +Schemas in a Confluent-compatible schema registry/)
