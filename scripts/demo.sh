@@ -13,7 +13,8 @@ export REPLAYCTL_ALLOW_PRIVATE_TARGETS=1   # the demo's webhook receiver listens
 
 r dev up
 r dev status
-node bin/run.js topic describe delivery_log --no-configs --json >/dev/null 2>&1 || r dev seed --events 100000 --webhooks 2000
+node bin/run.js topic describe delivery_log --no-configs --json >/dev/null 2>&1 ||
+  r dev seed --events 100000 --webhooks 2000
 r topic list
 r topic describe delivery_log
 r cluster status
@@ -38,12 +39,14 @@ event=$(node bin/run.js log read -t delivery_log --from-offset -1 --json | node 
   console.log(records.map((record) => JSON.parse(record.value).event_id).find(Boolean));')
 r log search --topic delivery_log --field "event_id=$event" --since 1d --format table
 # Something to measure: 500 small events (their own keys, so the replay below is unchanged) written while rates watches.
-(sleep 2; node -e 'for (let i = 0; i < 500; i++) console.log(JSON.stringify({webhook_id: `rates-demo-${i % 50}`, ts: Date.now()}))' |
+(sleep 2; node -e 'for (let i = 0; i < 500; i++)
+    console.log(JSON.stringify({webhook_id: `rates-demo-${i % 50}`, ts: Date.now()}))' |
   node bin/run.js log produce --topic delivery_log --timestamp-field ts >/dev/null) &
 r topic rates delivery_log --interval 6s
 wait $!
 r topic rates delivery_log --history 24h --bucket 2h
-printf '{"webhook_id":"%s","event":"hello","ts":%s}\n' "$hook" "$(date +%s%3N)" | r log produce --topic delivery_log --timestamp-field ts
+printf '{"webhook_id":"%s","event":"hello","ts":%s}\n' "$hook" "$(date +%s%3N)" |
+  r log produce --topic delivery_log --timestamp-field ts
 r topic create demo_compacted --partitions 3 --compact --if-not-exists
 
 # The HTTP-to-Kafka front: events POSTed as NDJSON, answered 200 once Kafka acknowledged them all.
@@ -54,12 +57,15 @@ REPLAYCTL_INGEST_TOKENS='[{"token":"'"$ingest_token"'","keys":["ingest-demo*"],"
   node bin/run.js ingest serve --topic delivery_log --port 8090 2>/tmp/replayctl-demo-ingest.log &
 ingest=$!
 until curl -sf http://127.0.0.1:8090/healthz >/dev/null; do sleep 0.2; done
-printf '\n\033[1;36m$ curl -X POST -H "Authorization: Bearer $token" http://127.0.0.1:8090/events --data-binary @events.ndjson\033[0m\n' >&2
-printf '{"webhook_id":"ingest-demo","event":"a","ts":%s}\n{"webhook_id":"ingest-demo","event":"b","ts":%s}\n' "$(date +%s%3N)" "$(date +%s%3N)" |
-  curl -s -X POST -H "Authorization: Bearer $ingest_token" -H 'content-type: application/x-ndjson' -H 'Idempotency-Key: demo-1' --data-binary @- http://127.0.0.1:8090/events; echo
+printf '\n\033[1;36m$ curl -X POST -H "Authorization: Bearer $token" http://127.0.0.1:8090/events %s\033[0m\n' \
+  '--data-binary @events.ndjson' >&2
+printf '{"webhook_id":"ingest-demo","event":"%s","ts":%s}\n' a "$(date +%s%3N)" b "$(date +%s%3N)" |
+  curl -s -X POST -H "Authorization: Bearer $ingest_token" -H 'content-type: application/x-ndjson' \
+    -H 'Idempotency-Key: demo-1' --data-binary @- http://127.0.0.1:8090/events; echo
 printf '\n\033[1;36m$ curl ... (the same token, a key outside its scope: 403, nothing written)\033[0m\n' >&2
 printf '{"webhook_id":"someone-else","event":"c"}\n' |
-  curl -s -X POST -H "Authorization: Bearer $ingest_token" -H 'content-type: application/x-ndjson' --data-binary @- http://127.0.0.1:8090/events; echo
+  curl -s -X POST -H "Authorization: Bearer $ingest_token" -H 'content-type: application/x-ndjson' \
+    --data-binary @- http://127.0.0.1:8090/events; echo
 kill -TERM $ingest; wait $ingest
 
 # Back up one topic, restore it elsewhere, verify the copy.
@@ -74,7 +80,8 @@ r db migrate
 r db status
 rm -f /tmp/replayctl-demo-receiver.url
 secret=$(node -e 'console.log("whsec_" + require("crypto").randomBytes(32).toString("base64"))')
-node --import tsx scripts/demo-receiver.ts /tmp/replayctl-demo-receiver.url "$secret" > /tmp/replayctl-demo-receiver.out &
+node --import tsx scripts/demo-receiver.ts /tmp/replayctl-demo-receiver.url "$secret" \
+  >/tmp/replayctl-demo-receiver.out &
 receiver=$!
 trap 'kill $receiver 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s /tmp/replayctl-demo-receiver.url ] && break; sleep 0.1; done
@@ -84,7 +91,8 @@ node bin/run.js webhook remove "$hook" >/dev/null 2>&1 || true
 printf '%s\n' "$secret" | r webhook add "$hook" --url "$url" --secret -
 r webhook check "$hook"
 r webhook list
-job=$(node bin/run.js replay submit --webhook-id "$hook" --from 1d --to now --json | node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).id)')
+job=$(node bin/run.js replay submit --webhook-id "$hook" --from 1d --to now --json |
+  node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).id)')
 echo "submitted replay job $job" >&2
 r replay worker --once
 r replay status "$job"
@@ -97,10 +105,15 @@ api=$!
 trap 'kill $receiver $api 2>/dev/null || true' EXIT
 until curl -sf http://127.0.0.1:8089/healthz >/dev/null; do sleep 0.2; done
 auth='Authorization: Bearer demo-token-0123456789abcdef'
-printf '\n\033[1;36m$ curl -X POST .../replay/webhooks/%s/subscriptions/all.json?from_date=...&to_date=...\033[0m\n' "$hook" >&2
-curl -s -X POST -H "$auth" "http://127.0.0.1:8089/1.1/account_activity/replay/webhooks/$hook/subscriptions/all.json?from_date=$(date -u -d '1 day ago' +%Y%m%d%H%M)&to_date=$(date -u +%Y%m%d%H%M)" | tee /tmp/replayctl-demo-job.json; echo
+replay_api=http://127.0.0.1:8089/1.1/account_activity/replay
+printf '\n\033[1;36m$ curl -X POST .../replay/webhooks/%s/subscriptions/all.json?from_date=...&to_date=...\033[0m\n' \
+  "$hook" >&2
+range="from_date=$(date -u -d '1 day ago' +%Y%m%d%H%M)&to_date=$(date -u +%Y%m%d%H%M)"
+curl -s -X POST -H "$auth" "$replay_api/webhooks/$hook/subscriptions/all.json?$range" |
+  tee /tmp/replayctl-demo-job.json; echo
 r replay worker --once
-curl -s -H "$auth" "http://127.0.0.1:8089/1.1/account_activity/replay/jobs/$(node -e 'console.log(JSON.parse(require("fs").readFileSync("/tmp/replayctl-demo-job.json", "utf8")).job_id)').json"; echo
+api_job=$(node -e 'console.log(JSON.parse(require("fs").readFileSync("/tmp/replayctl-demo-job.json", "utf8")).job_id)')
+curl -s -H "$auth" "$replay_api/jobs/$api_job.json"; echo
 kill -TERM $api; wait $api
 
 # Schemas, when Java can run the schema registry (Apicurio Registry, Confluent's API): an Avro
@@ -108,7 +121,8 @@ kill -TERM $api; wait $api
 if command -v java >/dev/null; then
   r dev up --schema-registry
   registry=http://127.0.0.1:8085/apis/ccompat/v7
-  printf '\n\033[1;36m$ curl -X POST %s/subjects/demo_signups-value/versions --data @signup.avsc.json\033[0m\n' "$registry" >&2
+  printf '\n\033[1;36m$ curl -X POST %s/subjects/demo_signups-value/versions --data @signup.avsc.json\033[0m\n' \
+    "$registry" >&2
   node -e 'console.log(JSON.stringify({schema: JSON.stringify({type: "record", name: "Signup", fields: [
       {name: "user_id", type: "string"},
       {name: "plan", type: {type: "enum", name: "Plan", symbols: ["FREE", "PRO", "ENTERPRISE"]}},
@@ -126,8 +140,57 @@ if command -v java >/dev/null; then
     '{"user_id":"u-1","plan":"FREE","signed_up_ms":'$((now - 3000))',"referrer":null}' \
     '{"user_id":"u-2","plan":"PRO","signed_up_ms":'$((now - 2000))',"referrer":{"string":"newsletter"}}' \
     '{"user_id":"u-3","plan":"ENTERPRISE","signed_up_ms":'$((now - 1000))',"referrer":{"string":"u-1"}}' |
-    r log produce --topic "$signups" --key-field user_id --timestamp-field signed_up_ms --value-subject demo_signups-value
+    r log produce --topic "$signups" --key-field user_id --timestamp-field signed_up_ms \
+      --value-subject demo_signups-value
   r log read --topic "$signups" --decode avro --format table
+fi
+
+# Resetting a Kafka Streams application, when Java and Maven can build the test suite's small one
+# (test/fixtures/streams-app: counts its input per bucket, so it owns a repartition and a changelog
+# topic). It is built where test/streams-reset.test.ts builds it (a directory named for the hash of
+# its pom and source), so either finds the other's build.
+if command -v java >/dev/null && command -v mvn >/dev/null; then
+  fixture=test/fixtures/streams-app
+  source=$fixture/src/main/java/replayctl/fixture/CountApp.java
+  streams=${TMPDIR:-/tmp}/replayctl-streams-app-$(cat $fixture/pom.xml $source | sha256sum | cut -c1-16)
+  if [ ! -e "$streams/.complete" ]; then
+    printf '\n\033[1;36m$ mvn package  # the Kafka Streams application, once\033[0m\n' >&2
+    rm -rf "$streams.building-$$" && cp -r $fixture "$streams.building-$$"
+    mvn -B -q -f "$streams.building-$$/pom.xml" package dependency:copy-dependencies \
+      -DoutputDirectory="$streams.building-$$/target/libs" -DincludeScope=runtime
+    date -u +%FT%TZ > "$streams.building-$$/.complete"
+    rm -rf "$streams" && mv "$streams.building-$$" "$streams"
+  fi
+  clicks=demo_clicks_$(date +%s)
+  counter=demo-counter-$(date +%s)
+  r topic create "$clicks" --partitions 3
+  node -e 'for (let i = 0; i < 300; i++) console.log(JSON.stringify({user: `u-${i % 40}`, page: `/p/${i % 7}`}))' |
+    r log produce --topic "$clicks" --key-field user
+  state=$(mktemp -d)
+  java -Xmx192m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+    -cp "$streams/target/classes:$streams/target/libs/*" replayctl.fixture.CountApp \
+    "$REPLAYCTL_BROKERS" "$state" "$clicks" "${clicks}_counts" "$counter" >"$state/app.log" 2>&1 &
+  streams_app=$!
+  trap 'kill $receiver $streams_app 2>/dev/null || true' EXIT
+  # group lag --json until it holds: until the application has read and committed all of its input,
+  # then until the stopped application has left its group (a reset is refused while it has members).
+  group_until() {
+    for _ in $(seq 180); do
+      node bin/run.js group lag "$counter" --topic "$clicks" --json 2>/dev/null |
+        node -e 'const {partitions = [], members = [null]} = JSON.parse(require("fs").readFileSync(0, "utf8"));
+          process.exit(('"$1"') ? 0 : 1)' && return
+      sleep 1
+    done
+  }
+  group_until 'partitions.length === 3 && partitions.every((p) => p.lag === 0)'
+  r group lag "$counter"
+  kill -TERM $streams_app; wait $streams_app || true
+  trap 'kill $receiver 2>/dev/null || true' EXIT
+  group_until 'members.length === 0'
+  r group reset-app "$counter" --input-topic "$clicks" --to-earliest --dry-run
+  r group reset-app "$counter" --input-topic "$clicks" --to-earliest --yes
+  r group lag "$counter" --topic "$clicks"
+  rm -rf "$state"
 fi
 
 # Two datacenters, when Java can run Kafka Connect: a stack of its own (own state directory and
@@ -144,18 +207,26 @@ if command -v java >/dev/null; then
     # note that the partition count may have grown during the range.
     dc topic create delivery_log --partitions 1 --brokers 127.0.0.1:$port
     node -e 'const [hook, dc] = process.argv.slice(1); const now = Date.now();
-      for (let i = 0; i < 3; i++) console.log(JSON.stringify({webhook_id: hook, event: `${dc}-${i}`, ts: now - 60000 + i * 1000 + (dc === "dc2" ? 500 : 0)}))' \
+      for (let i = 0; i < 3; i++) {
+        const ts = now - 60000 + i * 1000 + (dc === "dc2" ? 500 : 0);
+        console.log(JSON.stringify({webhook_id: hook, event: `${dc}-${i}`, ts}));
+      }' \
       "$hook" "$([ $port = 9500 ] && echo dc1 || echo dc2)" |
       dc log produce --topic delivery_log --timestamp-field ts --brokers 127.0.0.1:$port
   done
   for _ in $(seq 120); do
-    [ "$(node bin/run.js log read --topic dc1.delivery_log --brokers 127.0.0.1:9600 2>/dev/null | wc -l)" -ge 3 ] && break
+    mirrored=$(node bin/run.js log read --topic dc1.delivery_log --brokers 127.0.0.1:9600 2>/dev/null | wc -l)
+    [ "$mirrored" -ge 3 ] && break
     sleep 1
   done
   dc log read --topic dc1.delivery_log --brokers 127.0.0.1:9600 --format table
   dc replay submit --webhook-id "$hook" --from 10m --to now --brokers 127.0.0.1:9600 \
     --topic dc1.delivery_log --topic delivery_log
   dc replay worker --once --brokers 127.0.0.1:9600
+  dc connect pause mirror-dc1-to-dc2
+  dc connect status
+  dc connect resume mirror-dc1-to-dc2
+  dc connect restart mirror-dc1-to-dc2 --failed-only
   dc connect status
   dc dev down --purge
   trap 'kill $receiver 2>/dev/null || true' EXIT

@@ -12,7 +12,10 @@ patch_sum=$(cat patches/*.patch | sha256sum | cut -d' ' -f1)
 
 has_patched_build() {
   [ "$(cat "$stamp" 2>/dev/null)" = "$patch_sum" ] &&
-    node -e "const native = require('./$client/librdkafka.js'); process.exit(typeof native.KafkaConsumer.prototype.consumePacked === 'function' && typeof native.Producer.prototype.produceBatch === 'function' ? 0 : 1)" 2>/dev/null
+    node -e "const {KafkaConsumer, Producer} = require('./$client/librdkafka.js');
+      const patched = typeof KafkaConsumer.prototype.consumePacked === 'function' &&
+        typeof Producer.prototype.produceBatch === 'function';
+      process.exit(patched ? 0 : 1)" 2>/dev/null
 }
 
 npx --no-install patch-package >/dev/null

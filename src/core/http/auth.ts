@@ -132,8 +132,8 @@ export function clientKey(address: string): string {
   const mappedIpv4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1]
   if (mappedIpv4 !== undefined) return mappedIpv4
   if (!isIPv6(address)) return address
-  const [head, tail = ''] = address.split('::')
-  const left = head!.split(':').filter(Boolean)
+  const [head = '', tail = ''] = address.split('::')
+  const left = head.split(':').filter(Boolean)
   const right = address.includes('::') ? tail.split(':').filter(Boolean) : []
   const groups = [...left, ...Array.from({length: 8 - left.length - right.length}, () => '0'), ...right]
   return `${groups
