@@ -171,7 +171,10 @@ describe('connect status, restart, pause and resume against a real worker', () =
     const table = await runCli(['connect', 'status'], {env: {...env, COLUMNS: '200'}})
     assert.equal(table.code, 7, table.stderr)
     assert.match(table.stdout, /health\s+FAILED connectors or tasks/)
-    assert.match(table.stdout, new RegExp(`${sink}\\s+sink\\s+RUNNING`))
+    assert.match(
+      table.stdout,
+      new RegExp(`${sink}\\s+sink\\s+RUNNING\\s+127\\.0\\.0\\.1:\\d+\\s+FileStreamSinkConnector\\s*$`, 'm'),
+    )
     assert.match(
       table.stdout,
       /\s0\s+FAILED\s+127\.0\.0\.1:\d+\s+org\.apache\.kafka\.connect\.errors\.ConnectException: Couldn't find/,

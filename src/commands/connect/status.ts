@@ -47,6 +47,7 @@ export default class ConnectStatusCommand extends ConnectCommand<typeof ConnectS
             'task',
             'state',
             {title: 'worker', cut: 'middle', drop: 1},
+            {title: 'class', drop: 0},
             {title: 'error', cut: 'end'},
           ],
           status.connectors.flatMap((connector) => [
@@ -56,9 +57,10 @@ export default class ConnectStatusCommand extends ConnectCommand<typeof ConnectS
               '',
               painted(connector.state),
               connector.worker,
-              connector.error ?? connector.className.split('.').pop(),
+              connector.className.split('.').pop() ?? '',
+              connector.error ?? '',
             ],
-            ...connector.tasks.map((task) => ['', '', task.id, painted(task.state), task.worker, task.error ?? '']),
+            ...connector.tasks.map((task) => ['', '', task.id, painted(task.state), task.worker, '', task.error ?? '']),
           ]),
         ),
       )
