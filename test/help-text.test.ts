@@ -55,7 +55,7 @@ describe('help and output wording', () => {
     const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
       oclif: {topics: Record<string, {description: string}>}
     }
-    const topics = new Set(Object.keys(manifest.commands).map((id) => id.split(':')[0]))
+    const topics = new Set(Object.keys(manifest.commands).map((id) => id.split(':', 1).join('')))
     for (const name of topics)
       assert.ok(packageJson.oclif.topics[name]?.description, `${name} has no topic description`)
     const root = await runCli(['--help'])
