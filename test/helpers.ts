@@ -79,6 +79,78 @@ export function runCli(
   })
 }
 
+/** The CLI as a shell command line (each argument quoted), its stdout sent to `stdoutTo` when given. */
+export function cliCommand(args: string[], options: {stdoutTo?: string} = {}): string {
+  const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`
+  const line = [process.execPath, BIN, ...args].map(quote).join(' ')
+  return options.stdoutTo === undefined ? line : `${line} > ${quote(options.stdoutTo)}`
+}
+
+export interface TerminalRun {
+  /** The command's exit code. */
+  code: number
+  /** Everything the terminal was sent, escape sequences included. */
+  output: string
+  /** Milliseconds from the start to when `pattern` had been shown whole; undefined if never. */
+  shownAt(pattern: RegExp): number | undefined
+}
+
+/**
+ * Runs a shell command line in a pseudo-terminal of 24 rows and 80 columns (util-linux `script`),
+ * with the clean environment of runCli, as an operator at a terminal would.
+ */
+export function runInTerminal(
+  command: string,
+  options: {env?: Record<string, string>; timeoutMs?: number} = {},
+): Promise<TerminalRun> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn('script', ['-qfec', `stty rows 24 cols 80; ${command}`, '/dev/null'], {
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        TERM: 'xterm-256color',
+        REPLAYCTL_BROKERS: BROKERS,
+        REPLAYCTL_MYSQL_URL: MYSQL_URL,
+        REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json',
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${command} did not finish within ${options.timeoutMs ?? 120_000} ms`))
+    }, options.timeoutMs ?? 120_000)
+    let output = ''
+    const arrivals: {ms: number; end: number}[] = []
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk
+      arrivals.push({ms: Date.now() - started, end: output.length})
+    })
+    child.stderr.resume()
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({
+        code: code ?? -1,
+        output,
+        shownAt: (pattern) => {
+          const match = pattern.exec(output)
+          if (!match) return undefined
+          return arrivals.find((arrival) => arrival.end >= match.index + match[0].length)?.ms
+        },
+      })
+    })
+  })
+}
+
+/** Every line a terminal was shown, as text: colours dropped, cursor moves and carriage returns split lines. */
+export function shownLines(output: string): string[] {
+  return output
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split(/\x1b\[[0-9;?]*[A-Za-z]|\r|\n/)
+    .filter((text) => text.trim())
+}
+
 /**
  * `list[index]`, or a test failure naming the missing index: the checked read noUncheckedIndexedAccess
  * asks for, where a `!` would let a missing element surface later as a confusing TypeError.

@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict'
-import {mkdtempSync} from 'node:fs'
-import {createServer, type Server} from 'node:net'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {type AddressInfo, createServer, type Server, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {after, describe, it} from 'node:test'
+import {after, before, describe, it} from 'node:test'
 
-import {isOneLineError, nth, runCli} from './helpers.js'
+import {cliCommand, isOneLineError, nth, runCli, runInTerminal, shownLines} from './helpers.js'
 
 /**
- * When Kafka is not there (issue 14): commands fail at once on a port nothing listens on, `dev
- * status` reports a stopped stack as unhealthy, and `dev up` names a port someone else holds.
+ * When Kafka is not there (issue 14): commands fail at once on a port nothing listens on, say they
+ * are connecting when a listener never answers (on a terminal only), `dev status` reports a stopped
+ * stack as unhealthy, and `dev up` names a port someone else holds.
  * Ports are outside the shared stack's and outside Linux's ephemeral range.
  */
 const CLOSED = 29391
@@ -37,6 +38,60 @@ describe('Kafka not there', () => {
       assert.match(result.stderr, new RegExp(`cannot reach Kafka at 127\\.0\\.0\\.1:${CLOSED} \\(connection refused`))
       assert.ok(took < TIMEOUT_MS / 2, `${args.join(' ')} took ${took} ms`)
     }
+  })
+
+  describe('a listener that accepts and never answers', () => {
+    let silent: Server
+    const sockets = new Set<Socket>()
+    let brokers = ''
+    const work = mkdtempSync(join(tmpdir(), 'replayctl-silent-'))
+    before(async () => {
+      silent = createServer((socket) => {
+        sockets.add(socket)
+        socket.on('error', () => {})
+      })
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+      brokers = `127.0.0.1:${(silent.address() as AddressInfo).port}`
+    })
+    after(async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => silent.close(resolve))
+      rmSync(work, {recursive: true, force: true})
+    })
+    const notice = () => new RegExp(`connecting to Kafka at ${brokers.replaceAll('.', '\\.')} \\(Ctrl-C to stop\\)`)
+
+    it('on a terminal: "connecting to ..." after a second, then the one-line error and exit 5', async () => {
+      const run = await runInTerminal(cliCommand(['topic', 'list', '--brokers', brokers, '--timeout', '8s']))
+      const lines = shownLines(run.output)
+      assert.equal(run.code, 5, run.output)
+      assert.match(nth(lines, 0), notice())
+      const errors = lines.filter((line) => line.startsWith('replayctl: error: '))
+      assert.equal(errors.length, 1, run.output)
+      assert.equal(lines.at(-1), nth(errors, 0), 'the error is the last line')
+      assert.match(nth(errors, 0), new RegExp(`cannot reach Kafka at ${brokers.replaceAll('.', '\\.')} `))
+      assert.doesNotMatch(run.output, /\n\s+at /)
+      // The notice comes while the command waits, seconds before the 8 s timeout ends it.
+      const noticed = run.shownAt(notice())
+      const failed = run.shownAt(/replayctl: error:/)
+      assert.ok(noticed !== undefined && failed !== undefined, run.output)
+      assert.ok(failed - noticed >= 3000, `notice at ${noticed} ms, error at ${failed} ms`)
+    })
+
+    it('without a terminal, or under --json, there is no notice: only the error', async () => {
+      const started = Date.now()
+      const piped = await runCli(['topic', 'list', '--brokers', brokers, '--timeout', '4s'])
+      assert.ok(Date.now() - started >= 3000, 'it waited past the second after which a terminal is told')
+      assert.equal(piped.code, 5, piped.stderr)
+      assert.ok(isOneLineError(piped), piped.stderr)
+
+      const stdout = join(work, 'json.out')
+      const json = await runInTerminal(
+        cliCommand(['topic', 'list', '--brokers', brokers, '--timeout', '4s', '--json'], {stdoutTo: stdout}),
+      )
+      assert.equal(json.code, 5, json.output)
+      assert.deepEqual(shownLines(json.output), [], 'nothing on the terminal under --json')
+      assert.equal(JSON.parse(readFileSync(stdout, 'utf8')).error.code, 'KAFKA_UNAVAILABLE')
+    })
   })
 
   it('dev status exits 7 when the stack is stopped, and still prints its report', async () => {

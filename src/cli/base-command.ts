@@ -298,8 +298,8 @@ export abstract class ConnectedCommand<T extends typeof Command> extends BaseCom
 
   override async init(): Promise<void> {
     await super.init()
-    // A person at a terminal learns why nothing happens yet; scripts and pipes get no noise.
-    if (process.stderr.isTTY)
+    // A person at a terminal learns why nothing happens yet; scripts, pipes and --json get no noise.
+    if (process.stderr.isTTY && !this.jsonEnabled())
       kafkaWait.once('waiting', (brokers) =>
         process.stderr.write(`connecting to Kafka at ${brokers} (Ctrl-C to stop)\n`),
       )

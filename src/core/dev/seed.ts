@@ -241,7 +241,12 @@ export async function seed(settings: Settings, options: SeedOptions): Promise<Se
       const slot = pending.findIndex((queued) => queued.at > at)
       pending.splice(slot === -1 ? pending.length : slot, 0, {at, value, key: webhookId})
     }
-    if (options.onProgress && index % 5000 === 0) options.onProgress(index)
+    if (index % 5000 === 0) {
+      options.onProgress?.(index)
+      // The writer only waits when librdkafka's queue is full, so without this the loop would run
+      // in one turn of the event loop: no timer fires and a progress view shows 0% until the end.
+      await new Promise((resolve) => setImmediate(resolve))
+    }
   }
   await flushDuplicatesUntil(Number.POSITIVE_INFINITY)
   const stats = await writer.close()

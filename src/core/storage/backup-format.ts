@@ -525,8 +525,13 @@ async function openPartitionFile(dir: string, entry: PartitionManifest): Promise
  * chunk's checksum, that it inflates to exactly its declared length and decodes into the records
  * its header says, in offset order inside the entry's range; then the file's size, record count,
  * sha256 and records sha256. Throws BACKUP_CORRUPT naming the file and where it goes wrong.
+ * `onChunk`: the file's records checked so far, after each chunk (a file can take minutes).
  */
-export async function checkPartitionFile(dir: string, entry: PartitionManifest): Promise<void> {
+export async function checkPartitionFile(
+  dir: string,
+  entry: PartitionManifest,
+  onChunk?: (records: number) => void,
+): Promise<void> {
   const fileHash = createHash('sha256')
   const recordsHash = createHash('sha256')
   let records = 0
@@ -545,6 +550,7 @@ export async function checkPartitionFile(dir: string, entry: PartitionManifest):
       records += next.value.records
       bytes += next.value.bytes
       nextOffset = next.value.lastOffset + 1
+      onChunk?.(records)
     }
   } finally {
     await handle.close()

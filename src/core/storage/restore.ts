@@ -80,8 +80,10 @@ export async function loadCompleteBackup(dir: string): Promise<{root: string; ma
   return {root, manifest}
 }
 
-/** Every partition file against the manifest, decoded in full, before anything reads records from them. */
-/** `onChecked`: records in the files checked so far, after each file (of manifest.records). */
+/**
+ * Every partition file against the manifest, decoded in full, before anything reads records from them.
+ * `onChecked`: records checked so far, after each chunk (of manifest.records).
+ */
 export async function checkBackupFiles(
   dir: string,
   manifest: BackupManifest,
@@ -89,9 +91,8 @@ export async function checkBackupFiles(
 ): Promise<void> {
   let records = 0
   for (const entry of manifest.partitions) {
-    await checkPartitionFile(dir, entry)
+    await checkPartitionFile(dir, entry, (checked) => onChecked?.(records + checked))
     records += entry.records
-    onChecked?.(records)
   }
 }
 
