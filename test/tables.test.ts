@@ -7,7 +7,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {Chalk} from 'chalk'
 
-import {type Detail, details, displayWidth, fit, formatCount, formatDuration, table} from '../src/cli/output.js'
+import {type Detail, details, displayWidth, fit, formatCount, formatDuration, table, wrap} from '../src/cli/output.js'
 import {outputInArgv} from '../src/cli/base-command.js'
 import {openPool, type Pool} from '../src/core/db/database.js'
 import {submitJob} from '../src/core/replay/store/jobs/index.js'
@@ -203,6 +203,20 @@ describe('the details renderer', () => {
     assert.ok(full.includes(BODY_END) && !full.includes('…'))
     for (const line of details([['a rather long label', 'value']], {width: 10}).split('\n'))
       assert.ok(displayWidth(line) <= 10, line)
+  })
+})
+
+describe('prose', () => {
+  it('wraps at spaces, later lines indented, a word wider than the width cut; one line without a limit', () => {
+    const text = `warning: ${'word '.repeat(8)}${'x'.repeat(30)} end`
+    assert.deepEqual(wrap(text, 20).split('\n'), [
+      'warning: word word',
+      '  word word word',
+      '  word word word',
+      `  ${'x'.repeat(17)}…`,
+      '  end',
+    ])
+    assert.equal(wrap(text, Number.POSITIVE_INFINITY), text)
   })
 })
 
