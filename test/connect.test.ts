@@ -5,7 +5,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
-import {runCli, uniqueName} from './helpers.js'
+import {displayWidth} from '../src/cli/output.js'
+import {type CliResult, runCli, uniqueName} from './helpers.js'
 import {counts, eventBodies, idsInPartition, MINUTE, pastRange, replayTestFile, waitFor} from './replay-harness.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
 import {closedPort} from './webhook-receiver.js'
@@ -52,6 +53,17 @@ async function status(): Promise<{code: number; json: any; stdout: string}> {
 
 const connector = (report: any, name: string) => report.connectors.find((found: any) => found.name === name)
 
+/** The table view at 80 columns: no line wider (tables test/tables.test.ts checks the same for the others). */
+async function at80(args: string[]): Promise<CliResult> {
+  const result = await runCli(args, {env: {...env, REPLAYCTL_BROKERS: DC1, COLUMNS: '80'}})
+  assert.deepEqual(
+    result.stdout.split('\n').filter((line) => displayWidth(line) > 80),
+    [],
+    result.stdout,
+  )
+  return result
+}
+
 let upSeconds = 0
 before(
   async () => {
@@ -92,6 +104,10 @@ describe('connect status, restart, pause and resume against a real worker', () =
     assert.equal(dev.code, 0, dev.stderr)
     assert.equal(dev.json.connect.running, true)
     assert.equal(dev.json.dc2.running, true)
+    const table = await at80(['dev', 'status'])
+    assert.equal(table.code, 0, table.stderr)
+    assert.match(table.stdout, /^kafka dc2 +127\.0\.0\.1:\d+ +\d+ +running$/m)
+    assert.match(table.stdout, new RegExp(`^kafka connect +${CONNECT_URL.replaceAll('.', '\\.')} +\\d+ +running$`, 'm'))
     const logs = await cli(['dev', 'logs', '--connect', '--lines', '2000'])
     assert.equal(logs.code, 0, logs.stderr)
     assert.match(logs.stdout, /org\.apache\.kafka\.connect/)
@@ -180,6 +196,14 @@ describe('connect status, restart, pause and resume against a real worker', () =
       /\s0\s+FAILED\s+127\.0\.0\.1:\d+\s+org\.apache\.kafka\.connect\.errors\.ConnectException: Couldn't find/,
     )
     assert.doesNotMatch(table.stdout, /\tat org\./, 'only the first line of the trace')
+    // At 80 columns long values are cut (names in the middle, the error at its end); --wide shows them whole.
+    const narrow = await at80(['connect', 'status'])
+    assert.equal(narrow.code, 7, narrow.stderr)
+    assert.match(narrow.stdout, /^health +FAILED connectors or tasks$/m)
+    assert.match(narrow.stdout, /^file-s\S* +sink +RUNNING/m)
+    assert.match(narrow.stdout, /^ +0 +FAILED .*org\.apache\.kafka\.\S*…$/m)
+    const full = await runCli(['connect', 'status', '--wide'], {env: {...env, COLUMNS: '80'}})
+    assert.ok(full.stdout.includes(task.error), full.stdout)
 
     // Restart only what failed: the task fails again (its directory still does not exist).
     const restart = await cli(['connect', 'restart', sink, '--failed-only', '--json'])

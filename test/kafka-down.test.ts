@@ -5,13 +5,15 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {cliCommand, isOneLineError, nth, runCli, runInTerminal, shownLines} from './helpers.js'
+import {displayWidth} from '../src/cli/output.js'
+import {type CliResult, cliCommand, isOneLineError, nth, runCli, runInTerminal, shownLines} from './helpers.js'
 
 /**
  * When Kafka is not there (issue 14): commands fail at once on a port nothing listens on, say they
  * are connecting when a listener never answers (on a terminal only), `dev status` reports a stopped
  * stack as unhealthy, and `dev up` names a port someone else holds.
- * Ports are outside the shared stack's and outside Linux's ephemeral range.
+ * Ports are outside the shared stack's and outside Linux's ephemeral range. The stack this file
+ * starts also shows `dev up` and `dev status` reports fitting 80 columns with a long state directory.
  */
 const CLOSED = 29391
 const HELD = 29394
@@ -94,18 +96,39 @@ describe('Kafka not there', () => {
     })
   })
 
-  it('dev status exits 7 when the stack is stopped, and still prints its report', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'replayctl-down-'))
+  it('dev status exits 7 when the stack is stopped, and still prints its report; both fit 80 columns', async () => {
+    const state = mkdtempSync(join(tmpdir(), `replayctl-down-${'with-a-long-state-directory-name-'.repeat(3)}`))
     states.push(state)
     const env = {REPLAYCTL_STATE: state, REPLAYCTL_KAFKA_HEAP: '384m'}
     const up = await runCli(['dev', 'up', '--port', String(CLOSED + 100), '--json'], {env, timeoutMs: 180_000})
     assert.equal(up.code, 0, up.stderr)
-    assert.equal((await runCli(['dev', 'status'], {env})).code, 0)
+    const at80 = (args: string[]) => runCli(args, {env: {...env, COLUMNS: '80'}, timeoutMs: 120_000})
+    const fits = (result: CliResult) => {
+      assert.deepEqual(
+        result.stdout.split('\n').filter((line) => displayWidth(line) > 80),
+        [],
+        result.stdout,
+      )
+      assert.match(result.stdout, /^state +\/\S*replayctl-down-with\S*…\S+$/m)
+    }
+    // `dev up` again reports the running stack.
+    const again = await at80(['dev', 'up'])
+    assert.equal(again.code, 0, again.stderr)
+    fits(again)
+    assert.match(again.stdout, new RegExp(`^1 +127\\.0\\.0\\.1:${CLOSED + 100} +\\d+ +running$`, 'm'))
+    const running = await at80(['dev', 'status'])
+    assert.equal(running.code, 0, running.stderr)
+    fits(running)
+    assert.match(running.stdout, /^kafka node 1 +127\.0\.0\.1:\d+ +\d+ +running$/m)
     assert.equal((await runCli(['dev', 'down'], {env, timeoutMs: 60_000})).code, 0)
     const status = await runCli(['dev', 'status', '--json'], {env})
     assert.equal(status.code, 7, status.stderr)
     assert.equal(status.json.healthy, false)
     assert.equal(status.json.nodes[0].running, false)
+    const stopped = await at80(['dev', 'status'])
+    assert.equal(stopped.code, 7, stopped.stderr)
+    fits(stopped)
+    assert.match(stopped.stdout, /^kafka node 1 +127\.0\.0\.1:\d+ +\S+ +stopped$/m)
   })
 
   it('dev up with its port held by another listener names the port and who holds it, in one line', async () => {

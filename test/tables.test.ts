@@ -1,14 +1,18 @@
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {Chalk} from 'chalk'
 
-import {type Detail, details, displayWidth, fit, formatCount, formatDuration, table} from '../src/cli/output.js'
+import {type Detail, details, displayWidth, fit, formatCount, formatDuration, table, wrap} from '../src/cli/output.js'
 import {outputInArgv} from '../src/cli/base-command.js'
 import {openPool, type Pool} from '../src/core/db/database.js'
 import {submitJob} from '../src/core/replay/store/jobs/index.js'
 import {connectAdmin, loadNative, type Consumer} from '../src/core/kafka/client.js'
+import {DEFAULT_SCHEMA_REGISTRY_URL} from '../src/core/shared/settings.js'
 import {BIN, BROKERS, type CliResult, deleteTopics, nth, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
@@ -26,10 +30,16 @@ const WEBHOOK = `webhook-with-a-long-id-${'x'.repeat(30)}`
 const LONG_ERROR = `receiver answered 503 Service Unavailable: ${'upstream timed out; '.repeat(8)}the end`
 const BODY_END = 'END-OF-A-LONG-BODY'
 const KEY = `key-${'k'.repeat(60)}`
+const REGISTRY = process.env.REPLAYCTL_SCHEMA_REGISTRY_URL ?? DEFAULT_SCHEMA_REGISTRY_URL
+const SUBJECT = `${uniqueName('tables')}-a-subject-with-a-rather-long-name-for-the-registry-and-its-topic-value`
+const work = mkdtempSync(join(tmpdir(), 'tables-'))
+/** Topics and groups the tests below create besides the shared ones, removed in after(). */
+const extraTopics: string[] = []
+const extraGroups: string[] = []
 let pool: Pool | undefined
 let member: Consumer | undefined
 
-const env = {REPLAYCTL_MYSQL_URL: MYSQL}
+const env = {REPLAYCTL_MYSQL_URL: MYSQL, REPLAYCTL_SCHEMA_REGISTRY_URL: REGISTRY}
 const at80 = (args: string[]) => runCli(args, {env: {...env, COLUMNS: String(WIDTH)}, timeoutMs: 120_000})
 
 function assertFits(result: CliResult, output = result.stdout): void {
@@ -99,10 +109,14 @@ after(async () => {
   if (member?.isConnected()) await new Promise<void>((resolve) => member!.disconnect(() => resolve()))
   await pool?.query(`DROP DATABASE IF EXISTS \`${DATABASE}\``)
   await pool?.end()
-  await deleteTopics([topic])
+  await deleteTopics([topic, ...extraTopics])
   const admin = await connectAdmin(testSettings())
-  await new Promise((resolve) => admin.deleteGroups([group], {timeout: 10_000}, resolve))
+  await new Promise((resolve) => admin.deleteGroups([group, ...extraGroups], {timeout: 10_000}, resolve))
   admin.disconnect()
+  rmSync(work, {recursive: true, force: true})
+  // The registry's own API, soft then hard delete as Confluent asks.
+  await fetch(`${REGISTRY}/subjects/${SUBJECT}`, {method: 'DELETE'}).catch(() => undefined)
+  await fetch(`${REGISTRY}/subjects/${SUBJECT}?permanent=true`, {method: 'DELETE'}).catch(() => undefined)
 })
 
 describe('the table renderer', () => {
@@ -189,6 +203,20 @@ describe('the details renderer', () => {
     assert.ok(full.includes(BODY_END) && !full.includes('…'))
     for (const line of details([['a rather long label', 'value']], {width: 10}).split('\n'))
       assert.ok(displayWidth(line) <= 10, line)
+  })
+})
+
+describe('prose', () => {
+  it('wraps at spaces, later lines indented, a word wider than the width cut; one line without a limit', () => {
+    const text = `warning: ${'word '.repeat(8)}${'x'.repeat(30)} end`
+    assert.deepEqual(wrap(text, 20).split('\n'), [
+      'warning: word word',
+      '  word word word',
+      '  word word word',
+      `  ${'x'.repeat(17)}…`,
+      '  end',
+    ])
+    assert.equal(wrap(text, Number.POSITIVE_INFINITY), text)
   })
 })
 
@@ -362,5 +390,156 @@ describe('every table fits 80 columns; --wide and pipes show full values', () =>
   it('cluster status and dev status', async () => {
     assertFits(await at80(['cluster', 'status', '--no-controller']))
     assertFits(await at80(['dev', 'status']))
+  })
+})
+
+describe('the other commands that print tables or details fit 80 columns too', () => {
+  const rows = (output: string, pattern: RegExp) => output.split('\n').filter((line) => pattern.test(line)).length
+
+  it('topic backup, verify and restore: the names in their summaries cut in the middle, whole in full', async () => {
+    const dir = join(work, 'a-directory-with-a-rather-long-name-for-backups', `${topic}-backup`)
+    const target = `${topic}_restored`
+    extraTopics.push(target)
+    const backup = await at80(['topic', 'backup', topic, '--to', dir, '--no-configs'])
+    assertFits(backup)
+    assertFits(backup, backup.stderr)
+    assert.match(backup.stdout, /^backed up tables_\w*…\w* into \/\S*…\S*-backup$/m)
+    assert.match(backup.stdout, /^records +24$/m)
+    assert.equal(rows(backup.stdout, /^\d+ +\d+ +\d+ +\d+ +[\d.]+ (B|KiB)$/), 12, 'one line per partition')
+    const again = await at80(['topic', 'backup', topic, '--to', dir, '--no-configs', '--wide'])
+    assert.ok(again.stdout.includes(`already complete: ${topic} into ${dir}`), again.stdout)
+
+    const intact = await at80(['topic', 'verify', dir])
+    assertFits(intact)
+    assertFits(intact, intact.stderr)
+    assert.match(intact.stdout, /^the backup of \S+ in \S+ is intact: 24 records in \d+ files$/m)
+    assert.ok(intact.stdout.includes('…'))
+
+    const restore = await at80(['topic', 'restore', dir, '--topic', target])
+    assertFits(restore)
+    assertFits(restore, restore.stderr)
+    assert.match(restore.stdout, /^restored 24 records of tables_\w*…\w* into tables_\w*…\w* \(created\)$/m)
+    assert.match(restore.stdout, /^partitions +12, each record to its own$/m)
+    assert.match(
+      restore.stdout.replace(/\n {2}/g, ' '),
+      /^note: the backup holds no topic configs .* broker defaults$/m,
+    )
+
+    const matches = await at80(['topic', 'verify', dir, '--topic', target])
+    assertFits(matches)
+    assertFits(matches, matches.stderr)
+    assert.equal(rows(matches.stdout, /^\d+ +\d+ +\d+ +[0-9a-f]{16} +yes$/), 12, 'one line per partition')
+    assert.match(matches.stdout, /^topic tables_\w*…\w* matches the backup of \S+: 24 records$/m)
+    const piped = await runCli(['topic', 'verify', dir, '--topic', target], {env})
+    assert.ok(piped.stdout.includes(`topic ${target} matches the backup of ${topic}: 24 records`), piped.stdout)
+  })
+
+  it('dev seed: its summary, details and busiest webhooks', async () => {
+    const seeded = uniqueName('tables_seed_topic_with_a_rather_long_name_for_the_test')
+    extraTopics.push(seeded)
+    const args = ['dev', 'seed', '--topic', seeded, '--events', '50', '--webhooks', '5', '--days', '1']
+    const seed = await at80([...args, '--partitions', '1'])
+    assertFits(seed)
+    assertFits(seed, seed.stderr)
+    assert.match(seed.stdout, /^seeded tables_seed\w*…\w*: 50 events \(\d+ duplicates?\) for 5 webhooks$/m)
+    assert.match(seed.stdout, /^time range +\S+Z \.\. \S+Z$/m)
+    assert.match(seed.stdout, /^busiest webhook +events$/m)
+    assert.ok(rows(seed.stdout, /^\d+ +\d+$/) > 0, seed.stdout)
+  })
+
+  it('group reset-offsets: the plan, and the group named in what was committed', async () => {
+    const resetGroup = uniqueName('tables-reset-group-with-a-rather-long-name-for-the-test')
+    extraGroups.push(resetGroup)
+    const reset = await at80(['group', 'reset-offsets', resetGroup, '--topic', topic, '--to-earliest'])
+    assertFits(reset)
+    assert.equal(rows(reset.stdout, /^tables_\w*…\w* +\d+ +- +0$/), 12, 'one line per partition')
+    assert.match(reset.stdout, /^committed new offsets for group 'tables-reset[\w-]*…[\w-]*'$/m)
+    const wide = await at80(['group', 'reset-offsets', resetGroup, '--topic', topic, '--to-latest', '--wide'])
+    assert.equal(wide.code, 0, wide.stderr)
+    assert.ok(wide.stdout.includes(`committed new offsets for group '${resetGroup}'`) && wide.stdout.includes(topic))
+  })
+
+  it('topic alter: its config table cuts the values, not the keys, and its warning wraps on stderr', async () => {
+    const altered = uniqueName('tables_alter_topic_with_a_rather_long_name')
+    extraTopics.push(altered)
+    const created = await runCli(['topic', 'create', altered, '--partitions', '1', '--json'])
+    assert.equal(created.code, 0, created.stderr)
+    const throttled = Array.from({length: 40}, (_, partition) => `${partition}:1`).join(',')
+    const alter = await runCli(
+      [
+        'topic',
+        'alter',
+        altered,
+        '--partitions',
+        '2',
+        '--config',
+        `leader.replication.throttled.replicas=${throttled}`,
+        '--config',
+        'retention.ms=86400000',
+      ],
+      {env: {...env, COLUMNS: String(WIDTH)}, timeoutMs: 180_000},
+    )
+    assertFits(alter)
+    assertFits(alter, alter.stderr)
+    assert.match(alter.stdout, /^partitions: 1 -> 2$/m)
+    assert.match(alter.stdout, /^leader\.replication\.throttled\.replicas +\(default\) +0:1,1:1,\S*…$/m)
+    assert.match(alter.stdout, /^retention\.ms +\d+ +86400000$/m)
+    // Wrapped at spaces, each line after the first indented, nothing of it cut.
+    assert.ok(alter.stderr.trim().split('\n').length > 1, alter.stderr)
+    assert.match(
+      alter.stderr.replace(/\n {2}/g, ' '),
+      /^warning: keyed records written from now on go to partition murmur2\(key\) % 2 instead of % 1, .* read both\n$/,
+    )
+  })
+
+  it('cluster elect-leaders and cluster plan (its warnings wrapped, whole in a pipe)', async () => {
+    const elect = await at80(['cluster', 'elect-leaders', '--topic', topic])
+    assertFits(elect)
+    assert.match(elect.stdout, /^0 elected, 12 already preferred, 0 failed$/m)
+    const args = ['cluster', 'plan', '--brokers', '1', '--disk', '10GiB', '--partitions', '1000', '--replication', '1']
+    const warning =
+      "warning: one segment (1073741824 bytes) does not fit in a partition's share: use more disk, fewer " +
+      'partitions or a smaller segment.bytes'
+    const plan = await at80(args)
+    assertFits(plan)
+    assert.match(plan.stdout, /^usable per partition +7\.7 MiB$/m)
+    assert.match(plan.stdout, /^warning: replication 1: losing one disk loses data$/m)
+    assert.ok(!plan.stdout.includes(warning) && plan.stdout.replace(/\n {2}/g, ' ').includes(warning), plan.stdout)
+    const piped = await runCli(args)
+    assert.ok(piped.stdout.split('\n').includes(warning), piped.stdout)
+  })
+
+  it('schema list and schema get (the schema itself printed whole, the details fitted; -o wide)', async () => {
+    const doc = `A record whose doc is wider than a terminal: ${'it goes on and on; '.repeat(12)}the end`
+    const schema = {type: 'record', name: 'TablesRecord', doc, fields: [{name: 'id', type: 'string'}]}
+    const response = await fetch(`${REGISTRY}/subjects/${SUBJECT}/versions`, {
+      method: 'POST',
+      headers: {'content-type': 'application/vnd.schemaregistry.v1+json'},
+      body: JSON.stringify({schema: JSON.stringify(schema)}),
+    })
+    assert.equal(response.status, 200, await response.clone().text())
+    const {id} = (await response.json()) as {id: number}
+
+    const list = await at80(['schema', 'list'])
+    assertFits(list)
+    assert.match(list.stdout, new RegExp(`^tables_\\S*…\\S*-value +1 +AVRO +${id}$`, 'm'))
+    assert.ok((await at80(['schema', 'list', '--wide'])).stdout.includes(SUBJECT))
+
+    const get = await at80(['schema', 'get', SUBJECT])
+    assert.equal(get.code, 0, get.stderr)
+    const lines = get.stdout.trimEnd().split('\n')
+    const block = lines.slice(0, 4)
+    assert.deepEqual(
+      block.filter((line) => displayWidth(line) > WIDTH),
+      [],
+      get.stdout,
+    )
+    assert.match(nth(block, 0), /^subject +tables_\S*…\S*-value$/)
+    assert.deepEqual(block.slice(1), ['version  1', 'type     AVRO', `id       ${id}`])
+    // The schema is the document the command prints: whole, and still JSON, where it is wider.
+    assert.deepEqual(JSON.parse(lines.slice(4).join('\n')), schema)
+    assert.ok(lines.some((line) => displayWidth(line) > WIDTH && line.includes(doc)))
+    const wide = await at80(['schema', 'get', SUBJECT, '-o', 'wide'])
+    assert.match(wide.stdout, new RegExp(`^subject +${SUBJECT}$`, 'm'))
   })
 })

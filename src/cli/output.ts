@@ -225,6 +225,53 @@ export function details(pairs: Detail[], options: {width?: number; stream?: Node
     .join('\n')
 }
 
+/** A name (topic, group, directory) in a sentence(): the part cut, in the middle, when the line is too wide. */
+export interface Name {
+  name: string
+}
+
+/**
+ * A one-line summary that names things, fitted to the width as table rows are: its names are cut
+ * in the middle, the shortest kept whole first, and its words kept. --wide and pipes get it whole.
+ */
+export function sentence(...parts: (string | Name)[]): string {
+  const width = tableWidth()
+  const names = parts.filter((part): part is Name => typeof part !== 'string')
+  let left = width - parts.reduce((total, part) => total + (typeof part === 'string' ? displayWidth(part) : 0), 0)
+  const given = new Map<Name, number>()
+  const narrowestFirst = [...names].sort((a, b) => displayWidth(a.name) - displayWidth(b.name))
+  narrowestFirst.forEach((name, position) => {
+    const share = Math.max(MIN_CUT_WIDTH, Math.floor(left / (narrowestFirst.length - position)))
+    const shown = Math.min(displayWidth(name.name), share)
+    given.set(name, shown)
+    left -= shown
+  })
+  const text = parts
+    .map((part) => (typeof part === 'string' ? part : fit(part.name, given.get(part) ?? 0, 'middle')))
+    .join('')
+  // Words alone wider than the terminal still give a line no wider than it.
+  return displayWidth(text) > width ? fit(text, width, 'end') : text
+}
+
+/**
+ * Prose (warnings, notes) wrapped at spaces to the width, each line after the first indented, so
+ * nothing of it is cut; --wide and pipes get it on one line.
+ */
+export function wrap(text: string, width = tableWidth()): string {
+  const lines: string[] = []
+  let current = ''
+  for (const word of text.split(' ')) {
+    const candidate = current === '' ? word : `${current} ${word}`
+    if (current !== '' && displayWidth(candidate) > width) {
+      lines.push(current)
+      current = `  ${word}`
+    } else current = candidate
+  }
+  lines.push(current)
+  // A single word wider than the terminal is cut rather than left to overflow it.
+  return lines.map((line) => (displayWidth(line) > width ? fit(line, width, 'end') : line)).join('\n')
+}
+
 /** Counts and rates, one format everywhere: thousands separators, decimals only where they tell something. */
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US', {maximumFractionDigits: Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2})

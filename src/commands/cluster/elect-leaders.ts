@@ -32,7 +32,14 @@ export default class ClusterElectLeaders extends KafkaCommand<typeof ClusterElec
     if (shown.length > 0) {
       this.print(
         table(
-          ['topic', 'partition', 'preferred', 'leader before', 'leader now', 'outcome'],
+          [
+            {title: 'topic', cut: 'middle'},
+            {title: 'partition', align: 'right'},
+            {title: 'preferred', align: 'right'},
+            {title: 'leader before', align: 'right'},
+            {title: 'leader now', align: 'right'},
+            {title: 'outcome', cut: 'end'},
+          ],
           shown.map((partition) => [
             partition.topic,
             partition.partition,

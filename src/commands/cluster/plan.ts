@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, tableFlags} from '../../cli/base-command.js'
-import {details, formatBytes, paint} from '../../cli/output.js'
+import {details, formatBytes, paint, wrap} from '../../cli/output.js'
 import {planCluster, parseSize, SPIKE_HEADROOM, type ClusterPlan} from '../../core/storage/cluster-plan.js'
 
 export default class ClusterPlanCommand extends BaseCommand<typeof ClusterPlanCommand> {
@@ -57,7 +57,7 @@ export default class ClusterPlanCommand extends BaseCommand<typeof ClusterPlanCo
         ],
       ]),
     )
-    for (const warning of plan.warnings) this.print(paint.yellow(`warning: ${warning}`))
+    for (const warning of plan.warnings) this.print(paint.yellow(wrap(`warning: ${warning}`)))
     return plan
   }
 }

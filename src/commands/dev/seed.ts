@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
-import {details, formatBytes, formatCount, paint, table} from '../../cli/output.js'
+import {details, formatBytes, formatCount, paint, sentence, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {seed, type SeedResult} from '../../core/dev/seed.js'
 import {plural} from '../../core/shared/plural.js'
@@ -55,9 +55,13 @@ export default class DevSeed extends KafkaCommand<typeof DevSeed> {
     }
     this.print(
       paint.green(
-        `seeded ${result.topic}: ${formatCount(result.events)} ${plural(result.events, 'event')} ` +
-          `(${formatCount(result.duplicates)} ${plural(result.duplicates, 'duplicate')}) for ` +
-          `${formatCount(result.webhooks)} ${plural(result.webhooks, 'webhook')}`,
+        sentence(
+          'seeded ',
+          {name: result.topic},
+          `: ${formatCount(result.events)} ${plural(result.events, 'event')} ` +
+            `(${formatCount(result.duplicates)} ${plural(result.duplicates, 'duplicate')}) for ` +
+            `${formatCount(result.webhooks)} ${plural(result.webhooks, 'webhook')}`,
+        ),
       ),
     )
     this.print(

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
-import {paint, table} from '../../cli/output.js'
+import {paint, sentence, table} from '../../cli/output.js'
 import {resetTarget, resetTargetFlags} from '../../cli/reset-target.js'
 import {TIME_FORMS} from '../../core/shared/time.js'
 import {resetOffsets, type ResetResult} from '../../core/storage/groups.js'
@@ -45,7 +45,7 @@ export default class GroupResetOffsets extends KafkaCommand<typeof GroupResetOff
     )
     this.print(
       result.applied
-        ? paint.green(`committed new offsets for group '${result.group}'`)
+        ? paint.green(sentence("committed new offsets for group '", {name: result.group}, "'"))
         : paint.yellow('dry run: nothing committed'),
     )
     return result

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {SchemaRegistryCommand} from '../../cli/base-command.js'
+import {SchemaRegistryCommand, tableFlags} from '../../cli/base-command.js'
 import {details} from '../../cli/output.js'
 import {subjectVersion, type SubjectVersion} from '../../core/schemas/registry.js'
 import {invalidArgument} from '../../core/shared/errors.js'
@@ -12,7 +12,10 @@ export default class SchemaGet extends SchemaRegistryCommand<typeof SchemaGet> {
     '<%= config.bin %> schema get delivery_log-value --version 2 --json',
   ]
   static override args = {subject: Args.string({description: 'the subject (e.g. <topic>-value)', required: true})}
-  static override flags = {version: Flags.integer({char: 'v', description: 'which version (default: the latest)'})}
+  static override flags = {
+    ...tableFlags,
+    version: Flags.integer({char: 'v', description: 'which version (default: the latest)'}),
+  }
 
   async run(): Promise<SubjectVersion> {
     if (this.flags.version !== undefined && this.flags.version < 1)

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {ConnectedCommand, tableFlags} from '../../cli/base-command.js'
-import {paint, table} from '../../cli/output.js'
+import {paint, table, tableWidth, wrap} from '../../cli/output.js'
 import {alterTopic, type AlterTopicResult} from '../../core/replay/alter-topic.js'
 
 export default class TopicAlter extends ConnectedCommand<typeof TopicAlter> {
@@ -42,12 +42,13 @@ export default class TopicAlter extends ConnectedCommand<typeof TopicAlter> {
     if (result.partitions) {
       const {before, after, changed, warning} = result.partitions
       this.print(changed ? `partitions: ${before} -> ${after}` : `partitions: already ${after}, nothing changed`)
-      if (warning && !this.jsonEnabled()) process.stderr.write(`${paint.yellow('warning:')} ${warning}\n`)
+      if (warning && !this.jsonEnabled())
+        process.stderr.write(`${wrap(`${paint.yellow('warning:')} ${warning}`, tableWidth(process.stderr))}\n`)
     }
     if (result.configs)
       this.print(
         table(
-          ['config', 'old', 'new'],
+          ['config', {title: 'old', cut: 'end'}, {title: 'new', cut: 'end'}],
           result.configs.changes.map((change) => [change.key, change.old ?? '(default)', change.new ?? '(default)']),
         ),
       )

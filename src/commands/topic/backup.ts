@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
-import {details, formatBytes, formatCount, paint, table} from '../../cli/output.js'
+import {details, formatBytes, formatCount, paint, sentence, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {isoTime, parseTime, TIME_FORMS} from '../../core/shared/time.js'
@@ -79,11 +79,11 @@ export default class TopicBackup extends KafkaCommand<typeof TopicBackup> {
       await progress.stop()
     }
     const verb = result.alreadyComplete
-      ? 'already complete:'
+      ? 'already complete: '
       : result.resumed
-        ? 'finished the interrupted backup of'
-        : 'backed up'
-    this.print(paint.green(`${verb} ${result.topic} into ${result.dir}`))
+        ? 'finished the interrupted backup of '
+        : 'backed up '
+    this.print(paint.green(sentence(verb, {name: result.topic}, ' into ', {name: result.dir})))
     this.print(
       details([
         ['records', formatCount(result.records)],

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
-import {details, formatCount, paint} from '../../cli/output.js'
+import {details, formatCount, paint, sentence, wrap} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {PARTITION_MODES, type PartitionMode, restoreTopic, type RestoreResult} from '../../core/storage/restore.js'
 import {plural} from '../../core/shared/plural.js'
@@ -71,8 +71,13 @@ export default class TopicRestore extends KafkaCommand<typeof TopicRestore> {
     }
     this.print(
       paint.green(
-        `restored ${formatCount(result.records)} ${plural(result.records, 'record')} of ` +
-          `${result.sourceTopic} into ${result.topic}${result.created ? ' (created)' : ''}`,
+        sentence(
+          `restored ${formatCount(result.records)} ${plural(result.records, 'record')} of `,
+          {name: result.sourceTopic},
+          ' into ',
+          {name: result.topic},
+          result.created ? ' (created)' : '',
+        ),
       ),
     )
     this.print(
@@ -88,7 +93,7 @@ export default class TopicRestore extends KafkaCommand<typeof TopicRestore> {
         ...(result.configs ? Object.entries(result.configs).map(([key, value]): [string, string] => [key, value]) : []),
       ]),
     )
-    for (const note of result.notes) this.print(paint.yellow(`note: ${note}`))
+    for (const note of result.notes) this.print(paint.yellow(wrap(`note: ${note}`)))
     return result
   }
 }

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
-import {formatCount, paint, table} from '../../cli/output.js'
+import {formatCount, paint, sentence, table} from '../../cli/output.js'
 import {ProgressState, showProgress, uiMode} from '../../cli/progress.js'
 import {mismatchError, verifyBackup, type VerifyResult} from '../../core/storage/backup-verify.js'
 import {plural} from '../../core/shared/plural.js'
@@ -69,16 +69,27 @@ export default class TopicVerify extends KafkaCommand<typeof TopicVerify> {
       )
     }
     if (!result.match) throw mismatchError(result)
+    const records = `${formatCount(result.records)} ${plural(result.records, 'record')}`
     this.print(
       paint.green(
         result.topic === null
-          ? `the backup of ${result.sourceTopic} in ${result.dir} is intact: ${formatCount(result.records)} ` +
-              `${plural(result.records, 'record')} in ${result.files} ${plural(result.files, 'file')}`
-          : `topic ${result.topic} matches the backup of ${result.sourceTopic}: ${formatCount(result.records)} ` +
-              plural(result.records, 'record') +
-              (result.keys
-                ? `, ${formatCount(result.keys.keys)} ${plural(result.keys.keys, 'key')} each in order`
-                : ''),
+          ? sentence(
+              'the backup of ',
+              {name: result.sourceTopic},
+              ' in ',
+              {name: result.dir},
+              ` is intact: ${records} in ${result.files} ${plural(result.files, 'file')}`,
+            )
+          : sentence(
+              'topic ',
+              {name: result.topic},
+              ' matches the backup of ',
+              {name: result.sourceTopic},
+              `: ${records}` +
+                (result.keys
+                  ? `, ${formatCount(result.keys.keys)} ${plural(result.keys.keys, 'key')} each in order`
+                  : ''),
+            ),
       ),
     )
     return result
