@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {KafkaCommand, tableFlags} from '../../cli/base-command.js'
-import {details, paint, table} from '../../cli/output.js'
+import {details, paint, table, wrap} from '../../cli/output.js'
 import {ExitCode} from '../../core/shared/errors.js'
 import {clusterStatus, type ClusterStatus, type PartitionProblem} from '../../core/storage/cluster-status.js'
 
@@ -82,8 +82,9 @@ export default class ClusterStatusCommand extends KafkaCommand<typeof ClusterSta
         ),
       )
     }
-    if (status.minIsrUnavailable) this.print(paint.dim(`min.insync.replicas unavailable: ${status.minIsrUnavailable}`))
-    if (status.advice) this.print(paint.yellow(status.advice))
+    if (status.minIsrUnavailable)
+      this.print(paint.dim(wrap(`min.insync.replicas unavailable: ${status.minIsrUnavailable}`)))
+    if (status.advice) this.print(paint.yellow(wrap(status.advice)))
     if (!status.healthy) {
       if (this.jsonEnabled()) this.logJson(status)
       this.exit(ExitCode.UNHEALTHY)
