@@ -4,7 +4,17 @@ import {after, before, describe, it} from 'node:test'
 import {openPool} from '../src/core/db/database.js'
 import {loadNative, type Consumer} from '../src/core/kafka/client.js'
 import {partitionCountHistory} from '../src/core/replay/store/partition-history/index.js'
-import {apacheTool, BROKERS, deleteTopics, isOneLineError, MYSQL_URL, nth, runCli, uniqueName} from './helpers.js'
+import {
+  apacheTool,
+  BROKERS,
+  deleteTopics,
+  isOneLineError,
+  MYSQL_URL,
+  nth,
+  onTerminal,
+  runCli,
+  uniqueName,
+} from './helpers.js'
 
 /**
  * The admin verbs (issue 14, item 9) on the real broker, each checked with Apache Kafka's own
@@ -15,6 +25,7 @@ const TOPIC_COMMAND = 'org.apache.kafka.tools.TopicCommand'
 const GROUP_COMMAND = 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand'
 const grown = uniqueName('adm_grow')
 const doomed = [uniqueName('adm_del'), uniqueName('adm_del')]
+const asked = uniqueName('adm_ask')
 const idle = uniqueName('adm_idle')
 const busy = uniqueName('adm_busy')
 let member: Consumer | undefined
@@ -41,7 +52,7 @@ async function apacheDescribe(topic: string): Promise<{partitions: number; confi
 }
 
 before(async () => {
-  for (const topic of [grown, ...doomed])
+  for (const topic of [grown, ...doomed, asked])
     assert.equal((await runCli(['topic', 'create', topic, '--partitions', '2', '--json'])).code, 0)
   await apacheTool(GROUP_COMMAND, [
     '--bootstrap-server',
@@ -58,7 +69,7 @@ before(async () => {
 
 after(async () => {
   if (member?.isConnected()) await new Promise<void>((resolve) => member!.disconnect(() => resolve()))
-  await deleteTopics([grown, ...doomed])
+  await deleteTopics([grown, ...doomed, asked])
 })
 
 describe('topic delete', () => {
@@ -82,6 +93,25 @@ describe('topic delete', () => {
       for (const topic of [...doomed, '__consumer_offsets']) assert.ok(listed.includes(topic), topic)
     },
   )
+
+  it('on a terminal asks for the topic name: another answer (y too) deletes nothing, the name does', async () => {
+    const refused = await onTerminal(['topic', 'delete', asked], 'y\n')
+    assert.equal(refused.code, 2, refused.output)
+    assert.match(
+      refused.output,
+      new RegExp(`Delete topic '${asked}' and all its records\\? Type its name to confirm: `),
+    )
+    assert.match(refused.output, /deletion not confirmed; nothing was deleted/)
+    assert.ok((await apacheTopics()).includes(asked))
+
+    const confirmed = await onTerminal(['topic', 'delete', asked], `${asked}\n`)
+    assert.equal(confirmed.code, 0, confirmed.output)
+    assert.match(confirmed.output, new RegExp(`deleted '${asked}'`))
+    const deadline = Date.now() + 30_000
+    let listed = await apacheTopics()
+    while (listed.includes(asked) && Date.now() < deadline) listed = await apacheTopics()
+    assert.ok(!listed.includes(asked), listed.join(' '))
+  })
 
   it('deletes several topics with --yes, as TopicCommand --list then shows', async () => {
     const result = await runCli(['topic', 'delete', ...doomed, '--yes', '--json'])

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {isAlive} from '../src/core/dev/processes.js'
-import {runCli} from './helpers.js'
+import {runCli, uniqueName} from './helpers.js'
 
 /**
  * `dev up --brokers 3`: a real three-node KRaft cluster in its own state directory and ports, so
@@ -36,6 +36,24 @@ describe('dev up --brokers 3', () => {
     assert.equal(again.code, 0, again.stderr)
     assert.equal(again.json.alreadyRunning, true)
     assert.deepEqual(again.json.started, [])
+    // Its hint names the database in use when REPLAYCTL_MYSQL_URL points at the stack's MariaDB, else the default.
+    const database = `mysql://root@127.0.0.1:3306/${uniqueName('hint')}`
+    const hinted = await runCli(['dev', 'up', '--brokers', '3'], {env: {...env, REPLAYCTL_MYSQL_URL: database}})
+    assert.equal(hinted.code, 0, hinted.stderr)
+    assert.match(hinted.stdout, /^the local stack is already running$/m)
+    assert.ok(
+      hinted.stdout.endsWith(
+        'Use it with:\n' +
+          '  export REPLAYCTL_BROKERS=127.0.0.1:19300,127.0.0.1:19302,127.0.0.1:19304\n' +
+          `  export REPLAYCTL_MYSQL_URL=${database}\n`,
+      ),
+      hinted.stdout,
+    )
+    const remote = await runCli(['dev', 'up', '--brokers', '3', '--json'], {
+      env: {...env, REPLAYCTL_MYSQL_URL: 'mysql://app@db.example.com:3306/replayctl'},
+    })
+    assert.equal(remote.code, 0, remote.stderr)
+    assert.equal(remote.json.settings.REPLAYCTL_MYSQL_URL, 'mysql://root@127.0.0.1:3306/replayctl')
     const conflict = await cli(['dev', 'up', '--brokers', '1'])
     assert.equal(conflict.code, 4)
     assert.match(conflict.stderr, /created with 3 brokers, not 1: run `replayctl dev down --purge` first/)

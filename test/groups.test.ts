@@ -215,6 +215,15 @@ describe('group lag', () => {
       apache.map((row) => row.current),
       [null, 7, null],
     )
+    // Partitions 0 and 2 have no committed offset, so their lag is unknown and so are the total and the
+    // largest lag in time: partition 1's alone would understate them.
+    assert.equal(result.json.partitions[1].lag, nth(apache, 1).lag)
+    assert.ok(result.json.partitions[1].lag > 0 && result.json.partitions[1].lagMs > 0)
+    assert.equal(result.json.totalLag, null)
+    assert.equal(result.json.maxLagMs, null)
+    const table = await runCli(['group', 'lag', active])
+    assert.equal(table.code, 0, table.stderr)
+    assert.match(table.stdout, /^total lag +-$/m)
 
     const listed = await runCli(['group', 'list', '--json'])
     assert.equal(listed.code, 0, listed.stderr)

@@ -6,10 +6,12 @@ import {deleteTopics, runCli, uniqueName} from './helpers.js'
 
 /**
  * Small wrongs of the help and the output (issue 14): no empty `[default: ]`, connection flags
- * only for what a command talks to, counts that agree with their nouns.
+ * only for what a command talks to, counts that agree with their nouns, `dev seed`'s defaults as the
+ * README says.
  */
 const topic = uniqueName('helptext')
-after(() => deleteTopics([topic]))
+const seeded = uniqueName('helptext_seed')
+after(() => deleteTopics([topic, seeded]))
 
 async function help(command: string[]): Promise<string> {
   const result = await runCli([...command, '--help'])
@@ -71,5 +73,24 @@ describe('help and output wording', () => {
     const search = await runCli(['log', 'search', '-t', topic, '--key', 'w'])
     assert.equal(search.code, 0, search.stderr)
     assert.match(search.stderr, /^1 match in 1 record scanned/m)
+  })
+
+  it("dev seed's defaults are the delivery_log the README's walk-through describes", async () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+    const walk =
+      /the one `dev seed`\s+writes \(([\d,]+) events for ([\d,]+) webhooks over (\d+) days, (\d+) partitions/.exec(
+        readme,
+      )
+    assert.ok(walk, 'the README says what `dev seed` writes')
+    const [events, webhooks, days, partitions] = walk.slice(1).map((number) => Number(number.replaceAll(',', '')))
+    assert.equal(webhooks, 2000)
+    const text = await help(['dev', 'seed'])
+    const defaultOf = (flag: string) => Number(new RegExp(`--${flag}=<value> +\\[default: (\\d+)\\]`).exec(text)?.[1])
+    assert.deepEqual(['events', 'webhooks', 'days', 'partitions'].map(defaultOf), [events, webhooks, days, partitions])
+    // A small run without --webhooks draws its events from that many webhooks.
+    const result = await runCli(['dev', 'seed', '-t', seeded, '-n', '50', '--partitions', '1', '--days', '1', '--json'])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.json.events, 50)
+    assert.equal(result.json.webhooks, webhooks)
   })
 })

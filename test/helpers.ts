@@ -161,6 +161,19 @@ export function nth<T>(list: ArrayLike<T>, index: number): T {
   return value
 }
 
+/** Runs the CLI on a pseudo-terminal (util-linux script), typing `typed`; returns everything it showed. */
+export async function onTerminal(args: string[], typed: string): Promise<{code: number | null; output: string}> {
+  const child = spawn('script', ['-qec', [process.execPath, BIN, ...args].join(' '), '/dev/null'], {
+    env: {...process.env, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json'},
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk) => (output += chunk))
+  child.stdin.end(typed)
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  return {code, output}
+}
+
 /** Asserts the operator-facing contract for bad input: one line on stderr, no stack trace. */
 export function isOneLineError(result: CliResult): boolean {
   const lines = result.stderr.trim().split('\n')

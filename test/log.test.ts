@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict'
-import {execFile} from 'node:child_process'
+import {execFile, spawn} from 'node:child_process'
 import {readdirSync} from 'node:fs'
 import {join} from 'node:path'
+import {PassThrough, Readable} from 'node:stream'
 import {after, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 
 import {loadNative} from '../src/core/kafka/client.js'
 import {partitionFor} from '../src/core/kafka/partitioner.js'
-import {apacheTool, BROKERS, deleteTopics, nth, partitionDir, runCli, uniqueName} from './helpers.js'
+import {produce} from '../src/core/kafka/produce.js'
+import {apacheTool, BIN, BROKERS, deleteTopics, nth, partitionDir, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * The Kafka-facing toolkit checked against Apache Kafka's own tools on the real local broker:
@@ -151,6 +153,66 @@ describe('log produce', () => {
       read.json.records.map((record: {key: string}) => record.key),
       ['a', 'b', 'c'],
     )
+  })
+
+  it("reports the whole run's seconds: the checking pass of a file and the wait for input too", async () => {
+    const topic = await createTopic('secs', 1)
+    const lines = ndjson(Array.from({length: 100}, (_, index) => ({webhook_id: `w${index % 5}`, n: index})))
+    // The checking pass reads a stream the test ends: it lasts at least from when produce opens it until then.
+    let opened = 0
+    let ended = 0
+    const result = await produce(testSettings(), {
+      topic,
+      input: Readable.from([Buffer.from(lines)]),
+      recheck: () => {
+        opened = Date.now()
+        const checking = new PassThrough()
+        checking.write(lines)
+        setTimeout(() => {
+          ended = Date.now()
+          checking.end()
+        }, 1500)
+        return checking
+      },
+      source: 'test',
+      keyField: 'webhook_id',
+      headers: [],
+      partitioner: 'murmur2',
+      skipLines: 0,
+    })
+    assert.equal(result.events, 100)
+    assert.ok(opened > 0 && ended > opened)
+    const beforeWritingMs = Math.round(result.seconds * 1000) - Math.round(result.writeSeconds * 1000)
+    assert.ok(beforeWritingMs >= ended - opened, `${JSON.stringify(result)}: the check took ${ended - opened} ms`)
+
+    // From stdin the run lasts at least from its first records being written until the input ends, and the
+    // command reports no more than the process took.
+    const started = Date.now()
+    const child = spawn(process.execPath, [BIN, 'log', 'produce', '-t', topic, '--json'], {
+      env: {PATH: process.env.PATH, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent'},
+    })
+    try {
+      let stdout = ''
+      child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
+      const closed = new Promise((resolve) => child.on('close', resolve))
+      child.stdin.write(lines)
+      const deadline = Date.now() + 60_000
+      const firstHalf = result.events + 100
+      while ((await runCli(['topic', 'describe', topic, '--no-configs', '--json'])).json.messages < firstHalf)
+        assert.ok(Date.now() < deadline, 'the first lines from stdin were never written')
+      const written = Date.now()
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      const inputEnded = Date.now()
+      child.stdin.end(lines)
+      assert.equal(await closed, 0)
+      const wallMs = Date.now() - started
+      const reportedMs = Math.round(JSON.parse(stdout).seconds * 1000)
+      assert.equal(JSON.parse(stdout).events, 200)
+      assert.ok(reportedMs >= inputEnded - written, `${stdout}: ${inputEnded - written} ms of input`)
+      assert.ok(reportedMs <= wallMs, `${stdout}: the process took ${wallMs} ms`)
+    } finally {
+      if (child.exitCode === null) child.kill()
+    }
   })
 })
 

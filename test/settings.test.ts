@@ -122,13 +122,14 @@ describe('private webhook targets: --allow-private-targets, else REPLAYCTL_ALLOW
 })
 
 describe("this machine's settings: the local stack, Apache Kafka's jars and the Java that runs them", () => {
-  it('take REPLAYCTL_STATE, _CACHE, _KAFKA_HEAP, _CONNECT_HEAP and JAVA_HOME when set', () => {
+  it('take REPLAYCTL_STATE, _CACHE, _KAFKA_HEAP, _CONNECT_HEAP, _KAFKA_LEADER_REBALANCE and JAVA_HOME when set', () => {
     const local = localSettings({
       REPLAYCTL_STATE: '/srv/state',
       REPLAYCTL_CACHE: '/srv/cache',
       JAVA_HOME: '/opt/jdk',
       REPLAYCTL_KAFKA_HEAP: '384m',
       REPLAYCTL_CONNECT_HEAP: '256m',
+      REPLAYCTL_KAFKA_LEADER_REBALANCE: '0',
       REPLAYCTL_SECRET_KEY: 'a key',
       REPLAYCTL_MYSQL_URL: 'mysql://root@127.0.0.1:3306/other',
     })
@@ -138,6 +139,7 @@ describe("this machine's settings: the local stack, Apache Kafka's jars and the 
       java: '/opt/jdk/bin/java',
       kafkaHeap: '384m',
       connectHeap: '256m',
+      kafkaLeaderRebalance: false,
       localSecretKeyFile: null,
       mysqlUrlFromEnv: 'mysql://root@127.0.0.1:3306/other',
     })
@@ -152,6 +154,7 @@ describe("this machine's settings: the local stack, Apache Kafka's jars and the 
         java: 'java',
         kafkaHeap: '1g',
         connectHeap: '384m',
+        kafkaLeaderRebalance: true,
         localSecretKeyFile: '/x/conf/replayctl/secret.key',
         mysqlUrlFromEnv: undefined,
       },

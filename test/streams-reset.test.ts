@@ -10,7 +10,7 @@ import {promisify} from 'node:util'
 
 import {connectAdmin} from '../src/core/kafka/client.js'
 import {groupLag, type PartitionLag} from '../src/core/storage/groups.js'
-import {apacheTool, BIN, BROKERS, deleteTopics, runCli, testSettings, uniqueName} from './helpers.js'
+import {apacheTool, BROKERS, deleteTopics, onTerminal, runCli, testSettings, uniqueName} from './helpers.js'
 
 /**
  * `group reset-app` against a real Kafka Streams application (test/fixtures/streams-app, built
@@ -371,19 +371,6 @@ describe('group reset-app', () => {
     assert.ok((await topicNames()).includes(output))
   })
 })
-
-/** Runs the CLI on a pseudo-terminal (util-linux script), typing `typed`; returns everything it showed. */
-async function onTerminal(args: string[], typed: string): Promise<{code: number | null; output: string}> {
-  const child = spawn('script', ['-qec', [process.execPath, BIN, ...args].join(' '), '/dev/null'], {
-    env: {...process.env, REPLAYCTL_BROKERS: BROKERS, REPLAYCTL_CONFIG: '/nonexistent/replayctl-test-config.json'},
-    stdio: ['pipe', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk) => (output += chunk))
-  child.stdin.end(typed)
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
-  return {code, output}
-}
 
 /** The log end of each partition of a topic, in partition order. */
 async function logEnds(topic: string): Promise<number[]> {

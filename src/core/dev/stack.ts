@@ -157,6 +157,7 @@ function serverProperties(node: NodeState, nodes: NodeState[], dir: NodeDir): st
     `transaction.state.log.replication.factor=${replication}`,
     `transaction.state.log.min.isr=${replication > 1 ? 2 : 1}`,
     'group.initial.rebalance.delay.ms=0',
+    `auto.leader.rebalance.enable=${localSettings().kafkaLeaderRebalance}`,
     // Small segments and a fast cleaner so compaction and retention can be seen in tests.
     'log.cleaner.backoff.ms=1000',
     'log.retention.check.interval.ms=10000',

@@ -162,6 +162,13 @@ export interface LocalSettings {
   /** Largest heap (-Xmx) of the local Kafka Connect worker: REPLAYCTL_CONNECT_HEAP, default 384m. */
   connectHeap: string
   /**
+   * Whether the local Kafka nodes give leadership back to preferred replicas on their own
+   * (auto.leader.rebalance.enable, checked every 5 minutes): on unless REPLAYCTL_KAFKA_LEADER_REBALANCE
+   * is 0, read when a node starts. Off, leaders stay where a failover put them until `cluster
+   * elect-leaders` moves them, however long a test takes.
+   */
+  kafkaLeaderRebalance: boolean
+  /**
    * The key file `dev up` creates for the local stack (the default location), or null when
    * REPLAYCTL_SECRET_KEY gives the key.
    */
@@ -180,6 +187,7 @@ export function localSettings(env: NodeJS.ProcessEnv = process.env): LocalSettin
     java: env.JAVA_HOME ? join(env.JAVA_HOME, 'bin', 'java') : 'java',
     kafkaHeap: env.REPLAYCTL_KAFKA_HEAP || '1g',
     connectHeap: env.REPLAYCTL_CONNECT_HEAP || '384m',
+    kafkaLeaderRebalance: env.REPLAYCTL_KAFKA_LEADER_REBALANCE !== '0',
     localSecretKeyFile: env.REPLAYCTL_SECRET_KEY ? null : defaultSecretKeyFile(env),
     mysqlUrlFromEnv: env.REPLAYCTL_MYSQL_URL || undefined,
   }

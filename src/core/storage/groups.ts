@@ -52,7 +52,7 @@ export interface GroupLag {
   partitions: PartitionLag[]
   /** null when a partition's lag is unknown (no committed offset) */
   totalLag: number | null
-  /** Largest lagMs over the partitions, null when none is known. */
+  /** Largest lagMs over the partitions; null when none is known or a partition has no committed offset. */
   maxLagMs: number | null
   at: number
 }
@@ -200,19 +200,22 @@ export async function groupLag(settings: Settings, group: string, options: {topi
     at,
   )
   const known = partitions.map((partition) => partition.lagMs).filter((lag): lag is number => lag !== null)
+  // A partition without a committed offset has no lag (Apache's tool shows "-"), so neither has
+  // the total: summing the others would understate it.
+  const totalLag = partitions.reduce<number | null>(
+    (sum, partition) => (sum === null || partition.lag === null ? null : sum + partition.lag),
+    0,
+  )
   return {
     group,
     state: STATE_NAMES[description.state] ?? 'Unknown',
     coordinator: description.coordinator?.id ?? null,
     members,
     partitions,
-    // A partition without a committed offset has no lag (Apache's tool shows "-"), so neither has
-    // the total: summing the others would understate it.
-    totalLag: partitions.reduce<number | null>(
-      (sum, partition) => (sum === null || partition.lag === null ? null : sum + partition.lag),
-      0,
-    ),
-    maxLagMs: known.length ? Math.max(...known) : null,
+    totalLag,
+    // Nor is the largest lag in time known then: such a partition is read from wherever the
+    // consumers' auto.offset.reset says, its first record perhaps, older than any known one.
+    maxLagMs: totalLag === null || known.length === 0 ? null : Math.max(...known),
     at,
   }
 }
