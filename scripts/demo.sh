@@ -146,21 +146,10 @@ if command -v java >/dev/null; then
 fi
 
 # Resetting a Kafka Streams application, when Java and Maven can build the test suite's small one
-# (test/fixtures/streams-app: counts its input per bucket, so it owns a repartition and a changelog
-# topic). It is built where test/streams-reset.test.ts builds it (a directory named for the hash of
-# its pom and source), so either finds the other's build.
+# (scripts/streams-app.sh: built once, shared with test/streams-reset.test.ts).
 if command -v java >/dev/null && command -v mvn >/dev/null; then
-  fixture=test/fixtures/streams-app
-  source=$fixture/src/main/java/replayctl/fixture/CountApp.java
-  streams=${TMPDIR:-/tmp}/replayctl-streams-app-$(cat $fixture/pom.xml $source | sha256sum | cut -c1-16)
-  if [ ! -e "$streams/.complete" ]; then
-    printf '\n\033[1;36m$ mvn package  # the Kafka Streams application, once\033[0m\n' >&2
-    rm -rf "$streams.building-$$" && cp -r $fixture "$streams.building-$$"
-    mvn -B -q -f "$streams.building-$$/pom.xml" package dependency:copy-dependencies \
-      -DoutputDirectory="$streams.building-$$/target/libs" -DincludeScope=runtime
-    date -u +%FT%TZ > "$streams.building-$$/.complete"
-    rm -rf "$streams" && mv "$streams.building-$$" "$streams"
-  fi
+  printf '\n\033[1;36m$ bash scripts/streams-app.sh  # mvn package, once\033[0m\n' >&2
+  streams=$(bash scripts/streams-app.sh)
   clicks=demo_clicks_$(date +%s)
   counter=demo-counter-$(date +%s)
   r topic create "$clicks" --partitions 3

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFile, spawn, type ChildProcess} from 'node:child_process'
-import {createHash} from 'node:crypto'
-import {cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -14,14 +13,15 @@ import {apacheTool, BROKERS, deleteTopics, onTerminal, runCli, testSettings, uni
 
 /**
  * `group reset-app` against a real Kafka Streams application (test/fixtures/streams-app, built
- * here with mvn from org.apache.kafka:kafka-streams 4.1.1) and compared with Apache's own
- * StreamsResetter. One process runs the application twice, under two application ids, over the
- * same input, so both reach the same state: one is reset with replayctl, the other with
- * StreamsResetter, and the results must agree (offsets committed, internal topics deleted).
+ * with mvn by scripts/streams-app.sh, from org.apache.kafka:kafka-streams 4.1.1) and compared
+ * with Apache's own StreamsResetter. One process runs the application twice, under two
+ * application ids, over the same input, so both reach the same state: one is reset with
+ * replayctl, the other with StreamsResetter, and the results must agree (offsets committed,
+ * internal topics deleted).
  */
 const run = promisify(execFile)
 const RESETTER = 'org.apache.kafka.tools.StreamsResetter'
-const FIXTURE = fileURLToPath(new URL('./fixtures/streams-app/', import.meta.url))
+const SCRIPT = fileURLToPath(new URL('../scripts/streams-app.sh', import.meta.url))
 const input = uniqueName('streams_in')
 const output = `${input}_counts`
 // Not prefixes of each other: an application's internal topics are found by its id and a dash.
@@ -32,38 +32,11 @@ const base = Date.now() - 2 * HOUR
 const stateDir = mkdtempSync(join(tmpdir(), 'replayctl-streams-state-'))
 let app: {child: ChildProcess; log: () => string; exited: Promise<number | null>} | undefined
 
-/**
- * Builds the fixture once per content: into a temporary directory keyed by a hash of its pom and
- * source, so reruns start at once. Returns the classpath.
- */
+/** Builds the fixture once per content (scripts/streams-app.sh, shared with the demo); returns the classpath. */
 async function buildStreamsApp(): Promise<string> {
-  const sources = ['pom.xml', 'src/main/java/replayctl/fixture/CountApp.java']
-  const hash = createHash('sha256')
-  for (const source of sources) hash.update(readFileSync(join(FIXTURE, source)))
-  const dir = join(tmpdir(), `replayctl-streams-app-${hash.digest('hex').slice(0, 16)}`)
-  const classpath = `${join(dir, 'target', 'classes')}:${join(dir, 'target', 'libs', '*')}`
-  if (existsSync(join(dir, '.complete'))) return classpath
-  const building = `${dir}.building-${process.pid}`
-  rmSync(building, {recursive: true, force: true})
-  cpSync(FIXTURE, building, {recursive: true})
-  await run(
-    'mvn',
-    [
-      '-B',
-      '-q',
-      '-f',
-      join(building, 'pom.xml'),
-      'package',
-      'dependency:copy-dependencies',
-      `-DoutputDirectory=${join(building, 'target', 'libs')}`,
-      '-DincludeScope=runtime',
-    ],
-    {maxBuffer: 64 * 1024 * 1024},
-  )
-  writeFileSync(join(building, '.complete'), `${new Date().toISOString()}\n`)
-  rmSync(dir, {recursive: true, force: true})
-  renameSync(building, dir)
-  return classpath
+  const {stdout} = await run('bash', [SCRIPT], {maxBuffer: 64 * 1024 * 1024})
+  const dir = stdout.trim()
+  return `${join(dir, 'target', 'classes')}:${join(dir, 'target', 'libs', '*')}`
 }
 
 function startApp(classpath: string): NonNullable<typeof app> {
