@@ -81,17 +81,20 @@ interface ProfileNode {
 const PARTS: [string, (frame: ProfileNode['callFrame']) => boolean][] = [
   ['garbage collection', (frame) => frame.functionName === '(garbage collector)'],
   ['signing (HMAC)', (frame) => /webhooks\/signing\.[jt]s/.test(frame.url)],
-  ['checkpoints and heartbeats (mysql2)', (frame) => /mysql2|\/jobs\/|db\/database|replay\/lease/.test(frame.url)],
+  [
+    'checkpoints and heartbeats (mysql2)',
+    (frame) => /mysql2|\/jobs\/|db\/database|replay\/run\/(lease|checkpoint-saver|source-checkpoints)/.test(frame.url),
+  ],
   ['HTTP (undici and its sockets)', (frame) => /undici/.test(frame.url)],
   ['webhook client', (frame) => /webhook-client/.test(frame.url)],
-  ['dedup (xxhash, the filter)', (frame) => /replay\/dedup|duplicate-filter|xxhash/.test(frame.url)],
+  ['dedup (xxhash, the filter)', (frame) => /replay\/dedup|duplicate-filter|reorder-buffer|xxhash/.test(frame.url)],
   ['the window', (frame) => /ordered-window/.test(frame.url)],
   ['Kafka read', (frame) => /kafka-javascript|core\/kafka\/|replay\/run\/merge|scale-out/.test(frame.url)],
   [
     'progress, events, metrics, logs',
-    (frame) => /run-job|replay\/worker\.|events\.[jt]s|metrics\.[jt]s|cli\//.test(frame.url),
+    (frame) => /run-job|replay\/worker\.|events\.[jt]s|metrics\.[jt]s|run\/tally|cli\//.test(frame.url),
   ],
-  ['deliver loop (deliver.ts)', (frame) => /replay\/deliver\.[jt]s/.test(frame.url)],
+  ['deliver loop (deliver.ts)', (frame) => /replay\/run\/deliver\.[jt]s/.test(frame.url)],
 ]
 
 /**

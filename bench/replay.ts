@@ -42,6 +42,7 @@ const maxAhead = process.argv.includes('--max-ahead')
   : undefined
 const CPU_PROF = process.argv.includes('--cpu-prof')
 const PROFILE_DIR = fileURLToPath(new URL('./out/replay-profile/', import.meta.url))
+const DEV_BIN = fileURLToPath(new URL('../bin/dev.js', import.meta.url))
 const MAX_IN_FLIGHT = 64
 const stamp = Date.now().toString(36)
 const topic = `bench_replay_${stamp}`
@@ -114,7 +115,11 @@ async function replay(webhookId: string, fromMs: number, toMs: number): Promise<
   }
 }
 
-function startWorker(nodeOptions: string[] = []): ChildProcess {
+/**
+ * A profiled worker runs from the sources (bin/dev.js under tsx): the bundled dist/ puts most of a
+ * replay into one file, and profileParts splits the profile into parts by each frame's file.
+ */
+function startWorker({profile = false} = {}): ChildProcess {
   const flags = [
     '--concurrency',
     '1',
@@ -125,7 +130,10 @@ function startWorker(nodeOptions: string[] = []): ChildProcess {
     '250ms',
     '--json',
   ]
-  return spawn(process.execPath, [...nodeOptions, BIN, 'replay', 'worker', ...flags], {
+  const start = profile
+    ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, '--import', 'tsx', '--no-warnings', DEV_BIN]
+    : [BIN]
+  return spawn(process.execPath, [...start, 'replay', 'worker', ...flags], {
     env: {...process.env, ...env},
     stdio: 'ignore',
   })
@@ -191,7 +199,7 @@ async function main() {
   for (const id of [busy, quiet]) await json(['webhook', 'add', id, '--url', receiver.url])
 
   rmSync(PROFILE_DIR, {recursive: true, force: true})
-  let worker = startWorker(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])
+  let worker = startWorker({profile: CPU_PROF})
   await new Promise((resolve) => setTimeout(resolve, 2000))
   const to = Date.now() - 1000
   const from = Date.parse(seeded.from) - 1000
