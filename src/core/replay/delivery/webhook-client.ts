@@ -183,7 +183,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private settled = false
   private status = 0
   private rawHeaders: Buffer[] | undefined
-  private readonly kept: Buffer[] = []
+  // Made on the first body chunk: most answers to a replay (a 200) have no body.
+  private kept: Buffer[] | undefined
   private keptBytes = 0
   private total = 0
 
@@ -222,6 +223,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     if (this.keptBytes < SNIPPET_LIMIT) {
       const part = chunk.subarray(0, SNIPPET_LIMIT - this.keptBytes)
+      this.kept ??= []
       this.kept.push(part)
       this.keptBytes += part.length
     }
@@ -241,7 +243,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   private answered(): void {
     if (this.settled) return
-    const snippet = this.kept.length ? Buffer.concat(this.kept).toString('utf8').replace(/\s+/g, ' ').trim() : ''
+    const snippet = this.kept ? Buffer.concat(this.kept).toString('utf8').replace(/\s+/g, ' ').trim() : ''
     this.settle(this.client.classify(this.status, this.rawHeaders, snippet, this.elapsed()))
   }
 }
