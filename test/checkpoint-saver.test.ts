@@ -73,7 +73,7 @@ describe('CheckpointSaver', () => {
     assert.equal(await run.saver.maybeSave(), true)
     run.deliver(3)
     let issued: boolean | undefined
-    const waiting = run.saver.maybeSave().then((result) => (issued = result))
+    const waiting = Promise.resolve(run.saver.maybeSave()).then((result) => (issued = result))
     await settled()
     assert.equal(issued, undefined, 'delivery waits for the first save to land')
     assert.equal(run.saves.length, 1)
@@ -96,7 +96,7 @@ describe('CheckpointSaver', () => {
     assert.equal(run.halted, true)
     assert.equal(run.saver.halted.aborted, true)
     assert.throws(() => run.saver.throwIfFailed(), lost)
-    await assert.rejects(run.saver.maybeSave(), lost)
+    await assert.rejects(async () => run.saver.maybeSave(), lost)
   })
 
   it('settle waits for the save under way', async () => {

@@ -244,6 +244,8 @@ export class OrderedDelivery {
   }
 
   private wakeWaiters(): void {
+    // Every settle calls this, mostly with no one waiting: no new array then.
+    if (this.waiters.length === 0) return
     const waiters = this.waiters
     this.waiters = []
     for (const wake of waiters) wake()

@@ -132,7 +132,11 @@ export function messageIdFor(hash: bigint): string {
 
 /** x-replay-source: topic/partition@offset. */
 export function replaySource(source: ReplaySource, offset: number): string {
-  return `${source.topic}/${source.partition}@${offset}`
+  return sourcePrefix(source) + offset
+}
+
+function sourcePrefix(source: ReplaySource): string {
+  return `${source.topic}/${source.partition}@`
 }
 type AttemptResult =
   | {kind: 'delivered'; status: number; latencyMs: number}
@@ -179,7 +183,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private settled = false
   private status = 0
   private rawHeaders: Buffer[] | undefined
-  private readonly kept: Buffer[] = []
+  // Made on the first body chunk: most answers to a replay (a 200) have no body.
+  private kept: Buffer[] | undefined
   private keptBytes = 0
   private total = 0
 
@@ -218,6 +223,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     if (this.keptBytes < SNIPPET_LIMIT) {
       const part = chunk.subarray(0, SNIPPET_LIMIT - this.keptBytes)
+      this.kept ??= []
       this.kept.push(part)
       this.keptBytes += part.length
     }
@@ -237,8 +243,18 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   private answered(): void {
     if (this.settled) return
-    const snippet = this.kept.length ? Buffer.concat(this.kept).toString('utf8').replace(/\s+/g, ' ').trim() : ''
+    const snippet = this.kept ? Buffer.concat(this.kept).toString('utf8').replace(/\s+/g, ' ').trim() : ''
     this.settle(this.client.classify(this.status, this.rawHeaders, snippet, this.elapsed()))
+  }
+}
+
+function stoppedAfter(attempts: number, last: AttemptResult | undefined, message: OutgoingMessage): SendResult {
+  return {
+    outcome: 'aborted',
+    attempts,
+    reason: 'delivery was stopped',
+    latencyMs: last?.latencyMs ?? 0,
+    messageId: message.messageId,
   }
 }
 
@@ -267,7 +283,8 @@ export class WebhookClient {
   private readonly pool: Pool
   private readonly path: string
   private readonly signer: WebhookSigner
-  private readonly source: ReplaySource | undefined
+  /** x-replay-source up to the offset, for events read from the client's source. */
+  private readonly sourcePrefix: string | undefined
   private readonly limiter: TokenBucket | undefined
   private readonly random: () => number
   /** The headers every request carries, as undici's flat [name, value, ...] list. */
@@ -342,7 +359,7 @@ export class WebhookClient {
     this.retry = {...retry, retryAfterCapMs: retry.retryAfterCapMs ?? retry.capMs}
     this.signal = options.signal
     this.beforeRequest = options.beforeRequest
-    this.source = options.source
+    this.sourcePrefix = options.source && sourcePrefix(options.source)
     this.signer = new WebhookSigner(options.secret)
     this.random = options.random ?? Math.random
     this.limiter = options.rateLimit ? new TokenBucket(options.rateLimit, options.rateBurst) : undefined
@@ -379,9 +396,7 @@ export class WebhookClient {
       messageId: messageIdFor(event.hash),
       source: event.origin
         ? replaySource(event.origin, event.origin.offset)
-        : this.source
-          ? replaySource(this.source, event.offset)
-          : undefined,
+        : this.sourcePrefix && this.sourcePrefix + event.offset,
     })
   }
 
@@ -412,13 +427,6 @@ export class WebhookClient {
     const {attempts: maxAttempts} = this.retry
     let attempts = 0
     let last: AttemptResult | undefined
-    const aborted = (): SendResult => ({
-      outcome: 'aborted',
-      attempts,
-      reason: 'delivery was stopped',
-      latencyMs: last?.latencyMs ?? 0,
-      messageId: message.messageId,
-    })
 
     while (attempts < maxAttempts) {
       if (attempts > 0) {
@@ -427,17 +435,17 @@ export class WebhookClient {
           hint !== undefined
             ? Math.min(hint, this.retry.retryAfterCapMs)
             : backoffDelay(attempts, this.retry, this.random)
-        if (!(await this.sleep(wait))) return aborted()
+        if (!(await this.sleep(wait))) return stoppedAfter(attempts, last, message)
       }
       if (this.limiter) {
         const wait = this.limiter.reserve()
-        if (wait > 0 && !(await this.sleep(wait))) return aborted()
+        if (wait > 0 && !(await this.sleep(wait))) return stoppedAfter(attempts, last, message)
       }
       if (this.beforeRequest) {
         const held = this.beforeRequest()
-        if (!(typeof held === 'boolean' ? held : await held)) return aborted()
+        if (!(typeof held === 'boolean' ? held : await held)) return stoppedAfter(attempts, last, message)
       }
-      if (this.signal?.aborted || this.closed) return aborted()
+      if (this.signal?.aborted || this.closed) return stoppedAfter(attempts, last, message)
       attempts++
       this.counters.requests++
       if (attempts > 1) this.counters.retries++
@@ -454,7 +462,7 @@ export class WebhookClient {
             messageId: message.messageId,
           }
         case 'aborted':
-          return aborted()
+          return stoppedAfter(attempts, last, message)
         case 'permanent':
           this.counters.failed++
           if (last.gone) this.counters.gone++

@@ -74,10 +74,12 @@ export class CheckpointSaver {
   /**
    * Called after every push and every batch read: when the next save is due while one is under
    * way, waits for that one to land; then issues a save when one is due. True when it issued one.
-   * Throws the error of a failed save.
+   * Throws the error of a failed save. A promise only when it has to wait: called once per
+   * delivered event, an await of an answer already known would cost a microtask hop each time.
    */
-  async maybeSave(): Promise<boolean> {
-    if (this.saving && this.countDue()) await this.saving
+  maybeSave(): boolean | Promise<boolean> {
+    const saving = this.saving
+    if (saving && this.countDue()) return saving.then(() => this.saveIfDue())
     return this.saveIfDue()
   }
 

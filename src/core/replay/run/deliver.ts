@@ -121,7 +121,8 @@ export async function deliverRange(run: PlannedRun): Promise<DeliverResult> {
           break reading
         }
         // Inside the batch too: a slow webhook can take far longer than the interval per batch.
-        await saver.maybeSave()
+        const saved = saver.maybeSave()
+        if (typeof saved !== 'boolean') await saved
       }
       // Past the last record of the batch: the source's records up to scannedTo were read, none wanted.
       checkpoints.handOver(merged.source, merged.scannedTo)
