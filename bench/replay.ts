@@ -299,8 +299,9 @@ async function main() {
         `the same ${(scan.endOffset - scan.startOffset).toLocaleString('en-US')} offsets`,
       `${scan.seconds.toFixed(2)} s`,
       `kcat ${scanKcat.toFixed(2)} s (${scanRatio.toFixed(2)}x)`,
-      '<= 1.3x kcat',
-      scanRatio <= 1.3,
+      // Issue #17 item 4b: a small job's fixed costs within 2x kcat's read of the same range.
+      '<= 2x kcat',
+      scanRatio <= 2,
     ],
     [
       'dedup memory',

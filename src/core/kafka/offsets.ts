@@ -62,6 +62,27 @@ export async function offsetsForTime(
   })
 }
 
+/**
+ * The partitions holding no record from at or before `time`: empty, or their oldest record (at the
+ * low watermark) is later. Answered by ListOffsets alone (the first offset after `time` is the low
+ * watermark, or nothing is after it and the partition is empty), so unlike oldestRecords no
+ * consumer is connected and nothing is fetched: two round trips on a connected admin client.
+ */
+export async function partitionsYoungerThan(
+  settings: Settings,
+  admin: AdminClient,
+  topic: string,
+  partitions: number[],
+  time: number,
+): Promise<number[]> {
+  const api = await loadAdmin()
+  const [low, after] = await Promise.all([
+    listOffsets(settings, admin, topic, partitions, api.OffsetSpec.EARLIEST),
+    offsetsForTime(settings, admin, topic, partitions, time + 1),
+  ])
+  return after.filter((found) => found.offset <= low(found.partition).offset).map((found) => found.partition)
+}
+
 /** The answer per partition; every partition asked for is answered (or the whole request fails). */
 async function listOffsets(settings: Settings, admin: AdminClient, topic: string, partitions: number[], spec: unknown) {
   const results = await callReadOnly<{partition: number; offset: number; timestamp: number}[]>(

@@ -5,6 +5,7 @@ import type {WebhookSecrets} from '../../webhooks/secrets.js'
 import type {RetryPolicy, WebhookClient} from '../delivery/index.js'
 import type {ClaimedJob, Counters, JobNote, SourcePlan} from '../store/jobs/index.js'
 import {LeaseKeeper} from './lease.js'
+import type {PreparedConsumer} from './prepared-consumer.js'
 import {JobTally} from './tally.js'
 
 /**
@@ -93,6 +94,8 @@ export interface RunContext {
 export interface PlannedRun extends RunContext {
   readonly plan: Plan
   readonly client: WebhookClient
+  /** Connected during the plan, for the first source read whole (not by scan chunks). */
+  readonly consumer?: PreparedConsumer
 }
 
 export type OpenRunOptions = RunSettings & Pick<RunJobOptions, 'shutdown' | 'force' | 'onProgress'>

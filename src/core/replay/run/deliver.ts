@@ -183,5 +183,6 @@ function readSource(
     })
   }
   const range = {partition: source.partition, start: source.startOffset, end: source.endOffset}
-  return readScanned(run.settings, source.topic, range, {signal, key})
+  const consumer = run.consumer?.take()
+  return readScanned(run.settings, source.topic, range, {signal, key, ...(consumer ? {consumer} : {})})
 }

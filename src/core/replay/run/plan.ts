@@ -1,7 +1,7 @@
 import type {Pool} from '../../db/database.js'
 import {BugError} from '../../shared/errors.js'
 import {startJob, type JobNote, type Lease, type ReplayJob, type SourcePlan} from '../store/jobs/index.js'
-import {offsetsForTime, oldestRecords} from '../../kafka/offsets.js'
+import {offsetsForTime, partitionsYoungerThan} from '../../kafka/offsets.js'
 import {partitionFor} from '../../kafka/partitioner.js'
 import {
   earlierCounts,
@@ -80,8 +80,6 @@ async function planTopic(run: RunContext, admin: AdminClient, topic: string): Pr
   const {partitioner} = run.options
   const metadata = await topicMetadata(settings, admin, topic)
   const partitionCount = metadata.partitions.length
-  await recordPartitionCount(pool, topic, partitionCount)
-  const history = await partitionCountHistory(pool, topic)
   const source = async (count: number, partition: number, untilMs: number): Promise<SourcePlan> => {
     const [[from], [to]] = await Promise.all([
       offsetsForTime(settings, admin, topic, [partition], job.fromMs),
@@ -101,7 +99,12 @@ async function planTopic(run: RunContext, admin: AdminClient, topic: string): Pr
     }
   }
   const current = partitionFor(job.webhookId, partitionCount, partitioner)
-  const sources = [await source(partitionCount, current, Number.POSITIVE_INFINITY)]
+  // The key's partition now is looked up in Kafka while the database records the count: one wait
+  // for both. Caught here so a database error first leaves no unhandled rejection behind.
+  const currentSource = source(partitionCount, current, Number.POSITIVE_INFINITY)
+  currentSource.catch(() => {})
+  await recordPartitionCount(pool, topic, partitionCount)
+  const history = await partitionCountHistory(pool, topic)
   // The key's partition under each earlier count, read up to when the next count was first seen.
   const until = new Map<number, {count: number; untilMs: number}>()
   for (const earlier of earlierCounts(history, partitionCount, job.fromMs)) {
@@ -110,8 +113,14 @@ async function planTopic(run: RunContext, admin: AdminClient, topic: string): Pr
     if ((until.get(partition)?.untilMs ?? -1) < earlier.untilMs)
       until.set(partition, {count: earlier.partitionCount, untilMs: earlier.untilMs})
   }
-  for (const [partition, {count, untilMs}] of until) sources.push(await source(count, partition, untilMs))
-  return {sources, notes: await unseenGrowth(run, admin, {topic, partitionCount, history})}
+  const [sources, notes] = await Promise.all([
+    Promise.all([
+      currentSource,
+      ...[...until].map(([partition, {count, untilMs}]) => source(count, partition, untilMs)),
+    ]),
+    unseenGrowth(run, admin, {topic, partitionCount, history}),
+  ])
+  return {sources, notes}
 }
 
 /**
@@ -127,10 +136,7 @@ async function unseenGrowth(
 ): Promise<JobNote[]> {
   if (partitionCount === 1 || history.some((sighting) => sighting.firstSeenMs <= job.fromMs)) return []
   const partitions = Array.from({length: partitionCount - 1}, (_, index) => index + 1)
-  const oldest = await oldestRecords(settings, admin, topic, partitions)
-  const young = oldest
-    .filter((record) => (record.timestamp ?? Number.POSITIVE_INFINITY) > job.fromMs)
-    .map((record) => record.partition)
+  const young = await partitionsYoungerThan(settings, admin, topic, partitions, job.fromMs)
   if (young.length === 0) return []
   const firstSeen = Math.min(...history.map((sighting) => sighting.firstSeenMs))
   const list = young.length > 6 ? `${young.slice(0, 6).join(', ')}, ...` : young.join(', ')

@@ -8,6 +8,7 @@ import {openRun, type Plan, type RunContext, type RunJobOptions} from './context
 import {deliverRange} from './deliver.js'
 import {finishFailed, finishRun, type JobOutcome} from './finish.js'
 import {planJob} from './plan.js'
+import {PreparedConsumer} from './prepared-consumer.js'
 
 /**
  * Runs one claimed replay job to an end, step by step (each step its own module, each taking the
@@ -43,6 +44,7 @@ export async function runJob(
   const {run, close} = openRun(settings, pool, job, options)
   const {keeper, tally} = run
   let client: WebhookClient | undefined
+  let consumer: PreparedConsumer | undefined
   try {
     const {webhook, secret} = await options.secrets.read(job.webhookId)
     if (webhook.state === 'invalid') {
@@ -53,6 +55,8 @@ export async function runJob(
           `run \`replayctl webhook check ${webhook.id}\`, then \`replayctl replay retry ${job.id}\``,
       })
     }
+    // Checked above first: a job that fails at once connects nothing.
+    consumer = new PreparedConsumer(settings)
     const plan = await planJob(run)
     try {
       client = await openClient(run, plan, webhook.url, secret ?? '')
@@ -70,7 +74,7 @@ export async function runJob(
         checkpointOffset: first.checkpointOffset,
       })
 
-    const planned = {...run, plan, client}
+    const planned = {...run, plan, client, consumer}
     const result = await deliverRange(planned)
     keeper.markDrained()
     run.report({phase: 'finishing', checkpointOffset: result.checkpoint, inFlight: 0})
@@ -105,6 +109,7 @@ export async function runJob(
     return await ended(run, state === 'OPEN' ? 'RETRY_LATER' : state === 'LEASE_LOST' ? 'LEASE_LOST' : state)
   } finally {
     close()
+    await consumer?.close()
     await client?.close().catch(() => {})
   }
 }
