@@ -18,8 +18,7 @@ import {
 import {disconnect} from '../../core/kafka/client.js'
 import {invalidArgument} from '../../core/shared/errors.js'
 import {PARTITIONERS, type Partitioner} from '../../core/kafka/partitioner.js'
-import {planRead, type ReadPlan, readRecords} from '../../core/kafka/read.js'
-import {connectRangeConsumer} from '../../core/kafka/range-reader.js'
+import {connectReadConsumer, planRead, type ReadPlan, readRecords} from '../../core/kafka/read.js'
 import {DECODINGS, type Decoding, ValueDecoder} from '../../core/schemas/decode.js'
 import {parseTime, TIME_FORMS} from '../../core/shared/time.js'
 import {plural} from '../../core/shared/plural.js'
@@ -108,7 +107,7 @@ export default class LogRead extends KafkaCommand<typeof LogRead> {
       follow: flags.follow,
     }
     // The reading consumer connects while the plan is made: two round trips to the brokers at once.
-    const consumer = connectRangeConsumer(this.settings)
+    const consumer = connectReadConsumer(this.settings)
     consumer.catch(() => {}) // reported when the read awaits it
     let plan: ReadPlan
     try {
