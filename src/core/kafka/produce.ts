@@ -9,7 +9,6 @@ import {type Headers, RecordWriter} from './record-writer.js'
 import type {Settings} from '../shared/settings.js'
 import {CheckedEvents, eachLine, type Event, eventReader} from './check-lines.js'
 import type {CheckWorkerData, CheckWorkerMessage} from './check-worker.js'
-import type {PackWorkerData, PackWorkerMessage} from './pack-worker.js'
 import {BadEvent, type EventRuleOptions} from './event-rules.js'
 import type {TimestampUnit} from './event-time.js'
 import {topicMetadata, withAdmin} from './topics.js'
@@ -112,11 +111,8 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
   if (!options.recheck) await opening
   opening.catch(() => {}) // awaited below, after the check
 
-  // A file's writing pass is packed on a worker thread, which reads the fields again (off this
-  // thread); otherwise the checking pass keeps what it read for the first CHECKED_EVENTS_KEPT
-  // events, so the writing pass reads each of those lines' fields once. The encoder of
-  // --value-subject is this thread's.
-  const packed = options.recheck !== undefined && options.file !== undefined && !options.encodeValue
+  // The checking pass keeps what it read for the first CHECKED_EVENTS_KEPT events, so the writing
+  // pass reads each of those lines' fields once.
   const checked = new CheckedEvents()
   let checkedEvents = 0
   if (options.recheck) {
@@ -126,7 +122,7 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
       options.file !== undefined && !options.encodeValue && options.skipLines === 0
         ? await secondPartStart(options.file)
         : null
-    const keep = packed ? 0 : secondPart ? CHECKED_EVENTS_KEPT / 2 : CHECKED_EVENTS_KEPT
+    const keep = secondPart ? CHECKED_EVENTS_KEPT / 2 : CHECKED_EVENTS_KEPT
     let bytesRead = 0
     let workerEvents = 0
     let workerBytes = 0
@@ -210,19 +206,6 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
   let badLine: UserError | null = null
   let lastProgress = started
   let lines = 0
-  /** A bad line met while writing (from stdin, or a file changed since its check). */
-  const writtenBadLine = (lineNumber: number, problem: string, fix: string | undefined) => {
-    const done = lineNumber - 1 > options.skipLines ? ` (lines ${options.skipLines + 1}-${lineNumber - 1})` : ''
-    const written = writer.stats.written
-    return new UserError(
-      'INVALID_INPUT',
-      `line ${lineNumber} of ${options.source} ${problem}; ` +
-        `the ${written} ${written === 1 ? 'event before it was' : 'events before it were'} written${done}`,
-      `${fix ? `${fix}, or ` : ''}fix that line and run again with --skip-lines ${lineNumber - 1} ` +
-        `to continue after them, or leave it out with --skip-lines ${lineNumber} ` +
-        `(what \`tail -n +${lineNumber + 1}\` of the input would give)`,
-    )
-  }
 
   const handleLine = (value: Buffer, lineNumber: number): Promise<void> | void => {
     lines = lineNumber
@@ -233,7 +216,16 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
       if (options.encodeValue) record = encoded(options.encodeValue, value)
     } catch (error) {
       if (!(error instanceof BadEvent)) throw error
-      throw writtenBadLine(lineNumber, error.problem, error.fix)
+      const done = lineNumber - 1 > options.skipLines ? ` (lines ${options.skipLines + 1}-${lineNumber - 1})` : ''
+      const written = writer.stats.written
+      throw new UserError(
+        'INVALID_INPUT',
+        `line ${lineNumber} of ${options.source} ${error.problem}; ` +
+          `the ${written} ${written === 1 ? 'event before it was' : 'events before it were'} written${done}`,
+        `${error.fix ? `${error.fix}, or ` : ''}fix that line and run again with --skip-lines ${lineNumber - 1} ` +
+          `to continue after them, or leave it out with --skip-lines ${lineNumber} ` +
+          `(what \`tail -n +${lineNumber + 1}\` of the input would give)`,
+      )
     }
     if (event.timestamp !== null) {
       firstTimestamp ??= event.timestamp
@@ -246,37 +238,8 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
     return writer.write(event.key, record, event.timestamp, headers, {lineNumber})
   }
 
-  /** Each batch packed by the worker, written; returns the lines seen. */
-  const writePackedBatches = async (file: string): Promise<number> => {
-    options.input.destroy()
-    const packer = packInWorker({file, rules, headers, skipLines: options.skipLines})
-    try {
-      for (;;) {
-        const message = await packer.next()
-        if (message.type === 'done') return message.lines
-        if (message.type === 'bad') throw writtenBadLine(message.lineNumber, message.problem, message.fix)
-        await writer.writePacked({
-          ...message,
-          data: Buffer.from(message.data.buffer, message.data.byteOffset, message.data.length),
-        })
-        packer.taken()
-        if (message.firstTimestamp !== null) firstTimestamp ??= message.firstTimestamp
-        if (message.lastTimestamp !== null) lastTimestamp = message.lastTimestamp
-        if (options.onProgress && Date.now() - lastProgress > 200) {
-          lastProgress = Date.now()
-          options.onProgress({phase: 'writing', events: writer.stats.written, bytes: writer.stats.bytes, total})
-        }
-      }
-    } finally {
-      await packer.stop()
-    }
-  }
-
   try {
-    lines =
-      packed && options.file !== undefined
-        ? await writePackedBatches(options.file)
-        : await eachLine(options.input, options.skipLines, handleLine)
+    lines = await eachLine(options.input, options.skipLines, handleLine)
   } catch (error) {
     if (!(error instanceof UserError) || error.code !== 'INVALID_INPUT') {
       await writer.close().catch(() => {})
@@ -333,15 +296,15 @@ async function secondPartStart(file: string): Promise<{start: number; end: numbe
 }
 
 /**
- * A worker module of this folder: next to this one when run from source; in a build, this module
- * is bundled into dist/chunks/ while the workers stay as tsc wrote them, in dist/core/kafka/.
+ * The check-worker.ts module: next to this one when run from source; in a build, this module is
+ * bundled into dist/chunks/ while the worker stays as tsc wrote it, in dist/core/kafka/.
  */
-function workerUrl(name: 'check-worker' | 'pack-worker'): URL {
+function checkWorkerUrl(): URL {
   const here = import.meta.url
-  if (here.endsWith('.ts')) return new URL(`${name}.ts`, here)
+  if (here.endsWith('.ts')) return new URL('check-worker.ts', here)
   const dist = here.lastIndexOf('/dist/')
-  if (dist === -1) throw new BugError(`cannot find ${name}.js from ${here}`)
-  return new URL(`${here.slice(0, dist)}/dist/core/kafka/${name}.js`)
+  if (dist === -1) throw new BugError(`cannot find check-worker.js from ${here}`)
+  return new URL(`${here.slice(0, dist)}/dist/core/kafka/check-worker.js`)
 }
 
 type CheckedPart = Extract<CheckWorkerMessage, {type: 'done'}>
@@ -351,7 +314,7 @@ function checkInWorker(
   data: CheckWorkerData,
   onProgress: (events: number, bytes: number) => void,
 ): {done: Promise<CheckedPart>; stop: () => Promise<void>} {
-  const worker = new Worker(workerUrl('check-worker'), {workerData: data})
+  const worker = new Worker(checkWorkerUrl(), {workerData: data})
   const done = new Promise<CheckedPart>((resolve, reject) => {
     worker.on('message', (message: CheckWorkerMessage) => {
       if (message.type === 'progress') onProgress(message.events, message.bytes)
@@ -363,42 +326,4 @@ function checkInWorker(
   // Until awaited, a failure is the main thread's to report (or not, if it failed first).
   done.catch(() => {})
   return {done, stop: async () => void (await worker.terminate())}
-}
-
-/**
- * Packs a file's records on a worker thread: `next` answers its messages in order, `taken` tells
- * it a batch was written (it packs a few ahead, no more).
- */
-function packInWorker(data: PackWorkerData): {
-  next: () => Promise<PackWorkerMessage>
-  taken: () => void
-  stop: () => Promise<void>
-} {
-  const worker = new Worker(workerUrl('pack-worker'), {workerData: data})
-  const messages: PackWorkerMessage[] = []
-  let failure: unknown = null
-  let waiting: {resolve: (message: PackWorkerMessage) => void; reject: (error: unknown) => void} | null = null
-  const fail = (error: unknown) => {
-    failure ??= error
-    waiting?.reject(failure)
-    waiting = null
-  }
-  worker.on('message', (message: PackWorkerMessage) => {
-    if (waiting) {
-      waiting.resolve(message)
-      waiting = null
-    } else messages.push(message)
-  })
-  worker.on('error', fail)
-  worker.on('exit', (code) => fail(new BugError(`the packing worker ended (code ${code}) before it answered`)))
-  return {
-    next: () => {
-      const message = messages.shift()
-      if (message) return Promise.resolve(message)
-      if (failure) return Promise.reject(failure)
-      return new Promise((resolve, reject) => (waiting = {resolve, reject}))
-    },
-    taken: () => worker.postMessage(null),
-    stop: async () => void (await worker.terminate()),
-  }
 }

@@ -13,20 +13,6 @@ export type Headers = {[key: string]: string | Buffer | null}[]
 export const RECORD_STRIDE = 8
 export const HEADER_STRIDE = 4
 
-/** A writer's batch goes once it holds this many records or bytes (record-writer.ts). */
-export const BATCH_RECORDS = 4096
-export const BATCH_BYTES = 1 << 20
-
-/** Records packed as `produceBatch` takes them, and the line number of each (NaN: none). */
-export interface PackedRecords {
-  data: Buffer
-  index: Float64Array
-  headerIndex: Float64Array
-  length: number
-  valueBytes: number
-  lines: Float64Array
-}
-
 export class RecordBatch {
   data: Buffer
   index: Float64Array

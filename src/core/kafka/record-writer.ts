@@ -1,7 +1,7 @@
 import {BugError, UserError} from '../shared/errors.js'
 import {connectProducer, disconnect, KafkaCode, kafkaError, type Producer} from './client.js'
 import type {Partitioner} from './partitioner.js'
-import {BATCH_BYTES, BATCH_RECORDS, type Headers, type PackedRecords, RecordBatch} from './record-batch.js'
+import {type Headers, RecordBatch} from './record-batch.js'
 import type {Settings} from '../shared/settings.js'
 
 /**
@@ -32,7 +32,10 @@ export interface WriterStats {
 
 export type {Headers} from './record-batch.js'
 
-/** A batch goes once it holds BATCH_RECORDS records or BATCH_BYTES bytes, or this long after its first record. */
+/** A batch goes once it holds this many records or bytes... */
+const BATCH_RECORDS = 4096
+const BATCH_BYTES = 1 << 20
+/** ...or this long after its first record. */
 const BATCH_WAIT_MS = 5
 
 export class RecordWriter {
@@ -120,7 +123,7 @@ export class RecordWriter {
       this.timer = null
     }
     if (this.batch.length === 0) return
-    const next = this.sendFrom(this.batch, this.batchLines, 0)
+    const next = this.sendFrom(0)
     if (next === this.batch.length) {
       this.batch.clear()
       return
@@ -132,37 +135,17 @@ export class RecordWriter {
   private async sendRest(next: number): Promise<void> {
     while (next < this.batch.length) {
       await new Promise((resolve) => setTimeout(resolve, 5))
-      next = this.sendFrom(this.batch, this.batchLines, next)
+      next = this.sendFrom(next)
     }
     this.batch.clear()
   }
 
-  /**
-   * Sends records packed elsewhere (a worker thread), after what `write` added; resolves once
-   * librdkafka has taken them all, when `records` may be reused.
-   */
-  async writePacked(records: PackedRecords): Promise<void> {
-    await this.waitingForRoom
-    await this.send()
-    if (this.sendError) throw this.sendError
-    this.stats.written += records.length
-    this.stats.bytes += records.valueBytes
-    let next = this.sendFrom(records, records.lines, 0)
-    while (next < records.length) {
-      await new Promise((resolve) => setTimeout(resolve, 5))
-      next = this.sendFrom(records, records.lines, next)
-    }
-  }
-
   /** Sends the batch's records from `start` on; returns the first one the queue had no room for. */
-  private sendFrom(
-    batch: Pick<PackedRecords, 'data' | 'index' | 'headerIndex' | 'length'>,
-    batchLines: Float64Array,
-    start: number,
-  ): number {
+  private sendFrom(start: number): number {
+    const batch = this.batch
     let next: number
     // The callback needs the line numbers after the batch's buffers are reused.
-    const lines = batchLines.slice(start, batch.length)
+    const lines = this.batchLines.slice(start, batch.length)
     try {
       next = this.producer.produceBatch(
         this.topic,
