@@ -71,6 +71,51 @@ describe('log produce input', () => {
     )
   })
 
+  it('--file checked by two threads (large) writes nothing for a bad line in either part', async () => {
+    const topic = await createTopic('psplit')
+    const file = join(dir, 'split.ndjson')
+    // ~6 MB (checked in two parts from 4 MB on), with blank lines in the first part so the second
+    // part's line numbers depend on counting them.
+    const base = Date.now() - 3_600_000
+    const count = 40_000
+    const padding = 'x'.repeat(120)
+    const input = Array.from({length: count}, (_, index) =>
+      JSON.stringify({webhook_id: `w${index % 7}`, ts: base + index, padding}),
+    )
+    input[10] = ''
+    input[11] = '  '
+    const badAt = (line: number, text: string) => input.map((value, index) => (index === line - 1 ? text : value))
+
+    writeFileSync(file, badAt(35_000, '{"ts": 1}').join('\n') + '\n')
+    const second = await runCli(['log', 'produce', '-t', topic, '-f', file, '--timestamp-field', 'ts'])
+    assert.equal(second.code, 2, second.stderr)
+    assert.ok(isOneLineError(second), second.stderr)
+    assert.match(second.stderr, /line 35000 of .*split\.ndjson has no webhook_id field.*nothing was written/)
+
+    const both = badAt(35_000, '{"ts": 1}')
+    both[4_999] = '[1]'
+    writeFileSync(file, both.join('\n') + '\n')
+    const first = await runCli(['log', 'produce', '-t', topic, '-f', file, '--timestamp-field', 'ts'])
+    assert.equal(first.code, 2, first.stderr)
+    assert.match(first.stderr, /line 5000 of .*split\.ndjson is not a JSON object.*nothing was written/)
+    assert.deepEqual(await records(topic), [])
+
+    writeFileSync(file, input.join('\n'))
+    const good = await runCli(['log', 'produce', '-t', topic, '-f', file, '--timestamp-field', 'ts', '--json'])
+    assert.equal(good.code, 0, good.stderr)
+    assert.equal(good.json.events, count - 2)
+    const expected = input
+      .filter((line) => line.trim())
+      .map((line) => {
+        const event = JSON.parse(line) as {webhook_id: string; ts: number}
+        return [event.webhook_id, String(event.ts)]
+      })
+    assert.deepEqual(
+      (await records(topic)).map((line) => line.split('|').slice(0, 2)),
+      expected,
+    )
+  })
+
   it('from stdin says which lines were written and how to resume after the bad one', async () => {
     const topic = await createTopic('pstdin')
     const input = lines(60)

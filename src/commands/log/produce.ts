@@ -111,7 +111,7 @@ export default class LogProduce extends KafkaCommand<typeof LogProduce> {
         topic: this.flags.topic,
         input: file === undefined ? process.stdin : createReadStream(file, {highWaterMark: 1 << 20}),
         // A file is checked whole before the first write, so bad input writes nothing.
-        ...(file === undefined ? {} : {recheck: () => createReadStream(file, {highWaterMark: 1 << 20})}),
+        ...(file === undefined ? {} : {recheck: () => createReadStream(file, {highWaterMark: 1 << 20}), file}),
         source: file ?? 'stdin',
         keyField: this.flags['key-field'],
         timestampField: this.flags['timestamp-field'],

@@ -1,10 +1,15 @@
+import {createReadStream} from 'node:fs'
+import {open} from 'node:fs/promises'
 import type {Readable} from 'node:stream'
+import {Worker} from 'node:worker_threads'
 
 import {BugError, UserError, invalidArgument, quoteInput} from '../shared/errors.js'
 import type {Partitioner} from './partitioner.js'
 import {type Headers, RecordWriter} from './record-writer.js'
 import type {Settings} from '../shared/settings.js'
-import {BadEvent, eventRules, trimBlanks} from './event-rules.js'
+import {CheckedEvents, eachLine, type Event, eventReader} from './check-lines.js'
+import type {CheckWorkerData, CheckWorkerMessage} from './check-worker.js'
+import {BadEvent, type EventRuleOptions} from './event-rules.js'
 import type {TimestampUnit} from './event-time.js'
 import {topicMetadata, withAdmin} from './topics.js'
 
@@ -25,6 +30,11 @@ export interface ProduceOptions {
   input: Readable
   /** Opens the same input again, for a checking pass before any write (files; not stdin). */
   recheck?: () => Readable
+  /**
+   * The input's path when it is a file: the check of a large one is split between this thread
+   * and a worker thread, each reading part of the file.
+   */
+  file?: string
   source: string
   keyField: string
   timestampField?: string
@@ -69,9 +79,10 @@ export interface ProduceResult {
   lastTimestamp: number | null
 }
 
-const NEWLINE = 0x0a
 /** About 100 bytes each: a bound of ~100 MB on what the checking pass of a file keeps. */
 const CHECKED_EVENTS_KEPT = 1_000_000
+/** A file from this size on is checked by two threads: below it, starting a worker costs more than it saves. */
+const SPLIT_CHECK_BYTES = 4 << 20
 
 export function parseHeaders(pairs: string[]): Headers {
   return pairs.map((pair) => {
@@ -81,53 +92,16 @@ export function parseHeaders(pairs: string[]): Headers {
   })
 }
 
-interface Event {
-  key: string
-  timestamp: number | null
-}
-
-/** Distinct keys interned by CheckedEvents: enough for the webhooks of a large file. */
-const INTERNED_KEYS = 65_536
-
-/**
- * The checking pass's events, kept without an object per event: what the garbage collector
- * must copy while they wait for the writing pass is one reference per event (keys repeat, and
- * a repeated key is kept once) and a number.
- */
-class CheckedEvents {
-  length = 0
-  private keys: string[] = []
-  /** NaN: no timestamp. */
-  private timestamps = new Float64Array(1024)
-  private interned = new Map<string, string>()
-
-  push(event: Event): void {
-    if (this.length === this.timestamps.length) {
-      const larger = new Float64Array(this.length * 2)
-      larger.set(this.timestamps)
-      this.timestamps = larger
-    }
-    let key = this.interned.get(event.key)
-    if (key === undefined) {
-      key = event.key
-      if (this.interned.size < INTERNED_KEYS) this.interned.set(key, key)
-    }
-    this.keys.push(key)
-    this.timestamps[this.length++] = event.timestamp ?? Number.NaN
-  }
-
-  get(index: number): Event {
-    const timestamp = this.timestamps[index]
-    const key = this.keys[index]
-    if (timestamp === undefined || key === undefined) throw new BugError(`no checked event ${index}`)
-    return {key, timestamp: Number.isNaN(timestamp) ? null : timestamp}
-  }
-}
-
 export async function produce(settings: Settings, options: ProduceOptions): Promise<ProduceResult> {
   const runStarted = Date.now()
   const headers = options.headers.length ? parseHeaders(options.headers) : undefined
-  const readEvent = eventReader(options)
+  const rules: EventRuleOptions = {
+    keyField: options.keyField,
+    timestampField: options.timestampField,
+    timestampUnit: options.timestampUnit,
+    allowAnyTimestamp: options.allowAnyTimestamp,
+  }
+  const readEvent = eventReader(rules)
   // The topic is looked up and the producer connected while a file is checked: the check is all
   // on this thread, the connects are mostly waiting on the brokers. Nothing is written before the
   // check ends.
@@ -142,39 +116,78 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
   const checked = new CheckedEvents()
   let checkedEvents = 0
   if (options.recheck) {
+    // The worker's own values can be checked only by this thread, and skipped lines must be
+    // counted from the file's start.
+    const secondPart =
+      options.file !== undefined && !options.encodeValue && options.skipLines === 0
+        ? await secondPartStart(options.file)
+        : null
+    const keep = secondPart ? CHECKED_EVENTS_KEPT / 2 : CHECKED_EVENTS_KEPT
     let bytesRead = 0
+    let workerEvents = 0
+    let workerBytes = 0
     let lastProgress = 0
-    const onChunk = (bytes: number) => {
-      bytesRead += bytes
+    const progress = () => {
       if (options.onProgress && Date.now() - lastProgress > 200) {
         lastProgress = Date.now()
-        options.onProgress({phase: 'checking', events: checkedEvents, bytes: bytesRead, total: null})
+        options.onProgress({
+          phase: 'checking',
+          events: checkedEvents + workerEvents,
+          bytes: bytesRead + workerBytes,
+          total: null,
+        })
       }
     }
-    const checking = eachLine(
-      options.recheck(),
-      options.skipLines,
-      (value, lineNumber) => {
-        let event: Event
-        try {
-          event = readEvent(value)
-          if (options.encodeValue) encoded(options.encodeValue, value)
-        } catch (error) {
-          if (!(error instanceof BadEvent)) throw error
-          throw new UserError(
-            'INVALID_INPUT',
-            `line ${lineNumber} of ${options.source} ${error.problem}; nothing was written`,
-            error.fix ?? 'fix that line and run again',
-          )
-        }
-        checkedEvents++
-        if (checked.length < CHECKED_EVENTS_KEPT) checked.push(event)
-      },
-      onChunk,
-    )
+    const badLine = (lineNumber: number, problem: string, fix: string | undefined) =>
+      new UserError(
+        'INVALID_INPUT',
+        `line ${lineNumber} of ${options.source} ${problem}; nothing was written`,
+        fix ?? 'fix that line and run again',
+      )
+    const worker =
+      secondPart && options.file !== undefined
+        ? checkInWorker({file: options.file, ...secondPart, rules, keep}, (events, bytes) => {
+            workerEvents = events
+            workerBytes = bytes
+            progress()
+          })
+        : null
     try {
-      await checking
+      const firstLines = await eachLine(
+        secondPart && options.file !== undefined
+          ? createReadStream(options.file, {start: 0, end: secondPart.start - 1, highWaterMark: 1 << 20})
+          : options.recheck(),
+        options.skipLines,
+        (value, lineNumber) => {
+          let event: Event
+          try {
+            event = readEvent(value)
+            if (options.encodeValue) encoded(options.encodeValue, value)
+          } catch (error) {
+            if (!(error instanceof BadEvent)) throw error
+            throw badLine(lineNumber, error.problem, error.fix)
+          }
+          checkedEvents++
+          if (checked.length < keep) checked.push(event.key, event.timestamp ?? Number.NaN)
+        },
+        (bytes) => {
+          bytesRead += bytes
+          progress()
+        },
+      )
+      if (worker) {
+        const second = await worker.done
+        // A bad line in the first part was thrown above: it comes first in the file.
+        if (second.bad) throw badLine(firstLines + second.bad.lineNumber, second.bad.problem, second.bad.fix)
+        // The kept events must be the file's first ones, in order, for the writing pass.
+        if (checked.length === checkedEvents)
+          for (let index = 0; index < second.keys.length; index++)
+            checked.push(second.keys[index] ?? '', second.timestamps[index] ?? Number.NaN)
+        checkedEvents += second.events
+        bytesRead += second.bytes
+      }
     } catch (error) {
+      await worker?.stop()
       // A topic that is missing or unreachable is said first, as when it was looked up first.
       const writer = await opening
       await writer.close()
@@ -259,62 +272,58 @@ function encoded(encode: NonNullable<ProduceOptions['encodeValue']>, value: Buff
   throw new BadEvent(result.problem)
 }
 
-/** Reads the key and CreateTime of one line; throws BadEvent saying what is wrong with it. */
-function eventReader(options: ProduceOptions): (value: Buffer) => Event {
-  const rules = eventRules({
-    keyField: options.keyField,
-    timestampField: options.timestampField,
-    timestampUnit: options.timestampUnit,
-    allowAnyTimestamp: options.allowAnyTimestamp,
-  })
-  return (value) => {
-    const {key, timestamp} = rules.read(value)
-    if (key === null) throw new BugError('the event rules read no key although a key field was given')
-    return {key, timestamp}
+/**
+ * Where the second part of a file to check starts: the line after its middle. Null when the
+ * file is small, or its second half is one line.
+ */
+async function secondPartStart(file: string): Promise<{start: number; end: number} | null> {
+  const handle = await open(file)
+  try {
+    const {size} = await handle.stat()
+    if (size < SPLIT_CHECK_BYTES) return null
+    const middle = Math.floor(size / 2)
+    const buffer = Buffer.allocUnsafe(1 << 16)
+    for (let at = middle; at < size; at += buffer.length) {
+      const {bytesRead} = await handle.read(buffer, 0, buffer.length, at)
+      if (bytesRead === 0) break
+      const newline = buffer.subarray(0, bytesRead).indexOf(0x0a)
+      if (newline !== -1) return at + newline + 1 < size ? {start: at + newline + 1, end: size} : null
+    }
+    return null
+  } finally {
+    await handle.close()
   }
 }
 
 /**
- * Calls `handle` with each non-blank line after the first `skipLines` (trimmed of blanks and a
- * CRLF's carriage return) and its 1-based number; waits only when `handle` returns a promise.
- * Returns the number of lines seen; `onChunk` hears how many bytes each read brought.
+ * The check-worker.ts module: next to this one when run from source; in a build, this module is
+ * bundled into dist/chunks/ while the worker stays as tsc wrote it, in dist/core/kafka/.
  */
-async function eachLine(
-  input: Readable,
-  skipLines: number,
-  handle: (line: Buffer, lineNumber: number) => Promise<void> | void,
-  onChunk?: (bytes: number) => void,
-): Promise<number> {
-  let lineNumber = 0
-  const take = (line: Buffer) => {
-    lineNumber++
-    if (lineNumber <= skipLines) return
-    const value = trimBlanks(line)
-    if (value.length === 0) return
-    return handle(value, lineNumber)
-  }
-  let pending: Buffer = Buffer.alloc(0)
-  for await (const chunk of input as AsyncIterable<Buffer>) {
-    onChunk?.(chunk.length)
-    let start = 0
-    if (pending.length) {
-      // Only the line that spans two chunks is copied, not the whole chunk.
-      const end = chunk.indexOf(NEWLINE)
-      if (end === -1) {
-        pending = Buffer.concat([pending, chunk])
-        continue
-      }
-      const waiting = take(Buffer.concat([pending, chunk.subarray(0, end)]))
-      if (waiting) await waiting
-      start = end + 1
-    }
-    for (let end = chunk.indexOf(NEWLINE, start); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
-      const waiting = take(chunk.subarray(start, end))
-      if (waiting) await waiting
-      start = end + 1
-    }
-    pending = Buffer.from(chunk.subarray(start))
-  }
-  if (pending.length) await take(pending)
-  return lineNumber
+function checkWorkerUrl(): URL {
+  const here = import.meta.url
+  if (here.endsWith('.ts')) return new URL('check-worker.ts', here)
+  const dist = here.lastIndexOf('/dist/')
+  if (dist === -1) throw new BugError(`cannot find check-worker.js from ${here}`)
+  return new URL(`${here.slice(0, dist)}/dist/core/kafka/check-worker.js`)
+}
+
+type CheckedPart = Extract<CheckWorkerMessage, {type: 'done'}>
+
+/** Checks part of a file on a worker thread; `onProgress` hears its events and bytes so far. */
+function checkInWorker(
+  data: CheckWorkerData,
+  onProgress: (events: number, bytes: number) => void,
+): {done: Promise<CheckedPart>; stop: () => Promise<void>} {
+  const worker = new Worker(checkWorkerUrl(), {workerData: data})
+  const done = new Promise<CheckedPart>((resolve, reject) => {
+    worker.on('message', (message: CheckWorkerMessage) => {
+      if (message.type === 'progress') onProgress(message.events, message.bytes)
+      else resolve(message)
+    })
+    worker.on('error', reject)
+    worker.on('exit', (code) => reject(new BugError(`the checking worker ended (code ${code}) before it answered`)))
+  })
+  // Until awaited, a failure is the main thread's to report (or not, if it failed first).
+  done.catch(() => {})
+  return {done, stop: async () => void (await worker.terminate())}
 }
