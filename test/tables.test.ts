@@ -232,6 +232,10 @@ describe('-o, as kubectl', () => {
 describe('one number and one duration format', () => {
   it('counts and rates have thousands separators and decimals only below 100', () => {
     assert.deepEqual([36_800, 18_263.03, 42.345, 1.234, 0].map(formatCount), ['36,800', '18,263', '42.3', '1.23', '0'])
+    const samples = [1_234_567_890, 999.5, 100, 99.96, 10.05, 1.5, 0.1, 0.004, -2_500_000.7, -12.25, 7]
+    const byIcu = (n: number) =>
+      n.toLocaleString('en-US', {maximumFractionDigits: Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2})
+    assert.deepEqual(samples.map(formatCount), samples.map(byIcu))
   })
 
   it('durations use their two largest units, days from 24 hours', () => {

@@ -2,6 +2,7 @@ import {Box, Text} from 'ink'
 import {useEffect, useState} from 'react'
 
 import type {JobStatus} from '../../core/replay/job-status.js'
+import {formatCount} from '../output.js'
 import type {EventEmitter} from 'node:events'
 
 /** `replay status --watch` on a terminal: one job, redrawn on every poll. */
@@ -26,6 +27,8 @@ export function JobView({feed, initial}: {feed: EventEmitter; initial: JobStatus
   const filled = Math.round(((job.progressPercent ?? 0) / 100) * width)
   const color =
     job.state === 'COMPLETED' ? 'green' : job.state === 'FAILED' || job.state === 'CANCELLED' ? 'red' : 'cyan'
+  const [delivered, duplicates, scanned] = [job.delivered, job.duplicates, job.scanned].map(formatCount)
+  const rate = job.eventsPerSecond === null ? '-' : formatCount(Math.round(job.eventsPerSecond))
   return (
     <Box flexDirection="column">
       <Text>
@@ -40,9 +43,7 @@ export function JobView({feed, initial}: {feed: EventEmitter; initial: JobStatus
         {job.etaSeconds !== null && <Text dimColor> eta {Math.ceil(job.etaSeconds)}s</Text>}
       </Text>
       <Text>
-        delivered <Text bold>{job.delivered.toLocaleString('en-US')}</Text> · duplicates{' '}
-        {job.duplicates.toLocaleString('en-US')} · scanned {job.scanned.toLocaleString('en-US')} ·{' '}
-        {job.eventsPerSecond === null ? '-' : Math.round(job.eventsPerSecond).toLocaleString('en-US')} events/s
+        delivered <Text bold>{delivered}</Text> · duplicates {duplicates} · scanned {scanned} · {rate} events/s
       </Text>
       <Text dimColor>
         partition {job.partition ?? '-'} · offsets {job.startOffset ?? '-'} → {job.checkpointOffset ?? '-'} →{' '}

@@ -2,6 +2,7 @@ import {Box, Text} from 'ink'
 import {useEffect, useState} from 'react'
 
 import type {WorkerModel, WorkerSnapshot} from '../worker-model.js'
+import {formatCount} from '../output.js'
 
 /** `replay worker` on a terminal: running jobs with their progress, and the last finished ones. */
 export function WorkerDashboard({model}: {model: WorkerModel}) {
@@ -34,7 +35,7 @@ export function WorkerDashboard({model}: {model: WorkerModel}) {
             job {String(job.jobId).padEnd(6)} {job.webhookId.padEnd(20)} {job.phase.padEnd(10)}{' '}
             <Text color="cyan">{'█'.repeat(filled)}</Text>
             <Text dimColor>{'░'.repeat(24 - filled)}</Text> {(fraction * 100).toFixed(0).padStart(3)}% delivered{' '}
-            {job.delivered.toLocaleString('en-US')} dup {job.duplicates} {Math.round(job.rate).toLocaleString('en-US')}
+            {formatCount(job.delivered)} dup {job.duplicates} {formatCount(Math.round(job.rate))}
             /s in flight {job.inFlight}
           </Text>
         )
