@@ -79,8 +79,11 @@ function startServer(command: string[]): Promise<{child: ChildProcess; url: stri
 
 const minute = (epochMs: number) => new Date(epochMs).toISOString().replace(/[-T:]/g, '').slice(0, 12)
 
-/** Steady load until `until`; returns the requests answered 2xx and the others. */
-async function load(url: string, until: number): Promise<{ok: number; other: number}> {
+/**
+ * Steady load until `until`; returns the requests answered 2xx and the others by what they got
+ * (an HTTP status, "timeout" or "error"), so a refusal under load is told from a failure.
+ */
+async function load(url: string, until: number): Promise<{ok: number; other: Record<string, number>}> {
   const seconds = Math.max(1, Math.round((until - Date.now()) / 1000))
   if (SERVER === 'ingest') {
     const ids = webhookIds(1000, 1)
@@ -105,14 +108,18 @@ async function load(url: string, until: number): Promise<{ok: number; other: num
         },
       ],
     })
-    return {ok: result['2xx'], other: result.non2xx + result.errors}
+    const other: Record<string, number> = {timeout: result.timeouts, error: result.errors - result.timeouts}
+    for (const [code, {count = 0}] of Object.entries(result.statusCodeStats ?? {}))
+      if (!code.startsWith('2')) other[code] = count
+    return {ok: result['2xx'], other}
   }
   const http = new HttpPool(url, {connections: 8})
   const headers = {authorization: `Bearer ${TOKEN}`}
   const now = Math.floor(Date.now() / 60_000) * 60_000
   const query = `from_date=${minute(now - 120 * 60_000)}&to_date=${minute(now - 60 * 60_000)}`
   let ok = 0
-  let other = 0
+  const other: Record<string, number> = {}
+  const count = (what: string) => (other[what] = (other[what] ?? 0) + 1)
   let index = 0
   const lane = async () => {
     while (Date.now() < until) {
@@ -130,8 +137,9 @@ async function load(url: string, until: number): Promise<{ok: number; other: num
         headers,
       })
       await status.body.dump()
-      if (submitted.statusCode === 202 && status.statusCode === 200) ok++
-      else other++
+      if (submitted.statusCode !== 202) count(`submit ${submitted.statusCode}`)
+      else if (status.statusCode !== 200) count(`status ${status.statusCode}`)
+      else ok++
       // Eight lanes share the rate.
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, (8 * 1000) / RATE - (Date.now() - started))))
     }
@@ -168,7 +176,7 @@ async function main(): Promise<void> {
   }
   sample()
   const timer = setInterval(sample, EVERY * 1000)
-  let answered: {ok: number; other: number}
+  let answered: Awaited<ReturnType<typeof load>>
   try {
     answered = await load(url, until)
   } finally {
@@ -183,8 +191,10 @@ async function main(): Promise<void> {
   if (!warm || !last) return
   const peak = Math.max(...samples.map((entry) => entry.rssMb))
   const growth = (last.rssMb / warm.rssMb - 1) * 100
+  const others = Object.entries(answered.other).filter(([, count]) => count > 0)
+  const other = others.length === 0 ? '0 other' : others.map(([what, count]) => `${count} ${what}`).join(', ')
   const row =
-    `| ${LABEL} | ${MINUTES} min, ${RATE}/s (${answered.ok.toLocaleString('en-US')} ok, ${answered.other} other) | ` +
+    `| ${LABEL} | ${MINUTES} min, ${RATE}/s (${answered.ok.toLocaleString('en-US')} ok, ${other}) | ` +
     `${warm.rssMb.toFixed(0)} → ${last.rssMb.toFixed(0)} MB | ${growth.toFixed(1)}% | ${peak.toFixed(0)} MB | ` +
     `${last.threads} | ${last.load} |`
   console.error(`${machine()}`)
