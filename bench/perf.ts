@@ -230,13 +230,15 @@ async function main() {
     produceRatio >= 0.8,
   )
   const readRatio = readKcat.seconds / readOurs.seconds
+  // #17: at least 0.8x kcat on 300,000 records, 0.9x on 3,000,000 (the fixed cost matters less).
+  const readTarget = events >= 3_000_000 ? 0.9 : 0.8
   row(
     `log read --format raw, one partition of ${events.toLocaleString('en-US')} records`,
     `${readOurs.seconds.toFixed(2)} s (${rate(events, readOurs.seconds)})`,
     `kcat -C -e ${readKcat.seconds.toFixed(2)} s (${rate(events, readKcat.seconds)})`,
     `${readRatio.toFixed(2)}x kcat's records/s`,
-    '>= 0.6',
-    readRatio >= 0.6,
+    `>= ${readTarget}`,
+    readRatio >= readTarget,
   )
   const scanRatio = scanOurs.seconds / scanKcat.seconds
   row(
