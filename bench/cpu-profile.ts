@@ -76,26 +76,52 @@ interface ProfileNode {
 /**
  * The parts of a replay, matched against a sample's stack from the leaf up (the first frame that
  * matches names the part), so work a part calls into (undici's socket writes, mysql2's) counts
- * as that part's.
+ * as that part's. A frame is matched by its file, or, for our own code in the bundled dist/ (where
+ * one file holds a command and everything it uses), by its function's name.
  */
-const PARTS: [string, (frame: ProfileNode['callFrame']) => boolean][] = [
-  ['garbage collection', (frame) => frame.functionName === '(garbage collector)'],
-  ['signing (HMAC)', (frame) => /webhooks\/signing\.[jt]s/.test(frame.url)],
-  [
+const part = (name: string, files: RegExp, functions: string[] = []) => ({name, files, functions: new Set(functions)})
+const PARTS = [
+  part('garbage collection', /(?!)/, ['(garbage collector)']),
+  part('signing (HMAC)', /webhooks\/signing\.[jt]s/, ['hmacBase64', 'twitterSignature', 'standardWebhooksSignature']),
+  part(
     'checkpoints and heartbeats (mysql2)',
-    (frame) => /mysql2|\/jobs\/|db\/database|replay\/run\/(lease|checkpoint-saver|source-checkpoints)/.test(frame.url),
-  ],
-  ['HTTP (undici and its sockets)', (frame) => /undici/.test(frame.url)],
-  ['webhook client', (frame) => /webhook-client/.test(frame.url)],
-  ['dedup (xxhash, the filter)', (frame) => /replay\/dedup|duplicate-filter|reorder-buffer|xxhash/.test(frame.url)],
-  ['the window', (frame) => /ordered-window/.test(frame.url)],
-  ['Kafka read', (frame) => /kafka-javascript|core\/kafka\/|replay\/run\/merge|scale-out/.test(frame.url)],
-  [
-    'progress, events, metrics, logs',
-    (frame) => /run-job|replay\/worker\.|events\.[jt]s|metrics\.[jt]s|run\/tally|cli\//.test(frame.url),
-  ],
-  ['deliver loop (deliver.ts)', (frame) => /replay\/run\/deliver\.[jt]s/.test(frame.url)],
+    /mysql2|\/jobs\/|db\/database|replay\/run\/(lease|checkpoint-saver|source-checkpoints)/,
+    ['fencedUpdate', 'checkpointJob', 'heartbeatJob', 'progressSet', 'withRetry', 'saveIfDue', 'maybeSave', 'save'],
+  ),
+  part('HTTP (undici and its sockets)', /undici/),
+  part('webhook client', /webhook-client/, [
+    'send',
+    'deliverWithRetries',
+    'attempt',
+    'answered',
+    'onComplete',
+    'settle',
+  ]),
+  part('dedup (xxhash, the filter)', /replay\/dedup|duplicate-filter|reorder-buffer|xxhash|^wasm:/, [
+    'admit',
+    'eventKey',
+    'addIfNew',
+    'wanted',
+  ]),
+  part('the window', /ordered-window/, ['push', 'wakeWaiters']),
+  part('Kafka read', /kafka-javascript|core\/kafka\/|replay\/run\/merge|scale-out/, [
+    'readScanned',
+    'keptMessages',
+    'readBatches',
+    'consumePacked',
+  ]),
+  part('progress, events, metrics, logs', /run-job|replay\/worker\.|events\.[jt]s|metrics\.[jt]s|run\/tally|cli\//),
+  part('deliver loop (deliver.ts)', /replay\/run\/deliver\.[jt]s/, ['deliverRange', 'deliver']),
 ]
+const BUNDLED = /\/dist\/(commands|chunks)\//
+function partOf(frame: ProfileNode['callFrame']): string | undefined {
+  for (const {name, functions} of PARTS) {
+    if (functions.has(frame.functionName) && (frame.url === '' || BUNDLED.test(frame.url))) return name
+  }
+  // Our own code's other frames in the bundle are left to the frames below them or to "other".
+  if (BUNDLED.test(frame.url)) return undefined
+  return PARTS.find(({files}) => files.test(frame.url))?.name
+}
 
 /**
  * A `--cpu-prof` profile of a worker's main thread, in µs per event by part, for the stretch where
@@ -124,13 +150,9 @@ export function profileParts(file: string, events: number): Record<string, numbe
     const frames = [...stack(nth(profile.samples, index))]
     const leaf = nth(frames, 0).functionName
     let part = leaf === '(idle)' ? 'idle' : leaf === '(program)' ? 'V8 (program)' : undefined
-    search: for (const frame of part ? [] : frames) {
-      for (const [name, matches] of PARTS) {
-        if (matches(frame)) {
-          part = name
-          break search
-        }
-      }
+    for (const frame of part ? [] : frames) {
+      part = partOf(frame)
+      if (part) break
     }
     part ??= 'other (timers, streams, promises)'
     parts[part] = (parts[part] ?? 0) + (profile.timeDeltas[index] ?? 0) / events

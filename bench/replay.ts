@@ -42,7 +42,6 @@ const maxAhead = process.argv.includes('--max-ahead')
   : undefined
 const CPU_PROF = process.argv.includes('--cpu-prof')
 const PROFILE_DIR = fileURLToPath(new URL('./out/replay-profile/', import.meta.url))
-const DEV_BIN = fileURLToPath(new URL('../bin/dev.js', import.meta.url))
 const MAX_IN_FLIGHT = 64
 const stamp = Date.now().toString(36)
 const topic = `bench_replay_${stamp}`
@@ -115,10 +114,6 @@ async function replay(webhookId: string, fromMs: number, toMs: number): Promise<
   }
 }
 
-/**
- * A profiled worker runs from the sources (bin/dev.js under tsx): the bundled dist/ puts most of a
- * replay into one file, and profileParts splits the profile into parts by each frame's file.
- */
 function startWorker({profile = false} = {}): ChildProcess {
   const flags = [
     '--concurrency',
@@ -130,10 +125,8 @@ function startWorker({profile = false} = {}): ChildProcess {
     '250ms',
     '--json',
   ]
-  const start = profile
-    ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, '--import', 'tsx', '--no-warnings', DEV_BIN]
-    : [BIN]
-  return spawn(process.execPath, [...start, 'replay', 'worker', ...flags], {
+  const nodeOptions = profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []
+  return spawn(process.execPath, [...nodeOptions, BIN, 'replay', 'worker', ...flags], {
     env: {...process.env, ...env},
     stdio: 'ignore',
   })
@@ -198,12 +191,35 @@ async function main() {
   const receiver = await startReceiver()
   for (const id of [busy, quiet]) await json(['webhook', 'add', id, '--url', receiver.url])
 
-  rmSync(PROFILE_DIR, {recursive: true, force: true})
-  let worker = startWorker({profile: CPU_PROF})
-  await new Promise((resolve) => setTimeout(resolve, 2000))
   const to = Date.now() - 1000
   const from = Date.parse(seeded.from) - 1000
 
+  // The profiled run is a run of its own: the profiler slows the worker, so the measured one follows.
+  let parts: Record<string, number> | undefined
+  if (CPU_PROF) {
+    console.error('busy webhook, whole range, under --cpu-prof')
+    rmSync(PROFILE_DIR, {recursive: true, force: true})
+    const profiled = startWorker({profile: true})
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const run = await replay(busy, from, to)
+    profiled.kill('SIGTERM')
+    await once(profiled, 'exit')
+    parts = profileParts(
+      `${PROFILE_DIR}${readdirSync(PROFILE_DIR).find((name) => name.endsWith('.cpuprofile'))}`,
+      run.delivered,
+    )
+    console.error(
+      `the worker's main thread while the busy job ran (--cpu-prof, sampled µs per delivered event):\n${Object.entries(
+        parts,
+      )
+        .sort((a, b) => b[1] - a[1])
+        .map(([part, us]) => `  ${part}: ${us.toFixed(1)}`)
+        .join('\n')}`,
+    )
+  }
+
+  const worker = startWorker()
+  await new Promise((resolve) => setTimeout(resolve, 2000))
   console.error('busy webhook, whole range')
   // CPU from the submit to the end (an idle worker's polls included: a few ms).
   const threads = watchThreads(worker.pid!)
@@ -222,25 +238,6 @@ async function main() {
       .map(([kind, us]) => `${kind} ${(us / full.delivered).toFixed(1)}`)
       .join(', ')}), receiver ${receiverUs.toFixed(1)} µs`,
   )
-  let parts: Record<string, number> | undefined
-  if (CPU_PROF) {
-    worker.kill('SIGTERM')
-    await once(worker, 'exit')
-    parts = profileParts(
-      `${PROFILE_DIR}${readdirSync(PROFILE_DIR).find((name) => name.endsWith('.cpuprofile'))}`,
-      full.delivered,
-    )
-    console.error(
-      `the worker's main thread while the busy job ran (--cpu-prof, sampled µs per delivered event):\n${Object.entries(
-        parts,
-      )
-        .sort((a, b) => b[1] - a[1])
-        .map(([part, us]) => `  ${part}: ${us.toFixed(1)}`)
-        .join('\n')}`,
-    )
-    worker = startWorker()
-    await new Promise((resolve) => setTimeout(resolve, 2000))
-  }
   const fullKcat = await kcatRange(partition, full.startOffset, full.endOffset)
   console.error('quiet webhook, same range (scanning)')
   const scan = await replay(quiet, from, to)
