@@ -144,18 +144,17 @@ export async function produce(settings: Settings, options: ProduceOptions): Prom
         `line ${lineNumber} of ${options.source} ${problem}; nothing was written`,
         fix ?? 'fix that line and run again',
       )
-    const worker =
-      secondPart && options.file !== undefined
-        ? checkInWorker({file: options.file, ...secondPart, rules, keep}, (events, bytes) => {
-            workerEvents = events
-            workerBytes = bytes
-            progress()
-          })
-        : null
+    const worker = secondPart
+      ? checkInWorker({...secondPart, rules, keep}, (events, bytes) => {
+          workerEvents = events
+          workerBytes = bytes
+          progress()
+        })
+      : null
     try {
       const firstLines = await eachLine(
-        secondPart && options.file !== undefined
-          ? createReadStream(options.file, {start: 0, end: secondPart.start - 1, highWaterMark: 1 << 20})
+        secondPart
+          ? createReadStream(secondPart.file, {start: 0, end: secondPart.start - 1, highWaterMark: 1 << 20})
           : options.recheck(),
         options.skipLines,
         (value, lineNumber) => {
@@ -273,10 +272,10 @@ function encoded(encode: NonNullable<ProduceOptions['encodeValue']>, value: Buff
 }
 
 /**
- * Where the second part of a file to check starts: the line after its middle. Null when the
+ * The second part of a file to check: from the line after its middle to the end. Null when the
  * file is small, or its second half is one line.
  */
-async function secondPartStart(file: string): Promise<{start: number; end: number} | null> {
+async function secondPartStart(file: string): Promise<{file: string; start: number; end: number} | null> {
   const handle = await open(file)
   try {
     const {size} = await handle.stat()
@@ -287,7 +286,7 @@ async function secondPartStart(file: string): Promise<{start: number; end: numbe
       const {bytesRead} = await handle.read(buffer, 0, buffer.length, at)
       if (bytesRead === 0) break
       const newline = buffer.subarray(0, bytesRead).indexOf(0x0a)
-      if (newline !== -1) return at + newline + 1 < size ? {start: at + newline + 1, end: size} : null
+      if (newline !== -1) return at + newline + 1 < size ? {file, start: at + newline + 1, end: size} : null
     }
     return null
   } finally {
