@@ -68,6 +68,7 @@ const OCLIF_EDITS = [
     to: `const ${name} = new Proxy({}, {get: (_, key) => require("${module}")[key]});`,
   })),
 ]
+const appliedEdits = new Set()
 const editOclif = {
   name: 'edit-oclif',
   setup(build) {
@@ -78,6 +79,7 @@ const editOclif = {
       for (const {from, to} of edits) {
         if (!source.includes(from)) throw new Error(`${path} no longer has ${from}: review scripts/bundle.mjs`)
         source = source.replace(from, () => to)
+        appliedEdits.add(from)
       }
       return {contents: source, loader: 'js'}
     })
@@ -124,3 +126,7 @@ await build({
   plugins: [editOclif],
   logLevel: 'warning',
 })
+// An edit whose file is no longer bundled (a new oclif moved it) is as lost as one whose string is gone.
+const unapplied = OCLIF_EDITS.filter(({from}) => !appliedEdits.has(from))
+if (unapplied.length)
+  throw new Error(`@oclif/core no longer has ${unapplied.map(({file}) => file).join(', ')}: review scripts/bundle.mjs`)
