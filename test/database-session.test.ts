@@ -3,8 +3,8 @@ import {describe, test} from 'node:test'
 
 import {createPool} from 'mysql2/promise'
 
-import {openPool, parseMysqlUrl, setUpEachSession} from '../src/core/db/database.js'
-import {MYSQL_URL} from './helpers.js'
+import {IDLE_TRANSACTION_TIMEOUT_S, openPool, parseMysqlUrl, setUpEachSession} from '../src/core/db/database.js'
+import {MYSQL_URL, uniqueName} from './helpers.js'
 
 /** The session set-up every pooled connection runs first (UTC, strict SQL mode), against the real MariaDB. */
 function serverPool() {
@@ -24,6 +24,45 @@ describe('database sessions', () => {
       await pool.end()
     }
   })
+
+  test(
+    'a session stalled inside a transaction is ended by the server after ' +
+      `${IDLE_TRANSACTION_TIMEOUT_S} s, its locks with it; the pool carries on`,
+    async () => {
+      const database = uniqueName('idle')
+      const pool = await openPool(`${MYSQL_URL.replace(/\/[^/]*$/, '')}/${database}`, {migrate: false})
+      try {
+        await pool.query('CREATE TABLE rows_held (id INT PRIMARY KEY)')
+        await pool.query('INSERT INTO rows_held VALUES (1)')
+        const stalled = await pool.getConnection()
+        await stalled.query('START TRANSACTION')
+        await stalled.query('SELECT id FROM rows_held WHERE id = 1 FOR UPDATE')
+        const lockable = async (): Promise<boolean> => {
+          const other = await pool.getConnection()
+          try {
+            await other.query('START TRANSACTION')
+            await other.query('SELECT id FROM rows_held WHERE id = 1 FOR UPDATE NOWAIT')
+            return true
+          } catch {
+            return false
+          } finally {
+            await other.query('ROLLBACK')
+            other.release()
+          }
+        }
+        assert.equal(await lockable(), false, 'held while the session is in its transaction')
+        await new Promise((resolve) => setTimeout(resolve, (IDLE_TRANSACTION_TIMEOUT_S + 2) * 1000))
+        assert.equal(await lockable(), true, 'released once the server ended the stalled session')
+        await assert.rejects(stalled.query('COMMIT'))
+        stalled.release()
+        const [rows] = await pool.query('SELECT COUNT(*) AS n FROM rows_held')
+        assert.deepEqual(rows, [{n: 1}])
+      } finally {
+        await pool.query(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => {})
+        await pool.end()
+      }
+    },
+  )
 
   test('a connection whose set-up the server refuses serves nothing: its queries fail with that error', async () => {
     const pool = serverPool()

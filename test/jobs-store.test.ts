@@ -86,6 +86,28 @@ async function ageHeartbeat(id: number, seconds: number): Promise<void> {
   await pool.query('UPDATE replay_jobs SET heartbeat_at = NOW(3) - INTERVAL ? SECOND WHERE id = ?', [seconds, id])
 }
 
+/** Makes every COMMIT on `target` wait until released: a session stalled inside its transaction. */
+function holdCommits(target: Pool): {reached: Promise<void>; release: () => void} {
+  let release = (): void => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  let reach = (): void => {}
+  const reached = new Promise<void>((resolve) => (reach = resolve))
+  const getConnection = target.getConnection.bind(target)
+  target.getConnection = async () => {
+    const connection = await getConnection()
+    const query = connection.query.bind(connection) as (...args: unknown[]) => Promise<unknown>
+    connection.query = (async (...args: unknown[]) => {
+      if (args[0] === 'COMMIT') {
+        reach()
+        await gate
+      }
+      return query(...args)
+    }) as typeof connection.query
+    return connection
+  }
+  return {reached, release}
+}
+
 async function rejectsWith(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<UserError> {
   try {
     await promise
@@ -318,6 +340,33 @@ describe('claiming', () => {
     assert.equal(second.attempt, 2)
     assert.equal(second.startedAt, first.startedAt, 'started_at keeps the first start')
     assert.ok(Date.parse(second.heartbeatAt!) > Date.parse(first.heartbeatAt!) - 5_000)
+  })
+
+  test('a claimer stalled before its COMMIT locks no job it did not take: a running job is taken over', async () => {
+    await reset()
+    await submitJob(pool, {webhookId: await webhook(), ...range})
+    const running = await claim('worker-a')
+    // worker-b looks for work while worker-a's job is running, and stalls (a frozen process, a VM
+    // pause) with its claim's transaction open.
+    const [stalling] = await pools(1)
+    const commit = holdCommits(stalling!)
+    const stalledClaim = claimJob(stalling!, {owner: 'worker-b', staleAfterMs: 3_000})
+    await commit.reached
+
+    const connection = await pool.getConnection()
+    try {
+      await connection.query('START TRANSACTION')
+      await connection.query('SELECT id FROM replay_jobs WHERE id = ? FOR UPDATE NOWAIT', [running.id])
+    } finally {
+      await connection.query('ROLLBACK')
+      connection.release()
+    }
+    // worker-a goes quiet too; worker-c takes its job over while worker-b is still stalled.
+    await ageHeartbeat(running.id, 5)
+    const taken = await claim('worker-c', 3_000)
+    assert.equal(taken.id, running.id)
+    commit.release()
+    assert.equal(await stalledClaim, null)
   })
 
   test('a fenced write with an old lease token reports lease loss and changes nothing', async () => {

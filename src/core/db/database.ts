@@ -178,8 +178,19 @@ function connectionOptions(target: MysqlTarget, timeoutMs: number): PoolOptions 
   }
 }
 
+/**
+ * How long MariaDB lets a session sit idle inside a transaction before it ends the session (and so
+ * the transaction and its locks). Our transactions never wait on anything but the server, so only
+ * a stalled client gets there: a frozen process, a VM pause, a network cut that TCP would notice
+ * only after hours. Its locks would otherwise keep its jobs from being taken over; with this, a job
+ * whose worker stalled inside a transaction is taken over after the longer of --stale-after and
+ * this. Set through MariaDB's executable comment, which MySQL reads as a comment.
+ */
+export const IDLE_TRANSACTION_TIMEOUT_S = 20
+
 const SESSION_SETUP =
-  "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'"
+  "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'" +
+  ` /*M!100300 , idle_transaction_timeout = ${IDLE_TRANSACTION_TIMEOUT_S} */`
 
 /**
  * Runs `setup` on every new connection of the pool before any query of its callers (commands on a

@@ -13,6 +13,14 @@ export interface ClaimCompletionOptions {
   retry?: RetryOptions
 }
 
+// How many owed jobs one claim looks at before giving up for this round (other sweepers hold the rest).
+const CANDIDATES = 8
+
+// A job owes its completion event (the webhook's validity is checked when it is found).
+const OWED = `j.completion_sent = 0 AND j.state IN ('FAILED', 'CANCELLED') AND j.lease_token IS NULL
+  AND j.finished_at > NOW(3) - INTERVAL ? MICROSECOND
+  AND j.completion_attempts < ? AND (j.completion_claimed_until IS NULL OR j.completion_claimed_until < NOW(3))`
+
 /**
  * Claims the sending of one owed completion event, or returns null. A job owes one when it ended
  * FAILED or CANCELLED without a lease (lease_token NULL: a stale claim settled it, it was
@@ -20,7 +28,7 @@ export interface ClaimCompletionOptions {
  * sends the event itself keeps its token),
  * its event is not sent, its webhook is valid, and it has attempts left.
  *
- * In one READ COMMITTED transaction the job is picked with FOR UPDATE SKIP LOCKED and its claim
+ * In one READ COMMITTED transaction the job is locked with FOR UPDATE SKIP LOCKED and its claim
  * set to NOW(3) + holdMs, so concurrent sweepers never pick the same job until the claim lapses.
  * Record the event sent with markCompletionSent() ({id} only: no lease is involved).
  */
@@ -37,16 +45,24 @@ export async function claimCompletion(
     pool,
     () =>
       withTransaction(pool, async (connection) => {
-        const [picked] = await connection.query(
-          `SELECT j.id, j.completion_attempts FROM replay_jobs j
-       WHERE j.completion_sent = 0 AND j.state IN ('FAILED', 'CANCELLED') AND j.lease_token IS NULL
-         AND j.finished_at > NOW(3) - INTERVAL ? MICROSECOND
-         AND j.completion_attempts < ? AND (j.completion_claimed_until IS NULL OR j.completion_claimed_until < NOW(3))
-         AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = j.webhook_id AND w.state = 'valid')
-       ORDER BY j.finished_at, j.id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+        // Found by a plain read and locked by key, as claimJob does (see lockFirstDue there): a
+        // locking scan would keep every row it passed locked until COMMIT, running jobs included.
+        const [found] = await connection.query(
+          `SELECT j.id FROM replay_jobs j
+           WHERE ${OWED}
+             AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = j.webhook_id AND w.state = 'valid')
+           ORDER BY j.finished_at, j.id LIMIT ${CANDIDATES}`,
           [options.maxAgeMs * 1000, options.maxAttempts],
         )
-        const candidate = (picked as {id: number; completion_attempts: number}[])[0]
+        let candidate: {id: number; completion_attempts: number} | undefined
+        for (const {id} of found as {id: number}[]) {
+          const [locked] = await connection.query(
+            `SELECT j.id, j.completion_attempts FROM replay_jobs j WHERE j.id = ? AND ${OWED} FOR UPDATE SKIP LOCKED`,
+            [id, options.maxAgeMs * 1000, options.maxAttempts],
+          )
+          candidate = (locked as {id: number; completion_attempts: number}[])[0]
+          if (candidate) break
+        }
         if (!candidate) return null
         await connection.query(
           'UPDATE replay_jobs SET completion_attempts = completion_attempts + 1, ' +

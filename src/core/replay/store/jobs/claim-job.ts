@@ -24,7 +24,8 @@ const MAX_SETTLED_PER_CLAIM = 20
  *      presumed dead), else
  *   2. the oldest OPEN job with run_at <= NOW(3),
  *
- * picked with FOR UPDATE SKIP LOCKED so concurrent claimers never wait for or get the same row.
+ * locked with FOR UPDATE SKIP LOCKED so concurrent claimers never wait for or get the same row
+ * (and only that row: see lockFirstDue).
  * The job becomes STARTED with a fresh lease token, this owner, attempt + 1 and a heartbeat now.
  * A stale job that has used max_attempts becomes FAILED instead; a stale job whose cancel was
  * requested becomes CANCELLED (its worker is gone and cannot do it). Both clear the lease, so the
@@ -43,15 +44,16 @@ export async function claimJob(pool: Pool, options: ClaimOptions): Promise<Claim
   return withRetry(pool, () => withTransaction(pool, (connection) => claimIn(connection, options)), options.retry)
 }
 
+// How many due jobs one claim looks at before giving up for this round (others hold the rest).
+const CANDIDATES = 8
+
+const STALE = `state IN ('STARTED', 'ONGOING') AND heartbeat_at < NOW(3) - INTERVAL ? MICROSECOND`
+const RUNNABLE = `state = 'OPEN' AND run_at <= NOW(3)`
+
 async function claimIn(connection: PoolConnection, options: ClaimOptions): Promise<ClaimedJob | null> {
+  const staleAfterUs = options.staleAfterMs * 1000
   for (let settled = 0; settled <= MAX_SETTLED_PER_CLAIM; settled++) {
-    const [stale] = await connection.query(
-      `SELECT id, attempt, max_attempts, cancel_requested FROM replay_jobs
-       WHERE state IN ('STARTED', 'ONGOING') AND heartbeat_at < NOW(3) - INTERVAL ? MICROSECOND
-       ORDER BY heartbeat_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
-      [options.staleAfterMs * 1000],
-    )
-    let candidate = (stale as Candidate[])[0]
+    let candidate = await lockFirstDue(connection, STALE, 'heartbeat_at, id', [staleAfterUs])
     if (candidate) {
       const staleFor = `no heartbeat for over ${Math.round(options.staleAfterMs / 1000)} s`
       if (candidate.cancel_requested) {
@@ -69,12 +71,7 @@ async function claimIn(connection: PoolConnection, options: ClaimOptions): Promi
         continue
       }
     } else {
-      const [open] = await connection.query(
-        `SELECT id, attempt, max_attempts, cancel_requested FROM replay_jobs
-         WHERE state = 'OPEN' AND run_at <= NOW(3)
-         ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
-      )
-      candidate = (open as Candidate[])[0]
+      candidate = await lockFirstDue(connection, RUNNABLE, 'run_at, id', [])
       if (!candidate) return null
       if (candidate.attempt >= candidate.max_attempts) {
         await settle(
@@ -100,6 +97,37 @@ async function claimIn(connection: PoolConnection, options: ClaimOptions): Promi
   }
   // Many jobs settled in one go; the next claim carries on.
   return null
+}
+
+/**
+ * The first of the jobs matching `due` (in `order`) that no other claimer holds, locked. Found by
+ * a plain read, then locked by key with `due` checked again, because InnoDB keeps a lock on every
+ * row a locking read examines until the transaction ends, matching or not: a range scan's first
+ * row past its end included, which is often a running job. A claimer stalled between such a read
+ * and its COMMIT (a frozen process, a VM pause, a cut-off network) would keep that job's row
+ * locked, and every other claimer, skipping locked rows, would pass it by: a job no one could take
+ * over.
+ */
+async function lockFirstDue(
+  connection: PoolConnection,
+  due: string,
+  order: string,
+  values: unknown[],
+): Promise<Candidate | undefined> {
+  const [found] = await connection.query(
+    `SELECT id FROM replay_jobs WHERE ${due} ORDER BY ${order} LIMIT ${CANDIDATES}`,
+    values,
+  )
+  for (const {id} of found as {id: number}[]) {
+    const [locked] = await connection.query(
+      `SELECT id, attempt, max_attempts, cancel_requested FROM replay_jobs
+       WHERE id = ? AND ${due} FOR UPDATE SKIP LOCKED`,
+      [id, ...values],
+    )
+    const candidate = (locked as Candidate[])[0]
+    if (candidate) return candidate
+  }
+  return undefined
 }
 
 interface Candidate {
