@@ -4,6 +4,7 @@ import {randomBytes} from 'node:crypto'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import type {Pool} from '../src/core/db/database.js'
 import type {Consumer, Message} from '../src/core/kafka/client.js'
 import {localSettings, resolveSettings, type Settings} from '../src/core/shared/settings.js'
 import {loadSecretKey, type SecretKey} from '../src/core/webhooks/secret-key.js'
@@ -294,4 +295,26 @@ export async function readToEnd(
     await disconnect(consumer)
   }
   return messages.sort((a, b) => a.partition - b.partition || a.offset - b.offset)
+}
+
+/** Makes every COMMIT on `target` wait until released: a session stalled inside its transaction. */
+export function holdCommits(target: Pool): {reached: Promise<void>; release: () => void} {
+  let release = (): void => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  let reach = (): void => {}
+  const reached = new Promise<void>((resolve) => (reach = resolve))
+  const getConnection = target.getConnection.bind(target)
+  target.getConnection = async () => {
+    const connection = await getConnection()
+    const query = connection.query.bind(connection) as (...args: unknown[]) => Promise<unknown>
+    connection.query = (async (...args: unknown[]) => {
+      if (args[0] === 'COMMIT') {
+        reach()
+        await gate
+      }
+      return query(...args)
+    }) as typeof connection.query
+    return connection
+  }
+  return {reached, release}
 }

@@ -31,7 +31,7 @@ import {
   recordCheck,
   removeWebhook,
 } from '../src/core/webhooks/store.js'
-import {type CliResult, isOneLineError, nth, runCli, testSecretKey, uniqueName} from './helpers.js'
+import {type CliResult, holdCommits, isOneLineError, nth, runCli, testSecretKey, uniqueName} from './helpers.js'
 
 /**
  * The MySQL layer against the real MariaDB on 127.0.0.1:3306. This file owns the databases it
@@ -84,28 +84,6 @@ async function row(id: number): Promise<Record<string, unknown>> {
 /** Ages a job's heartbeat by the database clock. */
 async function ageHeartbeat(id: number, seconds: number): Promise<void> {
   await pool.query('UPDATE replay_jobs SET heartbeat_at = NOW(3) - INTERVAL ? SECOND WHERE id = ?', [seconds, id])
-}
-
-/** Makes every COMMIT on `target` wait until released: a session stalled inside its transaction. */
-function holdCommits(target: Pool): {reached: Promise<void>; release: () => void} {
-  let release = (): void => {}
-  const gate = new Promise<void>((resolve) => (release = resolve))
-  let reach = (): void => {}
-  const reached = new Promise<void>((resolve) => (reach = resolve))
-  const getConnection = target.getConnection.bind(target)
-  target.getConnection = async () => {
-    const connection = await getConnection()
-    const query = connection.query.bind(connection) as (...args: unknown[]) => Promise<unknown>
-    connection.query = (async (...args: unknown[]) => {
-      if (args[0] === 'COMMIT') {
-        reach()
-        await gate
-      }
-      return query(...args)
-    }) as typeof connection.query
-    return connection
-  }
-  return {reached, release}
 }
 
 async function rejectsWith(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<UserError> {

@@ -3,9 +3,10 @@ import type {ServerResponse} from 'node:http'
 import {describe, test} from 'node:test'
 
 import {claimChunk, finishChunk, listChunks, planChunks} from '../src/core/replay/store/chunks/index.js'
+import {openPool} from '../src/core/db/database.js'
 import {getJob} from '../src/core/replay/store/jobs/index.js'
 import {jobMatcher, readChunked, scanChunk} from '../src/core/replay/scale-out.js'
-import {nth, testSettings} from './helpers.js'
+import {holdCommits, nth, testSettings} from './helpers.js'
 import {
   assertCustomerFacing,
   counts,
@@ -292,6 +293,42 @@ describe('replay scale-out over scan chunks', () => {
     )
     assert.equal(await finishChunk(stack.pool, second!, {scanned: 100, matched: 0, records: null}), true)
     await stack.pool.query("UPDATE replay_jobs SET state = 'CANCELLED' WHERE id = ?", [jobId])
+  })
+
+  test('a chunk claimer stalled before its COMMIT locks only the chunk it took', async () => {
+    const s = await scenario(stack, {partitions: 2, unique: 20, neighbours: 200})
+    await stack.addWebhook(s.webhookId, 'http://127.0.0.1:9/unused', SECRET)
+    const jobId = await stack.submit(s.webhookId, s.fromMs, s.toMs, s.topic)
+    await stack.pool.query("UPDATE replay_jobs SET state = 'ONGOING', heartbeat_at = NOW(3) WHERE id = ?", [jobId])
+    await planChunks(stack.pool, {
+      jobId,
+      topic: s.topic,
+      partition: s.partition,
+      startOffset: 0,
+      endOffset: 300,
+      chunkSize: 100,
+    })
+    const scanning = await claimChunk(stack.pool, {owner: 'a', staleAfterMs: 60_000})
+    assert.equal(scanning?.startOffset, 0)
+    const stalling = await openPool(stack.mysqlUrl, {connectionLimit: 2})
+    try {
+      const commit = holdCommits(stalling)
+      const stalledClaim = claimChunk(stalling, {owner: 'b', staleAfterMs: 60_000})
+      await commit.reached
+      // The chunks it passed by are not held: the scanner of the first finishes, and another
+      // helper claims the third.
+      const finished = await Promise.race([
+        finishChunk(stack.pool, scanning!, {scanned: 100, matched: 0, records: null}),
+        new Promise((resolve) => setTimeout(() => resolve('waited on the stalled claim'), 5_000)),
+      ])
+      assert.equal(finished, true)
+      assert.equal((await claimChunk(stack.pool, {owner: 'c', staleAfterMs: 60_000}))?.startOffset, 200)
+      commit.release()
+      assert.equal((await stalledClaim)?.startOffset, 100)
+    } finally {
+      await stalling.end()
+      await stack.pool.query("UPDATE replay_jobs SET state = 'CANCELLED' WHERE id = ?", [jobId])
+    }
   })
 
   test(

@@ -14,25 +14,43 @@ export interface ClaimChunkOptions {
 /**
  * Claims a chunk to scan, or returns null: an OPEN chunk, or a SCANNING one whose scanner went
  * quiet, of a job that is running, lowest job and offset first (the owner delivers in that order,
- * so the chunk it will need soonest is scanned first). FOR UPDATE SKIP LOCKED in one short
- * READ COMMITTED transaction, like job claims; the job row itself is only read, never locked, so
- * its owner's checkpoints never wait on a scanner.
+ * so the chunk it will need soonest is scanned first). FOR UPDATE SKIP LOCKED, on that chunk
+ * alone, in one short READ COMMITTED transaction, like job claims; the job row itself is only read,
+ * never locked, so its owner's checkpoints never wait on a scanner.
  */
 export async function claimChunk(pool: Pool, options: ClaimChunkOptions): Promise<ClaimedChunk | null> {
   return withRetry(pool, () => withTransaction(pool, (connection) => claimIn(connection, options)))
 }
 
+// How many due chunks one claim looks at before giving up for this round (others hold the rest).
+const CANDIDATES = 8
+
 async function claimIn(connection: PoolConnection, options: ClaimChunkOptions): Promise<ClaimedChunk | null> {
   const only = options.only
+  const due = `(state = 'OPEN' OR (state = 'SCANNING' AND claimed_at < NOW(3) - INTERVAL ? MICROSECOND))`
+  const staleAfterUs = options.staleAfterMs * 1000
+  // Found by a plain read and locked by key, as claimJob does (see lockFirstDue there): a locking
+  // scan would keep every chunk it passed locked until COMMIT, other scanners' included, and their
+  // finishing writes would wait on a claimer that stalled.
   const [found] = await connection.query(
-    `SELECT ${CHUNK_COLUMNS} FROM replay_scan_chunks
-     WHERE (state = 'OPEN' OR (state = 'SCANNING' AND claimed_at < NOW(3) - INTERVAL ? MICROSECOND))
+    `SELECT job_id, topic, \`partition\`, start_offset FROM replay_scan_chunks
+     WHERE ${due}
        ${only ? 'AND job_id = ? AND topic = ? AND `partition` = ? AND start_offset = ?' : ''}
        AND job_id IN (SELECT id FROM replay_jobs WHERE state IN ('STARTED', 'ONGOING'))
-     ORDER BY job_id, start_offset LIMIT 1 FOR UPDATE SKIP LOCKED`,
-    [options.staleAfterMs * 1000, ...(only ? [only.jobId, only.topic, only.partition, only.startOffset] : [])],
+     ORDER BY job_id, start_offset LIMIT ${CANDIDATES}`,
+    [staleAfterUs, ...(only ? [only.jobId, only.topic, only.partition, only.startOffset] : [])],
   )
-  const row = (found as ChunkRow[])[0]
+  let row: ChunkRow | undefined
+  for (const key of found as {job_id: number; topic: string; partition: number; start_offset: number}[]) {
+    const [locked] = await connection.query(
+      `SELECT ${CHUNK_COLUMNS} FROM replay_scan_chunks
+       WHERE job_id = ? AND topic = ? AND \`partition\` = ? AND start_offset = ? AND ${due}
+       FOR UPDATE SKIP LOCKED`,
+      [key.job_id, key.topic, key.partition, key.start_offset, staleAfterUs],
+    )
+    row = (locked as ChunkRow[])[0]
+    if (row) break
+  }
   if (!row) return null
   const chunk = toChunk(row)
   const leaseToken = randomBytes(16).toString('hex')
