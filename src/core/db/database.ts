@@ -409,6 +409,34 @@ export async function withTransaction<T>(pool: Pool, work: (connection: PoolConn
   }
 }
 
+/** How many due rows one claim looks at before giving up for this round (others hold the rest). */
+const CLAIM_CANDIDATES = 8
+
+/**
+ * Claims the first due row no other session holds, inside the caller's transaction: `find` (a
+ * plain read, ordered, without LIMIT) names the candidates, and `lock` locks one by its key with
+ * the due conditions checked again (FOR UPDATE SKIP LOCKED); a candidate another claimer holds is
+ * passed by. Two steps because InnoDB keeps a lock on every row a locking read examines until the
+ * transaction ends, matching or not: a range scan's first row past its end included, which is
+ * often a running job or another scanner's chunk. A claimer stalled between such a read and its
+ * COMMIT (a frozen process, a VM pause, a cut-off network) would keep those rows locked, and every
+ * other claimer, skipping locked rows, would pass them by: a job no one could take over.
+ */
+export async function lockFirstDue<Found, Row>(
+  connection: PoolConnection,
+  find: {sql: string; values: unknown[]},
+  lock: (candidate: Found) => {sql: string; values: unknown[]},
+): Promise<Row | undefined> {
+  const [found] = await connection.query(`${find.sql} LIMIT ${CLAIM_CANDIDATES}`, find.values)
+  for (const candidate of found as Found[]) {
+    const {sql, values} = lock(candidate)
+    const [locked] = await connection.query(sql, values)
+    const row = (locked as Row[])[0]
+    if (row) return row
+  }
+  return undefined
+}
+
 /**
  * Runs `work` again after transient failures: a lost or refused connection (a MariaDB restart),
  * a deadlock (1213) or a lock wait timeout (1205), with exponential backoff and jitter, bounded by

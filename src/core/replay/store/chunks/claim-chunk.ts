@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 
-import {withRetry, withTransaction, type Pool, type PoolConnection} from '../../../db/database.js'
+import {lockFirstDue, withRetry, withTransaction, type Pool, type PoolConnection} from '../../../db/database.js'
 import {CHUNK_COLUMNS, type ChunkKey, type ChunkRow, type ClaimedChunk, toChunk} from './model.js'
 
 export interface ClaimChunkOptions {
@@ -22,35 +22,36 @@ export async function claimChunk(pool: Pool, options: ClaimChunkOptions): Promis
   return withRetry(pool, () => withTransaction(pool, (connection) => claimIn(connection, options)))
 }
 
-// How many due chunks one claim looks at before giving up for this round (others hold the rest).
-const CANDIDATES = 8
+interface ChunkKeyRow {
+  job_id: number
+  topic: string
+  partition: number
+  start_offset: number
+}
 
 async function claimIn(connection: PoolConnection, options: ClaimChunkOptions): Promise<ClaimedChunk | null> {
   const only = options.only
   const due = `(state = 'OPEN' OR (state = 'SCANNING' AND claimed_at < NOW(3) - INTERVAL ? MICROSECOND))`
   const staleAfterUs = options.staleAfterMs * 1000
-  // Found by a plain read and locked by key, as claimJob does (see lockFirstDue there): a locking
-  // scan would keep every chunk it passed locked until COMMIT, other scanners' included, and their
-  // finishing writes would wait on a claimer that stalled.
-  const [found] = await connection.query(
-    `SELECT job_id, topic, \`partition\`, start_offset FROM replay_scan_chunks
-     WHERE ${due}
-       ${only ? 'AND job_id = ? AND topic = ? AND `partition` = ? AND start_offset = ?' : ''}
-       AND job_id IN (SELECT id FROM replay_jobs WHERE state IN ('STARTED', 'ONGOING'))
-     ORDER BY job_id, start_offset LIMIT ${CANDIDATES}`,
-    [staleAfterUs, ...(only ? [only.jobId, only.topic, only.partition, only.startOffset] : [])],
-  )
-  let row: ChunkRow | undefined
-  for (const key of found as {job_id: number; topic: string; partition: number; start_offset: number}[]) {
-    const [locked] = await connection.query(
-      `SELECT ${CHUNK_COLUMNS} FROM replay_scan_chunks
+  // Locks only the chunk it takes (see lockFirstDue): other scanners' chunks stay free, so their
+  // finishing writes never wait on a claimer that stalled.
+  const row = await lockFirstDue<ChunkKeyRow, ChunkRow>(
+    connection,
+    {
+      sql: `SELECT job_id, topic, \`partition\`, start_offset FROM replay_scan_chunks
+       WHERE ${due}
+         ${only ? 'AND job_id = ? AND topic = ? AND `partition` = ? AND start_offset = ?' : ''}
+         AND job_id IN (SELECT id FROM replay_jobs WHERE state IN ('STARTED', 'ONGOING'))
+       ORDER BY job_id, start_offset`,
+      values: [staleAfterUs, ...(only ? [only.jobId, only.topic, only.partition, only.startOffset] : [])],
+    },
+    (key) => ({
+      sql: `SELECT ${CHUNK_COLUMNS} FROM replay_scan_chunks
        WHERE job_id = ? AND topic = ? AND \`partition\` = ? AND start_offset = ? AND ${due}
        FOR UPDATE SKIP LOCKED`,
-      [key.job_id, key.topic, key.partition, key.start_offset, staleAfterUs],
-    )
-    row = (locked as ChunkRow[])[0]
-    if (row) break
-  }
+      values: [key.job_id, key.topic, key.partition, key.start_offset, staleAfterUs],
+    }),
+  )
   if (!row) return null
   const chunk = toChunk(row)
   const leaseToken = randomBytes(16).toString('hex')

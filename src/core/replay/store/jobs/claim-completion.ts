@@ -1,4 +1,4 @@
-import {withRetry, withTransaction, type Pool, type RetryOptions} from '../../../db/database.js'
+import {lockFirstDue, withRetry, withTransaction, type Pool, type RetryOptions} from '../../../db/database.js'
 import {BugError} from '../../../shared/errors.js'
 import {JOB_COLUMNS, type JobRow, type ReplayJob, toJob} from './model.js'
 
@@ -12,9 +12,6 @@ export interface ClaimCompletionOptions {
   /** how hard to retry transient failures (default: the pool's) */
   retry?: RetryOptions
 }
-
-// How many owed jobs one claim looks at before giving up for this round (other sweepers hold the rest).
-const CANDIDATES = 8
 
 // A job owes its completion event (the webhook's validity is checked when it is found).
 const OWED = `j.completion_sent = 0 AND j.state IN ('FAILED', 'CANCELLED') AND j.lease_token IS NULL
@@ -45,24 +42,22 @@ export async function claimCompletion(
     pool,
     () =>
       withTransaction(pool, async (connection) => {
-        // Found by a plain read and locked by key, as claimJob does (see lockFirstDue there): a
-        // locking scan would keep every row it passed locked until COMMIT, running jobs included.
-        const [found] = await connection.query(
-          `SELECT j.id FROM replay_jobs j
-           WHERE ${OWED}
-             AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = j.webhook_id AND w.state = 'valid')
-           ORDER BY j.finished_at, j.id LIMIT ${CANDIDATES}`,
-          [options.maxAgeMs * 1000, options.maxAttempts],
+        const values = [options.maxAgeMs * 1000, options.maxAttempts]
+        const candidate = await lockFirstDue<{id: number}, {id: number; completion_attempts: number}>(
+          connection,
+          {
+            sql: `SELECT j.id FROM replay_jobs j
+             WHERE ${OWED}
+               AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = j.webhook_id AND w.state = 'valid')
+             ORDER BY j.finished_at, j.id`,
+            values,
+          },
+          ({id}) => ({
+            sql: `SELECT j.id, j.completion_attempts FROM replay_jobs j
+             WHERE j.id = ? AND ${OWED} FOR UPDATE SKIP LOCKED`,
+            values: [id, ...values],
+          }),
         )
-        let candidate: {id: number; completion_attempts: number} | undefined
-        for (const {id} of found as {id: number}[]) {
-          const [locked] = await connection.query(
-            `SELECT j.id, j.completion_attempts FROM replay_jobs j WHERE j.id = ? AND ${OWED} FOR UPDATE SKIP LOCKED`,
-            [id, options.maxAgeMs * 1000, options.maxAttempts],
-          )
-          candidate = (locked as {id: number; completion_attempts: number}[])[0]
-          if (candidate) break
-        }
         if (!candidate) return null
         await connection.query(
           'UPDATE replay_jobs SET completion_attempts = completion_attempts + 1, ' +

@@ -1,6 +1,13 @@
 import {randomBytes} from 'node:crypto'
 
-import {withRetry, withTransaction, type Pool, type PoolConnection, type RetryOptions} from '../../../db/database.js'
+import {
+  lockFirstDue,
+  withRetry,
+  withTransaction,
+  type Pool,
+  type PoolConnection,
+  type RetryOptions,
+} from '../../../db/database.js'
 import {BugError} from '../../../shared/errors.js'
 import {type ClaimedJob, selectJob, toJob} from './model.js'
 
@@ -25,7 +32,7 @@ const MAX_SETTLED_PER_CLAIM = 20
  *   2. the oldest OPEN job with run_at <= NOW(3),
  *
  * locked with FOR UPDATE SKIP LOCKED so concurrent claimers never wait for or get the same row
- * (and only that row: see lockFirstDue).
+ * (and only that row: see lockFirstDue in db/database.ts).
  * The job becomes STARTED with a fresh lease token, this owner, attempt + 1 and a heartbeat now.
  * A stale job that has used max_attempts becomes FAILED instead; a stale job whose cancel was
  * requested becomes CANCELLED (its worker is gone and cannot do it). Both clear the lease, so the
@@ -44,16 +51,13 @@ export async function claimJob(pool: Pool, options: ClaimOptions): Promise<Claim
   return withRetry(pool, () => withTransaction(pool, (connection) => claimIn(connection, options)), options.retry)
 }
 
-// How many due jobs one claim looks at before giving up for this round (others hold the rest).
-const CANDIDATES = 8
-
 const STALE = `state IN ('STARTED', 'ONGOING') AND heartbeat_at < NOW(3) - INTERVAL ? MICROSECOND`
 const RUNNABLE = `state = 'OPEN' AND run_at <= NOW(3)`
 
 async function claimIn(connection: PoolConnection, options: ClaimOptions): Promise<ClaimedJob | null> {
   const staleAfterUs = options.staleAfterMs * 1000
   for (let settled = 0; settled <= MAX_SETTLED_PER_CLAIM; settled++) {
-    let candidate = await lockFirstDue(connection, STALE, 'heartbeat_at, id', [staleAfterUs])
+    let candidate = await lockFirstJob(connection, STALE, 'heartbeat_at, id', [staleAfterUs])
     if (candidate) {
       const staleFor = `no heartbeat for over ${Math.round(options.staleAfterMs / 1000)} s`
       if (candidate.cancel_requested) {
@@ -71,7 +75,7 @@ async function claimIn(connection: PoolConnection, options: ClaimOptions): Promi
         continue
       }
     } else {
-      candidate = await lockFirstDue(connection, RUNNABLE, 'run_at, id', [])
+      candidate = await lockFirstJob(connection, RUNNABLE, 'run_at, id', [])
       if (!candidate) return null
       if (candidate.attempt >= candidate.max_attempts) {
         await settle(
@@ -99,35 +103,22 @@ async function claimIn(connection: PoolConnection, options: ClaimOptions): Promi
   return null
 }
 
-/**
- * The first of the jobs matching `due` (in `order`) that no other claimer holds, locked. Found by
- * a plain read, then locked by key with `due` checked again, because InnoDB keeps a lock on every
- * row a locking read examines until the transaction ends, matching or not: a range scan's first
- * row past its end included, which is often a running job. A claimer stalled between such a read
- * and its COMMIT (a frozen process, a VM pause, a cut-off network) would keep that job's row
- * locked, and every other claimer, skipping locked rows, would pass it by: a job no one could take
- * over.
- */
-async function lockFirstDue(
+/** The first job matching `due`, in `order`, that no other claimer holds, locked (see lockFirstDue). */
+async function lockFirstJob(
   connection: PoolConnection,
   due: string,
   order: string,
   values: unknown[],
 ): Promise<Candidate | undefined> {
-  const [found] = await connection.query(
-    `SELECT id FROM replay_jobs WHERE ${due} ORDER BY ${order} LIMIT ${CANDIDATES}`,
-    values,
-  )
-  for (const {id} of found as {id: number}[]) {
-    const [locked] = await connection.query(
-      `SELECT id, attempt, max_attempts, cancel_requested FROM replay_jobs
+  return lockFirstDue<{id: number}, Candidate>(
+    connection,
+    {sql: `SELECT id FROM replay_jobs WHERE ${due} ORDER BY ${order}`, values},
+    ({id}) => ({
+      sql: `SELECT id, attempt, max_attempts, cancel_requested FROM replay_jobs
        WHERE id = ? AND ${due} FOR UPDATE SKIP LOCKED`,
-      [id, ...values],
-    )
-    const candidate = (locked as Candidate[])[0]
-    if (candidate) return candidate
-  }
-  return undefined
+      values: [id, ...values],
+    }),
+  )
 }
 
 interface Candidate {
