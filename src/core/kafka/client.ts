@@ -141,7 +141,7 @@ export async function connectAdmin(settings: Settings): Promise<AdminClient> {
       // Requests of a client whose brokers all went down since it was created fail then, not at
       // their timeout (a long-running server's requests among them).
       'event.error': (error: Error & {code?: number}) => {
-        if (isAllBrokersDown(error)) kafkaWait.emit('down', settings.brokers, error)
+        if (isAllBrokersDown(error)) void confirmDown(settings, error)
       },
     }),
   )
@@ -218,9 +218,26 @@ const REFUSAL_PROBE_MS = 500
  * slow, a name that does not resolve, an address form not understood) is left to librdkafka.
  */
 async function failIfEveryBrokerRefuses(settings: Settings): Promise<void> {
+  if (await everyBrokerRefuses(settings))
+    throw unreachable(settings, new Error('connection refused by every bootstrap broker'))
+}
+
+/**
+ * Fails the pending requests when librdkafka says all brokers are down, and the brokers refuse a
+ * new connection too. librdkafka also says so for a moment while a healthy broker's connections
+ * change hands: a `topic create` failed that way although the broker had created the topic. When
+ * the brokers still accept connections, the requests go on and end at their own timeout if the
+ * brokers are in fact gone.
+ */
+async function confirmDown(settings: Settings, error: Error): Promise<void> {
+  if (await everyBrokerRefuses(settings)) kafkaWait.emit('down', settings.brokers, error)
+}
+
+/** True when every bootstrap broker refuses a TCP connection (see failIfEveryBrokerRefuses). */
+async function everyBrokerRefuses(settings: Settings): Promise<boolean> {
   const matches = settings.brokers.split(',').map((entry) => /^(?:\w+:\/\/)?\[?([^\]]+?)\]?:(\d+)$/.exec(entry.trim()))
   const addresses = matches.filter((match) => match !== null)
-  if (addresses.length < matches.length) return
+  if (addresses.length < matches.length) return false
   const sockets: Socket[] = []
   const refused = ([, host = '', port = '']: RegExpExecArray) =>
     new Promise<boolean>((resolve) => {
@@ -233,7 +250,7 @@ async function failIfEveryBrokerRefuses(settings: Settings): Promise<void> {
   const slow = new Promise<boolean[]>((resolve) => (timer = setTimeout(() => resolve([false]), REFUSAL_PROBE_MS)))
   try {
     const outcomes = await Promise.race([Promise.all(addresses.map(refused)), slow])
-    if (outcomes.every(Boolean)) throw unreachable(settings, new Error('connection refused by every bootstrap broker'))
+    return outcomes.every(Boolean)
   } finally {
     clearTimeout(timer)
     for (const socket of sockets) socket.destroy()
