@@ -22,20 +22,13 @@ export async function claimChunk(pool: Pool, options: ClaimChunkOptions): Promis
   return withRetry(pool, () => withTransaction(pool, (connection) => claimIn(connection, options)))
 }
 
-interface ChunkKeyRow {
-  job_id: number
-  topic: string
-  partition: number
-  start_offset: number
-}
-
 async function claimIn(connection: PoolConnection, options: ClaimChunkOptions): Promise<ClaimedChunk | null> {
   const only = options.only
   const due = `(state = 'OPEN' OR (state = 'SCANNING' AND claimed_at < NOW(3) - INTERVAL ? MICROSECOND))`
   const staleAfterUs = options.staleAfterMs * 1000
   // Locks only the chunk it takes (see lockFirstDue): other scanners' chunks stay free, so their
   // finishing writes never wait on a claimer that stalled.
-  const row = await lockFirstDue<ChunkKeyRow, ChunkRow>(
+  const row = await lockFirstDue<Pick<ChunkRow, 'job_id' | 'topic' | 'partition' | 'start_offset'>, ChunkRow>(
     connection,
     {
       sql: `SELECT job_id, topic, \`partition\`, start_offset FROM replay_scan_chunks
